@@ -1,0 +1,138 @@
+package chdb
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+)
+
+// ErrFolderInUse is returned when another process owns the data folder.
+var ErrFolderInUse = errors.New("data folder is in use by another process")
+
+// openFolder is the data folder this process has an Engine on. The engine
+// library supports one folder per process, so this mirrors its global state.
+var (
+	folderMu   sync.Mutex
+	openFolder string
+	openCount  int
+)
+
+// Engine is the embedded ClickHouse engine on one data folder. It owns an
+// exclusive lock on the folder and hands out sessions. Safe for concurrent use.
+type Engine struct {
+	lib    *Library
+	dir    string
+	lock   *os.File
+	anchor *Conn // keeps the engine instance alive between sessions
+	once   sync.Once
+}
+
+// Open starts the engine on dataDir, creating it if needed. libPath may be
+// empty (DefaultLibraryPath). A second Open of the same folder in this process
+// shares the engine; a different folder, or a folder another process holds,
+// is refused with a clear error.
+func Open(libPath, dataDir string) (*Engine, error) {
+	abs, err := filepath.Abs(dataDir)
+	if err != nil {
+		return nil, fmt.Errorf("resolve data folder %s: %w", dataDir, err)
+	}
+	folderMu.Lock()
+	defer folderMu.Unlock()
+	if openFolder != "" && openFolder != abs {
+		return nil, fmt.Errorf("open ClickHouse engine on %s: this process already has the engine open on %s (the engine supports one data folder per process)", abs, openFolder)
+	}
+	lib, err := Load(libPath)
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(abs, 0o755); err != nil {
+		return nil, fmt.Errorf("create data folder: %w", err)
+	}
+	lock, err := lockFolder(abs)
+	if err != nil {
+		return nil, err
+	}
+	anchor, err := lib.connectDir(abs)
+	if err != nil {
+		unlockFolder(lock)
+		return nil, err
+	}
+	openFolder = abs
+	openCount++
+	return &Engine{lib: lib, dir: abs, lock: lock, anchor: anchor}, nil
+}
+
+// Dir is the engine's data folder.
+func (e *Engine) Dir() string { return e.dir }
+
+// Session opens a fresh engine session; the caller must Close it.
+func (e *Engine) Session() (*Conn, error) {
+	return e.lib.connectDir(e.dir)
+}
+
+// Query runs one query on a fresh session and returns a copy of the output.
+func (e *Engine) Query(query, format string, params ...Param) ([]byte, error) {
+	c, err := e.Session()
+	if err != nil {
+		return nil, err
+	}
+	defer c.Close()
+	r, err := c.Query(query, format, params)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Free()
+	return append([]byte(nil), r.Data...), nil
+}
+
+// Close shuts the engine down and releases the folder.
+func (e *Engine) Close() error {
+	e.once.Do(func() {
+		folderMu.Lock()
+		defer folderMu.Unlock()
+		e.anchor.Close()
+		unlockFolder(e.lock)
+		openCount--
+		if openCount == 0 {
+			openFolder = ""
+		}
+	})
+	return nil
+}
+
+// lockFolder takes an exclusive, non-blocking lock on dir/flowlens.lock so a
+// second process fails at once with the owner's pid instead of hanging.
+// Within one process the same folder may be opened again (flock is per open
+// file description, so a second lock in this process would also conflict;
+// callers share one Engine instead).
+func lockFolder(dir string) (*os.File, error) {
+	p := filepath.Join(dir, "flowlens.lock")
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open lock file: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		owner, _ := os.ReadFile(p)
+		f.Close()
+		pid := strings.TrimSpace(string(owner))
+		if pid == "" {
+			pid = "unknown"
+		}
+		return nil, fmt.Errorf("open ClickHouse engine on %s: %w (pid %s); stop it or use another --data-dir", dir, ErrFolderInUse, pid)
+	}
+	_ = f.Truncate(0)
+	_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	return f, nil
+}
+
+func unlockFolder(f *os.File) {
+	if f != nil {
+		_ = syscall.Flock(int(f.Fd()), syscall.LOCK_UN)
+		f.Close()
+	}
+}

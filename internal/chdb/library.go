@@ -1,0 +1,160 @@
+// Package chdb binds libchdb, the ClickHouse engine built as a shared library,
+// without cgo. The library is loaded lazily by Load, so importing this package
+// never fails; a missing library is an error that says how to get it.
+//
+// The engine keeps process-wide state: one process can hold connections to
+// one data folder at a time (a connection to a second folder fails), and a
+// second process on the same folder is refused by the engine's own lock.
+// Engine (engine.go) enforces both with clear errors.
+package chdb
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"syscall"
+	"unsafe"
+
+	"github.com/ebitengine/purego"
+)
+
+// Version is the engine package version that scripts/fetch-chdb.sh installs.
+const Version = "26.5.3"
+
+// ErrLibraryMissing is returned when libchdb.so cannot be found.
+var ErrLibraryMissing = errors.New("ClickHouse engine library (libchdb.so) not found")
+
+// DefaultLibraryPath returns $CHDB_LIB_PATH, or the cache path that
+// scripts/fetch-chdb.sh (run by `make setup`) installs to.
+func DefaultLibraryPath() string {
+	if p := os.Getenv("CHDB_LIB_PATH"); p != "" {
+		return p
+	}
+	cache := os.Getenv("XDG_CACHE_HOME")
+	if cache == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			home = "."
+		}
+		cache = filepath.Join(home, ".cache")
+	}
+	return filepath.Join(cache, "flowlens", "chdb-"+Version, "libchdb.so")
+}
+
+// Library holds the resolved entry points of a loaded libchdb.
+type Library struct {
+	path string
+
+	connect           func(argc int, argv **byte) unsafe.Pointer
+	closeConn         func(conn unsafe.Pointer)
+	queryWithParamsN  func(conn uintptr, query *byte, queryLen uintptr, format *byte, formatLen uintptr, names **byte, nameLens *uintptr, values **byte, valueLens *uintptr, count uintptr) unsafe.Pointer
+	resultBuffer      func(res unsafe.Pointer) unsafe.Pointer
+	resultLength      func(res unsafe.Pointer) uintptr
+	resultError       func(res unsafe.Pointer) unsafe.Pointer
+	resultRowsRead    func(res unsafe.Pointer) uint64
+	resultBytesRead   func(res unsafe.Pointer) uint64
+	resultElapsed     func(res unsafe.Pointer) float64
+	destroyResult     func(res unsafe.Pointer)
+	setSignalHandlers func(enabled int32)
+
+	sigaction func(sig int32, act, oact unsafe.Pointer) int32
+}
+
+// The library is process-wide: dlopen returns the same handle every time, and
+// the engine inside it has one global state. These mirror that state.
+var (
+	loadMu  sync.Mutex
+	loaded  *Library
+	loadErr error
+)
+
+// Load opens libchdb at path (DefaultLibraryPath when empty). It is safe to
+// call many times; the first successful load wins for the process.
+func Load(path string) (*Library, error) {
+	if path == "" {
+		path = DefaultLibraryPath()
+	}
+	loadMu.Lock()
+	defer loadMu.Unlock()
+	if loaded != nil {
+		if loaded.path != path {
+			return nil, fmt.Errorf("load %s: this process already loaded the engine from %s", path, loaded.path)
+		}
+		return loaded, nil
+	}
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("%w at %s: run `make setup` (or scripts/fetch-chdb.sh) to fetch it, or set CHDB_LIB_PATH", ErrLibraryMissing, path)
+	}
+	lib, err := open(path)
+	if err != nil {
+		return nil, err
+	}
+	loaded = lib
+	return lib, nil
+}
+
+func open(path string) (lib *Library, err error) {
+	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		return nil, fmt.Errorf("load ClickHouse engine %s: %w", path, err)
+	}
+	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		return nil, fmt.Errorf("load libc for sigaction: %w", err)
+	}
+	// RegisterLibFunc panics on a missing symbol (an engine of another
+	// version); turn that into an error.
+	defer func() {
+		if r := recover(); r != nil {
+			lib, err = nil, fmt.Errorf("load ClickHouse engine %s: %v (expected chDB %s)", path, r, Version)
+		}
+	}()
+	l := &Library{path: path}
+	purego.RegisterLibFunc(&l.connect, h, "chdb_connect")
+	purego.RegisterLibFunc(&l.closeConn, h, "chdb_close_conn")
+	purego.RegisterLibFunc(&l.queryWithParamsN, h, "chdb_query_with_params_n")
+	purego.RegisterLibFunc(&l.resultBuffer, h, "chdb_result_buffer")
+	purego.RegisterLibFunc(&l.resultLength, h, "chdb_result_length")
+	purego.RegisterLibFunc(&l.resultError, h, "chdb_result_error")
+	purego.RegisterLibFunc(&l.resultRowsRead, h, "chdb_result_rows_read")
+	purego.RegisterLibFunc(&l.resultBytesRead, h, "chdb_result_bytes_read")
+	purego.RegisterLibFunc(&l.resultElapsed, h, "chdb_result_elapsed")
+	purego.RegisterLibFunc(&l.destroyResult, h, "chdb_destroy_query_result")
+	purego.RegisterLibFunc(&l.setSignalHandlers, h, "chdb_set_signal_handlers_enabled")
+	purego.RegisterLibFunc(&l.sigaction, libc, "sigaction")
+
+	// The engine installs its own handlers for SIGSEGV, SIGBUS, ... which the
+	// Go runtime needs (nil checks, preemption). Opting out resets those
+	// signals to SIG_DFL as a side effect, so keep Go's handlers around it.
+	l.keepGoSignalHandlers(func() { l.setSignalHandlers(0) })
+	return l, nil
+}
+
+// sigactionSize is larger than struct sigaction on every Linux libc.
+const sigactionSize = 256
+
+var goOwnedSignals = []syscall.Signal{
+	syscall.SIGILL, syscall.SIGABRT, syscall.SIGFPE, syscall.SIGBUS,
+	syscall.SIGSEGV, syscall.SIGSYS, syscall.SIGTRAP, syscall.SIGTSTP, syscall.SIGURG,
+}
+
+// keepGoSignalHandlers runs fn and restores the signal handlers fn may reset.
+func (l *Library) keepGoSignalHandlers(fn func()) {
+	saved := make([][sigactionSize]byte, len(goOwnedSignals))
+	for i, s := range goOwnedSignals {
+		l.sigaction(int32(s), nil, unsafe.Pointer(&saved[i][0]))
+	}
+	fn()
+	for i, s := range goOwnedSignals {
+		l.sigaction(int32(s), unsafe.Pointer(&saved[i][0]), nil)
+	}
+}
+
+// cstring returns a NUL-terminated copy of s.
+func cstring(s string) *byte {
+	b := make([]byte, len(s)+1)
+	copy(b, s)
+	return &b[0]
+}
