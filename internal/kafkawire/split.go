@@ -1,0 +1,301 @@
+package kafkawire
+
+import (
+	"encoding/hex"
+	"fmt"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Encoder builds Kafka messages from pdata the way the OTel Collector kafka
+// exporter does with partition_traces_by_id / partition_logs_by_trace_id:
+// one message per trace ID, the resource and scope structure kept, the key
+// the lowercase hex trace ID. Produce them with a kafka-go Writer using
+// &kafka.Hash{} (Sarama-compatible FNV-1a), so every span of a trace lands on
+// one partition whichever producer wrote it.
+//
+// An Encoder keeps scratch space between calls and is not safe for
+// concurrent use; use one per goroutine.
+type Encoder struct {
+	// Encoding of the values; default otlp_proto.
+	Encoding Encoding
+	// PartitionByTraceID splits requests into one message per trace ID. When
+	// false, each request becomes one message with an empty key (round
+	// robin with the Hash balancer).
+	PartitionByTraceID bool
+
+	byID   map[pcommon.TraceID]int
+	traces []traceGroup
+	logs   []logGroup
+}
+
+type traceGroup struct {
+	id        pcommon.TraceID
+	td        ptrace.Traces
+	lastRes   int
+	lastScope int
+	ss        ptrace.SpanSlice
+	rs        ptrace.ResourceSpans
+}
+
+type logGroup struct {
+	id        pcommon.TraceID
+	ld        plog.Logs
+	lastRes   int
+	lastScope int
+	lrs       plog.LogRecordSlice
+	rl        plog.ResourceLogs
+}
+
+func (e *Encoder) reset() {
+	if e.byID == nil {
+		e.byID = make(map[pcommon.TraceID]int, 64)
+	}
+	clear(e.byID)
+}
+
+// AppendTraceMessages appends the messages of td to dst. With
+// PartitionByTraceID it MOVES the spans out of td (td is left with empty
+// spans): callers hand td over, as exporters do.
+func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]kafka.Message, error) {
+	if td.SpanCount() == 0 {
+		return dst, nil
+	}
+	if !e.PartitionByTraceID {
+		v, err := MarshalTraces(e.Encoding, td)
+		if err != nil {
+			return dst, fmt.Errorf("marshal traces: %w", err)
+		}
+		return append(dst, kafka.Message{Value: v}), nil
+	}
+	// Fast path: the whole request is one trace, no copy at all.
+	if id, single := singleTraceID(td); single {
+		v, err := MarshalTraces(e.Encoding, td)
+		if err != nil {
+			return dst, fmt.Errorf("marshal traces: %w", err)
+		}
+		return append(dst, kafka.Message{Key: hexKey(id, nil), Value: v}), nil
+	}
+	groups := e.splitTraces(td)
+	keys := make([]byte, 0, 32*len(groups))
+	for i := range groups {
+		g := &groups[i]
+		v, err := MarshalTraces(e.Encoding, g.td)
+		if err != nil {
+			return dst, fmt.Errorf("marshal traces: %w", err)
+		}
+		var key []byte
+		if !g.id.IsEmpty() {
+			start := len(keys)
+			keys = hexKey(g.id, keys)
+			key = keys[start:len(keys):len(keys)]
+		}
+		dst = append(dst, kafka.Message{Key: key, Value: v})
+		*g = traceGroup{} // drop references so td's memory can go
+	}
+	e.traces = groups[:0]
+	return dst, nil
+}
+
+// SplitTracesByID splits td into one Traces per trace ID, in order of first
+// appearance, moving the spans (td is left with empty spans). Resource and
+// scope (with their attributes and schema URLs) are copied into every part
+// that has spans under them.
+func SplitTracesByID(td ptrace.Traces) []ptrace.Traces {
+	var e Encoder
+	groups := e.splitTraces(td)
+	out := make([]ptrace.Traces, len(groups))
+	for i := range groups {
+		out[i] = groups[i].td
+	}
+	return out
+}
+
+func (e *Encoder) splitTraces(td ptrace.Traces) []traceGroup {
+	e.reset()
+	groups := e.traces[:0]
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				id := span.TraceID()
+				gi, ok := e.byID[id]
+				if !ok {
+					gi = len(groups)
+					e.byID[id] = gi
+					groups = append(groups, traceGroup{id: id, td: ptrace.NewTraces(), lastRes: -1, lastScope: -1})
+				}
+				g := &groups[gi]
+				if g.lastRes != i {
+					g.rs = g.td.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(g.rs.Resource())
+					g.rs.SetSchemaUrl(rs.SchemaUrl())
+					g.lastRes = i
+					g.lastScope = -1
+				}
+				if g.lastScope != j {
+					nss := g.rs.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(nss.Scope())
+					nss.SetSchemaUrl(ss.SchemaUrl())
+					g.ss = nss.Spans()
+					g.lastScope = j
+				}
+				span.MoveTo(g.ss.AppendEmpty())
+			}
+		}
+	}
+	e.traces = groups
+	return groups
+}
+
+func singleTraceID(td ptrace.Traces) (pcommon.TraceID, bool) {
+	var first pcommon.TraceID
+	seen := false
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				id := spans.At(k).TraceID()
+				if !seen {
+					first, seen = id, true
+				} else if id != first {
+					return first, false
+				}
+			}
+		}
+	}
+	return first, seen
+}
+
+func singleLogTraceID(ld plog.Logs) (pcommon.TraceID, bool) {
+	var first pcommon.TraceID
+	seen := false
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				id := lrs.At(k).TraceID()
+				if !seen {
+					first, seen = id, true
+				} else if id != first {
+					return first, false
+				}
+			}
+		}
+	}
+	return first, seen
+}
+
+// hexKey appends the lowercase hex of id to dst, or returns nil for an
+// empty ID with a nil dst.
+func hexKey(id pcommon.TraceID, dst []byte) []byte {
+	if id.IsEmpty() && dst == nil {
+		return nil
+	}
+	n := len(dst)
+	if cap(dst)-n < 32 {
+		nd := make([]byte, n, n+32)
+		copy(nd, dst)
+		dst = nd
+	}
+	dst = dst[:n+32]
+	hex.Encode(dst[n:], id[:])
+	return dst
+}
+
+// AppendLogMessages appends the messages of ld to dst. With
+// PartitionByTraceID, records are grouped by trace ID and keyed by it;
+// records without a trace ID share one message with an empty key. Records are
+// MOVED out of ld.
+func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.Message, error) {
+	if ld.LogRecordCount() == 0 {
+		return dst, nil
+	}
+	if !e.PartitionByTraceID {
+		v, err := MarshalLogs(e.Encoding, ld)
+		if err != nil {
+			return dst, fmt.Errorf("marshal logs: %w", err)
+		}
+		return append(dst, kafka.Message{Value: v}), nil
+	}
+	if id, single := singleLogTraceID(ld); single {
+		v, err := MarshalLogs(e.Encoding, ld)
+		if err != nil {
+			return dst, fmt.Errorf("marshal logs: %w", err)
+		}
+		return append(dst, kafka.Message{Key: hexKey(id, nil), Value: v}), nil
+	}
+	groups := e.splitLogs(ld)
+	keys := make([]byte, 0, 32*len(groups))
+	for i := range groups {
+		g := &groups[i]
+		v, err := MarshalLogs(e.Encoding, g.ld)
+		if err != nil {
+			return dst, fmt.Errorf("marshal logs: %w", err)
+		}
+		var key []byte
+		if !g.id.IsEmpty() {
+			start := len(keys)
+			keys = hexKey(g.id, keys)
+			key = keys[start:len(keys):len(keys)]
+		}
+		dst = append(dst, kafka.Message{Key: key, Value: v})
+		*g = logGroup{}
+	}
+	e.logs = groups[:0]
+	return dst, nil
+}
+
+func (e *Encoder) splitLogs(ld plog.Logs) []logGroup {
+	e.reset()
+	groups := e.logs[:0]
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			sl := sls.At(j)
+			lrs := sl.LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				lr := lrs.At(k)
+				id := lr.TraceID()
+				gi, ok := e.byID[id]
+				if !ok {
+					gi = len(groups)
+					e.byID[id] = gi
+					groups = append(groups, logGroup{id: id, ld: plog.NewLogs(), lastRes: -1, lastScope: -1})
+				}
+				g := &groups[gi]
+				if g.lastRes != i {
+					g.rl = g.ld.ResourceLogs().AppendEmpty()
+					rl.Resource().CopyTo(g.rl.Resource())
+					g.rl.SetSchemaUrl(rl.SchemaUrl())
+					g.lastRes = i
+					g.lastScope = -1
+				}
+				if g.lastScope != j {
+					nsl := g.rl.ScopeLogs().AppendEmpty()
+					sl.Scope().CopyTo(nsl.Scope())
+					nsl.SetSchemaUrl(sl.SchemaUrl())
+					g.lrs = nsl.LogRecords()
+					g.lastScope = j
+				}
+				lr.MoveTo(g.lrs.AppendEmpty())
+			}
+		}
+	}
+	e.logs = groups
+	return groups
+}
