@@ -1,0 +1,182 @@
+package chserver
+
+import (
+	"fmt"
+	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
+)
+
+// request is one HTTP query, parsed from the URL, headers and body in the
+// way ClickHouse's HTTP interface reads them.
+type request struct {
+	query          string            // the statement; the body is appended unless it is insert data
+	defaultFormat  string            // output format when the statement names none
+	database       string            // USE this database first
+	params         map[string]string // param_<name>: values for {name:Type}
+	settings       []setting         // every other URL argument, applied with SET
+	queryID        string
+	compressOut    bool   // compress=1: answer in ClickHouse compressed blocks
+	decompressIn   bool   // decompress=1: the body is in ClickHouse compressed blocks
+	compressMethod string // network_compression_method (LZ4 default)
+	protocolRev    uint64 // client_protocol_version: Native output layout
+}
+
+type setting struct{ name, value string }
+
+// URL arguments the HTTP interface itself consumes; everything else is a setting.
+var nonSettings = map[string]bool{
+	"query": true, "database": true, "default_format": true, "query_id": true,
+	"quota_key": true, "compress": true, "decompress": true, "session_id": true,
+	"session_timeout": true, "session_check": true, "wait_end_of_query": true,
+	"buffer_size": true, "client_protocol_version": true, "user": true,
+	"password": true, "add_http_cors_header": true, "stacktrace": true,
+	"http_response_buffer_size": true, "enable_http_compression": true,
+	"http_zlib_compression_level": true, "http_native_compression_disable_checksumming_on_decompress": true,
+	"network_compression_method": true, "network_zstd_compression_level": true,
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// parseURL reads the URL arguments of a request.
+func parseURL(v url.Values) (*request, error) {
+	r := &request{
+		query:          v.Get("query"),
+		defaultFormat:  v.Get("default_format"),
+		database:       v.Get("database"),
+		queryID:        v.Get("query_id"),
+		compressOut:    v.Get("compress") == "1",
+		decompressIn:   v.Get("decompress") == "1",
+		compressMethod: strings.ToUpper(v.Get("network_compression_method")),
+		params:         map[string]string{},
+	}
+	if r.defaultFormat == "" {
+		r.defaultFormat = "TabSeparated"
+	}
+	if s := v.Get("client_protocol_version"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return nil, badRequest(fmt.Sprintf("client_protocol_version %q is not a number", s))
+		}
+		r.protocolRev = n
+	}
+	if r.database != "" && !identRe.MatchString(r.database) {
+		return nil, badRequest(fmt.Sprintf("database %q is not a valid identifier", r.database))
+	}
+	if !identRe.MatchString(r.defaultFormat) {
+		return nil, badRequest(fmt.Sprintf("default_format %q is not a valid format name", r.defaultFormat))
+	}
+	for k, vals := range v {
+		if len(vals) == 0 {
+			continue
+		}
+		val := vals[len(vals)-1]
+		switch {
+		case strings.HasPrefix(k, "param_"):
+			r.params[strings.TrimPrefix(k, "param_")] = val
+		case nonSettings[k]:
+		default:
+			if !identRe.MatchString(k) {
+				return nil, &httpError{status: 404, code: 115, msg: fmt.Sprintf("Code: 115. DB::Exception: Unknown setting '%s'. (UNKNOWN_SETTING)", k)}
+			}
+			r.settings = append(r.settings, setting{name: k, value: val})
+		}
+	}
+	return r, nil
+}
+
+// setStatement renders SET name = value, quoting the value unless it is a
+// plain number, so no value can end the statement.
+func (s setting) statement() string {
+	if _, err := strconv.ParseFloat(s.value, 64); err == nil {
+		return "SET " + s.name + " = " + s.value
+	}
+	return "SET " + s.name + " = " + quoteString(s.value)
+}
+
+// quoteString renders a ClickHouse string literal.
+func quoteString(v string) string {
+	var b strings.Builder
+	b.WriteByte('\'')
+	for i := 0; i < len(v); i++ {
+		switch c := v[i]; c {
+		case '\'', '\\':
+			b.WriteByte('\\')
+			b.WriteByte(c)
+		case 0:
+			b.WriteString(`\0`)
+		default:
+			b.WriteByte(c)
+		}
+	}
+	b.WriteByte('\'')
+	return b.String()
+}
+
+// insertData describes an INSERT whose data arrives in the request body.
+type insertData struct {
+	head   string // INSERT INTO t (cols), up to where FROM INFILE goes
+	tail   string // SETTINGS ..., if any
+	format string // the FORMAT clause's format name
+}
+
+var (
+	insertPrefixRe = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s`)
+	formatTailRe   = regexp.MustCompile(`(?is)\s+FORMAT\s+([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$`)
+)
+
+// parseInsert recognises `INSERT INTO ... [SETTINGS ...] FORMAT f` statements
+// whose rows come in the body. It returns nil for anything else (including
+// INSERT ... VALUES and INSERT ... SELECT), which run as plain text.
+func parseInsert(q string) *insertData {
+	if !insertPrefixRe.MatchString(q) {
+		return nil
+	}
+	m := formatTailRe.FindStringSubmatchIndex(q)
+	if m == nil {
+		return nil
+	}
+	format := q[m[2]:m[3]]
+	stmt := q[:m[0]]
+	head, tail := splitSettings(stmt)
+	if strings.Contains(strings.ToUpper(head), " SELECT ") || strings.Contains(strings.ToUpper(head), " VALUES") {
+		return nil
+	}
+	return &insertData{head: head, tail: tail, format: format}
+}
+
+// splitSettings splits stmt at a top-level SETTINGS keyword (outside
+// parentheses, quotes and backticks).
+func splitSettings(stmt string) (head, tail string) {
+	depth := 0
+	var quote byte
+	for i := 0; i < len(stmt); i++ {
+		c := stmt[i]
+		if quote != 0 {
+			if c == '\\' {
+				i++
+			} else if c == quote {
+				quote = 0
+			}
+			continue
+		}
+		switch c {
+		case '\'', '"', '`':
+			quote = c
+		case '(':
+			depth++
+		case ')':
+			depth--
+		default:
+			if depth == 0 && (c == 'S' || c == 's') && i > 0 && isSpace(stmt[i-1]) &&
+				len(stmt) >= i+8 && strings.EqualFold(stmt[i:i+8], "SETTINGS") &&
+				(len(stmt) == i+8 || isSpace(stmt[i+8])) {
+				return strings.TrimSpace(stmt[:i]), strings.TrimSpace(stmt[i:])
+			}
+		}
+	}
+	return strings.TrimSpace(stmt), ""
+}
+
+func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }
