@@ -14,9 +14,9 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/andybalholm/brotli"
 	chcompress "github.com/ClickHouse/ch-go/compress"
 	chproto "github.com/ClickHouse/ch-go/proto"
+	"github.com/andybalholm/brotli"
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
