@@ -1,0 +1,155 @@
+// Package storage keeps spans, logs and flow-edge rollups in ClickHouse.
+//
+// The span and log tables are exactly those of the OpenTelemetry ClickHouse
+// exporter (otel_traces, otel_logs), so Grafana's ClickHouse data source in
+// OTel mode reads them unchanged. A trace-ID index table, filled by a
+// materialized view, lets a trace lookup read only the partitions that hold
+// the trace. flow_edges holds the service-graph rollups of the flow analyzer.
+//
+// Every method of *Store is safe for concurrent use. SpanRows and LogRows are
+// not: each goroutine fills its own.
+package storage
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/config"
+)
+
+// DefaultAddr is the embedded ClickHouse HTTP endpoint that `flowlens up` starts.
+const DefaultAddr = "127.0.0.1:8123"
+
+// Config says where ClickHouse is and how the schema is laid out.
+type Config struct {
+	// Addr is host:port of a ClickHouse HTTP interface, or a DSN
+	// (http://user:pass@host:8123/db?compress=lz4, or clickhouse://host:9000 for
+	// the native protocol). Default 127.0.0.1:8123, the embedded engine.
+	Addr string `yaml:"addr"`
+	// Database holding every flowlens table. Default "flowlens". Created by Migrate.
+	Database string `yaml:"database"`
+	Username string `yaml:"username"`
+	Password string `yaml:"password"`
+	// Cluster, when not empty, makes the schema a production cluster layout:
+	// ON CLUSTER DDL, Replicated*MergeTree local tables (suffix _local) and
+	// Distributed tables under the exporter's table names.
+	Cluster string `yaml:"cluster"`
+	// TTL is the retention per table in days (0 keeps data forever).
+	TTL TTLConfig `yaml:"ttl"`
+	// DialTimeout bounds connecting; default 10s.
+	DialTimeout time.Duration `yaml:"dial_timeout"`
+	// ReadTimeout bounds one query; default 60s.
+	ReadTimeout time.Duration `yaml:"read_timeout"`
+	// Compression of inserts and results: none, lz4 or zstd. Default lz4.
+	Compression string `yaml:"compression"`
+	// MaxOpenConns caps concurrent connections (HTTP requests in flight); default 8.
+	MaxOpenConns int `yaml:"max_open_conns"`
+	// MaxAttributeBytes is the largest attribute value or log body kept; a
+	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).
+	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
+}
+
+// TTLConfig is the retention in days of each table; 0 means no TTL.
+type TTLConfig struct {
+	Traces     int `yaml:"traces"`      // otel_traces
+	Logs       int `yaml:"logs"`        // otel_logs
+	TraceIndex int `yaml:"trace_index"` // otel_traces_trace_id_ts; 0 = same as traces; keep >= traces
+	Edges      int `yaml:"edges"`       // flow_edges
+}
+
+// SetDefaults fills the defaults documented on each field.
+func (c *Config) SetDefaults() {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Database == "" {
+		c.Database = "flowlens"
+	}
+	if c.DialTimeout == 0 {
+		c.DialTimeout = 10 * time.Second
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 60 * time.Second
+	}
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
+	if c.MaxOpenConns == 0 {
+		c.MaxOpenConns = 8
+	}
+	if c.MaxAttributeBytes == 0 {
+		c.MaxAttributeBytes = 64 << 10
+	}
+}
+
+var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
+
+// Validate names the first wrong field.
+func (c *Config) Validate() error {
+	if strings.TrimSpace(c.Addr) == "" {
+		return config.Errorf("addr", "must be host:port or a DSN")
+	}
+	if !strings.Contains(c.Addr, "://") && !strings.Contains(c.Addr, ":") {
+		return config.Errorf("addr", "%q: want host:port or a DSN like http://host:8123", c.Addr)
+	}
+	if !identRe.MatchString(c.Database) {
+		return config.Errorf("database", "%q: want letters, digits and _ (not starting with a digit)", c.Database)
+	}
+	if c.Cluster != "" && !identRe.MatchString(c.Cluster) {
+		return config.Errorf("cluster", "%q: want letters, digits and _ (not starting with a digit)", c.Cluster)
+	}
+	for _, t := range []struct {
+		name string
+		days int
+	}{{"traces", c.TTL.Traces}, {"logs", c.TTL.Logs}, {"trace_index", c.TTL.TraceIndex}, {"edges", c.TTL.Edges}} {
+		if t.days < 0 || t.days > 36500 {
+			return config.Errorf("ttl."+t.name, "%d days: want 0 (keep forever) to 36500", t.days)
+		}
+	}
+	if c.TTL.TraceIndex > 0 && (c.TTL.Traces == 0 || c.TTL.TraceIndex < c.TTL.Traces) {
+		// A lookup falls back to the bloom filter, but slowly: say so up front.
+		return config.Errorf("ttl.trace_index", "%d days is shorter than ttl.traces: traces would become unfindable by ID", c.TTL.TraceIndex)
+	}
+	if c.DialTimeout < 0 {
+		return config.Errorf("dial_timeout", "must not be negative")
+	}
+	if c.ReadTimeout < 0 {
+		return config.Errorf("read_timeout", "must not be negative")
+	}
+	switch c.Compression {
+	case "none", "lz4", "zstd":
+	default:
+		return config.Errorf("compression", "%q: want none, lz4 or zstd", c.Compression)
+	}
+	if c.MaxOpenConns < 1 {
+		return config.Errorf("max_open_conns", "must be at least 1")
+	}
+	if c.MaxAttributeBytes < 1 {
+		return config.Errorf("max_attribute_bytes", "must be at least 1")
+	}
+	return nil
+}
+
+// String describes the target without the password.
+func (c *Config) String() string {
+	return fmt.Sprintf("%s/%s", redactDSN(c.Addr), c.Database)
+}
+
+func redactDSN(addr string) string {
+	at := strings.LastIndex(addr, "@")
+	scheme := strings.Index(addr, "://")
+	if at < 0 || scheme < 0 || at < scheme {
+		return addr
+	}
+	return addr[:scheme+3] + "***@" + addr[at+1:]
+}
+
+// TraceIndexDays is the effective retention of the trace-ID index.
+func (t TTLConfig) TraceIndexDays() int {
+	if t.TraceIndex > 0 {
+		return t.TraceIndex
+	}
+	return t.Traces
+}

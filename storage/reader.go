@@ -1,0 +1,489 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+)
+
+// Span is one stored span.
+type Span struct {
+	Timestamp          time.Time         `json:"timestamp"`
+	TraceID            string            `json:"trace_id"`
+	SpanID             string            `json:"span_id"`
+	ParentSpanID       string            `json:"parent_span_id,omitempty"`
+	TraceState         string            `json:"trace_state,omitempty"`
+	Name               string            `json:"name"`
+	Kind               string            `json:"kind"`
+	ServiceName        string            `json:"service_name"`
+	ResourceAttributes map[string]string `json:"resource_attributes,omitempty"`
+	ScopeName          string            `json:"scope_name,omitempty"`
+	ScopeVersion       string            `json:"scope_version,omitempty"`
+	Attributes         map[string]string `json:"attributes,omitempty"`
+	Duration           time.Duration     `json:"duration_ns"`
+	StatusCode         string            `json:"status_code"`
+	StatusMessage      string            `json:"status_message,omitempty"`
+	Events             []SpanEvent       `json:"events,omitempty"`
+	Links              []SpanLink        `json:"links,omitempty"`
+}
+
+// SpanEvent is an event inside a span.
+type SpanEvent struct {
+	Timestamp  time.Time         `json:"timestamp"`
+	Name       string            `json:"name"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// SpanLink is a link from a span to another span.
+type SpanLink struct {
+	TraceID    string            `json:"trace_id"`
+	SpanID     string            `json:"span_id"`
+	TraceState string            `json:"trace_state,omitempty"`
+	Attributes map[string]string `json:"attributes,omitempty"`
+}
+
+// LogRecord is one stored log record.
+type LogRecord struct {
+	Timestamp          time.Time         `json:"timestamp"`
+	TraceID            string            `json:"trace_id,omitempty"`
+	SpanID             string            `json:"span_id,omitempty"`
+	TraceFlags         uint8             `json:"trace_flags,omitempty"`
+	SeverityText       string            `json:"severity_text,omitempty"`
+	SeverityNumber     uint8             `json:"severity_number,omitempty"`
+	ServiceName        string            `json:"service_name"`
+	Body               string            `json:"body"`
+	ResourceSchemaURL  string            `json:"resource_schema_url,omitempty"`
+	ResourceAttributes map[string]string `json:"resource_attributes,omitempty"`
+	ScopeSchemaURL     string            `json:"scope_schema_url,omitempty"`
+	ScopeName          string            `json:"scope_name,omitempty"`
+	ScopeVersion       string            `json:"scope_version,omitempty"`
+	ScopeAttributes    map[string]string `json:"scope_attributes,omitempty"`
+	Attributes         map[string]string `json:"attributes,omitempty"`
+	EventName          string            `json:"event_name,omitempty"`
+}
+
+// Trace is every span of a trace and every log record that carries its ID,
+// each ordered by time.
+type Trace struct {
+	TraceID string      `json:"trace_id"`
+	Spans   []Span      `json:"spans"`
+	Logs    []LogRecord `json:"logs"`
+}
+
+const spanSelect = `SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
+    ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode, StatusMessage,
+    Events.Timestamp, Events.Name, Events.Attributes, Links.TraceId, Links.SpanId, Links.TraceState, Links.Attributes`
+
+const logSelect = `SELECT Timestamp, TraceId, SpanId, TraceFlags, SeverityText, SeverityNumber, ServiceName, Body,
+    ResourceSchemaUrl, ResourceAttributes, ScopeSchemaUrl, ScopeName, ScopeVersion, ScopeAttributes, LogAttributes, EventName`
+
+// logMargin widens a trace's time range when looking for its logs: a log
+// can be written after the last span started (up to its end) or by a
+// slightly skewed clock.
+const logMargin = time.Hour
+
+// GetTrace returns the trace with the given ID (see ParseTraceID). It first
+// reads the trace's time range from the trace-ID index, then only those
+// partitions of otel_traces; if the index does not know the trace (not yet
+// merged in, or expired) it falls back to the bloom filter over all of
+// otel_traces. ErrTraceNotFound when there is neither a span nor a log.
+func (s *Store) GetTrace(ctx context.Context, traceID string) (Trace, error) {
+	id, err := ParseTraceID(traceID)
+	if err != nil {
+		return Trace{}, err
+	}
+	hexID := id.String()
+	tr := Trace{TraceID: hexID}
+	idx := s.l.Name(TraceIndexTable)
+	// Scalar subqueries are evaluated before index analysis, so the range
+	// prunes partitions like literal bounds do, in a single round trip.
+	spansQ := spanSelect + `
+FROM ` + s.l.Name(TracesTable) + `
+WHERE TraceId = {id:String}
+  AND Timestamp >= (SELECT min(Start) FROM ` + idx + ` WHERE TraceId = {id:String})
+  AND Timestamp < (SELECT max(End) FROM ` + idx + ` WHERE TraceId = {id:String}) + 1
+ORDER BY Timestamp`
+	if tr.Spans, err = s.querySpans(ctx, spansQ, namedParams("id", hexID)); err != nil {
+		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
+	}
+	if len(tr.Spans) == 0 {
+		if tr.Spans, err = s.querySpans(ctx, spanSelect+"\nFROM "+s.l.Name(TracesTable)+
+			"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", hexID)); err != nil {
+			return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
+		}
+	}
+	logsQ := logSelect + "\nFROM " + s.l.Name(LogsTable) + "\nWHERE TraceId = {id:String}"
+	args := namedParams("id", hexID)
+	if len(tr.Spans) > 0 {
+		first, last := tr.Spans[0].Timestamp, tr.Spans[0].Timestamp
+		for _, sp := range tr.Spans {
+			if end := sp.Timestamp.Add(sp.Duration); end.After(last) {
+				last = end
+			}
+		}
+		logsQ += " AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})"
+		args = append(args, namedParams("from", first.Add(-logMargin).UnixNano(), "to", last.Add(logMargin).UnixNano())...)
+	}
+	if tr.Logs, err = s.queryLogs(ctx, logsQ+"\nORDER BY Timestamp", args); err != nil {
+		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
+	}
+	if len(tr.Spans) == 0 && len(tr.Logs) == 0 {
+		return Trace{}, fmt.Errorf("%w: %s", ErrTraceNotFound, hexID)
+	}
+	return tr, nil
+}
+
+// getTraceSpansBloomOnly reads a trace's spans the OTel exporter's way: the
+// bloom filter on TraceId alone, every partition. For benchmarks.
+func (s *Store) getTraceSpansBloomOnly(ctx context.Context, id TraceID) ([]Span, error) {
+	return s.querySpans(ctx, spanSelect+"\nFROM "+s.l.Name(TracesTable)+
+		"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", id.String()))
+}
+
+// SpanQuery filters spans. Zero fields do not filter.
+type SpanQuery struct {
+	Service     string
+	Operation   string        // span name, exact
+	MinDuration time.Duration // spans at least this long
+	Status      string        // Ok, Error or Unset (any case)
+	// Attributes must all be present with exactly these values (span attributes).
+	Attributes map[string]string
+	From, To   time.Time // [From, To); default the last hour before now
+	Limit      int       // default 100, at most MaxSearchLimit
+}
+
+// LogQuery filters log records. Zero fields do not filter.
+type LogQuery struct {
+	Service  string
+	Severity string // minimum severity: trace, debug, info, warn, error, fatal (any case)
+	Contains string // substring of the body, case-insensitive
+	TraceID  string // see ParseTraceID
+	From, To time.Time
+	Limit    int
+}
+
+// Limits of a search.
+const (
+	DefaultSearchLimit = 100
+	MaxSearchLimit     = 10000
+	MaxFilterBytes     = 4096
+	MaxFilterAttrs     = 32
+	defaultSearchSpan  = time.Hour
+)
+
+// where accumulates SQL conditions whose text is ours and whose values are
+// bound parameters.
+type where struct {
+	conds []string
+	args  []any
+	n     int
+}
+
+func (w *where) add(cond string, kv ...any) {
+	w.conds = append(w.conds, cond)
+	w.args = append(w.args, namedParams(kv...)...)
+}
+
+// param returns a fresh parameter name.
+func (w *where) param() string {
+	w.n++
+	return "p" + strconv.Itoa(w.n)
+}
+
+func (w *where) sql() string {
+	if len(w.conds) == 0 {
+		return ""
+	}
+	return "\nWHERE " + strings.Join(w.conds, "\n  AND ")
+}
+
+func checkFilter(name, v string) error {
+	if len(v) > MaxFilterBytes {
+		return fmt.Errorf("%w: %s is %d bytes (limit %d)", ErrInvalidQuery, name, len(v), MaxFilterBytes)
+	}
+	return nil
+}
+
+func timeRange(from, to time.Time, now time.Time) (time.Time, time.Time, error) {
+	if to.IsZero() {
+		to = now
+	}
+	if from.IsZero() {
+		from = to.Add(-defaultSearchSpan)
+	}
+	if !to.After(from) {
+		return from, to, fmt.Errorf("%w: time range is empty (from %s, to %s)", ErrInvalidQuery,
+			from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	return from, to, nil
+}
+
+func searchLimit(n int) (int, error) {
+	switch {
+	case n == 0:
+		return DefaultSearchLimit, nil
+	case n < 0 || n > MaxSearchLimit:
+		return 0, fmt.Errorf("%w: limit %d: want 1 to %d", ErrInvalidQuery, n, MaxSearchLimit)
+	}
+	return n, nil
+}
+
+// NormalizeStatus maps a user's status to the stored form: Ok, Error or Unset.
+func NormalizeStatus(s string) (string, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "":
+		return "", nil
+	case "ok":
+		return "Ok", nil
+	case "error", "err":
+		return "Error", nil
+	case "unset":
+		return "Unset", nil
+	}
+	return "", fmt.Errorf("%w: status %s: want ok, error or unset", ErrInvalidQuery, quoteForError(s))
+}
+
+// SearchSpans returns the newest spans matching q, newest first.
+func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) ([]Span, error) {
+	from, to, err := timeRange(q.From, q.To, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	limit, err := searchLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	status, err := NormalizeStatus(q.Status)
+	if err != nil {
+		return nil, err
+	}
+	if len(q.Attributes) > MaxFilterAttrs {
+		return nil, fmt.Errorf("%w: %d attribute filters (limit %d)", ErrInvalidQuery, len(q.Attributes), MaxFilterAttrs)
+	}
+	for name, v := range map[string]string{"service": q.Service, "operation": q.Operation} {
+		if err := checkFilter(name, v); err != nil {
+			return nil, err
+		}
+	}
+	if q.MinDuration < 0 {
+		return nil, fmt.Errorf("%w: negative minimum duration %s", ErrInvalidQuery, q.MinDuration)
+	}
+	var w where
+	w.add("Timestamp >= fromUnixTimestamp64Nano({from:Int64})", "from", from.UnixNano())
+	w.add("Timestamp < fromUnixTimestamp64Nano({to:Int64})", "to", to.UnixNano())
+	if q.Service != "" {
+		w.add("ServiceName = {service:String}", "service", q.Service)
+	}
+	if q.Operation != "" {
+		w.add("SpanName = {operation:String}", "operation", q.Operation)
+	}
+	if q.MinDuration > 0 {
+		w.add("Duration >= {mindur:UInt64}", "mindur", uint64(q.MinDuration))
+	}
+	if status != "" {
+		w.add("StatusCode = {status:String}", "status", status)
+	}
+	keys := make([]string, 0, len(q.Attributes))
+	for k := range q.Attributes {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		v := q.Attributes[k]
+		if err := checkFilter("attribute", k+v); err != nil {
+			return nil, err
+		}
+		kp, vp := w.param(), w.param()
+		// mapContains keeps key=""-valued attributes distinct from absent ones.
+		w.add(fmt.Sprintf("mapContains(SpanAttributes, {%s:String}) AND SpanAttributes[{%s:String}] = {%s:String}", kp, kp, vp),
+			kp, k, vp, v)
+	}
+	query := spanSelect + "\nFROM " + s.l.Name(TracesTable) + w.sql() +
+		"\nORDER BY Timestamp DESC\nLIMIT " + strconv.Itoa(limit)
+	spans, err := s.querySpans(ctx, query, w.args)
+	if err != nil {
+		return nil, fmt.Errorf("search spans: %w", err)
+	}
+	return spans, nil
+}
+
+// severityLevels are the OTel severity ranges: name -> lowest number.
+var severityLevels = []struct {
+	name string
+	min  uint8
+	alts []string
+}{
+	{"TRACE", 1, nil},
+	{"DEBUG", 5, nil},
+	{"INFO", 9, []string{"INFORMATION", "NOTICE"}},
+	{"WARN", 13, []string{"WARNING"}},
+	{"ERROR", 17, []string{"ERR", "CRITICAL", "ALERT"}},
+	{"FATAL", 21, []string{"EMERGENCY", "PANIC", "CRIT"}},
+}
+
+// SearchLogs returns the newest log records matching q, newest first.
+// Severity keeps records at that level or above, by SeverityNumber, or by
+// SeverityText when the number is unset.
+func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]LogRecord, error) {
+	from, to, err := timeRange(q.From, q.To, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	limit, err := searchLimit(q.Limit)
+	if err != nil {
+		return nil, err
+	}
+	for name, v := range map[string]string{"service": q.Service, "contains": q.Contains} {
+		if err := checkFilter(name, v); err != nil {
+			return nil, err
+		}
+	}
+	var w where
+	w.add("Timestamp >= fromUnixTimestamp64Nano({from:Int64})", "from", from.UnixNano())
+	w.add("Timestamp < fromUnixTimestamp64Nano({to:Int64})", "to", to.UnixNano())
+	if q.Service != "" {
+		w.add("ServiceName = {service:String}", "service", q.Service)
+	}
+	if q.Severity != "" {
+		lvl := -1
+		want := strings.ToUpper(strings.TrimSpace(q.Severity))
+		for i, l := range severityLevels {
+			if want == l.name || contains(l.alts, want) {
+				lvl = i
+			}
+		}
+		if lvl < 0 {
+			return nil, fmt.Errorf("%w: severity %s: want trace, debug, info, warn, error or fatal",
+				ErrInvalidQuery, quoteForError(q.Severity))
+		}
+		var names []string
+		for _, l := range severityLevels[lvl:] {
+			names = append(names, l.name)
+			names = append(names, l.alts...)
+		}
+		cond := "(SeverityNumber >= {sevmin:UInt8} OR (SeverityNumber = 0 AND upper(SeverityText) IN ("
+		kv := []any{"sevmin", severityLevels[lvl].min}
+		for i, n := range names {
+			p := w.param()
+			if i > 0 {
+				cond += ", "
+			}
+			cond += "{" + p + ":String}"
+			kv = append(kv, p, n)
+		}
+		w.add(cond+")))", kv...)
+	}
+	if q.Contains != "" {
+		w.add("positionCaseInsensitiveUTF8(Body, {contains:String}) > 0", "contains", q.Contains)
+	}
+	if q.TraceID != "" {
+		id, err := ParseTraceID(q.TraceID)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrInvalidQuery, err)
+		}
+		w.add("TraceId = {traceid:String}", "traceid", id.String())
+	}
+	query := logSelect + "\nFROM " + s.l.Name(LogsTable) + w.sql() +
+		"\nORDER BY Timestamp DESC\nLIMIT " + strconv.Itoa(limit)
+	logs, err := s.queryLogs(ctx, query, w.args)
+	if err != nil {
+		return nil, fmt.Errorf("search logs: %w", err)
+	}
+	return logs, nil
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (s *Store) querySpans(ctx context.Context, query string, args []any) ([]Span, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []Span
+	for rows.Next() {
+		sp, err := scanSpan(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, sp)
+	}
+	return out, rows.Err()
+}
+
+func scanSpan(rows driver.Rows) (Span, error) {
+	var (
+		sp      Span
+		dur     uint64
+		evTimes []time.Time
+		evNames []string
+		evAttrs []map[string]string
+		lTraces []string
+		lSpans  []string
+		lStates []string
+		lAttrs  []map[string]string
+	)
+	if err := rows.Scan(&sp.Timestamp, &sp.TraceID, &sp.SpanID, &sp.ParentSpanID, &sp.TraceState, &sp.Name, &sp.Kind,
+		&sp.ServiceName, &sp.ResourceAttributes, &sp.ScopeName, &sp.ScopeVersion, &sp.Attributes, &dur,
+		&sp.StatusCode, &sp.StatusMessage, &evTimes, &evNames, &evAttrs, &lTraces, &lSpans, &lStates, &lAttrs); err != nil {
+		return sp, fmt.Errorf("scan span: %w", err)
+	}
+	sp.Timestamp = sp.Timestamp.UTC()
+	sp.Duration = time.Duration(dur)
+	for i := range evTimes {
+		ev := SpanEvent{Timestamp: evTimes[i].UTC()}
+		if i < len(evNames) {
+			ev.Name = evNames[i]
+		}
+		if i < len(evAttrs) {
+			ev.Attributes = evAttrs[i]
+		}
+		sp.Events = append(sp.Events, ev)
+	}
+	for i := range lTraces {
+		l := SpanLink{TraceID: lTraces[i]}
+		if i < len(lSpans) {
+			l.SpanID = lSpans[i]
+		}
+		if i < len(lStates) {
+			l.TraceState = lStates[i]
+		}
+		if i < len(lAttrs) {
+			l.Attributes = lAttrs[i]
+		}
+		sp.Links = append(sp.Links, l)
+	}
+	return sp, nil
+}
+
+func (s *Store) queryLogs(ctx context.Context, query string, args []any) ([]LogRecord, error) {
+	rows, err := s.conn.Query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []LogRecord
+	for rows.Next() {
+		var r LogRecord
+		if err := rows.Scan(&r.Timestamp, &r.TraceID, &r.SpanID, &r.TraceFlags, &r.SeverityText, &r.SeverityNumber,
+			&r.ServiceName, &r.Body, &r.ResourceSchemaURL, &r.ResourceAttributes, &r.ScopeSchemaURL, &r.ScopeName,
+			&r.ScopeVersion, &r.ScopeAttributes, &r.Attributes, &r.EventName); err != nil {
+			return nil, fmt.Errorf("scan log: %w", err)
+		}
+		r.Timestamp = r.Timestamp.UTC()
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}

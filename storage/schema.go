@@ -1,0 +1,347 @@
+package storage
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"text/template"
+)
+
+// Table names. In cluster mode these are Distributed tables over
+// <name>_local replicated tables; queries always use these names.
+const (
+	TracesTable     = "otel_traces"
+	TraceIndexTable = "otel_traces_trace_id_ts"
+	TraceIndexView  = "otel_traces_trace_id_ts_mv"
+	LogsTable       = "otel_logs"
+	EdgesTable      = "flow_edges"
+	MigrationsTable = "flowlens_migrations"
+)
+
+// Migration is one versioned step of the schema. Its statements are all
+// idempotent (IF NOT EXISTS), so a step interrupted half-way is re-run whole.
+type Migration struct {
+	Version    int
+	Name       string
+	Statements []string
+}
+
+// dedupWindow is how many recent insert blocks a non-replicated table
+// remembers for insert_deduplication_token (replicated tables remember
+// replicated_deduplication_window blocks by default).
+const dedupWindow = 1000
+
+// layout renders DDL for one Config: single node or cluster.
+type layout struct {
+	DB      string // quoted database
+	Cluster string // raw cluster name, empty for a single node
+	TTL     TTLConfig
+}
+
+func newLayout(cfg Config) layout {
+	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL}
+}
+
+// OnCluster is " ON CLUSTER `c`" in cluster mode.
+func (l layout) OnCluster() string {
+	if l.Cluster == "" {
+		return ""
+	}
+	return " ON CLUSTER " + quoteIdent(l.Cluster)
+}
+
+// Local is the quoted, database-qualified name of the table that stores rows.
+func (l layout) Local(name string) string {
+	if l.Cluster == "" {
+		return l.DB + "." + quoteIdent(name)
+	}
+	return l.DB + "." + quoteIdent(name+"_local")
+}
+
+// Name is the quoted, database-qualified name queries and inserts use.
+func (l layout) Name(name string) string { return l.DB + "." + quoteIdent(name) }
+
+// Engine is the MergeTree-family engine, replicated in cluster mode.
+func (l layout) Engine(kind string) string {
+	if l.Cluster == "" {
+		return kind
+	}
+	return "Replicated" + kind
+}
+
+// Settings is the SETTINGS clause of a storing table.
+func (l layout) Settings(ttlOnlyDropParts bool) string {
+	s := []string{"index_granularity = 8192"}
+	if ttlOnlyDropParts {
+		s = append(s, "ttl_only_drop_parts = 1")
+	}
+	if l.Cluster == "" {
+		s = append(s, fmt.Sprintf("non_replicated_deduplication_window = %d", dedupWindow))
+	}
+	return "SETTINGS " + strings.Join(s, ", ")
+}
+
+// TTLClause is "TTL expr + toIntervalDay(days)" or "" for days == 0.
+func (l layout) TTLClause(expr string, days int) string {
+	if days <= 0 {
+		return ""
+	}
+	return fmt.Sprintf("TTL %s + toIntervalDay(%d)\n", expr, days)
+}
+
+// Distributed creates the query-facing table over the local one in cluster
+// mode; it renders nothing on a single node.
+func (l layout) Distributed(name, shardingKey string) string {
+	if l.Cluster == "" {
+		return ""
+	}
+	return fmt.Sprintf("CREATE TABLE IF NOT EXISTS %s%s AS %s\nENGINE = Distributed(%s, %s, %s, %s)",
+		l.Name(name), l.OnCluster(), l.Local(name),
+		quoteString(l.Cluster), quoteString(unquoteIdent(l.DB)), quoteString(name+"_local"), shardingKey)
+}
+
+const tracesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces"}}{{.OnCluster}} (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ParentSpanId String CODEC(ZSTD(1)),
+    TraceState String CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanKind LowCardinality(String) CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion String CODEC(ZSTD(1)),
+    SpanAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    Duration UInt64 CODEC(T64, ZSTD(1)),
+    StatusCode LowCardinality(String) CODEC(ZSTD(1)),
+    StatusMessage String CODEC(ZSTD(1)),
+    Events Nested (
+        Timestamp DateTime64(9),
+        Name LowCardinality(String),
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    Links Nested (
+        TraceId String,
+        SpanId String,
+        TraceState String,
+        Attributes Map(LowCardinality(String), String)
+    ) CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = {{.Engine "MergeTree"}}
+PARTITION BY toDate(Timestamp)
+PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
+ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
+{{.TTLClause "toDateTime(Timestamp)" .TTL.Traces}}{{.Settings true}}`
+
+// The trace-ID index: one row per trace (per week) after merges, with the
+// first and last span start, so a lookup reads only the partitions of
+// otel_traces that hold the trace. Same columns as the exporter's table.
+const traceIndexDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces_trace_id_ts"}}{{.OnCluster}} (
+    TraceId String CODEC(ZSTD(1)),
+    Start SimpleAggregateFunction(min, DateTime) CODEC(ZSTD(1)),
+    End SimpleAggregateFunction(max, DateTime) CODEC(ZSTD(1))
+) ENGINE = {{.Engine "AggregatingMergeTree"}}
+PARTITION BY toStartOfWeek(Start)
+ORDER BY (TraceId)
+{{.TTLClause "Start" .TTL.TraceIndexDays}}{{.Settings true}}`
+
+const traceIndexViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "otel_traces_trace_id_ts_mv"}}{{.OnCluster}}
+TO {{.Local "otel_traces_trace_id_ts"}}
+AS SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End
+FROM {{.Local "otel_traces"}}
+WHERE TraceId != ''
+GROUP BY TraceId`
+
+const logsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_logs"}}{{.OnCluster}} (
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TimestampTime DateTime DEFAULT toDateTime(Timestamp),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    TraceFlags UInt8,
+    SeverityText LowCardinality(String) CODEC(ZSTD(1)),
+    SeverityNumber UInt8,
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    Body String CODEC(ZSTD(1)),
+    ResourceSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ResourceAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    ScopeSchemaUrl LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeName String CODEC(ZSTD(1)),
+    ScopeVersion LowCardinality(String) CODEC(ZSTD(1)),
+    ScopeAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    LogAttributes Map(LowCardinality(String), String) CODEC(ZSTD(1)),
+    EventName String CODEC(ZSTD(1)),
+    INDEX idx_trace_id TraceId TYPE bloom_filter(0.001) GRANULARITY 1,
+    INDEX idx_res_attr_key mapKeys(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_res_attr_value mapValues(ResourceAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_key mapKeys(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_scope_attr_value mapValues(ScopeAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_key mapKeys(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_log_attr_value mapValues(LogAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
+    INDEX idx_body Body TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+) ENGINE = {{.Engine "MergeTree"}}
+PARTITION BY toDate(TimestampTime)
+PRIMARY KEY (ServiceName, TimestampTime)
+ORDER BY (ServiceName, TimestampTime, Timestamp)
+{{.TTLClause "TimestampTime" .TTL.Logs}}{{.Settings true}}`
+
+// flow_edges holds partial aggregates: each flush of each analyzer instance
+// inserts one row per (bucket, client, server, connection type) it saw.
+// Rows are never merged by the engine; a graph for any time range is one
+// GROUP BY with sum() and sumForEach() (see QueryEdges), which is what lets
+// several instances write the same bucket at once without coordination.
+// Histogram arrays have len(bounds)+1 counts (the last is +Inf); the bounds
+// are LatencyBounds and DelayBounds.
+const edgesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges"}}{{.OnCluster}} (
+    Bucket DateTime CODEC(Delta(4), ZSTD(1)),
+    Client LowCardinality(String) CODEC(ZSTD(1)),
+    Server LowCardinality(String) CODEC(ZSTD(1)),
+    ConnectionType LowCardinality(String) CODEC(ZSTD(1)),
+    Requests UInt64 CODEC(T64, ZSTD(1)),
+    Failed UInt64 CODEC(T64, ZSTD(1)),
+    ServerLatencyBuckets Array(UInt64) CODEC(ZSTD(1)),
+    ServerLatencySum Float64 CODEC(ZSTD(1)),
+    ClientLatencyBuckets Array(UInt64) CODEC(ZSTD(1)),
+    ClientLatencySum Float64 CODEC(ZSTD(1)),
+    MessagesSent UInt64 CODEC(T64, ZSTD(1)),
+    MessagesReceived UInt64 CODEC(T64, ZSTD(1)),
+    DelayBuckets Array(UInt64) CODEC(ZSTD(1)),
+    DelaySum Float64 CODEC(ZSTD(1)),
+    Retries UInt64 CODEC(T64, ZSTD(1)),
+    Unpaired UInt64 CODEC(T64, ZSTD(1))
+) ENGINE = {{.Engine "MergeTree"}}
+PARTITION BY toDate(Bucket)
+ORDER BY (Bucket, Client, Server, ConnectionType)
+{{.TTLClause "Bucket" .TTL.Edges}}{{.Settings true}}`
+
+const migrationsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_migrations"}}{{.OnCluster}} (
+    Version UInt32,
+    Name String,
+    AppliedAt DateTime64(3) DEFAULT now64(3)
+) ENGINE = {{if .Cluster}}ReplicatedReplacingMergeTree('/clickhouse/flowlens/{database}/flowlens_migrations', '{shard}-{replica}'){{else}}ReplacingMergeTree{{end}}
+ORDER BY Version`
+
+// Migrations returns the schema steps for cfg, oldest first. Versions are
+// never renumbered: a new schema change is a new, higher version.
+func Migrations(cfg Config) ([]Migration, error) {
+	l := newLayout(cfg)
+	r := &renderer{l: l}
+	ms := []Migration{
+		{Version: 1, Name: "otel_traces", Statements: []string{
+			r.render(tracesDDL),
+			l.Distributed(TracesTable, "cityHash64(TraceId)"),
+		}},
+		{Version: 2, Name: "trace id index", Statements: []string{
+			r.render(traceIndexDDL),
+			l.Distributed(TraceIndexTable, "cityHash64(TraceId)"),
+			r.render(traceIndexViewDDL),
+		}},
+		{Version: 3, Name: "otel_logs", Statements: []string{
+			r.render(logsDDL),
+			l.Distributed(LogsTable, "rand()"),
+		}},
+		{Version: 4, Name: "flow_edges", Statements: []string{
+			r.render(edgesDDL),
+			l.Distributed(EdgesTable, "cityHash64(Client, Server)"),
+		}},
+	}
+	if r.err != nil {
+		return nil, r.err
+	}
+	for i := range ms {
+		ms[i].Statements = compact(ms[i].Statements)
+	}
+	return ms, nil
+}
+
+// bootstrapStatements create the database and the migrations table.
+func bootstrapStatements(cfg Config) ([]string, error) {
+	l := newLayout(cfg)
+	r := &renderer{l: l}
+	s := compact([]string{
+		"CREATE DATABASE IF NOT EXISTS " + l.DB + l.OnCluster(),
+		// In cluster mode every replica of every shard shares one
+		// replication path, so each node holds the whole history locally.
+		r.render(migrationsDDL),
+	})
+	return s, r.err
+}
+
+// SchemaSQL renders the whole schema as one SQL script, for review and for
+// applying by hand (`flowlens migrate --print`).
+func SchemaSQL(cfg Config) (string, error) {
+	boot, err := bootstrapStatements(cfg)
+	if err != nil {
+		return "", err
+	}
+	ms, err := Migrations(cfg)
+	if err != nil {
+		return "", err
+	}
+	var b strings.Builder
+	b.WriteString("-- bootstrap\n")
+	for _, s := range boot {
+		b.WriteString(s + ";\n\n")
+	}
+	for _, m := range ms {
+		fmt.Fprintf(&b, "-- migration %d: %s\n", m.Version, m.Name)
+		for _, s := range m.Statements {
+			b.WriteString(s + ";\n\n")
+		}
+	}
+	return b.String(), nil
+}
+
+type renderer struct {
+	l   layout
+	err error
+}
+
+func (r *renderer) render(tmpl string) string {
+	t, err := template.New("ddl").Parse(tmpl)
+	if err != nil {
+		r.err = fmt.Errorf("parse DDL template: %w", err)
+		return ""
+	}
+	var b bytes.Buffer
+	if err := t.Execute(&b, r.l); err != nil {
+		r.err = fmt.Errorf("render DDL: %w", err)
+		return ""
+	}
+	return b.String()
+}
+
+func compact(ss []string) []string {
+	out := ss[:0]
+	for _, s := range ss {
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// quoteIdent quotes a ClickHouse identifier with backticks.
+func quoteIdent(s string) string {
+	return "`" + strings.NewReplacer(`\`, `\\`, "`", "\\`").Replace(s) + "`"
+}
+
+func unquoteIdent(s string) string {
+	s = strings.TrimSuffix(strings.TrimPrefix(s, "`"), "`")
+	return strings.NewReplacer("\\`", "`", `\\`, `\`).Replace(s)
+}
+
+// quoteString quotes a ClickHouse string literal (only for names from Config,
+// which Validate restricts; user values are always bound parameters).
+func quoteString(s string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(s) + "'"
+}

@@ -1,0 +1,101 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.uber.org/zap"
+)
+
+// Store reads and writes flowlens data in one ClickHouse database.
+type Store struct {
+	cfg    Config
+	conn   driver.Conn
+	l      layout
+	logger *zap.Logger
+}
+
+// Open connects to ClickHouse and checks it answers. It does not change the
+// schema: call Migrate for that. cfg must have been through SetDefaults and
+// Validate (config.Load does both).
+func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Store, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("storage config: %w", err)
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	opts, err := clientOptions(cfg)
+	if err != nil {
+		return nil, err
+	}
+	conn, err := clickhouse.Open(opts)
+	if err != nil {
+		return nil, fmt.Errorf("open clickhouse %s: %w", cfg.String(), err)
+	}
+	if err := conn.Ping(ctx); err != nil {
+		_ = conn.Close()
+		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.String(), err)
+	}
+	return &Store{cfg: cfg, conn: conn, l: newLayout(cfg), logger: logger}, nil
+}
+
+// clientOptions turns cfg into clickhouse-go options. A bare host:port means
+// the HTTP interface; a DSN keeps its scheme (http, https, clickhouse, tcp).
+func clientOptions(cfg Config) (*clickhouse.Options, error) {
+	var opts *clickhouse.Options
+	if strings.Contains(cfg.Addr, "://") {
+		o, err := clickhouse.ParseDSN(cfg.Addr)
+		if err != nil {
+			return nil, fmt.Errorf("storage addr: %w", err)
+		}
+		opts = o
+	} else {
+		opts = &clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{cfg.Addr}}
+	}
+	// Every statement names its database, so the connection needs none: that
+	// lets Migrate create it through the same connection.
+	opts.Auth.Database = ""
+	if cfg.Username != "" {
+		opts.Auth.Username = cfg.Username
+	}
+	if cfg.Password != "" {
+		opts.Auth.Password = cfg.Password
+	}
+	opts.DialTimeout = cfg.DialTimeout
+	opts.ReadTimeout = cfg.ReadTimeout
+	opts.MaxOpenConns = cfg.MaxOpenConns
+	opts.MaxIdleConns = cfg.MaxOpenConns
+	switch cfg.Compression {
+	case "lz4":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionLZ4}
+	case "zstd":
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionZSTD}
+	default:
+		opts.Compression = &clickhouse.Compression{Method: clickhouse.CompressionNone}
+	}
+	return opts, nil
+}
+
+// Conn exposes the underlying connection for packages that run their own
+// queries on flowlens tables (dashboards, rules). Do not close it.
+func (s *Store) Conn() driver.Conn { return s.conn }
+
+// Database is the database holding the tables.
+func (s *Store) Database() string { return s.cfg.Database }
+
+// Close releases the connections. It is safe to call twice.
+func (s *Store) Close() error {
+	if s == nil || s.conn == nil {
+		return nil
+	}
+	err := s.conn.Close()
+	s.conn = nil
+	if err != nil {
+		return fmt.Errorf("close clickhouse: %w", err)
+	}
+	return nil
+}

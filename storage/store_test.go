@@ -1,0 +1,71 @@
+package storage
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/internal/chtest"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// newStore opens a Store on a fresh database of the embedded engine, migrated.
+func newStore(t testing.TB) *Store {
+	t.Helper()
+	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.SetDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	s, err := Open(ctx, cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatalf("migrate: %v", err)
+	}
+	return s
+}
+
+func testCtx(t testing.TB) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func TestMigrateTwiceIsNoop(t *testing.T) {
+	s := newStore(t) // first application
+	ctx := testCtx(t)
+	applied, err := s.Migrate(ctx)
+	if err != nil {
+		t.Fatalf("second migrate: %v", err)
+	}
+	if len(applied) != 0 {
+		t.Fatalf("second migrate applied %v, want nothing", applied)
+	}
+	got, err := s.AppliedMigrations(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms, _ := Migrations(s.cfg)
+	for _, m := range ms {
+		if !got[m.Version] {
+			t.Errorf("version %d (%s) not recorded", m.Version, m.Name)
+		}
+	}
+	// Every table exists, under the names Grafana's OTel mode expects.
+	for _, table := range []string{TracesTable, TraceIndexTable, TraceIndexView, LogsTable, EdgesTable, MigrationsTable} {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+			namedParams("db", s.cfg.Database, "t", table)...).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != 1 {
+			t.Errorf("table %s: found %d", table, n)
+		}
+	}
+}

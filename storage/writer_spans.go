@@ -1,0 +1,266 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// SpanRows is a columnar buffer of otel_traces rows. Fill it with
+// AppendTraces, store it with Store.InsertSpans, then Reset and reuse it.
+// Not safe for concurrent use.
+type SpanRows struct {
+	// Limits apply to records appended afterwards; zero fields take defaults.
+	Limits RowLimits
+
+	Timestamp          []time.Time
+	TraceID            []string
+	SpanID             []string
+	ParentSpanID       []string
+	TraceState         []string
+	SpanName           []string
+	SpanKind           []string
+	ServiceName        []string
+	ResourceAttributes []map[string]string
+	ScopeName          []string
+	ScopeVersion       []string
+	SpanAttributes     []map[string]string
+	Duration           []uint64
+	StatusCode         []string
+	StatusMessage      []string
+	EventsTimestamp    [][]time.Time
+	EventsName         [][]string
+	EventsAttributes   [][]map[string]string
+	LinksTraceID       [][]string
+	LinksSpanID        [][]string
+	LinksTraceState    [][]string
+	LinksAttributes    [][]map[string]string
+}
+
+// spanColumns is the INSERT column list, in the order of columns().
+var spanColumns = []string{
+	"Timestamp", "TraceId", "SpanId", "ParentSpanId", "TraceState", "SpanName", "SpanKind",
+	"ServiceName", "ResourceAttributes", "ScopeName", "ScopeVersion", "SpanAttributes",
+	"Duration", "StatusCode", "StatusMessage",
+	"Events.Timestamp", "Events.Name", "Events.Attributes",
+	"Links.TraceId", "Links.SpanId", "Links.TraceState", "Links.Attributes",
+}
+
+func (r *SpanRows) columns() []any {
+	return []any{
+		r.Timestamp, r.TraceID, r.SpanID, r.ParentSpanID, r.TraceState, r.SpanName, r.SpanKind,
+		r.ServiceName, r.ResourceAttributes, r.ScopeName, r.ScopeVersion, r.SpanAttributes,
+		r.Duration, r.StatusCode, r.StatusMessage,
+		r.EventsTimestamp, r.EventsName, r.EventsAttributes,
+		r.LinksTraceID, r.LinksSpanID, r.LinksTraceState, r.LinksAttributes,
+	}
+}
+
+// Len is the number of rows buffered.
+func (r *SpanRows) Len() int { return len(r.Timestamp) }
+
+// Reset empties the buffer, keeping its capacity.
+func (r *SpanRows) Reset() {
+	clear(r.ResourceAttributes) // drop references to maps
+	clear(r.SpanAttributes)
+	clear(r.EventsAttributes)
+	clear(r.LinksAttributes)
+	r.Timestamp = r.Timestamp[:0]
+	r.TraceID = r.TraceID[:0]
+	r.SpanID = r.SpanID[:0]
+	r.ParentSpanID = r.ParentSpanID[:0]
+	r.TraceState = r.TraceState[:0]
+	r.SpanName = r.SpanName[:0]
+	r.SpanKind = r.SpanKind[:0]
+	r.ServiceName = r.ServiceName[:0]
+	r.ResourceAttributes = r.ResourceAttributes[:0]
+	r.ScopeName = r.ScopeName[:0]
+	r.ScopeVersion = r.ScopeVersion[:0]
+	r.SpanAttributes = r.SpanAttributes[:0]
+	r.Duration = r.Duration[:0]
+	r.StatusCode = r.StatusCode[:0]
+	r.StatusMessage = r.StatusMessage[:0]
+	r.EventsTimestamp = r.EventsTimestamp[:0]
+	r.EventsName = r.EventsName[:0]
+	r.EventsAttributes = r.EventsAttributes[:0]
+	r.LinksTraceID = r.LinksTraceID[:0]
+	r.LinksSpanID = r.LinksSpanID[:0]
+	r.LinksTraceState = r.LinksTraceState[:0]
+	r.LinksAttributes = r.LinksAttributes[:0]
+}
+
+// AppendTraces converts every span of td into a row, as the OpenTelemetry
+// ClickHouse exporter does: ServiceName from the resource's service.name,
+// SpanKind "Server", "Client", "Producer", "Consumer", "Internal" or
+// "Unspecified", StatusCode "Ok", "Error" or "Unset", Duration in ns, IDs in
+// lowercase hex. A span that cannot be stored (start time unset or absurd, an
+// attribute over the limit) is passed to onReject (may be nil) and skipped.
+// It returns the number of rows appended.
+func (r *SpanRows) AppendTraces(td ptrace.Traces, onReject RejectFunc) int {
+	lim := r.Limits.withDefaults()
+	n := 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		res := rs.Resource()
+		service := ""
+		if v, ok := res.Attributes().Get("service.name"); ok {
+			service = v.AsString()
+		}
+		resAttrs, resErr := attrMap(res.Attributes(), lim.MaxAttributeBytes)
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j)
+			scope := ss.Scope()
+			spans := ss.Spans()
+			for k := 0; k < spans.Len(); k++ {
+				span := spans.At(k)
+				if err := r.appendSpan(span, service, resAttrs, resErr, scope.Name(), scope.Version(), lim); err != nil {
+					if onReject != nil {
+						onReject(fmt.Errorf("span %s/%s of %s: %w", hexTraceID(span.TraceID()), hexSpanID(span.SpanID()),
+							quoteForError(service), err))
+					}
+					continue
+				}
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs map[string]string, resErr error,
+	scopeName, scopeVersion string, lim RowLimits) error {
+	if resErr != nil {
+		return fmt.Errorf("resource: %w", resErr)
+	}
+	if err := checkTimestamp(span.StartTimestamp(), "start time"); err != nil {
+		return err
+	}
+	if len(span.Name()) > lim.MaxAttributeBytes {
+		return fmt.Errorf("%w: span name is %d bytes (limit %d)", ErrAttributeTooLarge, len(span.Name()), lim.MaxAttributeBytes)
+	}
+	if len(span.Status().Message()) > lim.MaxAttributeBytes {
+		return fmt.Errorf("%w: status message is %d bytes (limit %d)", ErrAttributeTooLarge,
+			len(span.Status().Message()), lim.MaxAttributeBytes)
+	}
+	spanAttrs, err := attrMap(span.Attributes(), lim.MaxAttributeBytes)
+	if err != nil {
+		return err
+	}
+	var (
+		evTimes []time.Time
+		evNames []string
+		evAttrs []map[string]string
+	)
+	if evs := span.Events(); evs.Len() > 0 {
+		evTimes = make([]time.Time, evs.Len())
+		evNames = make([]string, evs.Len())
+		evAttrs = make([]map[string]string, evs.Len())
+		for i := 0; i < evs.Len(); i++ {
+			ev := evs.At(i)
+			evTimes[i] = ev.Timestamp().AsTime()
+			evNames[i] = ev.Name()
+			if evAttrs[i], err = attrMap(ev.Attributes(), lim.MaxAttributeBytes); err != nil {
+				return fmt.Errorf("event %d: %w", i, err)
+			}
+		}
+	} else {
+		evTimes, evNames, evAttrs = []time.Time{}, []string{}, []map[string]string{}
+	}
+	var (
+		lTrace, lSpan, lState []string
+		lAttrs                []map[string]string
+	)
+	if links := span.Links(); links.Len() > 0 {
+		lTrace = make([]string, links.Len())
+		lSpan = make([]string, links.Len())
+		lState = make([]string, links.Len())
+		lAttrs = make([]map[string]string, links.Len())
+		for i := 0; i < links.Len(); i++ {
+			l := links.At(i)
+			lTrace[i] = hexTraceID(l.TraceID())
+			lSpan[i] = hexSpanID(l.SpanID())
+			lState[i] = l.TraceState().AsRaw()
+			if lAttrs[i], err = attrMap(l.Attributes(), lim.MaxAttributeBytes); err != nil {
+				return fmt.Errorf("link %d: %w", i, err)
+			}
+		}
+	} else {
+		lTrace, lSpan, lState, lAttrs = []string{}, []string{}, []string{}, []map[string]string{}
+	}
+	var dur uint64
+	if end, start := span.EndTimestamp(), span.StartTimestamp(); end > start {
+		dur = uint64(end - start)
+	}
+	r.Timestamp = append(r.Timestamp, span.StartTimestamp().AsTime())
+	r.TraceID = append(r.TraceID, hexTraceID(span.TraceID()))
+	r.SpanID = append(r.SpanID, hexSpanID(span.SpanID()))
+	r.ParentSpanID = append(r.ParentSpanID, hexSpanID(span.ParentSpanID()))
+	r.TraceState = append(r.TraceState, span.TraceState().AsRaw())
+	r.SpanName = append(r.SpanName, span.Name())
+	r.SpanKind = append(r.SpanKind, span.Kind().String())
+	r.ServiceName = append(r.ServiceName, service)
+	r.ResourceAttributes = append(r.ResourceAttributes, resAttrs)
+	r.ScopeName = append(r.ScopeName, scopeName)
+	r.ScopeVersion = append(r.ScopeVersion, scopeVersion)
+	r.SpanAttributes = append(r.SpanAttributes, spanAttrs)
+	r.Duration = append(r.Duration, dur)
+	r.StatusCode = append(r.StatusCode, span.Status().Code().String())
+	r.StatusMessage = append(r.StatusMessage, span.Status().Message())
+	r.EventsTimestamp = append(r.EventsTimestamp, evTimes)
+	r.EventsName = append(r.EventsName, evNames)
+	r.EventsAttributes = append(r.EventsAttributes, evAttrs)
+	r.LinksTraceID = append(r.LinksTraceID, lTrace)
+	r.LinksSpanID = append(r.LinksSpanID, lSpan)
+	r.LinksTraceState = append(r.LinksTraceState, lState)
+	r.LinksAttributes = append(r.LinksAttributes, lAttrs)
+	return nil
+}
+
+// InsertSpans stores rows in one INSERT. A non-empty dedupToken makes a
+// re-sent batch (same token, same rows) be stored once: use a token derived
+// from the batch's source position (e.g. Kafka topic/partition/offsets).
+// Errors can be classified with IsRetryable.
+func (s *Store) InsertSpans(ctx context.Context, rows *SpanRows, dedupToken string) error {
+	if rows.Len() == 0 {
+		return nil
+	}
+	if err := s.insertColumns(ctx, TracesTable, spanColumns, rows.columns(), dedupToken, true); err != nil {
+		return fmt.Errorf("insert %d spans: %w", rows.Len(), err)
+	}
+	return nil
+}
+
+// insertColumns sends one columnar batch. With dedup false and no token the
+// insert is never deduplicated (rows that legitimately repeat).
+func (s *Store) insertColumns(ctx context.Context, table string, names []string, cols []any, dedupToken string, dedup bool) error {
+	settings := clickhouse.Settings{}
+	switch {
+	case dedupToken != "":
+		settings["insert_deduplication_token"] = dedupToken
+	case !dedup:
+		settings["insert_deduplicate"] = 0
+	}
+	if len(settings) > 0 {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	}
+	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.l.Name(table)+" ("+strings.Join(names, ", ")+")")
+	if err != nil {
+		return fmt.Errorf("prepare: %w", err)
+	}
+	defer func() { _ = batch.Abort() }()
+	for i, c := range cols {
+		if err := batch.Column(i).Append(c); err != nil {
+			return fmt.Errorf("column %s: %w", names[i], err)
+		}
+	}
+	if err := batch.Send(); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	return nil
+}
