@@ -117,7 +117,7 @@ func (b *Batch) AppendRequest(dst []byte) []byte {
 		scopeLogsField := 1 + uvarintLen(uint64(scopeLogsLen)) + scopeLogsLen
 		rlLen := resourceField + scopeLogsField
 
-		dst = appendTagLen(dst, 1, rlLen) // ExportLogsServiceRequest.resource_logs
+		dst = appendTagLen(dst, 1, rlLen)  // ExportLogsServiceRequest.resource_logs
 		dst = appendTagLen(dst, 1, resLen) // ResourceLogs.resource
 		dst = append(dst, b.resAttrs...)
 		dst = append(dst, svcKV...)

@@ -48,7 +48,7 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "json full", format: "json",
 			line: `{"ts":"2024-01-02T03:04:05.123456789Z","level":"warn","msg":"disk \"low\"\n","service":"db","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","n":12,"f":1.5,"b":true,"z":null,"o":{"a":[1,"}"]},"u":"\u00e9\ud83d\ude00"}`,
-			ok: true, body: "disk \"low\"\n", sev: "warn", sevNum: logrec.SevWarn, time: 1704164645123456789,
+			ok:   true, body: "disk \"low\"\n", sev: "warn", sevNum: logrec.SevWarn, time: 1704164645123456789,
 			trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", service: "db",
 			attrs: map[string]any{"n": int64(12), "f": 1.5, "b": true, "o": `{"a":[1,"}"]}`, "u": "é😀"}},
 		{name: "json no message keeps line", format: "json", line: ` {"a":"b"} `, ok: true, body: ` {"a":"b"} `, attrs: map[string]any{"a": "b"}},
