@@ -33,10 +33,8 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, &httpError{status: http.StatusMethodNotAllowed, code: 36, msg: "Code: 36. DB::Exception: use GET or POST. (BAD_ARGUMENTS)"})
 		return
 	}
-	if err := hr.ParseForm(); err != nil && hr.Method == http.MethodGet {
-		writeError(w, badRequest("cannot parse URL: "+err.Error()))
-		return
-	}
+	// The body is the query or its data, never a form: curl --data-binary
+	// sends it as application/x-www-form-urlencoded, so don't ParseForm.
 	req, err := parseURL(hr.URL.Query())
 	if err != nil {
 		writeError(w, err)

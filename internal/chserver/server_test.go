@@ -359,3 +359,16 @@ func TestPlainHTTP(t *testing.T) {
 		t.Fatalf("bad setting name: %d", code)
 	}
 }
+
+// curl --data-binary sends the query as a form content type; it is still the query.
+func TestFormContentTypeBodyIsQuery(t *testing.T) {
+	resp, err := http.Post("http://"+chtest.Addr(t)+"/", "application/x-www-form-urlencoded", strings.NewReader("SELECT 7"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || string(b) != "7\n" {
+		t.Fatalf("%d %q", resp.StatusCode, b)
+	}
+}

@@ -1,0 +1,63 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/internal/chserver"
+)
+
+func newClickHouseCmd(g *globalFlags) *cobra.Command {
+	var cfg chserver.Config
+	cmd := &cobra.Command{
+		Use:   "clickhouse",
+		Short: "Serve the embedded ClickHouse engine on a ClickHouse-compatible HTTP port",
+		Long: `Serve the embedded ClickHouse engine (chDB) on a ClickHouse-compatible HTTP
+port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
+
+  curl 'http://127.0.0.1:8123/?query=SELECT+version()'`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if cfg.DataDir == "" {
+				cfg.DataDir = filepath.Join(g.DataDir, "clickhouse")
+			}
+			srv, err := chserver.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			if err := srv.Start(cmd.Context()); err != nil {
+				_ = srv.Shutdown(context.Background())
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s); Ctrl-C stops it\n", srv.Addr(), cfg.DataDir)
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			return srv.Shutdown(ctx)
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:8123", "address to listen on")
+	cmd.Flags().StringVar(&cfg.LibPath, "lib", "", "path of libchdb.so (default $CHDB_LIB_PATH or the make setup cache)")
+	return cmd
+}
+
+func newVersionCmd() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the flowlens version",
+		Run: func(cmd *cobra.Command, _ []string) {
+			fmt.Fprintln(cmd.OutOrStdout(), "flowlens", version)
+		},
+	}
+}
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"

@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/logging"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// globalFlags are the flags every subcommand shares.
+type globalFlags struct {
+	ClickHouse string // host:port or DSN; empty: the running embedded endpoint, else the engine in-process
+	Database   string
+	Output     string // text or json
+	LogLevel   string
+	DataDir    string // the folder `flowlens up` keeps its data in
+}
+
+func (g *globalFlags) register(root *cobra.Command) {
+	pf := root.PersistentFlags()
+	pf.StringVar(&g.ClickHouse, "clickhouse", "", "ClickHouse HTTP address or DSN (default: the embedded engine at "+storage.DefaultAddr+", or opened in-process on --data-dir when nothing listens there)")
+	pf.StringVar(&g.Database, "database", "flowlens", "ClickHouse database")
+	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
+	pf.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
+	pf.StringVar(&g.DataDir, "data-dir", "data", "data folder of the embedded engine and broker")
+}
+
+func (g *globalFlags) logger() (*zap.Logger, error) {
+	return logging.New(logging.Config{Level: g.LogLevel})
+}
+
+// openStore connects to storage for a CLI command. With no --clickhouse it
+// uses the embedded endpoint when `flowlens up` serves it, and otherwise opens
+// the embedded engine in this process on --data-dir. close releases both.
+func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger) (st *storage.Store, closeFn func(), err error) {
+	cfg := storage.Config{Addr: g.ClickHouse, Database: g.Database}
+	var srv *chserver.Server
+	if cfg.Addr == "" {
+		cfg.Addr = storage.DefaultAddr
+		if !listening(cfg.Addr) {
+			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(g.DataDir, "clickhouse")}, log)
+			if err != nil {
+				return nil, nil, fmt.Errorf("no ClickHouse at %s and the embedded engine did not open: %w", storage.DefaultAddr, err)
+			}
+			if err := srv.Start(ctx); err != nil {
+				_ = srv.Shutdown(context.Background())
+				return nil, nil, err
+			}
+			cfg.Addr = srv.Addr()
+		}
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, nil, err
+	}
+	st, err = storage.Open(ctx, cfg, log)
+	if err != nil {
+		if srv != nil {
+			_ = srv.Shutdown(context.Background())
+		}
+		return nil, nil, err
+	}
+	return st, func() {
+		_ = st.Close()
+		if srv != nil {
+			_ = srv.Shutdown(context.Background())
+		}
+	}, nil
+}
+
+func listening(addr string) bool {
+	c, err := net.DialTimeout("tcp", addr, 300*time.Millisecond)
+	if err != nil {
+		return false
+	}
+	c.Close()
+	return true
+}

@@ -1,0 +1,39 @@
+// Command flowlens runs the flowlens pipeline and talks to its storage.
+// main only wires: each subcommand lives in its own file and builds its
+// component from that component's package.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := newRootCmd().ExecuteContext(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd() *cobra.Command {
+	g := &globalFlags{}
+	root := &cobra.Command{
+		Use:           "flowlens",
+		Short:         "Observability for systems of many small services: spans, logs and the flows between services",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	g.register(root)
+	root.AddCommand(
+		newClickHouseCmd(g),
+		newVersionCmd(),
+	)
+	return root
+}
