@@ -1,0 +1,289 @@
+// Package flowgraph is the flow analyzer: from the span stream it builds the
+// graph of who calls whom (pairing in flowgraph/pairing, aggregation in
+// flowgraph/edges, breakers in flowgraph/breaker) and serves it as Prometheus
+// metrics (flowgraph/metrics), time-bucketed rollups (flowgraph/rollup) and a
+// JSON API (flowgraph/api), fed by a Kafka consumer group (flowgraph/kafkain).
+//
+// This file is the Analyzer: the in-memory core, split into shards. All
+// spans of a trace must reach the same shard (the Kafka consumer shards by
+// partition, and spans are partitioned by trace ID), so shards never share
+// state and scale across cores; only breaker observations, which are rare,
+// go to one shared tracker.
+package flowgraph
+
+import (
+	"math"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/flowgraph/extract"
+	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/flowgraph/pairing"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Analyzer pairs spans and aggregates edges. Safe for concurrent use; calls
+// for one shard serialise on the shard's lock.
+type Analyzer struct {
+	shards   []*shard
+	breakers *breaker.Tracker
+	bucketNs int64
+}
+
+type shard struct {
+	mu       sync.Mutex
+	names    *intern.Table
+	ex       *extract.Extractor
+	store    *pairing.Store
+	agg      *edges.Aggregator
+	breakers *breaker.Tracker
+	nowNs    int64
+	spans    uint64
+}
+
+// NewAnalyzer builds the core from cfg (defaults must be set).
+func NewAnalyzer(cfg Config) *Analyzer {
+	n := cfg.Shards
+	if n < 1 {
+		n = 1
+	}
+	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Rollup.Bucket)), bucketNs: int64(cfg.Rollup.Bucket)}
+	per := cfg.Store.MaxItems / n
+	if per < 1 {
+		per = 1
+	}
+	for i := 0; i < n; i++ {
+		names := intern.NewTable(cfg.MaxNames)
+		agg := edges.NewAggregator(edges.Config{
+			BucketNs:      int64(cfg.Rollup.Bucket),
+			MaxLatenessNs: int64(cfg.Rollup.MaxLateness),
+			MaxFutureNs:   int64(cfg.Rollup.MaxFuture),
+			MaxEdges:      cfg.MaxEdges,
+		}, names)
+		s := &shard{
+			names:    names,
+			ex:       extract.New(cfg.Attributes, names),
+			store:    pairing.New(pairing.Config{Wait: cfg.Store.Wait, MaxItems: per}, names, agg),
+			agg:      agg,
+			breakers: a.breakers,
+		}
+		a.shards = append(a.shards, s)
+	}
+	return a
+}
+
+// Shards is the number of shards.
+func (a *Analyzer) Shards() int { return len(a.shards) }
+
+// HandleSpan implements extract.Handler for the shard.
+func (s *shard) HandleSpan(sp *extract.Span) {
+	for i := range sp.Breakers {
+		b := &sp.Breakers[i]
+		s.breakers.Observe(s.names.Name(sp.Service), s.names.Name(b.Target), b.State, b.TimeNs)
+	}
+	s.store.Add(sp, s.nowNs)
+}
+
+// HandleBreaker implements extract.BreakerHandler for the shard.
+func (s *shard) HandleBreaker(service intern.ID, b extract.BreakerObs) {
+	s.breakers.Observe(s.names.Name(service), s.names.Name(b.Target), b.State, b.TimeNs)
+}
+
+// ConsumeTraces pairs the spans of td in shard key%Shards at processing time
+// now, after expiring what waited long enough. It returns the span count.
+func (a *Analyzer) ConsumeTraces(key int, td ptrace.Traces, now time.Time) int {
+	s := a.shards[uint(key)%uint(len(a.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setNow(now)
+	n := s.ex.Traces(td, s)
+	s.spans += uint64(n)
+	return n
+}
+
+// ConsumeLogs reads breaker observations from log records.
+func (a *Analyzer) ConsumeLogs(key int, ld plog.Logs) int {
+	s := a.shards[uint(key)%uint(len(a.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ex.Logs(ld, s)
+}
+
+func (s *shard) setNow(now time.Time) {
+	ns := now.UnixNano()
+	if ns > s.nowNs { // processing time never goes backwards
+		s.nowNs = ns
+	}
+	s.agg.SetNow(s.nowNs)
+	s.store.Expire(s.nowNs)
+}
+
+// Tick expires waiting halves in every shard (call it periodically, so an
+// idle shard still turns its unpaired halves into virtual edges).
+func (a *Analyzer) Tick(now time.Time) {
+	for _, s := range a.shards {
+		s.mu.Lock()
+		s.setNow(now)
+		s.mu.Unlock()
+	}
+}
+
+// FlushStore ends the wait of every half (shutdown): unpaired halves become
+// virtual edges now.
+func (a *Analyzer) FlushStore() {
+	for _, s := range a.shards {
+		s.mu.Lock()
+		s.store.Flush()
+		s.mu.Unlock()
+	}
+}
+
+// Stats sums the pairing counters of every shard.
+type Stats struct {
+	Spans          uint64
+	Outcomes       [pairing.NumOutcomes]uint64
+	StoreItems     int
+	StoreCapacity  int
+	Edges          int
+	FoldedEdges    uint64
+	NamesOverflow  uint64
+	PendingBuckets int
+}
+
+// Stats returns the counters of all shards.
+func (a *Analyzer) Stats() Stats {
+	var out Stats
+	for _, s := range a.shards {
+		s.mu.Lock()
+		st := s.store.Stats()
+		out.Spans += s.spans
+		for i, v := range st.Outcomes {
+			out.Outcomes[i] += v
+		}
+		out.StoreItems += st.Items
+		out.StoreCapacity += st.Capacity
+		out.Edges += s.agg.Len()
+		out.FoldedEdges += s.agg.Folded
+		out.NamesOverflow += s.names.Overflowed
+		out.PendingBuckets += s.agg.PendingBuckets()
+		s.mu.Unlock()
+	}
+	return out
+}
+
+type edgeID struct {
+	client, server, dest string
+	conn                 edges.ConnType
+}
+
+// Edges returns the cumulative counters of every edge, merged over shards
+// and sorted by client, server, connection type and destination.
+func (a *Analyzer) Edges() []edges.Edge {
+	var all []edges.Edge
+	for _, s := range a.shards {
+		s.mu.Lock()
+		all = s.agg.AppendTotals(all)
+		s.mu.Unlock()
+	}
+	return mergeEdges(all)
+}
+
+func mergeEdges(all []edges.Edge) []edges.Edge {
+	idx := make(map[edgeID]int, len(all))
+	out := all[:0:0]
+	for i := range all {
+		e := &all[i]
+		k := edgeID{e.Client, e.Server, e.Destination, e.Conn}
+		if j, ok := idx[k]; ok {
+			out[j].Counters.Add(&e.Counters)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool { return lessEdge(&out[i], &out[j]) })
+	return out
+}
+
+func lessEdge(a, b *edges.Edge) bool {
+	if a.Client != b.Client {
+		return a.Client < b.Client
+	}
+	if a.Server != b.Server {
+		return a.Server < b.Server
+	}
+	if a.Conn != b.Conn {
+		return a.Conn < b.Conn
+	}
+	return a.Destination < b.Destination
+}
+
+// Breakers returns the state of every breaker seen.
+func (a *Analyzer) Breakers() []breaker.Status { return a.breakers.Snapshot() }
+
+// Rollup is what one flush hands to the rollup writer.
+type Rollup struct {
+	Edges    []edges.BucketEdge
+	Breakers []breaker.BucketTransitions
+}
+
+// DrainRollups removes and returns the per-bucket deltas of every bucket
+// that ended at or before closedBefore (merged over shards, sorted). Pass
+// time.Unix(0, math.MaxInt64) to drain everything (shutdown).
+func (a *Analyzer) DrainRollups(closedBefore time.Time) Rollup {
+	before := closedBefore.UnixNano()
+	if before != math.MaxInt64 {
+		// a bucket [b, b+bucket) is closed when b+bucket <= before
+		before = before - a.bucketNs + 1
+	}
+	var r Rollup
+	for _, s := range a.shards {
+		s.mu.Lock()
+		r.Edges = s.agg.Drain(r.Edges, before)
+		s.mu.Unlock()
+	}
+	r.Edges = mergeBucketEdges(r.Edges)
+	r.Breakers = a.breakers.Drain(nil, before)
+	sort.Slice(r.Breakers, func(i, j int) bool {
+		x, y := &r.Breakers[i], &r.Breakers[j]
+		if x.BucketNs != y.BucketNs {
+			return x.BucketNs < y.BucketNs
+		}
+		if x.Service != y.Service {
+			return x.Service < y.Service
+		}
+		return x.Target < y.Target
+	})
+	return r
+}
+
+type bucketEdgeID struct {
+	bucket int64
+	edgeID
+}
+
+func mergeBucketEdges(all []edges.BucketEdge) []edges.BucketEdge {
+	idx := make(map[bucketEdgeID]int, len(all))
+	out := all[:0:0]
+	for i := range all {
+		e := &all[i]
+		k := bucketEdgeID{e.BucketNs, edgeID{e.Client, e.Server, e.Destination, e.Conn}}
+		if j, ok := idx[k]; ok {
+			out[j].Counters.Add(&e.Counters)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, *e)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].BucketNs != out[j].BucketNs {
+			return out[i].BucketNs < out[j].BucketNs
+		}
+		return lessEdge(&out[i].Edge, &out[j].Edge)
+	})
+	return out
+}

@@ -1,0 +1,65 @@
+// Package breaker tracks circuit-breaker states per (service, target) from
+// span attributes, span events and log records, and counts transitions so a
+// state shorter than a scrape interval is never lost.
+//
+// Default convention (every name is configurable in flowgraph.Config):
+//   - attribute "breaker.state" with value closed | open | half_open
+//     (also accepted: half-open, halfopen, CLOSED...) on a span, on a span
+//     event named "breaker.state_change", or on a log record;
+//   - attribute "breaker.name" naming the protected target; when absent on a
+//     span, the target is the span's peer (peer.service, server.address,
+//     db.name, messaging.destination.name).
+//
+// The service is the resource's service.name.
+package breaker
+
+import "strings"
+
+// State of a circuit breaker. The zero value is Unknown (no observation).
+type State uint8
+
+const (
+	Unknown State = iota
+	Closed
+	Open
+	HalfOpen
+)
+
+// States lists the real states in exposition order.
+var States = [...]State{Closed, Open, HalfOpen}
+
+func (s State) String() string {
+	switch s {
+	case Closed:
+		return "closed"
+	case Open:
+		return "open"
+	case HalfOpen:
+		return "half_open"
+	}
+	return "unknown"
+}
+
+// ParseState reads a state name without allocating; Unknown when s is not one.
+func ParseState(s string) State {
+	switch s {
+	case "closed", "CLOSED", "Closed":
+		return Closed
+	case "open", "OPEN", "Open":
+		return Open
+	case "half_open", "HALF_OPEN", "half-open", "HALF-OPEN", "halfopen", "HalfOpen", "Half-Open":
+		return HalfOpen
+	}
+	if len(s) > 12 {
+		return Unknown
+	}
+	switch strings.ToLower(s) {
+	case "closed":
+		return Closed
+	case "open":
+		return Open
+	case "half_open", "half-open", "halfopen":
+		return HalfOpen
+	}
+	return Unknown
+}

@@ -1,0 +1,173 @@
+package flowgraph
+
+import (
+	"errors"
+	"net"
+	"os"
+	"runtime"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/extract"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+)
+
+// Config is the flow analyzer's configuration (`flowlens flowgraph --config`).
+type Config struct {
+	// Instance labels this analyzer's metrics and rollup rows so several
+	// instances do not collide; default: the host name.
+	Instance string `yaml:"instance"`
+	// Kafka is how to reach the brokers; an empty broker list means the
+	// embedded broker of `flowlens up`.
+	Kafka kafkawire.ClientConfig `yaml:"kafka"`
+	// SpansTopic is read for spans (default otlp_spans); LogsTopic for
+	// breaker log records (default otlp_logs; "-" disables it).
+	SpansTopic string `yaml:"spans_topic"`
+	LogsTopic  string `yaml:"logs_topic"`
+	// GroupID is the analyzer's own consumer group (default flowlens-flowgraph).
+	GroupID string `yaml:"group_id"`
+
+	Store StoreConfig `yaml:"store"`
+	// Shards splits pairing over cores (default GOMAXPROCS); a partition
+	// always maps to the same shard.
+	Shards int `yaml:"shards"`
+	// Attributes are the configurable attribute names (retry, breakers).
+	Attributes extract.Names `yaml:"attributes"`
+	// MaxEdges bounds the edges per shard (default 10000); further edges
+	// are folded into one __overflow__ edge and counted.
+	MaxEdges int `yaml:"max_edges"`
+	// MaxNames bounds the interned names per shard (default 100000).
+	MaxNames int `yaml:"max_names"`
+
+	Rollup RollupConfig `yaml:"rollup"`
+	// Listen is the HTTP address of /metrics, /api/v1 and /healthz
+	// (default 127.0.0.1:8428).
+	Listen string `yaml:"listen"`
+}
+
+// StoreConfig bounds the pairing store.
+type StoreConfig struct {
+	// Wait is how long a half waits for its other half (default 10s).
+	Wait time.Duration `yaml:"wait"`
+	// MaxItems is the total store size over all shards (default 500000,
+	// about 75 MB); memory is allocated once at start.
+	MaxItems int `yaml:"max_items"`
+}
+
+// RollupConfig controls the time-bucketed rollups.
+type RollupConfig struct {
+	// Bucket is the rollup resolution (default 1m).
+	Bucket time.Duration `yaml:"bucket"`
+	// FlushInterval is how often closed buckets are written (default 15s).
+	FlushInterval time.Duration `yaml:"flush_interval"`
+	// MaxLateness and MaxFuture clamp span times to the processing time
+	// (defaults 1h and 5m), so a skewed clock cannot create buckets far away.
+	MaxLateness time.Duration `yaml:"max_lateness"`
+	MaxFuture   time.Duration `yaml:"max_future"`
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.Instance == "" {
+		if h, err := os.Hostname(); err == nil {
+			c.Instance = h
+		} else {
+			c.Instance = "flowgraph"
+		}
+	}
+	c.Kafka.SetDefaults()
+	if c.SpansTopic == "" {
+		c.SpansTopic = kafkawire.DefaultSpansTopic
+	}
+	if c.LogsTopic == "" {
+		c.LogsTopic = kafkawire.DefaultLogsTopic
+	}
+	if c.GroupID == "" {
+		c.GroupID = "flowlens-flowgraph"
+	}
+	if c.Store.Wait == 0 {
+		c.Store.Wait = 10 * time.Second
+	}
+	if c.Store.MaxItems == 0 {
+		c.Store.MaxItems = 500000
+	}
+	if c.Shards == 0 {
+		c.Shards = runtime.GOMAXPROCS(0)
+	}
+	if c.MaxEdges == 0 {
+		c.MaxEdges = 10000
+	}
+	if c.MaxNames == 0 {
+		c.MaxNames = 100000
+	}
+	if c.Attributes == (extract.Names{}) {
+		c.Attributes = extract.DefaultNames
+	}
+	if c.Rollup.Bucket == 0 {
+		c.Rollup.Bucket = time.Minute
+	}
+	if c.Rollup.FlushInterval == 0 {
+		c.Rollup.FlushInterval = 15 * time.Second
+	}
+	if c.Rollup.MaxLateness == 0 {
+		c.Rollup.MaxLateness = time.Hour
+	}
+	if c.Rollup.MaxFuture == 0 {
+		c.Rollup.MaxFuture = 5 * time.Minute
+	}
+	if c.Listen == "" {
+		c.Listen = "127.0.0.1:8428"
+	}
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.Instance == "" {
+		errs = append(errs, config.Errorf("instance", "must not be empty"))
+	}
+	errs = append(errs, config.Nest("kafka", c.Kafka.Validate()))
+	if c.SpansTopic == "" {
+		errs = append(errs, config.Errorf("spans_topic", "must not be empty"))
+	}
+	if c.GroupID == "" {
+		errs = append(errs, config.Errorf("group_id", "must not be empty"))
+	}
+	if c.Store.Wait <= 0 {
+		errs = append(errs, config.Errorf("store.wait", "must be positive"))
+	}
+	if c.Store.MaxItems < 1000 {
+		errs = append(errs, config.Errorf("store.max_items", "must be at least 1000, got %d", c.Store.MaxItems))
+	}
+	if c.Shards < 1 || c.Shards > 1024 {
+		errs = append(errs, config.Errorf("shards", "must be 1..1024, got %d", c.Shards))
+	}
+	if c.MaxEdges < 1 {
+		errs = append(errs, config.Errorf("max_edges", "must be positive"))
+	}
+	if c.MaxNames < 16 {
+		errs = append(errs, config.Errorf("max_names", "must be at least 16"))
+	}
+	a := c.Attributes
+	for _, f := range []struct{ name, v string }{{"retry", a.Retry}, {"breaker_state", a.BreakerState}, {"breaker_name", a.BreakerName}, {"breaker_event", a.BreakerEvent}} {
+		if f.v == "" {
+			errs = append(errs, config.Errorf("attributes."+f.name, "must not be empty"))
+		}
+	}
+	if a.BreakerState == a.BreakerName && a.BreakerState != "" {
+		errs = append(errs, config.Errorf("attributes.breaker_name", "must differ from breaker_state"))
+	}
+	if c.Rollup.Bucket < time.Second || time.Hour%c.Rollup.Bucket != 0 {
+		errs = append(errs, config.Errorf("rollup.bucket", "must be at least 1s and divide 1h, got %s", c.Rollup.Bucket))
+	}
+	if c.Rollup.FlushInterval <= 0 {
+		errs = append(errs, config.Errorf("rollup.flush_interval", "must be positive"))
+	}
+	if c.Rollup.MaxLateness <= 0 || c.Rollup.MaxFuture <= 0 {
+		errs = append(errs, config.Errorf("rollup.max_lateness", "max_lateness and max_future must be positive"))
+	}
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, config.Errorf("listen", "%q must be host:port", c.Listen))
+	}
+	return errors.Join(errs...)
+}

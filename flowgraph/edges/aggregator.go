@@ -1,0 +1,257 @@
+package edges
+
+import (
+	"sort"
+
+	"github.com/flowlens/flowlens/flowgraph/intern"
+)
+
+// Key identifies an edge inside one Aggregator (IDs of its intern.Table).
+type Key struct {
+	Client, Server intern.ID
+	Destination    intern.ID
+	Conn           ConnType
+}
+
+// Counters are everything an edge carries.
+type Counters struct {
+	Requests uint64
+	Failed   uint64
+	Unpaired uint64 // observations with a virtual side
+	Retries  uint64
+	Sent     uint64 // producer spans (messages sent)
+	Received uint64 // consumer spans (messages received)
+	Server   Histogram
+	Client   Histogram
+	Delay    Histogram // producer -> consumer
+}
+
+// Add merges o into c.
+func (c *Counters) Add(o *Counters) {
+	c.Requests += o.Requests
+	c.Failed += o.Failed
+	c.Unpaired += o.Unpaired
+	c.Retries += o.Retries
+	c.Sent += o.Sent
+	c.Received += o.Received
+	c.Server.Add(&o.Server)
+	c.Client.Add(&o.Client)
+	c.Delay.Add(&o.Delay)
+}
+
+// Config of an Aggregator.
+type Config struct {
+	// BucketNs is the rollup time bucket (ns).
+	BucketNs int64
+	// MaxLatenessNs and MaxFutureNs clamp span times: an observation older
+	// than now-MaxLateness or newer than now+MaxFuture is placed at now.
+	MaxLatenessNs int64
+	MaxFutureNs   int64
+	// MaxEdges bounds the number of edges; further edges are folded into one
+	// edge between two intern.Overflow nodes.
+	MaxEdges int
+}
+
+type edgeState struct {
+	key       Key
+	total     Counters
+	curBucket int64
+	curDelta  int32 // index into deltas, -1 none
+}
+
+type deltaKey struct {
+	bucket int64
+	edge   int32
+}
+
+type delta struct {
+	deltaKey
+	c Counters
+}
+
+// Aggregator folds observations into edges. Not safe for concurrent use:
+// each shard owns one (the analyzer locks around it).
+type Aggregator struct {
+	cfg      Config
+	names    *intern.Table
+	keys     map[uint64]int32 // packed Key
+	edges    []edgeState
+	deltas   []delta
+	deltaIdx map[deltaKey]int32
+	nowNs    int64
+	overflow Key
+	// Folded counts observations folded into the overflow edge.
+	Folded uint64
+}
+
+// NewAggregator returns an aggregator resolving names through t.
+func NewAggregator(cfg Config, t *intern.Table) *Aggregator {
+	if cfg.BucketNs <= 0 {
+		cfg.BucketNs = 60e9
+	}
+	if cfg.MaxEdges <= 0 {
+		cfg.MaxEdges = 10000
+	}
+	ov := t.ID(intern.Overflow)
+	return &Aggregator{
+		cfg: cfg, names: t,
+		keys:     make(map[uint64]int32, 64),
+		deltaIdx: make(map[deltaKey]int32, 64),
+		overflow: Key{Client: ov, Server: ov},
+	}
+}
+
+// SetNow sets the processing time used to clamp span times.
+func (a *Aggregator) SetNow(nowNs int64) { a.nowNs = nowNs }
+
+// Observe folds one observation. It allocates only for a new edge or a new
+// (edge, time bucket).
+func (a *Aggregator) Observe(o *Observation) {
+	idx, ok := a.keys[pack(o.Client, o.Server, o.Destination, o.Conn)]
+	if !ok {
+		idx = a.newEdge(Key{Client: o.Client, Server: o.Server, Destination: o.Destination, Conn: o.Conn})
+	}
+	e := &a.edges[idx]
+
+	t := o.TimeNs
+	if a.nowNs != 0 && (t < a.nowNs-a.cfg.MaxLatenessNs || t > a.nowNs+a.cfg.MaxFutureNs) {
+		t = a.nowNs
+	}
+	b := t - t%a.cfg.BucketNs
+	if t < 0 && t%a.cfg.BucketNs != 0 {
+		b -= a.cfg.BucketNs
+	}
+	if e.curDelta < 0 || e.curBucket != b {
+		e.curBucket, e.curDelta = b, a.delta(b, idx)
+	}
+	apply(&e.total, o)
+	apply(&a.deltas[e.curDelta].c, o)
+}
+
+func apply(c *Counters, o *Observation) {
+	c.Requests++
+	if o.Failed {
+		c.Failed++
+	}
+	if o.Unpaired {
+		c.Unpaired++
+	}
+	if o.Retry {
+		c.Retries++
+	}
+	c.Sent += uint64(o.Sent)
+	c.Received += uint64(o.Received)
+	if o.ServerNs >= 0 {
+		c.Server.observe(bucketOf(o.ServerNs), o.ServerNs)
+	}
+	if o.ClientNs >= 0 {
+		c.Client.observe(bucketOf(o.ClientNs), o.ClientNs)
+	}
+	if o.DelayNs >= 0 {
+		c.Delay.observe(bucketOf(o.DelayNs), o.DelayNs)
+	}
+}
+
+// MaxNameID is the largest intern.ID an edge key can hold (20 bits each for
+// client, server and destination pack into one uint64 map key, which Go's
+// maps hash much faster than a struct). Larger IDs fold into the overflow edge.
+const MaxNameID = 1<<20 - 1
+
+func pack(c, s, d intern.ID, conn ConnType) uint64 {
+	if c > MaxNameID || s > MaxNameID || d > MaxNameID {
+		return 1 << 63 // never a valid key: newEdge folds it
+	}
+	return uint64(c) | uint64(s)<<20 | uint64(d)<<40 | uint64(conn)<<60
+}
+
+func (a *Aggregator) newEdge(k Key) int32 {
+	p := pack(k.Client, k.Server, k.Destination, k.Conn)
+	if len(a.edges) >= a.cfg.MaxEdges || p == 1<<63 {
+		a.Folded++
+		ov := pack(a.overflow.Client, a.overflow.Server, 0, 0)
+		if idx, ok := a.keys[ov]; ok {
+			return idx
+		}
+		k, p = a.overflow, ov
+	}
+	idx := int32(len(a.edges))
+	a.edges = append(a.edges, edgeState{key: k, curDelta: -1})
+	a.keys[p] = idx
+	return idx
+}
+
+func (a *Aggregator) delta(b int64, edge int32) int32 {
+	dk := deltaKey{bucket: b, edge: edge}
+	if i, ok := a.deltaIdx[dk]; ok {
+		return i
+	}
+	i := int32(len(a.deltas))
+	a.deltas = append(a.deltas, delta{deltaKey: dk})
+	a.deltaIdx[dk] = i
+	return i
+}
+
+// Edge is an edge with resolved names.
+type Edge struct {
+	Client, Server string
+	Destination    string
+	Conn           ConnType
+	Counters
+}
+
+// BucketEdge is an edge's counters within one time bucket.
+type BucketEdge struct {
+	BucketNs int64
+	Edge
+}
+
+func (a *Aggregator) named(k Key) Edge {
+	return Edge{Client: a.names.Name(k.Client), Server: a.names.Name(k.Server),
+		Destination: a.names.Name(k.Destination), Conn: k.Conn}
+}
+
+// AppendTotals appends the cumulative counters of every edge to dst.
+func (a *Aggregator) AppendTotals(dst []Edge) []Edge {
+	for i := range a.edges {
+		e := a.named(a.edges[i].key)
+		e.Counters = a.edges[i].total
+		dst = append(dst, e)
+	}
+	return dst
+}
+
+// Len is the number of edges.
+func (a *Aggregator) Len() int { return len(a.edges) }
+
+// PendingBuckets is the number of (edge, bucket) deltas not yet drained.
+func (a *Aggregator) PendingBuckets() int { return len(a.deltas) }
+
+// Drain appends, and forgets, the deltas of every bucket that starts before
+// beforeNs (all of them when beforeNs is math.MaxInt64), sorted by bucket.
+func (a *Aggregator) Drain(dst []BucketEdge, beforeNs int64) []BucketEdge {
+	start := len(dst)
+	kept := a.deltas[:0]
+	for _, d := range a.deltas {
+		if d.bucket < beforeNs {
+			e := a.named(a.edges[d.edge].key)
+			e.Counters = d.c
+			dst = append(dst, BucketEdge{BucketNs: d.bucket, Edge: e})
+			continue
+		}
+		kept = append(kept, d)
+	}
+	if len(kept) != len(a.deltas) {
+		clear(a.deltas[len(kept):])
+		a.deltas = kept
+		clear(a.deltaIdx)
+		for i := range a.deltas {
+			a.deltaIdx[a.deltas[i].deltaKey] = int32(i)
+		}
+		for i := range a.edges {
+			a.edges[i].curDelta = -1
+		}
+	}
+	out := dst[start:]
+	sort.Slice(out, func(i, j int) bool { return out[i].BucketNs < out[j].BucketNs })
+	return dst
+}

@@ -1,0 +1,274 @@
+package extract
+
+import (
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/flowgraph/intern"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// Names are the configurable attribute and event names the Extractor reads.
+// The well-known semantic-convention names (peer.service, server.address,
+// db.*, messaging.*, http.request.resend_count) are fixed.
+type Names struct {
+	Retry        string `yaml:"retry"`         // extra retry-count attribute (int, or bool true = 1)
+	BreakerState string `yaml:"breaker_state"` // breaker state attribute: closed | open | half_open
+	BreakerName  string `yaml:"breaker_name"`  // breaker target attribute
+	BreakerEvent string `yaml:"breaker_event"` // span event carrying a breaker state change
+}
+
+// DefaultNames is the documented default convention.
+var DefaultNames = Names{
+	Retry:        "retry.attempt",
+	BreakerState: "breaker.state",
+	BreakerName:  "breaker.name",
+	BreakerEvent: "breaker.state_change",
+}
+
+// Handler receives extracted spans. The *Span is reused: copy what you keep.
+type Handler interface {
+	HandleSpan(s *Span)
+}
+
+// BreakerHandler receives breaker observations from log records.
+type BreakerHandler interface {
+	HandleBreaker(service intern.ID, obs BreakerObs)
+}
+
+// Extractor walks pdata and fills one reused Span. Not safe for concurrent
+// use: each pairing shard owns one, with the shard's intern.Table.
+type Extractor struct {
+	names   Names
+	strings *intern.Table
+	span    Span
+	links   []Link
+	brk     []BreakerObs
+
+	// per-attribute-walk scratch, kept in the struct so the Range callback
+	// does not capture locals
+	brkState  breaker.State
+	brkTarget intern.ID
+}
+
+// New returns an Extractor interning into t. Empty names take DefaultNames.
+func New(names Names, t *intern.Table) *Extractor {
+	if names.Retry == "" {
+		names.Retry = DefaultNames.Retry
+	}
+	if names.BreakerState == "" {
+		names.BreakerState = DefaultNames.BreakerState
+	}
+	if names.BreakerName == "" {
+		names.BreakerName = DefaultNames.BreakerName
+	}
+	if names.BreakerEvent == "" {
+		names.BreakerEvent = DefaultNames.BreakerEvent
+	}
+	return &Extractor{names: names, strings: t, links: make([]Link, 0, 8), brk: make([]BreakerObs, 0, 4)}
+}
+
+// Strings is the intern table the Extractor fills.
+func (e *Extractor) Strings() *intern.Table { return e.strings }
+
+// Traces hands every span of td to h and returns the number of spans.
+func (e *Extractor) Traces(td ptrace.Traces, h Handler) int {
+	n := 0
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		svc := e.service(rs.Resource().Attributes())
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				e.fill(spans.At(k), svc)
+				h.HandleSpan(&e.span)
+				n++
+			}
+		}
+	}
+	return n
+}
+
+// Logs hands every breaker observation found in the log records of ld to h
+// (records carrying the breaker state attribute) and returns their number.
+func (e *Extractor) Logs(ld plog.Logs, h BreakerHandler) int {
+	n := 0
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		var svc intern.ID
+		svcDone := false
+		sls := rl.ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			recs := sls.At(j).LogRecords()
+			for k := 0; k < recs.Len(); k++ {
+				r := recs.At(k)
+				e.brkState, e.brkTarget = breaker.Unknown, intern.None
+				r.Attributes().Range(e.breakerAttr)
+				if e.brkState == breaker.Unknown {
+					continue
+				}
+				if !svcDone {
+					svc, svcDone = e.service(rl.Resource().Attributes()), true
+				}
+				ts := int64(r.Timestamp())
+				if ts == 0 {
+					ts = int64(r.ObservedTimestamp())
+				}
+				h.HandleBreaker(svc, BreakerObs{Target: e.brkTarget, State: e.brkState, TimeNs: ts})
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func (e *Extractor) service(attrs pcommon.Map) intern.ID {
+	if v, ok := attrs.Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr {
+		return e.strings.ID(v.Str())
+	}
+	return e.strings.ID("unknown_service")
+}
+
+func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
+	s := &e.span
+	s.TraceID = TraceID(sp.TraceID())
+	s.SpanID = SpanID(sp.SpanID())
+	s.ParentID = SpanID(sp.ParentSpanID())
+	s.Kind = Kind(sp.Kind())
+	s.Error = sp.Status().Code() == ptrace.StatusCodeError
+	s.Service = svc
+	s.StartNs = int64(sp.StartTimestamp())
+	s.EndNs = int64(sp.EndTimestamp())
+	s.PeerService, s.ServerAddress, s.DBSystem, s.DBName, s.MsgSystem, s.Destination = 0, 0, 0, 0, 0, 0
+	s.Retries = 0
+	e.brkState, e.brkTarget = breaker.Unknown, intern.None
+	sp.Attributes().Range(e.spanAttr)
+
+	e.brk = e.brk[:0]
+	if e.brkState != breaker.Unknown {
+		t := e.brkTarget
+		if t == intern.None {
+			t = s.Peer()
+		}
+		e.brk = append(e.brk, BreakerObs{Target: t, State: e.brkState, TimeNs: s.EndNs})
+	}
+	if evs := sp.Events(); evs.Len() > 0 {
+		for i := 0; i < evs.Len(); i++ {
+			ev := evs.At(i)
+			if ev.Name() != e.names.BreakerEvent {
+				continue
+			}
+			e.brkState, e.brkTarget = breaker.Unknown, intern.None
+			ev.Attributes().Range(e.breakerAttr)
+			if e.brkState == breaker.Unknown {
+				continue
+			}
+			t := e.brkTarget
+			if t == intern.None {
+				t = s.Peer()
+			}
+			e.brk = append(e.brk, BreakerObs{Target: t, State: e.brkState, TimeNs: int64(ev.Timestamp())})
+		}
+	}
+	s.Breakers = e.brk
+
+	e.links = e.links[:0]
+	if ls := sp.Links(); ls.Len() > 0 {
+		for i := 0; i < ls.Len(); i++ {
+			l := ls.At(i)
+			e.links = append(e.links, Link{TraceID: TraceID(l.TraceID()), SpanID: SpanID(l.SpanID())})
+		}
+	}
+	s.Links = e.links
+}
+
+// spanAttr reads one span attribute. A method value bound once per call is
+// cheaper than a closure and does not escape.
+func (e *Extractor) spanAttr(k string, v pcommon.Value) bool {
+	s := &e.span
+	switch k {
+	case "peer.service":
+		s.PeerService = e.str(v)
+	case "server.address":
+		s.ServerAddress = e.str(v)
+	case "net.peer.name":
+		if s.ServerAddress == intern.None {
+			s.ServerAddress = e.str(v)
+		}
+	case "db.system", "db.system.name":
+		s.DBSystem = e.str(v)
+	case "db.name", "db.namespace":
+		s.DBName = e.str(v)
+	case "messaging.system":
+		s.MsgSystem = e.str(v)
+	case "messaging.destination.name", "messaging.destination":
+		s.Destination = e.str(v)
+	case "http.request.resend_count":
+		if n := count(v); n > s.Retries {
+			s.Retries = n
+		}
+	default:
+		switch k {
+		case e.names.Retry:
+			if n := count(v); n > s.Retries {
+				s.Retries = n
+			}
+		case e.names.BreakerState:
+			if v.Type() == pcommon.ValueTypeStr {
+				e.brkState = breaker.ParseState(v.Str())
+			}
+		case e.names.BreakerName:
+			e.brkTarget = e.str(v)
+		}
+	}
+	return true
+}
+
+func (e *Extractor) breakerAttr(k string, v pcommon.Value) bool {
+	switch k {
+	case e.names.BreakerState:
+		if v.Type() == pcommon.ValueTypeStr {
+			e.brkState = breaker.ParseState(v.Str())
+		}
+	case e.names.BreakerName:
+		e.brkTarget = e.str(v)
+	}
+	return true
+}
+
+func (e *Extractor) str(v pcommon.Value) intern.ID {
+	if v.Type() != pcommon.ValueTypeStr {
+		return intern.None
+	}
+	return e.strings.ID(v.Str())
+}
+
+// count reads a retry count: an int, a numeric string, or a bool (true = 1).
+func count(v pcommon.Value) uint32 {
+	switch v.Type() {
+	case pcommon.ValueTypeInt:
+		if n := v.Int(); n > 0 {
+			if n > 1<<31 {
+				return 1 << 31
+			}
+			return uint32(n)
+		}
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return 1
+		}
+	case pcommon.ValueTypeStr:
+		var n uint32
+		for _, c := range []byte(v.Str()) {
+			if c < '0' || c > '9' || n > 1<<27 {
+				return n
+			}
+			n = n*10 + uint32(c-'0')
+		}
+		return n
+	}
+	return 0
+}

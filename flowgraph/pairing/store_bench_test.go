@@ -1,0 +1,70 @@
+package pairing
+
+import (
+	"encoding/binary"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/flowgraph/extract"
+	"github.com/flowlens/flowlens/flowgraph/intern"
+)
+
+// benchSpans makes n spans forming n/2 client/server pairs over 20 services,
+// interleaved so the server of pair i arrives a few pairs after its client.
+func benchSpans(t *intern.Table, n int) []extract.Span {
+	svc := make([]intern.ID, 20)
+	for i := range svc {
+		svc[i] = t.ID("svc-" + string(rune('a'+i)))
+	}
+	out := make([]extract.Span, 0, n)
+	for i := 0; i < n/2; i++ {
+		var tr extract.TraceID
+		binary.LittleEndian.PutUint64(tr[:], uint64(i)*0x9E3779B97F4A7C15+1)
+		binary.LittleEndian.PutUint64(tr[8:], uint64(i))
+		var cid, sid extract.SpanID
+		binary.LittleEndian.PutUint64(cid[:], uint64(2*i+1))
+		binary.LittleEndian.PutUint64(sid[:], uint64(2*i+2))
+		base := int64(i) * 1000
+		out = append(out,
+			extract.Span{TraceID: tr, SpanID: cid, ParentID: extract.SpanID{1}, Kind: extract.KindClient,
+				Service: svc[i%20], StartNs: base, EndNs: base + 3e6, Error: i%50 == 0},
+			extract.Span{TraceID: tr, SpanID: sid, ParentID: cid, Kind: extract.KindServer,
+				Service: svc[(i*7+3)%20], StartNs: base + 1e5, EndNs: base + 2e6})
+	}
+	// move each server 4 spans later: out of order relative to other pairs
+	for i := 1; i+8 < len(out); i += 10 {
+		out[i], out[i+8] = out[i+8], out[i]
+	}
+	return out
+}
+
+// BenchmarkStoreAdd is the pairing hot path with aggregation, decode
+// excluded: compact spans in, edge counters and histograms updated.
+func BenchmarkStoreAdd(b *testing.B) {
+	names := intern.NewTable(0)
+	spans := benchSpans(names, 1<<16)
+	agg := edges.NewAggregator(edges.Config{BucketNs: 60e9, MaxLatenessNs: 1 << 62, MaxFutureNs: 1 << 62}, names)
+	st := New(Config{Wait: time.Second, MaxItems: 1 << 15}, names, agg)
+	now := int64(1)
+	// warm up: every edge and bucket exists
+	for i := range spans {
+		st.Add(&spans[i], now)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		j := i & (len(spans) - 1)
+		if j == 0 {
+			now += int64(2 * time.Second) // everything waiting expires: steady state
+			st.Expire(now)
+		}
+		st.Add(&spans[j], now)
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "spans/s")
+	out := st.Stats().Outcomes
+	if out[OutcomePaired] == 0 || out[OutcomeEvicted] != 0 {
+		b.Fatalf("benchmark does not pair: %v", out)
+	}
+}
