@@ -88,7 +88,7 @@ func TestVirtualNodesAndRoots(t *testing.T) {
 	}
 	st.Expire(int64(time.Second))
 	want := map[string]int{
-		"user>gw|":                        1,
+		"user>gw|":                       1,
 		"gw>api.stripe.com|virtual_node": 1,
 		"gw>unknown|virtual_node":        1,
 		"gw>orders|database":             1,
