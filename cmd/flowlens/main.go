@@ -32,6 +32,7 @@ func newRootCmd() *cobra.Command {
 	}
 	g.register(root)
 	root.AddCommand(
+		newUpCmd(g),
 		newClickHouseCmd(g),
 		newVersionCmd(),
 	)
