@@ -156,3 +156,35 @@ func TestParseError(t *testing.T) {
 		}
 	}
 }
+
+// The engine resets SIGSEGV to SIG_DFL on every connect; the binding must put
+// the Go runtime's handler back, or a nil dereference would kill the process
+// instead of panicking. Connect from many goroutines at once, then check that
+// a nil dereference is still a recoverable panic.
+func TestGoSignalHandlersSurviveConcurrentConnects(t *testing.T) {
+	e := engine(t)
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for j := 0; j < 10; j++ {
+				c, err := e.Session()
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				c.Close()
+			}
+		}()
+	}
+	wg.Wait()
+	recovered := func() (r any) {
+		defer func() { r = recover() }()
+		var p *int
+		return *p
+	}()
+	if recovered == nil {
+		t.Fatal("nil dereference did not panic")
+	}
+}

@@ -60,6 +60,10 @@ type Library struct {
 	setSignalHandlers func(enabled int32)
 
 	sigaction func(sig int32, act, oact unsafe.Pointer) int32
+
+	// sigMu serialises keepGoSignalHandlers: two interleaved save/restore
+	// pairs could save the engine's SIG_DFL and restore it over Go's handlers.
+	sigMu sync.Mutex
 }
 
 // The library is process-wide: dlopen returns the same handle every time, and
@@ -142,6 +146,8 @@ var goOwnedSignals = []syscall.Signal{
 
 // keepGoSignalHandlers runs fn and restores the signal handlers fn may reset.
 func (l *Library) keepGoSignalHandlers(fn func()) {
+	l.sigMu.Lock()
+	defer l.sigMu.Unlock()
 	saved := make([][sigactionSize]byte, len(goOwnedSignals))
 	for i, s := range goOwnedSignals {
 		l.sigaction(int32(s), nil, unsafe.Pointer(&saved[i][0]))
