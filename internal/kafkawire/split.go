@@ -30,6 +30,7 @@ type Encoder struct {
 	byID   map[pcommon.TraceID]int
 	traces []traceGroup
 	logs   []logGroup
+	wire   wireSplitter
 }
 
 type traceGroup struct {
@@ -57,9 +58,10 @@ func (e *Encoder) reset() {
 	clear(e.byID)
 }
 
-// AppendTraceMessages appends the messages of td to dst. With
-// PartitionByTraceID it MOVES the spans out of td (td is left with empty
-// spans): callers hand td over, as exporters do.
+// AppendTraceMessages appends the messages of td to dst. td is handed over:
+// with PartitionByTraceID and otlp_json its spans are moved out. With
+// otlp_proto, td is marshalled once and the bytes are split by trace ID
+// (no pdata copy); the values of one call share one backing array.
 func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]kafka.Message, error) {
 	if td.SpanCount() == 0 {
 		return dst, nil
@@ -70,6 +72,14 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 			return dst, fmt.Errorf("marshal traces: %w", err)
 		}
 		return append(dst, kafka.Message{Value: v}), nil
+	}
+	if e.Encoding == EncodingProto || e.Encoding == "" {
+		v, err := MarshalTraces(EncodingProto, td)
+		if err != nil {
+			return dst, fmt.Errorf("marshal traces: %w", err)
+		}
+		e.wire.traceIDField = 1 // Span.trace_id
+		return e.appendWireSplit(dst, v)
 	}
 	// Fast path: the whole request is one trace, no copy at all.
 	if id, single := singleTraceID(td); single {
@@ -217,8 +227,8 @@ func hexKey(id pcommon.TraceID, dst []byte) []byte {
 
 // AppendLogMessages appends the messages of ld to dst. With
 // PartitionByTraceID, records are grouped by trace ID and keyed by it;
-// records without a trace ID share one message with an empty key. Records are
-// MOVED out of ld.
+// records without a trace ID share one message with an empty key. ld is
+// handed over, as in AppendTraceMessages.
 func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.Message, error) {
 	if ld.LogRecordCount() == 0 {
 		return dst, nil
@@ -229,6 +239,14 @@ func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.
 			return dst, fmt.Errorf("marshal logs: %w", err)
 		}
 		return append(dst, kafka.Message{Value: v}), nil
+	}
+	if e.Encoding == EncodingProto || e.Encoding == "" {
+		v, err := MarshalLogs(EncodingProto, ld)
+		if err != nil {
+			return dst, fmt.Errorf("marshal logs: %w", err)
+		}
+		e.wire.traceIDField = 9 // LogRecord.trace_id
+		return e.appendWireSplit(dst, v)
 	}
 	if id, single := singleLogTraceID(ld); single {
 		v, err := MarshalLogs(e.Encoding, ld)
@@ -298,4 +316,47 @@ func (e *Encoder) splitLogs(ld plog.Logs) []logGroup {
 	}
 	e.logs = groups
 	return groups
+}
+
+// appendWireSplit splits a marshalled request by trace ID into messages.
+func (e *Encoder) appendWireSplit(dst []kafka.Message, buf []byte) ([]kafka.Message, error) {
+	n, err := e.wire.scan(buf)
+	if err != nil {
+		return dst, fmt.Errorf("split by trace ID: %w", err)
+	}
+	if n <= 1 {
+		var key []byte
+		if n == 1 {
+			key = hexKey(e.wire.groups[0].id, nil)
+		}
+		return append(dst, kafka.Message{Key: key, Value: buf}), nil
+	}
+	total, keyed := 0, 0
+	for gi := range e.wire.groups {
+		g := &e.wire.groups[gi]
+		g.size = e.wire.sizeGroup(gi)
+		total += g.size
+		if !g.id.IsEmpty() {
+			keyed++
+		}
+	}
+	values := make([]byte, 0, total)
+	keys := make([]byte, 0, 32*keyed)
+	for gi := range e.wire.groups {
+		g := &e.wire.groups[gi]
+		e.wire.sizeGroup(gi)
+		start := len(values)
+		values = e.wire.appendGroup(values, buf, gi)
+		if len(values)-start != g.size {
+			return dst, fmt.Errorf("split by trace ID: part %d is %d bytes, computed %d", gi, len(values)-start, g.size)
+		}
+		var key []byte
+		if !g.id.IsEmpty() {
+			ks := len(keys)
+			keys = hexKey(g.id, keys)
+			key = keys[ks:len(keys):len(keys)]
+		}
+		dst = append(dst, kafka.Message{Key: key, Value: values[start:len(values):len(values)]})
+	}
+	return dst, nil
 }

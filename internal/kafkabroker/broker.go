@@ -1,0 +1,203 @@
+// Package kafkabroker runs franz-go's kfake, a Kafka-protocol broker, inside
+// the flowlens process: the single-machine default when no Kafka brokers are
+// configured. It persists to a data folder, binds 127.0.0.1 unless told
+// otherwise, and creates the flowlens topics with explicit retention (kfake
+// enforces retention only on topics that carry it).
+//
+// It is one node without replication: fine for one machine, not a
+// production cluster. A real Kafka replaces it by configuration
+// (kafkawire.ClientConfig.Brokers).
+package kafkabroker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"go.uber.org/zap"
+)
+
+// Config of the embedded broker.
+type Config struct {
+	// Addr is the host:port to bind and advertise (default 127.0.0.1:9092;
+	// port 0 picks a free one). Agents on other hosts need a concrete,
+	// reachable IP here: the broker advertises exactly this address, so an
+	// unspecified one (0.0.0.0, ::) is refused.
+	Addr string `yaml:"addr"`
+	// DataDir keeps the log segments and committed offsets across restarts.
+	// Empty keeps everything in memory (tests only: memory grows with data).
+	DataDir string `yaml:"data_dir"`
+	// SyncWrites fsyncs every produced batch (slower; survives power loss).
+	SyncWrites bool `yaml:"sync_writes"`
+	// MaxMessageBytes is the broker's message.max.bytes (default 8 MiB, so
+	// a record with a 1 MB attribute is accepted and reaches the collector,
+	// which dead-letters it with a reason instead of the producer failing).
+	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// RetentionCheck is how often retention runs (log.cleaner.backoff.ms,
+	// default 1m).
+	RetentionCheck time.Duration `yaml:"retention_check"`
+	// Topics are created at start when missing, with their retention.
+	Topics kafkawire.TopicsConfig `yaml:"topics"`
+}
+
+// SetDefaults fills the unset fields.
+func (c *Config) SetDefaults() {
+	if c.Addr == "" {
+		c.Addr = "127.0.0.1:9092"
+	}
+	if c.MaxMessageBytes == 0 {
+		c.MaxMessageBytes = 8 << 20
+	}
+	if c.RetentionCheck == 0 {
+		c.RetentionCheck = time.Minute
+	}
+	c.Topics.SetDefaults()
+}
+
+// Validate checks the address and numbers.
+func (c *Config) Validate() error {
+	host, port, err := net.SplitHostPort(c.Addr)
+	if err != nil {
+		return config.Errorf("addr", "%q must be host:port", c.Addr)
+	}
+	ip := net.ParseIP(host)
+	if ip == nil {
+		return config.Errorf("addr", "%q: the host must be an IP address (it is advertised to clients as is)", c.Addr)
+	}
+	if ip.IsUnspecified() {
+		return config.Errorf("addr", "%q: the broker advertises the address it binds, so bind a concrete IP clients can reach, not %s", c.Addr, host)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		return config.Errorf("addr", "%q has an invalid port", c.Addr)
+	}
+	if c.MaxMessageBytes < 1<<10 {
+		return config.Errorf("max_message_bytes", "must be at least 1024")
+	}
+	if c.RetentionCheck < time.Second {
+		return config.Errorf("retention_check", "must be at least 1s")
+	}
+	return config.Nest("topics", c.Topics.Validate())
+}
+
+// Broker is an embedded Kafka-protocol broker.
+type Broker struct {
+	cfg    Config
+	logger *zap.Logger
+
+	mu      sync.Mutex
+	cluster *kfake.Cluster
+	addrs   []string
+}
+
+// New checks the config; Start binds and serves.
+func New(cfg Config, logger *zap.Logger) (*Broker, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("kafka broker config: %w", err)
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	return &Broker{cfg: cfg, logger: logger}, nil
+}
+
+// Start binds the address, loads DataDir and creates missing topics. It
+// returns once the broker accepts connections; it serves until Close.
+func (b *Broker) Start(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cluster != nil {
+		return errors.New("kafka broker already started")
+	}
+	host, portStr, _ := net.SplitHostPort(b.cfg.Addr)
+	port, _ := strconv.Atoi(portStr)
+	opts := []kfake.Opt{
+		kfake.NumBrokers(1),
+		kfake.Ports(port),
+		kfake.ClusterID("flowlens"),
+		// kfake always asks for 127.0.0.1:<port>; bind the configured host.
+		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			_, p, err := net.SplitHostPort(address)
+			if err != nil {
+				return nil, err
+			}
+			var lc net.ListenConfig
+			return lc.Listen(ctx, network, net.JoinHostPort(host, p))
+		}),
+		kfake.BrokerConfigs(map[string]string{
+			"message.max.bytes":      strconv.Itoa(b.cfg.MaxMessageBytes),
+			"log.cleaner.backoff.ms": strconv.FormatInt(b.cfg.RetentionCheck.Milliseconds(), 10),
+		}),
+		kfake.WithLogger(zapLogger{b.logger}),
+	}
+	if b.cfg.DataDir != "" {
+		opts = append(opts, kfake.DataDir(b.cfg.DataDir))
+	}
+	if b.cfg.SyncWrites {
+		opts = append(opts, kfake.SyncWrites())
+	}
+	c, err := kfake.NewCluster(opts...)
+	if err != nil {
+		return fmt.Errorf("start embedded kafka broker on %s: %w", b.cfg.Addr, err)
+	}
+	for _, s := range b.cfg.Topics.Specs() {
+		if c.PartitionInfos(s.Name) != nil {
+			continue // restored from DataDir
+		}
+		if err := c.CreateTopic(s.Name, int32(s.Partitions), s.ConfigEntries()); err != nil {
+			c.Close()
+			return fmt.Errorf("embedded kafka broker: create topic %s: %w", s.Name, err)
+		}
+	}
+	b.cluster = c
+	b.addrs = c.ListenAddrs()
+	b.logger.Info("embedded kafka broker started", zap.Strings("addrs", b.addrs), zap.String("data_dir", b.cfg.DataDir))
+	return nil
+}
+
+// Addrs returns the broker addresses to give clients (after Start).
+func (b *Broker) Addrs() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.addrs...)
+}
+
+// Cluster exposes the kfake cluster for tests (nil before Start).
+func (b *Broker) Cluster() *kfake.Cluster {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.cluster
+}
+
+// Close stops serving and, with a DataDir, saves state to disk. Safe to call
+// without Start and more than once.
+func (b *Broker) Close() error {
+	b.mu.Lock()
+	c := b.cluster
+	b.cluster = nil
+	b.mu.Unlock()
+	if c != nil {
+		c.Close()
+		b.logger.Info("embedded kafka broker stopped")
+	}
+	return nil
+}
+
+type zapLogger struct{ l *zap.Logger }
+
+func (z zapLogger) Logf(level kfake.LogLevel, format string, args ...any) {
+	switch level {
+	case kfake.LogLevelError:
+		z.l.Sugar().Errorf("kfake: "+format, args...)
+	case kfake.LogLevelWarn:
+		z.l.Sugar().Warnf("kfake: "+format, args...)
+	default:
+		// kfake's info and debug logs are per request: too chatty.
+	}
+}

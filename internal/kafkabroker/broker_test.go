@@ -1,0 +1,92 @@
+package kafkabroker_test
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+)
+
+func start(t *testing.T, dir string) *kafkabroker.Broker {
+	t.Helper()
+	cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: dir}
+	cfg.SetDefaults()
+	cfg.Topics.Partitions = 3
+	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+func TestBrokerPersistsMessagesAndTopicsWithRetention(t *testing.T) {
+	dir := t.TempDir()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+
+	b := start(t, dir)
+	addrs := b.Addrs()
+	if len(addrs) != 1 || !strings.HasPrefix(addrs[0], "127.0.0.1:") {
+		t.Fatalf("addrs %v", addrs)
+	}
+	cc := kafkawire.ClientConfig{Brokers: addrs}
+	tr, _ := cc.Transport()
+	w := &kafka.Writer{Addr: kafka.TCP(addrs...), Topic: kafkawire.DefaultSpansTopic, Balancer: &kafka.Hash{},
+		Transport: tr, RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
+	var msgs []kafka.Message
+	for i := 0; i < 100; i++ {
+		msgs = append(msgs, kafka.Message{Key: []byte(fmt.Sprint(i)), Value: []byte(fmt.Sprint("v", i))})
+	}
+	if err := w.WriteMessages(ctx, msgs...); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+
+	client, _ := cc.Client()
+	resp, err := client.DescribeConfigs(ctx, &kafka.DescribeConfigsRequest{Resources: []kafka.DescribeConfigRequestResource{{
+		ResourceType: kafka.ResourceTypeTopic, ResourceName: kafkawire.DefaultLogsTopic, ConfigNames: []string{"retention.ms", "retention.bytes"}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, e := range resp.Resources[0].ConfigEntries {
+		got[e.ConfigName] = e.ConfigValue
+	}
+	if got["retention.ms"] != "86400000" || got["retention.bytes"] != fmt.Sprint(1<<30) {
+		t.Fatalf("topic configs %v", got)
+	}
+
+	// Restart on the same data folder: the messages are still there.
+	b.Close()
+	b2 := start(t, dir)
+	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b2.Addrs(), Topic: kafkawire.DefaultSpansTopic, GroupID: "t", MaxWait: 100 * time.Millisecond})
+	defer r.Close()
+	seen := map[string]bool{}
+	for len(seen) < 100 {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			t.Fatalf("after %d messages: %v", len(seen), err)
+		}
+		seen[string(m.Value)] = true
+	}
+}
+
+func TestConfigRefusesUnspecifiedAddress(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:9092", "[::]:9092", "localhost:9092", "127.0.0.1"} {
+		cfg := kafkabroker.Config{Addr: addr}
+		cfg.SetDefaults()
+		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "addr:") {
+			t.Errorf("%s: %v", addr, err)
+		}
+	}
+}
