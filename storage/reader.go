@@ -235,7 +235,7 @@ func searchLimit(n int) (int, error) {
 
 // NormalizeStatus maps a user's status to the stored form: Ok, Error or Unset.
 func NormalizeStatus(s string) (string, error) {
-	switch strings.ToLower(strings.TrimSpace(s)) {
+	switch strings.ToLower(s) {
 	case "":
 		return "", nil
 	case "ok":

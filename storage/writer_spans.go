@@ -2,6 +2,8 @@ package storage
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"strings"
 	"time"
@@ -236,18 +238,18 @@ func (s *Store) InsertSpans(ctx context.Context, rows *SpanRows, dedupToken stri
 	return nil
 }
 
-// insertColumns sends one columnar batch. With dedup false and no token the
-// insert is never deduplicated (rows that legitimately repeat).
+// insertColumns sends one columnar batch. Without a token the engine
+// deduplicates by the block's hash (an identical re-sent batch is dropped);
+// with dedup false and no token the insert gets a unique token instead, so
+// identical rows that legitimately repeat are kept. (insert_deduplicate=0
+// would do that too, but ClickHouse 26 replaced it by deduplicate_insert,
+// which 23.8 does not know: a fresh token works on both.)
 func (s *Store) insertColumns(ctx context.Context, table string, names []string, cols []any, dedupToken string, dedup bool) error {
-	settings := clickhouse.Settings{}
-	switch {
-	case dedupToken != "":
-		settings["insert_deduplication_token"] = dedupToken
-	case !dedup:
-		settings["insert_deduplicate"] = 0
+	if dedupToken == "" && !dedup {
+		dedupToken = uniqueToken()
 	}
-	if len(settings) > 0 {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
+	if dedupToken != "" {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": dedupToken}))
 	}
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.l.Name(table)+" ("+strings.Join(names, ", ")+")")
 	if err != nil {
@@ -263,4 +265,11 @@ func (s *Store) insertColumns(ctx context.Context, table string, names []string,
 		return fmt.Errorf("send: %w", err)
 	}
 	return nil
+}
+
+// uniqueToken is a random 128-bit dedup token.
+func uniqueToken() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return "flowlens-unique-" + hex.EncodeToString(b[:])
 }

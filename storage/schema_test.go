@@ -1,0 +1,121 @@
+package storage
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
+
+func TestSchemaGolden(t *testing.T) {
+	tests := []struct {
+		file string
+		cfg  Config
+	}{
+		{"schema_single.sql", Config{Database: "flowlens"}},
+		{"schema_single_ttl.sql", Config{Database: "flowlens", TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}},
+		{"schema_cluster.sql", Config{Database: "flowlens", Cluster: "prod", TTL: TTLConfig{Traces: 14, Logs: 7, TraceIndex: 30, Edges: 365}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			tt.cfg.SetDefaults()
+			if err := tt.cfg.Validate(); err != nil {
+				t.Fatal(err)
+			}
+			got, err := SchemaSQL(tt.cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			path := filepath.Join("testdata", tt.file)
+			if *update {
+				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			want, err := os.ReadFile(path)
+			if err != nil {
+				t.Fatalf("%v (run go test ./storage -run TestSchemaGolden -update)", err)
+			}
+			if got != string(want) {
+				t.Errorf("%s differs from the rendered schema; review and run with -update\n%s", path, got)
+			}
+		})
+	}
+}
+
+func TestClusterSchemaShape(t *testing.T) {
+	cfg := Config{Database: "flowlens", Cluster: "prod"}
+	cfg.SetDefaults()
+	sql, err := SchemaSQL(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, stmt := range strings.Split(sql, ";\n") {
+		stmt = strings.TrimSpace(stmt)
+		if !strings.Contains(stmt, "CREATE") {
+			continue
+		}
+		if !strings.Contains(stmt, "ON CLUSTER `prod`") {
+			t.Errorf("statement without ON CLUSTER:\n%s", stmt)
+		}
+		if strings.Contains(stmt, "ENGINE = MergeTree") || strings.Contains(stmt, "ENGINE = AggregatingMergeTree") {
+			t.Errorf("non-replicated engine in cluster mode:\n%s", stmt)
+		}
+		if strings.Contains(stmt, "non_replicated_deduplication_window") {
+			t.Errorf("non-replicated setting in cluster mode:\n%s", stmt)
+		}
+	}
+	for _, table := range []string{TracesTable, TraceIndexTable, LogsTable, EdgesTable} {
+		if !strings.Contains(sql, "CREATE TABLE IF NOT EXISTS `flowlens`.`"+table+"` ON CLUSTER `prod` AS `flowlens`.`"+table+"_local`\nENGINE = Distributed(") {
+			t.Errorf("no Distributed table %s", table)
+		}
+	}
+	single := Config{Database: "flowlens"}
+	single.SetDefaults()
+	sql, _ = SchemaSQL(single)
+	for _, bad := range []string{"ON CLUSTER", "Replicated", "Distributed", "_local"} {
+		if strings.Contains(sql, bad) {
+			t.Errorf("single-node schema contains %q", bad)
+		}
+	}
+	if !strings.Contains(sql, "non_replicated_deduplication_window = 1000") {
+		t.Error("single-node tables do not keep a deduplication window")
+	}
+}
+
+func TestConfigValidateNamesField(t *testing.T) {
+	tests := []struct {
+		field string
+		mod   func(c *Config)
+	}{
+		{"database", func(c *Config) { c.Database = "x; DROP" }},
+		{"database", func(c *Config) { c.Database = "1abc" }},
+		{"cluster", func(c *Config) { c.Cluster = "a b" }},
+		{"ttl.logs", func(c *Config) { c.TTL.Logs = -1 }},
+		{"ttl.trace_index", func(c *Config) { c.TTL.Traces = 10; c.TTL.TraceIndex = 5 }},
+		{"compression", func(c *Config) { c.Compression = "gzip" }},
+		{"addr", func(c *Config) { c.Addr = "localhost" }},
+		{"max_open_conns", func(c *Config) { c.MaxOpenConns = -1 }},
+	}
+	for _, tt := range tests {
+		var c Config
+		c.SetDefaults()
+		tt.mod(&c)
+		err := c.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tt.field+":") {
+			t.Errorf("%s: got %v", tt.field, err)
+		}
+	}
+	var c Config
+	c.SetDefaults()
+	if err := c.Validate(); err != nil {
+		t.Errorf("defaults invalid: %v", err)
+	}
+	c.Addr = "http://user:secret@ch.example:8123/db"
+	if strings.Contains(c.String(), "secret") {
+		t.Errorf("String leaks the password: %s", c.String())
+	}
+}

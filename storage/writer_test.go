@@ -1,0 +1,146 @@
+package storage
+
+import (
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+)
+
+func countRows(t *testing.T, s *Store, table string) uint64 {
+	t.Helper()
+	var n uint64
+	if err := s.conn.QueryRow(testCtx(t), "SELECT count() FROM "+s.l.Name(table)).Scan(&n); err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func TestDedupTokenStoresResentBatchOnce(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	var sr SpanRows
+	sr.AppendTraces(genTraces(1, 50, 4, baseTime, time.Second), nil)
+	var lr LogRows
+	lr.AppendLogs(genLogs(1, 50, baseTime, time.Second), nil)
+	for i := 0; i < 3; i++ { // the collector re-sends after a timeout it could not interpret
+		if err := s.InsertSpans(ctx, &sr, "orders-3:1000-1199"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.InsertLogs(ctx, &lr, "logs-3:1000-1199"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := countRows(t, s, TracesTable); n != 200 {
+		t.Errorf("spans stored %d times 200 rows... got %d rows, want 200", 3, n)
+	}
+	if n := countRows(t, s, LogsTable); n != 50 {
+		t.Errorf("logs: got %d rows, want 50", n)
+	}
+	// Another token is another batch.
+	if err := s.InsertSpans(ctx, &sr, "orders-3:1200-1399"); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, TracesTable); n != 400 {
+		t.Errorf("after a new token: got %d rows, want 400", n)
+	}
+}
+
+func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	b0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
+	mk := func(bucket time.Time, client, server string, req uint64, lat time.Duration) EdgeRollup {
+		r := EdgeRollup{Bucket: bucket, Client: client, Server: server, Requests: req, Failed: req / 10,
+			ServerLatency: NewHistogram(LatencyBounds), ClientLatency: NewHistogram(LatencyBounds),
+			MessagesSent: req, Retries: 1}
+		for i := uint64(0); i < req; i++ {
+			r.ServerLatency.Observe(lat)
+			r.ClientLatency.Observe(lat + time.Millisecond)
+		}
+		return r
+	}
+	// Four analyzer instances write partial aggregates of the same buckets at once.
+	var wg sync.WaitGroup
+	errs := make(chan error, 4)
+	for inst := 0; inst < 4; inst++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rows := []EdgeRollup{
+				mk(b0, "frontend", "checkout", 10, 5*time.Millisecond),
+				mk(b0.Add(time.Minute), "frontend", "checkout", 10, 300*time.Millisecond),
+				mk(b0, "checkout", "payment", 4, 20*time.Millisecond),
+			}
+			// Identical rows from different instances must all count.
+			errs <- s.InsertEdgeRollups(ctx, rows, "")
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A re-sent flush with its token counts once.
+	resend := []EdgeRollup{mk(b0, "kafka", "worker", 2, time.Millisecond)}
+	resend[0].ConnectionType = ConnectionMessaging
+	resend[0].Delay = NewHistogram(DelayBounds)
+	resend[0].Delay.Observe(3 * time.Second)
+	for i := 0; i < 2; i++ {
+		if err := s.InsertEdgeRollups(ctx, resend, "analyzer-1:flush-77"); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	edges, err := s.QueryEdges(ctx, b0, b0.Add(2*time.Minute), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]EdgeAggregate{}
+	for _, e := range edges {
+		got[e.Client+">"+e.Server] = e
+	}
+	fc := got["frontend>checkout"]
+	if fc.Requests != 80 || fc.Failed != 8 || fc.MessagesSent != 80 || fc.Retries != 8 {
+		t.Errorf("frontend>checkout = %+v", fc)
+	}
+	if fc.ServerLatency.Count() != 80 {
+		t.Errorf("server latency count %d, want 80", fc.ServerLatency.Count())
+	}
+	if p50, p99 := fc.ServerLatency.Quantile(0.5), fc.ServerLatency.Quantile(0.99); p50 > 6*time.Millisecond || p99 < 200*time.Millisecond || p99 > 400*time.Millisecond {
+		t.Errorf("p50 %s, p99 %s", p50, p99)
+	}
+	if m := fc.ServerLatency.Mean(); m < 150*time.Millisecond || m > 155*time.Millisecond {
+		t.Errorf("mean %s, want ~152.5ms", m)
+	}
+	if cp := got["checkout>payment"]; cp.Requests != 16 {
+		t.Errorf("checkout>payment requests %d, want 16", cp.Requests)
+	}
+	kw := got["kafka>worker"]
+	if kw.Requests != 2 || kw.ConnectionType != ConnectionMessaging || kw.Delay.Count() != 1 {
+		t.Errorf("kafka>worker = %+v (re-sent flush must count once)", kw)
+	}
+	// One bucket only.
+	edges, err = s.QueryEdges(ctx, b0.Add(time.Minute), b0.Add(2*time.Minute), "")
+	if err != nil || len(edges) != 1 || edges[0].Requests != 40 {
+		t.Errorf("second bucket: %+v, %v", edges, err)
+	}
+	// Service filter: either side.
+	edges, err = s.QueryEdges(ctx, b0, b0.Add(time.Hour), "checkout")
+	if err != nil || len(edges) != 2 {
+		t.Errorf("edges of checkout: %d, %v", len(edges), err)
+	}
+	// Hostile service: no rows, no error.
+	edges, err = s.QueryEdges(ctx, b0, b0.Add(time.Hour), "' OR 1=1 --")
+	if err != nil || len(edges) != 0 {
+		t.Errorf("hostile service: %d edges, %v", len(edges), err)
+	}
+	// A histogram of the wrong shape is refused before sending.
+	bad := []EdgeRollup{{Bucket: b0, Client: "a", Server: "b", ServerLatency: Histogram{Counts: []uint64{1, 2}}}}
+	if err := s.InsertEdgeRollups(ctx, bad, ""); err == nil {
+		t.Error("wrong histogram shape accepted")
+	}
+	_ = fmt.Sprint()
+}
