@@ -46,7 +46,7 @@ func isHex(c byte) bool {
 // quoteForError quotes user input for an error message, shortened so a
 // megabyte of garbage does not end up in a log line.
 func quoteForError(s string) string {
-	const max = 80
+	const max = 40
 	if len(s) > max {
 		return fmt.Sprintf("%q... (%d bytes)", s[:max], len(s))
 	}
