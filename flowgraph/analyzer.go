@@ -21,6 +21,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -51,7 +52,7 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	if n < 1 {
 		n = 1
 	}
-	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Rollup.Bucket)), bucketNs: int64(cfg.Rollup.Bucket)}
+	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Store.Wait)), bucketNs: int64(cfg.Rollup.Bucket)}
 	per := cfg.Store.MaxItems / n
 	if per < 1 {
 		per = 1
@@ -83,14 +84,14 @@ func (a *Analyzer) Shards() int { return len(a.shards) }
 func (s *shard) HandleSpan(sp *extract.Span) {
 	for i := range sp.Breakers {
 		b := &sp.Breakers[i]
-		s.breakers.Observe(s.names.Name(sp.Service), s.names.Name(b.Target), b.State, b.TimeNs)
+		s.breakers.Observe(s.names.Name(sp.Service), s.names.Name(b.Target), b.State, b.TimeNs, s.nowNs)
 	}
 	s.store.Add(sp, s.nowNs)
 }
 
 // HandleBreaker implements extract.BreakerHandler for the shard.
 func (s *shard) HandleBreaker(service intern.ID, b extract.BreakerObs) {
-	s.breakers.Observe(s.names.Name(service), s.names.Name(b.Target), b.State, b.TimeNs)
+	s.breakers.Observe(s.names.Name(service), s.names.Name(b.Target), b.State, b.TimeNs, s.nowNs)
 }
 
 // ConsumeTraces pairs the spans of td in shard key%Shards at processing time
@@ -106,10 +107,11 @@ func (a *Analyzer) ConsumeTraces(key int, td ptrace.Traces, now time.Time) int {
 }
 
 // ConsumeLogs reads breaker observations from log records.
-func (a *Analyzer) ConsumeLogs(key int, ld plog.Logs) int {
+func (a *Analyzer) ConsumeLogs(key int, ld plog.Logs, now time.Time) int {
 	s := a.shards[uint(key)%uint(len(a.shards))]
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.setNow(now)
 	return s.ex.Logs(ld, s)
 }
 
@@ -130,6 +132,7 @@ func (a *Analyzer) Tick(now time.Time) {
 		s.setNow(now)
 		s.mu.Unlock()
 	}
+	a.breakers.Advance(now.UnixNano())
 }
 
 // FlushStore ends the wait of every half (shutdown): unpaired halves become
@@ -140,6 +143,7 @@ func (a *Analyzer) FlushStore() {
 		s.store.Flush()
 		s.mu.Unlock()
 	}
+	a.breakers.Advance(math.MaxInt64)
 }
 
 // Stats sums the pairing counters of every shard.
@@ -225,40 +229,17 @@ func lessEdge(a, b *edges.Edge) bool {
 // Breakers returns the state of every breaker seen.
 func (a *Analyzer) Breakers() []breaker.Status { return a.breakers.Snapshot() }
 
-// Rollup is what one flush hands to the rollup writer.
-type Rollup struct {
-	Edges    []edges.BucketEdge
-	Breakers []breaker.BucketTransitions
-}
-
-// DrainRollups removes and returns the per-bucket deltas of every bucket
-// that ended at or before closedBefore (merged over shards, sorted). Pass
-// time.Unix(0, math.MaxInt64) to drain everything (shutdown).
-func (a *Analyzer) DrainRollups(closedBefore time.Time) Rollup {
-	before := closedBefore.UnixNano()
-	if before != math.MaxInt64 {
-		// a bucket [b, b+bucket) is closed when b+bucket <= before
-		before = before - a.bucketNs + 1
-	}
-	var r Rollup
+// DrainRollups removes and returns the per-bucket deltas of every bucket,
+// open ones included (rows are partial aggregates that readers sum), merged
+// over shards and sorted by bucket.
+func (a *Analyzer) DrainRollups() []edges.BucketEdge {
+	var r []edges.BucketEdge
 	for _, s := range a.shards {
 		s.mu.Lock()
-		r.Edges = s.agg.Drain(r.Edges, before)
+		r = s.agg.Drain(r, math.MaxInt64)
 		s.mu.Unlock()
 	}
-	r.Edges = mergeBucketEdges(r.Edges)
-	r.Breakers = a.breakers.Drain(nil, before)
-	sort.Slice(r.Breakers, func(i, j int) bool {
-		x, y := &r.Breakers[i], &r.Breakers[j]
-		if x.BucketNs != y.BucketNs {
-			return x.BucketNs < y.BucketNs
-		}
-		if x.Service != y.Service {
-			return x.Service < y.Service
-		}
-		return x.Target < y.Target
-	})
-	return r
+	return mergeBucketEdges(r)
 }
 
 type bucketEdgeID struct {
@@ -285,5 +266,19 @@ func mergeBucketEdges(all []edges.BucketEdge) []edges.BucketEdge {
 		}
 		return lessEdge(&out[i].Edge, &out[j].Edge)
 	})
+	return out
+}
+
+// SelfStats implements metrics.Source.
+func (a *Analyzer) SelfStats() metrics.SelfStats {
+	st := a.Stats()
+	out := metrics.SelfStats{
+		Spans: st.Spans, Outcomes: make(map[string]uint64, len(st.Outcomes)),
+		StoreItems: st.StoreItems, StoreCapacity: st.StoreCapacity, Edges: st.Edges,
+		FoldedEdges: st.FoldedEdges, NamesOverflow: st.NamesOverflow,
+	}
+	for i, v := range st.Outcomes {
+		out.Outcomes[pairing.Outcome(i).String()] = v
+	}
 	return out
 }

@@ -13,50 +13,57 @@ type Key struct {
 // Status is the known state of one breaker.
 type Status struct {
 	Key
+	// State is the state of the newest observation (by its timestamp).
 	State State
-	// SinceNs is the timestamp of the latest observation.
+	// SinceNs is the timestamp of the newest observation.
 	SinceNs int64
-	// Transitions counts changes into each state (index: State).
+	// Transitions counts changes into each state (index: State), counted
+	// over observations put in timestamp order (see Tracker).
 	Transitions [4]uint64
 }
 
-// BucketTransitions are the transitions of one breaker within one time
-// bucket, with the state it ended the bucket in (for the rollup table).
-type BucketTransitions struct {
-	BucketNs int64
-	Key
-	State       State
-	Transitions [4]uint64
-}
-
-// Tracker keeps the state of every breaker seen. Observations are applied in
-// timestamp order per breaker: one older than the latest known is ignored
-// (spans of different traces arrive out of order). A transition is a newer
-// observation whose state differs from the known one; the first observation of
-// a breaker sets its state without counting a transition. Safe for concurrent
-// use.
+// Tracker keeps the state of every breaker seen.
+//
+// Spans of different traces arrive out of timestamp order, so observations
+// are held for a reorder delay (the pairing wait, in processing time) and
+// then applied in timestamp order: a transition is an observation whose
+// state differs from the previous one in that order, so opening and closing
+// again within one scrape is still counted. The first observation of a
+// breaker sets its state without a transition. An observation arriving after
+// the delay and older than what was already applied only counts as Late.
+// The reported State follows the newest observation at once.
+//
+// Safe for concurrent use. Observations are rare (only spans and logs that
+// carry breaker attributes), so one lock suffices.
 type Tracker struct {
-	mu       sync.Mutex
-	bucketNs int64
-	m        map[Key]*Status
-	pending  map[bucketKey]*BucketTransitions
+	mu      sync.Mutex
+	delayNs int64
+	m       map[Key]*tracked
+	pending []obs
+	late    uint64
 }
 
-type bucketKey struct {
-	bucket int64
-	Key
+type tracked struct {
+	Status
+	appliedState State
+	appliedNs    int64
 }
 
-// NewTracker returns a tracker whose rollup deltas use bucketNs buckets.
-func NewTracker(bucketNs int64) *Tracker {
-	if bucketNs <= 0 {
-		bucketNs = 60e9
-	}
-	return &Tracker{bucketNs: bucketNs, m: map[Key]*Status{}, pending: map[bucketKey]*BucketTransitions{}}
+type obs struct {
+	key       Key
+	state     State
+	tsNs      int64
+	arrivalNs int64
 }
 
-// Observe applies one observation.
-func (t *Tracker) Observe(service, target string, s State, tsNs int64) {
+// NewTracker returns a tracker that reorders observations over delayNs of
+// processing time.
+func NewTracker(delayNs int64) *Tracker {
+	return &Tracker{delayNs: delayNs, m: map[Key]*tracked{}}
+}
+
+// Observe records one observation made at tsNs, received at processing time nowNs.
+func (t *Tracker) Observe(service, target string, s State, tsNs, nowNs int64) {
 	if s == Unknown {
 		return
 	}
@@ -65,35 +72,53 @@ func (t *Tracker) Observe(service, target string, s State, tsNs int64) {
 	k := Key{Service: service, Target: target}
 	st, ok := t.m[k]
 	if !ok {
-		st = &Status{Key: k, State: s, SinceNs: tsNs}
+		st = &tracked{Status: Status{Key: k, State: s, SinceNs: tsNs}}
 		t.m[k] = st
-		t.bucket(k, tsNs, s, Unknown)
-		return
+	} else if tsNs >= st.SinceNs {
+		st.State, st.SinceNs = s, tsNs
 	}
-	if tsNs < st.SinceNs {
-		return
-	}
-	st.SinceNs = tsNs
-	if st.State == s {
-		return
-	}
-	st.State = s
-	st.Transitions[s]++
-	t.bucket(k, tsNs, s, s)
+	t.pending = append(t.pending, obs{key: k, state: s, tsNs: tsNs, arrivalNs: nowNs})
 }
 
-func (t *Tracker) bucket(k Key, tsNs int64, s, transitionTo State) {
-	b := tsNs - tsNs%t.bucketNs
-	bk := bucketKey{bucket: b, Key: k}
-	bt, ok := t.pending[bk]
-	if !ok {
-		bt = &BucketTransitions{BucketNs: b, Key: k}
-		t.pending[bk] = bt
+// Advance applies, in timestamp order, the observations received at or
+// before nowNs minus the reorder delay.
+func (t *Tracker) Advance(nowNs int64) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	cut := nowNs - t.delayNs
+	ready := t.pending[:0:0]
+	kept := t.pending[:0]
+	for _, o := range t.pending {
+		if o.arrivalNs <= cut {
+			ready = append(ready, o)
+		} else {
+			kept = append(kept, o)
+		}
 	}
-	bt.State = s
-	if transitionTo != Unknown {
-		bt.Transitions[transitionTo]++
+	t.pending = kept
+	sort.SliceStable(ready, func(i, j int) bool { return ready[i].tsNs < ready[j].tsNs })
+	for _, o := range ready {
+		st := t.m[o.key]
+		switch {
+		case st.appliedState == Unknown:
+			st.appliedState, st.appliedNs = o.state, o.tsNs
+		case o.tsNs < st.appliedNs:
+			t.late++
+		default:
+			if o.state != st.appliedState {
+				st.Transitions[o.state]++
+			}
+			st.appliedState, st.appliedNs = o.state, o.tsNs
+		}
 	}
+}
+
+// Late is the number of observations that arrived after the reorder delay
+// and older than an applied one (their transitions cannot be placed).
+func (t *Tracker) Late() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.late
 }
 
 // Snapshot returns every breaker's status, sorted by service and target.
@@ -101,7 +126,7 @@ func (t *Tracker) Snapshot() []Status {
 	t.mu.Lock()
 	out := make([]Status, 0, len(t.m))
 	for _, s := range t.m {
-		out = append(out, *s)
+		out = append(out, s.Status)
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {
@@ -111,18 +136,4 @@ func (t *Tracker) Snapshot() []Status {
 		return out[i].Target < out[j].Target
 	})
 	return out
-}
-
-// Drain appends, and forgets, the per-bucket transitions of buckets that
-// start before beforeNs.
-func (t *Tracker) Drain(dst []BucketTransitions, beforeNs int64) []BucketTransitions {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for k, bt := range t.pending {
-		if k.bucket < beforeNs {
-			dst = append(dst, *bt)
-			delete(t.pending, k)
-		}
-	}
-	return dst
 }

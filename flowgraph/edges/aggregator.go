@@ -15,15 +15,15 @@ type Key struct {
 
 // Counters are everything an edge carries.
 type Counters struct {
-	Requests uint64
-	Failed   uint64
-	Unpaired uint64 // observations with a virtual side
-	Retries  uint64
-	Sent     uint64 // producer spans (messages sent)
-	Received uint64 // consumer spans (messages received)
-	Server   Histogram
-	Client   Histogram
-	Delay    Histogram // producer -> consumer
+	Requests      uint64
+	Failed        uint64
+	Unpaired      uint64 // observations with a virtual side
+	Retries       uint64
+	Sent          uint64    // producer spans (messages sent)
+	Received      uint64    // consumer spans (messages received)
+	ServerLatency Histogram // LatencyBounds
+	ClientLatency Histogram // LatencyBounds
+	Delay         Histogram // DelayBounds: producer -> consumer
 }
 
 // Add merges o into c.
@@ -34,8 +34,8 @@ func (c *Counters) Add(o *Counters) {
 	c.Retries += o.Retries
 	c.Sent += o.Sent
 	c.Received += o.Received
-	c.Server.Add(&o.Server)
-	c.Client.Add(&o.Client)
+	c.ServerLatency.Add(&o.ServerLatency)
+	c.ClientLatency.Add(&o.ClientLatency)
 	c.Delay.Add(&o.Delay)
 }
 
@@ -142,13 +142,13 @@ func apply(c *Counters, o *Observation) {
 	c.Sent += uint64(o.Sent)
 	c.Received += uint64(o.Received)
 	if o.ServerNs >= 0 {
-		c.Server.observe(bucketOf(o.ServerNs), o.ServerNs)
+		c.ServerLatency.observe(latencyNs, o.ServerNs)
 	}
 	if o.ClientNs >= 0 {
-		c.Client.observe(bucketOf(o.ClientNs), o.ClientNs)
+		c.ClientLatency.observe(latencyNs, o.ClientNs)
 	}
 	if o.DelayNs >= 0 {
-		c.Delay.observe(bucketOf(o.DelayNs), o.DelayNs)
+		c.Delay.observe(delayNs, o.DelayNs)
 	}
 }
 

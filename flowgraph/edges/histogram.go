@@ -1,31 +1,54 @@
 package edges
 
-import "time"
+import (
+	"time"
 
-// LatencyBounds are the upper bounds (seconds) of the latency and delay
-// histograms, shared by the Prometheus metrics and the rollup rows. An
-// implicit +Inf bucket follows. They span 1 ms to 10 s like the service
-// graph defaults, with finer steps under 100 ms where most calls live.
-var LatencyBounds = []float64{0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	"github.com/flowlens/flowlens/storage"
+)
 
-// NumBuckets is len(LatencyBounds) + 1 (+Inf).
-const NumBuckets = 14
+// The histogram bounds are the rollup table's (storage.LatencyBounds for
+// server and client latency, storage.DelayBounds for producer->consumer
+// delay), so Prometheus buckets and stored rows agree. An implicit +Inf
+// bucket follows the last bound.
+var (
+	LatencyBounds = seconds(storage.LatencyBounds)
+	DelayBounds   = seconds(storage.DelayBounds)
 
-var boundsNs = func() [NumBuckets - 1]int64 {
-	var b [NumBuckets - 1]int64
-	for i, s := range LatencyBounds {
-		b[i] = int64(s * float64(time.Second))
+	latencyNs = nanos(storage.LatencyBounds)
+	delayNs   = nanos(storage.DelayBounds)
+)
+
+// MaxBuckets is the capacity of a Histogram's fixed count array.
+const MaxBuckets = 24
+
+func init() {
+	if len(latencyNs)+1 > MaxBuckets || len(delayNs)+1 > MaxBuckets {
+		panic("edges: storage histogram bounds exceed MaxBuckets")
 	}
-	return b
-}()
+}
+
+func seconds(b []time.Duration) []float64 {
+	out := make([]float64, len(b))
+	for i, d := range b {
+		out[i] = d.Seconds()
+	}
+	return out
+}
+
+func nanos(b []time.Duration) []int64 {
+	out := make([]int64, len(b))
+	for i, d := range b {
+		out[i] = int64(d)
+	}
+	return out
+}
 
 // bucketOf returns the index of the bucket that ns falls in (le semantics).
-func bucketOf(ns int64) int {
-	// a binary search over 13 bounds: 4 comparisons
-	lo, hi := 0, len(boundsNs)
+func bucketOf(bounds []int64, ns int64) int {
+	lo, hi := 0, len(bounds)
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		if ns <= boundsNs[m] {
+		if ns <= bounds[m] {
 			hi = m
 		} else {
 			lo = m + 1
@@ -35,14 +58,15 @@ func bucketOf(ns int64) int {
 }
 
 // Histogram counts durations per bucket (not cumulative) with their sum.
+// Only the first len(bounds)+1 counts are used.
 type Histogram struct {
-	Counts [NumBuckets]uint64
+	Counts [MaxBuckets]uint64
 	Count  uint64
 	SumNs  int64
 }
 
-func (h *Histogram) observe(b int, ns int64) {
-	h.Counts[b]++
+func (h *Histogram) observe(bounds []int64, ns int64) {
+	h.Counts[bucketOf(bounds, ns)]++
 	h.Count++
 	h.SumNs += ns
 }
@@ -56,41 +80,9 @@ func (h *Histogram) Add(o *Histogram) {
 	h.SumNs += o.SumNs
 }
 
-// Quantile estimates the q-quantile in seconds by linear interpolation
-// inside the bucket (as Prometheus' histogram_quantile does); NaN-free:
-// 0 for an empty histogram, the largest bound for the +Inf bucket.
-func (h *Histogram) Quantile(q float64) float64 {
-	return QuantileOf(h.Counts[:], q)
-}
-
-// QuantileOf is Quantile over bucket counts in LatencyBounds order.
-func QuantileOf(counts []uint64, q float64) float64 {
-	var total uint64
-	for _, c := range counts {
-		total += c
-	}
-	if total == 0 {
-		return 0
-	}
-	rank := q * float64(total)
-	var cum float64
-	for i, c := range counts {
-		if c == 0 {
-			continue
-		}
-		next := cum + float64(c)
-		if next >= rank {
-			if i >= len(LatencyBounds) {
-				return LatencyBounds[len(LatencyBounds)-1]
-			}
-			lower := 0.0
-			if i > 0 {
-				lower = LatencyBounds[i-1]
-			}
-			upper := LatencyBounds[i]
-			return lower + (upper-lower)*(rank-cum)/float64(c)
-		}
-		cum = next
-	}
-	return LatencyBounds[len(LatencyBounds)-1]
+// Slice returns the used counts for bounds of length n (n+1 counts).
+func (h *Histogram) Slice(n int) []uint64 {
+	out := make([]uint64, n+1)
+	copy(out, h.Counts[:n+1])
+	return out
 }

@@ -1,0 +1,202 @@
+// Package api serves the flow graph as JSON:
+//
+//	GET /api/v1/graph?from=&to=               nodes and edges of a time range
+//	GET /api/v1/services/{name}/edges?from=&to= one service's inbound and outbound edges
+//	GET /api/v1/breakers                        every circuit breaker's state
+//
+// Edges come from the rollup table (one aggregate query) when a store is
+// configured, else from the analyzer's memory (cumulative since start; the
+// response says which in "source"). Breaker states are live.
+package api
+
+import (
+	"sort"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// Graph is the response of /api/v1/graph.
+type Graph struct {
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Source   string    `json:"source"` // "storage" or "memory"
+	Nodes    []Node    `json:"nodes"`
+	Edges    []Edge    `json:"edges"`
+	Breakers []Breaker `json:"breakers,omitempty"`
+}
+
+// Node is a service, a database, a virtual node or the user.
+type Node struct {
+	ID               string  `json:"id"`
+	Type             string  `json:"type"` // service, database, virtual, user
+	RequestsIn       uint64  `json:"requests_in"`
+	RequestsOut      uint64  `json:"requests_out"`
+	FailedIn         uint64  `json:"failed_in"`
+	ErrorPercent     float64 `json:"error_percent"` // of inbound requests
+	RequestRate      float64 `json:"request_rate"`  // inbound requests/s
+	MessagesSent     uint64  `json:"messages_sent,omitempty"`
+	MessagesReceived uint64  `json:"messages_received,omitempty"`
+}
+
+// Edge is one client -> server flow over the time range.
+type Edge struct {
+	ID             string  `json:"id"`
+	Client         string  `json:"client"`
+	Server         string  `json:"server"`
+	ConnectionType string  `json:"connection_type"`
+	Requests       uint64  `json:"requests"`
+	Failed         uint64  `json:"failed"`
+	RequestRate    float64 `json:"request_rate"` // requests/s
+	ErrorPercent   float64 `json:"error_percent"`
+	// Latency quantiles in milliseconds: server side when the server was
+	// seen, else client side.
+	P50ms float64 `json:"p50_ms"`
+	P95ms float64 `json:"p95_ms"`
+	P99ms float64 `json:"p99_ms"`
+	// Messaging: messages sent by the client (producer) counted on this
+	// edge, messages received by the server (consumer), and the delivery
+	// ratio: received here / everything the producer sent.
+	MessagesSent     uint64   `json:"messages_sent,omitempty"`
+	MessagesReceived uint64   `json:"messages_received,omitempty"`
+	DeliveryRatio    *float64 `json:"delivery_ratio,omitempty"`
+	DelayP50ms       float64  `json:"delay_p50_ms,omitempty"`
+	DelayP99ms       float64  `json:"delay_p99_ms,omitempty"`
+	Retries          uint64   `json:"retries,omitempty"`
+	Unpaired         uint64   `json:"unpaired,omitempty"`
+	// Breaker is the state of the client's breaker towards the server.
+	Breaker *Breaker `json:"breaker,omitempty"`
+}
+
+// Breaker is a circuit breaker's live state.
+type Breaker struct {
+	Service     string            `json:"service"`
+	Target      string            `json:"target"`
+	State       string            `json:"state"`
+	Since       time.Time         `json:"since"`
+	Transitions map[string]uint64 `json:"transitions"`
+}
+
+// BreakerOf converts a tracker status.
+func BreakerOf(s breaker.Status) Breaker {
+	b := Breaker{Service: s.Service, Target: s.Target, State: s.State.String(), Since: time.Unix(0, s.SinceNs).UTC(),
+		Transitions: map[string]uint64{}}
+	for _, st := range breaker.States {
+		b.Transitions[st.String()] = s.Transitions[st]
+	}
+	return b
+}
+
+func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+func pct(part, whole uint64) float64 {
+	if whole == 0 {
+		return 0
+	}
+	return 100 * float64(part) / float64(whole)
+}
+
+// BuildGraph turns edge aggregates over [from, to) into nodes and edges.
+func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, to time.Time, source string) Graph {
+	g := Graph{From: from.UTC(), To: to.UTC(), Source: source, Nodes: []Node{}, Edges: []Edge{}}
+	secs := to.Sub(from).Seconds()
+	rate := func(n uint64) float64 {
+		if secs <= 0 {
+			return 0
+		}
+		return float64(n) / secs
+	}
+	brk := map[breaker.Key]breaker.Status{}
+	for _, b := range breakers {
+		brk[b.Key] = b
+		g.Breakers = append(g.Breakers, BreakerOf(b))
+	}
+	sentBy := map[string]uint64{}
+	for _, a := range aggs {
+		sentBy[a.Client] += a.MessagesSent
+	}
+	nodes := map[string]*Node{}
+	node := func(id string) *Node {
+		n, ok := nodes[id]
+		if !ok {
+			n = &Node{ID: id}
+			nodes[id] = n
+		}
+		return n
+	}
+	real := map[string]bool{}
+	for _, a := range aggs {
+		if a.ConnectionType != storage.ConnectionVirtual {
+			real[a.Client] = true
+			if a.ConnectionType != storage.ConnectionDatabase {
+				real[a.Server] = true
+			}
+		}
+	}
+	kind := map[string]string{}
+	for _, a := range aggs {
+		switch a.ConnectionType {
+		case storage.ConnectionDatabase:
+			kind[a.Server] = "database"
+		case storage.ConnectionVirtual:
+			if real[a.Client] || !real[a.Server] {
+				if kind[a.Server] == "" && !real[a.Server] {
+					kind[a.Server] = "virtual"
+				}
+				real[a.Client] = true
+			} else if kind[a.Client] == "" {
+				kind[a.Client] = "virtual"
+			}
+		}
+	}
+	for _, a := range aggs {
+		e := Edge{
+			ID: a.Client + "->" + a.Server + "|" + a.ConnectionType, Client: a.Client, Server: a.Server,
+			ConnectionType: a.ConnectionType, Requests: a.Requests, Failed: a.Failed,
+			RequestRate: rate(a.Requests), ErrorPercent: pct(a.Failed, a.Requests),
+			MessagesSent: a.MessagesSent, MessagesReceived: a.MessagesReceived,
+			Retries: a.Retries, Unpaired: a.Unpaired,
+		}
+		lat := a.ServerLatency
+		if lat.Count() == 0 {
+			lat = a.ClientLatency
+		}
+		e.P50ms, e.P95ms, e.P99ms = ms(lat.Quantile(0.5)), ms(lat.Quantile(0.95)), ms(lat.Quantile(0.99))
+		if a.Delay.Count() > 0 {
+			e.DelayP50ms, e.DelayP99ms = ms(a.Delay.Quantile(0.5)), ms(a.Delay.Quantile(0.99))
+		}
+		if total := sentBy[a.Client]; total > 0 && (a.MessagesSent > 0 || a.MessagesReceived > 0) && real[a.Client] {
+			r := float64(a.MessagesReceived) / float64(total)
+			e.DeliveryRatio = &r
+		}
+		if b, ok := brk[breaker.Key{Service: a.Client, Target: a.Server}]; ok {
+			bb := BreakerOf(b)
+			e.Breaker = &bb
+		}
+		g.Edges = append(g.Edges, e)
+
+		c, s := node(a.Client), node(a.Server)
+		c.RequestsOut += a.Requests
+		c.MessagesSent += a.MessagesSent
+		s.RequestsIn += a.Requests
+		s.FailedIn += a.Failed
+		s.MessagesReceived += a.MessagesReceived
+	}
+	for id, n := range nodes {
+		switch {
+		case id == "user":
+			n.Type = "user"
+		case kind[id] != "" && !(kind[id] == "virtual" && real[id]):
+			n.Type = kind[id]
+		default:
+			n.Type = "service"
+		}
+		n.ErrorPercent = pct(n.FailedIn, n.RequestsIn)
+		n.RequestRate = rate(n.RequestsIn)
+		g.Nodes = append(g.Nodes, *n)
+	}
+	sort.Slice(g.Nodes, func(i, j int) bool { return g.Nodes[i].ID < g.Nodes[j].ID })
+	sort.Slice(g.Edges, func(i, j int) bool { return g.Edges[i].ID < g.Edges[j].ID })
+	return g
+}

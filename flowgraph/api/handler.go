@@ -1,0 +1,235 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/storage"
+	"go.uber.org/zap"
+)
+
+// EdgeQuerier reads the rollup table; *storage.Store implements it.
+type EdgeQuerier interface {
+	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]storage.EdgeAggregate, error)
+}
+
+// Live is the running analyzer.
+type Live interface {
+	Edges() []edges.Edge
+	Breakers() []breaker.Status
+}
+
+// Options of the handler. Store may be nil (memory only); Now defaults to time.Now.
+type Options struct {
+	Store EdgeQuerier
+	Live  Live
+	Now   func() time.Time
+	Log   *zap.Logger
+	// DefaultRange is the range when from is not given (default 1h).
+	DefaultRange time.Duration
+}
+
+// Handler serves the API routes.
+type Handler struct {
+	opt Options
+	mux *http.ServeMux
+}
+
+// New returns the API handler.
+func New(opt Options) *Handler {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Log == nil {
+		opt.Log = zap.NewNop()
+	}
+	if opt.DefaultRange <= 0 {
+		opt.DefaultRange = time.Hour
+	}
+	h := &Handler{opt: opt, mux: http.NewServeMux()}
+	h.mux.HandleFunc("GET /api/v1/graph", h.graph)
+	h.mux.HandleFunc("GET /api/v1/services/{name}/edges", h.serviceEdges)
+	h.mux.HandleFunc("GET /api/v1/breakers", h.breakers)
+	return h
+}
+
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) { h.mux.ServeHTTP(w, r) }
+
+// ServiceEdges is the response of /api/v1/services/{name}/edges.
+type ServiceEdges struct {
+	Service  string    `json:"service"`
+	From     time.Time `json:"from"`
+	To       time.Time `json:"to"`
+	Source   string    `json:"source"`
+	Inbound  []Edge    `json:"inbound"`
+	Outbound []Edge    `json:"outbound"`
+}
+
+func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+	g, err := h.Graph(r.Context(), r.URL.Query().Get("from"), r.URL.Query().Get("to"), "")
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, g)
+}
+
+func (h *Handler) serviceEdges(w http.ResponseWriter, r *http.Request) {
+	name := r.PathValue("name")
+	g, err := h.Graph(r.Context(), r.URL.Query().Get("from"), r.URL.Query().Get("to"), name)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	out := ServiceEdges{Service: name, From: g.From, To: g.To, Source: g.Source, Inbound: []Edge{}, Outbound: []Edge{}}
+	for _, e := range g.Edges {
+		if e.Server == name {
+			out.Inbound = append(out.Inbound, e)
+		}
+		if e.Client == name {
+			out.Outbound = append(out.Outbound, e)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (h *Handler) breakers(w http.ResponseWriter, _ *http.Request) {
+	out := []Breaker{}
+	if h.opt.Live != nil {
+		for _, b := range h.opt.Live.Breakers() {
+			out = append(out, BreakerOf(b))
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// errBadRequest marks errors in the caller's parameters.
+var errBadRequest = errors.New("bad request")
+
+// Graph builds the graph for the raw from/to parameters; service, when not
+// empty, keeps the edges it takes part in.
+func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph, error) {
+	now := h.opt.Now()
+	to, err := ParseTime(toS, now, now)
+	if err != nil {
+		return Graph{}, fmt.Errorf("%w: to: %v", errBadRequest, err)
+	}
+	from, err := ParseTime(fromS, now, to.Add(-h.opt.DefaultRange))
+	if err != nil {
+		return Graph{}, fmt.Errorf("%w: from: %v", errBadRequest, err)
+	}
+	if !to.After(from) {
+		return Graph{}, fmt.Errorf("%w: from (%s) must be before to (%s)", errBadRequest, from.Format(time.RFC3339), to.Format(time.RFC3339))
+	}
+	var brk []breaker.Status
+	if h.opt.Live != nil {
+		brk = h.opt.Live.Breakers()
+	}
+	if h.opt.Store != nil {
+		aggs, err := h.opt.Store.QueryEdges(ctx, from, to, service)
+		if err != nil {
+			return Graph{}, fmt.Errorf("query edges: %w", err)
+		}
+		return BuildGraph(aggs, brk, from, to, "storage"), nil
+	}
+	if h.opt.Live == nil {
+		return BuildGraph(nil, brk, from, to, "memory"), nil
+	}
+	return BuildGraph(Aggregates(h.opt.Live.Edges(), service), brk, from, to, "memory"), nil
+}
+
+// Aggregates converts in-memory edges to the storage shape (merging
+// destinations), keeping those service takes part in when not empty.
+func Aggregates(in []edges.Edge, service string) []storage.EdgeAggregate {
+	idx := map[[3]string]int{}
+	var out []storage.EdgeAggregate
+	for i := range in {
+		e := &in[i]
+		if service != "" && e.Client != service && e.Server != service {
+			continue
+		}
+		k := [3]string{e.Client, e.Server, e.Conn.String()}
+		j, ok := idx[k]
+		if !ok {
+			j = len(out)
+			idx[k] = j
+			out = append(out, storage.EdgeAggregate{Client: k[0], Server: k[1], ConnectionType: k[2],
+				ServerLatency: storage.NewHistogram(storage.LatencyBounds),
+				ClientLatency: storage.NewHistogram(storage.LatencyBounds),
+				Delay:         storage.NewHistogram(storage.DelayBounds)})
+		}
+		a := &out[j]
+		a.Requests += e.Requests
+		a.Failed += e.Failed
+		a.MessagesSent += e.Sent
+		a.MessagesReceived += e.Received
+		a.Retries += e.Retries
+		a.Unpaired += e.Unpaired
+		addCounts(&a.ServerLatency, &e.ServerLatency)
+		addCounts(&a.ClientLatency, &e.ClientLatency)
+		addCounts(&a.Delay, &e.Delay)
+	}
+	return out
+}
+
+func addCounts(dst *storage.Histogram, h *edges.Histogram) {
+	for i := range dst.Counts {
+		dst.Counts[i] += h.Counts[i]
+	}
+	dst.Sum += float64(h.SumNs) / 1e9
+}
+
+// ParseTime reads RFC 3339, unix seconds, "now", or "now-1h" / "-1h"
+// (relative to now). Empty gives def.
+func ParseTime(s string, now, def time.Time) (time.Time, error) {
+	s = strings.TrimSpace(s)
+	switch {
+	case s == "":
+		return def, nil
+	case s == "now":
+		return now, nil
+	case strings.HasPrefix(s, "now-") || strings.HasPrefix(s, "-"):
+		d, err := time.ParseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "now"), "-"))
+		if err != nil || d < 0 {
+			return time.Time{}, fmt.Errorf("%q: want a duration like now-1h", s)
+		}
+		return now.Add(-d), nil
+	}
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+		if n > 1e12 { // milliseconds, as Grafana sends them
+			return time.UnixMilli(n), nil
+		}
+		return time.Unix(n, 0), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%q: want RFC 3339, unix seconds or now-<duration>", s)
+	}
+	return t, nil
+}
+
+func (h *Handler) fail(w http.ResponseWriter, err error) {
+	status := http.StatusInternalServerError
+	if errors.Is(err, errBadRequest) || errors.Is(err, storage.ErrInvalidQuery) {
+		status = http.StatusBadRequest
+	} else {
+		h.opt.Log.Warn("api request failed", zap.Error(err))
+	}
+	writeJSON(w, status, map[string]string{"error": err.Error()})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}
