@@ -99,3 +99,17 @@ func (s *Store) Close() error {
 	}
 	return nil
 }
+
+// WithSchema returns a Store sharing s's connection whose Migrate (and
+// queries) use the given cluster and TTLs instead of those of its Config:
+// for `flowlens migrate --cluster ... --ttl-...`. Closing either closes both.
+func (s *Store) WithSchema(cluster string, ttl TTLConfig) (*Store, error) {
+	cfg := s.cfg
+	cfg.Cluster, cfg.TTL = cluster, ttl
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	c := *s
+	c.cfg, c.l = cfg, newLayout(cfg)
+	return &c, nil
+}

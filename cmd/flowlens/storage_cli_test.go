@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/spf13/cobra"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/storage"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// storageCLI runs the storage commands against a test database.
+type storageCLI struct {
+	t    *testing.T
+	addr string
+	db   string
+}
+
+func newStorageCLI(t *testing.T) *storageCLI {
+	return &storageCLI{t: t, addr: chtest.Addr(t), db: chtest.Database(t)}
+}
+
+func (c *storageCLI) run(args ...string) (string, string, error) {
+	c.t.Helper()
+	g := &globalFlags{}
+	root := &cobra.Command{Use: "flowlens", SilenceUsage: true, SilenceErrors: true}
+	g.register(root)
+	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g))
+	var out, errOut bytes.Buffer
+	root.SetOut(&out)
+	root.SetErr(&errOut)
+	root.SetArgs(append([]string{"--clickhouse", c.addr, "--database", c.db, "--log-level", "warn"}, args...))
+	err := root.Execute()
+	return out.String(), errOut.String(), err
+}
+
+func (c *storageCLI) mustRun(args ...string) string {
+	c.t.Helper()
+	out, errOut, err := c.run(args...)
+	if err != nil {
+		c.t.Fatalf("flowlens %s: %v\nstdout: %s\nstderr: %s", strings.Join(args, " "), err, out, errOut)
+	}
+	return out
+}
+
+const (
+	fixtureTrace = "5b8efff798038103d269b633813fc60c"
+	fixtureFrom  = "2025-11-24T09:00:00Z"
+	fixtureTo    = "2025-11-24T11:00:00Z"
+)
+
+func TestStorageCommands(t *testing.T) {
+	c := newStorageCLI(t)
+	if out := c.mustRun("migrate"); !strings.Contains(out, "applied migrations [1 2 3 4]") {
+		t.Errorf("first migrate: %q", out)
+	}
+	if out := c.mustRun("migrate"); !strings.Contains(out, "up to date") {
+		t.Errorf("second migrate: %q", out)
+	}
+
+	// JSON traces, JSON-lines logs; loading twice stores once.
+	out := c.mustRun("load", "testdata/otlp_traces.json", "testdata/otlp_logs.jsonl")
+	if !strings.Contains(out, "otlp_traces.json: stored 4 spans") || !strings.Contains(out, "otlp_logs.jsonl: stored 3 logs") {
+		t.Errorf("load: %q", out)
+	}
+	c.mustRun("load", "testdata/otlp_traces.json")
+
+	out = c.mustRun("trace", fixtureTrace)
+	for _, want := range []string{"Trace " + fixtureTrace, "4 spans, 2 services, 2 logs", "GET /checkout", "    charge",
+		"ERROR", "! card declined", "» log", "card declined for order 1234", "█"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("trace output lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "unrelated") {
+		t.Errorf("trace output shows another trace's log:\n%s", out)
+	}
+	// The log of span "charge" comes right after it, before the later DB span.
+	if i, j := strings.Index(out, "card declined for order"), strings.Index(out, "SELECT accounts"); i < 0 || j < 0 || i > j {
+		t.Errorf("logs not interleaved by time:\n%s", out)
+	}
+	t.Log("\n" + out)
+
+	var tr storage.Trace
+	if err := json.Unmarshal([]byte(c.mustRun("trace", strings.ToUpper(fixtureTrace), "-o", "json")), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Spans) != 4 || len(tr.Logs) != 2 {
+		t.Errorf("trace json: %d spans %d logs (a loaded file twice must be stored once)", len(tr.Spans), len(tr.Logs))
+	}
+
+	out = c.mustRun("spans", "--from", fixtureFrom, "--to", fixtureTo, "--service", "payment", "--min-duration", "100ms")
+	if !strings.Contains(out, "charge") || strings.Contains(out, "SELECT accounts") || strings.Contains(out, "GET /checkout") {
+		t.Errorf("spans: %s", out)
+	}
+	var spans []storage.Span
+	if err := json.Unmarshal([]byte(c.mustRun("spans", "--from", fixtureFrom, "--to", fixtureTo,
+		"--attr", "http.route=/checkout", "--status", "error", "-o", "json")), &spans); err != nil {
+		t.Fatal(err)
+	}
+	if len(spans) != 1 || spans[0].Name != "GET /checkout" {
+		t.Errorf("spans --attr: %+v", spans)
+	}
+	out = c.mustRun("logs", "--from", fixtureFrom, "--to", fixtureTo, "--severity", "warn", "--contains", "DECLINED")
+	if !strings.Contains(out, "card declined for order 1234") || strings.Contains(out, "checkout returned 500") {
+		t.Errorf("logs: %s", out)
+	}
+	if out := c.mustRun("logs", "--from", fixtureFrom, "--to", fixtureTo, "--service", "' OR 1=1 --"); !strings.Contains(out, "no log records") {
+		t.Errorf("hostile service: %s", out)
+	}
+	if _, _, err := c.run("trace", "' OR 1=1 --"); err == nil || !strings.Contains(err.Error(), "invalid trace ID") {
+		t.Errorf("hostile trace ID: %v", err)
+	}
+	if _, _, err := c.run("spans", "--attr", "novalue"); err == nil {
+		t.Error("--attr without = accepted")
+	}
+}
+
+func TestLoadProtobufDetectsKind(t *testing.T) {
+	c := newStorageCLI(t)
+	c.mustRun("migrate")
+	dir := t.TempDir()
+	js, _ := os.ReadFile("testdata/otlp_traces.json")
+	td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+	tracesPB := filepath.Join(dir, "traces.pb")
+	os.WriteFile(tracesPB, pb, 0o644)
+
+	lines, _ := os.ReadFile("testdata/otlp_logs.jsonl")
+	ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(bytes.Split(lines, []byte("\n"))[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	pb, _ = (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+	logsPB := filepath.Join(dir, "logs.bin")
+	os.WriteFile(logsPB, pb, 0o644)
+
+	out := c.mustRun("load", tracesPB, logsPB, "-o", "json")
+	var res []loadResult
+	if err := json.Unmarshal([]byte(out), &res); err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 2 || res[0].Kind != "spans" || res[0].Stored != 4 || res[1].Kind != "logs" || res[1].Stored != 1 {
+		t.Errorf("load protobuf: %+v", res)
+	}
+	garbage := filepath.Join(dir, "garbage")
+	os.WriteFile(garbage, []byte("\x00\x01not otlp at all"), 0o644)
+	if _, _, err := c.run("load", garbage); err == nil {
+		t.Error("garbage loaded")
+	}
+}
+
+func TestMigratePrintCluster(t *testing.T) {
+	g := &globalFlags{}
+	root := &cobra.Command{Use: "flowlens"}
+	g.register(root)
+	root.AddCommand(newMigrateCmd(g))
+	var out bytes.Buffer
+	root.SetOut(&out)
+	root.SetArgs([]string{"migrate", "--print", "--cluster", "prod", "--ttl-traces", "7"})
+	if err := root.Execute(); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out.String(), "ON CLUSTER `prod`") || !strings.Contains(out.String(), "toIntervalDay(7)") {
+		t.Errorf("migrate --print:\n%s", out.String())
+	}
+}
