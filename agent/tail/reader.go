@@ -1,0 +1,339 @@
+package tail
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"regexp"
+	"syscall"
+	"time"
+
+	"github.com/cespare/xxhash/v2"
+	"go.uber.org/zap"
+)
+
+// Checkpoint marks a position in a file identity. Commit it once the lines
+// before it are safe (in Kafka or in the fsynced buffer): only then does the
+// stored checkpoint move. Commit is safe from any goroutine.
+type Checkpoint struct {
+	reg *registry
+	e   *entry
+	off int64
+}
+
+// Commit advances the stored checkpoint to this position.
+func (c Checkpoint) Commit() {
+	if c.reg != nil {
+		c.reg.commit(c.e, c.off)
+	}
+}
+
+// Offset is the file offset just after the line.
+func (c Checkpoint) Offset() int64 { return c.off }
+
+// File describes a followed file to a Handler.
+type File struct {
+	Path string
+}
+
+// Handler receives the records of one file, always from one goroutine.
+type Handler interface {
+	// Line hands over one record (a line, or joined lines with multiline).
+	// line is only valid during the call. origLen > len(line) means the
+	// record was cut at max_line_size. cp is the position after the record.
+	// An error (ctx done) stops the reader.
+	Line(ctx context.Context, line []byte, origLen int, cp Checkpoint) error
+	// Flush pushes buffered records; called when the reader reached the end
+	// of the file and before it closes.
+	Flush(ctx context.Context) error
+	// Close releases the handler; no calls follow.
+	Close()
+}
+
+// Stats are counters of one Tailer.
+type Stats struct {
+	LinesRead     int64
+	BytesRead     int64
+	LinesTooLong  int64
+	OpenFiles     int64
+	Rotations     int64 // files renamed away or deleted and closed after their end
+	Truncations   int64 // files found shorter than their offset (copytruncate)
+	FilesSeen     int64 // identities known
+	ReadErrors    int64
+	BlankSkipped  int64
+	CheckpointErr int64
+}
+
+type devIno struct{ dev, ino uint64 }
+
+func fileID(fi os.FileInfo) (devIno, uint64) {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return devIno{uint64(st.Dev), st.Ino}, uint64(st.Nlink)
+	}
+	return devIno{}, 1
+}
+
+// reader follows one open file.
+type reader struct {
+	t       *Tailer
+	f       *os.File
+	id      devIno
+	path    string
+	e       *entry
+	off     int64 // next byte to read
+	h       Handler
+	log     *zap.Logger
+	start   *regexp.Regexp
+	maxLine int
+
+	buf     []byte // read buffer
+	partial []byte // an incomplete line carried over reads
+	partLen int    // original length of partial (more than len when cut)
+	ml      []byte // pending multiline record (when mlOn)
+	mlOn    bool
+	mlLen   int
+	mlEnd   int64
+	mlAt    time.Time
+	pending bool // lines handed over since the last Flush
+}
+
+func (rd *reader) run(ctx context.Context) {
+	defer rd.t.readerDone(rd)
+	defer rd.f.Close()
+	defer rd.h.Close()
+	lastData := time.Now()
+	lastCheck := time.Time{}
+	for {
+		n, err := rd.f.ReadAt(rd.buf, rd.off)
+		if n > 0 {
+			lastData = time.Now()
+			if err := rd.consume(ctx, rd.buf[:n]); err != nil {
+				return
+			}
+			if rd.e.FPLen < rd.t.cfg.FingerprintSize {
+				rd.refingerprint()
+			}
+			if n == len(rd.buf) {
+				continue
+			}
+		}
+		if err != nil && !errors.Is(err, io.EOF) {
+			rd.t.readErrors.Add(1)
+			rd.log.Warn("read failed; closing the file", zap.String("path", rd.path), zap.Error(err))
+			_ = rd.h.Flush(ctx)
+			return
+		}
+		// at the end of the file
+		if rd.mlOn && time.Since(rd.mlAt) >= rd.t.cfg.Multiline.FlushTimeout {
+			if err := rd.emitMultiline(ctx); err != nil {
+				return
+			}
+		}
+		if rd.pending {
+			if err := rd.h.Flush(ctx); err != nil {
+				return
+			}
+			rd.pending = false
+		}
+		if time.Since(lastCheck) >= rd.t.cfg.PollInterval {
+			lastCheck = time.Now()
+			switch rd.checkFile(lastData) {
+			case fileGone:
+				// renamed away or deleted: nothing more will come, so an
+				// unterminated last line is a record too
+				if len(rd.partial) > 0 || rd.partLen > 0 {
+					if err := rd.line(ctx, rd.partial, rd.partLen, rd.off); err != nil {
+						return
+					}
+					rd.partial, rd.partLen = rd.partial[:0], 0
+				}
+				rd.finish(ctx)
+				return
+			case fileClose:
+				rd.finish(ctx)
+				return
+			case fileTruncated:
+				lastData = time.Now()
+				continue
+			}
+		}
+		select {
+		case <-ctx.Done():
+			rd.finish(context.Background())
+			return
+		case <-time.After(rd.t.cfg.PollInterval):
+		}
+	}
+}
+
+// finish hands over what is complete; a partial last line stays unread (its
+// checkpoint does not cover it) and is read again next time.
+func (rd *reader) finish(ctx context.Context) {
+	if rd.mlOn {
+		_ = rd.emitMultiline(ctx)
+	}
+	_ = rd.h.Flush(ctx)
+}
+
+type fileState int
+
+const (
+	fileOK fileState = iota
+	fileClose
+	fileGone
+	fileTruncated
+)
+
+// checkFile looks for truncation, rotation and deletion at the end of file.
+func (rd *reader) checkFile(lastData time.Time) fileState {
+	fi, err := rd.f.Stat()
+	if err != nil {
+		return fileClose
+	}
+	_, nlink := fileID(fi)
+	consumed := rd.off - int64(rd.partLen)
+	if rd.mlOn {
+		consumed = rd.mlEnd
+	}
+	if fi.Size() < rd.off || !rd.sameHead() {
+		// copytruncate or truncation: the old content (and its checkpoint)
+		// stays with its identity (a copy of it may be found under another
+		// name); what is in the file now is a new identity read from 0.
+		rd.t.truncations.Add(1)
+		rd.log.Info("file truncated; reading it from the start", zap.String("path", rd.path), zap.Int64("offset", rd.off), zap.Int64("size", fi.Size()))
+		_ = rd.h.Flush(context.Background())
+		rd.t.detach(rd, consumed)
+		rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
+		return fileTruncated
+	}
+	idle := time.Since(lastData)
+	if nlink == 0 && idle >= rd.t.cfg.RotateWait {
+		rd.t.rotations.Add(1)
+		return fileGone
+	}
+	if idle >= rd.t.cfg.RotateWait {
+		pfi, err := os.Stat(rd.path)
+		if err != nil || !os.SameFile(pfi, fi) {
+			// renamed away and not found under a followed name
+			if !rd.t.stillMatched(rd) {
+				rd.t.rotations.Add(1)
+				return fileGone
+			}
+		}
+	}
+	if idle >= rd.t.cfg.CloseInactive {
+		return fileClose
+	}
+	return fileOK
+}
+
+// sameHead checks that the file still starts with the identity's bytes.
+func (rd *reader) sameHead() bool {
+	n := rd.e.FPLen
+	if n == 0 {
+		return true
+	}
+	head := make([]byte, n)
+	m, _ := rd.f.ReadAt(head, 0)
+	return m == n && xxhash.Sum64(head) == rd.e.FPHash
+}
+
+func (rd *reader) refingerprint() {
+	head := make([]byte, rd.t.cfg.FingerprintSize)
+	n, _ := rd.f.ReadAt(head, 0)
+	if n > rd.e.FPLen {
+		rd.t.rekey(rd, head[:n])
+	}
+}
+
+// consume splits data into lines and hands them over.
+func (rd *reader) consume(ctx context.Context, data []byte) error {
+	base := rd.off
+	rd.off += int64(len(data))
+	rd.t.bytesRead.Add(int64(len(data)))
+	for len(data) > 0 {
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			rd.appendPartial(data)
+			return nil
+		}
+		lineEnd := base + int64(i) + 1
+		var line []byte
+		var origLen int
+		if len(rd.partial) == 0 && rd.partLen == 0 {
+			line, origLen = data[:i], i
+			if len(line) > rd.maxLine {
+				line = line[:rd.maxLine]
+			}
+		} else {
+			rd.appendPartial(data[:i])
+			line, origLen = rd.partial, rd.partLen
+		}
+		base = lineEnd
+		data = data[i+1:]
+		if len(line) > 0 && line[len(line)-1] == '\r' && origLen == len(line) {
+			line = line[:len(line)-1]
+			origLen--
+		}
+		if err := rd.line(ctx, line, origLen, lineEnd); err != nil {
+			return err
+		}
+		rd.partial, rd.partLen = rd.partial[:0], 0
+	}
+	return nil
+}
+
+func (rd *reader) appendPartial(b []byte) {
+	rd.partLen += len(b)
+	if room := rd.maxLine - len(rd.partial); room > 0 {
+		rd.partial = append(rd.partial, b[:min(room, len(b))]...)
+	}
+}
+
+func (rd *reader) line(ctx context.Context, line []byte, origLen int, end int64) error {
+	rd.t.linesRead.Add(1)
+	if origLen > len(line) {
+		rd.t.tooLong.Add(1)
+	}
+	if rd.start == nil {
+		if origLen == 0 {
+			rd.t.blank.Add(1)
+			// nothing to send; the checkpoint moves with the next record
+			return nil
+		}
+		rd.pending = true
+		return rd.h.Line(ctx, line, origLen, Checkpoint{reg: rd.t.reg, e: rd.e, off: end})
+	}
+	if !rd.mlOn || rd.start.Match(line) {
+		if rd.mlOn {
+			if err := rd.emitMultiline(ctx); err != nil {
+				return err
+			}
+		}
+		rd.ml = append(rd.ml[:0], line...)
+		rd.mlLen = origLen
+		rd.mlOn = true
+	} else {
+		rd.mlLen += 1 + origLen
+		if room := rd.maxLine - len(rd.ml); room > 0 {
+			rd.ml = append(rd.ml, '\n')
+			rd.ml = append(rd.ml, line[:min(room-1, len(line))]...)
+		}
+	}
+	rd.mlEnd = end
+	rd.mlAt = time.Now()
+	return nil
+}
+
+func (rd *reader) emitMultiline(ctx context.Context) error {
+	rd.mlOn = false
+	rd.pending = true
+	err := rd.h.Line(ctx, rd.ml, rd.mlLen, Checkpoint{reg: rd.t.reg, e: rd.e, off: rd.mlEnd})
+	rd.ml = rd.ml[:0]
+	return err
+}
+
+func (rd *reader) String() string { return fmt.Sprintf("%s@%d", rd.path, rd.off) }

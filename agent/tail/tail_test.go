@@ -1,0 +1,376 @@
+package tail
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// sink collects records of all files; Flush commits the last checkpoint, as
+// the agent does once a batch is safe.
+type sink struct {
+	mu    sync.Mutex
+	lines []string
+	cut   map[string]int
+}
+
+type sinkHandler struct {
+	s    *sink
+	last Checkpoint
+	has  bool
+}
+
+func (h *sinkHandler) Line(_ context.Context, line []byte, origLen int, cp Checkpoint) error {
+	h.s.mu.Lock()
+	h.s.lines = append(h.s.lines, string(line))
+	if origLen > len(line) {
+		if h.s.cut == nil {
+			h.s.cut = map[string]int{}
+		}
+		h.s.cut[string(line[:10])] = origLen
+	}
+	h.s.mu.Unlock()
+	h.last, h.has = cp, true
+	return nil
+}
+
+func (h *sinkHandler) Flush(context.Context) error {
+	if h.has {
+		h.last.Commit()
+	}
+	return nil
+}
+func (h *sinkHandler) Close() {}
+
+func (s *sink) factory(File) Handler { return &sinkHandler{s: s} }
+
+func (s *sink) snapshot() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.lines...)
+}
+
+func (s *sink) waitCount(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		if got := s.snapshot(); len(got) >= n {
+			return got
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	got := s.snapshot()
+	t.Fatalf("got %d records, want %d", len(got), n)
+	return nil
+}
+
+type running struct {
+	t      *Tailer
+	cancel context.CancelFunc
+	done   chan struct{}
+}
+
+func (r *running) stop(tb testing.TB) {
+	r.cancel()
+	<-r.done
+	if err := r.t.Close(); err != nil {
+		tb.Fatal(err)
+	}
+}
+
+func start(t *testing.T, cfg Config, ckpt string, s *sink) *running {
+	t.Helper()
+	cfg.ScanInterval = 50 * time.Millisecond
+	cfg.PollInterval = 10 * time.Millisecond
+	if cfg.RotateWait == 0 {
+		cfg.RotateWait = 200 * time.Millisecond
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := New(cfg, ckpt, s.factory, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{t: tl, cancel: cancel, done: make(chan struct{})}
+	go func() { tl.Run(ctx); close(r.done) }()
+	t.Cleanup(func() {
+		select {
+		case <-r.done:
+		default:
+			r.stop(t)
+		}
+	})
+	return r
+}
+
+func appendLines(t testing.TB, path string, from, to int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, "line %06d of %s\n", i, filepath.Base(path))
+	}
+	if _, err := f.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// checkExact: every line i in [0,n) exactly once.
+func checkExact(t *testing.T, got []string, n int, name string) {
+	t.Helper()
+	count := map[string]int{}
+	for _, l := range got {
+		count[l]++
+	}
+	missing, dup := 0, 0
+	for i := 0; i < n; i++ {
+		k := fmt.Sprintf("line %06d of %s", i, name)
+		switch count[k] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if missing > 0 || dup > 0 || len(got) != n {
+		t.Fatalf("%d records: %d missing, %d duplicated (want exactly %d)", len(got), missing, dup, n)
+	}
+}
+
+func TestFollowAndResumeFromCheckpoint(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	ckpt := filepath.Join(dir, "data", "ckpt.json")
+	appendLines(t, log, 0, 1000)
+	s := &sink{}
+	r := start(t, Config{Include: []string{filepath.Join(dir, "*.log")}}, ckpt, s)
+	s.waitCount(t, 1000)
+	appendLines(t, log, 1000, 1500)
+	s.waitCount(t, 1500)
+	r.stop(t)
+	appendLines(t, log, 1500, 2000) // written while the agent is stopped
+	r = start(t, Config{Include: []string{filepath.Join(dir, "*.log")}}, ckpt, s)
+	s.waitCount(t, 2000)
+	time.Sleep(300 * time.Millisecond)
+	got := s.snapshot()
+	checkExact(t, got, 2000, "app.log")
+	r.stop(t)
+}
+
+func TestStartAtEnd(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendLines(t, log, 0, 100)
+	s := &sink{}
+	start(t, Config{Include: []string{filepath.Join(dir, "*.log")}, StartAt: StartEnd}, filepath.Join(dir, "c.json"), s)
+	time.Sleep(200 * time.Millisecond)
+	appendLines(t, log, 100, 150)
+	got := s.waitCount(t, 50)
+	if len(got) != 50 || got[0] != "line 000100 of app.log" {
+		t.Fatalf("start_at end read %d records starting %q", len(got), got[0])
+	}
+	// a file created later is read from its beginning
+	appendLines(t, filepath.Join(dir, "new.log"), 0, 10)
+	s.waitCount(t, 60)
+}
+
+func TestRenameAndCreateRotation(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s := &sink{}
+	start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
+	// the writer keeps writing; rotation renames the file and creates a new one
+	const per, rotations = 2000, 5
+	n := 0
+	for r := 0; r < rotations; r++ {
+		first := n
+		for k := 0; k < 10; k++ {
+			appendLines(t, log, n, n+per/10)
+			n += per / 10
+		}
+		// the agent must have opened the file before it is renamed away
+		// (its name is not followed any more afterwards)
+		s.waitCount(t, first+1)
+		if err := os.Rename(log, fmt.Sprintf("%s.%d", log, r)); err != nil {
+			t.Fatal(err)
+		}
+		// lines written to the old file after the rename (the writer still
+		// has it open) must be read too
+		appendLines(t, fmt.Sprintf("%s.%d", log, r), n, n+7)
+		n += 7
+	}
+	appendLines(t, log, n, n+100)
+	n += 100
+	s.waitCount(t, n)
+	time.Sleep(300 * time.Millisecond) // let duplicates show up, if any
+	got := s.snapshot()
+	// names differ per file; count by number only
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[l[:11]]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprintf("line %06d", i)]; c != 1 {
+			t.Fatalf("line %d seen %d times (total %d, want %d)", i, c, len(got), n)
+		}
+	}
+}
+
+func TestCopyTruncateRotation(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s := &sink{}
+	start(t, Config{Include: []string{filepath.Join(dir, "app.log*")}}, filepath.Join(dir, "c.json"), s)
+	n := 0
+	for r := 0; r < 4; r++ {
+		appendLines(t, log, n, n+1000)
+		n += 1000
+		time.Sleep(100 * time.Millisecond) // copytruncate runs while the agent is anywhere
+		data, err := os.ReadFile(log)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(fmt.Sprintf("%s.%d", log, r), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Truncate(log, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	appendLines(t, log, n, n+10)
+	n += 10
+	s.waitCount(t, n)
+	time.Sleep(300 * time.Millisecond)
+	got := s.snapshot()
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[l[:11]]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprintf("line %06d", i)]; c != 1 {
+			t.Fatalf("line %d seen %d times (total %d, want %d)", i, c, len(got), n)
+		}
+	}
+}
+
+func TestTruncateInPlace(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s := &sink{}
+	start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
+	appendLines(t, log, 0, 500)
+	s.waitCount(t, 500)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond)
+	appendLines(t, log, 500, 1200) // longer than before: size alone would not show it
+	s.waitCount(t, 1200)
+	time.Sleep(300 * time.Millisecond)
+	got := s.snapshot()
+	checkExact(t, got, 1200, "app.log")
+}
+
+func TestManyFilesAndDeletion(t *testing.T) {
+	dir := t.TempDir()
+	s := &sink{}
+	start(t, Config{Include: []string{filepath.Join(dir, "*.log")}}, filepath.Join(dir, "c.json"), s)
+	const files, per = 200, 50
+	for i := 0; i < files; i++ {
+		appendLines(t, filepath.Join(dir, fmt.Sprintf("f%03d.log", i)), 0, per)
+	}
+	s.waitCount(t, files*per)
+	// a deleted file whose last line has no newline: read to the end anyway
+	p := filepath.Join(dir, "f000.log")
+	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
+	f.WriteString("last words")
+	f.Close()
+	time.Sleep(100 * time.Millisecond)
+	os.Remove(p)
+	got := s.waitCount(t, files*per+1)
+	if len(got) != files*per+1 || got[len(got)-1] != "last words" {
+		t.Fatalf("%d records, last %q", len(got), got[len(got)-1])
+	}
+}
+
+func TestLineEdgeCases(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	big := strings.Repeat("x", 10<<20)
+	content := "crlf line\r\n" + "\n" + "   \t \n" + "nul\x00byte\n" + "bad\xff\xfeutf8\n" + "0123456789" + big + "\n" + "after big\n"
+	if err := os.WriteFile(log, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	start(t, Config{Include: []string{log}, MaxLineSize: 64 << 10}, filepath.Join(dir, "c.json"), s)
+	got := s.waitCount(t, 6)
+	want := []string{"crlf line", "   \t ", "nul\x00byte", "bad\xff\xfeutf8", "", "after big"}
+	if len(got) != len(want) {
+		t.Fatalf("got %d records: %q", len(got), got)
+	}
+	for i, w := range want {
+		if i == 4 {
+			if len(got[i]) != 64<<10 || s.cut["0123456789"] != 10+len(big) {
+				t.Fatalf("long line: %d bytes kept, original %d", len(got[i]), s.cut["0123456789"])
+			}
+			continue
+		}
+		if got[i] != w {
+			t.Errorf("record %d = %q want %q", i, got[i], w)
+		}
+	}
+}
+
+func TestMultiline(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	s := &sink{}
+	start(t, Config{Include: []string{log}, Multiline: Multiline{StartPattern: `^\d{4}-`, FlushTimeout: 100 * time.Millisecond}},
+		filepath.Join(dir, "c.json"), s)
+	os.WriteFile(log, []byte("2024-01-01 first\n  at a\n  at b\n2024-01-01 second\n2024-01-01 third\nCaused by: x\n"), 0o644)
+	got := s.waitCount(t, 3)
+	want := []string{"2024-01-01 first\n  at a\n  at b", "2024-01-01 second", "2024-01-01 third\nCaused by: x"}
+	if len(got) != 3 {
+		t.Fatalf("%q", got)
+	}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Errorf("record %d = %q want %q", i, got[i], want[i])
+		}
+	}
+}
+
+func TestConfigErrorsNameField(t *testing.T) {
+	for _, tc := range []struct {
+		cfg   Config
+		field string
+	}{
+		{Config{}, "include"},
+		{Config{Include: []string{"rel/*.log"}}, "include[0]"},
+		{Config{Include: []string{"/a/[.log"}}, "include[0]"},
+		{Config{Include: []string{"/a"}, StartAt: "middle"}, "start_at"},
+		{Config{Include: []string{"/a"}, Multiline: Multiline{StartPattern: "("}}, "multiline.start_pattern"},
+		{Config{Include: []string{"/a"}, MaxLineSize: 10}, "max_line_size"},
+	} {
+		tc.cfg.SetDefaults()
+		err := tc.cfg.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("error %v, want field %s", err, tc.field)
+		}
+	}
+}

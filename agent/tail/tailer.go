@@ -1,0 +1,302 @@
+package tail
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+)
+
+// forgetAfter is how long an identity whose file is no longer found is kept.
+const forgetAfter = 24 * time.Hour
+
+// HandlerFactory makes the Handler of a newly opened file.
+type HandlerFactory func(File) Handler
+
+// Tailer follows the files of one Config.
+type Tailer struct {
+	cfg     Config
+	log     *zap.Logger
+	factory HandlerFactory
+	reg     *registry
+	start   *regexp.Regexp
+
+	mu        sync.Mutex
+	readers   map[devIno]*reader
+	firstScan bool
+	wg        sync.WaitGroup
+
+	stop      chan struct{}
+	persisted chan struct{}
+	closeOnce sync.Once
+
+	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr atomic.Int64
+}
+
+// New loads the checkpoints from checkpointPath (a file in the data
+// folder). cfg must be defaulted and validated.
+func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Logger) (*Tailer, error) {
+	if err := ensureDir(checkpointPath); err != nil {
+		return nil, err
+	}
+	reg, err := newRegistry(checkpointPath, cfg.FingerprintSize)
+	if err != nil {
+		return nil, err
+	}
+	t := &Tailer{cfg: cfg, log: log, factory: factory, reg: reg, readers: map[devIno]*reader{}, firstScan: true,
+		stop: make(chan struct{}), persisted: make(chan struct{})}
+	if cfg.Multiline.StartPattern != "" {
+		if t.start, err = regexp.Compile(cfg.Multiline.StartPattern); err != nil {
+			return nil, fmt.Errorf("multiline.start_pattern: %w", err)
+		}
+	}
+	go t.persistLoop()
+	return t, nil
+}
+
+// Run scans and follows files until ctx is done, then waits for the readers
+// to hand over what they read. Call Close after the handlers' data is safe
+// (so the last checkpoints are written).
+func (t *Tailer) Run(ctx context.Context) error {
+	ticker := time.NewTicker(t.cfg.ScanInterval)
+	defer ticker.Stop()
+	for {
+		t.scan(ctx)
+		select {
+		case <-ctx.Done():
+			t.wg.Wait()
+			return nil
+		case <-ticker.C:
+		}
+	}
+}
+
+// Close writes the checkpoints a last time and stops. Safe to call twice.
+func (t *Tailer) Close() error {
+	t.closeOnce.Do(func() { close(t.stop) })
+	<-t.persisted
+	return t.reg.err
+}
+
+func (t *Tailer) persistLoop() {
+	defer close(t.persisted)
+	for {
+		select {
+		case <-t.reg.kick:
+		case <-t.stop:
+			t.persistOnce()
+			return
+		}
+		t.persistOnce()
+	}
+}
+
+func (t *Tailer) persistOnce() {
+	if err := t.reg.persist(); err != nil {
+		if t.ckptErr.Add(1) == 1 || t.ckptErr.Load()%100 == 0 {
+			t.log.Error("write checkpoints (lines may be read twice after a restart)", zap.Error(err))
+		}
+		t.reg.mu.Lock()
+		t.reg.err = err
+		t.reg.dirty = true
+		t.reg.mu.Unlock()
+	}
+}
+
+// Stats returns the counters.
+func (t *Tailer) Stats() Stats {
+	t.mu.Lock()
+	open := int64(len(t.readers))
+	t.mu.Unlock()
+	t.reg.mu.Lock()
+	seen := int64(len(t.reg.full) + len(t.reg.short))
+	t.reg.mu.Unlock()
+	return Stats{LinesRead: t.linesRead.Load(), BytesRead: t.bytesRead.Load(), LinesTooLong: t.tooLong.Load(),
+		OpenFiles: open, Rotations: t.rotations.Load(), Truncations: t.truncations.Load(), FilesSeen: seen,
+		ReadErrors: t.readErrors.Load(), BlankSkipped: t.blank.Load(), CheckpointErr: t.ckptErr.Load()}
+}
+
+// matches evaluates the patterns.
+func (t *Tailer) matches() []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, p := range t.cfg.Include {
+		paths, _ := filepath.Glob(p)
+		for _, path := range paths {
+			if seen[path] || t.excluded(path) {
+				continue
+			}
+			seen[path] = true
+			out = append(out, path)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (t *Tailer) excluded(path string) bool {
+	for _, x := range t.cfg.Exclude {
+		if ok, _ := filepath.Match(x, path); ok {
+			return true
+		}
+		if ok, _ := filepath.Match(x, filepath.Base(path)); ok {
+			return true
+		}
+	}
+	return false
+}
+
+func (t *Tailer) scan(ctx context.Context) {
+	now := time.Now()
+	first := t.firstScan
+	t.firstScan = false
+	head := make([]byte, t.cfg.FingerprintSize)
+	for _, path := range t.matches() {
+		if ctx.Err() != nil {
+			return
+		}
+		fi, err := os.Stat(path)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue
+		}
+		id, _ := fileID(fi)
+		t.mu.Lock()
+		rd := t.readers[id]
+		full := len(t.readers) >= t.cfg.MaxOpenFiles
+		t.mu.Unlock()
+		if rd != nil {
+			t.reg.mu.Lock()
+			rd.e.LastSeen, rd.e.Path = now, path
+			t.reg.mu.Unlock()
+			continue
+		}
+		if full {
+			continue
+		}
+		t.open(ctx, path, head, first, now)
+	}
+	t.reg.mu.Lock()
+	t.reg.gcLocked(now, forgetAfter)
+	t.reg.mu.Unlock()
+}
+
+func (t *Tailer) open(ctx context.Context, path string, head []byte, first bool, now time.Time) {
+	f, err := os.Open(path)
+	if err != nil {
+		t.log.Debug("open", zap.String("path", path), zap.Error(err))
+		return
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return
+	}
+	n, _ := f.ReadAt(head, 0)
+	if n == 0 {
+		f.Close() // empty: identified once it has data
+		return
+	}
+	id, _ := fileID(fi)
+	t.reg.mu.Lock()
+	e := t.reg.lookupLocked(head[:n])
+	var off int64
+	switch {
+	case e != nil && e.reading:
+		// the same content is being read under another name (a copy made by
+		// copytruncate before the original was truncated)
+		e.LastSeen = now
+		t.reg.mu.Unlock()
+		f.Close()
+		return
+	case e == nil:
+		e = &entry{Path: path}
+		if first && t.cfg.StartAt == StartEnd {
+			off = fi.Size()
+			e.Offset = off
+		}
+		t.reg.rekeyLocked(e, head[:n])
+	default:
+		off = max(e.Offset, e.readOff)
+		if fi.Size() < off {
+			// same first bytes but shorter than the checkpoint: the file was
+			// truncated and written again while not followed
+			t.truncations.Add(1)
+			off, e.Offset, e.readOff = 0, 0, 0
+			t.reg.markDirtyLocked()
+		}
+		if fi.Size() == off {
+			e.LastSeen, e.Path = now, path
+			t.reg.mu.Unlock()
+			f.Close()
+			return
+		}
+		t.reg.rekeyLocked(e, head[:n])
+	}
+	e.reading, e.LastSeen, e.Path = true, now, path
+	t.reg.mu.Unlock()
+
+	rd := &reader{t: t, f: f, id: id, path: path, e: e, off: off, log: t.log, start: t.start,
+		maxLine: int(t.cfg.MaxLineSize), buf: make([]byte, 256<<10)}
+	rd.h = t.factory(File{Path: path})
+	t.mu.Lock()
+	t.readers[id] = rd
+	t.mu.Unlock()
+	t.wg.Add(1)
+	go rd.run(ctx)
+}
+
+func (t *Tailer) readerDone(rd *reader) {
+	t.mu.Lock()
+	if t.readers[rd.id] == rd {
+		delete(t.readers, rd.id)
+	}
+	t.mu.Unlock()
+	t.reg.mu.Lock()
+	rd.e.reading = false
+	consumed := rd.off - int64(rd.partLen)
+	if rd.mlOn {
+		consumed = rd.mlEnd
+	}
+	rd.e.readOff = max(rd.e.readOff, consumed)
+	t.reg.mu.Unlock()
+	t.wg.Done()
+}
+
+// detach gives the old identity of a truncated file back to the registry
+// and starts a new, not yet fingerprinted identity for the reader.
+func (t *Tailer) detach(rd *reader, consumed int64) {
+	t.reg.mu.Lock()
+	old := rd.e
+	old.reading = false
+	old.readOff = max(old.readOff, consumed)
+	rd.e = &entry{Path: rd.path, reading: true, LastSeen: time.Now()}
+	t.reg.mu.Unlock()
+}
+
+func (t *Tailer) rekey(rd *reader, head []byte) {
+	t.reg.mu.Lock()
+	t.reg.rekeyLocked(rd.e, head)
+	t.reg.mu.Unlock()
+}
+
+// stillMatched reports whether the reader's file is still found under one
+// of the followed names.
+func (t *Tailer) stillMatched(rd *reader) bool {
+	fi, err := rd.f.Stat()
+	if err != nil {
+		return false
+	}
+	for _, p := range t.matches() {
+		if pfi, err := os.Stat(p); err == nil && os.SameFile(fi, pfi) {
+			return true
+		}
+	}
+	return false
+}
