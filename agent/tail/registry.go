@@ -25,7 +25,7 @@ type entry struct {
 
 // registry holds the identities and persists their committed offsets.
 type registry struct {
-	path string
+	path  string
 	fpMax int
 
 	mu      sync.Mutex
