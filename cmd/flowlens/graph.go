@@ -1,0 +1,141 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/flowgraph/api"
+)
+
+func newGraphCmd(g *globalFlags) *cobra.Command {
+	var from, to, service, apiURL string
+	cmd := &cobra.Command{
+		Use:   "graph",
+		Short: "Print the service call graph of a time range",
+		Long: `Print the service call graph of a time range: every edge with its request
+rate, error percentage, latency quantiles, message delivery ratio and breaker
+state. By default it reads the flow_edges rollups from ClickHouse; with --api it
+asks a running analyzer (which also knows live breaker states).
+
+  flowlens graph --from now-1h
+  flowlens graph --service checkout -o json
+  flowlens graph --api http://127.0.0.1:8428`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ctx := cmd.Context()
+			var gr api.Graph
+			if apiURL != "" {
+				q := url.Values{"from": {from}, "to": {to}}
+				u := strings.TrimRight(apiURL, "/") + "/api/v1/graph?" + q.Encode()
+				if err := getJSON(cmd, u, &gr); err != nil {
+					return err
+				}
+				if service != "" {
+					gr.Edges = filterEdges(gr.Edges, service)
+				}
+			} else {
+				log, err := g.logger()
+				if err != nil {
+					return err
+				}
+				st, closeStore, err := g.openStore(ctx, log)
+				if err != nil {
+					return err
+				}
+				defer closeStore()
+				h := api.New(api.Options{Store: st})
+				gr, err = h.Graph(ctx, from, to, service)
+				if err != nil {
+					return err
+				}
+			}
+			out := cmd.OutOrStdout()
+			if g.Output == "json" {
+				enc := json.NewEncoder(out)
+				enc.SetIndent("", "  ")
+				return enc.Encode(gr)
+			}
+			printGraph(out, gr)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&from, "from", "now-1h", "start: RFC 3339, unix seconds or now-<duration>")
+	cmd.Flags().StringVar(&to, "to", "now", "end: RFC 3339, unix seconds or now-<duration>")
+	cmd.Flags().StringVar(&service, "service", "", "only the edges this service takes part in")
+	cmd.Flags().StringVar(&apiURL, "api", "", "URL of a running analyzer (flowlens flowgraph / up) instead of ClickHouse")
+	return cmd
+}
+
+func getJSON(cmd *cobra.Command, u string, v any) error {
+	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return fmt.Errorf("get graph: %w", err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return fmt.Errorf("get graph: %w", err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("get graph: %s: %s", resp.Status, strings.TrimSpace(string(body)))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("get graph: decode: %w", err)
+	}
+	return nil
+}
+
+func filterEdges(in []api.Edge, service string) []api.Edge {
+	var out []api.Edge
+	for _, e := range in {
+		if e.Client == service || e.Server == service {
+			out = append(out, e)
+		}
+	}
+	return out
+}
+
+func printGraph(w io.Writer, gr api.Graph) {
+	fmt.Fprintf(w, "graph %s .. %s (%s): %d nodes, %d edges\n\n", gr.From.Format(time.RFC3339), gr.To.Format(time.RFC3339), gr.Source, len(gr.Nodes), len(gr.Edges))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "CLIENT\tSERVER\tTYPE\tREQUESTS\tREQ/S\tERR%\tP50ms\tP95ms\tP99ms\tDELIVERED\tRETRIES\tBREAKER")
+	for _, e := range gr.Edges {
+		delivered := "-"
+		if e.DeliveryRatio != nil {
+			delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**e.DeliveryRatio, e.MessagesReceived, e.MessagesSent)
+		}
+		brk := "-"
+		if e.Breaker != nil {
+			brk = e.Breaker.State
+		}
+		ct := e.ConnectionType
+		if ct == "" {
+			ct = "sync"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.2f\t%.2f\t%.1f\t%.1f\t%.1f\t%s\t%d\t%s\n", e.Client, e.Server, ct, e.Requests,
+			e.RequestRate, e.ErrorPercent, e.P50ms, e.P95ms, e.P99ms, delivered, e.Retries, brk)
+	}
+	tw.Flush()
+	if len(gr.Breakers) > 0 {
+		fmt.Fprintln(w, "\nBREAKERS")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		fmt.Fprintln(tw, "SERVICE\tTARGET\tSTATE\tSINCE\tTO OPEN\tTO HALF_OPEN\tTO CLOSED")
+		for _, b := range gr.Breakers {
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", b.Service, b.Target, b.State, b.Since.Format(time.RFC3339),
+				b.Transitions["open"], b.Transitions["half_open"], b.Transitions["closed"])
+		}
+		tw.Flush()
+	}
+}

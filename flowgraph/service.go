@@ -1,0 +1,223 @@
+package flowgraph
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/flowgraph/kafkain"
+	"github.com/flowlens/flowlens/flowgraph/metrics"
+	"github.com/flowlens/flowlens/flowgraph/rollup"
+	"github.com/flowlens/flowlens/storage"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+)
+
+// Store is the storage the service writes rollups to and reads graphs from;
+// *storage.Store implements it.
+type Store interface {
+	InsertEdgeRollups(ctx context.Context, rows []storage.EdgeRollup, dedupToken string) error
+	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]storage.EdgeAggregate, error)
+}
+
+// Options carry the service's dependencies.
+type Options struct {
+	Logger *zap.Logger
+	// Registry receives the service's metrics and is served on /metrics;
+	// nil creates one.
+	Registry *prometheus.Registry
+	// Store may be nil: metrics and the in-memory graph only.
+	Store Store
+}
+
+// tickInterval is how often idle shards expire waiting halves.
+const tickInterval = time.Second
+
+// Service is `flowlens flowgraph`: consumer, analyzer, rollups, HTTP.
+// Lifecycle: Start returns once listening; Shutdown is safe without Start
+// and twice.
+type Service struct {
+	cfg      Config
+	log      *zap.Logger
+	reg      *prometheus.Registry
+	store    Store
+	analyzer *Analyzer
+	consumer *kafkain.Consumer
+	flusher  *rollup.Flusher
+	srv      *http.Server
+	ln       net.Listener
+
+	cancel    context.CancelFunc
+	consumeMu sync.Mutex
+	runDone   chan struct{}
+	bgDone    sync.WaitGroup
+	stopOnce  sync.Once
+	stopErr   error
+}
+
+// NewService builds the service; cfg must be defaulted and valid.
+func NewService(cfg Config, opt Options) (*Service, error) {
+	if opt.Logger == nil {
+		opt.Logger = zap.NewNop()
+	}
+	if opt.Registry == nil {
+		opt.Registry = prometheus.NewRegistry()
+	}
+	s := &Service{cfg: cfg, log: opt.Logger, reg: opt.Registry, store: opt.Store, analyzer: NewAnalyzer(cfg)}
+	if err := s.reg.Register(metrics.New(s.analyzer, cfg.Instance)); err != nil {
+		return nil, fmt.Errorf("register flowgraph metrics: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) > 0 {
+		logs := cfg.LogsTopic
+		if logs == "-" {
+			logs = ""
+		}
+		c, err := kafkain.New(kafkain.Config{Client: cfg.Kafka, SpansTopic: cfg.SpansTopic, LogsTopic: logs,
+			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance}, s.analyzer, s.log, s.reg)
+		if err != nil {
+			return nil, err
+		}
+		s.consumer = c
+	}
+	var w rollup.Writer = discard{}
+	if s.store != nil {
+		w = s.store
+	}
+	s.flusher = rollup.New(rollup.Config{Instance: cfg.Instance, Interval: cfg.Rollup.FlushInterval},
+		s.analyzer.DrainRollups, w, s.log, s.reg)
+	s.flusher.OnFlushed = s.flushed
+
+	mux := http.NewServeMux()
+	var q api.EdgeQuerier
+	if s.store != nil {
+		q = s.store
+	}
+	h := api.New(api.Options{Store: q, Live: s.analyzer, Log: s.log})
+	mux.Handle("/api/", h)
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	return s, nil
+}
+
+type discard struct{}
+
+func (discard) InsertEdgeRollups(context.Context, []storage.EdgeRollup, string) error { return nil }
+
+// Analyzer is the in-memory core (tests and `flowlens up` read it).
+func (s *Service) Analyzer() *Analyzer { return s.analyzer }
+
+// Addr is the HTTP address after Start.
+func (s *Service) Addr() string {
+	if s.ln == nil {
+		return ""
+	}
+	return s.ln.Addr().String()
+}
+
+// flushed commits the offsets whose contributions the flush just stored.
+func (s *Service) flushed(drainedAt time.Time) {
+	if s.consumer == nil {
+		return
+	}
+	cutoff := drainedAt.Add(-s.cfg.Store.Wait - 2*tickInterval)
+	if err := s.consumer.CommitProcessedBefore(context.Background(), cutoff); err != nil {
+		s.log.Warn("commit offsets failed; retrying after the next flush", zap.Error(err))
+	}
+}
+
+// Start listens and starts consuming in the background.
+func (s *Service) Start(ctx context.Context) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("flowgraph listen %s: %w", s.cfg.Listen, err)
+	}
+	s.ln = ln
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	s.bgDone.Add(3)
+	go func() {
+		defer s.bgDone.Done()
+		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.log.Error("flowgraph http server", zap.Error(err))
+		}
+	}()
+	go func() {
+		defer s.bgDone.Done()
+		s.flusher.Run(bg)
+	}()
+	go func() {
+		defer s.bgDone.Done()
+		t := time.NewTicker(tickInterval)
+		defer t.Stop()
+		for {
+			select {
+			case <-bg.Done():
+				return
+			case now := <-t.C:
+				s.analyzer.Tick(now)
+			}
+		}
+	}()
+	s.runDone = make(chan struct{})
+	go func() {
+		defer close(s.runDone)
+		if s.consumer == nil {
+			return
+		}
+		for bg.Err() == nil {
+			if err := s.consumer.Run(bg); err != nil {
+				s.log.Warn("kafka consumer stopped; restarting", zap.Error(err))
+				select {
+				case <-bg.Done():
+				case <-time.After(time.Second):
+				}
+			}
+		}
+	}()
+	s.log.Info("flowgraph started", zap.String("http", s.Addr()), zap.Strings("brokers", s.cfg.Kafka.Brokers),
+		zap.String("group", s.cfg.GroupID), zap.Int("shards", s.analyzer.Shards()), zap.Bool("storage", s.store != nil))
+	return nil
+}
+
+// Shutdown stops consuming, ends every wait (unpaired halves become virtual
+// edges), writes the last rollups, commits what they cover, leaves the group
+// and stops the HTTP server.
+func (s *Service) Shutdown(ctx context.Context) error {
+	s.stopOnce.Do(func() {
+		if s.cancel == nil { // never started
+			if s.consumer != nil {
+				s.stopErr = s.consumer.Close()
+			}
+			return
+		}
+		s.cancel()
+		<-s.runDone
+		var errs []error
+		s.analyzer.FlushStore()
+		if err := s.flusher.Flush(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("final rollup flush: %w", err))
+		} else if s.consumer != nil {
+			if err := s.consumer.CommitAll(ctx); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if s.consumer != nil {
+			if err := s.consumer.Close(); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		if err := s.srv.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+		s.bgDone.Wait()
+		s.stopErr = errors.Join(errs...)
+	})
+	return s.stopErr
+}
