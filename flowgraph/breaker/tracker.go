@@ -1,6 +1,8 @@
 package breaker
 
 import (
+	"cmp"
+	"slices"
 	"sort"
 	"sync"
 )
@@ -40,6 +42,7 @@ type Tracker struct {
 	delayNs int64
 	m       map[Key]*tracked
 	pending []obs
+	ready   []obs // reused by Advance
 	late    uint64
 }
 
@@ -86,7 +89,7 @@ func (t *Tracker) Advance(nowNs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cut := nowNs - t.delayNs
-	ready := t.pending[:0:0]
+	ready := t.ready[:0]
 	kept := t.pending[:0]
 	for _, o := range t.pending {
 		if o.arrivalNs <= cut {
@@ -96,7 +99,8 @@ func (t *Tracker) Advance(nowNs int64) {
 		}
 	}
 	t.pending = kept
-	sort.SliceStable(ready, func(i, j int) bool { return ready[i].tsNs < ready[j].tsNs })
+	slices.SortStableFunc(ready, func(a, b obs) int { return cmp.Compare(a.tsNs, b.tsNs) })
+	t.ready = ready
 	for _, o := range ready {
 		st := t.m[o.key]
 		switch {

@@ -1,0 +1,91 @@
+package flowgraph
+
+import (
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// benchInput is the topology (about 9 spans per trace) in batches of about
+// 100 spans, shuffled, as ptrace.Traces and as OTLP protobuf.
+func benchInput(b *testing.B) ([]ptrace.Traces, [][]byte, int) {
+	b.Helper()
+	tp := topology{Traces: 2000, DropEvery: 20, Retries: 100}
+	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	tds := batches(tp.spans(base), 7, 100, 0)
+	var raw [][]byte
+	n := 0
+	var m ptrace.ProtoMarshaler
+	for _, td := range tds {
+		buf, err := m.MarshalTraces(td)
+		if err != nil {
+			b.Fatal(err)
+		}
+		raw = append(raw, buf)
+		n += td.SpanCount()
+	}
+	return tds, raw, n
+}
+
+func benchConfig() Config {
+	c := testConfig()
+	c.Store.Wait = time.Second
+	c.Store.MaxItems = 1 << 16
+	return c
+}
+
+// BenchmarkAnalyzerTraces: pdata in (decode excluded), spans extracted,
+// paired and aggregated. One op = one span.
+func BenchmarkAnalyzerTraces(b *testing.B) {
+	tds, _, n := benchInput(b)
+	a := NewAnalyzer(benchConfig())
+	now := time.Unix(1e9, 0)
+	round := func() {
+		now = now.Add(2 * time.Second) // previous round's entries expire: steady state
+		for _, td := range tds {
+			a.ConsumeTraces(0, td, now)
+		}
+		a.Tick(now)
+	}
+	round()
+	round()
+	b.ReportAllocs()
+	b.ResetTimer()
+	spans := 0
+	for spans < b.N {
+		round()
+		spans += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkAnalyzerDecodeTraces: OTLP protobuf in (decode included).
+func BenchmarkAnalyzerDecodeTraces(b *testing.B) {
+	_, raw, n := benchInput(b)
+	a := NewAnalyzer(benchConfig())
+	now := time.Unix(1e9, 0)
+	var u ptrace.ProtoUnmarshaler
+	round := func() {
+		now = now.Add(2 * time.Second)
+		for _, buf := range raw {
+			td, err := u.UnmarshalTraces(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			a.ConsumeTraces(0, td, now)
+		}
+		a.Tick(now)
+	}
+	round()
+	b.ReportAllocs()
+	b.ResetTimer()
+	spans := 0
+	for spans < b.N {
+		round()
+		spans += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
