@@ -1,0 +1,420 @@
+// Package collector moves spans and logs from Kafka into storage with
+// at-least-once delivery and exactly-once rows.
+//
+// # How nothing is lost and nothing is stored twice
+//
+// Each assigned partition is consumed by its own worker, which cuts batches
+// of consecutive offsets [start, end] of that one partition. A batch goes
+// through these steps, in order:
+//
+//  1. the offset start is committed again with metadata
+//     "flowlens/v1 pending start-end" (the "pending marker");
+//  2. its rows are inserted with insert_deduplication_token
+//     "flowlens:<topic>:<partition>:<start>-<end>", retried with backoff
+//     while storage is unavailable;
+//  3. records that cannot be stored go to the dead-letter topic;
+//  4. end+1 is committed.
+//
+// Offsets are therefore committed only after the rows are stored, and only
+// as a contiguous prefix of each partition. After a crash (or a rebalance)
+// the next owner of the partition reads the committed offset and its
+// metadata: if a batch was pending, it rebuilds exactly [start, end] and
+// inserts it under the same token, which the engine stores once. Batch cuts
+// may thus depend on time, size or memory pressure without breaking
+// deduplication: the marker records the cut before anything is stored. (A
+// record may reach the dead-letter topic twice after a crash: that topic is
+// at-least-once.) The engine remembers the last 1000 tokens per table
+// (non_replicated_deduplication_window), far more than the batches in
+// flight.
+//
+// A worker that cannot commit its marker (it lost the partition) does not
+// insert at all. One whose marker went through but whose insert is late
+// only repeats what the new owner stores under the same token.
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"golang.org/x/sync/semaphore"
+
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// RowStore is the storage the collector writes into (storage.Store).
+// Inserts with the same dedupToken must be stored once.
+type RowStore interface {
+	InsertSpans(ctx context.Context, rows *storage.SpanRows, dedupToken string) error
+	InsertLogs(ctx context.Context, rows *storage.LogRows, dedupToken string) error
+	RowLimits() storage.RowLimits
+}
+
+// Collector consumes the spans and logs topics into a RowStore.
+type Collector struct {
+	cfg     Config
+	store   RowStore
+	log     *zap.Logger
+	m       *metrics
+	gather  prometheus.Gatherer
+	dec     kafkawire.Decoder
+	dialer  *kafka.Dialer
+	client  *kafka.Client
+	dlq     *kafka.Writer
+	budget  *semaphore.Weighted
+	inserts chan struct{}
+
+	// IsRetryable classifies storage errors; storage.IsRetryable by default.
+	isRetryable func(error) bool
+
+	mu       sync.Mutex
+	group    *kafka.ConsumerGroup
+	httpSrv  *http.Server
+	started  bool
+	stopping atomic.Bool
+	// flushCtx bounds the final flush on Shutdown.
+	flushCtx    context.Context
+	flushCancel context.CancelFunc
+	done        chan struct{}
+
+	healthMu      sync.Mutex
+	storageErr    error
+	storageErrAt  time.Time
+	assigned      int
+	lastGenerated time.Time
+}
+
+// New builds a collector; Start runs it. reg may be nil; when it is also a
+// prometheus.Gatherer, Handler serves its metrics.
+func New(cfg Config, store RowStore, logger *zap.Logger, reg prometheus.Registerer) (*Collector, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("collector config: %w", err)
+	}
+	if len(cfg.Kafka.Brokers) == 0 {
+		return nil, errors.New("collector: no kafka brokers (start the embedded broker and set kafka.brokers)")
+	}
+	if store == nil {
+		return nil, errors.New("collector: no storage")
+	}
+	if logger == nil {
+		logger = zap.NewNop()
+	}
+	enc, _ := kafkawire.ParseEncoding(cfg.Encoding, true)
+	dialer, err := cfg.Kafka.Dialer()
+	if err != nil {
+		return nil, err
+	}
+	client, err := cfg.Kafka.Client()
+	if err != nil {
+		return nil, err
+	}
+	tr, err := cfg.Kafka.Transport()
+	if err != nil {
+		return nil, err
+	}
+	g, _ := reg.(prometheus.Gatherer)
+	if g == nil {
+		g = prometheus.NewRegistry()
+	}
+	c := &Collector{
+		cfg:    cfg,
+		store:  store,
+		log:    logger,
+		m:      newMetrics(reg),
+		gather: g,
+		dec:    kafkawire.Decoder{Encoding: enc},
+		dialer: dialer,
+		client: client,
+		dlq: &kafka.Writer{
+			Addr:         kafka.TCP(cfg.Kafka.Brokers...),
+			Topic:        cfg.Topics.DeadLetter,
+			Balancer:     &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll,
+			BatchTimeout: 5 * time.Millisecond,
+			BatchBytes:   64 << 20,
+			Transport:    tr,
+		},
+		budget:      semaphore.NewWeighted(cfg.MaxBufferedBytes),
+		inserts:     make(chan struct{}, cfg.InsertConcurrency),
+		isRetryable: storage.IsRetryable,
+		done:        make(chan struct{}),
+	}
+	return c, nil
+}
+
+// Start creates missing topics (if configured), joins the consumer group and
+// serves /metrics and /healthz; consumption runs in the background until
+// Shutdown.
+func (c *Collector) Start(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return errors.New("collector already started")
+	}
+	if c.cfg.Topics.CreateEnabled() {
+		if err := kafkawire.EnsureTopics(ctx, c.client, c.cfg.Topics.Specs()); err != nil {
+			return err
+		}
+	}
+	group, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                    c.cfg.GroupID,
+		Brokers:               c.cfg.Kafka.Brokers,
+		Dialer:                c.dialer,
+		Topics:                []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs},
+		WatchPartitionChanges: true,
+		StartOffset:           kafka.FirstOffset,
+		HeartbeatInterval:     max(c.cfg.SessionTimeout/10, 100*time.Millisecond),
+		SessionTimeout:        c.cfg.SessionTimeout,
+		RebalanceTimeout:      30 * time.Second,
+		JoinGroupBackoff:      time.Second,
+		ErrorLogger:           kafka.LoggerFunc(c.log.Sugar().Named("kafka").Debugf),
+	})
+	if err != nil {
+		return fmt.Errorf("join consumer group %s: %w", c.cfg.GroupID, err)
+	}
+	if c.cfg.HTTPAddr != "off" {
+		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.cfg.HTTPAddr)
+		if err != nil {
+			_ = group.Close()
+			return fmt.Errorf("collector http on %s: %w", c.cfg.HTTPAddr, err)
+		}
+		c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = c.httpSrv.Serve(ln) }()
+	}
+	c.group = group
+	c.started = true
+	c.flushCtx, c.flushCancel = context.WithCancel(context.Background())
+	go c.run(group)
+	c.log.Info("collector started", zap.String("group", c.cfg.GroupID),
+		zap.Strings("topics", []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}), zap.Strings("brokers", c.cfg.Kafka.Brokers))
+	return nil
+}
+
+// Shutdown stops fetching, stores and commits every open batch, then leaves
+// the group. It gives up flushing when ctx ends: what was not stored is not
+// committed and the next owner redoes it. Safe without Start and twice.
+func (c *Collector) Shutdown(ctx context.Context) error {
+	c.mu.Lock()
+	if !c.started || c.stopping.Load() {
+		c.mu.Unlock()
+		return nil
+	}
+	c.stopping.Store(true)
+	group, srv := c.group, c.httpSrv
+	c.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, c.flushCancel)
+	defer stop()
+	if ctx.Err() != nil {
+		c.flushCancel()
+	}
+	closed := make(chan struct{})
+	go func() { _ = group.Close(); close(closed) }()
+	var err error
+	select {
+	case <-closed:
+	case <-ctx.Done():
+		err = fmt.Errorf("collector shutdown: %w", ctx.Err())
+		<-closed // workers return promptly once flushCtx is cancelled
+	}
+	<-c.done
+	if derr := c.dlq.Close(); derr != nil {
+		err = errors.Join(err, fmt.Errorf("close dead-letter writer: %w", derr))
+	}
+	if srv != nil {
+		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		_ = srv.Shutdown(sctx)
+		cancel()
+	}
+	c.flushCancel()
+	c.log.Info("collector stopped")
+	return err
+}
+
+// run follows the group's generations until the group is closed.
+func (c *Collector) run(group *kafka.ConsumerGroup) {
+	defer close(c.done)
+	for {
+		gen, err := group.Next(context.Background())
+		if err != nil {
+			if errors.Is(err, kafka.ErrGroupClosed) {
+				return
+			}
+			c.log.Warn("consumer group", zap.Error(err))
+			continue
+		}
+		c.m.rebalances.Inc()
+		c.startGeneration(gen)
+	}
+}
+
+type partitionKey struct {
+	topic     string
+	partition int
+}
+
+// startGeneration launches one worker per assigned partition.
+func (c *Collector) startGeneration(gen *kafka.Generation) {
+	markers := c.fetchMarkers(gen)
+	n := 0
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			n++
+			w := &worker{c: c, gen: gen, topic: topic, partition: p.ID, start: p.Offset,
+				kind: c.kindOf(topic), pending: markers[partitionKey{topic, p.ID}]}
+			gen.Start(w.run)
+		}
+	}
+	c.healthMu.Lock()
+	c.assigned = n
+	c.lastGenerated = time.Now()
+	c.healthMu.Unlock()
+	c.m.partitions.Set(float64(n))
+	c.log.Info("consumer group generation", zap.Int32("generation", gen.ID), zap.Int("partitions", n))
+}
+
+func (c *Collector) kindOf(topic string) kind {
+	if topic == c.cfg.Topics.Logs {
+		return kindLogs
+	}
+	return kindSpans
+}
+
+// pendingMarker is a batch whose rows may have been stored but whose end was
+// not committed.
+type pendingMarker struct {
+	start, end int64
+}
+
+const markerPrefix = "flowlens/v1 pending "
+
+func (p pendingMarker) String() string {
+	return markerPrefix + strconv.FormatInt(p.start, 10) + "-" + strconv.FormatInt(p.end, 10)
+}
+
+func parseMarker(meta string, committed int64) *pendingMarker {
+	rest, ok := strings.CutPrefix(meta, markerPrefix)
+	if !ok {
+		return nil
+	}
+	a, b, ok := strings.Cut(rest, "-")
+	if !ok {
+		return nil
+	}
+	start, err1 := strconv.ParseInt(a, 10, 64)
+	end, err2 := strconv.ParseInt(b, 10, 64)
+	if err1 != nil || err2 != nil || start != committed || end < start {
+		return nil
+	}
+	return &pendingMarker{start: start, end: end}
+}
+
+// fetchMarkers reads the commit metadata of the assigned partitions.
+func (c *Collector) fetchMarkers(gen *kafka.Generation) map[partitionKey]*pendingMarker {
+	req := &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{}}
+	for topic, parts := range gen.Assignments {
+		for _, p := range parts {
+			req.Topics[topic] = append(req.Topics[topic], p.ID)
+		}
+	}
+	out := map[partitionKey]*pendingMarker{}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := c.client.OffsetFetch(ctx, req)
+	if err == nil {
+		err = resp.Error
+	}
+	if err != nil {
+		// Without the markers a pending batch may be cut differently and
+		// stored twice; say so loudly rather than stall the group.
+		c.log.Error("read pending-batch markers; a batch interrupted before its commit may be stored twice", zap.Error(err))
+		return out
+	}
+	for topic, parts := range resp.Topics {
+		for _, p := range parts {
+			if m := parseMarker(p.Metadata, p.CommittedOffset); m != nil {
+				out[partitionKey{topic, p.Partition}] = m
+			}
+		}
+	}
+	return out
+}
+
+// errLostPartition means the group moved the partition elsewhere.
+var errLostPartition = errors.New("partition no longer assigned to this member")
+
+// commit commits offset (with metadata) for one partition in gen.
+func (c *Collector) commit(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64, meta string) error {
+	resp, err := c.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
+		GroupID:      c.cfg.GroupID,
+		GenerationID: int(gen.ID),
+		MemberID:     gen.MemberID,
+		Topics:       map[string][]kafka.OffsetCommit{topic: {{Partition: partition, Offset: offset, Metadata: meta}}},
+	})
+	if err != nil {
+		return fmt.Errorf("commit %s/%d@%d: %w", topic, partition, offset, err)
+	}
+	for _, p := range resp.Topics[topic] {
+		if p.Error != nil {
+			if errors.Is(p.Error, kafka.IllegalGeneration) || errors.Is(p.Error, kafka.UnknownMemberId) ||
+				errors.Is(p.Error, kafka.FencedInstanceID) {
+				return fmt.Errorf("commit %s/%d@%d: %w: %w", topic, partition, offset, errLostPartition, p.Error)
+			}
+			return fmt.Errorf("commit %s/%d@%d: %w", topic, partition, offset, p.Error)
+		}
+	}
+	return nil
+}
+
+// retry runs op until it succeeds, ctx ends or permanent(err) is true,
+// backing off exponentially.
+func (c *Collector) retry(ctx context.Context, what string, op func(context.Context) error, permanent func(error) bool) error {
+	delay := c.cfg.Retry.Initial
+	for attempt := 0; ; attempt++ {
+		err := op(ctx)
+		if err == nil {
+			return nil
+		}
+		if permanent(err) || ctx.Err() != nil {
+			return err
+		}
+		c.m.retries.WithLabelValues(what).Inc()
+		if attempt == 0 || attempt%10 == 0 {
+			c.log.Warn("retrying", zap.String("what", what), zap.Int("attempt", attempt+1), zap.Duration("backoff", delay), zap.Error(err))
+		}
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return err
+		case <-t.C:
+		}
+		delay = min(delay*2, c.cfg.Retry.Max)
+	}
+}
+
+func (c *Collector) setStorageErr(err error) {
+	c.healthMu.Lock()
+	defer c.healthMu.Unlock()
+	if err == nil {
+		c.storageErr = nil
+		c.m.storageUp.Set(1)
+		return
+	}
+	if c.storageErr == nil {
+		c.storageErrAt = time.Now()
+	}
+	c.storageErr = err
+	c.m.storageUp.Set(0)
+}

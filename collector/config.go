@@ -1,0 +1,157 @@
+package collector
+
+import (
+	"time"
+
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+)
+
+// Config of the collector. Defaults are documented on each field.
+type Config struct {
+	// Kafka says how to reach the brokers. With no brokers, `flowlens
+	// collector` starts the embedded broker and fills them in.
+	Kafka kafkawire.ClientConfig `yaml:"kafka"`
+	// Topics to consume (spans, logs) and to dead-letter into.
+	Topics kafkawire.TopicsConfig `yaml:"topics"`
+	// GroupID is the Kafka consumer group; collectors sharing it share the
+	// partitions. Default "flowlens-collector".
+	GroupID string `yaml:"group_id"`
+	// Encoding expected on the topics: auto (default: otlp_proto, or
+	// otlp_json when the value is a JSON object), otlp_proto or otlp_json.
+	Encoding string `yaml:"encoding"`
+	// Batch says when a partition's batch is stored.
+	Batch BatchConfig `yaml:"batch"`
+	// MaxBufferedBytes bounds the message bytes held in unsaved batches over
+	// all partitions (default 256 MiB). When reached, partitions store what
+	// they have and then wait: with storage down, fetching stops here.
+	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	// InsertConcurrency is how many inserts run at once (default 2).
+	InsertConcurrency int `yaml:"insert_concurrency"`
+	// Retry is the backoff when storage or Kafka fail (retried until they
+	// come back; nothing is committed meanwhile).
+	Retry RetryConfig `yaml:"retry"`
+	// FetchMaxBytes is the largest fetch response per partition (default
+	// 16 MiB; must exceed the largest message).
+	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	// RebalanceFlushTimeout bounds storing the open batches when partitions
+	// are taken away (default 10s; keep it under the group's rebalance
+	// timeout of 30s). What is not stored in time is redone, exactly, by
+	// the next owner.
+	RebalanceFlushTimeout time.Duration `yaml:"rebalance_flush_timeout"`
+	// SessionTimeout: a collector silent this long (crashed, or stuck) loses
+	// its partitions to the others (default 20s; the broker bounds it).
+	SessionTimeout time.Duration `yaml:"session_timeout"`
+	// HTTPAddr serves /metrics and /healthz (default 127.0.0.1:9465; "off"
+	// disables it, e.g. when the caller mounts Handler itself).
+	HTTPAddr string `yaml:"http_addr"`
+}
+
+// BatchConfig decides when a partition's batch is stored: whichever limit
+// is reached first.
+type BatchConfig struct {
+	// MaxRows per insert (default 20000 spans or log records).
+	MaxRows int `yaml:"max_rows"`
+	// MaxBytes of Kafka message values per batch (default 16 MiB).
+	MaxBytes int `yaml:"max_bytes"`
+	// MaxAge of the oldest message of a batch (default 1s).
+	MaxAge time.Duration `yaml:"max_age"`
+}
+
+// RetryConfig is an exponential backoff.
+type RetryConfig struct {
+	Initial time.Duration `yaml:"initial"` // default 100ms
+	Max     time.Duration `yaml:"max"`     // default 5s
+}
+
+// SetDefaults fills the unset fields.
+func (c *Config) SetDefaults() {
+	c.Kafka.SetDefaults()
+	if c.Kafka.ClientID == "flowlens" {
+		c.Kafka.ClientID = "flowlens-collector"
+	}
+	c.Topics.SetDefaults()
+	if c.GroupID == "" {
+		c.GroupID = "flowlens-collector"
+	}
+	if c.Encoding == "" {
+		c.Encoding = string(kafkawire.EncodingAuto)
+	}
+	if c.Batch.MaxRows == 0 {
+		c.Batch.MaxRows = 20000
+	}
+	if c.Batch.MaxBytes == 0 {
+		c.Batch.MaxBytes = 16 << 20
+	}
+	if c.Batch.MaxAge == 0 {
+		c.Batch.MaxAge = time.Second
+	}
+	if c.MaxBufferedBytes == 0 {
+		c.MaxBufferedBytes = 256 << 20
+	}
+	if c.InsertConcurrency == 0 {
+		c.InsertConcurrency = 2
+	}
+	if c.Retry.Initial == 0 {
+		c.Retry.Initial = 100 * time.Millisecond
+	}
+	if c.Retry.Max == 0 {
+		c.Retry.Max = 5 * time.Second
+	}
+	if c.FetchMaxBytes == 0 {
+		c.FetchMaxBytes = 16 << 20
+	}
+	if c.RebalanceFlushTimeout == 0 {
+		c.RebalanceFlushTimeout = 10 * time.Second
+	}
+	if c.SessionTimeout == 0 {
+		c.SessionTimeout = 20 * time.Second
+	}
+	if c.HTTPAddr == "" {
+		c.HTTPAddr = "127.0.0.1:9465"
+	}
+}
+
+// Validate names the first wrong field.
+func (c *Config) Validate() error {
+	if err := c.Kafka.Validate(); err != nil {
+		return config.Nest("kafka", err)
+	}
+	if err := c.Topics.Validate(); err != nil {
+		return config.Nest("topics", err)
+	}
+	if c.GroupID == "" {
+		return config.Errorf("group_id", "must not be empty")
+	}
+	if _, err := kafkawire.ParseEncoding(c.Encoding, true); err != nil {
+		return config.Errorf("encoding", "%v", err)
+	}
+	if c.Batch.MaxRows < 1 {
+		return config.Errorf("batch.max_rows", "must be at least 1")
+	}
+	if c.Batch.MaxBytes < 1<<10 {
+		return config.Errorf("batch.max_bytes", "must be at least 1024")
+	}
+	if c.Batch.MaxAge < time.Millisecond {
+		return config.Errorf("batch.max_age", "must be at least 1ms")
+	}
+	if c.MaxBufferedBytes < int64(c.Batch.MaxBytes) {
+		return config.Errorf("max_buffered_bytes", "%d is less than batch.max_bytes (%d)", c.MaxBufferedBytes, c.Batch.MaxBytes)
+	}
+	if c.InsertConcurrency < 1 {
+		return config.Errorf("insert_concurrency", "must be at least 1")
+	}
+	if c.Retry.Initial <= 0 || c.Retry.Max < c.Retry.Initial {
+		return config.Errorf("retry", "want 0 < initial <= max")
+	}
+	if c.FetchMaxBytes < 1<<16 {
+		return config.Errorf("fetch_max_bytes", "must be at least 65536")
+	}
+	if c.SessionTimeout < time.Second {
+		return config.Errorf("session_timeout", "must be at least 1s")
+	}
+	if c.RebalanceFlushTimeout <= 0 {
+		return config.Errorf("rebalance_flush_timeout", "must be positive")
+	}
+	return nil
+}

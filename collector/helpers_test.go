@@ -1,0 +1,203 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/storage"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+func testLogger(t testing.TB) *zap.Logger {
+	if os.Getenv("COLLECTOR_TEST_LOG") != "" {
+		return zaptest.NewLogger(t)
+	}
+	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+}
+
+// startBroker runs the embedded broker on a temp data dir with 3 partitions
+// per topic.
+func startBroker(t testing.TB, partitions int) *kafkabroker.Broker {
+	t.Helper()
+	cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir()}
+	cfg.SetDefaults()
+	cfg.Topics.Partitions = partitions
+	b, err := kafkabroker.New(cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { b.Close() })
+	return b
+}
+
+// openStore opens a fresh database on the shared embedded engine (or on
+// addr when not empty) with the schema applied.
+func openStore(t testing.TB, addr, db string) *storage.Store {
+	t.Helper()
+	if addr == "" {
+		addr = chtest.Addr(t)
+	}
+	if db == "" {
+		db = chtest.Database(t)
+	}
+	cfg := storage.Config{Addr: addr, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second}
+	cfg.SetDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	st, err := storage.Open(ctx, cfg, testLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+func collectorConfig(brokers []string) collector.Config {
+	cfg := collector.Config{HTTPAddr: "off", SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
+	cfg.Kafka.Brokers = brokers
+	cfg.Batch.MaxAge = 200 * time.Millisecond
+	cfg.Batch.MaxRows = 2000
+	cfg.Retry.Max = time.Second
+	cfg.SetDefaults()
+	return cfg
+}
+
+func startCollector(t testing.TB, cfg collector.Config, st collector.RowStore) *collector.Collector {
+	t.Helper()
+	c, err := collector.New(cfg, st, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		_ = c.Shutdown(ctx)
+	})
+	return c
+}
+
+func newWriter(brokers []string, topic string) *kafka.Writer {
+	cc := kafkawire.ClientConfig{Brokers: brokers}
+	tr, _ := cc.Transport()
+	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, BatchSize: 500, BatchBytes: 32 << 20}
+}
+
+// produceSpans writes spans seq0..seq0+n-1 (5 per trace), in requests of
+// perRequest spans split by trace ID, as the agent does.
+func produceSpans(t testing.TB, brokers []string, seq0, n, perRequest int) {
+	t.Helper()
+	w := newWriter(brokers, kafkawire.DefaultSpansTopic)
+	defer w.Close()
+	enc := kafkawire.Encoder{PartitionByTraceID: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var msgs []kafka.Message
+	for i := 0; i < n; i += perRequest {
+		k := min(perRequest, n-i)
+		var err error
+		msgs, err = enc.AppendTraceMessages(msgs[:0], wiretest.Traces(seq0+i, k, 5))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatalf("produce spans: %v", err)
+		}
+	}
+}
+
+func produceLogs(t testing.TB, brokers []string, seq0, n, perRequest int) {
+	t.Helper()
+	w := newWriter(brokers, kafkawire.DefaultLogsTopic)
+	defer w.Close()
+	enc := kafkawire.Encoder{PartitionByTraceID: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	var msgs []kafka.Message
+	for i := 0; i < n; i += perRequest {
+		k := min(perRequest, n-i)
+		var err error
+		msgs, err = enc.AppendLogMessages(msgs[:0], wiretest.Logs(seq0+i, k))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.WriteMessages(ctx, msgs...); err != nil {
+			t.Fatalf("produce logs: %v", err)
+		}
+	}
+}
+
+type counts struct{ rows, distinct uint64 }
+
+func (c counts) String() string { return fmt.Sprintf("%d rows, %d distinct", c.rows, c.distinct) }
+
+func countRows(t testing.TB, st *storage.Store, table, attrs string) counts {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var c counts
+	q := fmt.Sprintf("SELECT count(), uniqExact(%s['seq']) FROM %s.%s", attrs, st.Database(), table)
+	if err := st.Conn().QueryRow(ctx, q).Scan(&c.rows, &c.distinct); err != nil {
+		t.Fatalf("count %s: %v", table, err)
+	}
+	return c
+}
+
+func spanCounts(t testing.TB, st *storage.Store) counts {
+	return countRows(t, st, storage.TracesTable, "SpanAttributes")
+}
+
+func logCounts(t testing.TB, st *storage.Store) counts {
+	return countRows(t, st, storage.LogsTable, "LogAttributes")
+}
+
+// waitFor polls until cond holds or the deadline passes.
+func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// waitExactly waits until the table holds want rows, then checks they are
+// want distinct records and that no more arrive.
+func waitExactly(t testing.TB, st *storage.Store, count func(testing.TB, *storage.Store) counts, want uint64, d time.Duration) {
+	t.Helper()
+	var got counts
+	waitFor(t, d, fmt.Sprintf("%d rows", want), func() bool {
+		got = count(t, st)
+		return got.rows >= want
+	})
+	time.Sleep(time.Second)
+	got = count(t, st)
+	if got.rows != want || got.distinct != want {
+		t.Fatalf("got %v, want exactly %d", got, want)
+	}
+}

@@ -1,0 +1,63 @@
+package collector
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// metrics of the collector, all prefixed flowlens_collector_.
+type metrics struct {
+	messages      *prometheus.CounterVec   // topic
+	messagesDLQ   *prometheus.CounterVec   // topic, reason
+	rowsConsumed  *prometheus.CounterVec   // kind
+	rowsStored    *prometheus.CounterVec   // kind
+	rowsDLQ       *prometheus.CounterVec   // kind, reason
+	batchRows     *prometheus.HistogramVec // kind
+	batchLatency  *prometheus.HistogramVec // kind: insert time incl. retries
+	batchAge      *prometheus.HistogramVec // kind: first message fetched -> committed
+	retries       *prometheus.CounterVec   // what: insert, commit, dead_letter
+	lag           *prometheus.GaugeVec     // topic, partition
+	partitions    prometheus.Gauge
+	bufferedBytes prometheus.Gauge
+	storageUp     prometheus.Gauge
+	rebalances    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	const ns, sub = "flowlens", "collector"
+	m := &metrics{
+		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "messages_consumed_total", Help: "Kafka messages read, by topic."}, []string{"topic"}),
+		messagesDLQ: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "messages_dead_lettered_total", Help: "Messages sent to the dead-letter topic, by source topic and reason."}, []string{"topic", "reason"}),
+		rowsConsumed: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rows_consumed_total", Help: "Spans or log records decoded from Kafka."}, []string{"kind"}),
+		rowsStored: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rows_stored_total", Help: "Rows inserted into storage (a re-delivered batch counts again; the engine stores it once)."}, []string{"kind"}),
+		rowsDLQ: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "rows_dead_lettered_total", Help: "Spans or log records that could not be stored and went to the dead-letter topic."}, []string{"kind", "reason"}),
+		batchRows: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_rows", Help: "Rows per insert.", Buckets: prometheus.ExponentialBuckets(10, 4, 8)}, []string{"kind"}),
+		batchLatency: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_insert_seconds", Help: "Time to store one batch, retries included.", Buckets: prometheus.ExponentialBuckets(0.005, 2.5, 10)}, []string{"kind"}),
+		batchAge: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_commit_delay_seconds", Help: "From the first message of a batch fetched to its offsets committed.", Buckets: prometheus.ExponentialBuckets(0.01, 2.5, 10)}, []string{"kind"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "retries_total", Help: "Retried operations, by what failed: insert, commit, dead_letter."}, []string{"what"}),
+		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "consumer_lag", Help: "Messages behind the partition's end, as of the last fetch."}, []string{"topic", "partition"}),
+		partitions: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "assigned_partitions", Help: "Partitions this collector consumes now."}),
+		bufferedBytes: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "buffered_bytes", Help: "Message bytes held in batches not yet stored."}),
+		storageUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "storage_up", Help: "1 if the last insert succeeded, 0 while inserts fail."}),
+		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "generations_total", Help: "Consumer group generations joined (rebalances)."}),
+	}
+	m.storageUp.Set(1)
+	if reg != nil {
+		reg.MustRegister(m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
+			m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.rebalances)
+	}
+	return m
+}

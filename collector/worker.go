@@ -1,0 +1,549 @@
+package collector
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/storage"
+)
+
+type kind int
+
+const (
+	kindSpans kind = iota
+	kindLogs
+)
+
+func (k kind) String() string {
+	if k == kindLogs {
+		return "logs"
+	}
+	return "spans"
+}
+
+// worker consumes one partition for one generation.
+type worker struct {
+	c         *Collector
+	gen       *kafka.Generation
+	topic     string
+	partition int
+	start     int64
+	kind      kind
+	pending   *pendingMarker // a batch to rebuild exactly, from the commit metadata
+	partLabel string
+
+	b       batch
+	scratch batch // for the rare paths: rejected records, per-message fallback
+}
+
+// batch is consecutive offsets [start, end] of one partition.
+type batch struct {
+	n          int // messages
+	start, end int64
+	firstAt    time.Time
+	held       int64 // budget bytes
+	bytes      int
+	markerDone bool
+	fromMarker bool
+	lag        int64
+
+	spans storage.SpanRows
+	logs  storage.LogRows
+	msgs  []kafka.Message // decoded messages, kept for the per-message fallback
+	dlq   []kafka.Message
+	dlqBy map[string]int // reason -> records, for metrics
+}
+
+func (b *batch) rows(k kind) int {
+	if k == kindLogs {
+		return b.logs.Len()
+	}
+	return b.spans.Len()
+}
+
+func (b *batch) reset() {
+	b.n, b.held, b.bytes = 0, 0, 0
+	b.markerDone, b.fromMarker = false, false
+	b.spans.Reset()
+	b.logs.Reset()
+	clear(b.msgs)
+	b.msgs = b.msgs[:0]
+	clear(b.dlq)
+	b.dlq = b.dlq[:0]
+	clear(b.dlqBy)
+}
+
+func (w *worker) run(gctx context.Context) {
+	c := w.c
+	w.partLabel = strconv.Itoa(w.partition)
+	lim := c.store.RowLimits()
+	w.b.spans.Limits, w.b.logs.Limits = lim, lim
+	w.scratch.spans.Limits, w.scratch.logs.Limits = lim, lim
+	log := c.log.With(zap.String("topic", w.topic), zap.Int("partition", w.partition))
+
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:        c.cfg.Kafka.Brokers,
+		Topic:          w.topic,
+		Partition:      w.partition,
+		Dialer:         c.dialer,
+		MinBytes:       1,
+		MaxBytes:       c.cfg.FetchMaxBytes,
+		MaxWait:        250 * time.Millisecond,
+		QueueCapacity:  64,
+		ReadBackoffMin: 50 * time.Millisecond,
+		ReadBackoffMax: time.Second,
+		ErrorLogger:    kafka.LoggerFunc(log.Sugar().Debugf),
+	})
+	defer r.Close()
+	start := w.start
+	if start < 0 {
+		start = kafka.FirstOffset
+	}
+	if err := r.SetOffset(start); err != nil {
+		log.Error("set offset", zap.Error(err))
+		return
+	}
+	if w.pending != nil {
+		log.Info("rebuilding the batch that was pending when the previous owner stopped",
+			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end))
+	}
+	defer func() {
+		c.budget.Release(w.b.held)
+		c.m.bufferedBytes.Sub(float64(w.b.held))
+		w.b.held = 0
+		c.m.lag.DeleteLabelValues(w.topic, w.partLabel)
+	}()
+
+	for {
+		fctx, cancel := gctx, context.CancelFunc(func() {})
+		if w.b.n > 0 {
+			fctx, cancel = context.WithDeadline(gctx, w.b.firstAt.Add(c.cfg.Batch.MaxAge))
+		}
+		m, err := r.FetchMessage(fctx)
+		cancel()
+		if err != nil {
+			if gctx.Err() != nil {
+				w.finish(log)
+				return
+			}
+			if errors.Is(err, context.DeadlineExceeded) {
+				if !w.flush(gctx, log) {
+					w.finish(log)
+					return
+				}
+				continue
+			}
+			log.Warn("fetch", zap.Error(err))
+			select {
+			case <-gctx.Done():
+			case <-time.After(c.cfg.Retry.Initial):
+			}
+			continue
+		}
+		if w.pending != nil && m.Offset > w.pending.end {
+			// The pending range is complete (its last offsets may be gone).
+			if w.b.n > 0 && !w.flush(gctx, log) {
+				w.finish(log)
+				return
+			}
+			w.pending = nil
+		}
+		if !w.add(gctx, m, log) {
+			w.finish(log)
+			return
+		}
+		full := false
+		if w.pending != nil {
+			full = m.Offset >= w.pending.end
+		} else {
+			full = w.b.rows(w.kind) >= c.cfg.Batch.MaxRows || w.b.bytes >= c.cfg.Batch.MaxBytes
+		}
+		if full {
+			if !w.flush(gctx, log) {
+				w.finish(log)
+				return
+			}
+			if w.pending != nil && m.Offset >= w.pending.end {
+				w.pending = nil
+			}
+		}
+	}
+}
+
+// finish stores what is open when the generation ends: on Shutdown within
+// its deadline, on a rebalance within RebalanceFlushTimeout.
+func (w *worker) finish(log *zap.Logger) {
+	if w.b.n == 0 {
+		return
+	}
+	ctx := w.c.flushCtx
+	if !w.c.stopping.Load() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), w.c.cfg.RebalanceFlushTimeout)
+		defer cancel()
+	}
+	if !w.flush(ctx, log) && w.b.n > 0 {
+		log.Warn("batch not stored before stopping; it is not committed and will be redone exactly",
+			zap.Int64("start", w.b.start), zap.Int64("end", w.b.end))
+	}
+}
+
+// add takes m into the batch, waiting for buffer budget (and storing the
+// open batch first when the budget is exhausted).
+func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool {
+	c := w.c
+	size := min(int64(len(m.Value)+len(m.Key)+64), c.cfg.MaxBufferedBytes)
+	if !c.budget.TryAcquire(size) {
+		if w.b.n > 0 && !w.flush(ctx, log) {
+			return false
+		}
+		if err := c.budget.Acquire(ctx, size); err != nil {
+			return false
+		}
+	}
+	c.m.bufferedBytes.Add(float64(size))
+	c.m.messages.WithLabelValues(w.topic).Inc()
+	b := &w.b
+	b.held += size
+	if b.n == 0 {
+		b.firstAt = time.Now()
+		b.start = m.Offset
+		if w.pending != nil {
+			b.start, b.fromMarker, b.markerDone = w.pending.start, true, true
+		}
+	}
+	b.n++
+	b.bytes += len(m.Value)
+	b.end = m.Offset
+	if w.pending != nil {
+		b.end = w.pending.end
+	}
+	b.lag = m.HighWaterMark - m.Offset - 1
+
+	before := b.rows(w.kind)
+	rejected, firstReject := 0, error(nil)
+	onReject := func(err error) {
+		rejected++
+		if firstReject == nil {
+			firstReject = err
+		}
+	}
+	if w.kind == kindSpans {
+		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
+		if err != nil {
+			w.deadLetterUndecodable(m, err)
+			return true
+		}
+		b.spans.AppendTraces(td, onReject)
+		if rejected > 0 {
+			w.deadLetterRejectedSpans(m, td, rejected, firstReject)
+		}
+	} else {
+		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
+		if err != nil {
+			w.deadLetterUndecodable(m, err)
+			return true
+		}
+		b.logs.AppendLogs(ld, onReject)
+		if rejected > 0 {
+			w.deadLetterRejectedLogs(m, ld, rejected, firstReject)
+		}
+	}
+	c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
+	b.msgs = append(b.msgs, m)
+	return true
+}
+
+func (w *worker) token(start, end int64) string {
+	return "flowlens:" + w.topic + ":" + w.partLabel + ":" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10)
+}
+
+// flush stores the open batch and commits past it (see the package
+// comment for the order). false means stop: ctx ended or the partition
+// was lost; the batch is then left uncommitted.
+func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
+	c, b := w.c, &w.b
+	if b.n == 0 {
+		return true
+	}
+	lost := func(err error) bool { return errors.Is(err, errLostPartition) }
+	if !b.markerDone {
+		marker := pendingMarker{b.start, b.end}.String()
+		if err := c.retry(ctx, "commit", func(ctx context.Context) error {
+			return c.commit(ctx, w.gen, w.topic, w.partition, b.start, marker)
+		}, lost); err != nil {
+			if lost(err) {
+				log.Info("partition moved to another collector; dropping the unsaved batch (the new owner reads it again)", zap.Error(err))
+			}
+			return false
+		}
+		b.markerDone = true
+	}
+
+	t0 := time.Now()
+	rows := b.rows(w.kind)
+	if err := w.insert(ctx, log); err != nil {
+		return false
+	}
+	if len(b.dlq) > 0 {
+		if err := c.retry(ctx, "dead_letter", func(ctx context.Context) error {
+			err := c.dlq.WriteMessages(ctx, b.dlq...)
+			if isTooLarge(err) {
+				// The dead-letter topic takes smaller messages than the
+				// source: keep the headers (the reason), drop the value.
+				for i := range b.dlq {
+					if len(b.dlq[i].Value) > maxDeadLetterValue {
+						b.dlq[i].Headers = append(b.dlq[i].Headers, kafka.Header{Key: "flowlens.dead_letter.value_dropped",
+							Value: []byte(strconv.Itoa(len(b.dlq[i].Value)))})
+						b.dlq[i].Value = nil
+					}
+				}
+			}
+			return err
+		}, func(error) bool { return false }); err != nil {
+			return false
+		}
+	}
+	kindLabel := w.kind.String()
+	c.m.batchLatency.WithLabelValues(kindLabel).Observe(time.Since(t0).Seconds())
+	c.m.batchRows.WithLabelValues(kindLabel).Observe(float64(rows))
+	c.m.rowsStored.WithLabelValues(kindLabel).Add(float64(rows))
+	for reason, n := range b.dlqBy {
+		c.m.rowsDLQ.WithLabelValues(kindLabel, reason).Add(float64(n))
+	}
+
+	if err := c.retry(ctx, "commit", func(ctx context.Context) error {
+		return c.commit(ctx, w.gen, w.topic, w.partition, b.end+1, "")
+	}, lost); err != nil {
+		// Stored but not committed: the next owner rebuilds the same batch
+		// from the pending marker and the engine drops it as a duplicate.
+		return false
+	}
+	c.m.batchAge.WithLabelValues(kindLabel).Observe(time.Since(b.firstAt).Seconds())
+	c.m.lag.WithLabelValues(w.topic, w.partLabel).Set(float64(max(b.lag, 0)))
+	c.budget.Release(b.held)
+	c.m.bufferedBytes.Sub(float64(b.held))
+	b.reset()
+	return true
+}
+
+// insert stores the batch's rows under its token, retrying while storage
+// is unavailable. A permanent error falls back to one insert per message,
+// dead-lettering the messages that still fail.
+func (w *worker) insert(ctx context.Context, log *zap.Logger) error {
+	c, b := w.c, &w.b
+	if b.rows(w.kind) == 0 {
+		return nil
+	}
+	err := w.insertRows(ctx, b, w.token(b.start, b.end))
+	if err == nil || ctx.Err() != nil {
+		return err
+	}
+	log.Error("storage refused the batch; storing its messages one by one", zap.Int64("start", b.start), zap.Int64("end", b.end), zap.Error(err))
+	for _, m := range b.msgs {
+		s := &w.scratch
+		s.spans.Reset()
+		s.logs.Reset()
+		if w.kind == kindSpans {
+			td, derr := c.dec.DecodeTraces(m.Value, m.Headers)
+			if derr != nil {
+				continue
+			}
+			s.spans.AppendTraces(td, nil)
+		} else {
+			ld, derr := c.dec.DecodeLogs(m.Value, m.Headers)
+			if derr != nil {
+				continue
+			}
+			s.logs.AppendLogs(ld, nil)
+		}
+		if err := w.insertRows(ctx, s, w.token(m.Offset, m.Offset)); err != nil {
+			if ctx.Err() != nil {
+				return err
+			}
+			w.deadLetter(m, "insert_failed", err.Error(), s.rows(w.kind))
+		}
+	}
+	s := &w.scratch
+	s.spans.Reset()
+	s.logs.Reset()
+	return nil
+}
+
+func (w *worker) insertRows(ctx context.Context, b *batch, token string) error {
+	c := w.c
+	return c.retry(ctx, "insert", func(ctx context.Context) error {
+		select {
+		case c.inserts <- struct{}{}:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+		var err error
+		if w.kind == kindSpans {
+			err = c.store.InsertSpans(ctx, &b.spans, token)
+		} else {
+			err = c.store.InsertLogs(ctx, &b.logs, token)
+		}
+		<-c.inserts
+		if err != nil && ctx.Err() == nil && c.isRetryable(err) {
+			c.setStorageErr(err)
+		} else if err == nil {
+			c.setStorageErr(nil)
+		}
+		return err
+	}, func(err error) bool { return !c.isRetryable(err) })
+}
+
+// deadLetter queues a copy of m (or of the records of it that failed) for
+// the dead-letter topic; it is written before the batch is committed.
+func (w *worker) deadLetter(m kafka.Message, reason, detail string, records int) {
+	b := &w.b
+	b.dlq = append(b.dlq, kafkawire.DeadLetterMessage(w.c.cfg.Topics.DeadLetter, m, reason, detail))
+	if b.dlqBy == nil {
+		b.dlqBy = map[string]int{}
+	}
+	b.dlqBy[reason] += records
+	w.c.m.messagesDLQ.WithLabelValues(w.topic, reason).Inc()
+}
+
+func (w *worker) deadLetterUndecodable(m kafka.Message, err error) {
+	reason := "undecodable"
+	var de *kafkawire.DecodeError
+	if errors.As(err, &de) {
+		reason = de.Reason
+	}
+	w.deadLetter(m, reason, err.Error(), 0)
+}
+
+func rejectReason(err error) string {
+	switch {
+	case errors.Is(err, storage.ErrBadTimestamp):
+		return "bad_timestamp"
+	case errors.Is(err, storage.ErrAttributeTooLarge):
+		return "attribute_too_large"
+	}
+	return "rejected"
+}
+
+// deadLetterRejectedSpans sends the spans of td that storage rejected (and
+// only those, so replaying the dead letters duplicates nothing) as one
+// otlp_proto message. The rest of the message's spans are in the batch.
+func (w *worker) deadLetterRejectedSpans(m kafka.Message, td ptrace.Traces, n int, first error) {
+	out := ptrace.NewTraces()
+	one := ptrace.NewTraces()
+	s := &w.scratch.spans
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		var ors ptrace.ResourceSpans
+		for j := 0; j < rs.ScopeSpans().Len(); j++ {
+			ss := rs.ScopeSpans().At(j)
+			var oss ptrace.ScopeSpans
+			for k := 0; k < ss.Spans().Len(); k++ {
+				one.ResourceSpans().RemoveIf(func(ptrace.ResourceSpans) bool { return true })
+				ors1 := one.ResourceSpans().AppendEmpty()
+				rs.Resource().CopyTo(ors1.Resource())
+				oss1 := ors1.ScopeSpans().AppendEmpty()
+				ss.Scope().CopyTo(oss1.Scope())
+				ss.Spans().At(k).CopyTo(oss1.Spans().AppendEmpty())
+				bad := false
+				s.Reset()
+				s.AppendTraces(one, func(error) { bad = true })
+				if !bad {
+					continue
+				}
+				if ors == (ptrace.ResourceSpans{}) {
+					ors = out.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(ors.Resource())
+					ors.SetSchemaUrl(rs.SchemaUrl())
+				}
+				if oss == (ptrace.ScopeSpans{}) {
+					oss = ors.ScopeSpans().AppendEmpty()
+					ss.Scope().CopyTo(oss.Scope())
+					oss.SetSchemaUrl(ss.SchemaUrl())
+				}
+				ss.Spans().At(k).CopyTo(oss.Spans().AppendEmpty())
+			}
+		}
+	}
+	s.Reset()
+	v, err := kafkawire.MarshalTraces(kafkawire.EncodingProto, out)
+	if err != nil {
+		v = m.Value // cannot happen with valid pdata; keep the original then
+	}
+	dm := m
+	dm.Value = v
+	dm.Headers = append(append([]kafka.Header(nil), m.Headers...), kafka.Header{Key: kafkawire.HeaderContentType, Value: []byte(kafkawire.EncodingProto)})
+	w.deadLetter(dm, rejectReason(first), fmt.Sprintf("%d of the message's spans rejected; first: %v", n, first), n)
+}
+
+// deadLetterRejectedLogs is deadLetterRejectedSpans for log records.
+func (w *worker) deadLetterRejectedLogs(m kafka.Message, ld plog.Logs, n int, first error) {
+	out := plog.NewLogs()
+	one := plog.NewLogs()
+	s := &w.scratch.logs
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		rl := rls.At(i)
+		var orl plog.ResourceLogs
+		for j := 0; j < rl.ScopeLogs().Len(); j++ {
+			sl := rl.ScopeLogs().At(j)
+			var osl plog.ScopeLogs
+			for k := 0; k < sl.LogRecords().Len(); k++ {
+				one.ResourceLogs().RemoveIf(func(plog.ResourceLogs) bool { return true })
+				orl1 := one.ResourceLogs().AppendEmpty()
+				rl.Resource().CopyTo(orl1.Resource())
+				osl1 := orl1.ScopeLogs().AppendEmpty()
+				sl.Scope().CopyTo(osl1.Scope())
+				sl.LogRecords().At(k).CopyTo(osl1.LogRecords().AppendEmpty())
+				bad := false
+				s.Reset()
+				s.AppendLogs(one, func(error) { bad = true })
+				if !bad {
+					continue
+				}
+				if orl == (plog.ResourceLogs{}) {
+					orl = out.ResourceLogs().AppendEmpty()
+					rl.Resource().CopyTo(orl.Resource())
+					orl.SetSchemaUrl(rl.SchemaUrl())
+				}
+				if osl == (plog.ScopeLogs{}) {
+					osl = orl.ScopeLogs().AppendEmpty()
+					sl.Scope().CopyTo(osl.Scope())
+					osl.SetSchemaUrl(sl.SchemaUrl())
+				}
+				sl.LogRecords().At(k).CopyTo(osl.LogRecords().AppendEmpty())
+			}
+		}
+	}
+	s.Reset()
+	v, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, out)
+	if err != nil {
+		v = m.Value
+	}
+	dm := m
+	dm.Value = v
+	dm.Headers = append(append([]kafka.Header(nil), m.Headers...), kafka.Header{Key: kafkawire.HeaderContentType, Value: []byte(kafkawire.EncodingProto)})
+	w.deadLetter(dm, rejectReason(first), fmt.Sprintf("%d of the message's log records rejected; first: %v", n, first), n)
+}
+
+// maxDeadLetterValue is the largest value kept when the dead-letter topic
+// refuses a message as too large (Kafka's default limit is about 1 MB).
+const maxDeadLetterValue = 900 << 10
+
+func isTooLarge(err error) bool {
+	if err == nil {
+		return false
+	}
+	var tooLarge kafka.MessageTooLargeError
+	return errors.Is(err, kafka.MessageSizeTooLarge) || errors.As(err, &tooLarge)
+}
