@@ -162,7 +162,10 @@ func (rd *reader) run(ctx context.Context) {
 		}
 		select {
 		case <-ctx.Done():
-			rd.finish(context.Background())
+			// hand over what is complete, but do not wait for a full buffer forever
+			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			rd.finish(fctx)
+			cancel()
 			return
 		case <-time.After(rd.t.cfg.PollInterval):
 		}

@@ -1,0 +1,218 @@
+// Package agent wires the host agent: file sources (tail -> parse -> OTLP
+// log batches) and OTLP receivers write into the disk buffer; the forwarder
+// moves the buffer to Kafka. Nothing is acknowledged to a source (file
+// checkpoint, OTLP 200 OK) before it is fsynced in the buffer.
+package agent
+
+import (
+	"fmt"
+	"net"
+	"os"
+	"regexp"
+	"time"
+
+	"github.com/flowlens/flowlens/agent/buffer"
+	"github.com/flowlens/flowlens/agent/bytesize"
+	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/otlpin"
+	"github.com/flowlens/flowlens/agent/parse"
+	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/logging"
+)
+
+// Config is the whole agent configuration (one YAML file).
+type Config struct {
+	// DataDir holds the disk buffer and the file checkpoints (default /var/lib/flowlens-agent).
+	DataDir string         `yaml:"data_dir"`
+	Log     logging.Config `yaml:"log"`
+	// HostName is the host.name resource attribute (default: the OS host name).
+	HostName string `yaml:"host_name"`
+	// ServiceName is the default service.name of file records without a
+	// per-source or per-line service.
+	ServiceName string `yaml:"service_name"`
+	// ResourceAttributes are added to the resource of every file record.
+	ResourceAttributes map[string]string `yaml:"resource_attributes"`
+	Files              []FileSource      `yaml:"files"`
+	// Batch bounds the log batches built from files (one Kafka message each).
+	Batch BatchConfig `yaml:"batch"`
+	// OTLP receivers; set otlp.grpc.enabled / otlp.http.enabled to false to turn them off.
+	OTLP otlpin.Config `yaml:"otlp"`
+	// PartitionLogsByTraceID splits OTLP logs by trace ID (key = trace ID), like spans.
+	PartitionLogsByTraceID bool           `yaml:"partition_logs_by_trace_id"`
+	Buffer                 buffer.Config  `yaml:"buffer"`
+	Kafka                  forward.Config `yaml:"kafka"`
+	// Metrics serves /metrics and /healthz (default 127.0.0.1:9464; "off" disables).
+	Metrics MetricsConfig `yaml:"metrics"`
+}
+
+// MetricsConfig is the self-monitoring endpoint.
+type MetricsConfig struct {
+	Endpoint string `yaml:"endpoint"`
+}
+
+// BatchConfig bounds the batches of file records.
+type BatchConfig struct {
+	// MaxRecords per batch (default 4096).
+	MaxRecords int `yaml:"max_records"`
+	// MaxBytes of encoded records per batch (default 512KiB; must stay below
+	// kafka.max_request_bytes).
+	MaxBytes bytesize.Size `yaml:"max_bytes"`
+}
+
+// FileSource is one group of files with its format and enrichment.
+type FileSource struct {
+	// Name identifies the source; its checkpoints are stored under it.
+	Name        string `yaml:"name"`
+	tail.Config `yaml:",inline"`
+	Parse       parse.Config `yaml:"parse"`
+	// Service is the service.name of these files (overrides service_name).
+	Service string `yaml:"service"`
+	// ServiceRules pick the service.name from the file path; the first
+	// matching rule wins over Service.
+	ServiceRules []ServiceRule `yaml:"service_rules"`
+	// Attributes are extra resource attributes of these files.
+	Attributes map[string]string `yaml:"attributes"`
+}
+
+// ServiceRule maps file paths to a service name: Service may use the
+// groups of Path ($1, ${name}).
+type ServiceRule struct {
+	Path    string `yaml:"path"`
+	Service string `yaml:"service"`
+
+	re *regexp.Regexp
+}
+
+// SetDefaults fills the unset fields.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "/var/lib/flowlens-agent"
+	}
+	if c.Batch.MaxRecords == 0 {
+		c.Batch.MaxRecords = 4096
+	}
+	if c.Batch.MaxBytes == 0 {
+		c.Batch.MaxBytes = 512 << 10
+	}
+	if c.Metrics.Endpoint == "" {
+		c.Metrics.Endpoint = "127.0.0.1:9464"
+	}
+	c.OTLP.SetDefaults()
+	c.Buffer.SetDefaults()
+	c.Kafka.SetDefaults()
+	// file sources are defaulted in UnmarshalYAML (their defaults must be
+	// set before decoding each list element)
+}
+
+// UnmarshalYAML applies the defaults of a file source before decoding it.
+func (f *FileSource) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain FileSource
+	var p plain
+	if err := unmarshal(&p); err != nil {
+		return err
+	}
+	*f = FileSource(p)
+	f.Config.SetDefaults()
+	f.Parse.SetDefaults()
+	return nil
+}
+
+// Validate checks everything and names the bad field.
+func (c *Config) Validate() error {
+	if c.DataDir == "" {
+		return config.Errorf("data_dir", "required")
+	}
+	if c.HostName == "" {
+		if _, err := os.Hostname(); err != nil {
+			return config.Errorf("host_name", "not set and the OS host name is unknown: %v", err)
+		}
+	}
+	names := map[string]bool{}
+	for i := range c.Files {
+		f := &c.Files[i]
+		field := fmt.Sprintf("files[%d]", i)
+		if f.Name == "" {
+			return config.Errorf(field+".name", "required (checkpoints are stored under it)")
+		}
+		if !regexp.MustCompile(`^[A-Za-z0-9_.-]+$`).MatchString(f.Name) {
+			return config.Errorf(field+".name", "%q: only letters, digits, '.', '_' and '-'", f.Name)
+		}
+		if names[f.Name] {
+			return config.Errorf(field+".name", "%q is used twice", f.Name)
+		}
+		names[f.Name] = true
+		if err := f.Config.Validate(); err != nil {
+			return config.Nest(field, err)
+		}
+		if err := f.Parse.Validate(); err != nil {
+			return config.Nest(field+".parse", err)
+		}
+		for j := range f.ServiceRules {
+			r := &f.ServiceRules[j]
+			re, err := regexp.Compile(r.Path)
+			if err != nil {
+				return config.Errorf(fmt.Sprintf("%s.service_rules[%d].path", field, j), "%v", err)
+			}
+			if r.Service == "" {
+				return config.Errorf(fmt.Sprintf("%s.service_rules[%d].service", field, j), "required")
+			}
+			r.re = re
+		}
+	}
+	if c.Batch.MaxRecords < 1 {
+		return config.Errorf("batch.max_records", "must be at least 1")
+	}
+	if c.Batch.MaxBytes < 1024 {
+		return config.Errorf("batch.max_bytes", "must be at least 1KiB")
+	}
+	if err := c.OTLP.Validate(); err != nil {
+		return config.Nest("otlp", err)
+	}
+	if err := c.Buffer.Validate(); err != nil {
+		return config.Nest("buffer", err)
+	}
+	if err := c.Kafka.Validate(); err != nil {
+		return config.Nest("kafka", err)
+	}
+	if c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
+		return config.Errorf("batch.max_bytes", "must be below kafka.max_request_bytes (%s) minus 4KiB", c.Kafka.MaxRequestBytes)
+	}
+	if c.Metrics.Endpoint != "off" {
+		if _, _, err := net.SplitHostPort(c.Metrics.Endpoint); err != nil {
+			return config.Errorf("metrics.endpoint", "%q must be host:port or off", c.Metrics.Endpoint)
+		}
+	}
+	if len(c.Files) == 0 && !c.OTLP.GRPC.On() && !c.OTLP.HTTP.On() {
+		return config.Errorf("files", "no file source and both OTLP receivers are disabled: nothing to do")
+	}
+	return nil
+}
+
+// hostName returns the configured or the OS host name.
+func (c *Config) hostName() string {
+	if c.HostName != "" {
+		return c.HostName
+	}
+	h, _ := os.Hostname()
+	return h
+}
+
+// serviceFor picks the service.name of a file.
+func (f *FileSource) serviceFor(path, fallback string) string {
+	for _, r := range f.ServiceRules {
+		if r.re == nil {
+			continue
+		}
+		if m := r.re.FindStringSubmatchIndex(path); m != nil {
+			return string(r.re.ExpandString(nil, r.Service, path, m))
+		}
+	}
+	if f.Service != "" {
+		return f.Service
+	}
+	return fallback
+}
+
+// shutdownGrace bounds the final flush at shutdown.
+const shutdownGrace = 10 * time.Second

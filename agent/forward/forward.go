@@ -1,0 +1,337 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowlens/flowlens/agent/buffer"
+	"github.com/flowlens/flowlens/agent/bytesize"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/segmentio/kafka-go"
+	"github.com/segmentio/kafka-go/compress"
+	"go.uber.org/zap"
+)
+
+// Config of the Kafka producer.
+type Config struct {
+	kafkawire.ClientConfig `yaml:",inline"`
+	// Topics: names (spans, logs) and creation at start (create, partitions, ...).
+	Topics kafkawire.TopicsConfig `yaml:"topics"`
+	// Compression: lz4 (default), zstd, snappy, gzip or none.
+	Compression string `yaml:"compression"`
+	// MaxRequestBytes bounds one produce call (messages of all partitions,
+	// uncompressed); at most one request per partition is in flight, which
+	// keeps the order per partition through retries. Default 1MiB.
+	MaxRequestBytes bytesize.Size `yaml:"max_request_bytes"`
+	// Linger is how long kafka-go waits to fill a batch (default 1ms).
+	Linger time.Duration `yaml:"linger"`
+	// WriteTimeout bounds one produce request (default 10s).
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	// RetryBackoffMax caps the wait between retries (default 5s). Records are
+	// retried forever: they stay in the disk buffer until Kafka takes them.
+	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+}
+
+// SetDefaults fills the unset fields.
+func (c *Config) SetDefaults() {
+	c.ClientConfig.SetDefaults()
+	c.Topics.SetDefaults()
+	if c.Compression == "" {
+		c.Compression = "lz4"
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 1 << 20
+	}
+	if c.Linger == 0 {
+		c.Linger = time.Millisecond
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 10 * time.Second
+	}
+	if c.RetryBackoffMax == 0 {
+		c.RetryBackoffMax = 5 * time.Second
+	}
+}
+
+// Validate checks the settings.
+func (c *Config) Validate() error {
+	if len(c.Brokers) == 0 {
+		return config.Errorf("brokers", "at least one broker host:port is required")
+	}
+	if err := c.ClientConfig.Validate(); err != nil {
+		return err
+	}
+	if err := c.Topics.Validate(); err != nil {
+		return config.Nest("topics", err)
+	}
+	if _, err := codec(c.Compression); err != nil {
+		return config.Errorf("compression", "%v", err)
+	}
+	if c.MaxRequestBytes < 64<<10 || c.MaxRequestBytes > 64<<20 {
+		return config.Errorf("max_request_bytes", "must be between 64KiB and 64MiB")
+	}
+	if c.Linger < 0 || c.Linger > time.Second {
+		return config.Errorf("linger", "must be between 0 and 1s")
+	}
+	if c.WriteTimeout < 100*time.Millisecond {
+		return config.Errorf("write_timeout", "must be at least 100ms")
+	}
+	if c.RetryBackoffMax < 10*time.Millisecond {
+		return config.Errorf("retry_backoff_max", "must be at least 10ms")
+	}
+	return nil
+}
+
+func codec(name string) (compress.Compression, error) {
+	switch name {
+	case "none":
+		return 0, nil
+	case "lz4":
+		return kafka.Lz4, nil
+	case "zstd":
+		return kafka.Zstd, nil
+	case "snappy":
+		return kafka.Snappy, nil
+	case "gzip":
+		return kafka.Gzip, nil
+	}
+	return 0, fmt.Errorf("%q: want lz4, zstd, snappy, gzip or none", name)
+}
+
+// Stats are the forwarder's counters.
+type Stats struct {
+	Messages     int64 // Kafka messages acknowledged
+	Records      int64 // log records and spans in them
+	Bytes        int64 // value bytes acknowledged (uncompressed)
+	Errors       int64 // failed produce attempts
+	DroppedLarge int64 // records in messages Kafka refused as too large
+	DroppedBad   int64 // buffer records that could not be decoded
+	Connected    bool  // the last produce succeeded
+	LastError    string
+}
+
+// Forwarder moves buffer records to Kafka.
+type Forwarder struct {
+	cfg    Config
+	wal    *buffer.WAL
+	log    *zap.Logger
+	writer *kafka.Writer
+	client *kafka.Client
+
+	messages, records, bytes, errs, droppedLarge, droppedBad atomic.Int64
+	connected                                                atomic.Bool
+	lastErr                                                  atomic.Value
+}
+
+// New builds the producer; cfg must be defaulted and validated.
+func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
+	tr, err := cfg.Transport()
+	if err != nil {
+		return nil, err
+	}
+	client, err := cfg.Client()
+	if err != nil {
+		return nil, err
+	}
+	comp, err := codec(cfg.Compression)
+	if err != nil {
+		return nil, err
+	}
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		Compression:  comp,
+		BatchSize:    1 << 30, // batches are bounded by bytes (MaxRequestBytes)
+		BatchBytes:   int64(cfg.MaxRequestBytes),
+		BatchTimeout: cfg.Linger,
+		MaxAttempts:  1, // we retry ourselves, keeping the order
+		WriteTimeout: cfg.WriteTimeout,
+		ReadTimeout:  cfg.WriteTimeout,
+		Transport:    tr,
+	}
+	return &Forwarder{cfg: cfg, wal: wal, log: log, writer: w, client: client}, nil
+}
+
+// Stats returns the counters.
+func (f *Forwarder) Stats() Stats {
+	s := Stats{Messages: f.messages.Load(), Records: f.records.Load(), Bytes: f.bytes.Load(), Errors: f.errs.Load(),
+		DroppedLarge: f.droppedLarge.Load(), DroppedBad: f.droppedBad.Load(), Connected: f.connected.Load()}
+	if e, ok := f.lastErr.Load().(string); ok {
+		s.LastError = e
+	}
+	return s
+}
+
+// Run sends until ctx is done. Records stay in the buffer until Kafka
+// acknowledged them, so stopping at any point loses nothing.
+func (f *Forwarder) Run(ctx context.Context) error {
+	defer f.writer.Close()
+	if f.cfg.Topics.CreateEnabled() {
+		f.retry(ctx, "create topics", func() error {
+			return kafkawire.EnsureTopics(ctx, f.client, f.cfg.Topics.Specs()[:2])
+		})
+	}
+	var ents []buffer.Entry
+	var msgs []kafka.Message
+	var counts []int
+	for ctx.Err() == nil {
+		var err error
+		ents, err = f.wal.Read(ctx, int(f.cfg.MaxRequestBytes), ents)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
+				return nil
+			}
+			return fmt.Errorf("read buffer: %w", err)
+		}
+		// a produce call holds at most MaxRequestBytes; a record larger than
+		// that goes alone (and is refused by kafka-go if too large)
+		for start := 0; start < len(ents); {
+			msgs, counts = msgs[:0], counts[:0]
+			size := 0
+			end := start
+			for end < len(ents) {
+				kind, n, key, value, err := DecodeMessage(ents[end].Data)
+				if err != nil {
+					f.droppedBad.Add(1)
+					f.log.Error("dropping a malformed buffer record", zap.Error(err))
+					end++
+					continue
+				}
+				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value}
+				ms := len(key) + len(value) + 64
+				if len(msgs) > 0 && size+ms > int(f.cfg.MaxRequestBytes) {
+					break
+				}
+				msgs, counts = append(msgs, m), append(counts, n)
+				size += ms
+				end++
+			}
+			if err := f.send(ctx, msgs, counts); err != nil {
+				return nil // ctx done: the rest stays in the buffer
+			}
+			if err := f.wal.Ack(ents[end-1].Pos); err != nil {
+				return fmt.Errorf("acknowledge buffer: %w", err)
+			}
+			start = end
+		}
+	}
+	return nil
+}
+
+func (f *Forwarder) topic(k Kind) string {
+	if k == KindSpans {
+		return f.cfg.Topics.Spans
+	}
+	return f.cfg.Topics.Logs
+}
+
+// send writes msgs, retrying the failed ones until they are acknowledged or
+// ctx is done. Messages refused as too large are dropped and counted.
+func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int) error {
+	backoff := 50 * time.Millisecond
+	for len(msgs) > 0 {
+		err := f.writer.WriteMessages(ctx, msgs...)
+		if err == nil {
+			f.delivered(msgs, counts)
+			return nil
+		}
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		f.errs.Add(1)
+		f.connected.Store(false)
+		f.lastErr.Store(err.Error())
+		var failed []kafka.Message
+		var failedCounts []int
+		var werrs kafka.WriteErrors
+		var tooLarge kafka.MessageTooLargeError
+		switch {
+		case errors.As(err, &werrs) && len(werrs) == len(msgs):
+			var ok []kafka.Message
+			var okCounts []int
+			for i, e := range werrs {
+				switch {
+				case e == nil:
+					ok, okCounts = append(ok, msgs[i]), append(okCounts, counts[i])
+				case errors.Is(e, kafka.MessageSizeTooLarge):
+					f.dropLarge(msgs[i], counts[i], e)
+				default:
+					failed, failedCounts = append(failed, msgs[i]), append(failedCounts, counts[i])
+				}
+			}
+			f.delivered(ok, okCounts)
+		case errors.As(err, &tooLarge):
+			// kafka-go refuses the whole call before sending anything
+			for i := range msgs {
+				if len(msgs[i].Key)+len(msgs[i].Value) > int(f.cfg.MaxRequestBytes) {
+					f.dropLarge(msgs[i], counts[i], err)
+					continue
+				}
+				failed, failedCounts = append(failed, msgs[i]), append(failedCounts, counts[i])
+			}
+			if len(failed) == len(msgs) {
+				// not ours to judge: wait and retry as a whole
+				break
+			}
+			msgs, counts = failed, failedCounts
+			continue
+		default:
+			failed, failedCounts = msgs, counts
+		}
+		if f.errs.Load()%20 == 1 {
+			f.log.Warn("kafka produce failed; records stay in the disk buffer and are retried", zap.Error(err), zap.Int("messages", len(failed)))
+		}
+		msgs, counts = failed, failedCounts
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, f.cfg.RetryBackoffMax)
+	}
+	return nil
+}
+
+func (f *Forwarder) dropLarge(m kafka.Message, n int, err error) {
+	f.droppedLarge.Add(int64(n))
+	f.log.Error("kafka refused a message as too large; dropped", zap.String("topic", m.Topic), zap.Int("bytes", len(m.Value)), zap.Int("records", n), zap.Error(err))
+}
+
+func (f *Forwarder) delivered(msgs []kafka.Message, counts []int) {
+	if len(msgs) == 0 {
+		return
+	}
+	var b int64
+	var n int
+	for i := range msgs {
+		b += int64(len(msgs[i].Value))
+		n += counts[i]
+	}
+	f.messages.Add(int64(len(msgs)))
+	f.records.Add(int64(n))
+	f.bytes.Add(b)
+	f.connected.Store(true)
+}
+
+func (f *Forwarder) retry(ctx context.Context, what string, fn func() error) {
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := fn()
+		if err == nil {
+			return
+		}
+		f.errs.Add(1)
+		f.lastErr.Store(err.Error())
+		f.log.Warn("kafka: "+what+" failed; retrying", zap.Error(err))
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(2*backoff, f.cfg.RetryBackoffMax)
+	}
+}

@@ -1,0 +1,197 @@
+package otlpin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	spb "google.golang.org/genproto/googleapis/rpc/status"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+)
+
+const (
+	ctProto = "application/x-protobuf"
+	ctJSON  = "application/json"
+)
+
+// readBody returns the request body (gunzipped) and whether it is JSON.
+func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, bool, bool) {
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		http.Error(w, "only POST is allowed", http.StatusMethodNotAllowed)
+		return nil, false, false
+	}
+	mt, _, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
+	var isJSON bool
+	switch mt {
+	case ctProto:
+	case ctJSON:
+		isJSON = true
+	default:
+		r.malformed.Add(1)
+		http.Error(w, fmt.Sprintf("unsupported content type %q: use %s or %s", mt, ctProto, ctJSON), http.StatusUnsupportedMediaType)
+		return nil, false, false
+	}
+	limit := int64(r.cfg.MaxRequestBytes)
+	var body io.Reader = http.MaxBytesReader(w, req.Body, limit)
+	switch req.Header.Get("Content-Encoding") {
+	case "", "identity":
+	case "gzip":
+		gz, err := gzip.NewReader(body)
+		if err != nil {
+			r.malformed.Add(1)
+			writeStatus(w, isJSON, http.StatusBadRequest, "gzip: "+err.Error())
+			return nil, false, false
+		}
+		defer gz.Close()
+		body = io.LimitReader(gz, limit+1)
+	default:
+		r.malformed.Add(1)
+		writeStatus(w, isJSON, http.StatusUnsupportedMediaType, "unsupported content encoding "+req.Header.Get("Content-Encoding"))
+		return nil, false, false
+	}
+	data, err := io.ReadAll(body)
+	if err != nil || int64(len(data)) > limit {
+		r.malformed.Add(1)
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) || int64(len(data)) > limit {
+			writeStatus(w, isJSON, http.StatusRequestEntityTooLarge, fmt.Sprintf("request larger than %d bytes", limit))
+		} else {
+			writeStatus(w, isJSON, http.StatusBadRequest, "read body: "+err.Error())
+		}
+		return nil, false, false
+	}
+	return data, isJSON, true
+}
+
+func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
+	data, isJSON, ok := r.readBody(w, req)
+	if !ok {
+		return
+	}
+	ereq := ptraceotlp.NewExportRequest()
+	var err error
+	if isJSON {
+		err = ereq.UnmarshalJSON(data)
+	} else {
+		err = ereq.UnmarshalProto(data)
+	}
+	if err != nil {
+		r.malformed.Add(1)
+		writeStatus(w, isJSON, http.StatusBadRequest, "decode traces: "+err.Error())
+		return
+	}
+	td := ereq.Traces()
+	n := td.SpanCount()
+	err = r.sink.ConsumeTraces(req.Context(), td)
+	r.count(err)
+	if err != nil {
+		r.writeSinkError(w, isJSON, err)
+		return
+	}
+	r.spans.Add(int64(n))
+	resp := ptraceotlp.NewExportResponse()
+	var out []byte
+	if isJSON {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	writeBody(w, isJSON, http.StatusOK, out, err)
+}
+
+func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
+	data, isJSON, ok := r.readBody(w, req)
+	if !ok {
+		return
+	}
+	ereq := plogotlp.NewExportRequest()
+	var err error
+	if isJSON {
+		err = ereq.UnmarshalJSON(data)
+	} else {
+		err = ereq.UnmarshalProto(data)
+	}
+	if err != nil {
+		r.malformed.Add(1)
+		writeStatus(w, isJSON, http.StatusBadRequest, "decode logs: "+err.Error())
+		return
+	}
+	ld := ereq.Logs()
+	n := ld.LogRecordCount()
+	err = r.sink.ConsumeLogs(req.Context(), ld)
+	r.count(err)
+	if err != nil {
+		r.writeSinkError(w, isJSON, err)
+		return
+	}
+	r.logRecs.Add(int64(n))
+	resp := plogotlp.NewExportResponse()
+	var out []byte
+	if isJSON {
+		out, err = resp.MarshalJSON()
+	} else {
+		out, err = resp.MarshalProto()
+	}
+	writeBody(w, isJSON, http.StatusOK, out, err)
+}
+
+func (r *Receiver) writeSinkError(w http.ResponseWriter, isJSON bool, err error) {
+	switch {
+	case errors.Is(err, ErrRetryLater):
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Seconds())))
+		writeStatus(w, isJSON, http.StatusTooManyRequests, err.Error())
+	case errors.Is(err, ErrInvalid):
+		writeStatus(w, isJSON, http.StatusBadRequest, err.Error())
+	default:
+		w.Header().Set("Retry-After", strconv.Itoa(int(r.cfg.RetryAfter.Seconds())))
+		writeStatus(w, isJSON, http.StatusServiceUnavailable, err.Error())
+	}
+}
+
+// writeStatus answers with a google.rpc.Status body, as OTLP/HTTP specifies.
+func writeStatus(w http.ResponseWriter, isJSON bool, code int, msg string) {
+	st := &spb.Status{Code: int32(httpToGRPC(code)), Message: msg}
+	var out []byte
+	var err error
+	if isJSON {
+		out, err = protojson.Marshal(st)
+	} else {
+		out, err = proto.Marshal(st)
+	}
+	writeBody(w, isJSON, code, out, err)
+}
+
+func writeBody(w http.ResponseWriter, isJSON bool, code int, out []byte, err error) {
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if isJSON {
+		w.Header().Set("Content-Type", ctJSON)
+	} else {
+		w.Header().Set("Content-Type", ctProto)
+	}
+	w.WriteHeader(code)
+	_, _ = io.Copy(w, bytes.NewReader(out))
+}
+
+func httpToGRPC(code int) int {
+	switch code {
+	case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+		return 3 // INVALID_ARGUMENT
+	case http.StatusTooManyRequests:
+		return 8 // RESOURCE_EXHAUSTED
+	case http.StatusServiceUnavailable:
+		return 14 // UNAVAILABLE
+	}
+	return 2 // UNKNOWN
+}

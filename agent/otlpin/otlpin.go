@@ -1,0 +1,277 @@
+// Package otlpin receives OTLP traces and logs over gRPC (4317) and HTTP
+// (4318, protobuf and JSON), bound to localhost by default, and hands them
+// to a Sink. A request is answered OK only after the Sink returned nil (the
+// data is safe); back-pressure becomes RESOURCE_EXHAUSTED / HTTP 429 with
+// Retry-After, so OTLP exporters retry later instead of losing data.
+package otlpin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flowlens/flowlens/agent/bytesize"
+	"github.com/flowlens/flowlens/internal/config"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
+	"google.golang.org/grpc/status"
+)
+
+// Errors a Sink returns to shape the answer.
+var (
+	// ErrRetryLater: the data was not taken because the agent is full; the
+	// client should retry (gRPC RESOURCE_EXHAUSTED, HTTP 429 + Retry-After).
+	ErrRetryLater = errors.New("agent buffer full, retry later")
+	// ErrInvalid: the data can never be taken (e.g. too large); HTTP 400 / gRPC INVALID_ARGUMENT.
+	ErrInvalid = errors.New("invalid request")
+)
+
+// Sink takes received data. It returns nil only once the data is safe.
+// Implementations must be safe for concurrent use.
+type Sink interface {
+	ConsumeTraces(ctx context.Context, td ptrace.Traces) error
+	ConsumeLogs(ctx context.Context, ld plog.Logs) error
+}
+
+// Config of the receivers.
+type Config struct {
+	GRPC Endpoint `yaml:"grpc"`
+	HTTP Endpoint `yaml:"http"`
+	// MaxRequestBytes bounds one request body (default 16MiB).
+	MaxRequestBytes bytesize.Size `yaml:"max_request_bytes"`
+	// RetryAfter is the delay suggested to clients when the agent is full (default 5s).
+	RetryAfter time.Duration `yaml:"retry_after"`
+}
+
+// Endpoint is one listener.
+type Endpoint struct {
+	// Enabled: default true.
+	Enabled *bool `yaml:"enabled"`
+	// Endpoint is host:port; default 127.0.0.1:4317 (gRPC) / 127.0.0.1:4318 (HTTP).
+	// Listening on other interfaces is an explicit choice.
+	Endpoint string `yaml:"endpoint"`
+}
+
+// On reports whether the endpoint is enabled.
+func (e Endpoint) On() bool { return e.Enabled == nil || *e.Enabled }
+
+// SetDefaults fills the unset fields.
+func (c *Config) SetDefaults() {
+	if c.GRPC.Endpoint == "" {
+		c.GRPC.Endpoint = "127.0.0.1:4317"
+	}
+	if c.HTTP.Endpoint == "" {
+		c.HTTP.Endpoint = "127.0.0.1:4318"
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = 16 << 20
+	}
+	if c.RetryAfter == 0 {
+		c.RetryAfter = 5 * time.Second
+	}
+}
+
+// Validate checks addresses.
+func (c *Config) Validate() error {
+	for _, e := range []struct {
+		name string
+		ep   Endpoint
+	}{{"grpc.endpoint", c.GRPC}, {"http.endpoint", c.HTTP}} {
+		if !e.ep.On() {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(e.ep.Endpoint); err != nil {
+			return config.Errorf(e.name, "%q must be host:port", e.ep.Endpoint)
+		}
+	}
+	if c.MaxRequestBytes < 1024 {
+		return config.Errorf("max_request_bytes", "must be at least 1KiB")
+	}
+	if c.RetryAfter < time.Second {
+		return config.Errorf("retry_after", "must be at least 1s")
+	}
+	return nil
+}
+
+// Stats count requests by outcome.
+type Stats struct {
+	Accepted  int64 // requests answered OK
+	Refused   int64 // requests refused for back-pressure
+	Malformed int64 // requests that could not be decoded
+	Failed    int64 // other errors
+	Spans     int64
+	LogRecs   int64
+}
+
+// Receiver serves both protocols.
+type Receiver struct {
+	cfg  Config
+	sink Sink
+	log  *zap.Logger
+
+	grpcSrv  *grpc.Server
+	httpSrv  *http.Server
+	grpcLn   net.Listener
+	httpLn   net.Listener
+	wg       sync.WaitGroup
+	stopOnce sync.Once
+
+	accepted, refused, malformed, failed, spans, logRecs atomic.Int64
+}
+
+// New builds the receiver; Start listens.
+func New(cfg Config, sink Sink, log *zap.Logger) *Receiver {
+	return &Receiver{cfg: cfg, sink: sink, log: log}
+}
+
+// Start binds the listeners and serves in the background.
+func (r *Receiver) Start() error {
+	if r.cfg.GRPC.On() {
+		ln, err := net.Listen("tcp", r.cfg.GRPC.Endpoint)
+		if err != nil {
+			return fmt.Errorf("otlp grpc listen %s: %w", r.cfg.GRPC.Endpoint, err)
+		}
+		r.grpcLn = ln
+		r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
+		ptraceotlp.RegisterGRPCServer(r.grpcSrv, &traceServer{r: r})
+		plogotlp.RegisterGRPCServer(r.grpcSrv, &logServer{r: r})
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := r.grpcSrv.Serve(ln); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				r.log.Error("otlp grpc server stopped", zap.Error(err))
+			}
+		}()
+	}
+	if r.cfg.HTTP.On() {
+		ln, err := net.Listen("tcp", r.cfg.HTTP.Endpoint)
+		if err != nil {
+			r.Shutdown(context.Background())
+			return fmt.Errorf("otlp http listen %s: %w", r.cfg.HTTP.Endpoint, err)
+		}
+		r.httpLn = ln
+		mux := http.NewServeMux()
+		mux.HandleFunc("/v1/traces", r.handleTraces)
+		mux.HandleFunc("/v1/logs", r.handleLogs)
+		r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := r.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.log.Error("otlp http server stopped", zap.Error(err))
+			}
+		}()
+	}
+	return nil
+}
+
+// GRPCAddr is the bound gRPC address ("" when disabled).
+func (r *Receiver) GRPCAddr() string {
+	if r.grpcLn == nil {
+		return ""
+	}
+	return r.grpcLn.Addr().String()
+}
+
+// HTTPAddr is the bound HTTP address ("" when disabled).
+func (r *Receiver) HTTPAddr() string {
+	if r.httpLn == nil {
+		return ""
+	}
+	return r.httpLn.Addr().String()
+}
+
+// Shutdown stops accepting and waits for requests in progress (until ctx is done).
+func (r *Receiver) Shutdown(ctx context.Context) {
+	r.stopOnce.Do(func() {
+		if r.httpSrv != nil {
+			_ = r.httpSrv.Shutdown(ctx)
+		}
+		if r.grpcSrv != nil {
+			done := make(chan struct{})
+			go func() { r.grpcSrv.GracefulStop(); close(done) }()
+			select {
+			case <-done:
+			case <-ctx.Done():
+				r.grpcSrv.Stop()
+			}
+		}
+		r.wg.Wait()
+	})
+}
+
+// Stats returns the counters.
+func (r *Receiver) Stats() Stats {
+	return Stats{Accepted: r.accepted.Load(), Refused: r.refused.Load(), Malformed: r.malformed.Load(),
+		Failed: r.failed.Load(), Spans: r.spans.Load(), LogRecs: r.logRecs.Load()}
+}
+
+func (r *Receiver) count(err error) {
+	switch {
+	case err == nil:
+		r.accepted.Add(1)
+	case errors.Is(err, ErrRetryLater):
+		r.refused.Add(1)
+	case errors.Is(err, ErrInvalid):
+		r.malformed.Add(1)
+	default:
+		r.failed.Add(1)
+	}
+}
+
+func grpcError(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrRetryLater):
+		return status.Error(codes.ResourceExhausted, err.Error())
+	case errors.Is(err, ErrInvalid):
+		return status.Error(codes.InvalidArgument, err.Error())
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return status.Error(codes.Canceled, err.Error())
+	}
+	return status.Error(codes.Unavailable, err.Error())
+}
+
+type traceServer struct {
+	ptraceotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (s *traceServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	td := req.Traces()
+	n := td.SpanCount()
+	err := s.r.sink.ConsumeTraces(ctx, td)
+	s.r.count(err)
+	if err == nil {
+		s.r.spans.Add(int64(n))
+	}
+	return ptraceotlp.NewExportResponse(), grpcError(err)
+}
+
+type logServer struct {
+	plogotlp.UnimplementedGRPCServer
+	r *Receiver
+}
+
+func (s *logServer) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	ld := req.Logs()
+	n := ld.LogRecordCount()
+	err := s.r.sink.ConsumeLogs(ctx, ld)
+	s.r.count(err)
+	if err == nil {
+		s.r.logRecs.Add(int64(n))
+	}
+	return plogotlp.NewExportResponse(), grpcError(err)
+}

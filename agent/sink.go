@@ -1,0 +1,118 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/flowlens/flowlens/agent/buffer"
+	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/otlpin"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// otlpSink turns OTLP requests into Kafka messages (split per trace ID, the
+// kafkawire format) and appends them to the buffer. It answers only after
+// the fsync; a full buffer is refused at once (the client retries) rather
+// than holding the request.
+type otlpSink struct {
+	buf         Appender
+	maxMessage  int
+	logsByTrace bool
+	encoders    sync.Pool
+}
+
+type sinkScratch struct {
+	enc  kafkawire.Encoder
+	msgs []kafka.Message
+	recs [][]byte
+	data []byte
+}
+
+func newOTLPSink(buf Appender, maxMessage int, logsByTrace bool) *otlpSink {
+	s := &otlpSink{buf: buf, maxMessage: maxMessage, logsByTrace: logsByTrace}
+	s.encoders.New = func() any { return &sinkScratch{} }
+	return s
+}
+
+func (s *otlpSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	n := td.SpanCount()
+	if n == 0 {
+		return nil
+	}
+	sc := s.encoders.Get().(*sinkScratch)
+	defer s.encoders.Put(sc)
+	sc.enc.PartitionByTraceID = true
+	var err error
+	sc.msgs, err = sc.enc.AppendTraceMessages(sc.msgs[:0], td)
+	if err != nil {
+		return fmt.Errorf("%w: %w", otlpin.ErrInvalid, err)
+	}
+	return s.append(ctx, sc, forward.KindSpans, n)
+}
+
+func (s *otlpSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
+	n := ld.LogRecordCount()
+	if n == 0 {
+		return nil
+	}
+	sc := s.encoders.Get().(*sinkScratch)
+	defer s.encoders.Put(sc)
+	sc.enc.PartitionByTraceID = s.logsByTrace
+	var err error
+	sc.msgs, err = sc.enc.AppendLogMessages(sc.msgs[:0], ld)
+	if err != nil {
+		return fmt.Errorf("%w: %w", otlpin.ErrInvalid, err)
+	}
+	return s.append(ctx, sc, forward.KindLogs, n)
+}
+
+func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kind, records int) error {
+	size := 0
+	for i := range sc.msgs {
+		m := &sc.msgs[i]
+		if len(m.Key)+len(m.Value) > s.maxMessage {
+			return fmt.Errorf("%w: one trace of %d bytes exceeds kafka.max_request_bytes (%d)", otlpin.ErrInvalid, len(m.Value), s.maxMessage)
+		}
+		size += forward.MessageSize(records, m.Key, m.Value)
+	}
+	// one contiguous buffer for all records of the request
+	if cap(sc.data) < size {
+		sc.data = make([]byte, 0, size)
+	}
+	data := sc.data[:0]
+	sc.recs = sc.recs[:0]
+	for i := range sc.msgs {
+		m := &sc.msgs[i]
+		// the whole request's count rides on its first message, so the
+		// forwarder's record counter adds up exactly
+		c := 0
+		if i == 0 {
+			c = records
+		}
+		start := len(data)
+		data = forward.AppendMessage(data, kind, c, m.Key, m.Value)
+		sc.recs = append(sc.recs, data[start:len(data):len(data)])
+	}
+	sc.data = data
+	clear(sc.msgs) // drop references to the request's memory
+	done := make(chan struct{})
+	if err := s.buf.Append(ctx, sc.recs, false, func() { close(done) }); err != nil {
+		if errors.Is(err, buffer.ErrFull) {
+			return fmt.Errorf("%w: %w", otlpin.ErrRetryLater, err)
+		}
+		return fmt.Errorf("buffer: %w", err)
+	}
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		// it was written and will be sent; the client will likely retry
+		// (a duplicate), which is the safe side
+		return ctx.Err()
+	}
+}

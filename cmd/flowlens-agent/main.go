@@ -1,0 +1,125 @@
+// Command flowlens-agent is the host agent: it follows log files and
+// receives OTLP, keeps everything in a disk buffer and forwards it to Kafka.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/signal"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/agent/install"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/logging"
+	"github.com/spf13/cobra"
+)
+
+var version = "dev" // set with -ldflags "-X main.version=..."
+
+func main() {
+	if err := newRoot().Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "flowlens-agent:", err)
+		os.Exit(1)
+	}
+}
+
+func newRoot() *cobra.Command {
+	var cfgPath string
+	root := &cobra.Command{
+		Use:           "flowlens-agent",
+		Short:         "Follow log files and receive OTLP; buffer on disk; forward to Kafka",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		RunE:          func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfgPath) },
+	}
+	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", install.ConfigPath, "configuration file")
+
+	runCmd := &cobra.Command{
+		Use:   "run",
+		Short: "Run the agent (the default)",
+		Args:  cobra.NoArgs,
+		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfgPath) },
+	}
+	check := &cobra.Command{
+		Use:   "check-config",
+		Short: "Load and validate the configuration; errors name the field",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var cfg agent.Config
+			if err := config.Load(cfgPath, &cfg); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d file sources, OTLP grpc=%v http=%v, kafka %v, buffer %s %s)\n",
+				cfgPath, len(cfg.Files), cfg.OTLP.GRPC.On(), cfg.OTLP.HTTP.On(), cfg.Kafka.Brokers, cfg.Buffer.MaxSize, cfg.Buffer.WhenFull)
+			return nil
+		},
+	}
+	var opts install.Options
+	inst := &cobra.Command{
+		Use:   "install",
+		Short: "Install the binary, a default config, the data folder, a user and a systemd unit",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Out = cmd.OutOrStdout()
+			return install.Install(opts)
+		},
+	}
+	addInstallFlags(inst, &opts)
+	inst.Flags().StringVar(&opts.User, "user", "flowlens-agent", "system user the agent runs as")
+	inst.Flags().StringVar(&opts.Brokers, "brokers", "127.0.0.1:9092", "Kafka brokers written into a new default config")
+	uninst := &cobra.Command{
+		Use:   "uninstall",
+		Short: "Stop the service and remove the unit and binary (--purge: config, data, user too)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			opts.Out = cmd.OutOrStdout()
+			return install.Uninstall(opts)
+		},
+	}
+	addInstallFlags(uninst, &opts)
+	uninst.Flags().BoolVar(&opts.Purge, "purge", false, "also remove the config, the data folder and the user")
+	ver := &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Args:  cobra.NoArgs,
+		Run: func(cmd *cobra.Command, _ []string) {
+			v := version
+			if bi, ok := debug.ReadBuildInfo(); ok && v == "dev" && bi.Main.Version != "" {
+				v = bi.Main.Version
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), "flowlens-agent", v)
+		},
+	}
+	root.AddCommand(runCmd, check, inst, uninst, ver)
+	return root
+}
+
+func addInstallFlags(cmd *cobra.Command, o *install.Options) {
+	cmd.Flags().BoolVar(&o.DryRun, "dry-run", false, "only print what would be done")
+	cmd.Flags().StringVar(&o.Root, "root", "", "install under this folder instead of / (files only; commands are printed)")
+}
+
+func run(ctx context.Context, cfgPath string) error {
+	var cfg agent.Config
+	if err := config.Load(cfgPath, &cfg); err != nil {
+		return err
+	}
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		return fmt.Errorf("log: %w", err)
+	}
+	defer func() { _ = log.Sync() }()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := agent.New(cfg, log, version)
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
