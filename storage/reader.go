@@ -99,21 +99,11 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (Trace, error) {
 	}
 	hexID := id.String()
 	tr := Trace{TraceID: hexID}
-	idx := s.l.Name(TraceIndexTable)
-	// Scalar subqueries are evaluated before index analysis, so the range
-	// prunes partitions like literal bounds do, in a single round trip.
-	spansQ := spanSelect + `
-FROM ` + s.l.Name(TracesTable) + `
-WHERE TraceId = {id:String}
-  AND Timestamp >= (SELECT min(Start) FROM ` + idx + ` WHERE TraceId = {id:String})
-  AND Timestamp < (SELECT max(End) FROM ` + idx + ` WHERE TraceId = {id:String}) + 1
-ORDER BY Timestamp`
-	if tr.Spans, err = s.querySpans(ctx, spansQ, namedParams("id", hexID)); err != nil {
+	if tr.Spans, err = s.traceSpansIndexed(ctx, hexID); err != nil {
 		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
 	if len(tr.Spans) == 0 {
-		if tr.Spans, err = s.querySpans(ctx, spanSelect+"\nFROM "+s.l.Name(TracesTable)+
-			"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", hexID)); err != nil {
+		if tr.Spans, err = s.traceSpansBloomOnly(ctx, hexID); err != nil {
 			return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 		}
 	}
@@ -138,11 +128,26 @@ ORDER BY Timestamp`
 	return tr, nil
 }
 
-// getTraceSpansBloomOnly reads a trace's spans the OTel exporter's way: the
-// bloom filter on TraceId alone, every partition. For benchmarks.
-func (s *Store) getTraceSpansBloomOnly(ctx context.Context, id TraceID) ([]Span, error) {
+// traceSpansIndexed reads the trace's time range from the trace-ID index
+// and then only that range of otel_traces. Scalar subqueries are evaluated
+// before index analysis, so the range prunes partitions like literal bounds
+// do, in a single round trip. (Start and End are whole seconds, hence +1.)
+func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
+	idx := s.l.Name(TraceIndexTable)
+	q := spanSelect + `
+FROM ` + s.l.Name(TracesTable) + `
+WHERE TraceId = {id:String}
+  AND Timestamp >= (SELECT min(Start) FROM ` + idx + ` WHERE TraceId = {id:String})
+  AND Timestamp < (SELECT max(End) FROM ` + idx + ` WHERE TraceId = {id:String}) + 1
+ORDER BY Timestamp`
+	return s.querySpans(ctx, q, namedParams("id", hexID))
+}
+
+// traceSpansBloomOnly reads a trace's spans the OTel exporter's way: the
+// bloom filter on TraceId alone, over every partition.
+func (s *Store) traceSpansBloomOnly(ctx context.Context, hexID string) ([]Span, error) {
 	return s.querySpans(ctx, spanSelect+"\nFROM "+s.l.Name(TracesTable)+
-		"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", id.String()))
+		"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", hexID))
 }
 
 // SpanQuery filters spans. Zero fields do not filter.

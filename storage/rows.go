@@ -56,23 +56,8 @@ func checkTimestamp(ts pcommon.Timestamp, what string) error {
 	return nil
 }
 
-// attrMap converts attributes to the exporter's string map (non-string values
-// as AsString: numbers in decimal, maps and slices as JSON). It returns an
-// error wrapping ErrAttributeTooLarge if a key or value exceeds max.
-func attrMap(attrs pcommon.Map, limit int) (map[string]string, error) {
-	m := make(map[string]string, attrs.Len())
-	var err error
-	attrs.Range(func(k string, v pcommon.Value) bool {
-		s := v.AsString()
-		if len(k) > limit || len(s) > limit {
-			err = fmt.Errorf("%w: attribute %s is %d bytes (limit %d)", ErrAttributeTooLarge,
-				quoteForError(k), max(len(k), len(s)), limit)
-			return false
-		}
-		m[k] = s
-		return true
-	})
-	return m, err
+func tooLarge(key string, size, limit int) error {
+	return fmt.Errorf("%w: attribute %s is %d bytes (limit %d)", ErrAttributeTooLarge, quoteForError(key), size, limit)
 }
 
 // hexTraceID is the exporter's form: lowercase hex, or "" for an empty ID.

@@ -26,7 +26,7 @@ func TestAppendTracesConvertsLikeTheExporter(t *testing.T) {
 	if r.Duration[0] != uint64(250*time.Millisecond+7) || !r.Timestamp[0].Equal(want[0].Timestamp) {
 		t.Errorf("duration %d timestamp %s", r.Duration[0], r.Timestamp[0])
 	}
-	if r.ServiceName[0] != "checkout" || r.SpanAttributes[0]["http.status_code"] != "500" {
+	if r.ServiceName[0] != "checkout" || r.SpanAttributes[0].Map()["http.status_code"] != "500" {
 		t.Errorf("service %q attrs %v", r.ServiceName[0], r.SpanAttributes[0])
 	}
 	// Every column has one entry per row (the batch would be refused otherwise).
@@ -56,13 +56,13 @@ func lenOf(c any) int {
 		return len(v)
 	case []uint8:
 		return len(v)
-	case []map[string]string:
+	case []*Attrs:
 		return len(v)
 	case [][]time.Time:
 		return len(v)
 	case [][]string:
 		return len(v)
-	case [][]map[string]string:
+	case [][]*Attrs:
 		return len(v)
 	}
 	panic("unknown column type")

@@ -24,12 +24,12 @@ type LogRows struct {
 	ServiceName        []string
 	Body               []string
 	ResourceSchemaURL  []string
-	ResourceAttributes []map[string]string
+	ResourceAttributes []*Attrs
 	ScopeSchemaURL     []string
 	ScopeName          []string
 	ScopeVersion       []string
-	ScopeAttributes    []map[string]string
-	LogAttributes      []map[string]string
+	ScopeAttributes    []*Attrs
+	LogAttributes      []*Attrs
 	EventName          []string
 }
 
@@ -90,12 +90,12 @@ func (r *LogRows) AppendLogs(ld plog.Logs, onReject RejectFunc) int {
 		if v, ok := res.Attributes().Get("service.name"); ok {
 			service = v.AsString()
 		}
-		resAttrs, resErr := attrMap(res.Attributes(), lim.MaxAttributeBytes)
+		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
 			scope := sl.Scope()
-			scopeAttrs, scopeErr := attrMap(scope.Attributes(), lim.MaxAttributeBytes)
+			scopeAttrs, scopeErr := attrsOf(scope.Attributes(), lim.MaxAttributeBytes)
 			if scopeErr != nil && resErr == nil {
 				resErr = fmt.Errorf("scope: %w", scopeErr)
 			}
@@ -141,7 +141,7 @@ func (r *LogRows) appendLog(rec plog.LogRecord, lim RowLimits) error {
 	if len(body) > lim.MaxBodyBytes {
 		return fmt.Errorf("%w: body is %d bytes (limit %d)", ErrAttributeTooLarge, len(body), lim.MaxBodyBytes)
 	}
-	attrs, err := attrMap(rec.Attributes(), lim.MaxAttributeBytes)
+	attrs, err := attrsOf(rec.Attributes(), lim.MaxAttributeBytes)
 	if err != nil {
 		return err
 	}

@@ -27,20 +27,20 @@ type SpanRows struct {
 	SpanName           []string
 	SpanKind           []string
 	ServiceName        []string
-	ResourceAttributes []map[string]string
+	ResourceAttributes []*Attrs
 	ScopeName          []string
 	ScopeVersion       []string
-	SpanAttributes     []map[string]string
+	SpanAttributes     []*Attrs
 	Duration           []uint64
 	StatusCode         []string
 	StatusMessage      []string
 	EventsTimestamp    [][]time.Time
 	EventsName         [][]string
-	EventsAttributes   [][]map[string]string
+	EventsAttributes   [][]*Attrs
 	LinksTraceID       [][]string
 	LinksSpanID        [][]string
 	LinksTraceState    [][]string
-	LinksAttributes    [][]map[string]string
+	LinksAttributes    [][]*Attrs
 }
 
 // spanColumns is the INSERT column list, in the order of columns().
@@ -113,7 +113,7 @@ func (r *SpanRows) AppendTraces(td ptrace.Traces, onReject RejectFunc) int {
 		if v, ok := res.Attributes().Get("service.name"); ok {
 			service = v.AsString()
 		}
-		resAttrs, resErr := attrMap(res.Attributes(), lim.MaxAttributeBytes)
+		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -135,7 +135,7 @@ func (r *SpanRows) AppendTraces(td ptrace.Traces, onReject RejectFunc) int {
 	return n
 }
 
-func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs map[string]string, resErr error,
+func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs *Attrs, resErr error,
 	scopeName, scopeVersion string, lim RowLimits) error {
 	if resErr != nil {
 		return fmt.Errorf("resource: %w", resErr)
@@ -150,50 +150,50 @@ func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs map[str
 		return fmt.Errorf("%w: status message is %d bytes (limit %d)", ErrAttributeTooLarge,
 			len(span.Status().Message()), lim.MaxAttributeBytes)
 	}
-	spanAttrs, err := attrMap(span.Attributes(), lim.MaxAttributeBytes)
+	spanAttrs, err := attrsOf(span.Attributes(), lim.MaxAttributeBytes)
 	if err != nil {
 		return err
 	}
 	var (
 		evTimes []time.Time
 		evNames []string
-		evAttrs []map[string]string
+		evAttrs []*Attrs
 	)
 	if evs := span.Events(); evs.Len() > 0 {
 		evTimes = make([]time.Time, evs.Len())
 		evNames = make([]string, evs.Len())
-		evAttrs = make([]map[string]string, evs.Len())
+		evAttrs = make([]*Attrs, evs.Len())
 		for i := 0; i < evs.Len(); i++ {
 			ev := evs.At(i)
 			evTimes[i] = ev.Timestamp().AsTime()
 			evNames[i] = ev.Name()
-			if evAttrs[i], err = attrMap(ev.Attributes(), lim.MaxAttributeBytes); err != nil {
+			if evAttrs[i], err = attrsOf(ev.Attributes(), lim.MaxAttributeBytes); err != nil {
 				return fmt.Errorf("event %d: %w", i, err)
 			}
 		}
 	} else {
-		evTimes, evNames, evAttrs = []time.Time{}, []string{}, []map[string]string{}
+		evTimes, evNames, evAttrs = []time.Time{}, []string{}, []*Attrs{}
 	}
 	var (
 		lTrace, lSpan, lState []string
-		lAttrs                []map[string]string
+		lAttrs                []*Attrs
 	)
 	if links := span.Links(); links.Len() > 0 {
 		lTrace = make([]string, links.Len())
 		lSpan = make([]string, links.Len())
 		lState = make([]string, links.Len())
-		lAttrs = make([]map[string]string, links.Len())
+		lAttrs = make([]*Attrs, links.Len())
 		for i := 0; i < links.Len(); i++ {
 			l := links.At(i)
 			lTrace[i] = hexTraceID(l.TraceID())
 			lSpan[i] = hexSpanID(l.SpanID())
 			lState[i] = l.TraceState().AsRaw()
-			if lAttrs[i], err = attrMap(l.Attributes(), lim.MaxAttributeBytes); err != nil {
+			if lAttrs[i], err = attrsOf(l.Attributes(), lim.MaxAttributeBytes); err != nil {
 				return fmt.Errorf("link %d: %w", i, err)
 			}
 		}
 	} else {
-		lTrace, lSpan, lState, lAttrs = []string{}, []string{}, []string{}, []map[string]string{}
+		lTrace, lSpan, lState, lAttrs = []string{}, []string{}, []string{}, []*Attrs{}
 	}
 	var dur uint64
 	if end, start := span.EndTimestamp(), span.StartTimestamp(); end > start {

@@ -1,0 +1,94 @@
+package storage
+
+import (
+	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+)
+
+// Attrs is one Map(LowCardinality(String), String) value as it is sent:
+// keys and values as strings in pdata order, boxed once, so that
+// clickhouse-go's Map column appends them without reflection (it accepts a
+// column.IterableOrderedMap). A go map here costs a map build per span plus a
+// reflective walk at append time: 3x slower for 13 attributes.
+//
+// An Attrs is immutable once appended to rows and may be shared by rows
+// (all spans of a resource share its resource attributes).
+type Attrs struct {
+	kv []any // key0, value0, key1, value1, ... (all strings)
+}
+
+// emptyAttrs stands for "no attributes": the Map column needs a non-nil value.
+var emptyAttrs = &Attrs{}
+
+// NewAttrs builds Attrs from a Go map (order: map iteration order).
+func NewAttrs(m map[string]string) *Attrs {
+	if len(m) == 0 {
+		return emptyAttrs
+	}
+	a := &Attrs{kv: make([]any, 0, 2*len(m))}
+	for k, v := range m {
+		a.kv = append(a.kv, k, v)
+	}
+	return a
+}
+
+// Put appends a key and value (strings); it implements column.IterableOrderedMap.
+func (a *Attrs) Put(key, value any) { a.kv = append(a.kv, key, value) }
+
+// Iterator implements column.IterableOrderedMap.
+func (a *Attrs) Iterator() column.MapIterator { return &attrsIter{kv: a.kv, i: -2} }
+
+// Len is the number of attributes.
+func (a *Attrs) Len() int { return len(a.kv) / 2 }
+
+// Get returns the value of key.
+func (a *Attrs) Get(key string) (string, bool) {
+	for i := 0; i+1 < len(a.kv); i += 2 {
+		if a.kv[i].(string) == key {
+			return a.kv[i+1].(string), true
+		}
+	}
+	return "", false
+}
+
+// Map returns the attributes as a Go map.
+func (a *Attrs) Map() map[string]string {
+	m := make(map[string]string, a.Len())
+	for i := 0; i+1 < len(a.kv); i += 2 {
+		m[a.kv[i].(string)] = a.kv[i+1].(string)
+	}
+	return m
+}
+
+type attrsIter struct {
+	kv []any
+	i  int
+}
+
+func (it *attrsIter) Next() bool { it.i += 2; return it.i+1 < len(it.kv) }
+func (it *attrsIter) Key() any   { return it.kv[it.i] }
+func (it *attrsIter) Value() any { return it.kv[it.i+1] }
+
+// attrsOf converts pdata attributes the exporter's way (non-string values as
+// AsString: numbers in decimal, maps and slices as JSON). It fails with
+// ErrAttributeTooLarge if a key or value exceeds limit bytes.
+func attrsOf(attrs pcommon.Map, limit int) (*Attrs, error) {
+	if attrs.Len() == 0 {
+		return emptyAttrs, nil
+	}
+	a := &Attrs{kv: make([]any, 0, 2*attrs.Len())}
+	var err error
+	attrs.Range(func(k string, v pcommon.Value) bool {
+		s := v.AsString()
+		if len(k) > limit || len(s) > limit {
+			err = tooLarge(k, max(len(k), len(s)), limit)
+			return false
+		}
+		a.kv = append(a.kv, k, s)
+		return true
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a, nil
+}
