@@ -566,11 +566,8 @@ func (g *Generator) Run(ctx context.Context) error {
 	wallStart := time.Now()
 	for !g.Done() {
 		if g.requests&63 == 0 {
-			if err := ctx.Err(); err != nil {
-				if g.opts.Count == 0 && g.opts.Duration == 0 {
-					return nil // unbounded runs end with their context
-				}
-				return err
+			if ctx.Err() != nil {
+				return g.stopped(ctx)
 			}
 		}
 		if g.opts.Realtime {
@@ -580,7 +577,7 @@ func (g *Generator) Run(ctx context.Context) error {
 				select {
 				case <-ctx.Done():
 					t.Stop()
-					continue
+					return g.stopped(ctx)
 				case <-t.C:
 				}
 			}
@@ -591,6 +588,17 @@ func (g *Generator) Run(ctx context.Context) error {
 		}
 	}
 	return g.logErr
+}
+
+// stopped is Run's result when ctx ended first: nil for an unbounded run.
+func (g *Generator) stopped(ctx context.Context) error {
+	if g.logErr != nil {
+		return g.logErr
+	}
+	if g.opts.Count == 0 && g.opts.Duration == 0 {
+		return nil
+	}
+	return ctx.Err()
 }
 
 // Done reports whether the Count or Duration bound is reached.

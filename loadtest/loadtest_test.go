@@ -1,0 +1,202 @@
+package loadtest
+
+import (
+	"context"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/loadtest/gen"
+)
+
+// receiver is an OTLP/gRPC trace endpoint that keeps what it gets.
+type receiver struct {
+	ptraceotlp.UnimplementedGRPCServer
+	mu      sync.Mutex
+	seqs    map[int64]int
+	svcs    map[string]int
+	batches int
+}
+
+func (r *receiver) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.batches++
+	rss := req.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		rs := rss.At(i)
+		svc, _ := rs.Resource().Attributes().Get("service.name")
+		sss := rs.ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				sp := spans.At(k)
+				seq, ok := sp.Attributes().Get(gen.AttrSeq)
+				if !ok {
+					continue
+				}
+				r.seqs[seq.Int()]++
+				r.svcs[svc.Str()]++
+				_ = sp.Kind() == ptrace.SpanKindServer
+			}
+		}
+	}
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+func startReceiver(t *testing.T) (*receiver, string) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &receiver{seqs: map[int64]int{}, svcs: map[string]int{}}
+	s := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(s, r)
+	go func() { _ = s.Serve(ln) }()
+	t.Cleanup(s.Stop)
+	return r, ln.Addr().String()
+}
+
+func TestRunSendsEverySpanOnce(t *testing.T) {
+	rcv, addr := startReceiver(t)
+	dir := t.TempDir()
+	cfg := Config{Count: 2000, Rate: 500, Seed: 9, NoPacing: true, LogDir: filepath.Join(dir, "logs"),
+		TruthFile: filepath.Join(dir, "truth.json"), Faults: "testdata/faults.yaml"}
+	cfg.OTLP.Endpoint = addr
+	cfg.OTLP.BatchSize = 256
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	var final Progress
+	truth, err := Run(context.Background(), cfg, Options{OnProgress: func(p Progress) {
+		if p.Final {
+			final = p
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if truth.Requests != 2000 || truth.Spans == 0 || len(truth.Faults) != 4 {
+		t.Fatalf("truth: %d requests, %d spans, %d faults", truth.Requests, truth.Spans, len(truth.Faults))
+	}
+	rcv.mu.Lock()
+	defer rcv.mu.Unlock()
+	if uint64(len(rcv.seqs)) != truth.Spans {
+		t.Fatalf("received %d distinct spans, generated %d", len(rcv.seqs), truth.Spans)
+	}
+	for seq, n := range rcv.seqs {
+		if n != 1 || seq < 1 || uint64(seq) > truth.Spans {
+			t.Fatalf("seq %d received %d times", seq, n)
+		}
+	}
+	for svc, n := range truth.SpansByService {
+		if uint64(rcv.svcs[svc]) != n {
+			t.Errorf("%s: received %d spans, generated %d", svc, rcv.svcs[svc], n)
+		}
+	}
+	if final.Exported != truth.Spans || final.ExportFailed != 0 || final.Logs != truth.Logs {
+		t.Errorf("final progress %+v, truth %d spans %d logs", final, truth.Spans, truth.Logs)
+	}
+	back, err := gen.ReadTruth(cfg.TruthFile)
+	if err != nil || back.Spans != truth.Spans {
+		t.Fatalf("truth file: %v %+v", err, back)
+	}
+	logs, _ := filepath.Glob(filepath.Join(cfg.LogDir, "*.log"))
+	if len(logs) == 0 {
+		t.Fatal("no log files")
+	}
+}
+
+func TestRunPacedStopsWithContext(t *testing.T) {
+	_, addr := startReceiver(t)
+	cfg := Config{Rate: 200, Seed: 1} // unbounded and paced
+	cfg.OTLP.Endpoint = addr
+	cfg.SetDefaults()
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	truth, err := Run(ctx, cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// paced: about 100 requests in half a second, not thousands
+	if truth.Requests < 20 || truth.Requests > 200 {
+		t.Fatalf("%d requests in %s at 200/s", truth.Requests, time.Since(start))
+	}
+}
+
+func TestRunReportsUnreachableEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	cfg := Config{Count: 10, Rate: 100, NoPacing: true}
+	cfg.OTLP.Endpoint = addr
+	cfg.OTLP.RetryFor = -1
+	cfg.OTLP.Timeout = time.Second
+	cfg.SetDefaults()
+	_, err = Run(context.Background(), cfg, Options{})
+	if err == nil || !strings.Contains(err.Error(), "could not be exported") {
+		t.Fatalf("error = %v, want the lost spans reported", err)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	tests := []struct {
+		name    string
+		yaml    string
+		wantErr string
+	}{
+		{"defaults", "", ""},
+		{"rate", "rate: -5\n", "rate: must be positive"},
+		{"endpoint", "otlp: {endpoint: localhost}\n", `otlp.endpoint: "localhost" must be host:port`},
+		{"queue", "otlp: {batch_size: 100, queue_size: 10}\n", "otlp.queue_size: must be at least batch_size"},
+		{"logs", "logs_per_span: 1000\n", "logs_per_span: must be 0..100"},
+		{"unknown", "rat: 5\n", "field rat not found"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := filepath.Join(t.TempDir(), "c.yaml")
+			if err := os.WriteFile(p, []byte(tt.yaml), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			var c Config
+			err := config.Load(p, &c)
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestLoadTopologyErrors(t *testing.T) {
+	if _, err := LoadTopology("testdata/nope.yaml", ""); err == nil {
+		t.Error("missing topology file accepted")
+	}
+	if _, err := LoadTopology("", "topology/testdata/bad/probability.yaml"); err == nil {
+		t.Error("a topology accepted as a fault file")
+	}
+	top, err := LoadTopology("", "testdata/faults.yaml")
+	if err != nil || len(top.Faults) != 4 {
+		t.Fatalf("shop with faults: %v", err)
+	}
+}
