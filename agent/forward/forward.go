@@ -102,6 +102,10 @@ func codec(name string) (compress.Compression, error) {
 	return 0, fmt.Errorf("%q: want lz4, zstd, snappy, gzip or none", name)
 }
 
+// maxMessagesPerCall bounds the messages of one produce call (kafka-go
+// preallocates its batches to the count limit).
+const maxMessagesPerCall = 1000
+
 // Stats are the forwarder's counters.
 type Stats struct {
 	Messages     int64 // Kafka messages acknowledged
@@ -146,7 +150,7 @@ func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
 		Balancer:     &kafka.Hash{},
 		RequiredAcks: kafka.RequireAll,
 		Compression:  comp,
-		BatchSize:    1 << 30, // batches are bounded by bytes (MaxRequestBytes)
+		BatchSize:    maxMessagesPerCall + 1, // never full by count: one batch per partition and call
 		BatchBytes:   int64(cfg.MaxRequestBytes),
 		BatchTimeout: cfg.Linger,
 		MaxAttempts:  1, // we retry ourselves, keeping the order
@@ -204,7 +208,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				}
 				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value}
 				ms := len(key) + len(value) + 64
-				if len(msgs) > 0 && size+ms > int(f.cfg.MaxRequestBytes) {
+				if len(msgs) > 0 && (size+ms > int(f.cfg.MaxRequestBytes) || len(msgs) == maxMessagesPerCall) {
 					break
 				}
 				msgs, counts = append(msgs, m), append(counts, n)

@@ -1,0 +1,235 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+func appendJSONLines(t testing.TB, path string, from, to int) {
+	t.Helper()
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b bytes.Buffer
+	for i := from; i < to; i++ {
+		fmt.Fprintf(&b, `{"ts":"2026-11-25T12:00:00.%06dZ","level":"info","msg":"line %07d","user":"u%d"}`+"\n", i%1000000, i, i%97)
+	}
+	if _, err := f.Write(b.Bytes()); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+}
+
+// exactlyOnce checks bodies "line N" for N in [0,n): each once.
+func exactlyOnce(t *testing.T, c *consumed, n int) {
+	t.Helper()
+	seen := map[string]int{}
+	for _, bodies := range c.logBodies {
+		for _, b := range bodies {
+			seen[b]++
+		}
+	}
+	missing, dup := 0, 0
+	for i := 0; i < n; i++ {
+		switch seen[fmt.Sprintf("line %07d", i)] {
+		case 0:
+			missing++
+		case 1:
+		default:
+			dup++
+		}
+	}
+	if missing != 0 || dup != 0 || c.logRecords != n {
+		t.Fatalf("%d records at the broker: %d missing, %d duplicated, want exactly %d", c.logRecords, missing, dup, n)
+	}
+}
+
+// TestFilesRotationExactCountsAtBroker: rename-and-create and copytruncate
+// rotations and a truncation while lines keep coming; the broker holds every
+// line exactly once.
+func TestFilesRotationExactCountsAtBroker(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", "")
+	defer b.Close()
+	logs := t.TempDir()
+	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/app.log*, %s/other.log]
+    scan_interval: 50ms
+    poll_interval: 10ms
+    rotate_wait: 300ms
+    parse: {format: json}
+`, logs, logs))
+	startAgent(t, cfg)
+	app := filepath.Join(logs, "app.log")
+	n := 0
+	write := func(k int) { appendJSONLines(t, app, n, n+k); n += k }
+	c := newConsumed()
+	waitN := func() {
+		c.waitFor(t, b.Addrs()[0], kafkawire.DefaultLogsTopic, 30*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	}
+	write(5000)
+	waitN()
+	// rename and create; the writer still appends a little to the old file
+	if err := os.Rename(app, app+".1"); err != nil {
+		t.Fatal(err)
+	}
+	appendJSONLines(t, app+".1", n, n+100)
+	n += 100
+	write(3000)
+	waitN()
+	// copytruncate
+	data, _ := os.ReadFile(app)
+	os.WriteFile(app+".2", data, 0o644)
+	os.Truncate(app, 0)
+	write(2000)
+	waitN()
+	// truncation in place, then more lines than before
+	os.Truncate(app, 0)
+	time.Sleep(100 * time.Millisecond)
+	write(4000)
+	// a second file, with bad lines that must be kept
+	other := filepath.Join(logs, "other.log")
+	os.WriteFile(other, []byte("{not json\n\xff\xfe\x00binary\n   \n"), 0o644)
+	c.waitFor(t, b.Addrs()[0], kafkawire.DefaultLogsTopic, 30*time.Second, func(c *consumed) bool { return c.logRecords >= n+3 })
+	time.Sleep(time.Second) // duplicates would show up now
+	c.poll(t, b.Addrs()[0], kafkawire.DefaultLogsTopic)
+	// remove the 3 bad lines from the count and check them
+	var bad []string
+	for p, bodies := range c.logBodies {
+		kept := bodies[:0]
+		for _, body := range bodies {
+			if strings.HasPrefix(body, "line ") {
+				kept = append(kept, body)
+			} else {
+				bad = append(bad, body)
+			}
+		}
+		c.logBodies[p] = kept
+	}
+	c.logRecords -= len(bad)
+	exactlyOnce(t, c, n)
+	if len(bad) != 3 {
+		t.Fatalf("bad lines at the broker: %q", bad)
+	}
+}
+
+func newTraceRequest(seq0, n int) ptraceotlp.ExportRequest {
+	return ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(seq0, n, 4))
+}
+
+// TestOTLPToKafka sends traces and logs over gRPC and HTTP (protobuf and
+// JSON) and malformed requests; spans arrive keyed by trace ID.
+func TestOTLPToKafka(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", "")
+	defer b.Close()
+	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
+	ra := startAgent(t, cfg)
+	recv := ra.a.Receiver()
+
+	conn, err := grpc.NewClient(recv.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx := context.Background()
+	tc := ptraceotlp.NewGRPCClient(conn)
+	if _, err := tc.Export(ctx, newTraceRequest(0, 400)); err != nil {
+		t.Fatalf("grpc traces: %v", err)
+	}
+	lc := plogotlp.NewGRPCClient(conn)
+	if _, err := lc.Export(ctx, plogotlp.NewExportRequestFromLogs(wiretest.Logs(0, 50))); err != nil {
+		t.Fatalf("grpc logs: %v", err)
+	}
+	post := func(path, ct string, body []byte) (int, string) {
+		resp, err := http.Post("http://"+recv.HTTPAddr()+path, ct, bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	pb, _ := newTraceRequest(400, 400).MarshalProto()
+	if code, body := post("/v1/traces", "application/x-protobuf", pb); code != 200 {
+		t.Fatalf("http protobuf traces: %d %s", code, body)
+	}
+	js, _ := newTraceRequest(800, 200).MarshalJSON()
+	if code, body := post("/v1/traces", "application/json", js); code != 200 {
+		t.Fatalf("http json traces: %d %s", code, body)
+	}
+	lj, _ := plogotlp.NewExportRequestFromLogs(wiretest.Logs(50, 50)).MarshalJSON()
+	if code, body := post("/v1/logs", "application/json", lj); code != 200 {
+		t.Fatalf("http json logs: %d %s", code, body)
+	}
+	// malformed requests: clear errors, the agent keeps going
+	if code, _ := post("/v1/traces", "application/x-protobuf", []byte{0xff, 0xff, 0xff}); code != 400 {
+		t.Errorf("malformed protobuf: %d, want 400", code)
+	}
+	if code, _ := post("/v1/logs", "application/json", []byte(`{"resourceLogs":[`)); code != 400 {
+		t.Errorf("malformed json: %d, want 400", code)
+	}
+	if code, _ := post("/v1/logs", "text/plain", []byte(`x`)); code != 415 {
+		t.Errorf("wrong content type: %d, want 415", code)
+	}
+	var raw []byte
+	err = conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", rawMsg{0xff, 0x01}, &raw, grpc.ForceCodec(rawCodec{}))
+	if code := status.Code(err); code == codes.OK || code == codes.Unavailable {
+		t.Errorf("malformed grpc: %v", err)
+	}
+
+	c := newConsumed()
+	c.waitFor(t, b.Addrs()[0], kafkawire.DefaultSpansTopic, 30*time.Second, func(c *consumed) bool { return c.spanCount >= 1000 })
+	if c.spanCount != 1000 || c.keyErrors != 0 {
+		t.Fatalf("%d spans (want 1000), %d with a key other than their trace ID", c.spanCount, c.keyErrors)
+	}
+	cl := newConsumed()
+	cl.waitFor(t, b.Addrs()[0], kafkawire.DefaultLogsTopic, 30*time.Second, func(c *consumed) bool { return c.logRecords >= 100 })
+	if cl.logRecords != 100 {
+		t.Fatalf("%d log records, want 100", cl.logRecords)
+	}
+	// metrics and health
+	resp, err := http.Get("http://" + ra.a.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	metrics, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`flowlens_agent_otlp_requests_total{outcome="malformed"} 3`, `flowlens_agent_records_received_total{input="otlp_spans"} 1000`, "flowlens_agent_kafka_records_sent_total 1100"} {
+		if !strings.Contains(string(metrics), want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	resp, err = http.Get("http://" + ra.a.MetricsAddr() + "/healthz")
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("healthz: %v %v", err, resp)
+	}
+}
+
+type rawMsg []byte
+type rawCodec struct{}
+
+func (rawCodec) Marshal(v any) ([]byte, error) { return v.(rawMsg), nil }
+func (rawCodec) Unmarshal(data []byte, v any) error {
+	*(v.(*[]byte)) = data
+	return nil
+}
+func (rawCodec) Name() string { return "proto" }

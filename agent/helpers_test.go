@@ -1,0 +1,262 @@
+package agent_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.uber.org/zap"
+)
+
+// startBroker runs the embedded broker on addr ("127.0.0.1:0" for any port)
+// with a data folder, so it can be stopped and started again on the same port.
+func startBroker(t testing.TB, addr, dataDir string) *kafkabroker.Broker {
+	t.Helper()
+	cfg := kafkabroker.Config{Addr: addr, DataDir: dataDir}
+	cfg.SetDefaults()
+	b, err := kafkabroker.New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// the port may still be in TIME_WAIT right after a stop
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		err = b.Start(context.Background())
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// writeConfig writes an agent config with the given body (YAML) plus the
+// common parts, and loads it the way the binary does.
+func loadConfig(t testing.TB, dataDir string, brokers []string, body string) agent.Config {
+	t.Helper()
+	y := fmt.Sprintf(`data_dir: %s
+host_name: testhost
+kafka:
+  brokers: [%s]
+  retry_backoff_max: 200ms
+metrics:
+  endpoint: 127.0.0.1:0
+`, dataDir, strings.Join(brokers, ","))
+	y += body
+	if !strings.Contains(body, "otlp:") {
+		y += "otlp:\n  grpc: {endpoint: 127.0.0.1:0}\n  http: {endpoint: 127.0.0.1:0}\n"
+	}
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cfg agent.Config
+	if err := config.Load(path, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+type runningAgent struct {
+	a      *agent.Agent
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startAgent(t testing.TB, cfg agent.Config) *runningAgent {
+	t.Helper()
+	a, err := agent.New(cfg, zap.NewNop(), "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan struct{})
+	r := &runningAgent{a: a, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- a.RunReady(ctx, func() { close(ready) }) }()
+	select {
+	case <-ready:
+	case err := <-r.done:
+		t.Fatalf("agent stopped at start: %v", err)
+	}
+	t.Cleanup(func() { r.stop(t) })
+	return r
+}
+
+func (r *runningAgent) stop(t testing.TB) {
+	if r.cancel == nil {
+		return
+	}
+	r.cancel()
+	r.cancel = nil
+	select {
+	case err := <-r.done:
+		if err != nil {
+			t.Errorf("agent stopped with: %v", err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("agent did not stop")
+	}
+}
+
+// consumed is what a topic holds, in partition order.
+type consumed struct {
+	mu         sync.Mutex
+	next       map[int]int64
+	perPart    map[int][]kafka.Message
+	logBodies  map[int][]string // per partition, record bodies in order
+	spans      map[int][]ptrace.Span
+	spanKeys   map[int][]string
+	logRecords int
+	spanCount  int
+	keyErrors  int
+}
+
+func newConsumed() *consumed {
+	return &consumed{next: map[int]int64{}, perPart: map[int][]kafka.Message{}, logBodies: map[int][]string{}, spans: map[int][]ptrace.Span{}, spanKeys: map[int][]string{}}
+}
+
+// poll reads what is new in every partition of topic.
+func (c *consumed) poll(t testing.TB, addr, topic string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", addr)
+	if err != nil {
+		t.Fatalf("dial broker: %v", err)
+	}
+	parts, err := conn.ReadPartitions(topic)
+	conn.Close()
+	if err != nil {
+		t.Fatalf("partitions of %s: %v", topic, err)
+	}
+	for _, p := range parts {
+		pc, err := kafka.DialLeader(ctx, "tcp", addr, topic, p.ID)
+		if err != nil {
+			t.Fatalf("dial leader: %v", err)
+		}
+		last, err := pc.ReadLastOffset()
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.mu.Lock()
+		off := c.next[p.ID]
+		c.mu.Unlock()
+		for off < last {
+			if _, err := pc.Seek(off, kafka.SeekAbsolute); err != nil {
+				t.Fatal(err)
+			}
+			pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			batch := pc.ReadBatch(1, 64<<20)
+			for {
+				m, err := batch.ReadMessage()
+				if err != nil {
+					break
+				}
+				c.add(t, topic, p.ID, m)
+				off = m.Offset + 1
+			}
+			batch.Close()
+		}
+		c.mu.Lock()
+		c.next[p.ID] = off
+		c.mu.Unlock()
+		pc.Close()
+	}
+}
+
+func (c *consumed) add(t testing.TB, topic string, part int, m kafka.Message) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var dec kafkawire.Decoder
+	if topic == kafkawire.DefaultLogsTopic {
+		ld, err := dec.DecodeLogs(m.Value, m.Headers)
+		if err != nil {
+			t.Fatalf("decode logs message: %v", err)
+		}
+		eachLog(ld, func(body string) {
+			c.logBodies[part] = append(c.logBodies[part], body)
+			c.logRecords++
+		})
+		return
+	}
+	td, err := dec.DecodeTraces(m.Value, m.Headers)
+	if err != nil {
+		t.Fatalf("decode traces message: %v", err)
+	}
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			ss := sss.At(j).Spans()
+			for k := 0; k < ss.Len(); k++ {
+				sp := ss.At(k)
+				if want := sp.TraceID().String(); string(m.Key) != want {
+					c.keyErrors++
+				}
+				c.spans[part] = append(c.spans[part], sp)
+				c.spanKeys[part] = append(c.spanKeys[part], string(m.Key))
+				c.spanCount++
+			}
+		}
+	}
+}
+
+func eachLog(ld plog.Logs, fn func(body string)) {
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				fn(lrs.At(k).Body().AsString())
+			}
+		}
+	}
+}
+
+// waitFor polls until cond holds or the timeout passes.
+func (c *consumed) waitFor(t testing.TB, addr, topic string, timeout time.Duration, cond func(c *consumed) bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		c.poll(t, addr, topic)
+		c.mu.Lock()
+		ok := cond(c)
+		c.mu.Unlock()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timeout waiting on %s: %d log records, %d spans", topic, c.logRecords, c.spanCount)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func freePort(t testing.TB) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+var errStop = errors.New("stop")
