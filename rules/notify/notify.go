@@ -1,0 +1,346 @@
+// Package notify delivers alerts to Alertmanager (API v2: POST /api/v2/alerts
+// with a JSON array) and to plain webhooks, firing and resolved alike.
+//
+// Enqueue never blocks: each target has its own bounded queue, drained by
+// one goroutine that sends batches and retries with exponential backoff. When
+// a queue is full the oldest alerts are dropped and counted, so a dead
+// receiver never slows rule evaluation.
+package notify
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/config"
+)
+
+// Alert is an alert in Alertmanager's v2 "postable alert" shape. EndsAt in
+// the past means resolved.
+type Alert struct {
+	Labels       map[string]string `json:"labels"`
+	Annotations  map[string]string `json:"annotations,omitempty"`
+	StartsAt     time.Time         `json:"startsAt,omitempty"`
+	EndsAt       time.Time         `json:"endsAt,omitempty"`
+	GeneratorURL string            `json:"generatorURL,omitempty"`
+}
+
+// Resolved reports whether the alert is over at now.
+func (a Alert) Resolved(now time.Time) bool { return !a.EndsAt.IsZero() && !a.EndsAt.After(now) }
+
+// Config configures the receivers.
+type Config struct {
+	// Alertmanagers are base URLs (http://host:9093); alerts go to
+	// <url>/api/v2/alerts.
+	Alertmanagers []string `yaml:"alertmanagers"`
+	// Webhooks are URLs that receive {"version","status","alerts":[...]}.
+	Webhooks   []string      `yaml:"webhooks"`
+	QueueSize  int           `yaml:"queue_size"`  // alerts held per target; default 10000
+	BatchSize  int           `yaml:"batch_size"`  // alerts per request; default 64
+	Timeout    time.Duration `yaml:"timeout"`     // per request; default 10s
+	MaxRetries int           `yaml:"max_retries"` // per batch; default 5, then the batch is dropped
+	BackoffMin time.Duration `yaml:"backoff_min"` // default 500ms, doubled per retry
+	BackoffMax time.Duration `yaml:"backoff_max"` // default 30s
+}
+
+// SetDefaults fills unset fields.
+func (c *Config) SetDefaults() {
+	if c.QueueSize == 0 {
+		c.QueueSize = 10000
+	}
+	if c.BatchSize == 0 {
+		c.BatchSize = 64
+	}
+	if c.Timeout == 0 {
+		c.Timeout = 10 * time.Second
+	}
+	if c.MaxRetries == 0 {
+		c.MaxRetries = 5
+	}
+	if c.BackoffMin == 0 {
+		c.BackoffMin = 500 * time.Millisecond
+	}
+	if c.BackoffMax == 0 {
+		c.BackoffMax = 30 * time.Second
+	}
+}
+
+// Validate names the first bad field.
+func (c *Config) Validate() error {
+	check := func(field string, urls []string) error {
+		for i, u := range urls {
+			p, err := url.Parse(u)
+			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+				return config.Errorf(fmt.Sprintf("%s[%d]", field, i), "must be an http(s) URL, got %q", u)
+			}
+		}
+		return nil
+	}
+	if err := check("alertmanagers", c.Alertmanagers); err != nil {
+		return err
+	}
+	if err := check("webhooks", c.Webhooks); err != nil {
+		return err
+	}
+	switch {
+	case c.QueueSize < 1:
+		return config.Errorf("queue_size", "must be positive")
+	case c.BatchSize < 1:
+		return config.Errorf("batch_size", "must be positive")
+	case c.Timeout <= 0:
+		return config.Errorf("timeout", "must be positive")
+	case c.MaxRetries < 0:
+		return config.Errorf("max_retries", "must not be negative")
+	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
+		return config.Errorf("backoff_min", "must be positive and at most backoff_max")
+	}
+	return nil
+}
+
+// errPermanent marks a response retrying cannot fix (4xx but 429).
+var errPermanent = errors.New("permanent")
+
+type encodeFunc func(batch []Alert, now time.Time) ([]byte, error)
+
+type target struct {
+	kind, url string
+	encode    encodeFunc
+
+	mu    sync.Mutex
+	queue []Alert
+	wake  chan struct{}
+}
+
+// Dispatcher sends alerts to every configured target.
+type Dispatcher struct {
+	cfg     Config
+	log     *zap.Logger
+	client  *http.Client
+	targets []*target
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	sent, failed, dropped *prometheus.CounterVec
+	queued                *prometheus.GaugeVec
+}
+
+// New builds a dispatcher; Start begins delivery.
+func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Dispatcher, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	d := &Dispatcher{
+		cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout},
+		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_rules_notifications_sent_total",
+			Help: "Alerts delivered, by target."}, []string{"target"}),
+		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_rules_notifications_failed_total",
+			Help: "Failed delivery attempts, by target."}, []string{"target"}),
+		dropped: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_rules_notifications_dropped_total",
+			Help: "Alerts never delivered, by target and reason (queue_full, retries_exhausted, rejected)."}, []string{"target", "reason"}),
+		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowlens_rules_notifications_queued",
+			Help: "Alerts waiting for delivery, by target."}, []string{"target"}),
+	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{d.sent, d.failed, d.dropped, d.queued} {
+			if err := reg.Register(c); err != nil {
+				return nil, fmt.Errorf("register notifier metrics: %w", err)
+			}
+		}
+	}
+	for _, u := range cfg.Alertmanagers {
+		d.targets = append(d.targets, &target{kind: "alertmanager", url: strings.TrimRight(u, "/") + "/api/v2/alerts",
+			encode: encodeAlertmanager, wake: make(chan struct{}, 1)})
+	}
+	for _, u := range cfg.Webhooks {
+		d.targets = append(d.targets, &target{kind: "webhook", url: u, encode: encodeWebhook, wake: make(chan struct{}, 1)})
+	}
+	return d, nil
+}
+
+func encodeAlertmanager(batch []Alert, _ time.Time) ([]byte, error) { return json.Marshal(batch) }
+
+// WebhookAlert is one alert in a webhook payload.
+type WebhookAlert struct {
+	Status string `json:"status"` // firing or resolved
+	Alert
+}
+
+// WebhookPayload is what a webhook receives, shaped like Alertmanager's own
+// webhook notifications.
+type WebhookPayload struct {
+	Version string         `json:"version"`
+	Status  string         `json:"status"` // firing when any alert fires
+	Alerts  []WebhookAlert `json:"alerts"`
+}
+
+func encodeWebhook(batch []Alert, now time.Time) ([]byte, error) {
+	p := WebhookPayload{Version: "1", Status: "resolved"}
+	for _, a := range batch {
+		st := "firing"
+		if a.Resolved(now) {
+			st = "resolved"
+		} else {
+			p.Status = "firing"
+		}
+		p.Alerts = append(p.Alerts, WebhookAlert{Status: st, Alert: a})
+	}
+	return json.Marshal(p)
+}
+
+// Start launches one sender per target. It returns at once.
+func (d *Dispatcher) Start(ctx context.Context) error {
+	ctx, d.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, t := range d.targets {
+		d.wg.Add(1)
+		go func() {
+			defer d.wg.Done()
+			d.run(ctx, t)
+		}()
+	}
+	return nil
+}
+
+// Shutdown stops the senders, giving queued alerts until ctx ends to leave.
+// It is safe without Start and more than once.
+func (d *Dispatcher) Shutdown(ctx context.Context) error {
+	d.once.Do(func() {
+		// let the queues drain until ctx expires
+	drain:
+		for !d.empty() {
+			select {
+			case <-ctx.Done():
+				break drain
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		if d.cancel != nil {
+			d.cancel()
+		}
+		d.wg.Wait()
+	})
+	return nil
+}
+
+func (d *Dispatcher) empty() bool {
+	for _, t := range d.targets {
+		t.mu.Lock()
+		n := len(t.queue)
+		t.mu.Unlock()
+		if n > 0 {
+			return false
+		}
+	}
+	return true
+}
+
+// Enqueue hands alerts to every target without blocking.
+func (d *Dispatcher) Enqueue(alerts ...Alert) {
+	if len(alerts) == 0 {
+		return
+	}
+	for _, t := range d.targets {
+		t.mu.Lock()
+		t.queue = append(t.queue, alerts...)
+		if over := len(t.queue) - d.cfg.QueueSize; over > 0 {
+			t.queue = append(t.queue[:0], t.queue[over:]...)
+			d.dropped.WithLabelValues(t.url, "queue_full").Add(float64(over))
+		}
+		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
+		t.mu.Unlock()
+		select {
+		case t.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+func (d *Dispatcher) run(ctx context.Context, t *target) {
+	for {
+		t.mu.Lock()
+		n := min(len(t.queue), d.cfg.BatchSize)
+		batch := append([]Alert(nil), t.queue[:n]...)
+		t.mu.Unlock()
+		if n == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.wake:
+				continue
+			}
+		}
+		err := d.sendWithRetry(ctx, t, batch)
+		t.mu.Lock()
+		t.queue = t.queue[n:]
+		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
+		t.mu.Unlock()
+		switch {
+		case err == nil:
+			d.sent.WithLabelValues(t.url).Add(float64(n))
+		case ctx.Err() != nil:
+			return
+		case errors.Is(err, errPermanent):
+			d.dropped.WithLabelValues(t.url, "rejected").Add(float64(n))
+			d.log.Warn("alerts rejected by receiver", zap.String("target", t.url), zap.Int("alerts", n), zap.Error(err))
+		default:
+			d.dropped.WithLabelValues(t.url, "retries_exhausted").Add(float64(n))
+			d.log.Warn("alerts not delivered after retries", zap.String("target", t.url), zap.Int("alerts", n), zap.Error(err))
+		}
+	}
+}
+
+func (d *Dispatcher) sendWithRetry(ctx context.Context, t *target, batch []Alert) error {
+	body, err := t.encode(batch, time.Now())
+	if err != nil {
+		return fmt.Errorf("encode alerts: %w: %w", errPermanent, err)
+	}
+	wait := d.cfg.BackoffMin
+	for attempt := 0; ; attempt++ {
+		err = d.post(ctx, t.url, body)
+		if err == nil || errors.Is(err, errPermanent) || attempt >= d.cfg.MaxRetries {
+			return err
+		}
+		d.failed.WithLabelValues(t.url).Inc()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(wait*2, d.cfg.BackoffMax)
+	}
+}
+
+func (d *Dispatcher) post(ctx context.Context, u string, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+	if err != nil {
+		return fmt.Errorf("post alerts: %w: %w", errPermanent, err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := d.client.Do(req)
+	if err != nil {
+		return fmt.Errorf("post alerts to %s: %w", u, err)
+	}
+	defer resp.Body.Close()
+	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	switch {
+	case resp.StatusCode/100 == 2:
+		return nil
+	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests:
+		return fmt.Errorf("post alerts to %s: %s: %s: %w", u, resp.Status, bytes.TrimSpace(msg), errPermanent)
+	default:
+		return fmt.Errorf("post alerts to %s: %s: %s", u, resp.Status, bytes.TrimSpace(msg))
+	}
+}
