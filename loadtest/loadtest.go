@@ -53,14 +53,16 @@ type Config struct {
 
 	// LogDir receives <service>.log files; empty: no logs.
 	LogDir string `yaml:"log_dir"`
-	// LogsPerSpan is the number of log lines per span (default 1).
+	// LogsPerSpan is the number of log lines per span (default 1; for none,
+	// leave LogDir empty).
 	LogsPerSpan int `yaml:"logs_per_span"`
 	// RotateBytes rotates log files at this size (0: never).
 	RotateBytes int64 `yaml:"rotate_bytes"`
 
 	// TruthFile receives the truth as JSON at the end of the run (optional).
 	TruthFile string `yaml:"truth_file"`
-	// ProgressInterval is how often progress is reported (default 5s).
+	// ProgressInterval is how often progress is reported (default 5s;
+	// negative: only the final report).
 	ProgressInterval time.Duration `yaml:"progress_interval"`
 }
 
@@ -123,14 +125,11 @@ func (c *Config) Validate() error {
 	if c.Duration < 0 {
 		errs = append(errs, config.Errorf("duration", "must not be negative, got %s", c.Duration))
 	}
-	if c.LogsPerSpan < 0 || c.LogsPerSpan > 100 {
-		errs = append(errs, config.Errorf("logs_per_span", "must be 0..100, got %d", c.LogsPerSpan))
+	if c.LogsPerSpan < 1 || c.LogsPerSpan > 100 {
+		errs = append(errs, config.Errorf("logs_per_span", "must be 1..100, got %d", c.LogsPerSpan))
 	}
 	if c.RotateBytes < 0 {
 		errs = append(errs, config.Errorf("rotate_bytes", "must not be negative, got %d", c.RotateBytes))
-	}
-	if c.ProgressInterval < 0 {
-		errs = append(errs, config.Errorf("progress_interval", "must not be negative, got %s", c.ProgressInterval))
 	}
 	o := &c.OTLP
 	if o.Endpoint != "-" {

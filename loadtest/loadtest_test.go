@@ -164,7 +164,7 @@ func TestConfigValidate(t *testing.T) {
 		{"rate", "rate: -5\n", "rate: must be positive"},
 		{"endpoint", "otlp: {endpoint: localhost}\n", `otlp.endpoint: "localhost" must be host:port`},
 		{"queue", "otlp: {batch_size: 100, queue_size: 10}\n", "otlp.queue_size: must be at least batch_size"},
-		{"logs", "logs_per_span: 1000\n", "logs_per_span: must be 0..100"},
+		{"logs", "logs_per_span: 1000\n", "logs_per_span: must be 1..100"},
 		{"unknown", "rat: 5\n", "field rat not found"},
 	}
 	for _, tt := range tests {
