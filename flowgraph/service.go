@@ -79,7 +79,7 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 			logs = ""
 		}
 		c, err := kafkain.New(kafkain.Config{Client: cfg.Kafka, SpansTopic: cfg.SpansTopic, LogsTopic: logs,
-			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance}, s.analyzer, s.log, s.reg)
+			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance, Handoff: s.handoff}, s.analyzer, s.log, s.reg)
 		if err != nil {
 			return nil, err
 		}
@@ -110,6 +110,14 @@ type discard struct{}
 
 func (discard) InsertEdgeRollups(context.Context, []storage.EdgeRollup, string) error { return nil }
 
+// Assigned is the number of Kafka partitions this instance consumes now.
+func (s *Service) Assigned() int {
+	if s.consumer == nil {
+		return 0
+	}
+	return s.consumer.Assigned()
+}
+
 // Analyzer is the in-memory core (tests and `flowlens up` read it).
 func (s *Service) Analyzer() *Analyzer { return s.analyzer }
 
@@ -127,9 +135,17 @@ func (s *Service) flushed(drainedAt time.Time) {
 		return
 	}
 	cutoff := drainedAt.Add(-s.cfg.Store.Wait - 2*tickInterval)
-	if err := s.consumer.CommitProcessedBefore(context.Background(), cutoff); err != nil {
+	if err := s.consumer.CommitProcessedBefore(cutoff); err != nil {
 		s.log.Warn("commit offsets failed; retrying after the next flush", zap.Error(err))
 	}
+}
+
+// handoff runs when the consumer gives up its partitions: every wait ends
+// and the rollups are written, so the committed offsets cover exactly what
+// was counted.
+func (s *Service) handoff(ctx context.Context) error {
+	s.analyzer.FlushStore()
+	return s.flusher.Flush(ctx)
 }
 
 // Start listens and starts consuming in the background.
@@ -172,7 +188,7 @@ func (s *Service) Start(ctx context.Context) error {
 			return
 		}
 		for bg.Err() == nil {
-			if err := s.consumer.Run(bg); err != nil {
+			if err := s.consumer.Run(bg); err != nil && bg.Err() == nil {
 				s.log.Warn("kafka consumer stopped; restarting", zap.Error(err))
 				select {
 				case <-bg.Done():
@@ -186,15 +202,12 @@ func (s *Service) Start(ctx context.Context) error {
 	return nil
 }
 
-// Shutdown stops consuming, ends every wait (unpaired halves become virtual
-// edges), writes the last rollups, commits what they cover, leaves the group
-// and stops the HTTP server.
+// Shutdown stops consuming (the consumer's handoff ends every wait, writes
+// the last rollups and commits what they cover before leaving the group),
+// flushes what is left and stops the HTTP server.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
 		if s.cancel == nil { // never started
-			if s.consumer != nil {
-				s.stopErr = s.consumer.Close()
-			}
 			return
 		}
 		s.cancel()
@@ -203,15 +216,6 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.analyzer.FlushStore()
 		if err := s.flusher.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("final rollup flush: %w", err))
-		} else if s.consumer != nil {
-			if err := s.consumer.CommitAll(ctx); err != nil {
-				errs = append(errs, err)
-			}
-		}
-		if s.consumer != nil {
-			if err := s.consumer.Close(); err != nil {
-				errs = append(errs, err)
-			}
 		}
 		if err := s.srv.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("http shutdown: %w", err))

@@ -71,6 +71,15 @@ func breakerState(i, n int) string {
 func (tp topology) spans(base time.Time) []genSpan {
 	var out []genSpan
 	for i := 0; i < tp.Traces; i++ {
+		out = tp.traceSpans(base, i, out)
+	}
+	return out
+}
+
+// traceSpans appends the spans of request i: its trace and the trace of the
+// consumer of its message.
+func (tp topology) traceSpans(base time.Time, i int, out []genSpan) []genSpan {
+	{
 		t := traceID(i, 1)
 		at := base.Add(time.Duration(i) * time.Millisecond)
 		gw, coSrv, coCli, paySrv := spanID(i, 0), spanID(i, 1), spanID(i, 2), spanID(i, 3)
@@ -96,7 +105,7 @@ func (tp topology) spans(base time.Time) []genSpan {
 		out = append(out, genSpan{service: "checkout", kind: ptrace.SpanKindProducer, trace: t, id: prod, parent: coSrv, start: at.Add(60 * time.Millisecond), dur: time.Millisecond,
 			attrs: map[string]any{"messaging.system": "kafka", "messaging.destination.name": "orders"}})
 		if tp.DropEvery > 0 && i%tp.DropEvery == tp.DropEvery-1 {
-			continue // dropped by the queue
+			return out // dropped by the queue
 		}
 		ct := traceID(i, 2)
 		cons := spanID(i, 8)
@@ -109,6 +118,27 @@ func (tp topology) spans(base time.Time) []genSpan {
 		)
 	}
 	return out
+}
+
+// expected is the exact graph of the topology: "client>server|type" ->
+// counters.
+func (tp topology) expected() map[string]edgeWant {
+	n := uint64(tp.Traces)
+	dropped := uint64(0)
+	if tp.DropEvery > 0 {
+		dropped = n / uint64(tp.DropEvery)
+	}
+	failed := (n + 9) / 10
+	r := uint64(tp.Retries)
+	return map[string]edgeWant{
+		"user>gateway|":                        {requests: n},
+		"gateway>checkout|":                    {requests: n},
+		"checkout>payments|":                   {requests: n + r, failed: failed, retries: r},
+		"checkout>api.stripe.com|virtual_node": {requests: n, unpaired: n},
+		"checkout>fulfilment|messaging_system": {requests: n - dropped, sent: n - dropped, received: n - dropped},
+		"checkout>orders|virtual_node":         {requests: dropped, sent: dropped, unpaired: dropped},
+		"fulfilment>orders_db|database":        {requests: n - dropped},
+	}
 }
 
 func putAttrs(m pcommon.Map, attrs map[string]any) {

@@ -5,17 +5,24 @@
 // every partition goes to one worker and one analyzer shard; workers run in
 // parallel, a partition's messages in order.
 //
-// Delivery is at least once. An offset is committed only when everything its
-// message contributed is stored: its halves were paired or expired (at most
-// the pairing wait plus one tick after it was processed) and the rollup flush
-// that drained those aggregates succeeded. The service calls
-// CommitProcessedBefore(drain time - wait - tick) after each flush. After a
-// crash or a rebalance the next owner re-reads from the last commit: edges
-// from messages processed since then but already flushed are counted again
-// (over-count bounded by one flush interval plus the wait); nothing is lost.
-// kafka-go's Reader does not report revoked partitions, so an old owner may
-// still commit a revoked partition's offset once; that can only move the
-// offset backwards (more re-reading), never skip data.
+// Delivery semantics (at least once, exact across rebalances for messages
+// that hold whole traces):
+//   - While a generation runs, an offset is committed only when everything its
+//     message contributed is stored: its halves were paired or expired (at
+//     most the pairing wait plus a tick after it was processed) and the rollup
+//     flush that drained them succeeded. The service calls
+//     CommitProcessedBefore(drain time - wait - 2 ticks) after each flush.
+//   - When a generation ends (a rebalance, or shutdown), before the partitions
+//     are given up the Handoff callback ends every wait (unpaired halves become
+//     virtual edges) and flushes the rollups; then every processed offset is
+//     committed with the old generation. The next owner starts exactly after
+//     what was counted. (A half whose partner is in a later message of the
+//     same trace is counted as unpaired at that moment: with messages keyed
+//     and split by trace, as the OTel exporter and flowlens agents do, a
+//     trace's spans usually travel together.)
+//   - After a crash, messages processed since the last commit are read again:
+//     edges from those already flushed are counted twice (bounded by one
+//     flush interval plus the wait); nothing is lost.
 package kafkain
 
 import (
@@ -46,9 +53,14 @@ type Config struct {
 	LogsTopic  string // empty: spans only
 	GroupID    string
 	// Workers decode and process in parallel (default 1); partition p goes
-	// to worker p % Workers, whose shard key is p.
+	// to worker p % Workers, with shard key p.
 	Workers  int
 	Instance string
+	// Handoff runs when a generation ends, after every fetched message was
+	// processed and before the offsets are committed: it must make
+	// everything processed durable (end the waits, flush the rollups). An
+	// error leaves the offsets uncommitted.
+	Handoff func(ctx context.Context) error
 }
 
 // Consumer reads, decodes and hands messages to the Processor.
@@ -56,13 +68,15 @@ type Consumer struct {
 	cfg    Config
 	proc   Processor
 	log    *zap.Logger
-	reader *kafka.Reader
+	dialer *kafka.Dialer
 	dec    kafkawire.Decoder
 
 	mu        sync.Mutex
+	gen       *kafka.Generation
+	assigned  int
 	processed map[tp]*checkpoints
 
-	messages, decodeErrors, spans, commits, commitErrors prometheus.Counter
+	messages, decodeErrors, spans, commits, commitErrors, generations prometheus.Counter
 }
 
 type tp struct {
@@ -70,8 +84,8 @@ type tp struct {
 	partition int
 }
 
-// checkpoints are (offset, processed-at) marks of one partition, one per
-// 100 ms of processing, oldest first.
+// checkpoints are (offset, processed-at) marks of one partition, at most
+// one per 100 ms of processing, oldest first.
 type checkpoints struct {
 	marks []mark
 }
@@ -84,7 +98,7 @@ type mark struct {
 
 const markWindow = int64(100 * time.Millisecond)
 
-// New builds the Consumer; it connects when Run starts.
+// New builds the Consumer; it joins the group when Run starts.
 func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer) (*Consumer, error) {
 	if len(cfg.Client.Brokers) == 0 {
 		return nil, errors.New("kafka consumer: no brokers")
@@ -96,36 +110,21 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 	if err != nil {
 		return nil, fmt.Errorf("kafka consumer: %w", err)
 	}
-	topics := []string{cfg.SpansTopic}
-	if cfg.LogsTopic != "" {
-		topics = append(topics, cfg.LogsTopic)
-	}
-	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:           cfg.Client.Brokers,
-		GroupID:           cfg.GroupID,
-		GroupTopics:       topics,
-		Dialer:            dialer,
-		MinBytes:          1,
-		MaxBytes:          16 << 20,
-		MaxWait:           250 * time.Millisecond,
-		StartOffset:       kafka.FirstOffset,
-		HeartbeatInterval: time.Second,
-		SessionTimeout:    10 * time.Second,
-		RebalanceTimeout:  10 * time.Second,
-		JoinGroupBackoff:  500 * time.Millisecond,
-		CommitInterval:    0, // synchronous: CommitProcessedBefore returns once stored
-	})
 	cl := prometheus.Labels{"instance": cfg.Instance}
-	c := &Consumer{cfg: cfg, proc: proc, log: log, reader: r, dec: kafkawire.Decoder{Encoding: kafkawire.EncodingAuto},
+	counter := func(name, help string) prometheus.Counter {
+		return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help, ConstLabels: cl})
+	}
+	c := &Consumer{cfg: cfg, proc: proc, log: log, dialer: dialer, dec: kafkawire.Decoder{Encoding: kafkawire.EncodingAuto},
 		processed:    map[tp]*checkpoints{},
-		messages:     prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_messages_total", Help: "Kafka messages consumed.", ConstLabels: cl}),
-		decodeErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_decode_errors_total", Help: "Kafka messages that could not be decoded (skipped; the collector dead-letters them).", ConstLabels: cl}),
-		spans:        prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_consumed_spans_total", Help: "Spans decoded from Kafka.", ConstLabels: cl}),
-		commits:      prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_commits_total", Help: "Offset commits.", ConstLabels: cl}),
-		commitErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_commit_errors_total", Help: "Offset commits that failed (retried at the next flush).", ConstLabels: cl}),
+		messages:     counter("flowlens_flowgraph_messages_total", "Kafka messages consumed."),
+		decodeErrors: counter("flowlens_flowgraph_decode_errors_total", "Kafka messages that could not be decoded (skipped; the collector dead-letters them)."),
+		spans:        counter("flowlens_flowgraph_consumed_spans_total", "Spans decoded from Kafka."),
+		commits:      counter("flowlens_flowgraph_commits_total", "Offset commits."),
+		commitErrors: counter("flowlens_flowgraph_commit_errors_total", "Offset commits that failed (retried later)."),
+		generations:  counter("flowlens_flowgraph_generations_total", "Consumer group generations joined (rebalances)."),
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors} {
+		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations} {
 			if err := reg.Register(m); err != nil {
 				log.Warn("register consumer metric", zap.Error(err))
 			}
@@ -134,52 +133,177 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 	return c, nil
 }
 
-// Run fetches until ctx ends, then lets the workers finish what was fetched
-// and returns. It does not commit or close: see CommitAll and Close.
+// Run joins the group and consumes until ctx ends; each generation's end
+// (rebalance or shutdown) runs the handoff and commits. It returns nil after
+// a clean shutdown.
 func (c *Consumer) Run(ctx context.Context) error {
+	topics := []string{c.cfg.SpansTopic}
+	if c.cfg.LogsTopic != "" {
+		topics = append(topics, c.cfg.LogsTopic)
+	}
+	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
+		ID:                c.cfg.GroupID,
+		Brokers:           c.cfg.Client.Brokers,
+		Dialer:            c.dialer,
+		Topics:            topics,
+		HeartbeatInterval: 500 * time.Millisecond,
+		SessionTimeout:    10 * time.Second,
+		RebalanceTimeout:  30 * time.Second,
+		JoinGroupBackoff:  500 * time.Millisecond,
+		StartOffset:       kafka.FirstOffset,
+		Timeout:           10 * time.Second,
+	})
+	if err != nil {
+		return fmt.Errorf("join consumer group %s: %w", c.cfg.GroupID, err)
+	}
+	stop := context.AfterFunc(ctx, func() { _ = cg.Close() })
+	defer stop()
+	defer cg.Close()
+	for {
+		gen, err := cg.Next(ctx)
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, kafka.ErrGroupClosed) {
+				return nil
+			}
+			c.log.Warn("consumer group: next generation", zap.Error(err))
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-time.After(500 * time.Millisecond):
+			}
+			continue
+		}
+		c.generations.Inc()
+		c.runGeneration(gen)
+	}
+}
+
+// runGeneration consumes the generation's partitions until it ends, then
+// hands off and commits. It returns when the generation is over.
+func (c *Consumer) runGeneration(gen *kafka.Generation) {
+	c.mu.Lock()
+	c.gen = gen
+	c.mu.Unlock()
+
 	chans := make([]chan kafka.Message, c.cfg.Workers)
-	var wg sync.WaitGroup
+	var workers, readers sync.WaitGroup
 	for i := range chans {
-		chans[i] = make(chan kafka.Message, 256)
-		wg.Add(1)
+		chans[i] = make(chan kafka.Message, 64)
+		workers.Add(1)
 		go func(ch <-chan kafka.Message) {
-			defer wg.Done()
+			defer workers.Done()
 			for m := range ch {
 				c.process(m)
 			}
 		}(chans[i])
 	}
-	var err error
-	for {
-		m, ferr := c.reader.FetchMessage(ctx)
-		if ferr != nil {
-			if ctx.Err() == nil {
-				err = fmt.Errorf("fetch from kafka: %w", ferr)
-			}
-			break
+	var parts int
+	for topic, assigned := range gen.Assignments {
+		for _, pa := range assigned {
+			parts++
+			readers.Add(1)
+			topic, pa := topic, pa
+			gen.Start(func(ctx context.Context) {
+				defer readers.Done()
+				c.readPartition(ctx, topic, pa, chans[pa.ID%len(chans)])
+			})
 		}
-		chans[m.Partition%c.cfg.Workers] <- m
 	}
-	for _, ch := range chans {
-		close(ch)
+	c.mu.Lock()
+	c.assigned = parts
+	c.mu.Unlock()
+	c.log.Info("consumer group generation", zap.Int32("generation", gen.ID), zap.Int("partitions", parts))
+	done := make(chan struct{})
+	gen.Start(func(ctx context.Context) {
+		defer close(done)
+		<-ctx.Done()
+		readers.Wait()
+		for _, ch := range chans {
+			close(ch)
+		}
+		workers.Wait()
+		c.handoff(gen)
+	})
+	<-done
+	c.mu.Lock()
+	c.gen, c.assigned = nil, 0
+	c.mu.Unlock()
+}
+
+// Assigned is the number of partitions (all topics) of the current
+// generation; 0 between generations.
+func (c *Consumer) Assigned() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.assigned
+}
+
+func (c *Consumer) readPartition(ctx context.Context, topic string, pa kafka.PartitionAssignment, out chan<- kafka.Message) {
+	r := kafka.NewReader(kafka.ReaderConfig{
+		Brokers:   c.cfg.Client.Brokers,
+		Topic:     topic,
+		Partition: pa.ID,
+		Dialer:    c.dialer,
+		MinBytes:  1,
+		MaxBytes:  16 << 20,
+		MaxWait:   250 * time.Millisecond,
+	})
+	defer r.Close()
+	if err := r.SetOffset(pa.Offset); err != nil {
+		c.log.Error("set partition offset", zap.String("topic", topic), zap.Int("partition", pa.ID), zap.Int64("offset", pa.Offset), zap.Error(err))
+		return
 	}
-	wg.Wait()
-	return err
+	for {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			if ctx.Err() == nil {
+				c.log.Warn("fetch", zap.String("topic", topic), zap.Int("partition", pa.ID), zap.Error(err))
+			}
+			return
+		}
+		select {
+		case out <- m:
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// handoff makes everything processed durable and commits it before the
+// partitions go to their next owner.
+func (c *Consumer) handoff(gen *kafka.Generation) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if c.cfg.Handoff != nil {
+		if err := c.cfg.Handoff(ctx); err != nil {
+			c.log.Error("handoff failed; offsets stay uncommitted (the next owner re-reads them)", zap.Error(err))
+			c.dropMarks()
+			return
+		}
+	}
+	if err := c.commitWith(gen, 1<<63-1); err != nil {
+		c.log.Error("commit at handoff", zap.Error(err))
+	}
+	c.dropMarks()
+}
+
+func (c *Consumer) dropMarks() {
+	c.mu.Lock()
+	clear(c.processed)
+	c.mu.Unlock()
 }
 
 func (c *Consumer) process(m kafka.Message) {
 	c.messages.Inc()
 	now := time.Now()
-	if m.Topic == c.cfg.LogsTopic && c.cfg.LogsTopic != "" {
-		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
-		if err != nil {
+	if c.cfg.LogsTopic != "" && m.Topic == c.cfg.LogsTopic {
+		if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err != nil {
 			c.decodeErrors.Inc()
 		} else {
 			c.proc.ConsumeLogs(m.Partition, ld, now)
 		}
 	} else {
-		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
-		if err != nil {
+		if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err != nil {
 			c.decodeErrors.Inc()
 		} else {
 			c.spans.Add(float64(c.proc.ConsumeTraces(m.Partition, td, now)))
@@ -205,20 +329,21 @@ func (c *Consumer) markProcessed(topic string, partition int, offset, nowNs int6
 }
 
 // CommitProcessedBefore commits, per partition, the last message processed
-// at or before cutoff.
-func (c *Consumer) CommitProcessedBefore(ctx context.Context, cutoff time.Time) error {
-	return c.commit(ctx, cutoff.UnixNano())
-}
-
-// CommitAll commits every processed message (shutdown, after the store was
-// flushed and the rollups written).
-func (c *Consumer) CommitAll(ctx context.Context) error {
-	return c.commit(ctx, 1<<63-1)
-}
-
-func (c *Consumer) commit(ctx context.Context, cutoffNs int64) error {
+// at or before cutoff, with the current generation (none: nothing to do).
+func (c *Consumer) CommitProcessedBefore(cutoff time.Time) error {
 	c.mu.Lock()
-	var msgs []kafka.Message
+	gen := c.gen
+	c.mu.Unlock()
+	if gen == nil {
+		return nil
+	}
+	return c.commitWith(gen, cutoff.UnixNano())
+}
+
+func (c *Consumer) commitWith(gen *kafka.Generation, cutoffNs int64) error {
+	c.mu.Lock()
+	offsets := map[string]map[int]int64{}
+	taken := map[tp][]mark{}
 	for k, cp := range c.processed {
 		i := 0
 		for i < len(cp.marks) && cp.marks[i].lastNs <= cutoffNs {
@@ -227,34 +352,28 @@ func (c *Consumer) commit(ctx context.Context, cutoffNs int64) error {
 		if i == 0 {
 			continue
 		}
-		msgs = append(msgs, kafka.Message{Topic: k.topic, Partition: k.partition, Offset: cp.marks[i-1].offset})
+		if offsets[k.topic] == nil {
+			offsets[k.topic] = map[int]int64{}
+		}
+		offsets[k.topic][k.partition] = cp.marks[i-1].offset + 1 // the next offset to read
+		taken[k] = append([]mark(nil), cp.marks[:i]...)
 		cp.marks = append(cp.marks[:0], cp.marks[i:]...)
 	}
 	c.mu.Unlock()
-	if len(msgs) == 0 {
+	if len(offsets) == 0 {
 		return nil
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	if err := c.reader.CommitMessages(ctx, msgs...); err != nil {
+	if err := gen.CommitOffsets(offsets); err != nil {
 		c.commitErrors.Inc()
-		// put the marks back so the next attempt commits them
-		c.mu.Lock()
-		for _, m := range msgs {
-			cp := c.processed[tp{m.Topic, m.Partition}]
-			cp.marks = append([]mark{{offset: m.Offset, lastNs: 0, startNs: 0}}, cp.marks...)
+		c.mu.Lock() // put the marks back: the next commit retries them
+		for k, ms := range taken {
+			if cp := c.processed[k]; cp != nil {
+				cp.marks = append(ms, cp.marks...)
+			}
 		}
 		c.mu.Unlock()
-		return fmt.Errorf("commit %d partition offsets: %w", len(msgs), err)
+		return fmt.Errorf("commit offsets: %w", err)
 	}
 	c.commits.Inc()
-	return nil
-}
-
-// Close leaves the group.
-func (c *Consumer) Close() error {
-	if err := c.reader.Close(); err != nil {
-		return fmt.Errorf("close kafka reader: %w", err)
-	}
 	return nil
 }
