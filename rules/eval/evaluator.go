@@ -1,0 +1,305 @@
+// Package eval runs flowlens rule files in-process with Prometheus's own
+// rules engine, over a local TSDB fed from the flow analyzer's registry, or
+// over a remote Prometheus-compatible query API. Pending and firing states
+// survive restarts (ALERTS_FOR_STATE in the local TSDB), invalid rules are
+// reported while the valid ones run, and alerts go to Alertmanager and
+// webhooks without ever blocking evaluation.
+package eval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/promql"
+	"github.com/prometheus/prometheus/rules"
+	"github.com/prometheus/prometheus/tsdb"
+	"github.com/prometheus/prometheus/util/strutil"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/rules/notify"
+	"github.com/flowlens/flowlens/rules/rulefile"
+)
+
+// Evaluator evaluates rule files and notifies on alerts.
+type Evaluator struct {
+	cfg      Config
+	log      *zap.Logger
+	reg      prometheus.Registerer
+	gatherer prometheus.Gatherer // nil in remote mode
+
+	db       *tsdb.DB
+	engine   *promql.Engine
+	manager  *rules.Manager
+	dispatch *notify.Dispatcher
+	extURL   string
+
+	mu    sync.Mutex
+	diags map[string]rulefile.Diagnostics // by file
+
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	stopped bool
+
+	gatherErrors  prometheus.Counter
+	gatherSamples prometheus.Gauge
+	invalidRules  prometheus.Gauge
+}
+
+// New builds an evaluator. In local mode (no QueryURL) gatherer is the flow
+// analyzer's registry, copied into the local TSDB every GatherInterval; in
+// remote mode it may be nil.
+func New(cfg Config, gatherer prometheus.Gatherer, log *zap.Logger, reg prometheus.Registerer) (*Evaluator, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("rules evaluator config: %w", err)
+	}
+	if cfg.QueryURL == "" && gatherer == nil {
+		return nil, errors.New("rules evaluator: local mode needs the flow analyzer's metrics (a gatherer) or a query_url")
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	d, err := notify.New(cfg.Notify, log.Named("notify"), reg)
+	if err != nil {
+		return nil, err
+	}
+	e := &Evaluator{
+		cfg: cfg, log: log, reg: reg, gatherer: gatherer, dispatch: d, diags: map[string]rulefile.Diagnostics{},
+		gatherErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_rules_gather_errors_total",
+			Help: "Failed copies of the flow metrics into the rules TSDB."}),
+		gatherSamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_rules_gathered_samples",
+			Help: "Samples copied into the rules TSDB at the last gather."}),
+		invalidRules: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_rules_invalid",
+			Help: "Rule file problems that keep rules from running."}),
+	}
+	for _, c := range []prometheus.Collector{e.gatherErrors, e.gatherSamples, e.invalidRules} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("register rules metrics: %w", err)
+		}
+	}
+	return e, nil
+}
+
+// Start opens the TSDB, loads the rules and starts evaluating. It returns
+// once everything runs; rule problems are reported (InvalidRules, logs) but
+// are not an error.
+func (e *Evaluator) Start(ctx context.Context) error {
+	opts := tsdb.DefaultOptions()
+	opts.RetentionDuration = e.cfg.Retention.Milliseconds()
+	db, err := tsdb.Open(filepath.Clean(e.cfg.DataDir), newSlog(e.log.Named("tsdb")), e.reg, opts, nil)
+	if err != nil {
+		return fmt.Errorf("open rules TSDB in %s: %w", e.cfg.DataDir, err)
+	}
+	e.db = db
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	e.cancel = cancel
+
+	var query rules.QueryFunc
+	if e.cfg.QueryURL != "" {
+		query = remoteQueryFunc(&http.Client{Timeout: e.cfg.QueryTimeout}, e.cfg.QueryURL)
+	} else {
+		e.engine = promql.NewEngine(promql.EngineOpts{
+			Logger: newSlog(e.log.Named("promql")), Reg: e.reg, MaxSamples: 50_000_000, Timeout: e.cfg.QueryTimeout,
+			EnableAtModifier: true, EnableNegativeOffset: true,
+			NoStepSubqueryIntervalFn: func(int64) int64 { return e.cfg.Interval.Milliseconds() },
+		})
+		query = rules.EngineQueryFunc(e.engine, db)
+	}
+	var ext *url.URL
+	if e.cfg.ExternalURL != "" {
+		ext, _ = url.Parse(e.cfg.ExternalURL)
+		e.extURL = e.cfg.ExternalURL
+	}
+	e.manager = rules.NewManager(&rules.ManagerOptions{
+		ExternalURL:     ext,
+		QueryFunc:       query,
+		NotifyFunc:      e.notify,
+		Context:         runCtx,
+		AppendableV2:    db,
+		Queryable:       db,
+		Logger:          newSlog(e.log.Named("rules")),
+		Registerer:      e.reg,
+		OutageTolerance: e.cfg.OutageTolerance,
+		ForGracePeriod:  e.cfg.ForGracePeriod,
+		ResendDelay:     e.cfg.ResendDelay,
+		GroupLoader: rulefile.Loader{
+			Options: rulefile.Options{KnownServices: e.cfg.KnownServices, Inline: e.cfg.QueryURL != ""},
+			Report:  e.report,
+		},
+	})
+	if err := e.dispatch.Start(runCtx); err != nil {
+		return err
+	}
+	if e.gatherer != nil {
+		c := newCopier(e.gatherer, db)
+		e.gatherOnce(runCtx, c) // the first evaluation sees data
+		e.wg.Add(1)
+		go func() {
+			defer e.wg.Done()
+			e.gatherLoop(runCtx, c)
+		}()
+	}
+	if err := e.Reload(); err != nil {
+		e.log.Error("loading rules", zap.Error(err))
+	}
+	e.wg.Add(1)
+	go func() {
+		defer e.wg.Done()
+		e.manager.Run()
+	}()
+	return nil
+}
+
+// Reload re-reads the rule files. Invalid rules are reported and skipped;
+// the error is only for what keeps every rule from loading.
+func (e *Evaluator) Reload() error {
+	return e.manager.Update(e.cfg.Interval, e.cfg.RuleFiles, labels.FromMap(e.cfg.ExternalLabels), e.extURL, nil)
+}
+
+func (e *Evaluator) report(file string, ds rulefile.Diagnostics) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if len(ds) == 0 {
+		delete(e.diags, file)
+	} else {
+		e.diags[file] = ds
+		for _, d := range ds {
+			e.log.Warn("invalid rule skipped", zap.String("problem", d.Error()))
+		}
+	}
+	n := 0
+	for _, d := range e.diags {
+		n += len(d)
+	}
+	e.invalidRules.Set(float64(n))
+}
+
+func (e *Evaluator) gatherOnce(ctx context.Context, c *copier) {
+	n, err := c.copy(ctx, time.Now().UnixMilli())
+	if err != nil {
+		e.gatherErrors.Inc()
+		e.log.Warn("copy flow metrics into the rules TSDB", zap.Error(err))
+		return
+	}
+	e.gatherSamples.Set(float64(n))
+}
+
+func (e *Evaluator) gatherLoop(ctx context.Context, c *copier) {
+	t := time.NewTicker(e.cfg.GatherInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.gatherOnce(ctx, c)
+		}
+	}
+}
+
+// notify turns the engine's alerts into receiver alerts, as Prometheus
+// does: a firing alert is valid until ValidUntil, a resolved one ends at
+// ResolvedAt. It only enqueues.
+func (e *Evaluator) notify(_ context.Context, expr string, alerts ...*rules.Alert) {
+	out := make([]notify.Alert, 0, len(alerts))
+	for _, a := range alerts {
+		na := notify.Alert{
+			StartsAt:     a.FiredAt,
+			Labels:       a.Labels.Map(),
+			Annotations:  a.Annotations.Map(),
+			GeneratorURL: e.extURL + strutil.TableLinkForExpression(expr),
+		}
+		if !a.ResolvedAt.IsZero() {
+			na.EndsAt = a.ResolvedAt
+		} else {
+			na.EndsAt = a.ValidUntil
+		}
+		out = append(out, na)
+	}
+	e.dispatch.Enqueue(out...)
+}
+
+// Alerts returns the pending, firing and recently resolved alerts.
+func (e *Evaluator) Alerts() []alertapi.Alert {
+	if e.manager == nil {
+		return nil
+	}
+	var out []alertapi.Alert
+	for _, r := range e.manager.AlertingRules() {
+		r.ForEachActiveAlert(func(a *rules.Alert) {
+			x := alertapi.Alert{
+				Name: r.Name(), Labels: a.Labels.Map(), Annotations: a.Annotations.Map(),
+				Value: a.Value, ActiveAt: a.ActiveAt,
+			}
+			switch {
+			case !a.ResolvedAt.IsZero():
+				x.State = "resolved"
+				t := a.ResolvedAt
+				x.ResolvedAt = &t
+			default:
+				x.State = a.State.String()
+			}
+			if !a.FiredAt.IsZero() {
+				t := a.FiredAt
+				x.FiredAt = &t
+			}
+			out = append(out, x)
+		})
+	}
+	alertapi.Sort(out)
+	return out
+}
+
+// InvalidRules lists the rule problems that keep rules from running.
+func (e *Evaluator) InvalidRules() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []string
+	for _, ds := range e.diags {
+		for _, d := range ds {
+			out = append(out, d.Error())
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Handler serves GET /api/v1/alerts.
+func (e *Evaluator) Handler() http.Handler { return alertapi.Handler(e) }
+
+// Shutdown stops evaluation, flushes pending notifications until ctx ends,
+// and closes the TSDB. It is safe without Start and more than once.
+func (e *Evaluator) Shutdown(ctx context.Context) error {
+	e.mu.Lock()
+	if e.stopped {
+		e.mu.Unlock()
+		return nil
+	}
+	e.stopped = true
+	e.mu.Unlock()
+	if e.manager != nil {
+		e.manager.Stop()
+	}
+	err := e.dispatch.Shutdown(ctx)
+	if e.cancel != nil {
+		e.cancel()
+	}
+	e.wg.Wait()
+	if e.db != nil {
+		err = errors.Join(err, e.db.Close())
+	}
+	return err
+}

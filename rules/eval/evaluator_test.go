@@ -1,0 +1,153 @@
+package eval
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/rules/alertapi"
+)
+
+// breakerSystem is a registry exposing one breaker like flowgraph/metrics.
+type breakerSystem struct {
+	reg   *prometheus.Registry
+	state *prometheus.GaugeVec
+}
+
+func newBreakerSystem(t *testing.T) *breakerSystem {
+	reg := prometheus.NewRegistry()
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowlens_breaker_state", Help: "h",
+		ConstLabels: prometheus.Labels{"instance": "a"}}, []string{"service", "target", "state"})
+	reg.MustRegister(g)
+	return &breakerSystem{reg: reg, state: g}
+}
+
+func (b *breakerSystem) set(state string) {
+	for _, s := range []string{"closed", "open", "half_open"} {
+		v := 0.0
+		if s == state {
+			v = 1
+		}
+		b.state.WithLabelValues("checkout", "payments", s).Set(v)
+	}
+}
+
+func testConfig(dir string) Config {
+	return Config{
+		RuleFiles: []string{"testdata/breaker.yml"}, DataDir: dir,
+		Interval: 300 * time.Millisecond, GatherInterval: 100 * time.Millisecond, ResendDelay: 200 * time.Millisecond,
+	}
+}
+
+func startEvaluator(t *testing.T, cfg Config, g prometheus.Gatherer, log *zap.Logger) *Evaluator {
+	t.Helper()
+	e, err := New(cfg, g, log, prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := e.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func find(alerts []alertapi.Alert, name, state string) *alertapi.Alert {
+	for i := range alerts {
+		if alerts[i].Name == name && alerts[i].State == state {
+			return &alerts[i]
+		}
+	}
+	return nil
+}
+
+// The valid rule of a partly broken file runs and fires; the API shows it
+// and the problems; a firing alert is still firing, with the same start,
+// after a restart.
+func TestInvalidRulesSkippedAndStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	sys := newBreakerSystem(t)
+	sys.set("open")
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	e := startEvaluator(t, testConfig(dir), sys.reg, log)
+
+	waitFor(t, "BreakerOpen to fire", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
+	first := *find(e.Alerts(), "BreakerOpen", "firing")
+	if first.Labels["service"] != "checkout" || first.Labels["target"] != "payments" {
+		t.Errorf("labels %v", first.Labels)
+	}
+	inv := strings.Join(e.InvalidRules(), "\n")
+	for _, want := range []string{`breaker.yml:9:15: group "breakers": rule "Broken": could not parse expression`, `breaker.yml:13:24: group "breakers": rule "Same"`, "identical series"} {
+		if !strings.Contains(inv, want) {
+			t.Errorf("invalid rules lack %q:\n%s", want, inv)
+		}
+	}
+
+	// the API
+	srv := httptest.NewServer(e.Handler())
+	data, err := alertapi.Fetch(context.Background(), srv.Client(), srv.URL)
+	srv.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if find(data.Alerts, "BreakerOpen", "firing") == nil || len(data.InvalidRules) != 2 {
+		t.Errorf("API: %+v", data)
+	}
+
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second)
+
+	e2 := startEvaluator(t, testConfig(dir), sys.reg, log)
+	defer e2.Shutdown(context.Background())
+	// restored state is applied after the second evaluation
+	waitFor(t, "BreakerOpen restored", 10*time.Second, func() bool {
+		a := find(e2.Alerts(), "BreakerOpen", "firing")
+		return a != nil && a.ActiveAt.Unix() == first.ActiveAt.Unix()
+	})
+
+	// and it resolves
+	sys.set("closed")
+	waitFor(t, "BreakerOpen to resolve", 10*time.Second, func() bool { return find(e2.Alerts(), "BreakerOpen", "resolved") != nil })
+}
+
+func TestRemoteQueryEndpoint(t *testing.T) {
+	// a Prometheus-compatible API whose breaker is open
+	var queries []string
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		r.ParseForm()
+		queries = append(queries, r.Form.Get("query"))
+		w.Header().Set("Content-Type", "application/json")
+		if strings.Contains(r.Form.Get("query"), "flowlens_breaker_state") {
+			json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector",
+				"result": []any{map[string]any{"metric": map[string]string{"service": "checkout", "target": "payments"}, "value": []any{1.7e9, "1"}}}}})
+			return
+		}
+		json.NewEncoder(w).Encode(map[string]any{"status": "success", "data": map[string]any{"resultType": "vector", "result": []any{}}})
+	}))
+	defer api.Close()
+	cfg := testConfig(t.TempDir())
+	cfg.QueryURL = api.URL
+	e := startEvaluator(t, cfg, nil, zap.NewNop())
+	defer e.Shutdown(context.Background())
+	waitFor(t, "BreakerOpen to fire from the remote endpoint", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
+}

@@ -1,0 +1,134 @@
+package eval
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/prometheus/model/labels"
+	"github.com/prometheus/prometheus/model/value"
+	"github.com/prometheus/prometheus/storage"
+)
+
+// copier appends what a Gatherer exposes into a storage, as one scrape
+// would: histograms become _bucket/_sum/_count, summaries quantiles, and a
+// series that disappears gets a stale marker (so a vanished breaker stops
+// counting at once, not after the 5m lookback).
+type copier struct {
+	g    prometheus.Gatherer
+	st   storage.Appendable
+	prev map[string]labels.Labels
+	cur  map[string]labels.Labels
+	b    labels.ScratchBuilder
+}
+
+func newCopier(g prometheus.Gatherer, st storage.Appendable) *copier {
+	return &copier{g: g, st: st, prev: map[string]labels.Labels{}, cur: map[string]labels.Labels{}}
+}
+
+// copy gathers once and appends every sample at t (ms). It returns the
+// number of samples appended.
+func (c *copier) copy(ctx context.Context, t int64) (int, error) {
+	mfs, err := c.g.Gather()
+	if err != nil && len(mfs) == 0 {
+		return 0, fmt.Errorf("gather flow metrics: %w", err)
+	}
+	app := c.st.Appender(ctx)
+	n := 0
+	add := func(name string, m *dto.Metric, extraName, extraVal string, v float64) error {
+		c.b.Reset()
+		c.b.Add(labels.MetricName, name)
+		for _, lp := range m.GetLabel() {
+			c.b.Add(lp.GetName(), lp.GetValue())
+		}
+		if extraName != "" {
+			c.b.Add(extraName, extraVal)
+		}
+		c.b.Sort()
+		ls := c.b.Labels()
+		key := ls.String()
+		c.cur[key] = ls
+		n++
+		if _, err := app.Append(0, ls, t, v); err != nil {
+			return fmt.Errorf("append %s: %w", key, err)
+		}
+		return nil
+	}
+	for _, mf := range mfs {
+		name := mf.GetName()
+		for _, m := range mf.GetMetric() {
+			var err error
+			switch mf.GetType() {
+			case dto.MetricType_COUNTER:
+				err = add(name, m, "", "", m.GetCounter().GetValue())
+			case dto.MetricType_GAUGE:
+				err = add(name, m, "", "", m.GetGauge().GetValue())
+			case dto.MetricType_UNTYPED:
+				err = add(name, m, "", "", m.GetUntyped().GetValue())
+			case dto.MetricType_HISTOGRAM:
+				h := m.GetHistogram()
+				inf := false
+				for _, bk := range h.GetBucket() {
+					ub := bk.GetUpperBound()
+					inf = inf || math.IsInf(ub, 1)
+					if err = add(name+"_bucket", m, "le", formatLE(ub), float64(bk.GetCumulativeCount())); err != nil {
+						break
+					}
+				}
+				if err == nil && !inf {
+					err = add(name+"_bucket", m, "le", "+Inf", float64(h.GetSampleCount()))
+				}
+				if err == nil {
+					err = add(name+"_sum", m, "", "", h.GetSampleSum())
+				}
+				if err == nil {
+					err = add(name+"_count", m, "", "", float64(h.GetSampleCount()))
+				}
+			case dto.MetricType_SUMMARY:
+				s := m.GetSummary()
+				for _, q := range s.GetQuantile() {
+					if err = add(name, m, "quantile", formatLE(q.GetQuantile()), q.GetValue()); err != nil {
+						break
+					}
+				}
+				if err == nil {
+					err = add(name+"_sum", m, "", "", s.GetSampleSum())
+				}
+				if err == nil {
+					err = add(name+"_count", m, "", "", float64(s.GetSampleCount()))
+				}
+			}
+			if err != nil {
+				_ = app.Rollback()
+				clear(c.cur)
+				return 0, err
+			}
+		}
+	}
+	for key, ls := range c.prev {
+		if _, ok := c.cur[key]; !ok {
+			if _, err := app.Append(0, ls, t, math.Float64frombits(value.StaleNaN)); err != nil {
+				_ = app.Rollback()
+				clear(c.cur)
+				return 0, fmt.Errorf("append stale marker %s: %w", key, err)
+			}
+		}
+	}
+	if err := app.Commit(); err != nil {
+		clear(c.cur)
+		return 0, fmt.Errorf("commit flow metrics: %w", err)
+	}
+	c.prev, c.cur = c.cur, c.prev
+	clear(c.cur)
+	return n, nil
+}
+
+func formatLE(f float64) string {
+	if math.IsInf(f, 1) {
+		return "+Inf"
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
