@@ -1,0 +1,460 @@
+package agent_test
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/logging"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+const childEnv = "FLOWLENS_AGENT_TEST_CHILD_CONFIG"
+
+// TestMain lets the test binary run as the agent itself (for kill -9 tests).
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		os.Exit(runChild(path))
+	}
+	os.Exit(m.Run())
+}
+
+func runChild(path string) int {
+	var cfg agent.Config
+	if err := config.Load(path, &cfg); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	log, err := logging.New(cfg.Log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	a, err := agent.New(cfg, log, "child")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	ctx, stop := signalContext()
+	defer stop()
+	if err := a.Run(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+func signalContext() (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 1)
+	signalNotify(ch)
+	go func() {
+		select {
+		case <-ch:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return ctx, cancel
+}
+
+// lineNumber parses "line 0001234".
+func lineNumber(body string) (int, bool) {
+	if !strings.HasPrefix(body, "line ") {
+		return 0, false
+	}
+	n, err := strconv.Atoi(body[5:])
+	return n, err == nil
+}
+
+// checkFiles: all n lines present; returns the duplicates; checks that
+// first occurrences are in increasing order within each partition.
+func checkFiles(t *testing.T, c *consumed, n int) int {
+	t.Helper()
+	seen := make([]int, n)
+	dups := 0
+	for p, bodies := range c.logBodies {
+		last := -1
+		for _, b := range bodies {
+			k, ok := lineNumber(b)
+			if !ok || k >= n {
+				t.Fatalf("unexpected record %q", b)
+			}
+			seen[k]++
+			if seen[k] > 1 {
+				dups++
+				continue
+			}
+			if k < last {
+				t.Fatalf("partition %d: line %d after line %d", p, k, last)
+			}
+			last = k
+		}
+	}
+	missing := 0
+	for _, s := range seen {
+		if s == 0 {
+			missing++
+		}
+	}
+	if missing > 0 {
+		t.Fatalf("%d of %d lines missing at the broker", missing, n)
+	}
+	return dups
+}
+
+// spanSeqs returns the "seq" attribute of every span per partition.
+func spanSeqs(c *consumed) map[int][]int64 {
+	out := map[int][]int64{}
+	for p, spans := range c.spans {
+		for _, sp := range spans {
+			v, _ := sp.Attributes().Get(wiretest.SeqKey)
+			out[p] = append(out[p], v.Int())
+		}
+	}
+	return out
+}
+
+// TestKafkaOutage60s: the broker is down for 60 s while files and OTLP keep
+// coming. Everything arrives afterwards, in order per partition.
+func TestKafkaOutage60s(t *testing.T) {
+	brokerData := t.TempDir()
+	b := startBroker(t, "127.0.0.1:0", brokerData)
+	addr := b.Addrs()[0]
+	logs := t.TempDir()
+	cfg := loadConfig(t, t.TempDir(), []string{addr}, fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/*.log]
+    scan_interval: 100ms
+    poll_interval: 20ms
+    parse: {format: json}
+batch: {max_records: 500}
+`, logs))
+	ra := startAgent(t, cfg)
+
+	var lines atomic.Int64
+	var spans []int // seq of spans acknowledged with OK
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { // a file writer: 100 lines every 50 ms
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(50 * time.Millisecond):
+			}
+			n := int(lines.Load())
+			appendJSONLines(t, filepath.Join(logs, "app.log"), n, n+100)
+			lines.Add(100)
+		}
+	}()
+	go func() { // an OTLP client: 20 spans (5 traces) every 100 ms
+		defer wg.Done()
+		conn, err := grpc.NewClient(ra.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		defer conn.Close()
+		tc := ptraceotlp.NewGRPCClient(conn)
+		seq := 0
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+			if _, err := tc.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(seq, 20, 4))); err != nil {
+				t.Errorf("export during outage: %v", err)
+				return
+			}
+			mu.Lock()
+			for i := seq; i < seq+20; i++ {
+				spans = append(spans, i)
+			}
+			mu.Unlock()
+			seq += 20
+		}
+	}()
+	time.Sleep(2 * time.Second)
+	b.Close()
+	t.Logf("broker stopped with %d lines written", lines.Load())
+	time.Sleep(60 * time.Second)
+	t.Logf("restarting the broker; %d lines written, %d bytes in the agent's buffer", lines.Load(), bufferBytes(t, ra))
+	b = startBroker(t, addr, brokerData)
+	defer b.Close()
+	time.Sleep(2 * time.Second)
+	close(stop)
+	wg.Wait()
+	n := int(lines.Load())
+	mu.Lock()
+	wantSpans := len(spans)
+	mu.Unlock()
+
+	c := newConsumed()
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	dups := checkFiles(t, c, n)
+	cs := newConsumed()
+	cs.waitFor(t, addr, kafkawire.DefaultSpansTopic, 60*time.Second, func(c *consumed) bool { return c.spanCount >= wantSpans })
+	if cs.keyErrors != 0 {
+		t.Fatalf("%d spans keyed by another trace ID", cs.keyErrors)
+	}
+	seen := map[int64]int{}
+	spanDups := 0
+	for p, seqs := range spanSeqs(cs) {
+		last := int64(-1)
+		for _, s := range seqs {
+			seen[s]++
+			if seen[s] > 1 {
+				spanDups++
+				continue
+			}
+			// spans of one request are grouped by resource, so the order
+			// to keep is the order of the requests (20 spans each)
+			if s/20 < last {
+				t.Fatalf("partition %d: span %d of request %d after request %d", p, s, s/20, last)
+			}
+			last = s / 20
+		}
+	}
+	for i := 0; i < wantSpans; i++ {
+		if seen[int64(i)] == 0 {
+			t.Fatalf("acknowledged span %d missing", i)
+		}
+	}
+	t.Logf("after the outage: %d lines (%d duplicates), %d spans (%d duplicates)", n, dups, wantSpans, spanDups)
+}
+
+func bufferBytes(t *testing.T, ra *runningAgent) int64 {
+	resp, err := http.Get("http://" + ra.a.MetricsAddr() + "/metrics")
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var buf bytes.Buffer
+	buf.ReadFrom(resp.Body)
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if strings.HasPrefix(l, "flowlens_agent_buffer_bytes ") {
+			f, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+			return int64(f)
+		}
+	}
+	return -1
+}
+
+// TestBufferFullBlocksAndRefusesOTLP: Kafka unreachable, a small buffer with
+// when_full: block. OTLP clients get RESOURCE_EXHAUSTED / 429 + Retry-After.
+func TestBufferFullBlocksAndRefusesOTLP(t *testing.T) {
+	dead := freePort(t) // nothing listens there
+	cfg := loadConfig(t, t.TempDir(), []string{dead}, `
+buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
+`)
+	ra := startAgent(t, cfg)
+	conn, err := grpc.NewClient(ra.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	tc := ptraceotlp.NewGRPCClient(conn)
+	full := false
+	for i := 0; i < 500 && !full; i++ {
+		_, err := tc.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(i*100, 100, 10)))
+		switch status.Code(err) {
+		case codes.OK:
+		case codes.ResourceExhausted:
+			full = true
+		default:
+			t.Fatalf("export: %v", err)
+		}
+	}
+	if !full {
+		t.Fatal("the buffer never filled")
+	}
+	body, _ := ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(0, 100, 10)).MarshalProto()
+	var resp *http.Response
+	for i := 0; i < 100; i++ {
+		resp, err = http.Post("http://"+ra.a.Receiver().HTTPAddr()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			break
+		}
+	}
+	if resp.StatusCode != http.StatusTooManyRequests || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("HTTP when full: %d, Retry-After %q", resp.StatusCode, resp.Header.Get("Retry-After"))
+	}
+	hz, err := http.Get("http://" + ra.a.MetricsAddr() + "/healthz")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hz.Body.Close()
+	if hz.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("healthz when full: %d", hz.StatusCode)
+	}
+}
+
+// TestKillMinus9 runs the agent as a child process, kills it with SIGKILL
+// twice while lines and OTLP requests keep coming, and restarts it: every
+// line and every acknowledged span is at the broker; duplicates stay within
+// the batches that were in flight.
+func TestKillMinus9(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", "")
+	defer b.Close()
+	addr := b.Addrs()[0]
+	logs := t.TempDir()
+	dataDir := t.TempDir()
+	httpAddr := freePort(t)
+	const maxRecords = 1000
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+data_dir: %s
+log: {level: warn}
+host_name: child
+files:
+  - name: app
+    include: [%s/*.log]
+    scan_interval: 100ms
+    poll_interval: 10ms
+    parse: {format: json}
+batch: {max_records: %d}
+otlp:
+  grpc: {enabled: false}
+  http: {endpoint: %s}
+kafka:
+  brokers: [%s]
+  retry_backoff_max: 200ms
+metrics: {endpoint: "off"}
+`, dataDir, logs, maxRecords, httpAddr, addr)), 0o644)
+
+	startChild := func() *exec.Cmd {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+cfgPath)
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		return cmd
+	}
+	child := startChild()
+	defer func() { child.Process.Kill(); child.Wait() }()
+
+	var lines atomic.Int64
+	var acked []int
+	var mu sync.Mutex
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(5 * time.Millisecond):
+			}
+			n := int(lines.Load())
+			appendJSONLines(t, filepath.Join(logs, "app.log"), n, n+500)
+			lines.Add(500)
+		}
+	}()
+	go func() {
+		defer wg.Done()
+		seq := 0
+		client := &http.Client{Timeout: 5 * time.Second}
+		for {
+			select {
+			case <-stop:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+			body, _ := ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(seq, 20, 4)).MarshalProto()
+			resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+			if err != nil {
+				continue // the agent is down: not acknowledged, the client would retry
+			}
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				mu.Lock()
+				for i := seq; i < seq+20; i++ {
+					acked = append(acked, i)
+				}
+				mu.Unlock()
+			}
+			seq += 20
+		}
+	}()
+	const kills = 3
+	for k := 0; k < kills; k++ {
+		time.Sleep(1500 * time.Millisecond)
+		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		child.Wait()
+		t.Logf("kill -9 #%d with %d lines written", k+1, lines.Load())
+		time.Sleep(200 * time.Millisecond)
+		child = startChild()
+	}
+	time.Sleep(time.Second)
+	close(stop)
+	wg.Wait()
+	n := int(lines.Load())
+	c := newConsumed()
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool {
+		// wait for all distinct lines
+		return c.logRecords >= n
+	})
+	time.Sleep(time.Second)
+	c.poll(t, addr, kafkawire.DefaultLogsTopic)
+	dups := checkFiles(t, c, n)
+	mu.Lock()
+	want := append([]int(nil), acked...)
+	mu.Unlock()
+	cs := newConsumed()
+	cs.waitFor(t, addr, kafkawire.DefaultSpansTopic, 60*time.Second, func(c *consumed) bool { return c.spanCount >= len(want) })
+	seen := map[int64]int{}
+	for _, seqs := range spanSeqs(cs) {
+		for _, s := range seqs {
+			seen[s]++
+		}
+	}
+	for _, s := range want {
+		if seen[int64(s)] == 0 {
+			t.Fatalf("span %d was acknowledged (200 OK) but is not at the broker", s)
+		}
+	}
+	spanDups := 0
+	for _, v := range seen {
+		spanDups += v - 1
+	}
+	t.Logf("%d lines, %d duplicates after %d kills; %d acknowledged spans, %d duplicates", n, dups, kills, len(want), spanDups)
+	// duplicates come only from batches that were durable but not yet
+	// recorded as such (checkpoint / buffer cursor) at the kill
+	if bound := kills * 4 * maxRecords; dups > bound {
+		t.Fatalf("%d duplicated lines after %d kills, more than %d", dups, kills, bound)
+	}
+}
