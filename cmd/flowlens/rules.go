@@ -1,0 +1,206 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/rules/eval"
+	"github.com/flowlens/flowlens/rules/rulefile"
+	"github.com/flowlens/flowlens/rules/ruletest"
+)
+
+// newRulesCmd is `flowlens rules`: check, export, test and evaluate rule
+// files (Prometheus rules plus flowlens shorthands).
+func newRulesCmd(g *globalFlags) *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "rules",
+		Short: "Alert rules on flows: check, export, test and evaluate rule files",
+	}
+	var services []string
+	cmd.PersistentFlags().StringSliceVar(&services, "services", nil, "known service names (comma-separated): rules naming others are errors")
+	opts := func() rulefile.Options { return rulefile.Options{KnownServices: services} }
+
+	check := &cobra.Command{
+		Use:   "check FILE...",
+		Short: "Validate rule files; problems are printed as file:line:column: what is wrong",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			bad := 0
+			for _, f := range args {
+				groups, diags := rulefile.LoadFile(f, opts())
+				for _, d := range diags {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.Error())
+				}
+				bad += len(diags)
+				if len(diags) == 0 {
+					n := 0
+					for _, gr := range groups.Groups {
+						n += len(gr.Rules)
+					}
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d groups, %d Prometheus rules: OK\n", f, len(groups.Groups), n)
+				}
+			}
+			if bad > 0 {
+				return fmt.Errorf("%d problems in rule files", bad)
+			}
+			return nil
+		},
+	}
+
+	var inline bool
+	export := &cobra.Command{
+		Use:   "export FILE",
+		Short: "Print a rule file as plain Prometheus rules (shorthands compiled), for Prometheus, Mimir or Thanos",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o := opts()
+			o.Inline = inline
+			groups, diags := rulefile.LoadFile(args[0], o)
+			if len(diags) > 0 {
+				for _, d := range diags {
+					fmt.Fprintln(cmd.ErrOrStderr(), d.Error())
+				}
+				return fmt.Errorf("%d problems in %s: nothing exported", len(diags), args[0])
+			}
+			out, err := rulefile.Export(groups)
+			if err != nil {
+				return err
+			}
+			_, err = cmd.OutOrStdout().Write(out)
+			return err
+		},
+	}
+	export.Flags().BoolVar(&inline, "inline", false, "compile shorthands to self-contained alerts without recording rules")
+
+	test := &cobra.Command{
+		Use:   "test FILE...",
+		Short: "Run rule unit tests (promtool's test-file format; shorthands allowed in rule_files)",
+		Args:  cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if !ruletest.RunFiles(cmd.Context(), cmd.OutOrStdout(), opts(), args...) {
+				return errors.New("rule tests failed")
+			}
+			return nil
+		},
+	}
+
+	cmd.AddCommand(check, export, test, newRulesEvalCmd(g, &services))
+	return cmd
+}
+
+func newRulesEvalCmd(g *globalFlags, services *[]string) *cobra.Command {
+	var (
+		cfgPath, scrape, listen string
+		cfg                     eval.Config
+	)
+	cmd := &cobra.Command{
+		Use:     "eval [RULE_FILE...]",
+		Aliases: []string{"run"},
+		Short:   "Evaluate rule files continuously, notify Alertmanager/webhooks, serve GET /api/v1/alerts",
+		Long: `Evaluate rule files with Prometheus's rules engine, in this process.
+
+Metrics come from a flow analyzer's /metrics page (--scrape, copied into a
+local TSDB under --data-dir) or from a Prometheus-compatible query API
+(--query-url). Pending and firing states survive restarts.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			flags := cfg
+			if cfgPath != "" {
+				if err := config.Load(cfgPath, &cfg); err != nil {
+					return err
+				}
+				// flags given on the command line win over the file
+				if len(flags.RuleFiles) > 0 {
+					cfg.RuleFiles = flags.RuleFiles
+				}
+				if flags.QueryURL != "" {
+					cfg.QueryURL = flags.QueryURL
+				}
+				cfg.Notify.Alertmanagers = append(cfg.Notify.Alertmanagers, flags.Notify.Alertmanagers...)
+				cfg.Notify.Webhooks = append(cfg.Notify.Webhooks, flags.Notify.Webhooks...)
+			}
+			cfg.RuleFiles = append(cfg.RuleFiles, args...)
+			if cfg.DataDir == "" {
+				cfg.DataDir = filepath.Join(g.DataDir, "rules")
+			}
+			if len(*services) > 0 {
+				cfg.KnownServices = *services
+			}
+			if len(cfg.RuleFiles) == 0 {
+				return errors.New("no rule files: give them as arguments or in --config rule_files")
+			}
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			defer log.Sync()
+			reg := prometheus.NewRegistry()
+			var gatherer prometheus.Gatherer
+			if cfg.QueryURL == "" {
+				if scrape == "" {
+					return errors.New("give --scrape (the flow analyzer's /metrics URL) or --query-url (a Prometheus-compatible API)")
+				}
+				gatherer = eval.ScrapeGatherer{URL: scrape, Context: cmd.Context()}
+			}
+			ev, err := eval.New(cfg, gatherer, log, reg)
+			if err != nil {
+				return err
+			}
+			if err := ev.Start(cmd.Context()); err != nil {
+				return err
+			}
+			for _, p := range ev.InvalidRules() {
+				fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", p)
+			}
+			mux := http.NewServeMux()
+			mux.Handle(alertapi.Path, ev.Handler())
+			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+			ln, err := net.Listen("tcp", listen)
+			if err != nil {
+				_ = ev.Shutdown(context.Background())
+				return fmt.Errorf("listen for the alerts API: %w", err)
+			}
+			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", "http://"+ln.Addr().String()+alertapi.Path))
+			<-cmd.Context().Done()
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			_ = srv.Shutdown(ctx)
+			return ev.Shutdown(ctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfgPath, "config", "", "evaluator config file (YAML: rule_files, interval, data_dir, query_url, notify...)")
+	f.StringVar(&scrape, "scrape", "", "flow analyzer /metrics URL to copy into the local TSDB")
+	f.StringVar(&cfg.QueryURL, "query-url", "", "Prometheus-compatible API to query instead of the local TSDB")
+	f.StringSliceVar(&cfg.Notify.Alertmanagers, "alertmanager", nil, "Alertmanager base URL (repeatable)")
+	f.StringSliceVar(&cfg.Notify.Webhooks, "webhook", nil, "webhook URL receiving firing and resolved alerts (repeatable)")
+	f.DurationVar(&cfg.Interval, "interval", 30*time.Second, "default evaluation interval")
+	f.StringVar(&listen, "listen", defaultAlertsAddr, "address of the alerts API (GET /api/v1/alerts) and /metrics")
+	return cmd
+}
+
+// defaultAlertsAddr is where `flowlens rules eval` serves and `flowlens
+// alerts` looks by default.
+const defaultAlertsAddr = "127.0.0.1:9095"
+
+func trimURL(s string) string {
+	if !strings.Contains(s, "://") {
+		s = "http://" + s
+	}
+	return strings.TrimRight(s, "/")
+}
+
