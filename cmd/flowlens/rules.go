@@ -203,4 +203,3 @@ func trimURL(s string) string {
 	}
 	return strings.TrimRight(s, "/")
 }
-
