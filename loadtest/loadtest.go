@@ -46,6 +46,9 @@ type Config struct {
 	// NoPacing runs flat out with synthetic timestamps instead of sending
 	// each request when the wall clock reaches its arrival time.
 	NoPacing bool `yaml:"no_pacing"`
+	// RunID is the flowlens.run attribute of the run's spans and logs
+	// (default: the seed in hex).
+	RunID string `yaml:"run_id"`
 	// Start is the time of the first request (default: now).
 	Start time.Time `yaml:"-"`
 
@@ -154,12 +157,15 @@ func (c *Config) Validate() error {
 
 // Progress is reported every ProgressInterval and once at the end.
 type Progress struct {
-	Elapsed        time.Duration
-	Requests       uint64
-	Spans          uint64 // generated
-	Exported       uint64 // accepted by the OTLP endpoint
-	ExportFailed   uint64 // given up after retries
-	Logs           uint64
+	Elapsed      time.Duration
+	Requests     uint64
+	Spans        uint64 // generated
+	Exported     uint64 // accepted by the OTLP endpoint
+	ExportFailed uint64 // given up after retries
+	Logs         uint64
+	// Behind is how far a paced run lags its schedule (the generator or
+	// the export cannot keep up with the rate); 0 when on time or unpaced.
+	Behind         time.Duration
 	SpansPerSec    float64 // over the last interval
 	LogsPerSec     float64
 	RequestsPerSec float64
@@ -246,7 +252,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 	}
 	g, err := gen.New(top, bsp, logs, gen.Options{
 		Rate: cfg.Rate, Count: cfg.Count, Duration: cfg.Duration, Seed: cfg.Seed, Start: cfg.Start,
-		LogsPerSpan: cfg.LogsPerSpan, Realtime: !cfg.NoPacing,
+		LogsPerSpan: cfg.LogsPerSpan, Realtime: !cfg.NoPacing, RunID: cfg.RunID,
 	})
 	if err != nil {
 		_ = bsp.Shutdown(context.Background())
@@ -261,7 +267,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 	}
 	log.Info("load generation starting", zap.String("topology", top.Name), zap.Float64("rate", cfg.Rate),
 		zap.Duration("duration", cfg.Duration), zap.Uint64("count", cfg.Count), zap.Uint64("seed", cfg.Seed),
-		zap.String("otlp", cfg.OTLP.Endpoint), zap.String("log_dir", cfg.LogDir), zap.Int("faults", len(top.Faults)))
+		zap.String("run", truthRunID(cfg)), zap.String("otlp", cfg.OTLP.Endpoint), zap.String("log_dir", cfg.LogDir), zap.Int("faults", len(top.Faults)))
 
 	report := opts.OnProgress
 	if report == nil {
@@ -269,7 +275,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 			log.Info("load generation progress", zap.Duration("elapsed", p.Elapsed.Round(time.Millisecond)),
 				zap.Uint64("requests", p.Requests), zap.Uint64("spans", p.Spans), zap.Uint64("exported", p.Exported),
 				zap.Uint64("logs", p.Logs), zap.Float64("spans_per_sec", math.Round(p.SpansPerSec)),
-				zap.Float64("logs_per_sec", math.Round(p.LogsPerSec)), zap.Bool("final", p.Final))
+				zap.Float64("logs_per_sec", math.Round(p.LogsPerSec)), zap.Duration("behind", p.Behind), zap.Bool("final", p.Final))
 		}
 	}
 	start := time.Now()
@@ -290,7 +296,11 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 				return
 			case now := <-tk.C:
 				st := g.Stats()
-				report(progress(st, last, cexp, now.Sub(start), now.Sub(lastAt), false))
+				p := progress(st, last, cexp, now.Sub(start), now.Sub(lastAt), false)
+				if !cfg.NoPacing {
+					p.Behind = max(0, p.Elapsed-time.Duration(float64(st.Requests)/cfg.Rate*1e9))
+				}
+				report(p)
 				last, lastAt = st, now
 			}
 		}
@@ -331,6 +341,13 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 		}
 	}
 	return truth, errors.Join(errs...)
+}
+
+func truthRunID(cfg Config) string {
+	if cfg.RunID != "" {
+		return cfg.RunID
+	}
+	return fmt.Sprintf("%016x", cfg.Seed)
 }
 
 func progress(st, last gen.Stats, c *countingExporter, elapsed, interval time.Duration, final bool) Progress {

@@ -200,3 +200,56 @@ func TestLoadTopologyErrors(t *testing.T) {
 		t.Fatalf("shop with faults: %v", err)
 	}
 }
+
+// BenchmarkRunOTLP runs the whole generator path: SDK, batch processor,
+// OTLP/gRPC export to an in-process receiver, and one JSON log line per span
+// to files. One op is one root request (about 12.6 spans with the shop).
+func BenchmarkRunOTLP(b *testing.B) {
+	for _, withLogs := range []bool{false, true} {
+		name := "spans"
+		if withLogs {
+			name = "spans+logs"
+		}
+		b.Run(name, func(b *testing.B) {
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := &receiver{seqs: map[int64]int{}, svcs: map[string]int{}}
+			s := grpc.NewServer()
+			ptraceotlp.RegisterGRPCServer(s, &countOnly{r: r})
+			go func() { _ = s.Serve(ln) }()
+			defer s.Stop()
+			cfg := Config{Count: uint64(b.N), Rate: 1000, Seed: 1, NoPacing: true, ProgressInterval: -1}
+			if withLogs {
+				cfg.LogDir = b.TempDir()
+			}
+			cfg.OTLP.Endpoint = ln.Addr().String()
+			cfg.SetDefaults()
+			b.ReportAllocs()
+			b.ResetTimer()
+			start := time.Now()
+			truth, err := Run(context.Background(), cfg, Options{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			sec := time.Since(start).Seconds()
+			b.ReportMetric(float64(truth.Spans)/sec, "spans/s")
+			b.ReportMetric(float64(truth.Logs)/sec, "logs/s")
+		})
+	}
+}
+
+// countOnly is a receiver that only counts spans, to keep the benchmark's
+// CPU on the sending side.
+type countOnly struct {
+	ptraceotlp.UnimplementedGRPCServer
+	r *receiver
+}
+
+func (c *countOnly) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	c.r.mu.Lock()
+	c.r.batches += req.Traces().SpanCount()
+	c.r.mu.Unlock()
+	return ptraceotlp.NewExportResponse(), nil
+}

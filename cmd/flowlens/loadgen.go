@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/spf13/cobra"
 
@@ -55,16 +56,20 @@ pipeline's counts can be checked exactly.
 				OnProgress: func(p loadtest.Progress) {
 					if p.Final {
 						fmt.Fprintf(out, "done in %s: %d requests, %d spans (%d exported, %d failed), %d log records\n",
-							p.Elapsed.Round(1e6), p.Requests, p.Spans, p.Exported, p.ExportFailed, p.Logs)
+							p.Elapsed.Round(time.Millisecond), p.Requests, p.Spans, p.Exported, p.ExportFailed, p.Logs)
 						return
 					}
-					fmt.Fprintf(out, "%6s  %8.0f spans/s  %8.0f logs/s  %6.0f req/s  total %d spans, %d exported, %d logs\n",
-						p.Elapsed.Round(1e9), math.Round(p.SpansPerSec), math.Round(p.LogsPerSec), math.Round(p.RequestsPerSec),
-						p.Spans, p.Exported, p.Logs)
+					behind := ""
+					if p.Behind > time.Second {
+						behind = fmt.Sprintf("  (%s behind schedule: lower --rate)", p.Behind.Round(time.Second))
+					}
+					fmt.Fprintf(out, "%6s  %8.0f spans/s  %8.0f logs/s  %6.0f req/s  total %d spans, %d exported, %d logs%s\n",
+						p.Elapsed.Round(time.Second), math.Round(p.SpansPerSec), math.Round(p.LogsPerSec), math.Round(p.RequestsPerSec),
+						p.Spans, p.Exported, p.Logs, behind)
 				},
 			})
 			if truth != nil && cfg.TruthFile != "" {
-				fmt.Fprintf(out, "truth written to %s (seed %d)\n", cfg.TruthFile, truth.Seed)
+				fmt.Fprintf(out, "truth written to %s (run %s, seed %d)\n", cfg.TruthFile, truth.RunID, truth.Seed)
 			}
 			return err
 		},
@@ -76,6 +81,7 @@ pipeline's counts can be checked exactly.
 	f.DurationVar(&cfg.Duration, "duration", 0, "stop after this long (0: no limit)")
 	f.Uint64Var(&cfg.Count, "count", 0, "stop after this many root requests (0: no limit)")
 	f.Uint64Var(&cfg.Seed, "seed", 0, "random seed for reproducible runs (0: from the clock)")
+	f.StringVar(&cfg.RunID, "run-id", "", "flowlens.run attribute of every span and log line (default: the seed in hex)")
 	f.BoolVar(&cfg.NoPacing, "no-pacing", false, "generate as fast as possible with synthetic timestamps instead of pacing to the wall clock")
 	f.StringVar(&cfg.OTLP.Endpoint, "otlp-endpoint", "127.0.0.1:4317", `OTLP/gRPC endpoint of the agent ("-": generate without sending)`)
 	f.IntVar(&cfg.OTLP.BatchSize, "batch-size", 1024, "spans per OTLP export request")

@@ -51,6 +51,7 @@ import (
 // Attribute keys the generator sets beyond the semantic conventions.
 const (
 	AttrSeq                   = "flowlens.seq"
+	AttrRun                   = "flowlens.run"
 	AttrBreakerName           = "breaker.name"
 	AttrBreakerState          = "breaker.state"
 	AttrBreakerPreviousState  = "breaker.previous_state"
@@ -88,6 +89,9 @@ type Options struct {
 	Realtime bool
 	// Faults are injected in addition to the topology's own.
 	Faults []topology.Fault
+	// RunID tells runs apart: the flowlens.run resource attribute of every
+	// span and field of every log line (default: the seed in hex).
+	RunID string
 }
 
 // Stats are running counters, safe to read from any goroutine.
@@ -260,6 +264,9 @@ func New(top *topology.Topology, sp sdktrace.SpanProcessor, logs LogSink, opts O
 	if logs == nil {
 		opts.LogsPerSpan = 0
 	}
+	if opts.RunID == "" {
+		opts.RunID = fmt.Sprintf("%016x", opts.Seed)
+	}
 	g := &Generator{
 		top:     top,
 		opts:    opts,
@@ -307,6 +314,7 @@ func (g *Generator) build(sp sdktrace.SpanProcessor) error {
 				attribute.String("service.name", ts.Name),
 				attribute.String("service.namespace", g.top.Name),
 				attribute.String("service.instance.id", ts.Name+"-0"),
+				attribute.String(AttrRun, g.opts.RunID),
 				attribute.String("telemetry.sdk.language", "go"),
 				attribute.String("telemetry.sdk.name", "opentelemetry"),
 			)
@@ -869,7 +877,8 @@ func (g *Generator) spanLogs(svc string, sc trace.SpanContext, start, end int64,
 		return
 	}
 	r := &g.rec
-	r.Service, r.TraceID, r.SpanID, r.Attrs = svc, sc.TraceID(), sc.SpanID(), r.Attrs[:0]
+	r.Service, r.TraceID, r.SpanID = svc, sc.TraceID(), sc.SpanID()
+	r.Attrs = append(r.Attrs[:0], logfile.Attr{Key: AttrRun, Value: g.opts.RunID})
 	for i := range n {
 		ts := end
 		if n > 1 {
@@ -901,10 +910,9 @@ func (g *Generator) breakerLog(svc, name string, sc trace.SpanContext, tr transi
 	r.Service, r.TraceID, r.SpanID = svc, tid, sid
 	r.Time = time.Unix(0, tr.at)
 	r.Level, r.Msg = "warn", "circuit breaker "+name+" "+tr.from+" -> "+tr.to
-	r.Attrs = append(r.Attrs[:0], logfile.Attr{Key: AttrBreakerName, Value: name},
+	r.Attrs = append(r.Attrs[:0], logfile.Attr{Key: AttrRun, Value: g.opts.RunID}, logfile.Attr{Key: AttrBreakerName, Value: name},
 		logfile.Attr{Key: AttrBreakerState, Value: tr.to}, logfile.Attr{Key: AttrBreakerPreviousState, Value: tr.from})
 	g.writeLog()
-	r.Attrs = r.Attrs[:0]
 }
 
 func (g *Generator) writeLog() {
@@ -926,6 +934,7 @@ func (g *Generator) Truth() *Truth {
 	t := &Truth{
 		Topology:       g.top.Name,
 		Seed:           g.opts.Seed,
+		RunID:          g.opts.RunID,
 		Start:          time.Unix(0, g.startNs).UTC(),
 		End:            time.Unix(0, max(g.lastEndNs, g.startNs)).UTC(),
 		Requests:       g.requests,

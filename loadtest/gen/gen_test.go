@@ -236,6 +236,9 @@ func TestTruthMatchesEmittedSpans(t *testing.T) {
 		}
 		seen[v.AsInt64()] = true
 		perService[svcOf(s)]++
+		if run, _ := s.Resource.Set().Value(AttrRun); run.AsString() != tr.RunID {
+			t.Fatalf("span of run %q, truth run %q", run.AsString(), tr.RunID)
+		}
 		if !s.EndTime.After(s.StartTime) && !s.EndTime.Equal(s.StartTime) {
 			t.Fatalf("span %s ends before it starts", s.Name)
 		}
@@ -457,6 +460,9 @@ func TestLogFilesMatchSpans(t *testing.T) {
 			}
 			if l["service"].(string)+".log" != filepath.Base(f) || l["msg"] == "" || l["level"] == "" {
 				t.Fatalf("bad line %s", sc.Text())
+			}
+			if l[AttrRun] != r.truth.RunID || r.truth.RunID != "0000000000000003" {
+				t.Fatalf("line of run %v, truth run %q", l[AttrRun], r.truth.RunID)
 			}
 			if tid, ok := spanIDs[l["span_id"].(string)]; !ok || tid != l["trace_id"] {
 				t.Fatalf("line with unknown trace/span: %s", sc.Text())

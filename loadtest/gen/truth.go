@@ -27,8 +27,9 @@ const User = "user"
 type Truth struct {
 	Topology string    `json:"topology"`
 	Seed     uint64    `json:"seed"`
-	Start    time.Time `json:"start"` // time of the first root request
-	End      time.Time `json:"end"`   // latest span end
+	RunID    string    `json:"run_id"` // flowlens.run of every span's resource and every log line
+	Start    time.Time `json:"start"`  // time of the first root request
+	End      time.Time `json:"end"`    // latest span end
 	// Requests are the root requests (one trace each).
 	Requests uint64 `json:"requests"`
 	Spans    uint64 `json:"spans"`

@@ -360,7 +360,66 @@ func (t *Topology) Validate() error {
 	if err := errors.Join(errs...); err != nil {
 		return err
 	}
-	return t.checkCycles()
+	if err := t.checkCycles(); err != nil {
+		return err
+	}
+	return t.checkTraceSize()
+}
+
+// MaxSpansPerTrace bounds the worst case of one root request (every call
+// made, at its largest fan-out, every retry taken).
+const MaxSpansPerTrace = 100000
+
+// WorstCaseSpans is the largest number of spans one request to endpoint ep
+// of service svc can make (saturated at MaxSpansPerTrace+1). The topology
+// must be valid and free of loops.
+func (t *Topology) WorstCaseSpans(svc, ep string) int {
+	memo := map[[2]string]int{}
+	return t.worstCase(svc, ep, memo)
+}
+
+func (t *Topology) worstCase(svc, ep string, memo map[[2]string]int) int {
+	const limit = MaxSpansPerTrace + 1
+	s := t.Service(svc)
+	if s.Type != TypeService {
+		return 0
+	}
+	e := s.Endpoint(ep)
+	key := [2]string{svc, e.Name}
+	if n, ok := memo[key]; ok {
+		return n
+	}
+	n := 1 // its server or consumer span
+	for _, c := range e.Calls {
+		if c.Prob() == 0 {
+			continue
+		}
+		per := 1 // the client or producer span
+		switch to := t.Service(c.Service); to.Type {
+		case TypeService:
+			per += t.worstCase(to.Name, c.Endpoint, memo)
+		case TypeQueue:
+			for _, cons := range to.Queue.Consumers {
+				per += t.worstCase(cons.Service, cons.Endpoint, memo)
+			}
+		}
+		count := max(c.Count, c.MaxCount)
+		n += min(per*(1+c.Retries), limit) * count
+		n = min(n, limit)
+	}
+	memo[key] = n
+	return n
+}
+
+func (t *Topology) checkTraceSize() error {
+	s := t.Service(t.Entry.Service)
+	for i := range s.Endpoints {
+		if n := t.WorstCaseSpans(s.Name, s.Endpoints[i].Name); n > MaxSpansPerTrace {
+			return config.Errorf("entry", "a request to %s %s can make more than %d spans: lower the fan-out (count, max_count) or retries",
+				s.Name, s.Endpoints[i].Name, MaxSpansPerTrace)
+		}
+	}
+	return nil
 }
 
 func (t *Topology) validateEntry() error {

@@ -119,3 +119,15 @@ func TestLatencySigma(t *testing.T) {
 		t.Errorf("sigma(1ms, 10ms) = %v, want ln(10)/2.326 = 0.9898", s)
 	}
 }
+
+func TestWorstCaseSpans(t *testing.T) {
+	top := Default()
+	// checkout POST /orders: server, cart (2+1 redis...), payments with retries...
+	n := top.WorstCaseSpans("gateway", "POST /checkout")
+	if n < 20 || n > 1000 {
+		t.Fatalf("worst case of a checkout = %d spans", n)
+	}
+	if got := top.WorstCaseSpans("auth", "POST /verify"); got != 2 {
+		t.Fatalf("auth verify: %d spans, want server + redis client", got)
+	}
+}
