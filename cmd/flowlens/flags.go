@@ -46,7 +46,9 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger) (st *stora
 	if cfg.Addr == "" {
 		cfg.Addr = storage.DefaultAddr
 		if !listening(cfg.Addr) {
-			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(g.DataDir, "clickhouse")}, log)
+			// A CLI command's private endpoint is an implementation detail: only its problems are worth a line.
+			quiet := log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
+			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(g.DataDir, "clickhouse")}, quiet)
 			if err != nil {
 				return nil, nil, fmt.Errorf("no ClickHouse at %s and the embedded engine did not open: %w", storage.DefaultAddr, err)
 			}

@@ -32,8 +32,19 @@ func newRootCmd() *cobra.Command {
 	}
 	g.register(root)
 	root.AddCommand(
+		// the pipeline and its parts
 		newUpCmd(g),
+		newFlowgraphCmd(g),
 		newClickHouseCmd(g),
+		newLoadgenCmd(g),
+		// storage
+		newMigrateCmd(g),
+		newTraceCmd(g),
+		newSpansCmd(g),
+		newLogsCmd(g),
+		newLoadCmd(g),
+		// the flow graph
+		newGraphCmd(g),
 		newVersionCmd(),
 	)
 	return root
