@@ -123,12 +123,23 @@ func (c *childAgent) metric(name string) float64 {
 }
 
 // stop ends the child and returns its CPU seconds and peak RSS (MB).
+// The peak RSS is VmHWM of the running child: rusage's maxrss would count
+// the parent's pages shared at fork time.
 func (c *childAgent) stop(b *testing.B) (float64, float64) {
+	var rss float64
+	if data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", c.cmd.Process.Pid)); err == nil {
+		for _, l := range strings.Split(string(data), "\n") {
+			if strings.HasPrefix(l, "VmHWM:") {
+				kb, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
+				rss = kb / 1024
+			}
+		}
+	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
 	c.cmd.Wait()
 	ru := c.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	return cpu, float64(ru.Maxrss) / 1024
+	return cpu, rss
 }
 
 func (c *childAgent) waitSent(b *testing.B, want float64, timeout time.Duration) time.Time {

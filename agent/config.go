@@ -44,6 +44,10 @@ type Config struct {
 	Kafka                  forward.Config `yaml:"kafka"`
 	// Metrics serves /metrics and /healthz (default 127.0.0.1:9464; "off" disables).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): the
+	// garbage collector works harder near it instead of letting the heap
+	// grow. Default 256MiB; 0 keeps the runtime default.
+	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
 }
 
 // MetricsConfig is the self-monitoring endpoint.
@@ -97,6 +101,10 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Metrics.Endpoint == "" {
 		c.Metrics.Endpoint = "127.0.0.1:9464"
+	}
+	if c.MemoryLimit == nil {
+		m := bytesize.Size(256 << 20)
+		c.MemoryLimit = &m
 	}
 	c.OTLP.SetDefaults()
 	c.Buffer.SetDefaults()
@@ -182,6 +190,9 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(c.Metrics.Endpoint); err != nil {
 			return config.Errorf("metrics.endpoint", "%q must be host:port or off", c.Metrics.Endpoint)
 		}
+	}
+	if c.MemoryLimit != nil && *c.MemoryLimit != 0 && *c.MemoryLimit < 32<<20 {
+		return config.Errorf("memory_limit", "must be 0 (none) or at least 32MiB")
 	}
 	if len(c.Files) == 0 && !c.OTLP.GRPC.On() && !c.OTLP.HTTP.On() {
 		return config.Errorf("files", "no file source and both OTLP receivers are disabled: nothing to do")

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -48,6 +49,9 @@ func runChild(path string) int {
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
+	}
+	if m := cfg.MemoryLimit; m != nil && *m > 0 {
+		debug.SetMemoryLimit(int64(*m)) // as the binary does
 	}
 	a, err := agent.New(cfg, log, "child")
 	if err != nil {

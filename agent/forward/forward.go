@@ -104,7 +104,7 @@ func codec(name string) (compress.Compression, error) {
 
 // maxMessagesPerCall bounds the messages of one produce call (kafka-go
 // preallocates its batches to the count limit).
-const maxMessagesPerCall = 1000
+const maxMessagesPerCall = 256
 
 // Stats are the forwarder's counters.
 type Stats struct {

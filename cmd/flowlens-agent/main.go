@@ -112,6 +112,9 @@ func run(ctx context.Context, cfgPath string) error {
 		return fmt.Errorf("log: %w", err)
 	}
 	defer func() { _ = log.Sync() }()
+	if m := cfg.MemoryLimit; m != nil && *m > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(int64(*m))
+	}
 	if ctx == nil {
 		ctx = context.Background()
 	}
