@@ -65,10 +65,17 @@ const (
 	consumerSpanAttrOperation = "process"
 )
 
-// LogSink receives the log records; logfile.Writer is one.
+// LogSink receives the log records; logfile.Writer is one. A paced run
+// also calls Flush, if the sink has it, at least every LogFlushInterval so
+// a tailer sees lines soon after their span.
 type LogSink interface {
 	Write(r *logfile.Record) error
 }
+
+type flusher interface{ Flush() error }
+
+// LogFlushInterval is how often a paced run flushes its log sink.
+const LogFlushInterval = 100 * time.Millisecond
 
 // Options of a run.
 type Options struct {
@@ -572,6 +579,19 @@ func httpParts(name string) (method, route string, ok bool) {
 // first log write error.
 func (g *Generator) Run(ctx context.Context) error {
 	wallStart := time.Now()
+	lastFlush := wallStart
+	fl, _ := g.logs.(flusher)
+	if !g.opts.Realtime {
+		fl = nil
+	}
+	var flushedSeq uint64
+	flush := func() {
+		if fl != nil && g.logSeq != flushedSeq {
+			g.flushLogs(fl)
+			flushedSeq, lastFlush = g.logSeq, time.Now()
+		}
+	}
+	defer flush()
 	for !g.Done() {
 		if g.requests&63 == 0 {
 			if ctx.Err() != nil {
@@ -581,6 +601,7 @@ func (g *Generator) Run(ctx context.Context) error {
 		if g.opts.Realtime {
 			due := wallStart.Add(time.Duration(g.NextArrival() - g.startNs))
 			if wait := time.Until(due); wait > realtimeSleepGranularity {
+				flush() // idle ahead: let the tailer see everything so far
 				t := time.NewTimer(wait)
 				select {
 				case <-ctx.Done():
@@ -588,6 +609,8 @@ func (g *Generator) Run(ctx context.Context) error {
 					return g.stopped(ctx)
 				case <-t.C:
 				}
+			} else if time.Since(lastFlush) >= LogFlushInterval {
+				flush() // busy: flush on a period
 			}
 		}
 		g.Next()
@@ -596,6 +619,12 @@ func (g *Generator) Run(ctx context.Context) error {
 		}
 	}
 	return g.logErr
+}
+
+func (g *Generator) flushLogs(fl flusher) {
+	if err := fl.Flush(); err != nil && g.logErr == nil {
+		g.logErr = fmt.Errorf("flush logs: %w", err)
+	}
 }
 
 // stopped is Run's result when ctx ended first: nil for an unbounded run.

@@ -548,3 +548,39 @@ func BenchmarkGenerate(b *testing.B) {
 		})
 	}
 }
+
+type countingSink struct {
+	nullLogs
+	writes, flushes int
+	unflushed       int
+	maxUnflushed    int
+}
+
+func (c *countingSink) Write(r *logfile.Record) error {
+	c.writes++
+	c.unflushed++
+	c.maxUnflushed = max(c.maxUnflushed, c.unflushed)
+	return c.nullLogs.Write(r)
+}
+
+func (c *countingSink) Flush() error {
+	c.flushes++
+	c.unflushed = 0
+	return nil
+}
+
+// A paced run flushes its logs while it waits, so a tailer is never more
+// than one request behind at low rates.
+func TestPacedRunFlushesLogs(t *testing.T) {
+	sink := &countingSink{}
+	g, err := New(topology.Default(), discard{}, sink, Options{Rate: 100, Count: 30, Seed: 1, Realtime: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if sink.flushes < 20 || sink.unflushed != 0 {
+		t.Fatalf("%d flushes for 30 paced requests, %d lines left unflushed", sink.flushes, sink.unflushed)
+	}
+}
