@@ -23,13 +23,15 @@ var benchStores struct {
 	m map[string]*Store
 }
 
-func sharedStore(b *testing.B, key string) *Store {
+func sharedStore(b *testing.B, key string) *Store { return sharedStoreG(b, key, 0) }
+
+func sharedStoreG(b *testing.B, key string, granularity int) *Store {
 	benchStores.Lock()
 	defer benchStores.Unlock()
 	if s := benchStores.m[key]; s != nil {
 		return s
 	}
-	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b), TracesGranularity: granularity}
 	cfg.SetDefaults()
 	ctx := context.Background()
 	s, err := Open(ctx, cfg, zap.NewNop())
@@ -139,8 +141,8 @@ func BenchmarkInsertSpansRowAppend(b *testing.B) {
 // lookupDataset stores n spans (10 per trace, 8-12 attributes each, traces
 // spread evenly over 10 days = 10 daily partitions) generated inside the
 // engine with INSERT ... SELECT FROM numbers(), and returns sample trace IDs.
-func lookupDataset(b *testing.B, n int) (*Store, []string) {
-	s := sharedStore(b, "lookup-"+strconv.Itoa(n))
+func lookupDataset(b *testing.B, n, granularity int) (*Store, []string) {
+	s := sharedStoreG(b, fmt.Sprintf("lookup-%d-%d", n, granularity), granularity)
 	ctx := context.Background()
 	var have uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.Name(TracesTable)).Scan(&have); err != nil {
@@ -205,7 +207,8 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 // BenchmarkTraceLookup: latency of fetching one trace's spans by ID via the
 // trace-ID index (flowlens) vs the bloom filter alone (the exporter's
 // approach), and of the whole GetTrace (spans + logs). Reports p50/p99.
-// FLOWLENS_BENCH_SPANS sets the dataset size (default 1000000).
+// FLOWLENS_BENCH_SPANS sets the dataset size (default 1000000),
+// FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (8192).
 func BenchmarkTraceLookup(b *testing.B) {
 	n := 1000000
 	if v := os.Getenv("FLOWLENS_BENCH_SPANS"); v != "" {
@@ -223,9 +226,16 @@ func BenchmarkTraceLookup(b *testing.B) {
 		{"bloom-only", func(s *Store, id string) (int, error) { sp, err := s.traceSpansBloomOnly(ctx, id); return len(sp), err }},
 		{"GetTrace", func(s *Store, id string) (int, error) { tr, err := s.GetTrace(ctx, id); return len(tr.Spans), err }},
 	}
+	gran := 8192
+	if v := os.Getenv("FLOWLENS_BENCH_GRANULARITY"); v != "" {
+		var err error
+		if gran, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
 	for _, w := range ways {
-		b.Run(fmt.Sprintf("spans=%d/%s", n, w.name), func(b *testing.B) {
-			s, ids := lookupDataset(b, n)
+		b.Run(fmt.Sprintf("spans=%d/granularity=%d/%s", n, gran, w.name), func(b *testing.B) {
+			s, ids := lookupDataset(b, n, gran)
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

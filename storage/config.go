@@ -46,6 +46,9 @@ type Config struct {
 	Compression string `yaml:"compression"`
 	// MaxOpenConns caps concurrent connections (HTTP requests in flight); default 8.
 	MaxOpenConns int `yaml:"max_open_conns"`
+	// TracesGranularity is index_granularity of otel_traces: rows per
+	// granule, the unit a trace lookup reads. Default 8192 (the exporter's).
+	TracesGranularity int `yaml:"traces_granularity"`
 	// MaxAttributeBytes is the largest attribute value or log body kept; a
 	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).
 	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
@@ -81,6 +84,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxAttributeBytes == 0 {
 		c.MaxAttributeBytes = 64 << 10
+	}
+	if c.TracesGranularity == 0 {
+		c.TracesGranularity = 8192
 	}
 }
 
@@ -125,6 +131,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxOpenConns < 1 {
 		return config.Errorf("max_open_conns", "must be at least 1")
+	}
+	if c.TracesGranularity < 128 || c.TracesGranularity > 65536 {
+		return config.Errorf("traces_granularity", "%d: want 128 to 65536", c.TracesGranularity)
 	}
 	if c.MaxAttributeBytes < 1 {
 		return config.Errorf("max_attribute_bytes", "must be at least 1")

@@ -129,16 +129,15 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (Trace, error) {
 }
 
 // traceSpansIndexed reads the trace's time range from the trace-ID index
-// and then only that range of otel_traces. Scalar subqueries are evaluated
-// before index analysis, so the range prunes partitions like literal bounds
-// do, in a single round trip. (Start and End are whole seconds, hence +1.)
+// and then only that range of otel_traces, in one round trip: a scalar
+// subquery is evaluated before index analysis, so its bounds prune
+// partitions and primary-key ranges like literals do. (Start and End are
+// whole seconds, hence the +1.)
 func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
-	idx := s.l.Name(TraceIndexTable)
-	q := spanSelect + `
+	q := `WITH (SELECT (min(Start), max(End) + 1) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
+` + spanSelect + `
 FROM ` + s.l.Name(TracesTable) + `
-WHERE TraceId = {id:String}
-  AND Timestamp >= (SELECT min(Start) FROM ` + idx + ` WHERE TraceId = {id:String})
-  AND Timestamp < (SELECT max(End) FROM ` + idx + ` WHERE TraceId = {id:String}) + 1
+WHERE TraceId = {id:String} AND Timestamp >= range.1 AND Timestamp < range.2
 ORDER BY Timestamp`
 	return s.querySpans(ctx, q, namedParams("id", hexID))
 }

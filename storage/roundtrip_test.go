@@ -154,6 +154,11 @@ func TestRoundTripEveryColumn(t *testing.T) {
 		t.Errorf("logs differ\n got %+v\nwant %+v", got.Logs, wantLogs)
 	}
 
+	// The index path alone finds the trace (GetTrace falls back to the bloom
+	// filter, which would hide a broken index).
+	if sp, err := s.traceSpansIndexed(ctx, wantSpans[0].TraceID); err != nil || len(sp) != 2 {
+		t.Errorf("indexed lookup: %d spans, %v", len(sp), err)
+	}
 	// Upper-case and 0x-prefixed IDs find the same trace.
 	got2, err := s.GetTrace(ctx, "0X"+upper(wantSpans[0].TraceID))
 	if err != nil || len(got2.Spans) != 2 {

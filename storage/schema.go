@@ -36,10 +36,16 @@ type layout struct {
 	DB      string // quoted database
 	Cluster string // raw cluster name, empty for a single node
 	TTL     TTLConfig
+	// TracesGranularity is index_granularity of otel_traces.
+	TracesGranularity int
 }
 
 func newLayout(cfg Config) layout {
-	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL}
+	g := cfg.TracesGranularity
+	if g == 0 {
+		g = 8192
+	}
+	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g}
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.
@@ -70,8 +76,11 @@ func (l layout) Engine(kind string) string {
 }
 
 // Settings is the SETTINGS clause of a storing table.
-func (l layout) Settings(ttlOnlyDropParts bool) string {
-	s := []string{"index_granularity = 8192"}
+func (l layout) Settings(ttlOnlyDropParts bool) string { return l.SettingsG(8192, ttlOnlyDropParts) }
+
+// SettingsG is Settings with the given index_granularity.
+func (l layout) SettingsG(granularity int, ttlOnlyDropParts bool) string {
+	s := []string{fmt.Sprintf("index_granularity = %d", granularity)}
 	if ttlOnlyDropParts {
 		s = append(s, "ttl_only_drop_parts = 1")
 	}
@@ -138,7 +147,7 @@ const tracesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces"}}{{.OnClust
 PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
-{{.TTLClause "toDateTime(Timestamp)" .TTL.Traces}}{{.Settings true}}`
+{{.TTLClause "toDateTime(Timestamp)" .TTL.Traces}}{{.SettingsG .TracesGranularity true}}`
 
 // The trace-ID index: one row per trace (per week) after merges, with the
 // first and last span start, so a lookup reads only the partitions of
