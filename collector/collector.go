@@ -138,7 +138,6 @@ func New(cfg Config, store RowStore, logger *zap.Logger, reg prometheus.Register
 		client: client,
 		dlq: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Kafka.Brokers...),
-			Topic:        cfg.Topics.DeadLetter,
 			Balancer:     &kafka.Hash{},
 			RequiredAcks: kafka.RequireAll,
 			BatchTimeout: 5 * time.Millisecond,

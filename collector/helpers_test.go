@@ -20,7 +20,14 @@ import (
 	"github.com/flowlens/flowlens/storage"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(runChild())
+	}
+	os.Exit(chtest.Main(m))
+}
+
+func chAddr(t testing.TB) string { return chtest.Addr(t) }
 
 func testLogger(t testing.TB) *zap.Logger {
 	if os.Getenv("COLLECTOR_TEST_LOG") != "" {

@@ -230,13 +230,8 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	b.lag = m.HighWaterMark - m.Offset - 1
 
 	before := b.rows(w.kind)
-	rejected, firstReject := 0, error(nil)
-	onReject := func(err error) {
-		rejected++
-		if firstReject == nil {
-			firstReject = err
-		}
-	}
+	rejected := 0
+	onReject := func(error) { rejected++ }
 	if w.kind == kindSpans {
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
@@ -245,7 +240,7 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 		}
 		b.spans.AppendTraces(td, onReject)
 		if rejected > 0 {
-			w.deadLetterRejectedSpans(m, td, rejected, firstReject)
+			w.deadLetterRejectedSpans(m, td)
 		}
 	} else {
 		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
@@ -255,7 +250,7 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 		}
 		b.logs.AppendLogs(ld, onReject)
 		if rejected > 0 {
-			w.deadLetterRejectedLogs(m, ld, rejected, firstReject)
+			w.deadLetterRejectedLogs(m, ld)
 		}
 	}
 	c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
@@ -435,105 +430,120 @@ func rejectReason(err error) string {
 }
 
 // deadLetterRejectedSpans sends the spans of td that storage rejected (and
-// only those, so replaying the dead letters duplicates nothing) as one
-// otlp_proto message. The rest of the message's spans are in the batch.
-func (w *worker) deadLetterRejectedSpans(m kafka.Message, td ptrace.Traces, n int, first error) {
-	out := ptrace.NewTraces()
+// only those, so replaying the dead letters duplicates nothing) as otlp_proto
+// messages, one per rejection reason. The message's other spans are in the
+// batch.
+func (w *worker) deadLetterRejectedSpans(m kafka.Message, td ptrace.Traces) {
+	type part struct {
+		td    ptrace.Traces
+		n     int
+		first error
+	}
+	var parts []*part
+	byReason := map[string]*part{}
 	one := ptrace.NewTraces()
 	s := &w.scratch.spans
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
-		var ors ptrace.ResourceSpans
 		for j := 0; j < rs.ScopeSpans().Len(); j++ {
 			ss := rs.ScopeSpans().At(j)
-			var oss ptrace.ScopeSpans
 			for k := 0; k < ss.Spans().Len(); k++ {
 				one.ResourceSpans().RemoveIf(func(ptrace.ResourceSpans) bool { return true })
-				ors1 := one.ResourceSpans().AppendEmpty()
-				rs.Resource().CopyTo(ors1.Resource())
-				oss1 := ors1.ScopeSpans().AppendEmpty()
-				ss.Scope().CopyTo(oss1.Scope())
-				ss.Spans().At(k).CopyTo(oss1.Spans().AppendEmpty())
-				bad := false
+				ors := one.ResourceSpans().AppendEmpty()
+				rs.Resource().CopyTo(ors.Resource())
+				ors.SetSchemaUrl(rs.SchemaUrl())
+				oss := ors.ScopeSpans().AppendEmpty()
+				ss.Scope().CopyTo(oss.Scope())
+				oss.SetSchemaUrl(ss.SchemaUrl())
+				ss.Spans().At(k).CopyTo(oss.Spans().AppendEmpty())
+				var rejectErr error
 				s.Reset()
-				s.AppendTraces(one, func(error) { bad = true })
-				if !bad {
+				s.AppendTraces(one, func(err error) { rejectErr = err })
+				if rejectErr == nil {
 					continue
 				}
-				if ors == (ptrace.ResourceSpans{}) {
-					ors = out.ResourceSpans().AppendEmpty()
-					rs.Resource().CopyTo(ors.Resource())
-					ors.SetSchemaUrl(rs.SchemaUrl())
+				reason := rejectReason(rejectErr)
+				p := byReason[reason]
+				if p == nil {
+					p = &part{td: ptrace.NewTraces(), first: rejectErr}
+					byReason[reason] = p
+					parts = append(parts, p)
 				}
-				if oss == (ptrace.ScopeSpans{}) {
-					oss = ors.ScopeSpans().AppendEmpty()
-					ss.Scope().CopyTo(oss.Scope())
-					oss.SetSchemaUrl(ss.SchemaUrl())
-				}
-				ss.Spans().At(k).CopyTo(oss.Spans().AppendEmpty())
+				p.n++
+				one.ResourceSpans().MoveAndAppendTo(p.td.ResourceSpans())
 			}
 		}
 	}
 	s.Reset()
-	v, err := kafkawire.MarshalTraces(kafkawire.EncodingProto, out)
-	if err != nil {
-		v = m.Value // cannot happen with valid pdata; keep the original then
+	for _, p := range parts {
+		v, err := kafkawire.MarshalTraces(kafkawire.EncodingProto, p.td)
+		if err != nil {
+			v = m.Value // cannot happen with valid pdata; keep the original then
+		}
+		w.deadLetter(rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d span(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
-	dm := m
-	dm.Value = v
-	dm.Headers = append(append([]kafka.Header(nil), m.Headers...), kafka.Header{Key: kafkawire.HeaderContentType, Value: []byte(kafkawire.EncodingProto)})
-	w.deadLetter(dm, rejectReason(first), fmt.Sprintf("%d of the message's spans rejected; first: %v", n, first), n)
 }
 
 // deadLetterRejectedLogs is deadLetterRejectedSpans for log records.
-func (w *worker) deadLetterRejectedLogs(m kafka.Message, ld plog.Logs, n int, first error) {
-	out := plog.NewLogs()
+func (w *worker) deadLetterRejectedLogs(m kafka.Message, ld plog.Logs) {
+	type part struct {
+		ld    plog.Logs
+		n     int
+		first error
+	}
+	var parts []*part
+	byReason := map[string]*part{}
 	one := plog.NewLogs()
 	s := &w.scratch.logs
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
-		var orl plog.ResourceLogs
 		for j := 0; j < rl.ScopeLogs().Len(); j++ {
 			sl := rl.ScopeLogs().At(j)
-			var osl plog.ScopeLogs
 			for k := 0; k < sl.LogRecords().Len(); k++ {
 				one.ResourceLogs().RemoveIf(func(plog.ResourceLogs) bool { return true })
-				orl1 := one.ResourceLogs().AppendEmpty()
-				rl.Resource().CopyTo(orl1.Resource())
-				osl1 := orl1.ScopeLogs().AppendEmpty()
-				sl.Scope().CopyTo(osl1.Scope())
-				sl.LogRecords().At(k).CopyTo(osl1.LogRecords().AppendEmpty())
-				bad := false
+				orl := one.ResourceLogs().AppendEmpty()
+				rl.Resource().CopyTo(orl.Resource())
+				orl.SetSchemaUrl(rl.SchemaUrl())
+				osl := orl.ScopeLogs().AppendEmpty()
+				sl.Scope().CopyTo(osl.Scope())
+				osl.SetSchemaUrl(sl.SchemaUrl())
+				sl.LogRecords().At(k).CopyTo(osl.LogRecords().AppendEmpty())
+				var rejectErr error
 				s.Reset()
-				s.AppendLogs(one, func(error) { bad = true })
-				if !bad {
+				s.AppendLogs(one, func(err error) { rejectErr = err })
+				if rejectErr == nil {
 					continue
 				}
-				if orl == (plog.ResourceLogs{}) {
-					orl = out.ResourceLogs().AppendEmpty()
-					rl.Resource().CopyTo(orl.Resource())
-					orl.SetSchemaUrl(rl.SchemaUrl())
+				reason := rejectReason(rejectErr)
+				p := byReason[reason]
+				if p == nil {
+					p = &part{ld: plog.NewLogs(), first: rejectErr}
+					byReason[reason] = p
+					parts = append(parts, p)
 				}
-				if osl == (plog.ScopeLogs{}) {
-					osl = orl.ScopeLogs().AppendEmpty()
-					sl.Scope().CopyTo(osl.Scope())
-					osl.SetSchemaUrl(sl.SchemaUrl())
-				}
-				sl.LogRecords().At(k).CopyTo(osl.LogRecords().AppendEmpty())
+				p.n++
+				one.ResourceLogs().MoveAndAppendTo(p.ld.ResourceLogs())
 			}
 		}
 	}
 	s.Reset()
-	v, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, out)
-	if err != nil {
-		v = m.Value
+	for _, p := range parts {
+		v, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, p.ld)
+		if err != nil {
+			v = m.Value
+		}
+		w.deadLetter(rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d log record(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
+}
+
+// rejectedCopy is m with value v (the rejected records only), marked otlp_proto.
+func rejectedCopy(m kafka.Message, v []byte) kafka.Message {
 	dm := m
 	dm.Value = v
 	dm.Headers = append(append([]kafka.Header(nil), m.Headers...), kafka.Header{Key: kafkawire.HeaderContentType, Value: []byte(kafkawire.EncodingProto)})
-	w.deadLetter(dm, rejectReason(first), fmt.Sprintf("%d of the message's log records rejected; first: %v", n, first), n)
+	return dm
 }
 
 // maxDeadLetterValue is the largest value kept when the dead-letter topic

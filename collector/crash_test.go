@@ -1,0 +1,161 @@
+package collector_test
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// diesAfterStoring stores every insert after the first `healthy` ones but
+// then answers with a connection reset, as if the collector had died after
+// the engine stored the batch and before it could commit.
+type diesAfterStoring struct {
+	*storage.Store
+	healthy int32
+	n       atomic.Int32
+	once    sync.Once
+	died    chan struct{}
+}
+
+var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
+
+func (s *diesAfterStoring) dead() bool {
+	if s.n.Add(1) <= s.healthy {
+		return false
+	}
+	s.once.Do(func() { close(s.died) })
+	return true
+}
+
+func (s *diesAfterStoring) InsertSpans(ctx context.Context, rows *storage.SpanRows, token string) error {
+	if err := s.Store.InsertSpans(ctx, rows, token); err != nil || !s.dead() {
+		return err
+	}
+	return errReset
+}
+
+func (s *diesAfterStoring) InsertLogs(ctx context.Context, rows *storage.LogRows, token string) error {
+	if err := s.Store.InsertLogs(ctx, rows, token); err != nil || !s.dead() {
+		return err
+	}
+	return errReset
+}
+
+// A collector that dies between storing batches and committing them, with
+// other batches still open, and a successor that cuts batches differently:
+// the pending markers make the successor rebuild the stored batches exactly,
+// so the engine drops them as duplicates.
+func TestKilledMidBatchThenRestartedStoresEverythingOnce(t *testing.T) {
+	b := startBroker(t, 3)
+	st := openStore(t, "", "")
+	const nSpans, nLogs = 30000, 6000
+	produceSpans(t, b.Addrs(), 0, nSpans, 500)
+	produceLogs(t, b.Addrs(), 0, nLogs, 200)
+
+	dying := &diesAfterStoring{Store: st, healthy: 4, died: make(chan struct{})}
+	cfg := collectorConfig(b.Addrs())
+	c1, err := collector.New(cfg, dying, testLogger(t), prometheus.NewRegistry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c1.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-dying.died:
+	case <-time.After(time.Minute):
+		t.Fatal("the first collector never stored anything")
+	}
+	time.Sleep(500 * time.Millisecond) // let more batches get stored-but-uncommitted
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = c1.Shutdown(canceled) // no flush, no commit
+	partial := spanCounts(t, st)
+	if partial.rows == 0 || partial.rows >= nSpans {
+		t.Fatalf("the first collector stored %v; the test wants a partial run", partial)
+	}
+	t.Logf("first collector stored %v spans before dying", partial)
+
+	cfg2 := collectorConfig(b.Addrs())
+	cfg2.Batch.MaxRows = 777 // different cuts: only the markers keep the tokens equal
+	startCollector(t, cfg2, st)
+	waitExactly(t, st, spanCounts, nSpans, 2*time.Minute)
+	waitExactly(t, st, logCounts, nLogs, time.Minute)
+}
+
+// The child process mode of the test binary: a collector that runs until it
+// is killed. See TestSIGKILLedCollectorProcess.
+const childEnv = "FLOWLENS_COLLECTOR_TEST_CHILD"
+
+func runChild() int {
+	brokers := strings.Split(os.Getenv("CHILD_BROKERS"), ",")
+	log, _ := zap.NewDevelopment()
+	cfg := storage.Config{Addr: os.Getenv("CHILD_CH_ADDR"), Database: os.Getenv("CHILD_CH_DB")}
+	cfg.SetDefaults()
+	ctx := context.Background()
+	st, err := storage.Open(ctx, cfg, log)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	ccfg := collectorConfig(brokers)
+	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)), nil)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := c.Start(ctx); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	select {} // until SIGKILL
+}
+
+func startChild(t *testing.T, brokers []string, st *storage.Store) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"=1",
+		"CHILD_BROKERS="+strings.Join(brokers, ","),
+		"CHILD_CH_ADDR="+chAddr(t), "CHILD_CH_DB="+st.Database())
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
+	return cmd
+}
+
+func TestSIGKILLedCollectorProcessThenRestartedStoresEverythingOnce(t *testing.T) {
+	b := startBroker(t, 3)
+	st := openStore(t, "", "")
+	const n = 60000
+	produceSpans(t, b.Addrs(), 0, n, 500)
+
+	child := startChild(t, b.Addrs(), st)
+	waitFor(t, 2*time.Minute, "the child to store some spans", func() bool { return spanCounts(t, st).rows >= n/5 })
+	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	_ = child.Wait()
+	partial := spanCounts(t, st)
+	t.Logf("child stored %v before SIGKILL", partial)
+	if partial.rows >= n {
+		t.Fatalf("the child finished before it was killed (%v); produce more", partial)
+	}
+	startChild(t, b.Addrs(), st)
+	waitExactly(t, st, spanCounts, n, 3*time.Minute)
+}
