@@ -92,13 +92,14 @@ const logMargin = time.Hour
 // partitions of otel_traces; if the index does not know the trace (not yet
 // merged in, or expired) it falls back to the bloom filter over all of
 // otel_traces. ErrTraceNotFound when there is neither a span nor a log.
-func (s *Store) GetTrace(ctx context.Context, traceID string) (Trace, error) {
+func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err error) {
+	defer func(start time.Time) { s.m.queryDone("trace", start, err) }(time.Now())
 	id, err := ParseTraceID(traceID)
 	if err != nil {
 		return Trace{}, err
 	}
 	hexID := id.String()
-	tr := Trace{TraceID: hexID}
+	tr = Trace{TraceID: hexID}
 	if tr.Spans, err = s.traceSpansIndexed(ctx, hexID); err != nil {
 		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
@@ -253,7 +254,8 @@ func NormalizeStatus(s string) (string, error) {
 }
 
 // SearchSpans returns the newest spans matching q, newest first.
-func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) ([]Span, error) {
+func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err error) {
+	defer func(start time.Time) { s.m.queryDone("spans", start, err) }(time.Now())
 	from, to, err := timeRange(q.From, q.To, time.Now())
 	if err != nil {
 		return nil, err
@@ -333,7 +335,8 @@ var severityLevels = []struct {
 // SearchLogs returns the newest log records matching q, newest first.
 // Severity keeps records at that level or above, by SeverityNumber, or by
 // SeverityText when the number is unset.
-func (s *Store) SearchLogs(ctx context.Context, q LogQuery) ([]LogRecord, error) {
+func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (_ []LogRecord, err error) {
+	defer func(start time.Time) { s.m.queryDone("logs", start, err) }(time.Now())
 	from, to, err := timeRange(q.From, q.To, time.Now())
 	if err != nil {
 		return nil, err

@@ -16,6 +16,7 @@ type Store struct {
 	conn   driver.Conn
 	l      layout
 	logger *zap.Logger
+	m      *metrics
 }
 
 // Open connects to ClickHouse and checks it answers. It does not change the
@@ -40,7 +41,7 @@ func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Store, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.String(), err)
 	}
-	return &Store{cfg: cfg, conn: conn, l: newLayout(cfg), logger: logger}, nil
+	return &Store{cfg: cfg, conn: conn, l: newLayout(cfg), logger: logger, m: newMetrics()}, nil
 }
 
 // clientOptions turns cfg into clickhouse-go options. A bare host:port means

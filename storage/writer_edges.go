@@ -117,7 +117,8 @@ type EdgeAggregate struct {
 
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
 // query. A non-empty service keeps the edges it is client or server of.
-func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) ([]EdgeAggregate, error) {
+func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) (_ []EdgeAggregate, err error) {
+	defer func(start time.Time) { s.m.queryDone("edges", start, err) }(time.Now())
 	if !to.After(from) {
 		return nil, fmt.Errorf("query edges: %w: empty time range %s - %s", ErrInvalidQuery, from, to)
 	}

@@ -244,7 +244,9 @@ func (s *Store) InsertSpans(ctx context.Context, rows *SpanRows, dedupToken stri
 // identical rows that legitimately repeat are kept. (insert_deduplicate=0
 // would do that too, but ClickHouse 26 replaced it by deduplicate_insert,
 // which 23.8 does not know: a fresh token works on both.)
-func (s *Store) insertColumns(ctx context.Context, table string, names []string, cols []any, dedupToken string, dedup bool) error {
+func (s *Store) insertColumns(ctx context.Context, table string, names []string, cols []any, dedupToken string, dedup bool) (err error) {
+	start := time.Now()
+	defer func() { s.m.insertDone(table, lenOfColumn(cols[0]), start, err) }()
 	if dedupToken == "" && !dedup {
 		dedupToken = uniqueToken()
 	}
@@ -272,4 +274,13 @@ func uniqueToken() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
 	return "flowlens-unique-" + hex.EncodeToString(b[:])
+}
+
+func lenOfColumn(c any) int {
+	switch v := c.(type) {
+	case []time.Time:
+		return len(v)
+	default:
+		return 0
+	}
 }

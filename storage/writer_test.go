@@ -2,6 +2,9 @@ package storage
 
 import (
 	"fmt"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"sync"
 	"testing"
 	"time"
@@ -43,6 +46,17 @@ func TestDedupTokenStoresResentBatchOnce(t *testing.T) {
 	}
 	if n := countRows(t, s, TracesTable); n != 400 {
 		t.Errorf("after a new token: got %d rows, want 400", n)
+	}
+	// Metrics count rows sent (deduplicated ones included: the engine drops them).
+	reg := prometheus.NewRegistry()
+	if err := s.RegisterMetrics(reg); err != nil {
+		t.Fatal(err)
+	}
+	if got := testutil.ToFloat64(s.m.insertRows.WithLabelValues(TracesTable)); got != 800 {
+		t.Errorf("insert rows metric %v, want 800", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "flowlens_storage_insert_duration_seconds"); err != nil || n != 2 {
+		t.Errorf("insert duration series: %d, %v", n, err)
 	}
 }
 
