@@ -209,7 +209,10 @@ ORDER BY (ServiceName, TimestampTime, Timestamp)
 // GROUP BY with sum() and sumForEach() (see QueryEdges), which is what lets
 // several instances write the same bucket at once without coordination.
 // Histogram arrays have len(bounds)+1 counts (the last is +Inf); the bounds
-// are LatencyBounds and DelayBounds.
+// are LatencyBounds and DelayBounds. Breaker* count the requests seen while
+// the client's circuit breaker toward the server was in each state (every
+// state explicit, so "no data" differs from "closed") and the state changes,
+// so a state shorter than a bucket is not lost.
 const edgesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges"}}{{.OnCluster}} (
     Bucket DateTime CODEC(Delta(4), ZSTD(1)),
     Client LowCardinality(String) CODEC(ZSTD(1)),
@@ -226,7 +229,11 @@ const edgesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges"}}{{.OnCluster
     DelayBuckets Array(UInt64) CODEC(ZSTD(1)),
     DelaySum Float64 CODEC(ZSTD(1)),
     Retries UInt64 CODEC(T64, ZSTD(1)),
-    Unpaired UInt64 CODEC(T64, ZSTD(1))
+    Unpaired UInt64 CODEC(T64, ZSTD(1)),
+    BreakerClosed UInt64 CODEC(T64, ZSTD(1)),
+    BreakerOpen UInt64 CODEC(T64, ZSTD(1)),
+    BreakerHalfOpen UInt64 CODEC(T64, ZSTD(1)),
+    BreakerTransitions UInt64 CODEC(T64, ZSTD(1))
 ) ENGINE = {{.Engine "MergeTree"}}
 PARTITION BY toDate(Bucket)
 ORDER BY (Bucket, Client, Server, ConnectionType)

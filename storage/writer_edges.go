@@ -35,12 +35,24 @@ type EdgeRollup struct {
 	Retries          uint64
 	// Unpaired counts spans of this edge whose other side never arrived.
 	Unpaired uint64
+	// Breaker counts requests by the state of the client's circuit breaker
+	// toward the server, and the state changes seen in the bucket.
+	Breaker BreakerCounts
+}
+
+// BreakerCounts are circuit-breaker observations on an edge.
+type BreakerCounts struct {
+	Closed      uint64 `json:"closed"`
+	Open        uint64 `json:"open"`
+	HalfOpen    uint64 `json:"half_open"`
+	Transitions uint64 `json:"transitions"`
 }
 
 var edgeColumns = []string{
 	"Bucket", "Client", "Server", "ConnectionType", "Requests", "Failed",
 	"ServerLatencyBuckets", "ServerLatencySum", "ClientLatencyBuckets", "ClientLatencySum",
 	"MessagesSent", "MessagesReceived", "DelayBuckets", "DelaySum", "Retries", "Unpaired",
+	"BreakerClosed", "BreakerOpen", "BreakerHalfOpen", "BreakerTransitions",
 }
 
 // fixedCounts returns counts padded/validated to n buckets.
@@ -71,6 +83,8 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 		srvS, cliS, delS     = make([]float64, n), make([]float64, n), make([]float64, n)
 		sent, received       = make([]uint64, n), make([]uint64, n)
 		retries, unpaired    = make([]uint64, n), make([]uint64, n)
+		bClosed, bOpen       = make([]uint64, n), make([]uint64, n)
+		bHalf, bTrans        = make([]uint64, n), make([]uint64, n)
 		nLat, nDel           = len(LatencyBounds) + 1, len(DelayBounds) + 1
 		err                  error
 	)
@@ -90,9 +104,10 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 		srvS[i], cliS[i], delS[i] = r.ServerLatency.Sum, r.ClientLatency.Sum, r.Delay.Sum
 		sent[i], received[i] = r.MessagesSent, r.MessagesReceived
 		retries[i], unpaired[i] = r.Retries, r.Unpaired
+		bClosed[i], bOpen[i], bHalf[i], bTrans[i] = r.Breaker.Closed, r.Breaker.Open, r.Breaker.HalfOpen, r.Breaker.Transitions
 	}
 	cols := []any{bucket, client, server, conn, requests, failed, srvB, srvS, cliB, cliS,
-		sent, received, delB, delS, retries, unpaired}
+		sent, received, delB, delS, retries, unpaired, bClosed, bOpen, bHalf, bTrans}
 	if err := s.insertColumns(ctx, EdgesTable, edgeColumns, cols, dedupToken, false); err != nil {
 		return fmt.Errorf("insert %d edge rollups: %w", n, err)
 	}
@@ -101,18 +116,19 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 
 // EdgeAggregate is one edge summed over a time range.
 type EdgeAggregate struct {
-	Client           string    `json:"client"`
-	Server           string    `json:"server"`
-	ConnectionType   string    `json:"connection_type"`
-	Requests         uint64    `json:"requests"`
-	Failed           uint64    `json:"failed"`
-	ServerLatency    Histogram `json:"server_latency"`
-	ClientLatency    Histogram `json:"client_latency"`
-	MessagesSent     uint64    `json:"messages_sent"`
-	MessagesReceived uint64    `json:"messages_received"`
-	Delay            Histogram `json:"delay"`
-	Retries          uint64    `json:"retries"`
-	Unpaired         uint64    `json:"unpaired"`
+	Client           string        `json:"client"`
+	Server           string        `json:"server"`
+	ConnectionType   string        `json:"connection_type"`
+	Requests         uint64        `json:"requests"`
+	Failed           uint64        `json:"failed"`
+	ServerLatency    Histogram     `json:"server_latency"`
+	ClientLatency    Histogram     `json:"client_latency"`
+	MessagesSent     uint64        `json:"messages_sent"`
+	MessagesReceived uint64        `json:"messages_received"`
+	Delay            Histogram     `json:"delay"`
+	Retries          uint64        `json:"retries"`
+	Unpaired         uint64        `json:"unpaired"`
+	Breaker          BreakerCounts `json:"breaker"`
 }
 
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
@@ -128,7 +144,8 @@ func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service stri
     sumForEach(ClientLatencyBuckets), sum(ClientLatencySum),
     sum(MessagesSent), sum(MessagesReceived),
     sumForEach(DelayBuckets), sum(DelaySum),
-    sum(Retries), sum(Unpaired)
+    sum(Retries), sum(Unpaired),
+    sum(BreakerClosed), sum(BreakerOpen), sum(BreakerHalfOpen), sum(BreakerTransitions)
 FROM ` + s.l.Name(EdgesTable) + `
 WHERE Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')
   AND ({service:String} = '' OR Client = {service:String} OR Server = {service:String})
@@ -150,7 +167,8 @@ ORDER BY Client, Server, ConnectionType`
 		if err := rows.Scan(&e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed,
 			&e.ServerLatency.Counts, &e.ServerLatency.Sum, &e.ClientLatency.Counts, &e.ClientLatency.Sum,
 			&e.MessagesSent, &e.MessagesReceived, &e.Delay.Counts, &e.Delay.Sum,
-			&e.Retries, &e.Unpaired); err != nil {
+			&e.Retries, &e.Unpaired,
+			&e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions); err != nil {
 			return nil, fmt.Errorf("query edges: scan: %w", err)
 		}
 		out = append(out, e)

@@ -67,7 +67,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	mk := func(bucket time.Time, client, server string, req uint64, lat time.Duration) EdgeRollup {
 		r := EdgeRollup{Bucket: bucket, Client: client, Server: server, Requests: req, Failed: req / 10,
 			ServerLatency: NewHistogram(LatencyBounds), ClientLatency: NewHistogram(LatencyBounds),
-			MessagesSent: req, Retries: 1}
+			MessagesSent: req, Retries: 1, Breaker: BreakerCounts{Closed: req - 1, Open: 1, Transitions: 2}}
 		for i := uint64(0); i < req; i++ {
 			r.ServerLatency.Observe(lat)
 			r.ClientLatency.Observe(lat + time.Millisecond)
@@ -119,6 +119,9 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	fc := got["frontend>checkout"]
 	if fc.Requests != 80 || fc.Failed != 8 || fc.MessagesSent != 80 || fc.Retries != 8 {
 		t.Errorf("frontend>checkout = %+v", fc)
+	}
+	if fc.Breaker != (BreakerCounts{Closed: 72, Open: 8, Transitions: 16}) {
+		t.Errorf("breaker counts %+v", fc.Breaker)
 	}
 	if fc.ServerLatency.Count() != 80 {
 		t.Errorf("server latency count %d, want 80", fc.ServerLatency.Count())

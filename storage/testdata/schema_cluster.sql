@@ -131,7 +131,11 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges_local` ON CLUSTER `prod` (
     DelayBuckets Array(UInt64) CODEC(ZSTD(1)),
     DelaySum Float64 CODEC(ZSTD(1)),
     Retries UInt64 CODEC(T64, ZSTD(1)),
-    Unpaired UInt64 CODEC(T64, ZSTD(1))
+    Unpaired UInt64 CODEC(T64, ZSTD(1)),
+    BreakerClosed UInt64 CODEC(T64, ZSTD(1)),
+    BreakerOpen UInt64 CODEC(T64, ZSTD(1)),
+    BreakerHalfOpen UInt64 CODEC(T64, ZSTD(1)),
+    BreakerTransitions UInt64 CODEC(T64, ZSTD(1))
 ) ENGINE = ReplicatedMergeTree
 PARTITION BY toDate(Bucket)
 ORDER BY (Bucket, Client, Server, ConnectionType)
