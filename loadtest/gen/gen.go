@@ -20,7 +20,9 @@
 //     messaging.destination.name); each consumer's CONSUMER span is the
 //     producer span's child AND links to it;
 //   - the client spans of a call protected by a breaker carry breaker.name
-//     and breaker.state (the state as the span ends), and a span event
+//     and breaker.state (the state as the span ends, consistent in time with
+//     the transitions: such spans are ended once no later request can
+//     change the breaker's past, i.e. a little after their end), and a span event
 //     breaker.state_change (breaker.previous_state, breaker.state,
 //     breaker.name) per transition; a call short-circuited by an open
 //     breaker is a failed CLIENT span with no server span.
@@ -129,6 +131,7 @@ type Generator struct {
 	seq, logSeq, requests uint64
 	lastEndNs             int64
 	transitions           []BreakerTransition
+	pending               []pendingSpan // protected client spans not ended yet
 	attrs                 []attribute.KeyValue
 	rec                   logfile.Record
 	logErr                error
@@ -189,6 +192,15 @@ type call struct {
 	startMsg  string
 	okMsg     string
 	failMsg   string
+}
+
+// pendingSpan is a client span of a protected call, held until its
+// breaker.state is final.
+type pendingSpan struct {
+	span  trace.Span
+	end   int64
+	b     *breaker
+	short bool
 }
 
 type edgeCount struct {
@@ -592,6 +604,7 @@ func (g *Generator) Run(ctx context.Context) error {
 		}
 	}
 	defer flush()
+	defer g.Flush()
 	for !g.Done() {
 		if g.requests&63 == 0 {
 			if ctx.Err() != nil {
@@ -669,6 +682,8 @@ func (g *Generator) Next() {
 	}
 	_, failed := g.serve(context.Background(), ep, t, trace.SpanKindServer, nil)
 	g.rootEdge.add(failed, false)
+	// later requests only change breakers from their arrival on
+	g.endPending(g.NextArrival())
 	g.stats.requests.Store(g.requests)
 	g.stats.spans.Store(g.seq)
 	g.stats.logs.Store(g.logSeq)
@@ -835,7 +850,7 @@ func (g *Generator) attempt(ctx context.Context, c *call, t int64, attempt int) 
 		if !short {
 			trs = c.breaker.after(end, failed, trs)
 		}
-		span.SetAttributes(attribute.String(AttrBreakerName, c.breaker.name), attribute.String(AttrBreakerState, c.breaker.state))
+		c.breaker.record(trs)
 		for _, tr := range trs {
 			span.AddEvent(EventBreakerStateChange, trace.WithTimestamp(time.Unix(0, tr.at)), trace.WithAttributes(
 				attribute.String(AttrBreakerName, c.breaker.name),
@@ -858,8 +873,12 @@ func (g *Generator) attempt(ctx context.Context, c *call, t int64, attempt int) 
 	for _, tr := range trs {
 		g.breakerLog(c.from.name, c.breaker.name, sc, tr)
 	}
-	span.End(trace.WithTimestamp(time.Unix(0, end)))
 	g.noteEnd(end)
+	if c.breaker != nil {
+		g.pending = append(g.pending, pendingSpan{span: span, end: end, b: c.breaker, short: short})
+	} else {
+		span.End(trace.WithTimestamp(time.Unix(0, end)))
+	}
 	return end, failed, short
 }
 
@@ -952,6 +971,40 @@ func (g *Generator) writeLog() {
 	}
 }
 
+// endPending ends the held spans that end before t, with the state their
+// breaker had then; t = MaxInt64 ends them all.
+func (g *Generator) endPending(t int64) {
+	if len(g.pending) == 0 {
+		return
+	}
+	kept := g.pending[:0]
+	for _, p := range g.pending {
+		if p.end >= t {
+			kept = append(kept, p)
+			continue
+		}
+		state := StateOpen // a short-circuited call saw it open
+		if !p.short {
+			state = p.b.stateAt(p.end)
+		}
+		p.span.SetAttributes(attribute.String(AttrBreakerName, p.b.name), attribute.String(AttrBreakerState, state))
+		p.span.End(trace.WithTimestamp(time.Unix(0, p.end)))
+	}
+	clear(g.pending[len(kept):])
+	g.pending = kept
+	if t != math.MaxInt64 {
+		for _, b := range g.breakers {
+			if len(b.history) > 32 {
+				b.trimBefore(t) // every span still held ends at t or later
+			}
+		}
+	}
+}
+
+// Flush ends the spans still held back (see the package comment); Run
+// calls it before returning, callers of Next call it when done.
+func (g *Generator) Flush() { g.endPending(math.MaxInt64) }
+
 // Stats returns the running counters (updated after each root request).
 func (g *Generator) Stats() Stats {
 	return Stats{Requests: g.stats.requests.Load(), Spans: g.stats.spans.Load(), Logs: g.stats.logs.Load()}
@@ -960,6 +1013,7 @@ func (g *Generator) Stats() Stats {
 // Truth returns what was emitted so far. Call it from the generating
 // goroutine (or after Run).
 func (g *Generator) Truth() *Truth {
+	g.Flush()
 	t := &Truth{
 		Topology:       g.top.Name,
 		Seed:           g.opts.Seed,
@@ -983,6 +1037,7 @@ func (g *Generator) Truth() *Truth {
 		}
 	}
 	sortEdges(t.Edges)
+	sort.SliceStable(t.Breakers, func(i, j int) bool { return t.Breakers[i].Time.Before(t.Breakers[j].Time) })
 	for _, q := range g.queues {
 		qt := QueueTruth{Queue: q.svc.name, Sent: q.sent, Dropped: q.dropped, Received: map[string]uint64{}}
 		ts := g.top.Service(q.svc.name)

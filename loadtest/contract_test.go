@@ -1,0 +1,112 @@
+package loadtest
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"sync"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+
+	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/loadtest/gen"
+)
+
+type keeper struct {
+	ptraceotlp.UnimplementedGRPCServer
+	mu  sync.Mutex
+	got []ptrace.Traces
+}
+
+func (k *keeper) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	td := ptrace.NewTraces()
+	req.Traces().CopyTo(td)
+	k.mu.Lock()
+	k.got = append(k.got, td)
+	k.mu.Unlock()
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+// The flow analyzer, fed what the generator sent, draws the truth's graph:
+// the same edges with the same counts, the same breaker transitions.
+func TestAnalyzerDrawsTheTruth(t *testing.T) {
+	for _, tc := range []struct {
+		faults string
+		seed   uint64
+	}{{"testdata/faults.yaml", 5}, {"testdata/faults.yaml", 6}, {"testdata/faults-payments-down.yaml", 7}} {
+		t.Run(fmt.Sprintf("%s/seed=%d", tc.faults, tc.seed), func(t *testing.T) { analyzerDrawsTheTruth(t, tc.faults, tc.seed) })
+	}
+}
+
+func analyzerDrawsTheTruth(t *testing.T, faults string, seed uint64) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &keeper{}
+	s := grpc.NewServer()
+	ptraceotlp.RegisterGRPCServer(s, k)
+	go func() { _ = s.Serve(ln) }()
+	defer s.Stop()
+
+	cfg := Config{Rate: 100, Duration: time.Minute, Seed: seed, NoPacing: true, Faults: faults, ProgressInterval: -1}
+	cfg.OTLP.Endpoint = ln.Addr().String()
+	cfg.SetDefaults()
+	truth, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fc flowgraph.Config
+	fc.SetDefaults()
+	fc.Shards = 1
+	a := flowgraph.NewAnalyzer(fc)
+	now := truth.Start
+	for _, td := range k.got {
+		a.ConsumeTraces(0, td, now)
+	}
+	a.FlushStore()
+	got := map[gen.EdgeKey]flowgraphEdge{}
+	for _, e := range a.Edges() {
+		got[gen.EdgeKey{Client: e.Client, Server: e.Server, ConnectionType: e.Conn.String(), Destination: e.Destination}] =
+			flowgraphEdge{e.Requests, e.Failed, e.Retries}
+	}
+	for _, e := range truth.Edges {
+		g, ok := got[e.EdgeKey]
+		if !ok {
+			t.Errorf("edge %+v missing from the analyzer", e.EdgeKey)
+			continue
+		}
+		if g != (flowgraphEdge{e.Requests, e.Failed, e.Retries}) {
+			t.Errorf("edge %+v: truth requests/failed/retries %d/%d/%d, analyzer %d/%d/%d", e.EdgeKey,
+				e.Requests, e.Failed, e.Retries, g.requests, g.failed, g.retries)
+		}
+		delete(got, e.EdgeKey)
+	}
+	for k, g := range got {
+		t.Errorf("analyzer edge %+v %+v not in the truth", k, g)
+	}
+	// transitions into each state, per breaker, as the analyzer counted them
+	want := map[string]uint64{}
+	for _, b := range truth.Breakers {
+		want[b.Service+" "+b.Name+" "+b.To]++
+	}
+	gotBrk := map[string]uint64{}
+	for _, b := range a.Breakers() {
+		for st, n := range b.Transitions {
+			if n > 0 {
+				gotBrk[b.Service+" "+b.Target+" "+breaker.State(st).String()] = n
+			}
+		}
+	}
+	t.Logf("%d spans, %d edges, breaker transitions %v", truth.Spans, len(truth.Edges), want)
+	if len(want) == 0 || fmt.Sprint(want) != fmt.Sprint(gotBrk) {
+		t.Errorf("breaker transitions: truth %v, analyzer %v", want, gotBrk)
+	}
+}
+
+type flowgraphEdge struct{ requests, failed, retries uint64 }
