@@ -33,7 +33,7 @@ func Parse(s string) (Size, error) {
 			break
 		}
 	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
+	if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 		return Size(n * mult), nil
 	}
 	f, err := strconv.ParseFloat(s, 64)

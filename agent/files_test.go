@@ -1,0 +1,158 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/flowlens/flowlens/agent/parse"
+	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/config"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+)
+
+// memAppender keeps appended records and acknowledges at once.
+type memAppender struct{ recs [][]byte }
+
+func (m *memAppender) Append(_ context.Context, recs [][]byte, _ bool, onDurable func()) error {
+	for _, r := range recs {
+		m.recs = append(m.recs, append([]byte(nil), r...))
+	}
+	if onDurable != nil {
+		onDurable()
+	}
+	return nil
+}
+
+func loadTestConfig(t *testing.T, y string) Config {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "a.yaml")
+	os.WriteFile(p, []byte(y), 0o644)
+	var cfg Config
+	if err := config.Load(p, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func TestServiceRulesAndEnrichment(t *testing.T) {
+	cfg := loadTestConfig(t, `
+host_name: h1
+service_name: fallback
+resource_attributes: {deployment.environment: prod}
+kafka: {brokers: ["127.0.0.1:9092"]}
+files:
+  - name: apps
+    include: [/var/log/apps/*/*.log]
+    service: apps-default
+    service_rules:
+      - {path: '^/var/log/apps/(?P<svc>[a-z]+)/', service: '${svc}-svc'}
+    attributes: {team: core}
+    parse: {format: json}
+`)
+	fs := &cfg.Files[0]
+	if got := fs.serviceFor("/var/log/apps/billing/x.log", "fallback"); got != "billing-svc" {
+		t.Errorf("rule: %q", got)
+	}
+	if got := fs.serviceFor("/other/x.log", "fallback"); got != "apps-default" {
+		t.Errorf("source service: %q", got)
+	}
+	if fs.ScanInterval == 0 || fs.Parse.Fields.Message == nil {
+		t.Fatal("file source defaults not applied")
+	}
+	var app memAppender
+	var counters fileCounters
+	src, err := newFileSource(fs, &cfg, &app, &counters, "v0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := src.handler(tail.File{Path: "/var/log/apps/billing/x.log"})
+	ctx := context.Background()
+	h.Line(ctx, []byte(`{"msg":"hello","level":"info"}`), 30, tail.Checkpoint{})
+	h.Line(ctx, []byte(`{"msg":"per-line service","service":"other"}`), 41, tail.Checkpoint{})
+	h.Line(ctx, []byte(`not json`), 100, tail.Checkpoint{}) // and cut from 100 bytes
+	if err := h.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if len(app.recs) != 1 || counters.parseFailures.Load() != 1 || counters.truncated.Load() != 1 {
+		t.Fatalf("%d buffer records, %d parse failures, %d truncated", len(app.recs), counters.parseFailures.Load(), counters.truncated.Load())
+	}
+	// buffer record: kind, count, key length 0, request
+	rec := app.recs[0]
+	req := plogotlp.NewExportRequest()
+	if err := req.UnmarshalProto(rec[3:]); err != nil {
+		t.Fatal(err)
+	}
+	rls := req.Logs().ResourceLogs()
+	if rls.Len() != 2 {
+		t.Fatalf("%d resources", rls.Len())
+	}
+	attrs := rls.At(0).Resource().Attributes()
+	for k, want := range map[string]string{"service.name": "billing-svc", "host.name": "h1", "team": "core", "deployment.environment": "prod"} {
+		if v, ok := attrs.Get(k); !ok || v.Str() != want {
+			t.Errorf("resource %s = %v, want %s", k, v.AsRaw(), want)
+		}
+	}
+	if v, _ := rls.At(1).Resource().Attributes().Get("service.name"); v.Str() != "other" {
+		t.Errorf("per-line service %q", v.Str())
+	}
+	lr := rls.At(0).ScopeLogs().At(0).LogRecords().At(1)
+	if lr.Body().Str() != "not json" {
+		t.Errorf("bad line body %q", lr.Body().Str())
+	}
+	if v, _ := lr.Attributes().Get("flowlens.parse_error"); v.Str() != parse.FormatJSON {
+		t.Errorf("parse error mark %v", v.AsRaw())
+	}
+	if v, _ := lr.Attributes().Get("flowlens.original_size"); v.Int() != 100 {
+		t.Errorf("original size %v", v.AsRaw())
+	}
+	if v, _ := lr.Attributes().Get("log.file.name"); v.Str() != "x.log" {
+		t.Errorf("log.file.name %v", v.AsRaw())
+	}
+}
+
+// BenchmarkFilePipeline: one ~330-byte JSON line through parse, OTLP
+// encoding and batching into buffer records (no disk, no Kafka).
+func BenchmarkFilePipeline(b *testing.B) {
+	data, err := os.ReadFile("parse/testdata/lines.jsonl")
+	if err != nil {
+		b.Fatal(err)
+	}
+	lines := bytes.Split(bytes.TrimSpace(data), []byte("\n"))
+	p := filepath.Join(b.TempDir(), "a.yaml")
+	os.WriteFile(p, []byte("kafka: {brokers: ['127.0.0.1:9092']}\nhost_name: h\nfiles: [{name: a, include: [/x.log], parse: {format: json}}]\n"), 0o644)
+	var cfg Config
+	if err := config.Load(p, &cfg); err != nil {
+		b.Fatal(err)
+	}
+	var sink discardAppender
+	var counters fileCounters
+	src, err := newFileSource(&cfg.Files[0], &cfg, &sink, &counters, "")
+	if err != nil {
+		b.Fatal(err)
+	}
+	h := src.handler(tail.File{Path: "/x.log"})
+	ctx := context.Background()
+	b.SetBytes(int64(len(data) / len(lines)))
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		l := lines[i%len(lines)]
+		if err := h.Line(ctx, l, len(l), tail.Checkpoint{}); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+	b.ReportMetric(float64(sink.bytes)/float64(i), "buffer-bytes/line")
+}
+
+type discardAppender struct{ bytes int }
+
+func (d *discardAppender) Append(_ context.Context, recs [][]byte, _ bool, _ func()) error {
+	for _, r := range recs {
+		d.bytes += len(r)
+	}
+	return nil
+}
