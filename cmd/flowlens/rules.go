@@ -29,18 +29,37 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 		Use:   "rules",
 		Short: "Alert rules on flows: check, export, test and evaluate rule files",
 	}
-	var services []string
+	var (
+		services []string
+		analyzer string
+	)
 	cmd.PersistentFlags().StringSliceVar(&services, "services", nil, "known service names (comma-separated): rules naming others are errors")
-	opts := func() rulefile.Options { return rulefile.Options{KnownServices: services} }
+	cmd.PersistentFlags().StringVar(&analyzer, "analyzer", "", "flow analyzer API base URL: the services and edges it saw in the last 24h are the known ones")
+	opts := func(ctx context.Context) (rulefile.Options, error) {
+		o := rulefile.Options{KnownServices: services}
+		if analyzer != "" {
+			top, err := rulefile.FetchTopology(ctx, nil, trimURL(analyzer), 24*time.Hour)
+			if err != nil {
+				return o, err
+			}
+			o.KnownServices = append(o.KnownServices, top.Services...)
+			o.KnownEdges = top.Edges
+		}
+		return o, nil
+	}
 
 	check := &cobra.Command{
 		Use:   "check FILE...",
 		Short: "Validate rule files; problems are printed as file:line:column: what is wrong",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
+			o, err := opts(cmd.Context())
+			if err != nil {
+				return err
+			}
 			bad := 0
 			for _, f := range args {
-				groups, diags := rulefile.LoadFile(f, opts())
+				groups, diags := rulefile.LoadFile(f, o)
 				for _, d := range diags {
 					fmt.Fprintln(cmd.ErrOrStderr(), d.Error())
 				}
@@ -66,7 +85,10 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 		Short: "Print a rule file as plain Prometheus rules (shorthands compiled), for Prometheus, Mimir or Thanos",
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			o := opts()
+			o, err := opts(cmd.Context())
+			if err != nil {
+				return err
+			}
 			o.Inline = inline
 			groups, diags := rulefile.LoadFile(args[0], o)
 			if len(diags) > 0 {
@@ -90,18 +112,22 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 		Short: "Run rule unit tests (promtool's test-file format; shorthands allowed in rule_files)",
 		Args:  cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if !ruletest.RunFiles(cmd.Context(), cmd.OutOrStdout(), opts(), args...) {
+			o, err := opts(cmd.Context())
+			if err != nil {
+				return err
+			}
+			if !ruletest.RunFiles(cmd.Context(), cmd.OutOrStdout(), o, args...) {
 				return errors.New("rule tests failed")
 			}
 			return nil
 		},
 	}
 
-	cmd.AddCommand(check, export, test, newRulesEvalCmd(g, &services))
+	cmd.AddCommand(check, export, test, newRulesEvalCmd(g, opts))
 	return cmd
 }
 
-func newRulesEvalCmd(g *globalFlags, services *[]string) *cobra.Command {
+func newRulesEvalCmd(g *globalFlags, opts func(context.Context) (rulefile.Options, error)) *cobra.Command {
 	var (
 		cfgPath, scrape, listen string
 		cfg                     eval.Config
@@ -135,9 +161,12 @@ local TSDB under --data-dir) or from a Prometheus-compatible query API
 			if cfg.DataDir == "" {
 				cfg.DataDir = filepath.Join(g.DataDir, "rules")
 			}
-			if len(*services) > 0 {
-				cfg.KnownServices = *services
+			o, err := opts(cmd.Context())
+			if err != nil {
+				return err
 			}
+			cfg.KnownServices = append(cfg.KnownServices, o.KnownServices...)
+			cfg.KnownEdges = append(cfg.KnownEdges, o.KnownEdges...)
 			if len(cfg.RuleFiles) == 0 {
 				return errors.New("no rule files: give them as arguments or in --config rule_files")
 			}

@@ -44,6 +44,8 @@ type Config struct {
 	ResendDelay time.Duration `yaml:"resend_delay"`
 	// KnownServices, when set, validates the services rules name.
 	KnownServices []string `yaml:"known_services"`
+	// KnownEdges, when set, validates the edges ("client->server") rules name.
+	KnownEdges []string `yaml:"known_edges"`
 	// Notify configures the Alertmanager and webhook receivers.
 	Notify notify.Config `yaml:"notify"`
 }

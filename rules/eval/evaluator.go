@@ -136,7 +136,7 @@ func (e *Evaluator) Start(ctx context.Context) error {
 		ForGracePeriod:  e.cfg.ForGracePeriod,
 		ResendDelay:     e.cfg.ResendDelay,
 		GroupLoader: rulefile.Loader{
-			Options: rulefile.Options{KnownServices: e.cfg.KnownServices, Inline: e.cfg.QueryURL != ""},
+			Options: rulefile.Options{KnownServices: e.cfg.KnownServices, KnownEdges: e.cfg.KnownEdges, Inline: e.cfg.QueryURL != ""},
 			Report:  e.report,
 		},
 	})

@@ -1,0 +1,81 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/rules/alertapi"
+)
+
+// `flowlens rules eval` scrapes an analyzer's /metrics page and serves the
+// alerts `flowlens alerts` lists.
+func TestRulesEvalAndAlerts(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, `# TYPE flowlens_breaker_state gauge
+flowlens_breaker_state{service="checkout",target="payments",state="open",instance="a"} 1
+flowlens_breaker_state{service="checkout",target="payments",state="closed",instance="a"} 0
+`)
+	}))
+	defer metrics.Close()
+	dir := t.TempDir()
+	rulesPath := filepath.Join(dir, "r.yml")
+	os.WriteFile(rulesPath, []byte("groups:\n  - name: b\n    rules:\n      - breaker: {name: BreakerOpen, for: 1s}\n"), 0o644)
+	l, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := l.Addr().String()
+	l.Close()
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
+		cmd.SetArgs([]string{"eval", rulesPath, "--scrape", metrics.URL, "--listen", addr, "--interval", "300ms"})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		done <- cmd.ExecuteContext(ctx)
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+
+	list := func(output string) (string, error) {
+		cmd := newAlertsCmd(&globalFlags{Output: output})
+		var out bytes.Buffer
+		cmd.SetOut(&out)
+		cmd.SetErr(&bytes.Buffer{})
+		cmd.SetArgs([]string{"--url", addr})
+		err := cmd.ExecuteContext(context.Background())
+		return out.String(), err
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		out, err := list("text")
+		if err == nil && strings.Contains(out, "firing") && strings.Contains(out, "BreakerOpen") && strings.Contains(out, `target="payments"`) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no firing alert listed: %v\n%s", err, out)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	out, err := list("json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data alertapi.Data
+	if err := json.Unmarshal([]byte(out), &data); err != nil || len(data.Alerts) != 1 || data.Alerts[0].State != "firing" {
+		t.Errorf("json: %v\n%s", err, out)
+	}
+}
