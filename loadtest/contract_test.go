@@ -1,8 +1,11 @@
 package loadtest
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"net"
 	"sync"
 	"testing"
@@ -12,6 +15,8 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 
+	"github.com/flowlens/flowlens/agent/logrec"
+	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/loadtest/gen"
@@ -110,3 +115,61 @@ func analyzerDrawsTheTruth(t *testing.T, faults string, seed uint64) {
 }
 
 type flowgraphEdge struct{ requests, failed, retries uint64 }
+
+// The agent's JSON parser reads every field of the generator's log lines.
+func TestAgentParsesTheLogs(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Rate: 100, Duration: 40 * time.Second, Seed: 2, NoPacing: true, Faults: "testdata/faults.yaml",
+		ProgressInterval: -1, LogDir: dir, LogsPerSpan: 2}
+	cfg.OTLP.Endpoint = "-"
+	cfg.SetDefaults()
+	truth, err := Run(context.Background(), cfg, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc := parse.Config{Format: parse.FormatJSON}
+	pc.SetDefaults()
+	p, err := parse.New(pc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	var rec logrec.Record
+	var lines, breakerLines uint64
+	seqs := map[int64]bool{}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSuffix(data, []byte("\n")), []byte("\n")) {
+			rec.Reset()
+			if !p.Parse(line, &rec) {
+				t.Fatalf("agent cannot parse %s", line)
+			}
+			lines++
+			if rec.TimeUnixNano == 0 || !rec.HasTraceID || !rec.HasSpanID || len(rec.Body) == 0 || rec.SeverityNumber == 0 ||
+				string(rec.Service)+".log" != filepath.Base(f) {
+				t.Fatalf("fields lost from %s: %+v", line, rec)
+			}
+			attrs := map[string]logrec.KV{}
+			for _, kv := range rec.Attrs {
+				attrs[string(kv.Key)] = kv
+			}
+			seq, ok := attrs["seq"]
+			if !ok || seq.Kind != logrec.KindInt || seqs[seq.Int] {
+				t.Fatalf("seq missing, not an integer or repeated in %s", line)
+			}
+			seqs[seq.Int] = true
+			if string(attrs[gen.AttrRun].Str) != truth.RunID {
+				t.Fatalf("run attribute lost from %s", line)
+			}
+			if _, ok := attrs[gen.AttrBreakerState]; ok {
+				breakerLines++
+			}
+		}
+	}
+	if lines != truth.Logs || breakerLines != uint64(len(truth.Breakers)) || breakerLines == 0 {
+		t.Fatalf("%d lines (truth %d), %d breaker lines (truth %d)", lines, truth.Logs, breakerLines, len(truth.Breakers))
+	}
+}
