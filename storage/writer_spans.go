@@ -250,8 +250,18 @@ func (s *Store) insertColumns(ctx context.Context, table string, names []string,
 	if dedupToken == "" && !dedup {
 		dedupToken = uniqueToken()
 	}
+	settings := clickhouse.Settings{}
 	if dedupToken != "" {
-		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"insert_deduplication_token": dedupToken}))
+		settings["insert_deduplication_token"] = dedupToken
+	}
+	if s.cfg.Cluster != "" {
+		// Through a Distributed table, only a synchronous insert reaches the
+		// shards with its deduplication token, and fails when they fail
+		// instead of queueing on the initiator's disk.
+		settings["insert_distributed_sync"] = 1
+	}
+	if len(settings) > 0 {
+		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	}
 	batch, err := s.conn.PrepareBatch(ctx, "INSERT INTO "+s.l.Name(table)+" ("+strings.Join(names, ", ")+")")
 	if err != nil {
