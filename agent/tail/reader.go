@@ -89,7 +89,6 @@ type reader struct {
 	start   *regexp.Regexp
 	maxLine int
 
-	buf     []byte // read buffer
 	partial []byte // an incomplete line carried over reads
 	partLen int    // original length of partial (more than len when cut)
 	ml      []byte // pending multiline record (when mlOn)
@@ -107,18 +106,26 @@ func (rd *reader) run(ctx context.Context) {
 	lastData := time.Now()
 	lastCheck := time.Time{}
 	for {
-		n, err := rd.f.ReadAt(rd.buf, rd.off)
+		// read buffers are shared by all files: an idle file holds none
+		bp := rd.t.bufs.Get().(*[]byte)
+		buf := *bp
+		n, err := rd.f.ReadAt(buf, rd.off)
 		if n > 0 {
 			lastData = time.Now()
-			if err := rd.consume(ctx, rd.buf[:n]); err != nil {
+			cerr := rd.consume(ctx, buf[:n])
+			rd.t.bufs.Put(bp)
+			if cerr != nil {
 				return
 			}
+			rd.shrink()
 			if rd.e.FPLen < rd.t.cfg.FingerprintSize {
 				rd.refingerprint()
 			}
-			if n == len(rd.buf) {
+			if n == len(buf) {
 				continue
 			}
+		} else {
+			rd.t.bufs.Put(bp)
 		}
 		if err != nil && !errors.Is(err, io.EOF) {
 			rd.t.readErrors.Add(1)
@@ -287,6 +294,16 @@ func (rd *reader) consume(ctx context.Context, data []byte) error {
 		rd.partial, rd.partLen = rd.partial[:0], 0
 	}
 	return nil
+}
+
+// shrink drops buffers grown by a long line once they are empty.
+func (rd *reader) shrink() {
+	if len(rd.partial) == 0 && cap(rd.partial) > 64<<10 {
+		rd.partial = nil
+	}
+	if !rd.mlOn && cap(rd.ml) > 64<<10 {
+		rd.ml = nil
+	}
 }
 
 func (rd *reader) appendPartial(b []byte) {

@@ -33,6 +33,7 @@ type Tailer struct {
 	firstScan bool
 	wg        sync.WaitGroup
 
+	bufs      sync.Pool // *[]byte read buffers
 	stop      chan struct{}
 	persisted chan struct{}
 	closeOnce sync.Once
@@ -52,6 +53,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 	}
 	t := &Tailer{cfg: cfg, log: log, factory: factory, reg: reg, readers: map[devIno]*reader{}, firstScan: true,
 		stop: make(chan struct{}), persisted: make(chan struct{})}
+	t.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	if cfg.Multiline.StartPattern != "" {
 		if t.start, err = regexp.Compile(cfg.Multiline.StartPattern); err != nil {
 			return nil, fmt.Errorf("multiline.start_pattern: %w", err)
@@ -243,7 +245,7 @@ func (t *Tailer) open(ctx context.Context, path string, head []byte, first bool,
 	t.reg.mu.Unlock()
 
 	rd := &reader{t: t, f: f, id: id, path: path, e: e, off: off, log: t.log, start: t.start,
-		maxLine: int(t.cfg.MaxLineSize), buf: make([]byte, 256<<10)}
+		maxLine: int(t.cfg.MaxLineSize)}
 	rd.h = t.factory(File{Path: path})
 	t.mu.Lock()
 	t.readers[id] = rd
