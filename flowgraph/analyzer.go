@@ -52,7 +52,7 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	if n < 1 {
 		n = 1
 	}
-	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Store.Wait)), bucketNs: int64(cfg.Rollup.Bucket)}
+	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Store.Wait), int64(cfg.Rollup.Bucket)), bucketNs: int64(cfg.Rollup.Bucket)}
 	per := cfg.Store.MaxItems / n
 	if per < 1 {
 		per = 1
@@ -239,7 +239,27 @@ func (a *Analyzer) DrainRollups() []edges.BucketEdge {
 		r = s.agg.Drain(r, math.MaxInt64)
 		s.mu.Unlock()
 	}
-	return mergeBucketEdges(r)
+	r = mergeBucketEdges(r)
+	// breaker transitions go on the edge from the breaker's service to its
+	// target in the same bucket (a row of their own when there was no call)
+	tr := a.breakers.DrainTransitions()
+	if len(tr) == 0 {
+		return r
+	}
+	for i := range r {
+		k := breaker.BucketKey{BucketNs: r[i].BucketNs, Key: breaker.Key{Service: r[i].Client, Target: r[i].Server}}
+		if n, ok := tr[k]; ok {
+			r[i].BreakerTransitions += n
+			delete(tr, k)
+		}
+	}
+	for k, n := range tr {
+		e := edges.BucketEdge{BucketNs: k.BucketNs, Edge: edges.Edge{Client: k.Service, Server: k.Target}}
+		e.BreakerTransitions = n
+		r = append(r, e)
+	}
+	sort.SliceStable(r, func(i, j int) bool { return r[i].BucketNs < r[j].BucketNs })
+	return r
 }
 
 type bucketEdgeID struct {

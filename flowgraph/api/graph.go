@@ -65,8 +65,13 @@ type Edge struct {
 	DelayP99ms       float64  `json:"delay_p99_ms,omitempty"`
 	Retries          uint64   `json:"retries,omitempty"`
 	Unpaired         uint64   `json:"unpaired,omitempty"`
-	// Breaker is the state of the client's breaker towards the server.
+	// Breaker is the live state of the client's breaker towards the server
+	// (from a running analyzer).
 	Breaker *Breaker `json:"breaker,omitempty"`
+	// BreakerRequests counts the range's requests by the client's breaker
+	// state, BreakerTransitions its state changes (from the rollups).
+	BreakerRequests    *BreakerRequests `json:"breaker_requests,omitempty"`
+	BreakerTransitions uint64           `json:"breaker_transitions,omitempty"`
 }
 
 // Breaker is a circuit breaker's live state.
@@ -76,6 +81,13 @@ type Breaker struct {
 	State       string            `json:"state"`
 	Since       time.Time         `json:"since"`
 	Transitions map[string]uint64 `json:"transitions"`
+}
+
+// BreakerRequests are requests by breaker state.
+type BreakerRequests struct {
+	Closed   uint64 `json:"closed"`
+	Open     uint64 `json:"open"`
+	HalfOpen uint64 `json:"half_open"`
 }
 
 // BreakerOf converts a tracker status.
@@ -170,6 +182,10 @@ func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, t
 			r := float64(a.MessagesReceived) / float64(total)
 			e.DeliveryRatio = &r
 		}
+		if bc := a.Breaker; bc.Closed+bc.Open+bc.HalfOpen > 0 {
+			e.BreakerRequests = &BreakerRequests{Closed: bc.Closed, Open: bc.Open, HalfOpen: bc.HalfOpen}
+		}
+		e.BreakerTransitions = a.Breaker.Transitions
 		if b, ok := brk[breaker.Key{Service: a.Client, Target: a.Server}]; ok {
 			bb := BreakerOf(b)
 			e.Breaker = &bb

@@ -173,6 +173,10 @@ func Aggregates(in []edges.Edge, service string) []storage.EdgeAggregate {
 		a.MessagesReceived += e.Received
 		a.Retries += e.Retries
 		a.Unpaired += e.Unpaired
+		a.Breaker.Closed += e.BreakerRequests[breaker.Closed]
+		a.Breaker.Open += e.BreakerRequests[breaker.Open]
+		a.Breaker.HalfOpen += e.BreakerRequests[breaker.HalfOpen]
+		a.Breaker.Transitions += e.BreakerTransitions
 		addCounts(&a.ServerLatency, &e.ServerLatency)
 		addCounts(&a.ClientLatency, &e.ClientLatency)
 		addCounts(&a.Delay, &e.Delay)

@@ -38,12 +38,14 @@ type Status struct {
 // Safe for concurrent use. Observations are rare (only spans and logs that
 // carry breaker attributes), so one lock suffices.
 type Tracker struct {
-	mu      sync.Mutex
-	delayNs int64
-	m       map[Key]*tracked
-	pending []obs
-	ready   []obs // reused by Advance
-	late    uint64
+	mu       sync.Mutex
+	delayNs  int64
+	bucketNs int64
+	buckets  map[BucketKey]uint64 // transitions per time bucket, until drained
+	m        map[Key]*tracked
+	pending  []obs
+	ready    []obs // reused by Advance
+	late     uint64
 }
 
 type tracked struct {
@@ -59,10 +61,31 @@ type obs struct {
 	arrivalNs int64
 }
 
+// BucketKey is one breaker in one rollup time bucket.
+type BucketKey struct {
+	BucketNs int64
+	Key
+}
+
 // NewTracker returns a tracker that reorders observations over delayNs of
-// processing time.
-func NewTracker(delayNs int64) *Tracker {
-	return &Tracker{delayNs: delayNs, m: map[Key]*tracked{}}
+// processing time and counts transitions per bucketNs time bucket.
+func NewTracker(delayNs, bucketNs int64) *Tracker {
+	if bucketNs <= 0 {
+		bucketNs = 60e9
+	}
+	return &Tracker{delayNs: delayNs, bucketNs: bucketNs, m: map[Key]*tracked{}, buckets: map[BucketKey]uint64{}}
+}
+
+// DrainTransitions returns, and forgets, the transitions per time bucket.
+func (t *Tracker) DrainTransitions() map[BucketKey]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.buckets) == 0 {
+		return nil
+	}
+	out := t.buckets
+	t.buckets = map[BucketKey]uint64{}
+	return out
 }
 
 // Observe records one observation made at tsNs, received at processing time nowNs.
@@ -111,6 +134,8 @@ func (t *Tracker) Advance(nowNs int64) {
 		default:
 			if o.state != st.appliedState {
 				st.Transitions[o.state]++
+				b := o.tsNs - o.tsNs%t.bucketNs
+				t.buckets[BucketKey{BucketNs: b, Key: o.key}]++
 			}
 			st.appliedState, st.appliedNs = o.state, o.tsNs
 		}

@@ -15,15 +15,21 @@ type Key struct {
 
 // Counters are everything an edge carries.
 type Counters struct {
-	Requests      uint64
-	Failed        uint64
-	Unpaired      uint64 // observations with a virtual side
-	Retries       uint64
-	Sent          uint64    // producer spans (messages sent)
-	Received      uint64    // consumer spans (messages received)
-	ServerLatency Histogram // LatencyBounds
-	ClientLatency Histogram // LatencyBounds
-	Delay         Histogram // DelayBounds: producer -> consumer
+	Requests uint64
+	Failed   uint64
+	Unpaired uint64 // observations with a virtual side
+	Retries  uint64
+	Sent     uint64 // producer spans (messages sent)
+	Received uint64 // consumer spans (messages received)
+	// BreakerRequests counts requests by the client's breaker state
+	// (index: breaker.State; Unknown when not reported).
+	BreakerRequests [4]uint64
+	// BreakerTransitions counts state changes of the client's breaker
+	// toward the server (rollups only; filled by the analyzer at drain).
+	BreakerTransitions uint64
+	ServerLatency      Histogram // LatencyBounds
+	ClientLatency      Histogram // LatencyBounds
+	Delay              Histogram // DelayBounds: producer -> consumer
 }
 
 // Add merges o into c.
@@ -34,6 +40,10 @@ func (c *Counters) Add(o *Counters) {
 	c.Retries += o.Retries
 	c.Sent += o.Sent
 	c.Received += o.Received
+	for i := range c.BreakerRequests {
+		c.BreakerRequests[i] += o.BreakerRequests[i]
+	}
+	c.BreakerTransitions += o.BreakerTransitions
 	c.ServerLatency.Add(&o.ServerLatency)
 	c.ClientLatency.Add(&o.ClientLatency)
 	c.Delay.Add(&o.Delay)
@@ -141,6 +151,7 @@ func apply(c *Counters, o *Observation) {
 	}
 	c.Sent += uint64(o.Sent)
 	c.Received += uint64(o.Received)
+	c.BreakerRequests[o.Breaker&3]++
 	if o.ServerNs >= 0 {
 		c.ServerLatency.observe(latencyNs, o.ServerNs)
 	}

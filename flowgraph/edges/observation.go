@@ -3,7 +3,10 @@
 // Prometheus and per time bucket for the rollup table.
 package edges
 
-import "github.com/flowlens/flowlens/flowgraph/intern"
+import (
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/flowgraph/intern"
+)
 
 // ConnType is the connection_type label of the service-graph conventions.
 type ConnType uint8
@@ -62,4 +65,7 @@ type Observation struct {
 	Received uint8 // consumer spans counted here (0 or 1)
 	Retry    bool  // the client span was a retry attempt
 	Unpaired bool  // one side is a virtual node made after the wait
+	// Breaker is the client's breaker state when it made the call (Unknown:
+	// not reported).
+	Breaker breaker.State
 }

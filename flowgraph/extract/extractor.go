@@ -147,6 +147,7 @@ func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
 	sp.Attributes().Range(e.spanAttr)
 
+	s.Breaker = e.brkState
 	e.brk = e.brk[:0]
 	if e.brkState != breaker.Unknown {
 		t := e.brkTarget

@@ -64,6 +64,10 @@ type Span struct {
 	// attribute, whichever is larger (0: first attempt).
 	Retries uint32
 
+	// Breaker is the state of the span's own breaker attribute (the
+	// client's breaker toward its peer when the call was made), or Unknown.
+	Breaker breaker.State
+
 	Links    []Link
 	Breakers []BreakerObs
 }

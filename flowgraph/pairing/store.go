@@ -23,6 +23,7 @@ import (
 	"math/rand/v2"
 	"time"
 
+	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
@@ -89,6 +90,7 @@ type half struct {
 	kind    extract.Kind
 	err     bool
 	retry   bool
+	brk     breaker.State
 }
 
 type entry struct {
@@ -204,6 +206,7 @@ func fillHalf(h *half, s *extract.Span) {
 	h.kind = s.Kind
 	h.err = s.Error
 	h.retry = s.Retries > 0
+	h.brk = s.Breaker
 	switch s.Kind {
 	case extract.KindConsumer:
 		h.peer = s.Destination // the queue stands in for an unseen producer
@@ -342,7 +345,7 @@ func (st *Store) database(s *extract.Span, nowNs int64) {
 	o := &st.obs
 	*o = edges.Observation{Client: s.Service, Server: st.orUnknown(s.Peer()), Conn: edges.ConnDatabase,
 		TimeNs: s.StartNs, ClientNs: s.DurationNs(), ServerNs: edges.Absent, DelayNs: edges.Absent,
-		Failed: s.Error, Retry: s.Retries > 0}
+		Failed: s.Error, Retry: s.Retries > 0, Breaker: s.Breaker}
 	st.sink.Observe(o)
 }
 
@@ -364,7 +367,7 @@ func (st *Store) emitPair(e *entry, countSent bool) {
 	c, s := &e.client, &e.server
 	o := &st.obs
 	*o = edges.Observation{Client: c.service, Server: s.service, TimeNs: c.startNs,
-		ClientNs: dur(c), ServerNs: dur(s), DelayNs: edges.Absent, Failed: c.err || s.err, Retry: c.retry}
+		ClientNs: dur(c), ServerNs: dur(s), DelayNs: edges.Absent, Failed: c.err || s.err, Retry: c.retry, Breaker: c.brk}
 	if c.kind == extract.KindProducer || s.kind == extract.KindConsumer {
 		o.Conn = edges.ConnMessaging
 		o.Destination = c.dest
@@ -390,7 +393,7 @@ func (st *Store) emitUnpaired(e *entry) {
 		c := &e.client
 		*o = edges.Observation{Client: c.service, Server: st.orUnknown(c.peer), Conn: edges.ConnVirtualNode,
 			TimeNs: c.startNs, ClientNs: dur(c), ServerNs: edges.Absent, DelayNs: edges.Absent,
-			Failed: c.err, Retry: c.retry, Unpaired: true}
+			Failed: c.err, Retry: c.retry, Unpaired: true, Breaker: c.brk}
 		if c.kind == extract.KindProducer {
 			o.Destination, o.Sent = c.dest, 1
 		}

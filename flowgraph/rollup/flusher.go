@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -160,7 +161,8 @@ func (f *Flusher) token(rows []storage.EdgeRollup) string {
 		h.Write([]byte{0})
 		h.Write([]byte(r.ConnectionType))
 		for _, v := range []uint64{r.Requests, r.Failed, r.MessagesSent, r.MessagesReceived, r.Retries, r.Unpaired,
-			math.Float64bits(r.ServerLatency.Sum), math.Float64bits(r.ClientLatency.Sum), math.Float64bits(r.Delay.Sum)} {
+			math.Float64bits(r.ServerLatency.Sum), math.Float64bits(r.ClientLatency.Sum), math.Float64bits(r.Delay.Sum),
+			r.Breaker.Closed, r.Breaker.Open, r.Breaker.HalfOpen, r.Breaker.Transitions} {
 			binary.LittleEndian.PutUint64(b[:], v)
 			h.Write(b[:])
 		}
@@ -202,6 +204,10 @@ func Rows(in []edges.BucketEdge) []storage.EdgeRollup {
 		r.MessagesReceived += e.Received
 		r.Retries += e.Retries
 		r.Unpaired += e.Unpaired
+		r.Breaker.Closed += e.BreakerRequests[breaker.Closed]
+		r.Breaker.Open += e.BreakerRequests[breaker.Open]
+		r.Breaker.HalfOpen += e.BreakerRequests[breaker.HalfOpen]
+		r.Breaker.Transitions += e.BreakerTransitions
 		addHist(&r.ServerLatency, &e.ServerLatency)
 		addHist(&r.ClientLatency, &e.ClientLatency)
 		addHist(&r.Delay, &e.Delay)

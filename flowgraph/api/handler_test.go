@@ -1,0 +1,109 @@
+package api
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/flowgraph/edges"
+)
+
+type fakeLive struct {
+	e []edges.Edge
+	b []breaker.Status
+}
+
+func (f fakeLive) Edges() []edges.Edge        { return f.e }
+func (f fakeLive) Breakers() []breaker.Status { return f.b }
+
+func live() fakeLive {
+	e := []edges.Edge{
+		{Client: "user", Server: "gw", Counters: edges.Counters{Requests: 100}},
+		{Client: "gw", Server: "pay", Counters: edges.Counters{Requests: 50, Failed: 5}},
+		{Client: "gw", Server: "q", Destination: "q", Conn: edges.ConnVirtualNode, Counters: edges.Counters{Requests: 1, Sent: 1, Unpaired: 1}},
+		{Client: "gw", Server: "ship", Destination: "q", Conn: edges.ConnMessaging, Counters: edges.Counters{Requests: 3, Sent: 3, Received: 3}},
+	}
+	return fakeLive{e: e, b: []breaker.Status{{Key: breaker.Key{Service: "gw", Target: "pay"}, State: breaker.Open, Transitions: [4]uint64{0, 0, 2, 0}}}}
+}
+
+func get(t *testing.T, h http.Handler, url string, v any) int {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, url, nil))
+	if v != nil && rec.Code == http.StatusOK {
+		if err := json.Unmarshal(rec.Body.Bytes(), v); err != nil {
+			t.Fatalf("%s: %v: %s", url, err, rec.Body.String())
+		}
+	}
+	return rec.Code
+}
+
+func TestGraphEndpoint(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	h := New(Options{Live: live(), Now: func() time.Time { return now }})
+	var g Graph
+	if code := get(t, h, "/api/v1/graph?from=now-100s", &g); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if g.Source != "memory" || len(g.Edges) != 4 || len(g.Nodes) != 5 || !g.To.Equal(now) || g.To.Sub(g.From) != 100*time.Second {
+		t.Fatalf("graph %+v", g)
+	}
+	byID := map[string]Edge{}
+	for _, e := range g.Edges {
+		byID[e.ID] = e
+	}
+	pay := byID["gw->pay|"]
+	if pay.ErrorPercent != 10 || pay.RequestRate != 0.5 || pay.Breaker == nil || pay.Breaker.State != "open" || pay.Breaker.Transitions["open"] != 2 {
+		t.Fatalf("gw->pay %+v", pay)
+	}
+	if r := byID["gw->ship|messaging_system"].DeliveryRatio; r == nil || *r != 0.75 {
+		t.Fatalf("delivery ratio %v, want 3 received of 4 sent", r)
+	}
+	types := map[string]string{}
+	for _, n := range g.Nodes {
+		types[n.ID] = n.Type
+	}
+	if types["user"] != "user" || types["q"] != "virtual" || types["pay"] != "service" {
+		t.Fatalf("node types %v", types)
+	}
+}
+
+func TestServiceEdgesAndErrors(t *testing.T) {
+	h := New(Options{Live: live()})
+	var se ServiceEdges
+	if code := get(t, h, "/api/v1/services/gw/edges", &se); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if len(se.Inbound) != 1 || len(se.Outbound) != 3 {
+		t.Fatalf("gw edges: %d in, %d out", len(se.Inbound), len(se.Outbound))
+	}
+	for _, url := range []string{
+		"/api/v1/graph?from=yesterday",
+		"/api/v1/graph?from=now&to=now-1h",
+		"/api/v1/graph?to=2026-13-01T00:00:00Z",
+	} {
+		if code := get(t, h, url, nil); code != http.StatusBadRequest {
+			t.Errorf("%s: status %d, want 400", url, code)
+		}
+	}
+	var bs []Breaker
+	if code := get(t, h, "/api/v1/breakers", &bs); code != http.StatusOK || len(bs) != 1 || bs[0].State != "open" {
+		t.Fatalf("breakers %d %+v", code, bs)
+	}
+}
+
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"", "now", "now-1h", "-15m", "1700000000", "1700000000000", "2026-01-01T00:00:00Z", "now--1h", "-", "now-9999999999h"} {
+		f.Add(s)
+	}
+	now := time.Unix(1_700_000_000, 0)
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := ParseTime(s, now, now)
+		if err == nil && s == "" && !got.Equal(now) {
+			t.Fatalf("empty: %v", got)
+		}
+	})
+}
