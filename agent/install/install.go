@@ -88,7 +88,6 @@ Type=simple
 User={{.User}}
 Group={{.User}}
 ExecStart={{.Bin}} run --config {{.Config}}
-ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=2
 # SIGTERM: stop reading, fsync the buffer, write checkpoints
