@@ -9,6 +9,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime/debug"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,6 +61,13 @@ func runChild(path string) int {
 	}
 	ctx, stop := signalContext()
 	defer stop()
+	if prof := os.Getenv("FLOWLENS_AGENT_TEST_CPUPROFILE"); prof != "" {
+		f, err := os.Create(prof)
+		if err == nil {
+			pprof.StartCPUProfile(f)
+			defer func() { pprof.StopCPUProfile(); f.Close() }()
+		}
+	}
 	if err := a.Run(ctx); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
