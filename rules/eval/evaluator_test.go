@@ -151,3 +151,30 @@ func TestRemoteQueryEndpoint(t *testing.T) {
 	defer e.Shutdown(context.Background())
 	waitFor(t, "BreakerOpen to fire from the remote endpoint", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
 }
+
+// A pending alert keeps the pending time it accumulated before a restart
+// (the downtime itself does not count, as in Prometheus).
+func TestPendingStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	sys := newBreakerSystem(t)
+	sys.set("open")
+	cfg := testConfig(dir)
+	cfg.RuleFiles = []string{"testdata/pending.yml"}
+	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
+	e := startEvaluator(t, cfg, sys.reg, log)
+	waitFor(t, "BreakerOpen pending", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "pending") != nil })
+	time.Sleep(3 * time.Second)
+	pendingFor := time.Since(find(e.Alerts(), "BreakerOpen", "pending").ActiveAt)
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	restart := time.Now()
+	e2 := startEvaluator(t, cfg, sys.reg, log)
+	defer e2.Shutdown(context.Background())
+	// after the restore (second evaluation) the alert is pending since
+	// before the restart
+	waitFor(t, "pending state restored", 10*time.Second, func() bool {
+		a := find(e2.Alerts(), "BreakerOpen", "pending")
+		return a != nil && restart.Sub(a.ActiveAt) >= pendingFor-1500*time.Millisecond
+	})
+}
