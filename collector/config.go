@@ -31,8 +31,9 @@ type Config struct {
 	// Retry is the backoff when storage or Kafka fail (retried until they
 	// come back; nothing is committed meanwhile).
 	Retry RetryConfig `yaml:"retry"`
-	// FetchMaxBytes is the largest fetch response per partition (default
-	// 16 MiB; must exceed the largest message).
+	// FetchMaxBytes is the size of one fetch per partition (default 1 MiB;
+	// a bigger first message is still returned whole). Larger fetches made
+	// the embedded broker spend its time growing response buffers.
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
 	// RebalanceFlushTimeout bounds storing the open batches when partitions
 	// are taken away (default 10s; keep it under the group's rebalance
@@ -99,7 +100,7 @@ func (c *Config) SetDefaults() {
 		c.Retry.Max = 5 * time.Second
 	}
 	if c.FetchMaxBytes == 0 {
-		c.FetchMaxBytes = 16 << 20
+		c.FetchMaxBytes = 1 << 20
 	}
 	if c.RebalanceFlushTimeout == 0 {
 		c.RebalanceFlushTimeout = 10 * time.Second

@@ -112,7 +112,9 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ccfg := collectorConfig(brokers)
+	ccfg := collector.Config{HTTPAddr: "off", SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
+	ccfg.Kafka.Brokers = brokers
+	ccfg.SetDefaults() // production batching
 	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)), nil)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -127,10 +129,15 @@ func runChild() int {
 
 func startChild(t *testing.T, brokers []string, st *storage.Store) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	return startChildProcess(t, brokers, chAddr(t), st.Database())
+}
+
+func startChildProcess(t testing.TB, brokers []string, chAddr, db string) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
 	cmd.Env = append(os.Environ(), childEnv+"=1",
 		"CHILD_BROKERS="+strings.Join(brokers, ","),
-		"CHILD_CH_ADDR="+chAddr(t), "CHILD_CH_DB="+st.Database())
+		"CHILD_CH_ADDR="+chAddr, "CHILD_CH_DB="+db)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

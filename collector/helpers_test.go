@@ -117,7 +117,12 @@ func newWriter(brokers []string, topic string) *kafka.Writer {
 // perRequest spans split by trace ID, as the agent does.
 func produceSpans(t testing.TB, brokers []string, seq0, n, perRequest int) {
 	t.Helper()
-	w := newWriter(brokers, kafkawire.DefaultSpansTopic)
+	produceSpansTo(t, brokers, kafkawire.DefaultSpansTopic, seq0, n, perRequest)
+}
+
+func produceSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRequest int) {
+	t.Helper()
+	w := newWriter(brokers, topic)
 	defer w.Close()
 	enc := kafkawire.Encoder{PartitionByTraceID: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

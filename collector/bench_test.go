@@ -1,0 +1,266 @@
+package collector_test
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/storage"
+)
+
+const clockTicks = 100 // USER_HZ on Linux
+
+// threadCPU returns CPU seconds per thread ID of this process, and the
+// thread's name.
+func threadCPU() map[string]threadTime {
+	out := map[string]threadTime{}
+	dirs, _ := filepath.Glob("/proc/self/task/*/stat")
+	for _, d := range dirs {
+		data, err := os.ReadFile(d)
+		if err != nil {
+			continue
+		}
+		open, close := bytes.IndexByte(data, '('), bytes.LastIndexByte(data, ')')
+		if open < 0 || close < 0 {
+			continue
+		}
+		f := strings.Fields(string(data[close+2:]))
+		if len(f) < 13 {
+			continue
+		}
+		ut, _ := strconv.ParseFloat(f[11], 64)
+		st, _ := strconv.ParseFloat(f[12], 64)
+		out[d] = threadTime{name: string(data[open+1 : close]), sec: (ut + st) / clockTicks}
+	}
+	return out
+}
+
+type threadTime struct {
+	name string
+	sec  float64
+}
+
+func processCPU() float64 {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
+}
+
+// engineCPU is the CPU of the threads the ClickHouse engine named itself
+// (every Go thread carries the executable's name), between two samples.
+func engineCPU(before, after map[string]threadTime) float64 {
+	goName := filepath.Base(os.Args[0])
+	if len(goName) > 15 {
+		goName = goName[:15]
+	}
+	sec := 0.0
+	for tid, a := range after {
+		if a.name == goName {
+			continue
+		}
+		sec += a.sec - before[tid].sec
+	}
+	return sec
+}
+
+// BenchmarkKafkaToClickHouse: spans already in Kafka (200k per iteration,
+// 14-16 attributes each, one message per trace of 5 spans) stored by the
+// collector into the embedded engine, all in this process. Reports spans/s
+// and CPU seconds per 100k spans: the whole process, the engine's own
+// threads, and the rest (collector, broker, HTTP client and endpoint).
+func BenchmarkKafkaToClickHouse(b *testing.B) {
+	const perIter = 200_000
+	broker := startBroker(b, 6)
+	addrs := broker.Addrs()
+	var spans int
+	var elapsed time.Duration
+	var cpuTotal, cpuEngine float64
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		st := openStore(b, "", "")
+		cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
+		cfg.Kafka.Brokers = addrs
+		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
+		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
+		cfg.SetDefaults()
+		if err := ensureTopics(cfg); err != nil {
+			b.Fatal(err)
+		}
+		produceSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500)
+		c, err := collector.New(cfg, st, testLogger(b), prometheus.NewRegistry())
+		if err != nil {
+			b.Fatal(err)
+		}
+		th0, cpu0, t0 := threadCPU(), processCPU(), time.Now()
+		b.StartTimer()
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		for spanCounts(b, st).rows < perIter {
+			time.Sleep(50 * time.Millisecond)
+		}
+		b.StopTimer()
+		elapsed += time.Since(t0)
+		cpuTotal += processCPU() - cpu0
+		cpuEngine += engineCPU(th0, threadCPU())
+		spans += perIter
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = c.Shutdown(ctx)
+		cancel()
+		if got := spanCounts(b, st); got.rows != perIter || got.distinct != perIter {
+			b.Fatalf("stored %v, want %d", got, perIter)
+		}
+		b.StartTimer()
+	}
+	per100k := 100_000 / float64(spans)
+	b.ReportMetric(float64(spans)/elapsed.Seconds(), "spans/s")
+	b.ReportMetric(cpuTotal*per100k, "cpu-s/100k-total")
+	b.ReportMetric(cpuEngine*per100k, "cpu-s/100k-engine")
+	b.ReportMetric((cpuTotal-cpuEngine)*per100k, "cpu-s/100k-go")
+}
+
+// discardStore stores nothing: it isolates the collector's own cost
+// (fetch, decode, convert to rows, commit).
+type discardStore struct{}
+
+func (discardStore) InsertSpans(context.Context, *storage.SpanRows, string) error { return nil }
+func (discardStore) InsertLogs(context.Context, *storage.LogRows, string) error   { return nil }
+func (discardStore) RowLimits() storage.RowLimits                                 { return storage.RowLimits{} }
+
+// BenchmarkCollectorWithoutStorage: the same spans through the collector
+// into a store that discards them.
+func BenchmarkCollectorWithoutStorage(b *testing.B) {
+	const perIter = 200_000
+	broker := startBroker(b, 6)
+	addrs := broker.Addrs()
+	var elapsed time.Duration
+	var cpu float64
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		reg := prometheus.NewRegistry()
+		cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
+		cfg.Kafka.Brokers = addrs
+		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
+		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
+		cfg.SetDefaults()
+		if err := ensureTopics(cfg); err != nil {
+			b.Fatal(err)
+		}
+		produceSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500)
+		c, err := collector.New(cfg, discardStore{}, testLogger(b), reg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		cpu0, t0 := processCPU(), time.Now()
+		b.StartTimer()
+		if err := c.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		for gauge(reg, "flowlens_collector_rows_stored_total") < perIter {
+			time.Sleep(20 * time.Millisecond)
+		}
+		b.StopTimer()
+		elapsed += time.Since(t0)
+		cpu += processCPU() - cpu0
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		_ = c.Shutdown(ctx)
+		cancel()
+		b.StartTimer()
+	}
+	b.ReportMetric(float64(b.N*perIter)/elapsed.Seconds(), "spans/s")
+	b.ReportMetric(cpu*100_000/float64(b.N*perIter), "cpu-s/100k")
+}
+
+func gauge(g prometheus.Gatherer, name string) float64 {
+	mfs, _ := g.Gather()
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
+			}
+		}
+	}
+	return sum
+}
+
+func ensureTopics(cfg collector.Config) error {
+	client, err := cfg.Kafka.Client()
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return kafkawire.EnsureTopics(ctx, client, cfg.Topics.Specs())
+}
+
+// BenchmarkRSSWhileStorageDown runs the collector in a child process with
+// storage unreachable while 400k spans are produced, and reports the
+// child's peak RSS: it must stay bounded however much the topic grows.
+func BenchmarkRSSWhileStorageDown(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		b.StopTimer()
+		broker := startBroker(b, 6)
+		direct := openStore(b, "", "")
+		px := newProxy(b, chAddr(b))
+		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database())
+		time.Sleep(2 * time.Second) // let it open storage and join the group
+		px.Stop()
+		b.StartTimer()
+		peak := 0.0
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			produceSpans(b, broker.Addrs(), 0, 400_000, 500)
+		}()
+		tick := time.NewTicker(250 * time.Millisecond)
+	sample:
+		for {
+			select {
+			case <-done:
+				break sample
+			case <-tick.C:
+				peak = max(peak, rssMB(child.Process.Pid))
+			}
+		}
+		for j := 0; j < 20; j++ { // keep sampling while it retries
+			time.Sleep(250 * time.Millisecond)
+			peak = max(peak, rssMB(child.Process.Pid))
+		}
+		tick.Stop()
+		b.StopTimer()
+		b.ReportMetric(peak, "peak-RSS-MB")
+		_ = child.Process.Kill()
+		_, _ = child.Process.Wait()
+		b.StartTimer()
+	}
+}
+
+func rssMB(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
