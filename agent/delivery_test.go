@@ -470,3 +470,32 @@ metrics: {endpoint: "off"}
 		t.Fatalf("%d duplicated lines after %d kills, more than %d", dups, kills, bound)
 	}
 }
+
+// TestBufferFullStopsReadingFiles: Kafka is not there yet and the buffer is
+// small (when_full: block): the agent stops reading the file instead of
+// dropping, and delivers everything once Kafka appears.
+func TestBufferFullStopsReadingFiles(t *testing.T) {
+	addr := freePort(t)
+	logs := t.TempDir()
+	const n = 120_000 // about 13 MB of lines for a 4 MiB buffer
+	appendJSONLines(t, filepath.Join(logs, "app.log"), 0, n)
+	cfg := loadConfig(t, t.TempDir(), []string{addr}, fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/*.log]
+    parse: {format: json}
+buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
+`, logs))
+	ra := startAgent(t, cfg)
+	time.Sleep(2 * time.Second)
+	if got := bufferBytes(t, ra); got > 4<<20 || got < 3<<20 {
+		t.Fatalf("buffer holds %d bytes; want it full but within 4 MiB", got)
+	}
+	b := startBroker(t, addr, "")
+	defer b.Close()
+	c := newConsumed()
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	if dups := checkFiles(t, c, n); dups != 0 {
+		t.Fatalf("%d duplicates", dups)
+	}
+}
