@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -140,7 +143,8 @@ func newRulesEvalCmd(g *globalFlags, opts func(context.Context) (rulefile.Option
 
 Metrics come from a flow analyzer's /metrics page (--scrape, copied into a
 local TSDB under --data-dir) or from a Prometheus-compatible query API
-(--query-url). Pending and firing states survive restarts.`,
+(--query-url). Pending and firing states survive restarts. SIGHUP re-reads
+the rule files; invalid rules are skipped and listed, the valid ones run.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			flags := cfg
 			if cfgPath != "" {
@@ -204,7 +208,23 @@ local TSDB under --data-dir) or from a Prometheus-compatible query API
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = srv.Serve(ln) }()
 			log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", "http://"+ln.Addr().String()+alertapi.Path))
-			<-cmd.Context().Done()
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+		wait:
+			for {
+				select {
+				case <-cmd.Context().Done():
+					break wait
+				case <-hup: // re-read the rule files
+					if err := ev.Reload(); err != nil {
+						log.Error("reload rules", zap.Error(err))
+					}
+					for _, p := range ev.InvalidRules() {
+						fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", p)
+					}
+				}
+			}
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			_ = srv.Shutdown(ctx)
