@@ -28,6 +28,9 @@ func matchers(pairs ...string) string {
 		}
 		ms = append(ms, pairs[i]+"="+strconv.Quote(pairs[i+1]))
 	}
+	if len(ms) == 0 {
+		return ""
+	}
 	return "{" + strings.Join(ms, ", ") + "}"
 }
 
@@ -139,7 +142,11 @@ func (s *sh) flowOf(key string) (flow, bool) {
 				s.errf(m[k], "%s.%s: only applies to edge", key, k)
 			}
 		}
-		desc := "messages " + dir + " " + dest
+		shown := dest
+		if dest == "*" {
+			shown = "any destination"
+		}
+		desc := "messages " + dir + " " + shown
 		if svc != "" {
 			desc += " by " + svc
 		}
