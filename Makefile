@@ -10,7 +10,7 @@ TEST_TIMEOUT ?= 40m
 setup:
 	@./scripts/fetch-chdb.sh >/dev/null
 	@$(GO) mod download
-	@$(MAKE) --no-print-directory tools-kcat
+	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus
 
 build: setup
 	$(GO) build -o $(BIN)/ ./cmd/...

@@ -43,8 +43,10 @@ func newRootCmd() *cobra.Command {
 		newSpansCmd(g),
 		newLogsCmd(g),
 		newLoadCmd(g),
-		// the flow graph
+		// the flow graph and its alerts
 		newGraphCmd(g),
+		newRulesCmd(g),
+		newAlertsCmd(g),
 		newVersionCmd(),
 	)
 	return root
