@@ -175,11 +175,7 @@ func (f *Forwarder) Stats() Stats {
 // acknowledged them, so stopping at any point loses nothing.
 func (f *Forwarder) Run(ctx context.Context) error {
 	defer f.writer.Close()
-	if f.cfg.Topics.CreateEnabled() {
-		f.retry(ctx, "create topics", func() error {
-			return kafkawire.EnsureTopics(ctx, f.client, f.cfg.Topics.Specs()[:2])
-		})
-	}
+	f.ensureTopics(ctx)
 	var ents []buffer.Entry
 	var msgs []kafka.Message
 	var counts []int
@@ -287,6 +283,9 @@ func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int
 		default:
 			failed, failedCounts = msgs, counts
 		}
+		if errors.Is(err, kafka.UnknownTopicOrPartition) {
+			f.ensureTopics(ctx) // the broker came up without them
+		}
 		if f.errs.Load()%20 == 1 {
 			f.log.Warn("kafka produce failed; records stay in the disk buffer and are retried", zap.Error(err), zap.Int("messages", len(failed)))
 		}
@@ -322,20 +321,18 @@ func (f *Forwarder) delivered(msgs []kafka.Message, counts []int) {
 	f.connected.Store(true)
 }
 
-func (f *Forwarder) retry(ctx context.Context, what string, fn func() error) {
-	backoff := 100 * time.Millisecond
-	for ctx.Err() == nil {
-		err := fn()
-		if err == nil {
-			return
-		}
+// ensureTopics creates missing topics when topics.create is on. A failure
+// (Kafka down, no permission) is logged and not fatal: produce errors are
+// retried, and an unknown topic triggers another attempt.
+func (f *Forwarder) ensureTopics(ctx context.Context) {
+	if !f.cfg.Topics.CreateEnabled() {
+		return
+	}
+	tctx, cancel := context.WithTimeout(ctx, f.cfg.WriteTimeout)
+	defer cancel()
+	if err := kafkawire.EnsureTopics(tctx, f.client, f.cfg.Topics.Specs()[:2]); err != nil {
 		f.errs.Add(1)
 		f.lastErr.Store(err.Error())
-		f.log.Warn("kafka: "+what+" failed; retrying", zap.Error(err))
-		select {
-		case <-ctx.Done():
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, f.cfg.RetryBackoffMax)
+		f.log.Warn("kafka: could not make sure the topics exist; producing anyway", zap.Error(err))
 	}
 }
