@@ -30,6 +30,9 @@ asks a running analyzer (which also knows live breaker states).
   flowlens graph --api http://127.0.0.1:8428`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkOutput(g); err != nil {
+				return err
+			}
 			ctx := cmd.Context()
 			var gr api.Graph
 			if apiURL != "" {
@@ -59,9 +62,7 @@ asks a running analyzer (which also knows live breaker states).
 			}
 			out := cmd.OutOrStdout()
 			if g.Output == "json" {
-				enc := json.NewEncoder(out)
-				enc.SetIndent("", "  ")
-				return enc.Encode(gr)
+				return writeJSON(out, gr)
 			}
 			printGraph(out, gr)
 			return nil
@@ -117,8 +118,11 @@ func printGraph(w io.Writer, gr api.Graph) {
 			delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**e.DeliveryRatio, e.MessagesReceived, e.MessagesSent)
 		}
 		brk := "-"
-		if e.Breaker != nil {
+		switch {
+		case e.Breaker != nil:
 			brk = e.Breaker.State
+		case e.BreakerRequests != nil:
+			brk = fmt.Sprintf("%d open/%d half/%d closed, %d changes", e.BreakerRequests.Open, e.BreakerRequests.HalfOpen, e.BreakerRequests.Closed, e.BreakerTransitions)
 		}
 		ct := e.ConnectionType
 		if ct == "" {
