@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/hex"
 	"fmt"
+	"io"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -131,6 +134,23 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // a re-read would show up here
 	if got := spans(); got != uint64(total) {
 		t.Errorf("spans processed %d, produced %d: messages were read twice across the rebalances", got, total)
+	}
+	// b's HTTP endpoints serve what it computed
+	for path, want := range map[string]string{
+		"/metrics":         `traces_service_graph_request_total{client="checkout",connection_type="",instance="b",server="payments"}`,
+		"/api/v1/graph":    `"source": "storage"`,
+		"/api/v1/breakers": `"target": "payments"`,
+		"/healthz":         "ok",
+	} {
+		resp, err := http.Get("http://" + b.Addr() + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s: %s, body lacks %s:\n%.2000s", path, resp.Status, want, body)
+		}
 	}
 	if err := b.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown b: %v", err)
