@@ -1025,6 +1025,7 @@ func (g *Generator) Truth() *Truth {
 		Logs:           g.logSeq,
 		SpansByService: map[string]uint64{},
 		Breakers:       append([]BreakerTransition{}, g.transitions...),
+		Expected:       Expected(g.top),
 	}
 	for _, s := range g.services {
 		if s.spans > 0 {

@@ -597,3 +597,39 @@ func TestPacedRunFlushesLogs(t *testing.T) {
 		t.Fatalf("%d flushes for 30 paced requests, %d lines left unflushed", sink.flushes, sink.unflushed)
 	}
 }
+
+// Without faults, the call ratios of a long run approach the topology's.
+func TestCallRatiosApproachTheTopology(t *testing.T) {
+	top := topology.Default()
+	sp := sdktrace.NewSimpleSpanProcessor(tracetest.NewNoopExporter())
+	g, err := New(top, sp, nil, Options{Rate: 1000, Count: 20000, Seed: 8, Start: testStart})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := g.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	tr := g.Truth()
+	want := Expected(top)
+	if len(want) < 25 {
+		t.Fatalf("only %d expected edges", len(want))
+	}
+	for _, e := range want {
+		got := float64(tr.Edge(e.EdgeKey).Requests) / float64(tr.Requests)
+		// binomial-ish noise, plus a few percent of retries on failing calls
+		tol := 0.05*e.PerRequest + 4*math.Sqrt(e.PerRequest/float64(tr.Requests))
+		if math.Abs(got-e.PerRequest) > tol {
+			t.Errorf("%+v: %.4f calls per request, topology says %.4f (tolerance %.4f)", e.EdgeKey, got, e.PerRequest, tol)
+		}
+	}
+	// and nothing the topology does not have, but for failure-made edges
+	for _, e := range tr.Edges {
+		found := false
+		for _, w := range want {
+			found = found || w.EdgeKey == e.EdgeKey
+		}
+		if !found && !(e.ConnectionType == ConnVirtual && e.Failed == e.Requests) {
+			t.Errorf("edge %+v (%d calls) is not in the topology", e.EdgeKey, e.Requests)
+		}
+	}
+}

@@ -41,6 +41,9 @@ type Truth struct {
 	Queues   []QueueTruth        `json:"queues"`
 	Breakers []BreakerTransition `json:"breaker_transitions"`
 	Faults   []FaultTruth        `json:"faults"`
+	// Expected are the topology's edges with their mean calls per root
+	// request without failures, to compare call ratios with.
+	Expected []ExpectedEdge `json:"expected"`
 }
 
 // EdgeKey identifies an edge like the service-graph metrics' labels.
@@ -155,17 +158,19 @@ func ReadTruth(path string) (*Truth, error) {
 }
 
 func sortEdges(es []EdgeTruth) {
-	sort.Slice(es, func(i, j int) bool {
-		a, b := es[i].EdgeKey, es[j].EdgeKey
-		if a.Client != b.Client {
-			return a.Client < b.Client
-		}
-		if a.Server != b.Server {
-			return a.Server < b.Server
-		}
-		if a.ConnectionType != b.ConnectionType {
-			return a.ConnectionType < b.ConnectionType
-		}
-		return a.Destination < b.Destination
-	})
+	sort.Slice(es, func(i, j int) bool { return es[i].EdgeKey.less(es[j].EdgeKey) })
+}
+
+// less orders keys by client, server, connection type, destination.
+func (a EdgeKey) less(b EdgeKey) bool {
+	if a.Client != b.Client {
+		return a.Client < b.Client
+	}
+	if a.Server != b.Server {
+		return a.Server < b.Server
+	}
+	if a.ConnectionType != b.ConnectionType {
+		return a.ConnectionType < b.ConnectionType
+	}
+	return a.Destination < b.Destination
 }
