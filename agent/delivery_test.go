@@ -104,8 +104,7 @@ func checkFiles(t *testing.T, c *consumed, n int) int {
 	t.Helper()
 	seen := make([]int, n)
 	dups := 0
-	for p, bodies := range c.logBodies {
-		last := -1
+	for _, bodies := range c.logBodies {
 		for _, b := range bodies {
 			k, ok := lineNumber(b)
 			if !ok || k >= n {
@@ -114,6 +113,16 @@ func checkFiles(t *testing.T, c *consumed, n int) int {
 			seen[k]++
 			if seen[k] > 1 {
 				dups++
+			}
+		}
+	}
+	// the order check leaves out duplicated lines: a batch read again after
+	// a restart may land anywhere, later
+	for p, bodies := range c.logBodies {
+		last := -1
+		for _, b := range bodies {
+			k, _ := lineNumber(b)
+			if seen[k] > 1 {
 				continue
 			}
 			if k < last {
@@ -236,12 +245,18 @@ batch: {max_records: 500}
 	}
 	seen := map[int64]int{}
 	spanDups := 0
-	for p, seqs := range spanSeqs(cs) {
-		last := int64(-1)
+	for _, seqs := range spanSeqs(cs) {
 		for _, s := range seqs {
 			seen[s]++
 			if seen[s] > 1 {
 				spanDups++
+			}
+		}
+	}
+	for p, seqs := range spanSeqs(cs) {
+		last := int64(-1)
+		for _, s := range seqs {
+			if seen[s] > 1 {
 				continue
 			}
 			// spans of one request are grouped by resource, so the order
@@ -464,9 +479,11 @@ metrics: {endpoint: "off"}
 		spanDups += v - 1
 	}
 	t.Logf("%d lines, %d duplicates after %d kills; %d acknowledged spans, %d duplicates", n, dups, kills, len(want), spanDups)
-	// duplicates come only from batches that were durable but not yet
-	// recorded as such (checkpoint / buffer cursor) at the kill
-	if bound := kills * 4 * maxRecords; dups > bound {
+	// duplicates come only from what was in flight at the kill: the produce
+	// call Kafka may have taken but the buffer cursor does not show yet (at
+	// most kafka.max_request_bytes, 1 MiB, of records of at least 100 bytes)
+	// and the file batches fsynced but not yet in the checkpoint file
+	if bound := kills * ((1<<20)/100 + 2*maxRecords); dups > bound {
 		t.Fatalf("%d duplicated lines after %d kills, more than %d", dups, kills, bound)
 	}
 }

@@ -102,6 +102,21 @@ func codec(name string) (compress.Compression, error) {
 	return 0, fmt.Errorf("%q: want lz4, zstd, snappy, gzip or none", name)
 }
 
+// stableBalancer is kafka-go's Hash balancer (Sarama-compatible FNV-1a, so
+// a trace ID key lands where any other producer puts it) for keyed
+// messages. Messages without a key are spread by their buffer position
+// (carried in Message.Offset) instead of a round-robin counter: after a
+// restart, a replayed message goes to the partition it may already have
+// reached, which keeps the order per partition.
+type stableBalancer struct{ hash kafka.Hash }
+
+func (b *stableBalancer) Balance(msg kafka.Message, partitions ...int) int {
+	if msg.Key == nil {
+		return partitions[uint64(msg.Offset)%uint64(len(partitions))]
+	}
+	return b.hash.Balance(msg, partitions...)
+}
+
 // maxMessagesPerCall bounds the messages of one produce call (kafka-go
 // preallocates its batches to the count limit).
 const maxMessagesPerCall = 256
@@ -147,7 +162,7 @@ func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
 	}
 	w := &kafka.Writer{
 		Addr:         kafka.TCP(cfg.Brokers...),
-		Balancer:     &kafka.Hash{},
+		Balancer:     &stableBalancer{},
 		RequiredAcks: kafka.RequireAll,
 		Compression:  comp,
 		BatchSize:    maxMessagesPerCall + 1, // never full by count: one batch per partition and call
@@ -202,7 +217,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 					end++
 					continue
 				}
-				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value}
+				// Offset is not sent: it carries the buffer position to the
+				// balancer, so a message without a key lands on the same
+				// partition when it is replayed after a restart
+				pos := ents[end].Pos
+				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value, Offset: int64(pos.Seg<<32 | uint64(pos.Index)&(1<<32-1))}
 				ms := len(key) + len(value) + 64
 				if len(msgs) > 0 && (size+ms > int(f.cfg.MaxRequestBytes) || len(msgs) == maxMessagesPerCall) {
 					break
