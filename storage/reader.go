@@ -2,10 +2,12 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
@@ -100,28 +102,30 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err err
 	}
 	hexID := id.String()
 	tr = Trace{TraceID: hexID}
-	if tr.Spans, err = s.traceSpansIndexed(ctx, hexID); err != nil {
+	// Spans and logs in parallel, both bounded by the index's time range.
+	var (
+		wg      sync.WaitGroup
+		spanErr error
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tr.Spans, spanErr = s.traceSpansIndexed(ctx, hexID)
+	}()
+	tr.Logs, err = s.traceLogsIndexed(ctx, hexID)
+	wg.Wait()
+	if err = errors.Join(spanErr, err); err != nil {
 		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
 	if len(tr.Spans) == 0 {
+		// Not in the index (not merged in yet, or expired): bloom filters only.
 		if tr.Spans, err = s.traceSpansBloomOnly(ctx, hexID); err != nil {
 			return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 		}
-	}
-	logsQ := logSelect + "\nFROM " + s.l.Name(LogsTable) + "\nWHERE TraceId = {id:String}"
-	args := namedParams("id", hexID)
-	if len(tr.Spans) > 0 {
-		first, last := tr.Spans[0].Timestamp, tr.Spans[0].Timestamp
-		for _, sp := range tr.Spans {
-			if end := sp.Timestamp.Add(sp.Duration); end.After(last) {
-				last = end
-			}
+		if tr.Logs, err = s.queryLogs(ctx, logSelect+"\nFROM "+s.l.Name(LogsTable)+
+			"\nWHERE TraceId = {id:String}\nORDER BY Timestamp", namedParams("id", hexID)); err != nil {
+			return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 		}
-		logsQ += " AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})"
-		args = append(args, namedParams("from", first.Add(-logMargin).UnixNano(), "to", last.Add(logMargin).UnixNano())...)
-	}
-	if tr.Logs, err = s.queryLogs(ctx, logsQ+"\nORDER BY Timestamp", args); err != nil {
-		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
 	if len(tr.Spans) == 0 && len(tr.Logs) == 0 {
 		return Trace{}, fmt.Errorf("%w: %s", ErrTraceNotFound, hexID)
@@ -141,6 +145,19 @@ FROM ` + s.l.Name(TracesTable) + `
 WHERE TraceId = {id:String} AND Timestamp >= range.1 AND Timestamp < range.2
 ORDER BY Timestamp`
 	return s.querySpans(ctx, q, namedParams("id", hexID))
+}
+
+// traceLogsIndexed reads the logs carrying the trace ID within logMargin of
+// the trace's time range from the index. If the index does not know the
+// trace the range is empty (DateTime arithmetic wraps below 1970).
+func (s *Store) traceLogsIndexed(ctx context.Context, hexID string) ([]LogRecord, error) {
+	margin := strconv.Itoa(int(logMargin / time.Second))
+	q := `WITH (SELECT (min(Start) - ` + margin + `, max(End) + 1 + ` + margin + `) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
+` + logSelect + `
+FROM ` + s.l.Name(LogsTable) + `
+WHERE TraceId = {id:String} AND Timestamp >= range.1 AND Timestamp < range.2
+ORDER BY Timestamp`
+	return s.queryLogs(ctx, q, namedParams("id", hexID))
 }
 
 // traceSpansBloomOnly reads a trace's spans the OTel exporter's way: the

@@ -164,6 +164,17 @@ func TestRoundTripEveryColumn(t *testing.T) {
 	if err != nil || len(got2.Spans) != 2 {
 		t.Errorf("upper-case lookup: %d spans, %v", len(got2.Spans), err)
 	}
+	// A trace known only from its logs (no span stored) is found too.
+	// genLogs wrote one record for each of the noise traces 1..20, whose
+	// spans exist; trace 5000 has a log only.
+	var only LogRows
+	only.AppendLogs(genLogs(5000, 1, wantSpans[0].Timestamp, time.Second), nil)
+	if err := s.InsertLogs(ctx, &only, ""); err != nil {
+		t.Fatal(err)
+	}
+	if tr, err := s.GetTrace(ctx, hexTraceID(traceIDOf(5000))); err != nil || len(tr.Spans) != 0 || len(tr.Logs) != 1 {
+		t.Errorf("logs-only trace: %d spans %d logs, %v", len(tr.Spans), len(tr.Logs), err)
+	}
 	// An unknown trace is ErrTraceNotFound; a malformed ID ErrInvalidTraceID.
 	if _, err := s.GetTrace(ctx, hexTraceID(traceIDOf(999999))); !errors.Is(err, ErrTraceNotFound) {
 		t.Errorf("unknown trace: %v, want ErrTraceNotFound", err)
