@@ -103,7 +103,7 @@ const childEnv = "FLOWLENS_COLLECTOR_TEST_CHILD"
 
 func runChild() int {
 	brokers := strings.Split(os.Getenv("CHILD_BROKERS"), ",")
-	log, _ := zap.NewDevelopment()
+	log, _ := zap.NewDevelopment(zap.AddStacktrace(zap.FatalLevel))
 	cfg := storage.Config{Addr: os.Getenv("CHILD_CH_ADDR"), Database: os.Getenv("CHILD_CH_DB")}
 	cfg.SetDefaults()
 	ctx := context.Background()

@@ -64,7 +64,7 @@ func openStore(t testing.TB, addr, db string) *storage.Store {
 	if db == "" {
 		db = chtest.Database(t)
 	}
-	cfg := storage.Config{Addr: addr, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second}
+	cfg := storage.Config{Addr: addr, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second, Compression: os.Getenv("BENCH_CH_COMPRESSION")}
 	cfg.SetDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
