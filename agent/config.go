@@ -186,6 +186,14 @@ func (c *Config) Validate() error {
 	if c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
 		return config.Errorf("batch.max_bytes", "must be below kafka.max_request_bytes (%s) minus 4KiB", c.Kafka.MaxRequestBytes)
 	}
+	for i := range c.Files {
+		// a batch is sent when it reaches batch.max_bytes, so it can hold
+		// that plus one more record of up to max_line_size
+		if c.Files[i].MaxLineSize+c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
+			return config.Errorf(fmt.Sprintf("files[%d].max_line_size", i), "%s plus batch.max_bytes (%s) must stay below kafka.max_request_bytes (%s) minus 4KiB, or Kafka would refuse the batch",
+				c.Files[i].MaxLineSize, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes)
+		}
+	}
 	if c.Metrics.Endpoint != "off" {
 		if _, _, err := net.SplitHostPort(c.Metrics.Endpoint); err != nil {
 			return config.Errorf("metrics.endpoint", "%q must be host:port or off", c.Metrics.Endpoint)

@@ -43,7 +43,8 @@ type Config struct {
 	// Shorter files are identified by what they have and re-identified as they grow.
 	FingerprintSize int `yaml:"fingerprint_size"`
 	// MaxLineSize: longer lines (or multiline records) are cut to this size
-	// and marked flowlens.truncated=true with their original length (default 1MiB).
+	// and marked flowlens.truncated=true with their original length (default
+	// 256KiB; a record must fit in one Kafka request with its batch).
 	MaxLineSize bytesize.Size `yaml:"max_line_size"`
 	// RotateWait: a file that was renamed away or deleted is read to its end
 	// and closed after being idle this long (default 5s).
@@ -83,7 +84,7 @@ func (c *Config) SetDefaults() {
 		c.FingerprintSize = 1024
 	}
 	if c.MaxLineSize == 0 {
-		c.MaxLineSize = 1 << 20
+		c.MaxLineSize = 256 << 10
 	}
 	if c.RotateWait == 0 {
 		c.RotateWait = 5 * time.Second

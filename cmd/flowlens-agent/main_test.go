@@ -77,6 +77,8 @@ kafka: {brokers: ["127.0.0.1:9092"]}
 		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], start_at: middle}]\n", "files[0].start_at"},
 		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], colour: red}]\n", "colour"},
 		{"kafka: {brokers: ['a:1']}\notlp: {grpc: {endpoint: nope}}\n", "otlp.grpc.endpoint"},
+		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], max_line_size: 1MiB}]\n", "files[0].max_line_size"},
+		{"kafka: {brokers: ['a:1']}\nmemory_limit: 1MiB\n", "memory_limit"},
 	} {
 		p := filepath.Join(dir, "bad.yaml")
 		os.WriteFile(p, []byte(tc.body), 0o644)
