@@ -106,6 +106,19 @@ func (a *Analyzer) ConsumeTraces(key int, td ptrace.Traces, now time.Time) int {
 	return n
 }
 
+// ConsumeProtobuf pairs the spans of an OTLP protobuf ExportTraceServiceRequest
+// read in place (no pdata), like ConsumeTraces. On malformed input the spans
+// before the damage are kept and the error says why the rest was not read.
+func (a *Analyzer) ConsumeProtobuf(key int, b []byte, now time.Time) (int, error) {
+	s := a.shards[uint(key)%uint(len(a.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setNow(now)
+	n, err := s.ex.Protobuf(b, s)
+	s.spans += uint64(n)
+	return n, err
+}
+
 // ConsumeLogs reads breaker observations from log records.
 func (a *Analyzer) ConsumeLogs(key int, ld plog.Logs, now time.Time) int {
 	s := a.shards[uint(key)%uint(len(a.shards))]

@@ -89,3 +89,32 @@ func BenchmarkAnalyzerDecodeTraces(b *testing.B) {
 	b.StopTimer()
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
 }
+
+// BenchmarkAnalyzerProtobuf: OTLP protobuf in, read in place without pdata
+// (the Kafka consumer's path), paired and aggregated. One op = one span.
+func BenchmarkAnalyzerProtobuf(b *testing.B) {
+	_, raw, n := benchInput(b)
+	a := NewAnalyzer(benchConfig())
+	now := time.Unix(1e9, 0)
+	round := func() {
+		now = now.Add(2 * time.Second)
+		for _, buf := range raw {
+			if _, err := a.ConsumeProtobuf(0, buf, now); err != nil {
+				b.Fatal(err)
+			}
+		}
+		a.Tick(now)
+	}
+	round()
+	round()
+	b.SetBytes(int64(len(raw[0]) * len(raw) / n))
+	b.ReportAllocs()
+	b.ResetTimer()
+	spans := 0
+	for spans < b.N {
+		round()
+		spans += n
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}

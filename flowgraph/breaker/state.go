@@ -40,6 +40,29 @@ func (s State) String() string {
 	return "unknown"
 }
 
+// ParseStateBytes is ParseState for a byte slice, without allocating.
+func ParseStateBytes(b []byte) State {
+	if len(b) > 12 {
+		return Unknown
+	}
+	var buf [12]byte
+	n := copy(buf[:], b)
+	for i := 0; i < n; i++ {
+		if c := buf[i]; c >= 'A' && c <= 'Z' {
+			buf[i] = c + 'a' - 'A'
+		}
+	}
+	switch string(buf[:n]) {
+	case "closed":
+		return Closed
+	case "open":
+		return Open
+	case "half_open", "half-open", "halfopen":
+		return HalfOpen
+	}
+	return Unknown
+}
+
 // ParseState reads a state name without allocating; Unknown when s is not one.
 func ParseState(s string) State {
 	switch s {

@@ -1,6 +1,8 @@
 package extract
 
 import (
+	"unsafe"
+
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -26,6 +28,9 @@ var DefaultNames = Names{
 	BreakerEvent: "breaker.state_change",
 }
 
+// UnknownService names spans whose resource has no service.name.
+const UnknownService = "unknown_service"
+
 // Handler receives extracted spans. The *Span is reused: copy what you keep.
 type Handler interface {
 	HandleSpan(s *Span)
@@ -49,6 +54,9 @@ type Extractor struct {
 	// does not capture locals
 	brkState  breaker.State
 	brkTarget intern.ID
+
+	events   [][]byte // protobuf path: the span's events, read after its attributes
+	keyLimit int      // protobuf path: longest attribute key worth comparing
 }
 
 // New returns an Extractor interning into t. Empty names take DefaultNames.
@@ -65,7 +73,9 @@ func New(names Names, t *intern.Table) *Extractor {
 	if names.BreakerEvent == "" {
 		names.BreakerEvent = DefaultNames.BreakerEvent
 	}
-	return &Extractor{names: names, strings: t, links: make([]Link, 0, 8), brk: make([]BreakerObs, 0, 4)}
+	e := &Extractor{names: names, strings: t, links: make([]Link, 0, 8), brk: make([]BreakerObs, 0, 4)}
+	e.keyLimit = e.maxKeyLen()
+	return e
 }
 
 // Strings is the intern table the Extractor fills.
@@ -129,7 +139,7 @@ func (e *Extractor) service(attrs pcommon.Map) intern.ID {
 	if v, ok := attrs.Get("service.name"); ok && v.Type() == pcommon.ValueTypeStr {
 		return e.strings.ID(v.Str())
 	}
-	return e.strings.ID("unknown_service")
+	return e.strings.ID(UnknownService)
 }
 
 func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
@@ -186,90 +196,122 @@ func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
 	s.Links = e.links
 }
 
-// spanAttr reads one span attribute. A method value bound once per call is
-// cheaper than a closure and does not escape.
+// Attribute value kinds, shared by the pdata and the protobuf paths.
+const (
+	valOther uint8 = iota
+	valStr
+	valInt
+	valBool
+)
+
+// spanAttr reads one span attribute (pdata path). A method value bound once
+// per call is cheaper than a closure and does not escape.
 func (e *Extractor) spanAttr(k string, v pcommon.Value) bool {
-	s := &e.span
-	switch k {
-	case "peer.service":
-		s.PeerService = e.str(v)
-	case "server.address":
-		s.ServerAddress = e.str(v)
-	case "net.peer.name":
-		if s.ServerAddress == intern.None {
-			s.ServerAddress = e.str(v)
-		}
-	case "db.system", "db.system.name":
-		s.DBSystem = e.str(v)
-	case "db.name", "db.namespace":
-		s.DBName = e.str(v)
-	case "messaging.system":
-		s.MsgSystem = e.str(v)
-	case "messaging.destination.name", "messaging.destination":
-		s.Destination = e.str(v)
-	case "http.request.resend_count":
-		if n := count(v); n > s.Retries {
-			s.Retries = n
-		}
-	default:
-		switch k {
-		case e.names.Retry:
-			if n := count(v); n > s.Retries {
-				s.Retries = n
-			}
-		case e.names.BreakerState:
-			if v.Type() == pcommon.ValueTypeStr {
-				e.brkState = breaker.ParseState(v.Str())
-			}
-		case e.names.BreakerName:
-			e.brkTarget = e.str(v)
-		}
-	}
+	kind, str, n := pdataValue(v)
+	e.applySpanAttr(k, kind, str, n)
 	return true
 }
 
 func (e *Extractor) breakerAttr(k string, v pcommon.Value) bool {
-	switch k {
-	case e.names.BreakerState:
-		if v.Type() == pcommon.ValueTypeStr {
-			e.brkState = breaker.ParseState(v.Str())
-		}
-	case e.names.BreakerName:
-		e.brkTarget = e.str(v)
-	}
+	kind, str, _ := pdataValue(v)
+	e.applyBreakerAttr(k, kind, str)
 	return true
 }
 
-func (e *Extractor) str(v pcommon.Value) intern.ID {
-	if v.Type() != pcommon.ValueTypeStr {
+// pdataValue views a pdata value without copying: strings as read-only bytes.
+func pdataValue(v pcommon.Value) (uint8, []byte, int64) {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		s := v.Str()
+		return valStr, unsafe.Slice(unsafe.StringData(s), len(s)), 0
+	case pcommon.ValueTypeInt:
+		return valInt, nil, v.Int()
+	case pcommon.ValueTypeBool:
+		if v.Bool() {
+			return valBool, nil, 1
+		}
+		return valBool, nil, 0
+	}
+	return valOther, nil, 0
+}
+
+// applySpanAttr sets what one attribute says. str is only read.
+func (e *Extractor) applySpanAttr(k string, kind uint8, str []byte, n int64) {
+	s := &e.span
+	switch k {
+	case "peer.service":
+		s.PeerService = e.str(kind, str)
+	case "server.address":
+		s.ServerAddress = e.str(kind, str)
+	case "net.peer.name":
+		if s.ServerAddress == intern.None {
+			s.ServerAddress = e.str(kind, str)
+		}
+	case "db.system", "db.system.name":
+		s.DBSystem = e.str(kind, str)
+	case "db.name", "db.namespace":
+		s.DBName = e.str(kind, str)
+	case "messaging.system":
+		s.MsgSystem = e.str(kind, str)
+	case "messaging.destination.name", "messaging.destination":
+		s.Destination = e.str(kind, str)
+	case "http.request.resend_count":
+		if c := count(kind, str, n); c > s.Retries {
+			s.Retries = c
+		}
+	default:
+		switch k {
+		case e.names.Retry:
+			if c := count(kind, str, n); c > s.Retries {
+				s.Retries = c
+			}
+		case e.names.BreakerState, e.names.BreakerName:
+			e.applyBreakerAttr(k, kind, str)
+		}
+	}
+}
+
+func (e *Extractor) applyBreakerAttr(k string, kind uint8, str []byte) {
+	switch k {
+	case e.names.BreakerState:
+		if kind == valStr {
+			e.brkState = breaker.ParseStateBytes(str)
+		}
+	case e.names.BreakerName:
+		e.brkTarget = e.str(kind, str)
+	}
+}
+
+func (e *Extractor) str(kind uint8, b []byte) intern.ID {
+	if kind != valStr {
 		return intern.None
 	}
-	return e.strings.ID(v.Str())
+	return e.strings.IDBytes(b)
 }
 
 // count reads a retry count: an int, a numeric string, or a bool (true = 1).
-func count(v pcommon.Value) uint32 {
-	switch v.Type() {
-	case pcommon.ValueTypeInt:
-		if n := v.Int(); n > 0 {
+func count(kind uint8, str []byte, n int64) uint32 {
+	switch kind {
+	case valInt:
+		if n > 0 {
 			if n > 1<<31 {
 				return 1 << 31
 			}
 			return uint32(n)
 		}
-	case pcommon.ValueTypeBool:
-		if v.Bool() {
+	case valBool:
+		if n != 0 {
 			return 1
 		}
-	case pcommon.ValueTypeStr:
-		var n uint32
-		for _, c := range []byte(v.Str()) {
-			if c < '0' || c > '9' || n > 1<<27 {
-				return n
+	case valStr:
+		var c uint32
+		for _, d := range str {
+			if d < '0' || d > '9' || c > 1<<27 {
+				return c
 			}
-			n = n*10 + uint32(c-'0')
+			c = c*10 + uint32(d-'0')
 		}
-		return n
+		return c
 	}
 	return 0
 }

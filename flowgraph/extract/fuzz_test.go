@@ -1,6 +1,8 @@
 package extract_test
 
 import (
+	"fmt"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -72,4 +74,99 @@ func FuzzTraces(f *testing.F) {
 		}
 		_ = agg.Drain(nil, 1<<62)
 	})
+}
+
+type record struct {
+	spans  []extract.Span
+	links  [][]extract.Link
+	brk    [][]extract.BreakerObs
+	intern *intern.Table
+}
+
+func (r *record) HandleSpan(s *extract.Span) {
+	c := *s
+	c.Links, c.Breakers = nil, nil
+	r.spans = append(r.spans, c)
+	r.links = append(r.links, append([]extract.Link{}, s.Links...))
+	r.brk = append(r.brk, append([]extract.BreakerObs{}, s.Breakers...))
+}
+
+// FuzzProtobufMatchesPdata: for every request pdata accepts, reading the
+// protobuf in place yields exactly the spans extracted from pdata.
+func FuzzProtobufMatchesPdata(f *testing.F) {
+	f.Add(seed())
+	var u ptrace.ProtoUnmarshaler
+	f.Fuzz(func(t *testing.T, b []byte) {
+		names := intern.NewTable(0)
+		ex := extract.New(extract.DefaultNames, names)
+		var viaWire record
+		_, werr := ex.Protobuf(b, &viaWire)
+		td, err := u.UnmarshalTraces(b)
+		if err != nil {
+			return
+		}
+		if werr != nil {
+			t.Fatalf("pdata accepts what the protobuf path refuses: %v", werr)
+		}
+		var viaPdata record
+		ex.Traces(td, &viaPdata)
+		if len(viaWire.spans) != len(viaPdata.spans) {
+			t.Fatalf("%d spans via protobuf, %d via pdata", len(viaWire.spans), len(viaPdata.spans))
+		}
+		for i := range viaPdata.spans {
+			if fmt.Sprintf("%+v", viaWire.spans[i]) != fmt.Sprintf("%+v", viaPdata.spans[i]) {
+				t.Fatalf("span %d:\nprotobuf %+v\npdata    %+v", i, viaWire.spans[i], viaPdata.spans[i])
+			}
+			if fmt.Sprint(viaWire.links[i], viaWire.brk[i]) != fmt.Sprint(viaPdata.links[i], viaPdata.brk[i]) {
+				t.Fatalf("span %d links/breakers:\nprotobuf %v %v\npdata    %v %v", i, viaWire.links[i], viaWire.brk[i], viaPdata.links[i], viaPdata.brk[i])
+			}
+		}
+	})
+}
+
+// TestProtobufMatchesPdataOnMutations runs the differential check of
+// FuzzProtobufMatchesPdata over deterministic random mutations of the seed
+// (byte flips, truncations, duplicated ranges), so it runs in every test.
+func TestProtobufMatchesPdataOnMutations(t *testing.T) {
+	base := seed()
+	r := rand.New(rand.NewPCG(7, 7))
+	var u ptrace.ProtoUnmarshaler
+	accepted := 0
+	for i := 0; i < 20000; i++ {
+		b := append([]byte(nil), base...)
+		switch r.IntN(3) {
+		case 0:
+			for k := 0; k < 1+r.IntN(3); k++ {
+				b[r.IntN(len(b))] = byte(r.Uint32())
+			}
+		case 1:
+			b = b[:r.IntN(len(b))]
+		case 2:
+			x, y := r.IntN(len(b)), r.IntN(len(b))
+			if x > y {
+				x, y = y, x
+			}
+			b = append(b[:y:y], b[x:]...)
+		}
+		names := intern.NewTable(0)
+		ex := extract.New(extract.DefaultNames, names)
+		var viaWire, viaPdata record
+		_, werr := ex.Protobuf(b, &viaWire)
+		td, err := u.UnmarshalTraces(b)
+		if err != nil {
+			continue
+		}
+		accepted++
+		if werr != nil {
+			t.Fatalf("mutation %d: pdata accepts what the protobuf path refuses: %v", i, werr)
+		}
+		ex.Traces(td, &viaPdata)
+		if fmt.Sprintf("%+v %v %v", viaWire.spans, viaWire.links, viaWire.brk) != fmt.Sprintf("%+v %v %v", viaPdata.spans, viaPdata.links, viaPdata.brk) {
+			t.Fatalf("mutation %d differs:\nprotobuf %+v %v %v\npdata    %+v %v %v", i, viaWire.spans, viaWire.links, viaWire.brk, viaPdata.spans, viaPdata.links, viaPdata.brk)
+		}
+	}
+	if accepted < 1000 {
+		t.Fatalf("only %d mutations were valid requests", accepted)
+	}
+	t.Logf("%d valid mutations compared", accepted)
 }

@@ -60,6 +60,14 @@ func (t *Table) ID(s string) ID {
 	return t.add(s)
 }
 
+// IDBytes is ID for a byte slice; it does not allocate when b is known.
+func (t *Table) IDBytes(b []byte) ID {
+	if id, ok := t.ids[string(b)]; ok {
+		return id
+	}
+	return t.ID(string(b))
+}
+
 // Lookup returns the ID of s without interning it.
 func (t *Table) Lookup(s string) (ID, bool) {
 	id, ok := t.ids[s]
