@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/cespare/xxhash/v2"
+	"go.uber.org/zap"
 )
 
 // entry is the state of one file identity (one fingerprint).
@@ -37,7 +38,7 @@ type registry struct {
 	err     error
 }
 
-func newRegistry(path string, fpMax int) (*registry, error) {
+func newRegistry(path string, fpMax int, log *zap.Logger) (*registry, error) {
 	r := &registry{path: path, fpMax: fpMax, full: map[uint64]*entry{}, kick: make(chan struct{}, 1), written: make(chan struct{})}
 	data, err := os.ReadFile(path)
 	if err != nil && !os.IsNotExist(err) {
@@ -46,7 +47,12 @@ func newRegistry(path string, fpMax int) (*registry, error) {
 	if len(data) > 0 {
 		var entries []*entry
 		if err := json.Unmarshal(data, &entries); err != nil {
-			return nil, fmt.Errorf("checkpoints %s are damaged (delete the file to start over): %w", path, err)
+			// e.g. an empty file after a power loss: keep it for a look, start
+			// without checkpoints (files are read again: duplicates, not loss)
+			aside := path + ".damaged"
+			_ = os.Rename(path, aside)
+			log.Error("checkpoints are damaged; moved aside, files will be read from their start (duplicates)", zap.String("path", path), zap.String("moved_to", aside), zap.Error(err))
+			entries = nil
 		}
 		for _, e := range entries {
 			if e.FPLen > 0 && e.FPLen <= fpMax {

@@ -374,3 +374,17 @@ func TestConfigErrorsNameField(t *testing.T) {
 		}
 	}
 }
+
+func TestDamagedCheckpointsStartOver(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	ckpt := filepath.Join(dir, "c.json")
+	appendLines(t, log, 0, 10)
+	os.WriteFile(ckpt, []byte(`[{"fp_len":10,"fp_h`), 0o644) // a torn write
+	s := &sink{}
+	start(t, Config{Include: []string{log}}, ckpt, s)
+	s.waitCount(t, 10)
+	if _, err := os.Stat(ckpt + ".damaged"); err != nil {
+		t.Fatalf("damaged checkpoints not moved aside: %v", err)
+	}
+}

@@ -47,7 +47,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 	if err := ensureDir(checkpointPath); err != nil {
 		return nil, err
 	}
-	reg, err := newRegistry(checkpointPath, cfg.FingerprintSize)
+	reg, err := newRegistry(checkpointPath, cfg.FingerprintSize, log)
 	if err != nil {
 		return nil, err
 	}

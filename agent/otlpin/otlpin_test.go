@@ -1,0 +1,152 @@
+package otlpin
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/zap"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+)
+
+type fakeSink struct {
+	err   error
+	spans atomic.Int64
+}
+
+func (s *fakeSink) ConsumeTraces(_ context.Context, td ptrace.Traces) error {
+	if s.err != nil {
+		return s.err
+	}
+	s.spans.Add(int64(td.SpanCount()))
+	return nil
+}
+func (s *fakeSink) ConsumeLogs(context.Context, plog.Logs) error { return s.err }
+
+func start(t *testing.T, sink Sink) *Receiver {
+	t.Helper()
+	cfg := Config{GRPC: Endpoint{Endpoint: "127.0.0.1:0"}, HTTP: Endpoint{Endpoint: "127.0.0.1:0"}, MaxRequestBytes: 64 << 10}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r := New(cfg, sink, zap.NewNop())
+	if err := r.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	return r
+}
+
+func traces(n int) ptraceotlp.ExportRequest {
+	td := ptrace.NewTraces()
+	ss := td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans()
+	for i := 0; i < n; i++ {
+		sp := ss.AppendEmpty()
+		sp.SetName("op")
+		sp.SetTraceID([16]byte{1, byte(i)})
+		sp.SetSpanID([8]byte{1, byte(i)})
+	}
+	return ptraceotlp.NewExportRequestFromTraces(td)
+}
+
+func post(t *testing.T, r *Receiver, path, ct, enc string, body []byte) *http.Response {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, "http://"+r.HTTPAddr()+path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", ct)
+	if enc != "" {
+		req.Header.Set("Content-Encoding", enc)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	return resp
+}
+
+func TestHTTPAnswers(t *testing.T) {
+	sink := &fakeSink{}
+	r := start(t, sink)
+	pb, _ := traces(3).MarshalProto()
+	var gz bytes.Buffer
+	w := gzip.NewWriter(&gz)
+	w.Write(pb)
+	w.Close()
+	for _, tc := range []struct {
+		name, ct, enc string
+		body          []byte
+		sinkErr       error
+		code          int
+		retryAfter    bool
+	}{
+		{"protobuf", ctProto, "", pb, nil, 200, false},
+		{"gzip", ctProto, "gzip", gz.Bytes(), nil, 200, false},
+		{"full", ctProto, "", pb, ErrRetryLater, 429, true},
+		{"invalid for the sink", ctProto, "", pb, ErrInvalid, 400, false},
+		{"other sink error", ctProto, "", pb, errors.New("disk gone"), 503, true},
+		{"garbage", ctProto, "", []byte{0xff, 0xff}, nil, 400, false},
+		{"bad gzip", ctProto, "gzip", []byte("not gzip"), nil, 400, false},
+		{"too large", ctProto, "", make([]byte, 65<<10), nil, 413, false},
+		{"unknown type", "text/plain", "", pb, nil, 415, false},
+		{"unknown encoding", ctProto, "br", pb, nil, 415, false},
+	} {
+		sink.err = tc.sinkErr
+		resp := post(t, r, "/v1/traces", tc.ct, tc.enc, tc.body)
+		if resp.StatusCode != tc.code || (resp.Header.Get("Retry-After") != "") != tc.retryAfter {
+			t.Errorf("%s: %d Retry-After=%q, want %d retry=%v", tc.name, resp.StatusCode, resp.Header.Get("Retry-After"), tc.code, tc.retryAfter)
+		}
+	}
+	if sink.spans.Load() != 6 {
+		t.Errorf("sink got %d spans, want 6", sink.spans.Load())
+	}
+	resp, _ := http.Get("http://" + r.HTTPAddr() + "/v1/traces")
+	if resp.StatusCode != http.StatusMethodNotAllowed {
+		t.Errorf("GET: %d", resp.StatusCode)
+	}
+	st := r.Stats()
+	if st.Accepted != 2 || st.Refused != 1 || st.Malformed < 5 {
+		t.Errorf("stats %+v", st)
+	}
+}
+
+func TestGRPCAnswers(t *testing.T) {
+	sink := &fakeSink{}
+	r := start(t, sink)
+	conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	c := ptraceotlp.NewGRPCClient(conn)
+	for _, tc := range []struct {
+		err  error
+		code codes.Code
+	}{{nil, codes.OK}, {ErrRetryLater, codes.ResourceExhausted}, {ErrInvalid, codes.InvalidArgument}, {errors.New("x"), codes.Unavailable}} {
+		sink.err = tc.err
+		_, err := c.Export(context.Background(), traces(2))
+		if status.Code(err) != tc.code {
+			t.Errorf("sink error %v: got %v, want %v", tc.err, err, tc.code)
+		}
+	}
+	// a request above the size limit
+	sink.err = nil
+	big := traces(1)
+	big.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetName(strings.Repeat("x", 70<<10))
+	if _, err := c.Export(context.Background(), big); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("oversized grpc request: %v", err)
+	}
+}
