@@ -29,10 +29,24 @@ import (
 
 // Analyzer pairs spans and aggregates edges. Safe for concurrent use; calls
 // for one shard serialise on the shard's lock.
+//
+// Client/server pairs live in the trace's shard. Producer and consumer
+// halves all go to one messaging store shared by the shards (its own lock):
+// a consumer usually starts a trace of its own that links to the producer's,
+// and that trace may come from another partition, hence another shard. Names
+// are interned in one table, so a half extracted by one shard pairs with a
+// half from another.
 type Analyzer struct {
 	shards   []*shard
+	names    *intern.Table
+	msg      *lockedStore
 	breakers *breaker.Tracker
 	bucketNs int64
+}
+
+type lockedStore struct {
+	mu    sync.Mutex
+	store *pairing.Store
 }
 
 type shard struct {
@@ -40,6 +54,7 @@ type shard struct {
 	names    *intern.Table
 	ex       *extract.Extractor
 	store    *pairing.Store
+	msg      *lockedStore
 	agg      *edges.Aggregator
 	breakers *breaker.Tracker
 	nowNs    int64
@@ -52,13 +67,16 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	if n < 1 {
 		n = 1
 	}
-	a := &Analyzer{breakers: breaker.NewTracker(int64(cfg.Store.Wait), int64(cfg.Rollup.Bucket)), bucketNs: int64(cfg.Rollup.Bucket)}
-	per := cfg.Store.MaxItems / n
-	if per < 1 {
-		per = 1
+	names := intern.NewTable(cfg.MaxNames)
+	// the store size is split evenly between the shards and the messaging store
+	per := max(cfg.Store.MaxItems/(n+1), 1)
+	a := &Analyzer{
+		names:    names,
+		msg:      &lockedStore{store: pairing.New(pairing.Config{Wait: cfg.Store.Wait, MaxItems: per}, names, nil)},
+		breakers: breaker.NewTracker(int64(cfg.Store.Wait), int64(cfg.Rollup.Bucket)),
+		bucketNs: int64(cfg.Rollup.Bucket),
 	}
 	for i := 0; i < n; i++ {
-		names := intern.NewTable(cfg.MaxNames)
 		agg := edges.NewAggregator(edges.Config{
 			BucketNs:      int64(cfg.Rollup.Bucket),
 			MaxLatenessNs: int64(cfg.Rollup.MaxLateness),
@@ -69,6 +87,7 @@ func NewAnalyzer(cfg Config) *Analyzer {
 			names:    names,
 			ex:       extract.New(cfg.Attributes, names),
 			store:    pairing.New(pairing.Config{Wait: cfg.Store.Wait, MaxItems: per}, names, agg),
+			msg:      a.msg,
 			agg:      agg,
 			breakers: a.breakers,
 		}
@@ -86,7 +105,27 @@ func (s *shard) HandleSpan(sp *extract.Span) {
 		b := &sp.Breakers[i]
 		s.breakers.Observe(s.names.Name(sp.Service), s.names.Name(b.Target), b.State, b.TimeNs, s.nowNs)
 	}
+	if sp.Kind == extract.KindProducer || sp.Kind == extract.KindConsumer {
+		s.msg.add(sp, s.nowNs, s.agg)
+		return
+	}
 	s.store.Add(sp, s.nowNs)
+}
+
+// add pairs a messaging half; what it completes or expires goes to the
+// calling shard's aggregator (the caller holds that shard's lock).
+func (m *lockedStore) add(sp *extract.Span, nowNs int64, sink pairing.Sink) {
+	m.mu.Lock()
+	m.store.SetSink(sink)
+	m.store.Add(sp, nowNs)
+	m.mu.Unlock()
+}
+
+func (m *lockedStore) expire(nowNs int64, sink pairing.Sink) {
+	m.mu.Lock()
+	m.store.SetSink(sink)
+	m.store.Expire(nowNs)
+	m.mu.Unlock()
 }
 
 // HandleBreaker implements extract.BreakerHandler for the shard.
@@ -135,6 +174,7 @@ func (s *shard) setNow(now time.Time) {
 	}
 	s.agg.SetNow(s.nowNs)
 	s.store.Expire(s.nowNs)
+	s.msg.expire(s.nowNs, s.agg)
 }
 
 // Tick expires waiting halves in every shard (call it periodically, so an
@@ -156,6 +196,13 @@ func (a *Analyzer) FlushStore() {
 		s.store.Flush()
 		s.mu.Unlock()
 	}
+	s := a.shards[0]
+	s.mu.Lock()
+	a.msg.mu.Lock()
+	a.msg.store.SetSink(s.agg)
+	a.msg.store.Flush()
+	a.msg.mu.Unlock()
+	s.mu.Unlock()
 	a.breakers.Advance(math.MaxInt64)
 }
 
@@ -185,10 +232,18 @@ func (a *Analyzer) Stats() Stats {
 		out.StoreCapacity += st.Capacity
 		out.Edges += s.agg.Len()
 		out.FoldedEdges += s.agg.Folded
-		out.NamesOverflow += s.names.Overflowed
 		out.PendingBuckets += s.agg.PendingBuckets()
 		s.mu.Unlock()
 	}
+	out.NamesOverflow = a.names.Overflowed()
+	a.msg.mu.Lock()
+	st := a.msg.store.Stats()
+	a.msg.mu.Unlock()
+	for i, v := range st.Outcomes {
+		out.Outcomes[i] += v
+	}
+	out.StoreItems += st.Items
+	out.StoreCapacity += st.Capacity
 	return out
 }
 

@@ -45,7 +45,7 @@ type BreakerHandler interface {
 // use: each pairing shard owns one, with the shard's intern.Table.
 type Extractor struct {
 	names   Names
-	strings *intern.Table
+	strings *intern.Cache
 	span    Span
 	links   []Link
 	brk     []BreakerObs
@@ -59,7 +59,8 @@ type Extractor struct {
 	keyLimit int      // protobuf path: longest attribute key worth comparing
 }
 
-// New returns an Extractor interning into t. Empty names take DefaultNames.
+// New returns an Extractor interning into t (through its own cache). Empty
+// names take DefaultNames.
 func New(names Names, t *intern.Table) *Extractor {
 	if names.Retry == "" {
 		names.Retry = DefaultNames.Retry
@@ -73,13 +74,13 @@ func New(names Names, t *intern.Table) *Extractor {
 	if names.BreakerEvent == "" {
 		names.BreakerEvent = DefaultNames.BreakerEvent
 	}
-	e := &Extractor{names: names, strings: t, links: make([]Link, 0, 8), brk: make([]BreakerObs, 0, 4)}
+	e := &Extractor{names: names, strings: intern.NewCache(t), links: make([]Link, 0, 8), brk: make([]BreakerObs, 0, 4)}
 	e.keyLimit = e.maxKeyLen()
 	return e
 }
 
 // Strings is the intern table the Extractor fills.
-func (e *Extractor) Strings() *intern.Table { return e.strings }
+func (e *Extractor) Strings() *intern.Table { return e.strings.Table() }
 
 // Traces hands every span of td to h and returns the number of spans.
 func (e *Extractor) Traces(td ptrace.Traces, h Handler) int {

@@ -139,6 +139,9 @@ func New(cfg Config, names *intern.Table, sink Sink) *Store {
 	}
 }
 
+// SetSink changes where observations go from now on.
+func (st *Store) SetSink(s Sink) { st.sink = s }
+
 // Stats returns the counters.
 func (st *Store) Stats() Stats {
 	s := st.stats
