@@ -25,7 +25,10 @@ const (
 type Config struct {
 	// Include are glob patterns (filepath.Match syntax) of the files to follow.
 	Include []string `yaml:"include"`
-	// Exclude are glob patterns of files not to follow (matched against the full path).
+	// Exclude are glob patterns of files not to follow, matched against the
+	// full path and the base name. Default: compressed rotations (*.gz,
+	// *.bz2, *.xz, *.zst, *.zip), which a pattern like app.log* would
+	// otherwise read as binary garbage. Set [] to exclude nothing.
 	Exclude []string `yaml:"exclude"`
 	// StartAt applies to files found at the FIRST scan that have no checkpoint:
 	// beginning (default) or end. Files that appear later are always read from
@@ -71,6 +74,9 @@ type Multiline struct {
 
 // SetDefaults fills the unset fields.
 func (c *Config) SetDefaults() {
+	if c.Exclude == nil {
+		c.Exclude = []string{"*.gz", "*.bz2", "*.xz", "*.zst", "*.zip"}
+	}
 	if c.StartAt == "" {
 		c.StartAt = StartBeginning
 	}

@@ -254,6 +254,8 @@ func TestCopyTruncateRotation(t *testing.T) {
 	}
 	appendLines(t, log, n, n+10)
 	n += 10
+	// a compressed rotation matches app.log* but is excluded by default
+	os.WriteFile(log+".9.gz", []byte("\x1f\x8b binary\n"), 0o644)
 	s.waitCount(t, n)
 	time.Sleep(300 * time.Millisecond)
 	got := s.snapshot()
