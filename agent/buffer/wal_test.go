@@ -218,3 +218,50 @@ func BenchmarkAppend256KiB(b *testing.B) {
 		w.Ack(ents[len(ents)-1].Pos)
 	}
 }
+
+func TestSyncIntervalDelaysAcknowledgements(t *testing.T) {
+	w := open(t, t.TempDir(), Config{SyncInterval: 100 * time.Millisecond})
+	defer w.Close()
+	ctx := context.Background()
+	// the first append is synced at once, the next ones wait for the interval
+	done := make(chan time.Time, 2)
+	w.Append(ctx, [][]byte{rec(0, 10)}, true, func() { done <- time.Now() })
+	<-done
+	start := time.Now()
+	w.Append(ctx, [][]byte{rec(1, 10)}, true, func() { done <- time.Now() })
+	select {
+	case at := <-done:
+		if d := at.Sub(start); d < 50*time.Millisecond {
+			t.Fatalf("acknowledged after %v, before the sync interval", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("never acknowledged")
+	}
+	if st := w.Stats(); st.Fsyncs < 2 {
+		t.Fatalf("%d fsyncs", st.Fsyncs)
+	}
+}
+
+// BenchmarkAppendDurable is one small (OTLP-request-sized) append waiting
+// for its fsync, from 8 concurrent writers: the latency an OTLP client sees
+// and how group commit shares fsyncs.
+func BenchmarkAppendDurable(b *testing.B) {
+	w := open(b, b.TempDir(), Config{MaxSize: 1 << 40, SegmentSize: 64 << 20})
+	defer w.Close()
+	r := rec(0, 16<<10)
+	b.SetBytes(int64(len(r)))
+	b.ReportAllocs()
+	ctx := context.Background()
+	b.SetParallelism(4)
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			done := make(chan struct{})
+			if err := w.Append(ctx, [][]byte{r}, true, func() { close(done) }); err != nil {
+				b.Fatal(err)
+			}
+			<-done
+		}
+	})
+	st := w.Stats()
+	b.ReportMetric(float64(st.Appended)/float64(st.Fsyncs), "appends/fsync")
+}
