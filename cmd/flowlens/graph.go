@@ -115,7 +115,7 @@ func printGraph(w io.Writer, gr api.Graph) {
 	for _, e := range gr.Edges {
 		delivered := "-"
 		if e.DeliveryRatio != nil {
-			delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**e.DeliveryRatio, e.MessagesReceived, e.MessagesSent)
+			delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**e.DeliveryRatio, e.MessagesReceived, e.ProducerSent)
 		}
 		brk := "-"
 		switch {

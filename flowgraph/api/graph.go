@@ -58,13 +58,16 @@ type Edge struct {
 	// Messaging: messages sent by the client (producer) counted on this
 	// edge, messages received by the server (consumer), and the delivery
 	// ratio: received here / everything the producer sent.
-	MessagesSent     uint64   `json:"messages_sent,omitempty"`
-	MessagesReceived uint64   `json:"messages_received,omitempty"`
-	DeliveryRatio    *float64 `json:"delivery_ratio,omitempty"`
-	DelayP50ms       float64  `json:"delay_p50_ms,omitempty"`
-	DelayP99ms       float64  `json:"delay_p99_ms,omitempty"`
-	Retries          uint64   `json:"retries,omitempty"`
-	Unpaired         uint64   `json:"unpaired,omitempty"`
+	MessagesSent     uint64 `json:"messages_sent,omitempty"`
+	MessagesReceived uint64 `json:"messages_received,omitempty"`
+	// ProducerSent is everything the client sent (over all its messaging
+	// edges, lost messages included): the denominator of DeliveryRatio.
+	ProducerSent  uint64   `json:"producer_sent,omitempty"`
+	DeliveryRatio *float64 `json:"delivery_ratio,omitempty"`
+	DelayP50ms    float64  `json:"delay_p50_ms,omitempty"`
+	DelayP99ms    float64  `json:"delay_p99_ms,omitempty"`
+	Retries       uint64   `json:"retries,omitempty"`
+	Unpaired      uint64   `json:"unpaired,omitempty"`
 	// Breaker is the live state of the client's breaker towards the server
 	// (from a running analyzer).
 	Breaker *Breaker `json:"breaker,omitempty"`
@@ -178,9 +181,10 @@ func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, t
 		if a.Delay.Count() > 0 {
 			e.DelayP50ms, e.DelayP99ms = ms(a.Delay.Quantile(0.5)), ms(a.Delay.Quantile(0.99))
 		}
-		if total := sentBy[a.Client]; total > 0 && (a.MessagesSent > 0 || a.MessagesReceived > 0) && real[a.Client] {
+		// the ratio of a real consumer; a virtual edge holds the messages nobody was seen receiving
+		if total := sentBy[a.Client]; total > 0 && a.MessagesReceived > 0 && a.ConnectionType != storage.ConnectionVirtual {
 			r := float64(a.MessagesReceived) / float64(total)
-			e.DeliveryRatio = &r
+			e.DeliveryRatio, e.ProducerSent = &r, total
 		}
 		if bc := a.Breaker; bc.Closed+bc.Open+bc.HalfOpen > 0 {
 			e.BreakerRequests = &BreakerRequests{Closed: bc.Closed, Open: bc.Open, HalfOpen: bc.HalfOpen}
