@@ -58,7 +58,12 @@ type StoreConfig struct {
 type RollupConfig struct {
 	// Bucket is the rollup resolution (default 1m).
 	Bucket time.Duration `yaml:"bucket"`
-	// FlushInterval is how often closed buckets are written (default 15s).
+	// FlushInterval is how often the aggregates are written (default: the
+	// bucket). Flushes are aligned to multiples of it, shortly after the
+	// pairing wait, so each writes about one row per edge and bucket; a
+	// shorter interval gives fresher rollups and more rows to sum per query.
+	// Offsets are committed after each flush, so it also bounds how much is
+	// re-read (and counted again) after a crash.
 	FlushInterval time.Duration `yaml:"flush_interval"`
 	// MaxLateness and MaxFuture clamp span times to the processing time
 	// (defaults 1h and 5m), so a skewed clock cannot create buckets far away.
@@ -107,7 +112,7 @@ func (c *Config) SetDefaults() {
 		c.Rollup.Bucket = time.Minute
 	}
 	if c.Rollup.FlushInterval == 0 {
-		c.Rollup.FlushInterval = 15 * time.Second
+		c.Rollup.FlushInterval = c.Rollup.Bucket
 	}
 	if c.Rollup.MaxLateness == 0 {
 		c.Rollup.MaxLateness = time.Hour

@@ -89,7 +89,8 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 	if s.store != nil {
 		w = s.store
 	}
-	s.flusher = rollup.New(rollup.Config{Instance: cfg.Instance, Interval: cfg.Rollup.FlushInterval},
+	s.flusher = rollup.New(rollup.Config{Instance: cfg.Instance, Interval: cfg.Rollup.FlushInterval,
+		Offset: min(cfg.Store.Wait+2*tickInterval, cfg.Rollup.FlushInterval/2)},
 		s.analyzer.DrainRollups, w, s.log, s.reg)
 	s.flusher.OnFlushed = s.flushed
 

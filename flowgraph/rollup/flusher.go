@@ -39,7 +39,14 @@ type DrainFunc func() []edges.BucketEdge
 // Config of a Flusher.
 type Config struct {
 	Instance string
+	// Interval between flushes; ticks are aligned to multiples of it (plus
+	// Offset), so with Interval equal to the rollup bucket each flush writes
+	// the bucket that just closed and a few seconds of the next: about one
+	// row per edge and bucket, which keeps range queries small.
 	Interval time.Duration
+	// Offset delays each aligned tick, so halves that closed the previous
+	// bucket (the pairing wait) are in before it is written.
+	Offset time.Duration
 	// MaxPending bounds the failed batches kept for retry; beyond it the
 	// oldest is dropped and counted (default 60).
 	MaxPending int
@@ -98,7 +105,7 @@ func New(cfg Config, drain DrainFunc, w Writer, log *zap.Logger, reg prometheus.
 // Run flushes every Interval until ctx ends. It does not flush at the end:
 // call Flush after the last spans were processed.
 func (f *Flusher) Run(ctx context.Context) {
-	t := time.NewTicker(f.cfg.Interval)
+	t := time.NewTimer(f.untilNextTick(time.Now()))
 	defer t.Stop()
 	for {
 		select {
@@ -108,8 +115,18 @@ func (f *Flusher) Run(ctx context.Context) {
 			if err := f.Flush(ctx); err != nil {
 				f.log.Warn("rollup flush failed; retrying at the next tick", zap.Error(err))
 			}
+			t.Reset(f.untilNextTick(time.Now()))
 		}
 	}
+}
+
+// untilNextTick is the time to the next multiple of Interval plus Offset.
+func (f *Flusher) untilNextTick(now time.Time) time.Duration {
+	next := now.Truncate(f.cfg.Interval).Add(f.cfg.Offset)
+	for !next.After(now) {
+		next = next.Add(f.cfg.Interval)
+	}
+	return next.Sub(now)
 }
 
 // Flush drains the aggregates and writes them with whatever is pending.
