@@ -233,3 +233,85 @@ func (rawCodec) Unmarshal(data []byte, v any) error {
 	return nil
 }
 func (rawCodec) Name() string { return "proto" }
+
+// TestBadInputEndToEnd: a 10 MB line, NUL bytes, invalid UTF-8, whitespace
+// and malformed JSON reach Kafka as marked records; nothing is dropped.
+func TestBadInputEndToEnd(t *testing.T) {
+	b := startBroker(t, "127.0.0.1:0", "")
+	defer b.Close()
+	logs := t.TempDir()
+	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/*.log]
+    parse: {format: json}
+`, logs))
+	startAgent(t, cfg)
+	content := `{"msg":"ok","level":"info"}` + "\n" +
+		`{"msg":"truncated json"` + "\n" +
+		"{\"msg\":\"nul\x00inside\"}\n" +
+		"bad utf8 \xff\xfe here\n" +
+		"   \t  \n" +
+		`{"msg":"` + strings.Repeat("y", 10<<20) + `"}` + "\n" +
+		`{"msg":"after"}` + "\n"
+	os.WriteFile(filepath.Join(logs, "bad.log"), []byte(content), 0o644)
+
+	type rec struct {
+		body  string
+		attrs map[string]any
+	}
+	var got []rec
+	deadline := time.Now().Add(30 * time.Second)
+	next := map[int]int64{}
+	for len(got) < 7 && time.Now().Before(deadline) {
+		c := newConsumed()
+		c.next = next
+		c.poll(t, b.Addrs()[0], kafkawire.DefaultLogsTopic)
+		next = c.next
+		for _, msgs := range c.raw {
+			for _, m := range msgs {
+				ld, err := (kafkawire.Decoder{}).DecodeLogs(m.Value, m.Headers)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rls := ld.ResourceLogs()
+				for i := 0; i < rls.Len(); i++ {
+					lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
+					for k := 0; k < lrs.Len(); k++ {
+						got = append(got, rec{lrs.At(k).Body().AsString(), lrs.At(k).Attributes().AsRaw()})
+					}
+				}
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if len(got) != 7 {
+		t.Fatalf("%d records at the broker, want 7", len(got))
+	}
+	byBody := map[string]map[string]any{}
+	for _, r := range got {
+		key := r.body
+		if len(key) > 20 {
+			key = key[:20]
+		}
+		byBody[key] = r.attrs
+	}
+	check := func(body, attr string, want any) {
+		t.Helper()
+		a, ok := byBody[body]
+		if !ok {
+			t.Errorf("record %q missing (have %d)", body, len(byBody))
+			return
+		}
+		if attr != "" && a[attr] != want {
+			t.Errorf("record %q: %s = %v, want %v", body, attr, a[attr], want)
+		}
+	}
+	check("ok", "", nil)
+	check(`{"msg":"truncated js`, "flowlens.parse_error", "json")
+	check("nul\x00inside", "", nil) // raw control bytes inside a JSON string are accepted as they are
+	check("bad utf8 \uFFFD\uFFFD here", "flowlens.invalid_utf8", true)
+	check("   \t  ", "flowlens.parse_error", "json")
+	check(`{"msg":"yyyyyyyyyyyy`, "flowlens.truncated", true)
+	check("after", "", nil)
+}

@@ -119,7 +119,7 @@ func (r *runningAgent) stop(t testing.TB) {
 type consumed struct {
 	mu         sync.Mutex
 	next       map[int]int64
-	perPart    map[int][]kafka.Message
+	raw        map[int][]kafka.Message // logs messages as read
 	logBodies  map[int][]string // per partition, record bodies in order
 	spans      map[int][]ptrace.Span
 	spanKeys   map[int][]string
@@ -129,7 +129,7 @@ type consumed struct {
 }
 
 func newConsumed() *consumed {
-	return &consumed{next: map[int]int64{}, perPart: map[int][]kafka.Message{}, logBodies: map[int][]string{}, spans: map[int][]ptrace.Span{}, spanKeys: map[int][]string{}}
+	return &consumed{next: map[int]int64{}, raw: map[int][]kafka.Message{}, logBodies: map[int][]string{}, spans: map[int][]ptrace.Span{}, spanKeys: map[int][]string{}}
 }
 
 // poll reads what is new in every partition of topic.
@@ -186,6 +186,7 @@ func (c *consumed) add(t testing.TB, topic string, part int, m kafka.Message) {
 	defer c.mu.Unlock()
 	var dec kafkawire.Decoder
 	if topic == kafkawire.DefaultLogsTopic {
+		c.raw[part] = append(c.raw[part], m)
 		ld, err := dec.DecodeLogs(m.Value, m.Headers)
 		if err != nil {
 			t.Fatalf("decode logs message: %v", err)
