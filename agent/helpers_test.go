@@ -120,7 +120,7 @@ type consumed struct {
 	mu         sync.Mutex
 	next       map[int]int64
 	raw        map[int][]kafka.Message // logs messages as read
-	logBodies  map[int][]string // per partition, record bodies in order
+	logBodies  map[int][]string        // per partition, record bodies in order
 	spans      map[int][]ptrace.Span
 	spanKeys   map[int][]string
 	logRecords int
