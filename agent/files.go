@@ -112,12 +112,20 @@ func (h *fileHandler) Line(ctx context.Context, line []byte, origLen int, cp tai
 	return nil
 }
 
+// Flush is called when the file is read to its end: send what is batched
+// and let go of large buffers (a host may follow thousands of idle files).
 func (h *fileHandler) Flush(ctx context.Context) error {
 	h.nowAt = 0
-	if h.batch.Len() == 0 {
-		return nil
+	if h.batch.Len() > 0 {
+		if err := h.flush(ctx); err != nil {
+			return err
+		}
 	}
-	return h.flush(ctx)
+	h.batch.Shrink(64 << 10)
+	if cap(h.msg) > 64<<10 {
+		h.msg = nil
+	}
+	return nil
 }
 
 func (h *fileHandler) flush(ctx context.Context) error {
@@ -134,9 +142,6 @@ func (h *fileHandler) flush(ctx context.Context) error {
 	}
 	h.src.counters.records.Add(int64(n))
 	h.src.counters.batches.Add(1)
-	if cap(h.msg) > 4<<20 {
-		h.msg = nil
-	}
 	return nil
 }
 

@@ -132,6 +132,20 @@ func (b *Batch) AppendRequest(dst []byte) []byte {
 	return dst
 }
 
+// Shrink drops buffers larger than max bytes (call it on an empty batch when
+// its source goes idle, so that many idle sources hold little memory).
+func (b *Batch) Shrink(max int) {
+	for i := range b.groups[:cap(b.groups)] {
+		g := &b.groups[:cap(b.groups)][i]
+		if cap(g.recs) > max {
+			g.recs = nil
+		}
+	}
+	if cap(b.tmp) > max {
+		b.tmp = nil
+	}
+}
+
 // encodeRecord appends the fields of a LogRecord message (without its own
 // tag and length).
 func encodeRecord(dst []byte, r *Record, extra []byte) []byte {
