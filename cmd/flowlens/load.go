@@ -45,6 +45,10 @@ twice stores it once.`,
 				return err
 			}
 			defer closeStore()
+			// Loading into a fresh engine must just work: the schema is idempotent.
+			if _, err := st.Migrate(cmd.Context()); err != nil {
+				return err
+			}
 			var results []loadResult
 			for _, path := range args {
 				data, err := readInput(path, cmd.InOrStdin())

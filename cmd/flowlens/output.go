@@ -2,10 +2,13 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // writeJSON writes v as indented JSON (the --output json form).
@@ -62,4 +65,13 @@ func pad(s string, n int) string {
 		s += strings.Repeat(" ", n-k)
 	}
 	return s
+}
+
+// withSchemaHint adds what to do when the schema is missing.
+func withSchemaHint(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == 81 || ex.Code == 60) { // UNKNOWN_DATABASE, UNKNOWN_TABLE
+		return fmt.Errorf("%w\n(no flowlens schema there yet: run `flowlens migrate`, or `flowlens load` some data)", err)
+	}
+	return err
 }

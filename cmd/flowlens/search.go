@@ -84,7 +84,7 @@ func newSpansCmd(g *globalFlags) *cobra.Command {
 			defer closeStore()
 			spans, err := st.SearchSpans(cmd.Context(), q)
 			if err != nil {
-				return err
+				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				if spans == nil {
@@ -149,7 +149,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 			defer closeStore()
 			logs, err := st.SearchLogs(cmd.Context(), q)
 			if err != nil {
-				return err
+				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				if logs == nil {

@@ -39,7 +39,7 @@ records that carry the trace ID interleaved by time. The ID is 32 hex digits.`,
 			defer closeStore()
 			tr, err := st.GetTrace(cmd.Context(), args[0])
 			if err != nil {
-				return err
+				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), tr)
