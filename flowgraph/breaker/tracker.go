@@ -1,7 +1,6 @@
 package breaker
 
 import (
-	"cmp"
 	"slices"
 	"sort"
 	"sync"
@@ -35,15 +34,18 @@ type Status struct {
 // the delay and older than what was already applied only counts as Late.
 // The reported State follows the newest observation at once.
 //
-// Safe for concurrent use. Observations are rare (only spans and logs that
-// carry breaker attributes), so one lock suffices.
+// Memory stays small when every call carries its breaker's state: held
+// observations are kept per breaker in timestamp order, and one inside a run
+// of equal states is dropped (only a run's ends can change the transition
+// count, whatever arrives later).
+//
+// Safe for concurrent use.
 type Tracker struct {
 	mu       sync.Mutex
 	delayNs  int64
 	bucketNs int64
 	buckets  map[BucketKey]uint64 // transitions per time bucket, until drained
 	m        map[Key]*tracked
-	pending  []obs
 	ready    []obs // reused by Advance
 	late     uint64
 }
@@ -52,10 +54,10 @@ type tracked struct {
 	Status
 	appliedState State
 	appliedNs    int64
+	pending      []obs // by timestamp
 }
 
 type obs struct {
-	key       Key
 	state     State
 	tsNs      int64
 	arrivalNs int64
@@ -103,7 +105,16 @@ func (t *Tracker) Observe(service, target string, s State, tsNs, nowNs int64) {
 	} else if tsNs >= st.SinceNs {
 		st.State, st.SinceNs = s, tsNs
 	}
-	t.pending = append(t.pending, obs{key: k, state: s, tsNs: tsNs, arrivalNs: nowNs})
+	p := st.pending
+	i := sort.Search(len(p), func(j int) bool { return p[j].tsNs > tsNs })
+	p = slices.Insert(p, i, obs{state: s, tsNs: tsNs, arrivalNs: nowNs})
+	// drop run interiors around the insertion point
+	for j := min(i+1, len(p)-2); j >= max(i-1, 1); j-- {
+		if p[j-1].state == p[j].state && p[j].state == p[j+1].state {
+			p = slices.Delete(p, j, j+1)
+		}
+	}
+	st.pending = p
 }
 
 // Advance applies, in timestamp order, the observations received at or
@@ -112,33 +123,31 @@ func (t *Tracker) Advance(nowNs int64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cut := nowNs - t.delayNs
-	ready := t.ready[:0]
-	kept := t.pending[:0]
-	for _, o := range t.pending {
-		if o.arrivalNs <= cut {
-			ready = append(ready, o)
-		} else {
-			kept = append(kept, o)
+	for _, st := range t.m {
+		if len(st.pending) == 0 {
+			continue
 		}
-	}
-	t.pending = kept
-	slices.SortStableFunc(ready, func(a, b obs) int { return cmp.Compare(a.tsNs, b.tsNs) })
-	t.ready = ready
-	for _, o := range ready {
-		st := t.m[o.key]
-		switch {
-		case st.appliedState == Unknown:
-			st.appliedState, st.appliedNs = o.state, o.tsNs
-		case o.tsNs < st.appliedNs:
-			t.late++
-		default:
-			if o.state != st.appliedState {
-				st.Transitions[o.state]++
-				b := o.tsNs - o.tsNs%t.bucketNs
-				t.buckets[BucketKey{BucketNs: b, Key: o.key}]++
+		kept := st.pending[:0]
+		for _, o := range st.pending {
+			if o.arrivalNs > cut {
+				kept = append(kept, o)
+				continue
 			}
-			st.appliedState, st.appliedNs = o.state, o.tsNs
+			switch {
+			case st.appliedState == Unknown:
+				st.appliedState, st.appliedNs = o.state, o.tsNs
+			case o.tsNs < st.appliedNs:
+				t.late++
+			default:
+				if o.state != st.appliedState {
+					st.Transitions[o.state]++
+					b := o.tsNs - o.tsNs%t.bucketNs
+					t.buckets[BucketKey{BucketNs: b, Key: st.Key}]++
+				}
+				st.appliedState, st.appliedNs = o.state, o.tsNs
+			}
 		}
+		st.pending = kept
 	}
 }
 
