@@ -240,3 +240,38 @@ kafka: {brokers: [%s]}
 		b.ReportMetric(rss, "peak-RSS-MB")
 	}
 }
+
+// BenchmarkManyFilesToKafka: 1000 files of 500 lines each, all open at once.
+func BenchmarkManyFilesToKafka(b *testing.B) {
+	const files, per = 1000, 500
+	dir := b.TempDir()
+	one := filepath.Join(b.TempDir(), "one.log")
+	writeBenchFile(b, one, per)
+	data, err := os.ReadFile(one)
+	if err != nil {
+		b.Fatal(err)
+	}
+	for i := 0; i < files; i++ {
+		// a distinct first line per file: identities are fingerprints
+		os.WriteFile(filepath.Join(dir, fmt.Sprintf("f%04d.log", i)), append([]byte(fmt.Sprintf("file %d\n", i)), data...), 0o644)
+	}
+	for i := 0; i < b.N; i++ {
+		addr, stopBroker := startBrokerProcess(b)
+		start := time.Now()
+		c := startAgentProcess(b, fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/*.log]
+    parse: {format: json}
+otlp: {grpc: {enabled: false}, http: {enabled: false}}
+kafka: {brokers: [%s]}
+`, dir, addr))
+		end := c.waitSent(b, files*(per+1), 5*time.Minute)
+		cpu, rss := c.stop(b)
+		stopBroker()
+		n := float64(files * (per + 1))
+		b.ReportMetric(n/end.Sub(start).Seconds(), "lines/s")
+		b.ReportMetric(n/cpu, "lines/cpu-s")
+		b.ReportMetric(rss, "peak-RSS-MB")
+	}
+}

@@ -112,14 +112,17 @@ func (h *fileHandler) Line(ctx context.Context, line []byte, origLen int, cp tai
 	return nil
 }
 
-// Flush is called when the file is read to its end: send what is batched
-// and let go of large buffers (a host may follow thousands of idle files).
-func (h *fileHandler) Flush(ctx context.Context) error {
+// Flush sends what is batched; when the file is idle it also lets go of
+// large buffers (a host may follow thousands of idle files).
+func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 	h.nowAt = 0
 	if h.batch.Len() > 0 {
 		if err := h.flush(ctx); err != nil {
 			return err
 		}
+	}
+	if !idle {
+		return nil
 	}
 	h.batch.Shrink(64 << 10)
 	if cap(h.msg) > 64<<10 {

@@ -73,7 +73,7 @@ files:
 	h.Line(ctx, []byte(`{"msg":"hello","level":"info"}`), 30, tail.Checkpoint{})
 	h.Line(ctx, []byte(`{"msg":"per-line service","service":"other"}`), 41, tail.Checkpoint{})
 	h.Line(ctx, []byte(`not json`), 100, tail.Checkpoint{}) // and cut from 100 bytes
-	if err := h.Flush(ctx); err != nil {
+	if err := h.Flush(ctx, true); err != nil {
 		t.Fatal(err)
 	}
 	if len(app.recs) != 1 || counters.parseFailures.Load() != 1 || counters.truncated.Load() != 1 {

@@ -46,9 +46,10 @@ type Handler interface {
 	// record was cut at max_line_size. cp is the position after the record.
 	// An error (ctx done) stops the reader.
 	Line(ctx context.Context, line []byte, origLen int, cp Checkpoint) error
-	// Flush pushes buffered records; called when the reader reached the end
-	// of the file and before it closes.
-	Flush(ctx context.Context) error
+	// Flush pushes buffered records: at the end of the file (idle: a good
+	// moment to release memory), when the file's read turn ends, and before
+	// it closes.
+	Flush(ctx context.Context, idle bool) error
 	// Close releases the handler; no calls follow.
 	Close()
 }
@@ -106,44 +107,12 @@ func (rd *reader) run(ctx context.Context) {
 	lastData := time.Now()
 	lastCheck := time.Time{}
 	for {
-		// read buffers are shared by all files: an idle file holds none
-		bp := rd.t.bufs.Get().(*[]byte)
-		buf := *bp
-		n, err := rd.f.ReadAt(buf, rd.off)
-		if n > 0 {
-			lastData = time.Now()
-			cerr := rd.consume(ctx, buf[:n])
-			rd.t.bufs.Put(bp)
-			if cerr != nil {
-				return
-			}
-			rd.shrink()
-			if rd.e.FPLen < rd.t.cfg.FingerprintSize {
-				rd.refingerprint()
-			}
-			if n == len(buf) {
-				continue
-			}
-		} else {
-			rd.t.bufs.Put(bp)
-		}
-		if err != nil && !errors.Is(err, io.EOF) {
-			rd.t.readErrors.Add(1)
-			rd.log.Warn("read failed; closing the file", zap.String("path", rd.path), zap.Error(err))
-			_ = rd.h.Flush(ctx)
+		more, err := rd.readTurn(ctx, &lastData)
+		if err != nil {
 			return
 		}
-		// at the end of the file
-		if rd.mlOn && time.Since(rd.mlAt) >= rd.t.cfg.Multiline.FlushTimeout {
-			if err := rd.emitMultiline(ctx); err != nil {
-				return
-			}
-		}
-		if rd.pending {
-			if err := rd.h.Flush(ctx); err != nil {
-				return
-			}
-			rd.pending = false
+		if more {
+			continue
 		}
 		if time.Since(lastCheck) >= rd.t.cfg.PollInterval {
 			lastCheck = time.Now()
@@ -179,13 +148,73 @@ func (rd *reader) run(ctx context.Context) {
 	}
 }
 
+// turnBytes is how much one file reads before letting others have a turn.
+const turnBytes = 4 << 20
+
+// readTurn reads with one of the Tailer's read tokens (so that thousands of
+// files do not all hold buffers and batches at once) until the end of the
+// file or turnBytes, then hands over what is batched. more reports that data
+// is left because the turn ended first.
+func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool, err error) {
+	select {
+	case rd.t.tokens <- struct{}{}:
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	defer func() { <-rd.t.tokens }()
+	// read buffers are shared by all files: an idle file holds none
+	bp := rd.t.bufs.Get().(*[]byte)
+	defer rd.t.bufs.Put(bp)
+	buf := *bp
+	read := 0
+	for {
+		n, rerr := rd.f.ReadAt(buf, rd.off)
+		if n > 0 {
+			*lastData = time.Now()
+			if err := rd.consume(ctx, buf[:n]); err != nil {
+				return false, err
+			}
+			read += n
+			if rd.e.FPLen < rd.t.cfg.FingerprintSize {
+				rd.refingerprint()
+			}
+		}
+		if rerr != nil && !errors.Is(rerr, io.EOF) {
+			rd.t.readErrors.Add(1)
+			rd.log.Warn("read failed; closing the file", zap.String("path", rd.path), zap.Error(rerr))
+			_ = rd.h.Flush(ctx, true)
+			return false, rerr
+		}
+		if n < len(buf) {
+			break // at the end of the file
+		}
+		if read >= turnBytes {
+			more = true
+			break
+		}
+	}
+	if !more && rd.mlOn && time.Since(rd.mlAt) >= rd.t.cfg.Multiline.FlushTimeout {
+		if err := rd.emitMultiline(ctx); err != nil {
+			return false, err
+		}
+	}
+	if rd.pending || !more {
+		if err := rd.h.Flush(ctx, !more); err != nil {
+			return false, err
+		}
+		rd.pending = false
+	}
+	rd.shrink()
+	return more, nil
+}
+
 // finish hands over what is complete; a partial last line stays unread (its
 // checkpoint does not cover it) and is read again next time.
 func (rd *reader) finish(ctx context.Context) {
 	if rd.mlOn {
 		_ = rd.emitMultiline(ctx)
 	}
-	_ = rd.h.Flush(ctx)
+	_ = rd.h.Flush(ctx, true)
 }
 
 type fileState int
@@ -214,7 +243,7 @@ func (rd *reader) checkFile(lastData time.Time) fileState {
 		// name); what is in the file now is a new identity read from 0.
 		rd.t.truncations.Add(1)
 		rd.log.Info("file truncated; reading it from the start", zap.String("path", rd.path), zap.Int64("offset", rd.off), zap.Int64("size", fi.Size()))
-		_ = rd.h.Flush(context.Background())
+		_ = rd.h.Flush(context.Background(), true)
 		rd.t.detach(rd, consumed)
 		rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
 		return fileTruncated

@@ -18,7 +18,7 @@ func (c *collect) Line(_ context.Context, line []byte, origLen int, cp Checkpoin
 	c.ends = append(c.ends, cp.Offset())
 	return nil
 }
-func (c *collect) Flush(context.Context) error { return nil }
+func (c *collect) Flush(context.Context, bool) error { return nil }
 func (c *collect) Close()                      {}
 
 // FuzzSplitLines feeds data in arbitrary chunks: the records must be the

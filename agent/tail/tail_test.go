@@ -41,7 +41,7 @@ func (h *sinkHandler) Line(_ context.Context, line []byte, origLen int, cp Check
 	return nil
 }
 
-func (h *sinkHandler) Flush(context.Context) error {
+func (h *sinkHandler) Flush(context.Context, bool) error {
 	if h.has {
 		h.last.Commit()
 	}

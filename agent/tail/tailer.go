@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"runtime"
 	"sort"
 	"sync"
 	"sync/atomic"
@@ -33,7 +34,8 @@ type Tailer struct {
 	firstScan bool
 	wg        sync.WaitGroup
 
-	bufs      sync.Pool // *[]byte read buffers
+	bufs      sync.Pool     // *[]byte read buffers
+	tokens    chan struct{} // files reading at the same time
 	stop      chan struct{}
 	persisted chan struct{}
 	closeOnce sync.Once
@@ -54,6 +56,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 	t := &Tailer{cfg: cfg, log: log, factory: factory, reg: reg, readers: map[devIno]*reader{}, firstScan: true,
 		stop: make(chan struct{}), persisted: make(chan struct{})}
 	t.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
+	t.tokens = make(chan struct{}, max(2, 2*runtime.GOMAXPROCS(0)))
 	if cfg.Multiline.StartPattern != "" {
 		if t.start, err = regexp.Compile(cfg.Multiline.StartPattern); err != nil {
 			return nil, fmt.Errorf("multiline.start_pattern: %w", err)
