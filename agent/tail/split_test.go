@@ -19,7 +19,7 @@ func (c *collect) Line(_ context.Context, line []byte, origLen int, cp Checkpoin
 	return nil
 }
 func (c *collect) Flush(context.Context, bool) error { return nil }
-func (c *collect) Close()                      {}
+func (c *collect) Close()                            {}
 
 // FuzzSplitLines feeds data in arbitrary chunks: the records must be the
 // same as splitting the whole data at once, cut at maxLine, with offsets
