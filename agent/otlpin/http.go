@@ -73,6 +73,10 @@ func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, b
 }
 
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
+	if err := r.acquire(req.Context()); err != nil {
+		return // the client went away
+	}
+	defer r.release()
 	data, isJSON, ok := r.readBody(w, req)
 	if !ok {
 		return
@@ -109,6 +113,10 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 }
 
 func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
+	if err := r.acquire(req.Context()); err != nil {
+		return // the client went away
+	}
+	defer r.release()
 	data, isJSON, ok := r.readBody(w, req)
 	if !ok {
 		return

@@ -48,8 +48,12 @@ type Sink interface {
 type Config struct {
 	GRPC Endpoint `yaml:"grpc"`
 	HTTP Endpoint `yaml:"http"`
-	// MaxRequestBytes bounds one request body (default 16MiB).
+	// MaxRequestBytes bounds one request body (default 4MiB, as the
+	// OpenTelemetry Collector's receiver).
 	MaxRequestBytes bytesize.Size `yaml:"max_request_bytes"`
+	// MaxConcurrentRequests bounds the requests decoded and buffered at the
+	// same time (and so the memory they take); others wait. Default 8.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// RetryAfter is the delay suggested to clients when the agent is full (default 5s).
 	RetryAfter time.Duration `yaml:"retry_after"`
 }
@@ -75,7 +79,10 @@ func (c *Config) SetDefaults() {
 		c.HTTP.Endpoint = "127.0.0.1:4318"
 	}
 	if c.MaxRequestBytes == 0 {
-		c.MaxRequestBytes = 16 << 20
+		c.MaxRequestBytes = 4 << 20
+	}
+	if c.MaxConcurrentRequests == 0 {
+		c.MaxConcurrentRequests = 8
 	}
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 5 * time.Second
@@ -97,6 +104,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxRequestBytes < 1024 {
 		return config.Errorf("max_request_bytes", "must be at least 1KiB")
+	}
+	if c.MaxConcurrentRequests < 1 {
+		return config.Errorf("max_concurrent_requests", "must be at least 1")
 	}
 	if c.RetryAfter < time.Second {
 		return config.Errorf("retry_after", "must be at least 1s")
@@ -120,6 +130,7 @@ type Receiver struct {
 	sink Sink
 	log  *zap.Logger
 
+	slots    chan struct{}
 	grpcSrv  *grpc.Server
 	httpSrv  *http.Server
 	grpcLn   net.Listener
@@ -132,8 +143,20 @@ type Receiver struct {
 
 // New builds the receiver; Start listens.
 func New(cfg Config, sink Sink, log *zap.Logger) *Receiver {
-	return &Receiver{cfg: cfg, sink: sink, log: log}
+	return &Receiver{cfg: cfg, sink: sink, log: log, slots: make(chan struct{}, max(1, cfg.MaxConcurrentRequests))}
 }
+
+// acquire takes a request slot (waiting until ctx is done).
+func (r *Receiver) acquire(ctx context.Context) error {
+	select {
+	case r.slots <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (r *Receiver) release() { <-r.slots }
 
 // Start binds the listeners and serves in the background.
 func (r *Receiver) Start() error {
@@ -250,6 +273,10 @@ type traceServer struct {
 }
 
 func (s *traceServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	if err := s.r.acquire(ctx); err != nil {
+		return ptraceotlp.NewExportResponse(), grpcError(err)
+	}
+	defer s.r.release()
 	td := req.Traces()
 	n := td.SpanCount()
 	err := s.r.sink.ConsumeTraces(ctx, td)
@@ -266,6 +293,10 @@ type logServer struct {
 }
 
 func (s *logServer) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
+	if err := s.r.acquire(ctx); err != nil {
+		return plogotlp.NewExportResponse(), grpcError(err)
+	}
+	defer s.r.release()
 	ld := req.Logs()
 	n := ld.LogRecordCount()
 	err := s.r.sink.ConsumeLogs(ctx, ld)
