@@ -131,6 +131,24 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	}
 	<-done
 	waitFor(t, "every span consumed", 60*time.Second, func() bool { return spans() >= uint64(total) })
+	// breaker log records on otlp_logs
+	logs, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, breakerLogs(base, "closed", "open", "closed"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: kafkawire.DefaultLogsTopic, Balancer: &kafka.Hash{}, Transport: &kafka.Transport{}}
+	defer lw.Close()
+	if err := lw.WriteMessages(ctx, kafka.Message{Value: logs}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the breaker from logs", 30*time.Second, func() bool {
+		for _, br := range b.Analyzer().Breakers() {
+			if br.Target == "orders_db" {
+				return true
+			}
+		}
+		return false
+	})
 	time.Sleep(300 * time.Millisecond) // a re-read would show up here
 	if got := spans(); got != uint64(total) {
 		t.Errorf("spans processed %d, produced %d: messages were read twice across the rebalances", got, total)

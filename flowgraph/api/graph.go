@@ -103,6 +103,34 @@ func BreakerOf(s breaker.Status) Breaker {
 	return b
 }
 
+// foldBreakerRows merges rows that carry only breaker transitions (written
+// when a breaker changed state in a bucket already flushed, or with no call)
+// into the edge between the same client and server, when there is one.
+func foldBreakerRows(aggs []storage.EdgeAggregate) []storage.EdgeAggregate {
+	type cs struct{ c, s string }
+	out := make([]storage.EdgeAggregate, 0, len(aggs))
+	first := map[cs]int{}
+	var orphans []storage.EdgeAggregate
+	for _, a := range aggs {
+		if a.Requests == 0 && a.ConnectionType == storage.ConnectionUnset {
+			orphans = append(orphans, a)
+			continue
+		}
+		if _, ok := first[cs{a.Client, a.Server}]; !ok {
+			first[cs{a.Client, a.Server}] = len(out)
+		}
+		out = append(out, a)
+	}
+	for _, o := range orphans {
+		if i, ok := first[cs{o.Client, o.Server}]; ok {
+			out[i].Breaker.Transitions += o.Breaker.Transitions
+			continue
+		}
+		out = append(out, o)
+	}
+	return out
+}
+
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
 
 func pct(part, whole uint64) float64 {
@@ -115,6 +143,7 @@ func pct(part, whole uint64) float64 {
 // BuildGraph turns edge aggregates over [from, to) into nodes and edges.
 func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, to time.Time, source string) Graph {
 	g := Graph{From: from.UTC(), To: to.UTC(), Source: source, Nodes: []Node{}, Edges: []Edge{}}
+	aggs = foldBreakerRows(aggs)
 	secs := to.Sub(from).Seconds()
 	rate := func(n uint64) float64 {
 		if secs <= 0 {

@@ -139,9 +139,9 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 // (rebalance or shutdown) runs the handoff and commits. It returns nil after
 // a clean shutdown.
 func (c *Consumer) Run(ctx context.Context) error {
-	topics := []string{c.cfg.SpansTopic}
-	if c.cfg.LogsTopic != "" {
-		topics = append(topics, c.cfg.LogsTopic)
+	topics, err := c.topics(ctx)
+	if err != nil {
+		return err
 	}
 	cg, err := kafka.NewConsumerGroup(kafka.ConsumerGroupConfig{
 		ID:                c.cfg.GroupID,
@@ -178,6 +178,43 @@ func (c *Consumer) Run(ctx context.Context) error {
 		c.generations.Inc()
 		c.runGeneration(gen)
 	}
+}
+
+// topics are the topics to join with: the spans topic must exist; a missing
+// logs topic is left out (breaker states then come from spans only).
+func (c *Consumer) topics(ctx context.Context) ([]string, error) {
+	client, err := c.cfg.Client.Client()
+	if err != nil {
+		return nil, fmt.Errorf("kafka consumer: %w", err)
+	}
+	want := []string{c.cfg.SpansTopic}
+	if c.cfg.LogsTopic != "" {
+		want = append(want, c.cfg.LogsTopic)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	meta, err := client.Metadata(ctx, &kafka.MetadataRequest{Topics: want})
+	if err != nil {
+		return nil, fmt.Errorf("kafka metadata for %v: %w", want, err)
+	}
+	have := map[string]bool{}
+	for _, t := range meta.Topics {
+		if t.Error == nil && len(t.Partitions) > 0 {
+			have[t.Name] = true
+		}
+	}
+	if !have[c.cfg.SpansTopic] {
+		return nil, fmt.Errorf("kafka topic %q does not exist (yet): the collector or flowlens up creates it", c.cfg.SpansTopic)
+	}
+	topics := []string{c.cfg.SpansTopic}
+	if c.cfg.LogsTopic != "" {
+		if have[c.cfg.LogsTopic] {
+			topics = append(topics, c.cfg.LogsTopic)
+		} else {
+			c.log.Warn("logs topic missing: breaker states come from spans only", zap.String("topic", c.cfg.LogsTopic))
+		}
+	}
+	return topics, nil
 }
 
 // runGeneration consumes the generation's partitions until it ends, then
