@@ -208,7 +208,7 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 // trace-ID index (flowlens) vs the bloom filter alone (the exporter's
 // approach), and of the whole GetTrace (spans + logs). Reports p50/p99.
 // FLOWLENS_BENCH_SPANS sets the dataset size (default 1000000),
-// FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (8192).
+// FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (1024).
 func BenchmarkTraceLookup(b *testing.B) {
 	n := 1000000
 	if v := os.Getenv("FLOWLENS_BENCH_SPANS"); v != "" {
@@ -226,7 +226,7 @@ func BenchmarkTraceLookup(b *testing.B) {
 		{"bloom-only", func(s *Store, id string) (int, error) { sp, err := s.traceSpansBloomOnly(ctx, id); return len(sp), err }},
 		{"GetTrace", func(s *Store, id string) (int, error) { tr, err := s.GetTrace(ctx, id); return len(tr.Spans), err }},
 	}
-	gran := 8192
+	gran := 1024
 	if v := os.Getenv("FLOWLENS_BENCH_GRANULARITY"); v != "" {
 		var err error
 		if gran, err = strconv.Atoi(v); err != nil {

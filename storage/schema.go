@@ -43,7 +43,7 @@ type layout struct {
 func newLayout(cfg Config) layout {
 	g := cfg.TracesGranularity
 	if g == 0 {
-		g = 8192
+		g = 1024
 	}
 	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g}
 }

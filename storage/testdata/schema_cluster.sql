@@ -48,7 +48,7 @@ PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))
 ORDER BY (ServiceName, SpanName, toDateTime(Timestamp), Timestamp)
 TTL toDateTime(Timestamp) + toIntervalDay(14)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces` ON CLUSTER `prod` AS `flowlens`.`otel_traces_local`
 ENGINE = Distributed('prod', 'flowlens', 'otel_traces_local', cityHash64(TraceId));
