@@ -81,6 +81,44 @@ func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []b
 	return nil
 }
 
+// field is one decoded protobuf field.
+type field struct {
+	num protowire.Number
+	typ protowire.Type
+	v   []byte // BytesType payload
+	x   uint64 // varint / fixed value
+}
+
+// nextField decodes the first field of b and returns the rest; ok is false at
+// the end, err on malformed input. It is the loop form of eachField for the
+// hottest messages (spans, key-values), without a callback per field.
+func nextField(b []byte) (f field, rest []byte, err error) {
+	num, typ, l := protowire.ConsumeTag(b)
+	if l < 0 {
+		return f, nil, errMalformed
+	}
+	b = b[l:]
+	f.num, f.typ = num, typ
+	switch typ {
+	case protowire.BytesType:
+		f.v, l = protowire.ConsumeBytes(b)
+	case protowire.VarintType:
+		f.x, l = protowire.ConsumeVarint(b)
+	case protowire.Fixed64Type:
+		f.x, l = protowire.ConsumeFixed64(b)
+	case protowire.Fixed32Type:
+		var y uint32
+		y, l = protowire.ConsumeFixed32(b)
+		f.x = uint64(y)
+	default:
+		l = skipGroup(b, typ)
+	}
+	if l < 0 {
+		return f, nil, errMalformed
+	}
+	return f, b[l:], nil
+}
+
 // skipGroup skips a (deprecated) group field the way pdata's unmarshaller
 // does, so both accept the same requests: a start-group tag is followed by
 // tags until the group ends or a non-group field is consumed.
@@ -180,32 +218,39 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 // keyValue reads a KeyValue: the key, and the value's kind with its string
 // bytes or integer (bool as 0/1).
 func keyValue(b []byte) (key []byte, kind uint8, str []byte, n int64, err error) {
-	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	for len(b) > 0 {
+		var f field
+		if f, b, err = nextField(b); err != nil {
+			return
+		}
 		switch {
-		case num == 1 && typ == protowire.BytesType:
-			key = v
-		case num == 2 && typ == protowire.BytesType:
+		case f.num == 1 && f.typ == protowire.BytesType:
+			key = f.v
+		case f.num == 2 && f.typ == protowire.BytesType:
 			kind, str, n = valOther, nil, 0
-			return eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+			v := f.v
+			for len(v) > 0 {
+				var g field
+				if g, v, err = nextField(v); err != nil {
+					return
+				}
 				switch {
-				case num == 1 && typ == protowire.BytesType:
-					kind, str = valStr, v
-				case num == 2 && typ == protowire.VarintType:
+				case g.num == 1 && g.typ == protowire.BytesType:
+					kind, str = valStr, g.v
+				case g.num == 2 && g.typ == protowire.VarintType:
 					kind, n = valBool, 0
-					if x != 0 {
+					if g.x != 0 {
 						n = 1
 					}
-				case num == 3 && typ == protowire.VarintType:
-					kind, n = valInt, int64(x)
+				case g.num == 3 && g.typ == protowire.VarintType:
+					kind, n = valInt, int64(g.x)
 				default:
 					kind = valOther
 				}
-				return nil
-			})
+			}
 		}
-		return nil
-	})
-	return key, kind, str, n, err
+	}
+	return
 }
 
 // maxKeyLen bounds the attribute keys worth comparing: the longest one we
@@ -225,8 +270,14 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 	e.links = e.links[:0]
 	e.events = e.events[:0]
 	maxKey := e.keyLimit
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-		switch num {
+	for len(b) > 0 {
+		f, rest, err := nextField(b)
+		if err != nil {
+			return err
+		}
+		b = rest
+		v, x, typ := f.v, f.x, f.typ
+		switch f.num {
 		case 1:
 			if typ == protowire.BytesType {
 				s.TraceID = TraceID{} // empty = zero ID, as pdata reads it
@@ -256,7 +307,7 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			}
 		case 9:
 			if typ != protowire.BytesType {
-				return nil
+				continue
 			}
 			k, kind, str, n, err := keyValue(v)
 			if err != nil {
@@ -271,39 +322,40 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			}
 		case 13:
 			if typ != protowire.BytesType {
-				return nil
+				continue
 			}
 			var l Link
-			err := eachField(v, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-				switch {
-				case num == 1 && typ == protowire.BytesType:
-					l.TraceID = TraceID{}
-					copy(l.TraceID[:], v)
-				case num == 2 && typ == protowire.BytesType:
-					l.SpanID = SpanID{}
-					copy(l.SpanID[:], v)
+			for len(v) > 0 {
+				g, r, err := nextField(v)
+				if err != nil {
+					return err
 				}
-				return nil
-			})
-			if err != nil {
-				return err
+				v = r
+				switch {
+				case g.num == 1 && g.typ == protowire.BytesType:
+					l.TraceID = TraceID{}
+					copy(l.TraceID[:], g.v)
+				case g.num == 2 && g.typ == protowire.BytesType:
+					l.SpanID = SpanID{}
+					copy(l.SpanID[:], g.v)
+				}
 			}
 			e.links = append(e.links, l)
 		case 15:
 			if typ != protowire.BytesType {
-				return nil
+				continue
 			}
-			return eachField(v, func(num protowire.Number, typ protowire.Type, _ []byte, x uint64) error {
-				if num == 3 && typ == protowire.VarintType {
-					s.Error = int32(x) == 2 // STATUS_CODE_ERROR
+			for len(v) > 0 {
+				g, r, err := nextField(v)
+				if err != nil {
+					return err
 				}
-				return nil
-			})
+				v = r
+				if g.num == 3 && g.typ == protowire.VarintType {
+					s.Error = int32(g.x) == 2 // STATUS_CODE_ERROR
+				}
+			}
 		}
-		return nil
-	})
-	if err != nil {
-		return err
 	}
 	s.Breaker = e.brkState
 	e.brk = e.brk[:0]
