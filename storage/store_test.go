@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -66,6 +67,37 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 		}
 		if n != 1 {
 			t.Errorf("table %s: found %d", table, n)
+		}
+	}
+}
+
+// The TTL variant of the single-node DDL is accepted by the engine too, and
+// the TTLs end up on the tables.
+func TestMigrateWithTTL(t *testing.T) {
+	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}
+	cfg.SetDefaults()
+	ctx := testCtx(t)
+	s, err := Open(ctx, cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for table, want := range map[string]string{
+		TracesTable:     "toIntervalDay(7)",
+		TraceIndexTable: "toIntervalDay(7)",
+		LogsTable:       "toIntervalDay(3)",
+		EdgesTable:      "toIntervalDay(90)",
+	} {
+		var ddl string
+		if err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+			namedParams("db", cfg.Database, "t", table)...).Scan(&ddl); err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(ddl, "TTL") || !strings.Contains(ddl, want) {
+			t.Errorf("%s: no TTL %s in\n%s", table, want, ddl)
 		}
 	}
 }
