@@ -11,90 +11,117 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/flowlens/flowlens/internal/chserver"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/agent/parse"
+	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/pipeline"
+	"github.com/flowlens/flowlens/loadtest"
 )
 
-// upConfig is what `flowlens up` starts; every part has its own defaults.
-type upConfig struct {
-	ClickHouseAddr string
-}
-
 func newUpCmd(g *globalFlags) *cobra.Command {
-	var cfg upConfig
+	var (
+		cfgPath  string
+		demo     bool
+		demoRate float64
+		rules    []string
+	)
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole pipeline on this machine with embedded Kafka and ClickHouse",
 		Long: `Run the whole pipeline in one process with one data folder (--data-dir):
 the embedded ClickHouse engine with its HTTP endpoint, the embedded Kafka
-broker, the collector, the flow analyzer and a local agent. Ctrl-C shuts down
-cleanly; starting again keeps all data.`,
+broker, the collector, the flow analyzer, the rules evaluator (with --rules)
+and a local agent (OTLP on localhost, and the files of its config).
+
+With --demo (the default of make run) the synthetic shop of loadtest/ sends
+traces to the agent and writes JSON logs that the agent tails.
+
+Ctrl-C shuts down cleanly (the agent flushes to Kafka, the collector stores
+and commits); starting again keeps all data.`,
+		Example: `  flowlens up
+  flowlens up --demo=false --config flowlens.yaml
+  flowlens up --rules rules/testdata/shop-rules.yaml`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
-			return runUp(cmd.Context(), g, cfg, log, cmd.OutOrStdout())
+			cfg := pipeline.Config{DataDir: g.DataDir}
+			if cfgPath != "" {
+				if err := config.Load(cfgPath, &cfg); err != nil {
+					return err
+				}
+			}
+			cfg.SetDefaults()
+			cfg.Storage.Database = g.Database
+			cfg.Rules.RuleFiles = append(cfg.Rules.RuleFiles, rules...)
+			demoLogs := filepath.Join(cfg.DataDir, "demo-logs")
+			if demo {
+				cfg.Agent.Files = append(cfg.Agent.Files, demoLogSource(demoLogs))
+			}
+			return runUp(cmd.Context(), cfg, demo, demoRate, demoLogs, log, cmd.OutOrStdout())
 		},
 	}
-	cmd.Flags().StringVar(&cfg.ClickHouseAddr, "clickhouse-listen", storage.DefaultAddr, "address of the embedded ClickHouse HTTP endpoint")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config of the pipeline (see internal/pipeline.Config)")
+	cmd.Flags().BoolVar(&demo, "demo", true, "run the synthetic shop from loadtest/ against the pipeline")
+	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "root requests per second of the demo shop")
+	cmd.Flags().StringArrayVar(&rules, "rules", nil, "rule file to evaluate (repeatable)")
 	return cmd
 }
 
-// stopper is a started part of the pipeline.
-type stopper struct {
-	name string
-	stop func(context.Context) error
+// demoLogSource tails the JSON log files of the synthetic shop.
+func demoLogSource(dir string) agent.FileSource {
+	return agent.FileSource{
+		Name:   "demo",
+		Config: tail.Config{Include: []string{filepath.Join(dir, "*.log")}},
+		Parse:  parse.Config{Format: parse.FormatJSON},
+	}
 }
 
-func runUp(ctx context.Context, g *globalFlags, cfg upConfig, log *zap.Logger, out io.Writer) (err error) {
-	var started []stopper
+func runUp(ctx context.Context, cfg pipeline.Config, demo bool, demoRate float64, demoLogs string, log *zap.Logger, out io.Writer) (err error) {
+	p, err := pipeline.Start(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
 	defer func() {
-		// Stop in reverse order: sources first, storage last, so every
-		// component can flush into the ones it feeds.
-		sctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		log.Info("shutting down: the agent flushes, the collector stores and commits")
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 		defer cancel()
-		for i := len(started) - 1; i >= 0; i-- {
-			if serr := started[i].stop(sctx); serr != nil {
-				err = errors.Join(err, fmt.Errorf("stop %s: %w", started[i].name, serr))
-			}
-		}
+		err = errors.Join(err, p.Shutdown(sctx))
 	}()
+	a := p.Addrs()
+	fmt.Fprintf(out, `
+flowlens is up, data in %s
 
-	ch, err := chserver.New(chserver.Config{Addr: cfg.ClickHouseAddr, DataDir: filepath.Join(g.DataDir, "clickhouse")}, log.Named("clickhouse"))
-	if err != nil {
-		return err
+  ClickHouse HTTP   http://%s      (Grafana's ClickHouse data source, curl, clickhouse-go)
+  Kafka             %v
+  OTLP (agent)      grpc %s   http %s
+  flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
+`, cfg.DataDir, a.ClickHouse, a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
+	if p.Rules() != nil {
+		fmt.Fprintf(out, "  alerts            flowlens alerts\n")
 	}
-	if err := ch.Start(ctx); err != nil {
-		_ = ch.Shutdown(context.Background())
-		return err
+	fmt.Fprintf(out, `
+Try, in another terminal:
+  flowlens spans --service checkout --limit 5
+  flowlens trace <trace-id from the spans>
+  flowlens graph --since 5m --api http://%s
+  curl 'http://%s/?query=SELECT+ServiceName,count()+FROM+%s.otel_traces+GROUP+BY+1'
+`, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
+	if !demo {
+		fmt.Fprintf(out, "\nSend OTLP to the agent; Ctrl-C stops everything cleanly.\n")
+		<-ctx.Done()
+		return nil
 	}
-	started = append(started, stopper{"clickhouse", ch.Shutdown})
-
-	scfg := storage.Config{Addr: ch.Addr(), Database: g.Database}
-	scfg.SetDefaults()
-	st, err := storage.Open(ctx, scfg, log.Named("storage"))
-	if err != nil {
-		return err
+	fmt.Fprintf(out, "\nThe demo shop sends %.0f requests/s (--demo=false turns it off); Ctrl-C stops everything cleanly.\n\n", demoRate)
+	lcfg := loadtest.Config{Rate: demoRate, LogDir: demoLogs, ProgressInterval: 30 * time.Second}
+	lcfg.OTLP.Endpoint = a.AgentOTLP.GRPC
+	lcfg.SetDefaults()
+	if _, err := loadtest.Run(ctx, lcfg, loadtest.Options{Logger: log.Named("demo")}); err != nil && ctx.Err() == nil {
+		return fmt.Errorf("demo traffic: %w", err)
 	}
-	started = append(started, stopper{"storage client", func(context.Context) error { return st.Close() }})
-	if _, err := st.Migrate(ctx); err != nil {
-		return err
-	}
-
-	fmt.Fprintf(out, `flowlens is up (data in %s)
-
-  ClickHouse HTTP   http://%s   (Grafana's ClickHouse data source, curl, clickhouse-go)
-
-Try:
-  flowlens spans --limit 10
-  flowlens trace <trace-id>
-  curl 'http://%s/?query=SELECT+count()+FROM+%s.otel_traces'
-
-Ctrl-C stops everything cleanly.
-`, g.DataDir, ch.Addr(), ch.Addr(), g.Database)
 	<-ctx.Done()
-	log.Info("shutting down")
 	return nil
 }

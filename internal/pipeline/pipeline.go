@@ -1,0 +1,297 @@
+// Package pipeline assembles the whole flowlens pipeline in one process with
+// one data folder: the embedded ClickHouse engine and its HTTP endpoint, the
+// embedded Kafka broker, the collector, the flow analyzer, an optional rules
+// evaluator and a local agent. `flowlens up` runs it; the end-to-end tests
+// start it too, so what they prove is what a newcomer runs.
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/rules/eval"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// Config of the one-machine pipeline. Each part keeps its own defaults; the
+// pipeline only fills in what connects them (addresses, data folders).
+type Config struct {
+	// DataDir holds everything: clickhouse/, kafka/, agent/, rules/. Default "data".
+	DataDir    string             `yaml:"data_dir"`
+	ClickHouse chserver.Config    `yaml:"clickhouse"`
+	Storage    storage.Config     `yaml:"storage"`
+	Broker     kafkabroker.Config `yaml:"broker"`
+	Collector  collector.Config   `yaml:"collector"`
+	Flowgraph  flowgraph.Config   `yaml:"flowgraph"`
+	// Agent is the local agent; agent.enabled: false leaves it out.
+	Agent AgentConfig `yaml:"agent"`
+	// Rules runs the rules evaluator over the analyzer's metrics when
+	// rules.rule_files is not empty.
+	Rules eval.Config `yaml:"rules"`
+}
+
+// AgentConfig is the local agent plus a switch.
+type AgentConfig struct {
+	Enabled      *bool `yaml:"enabled"`
+	agent.Config `yaml:",inline"`
+}
+
+func (a AgentConfig) enabled() bool { return a.Enabled == nil || *a.Enabled }
+
+// SetDefaults fills the pipeline's own defaults. The parts' defaults are
+// filled by their constructors, after Start has connected them.
+func (c *Config) SetDefaults() {
+	if c.DataDir == "" {
+		c.DataDir = "data"
+	}
+	if c.ClickHouse.Addr == "" {
+		c.ClickHouse.Addr = storage.DefaultAddr
+	}
+	if c.ClickHouse.DataDir == "" {
+		c.ClickHouse.DataDir = filepath.Join(c.DataDir, "clickhouse")
+	}
+	if c.Broker.DataDir == "" {
+		c.Broker.DataDir = filepath.Join(c.DataDir, "kafka")
+	}
+	c.Broker.SetDefaults()
+	if c.Agent.DataDir == "" {
+		c.Agent.DataDir = filepath.Join(c.DataDir, "agent")
+	}
+	if c.Rules.DataDir == "" {
+		c.Rules.DataDir = filepath.Join(c.DataDir, "rules")
+	}
+}
+
+// Validate checks what the pipeline itself decides.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, config.Errorf("data_dir", "must not be empty"))
+	}
+	errs = append(errs, config.Nest("clickhouse", c.ClickHouse.Validate()))
+	errs = append(errs, config.Nest("broker", c.Broker.Validate()))
+	return errors.Join(errs...)
+}
+
+// Pipeline is a running pipeline.
+type Pipeline struct {
+	log      *zap.Logger
+	started  []part
+	ch       *chserver.Server
+	store    *storage.Store
+	broker   *kafkabroker.Broker
+	coll     *collector.Collector
+	graph    *flowgraph.Service
+	rules    *eval.Evaluator
+	agent    *agent.Agent
+	agentErr chan error
+	agentOn  bool
+	cfg      Config
+}
+
+type part struct {
+	name string
+	stop func(context.Context) error
+}
+
+// Start brings every part up, in the order data flows backwards (storage
+// first, sources last), so nothing is produced before it can be consumed.
+// On error, what was started is stopped again.
+func Start(ctx context.Context, cfg Config, log *zap.Logger) (p *Pipeline, err error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("pipeline config: %w", err)
+	}
+	if log == nil {
+		log = zap.NewNop()
+	}
+	p = &Pipeline{log: log, cfg: cfg}
+	defer func() {
+		if err != nil {
+			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_ = p.Shutdown(sctx)
+			p = nil
+		}
+	}()
+
+	// ClickHouse: the engine, its HTTP endpoint, the schema.
+	if p.ch, err = chserver.New(cfg.ClickHouse, log.Named("clickhouse")); err != nil {
+		return nil, err
+	}
+	if err = p.ch.Start(ctx); err != nil {
+		_ = p.ch.Shutdown(context.Background())
+		return nil, err
+	}
+	p.add("clickhouse", p.ch.Shutdown)
+	scfg := cfg.Storage
+	if scfg.Addr == "" {
+		scfg.Addr = p.ch.Addr()
+	}
+	scfg.SetDefaults()
+	if p.store, err = storage.Open(ctx, scfg, log.Named("storage")); err != nil {
+		return nil, err
+	}
+	p.add("storage client", func(context.Context) error { return p.store.Close() })
+	if _, err = p.store.Migrate(ctx); err != nil {
+		return nil, err
+	}
+
+	// Kafka.
+	if p.broker, err = kafkabroker.New(cfg.Broker, log.Named("broker")); err != nil {
+		return nil, err
+	}
+	if err = p.broker.Start(ctx); err != nil {
+		_ = p.broker.Close()
+		return nil, err
+	}
+	p.add("broker", func(context.Context) error { return p.broker.Close() })
+	brokers := p.broker.Addrs()
+
+	// Collector: Kafka -> ClickHouse.
+	ccfg := cfg.Collector
+	if len(ccfg.Kafka.Brokers) == 0 {
+		ccfg.Kafka.Brokers = brokers
+	}
+	ccfg.SetDefaults()
+	if p.coll, err = collector.New(ccfg, p.store, log.Named("collector"), prometheus.NewRegistry()); err != nil {
+		return nil, err
+	}
+	if err = p.coll.Start(ctx); err != nil {
+		_ = p.coll.Shutdown(context.Background())
+		return nil, err
+	}
+	p.add("collector", p.coll.Shutdown)
+
+	// Flow analyzer.
+	fcfg := cfg.Flowgraph
+	if len(fcfg.Kafka.Brokers) == 0 {
+		fcfg.Kafka.Brokers = brokers
+	}
+	fcfg.SetDefaults()
+	graphReg := prometheus.NewRegistry()
+	if p.graph, err = flowgraph.NewService(fcfg, flowgraph.Options{Logger: log.Named("flowgraph"), Registry: graphReg, Store: p.store}); err != nil {
+		return nil, err
+	}
+	if err = p.graph.Start(ctx); err != nil {
+		_ = p.graph.Shutdown(context.Background())
+		return nil, err
+	}
+	p.add("flow analyzer", p.graph.Shutdown)
+
+	// Rules over the analyzer's metrics, when there are rules.
+	if len(cfg.Rules.RuleFiles) > 0 {
+		rcfg := cfg.Rules
+		rcfg.SetDefaults()
+		if p.rules, err = eval.New(rcfg, graphReg, log.Named("rules"), prometheus.NewRegistry()); err != nil {
+			return nil, err
+		}
+		if err = p.rules.Start(ctx); err != nil {
+			_ = p.rules.Shutdown(context.Background())
+			return nil, err
+		}
+		p.add("rules", p.rules.Shutdown)
+	}
+
+	// The local agent: files and OTLP -> Kafka.
+	if cfg.Agent.enabled() {
+		acfg := cfg.Agent.Config
+		if len(acfg.Kafka.Brokers) == 0 {
+			acfg.Kafka.Brokers = brokers
+		}
+		acfg.SetDefaults()
+		if p.agent, err = agent.New(acfg, log.Named("agent"), "flowlens-up"); err != nil {
+			return nil, err
+		}
+		agentCtx, cancelAgent := context.WithCancel(context.WithoutCancel(ctx))
+		p.agentErr = make(chan error, 1)
+		ready := make(chan struct{})
+		go func() { p.agentErr <- p.agent.RunReady(agentCtx, func() { close(ready) }) }()
+		select {
+		case <-ready:
+		case err = <-p.agentErr:
+			cancelAgent()
+			return nil, fmt.Errorf("start agent: %w", err)
+		case <-ctx.Done():
+			cancelAgent()
+			<-p.agentErr
+			return nil, ctx.Err()
+		}
+		p.agentOn = true
+		p.add("agent", func(ctx context.Context) error {
+			cancelAgent()
+			select {
+			case err := <-p.agentErr:
+				return err
+			case <-ctx.Done():
+				return ctx.Err()
+			}
+		})
+	}
+	return p, nil
+}
+
+func (p *Pipeline) add(name string, stop func(context.Context) error) {
+	p.started = append(p.started, part{name, stop})
+}
+
+// Shutdown stops the parts in reverse order: sources first, so every part
+// flushes into the ones it feeds (the agent into Kafka, the collector into
+// ClickHouse, committing what it stored), storage last.
+func (p *Pipeline) Shutdown(ctx context.Context) error {
+	var errs []error
+	for i := len(p.started) - 1; i >= 0; i-- {
+		s := p.started[i]
+		if err := s.stop(ctx); err != nil && !errors.Is(err, context.Canceled) {
+			errs = append(errs, fmt.Errorf("stop %s: %w", s.name, err))
+		}
+	}
+	p.started = nil
+	return errors.Join(errs...)
+}
+
+// Addresses of a running pipeline, for people and tests.
+type Addresses struct {
+	ClickHouse string   // HTTP endpoint
+	Kafka      []string // bootstrap brokers
+	Flowgraph  string   // /metrics, /api/v1/graph
+	Collector  string   // /metrics, /healthz ("" when off)
+	AgentOTLP  struct{ GRPC, HTTP string }
+	Agent      string // agent /metrics ("" when off)
+}
+
+// Addrs returns where the parts listen.
+func (p *Pipeline) Addrs() Addresses {
+	a := Addresses{ClickHouse: p.ch.Addr(), Kafka: p.broker.Addrs(), Flowgraph: p.graph.Addr()}
+	if p.agentOn {
+		a.Agent = p.agent.MetricsAddr()
+		if r := p.agent.Receiver(); r != nil {
+			a.AgentOTLP.GRPC, a.AgentOTLP.HTTP = r.GRPCAddr(), r.HTTPAddr()
+		}
+	}
+	return a
+}
+
+// Store is the storage client the pipeline writes with.
+func (p *Pipeline) Store() *storage.Store { return p.store }
+
+// Analyzer is the running flow analyzer.
+func (p *Pipeline) Analyzer() *flowgraph.Service { return p.graph }
+
+// Rules is the rules evaluator, nil when no rule files are configured.
+func (p *Pipeline) Rules() *eval.Evaluator { return p.rules }
+
+// Collector is the running collector.
+func (p *Pipeline) Collector() *collector.Collector { return p.coll }
