@@ -109,8 +109,13 @@ func (c *Config) SetDefaults() {
 	c.OTLP.SetDefaults()
 	c.Buffer.SetDefaults()
 	c.Kafka.SetDefaults()
-	// file sources are defaulted in UnmarshalYAML (their defaults must be
-	// set before decoding each list element)
+	// File sources decoded from YAML are defaulted in UnmarshalYAML; these
+	// are for sources built in code (flowlens up's demo logs). Both only
+	// fill fields that are still zero, so running both is harmless.
+	for i := range c.Files {
+		c.Files[i].Config.SetDefaults()
+		c.Files[i].Parse.SetDefaults()
+	}
 }
 
 // UnmarshalYAML applies the defaults of a file source before decoding it.
