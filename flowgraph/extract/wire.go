@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 
@@ -89,29 +90,56 @@ type field struct {
 	x   uint64 // varint / fixed value
 }
 
-// nextField decodes the first field of b and returns the rest; ok is false at
-// the end, err on malformed input. It is the loop form of eachField for the
-// hottest messages (spans, key-values), without a callback per field.
+// nextField decodes the first field of b and returns the rest (err on
+// malformed input). It is the loop form of eachField for the hottest
+// messages (spans, key-values), with fast paths for one-byte tags and lengths.
 func nextField(b []byte) (f field, rest []byte, err error) {
-	num, typ, l := protowire.ConsumeTag(b)
-	if l < 0 {
-		return f, nil, errMalformed
+	if len(b) > 0 && b[0] < 0x80 {
+		f.num, f.typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
+		b = b[1:]
+		if f.num == 0 {
+			return f, nil, errMalformed
+		}
+	} else {
+		num, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return f, nil, errMalformed
+		}
+		f.num, f.typ = num, typ
+		b = b[l:]
 	}
-	b = b[l:]
-	f.num, f.typ = num, typ
-	switch typ {
+	var l int
+	switch f.typ {
 	case protowire.BytesType:
+		if len(b) > 0 && b[0] < 0x80 {
+			n := int(b[0])
+			if len(b)-1 < n {
+				return f, nil, errMalformed
+			}
+			f.v = b[1 : 1+n : 1+n]
+			return f, b[1+n:], nil
+		}
 		f.v, l = protowire.ConsumeBytes(b)
 	case protowire.VarintType:
+		if len(b) > 0 && b[0] < 0x80 {
+			f.x = uint64(b[0])
+			return f, b[1:], nil
+		}
 		f.x, l = protowire.ConsumeVarint(b)
 	case protowire.Fixed64Type:
-		f.x, l = protowire.ConsumeFixed64(b)
+		if len(b) < 8 {
+			return f, nil, errMalformed
+		}
+		f.x = binary.LittleEndian.Uint64(b)
+		return f, b[8:], nil
 	case protowire.Fixed32Type:
-		var y uint32
-		y, l = protowire.ConsumeFixed32(b)
-		f.x = uint64(y)
+		if len(b) < 4 {
+			return f, nil, errMalformed
+		}
+		f.x = uint64(binary.LittleEndian.Uint32(b))
+		return f, b[4:], nil
 	default:
-		l = skipGroup(b, typ)
+		l = skipGroup(b, f.typ)
 	}
 	if l < 0 {
 		return f, nil, errMalformed
