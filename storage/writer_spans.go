@@ -6,9 +6,11 @@ import (
 	"encoding/hex"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -268,10 +270,8 @@ func (s *Store) insertColumns(ctx context.Context, table string, names []string,
 		return fmt.Errorf("prepare: %w", err)
 	}
 	defer func() { _ = batch.Abort() }()
-	for i, c := range cols {
-		if err := batch.Column(i).Append(c); err != nil {
-			return fmt.Errorf("column %s: %w", names[i], err)
-		}
+	if err := appendColumns(batch, names, cols); err != nil {
+		return err
 	}
 	if err := batch.Send(); err != nil {
 		return fmt.Errorf("send: %w", err)
@@ -293,4 +293,43 @@ func lenOfColumn(c any) int {
 	default:
 		return 0
 	}
+}
+
+// parallelAppendRows is the batch size from which map columns are appended
+// on their own goroutines: appending attribute maps is most of the client's
+// work (about 3 µs per span with 13 attributes), and columns are independent.
+const parallelAppendRows = 2000
+
+// appendColumns appends every column's values to the batch; map columns
+// concurrently when the batch is large.
+func appendColumns(batch driver.Batch, names []string, cols []any) error {
+	columns := make([]driver.BatchColumn, len(cols))
+	for i := range cols {
+		columns[i] = batch.Column(i)
+	}
+	errs := make([]error, len(cols))
+	var wg sync.WaitGroup
+	for i, c := range cols {
+		heavy := false
+		switch c.(type) {
+		case []*Attrs, [][]*Attrs:
+			heavy = lenOfColumn(cols[0]) >= parallelAppendRows
+		}
+		if !heavy {
+			errs[i] = columns[i].Append(c)
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = columns[i].Append(c)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("column %s: %w", names[i], err)
+		}
+	}
+	return nil
 }

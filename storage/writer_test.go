@@ -161,3 +161,26 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	}
 	_ = fmt.Sprint()
 }
+
+// Large batches append map columns concurrently; every row still lands once,
+// with its own attributes.
+func TestInsertLargeBatch(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	var sr SpanRows
+	sr.AppendTraces(genTraces(1, parallelAppendRows, 3, baseTime, time.Millisecond), nil)
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	if n := countRows(t, s, TracesTable); n != uint64(sr.Len()) {
+		t.Fatalf("%d rows stored, want %d", n, sr.Len())
+	}
+	var bad uint64
+	if err := s.conn.QueryRow(ctx, "SELECT countIf(SpanAttributes['url.path'] != concat('/api/', ServiceName) OR ResourceAttributes['service.name'] != ServiceName) FROM "+
+		s.l.Name(TracesTable)).Scan(&bad); err != nil {
+		t.Fatal(err)
+	}
+	if bad != 0 {
+		t.Errorf("%d rows with another row's attributes", bad)
+	}
+}
