@@ -1,6 +1,8 @@
 package flowgraph
 
 import (
+	"runtime"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -117,4 +119,34 @@ func BenchmarkAnalyzerProtobuf(b *testing.B) {
 	}
 	b.StopTimer()
 	b.ReportMetric(float64(spans)/b.Elapsed().Seconds(), "spans/s")
+}
+
+// BenchmarkAnalyzerProtobufParallel: every core feeds its own shard
+// (partition), as the Kafka consumer's workers do; spans/s is the total.
+func BenchmarkAnalyzerProtobufParallel(b *testing.B) {
+	_, raw, n := benchInput(b)
+	cfg := benchConfig()
+	cfg.Shards = runtime.GOMAXPROCS(0)
+	cfg.Store.MaxItems = 1 << 17
+	a := NewAnalyzer(cfg)
+	var key atomic.Int64
+	b.ReportAllocs()
+	b.ResetTimer()
+	var total atomic.Int64
+	b.RunParallel(func(pb *testing.PB) {
+		k := int(key.Add(1))
+		now := time.Unix(1e9, 0)
+		for pb.Next() {
+			now = now.Add(2 * time.Second)
+			for _, buf := range raw {
+				if _, err := a.ConsumeProtobuf(k, buf, now); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+			total.Add(int64(n))
+		}
+	})
+	b.StopTimer()
+	b.ReportMetric(float64(total.Load())/b.Elapsed().Seconds(), "spans/s")
 }

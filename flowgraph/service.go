@@ -146,7 +146,13 @@ func (s *Service) flushed(drainedAt time.Time) {
 // was counted.
 func (s *Service) handoff(ctx context.Context) error {
 	s.analyzer.FlushStore()
-	return s.flusher.Flush(ctx)
+	if err := s.flusher.Flush(ctx); err != nil {
+		// the offsets stay uncommitted and the next owner counts these
+		// messages again: writing them later from here would count twice
+		rows := s.flusher.DiscardPending()
+		return fmt.Errorf("flush at handoff (discarded %d rollup rows the next owner recounts): %w", rows, err)
+	}
+	return nil
 }
 
 // Start listens and starts consuming in the background.

@@ -159,6 +159,20 @@ func (f *Flusher) Flush(ctx context.Context) error {
 	return nil
 }
 
+// DiscardPending drops the batches waiting to be retried and returns how
+// many rows they held. Used when their offsets will not be committed: the
+// next owner of the partitions reads and counts those messages again.
+func (f *Flusher) DiscardPending() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	n := 0
+	for _, b := range f.pending {
+		n += len(b.rows)
+	}
+	f.pending = nil
+	return n
+}
+
 // Pending is the number of batches waiting to be retried.
 func (f *Flusher) Pending() int {
 	f.mu.Lock()
