@@ -7,6 +7,7 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
@@ -36,7 +37,8 @@ type Config struct {
 	// MaxEdges bounds the edges per shard (default 10000); further edges
 	// are folded into one __overflow__ edge and counted.
 	MaxEdges int `yaml:"max_edges"`
-	// MaxNames bounds the interned names per shard (default 100000).
+	// MaxNames bounds the interned names (services, peers, destinations;
+	// default 100000); beyond it names become __overflow__, counted.
 	MaxNames int `yaml:"max_names"`
 
 	Rollup RollupConfig `yaml:"rollup"`
@@ -150,8 +152,8 @@ func (c *Config) Validate() error {
 	if c.MaxEdges < 1 {
 		errs = append(errs, config.Errorf("max_edges", "must be positive"))
 	}
-	if c.MaxNames < 16 {
-		errs = append(errs, config.Errorf("max_names", "must be at least 16"))
+	if c.MaxNames < 16 || c.MaxNames > edges.MaxNameID {
+		errs = append(errs, config.Errorf("max_names", "must be 16..%d, got %d", edges.MaxNameID, c.MaxNames))
 	}
 	a := c.Attributes
 	for _, f := range []struct{ name, v string }{{"retry", a.Retry}, {"breaker_state", a.BreakerState}, {"breaker_name", a.BreakerName}, {"breaker_event", a.BreakerEvent}} {
