@@ -156,3 +156,13 @@ func (d *discardAppender) Append(_ context.Context, recs [][]byte, _ bool, _ fun
 	}
 	return nil
 }
+
+func TestExampleConfigLoads(t *testing.T) {
+	var cfg Config
+	if err := config.Load("testdata/agent.yaml", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Files) != 2 || cfg.Files[1].serviceFor("/var/log/apps/cart/x.log", "") != "cart" {
+		t.Fatalf("example config: %+v", cfg.Files)
+	}
+}
