@@ -2,7 +2,6 @@ package agent_test
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -259,5 +258,3 @@ func freePort(t testing.TB) string {
 	defer ln.Close()
 	return ln.Addr().String()
 }
-
-var errStop = errors.New("stop")
