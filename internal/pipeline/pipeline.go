@@ -99,6 +99,9 @@ type Pipeline struct {
 	agentErr chan error
 	agentOn  bool
 	cfg      Config
+	collCfg  collector.Config
+	// brokerAddr is where the broker listened before StopBroker.
+	brokerAddr []string
 }
 
 type part struct {
@@ -161,19 +164,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (p *Pipeline, err e
 	brokers := p.broker.Addrs()
 
 	// Collector: Kafka -> ClickHouse.
-	ccfg := cfg.Collector
-	if len(ccfg.Kafka.Brokers) == 0 {
-		ccfg.Kafka.Brokers = brokers
+	p.collCfg = cfg.Collector
+	if len(p.collCfg.Kafka.Brokers) == 0 {
+		p.collCfg.Kafka.Brokers = brokers
 	}
-	ccfg.SetDefaults()
-	if p.coll, err = collector.New(ccfg, p.store, log.Named("collector"), prometheus.NewRegistry()); err != nil {
+	p.collCfg.SetDefaults()
+	if err = p.StartCollector(ctx); err != nil {
 		return nil, err
 	}
-	if err = p.coll.Start(ctx); err != nil {
-		_ = p.coll.Shutdown(context.Background())
-		return nil, err
-	}
-	p.add("collector", p.coll.Shutdown)
+	p.add("collector", func(ctx context.Context) error {
+		if p.coll == nil {
+			return nil
+		}
+		return p.coll.Shutdown(ctx)
+	})
 
 	// Flow analyzer.
 	fcfg := cfg.Flowgraph
@@ -241,6 +245,58 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (p *Pipeline, err e
 		})
 	}
 	return p, nil
+}
+
+// StartCollector starts the collector (again, after KillCollector).
+func (p *Pipeline) StartCollector(ctx context.Context) error {
+	c, err := collector.New(p.collCfg, p.store, p.log.Named("collector"), prometheus.NewRegistry())
+	if err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		_ = c.Shutdown(context.Background())
+		return err
+	}
+	p.coll = c
+	return nil
+}
+
+// KillCollector stops the collector the way a crash would: no flush, no
+// commit. What it had stored but not committed is consumed again by the next
+// collector, which stores it once (see package collector).
+func (p *Pipeline) KillCollector() {
+	if p.coll == nil {
+		return
+	}
+	dead, cancel := context.WithCancel(context.Background())
+	cancel()
+	_ = p.coll.Shutdown(dead)
+	p.coll = nil
+}
+
+// StopBroker stops the embedded broker, as an outage of Kafka would; the
+// agent buffers on disk and the consumers wait. StartBroker brings it back
+// on the same address with the same data.
+func (p *Pipeline) StopBroker() error {
+	p.brokerAddr = p.broker.Addrs()
+	return p.broker.Close()
+}
+
+// StartBroker restarts the broker stopped by StopBroker.
+func (p *Pipeline) StartBroker(ctx context.Context) error {
+	bcfg := p.cfg.Broker
+	if len(p.brokerAddr) > 0 {
+		bcfg.Addr = p.brokerAddr[0]
+	}
+	b, err := kafkabroker.New(bcfg, p.log.Named("broker"))
+	if err != nil {
+		return err
+	}
+	if err := b.Start(ctx); err != nil {
+		return fmt.Errorf("restart broker on %s: %w", bcfg.Addr, err)
+	}
+	p.broker = b
+	return nil
 }
 
 func (p *Pipeline) add(name string, stop func(context.Context) error) {
