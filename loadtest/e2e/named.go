@@ -10,4 +10,3 @@ func storageNamed(kv ...string) []any {
 	}
 	return out
 }
-
