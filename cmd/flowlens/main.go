@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 		newUpCmd(g),
 		newFlowgraphCmd(g),
 		newClickHouseCmd(g),
+		newBrokerCmd(g),
 		newLoadgenCmd(g),
 		// storage
 		newMigrateCmd(g),

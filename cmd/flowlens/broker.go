@@ -1,0 +1,46 @@
+package main
+
+import (
+	"fmt"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+)
+
+func newBrokerCmd(g *globalFlags) *cobra.Command {
+	var cfg kafkabroker.Config
+	cmd := &cobra.Command{
+		Use:   "broker",
+		Short: "Serve the embedded Kafka-protocol broker alone (one node, for one machine or a small test setup)",
+		Long: `Serve the embedded Kafka-protocol broker (franz-go's kfake) with its data in
+--data-dir/kafka, and create the flowlens topics with retention. Agents on
+other hosts need --listen on an address they can reach: the broker
+advertises exactly that address. Production uses a real Kafka cluster.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			if cfg.DataDir == "" {
+				cfg.DataDir = filepath.Join(g.DataDir, "kafka")
+			}
+			cfg.SetDefaults()
+			b, err := kafkabroker.New(cfg, log)
+			if err != nil {
+				return err
+			}
+			if err := b.Start(cmd.Context()); err != nil {
+				_ = b.Close()
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "Kafka broker on %v (data in %s); Ctrl-C stops it\n", b.Addrs(), cfg.DataDir)
+			<-cmd.Context().Done()
+			return b.Close()
+		},
+	}
+	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:9092", "address to listen on and advertise")
+	return cmd
+}
