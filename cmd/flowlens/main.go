@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		// the pipeline and its parts
 		newUpCmd(g),
+		newCollectorCmd(g),
 		newFlowgraphCmd(g),
 		newClickHouseCmd(g),
 		newBrokerCmd(g),
