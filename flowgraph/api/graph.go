@@ -3,6 +3,7 @@
 //	GET /api/v1/graph?from=&to=               nodes and edges of a time range
 //	GET /api/v1/services/{name}/edges?from=&to= one service's inbound and outbound edges
 //	GET /api/v1/breakers                        every circuit breaker's state
+//	GET /api/v1/nodegraph?from=&to=&service=     the graph in Grafana Node Graph field names
 //
 // Edges come from the rollup table (one aggregate query) when a store is
 // configured, else from the analyzer's memory (cumulative since start; the

@@ -58,6 +58,7 @@ func New(opt Options) *Handler {
 	h.mux.HandleFunc("GET /api/v1/graph", h.graph)
 	h.mux.HandleFunc("GET /api/v1/services/{name}/edges", h.serviceEdges)
 	h.mux.HandleFunc("GET /api/v1/breakers", h.breakers)
+	h.mux.HandleFunc("GET /api/v1/nodegraph", h.nodeGraph)
 	return h
 }
 

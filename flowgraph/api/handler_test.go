@@ -89,6 +89,15 @@ func TestServiceEdgesAndErrors(t *testing.T) {
 			t.Errorf("%s: status %d, want 400", url, code)
 		}
 	}
+	var ng NodeGraph
+	if code := get(t, h, "/api/v1/nodegraph", &ng); code != http.StatusOK || len(ng.Nodes) != 5 || len(ng.Edges) != 4 {
+		t.Fatalf("nodegraph %d %+v", code, ng)
+	}
+	for _, n := range ng.Nodes {
+		if n.ID == "pay" && (n.ArcFailed != 0.1 || n.ArcSuccess != 0.9) {
+			t.Fatalf("pay arcs %+v", n)
+		}
+	}
 	var bs []Breaker
 	if code := get(t, h, "/api/v1/breakers", &bs); code != http.StatusOK || len(bs) != 1 || bs[0].State != "open" {
 		t.Fatalf("breakers %d %+v", code, bs)
