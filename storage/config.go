@@ -27,6 +27,7 @@ type Config struct {
 	// Addr is host:port of a ClickHouse HTTP interface, or a DSN
 	// (http://user:pass@host:8123/db?compress=lz4, or clickhouse://host:9000 for
 	// the native protocol). Default 127.0.0.1:8123, the embedded engine.
+	// A database in the DSN's path is ignored: Database names it.
 	Addr string `yaml:"addr"`
 	// Database holding every flowlens table. Default "flowlens". Created by Migrate.
 	Database string `yaml:"database"`

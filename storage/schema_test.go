@@ -119,3 +119,31 @@ func TestConfigValidateNamesField(t *testing.T) {
 		t.Errorf("String leaks the password: %s", c.String())
 	}
 }
+
+func TestClientOptions(t *testing.T) {
+	tests := []struct {
+		addr     string
+		protocol string
+		host     string
+		user     string
+		tls      bool
+	}{
+		{"127.0.0.1:8123", "http", "127.0.0.1:8123", "", false},
+		{"http://bob:pw@ch1:8123/ignored?compress=lz4", "http", "ch1:8123", "bob", false},
+		{"https://ch.example:8443", "http", "ch.example:8443", "", true},
+		{"clickhouse://ch2:9000", "native", "ch2:9000", "", false},
+	}
+	for _, tt := range tests {
+		cfg := Config{Addr: tt.addr}
+		cfg.SetDefaults()
+		o, err := clientOptions(cfg)
+		if err != nil {
+			t.Errorf("%s: %v", tt.addr, err)
+			continue
+		}
+		if o.Protocol.String() != tt.protocol || o.Addr[0] != tt.host || o.Auth.Username != tt.user ||
+			(o.TLS != nil) != tt.tls || o.Auth.Database != "" {
+			t.Errorf("%s: protocol %s addr %v user %q tls %v db %q", tt.addr, o.Protocol, o.Addr, o.Auth.Username, o.TLS != nil, o.Auth.Database)
+		}
+	}
+}

@@ -49,7 +49,15 @@ func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Store, error) {
 func clientOptions(cfg Config) (*clickhouse.Options, error) {
 	var opts *clickhouse.Options
 	if strings.Contains(cfg.Addr, "://") {
-		o, err := clickhouse.ParseDSN(cfg.Addr)
+		dsn := cfg.Addr
+		if strings.HasPrefix(dsn, "https://") && !strings.Contains(dsn, "secure=") {
+			sep := "?"
+			if strings.Contains(dsn, "?") {
+				sep = "&"
+			}
+			dsn += sep + "secure=true" // clickhouse-go wants both
+		}
+		o, err := clickhouse.ParseDSN(dsn)
 		if err != nil {
 			return nil, fmt.Errorf("storage addr: %w", err)
 		}
