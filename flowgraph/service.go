@@ -195,12 +195,14 @@ func (s *Service) Start(ctx context.Context) error {
 			return
 		}
 		for bg.Err() == nil {
-			if err := s.consumer.Run(bg); err != nil && bg.Err() == nil {
-				s.log.Warn("kafka consumer stopped; restarting", zap.Error(err))
-				select {
-				case <-bg.Done():
-				case <-time.After(time.Second):
-				}
+			err := s.consumer.Run(bg)
+			if bg.Err() != nil {
+				return
+			}
+			s.log.Warn("kafka consumer stopped; restarting in 1s", zap.Error(err))
+			select {
+			case <-bg.Done():
+			case <-time.After(time.Second):
 			}
 		}
 	}()
