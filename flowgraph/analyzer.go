@@ -37,6 +37,7 @@ import (
 // are interned in one table, so a half extracted by one shard pairs with a
 // half from another.
 type Analyzer struct {
+	started  time.Time
 	shards   []*shard
 	names    *intern.Table
 	msg      *lockedStore
@@ -71,6 +72,7 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	// the store size is split evenly between the shards and the messaging store
 	per := max(cfg.Store.MaxItems/(n+1), 1)
 	a := &Analyzer{
+		started:  time.Now(),
 		names:    names,
 		msg:      &lockedStore{store: pairing.New(pairing.Config{Wait: cfg.Store.Wait, MaxItems: per}, names, nil)},
 		breakers: breaker.NewTracker(int64(cfg.Store.Wait), int64(cfg.Rollup.Bucket)),
@@ -95,6 +97,10 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	}
 	return a
 }
+
+// Started is when the analyzer was created: its cumulative counters cover
+// the time since.
+func (a *Analyzer) Started() time.Time { return a.started }
 
 // Shards is the number of shards.
 func (a *Analyzer) Shards() int { return len(a.shards) }

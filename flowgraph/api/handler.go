@@ -144,6 +144,10 @@ func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph,
 	if h.opt.Live == nil {
 		return BuildGraph(nil, brk, from, to, "memory"), nil
 	}
+	// memory holds totals since the analyzer started: rates are over that span
+	if st, ok := h.opt.Live.(interface{ Started() time.Time }); ok && st.Started().After(from) && st.Started().Before(to) {
+		from = st.Started()
+	}
 	return BuildGraph(Aggregates(h.opt.Live.Edges(), service), brk, from, to, "memory"), nil
 }
 
