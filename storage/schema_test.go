@@ -6,6 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
@@ -144,6 +147,27 @@ func TestClientOptions(t *testing.T) {
 		if o.Protocol.String() != tt.protocol || o.Addr[0] != tt.host || o.Auth.Username != tt.user ||
 			(o.TLS != nil) != tt.tls || o.Auth.Database != "" {
 			t.Errorf("%s: protocol %s addr %v user %q tls %v db %q", tt.addr, o.Protocol, o.Addr, o.Auth.Username, o.TLS != nil, o.Auth.Database)
+		}
+	}
+}
+
+func TestConfigFiles(t *testing.T) {
+	var c Config
+	if err := config.Load("testdata/config_cluster.yaml", &c); err != nil {
+		t.Fatal(err)
+	}
+	if c.Cluster != "prod" || c.TTL.TraceIndexDays() != 30 || c.ReadTimeout != 2*time.Minute || c.Compression != "zstd" ||
+		c.MaxAttributeBytes != 64<<10 || c.TracesGranularity != 2048 {
+		t.Errorf("loaded %+v", c)
+	}
+	for file, field := range map[string]string{
+		"testdata/config_bad_ttl.yaml":     "ttl.trace_index",
+		"testdata/config_unknown_key.yaml": "adress",
+	} {
+		var c Config
+		err := config.Load(file, &c)
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: error %v does not name %s", file, err, field)
 		}
 	}
 }
