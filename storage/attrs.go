@@ -1,6 +1,8 @@
 package storage
 
 import (
+	"strings"
+
 	"github.com/ClickHouse/clickhouse-go/v2/lib/column"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 )
@@ -72,7 +74,7 @@ func (it *attrsIter) Value() any { return it.kv[it.i+1] }
 // attrsOf converts pdata attributes the exporter's way (non-string values as
 // AsString: numbers in decimal, maps and slices as JSON). It fails with
 // ErrAttributeTooLarge if a key or value exceeds limit bytes.
-func attrsOf(attrs pcommon.Map, limit int) (*Attrs, error) {
+func attrsOf(attrs pcommon.Map, limit int, keys *keyCache) (*Attrs, error) {
 	if attrs.Len() == 0 {
 		return emptyAttrs, nil
 	}
@@ -84,11 +86,41 @@ func attrsOf(attrs pcommon.Map, limit int) (*Attrs, error) {
 			err = tooLarge(k, max(len(k), len(s)), limit)
 			return false
 		}
-		a.kv = append(a.kv, k, s)
+		a.kv = append(a.kv, keys.box(k), s)
 		return true
 	})
 	if err != nil {
 		return nil, err
 	}
 	return a, nil
+}
+
+// maxCachedKeys bounds a keyCache: attribute keys are few in practice, but a
+// client that puts IDs into keys must not grow it without limit.
+const maxCachedKeys = 4096
+
+// keyCache boxes attribute keys once per distinct key: keys repeat on every
+// span, so this saves one allocation per attribute. Cached keys are copies,
+// so the cache does not keep the pdata they came from alive.
+type keyCache struct {
+	m map[string]any
+}
+
+func (c *keyCache) box(k string) any {
+	if c == nil {
+		return k
+	}
+	if v, ok := c.m[k]; ok {
+		return v
+	}
+	if c.m == nil {
+		c.m = make(map[string]any, 64)
+	}
+	if len(c.m) >= maxCachedKeys {
+		return k
+	}
+	kc := strings.Clone(k)
+	v := any(kc)
+	c.m[kc] = v
+	return v
 }

@@ -14,6 +14,7 @@ import (
 type LogRows struct {
 	// Limits apply to records appended afterwards; zero fields take defaults.
 	Limits RowLimits
+	keys   keyCache
 
 	Timestamp          []time.Time
 	TraceID            []string
@@ -90,12 +91,12 @@ func (r *LogRows) AppendLogs(ld plog.Logs, onReject RejectFunc) int {
 		if v, ok := res.Attributes().Get("service.name"); ok {
 			service = v.AsString()
 		}
-		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes)
+		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes, &r.keys)
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			sl := sls.At(j)
 			scope := sl.Scope()
-			scopeAttrs, scopeErr := attrsOf(scope.Attributes(), lim.MaxAttributeBytes)
+			scopeAttrs, scopeErr := attrsOf(scope.Attributes(), lim.MaxAttributeBytes, &r.keys)
 			if scopeErr != nil && resErr == nil {
 				resErr = fmt.Errorf("scope: %w", scopeErr)
 			}
@@ -141,7 +142,7 @@ func (r *LogRows) appendLog(rec plog.LogRecord, lim RowLimits) error {
 	if len(body) > lim.MaxBodyBytes {
 		return fmt.Errorf("%w: body is %d bytes (limit %d)", ErrAttributeTooLarge, len(body), lim.MaxBodyBytes)
 	}
-	attrs, err := attrsOf(rec.Attributes(), lim.MaxAttributeBytes)
+	attrs, err := attrsOf(rec.Attributes(), lim.MaxAttributeBytes, &r.keys)
 	if err != nil {
 		return err
 	}

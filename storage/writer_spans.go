@@ -20,6 +20,7 @@ import (
 type SpanRows struct {
 	// Limits apply to records appended afterwards; zero fields take defaults.
 	Limits RowLimits
+	keys   keyCache
 
 	Timestamp          []time.Time
 	TraceID            []string
@@ -115,7 +116,7 @@ func (r *SpanRows) AppendTraces(td ptrace.Traces, onReject RejectFunc) int {
 		if v, ok := res.Attributes().Get("service.name"); ok {
 			service = v.AsString()
 		}
-		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes)
+		resAttrs, resErr := attrsOf(res.Attributes(), lim.MaxAttributeBytes, &r.keys)
 		sss := rs.ScopeSpans()
 		for j := 0; j < sss.Len(); j++ {
 			ss := sss.At(j)
@@ -152,7 +153,7 @@ func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs *Attrs,
 		return fmt.Errorf("%w: status message is %d bytes (limit %d)", ErrAttributeTooLarge,
 			len(span.Status().Message()), lim.MaxAttributeBytes)
 	}
-	spanAttrs, err := attrsOf(span.Attributes(), lim.MaxAttributeBytes)
+	spanAttrs, err := attrsOf(span.Attributes(), lim.MaxAttributeBytes, &r.keys)
 	if err != nil {
 		return err
 	}
@@ -169,7 +170,7 @@ func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs *Attrs,
 			ev := evs.At(i)
 			evTimes[i] = ev.Timestamp().AsTime()
 			evNames[i] = ev.Name()
-			if evAttrs[i], err = attrsOf(ev.Attributes(), lim.MaxAttributeBytes); err != nil {
+			if evAttrs[i], err = attrsOf(ev.Attributes(), lim.MaxAttributeBytes, &r.keys); err != nil {
 				return fmt.Errorf("event %d: %w", i, err)
 			}
 		}
@@ -190,7 +191,7 @@ func (r *SpanRows) appendSpan(span ptrace.Span, service string, resAttrs *Attrs,
 			lTrace[i] = hexTraceID(l.TraceID())
 			lSpan[i] = hexSpanID(l.SpanID())
 			lState[i] = l.TraceState().AsRaw()
-			if lAttrs[i], err = attrsOf(l.Attributes(), lim.MaxAttributeBytes); err != nil {
+			if lAttrs[i], err = attrsOf(l.Attributes(), lim.MaxAttributeBytes, &r.keys); err != nil {
 				return fmt.Errorf("link %d: %w", i, err)
 			}
 		}
