@@ -174,6 +174,9 @@ func bar(offset, dur, total time.Duration, width int) string {
 	if n < 1 {
 		n = 1
 	}
+	if from < 0 {
+		from = 0
+	}
 	if from >= width {
 		from = width - 1
 	}
