@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short build bench fuzz tools-kcat tools-alertmanager tools-prometheus clean
+.PHONY: setup run test test-short build bench bench-e2e fuzz tools-kcat tools-alertmanager tools-prometheus clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
@@ -29,6 +29,12 @@ test-short: setup
 ## bench: the component benchmarks (medians: run with -count and compare)
 bench: setup
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) $(GO) test -run '^$$' -bench . -benchmem -count 3 ./...
+
+## bench-e2e: the whole pipeline, one process per component (RATE, DURATION)
+RATE ?= 4000
+DURATION ?= 5m
+bench-e2e: build
+	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-e2e --rate $(RATE) --duration $(DURATION)
 
 ## tools-kcat: Debian's kcat, an independent Kafka client for interoperability tests
 tools-kcat:

@@ -39,6 +39,7 @@ func newRootCmd() *cobra.Command {
 		newClickHouseCmd(g),
 		newBrokerCmd(g),
 		newLoadgenCmd(g),
+		newBenchE2ECmd(g),
 		// storage
 		newMigrateCmd(g),
 		newTraceCmd(g),

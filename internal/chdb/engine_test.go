@@ -16,7 +16,7 @@ var (
 	testErr    error
 )
 
-func engine(t *testing.T) *Engine {
+func engine(t testing.TB) *Engine {
 	t.Helper()
 	testOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "chdb-test-")

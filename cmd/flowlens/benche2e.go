@@ -1,0 +1,66 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/loadtest/bench"
+)
+
+func newBenchE2ECmd(g *globalFlags) *cobra.Command {
+	var cfg bench.Config
+	cmd := &cobra.Command{
+		Use:   "bench-e2e",
+		Short: "Measure the whole pipeline: sustained spans/s and logs/s, CPU per component, freshness",
+		Long: `Run every component in its own process on this machine (ClickHouse endpoint,
+broker, collector, flow analyzer, agent, the synthetic shop), drive the shop
+at --rate, and report what was stored per second, the CPU seconds each
+process used, and freshness: the time from a probe span's export to the
+agent until a lookup by its trace ID finds it in ClickHouse.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			self, err := os.Executable()
+			if err != nil {
+				return err
+			}
+			cfg.Flowlens = self
+			if cfg.Agent == "" {
+				cfg.Agent = filepath.Join(filepath.Dir(self), "flowlens-agent")
+			}
+			if cfg.Dir == "" {
+				if cfg.Dir, err = os.MkdirTemp("", "flowlens-bench-"); err != nil {
+					return err
+				}
+				defer os.RemoveAll(cfg.Dir)
+			}
+			cfg.Out = cmd.ErrOrStderr()
+			rep, err := bench.Run(cmd.Context(), cfg)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "\nwindow %v (after %v warm-up)\n", rep.Window.Round(time.Second), cfg.Warmup)
+			fmt.Fprintf(out, "stored   %.0f spans/s, %.0f log records/s\n", rep.SpansPerSec, rep.LogsPerSec)
+			fmt.Fprintf(out, "totals   sent %d spans %d logs; stored %d spans %d logs\n", rep.SentSpans, rep.SentLogs, rep.StoredSpans, rep.StoredLogs)
+			fmt.Fprintf(out, "fresh    p50 %v  p99 %v  (%d probes, %d not found within 30s)\n\n", rep.FreshnessP50.Round(time.Millisecond), rep.FreshnessP99.Round(time.Millisecond), rep.Probes, rep.ProbesMissing)
+			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "COMPONENT\tCPU-s\tCORES\tPEAK RSS MB")
+			for _, c := range rep.Components {
+				fmt.Fprintf(tw, "%s\t%.1f\t%.2f\t%.0f\n", c.Name, c.CPUSeconds, c.CPUSeconds/rep.Window.Seconds(), c.MaxRSSMB)
+			}
+			return tw.Flush()
+		},
+	}
+	f := cmd.Flags()
+	f.Float64Var(&cfg.Rate, "rate", 4000, "root requests/s of the synthetic shop (about 12.4 spans and as many log lines each)")
+	f.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "measured duration")
+	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
+	f.StringVar(&cfg.Agent, "agent", "", "flowlens-agent binary (default: beside this one)")
+	f.StringVar(&cfg.Dir, "dir", "", "folder for data and component logs (default: a temporary one, removed after)")
+	return cmd
+}

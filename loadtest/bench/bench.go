@@ -1,0 +1,449 @@
+// Package bench measures the whole pipeline on one machine: each component
+// runs in its own process (ClickHouse endpoint, broker, collector, flow
+// analyzer, agent, load generator), so the CPU each one takes is read from
+// /proc, and freshness is measured by probe traces sent to the agent and
+// looked up by trace ID in ClickHouse, as `flowlens trace` would.
+package bench
+
+import (
+	"bufio"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// Config of a benchmark run.
+type Config struct {
+	// Flowlens and Agent are the binaries (bin/flowlens, bin/flowlens-agent).
+	Flowlens, Agent string
+	// Dir holds data and logs of the run (a fresh temporary folder is best).
+	Dir string
+	// Rate is root requests/s of the synthetic shop (about 12.4 spans and as
+	// many log lines each); Duration how long the load runs; Warmup is
+	// excluded from the figures.
+	Rate             float64
+	Duration, Warmup time.Duration
+	// ProbeInterval is how often a probe trace is sent for freshness.
+	ProbeInterval time.Duration
+	// Out receives progress lines.
+	Out io.Writer
+}
+
+// Component is one process and the CPU it used during the measurement.
+type Component struct {
+	Name       string
+	CPUSeconds float64
+	MaxRSSMB   float64
+}
+
+// Report is what a run measured.
+type Report struct {
+	Window                  time.Duration
+	SpansPerSec             float64 // stored spans/s in the window
+	LogsPerSec              float64
+	SentSpans, SentLogs     uint64 // by the generator over the whole run
+	StoredSpans, StoredLogs uint64
+	FreshnessP50            time.Duration
+	FreshnessP99            time.Duration
+	Probes, ProbesMissing   int
+	Components              []Component
+}
+
+type proc struct {
+	name string
+	cmd  *exec.Cmd
+	log  *os.File
+}
+
+// Run starts the components, drives load and reports.
+func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
+	if cfg.Out == nil {
+		cfg.Out = io.Discard
+	}
+	if cfg.ProbeInterval == 0 {
+		cfg.ProbeInterval = 200 * time.Millisecond
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("benchmark folder: %w", err)
+	}
+	ports, err := freePorts(7)
+	if err != nil {
+		return nil, err
+	}
+	chAddr, kafkaAddr, grpcAddr, httpAddr := ports[0], ports[1], ports[2], ports[3]
+	graphAddr, collAddr, agentMetrics := ports[4], ports[5], ports[6]
+	var procs []*proc
+	defer func() {
+		for i := len(procs) - 1; i >= 0; i-- {
+			stop(procs[i])
+		}
+	}()
+	start := func(name string, bin string, args ...string) (*proc, error) {
+		lf, err := os.Create(filepath.Join(cfg.Dir, name+".log"))
+		if err != nil {
+			return nil, err
+		}
+		c := exec.Command(bin, args...)
+		c.Stdout, c.Stderr = lf, lf
+		if err := c.Start(); err != nil {
+			return nil, fmt.Errorf("start %s: %w", name, err)
+		}
+		p := &proc{name: name, cmd: c, log: lf}
+		procs = append(procs, p)
+		return p, nil
+	}
+	g := []string{"--log-level", "warn", "--data-dir", cfg.Dir, "--clickhouse", chAddr, "--database", "bench"}
+
+	if _, err := start("clickhouse", cfg.Flowlens, append(g, "clickhouse", "--listen", chAddr)...); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, chAddr, time.Minute); err != nil {
+		return nil, fmt.Errorf("clickhouse endpoint: %w", err)
+	}
+	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(g, "migrate")...).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("migrate: %v: %s", err, out)
+	}
+	if _, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", kafkaAddr)...); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, kafkaAddr, time.Minute); err != nil {
+		return nil, fmt.Errorf("broker: %w", err)
+	}
+	if _, err := start("collector", cfg.Flowlens, append(g, "collector", "--brokers", kafkaAddr, "--listen", collAddr)...); err != nil {
+		return nil, err
+	}
+	if _, err := start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", graphAddr)...); err != nil {
+		return nil, err
+	}
+	logDir := filepath.Join(cfg.Dir, "shop-logs")
+	agentCfg := filepath.Join(cfg.Dir, "agent.yaml")
+	if err := os.WriteFile(agentCfg, []byte(fmt.Sprintf(`data_dir: %s
+host_name: bench
+files:
+  - name: shop
+    include: [%s/*.log]
+    parse: {format: json}
+otlp:
+  grpc: {endpoint: %s}
+  http: {endpoint: %s}
+kafka:
+  brokers: [%s]
+metrics: {endpoint: %s}
+`, filepath.Join(cfg.Dir, "agent"), logDir, grpcAddr, httpAddr, kafkaAddr, agentMetrics)), 0o644); err != nil {
+		return nil, err
+	}
+	if _, err := start("agent", cfg.Agent, "run", "--config", agentCfg); err != nil {
+		return nil, err
+	}
+	if err := waitTCP(ctx, grpcAddr, time.Minute); err != nil {
+		return nil, fmt.Errorf("agent: %w", err)
+	}
+	for _, a := range []string{collAddr, graphAddr} {
+		if err := waitTCP(ctx, a, time.Minute); err != nil {
+			return nil, fmt.Errorf("%s: %w", a, err)
+		}
+	}
+
+	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{chAddr}})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+
+	runID := randomHex(6)
+	total := cfg.Warmup + cfg.Duration
+	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and as many logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, total, runID)
+	gen, err := start("loadgen", cfg.Flowlens, append(g, "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", total.String(),
+		"--otlp-endpoint", grpcAddr, "--log-dir", logDir, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")...)
+	if err != nil {
+		return nil, err
+	}
+
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	var probes probeSet
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); probes.run(probeCtx, grpcAddr, conn, cfg.ProbeInterval) }()
+
+	select {
+	case <-time.After(cfg.Warmup):
+	case <-ctx.Done():
+		stopProbes()
+		return nil, ctx.Err()
+	}
+	t0 := time.Now()
+	cpu0 := cpuAll(procs)
+	s0, l0 := storedCounts(ctx, conn, runID)
+	probes.measureFrom(t0)
+	for el := time.Duration(0); el < cfg.Duration; el += 30 * time.Second {
+		wait := min(30*time.Second, cfg.Duration-el)
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			stopProbes()
+			return nil, ctx.Err()
+		}
+		s, l := storedCounts(ctx, conn, runID)
+		fmt.Fprintf(cfg.Out, "  %v: stored %.0f spans/s, %.0f logs/s so far\n", (el + wait).Round(time.Second),
+			float64(s-s0)/time.Since(t0).Seconds(), float64(l-l0)/time.Since(t0).Seconds())
+	}
+	window := time.Since(t0)
+	cpu1 := cpuAll(procs)
+	s1, l1 := storedCounts(ctx, conn, runID)
+	probes.measureUntil(time.Now())
+	rep = &Report{Window: window, SpansPerSec: float64(s1-s0) / window.Seconds(), LogsPerSec: float64(l1-l0) / window.Seconds()}
+	for i, p := range procs {
+		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: maxRSS(p)})
+	}
+	// Let the generator finish and the pipeline drain, then count the totals.
+	_ = gen.cmd.Wait()
+	time.Sleep(5 * time.Second)
+	stopProbes()
+	wg.Wait()
+	if truth, err := readTruth(filepath.Join(cfg.Dir, "truth.json")); err == nil {
+		rep.SentSpans, rep.SentLogs = truth.spans, truth.logs
+	}
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		rep.StoredSpans, rep.StoredLogs = storedCounts(ctx, conn, runID)
+		if (rep.StoredSpans >= rep.SentSpans && rep.StoredLogs >= rep.SentLogs) || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(2 * time.Second)
+	}
+	rep.FreshnessP50, rep.FreshnessP99, rep.Probes, rep.ProbesMissing = probes.quantiles()
+	return rep, nil
+}
+
+func storedCounts(ctx context.Context, conn driver.Conn, runID string) (spans, logs uint64) {
+	pctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{"run": runID}))
+	_ = conn.QueryRow(pctx, "SELECT count() FROM bench.otel_traces WHERE ResourceAttributes['flowlens.run'] = {run:String}").Scan(&spans)
+	_ = conn.QueryRow(pctx, "SELECT count() FROM bench.otel_logs WHERE LogAttributes['flowlens.run'] = {run:String}").Scan(&logs)
+	return spans, logs
+}
+
+// probeSet sends one single-span trace every interval and looks each up by
+// trace ID until it is stored: the time between is the freshness.
+type probeSet struct {
+	mu       sync.Mutex
+	from, to time.Time
+	results  []probeResult
+}
+
+type probeResult struct {
+	sent  time.Time
+	found time.Duration // 0: not found
+}
+
+func (ps *probeSet) measureFrom(t time.Time)  { ps.mu.Lock(); ps.from = t; ps.mu.Unlock() }
+func (ps *probeSet) measureUntil(t time.Time) { ps.mu.Lock(); ps.to = t; ps.mu.Unlock() }
+
+func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn, every time.Duration) {
+	cc, err := grpc.NewClient(agentGRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		return
+	}
+	defer cc.Close()
+	client := ptraceotlp.NewGRPCClient(cc)
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	var wg sync.WaitGroup
+	for {
+		select {
+		case <-ctx.Done():
+			wg.Wait()
+			return
+		case <-tick.C:
+		}
+		id := pcommon.TraceID(randomID16())
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "freshness-probe")
+		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		sp.SetTraceID(id)
+		sp.SetSpanID(pcommon.SpanID([8]byte{1, 2, 3, 4, 5, 6, 7, 8}))
+		sp.SetName("probe")
+		now := time.Now()
+		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+		sent := time.Now()
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_, err := client.Export(rctx, ptraceotlp.NewExportRequestFromTraces(td))
+		cancel()
+		if err != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			hexID := hex.EncodeToString(id[:])
+			for time.Since(sent) < 30*time.Second && ctx.Err() == nil {
+				var n uint64
+				qctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters{"id": hexID}))
+				if conn.QueryRow(qctx, "SELECT count() FROM bench.otel_traces WHERE TraceId = {id:String}").Scan(&n) == nil && n > 0 {
+					ps.add(probeResult{sent: sent, found: time.Since(sent)})
+					return
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+			ps.add(probeResult{sent: sent})
+		}()
+	}
+}
+
+func (ps *probeSet) add(r probeResult) {
+	ps.mu.Lock()
+	ps.results = append(ps.results, r)
+	ps.mu.Unlock()
+}
+
+func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var d []time.Duration
+	for _, r := range ps.results {
+		if r.sent.Before(ps.from) || (!ps.to.IsZero() && r.sent.After(ps.to)) {
+			continue
+		}
+		n++
+		if r.found == 0 {
+			missing++
+			d = append(d, 30*time.Second) // counted as the worst
+			continue
+		}
+		d = append(d, r.found)
+	}
+	if len(d) == 0 {
+		return 0, 0, 0, 0
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))] }
+	return q(0.5), q(0.99), n, missing
+}
+
+// cpuAll reads utime+stime of every process (and its threads) in seconds.
+func cpuAll(ps []*proc) []float64 {
+	out := make([]float64, len(ps))
+	for i, p := range ps {
+		out[i] = cpuSeconds(p.cmd.Process.Pid)
+	}
+	return out
+}
+
+func cpuSeconds(pid int) float64 {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	// fields after the command name in parentheses; utime is the 14th, stime the 15th field
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+2:])
+	if len(f) < 13 {
+		return 0
+	}
+	ut, _ := strconv.ParseFloat(f[11], 64)
+	st, _ := strconv.ParseFloat(f[12], 64)
+	return (ut + st) / 100 // USER_HZ
+}
+
+func maxRSS(p *proc) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if strings.HasPrefix(sc.Text(), "VmHWM:") {
+			kb, _ := strconv.ParseFloat(strings.Fields(sc.Text())[1], 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
+
+func stop(p *proc) {
+	if p.cmd.ProcessState == nil {
+		_ = p.cmd.Process.Signal(syscall.SIGINT)
+		done := make(chan struct{})
+		go func() { _ = p.cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(60 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-done
+		}
+	}
+	p.log.Close()
+}
+
+func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
+	deadline := time.Now().Add(timeout)
+	for {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("nothing listens on %s after %v", addr, timeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+func freePorts(n int) ([]string, error) {
+	var out []string
+	var lns []net.Listener
+	defer func() {
+		for _, l := range lns {
+			l.Close()
+		}
+	}()
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, errors.Join(fmt.Errorf("pick free ports"), err)
+		}
+		lns = append(lns, l)
+		out = append(out, l.Addr().String())
+	}
+	return out, nil
+}
+
+func randomID16() [16]byte {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	return b
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return hex.EncodeToString(b)
+}
