@@ -14,15 +14,17 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/storage"
 )
 
-// diesAfterStoring stores every insert after the first `healthy` ones but
-// then answers with a connection reset, as if the collector had died after
-// the engine stored the batch and before it could commit.
+// diesAfterStoring lets the first `healthy` inserts through; after that it
+// answers every insert with a connection reset, having stored every other
+// one, as if the collector had died after (or before) the engine stored the
+// batch, and before it could commit.
 type diesAfterStoring struct {
 	*storage.Store
 	healthy int32
@@ -33,24 +35,34 @@ type diesAfterStoring struct {
 
 var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 
-func (s *diesAfterStoring) dead() bool {
-	if s.n.Add(1) <= s.healthy {
-		return false
+// call says whether this insert still works, and if not whether the engine
+// stores the rows anyway (every other failing insert: half the pending
+// batches the successor finds are stored, half are not).
+func (s *diesAfterStoring) call() (healthy, stores bool) {
+	n := s.n.Add(1)
+	if n <= s.healthy {
+		return true, true
 	}
 	s.once.Do(func() { close(s.died) })
-	return true
+	return false, n%2 == 0
 }
 
 func (s *diesAfterStoring) InsertSpans(ctx context.Context, rows *storage.SpanRows, token string) error {
-	if err := s.Store.InsertSpans(ctx, rows, token); err != nil || !s.dead() {
-		return err
+	healthy, stores := s.call()
+	if stores {
+		if err := s.Store.InsertSpans(ctx, rows, token); err != nil || healthy {
+			return err
+		}
 	}
 	return errReset
 }
 
 func (s *diesAfterStoring) InsertLogs(ctx context.Context, rows *storage.LogRows, token string) error {
-	if err := s.Store.InsertLogs(ctx, rows, token); err != nil || !s.dead() {
-		return err
+	healthy, stores := s.call()
+	if stores {
+		if err := s.Store.InsertLogs(ctx, rows, token); err != nil || healthy {
+			return err
+		}
 	}
 	return errReset
 }
@@ -91,7 +103,13 @@ func TestKilledMidBatchThenRestartedStoresEverythingOnce(t *testing.T) {
 	t.Logf("first collector stored %v spans before dying", partial)
 
 	cfg2 := collectorConfig(b.Addrs())
-	cfg2.Batch.MaxRows = 777 // different cuts: only the markers keep the tokens equal
+	cfg2.Batch.MaxRows = 777             // different cuts: only the markers keep the tokens equal
+	cfg2.Batch.MaxAge = time.Millisecond // and a batch age that expires while a pending batch is being rebuilt
+	b.Cluster().ControlKey(int16(kmsg.Fetch), func(kmsg.Request) (kmsg.Response, error, bool) {
+		b.Cluster().KeepControl()
+		time.Sleep(5 * time.Millisecond) // answered slowly: batches age mid-rebuild
+		return nil, nil, false
+	})
 	startCollector(t, cfg2, st)
 	waitExactly(t, st, spanCounts, nSpans, 2*time.Minute)
 	waitExactly(t, st, logCounts, nLogs, time.Minute)

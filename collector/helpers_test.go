@@ -203,10 +203,13 @@ func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
 func waitExactly(t testing.TB, st *storage.Store, count func(testing.TB, *storage.Store) counts, want uint64, d time.Duration) {
 	t.Helper()
 	var got counts
-	waitFor(t, d, fmt.Sprintf("%d rows", want), func() bool {
-		got = count(t, st)
-		return got.rows >= want
-	})
+	deadline := time.Now().Add(d)
+	for got = count(t, st); got.rows < want; got = count(t, st) {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v, want %d", d, got, want)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
 	time.Sleep(time.Second)
 	got = count(t, st)
 	if got.rows != want || got.distinct != want {

@@ -47,8 +47,9 @@ type worker struct {
 
 // batch is consecutive offsets [start, end] of one partition.
 type batch struct {
-	n          int // messages
-	start, end int64
+	n          int   // messages
+	start, end int64 // the declared range (a rebuilt batch: its marker's)
+	last       int64 // the last offset read
 	firstAt    time.Time
 	held       int64 // budget bytes
 	bytes      int
@@ -91,13 +92,17 @@ func (w *worker) run(gctx context.Context) {
 	log := c.log.With(zap.String("topic", w.topic), zap.Int("partition", w.partition))
 
 	r := kafka.NewReader(kafka.ReaderConfig{
-		Brokers:        c.cfg.Kafka.Brokers,
-		Topic:          w.topic,
-		Partition:      w.partition,
-		Dialer:         c.dialer,
-		MinBytes:       1,
-		MaxBytes:       c.cfg.FetchMaxBytes,
-		MaxWait:        250 * time.Millisecond,
+		Brokers:   c.cfg.Kafka.Brokers,
+		Topic:     w.topic,
+		Partition: w.partition,
+		Dialer:    c.dialer,
+		MinBytes:  1,
+		MaxBytes:  c.cfg.FetchMaxBytes,
+		// kafka-go also uses MaxWait as the socket deadline of the fetch
+		// response: a short one starves the reader when the broker is slow
+		// (seen under load: endless i/o timeouts at one offset). Batch
+		// timing does not depend on it (FetchMessage has its own deadline).
+		MaxWait:        5 * time.Second,
 		QueueCapacity:  64,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
@@ -125,7 +130,7 @@ func (w *worker) run(gctx context.Context) {
 
 	for {
 		fctx, cancel := gctx, context.CancelFunc(func() {})
-		if w.b.n > 0 {
+		if w.b.n > 0 && w.pending == nil { // a rebuilt batch waits for its last offset
 			fctx, cancel = context.WithDeadline(gctx, w.b.firstAt.Add(c.cfg.Batch.MaxAge))
 		}
 		m, err := r.FetchMessage(fctx)
@@ -185,6 +190,13 @@ func (w *worker) finish(log *zap.Logger) {
 	if w.b.n == 0 {
 		return
 	}
+	if w.pending != nil && w.b.last < w.pending.end {
+		// Storing part of a pending range under its token would lose the
+		// rest: leave it to the next owner, marker and all.
+		log.Info("stopping while rebuilding a pending batch; the next owner rebuilds it",
+			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end), zap.Int64("read_up_to", w.b.last))
+		return
+	}
 	ctx := w.c.flushCtx
 	if !w.c.stopping.Load() {
 		var cancel context.CancelFunc
@@ -202,7 +214,13 @@ func (w *worker) finish(log *zap.Logger) {
 func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool {
 	c := w.c
 	size := min(int64(len(m.Value)+len(m.Key)+64), c.cfg.MaxBufferedBytes)
-	if !c.budget.TryAcquire(size) {
+	switch {
+	case c.budget.TryAcquire(size):
+	case w.pending != nil:
+		// A pending batch must be rebuilt whole before it is stored; it
+		// was within the budget of its first owner, so let it overdraw.
+		size = 0
+	default:
 		if w.b.n > 0 && !w.flush(ctx, log) {
 			return false
 		}
@@ -223,7 +241,7 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	}
 	b.n++
 	b.bytes += len(m.Value)
-	b.end = m.Offset
+	b.end, b.last = m.Offset, m.Offset
 	if w.pending != nil {
 		b.end = w.pending.end
 	}

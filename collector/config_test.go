@@ -1,0 +1,65 @@
+package collector
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/config"
+)
+
+func TestConfigFileLoads(t *testing.T) {
+	var cfg Config
+	if err := config.Load("testdata/collector.yaml", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 16<<20 ||
+		cfg.Topics.CreateEnabled() || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.GroupID != "flowlens-collector-eu1" {
+		t.Fatalf("loaded %+v", cfg)
+	}
+}
+
+func TestConfigValidateNamesTheField(t *testing.T) {
+	for _, tc := range []struct {
+		field string
+		edit  func(*Config)
+	}{
+		{"kafka.brokers[0]", func(c *Config) { c.Kafka.Brokers = []string{"nohost"} }},
+		{"topics.logs", func(c *Config) { c.Topics.Logs = c.Topics.Spans }},
+		{"encoding", func(c *Config) { c.Encoding = "avro" }},
+		{"batch.max_rows", func(c *Config) { c.Batch.MaxRows = -1 }},
+		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 1 << 20 }},
+		{"retry", func(c *Config) { c.Retry.Max = time.Millisecond }},
+		{"session_timeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
+	} {
+		var cfg Config
+		cfg.SetDefaults()
+		tc.edit(&cfg)
+		err := cfg.Validate()
+		if err == nil || !strings.HasPrefix(err.Error(), tc.field+":") {
+			t.Errorf("%s: got %v", tc.field, err)
+		}
+	}
+}
+
+func TestPendingMarkerRoundTrip(t *testing.T) {
+	m := pendingMarker{start: 1200, end: 3456}
+	got := parseMarker(m.String(), 1200)
+	if got == nil || *got != m {
+		t.Fatalf("parsed %v from %q", got, m.String())
+	}
+	for _, tc := range []struct {
+		meta      string
+		committed int64
+	}{
+		{"", 0},
+		{m.String(), 1201}, // a marker for another offset is stale
+		{"flowlens/v1 pending 5-4", 5},
+		{"flowlens/v1 pending x-4", 5},
+		{"someone else's metadata", 1200},
+	} {
+		if got := parseMarker(tc.meta, tc.committed); got != nil {
+			t.Errorf("%q at %d parsed as %v", tc.meta, tc.committed, got)
+		}
+	}
+}
