@@ -20,9 +20,16 @@
 //     same trace is counted as unpaired at that moment: with messages keyed
 //     and split by trace, as the OTel exporter and flowlens agents do, a
 //     trace's spans usually travel together.)
-//   - After a crash, messages processed since the last commit are read again:
-//     edges from those already flushed are counted twice (bounded by one
-//     flush interval plus the wait); nothing is lost.
+//   - A commit can fail after the rollups were written (the broker is down
+//     when the generation ends). The consumer remembers, per partition, the
+//     last offset it counted; when the partitions come back to it and the
+//     messages are read again, those are skipped (committed, not recounted).
+//     That memory is dropped when a handoff could not write its rollups
+//     (those messages must be counted again) and for a partition without a
+//     committed offset (a recreated topic starts at 0 again).
+//   - After a crash of the process, messages processed since the last commit
+//     are read again: edges from those already flushed are counted twice
+//     (bounded by one flush interval plus the wait); nothing is lost.
 package kafkain
 
 import (
@@ -77,8 +84,9 @@ type Consumer struct {
 	gen       *kafka.Generation
 	assigned  int
 	processed map[tp]*checkpoints
+	counted   map[tp]int64 // last offset counted per partition (see package doc)
 
-	messages, decodeErrors, spans, commits, commitErrors, generations prometheus.Counter
+	messages, decodeErrors, spans, commits, commitErrors, generations, skipped prometheus.Counter
 }
 
 type tp struct {
@@ -118,6 +126,8 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 	}
 	c := &Consumer{cfg: cfg, proc: proc, log: log, dialer: dialer, dec: kafkawire.Decoder{Encoding: kafkawire.EncodingAuto},
 		processed:    map[tp]*checkpoints{},
+		counted:      map[tp]int64{},
+		skipped:      counter("flowlens_flowgraph_redelivered_skipped_total", "Messages read again after a failed commit and skipped: they were already counted."),
 		messages:     counter("flowlens_flowgraph_messages_total", "Kafka messages consumed."),
 		decodeErrors: counter("flowlens_flowgraph_decode_errors_total", "Kafka messages that could not be decoded (skipped; the collector dead-letters them)."),
 		spans:        counter("flowlens_flowgraph_consumed_spans_total", "Spans decoded from Kafka."),
@@ -126,7 +136,7 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 		generations:  counter("flowlens_flowgraph_generations_total", "Consumer group generations joined (rebalances)."),
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations} {
+		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations, c.skipped} {
 			if err := reg.Register(m); err != nil {
 				log.Warn("register consumer metric", zap.Error(err))
 			}
@@ -278,6 +288,11 @@ func (c *Consumer) Assigned() int {
 }
 
 func (c *Consumer) readPartition(ctx context.Context, topic string, pa kafka.PartitionAssignment, out chan<- kafka.Message) {
+	if pa.Offset < 0 { // no committed offset: whatever was counted before is not this log
+		c.mu.Lock()
+		delete(c.counted, tp{topic, pa.ID})
+		c.mu.Unlock()
+	}
 	r := kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.cfg.Client.Brokers,
 		Topic:     topic,
@@ -317,6 +332,9 @@ func (c *Consumer) handoff(gen *kafka.Generation) {
 		if err := c.cfg.Handoff(ctx); err != nil {
 			c.log.Error("handoff failed; offsets stay uncommitted (the next owner re-reads them)", zap.Error(err))
 			c.dropMarks()
+			c.mu.Lock()
+			clear(c.counted) // what was not stored must be counted again
+			c.mu.Unlock()
 			return
 		}
 	}
@@ -335,6 +353,11 @@ func (c *Consumer) dropMarks() {
 func (c *Consumer) process(m kafka.Message) {
 	c.messages.Inc()
 	now := time.Now()
+	if c.alreadyCounted(m) {
+		c.skipped.Inc()
+		c.markProcessed(m.Topic, m.Partition, m.Offset, now.UnixNano())
+		return
+	}
 	if c.cfg.LogsTopic != "" && m.Topic == c.cfg.LogsTopic {
 		if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err != nil {
 			c.decodeErrors.Inc()
@@ -379,6 +402,19 @@ func isProtobuf(m kafka.Message) bool {
 		}
 		return true
 	}
+	return false
+}
+
+// alreadyCounted reports whether m was counted before (a re-read after a
+// failed commit) and otherwise records it as counted.
+func (c *Consumer) alreadyCounted(m kafka.Message) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	k := tp{m.Topic, m.Partition}
+	if last, ok := c.counted[k]; ok && m.Offset <= last {
+		return true
+	}
+	c.counted[k] = m.Offset
 	return false
 }
 
