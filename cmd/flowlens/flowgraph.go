@@ -35,19 +35,21 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg flowgraph.Config
-			cfg.SetDefaults()
+			if cfgPath != "" {
+				if err := config.Load(cfgPath, &cfg); err != nil {
+					return err
+				}
+			} else {
+				cfg.SetDefaults()
+			}
+			// flags override the file
 			if listen != "" {
 				cfg.Listen = listen
 			}
 			if brokers != "" {
 				cfg.Kafka.Brokers = strings.Split(brokers, ",")
 			}
-			if cfgPath != "" {
-				// flags above are defaults the file may override
-				if err := config.Load(cfgPath, &cfg); err != nil {
-					return err
-				}
-			} else if err := cfg.Validate(); err != nil {
+			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
 			if len(cfg.Kafka.Brokers) == 0 {
