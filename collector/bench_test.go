@@ -95,6 +95,7 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 		cfg.Kafka.Brokers = addrs
 		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
 		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
+		benchBatchOverrides(&cfg)
 		cfg.SetDefaults()
 		if err := ensureTopics(cfg); err != nil {
 			b.Fatal(err)
@@ -263,4 +264,19 @@ func rssMB(pid int) float64 {
 		}
 	}
 	return 0
+}
+
+// benchBatchOverrides lets a tuning run change the batch settings
+// (BENCH_BATCH_ROWS, BENCH_BATCH_AGE, BENCH_INSERT_CONCURRENCY); unset
+// means the production defaults.
+func benchBatchOverrides(cfg *collector.Config) {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_BATCH_ROWS")); err == nil {
+		cfg.Batch.MaxRows = v
+	}
+	if v, err := time.ParseDuration(os.Getenv("BENCH_BATCH_AGE")); err == nil {
+		cfg.Batch.MaxAge = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_INSERT_CONCURRENCY")); err == nil {
+		cfg.InsertConcurrency = v
+	}
 }
