@@ -16,7 +16,10 @@ import (
 )
 
 func newGraphCmd(g *globalFlags) *cobra.Command {
-	var from, to, service, apiURL string
+	var (
+		from, to, service, apiURL string
+		since                     time.Duration
+	)
 	cmd := &cobra.Command{
 		Use:   "graph",
 		Short: "Print the service call graph of a time range",
@@ -25,7 +28,7 @@ rate, error percentage, latency quantiles, message delivery ratio and breaker
 state. By default it reads the flow_edges rollups from ClickHouse; with --api it
 asks a running analyzer (which also knows live breaker states).
 
-  flowlens graph --from now-1h
+  flowlens graph --since 15m
   flowlens graph --service checkout -o json
   flowlens graph --api http://127.0.0.1:8428`,
 		Args: cobra.NoArgs,
@@ -33,16 +36,27 @@ asks a running analyzer (which also knows live breaker states).
 			if err := checkOutput(g); err != nil {
 				return err
 			}
+			if since <= 0 {
+				return fmt.Errorf("--since %s: must be positive", since)
+			}
+			if from == "" {
+				if to == "now" || to == "" {
+					from = "now-" + since.String()
+				} else {
+					t, err := api.ParseTime(to, time.Now(), time.Now())
+					if err != nil {
+						return fmt.Errorf("--to: %w", err)
+					}
+					from = t.Add(-since).Format(time.RFC3339Nano)
+				}
+			}
 			ctx := cmd.Context()
 			var gr api.Graph
 			if apiURL != "" {
-				q := url.Values{"from": {from}, "to": {to}}
+				q := url.Values{"from": {from}, "to": {to}, "service": {service}}
 				u := strings.TrimRight(apiURL, "/") + "/api/v1/graph?" + q.Encode()
 				if err := getJSON(cmd, u, &gr); err != nil {
 					return err
-				}
-				if service != "" {
-					gr.Edges = filterEdges(gr.Edges, service)
 				}
 			} else {
 				log, err := g.logger()
@@ -68,7 +82,8 @@ asks a running analyzer (which also knows live breaker states).
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&from, "from", "now-1h", "start: RFC 3339, unix seconds or now-<duration>")
+	cmd.Flags().DurationVar(&since, "since", time.Hour, "show this far back from --to")
+	cmd.Flags().StringVar(&from, "from", "", "start: RFC 3339, unix seconds or now-<duration> (overrides --since)")
 	cmd.Flags().StringVar(&to, "to", "now", "end: RFC 3339, unix seconds or now-<duration>")
 	cmd.Flags().StringVar(&service, "service", "", "only the edges this service takes part in")
 	cmd.Flags().StringVar(&apiURL, "api", "", "URL of a running analyzer (flowlens flowgraph / up) instead of ClickHouse")
@@ -96,16 +111,6 @@ func getJSON(cmd *cobra.Command, u string, v any) error {
 		return fmt.Errorf("get graph: decode: %w", err)
 	}
 	return nil
-}
-
-func filterEdges(in []api.Edge, service string) []api.Edge {
-	var out []api.Edge
-	for _, e := range in {
-		if e.Client == service || e.Server == service {
-			out = append(out, e)
-		}
-	}
-	return out
 }
 
 func printGraph(w io.Writer, gr api.Graph) {

@@ -1,6 +1,6 @@
 // Package api serves the flow graph as JSON:
 //
-//	GET /api/v1/graph?from=&to=               nodes and edges of a time range
+//	GET /api/v1/graph?from=&to=&service=      nodes and edges of a time range (service: only its edges)
 //	GET /api/v1/services/{name}/edges?from=&to= one service's inbound and outbound edges
 //	GET /api/v1/breakers                        every circuit breaker's state
 //	GET /api/v1/nodegraph?from=&to=&service=     the graph in Grafana Node Graph field names

@@ -75,7 +75,8 @@ type ServiceEdges struct {
 }
 
 func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
-	g, err := h.Graph(r.Context(), r.URL.Query().Get("from"), r.URL.Query().Get("to"), "")
+	q := r.URL.Query()
+	g, err := h.Graph(r.Context(), q.Get("from"), q.Get("to"), q.Get("service"))
 	if err != nil {
 		h.fail(w, err)
 		return
