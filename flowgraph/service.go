@@ -12,6 +12,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/kafkain"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
+	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/storage"
 	"github.com/prometheus/client_golang/prometheus"
@@ -231,6 +232,10 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		}
 		s.bgDone.Wait()
 		s.stopErr = errors.Join(errs...)
+		st := s.analyzer.Stats()
+		s.log.Info("flowgraph stopped", zap.Uint64("spans", st.Spans), zap.Int("edges", st.Edges),
+			zap.Uint64("paired", st.Outcomes[pairing.OutcomePaired]), zap.Uint64("expired", st.Outcomes[pairing.OutcomeExpired]),
+			zap.Uint64("evicted", st.Outcomes[pairing.OutcomeEvicted]), zap.Error(s.stopErr))
 	})
 	return s.stopErr
 }

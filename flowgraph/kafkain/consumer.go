@@ -339,7 +339,9 @@ func (c *Consumer) handoff(gen *kafka.Generation) {
 		}
 	}
 	if err := c.commitWith(gen, 1<<63-1); err != nil {
-		c.log.Error("commit at handoff", zap.Error(err))
+		c.log.Error("commit at handoff (messages read again will be skipped, not recounted)", zap.Error(err))
+	} else {
+		c.log.Info("handoff: rollups written, offsets committed", zap.Int32("generation", gen.ID))
 	}
 	c.dropMarks()
 }
