@@ -73,7 +73,7 @@ func New(src Source, instance string) *Collector {
 		outcomes:       d("flowlens_flowgraph_span_outcomes_total", "What happened to spans in the pairing store, by outcome (expired and evicted halves are counted, never silently lost).", "outcome"),
 		items:          d("flowlens_flowgraph_store_items", "Halves waiting in the pairing store."),
 		capacity:       d("flowlens_flowgraph_store_capacity", "Maximum halves the pairing store holds."),
-		edgesN:         d("flowlens_flowgraph_edges", "Distinct edges held in memory."),
+		edgesN:         d("flowlens_flowgraph_edges", "Edge aggregates held in memory (summed over shards; an edge seen by two shards counts twice)."),
 		folded:         d("flowlens_flowgraph_folded_observations_total", "Observations folded into the __overflow__ edge because max_edges was reached."),
 		namesOverflow:  d("flowlens_flowgraph_names_overflow_total", "Names mapped to __overflow__ because max_names was reached."),
 	}
