@@ -17,7 +17,7 @@ import (
 	"go.uber.org/zap/zaptest"
 )
 
-func startBroker(t *testing.T) []string {
+func startBroker(t testing.TB) []string {
 	t.Helper()
 	var cfg kafkabroker.Config
 	cfg.Addr = "127.0.0.1:0"
@@ -36,7 +36,7 @@ func startBroker(t *testing.T) []string {
 
 // traceMessages are one message per request of the topology, keyed by the
 // request's trace ID (the consumer's spans travel with their producer's trace).
-func traceMessages(t *testing.T, tp topology, base time.Time) ([]kafka.Message, int) {
+func traceMessages(t testing.TB, tp topology, base time.Time) ([]kafka.Message, int) {
 	t.Helper()
 	var msgs []kafka.Message
 	n := 0

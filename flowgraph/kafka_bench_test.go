@@ -1,0 +1,61 @@
+package flowgraph
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/segmentio/kafka-go"
+)
+
+// BenchmarkKafkaToGraph: messages already in the embedded broker (one trace
+// each, ~9 spans) consumed by one analyzer instance into its aggregates
+// (no storage). One op = one span; the broker runs in the same process, so
+// spans/cpu-s includes its share.
+func BenchmarkKafkaToGraph(b *testing.B) {
+	brokers := startBroker(b)
+	tp := topology{Traces: 20000, DropEvery: 20, Retries: 100}
+	base := time.Now().UTC()
+	msgs, total := traceMessages(b, tp, base)
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: kafkawire.DefaultSpansTopic, Balancer: &kafka.Hash{},
+		Transport: &kafka.Transport{}, RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 10 * time.Millisecond,
+		Compression: kafka.Lz4}
+	defer w.Close()
+	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
+		b.Fatal(err)
+	}
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	consumed := 0
+	for consumed < b.N {
+		b.StopTimer()
+		cfg := testConfig()
+		cfg.Kafka.Brokers = brokers
+		cfg.Listen = "127.0.0.1:0"
+		cfg.Shards = 2
+		cfg.GroupID = "bench-" + time.Now().Format("150405.000000000")
+		cfg.LogsTopic = "-"
+		s, err := NewService(cfg, Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+		if err := s.Start(context.Background()); err != nil {
+			b.Fatal(err)
+		}
+		deadline := time.Now().Add(5 * time.Minute)
+		for s.Analyzer().Stats().Spans < uint64(total) {
+			if time.Now().After(deadline) {
+				b.Fatalf("consumed %d of %d spans", s.Analyzer().Stats().Spans, total)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+		b.StopTimer()
+		_ = s.Shutdown(context.Background())
+		b.StartTimer()
+		consumed += total
+	}
+	b.StopTimer()
+	reportRates(b, consumed, cpu0)
+}
