@@ -26,12 +26,17 @@ var benchStores struct {
 func sharedStore(b *testing.B, key string) *Store { return sharedStoreG(b, key, 0) }
 
 func sharedStoreG(b *testing.B, key string, granularity int) *Store {
+	return sharedStoreCfg(b, key, func(c *Config) { c.TracesGranularity = granularity })
+}
+
+func sharedStoreCfg(b *testing.B, key string, mod func(c *Config)) *Store {
 	benchStores.Lock()
 	defer benchStores.Unlock()
 	if s := benchStores.m[key]; s != nil {
 		return s
 	}
-	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b), TracesGranularity: granularity}
+	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	mod(&cfg)
 	cfg.SetDefaults()
 	ctx := context.Background()
 	s, err := Open(ctx, cfg, zap.NewNop())
@@ -65,9 +70,10 @@ func BenchmarkAppendTraces(b *testing.B) {
 // (columnar Append, LZ4) -> HTTP endpoint -> engine, per batch size. The
 // rows are converted once; see BenchmarkIngestSpans for conversion + insert.
 func BenchmarkInsertSpans(b *testing.B) {
+	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") == "1"
 	for _, batch := range []int{10000, 50000} {
-		b.Run("batch="+strconv.Itoa(batch), func(b *testing.B) {
-			s := sharedStore(b, "insert")
+		b.Run(fmt.Sprintf("batch=%d/projection=%v", batch, projection), func(b *testing.B) {
+			s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = projection })
 			var r SpanRows
 			r.AppendTraces(genTraces(uint64(batch), batch/5, 5, baseTime, time.Millisecond), nil)
 			ctx := context.Background()
@@ -141,8 +147,10 @@ func BenchmarkInsertSpansRowAppend(b *testing.B) {
 // lookupDataset stores n spans (10 per trace, 8-12 attributes each, traces
 // spread evenly over 10 days = 10 daily partitions) generated inside the
 // engine with INSERT ... SELECT FROM numbers(), and returns sample trace IDs.
-func lookupDataset(b *testing.B, n, granularity int) (*Store, []string) {
-	s := sharedStoreG(b, fmt.Sprintf("lookup-%d-%d", n, granularity), granularity)
+func lookupDataset(b *testing.B, n, granularity int, projection bool) (*Store, []string) {
+	s := sharedStoreCfg(b, fmt.Sprintf("lookup-%d-%d-%v", n, granularity, projection), func(c *Config) {
+		c.TracesGranularity, c.TraceIDProjection = granularity, projection
+	})
 	ctx := context.Background()
 	var have uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.Name(TracesTable)).Scan(&have); err != nil {
@@ -208,7 +216,8 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 // trace-ID index (flowlens) vs the bloom filter alone (the exporter's
 // approach), and of the whole GetTrace (spans + logs). Reports p50/p99.
 // FLOWLENS_BENCH_SPANS sets the dataset size (default 1000000),
-// FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (1024).
+// FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (1024),
+// FLOWLENS_BENCH_PROJECTION=1 adds the by-trace-ID projection.
 func BenchmarkTraceLookup(b *testing.B) {
 	n := 1000000
 	if v := os.Getenv("FLOWLENS_BENCH_SPANS"); v != "" {
@@ -233,9 +242,10 @@ func BenchmarkTraceLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") == "1"
 	for _, w := range ways {
-		b.Run(fmt.Sprintf("spans=%d/granularity=%d/%s", n, gran, w.name), func(b *testing.B) {
-			s, ids := lookupDataset(b, n, gran)
+		b.Run(fmt.Sprintf("spans=%d/granularity=%d/projection=%v/%s", n, gran, projection, w.name), func(b *testing.B) {
+			s, ids := lookupDataset(b, n, gran, projection)
 			lat := make([]time.Duration, 0, b.N)
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {

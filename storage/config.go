@@ -54,6 +54,12 @@ type Config struct {
 	// inserts about 10-20% slower. Columns, codecs, indexes and partitioning
 	// stay the exporter's.
 	TracesGranularity int `yaml:"traces_granularity"`
+	// TraceIDProjection adds a projection of otel_traces ordered by TraceId
+	// (a second, trace-ordered copy of every span, kept by the engine): a
+	// lookup by ID then reads the trace's spans from one or two granules
+	// instead of one granule per span, at the cost of insert work and disk.
+	// Applies when the table is created. Default false.
+	TraceIDProjection bool `yaml:"trace_id_projection"`
 	// MaxAttributeBytes is the largest attribute value or log body kept; a
 	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).
 	MaxAttributeBytes int `yaml:"max_attribute_bytes"`

@@ -38,6 +38,8 @@ type layout struct {
 	TTL     TTLConfig
 	// TracesGranularity is index_granularity of otel_traces.
 	TracesGranularity int
+	// TraceIDProjection adds the by-trace projection to otel_traces.
+	TraceIDProjection bool
 }
 
 func newLayout(cfg Config) layout {
@@ -45,7 +47,8 @@ func newLayout(cfg Config) layout {
 	if g == 0 {
 		g = 1024
 	}
-	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g}
+	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
+		TraceIDProjection: cfg.TraceIDProjection}
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.
@@ -142,7 +145,8 @@ const tracesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces"}}{{.OnClust
     INDEX idx_span_attr_key mapKeys(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_span_attr_value mapValues(SpanAttributes) TYPE bloom_filter(0.01) GRANULARITY 1,
     INDEX idx_duration Duration TYPE minmax GRANULARITY 1,
-    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8
+    INDEX idx_lower_span_name lower(SpanName) TYPE tokenbf_v1(32768, 3, 0) GRANULARITY 8{{if .TraceIDProjection}},
+    PROJECTION by_trace_id (SELECT * ORDER BY TraceId, Timestamp){{end}}
 ) ENGINE = {{.Engine "MergeTree"}}
 PARTITION BY toDate(Timestamp)
 PRIMARY KEY (ServiceName, SpanName, toDateTime(Timestamp))

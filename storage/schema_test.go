@@ -20,7 +20,8 @@ func TestSchemaGolden(t *testing.T) {
 	}{
 		{"schema_single.sql", Config{Database: "flowlens"}},
 		{"schema_single_ttl.sql", Config{Database: "flowlens", TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}},
-		{"schema_cluster.sql", Config{Database: "flowlens", Cluster: "prod", TTL: TTLConfig{Traces: 14, Logs: 7, TraceIndex: 30, Edges: 365}}},
+		{"schema_cluster.sql", Config{Database: "flowlens", Cluster: "prod", TTL: TTLConfig{Traces: 14, Logs: 7, TraceIndex: 30, Edges: 365},
+			TraceIDProjection: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {

@@ -74,7 +74,8 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 // The TTL variant of the single-node DDL is accepted by the engine too, and
 // the TTLs end up on the tables.
 func TestMigrateWithTTL(t *testing.T) {
-	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}
+	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90},
+		TraceIDProjection: true}
 	cfg.SetDefaults()
 	ctx := testCtx(t)
 	s, err := Open(ctx, cfg, zaptest.NewLogger(t))
@@ -99,5 +100,19 @@ func TestMigrateWithTTL(t *testing.T) {
 		if !strings.Contains(ddl, "TTL") || !strings.Contains(ddl, want) {
 			t.Errorf("%s: no TTL %s in\n%s", table, want, ddl)
 		}
+		if table == TracesTable && !strings.Contains(ddl, "PROJECTION by_trace_id") {
+			t.Errorf("no projection in\n%s", ddl)
+		}
+	}
+	// Lookups work the same with the projection.
+	td, _, want, _ := fullTrace()
+	var sr SpanRows
+	sr.AppendTraces(td, nil)
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.GetTrace(ctx, want[0].TraceID)
+	if err != nil || len(tr.Spans) != 2 {
+		t.Errorf("GetTrace with projection: %d spans, %v", len(tr.Spans), err)
 	}
 }
