@@ -19,6 +19,9 @@ import (
 	"github.com/flowlens/flowlens/internal/config"
 )
 
+// DefaultTracesGranularity is the default Config.TracesGranularity.
+const DefaultTracesGranularity = 1024
+
 // DefaultAddr is the embedded ClickHouse HTTP endpoint that `flowlens up` starts.
 const DefaultAddr = "127.0.0.1:8123"
 
@@ -97,7 +100,7 @@ func (c *Config) SetDefaults() {
 		c.MaxAttributeBytes = 64 << 10
 	}
 	if c.TracesGranularity == 0 {
-		c.TracesGranularity = 1024
+		c.TracesGranularity = DefaultTracesGranularity
 	}
 }
 

@@ -45,7 +45,7 @@ type layout struct {
 func newLayout(cfg Config) layout {
 	g := cfg.TracesGranularity
 	if g == 0 {
-		g = 1024
+		g = DefaultTracesGranularity
 	}
 	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
 		TraceIDProjection: cfg.TraceIDProjection}

@@ -110,11 +110,14 @@ func (s *Store) Close() error {
 }
 
 // WithSchema returns a Store sharing s's connection whose Migrate (and
-// queries) use the given cluster and TTLs instead of those of its Config:
-// for `flowlens migrate --cluster ... --ttl-...`. Closing either closes both.
-func (s *Store) WithSchema(cluster string, ttl TTLConfig) (*Store, error) {
+// queries) use a schema layout changed by mod (Cluster, TTL,
+// TracesGranularity, TraceIDProjection; connection fields are ignored): for
+// `flowlens migrate --cluster ... --ttl-...`. Closing either closes both.
+func (s *Store) WithSchema(mod func(c *Config)) (*Store, error) {
 	cfg := s.cfg
-	cfg.Cluster, cfg.TTL = cluster, ttl
+	mod(&cfg)
+	cfg.Addr, cfg.Username, cfg.Password = s.cfg.Addr, s.cfg.Username, s.cfg.Password
+	cfg.Database = s.cfg.Database
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}

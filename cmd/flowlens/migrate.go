@@ -10,10 +10,15 @@ import (
 
 func newMigrateCmd(g *globalFlags) *cobra.Command {
 	var (
-		print   bool
-		cluster string
-		ttl     storage.TTLConfig
+		print       bool
+		cluster     string
+		ttl         storage.TTLConfig
+		granularity int
+		projection  bool
 	)
+	schema := func(c *storage.Config) {
+		c.Cluster, c.TTL, c.TracesGranularity, c.TraceIDProjection = cluster, ttl, granularity, projection
+	}
 	cmd := &cobra.Command{
 		Use:   "migrate",
 		Short: "Create or upgrade the ClickHouse schema (idempotent)",
@@ -26,7 +31,8 @@ local tables and Distributed tables) to review or apply by hand.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if print {
-				cfg := storage.Config{Database: g.Database, Cluster: cluster, TTL: ttl}
+				cfg := storage.Config{Database: g.Database}
+				schema(&cfg)
 				cfg.SetDefaults()
 				if err := cfg.Validate(); err != nil {
 					return err
@@ -47,7 +53,12 @@ local tables and Distributed tables) to review or apply by hand.`,
 				return err
 			}
 			defer closeStore()
-			st, err = st.WithSchema(cluster, ttl)
+			st, err = st.WithSchema(func(c *storage.Config) {
+				schema(c)
+				if c.TracesGranularity == 0 {
+					c.TracesGranularity = storage.DefaultTracesGranularity
+				}
+			})
 			if err != nil {
 				return err
 			}
@@ -74,6 +85,8 @@ local tables and Distributed tables) to review or apply by hand.`,
 	f.IntVar(&ttl.Logs, "ttl-logs", 0, "retention of otel_logs in days (0 = forever)")
 	f.IntVar(&ttl.TraceIndex, "ttl-trace-index", 0, "retention of the trace-ID index in days (0 = as traces)")
 	f.IntVar(&ttl.Edges, "ttl-edges", 0, "retention of flow_edges in days (0 = forever)")
+	f.IntVar(&granularity, "traces-granularity", storage.DefaultTracesGranularity, "index_granularity of otel_traces (the exporter uses 8192)")
+	f.BoolVar(&projection, "trace-id-projection", false, "add a projection of otel_traces ordered by TraceId (faster lookups by ID, slower inserts)")
 	return cmd
 }
 

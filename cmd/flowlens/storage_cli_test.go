@@ -172,11 +172,12 @@ func TestMigratePrintCluster(t *testing.T) {
 	root.AddCommand(newMigrateCmd(g))
 	var out bytes.Buffer
 	root.SetOut(&out)
-	root.SetArgs([]string{"migrate", "--print", "--cluster", "prod", "--ttl-traces", "7"})
+	root.SetArgs([]string{"migrate", "--print", "--cluster", "prod", "--ttl-traces", "7", "--trace-id-projection"})
 	if err := root.Execute(); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "ON CLUSTER `prod`") || !strings.Contains(out.String(), "toIntervalDay(7)") {
+	if !strings.Contains(out.String(), "ON CLUSTER `prod`") || !strings.Contains(out.String(), "toIntervalDay(7)") ||
+		!strings.Contains(out.String(), "PROJECTION by_trace_id") || !strings.Contains(out.String(), "index_granularity = 1024") {
 		t.Errorf("migrate --print:\n%s", out.String())
 	}
 }
