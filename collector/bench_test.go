@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -217,7 +219,13 @@ func BenchmarkRSSWhileStorageDown(b *testing.B) {
 		broker := startBroker(b, 6)
 		direct := openStore(b, "", "")
 		px := newProxy(b, chAddr(b))
-		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database())
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			b.Fatal(err)
+		}
+		metricsAddr := ln.Addr().String()
+		ln.Close()
+		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database(), "CHILD_HTTP="+metricsAddr)
 		time.Sleep(2 * time.Second) // let it open storage and join the group
 		px.Stop()
 		b.StartTimer()
@@ -237,13 +245,15 @@ func BenchmarkRSSWhileStorageDown(b *testing.B) {
 				peak = max(peak, rssMB(child.Process.Pid))
 			}
 		}
-		for j := 0; j < 20; j++ { // keep sampling while it retries
+		for j := 0; j < 40; j++ { // keep sampling while it retries
 			time.Sleep(250 * time.Millisecond)
 			peak = max(peak, rssMB(child.Process.Pid))
 		}
 		tick.Stop()
 		b.StopTimer()
 		b.ReportMetric(peak, "peak-RSS-MB")
+		b.ReportMetric(scrape(b, metricsAddr, "flowlens_collector_buffered_bytes")/(1<<20), "held-est-MB")
+		b.ReportMetric(scrape(b, metricsAddr, "flowlens_collector_rows_consumed_total"), "spans-held")
 		_ = child.Process.Kill()
 		_, _ = child.Process.Wait()
 		b.StartTimer()
@@ -279,4 +289,27 @@ func benchBatchOverrides(cfg *collector.Config) {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_INSERT_CONCURRENCY")); err == nil {
 		cfg.InsertConcurrency = v
 	}
+}
+
+// scrape reads one metric (summed over its labels) from a /metrics page.
+func scrape(t testing.TB, addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Logf("scrape %s: %v", addr, err)
+		return -1
+	}
+	defer resp.Body.Close()
+	sum := 0.0
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		if !strings.HasPrefix(line, name) || (len(line) > len(name) && line[len(name)] != ' ' && line[len(name)] != '{') {
+			continue
+		}
+		if v, err := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64); err == nil {
+			sum += v
+		}
+	}
+	return sum
 }

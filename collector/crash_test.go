@@ -130,10 +130,14 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	ccfg := collector.Config{HTTPAddr: "off", SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
+	httpAddr := os.Getenv("CHILD_HTTP")
+	if httpAddr == "" {
+		httpAddr = "off"
+	}
+	ccfg := collector.Config{HTTPAddr: httpAddr, SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
 	ccfg.Kafka.Brokers = brokers
 	ccfg.SetDefaults() // production batching
-	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.WarnLevel)), nil)
+	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.ErrorLevel)), prometheus.NewRegistry())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -150,10 +154,10 @@ func startChild(t *testing.T, brokers []string, st *storage.Store) *exec.Cmd {
 	return startChildProcess(t, brokers, chAddr(t), st.Database())
 }
 
-func startChildProcess(t testing.TB, brokers []string, chAddr, db string) *exec.Cmd {
+func startChildProcess(t testing.TB, brokers []string, chAddr, db string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
-	cmd.Env = append(os.Environ(), childEnv+"=1",
+	cmd.Env = append(append(os.Environ(), env...), childEnv+"=1",
 		"CHILD_BROKERS="+strings.Join(brokers, ","),
 		"CHILD_CH_ADDR="+chAddr, "CHILD_CH_DB="+db)
 	cmd.Stderr = os.Stderr

@@ -213,7 +213,7 @@ func (w *worker) finish(log *zap.Logger) {
 // open batch first when the budget is exhausted).
 func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool {
 	c := w.c
-	size := min(int64(len(m.Value)+len(m.Key)+64), c.cfg.MaxBufferedBytes)
+	size := min(rowsMemory*int64(len(m.Value))+int64(len(m.Key))+64, c.cfg.MaxBufferedBytes)
 	switch {
 	case c.budget.TryAcquire(size):
 	case w.pending != nil:
@@ -563,6 +563,10 @@ func rejectedCopy(m kafka.Message, v []byte) kafka.Message {
 	dm.Headers = append(append([]kafka.Header(nil), m.Headers...), kafka.Header{Key: kafkawire.HeaderContentType, Value: []byte(kafkawire.EncodingProto)})
 	return dm
 }
+
+// rowsMemory estimates the memory of a message held in a batch (its value,
+// the decoded rows, garbage not yet collected) as a multiple of its size.
+const rowsMemory = 6
 
 // maxDeadLetterValue is the largest value kept when the dead-letter topic
 // refuses a message as too large (Kafka's default limit is about 1 MB).
