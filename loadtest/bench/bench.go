@@ -216,7 +216,9 @@ metrics: {endpoint: %s}
 	for i, p := range procs {
 		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: maxRSS(p)})
 	}
-	// Let the generator finish and the pipeline drain, then count the totals.
+	// Stop the generator (when the pipeline could not keep up it is behind
+	// its schedule), let the pipeline drain, then count the totals.
+	_ = gen.cmd.Process.Signal(syscall.SIGINT)
 	_ = gen.cmd.Wait()
 	time.Sleep(5 * time.Second)
 	stopProbes()
