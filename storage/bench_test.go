@@ -26,7 +26,11 @@ var benchStores struct {
 func sharedStore(b *testing.B, key string) *Store { return sharedStoreG(b, key, 0) }
 
 func sharedStoreG(b *testing.B, key string, granularity int) *Store {
-	return sharedStoreCfg(b, key, func(c *Config) { c.TracesGranularity = granularity })
+	return sharedStoreCfg(b, key, func(c *Config) {
+		if granularity > 0 {
+			c.TracesGranularity = granularity
+		}
+	})
 }
 
 func sharedStoreCfg(b *testing.B, key string, mod func(c *Config)) *Store {
@@ -36,8 +40,8 @@ func sharedStoreCfg(b *testing.B, key string, mod func(c *Config)) *Store {
 		return s
 	}
 	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	mod(&cfg)
 	cfg.SetDefaults()
+	mod(&cfg)
 	ctx := context.Background()
 	s, err := Open(ctx, cfg, zap.NewNop())
 	if err != nil {
@@ -70,7 +74,7 @@ func BenchmarkAppendTraces(b *testing.B) {
 // (columnar Append, LZ4) -> HTTP endpoint -> engine, per batch size. The
 // rows are converted once; see BenchmarkIngestSpans for conversion + insert.
 func BenchmarkInsertSpans(b *testing.B) {
-	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") == "1"
+	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
 	for _, batch := range []int{10000, 50000} {
 		b.Run(fmt.Sprintf("batch=%d/projection=%v", batch, projection), func(b *testing.B) {
 			s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = projection })
@@ -217,7 +221,7 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 // approach), and of the whole GetTrace (spans + logs). Reports p50/p99.
 // FLOWLENS_BENCH_SPANS sets the dataset size (default 1000000),
 // FLOWLENS_BENCH_GRANULARITY the index_granularity of otel_traces (1024),
-// FLOWLENS_BENCH_PROJECTION=1 adds the by-trace-ID projection.
+// FLOWLENS_BENCH_PROJECTION=0 leaves out the by-trace-ID projection.
 func BenchmarkTraceLookup(b *testing.B) {
 	n := 1000000
 	if v := os.Getenv("FLOWLENS_BENCH_SPANS"); v != "" {
@@ -242,7 +246,7 @@ func BenchmarkTraceLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") == "1"
+	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
 	for _, w := range ways {
 		b.Run(fmt.Sprintf("spans=%d/granularity=%d/projection=%v/%s", n, gran, projection, w.name), func(b *testing.B) {
 			s, ids := lookupDataset(b, n, gran, projection)

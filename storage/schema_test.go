@@ -158,8 +158,12 @@ func TestConfigFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Cluster != "prod" || c.TTL.TraceIndexDays() != 30 || c.ReadTimeout != 2*time.Minute || c.Compression != "zstd" ||
-		c.MaxAttributeBytes != 64<<10 || c.TracesGranularity != 2048 {
+		c.MaxAttributeBytes != 64<<10 || c.TracesGranularity != 2048 || c.TraceIDProjection {
 		t.Errorf("loaded %+v", c)
+	}
+	var d Config
+	if err := config.Load("", &d); err != nil || !d.TraceIDProjection {
+		t.Errorf("defaults: projection %v, %v", d.TraceIDProjection, err)
 	}
 	for file, field := range map[string]string{
 		"testdata/config_bad_ttl.yaml":     "ttl.trace_index",

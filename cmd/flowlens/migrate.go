@@ -32,8 +32,8 @@ local tables and Distributed tables) to review or apply by hand.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if print {
 				cfg := storage.Config{Database: g.Database}
-				schema(&cfg)
 				cfg.SetDefaults()
+				schema(&cfg)
 				if err := cfg.Validate(); err != nil {
 					return err
 				}
@@ -86,7 +86,7 @@ local tables and Distributed tables) to review or apply by hand.`,
 	f.IntVar(&ttl.TraceIndex, "ttl-trace-index", 0, "retention of the trace-ID index in days (0 = as traces)")
 	f.IntVar(&ttl.Edges, "ttl-edges", 0, "retention of flow_edges in days (0 = forever)")
 	f.IntVar(&granularity, "traces-granularity", storage.DefaultTracesGranularity, "index_granularity of otel_traces (the exporter uses 8192)")
-	f.BoolVar(&projection, "trace-id-projection", false, "add a projection of otel_traces ordered by TraceId (faster lookups by ID, slower inserts)")
+	f.BoolVar(&projection, "trace-id-projection", true, "keep a projection of otel_traces ordered by TraceId (lookups by ID ~3x faster, inserts ~20% slower)")
 	return cmd
 }
 
