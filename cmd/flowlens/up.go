@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"time"
 
@@ -101,15 +102,16 @@ flowlens is up, data in %s
   flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
 `, cfg.DataDir, a.ClickHouse, a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
 	if p.Rules() != nil {
-		fmt.Fprintf(out, "  alerts            flowlens alerts\n")
+		fmt.Fprintf(out, "  alerts            %s alerts\n", os.Args[0])
 	}
+	self := os.Args[0] // ./bin/flowlens under make run
 	fmt.Fprintf(out, `
 Try, in another terminal:
-  flowlens spans --service checkout --limit 5
-  flowlens trace <trace-id from the spans>
-  flowlens graph --since 5m --api http://%s
-  curl 'http://%s/?query=SELECT+ServiceName,count()+FROM+%s.otel_traces+GROUP+BY+1'
-`, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
+  %[1]s spans --service checkout --limit 5
+  %[1]s trace <trace-id from the spans>
+  %[1]s graph --since 5m --api http://%[2]s
+  curl 'http://%[3]s/?query=SELECT+ServiceName,count()+FROM+%[4]s.otel_traces+GROUP+BY+1'
+`, self, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
 	if !demo {
 		fmt.Fprintf(out, "\nSend OTLP to the agent; Ctrl-C stops everything cleanly.\n")
 		<-ctx.Done()
