@@ -47,6 +47,9 @@ type Config struct {
 	// ProbeInterval is how often a probe trace is sent for freshness
 	// (default 1s; each probe is then looked up every 100 ms until found).
 	ProbeInterval time.Duration
+	// Partitions of the topics (0: the broker's default). Fewer partitions
+	// mean fewer, larger inserts from the collector.
+	Partitions int
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -125,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(g, "migrate")...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("migrate: %v: %s", err, out)
 	}
-	if _, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", kafkaAddr)...); err != nil {
+	if _, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", kafkaAddr, "--partitions", strconv.Itoa(cfg.Partitions))...); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, kafkaAddr, time.Minute); err != nil {
