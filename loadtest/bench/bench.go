@@ -50,6 +50,9 @@ type Config struct {
 	// Partitions of the topics (0: the broker's default). Fewer partitions
 	// mean fewer, larger inserts from the collector.
 	Partitions int
+	// MigrateArgs are extra flags of `flowlens migrate`, to measure schema
+	// variants (e.g. --trace-id-projection=false).
+	MigrateArgs []string
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -125,7 +128,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := waitTCP(ctx, chAddr, time.Minute); err != nil {
 		return nil, fmt.Errorf("clickhouse endpoint: %w", err)
 	}
-	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(g, "migrate")...).CombinedOutput(); err != nil {
+	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(append(g, "migrate"), cfg.MigrateArgs...)...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("migrate: %v: %s", err, out)
 	}
 	if _, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", kafkaAddr, "--partitions", strconv.Itoa(cfg.Partitions))...); err != nil {
