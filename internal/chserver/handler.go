@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"time"
 
 	chcompress "github.com/ClickHouse/ch-go/compress"
 	chproto "github.com/ClickHouse/ch-go/proto"
@@ -54,7 +55,15 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 	}
 	defer body.Close()
 
-	out, format, err := s.run(req, body)
+	s.metrics.inFlight.Inc()
+	defer s.metrics.inFlight.Dec()
+	start := time.Now()
+	kind, ins := "query", parseInsert(req.query)
+	if ins != nil {
+		kind = "insert"
+	}
+	out, format, err := s.run(req, ins, body)
+	s.metrics.observe(kind, start, err)
 	if err != nil {
 		s.log.Debug("query failed", zap.String("query", truncate(req.query, 300)), zap.Error(err))
 		writeError(w, err)
@@ -100,9 +109,10 @@ func (s *Server) requestBody(hr *http.Request, req *request) (io.ReadCloser, err
 	return readCloser{Reader: r, closers: closers}, nil
 }
 
-// run executes the request on a fresh engine session. It returns the output
+// run executes the request on a fresh engine session. ins is the request's
+// insert with data in the body, nil for anything else. It returns the output
 // and the format it is in.
-func (s *Server) run(req *request, body io.Reader) (*chdb.Result, string, error) {
+func (s *Server) run(req *request, ins *insertData, body io.Reader) (*chdb.Result, string, error) {
 	conn, err := s.engine.Session()
 	if err != nil {
 		return nil, "", err
@@ -123,11 +133,9 @@ func (s *Server) run(req *request, body io.Reader) (*chdb.Result, string, error)
 		params = append(params, chdb.Param{Name: k, Value: v})
 	}
 
-	if req.query != "" {
-		if ins := parseInsert(req.query); ins != nil {
-			res, err := s.insert(conn, ins, body, params)
-			return res, "", err
-		}
+	if ins != nil {
+		res, err := s.insert(conn, ins, body, params)
+		return res, "", err
 	}
 	query := req.query
 	text, err := io.ReadAll(io.LimitReader(body, maxQueryText+1))
@@ -163,6 +171,7 @@ func (s *Server) insert(conn *chdb.Conn, ins *insertData, body io.Reader, params
 	}
 	defer os.Remove(f.Name())
 	n, err := io.Copy(f, body)
+	s.metrics.bodyIn.Add(float64(n))
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -226,7 +235,8 @@ func (s *Server) writeResult(w http.ResponseWriter, hr *http.Request, req *reque
 	}
 	h.Set("Content-Length", strconv.Itoa(len(data)))
 	w.WriteHeader(http.StatusOK)
-	_, _ = w.Write(data)
+	n, _ := w.Write(data)
+	s.metrics.bytesOut.Add(float64(n))
 }
 
 // compressBlocks frames data as ClickHouse compressed blocks of at most 1 MiB.

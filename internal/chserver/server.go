@@ -16,6 +16,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/internal/chdb"
@@ -74,6 +76,9 @@ type Server struct {
 	ln     net.Listener
 	done   chan struct{}
 
+	reg     *prometheus.Registry
+	metrics *metrics
+
 	closeOnce sync.Once
 	closeErr  error
 }
@@ -94,7 +99,8 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{})}
+	reg := prometheus.NewRegistry()
+	s := &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{}), reg: reg, metrics: newMetrics(reg)}
 	if err := s.loadTimezone(); err != nil {
 		eng.Close()
 		return nil, err
@@ -116,6 +122,9 @@ func (s *Server) Start(ctx context.Context) error {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Ok.\n")) })
 	mux.HandleFunc("/replicas_status", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Ok.\n")) })
+	// Not part of ClickHouse's HTTP interface, but harmless there: the
+	// endpoint's own metrics, next to the port it measures.
+	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", s.handleQuery)
 	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: zap.NewStdLog(s.log)}
 	go func() {
