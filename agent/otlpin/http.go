@@ -3,12 +3,14 @@ package otlpin
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -73,46 +75,35 @@ func (r *Receiver) readBody(w http.ResponseWriter, req *http.Request) ([]byte, b
 }
 
 func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
-	if err := r.acquire(req.Context()); err != nil {
-		return // the client went away
-	}
-	defer r.release()
-	data, isJSON, ok := r.readBody(w, req)
-	if !ok {
-		return
-	}
 	ereq := ptraceotlp.NewExportRequest()
-	var err error
-	if isJSON {
-		err = ereq.UnmarshalJSON(data)
-	} else {
-		err = ereq.UnmarshalProto(data)
-	}
-	if err != nil {
-		r.malformed.Add(1)
-		writeStatus(w, isJSON, http.StatusBadRequest, "decode traces: "+err.Error())
-		return
-	}
-	td := ereq.Traces()
-	n := td.SpanCount()
-	err = r.sink.ConsumeTraces(req.Context(), td)
-	r.count(err)
-	if err != nil {
-		r.writeSinkError(w, isJSON, err)
-		return
-	}
-	r.spans.Add(int64(n))
-	resp := ptraceotlp.NewExportResponse()
-	var out []byte
-	if isJSON {
-		out, err = resp.MarshalJSON()
-	} else {
-		out, err = resp.MarshalProto()
-	}
-	writeBody(w, isJSON, http.StatusOK, out, err)
+	r.serveExport(w, req, "traces", ereq, ptraceotlp.NewExportResponse(), &r.spans, func(ctx context.Context) (int, error) {
+		td := ereq.Traces()
+		return td.SpanCount(), r.sink.ConsumeTraces(ctx, td)
+	})
 }
 
 func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
+	ereq := plogotlp.NewExportRequest()
+	r.serveExport(w, req, "logs", ereq, plogotlp.NewExportResponse(), &r.logRecs, func(ctx context.Context) (int, error) {
+		ld := ereq.Logs()
+		return ld.LogRecordCount(), r.sink.ConsumeLogs(ctx, ld)
+	})
+}
+
+// exportMessage is what an OTLP export request or response of any signal
+// can do: the HTTP handling is the same for traces and logs.
+type exportMessage interface {
+	UnmarshalJSON([]byte) error
+	UnmarshalProto([]byte) error
+	MarshalJSON() ([]byte, error)
+	MarshalProto() ([]byte, error)
+}
+
+// serveExport decodes ereq from the body, hands it to consume (which returns
+// how many records it held), and answers with resp. accepted counts the
+// records taken.
+func (r *Receiver) serveExport(w http.ResponseWriter, req *http.Request, signal string, ereq, resp exportMessage,
+	accepted *atomic.Int64, consume func(context.Context) (int, error)) {
 	if err := r.acquire(req.Context()); err != nil {
 		return // the client went away
 	}
@@ -121,7 +112,6 @@ func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
 	if !ok {
 		return
 	}
-	ereq := plogotlp.NewExportRequest()
 	var err error
 	if isJSON {
 		err = ereq.UnmarshalJSON(data)
@@ -130,19 +120,16 @@ func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
 	}
 	if err != nil {
 		r.malformed.Add(1)
-		writeStatus(w, isJSON, http.StatusBadRequest, "decode logs: "+err.Error())
+		writeStatus(w, isJSON, http.StatusBadRequest, "decode "+signal+": "+err.Error())
 		return
 	}
-	ld := ereq.Logs()
-	n := ld.LogRecordCount()
-	err = r.sink.ConsumeLogs(req.Context(), ld)
+	n, err := consume(req.Context())
 	r.count(err)
 	if err != nil {
 		r.writeSinkError(w, isJSON, err)
 		return
 	}
-	r.logRecs.Add(int64(n))
-	resp := plogotlp.NewExportResponse()
+	accepted.Add(int64(n))
 	var out []byte
 	if isJSON {
 		out, err = resp.MarshalJSON()
