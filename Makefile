@@ -17,7 +17,7 @@ build: setup
 
 ## run: the whole pipeline on one machine with embedded defaults
 run: build
-	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens up
+	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens up --rules rules/examples/shop-flows.yml
 
 ## test: every test, against the real embedded engine and broker
 test: setup

@@ -101,8 +101,8 @@ flowlens is up, data in %s
   OTLP (agent)      grpc %s   http %s
   flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
 `, cfg.DataDir, a.ClickHouse, a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
-	if p.Rules() != nil {
-		fmt.Fprintf(out, "  alerts            %s alerts\n", os.Args[0])
+	if a.Alerts != "" {
+		fmt.Fprintf(out, "  alerts API        http://%s/api/v1/alerts   (%s alerts --url http://%s)\n", a.Alerts, os.Args[0], a.Alerts)
 	}
 	self := os.Args[0] // ./bin/flowlens under make run
 	fmt.Fprintf(out, `

@@ -9,6 +9,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
+	"net/http"
 	"path/filepath"
 	"time"
 
@@ -21,6 +23,7 @@ import (
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/rules/eval"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -40,6 +43,9 @@ type Config struct {
 	// Rules runs the rules evaluator over the analyzer's metrics when
 	// rules.rule_files is not empty.
 	Rules eval.Config `yaml:"rules"`
+	// AlertsListen serves the evaluator's GET /api/v1/alerts (what
+	// `flowlens alerts` reads); default 127.0.0.1:9095.
+	AlertsListen string `yaml:"alerts_listen"`
 }
 
 // AgentConfig is the local agent plus a switch.
@@ -72,6 +78,9 @@ func (c *Config) SetDefaults() {
 	if c.Rules.DataDir == "" {
 		c.Rules.DataDir = filepath.Join(c.DataDir, "rules")
 	}
+	if c.AlertsListen == "" {
+		c.AlertsListen = "127.0.0.1:9095"
+	}
 }
 
 // Validate checks what the pipeline itself decides.
@@ -87,19 +96,20 @@ func (c *Config) Validate() error {
 
 // Pipeline is a running pipeline.
 type Pipeline struct {
-	log      *zap.Logger
-	started  []part
-	ch       *chserver.Server
-	store    *storage.Store
-	broker   *kafkabroker.Broker
-	coll     *collector.Collector
-	graph    *flowgraph.Service
-	rules    *eval.Evaluator
-	agent    *agent.Agent
-	agentErr chan error
-	agentOn  bool
-	cfg      Config
-	collCfg  collector.Config
+	log        *zap.Logger
+	started    []part
+	ch         *chserver.Server
+	store      *storage.Store
+	broker     *kafkabroker.Broker
+	coll       *collector.Collector
+	graph      *flowgraph.Service
+	rules      *eval.Evaluator
+	agent      *agent.Agent
+	agentErr   chan error
+	agentOn    bool
+	cfg        Config
+	collCfg    collector.Config
+	alertsAddr string
 	// brokerAddr is where the broker listened before StopBroker.
 	brokerAddr []string
 }
@@ -207,6 +217,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (p *Pipeline, err e
 			return nil, err
 		}
 		p.add("rules", p.rules.Shutdown)
+		for _, bad := range p.rules.InvalidRules() {
+			log.Warn("rule skipped", zap.Any("problem", bad))
+		}
+		var lc net.ListenConfig
+		ln, lerr := lc.Listen(ctx, "tcp", cfg.AlertsListen)
+		if lerr != nil {
+			return nil, fmt.Errorf("listen for the alerts API on %s: %w", cfg.AlertsListen, lerr)
+		}
+		mux := http.NewServeMux()
+		mux.Handle(alertapi.Path, p.rules.Handler())
+		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = srv.Serve(ln) }()
+		p.alertsAddr = ln.Addr().String()
+		p.add("alerts API", srv.Shutdown)
 	}
 
 	// The local agent: files and OTLP -> Kafka.
@@ -326,11 +350,12 @@ type Addresses struct {
 	Collector  string   // /metrics, /healthz ("" when off)
 	AgentOTLP  struct{ GRPC, HTTP string }
 	Agent      string // agent /metrics ("" when off)
+	Alerts     string // GET /api/v1/alerts ("" without rules)
 }
 
 // Addrs returns where the parts listen.
 func (p *Pipeline) Addrs() Addresses {
-	a := Addresses{ClickHouse: p.ch.Addr(), Kafka: p.broker.Addrs(), Flowgraph: p.graph.Addr()}
+	a := Addresses{ClickHouse: p.ch.Addr(), Kafka: p.broker.Addrs(), Flowgraph: p.graph.Addr(), Alerts: p.alertsAddr}
 	if p.agentOn {
 		a.Agent = p.agent.MetricsAddr()
 		if r := p.agent.Receiver(); r != nil {

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"os"
 	"path/filepath"
 	"sort"
@@ -66,6 +67,8 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.Agent.OTLP.GRPC.Endpoint = "127.0.0.1:0"
 	cfg.Agent.OTLP.HTTP.Endpoint = "127.0.0.1:0"
 	cfg.Agent.Metrics.Endpoint = "off"
+	cfg.Rules.RuleFiles = []string{"../../rules/examples/shop-flows.yml"}
+	cfg.AlertsListen = "127.0.0.1:0"
 	src := demoSource(logDir)
 	cfg.Agent.Files = append(cfg.Agent.Files, src)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
@@ -273,6 +276,27 @@ func TestShopThroughThePipeline(t *testing.T) {
 	}
 	checkQueueAndBreaker(t, truth, aggs)
 	checkCallRatios(t, truth, got)
+	checkAlertsAPI(t, r.p)
+}
+
+// checkAlertsAPI: the shop's rule file loads whole, and its alerts are
+// served where `flowlens alerts` reads them.
+func checkAlertsAPI(t *testing.T, p *pipeline.Pipeline) {
+	t.Helper()
+	if bad := p.Rules().InvalidRules(); len(bad) > 0 {
+		t.Errorf("shop rules skipped: %v", bad)
+	}
+	resp, err := http.Get("http://" + p.Addrs().Alerts + "/api/v1/alerts")
+	if err != nil {
+		t.Fatalf("alerts API: %v", err)
+	}
+	defer resp.Body.Close()
+	var body struct {
+		Alerts []json.RawMessage `json:"alerts"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&body) != nil {
+		t.Fatalf("alerts API answered %s", resp.Status)
+	}
 }
 
 // checkCallRatios compares the graph with the topology itself: every edge the
