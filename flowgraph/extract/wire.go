@@ -1,12 +1,11 @@
 package extract
 
 import (
-	"encoding/binary"
-	"errors"
 	"fmt"
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/internal/otlpwire"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -28,7 +27,7 @@ import (
 // refuses, are truncated or zero-padded here.
 func (e *Extractor) Protobuf(b []byte, h Handler) (int, error) {
 	n := 0
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 1 || typ != protowire.BytesType {
 			return nil
 		}
@@ -42,169 +41,12 @@ func (e *Extractor) Protobuf(b []byte, h Handler) (int, error) {
 	return n, nil
 }
 
-var errMalformed = errors.New("malformed protobuf")
-
-// eachField calls fn for every field of a message. For BytesType, v is the
-// payload; for varint and fixed types, x is the value.
-func eachField(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return errMalformed
-		}
-		b = b[l:]
-		var (
-			v []byte
-			x uint64
-		)
-		switch typ {
-		case protowire.BytesType:
-			v, l = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			x, l = protowire.ConsumeVarint(b)
-		case protowire.Fixed64Type:
-			x, l = protowire.ConsumeFixed64(b)
-		case protowire.Fixed32Type:
-			var y uint32
-			y, l = protowire.ConsumeFixed32(b)
-			x = uint64(y)
-		default:
-			l = skipGroup(b, typ)
-		}
-		if l < 0 {
-			return errMalformed
-		}
-		b = b[l:]
-		if err := fn(num, typ, v, x); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// field is one decoded protobuf field.
-type field struct {
-	num protowire.Number
-	typ protowire.Type
-	v   []byte // BytesType payload
-	x   uint64 // varint / fixed value
-}
-
-// nextField decodes the first field of b and returns the rest (err on
-// malformed input). It is the loop form of eachField for the hottest
-// messages (spans, key-values), with fast paths for one-byte tags and lengths.
-func nextField(b []byte) (f field, rest []byte, err error) {
-	if len(b) > 0 && b[0] < 0x80 {
-		f.num, f.typ = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
-		b = b[1:]
-		if f.num == 0 {
-			return f, nil, errMalformed
-		}
-	} else {
-		num, typ, l := protowire.ConsumeTag(b)
-		if l < 0 {
-			return f, nil, errMalformed
-		}
-		f.num, f.typ = num, typ
-		b = b[l:]
-	}
-	var l int
-	switch f.typ {
-	case protowire.BytesType:
-		if len(b) > 0 && b[0] < 0x80 {
-			n := int(b[0])
-			if len(b)-1 < n {
-				return f, nil, errMalformed
-			}
-			f.v = b[1 : 1+n : 1+n]
-			return f, b[1+n:], nil
-		}
-		f.v, l = protowire.ConsumeBytes(b)
-	case protowire.VarintType:
-		if len(b) > 0 && b[0] < 0x80 {
-			f.x = uint64(b[0])
-			return f, b[1:], nil
-		}
-		f.x, l = protowire.ConsumeVarint(b)
-	case protowire.Fixed64Type:
-		if len(b) < 8 {
-			return f, nil, errMalformed
-		}
-		f.x = binary.LittleEndian.Uint64(b)
-		return f, b[8:], nil
-	case protowire.Fixed32Type:
-		if len(b) < 4 {
-			return f, nil, errMalformed
-		}
-		f.x = uint64(binary.LittleEndian.Uint32(b))
-		return f, b[4:], nil
-	default:
-		l = skipGroup(b, f.typ)
-	}
-	if l < 0 {
-		return f, nil, errMalformed
-	}
-	return f, b[l:], nil
-}
-
-// skipGroup skips a (deprecated) group field the way pdata's unmarshaller
-// does, so both accept the same requests: a start-group tag is followed by
-// tags until the group ends or a non-group field is consumed.
-func skipGroup(b []byte, typ protowire.Type) int {
-	pos, depth := 0, 0
-	for pos < len(b) {
-		switch typ {
-		case protowire.VarintType:
-			_, l := protowire.ConsumeVarint(b[pos:])
-			if l < 0 {
-				return -1
-			}
-			return pos + l
-		case protowire.Fixed64Type:
-			if len(b)-pos < 8 {
-				return -1
-			}
-			return pos + 8
-		case protowire.Fixed32Type:
-			if len(b)-pos < 4 {
-				return -1
-			}
-			return pos + 4
-		case protowire.BytesType:
-			_, l := protowire.ConsumeBytes(b[pos:])
-			if l < 0 {
-				return -1
-			}
-			return pos + l
-		case protowire.StartGroupType:
-			depth++
-		case protowire.EndGroupType:
-			if depth == 0 {
-				return -1
-			}
-			depth--
-		default:
-			return -1
-		}
-		if depth == 0 {
-			return pos
-		}
-		_, t, l := protowire.ConsumeTag(b[pos:])
-		if l < 0 {
-			return -1
-		}
-		pos += l
-		typ = t
-	}
-	return -1
-}
-
 func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 	// the resource may follow its scope spans on the wire: find it first
 	svc := intern.None
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num == 1 && typ == protowire.BytesType {
-			return eachField(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
+			return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
 				if num != 1 || typ != protowire.BytesType {
 					return nil
 				}
@@ -224,11 +66,11 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 		svc = e.strings.ID(UnknownService)
 	}
 	n := 0
-	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 2 || typ != protowire.BytesType {
 			return nil
 		}
-		return eachField(v, func(num protowire.Number, typ protowire.Type, sp []byte, _ uint64) error {
+		return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, sp []byte, _ uint64) error {
 			if num != 2 || typ != protowire.BytesType {
 				return nil
 			}
@@ -247,31 +89,31 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 // bytes or integer (bool as 0/1).
 func keyValue(b []byte) (key []byte, kind uint8, str []byte, n int64, err error) {
 	for len(b) > 0 {
-		var f field
-		if f, b, err = nextField(b); err != nil {
+		var f otlpwire.Field
+		if f, b, err = otlpwire.Next(b); err != nil {
 			return
 		}
 		switch {
-		case f.num == 1 && f.typ == protowire.BytesType:
-			key = f.v
-		case f.num == 2 && f.typ == protowire.BytesType:
+		case f.Num == 1 && f.Type == protowire.BytesType:
+			key = f.V
+		case f.Num == 2 && f.Type == protowire.BytesType:
 			kind, str, n = valOther, nil, 0
-			v := f.v
+			v := f.V
 			for len(v) > 0 {
-				var g field
-				if g, v, err = nextField(v); err != nil {
+				var g otlpwire.Field
+				if g, v, err = otlpwire.Next(v); err != nil {
 					return
 				}
 				switch {
-				case g.num == 1 && g.typ == protowire.BytesType:
-					kind, str = valStr, g.v
-				case g.num == 2 && g.typ == protowire.VarintType:
+				case g.Num == 1 && g.Type == protowire.BytesType:
+					kind, str = valStr, g.V
+				case g.Num == 2 && g.Type == protowire.VarintType:
 					kind, n = valBool, 0
-					if g.x != 0 {
+					if g.X != 0 {
 						n = 1
 					}
-				case g.num == 3 && g.typ == protowire.VarintType:
-					kind, n = valInt, int64(g.x)
+				case g.Num == 3 && g.Type == protowire.VarintType:
+					kind, n = valInt, int64(g.X)
 				default:
 					kind = valOther
 				}
@@ -299,13 +141,13 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 	e.events = e.events[:0]
 	maxKey := e.keyLimit
 	for len(b) > 0 {
-		f, rest, err := nextField(b)
+		f, rest, err := otlpwire.Next(b)
 		if err != nil {
 			return err
 		}
 		b = rest
-		v, x, typ := f.v, f.x, f.typ
-		switch f.num {
+		v, x, typ := f.V, f.X, f.Type
+		switch f.Num {
 		case 1:
 			if typ == protowire.BytesType {
 				s.TraceID = TraceID{} // empty = zero ID, as pdata reads it
@@ -354,18 +196,18 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			}
 			var l Link
 			for len(v) > 0 {
-				g, r, err := nextField(v)
+				g, r, err := otlpwire.Next(v)
 				if err != nil {
 					return err
 				}
 				v = r
 				switch {
-				case g.num == 1 && g.typ == protowire.BytesType:
+				case g.Num == 1 && g.Type == protowire.BytesType:
 					l.TraceID = TraceID{}
-					copy(l.TraceID[:], g.v)
-				case g.num == 2 && g.typ == protowire.BytesType:
+					copy(l.TraceID[:], g.V)
+				case g.Num == 2 && g.Type == protowire.BytesType:
 					l.SpanID = SpanID{}
-					copy(l.SpanID[:], g.v)
+					copy(l.SpanID[:], g.V)
 				}
 			}
 			e.links = append(e.links, l)
@@ -374,13 +216,13 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 				continue
 			}
 			for len(v) > 0 {
-				g, r, err := nextField(v)
+				g, r, err := otlpwire.Next(v)
 				if err != nil {
 					return err
 				}
 				v = r
-				if g.num == 3 && g.typ == protowire.VarintType {
-					s.Error = int32(g.x) == 2 // STATUS_CODE_ERROR
+				if g.Num == 3 && g.Type == protowire.VarintType {
+					s.Error = int32(g.X) == 2 // STATUS_CODE_ERROR
 				}
 			}
 		}
@@ -409,7 +251,7 @@ func (e *Extractor) wireEvent(b []byte) error {
 		name []byte
 		ts   uint64
 	)
-	err := eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
 		switch {
 		case num == 1 && typ == protowire.Fixed64Type:
 			ts = x
@@ -423,7 +265,7 @@ func (e *Extractor) wireEvent(b []byte) error {
 	}
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
 	maxKey := e.keyLimit
-	err = eachField(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if num != 3 || typ != protowire.BytesType {
 			return nil
 		}
