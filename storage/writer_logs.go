@@ -8,13 +8,18 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 )
 
-// LogRows is a columnar buffer of otel_logs rows. Fill it with AppendLogs,
-// store it with Store.InsertLogs, then Reset and reuse it. Not safe for
-// concurrent use.
+// LogRows is a columnar buffer of otel_logs rows. Fill it with AppendLogs
+// or AppendLogsProto, store it with Store.InsertLogs, then Reset and reuse
+// it. Not safe for concurrent use.
+//
+// Memory: as for SpanRows, AppendLogsProto's strings and attribute maps live
+// in chunks owned by the rows; Reset drops them without overwriting them,
+// so values taken from the rows stay valid after Reset.
 type LogRows struct {
 	// Limits apply to records appended afterwards; zero fields take defaults.
 	Limits RowLimits
 	keys   keyCache
+	wire   wireArena // AppendLogsProto's memory (wire_rows.go)
 
 	Timestamp          []time.Time
 	TraceID            []string
@@ -53,6 +58,7 @@ func (r *LogRows) Len() int { return len(r.Timestamp) }
 
 // Reset empties the buffer, keeping its capacity.
 func (r *LogRows) Reset() {
+	r.wire.reset()
 	clear(r.ResourceAttributes)
 	clear(r.ScopeAttributes)
 	clear(r.LogAttributes)

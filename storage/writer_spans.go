@@ -15,12 +15,19 @@ import (
 )
 
 // SpanRows is a columnar buffer of otel_traces rows. Fill it with
-// AppendTraces, store it with Store.InsertSpans, then Reset and reuse it.
-// Not safe for concurrent use.
+// AppendTraces or AppendTracesProto, store it with Store.InsertSpans, then
+// Reset and reuse it. Not safe for concurrent use.
+//
+// Memory: the strings, attribute maps and event/link slices that
+// AppendTracesProto appends live in chunks owned by the rows, not in the
+// caller's buffer. Reset drops those chunks without overwriting them, so
+// values taken from the rows stay valid (and immutable) after Reset, for as
+// long as they are referenced.
 type SpanRows struct {
 	// Limits apply to records appended afterwards; zero fields take defaults.
 	Limits RowLimits
 	keys   keyCache
+	wire   wireArena // AppendTracesProto's memory (wire_rows.go)
 
 	Timestamp          []time.Time
 	TraceID            []string
@@ -70,6 +77,7 @@ func (r *SpanRows) Len() int { return len(r.Timestamp) }
 
 // Reset empties the buffer, keeping its capacity.
 func (r *SpanRows) Reset() {
+	r.wire.reset()
 	clear(r.ResourceAttributes) // drop references to maps
 	clear(r.SpanAttributes)
 	clear(r.EventsAttributes)

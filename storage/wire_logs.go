@@ -1,0 +1,324 @@
+package storage
+
+import (
+	"fmt"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// AppendLogsProto appends the rows of an OTLP ExportLogsServiceRequest in
+// protobuf, read in place: the same rows, rejects (same records, same error
+// text) and count as AppendLogs on what plog.ProtoUnmarshaler decodes from b.
+// b is only read and may be reused after the call: the strings of the new
+// rows live in memory owned by r (see LogRows). Rejects are reported once the
+// whole request has been read.
+//
+// Malformed bytes (anything pdata refuses) return an error and leave r as it
+// was. Bodies and attributes that are arrays, maps or bytes (AsString gives
+// JSON or base64), repeated resource or scope messages and deprecated fields
+// are handed to pdata and AppendLogs within the call, with the same result.
+func (r *LogRows) AppendLogsProto(b []byte, onReject RejectFunc) (int, error) {
+	start := r.Len()
+	w := &r.wire
+	n, err := r.appendLogsWire(b)
+	if err == nil {
+		if onReject != nil {
+			for _, e := range w.rejects {
+				onReject(e)
+			}
+		}
+		clear(w.rejects)
+		w.rejects = w.rejects[:0]
+		return n, nil
+	}
+	clear(w.rejects)
+	w.rejects = w.rejects[:0]
+	w.fallbacks++
+	r.truncate(start)
+	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)
+	if err != nil {
+		return 0, fmt.Errorf("decode OTLP logs protobuf: %w", err)
+	}
+	return r.AppendLogs(ld, onReject), nil
+}
+
+// truncate drops the rows from n on.
+func (r *LogRows) truncate(n int) {
+	clear(r.ResourceAttributes[n:])
+	clear(r.ScopeAttributes[n:])
+	clear(r.LogAttributes[n:])
+	r.Timestamp = r.Timestamp[:n]
+	r.TraceID = r.TraceID[:n]
+	r.SpanID = r.SpanID[:n]
+	r.TraceFlags = r.TraceFlags[:n]
+	r.SeverityText = r.SeverityText[:n]
+	r.SeverityNumber = r.SeverityNumber[:n]
+	r.ServiceName = r.ServiceName[:n]
+	r.Body = r.Body[:n]
+	r.ResourceSchemaURL = r.ResourceSchemaURL[:n]
+	r.ResourceAttributes = r.ResourceAttributes[:n]
+	r.ScopeSchemaURL = r.ScopeSchemaURL[:n]
+	r.ScopeName = r.ScopeName[:n]
+	r.ScopeVersion = r.ScopeVersion[:n]
+	r.ScopeAttributes = r.ScopeAttributes[:n]
+	r.LogAttributes = r.LogAttributes[:n]
+	r.EventName = r.EventName[:n]
+}
+
+// appendLogsWire reads ExportLogsServiceRequest{1: ResourceLogs}.
+// errWireFallback means: undo and ask pdata.
+func (r *LogRows) appendLogsWire(b []byte) (int, error) {
+	lim := r.Limits.withDefaults()
+	n := 0
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return n, errWireFallback
+		}
+		b = rest
+		if f.Num != 1 {
+			continue
+		}
+		if f.Type != protowire.BytesType {
+			return n, errWireFallback
+		}
+		c, err := r.resourceLogsWire(f.V, lim)
+		n += c
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// logScope is what a ScopeLogs gives its rows.
+type logScope struct {
+	schemaURL string
+	scope     wireScope
+}
+
+// resourceLogsWire reads ResourceLogs{1: Resource, 2: ScopeLogs, 3: schema_url}.
+func (r *LogRows) resourceLogsWire(b []byte, lim RowLimits) (int, error) {
+	var resMsg, schema []byte
+	nres := 0
+	for p := b; len(p) > 0; {
+		f, rest, err := otlpwire.Next(p)
+		if err != nil {
+			return 0, errWireFallback
+		}
+		p = rest
+		switch f.Num {
+		case 1, 2, 3:
+			if f.Type != protowire.BytesType {
+				return 0, errWireFallback
+			}
+			switch f.Num {
+			case 1:
+				resMsg = f.V
+				nres++
+			case 3:
+				schema = f.V
+			}
+		case 1000: // deprecated instrumentation_library_logs
+			return 0, errWireFallback
+		}
+	}
+	if nres > 1 { // pdata merges repeated messages
+		return 0, errWireFallback
+	}
+	res, err := r.wire.resource(&r.keys, resMsg, lim.MaxAttributeBytes)
+	if err != nil {
+		return 0, err
+	}
+	resSchema := r.wire.str(schema)
+	resErr := res.err // AppendLogs: a scope's error sticks to the later scopes of its resource
+	n := 0
+	for p := b; len(p) > 0; {
+		f, rest, _ := otlpwire.Next(p)
+		p = rest
+		if f.Num != 2 {
+			continue
+		}
+		c, err := r.scopeLogsWire(f.V, &res, resSchema, &resErr, lim)
+		n += c
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// scopeLogsWire reads ScopeLogs{1: InstrumentationScope, 2: LogRecord, 3: schema_url}.
+func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, resErr *error, lim RowLimits) (int, error) {
+	var scopeMsg, schema []byte
+	nscope := 0
+	for p := b; len(p) > 0; {
+		f, rest, err := otlpwire.Next(p)
+		if err != nil {
+			return 0, errWireFallback
+		}
+		p = rest
+		switch f.Num {
+		case 1, 2, 3:
+			if f.Type != protowire.BytesType {
+				return 0, errWireFallback
+			}
+			switch f.Num {
+			case 1:
+				scopeMsg = f.V
+				nscope++
+			case 3:
+				schema = f.V
+			}
+		}
+	}
+	if nscope > 1 {
+		return 0, errWireFallback
+	}
+	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes, true)
+	if err != nil {
+		return 0, err
+	}
+	if sc.err != nil && *resErr == nil {
+		*resErr = fmt.Errorf("scope: %w", sc.err)
+	}
+	ls := logScope{schemaURL: r.wire.str(schema), scope: sc}
+	n := 0
+	for p := b; len(p) > 0; {
+		f, rest, _ := otlpwire.Next(p)
+		p = rest
+		if f.Num != 2 {
+			continue
+		}
+		ok, err := r.logWire(f.V, res, resSchema, *resErr, &ls, lim)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// logWire reads one LogRecord and appends its row, or queues its reject.
+//
+//	LogRecord{1: time, 11: observed_time, 2: severity_number, 3: severity_text,
+//	          5: body, 6: KeyValue, 7: dropped, 8: flags, 9: trace_id,
+//	          10: span_id, 12: event_name}
+func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr error, ls *logScope, lim RowLimits) (bool, error) {
+	w := &r.wire
+	var (
+		ts, observed                 uint64
+		sev                          int32
+		flags                        uint32
+		sevText, tid, sid, eventName []byte
+		body                         anyValue
+		attrs                        = attrList{kv: w.kv2[:0]}
+	)
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return false, errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1, 11:
+			if f.Type != protowire.Fixed64Type {
+				return false, errWireFallback
+			}
+			if f.Num == 1 {
+				ts = f.X
+			} else {
+				observed = f.X
+			}
+		case 2, 7:
+			if f.Type != protowire.VarintType {
+				return false, errWireFallback
+			}
+			if f.Num == 2 {
+				sev = int32(f.X)
+			}
+		case 8:
+			if f.Type != protowire.Fixed32Type {
+				return false, errWireFallback
+			}
+			flags = uint32(f.X)
+		case 3, 5, 6, 9, 10, 12:
+			if f.Type != protowire.BytesType {
+				return false, errWireFallback
+			}
+			switch f.Num {
+			case 3:
+				sevText = f.V
+			case 5:
+				if err := body.read(f.V); err != nil {
+					return false, err
+				}
+			case 6:
+				if _, _, err := attrs.add(w, &r.keys, f.V, lim.MaxAttributeBytes); err != nil {
+					return false, err
+				}
+			case 9:
+				if len(f.V) != 0 && len(f.V) != 16 {
+					return false, errWireFallback
+				}
+				tid = f.V
+			case 10:
+				if len(f.V) != 0 && len(f.V) != 8 {
+					return false, errWireFallback
+				}
+				sid = f.V
+			case 12:
+				eventName = f.V
+			}
+		}
+	}
+	w.kv2 = attrs.kv[:0]
+
+	// the checks of AppendLogs and appendLog, in their order
+	what := "time"
+	if ts == 0 {
+		ts, what = observed, "observed time (time unset)"
+	}
+	bodyStr := w.asString(&body)
+	reject := resErr
+	if reject == nil {
+		reject = checkTimestamp(pcommon.Timestamp(ts), what)
+	}
+	if reject == nil && len(bodyStr) > lim.MaxBodyBytes {
+		reject = fmt.Errorf("%w: body is %d bytes (limit %d)", ErrAttributeTooLarge, len(bodyStr), lim.MaxBodyBytes)
+	}
+	if reject == nil {
+		reject = attrs.tooBig
+	}
+	if reject != nil {
+		var t pcommon.TraceID
+		copy(t[:], tid)
+		w.rejects = append(w.rejects, fmt.Errorf("log record of %s (trace %s): %w", quoteForError(res.service), hexTraceID(t), reject))
+		return false, nil
+	}
+	if sev < 0 || sev > 255 {
+		sev = 0
+	}
+	r.Timestamp = append(r.Timestamp, pcommon.Timestamp(ts).AsTime())
+	r.TraceID = append(r.TraceID, w.hexID(tid))
+	r.SpanID = append(r.SpanID, w.hexID(sid))
+	r.TraceFlags = append(r.TraceFlags, uint8(flags))
+	r.SeverityText = append(r.SeverityText, w.str(sevText))
+	r.SeverityNumber = append(r.SeverityNumber, uint8(sev))
+	r.Body = append(r.Body, bodyStr)
+	r.LogAttributes = append(r.LogAttributes, w.newAttrs(attrs.kv))
+	r.EventName = append(r.EventName, w.str(eventName))
+	r.ServiceName = append(r.ServiceName, res.service)
+	r.ResourceSchemaURL = append(r.ResourceSchemaURL, resSchema)
+	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
+	r.ScopeSchemaURL = append(r.ScopeSchemaURL, ls.schemaURL)
+	r.ScopeName = append(r.ScopeName, ls.scope.name)
+	r.ScopeVersion = append(r.ScopeVersion, ls.scope.version)
+	r.ScopeAttributes = append(r.ScopeAttributes, ls.scope.attrs)
+	return true, nil
+}

@@ -1,0 +1,446 @@
+package storage
+
+import (
+	"encoding/hex"
+	"errors"
+	"math"
+	"strconv"
+	"time"
+	"unsafe"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// This file holds what the pdata-free readers (AppendTracesProto,
+// AppendLogsProto) share: the arena their strings live in, the slabs their
+// attribute maps are cut from, and KeyValue/AnyValue decoding.
+
+// errWireFallback makes a proto reader hand the request to pdata: the bytes
+// are malformed (pdata then says why), or hold something the reader does not
+// reproduce itself (arrays, maps and bytes values, repeated resources, ...).
+var errWireFallback = errors.New("fall back to pdata")
+
+const (
+	arenaChunk    = 64 << 10 // bytes per string chunk
+	arenaMaxCopy  = 4 << 10  // longer strings get their own allocation
+	slabChunk     = 4096     // elements per slab chunk
+	attrsSlabSize = 512      // Attrs per slab chunk
+)
+
+// wireArena owns the memory the proto readers put into rows. Strings are
+// copied into big byte chunks and made with unsafe.String; attribute values
+// are boxed by pointing an interface at a string slab element; Attrs, their
+// kv slices and event/link columns are cut from slabs. A chunk is filled and
+// then replaced, never grown in place or overwritten, so every string and
+// slice handed out stays valid and immutable for as long as anything refers
+// to it; reset drops the chunks (the garbage collector frees them once the
+// rows that refer to them are gone). The scratch slices are reused.
+type wireArena struct {
+	bytes    []byte
+	strs     []string
+	kvs      []any
+	attrs    []Attrs
+	attrPtrs []*Attrs
+	times    []time.Time
+	names    []string
+
+	// scratch, never referenced by rows
+	kv, kv2   []any
+	evs, lnks [][]byte
+	evTimes   []time.Time
+	evNames   []string
+	evAttrs   []*Attrs
+	lTrace    []string
+	lSpan     []string
+	lState    []string
+	lAttrs    []*Attrs
+	rejects   []error
+
+	fallbacks int // requests handed to pdata (tests check the fast path is taken)
+}
+
+// reset drops the chunks rows refer to; the strings and slices already in
+// rows stay valid.
+func (a *wireArena) reset() {
+	a.bytes, a.strs, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil, nil
+}
+
+// alloc returns n fresh bytes from the current chunk.
+func (a *wireArena) alloc(n int) []byte {
+	if n > cap(a.bytes)-len(a.bytes) {
+		if n > arenaMaxCopy {
+			return make([]byte, n)
+		}
+		a.bytes = make([]byte, 0, arenaChunk)
+	}
+	off := len(a.bytes)
+	a.bytes = a.bytes[:off+n]
+	return a.bytes[off : off+n : off+n]
+}
+
+// str copies b into the arena.
+func (a *wireArena) str(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	d := a.alloc(len(b))
+	copy(d, b)
+	return unsafe.String(&d[0], len(d))
+}
+
+// hexID is the exporter's form of an ID: lowercase hex, "" when empty or
+// all zeros (as hexTraceID / hexSpanID).
+func (a *wireArena) hexID(id []byte) string {
+	zero := true
+	for _, c := range id {
+		if c != 0 {
+			zero = false
+			break
+		}
+	}
+	if zero {
+		return ""
+	}
+	d := a.alloc(2 * len(id))
+	hex.Encode(d, id)
+	return unsafe.String(&d[0], len(d))
+}
+
+// eface is the layout of an empty interface.
+type eface struct {
+	typ, data unsafe.Pointer
+}
+
+// stringType is the type word of an interface holding a string.
+var stringType = func() unsafe.Pointer {
+	var s any = ""
+	return (*eface)(unsafe.Pointer(&s)).typ
+}()
+
+// box returns s as an interface without the allocation any(s) costs: the
+// interface points at a string slab element, which is never written again.
+func (a *wireArena) box(s string) any {
+	if len(a.strs) == cap(a.strs) {
+		a.strs = make([]string, 0, slabChunk)
+	}
+	a.strs = append(a.strs, s)
+	var v any
+	e := (*eface)(unsafe.Pointer(&v))
+	e.typ = stringType
+	e.data = unsafe.Pointer(&a.strs[len(a.strs)-1])
+	return v
+}
+
+// take copies src into a slab and returns the copy, its capacity capped so
+// appending to it never touches its neighbours.
+func take[T any](slab *[]T, src []T) []T {
+	n := len(src)
+	if n > cap(*slab)-len(*slab) {
+		if n > slabChunk/4 {
+			return append(make([]T, 0, n), src...)
+		}
+		*slab = make([]T, 0, slabChunk)
+	}
+	off := len(*slab)
+	*slab = append(*slab, src...)
+	return (*slab)[off : off+n : off+n]
+}
+
+// newAttrs returns Attrs holding a slab copy of kv (emptyAttrs when empty).
+func (a *wireArena) newAttrs(kv []any) *Attrs {
+	if len(kv) == 0 {
+		return emptyAttrs
+	}
+	if len(a.attrs) == cap(a.attrs) {
+		a.attrs = make([]Attrs, 0, attrsSlabSize)
+	}
+	a.attrs = append(a.attrs, Attrs{kv: take(&a.kvs, kv)})
+	return &a.attrs[len(a.attrs)-1]
+}
+
+// boxBytes is box for a key in wire bytes: no allocation when cached.
+func (c *keyCache) boxBytes(k []byte) any {
+	if v, ok := c.m[string(k)]; ok {
+		return v
+	}
+	return c.box(string(k))
+}
+
+// anyValue is an AnyValue as read so far (fields of repeated occurrences
+// merge, the last value field wins, as in pdata).
+type anyValue struct {
+	kind uint8 // 0 empty, or a wire field number: 1 string, 2 bool, 3 int, 4 double
+	s    []byte
+	x    uint64
+}
+
+// read merges one AnyValue message into v. Arrays, maps, bytes and string
+// table references fall back to pdata (their AsString is JSON or base64).
+func (v *anyValue) read(b []byte) error {
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1:
+			if f.Type != protowire.BytesType {
+				return errWireFallback
+			}
+			v.kind, v.s = 1, f.V
+		case 2, 3:
+			if f.Type != protowire.VarintType {
+				return errWireFallback
+			}
+			v.kind, v.x = uint8(f.Num), f.X
+		case 4:
+			if f.Type != protowire.Fixed64Type {
+				return errWireFallback
+			}
+			v.kind, v.x = 4, f.X
+		case 5, 6, 7, 8:
+			return errWireFallback
+		}
+	}
+	return nil
+}
+
+// asString is pcommon.Value.AsString for the kinds read handles.
+func (a *wireArena) asString(v *anyValue) string {
+	switch v.kind {
+	case 1:
+		return a.str(v.s)
+	case 2:
+		if v.x != 0 {
+			return "true"
+		}
+		return "false"
+	case 3:
+		var buf [24]byte
+		return a.str(strconv.AppendInt(buf[:0], int64(v.x), 10))
+	case 4:
+		var buf [64]byte
+		return a.str(appendFloatAsString(buf[:0], math.Float64frombits(v.x)))
+	}
+	return ""
+}
+
+// appendFloatAsString is pcommon's float64AsString (ES6 number formatting,
+// as encoding/json), appending to b.
+func appendFloatAsString(b []byte, f float64) []byte {
+	switch {
+	case math.IsNaN(f):
+		return append(b, "NaN"...)
+	case math.IsInf(f, 1):
+		return append(b, "Infinity"...)
+	case math.IsInf(f, -1):
+		return append(b, "-Infinity"...)
+	}
+	start := len(b)
+	abs := math.Abs(f)
+	format := byte('f')
+	if abs != 0 && (abs < 1e-6 || abs >= 1e21) {
+		format = 'e'
+	}
+	b = strconv.AppendFloat(b, f, format, -1, 64)
+	if format == 'e' {
+		// clean up e-09 to e-9
+		n := len(b)
+		if n-start >= 4 && b[n-4] == 'e' && b[n-3] == '-' && b[n-2] == '0' {
+			b[n-2] = b[n-1]
+			b = b[:n-1]
+		}
+	}
+	return b
+}
+
+// keyValue decodes a KeyValue: its key (aliasing b) and its value as
+// AsString gives it, in the arena.
+func (a *wireArena) keyValue(b []byte) (key []byte, val string, err error) {
+	var v anyValue
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return nil, "", errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1:
+			if f.Type != protowire.BytesType {
+				return nil, "", errWireFallback
+			}
+			key = f.V
+		case 2:
+			if f.Type != protowire.BytesType {
+				return nil, "", errWireFallback
+			}
+			if err := v.read(f.V); err != nil {
+				return nil, "", err
+			}
+		case 3:
+			if f.Type != protowire.VarintType {
+				return nil, "", errWireFallback
+			}
+		}
+	}
+	return key, a.asString(&v), nil
+}
+
+// attrList collects the KeyValues of a repeated field as attrsOf does: kv
+// holds them boxed (keys through the keyCache) up to the first one over the
+// limit, whose error is kept in tooBig; later ones are still decoded, so
+// malformed bytes are noticed.
+type attrList struct {
+	kv     []any
+	tooBig error
+}
+
+func (l *attrList) add(a *wireArena, keys *keyCache, b []byte, limit int) (key []byte, val string, err error) {
+	key, val, err = a.keyValue(b)
+	if err != nil || l.tooBig != nil {
+		return key, val, err
+	}
+	if len(key) > limit || len(val) > limit {
+		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
+		return key, val, nil
+	}
+	l.kv = append(l.kv, keys.boxBytes(key), a.box(val))
+	return key, val, nil
+}
+
+// checkMsg checks the framing and the known fields' wire types of a message
+// the readers do not otherwise use: want[num] is the wire type field num
+// must have (+1, so zero means unknown).
+func checkMsg(b []byte, want map[protowire.Number]protowire.Type) error {
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return errWireFallback
+		}
+		b = rest
+		if t, ok := want[f.Num]; ok && t != f.Type {
+			return errWireFallback
+		}
+	}
+	return nil
+}
+
+// entityRefFields: Resource.entity_refs (all strings).
+var entityRefFields = map[protowire.Number]protowire.Type{
+	1: protowire.BytesType, 2: protowire.BytesType, 3: protowire.BytesType, 4: protowire.BytesType,
+}
+
+// wireType checks f's wire type.
+func wireType(f otlpwire.Field, t protowire.Type) error {
+	if f.Type != t {
+		return errWireFallback
+	}
+	return nil
+}
+
+// wireResource is a Resource as the rows need it.
+type wireResource struct {
+	service string // AsString of the first service.name attribute
+	attrs   *Attrs // nil when err is set
+	err     error  // attrsOf's error
+}
+
+// resource decodes a Resource message.
+func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource, error) {
+	var (
+		res   wireResource
+		l     = attrList{kv: a.kv[:0]}
+		found bool
+	)
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return res, errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1:
+			if f.Type != protowire.BytesType {
+				return res, errWireFallback
+			}
+			k, v, err := l.add(a, keys, f.V, limit)
+			if err != nil {
+				return res, err
+			}
+			if !found && string(k) == "service.name" {
+				res.service, found = v, true
+			}
+		case 2:
+			if f.Type != protowire.VarintType {
+				return res, errWireFallback
+			}
+		case 3:
+			if f.Type != protowire.BytesType || checkMsg(f.V, entityRefFields) != nil {
+				return res, errWireFallback
+			}
+		}
+	}
+	a.kv = l.kv[:0]
+	if l.tooBig != nil {
+		res.err = l.tooBig
+		return res, nil
+	}
+	res.attrs = a.newAttrs(l.kv)
+	return res, nil
+}
+
+// wireScope is an InstrumentationScope as the rows need it.
+type wireScope struct {
+	name, version string
+	attrs         *Attrs // nil when err is set
+	err           error
+}
+
+// scope decodes an InstrumentationScope message; withAttrs builds its
+// attributes (logs store them, spans only need them checked).
+func (a *wireArena) scope(keys *keyCache, b []byte, limit int, withAttrs bool) (wireScope, error) {
+	var (
+		sc         wireScope
+		l          = attrList{kv: a.kv[:0]}
+		name, vers []byte
+	)
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return sc, errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1, 2:
+			if f.Type != protowire.BytesType {
+				return sc, errWireFallback
+			}
+			if f.Num == 1 {
+				name = f.V
+			} else {
+				vers = f.V
+			}
+		case 3:
+			if f.Type != protowire.BytesType {
+				return sc, errWireFallback
+			}
+			if _, _, err := l.add(a, keys, f.V, limit); err != nil {
+				return sc, err
+			}
+		case 4:
+			if f.Type != protowire.VarintType {
+				return sc, errWireFallback
+			}
+		}
+	}
+	a.kv = l.kv[:0]
+	sc.name, sc.version = a.str(name), a.str(vers)
+	if l.tooBig != nil {
+		sc.err = l.tooBig
+	} else if withAttrs {
+		sc.attrs = a.newAttrs(l.kv)
+	}
+	return sc, nil
+}

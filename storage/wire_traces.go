@@ -1,0 +1,493 @@
+package storage
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
+)
+
+// AppendTracesProto appends the rows of an OTLP ExportTraceServiceRequest in
+// protobuf, read in place: the same rows, rejects (same spans, same error
+// text) and count as AppendTraces on what ptrace.ProtoUnmarshaler decodes
+// from b, at a fraction of the cost. b is only read and may be reused after
+// the call: the strings of the new rows live in memory owned by r (see
+// SpanRows). Rejects are reported once the whole request has been read.
+//
+// Malformed bytes (anything pdata refuses, e.g. an ID of the wrong length)
+// return an error and leave r as it was. The few things it does not
+// reproduce itself (array, map and bytes attribute values, repeated resource
+// or scope messages, deprecated fields) are handed to pdata and AppendTraces
+// within the call, with the same result.
+func (r *SpanRows) AppendTracesProto(b []byte, onReject RejectFunc) (int, error) {
+	start := r.Len()
+	w := &r.wire
+	n, err := r.appendTracesWire(b)
+	if err == nil {
+		if onReject != nil {
+			for _, e := range w.rejects {
+				onReject(e)
+			}
+		}
+		clear(w.rejects)
+		w.rejects = w.rejects[:0]
+		return n, nil
+	}
+	clear(w.rejects)
+	w.rejects = w.rejects[:0]
+	w.fallbacks++
+	r.truncate(start)
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)
+	if err != nil {
+		return 0, fmt.Errorf("decode OTLP traces protobuf: %w", err)
+	}
+	return r.AppendTraces(td, onReject), nil
+}
+
+// truncate drops the rows from n on.
+func (r *SpanRows) truncate(n int) {
+	clear(r.ResourceAttributes[n:])
+	clear(r.SpanAttributes[n:])
+	clear(r.EventsAttributes[n:])
+	clear(r.LinksAttributes[n:])
+	r.Timestamp = r.Timestamp[:n]
+	r.TraceID = r.TraceID[:n]
+	r.SpanID = r.SpanID[:n]
+	r.ParentSpanID = r.ParentSpanID[:n]
+	r.TraceState = r.TraceState[:n]
+	r.SpanName = r.SpanName[:n]
+	r.SpanKind = r.SpanKind[:n]
+	r.ServiceName = r.ServiceName[:n]
+	r.ResourceAttributes = r.ResourceAttributes[:n]
+	r.ScopeName = r.ScopeName[:n]
+	r.ScopeVersion = r.ScopeVersion[:n]
+	r.SpanAttributes = r.SpanAttributes[:n]
+	r.Duration = r.Duration[:n]
+	r.StatusCode = r.StatusCode[:n]
+	r.StatusMessage = r.StatusMessage[:n]
+	r.EventsTimestamp = r.EventsTimestamp[:n]
+	r.EventsName = r.EventsName[:n]
+	r.EventsAttributes = r.EventsAttributes[:n]
+	r.LinksTraceID = r.LinksTraceID[:n]
+	r.LinksSpanID = r.LinksSpanID[:n]
+	r.LinksTraceState = r.LinksTraceState[:n]
+	r.LinksAttributes = r.LinksAttributes[:n]
+}
+
+// appendTracesWire reads ExportTraceServiceRequest{1: ResourceSpans}.
+// errWireFallback means: undo and ask pdata.
+func (r *SpanRows) appendTracesWire(b []byte) (int, error) {
+	lim := r.Limits.withDefaults()
+	n := 0
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return n, errWireFallback
+		}
+		b = rest
+		if f.Num != 1 {
+			continue
+		}
+		if f.Type != protowire.BytesType {
+			return n, errWireFallback
+		}
+		c, err := r.resourceSpansWire(f.V, lim)
+		n += c
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// resourceSpansWire reads ResourceSpans{1: Resource, 2: ScopeSpans, 3: schema_url}.
+func (r *SpanRows) resourceSpansWire(b []byte, lim RowLimits) (int, error) {
+	// the resource may follow its scope spans on the wire: find it first
+	var resMsg []byte
+	nres := 0
+	for p := b; len(p) > 0; {
+		f, rest, err := otlpwire.Next(p)
+		if err != nil {
+			return 0, errWireFallback
+		}
+		p = rest
+		switch f.Num {
+		case 1, 2, 3:
+			if f.Type != protowire.BytesType {
+				return 0, errWireFallback
+			}
+			if f.Num == 1 {
+				resMsg = f.V
+				nres++
+			}
+		case 1000: // deprecated instrumentation_library_spans
+			return 0, errWireFallback
+		}
+	}
+	if nres > 1 { // pdata merges repeated messages
+		return 0, errWireFallback
+	}
+	res, err := r.wire.resource(&r.keys, resMsg, lim.MaxAttributeBytes)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for p := b; len(p) > 0; {
+		f, rest, _ := otlpwire.Next(p)
+		p = rest
+		if f.Num != 2 {
+			continue
+		}
+		c, err := r.scopeSpansWire(f.V, &res, lim)
+		n += c
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// scopeSpansWire reads ScopeSpans{1: InstrumentationScope, 2: Span, 3: schema_url}.
+func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (int, error) {
+	var scopeMsg []byte
+	nscope := 0
+	for p := b; len(p) > 0; {
+		f, rest, err := otlpwire.Next(p)
+		if err != nil {
+			return 0, errWireFallback
+		}
+		p = rest
+		switch f.Num {
+		case 1, 2, 3:
+			if f.Type != protowire.BytesType {
+				return 0, errWireFallback
+			}
+			if f.Num == 1 {
+				scopeMsg = f.V
+				nscope++
+			}
+		}
+	}
+	if nscope > 1 {
+		return 0, errWireFallback
+	}
+	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes, false)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for p := b; len(p) > 0; {
+		f, rest, _ := otlpwire.Next(p)
+		p = rest
+		if f.Num != 2 {
+			continue
+		}
+		ok, err := r.spanWire(f.V, res, &sc, lim)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// spanWire reads one Span and appends its row, or queues its reject.
+//
+//	Span{1: trace_id, 2: span_id, 3: trace_state, 4: parent_span_id, 5: name,
+//	     6: kind, 7: start, 8: end, 9: KeyValue, 10: dropped, 11: Event,
+//	     12: dropped, 13: Link, 14: dropped, 15: Status{2: message, 3: code}, 16: flags}
+func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowLimits) (bool, error) {
+	w := &r.wire
+	limit := lim.MaxAttributeBytes
+	var (
+		tid, sid, pid, state, name, msg []byte
+		kind, code                      int32
+		start, end                      uint64
+		attrs                           = attrList{kv: w.kv2[:0]}
+	)
+	evs, lnks := w.evs[:0], w.lnks[:0]
+	defer func() { w.kv2, w.evs, w.lnks = attrs.kv[:0], evs[:0], lnks[:0] }()
+	for len(b) > 0 {
+		f, rest, err := otlpwire.Next(b)
+		if err != nil {
+			return false, errWireFallback
+		}
+		b = rest
+		switch f.Num {
+		case 1, 2, 3, 4, 5, 9, 11, 13, 15:
+			if f.Type != protowire.BytesType {
+				return false, errWireFallback
+			}
+		case 6, 10, 12, 14:
+			if f.Type != protowire.VarintType {
+				return false, errWireFallback
+			}
+		case 7, 8:
+			if f.Type != protowire.Fixed64Type {
+				return false, errWireFallback
+			}
+		case 16:
+			if f.Type != protowire.Fixed32Type {
+				return false, errWireFallback
+			}
+		default:
+			continue
+		}
+		switch f.Num {
+		case 1:
+			if len(f.V) != 0 && len(f.V) != 16 {
+				return false, errWireFallback
+			}
+			tid = f.V
+		case 2, 4:
+			if len(f.V) != 0 && len(f.V) != 8 {
+				return false, errWireFallback
+			}
+			if f.Num == 2 {
+				sid = f.V
+			} else {
+				pid = f.V
+			}
+		case 3:
+			state = f.V
+		case 5:
+			name = f.V
+		case 6:
+			kind = int32(f.X)
+		case 7:
+			start = f.X
+		case 8:
+			end = f.X
+		case 9:
+			if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+				return false, err
+			}
+		case 11:
+			evs = append(evs, f.V)
+		case 13:
+			lnks = append(lnks, f.V)
+		case 15:
+			for v := f.V; len(v) > 0; {
+				g, rest, err := otlpwire.Next(v)
+				if err != nil {
+					return false, errWireFallback
+				}
+				v = rest
+				switch g.Num {
+				case 2:
+					if g.Type != protowire.BytesType {
+						return false, errWireFallback
+					}
+					msg = g.V
+				case 3:
+					if g.Type != protowire.VarintType {
+						return false, errWireFallback
+					}
+					code = int32(g.X)
+				}
+			}
+		}
+	}
+	evErr, err := r.eventsWire(evs, limit)
+	if err != nil {
+		return false, err
+	}
+	linkErr, err := r.linksWire(lnks, limit)
+	if err != nil {
+		return false, err
+	}
+
+	// the checks of appendSpan, in its order
+	var reject error
+	switch {
+	case res.err != nil:
+		reject = fmt.Errorf("resource: %w", res.err)
+	case checkTimestamp(pcommon.Timestamp(start), "start time") != nil:
+		reject = checkTimestamp(pcommon.Timestamp(start), "start time")
+	case len(name) > limit:
+		reject = fmt.Errorf("%w: span name is %d bytes (limit %d)", ErrAttributeTooLarge, len(name), limit)
+	case len(msg) > limit:
+		reject = fmt.Errorf("%w: status message is %d bytes (limit %d)", ErrAttributeTooLarge, len(msg), limit)
+	case attrs.tooBig != nil:
+		reject = attrs.tooBig
+	case evErr != nil:
+		reject = evErr
+	case linkErr != nil:
+		reject = linkErr
+	}
+	if reject != nil {
+		var t pcommon.TraceID
+		var s pcommon.SpanID
+		copy(t[:], tid)
+		copy(s[:], sid)
+		w.rejects = append(w.rejects, fmt.Errorf("span %s/%s of %s: %w", hexTraceID(t), hexSpanID(s),
+			quoteForError(res.service), reject))
+		return false, nil
+	}
+
+	var dur uint64
+	if end > start {
+		dur = end - start
+	}
+	r.Timestamp = append(r.Timestamp, pcommon.Timestamp(start).AsTime())
+	r.TraceID = append(r.TraceID, w.hexID(tid))
+	r.SpanID = append(r.SpanID, w.hexID(sid))
+	r.ParentSpanID = append(r.ParentSpanID, w.hexID(pid))
+	r.TraceState = append(r.TraceState, w.str(state))
+	r.SpanName = append(r.SpanName, w.str(name))
+	r.SpanKind = append(r.SpanKind, ptrace.SpanKind(kind).String())
+	r.ServiceName = append(r.ServiceName, res.service)
+	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
+	r.ScopeName = append(r.ScopeName, sc.name)
+	r.ScopeVersion = append(r.ScopeVersion, sc.version)
+	r.SpanAttributes = append(r.SpanAttributes, w.newAttrs(attrs.kv))
+	r.Duration = append(r.Duration, dur)
+	r.StatusCode = append(r.StatusCode, ptrace.StatusCode(code).String())
+	r.StatusMessage = append(r.StatusMessage, w.str(msg))
+	if len(evs) > 0 {
+		r.EventsTimestamp = append(r.EventsTimestamp, take(&w.times, w.evTimes))
+		r.EventsName = append(r.EventsName, take(&w.names, w.evNames))
+		r.EventsAttributes = append(r.EventsAttributes, take(&w.attrPtrs, w.evAttrs))
+	} else {
+		r.EventsTimestamp = append(r.EventsTimestamp, []time.Time{})
+		r.EventsName = append(r.EventsName, []string{})
+		r.EventsAttributes = append(r.EventsAttributes, []*Attrs{})
+	}
+	if len(lnks) > 0 {
+		r.LinksTraceID = append(r.LinksTraceID, take(&w.names, w.lTrace))
+		r.LinksSpanID = append(r.LinksSpanID, take(&w.names, w.lSpan))
+		r.LinksTraceState = append(r.LinksTraceState, take(&w.names, w.lState))
+		r.LinksAttributes = append(r.LinksAttributes, take(&w.attrPtrs, w.lAttrs))
+	} else {
+		r.LinksTraceID = append(r.LinksTraceID, []string{})
+		r.LinksSpanID = append(r.LinksSpanID, []string{})
+		r.LinksTraceState = append(r.LinksTraceState, []string{})
+		r.LinksAttributes = append(r.LinksAttributes, []*Attrs{})
+	}
+	return true, nil
+}
+
+// eventsWire reads Event{1: time, 2: name, 3: KeyValue, 4: dropped} messages
+// into the scratch columns. reject is the error appendSpan gives the first
+// event with an attribute over the limit.
+func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error) {
+	w := &r.wire
+	w.evTimes, w.evNames, w.evAttrs = w.evTimes[:0], w.evNames[:0], w.evAttrs[:0]
+	for i, b := range evs {
+		var (
+			ts    uint64
+			name  []byte
+			attrs = attrList{kv: w.kv[:0]}
+		)
+		for len(b) > 0 {
+			f, rest, err := otlpwire.Next(b)
+			if err != nil {
+				return nil, errWireFallback
+			}
+			b = rest
+			switch f.Num {
+			case 1:
+				if f.Type != protowire.Fixed64Type {
+					return nil, errWireFallback
+				}
+				ts = f.X
+			case 2:
+				if f.Type != protowire.BytesType {
+					return nil, errWireFallback
+				}
+				name = f.V
+			case 3:
+				if f.Type != protowire.BytesType {
+					return nil, errWireFallback
+				}
+				if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+					return nil, err
+				}
+			case 4:
+				if f.Type != protowire.VarintType {
+					return nil, errWireFallback
+				}
+			}
+		}
+		w.kv = attrs.kv[:0]
+		if attrs.tooBig != nil && reject == nil {
+			reject = fmt.Errorf("event %d: %w", i, attrs.tooBig)
+		}
+		if reject != nil {
+			continue
+		}
+		w.evTimes = append(w.evTimes, pcommon.Timestamp(ts).AsTime())
+		w.evNames = append(w.evNames, w.str(name))
+		w.evAttrs = append(w.evAttrs, w.newAttrs(attrs.kv))
+	}
+	return reject, nil
+}
+
+// linksWire reads Link{1: trace_id, 2: span_id, 3: trace_state, 4: KeyValue,
+// 5: dropped, 6: flags} messages into the scratch columns.
+func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error) {
+	w := &r.wire
+	w.lTrace, w.lSpan, w.lState, w.lAttrs = w.lTrace[:0], w.lSpan[:0], w.lState[:0], w.lAttrs[:0]
+	for i, b := range lnks {
+		var (
+			tid, sid, state []byte
+			attrs           = attrList{kv: w.kv[:0]}
+		)
+		for len(b) > 0 {
+			f, rest, err := otlpwire.Next(b)
+			if err != nil {
+				return nil, errWireFallback
+			}
+			b = rest
+			switch f.Num {
+			case 1, 2, 3, 4:
+				if f.Type != protowire.BytesType {
+					return nil, errWireFallback
+				}
+			case 5:
+				if f.Type != protowire.VarintType {
+					return nil, errWireFallback
+				}
+			case 6:
+				if f.Type != protowire.Fixed32Type {
+					return nil, errWireFallback
+				}
+			}
+			switch f.Num {
+			case 1:
+				if len(f.V) != 0 && len(f.V) != 16 {
+					return nil, errWireFallback
+				}
+				tid = f.V
+			case 2:
+				if len(f.V) != 0 && len(f.V) != 8 {
+					return nil, errWireFallback
+				}
+				sid = f.V
+			case 3:
+				state = f.V
+			case 4:
+				if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+					return nil, err
+				}
+			}
+		}
+		w.kv = attrs.kv[:0]
+		if attrs.tooBig != nil && reject == nil {
+			reject = fmt.Errorf("link %d: %w", i, attrs.tooBig)
+		}
+		if reject != nil {
+			continue
+		}
+		w.lTrace = append(w.lTrace, w.hexID(tid))
+		w.lSpan = append(w.lSpan, w.hexID(sid))
+		w.lState = append(w.lState, w.str(state))
+		w.lAttrs = append(w.lAttrs, w.newAttrs(attrs.kv))
+	}
+	return reject, nil
+}
