@@ -40,9 +40,17 @@ type worker struct {
 	kind      kind
 	pending   *pendingMarker // a batch to rebuild exactly, from the commit metadata
 	partLabel string
+	limits    storage.RowLimits
 
-	b       batch
-	scratch batch // for the rare paths: rejected records, per-message fallback
+	// Batches are stored in the background so that fetching and decoding
+	// go on meanwhile, but one at a time and in offset order: a batch's
+	// marker may only be committed once the batch before it is committed.
+	b        *batch    // the open batch, filled by run
+	inflight *batch    // being stored by its own goroutine, or nil
+	stored   chan bool // the in-flight store's result
+	spare    *batch    // a stored batch, reused as the next open one
+	broken   bool      // a batch was not stored: nothing after it may be
+	scratch  batch     // add's rare path: splitting rejected records
 }
 
 // batch is consecutive offsets [start, end] of one partition.
@@ -71,6 +79,12 @@ func (b *batch) rows(k kind) int {
 	return b.spans.Len()
 }
 
+func (w *worker) newBatch() *batch {
+	b := &batch{}
+	b.spans.Limits, b.logs.Limits = w.limits, w.limits
+	return b
+}
+
 func (b *batch) reset() {
 	b.n, b.held, b.bytes = 0, 0, 0
 	b.markerDone, b.fromMarker = false, false
@@ -86,9 +100,10 @@ func (b *batch) reset() {
 func (w *worker) run(gctx context.Context) {
 	c := w.c
 	w.partLabel = strconv.Itoa(w.partition)
-	lim := c.store.RowLimits()
-	w.b.spans.Limits, w.b.logs.Limits = lim, lim
-	w.scratch.spans.Limits, w.scratch.logs.Limits = lim, lim
+	w.limits = c.store.RowLimits()
+	w.b = w.newBatch()
+	w.stored = make(chan bool, 1)
+	w.scratch.spans.Limits, w.scratch.logs.Limits = w.limits, w.limits
 	log := c.log.With(zap.String("topic", w.topic), zap.Int("partition", w.partition))
 
 	r := kafka.NewReader(kafka.ReaderConfig{
@@ -122,9 +137,8 @@ func (w *worker) run(gctx context.Context) {
 			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end))
 	}
 	defer func() {
-		c.budget.Release(w.b.held)
-		c.m.bufferedBytes.Sub(float64(w.b.held))
-		w.b.held = 0
+		w.settle(nil, log) // normally done by finish already
+		w.release(w.b)
 		c.m.lag.DeleteLabelValues(w.topic, w.partLabel)
 	}()
 
@@ -185,9 +199,17 @@ func (w *worker) run(gctx context.Context) {
 }
 
 // finish stores what is open when the generation ends: on Shutdown within
-// its deadline, on a rebalance within RebalanceFlushTimeout.
+// its deadline, on a rebalance within RebalanceFlushTimeout. The in-flight
+// batch comes first (and is stored again if the generation's end cut it
+// short): the open one may not be committed past it.
 func (w *worker) finish(log *zap.Logger) {
-	if w.b.n == 0 {
+	ctx := w.c.flushCtx
+	if !w.c.stopping.Load() {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(context.Background(), w.c.cfg.RebalanceFlushTimeout)
+		defer cancel()
+	}
+	if !w.settle(ctx, log) || w.broken || w.b.n == 0 {
 		return
 	}
 	if w.pending != nil && w.b.last < w.pending.end {
@@ -197,16 +219,63 @@ func (w *worker) finish(log *zap.Logger) {
 			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end), zap.Int64("read_up_to", w.b.last))
 		return
 	}
-	ctx := w.c.flushCtx
-	if !w.c.stopping.Load() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), w.c.cfg.RebalanceFlushTimeout)
-		defer cancel()
-	}
-	if !w.flush(ctx, log) && w.b.n > 0 {
+	b := w.b
+	if !w.flush(ctx, log) || !w.settle(ctx, log) {
 		log.Warn("batch not stored before stopping; it is not committed and will be redone exactly",
-			zap.Int64("start", w.b.start), zap.Int64("end", w.b.end))
+			zap.Int64("start", b.start), zap.Int64("end", b.end))
 	}
+}
+
+// flush hands the open batch to a background store and opens a new one,
+// after waiting for the previous store. false means stop: that store
+// failed (ctx ended or the partition was lost), so nothing after it may be
+// stored.
+func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
+	if w.b.n == 0 {
+		return true
+	}
+	if !w.settle(nil, log) {
+		return false
+	}
+	b := w.b
+	w.inflight = b
+	if w.b = w.spare; w.b == nil {
+		w.b = w.newBatch()
+	}
+	w.spare = nil
+	go func() { w.stored <- w.store(ctx, log, b) }()
+	return true
+}
+
+// settle waits for the in-flight store. If it failed and retry is a live
+// context, the batch is stored again under retry (same marker, same token:
+// stored once). A batch that stays unstored is dropped, uncommitted, and
+// the worker is broken: the next owner redoes it exactly.
+func (w *worker) settle(retry context.Context, log *zap.Logger) bool {
+	b := w.inflight
+	if b == nil {
+		return !w.broken
+	}
+	ok := <-w.stored
+	if !ok && retry != nil && retry.Err() == nil {
+		ok = w.store(retry, log, b)
+	}
+	w.inflight = nil
+	if ok {
+		w.spare = b
+		return !w.broken
+	}
+	w.release(b)
+	b.reset()
+	w.broken = true
+	return false
+}
+
+// release gives back the budget b holds.
+func (w *worker) release(b *batch) {
+	w.c.budget.Release(b.held)
+	w.c.m.bufferedBytes.Sub(float64(b.held))
+	b.held = 0
 }
 
 // add takes m into the batch, waiting for buffer budget (and storing the
@@ -230,7 +299,7 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	}
 	c.m.bufferedBytes.Add(float64(size))
 	c.m.messages.WithLabelValues(w.topic).Inc()
-	b := &w.b
+	b := w.b
 	b.held += size
 	if b.n == 0 {
 		b.firstAt = time.Now()
@@ -253,22 +322,22 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	if w.kind == kindSpans {
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
-			w.deadLetterUndecodable(m, err)
+			w.deadLetterUndecodable(b, m, err)
 			return true
 		}
 		b.spans.AppendTraces(td, onReject)
 		if rejected > 0 {
-			w.deadLetterRejectedSpans(m, td)
+			w.deadLetterRejectedSpans(b, m, td)
 		}
 	} else {
 		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
 		if err != nil {
-			w.deadLetterUndecodable(m, err)
+			w.deadLetterUndecodable(b, m, err)
 			return true
 		}
 		b.logs.AppendLogs(ld, onReject)
 		if rejected > 0 {
-			w.deadLetterRejectedLogs(m, ld)
+			w.deadLetterRejectedLogs(b, m, ld)
 		}
 	}
 	c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
@@ -280,14 +349,12 @@ func (w *worker) token(start, end int64) string {
 	return "flowlens:" + w.topic + ":" + w.partLabel + ":" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10)
 }
 
-// flush stores the open batch and commits past it (see the package
-// comment for the order). false means stop: ctx ended or the partition
-// was lost; the batch is then left uncommitted.
-func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
-	c, b := w.c, &w.b
-	if b.n == 0 {
-		return true
-	}
+// store stores batch b and commits past it (see the package comment for
+// the order); it runs on its own goroutine, one per worker at a time.
+// false means ctx ended or the partition was lost: b is then left
+// uncommitted, as it was.
+func (w *worker) store(ctx context.Context, log *zap.Logger, b *batch) bool {
+	c := w.c
 	lost := func(err error) bool { return errors.Is(err, errLostPartition) }
 	if !b.markerDone {
 		marker := pendingMarker{b.start, b.end}.String()
@@ -304,7 +371,7 @@ func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
 
 	t0 := time.Now()
 	rows := b.rows(w.kind)
-	if err := w.insert(ctx, log); err != nil {
+	if err := w.insert(ctx, log, b); err != nil {
 		return false
 	}
 	if len(b.dlq) > 0 {
@@ -343,8 +410,7 @@ func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
 	}
 	c.m.batchAge.WithLabelValues(kindLabel).Observe(time.Since(b.firstAt).Seconds())
 	c.m.lag.WithLabelValues(w.topic, w.partLabel).Set(float64(max(b.lag, 0)))
-	c.budget.Release(b.held)
-	c.m.bufferedBytes.Sub(float64(b.held))
+	w.release(b)
 	b.reset()
 	return true
 }
@@ -352,8 +418,8 @@ func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
 // insert stores the batch's rows under its token, retrying while storage
 // is unavailable. A permanent error falls back to one insert per message,
 // dead-lettering the messages that still fail.
-func (w *worker) insert(ctx context.Context, log *zap.Logger) error {
-	c, b := w.c, &w.b
+func (w *worker) insert(ctx context.Context, log *zap.Logger, b *batch) error {
+	c := w.c
 	if b.rows(w.kind) == 0 {
 		return nil
 	}
@@ -362,8 +428,8 @@ func (w *worker) insert(ctx context.Context, log *zap.Logger) error {
 		return err
 	}
 	log.Error("storage refused the batch; storing its messages one by one", zap.Int64("start", b.start), zap.Int64("end", b.end), zap.Error(err))
+	s := w.newBatch() // rare path: not worth keeping
 	for _, m := range b.msgs {
-		s := &w.scratch
 		s.spans.Reset()
 		s.logs.Reset()
 		if w.kind == kindSpans {
@@ -383,12 +449,9 @@ func (w *worker) insert(ctx context.Context, log *zap.Logger) error {
 			if ctx.Err() != nil {
 				return err
 			}
-			w.deadLetter(m, "insert_failed", err.Error(), s.rows(w.kind))
+			w.deadLetter(b, m, "insert_failed", err.Error(), s.rows(w.kind))
 		}
 	}
-	s := &w.scratch
-	s.spans.Reset()
-	s.logs.Reset()
 	return nil
 }
 
@@ -418,8 +481,7 @@ func (w *worker) insertRows(ctx context.Context, b *batch, token string) error {
 
 // deadLetter queues a copy of m (or of the records of it that failed) for
 // the dead-letter topic; it is written before the batch is committed.
-func (w *worker) deadLetter(m kafka.Message, reason, detail string, records int) {
-	b := &w.b
+func (w *worker) deadLetter(b *batch, m kafka.Message, reason, detail string, records int) {
 	b.dlq = append(b.dlq, kafkawire.DeadLetterMessage(w.c.cfg.Topics.DeadLetter, m, reason, detail))
 	if b.dlqBy == nil {
 		b.dlqBy = map[string]int{}
@@ -428,13 +490,13 @@ func (w *worker) deadLetter(m kafka.Message, reason, detail string, records int)
 	w.c.m.messagesDLQ.WithLabelValues(w.topic, reason).Inc()
 }
 
-func (w *worker) deadLetterUndecodable(m kafka.Message, err error) {
+func (w *worker) deadLetterUndecodable(b *batch, m kafka.Message, err error) {
 	reason := "undecodable"
 	var de *kafkawire.DecodeError
 	if errors.As(err, &de) {
 		reason = de.Reason
 	}
-	w.deadLetter(m, reason, err.Error(), 0)
+	w.deadLetter(b, m, reason, err.Error(), 0)
 }
 
 func rejectReason(err error) string {
@@ -451,7 +513,7 @@ func rejectReason(err error) string {
 // only those, so replaying the dead letters duplicates nothing) as otlp_proto
 // messages, one per rejection reason. The message's other spans are in the
 // batch.
-func (w *worker) deadLetterRejectedSpans(m kafka.Message, td ptrace.Traces) {
+func (w *worker) deadLetterRejectedSpans(b *batch, m kafka.Message, td ptrace.Traces) {
 	type part struct {
 		td    ptrace.Traces
 		n     int
@@ -499,12 +561,12 @@ func (w *worker) deadLetterRejectedSpans(m kafka.Message, td ptrace.Traces) {
 		if err != nil {
 			v = m.Value // cannot happen with valid pdata; keep the original then
 		}
-		w.deadLetter(rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d span(s) rejected by storage; first: %v", p.n, p.first), p.n)
+		w.deadLetter(b, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d span(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
 }
 
 // deadLetterRejectedLogs is deadLetterRejectedSpans for log records.
-func (w *worker) deadLetterRejectedLogs(m kafka.Message, ld plog.Logs) {
+func (w *worker) deadLetterRejectedLogs(b *batch, m kafka.Message, ld plog.Logs) {
 	type part struct {
 		ld    plog.Logs
 		n     int
@@ -552,7 +614,7 @@ func (w *worker) deadLetterRejectedLogs(m kafka.Message, ld plog.Logs) {
 		if err != nil {
 			v = m.Value
 		}
-		w.deadLetter(rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d log record(s) rejected by storage; first: %v", p.n, p.first), p.n)
+		w.deadLetter(b, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d log record(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
 }
 
