@@ -178,7 +178,7 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 	if nscope > 1 {
 		return 0, errWireFallback
 	}
-	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes, true)
+	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -217,7 +217,7 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 		flags                        uint32
 		sevText, tid, sid, eventName []byte
 		body                         anyValue
-		attrs                        = attrList{kv: w.kv2[:0]}
+		attrs                        = w.list(&w.hintSpan)
 	)
 	for len(b) > 0 {
 		f, rest, err := otlpwire.Next(b)
@@ -259,7 +259,7 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 					return false, err
 				}
 			case 6:
-				if _, _, err := attrs.add(w, &r.keys, f.V, lim.MaxAttributeBytes); err != nil {
+				if _, _, err := attrs.add(&r.keys, f.V, lim.MaxAttributeBytes); err != nil {
 					return false, err
 				}
 			case 9:
@@ -277,7 +277,7 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 			}
 		}
 	}
-	w.kv2 = attrs.kv[:0]
+	logAttrs := attrs.close()
 
 	// the checks of AppendLogs and appendLog, in their order
 	what := "time"
@@ -311,7 +311,7 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 	r.SeverityText = append(r.SeverityText, w.str(sevText))
 	r.SeverityNumber = append(r.SeverityNumber, uint8(sev))
 	r.Body = append(r.Body, bodyStr)
-	r.LogAttributes = append(r.LogAttributes, w.newAttrs(attrs.kv))
+	r.LogAttributes = append(r.LogAttributes, logAttrs)
 	r.EventName = append(r.EventName, w.str(eventName))
 	r.ServiceName = append(r.ServiceName, res.service)
 	r.ResourceSchemaURL = append(r.ResourceSchemaURL, resSchema)

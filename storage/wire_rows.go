@@ -46,16 +46,21 @@ type wireArena struct {
 	names    []string
 
 	// scratch, never referenced by rows
-	kv, kv2   []any
-	evs, lnks [][]byte
-	evTimes   []time.Time
-	evNames   []string
-	evAttrs   []*Attrs
-	lTrace    []string
-	lSpan     []string
-	lState    []string
-	lAttrs    []*Attrs
-	rejects   []error
+	hintRes, hintScope, hintSpan, hintEvent, hintLink []keyHint
+	evs, lnks                                         [][]byte
+	evTimes                                           []time.Time
+	evNames                                           []string
+	evAttrs                                           []*Attrs
+	lTrace                                            []string
+	lSpan                                             []string
+	lState                                            []string
+	lAttrs                                            []*Attrs
+	rejects                                           []error
+
+	// resources decoded since reset, by their bytes: exporters and the
+	// agent's per-trace split repeat one resource in every ResourceSpans
+	resCache map[string]wireResource
+	resLimit int
 
 	fallbacks int // requests handed to pdata (tests check the fast path is taken)
 }
@@ -63,6 +68,7 @@ type wireArena struct {
 // reset drops the chunks rows refer to; the strings and slices already in
 // rows stay valid.
 func (a *wireArena) reset() {
+	clear(a.resCache)
 	a.bytes, a.strs, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil, nil
 }
 
@@ -145,18 +151,6 @@ func take[T any](slab *[]T, src []T) []T {
 	off := len(*slab)
 	*slab = append(*slab, src...)
 	return (*slab)[off : off+n : off+n]
-}
-
-// newAttrs returns Attrs holding a slab copy of kv (emptyAttrs when empty).
-func (a *wireArena) newAttrs(kv []any) *Attrs {
-	if len(kv) == 0 {
-		return emptyAttrs
-	}
-	if len(a.attrs) == cap(a.attrs) {
-		a.attrs = make([]Attrs, 0, attrsSlabSize)
-	}
-	a.attrs = append(a.attrs, Attrs{kv: take(&a.kvs, kv)})
-	return &a.attrs[len(a.attrs)-1]
 }
 
 // boxBytes is box for a key in wire bytes: no allocation when cached.
@@ -259,6 +253,41 @@ func appendFloatAsString(b []byte, f float64) []byte {
 // keyValue decodes a KeyValue: its key (aliasing b) and its value as
 // AsString gives it, in the arena.
 func (a *wireArena) keyValue(b []byte) (key []byte, val string, err error) {
+	// fast path for the shape every marshaller writes, {1: key, 2: {one
+	// value field}} with one-byte lengths; anything else takes the loop
+	if len(b) >= 4 && b[0] == 0x0a && b[1] < 0x80 {
+		n := int(b[1])
+		if n+4 <= len(b) && b[n+2] == 0x12 && b[n+3] < 0x80 && n+4+int(b[n+3]) == len(b) {
+			if v, ok := oneValue(b[n+4:]); ok {
+				return b[2 : n+2], a.asString(&v), nil
+			}
+		}
+	}
+	return a.keyValueLoop(b)
+}
+
+// oneValue reads an AnyValue made of one string, bool, int or double field.
+func oneValue(b []byte) (anyValue, bool) {
+	if len(b) == 0 {
+		return anyValue{}, true
+	}
+	if b[0] == 0x0a && len(b) >= 2 && int(b[1])+2 == len(b) {
+		return anyValue{kind: 1, s: b[2:]}, true
+	}
+	f, rest, err := otlpwire.Next(b)
+	if err != nil || len(rest) != 0 {
+		return anyValue{}, false
+	}
+	switch {
+	case (f.Num == 2 || f.Num == 3) && f.Type == protowire.VarintType:
+		return anyValue{kind: uint8(f.Num), x: f.X}, true
+	case f.Num == 4 && f.Type == protowire.Fixed64Type:
+		return anyValue{kind: 4, x: f.X}, true
+	}
+	return anyValue{}, false
+}
+
+func (a *wireArena) keyValueLoop(b []byte) (key []byte, val string, err error) {
 	var v anyValue
 	for len(b) > 0 {
 		f, rest, err := otlpwire.Next(b)
@@ -288,16 +317,35 @@ func (a *wireArena) keyValue(b []byte) (key []byte, val string, err error) {
 	return key, a.asString(&v), nil
 }
 
-// attrList collects the KeyValues of a repeated field as attrsOf does: kv
-// holds them boxed (keys through the keyCache) up to the first one over the
-// limit, whose error is kept in tooBig; later ones are still decoded, so
-// malformed bytes are noticed.
+// attrList collects the KeyValues of a repeated field as attrsOf does,
+// straight into the arena's kv slab: the boxed keys and values up to the
+// first one over the limit, whose error is kept in tooBig; later ones are
+// still decoded, so malformed bytes are noticed. Lists are built one at a
+// time: close one before starting the next.
 type attrList struct {
-	kv     []any
+	a      *wireArena
+	start  int // of the list in a.kvs
 	tooBig error
+	hints  *[]keyHint
 }
 
-func (l *attrList) add(a *wireArena, keys *keyCache, b []byte, limit int) (key []byte, val string, err error) {
+// keyHint remembers the key boxed at one position of a kind of list:
+// attributes come in the same order record after record, so comparing with
+// the previous key is cheaper than a keyCache lookup.
+type keyHint struct {
+	key string
+	box any
+}
+
+const maxKeyHints = 64
+
+// list starts a list; hints are the key hints of its kind.
+func (a *wireArena) list(hints *[]keyHint) attrList {
+	return attrList{a: a, start: len(a.kvs), hints: hints}
+}
+
+func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val string, err error) {
+	a := l.a
 	key, val, err = a.keyValue(b)
 	if err != nil || l.tooBig != nil {
 		return key, val, err
@@ -306,8 +354,50 @@ func (l *attrList) add(a *wireArena, keys *keyCache, b []byte, limit int) (key [
 		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
 		return key, val, nil
 	}
-	l.kv = append(l.kv, keys.boxBytes(key), a.box(val))
+	kb := l.boxKey(keys, key)
+	vb := a.box(val)
+	if len(a.kvs)+2 > cap(a.kvs) { // move the list to a new chunk
+		old := a.kvs[l.start:]
+		kvs := make([]any, 0, max(slabChunk, 4*len(old)))
+		a.kvs = append(kvs, old...)
+		l.start = 0
+	}
+	a.kvs = append(a.kvs, kb, vb)
 	return key, val, nil
+}
+
+func (l *attrList) boxKey(keys *keyCache, k []byte) any {
+	i := (len(l.a.kvs) - l.start) / 2
+	h := *l.hints
+	if i < len(h) && h[i].key == string(k) {
+		return h[i].box
+	}
+	v := keys.boxBytes(k)
+	s, _ := v.(string)
+	if i < len(h) {
+		h[i] = keyHint{s, v}
+	} else if i == len(h) && i < maxKeyHints {
+		*l.hints = append(h, keyHint{s, v})
+	}
+	return v
+}
+
+// close ends the list and returns its Attrs (emptyAttrs when empty; nil
+// when an attribute was over the limit).
+func (l *attrList) close() *Attrs {
+	a := l.a
+	if l.tooBig != nil {
+		return nil
+	}
+	end := len(a.kvs)
+	if end == l.start {
+		return emptyAttrs
+	}
+	if len(a.attrs) == cap(a.attrs) {
+		a.attrs = make([]Attrs, 0, attrsSlabSize)
+	}
+	a.attrs = append(a.attrs, Attrs{kv: a.kvs[l.start:end:end]})
+	return &a.attrs[len(a.attrs)-1]
 }
 
 // checkMsg checks the framing and the known fields' wire types of a message
@@ -347,11 +437,36 @@ type wireResource struct {
 	err     error  // attrsOf's error
 }
 
-// resource decodes a Resource message.
+// maxCachedResources bounds wireArena.resCache.
+const maxCachedResources = 256
+
+// resource decodes a Resource message, or returns the result of the same
+// bytes decoded earlier (Attrs may be shared by rows).
 func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource, error) {
+	if limit != a.resLimit {
+		clear(a.resCache)
+		a.resLimit = limit
+	}
+	if res, ok := a.resCache[string(b)]; ok {
+		return res, nil
+	}
+	res, err := a.decodeResource(keys, b, limit)
+	if err != nil {
+		return res, err
+	}
+	if a.resCache == nil {
+		a.resCache = make(map[string]wireResource)
+	} else if len(a.resCache) >= maxCachedResources {
+		clear(a.resCache)
+	}
+	a.resCache[string(b)] = res
+	return res, nil
+}
+
+func (a *wireArena) decodeResource(keys *keyCache, b []byte, limit int) (wireResource, error) {
 	var (
 		res   wireResource
-		l     = attrList{kv: a.kv[:0]}
+		l     = a.list(&a.hintRes)
 		found bool
 	)
 	for len(b) > 0 {
@@ -365,7 +480,7 @@ func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource,
 			if f.Type != protowire.BytesType {
 				return res, errWireFallback
 			}
-			k, v, err := l.add(a, keys, f.V, limit)
+			k, v, err := l.add(keys, f.V, limit)
 			if err != nil {
 				return res, err
 			}
@@ -382,12 +497,7 @@ func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource,
 			}
 		}
 	}
-	a.kv = l.kv[:0]
-	if l.tooBig != nil {
-		res.err = l.tooBig
-		return res, nil
-	}
-	res.attrs = a.newAttrs(l.kv)
+	res.attrs, res.err = l.close(), l.tooBig
 	return res, nil
 }
 
@@ -398,12 +508,12 @@ type wireScope struct {
 	err           error
 }
 
-// scope decodes an InstrumentationScope message; withAttrs builds its
-// attributes (logs store them, spans only need them checked).
-func (a *wireArena) scope(keys *keyCache, b []byte, limit int, withAttrs bool) (wireScope, error) {
+// scope decodes an InstrumentationScope message (logs store its attributes,
+// spans only need them checked).
+func (a *wireArena) scope(keys *keyCache, b []byte, limit int) (wireScope, error) {
 	var (
 		sc         wireScope
-		l          = attrList{kv: a.kv[:0]}
+		l          = a.list(&a.hintScope)
 		name, vers []byte
 	)
 	for len(b) > 0 {
@@ -426,7 +536,7 @@ func (a *wireArena) scope(keys *keyCache, b []byte, limit int, withAttrs bool) (
 			if f.Type != protowire.BytesType {
 				return sc, errWireFallback
 			}
-			if _, _, err := l.add(a, keys, f.V, limit); err != nil {
+			if _, _, err := l.add(keys, f.V, limit); err != nil {
 				return sc, err
 			}
 		case 4:
@@ -435,12 +545,7 @@ func (a *wireArena) scope(keys *keyCache, b []byte, limit int, withAttrs bool) (
 			}
 		}
 	}
-	a.kv = l.kv[:0]
 	sc.name, sc.version = a.str(name), a.str(vers)
-	if l.tooBig != nil {
-		sc.err = l.tooBig
-	} else if withAttrs {
-		sc.attrs = a.newAttrs(l.kv)
-	}
+	sc.attrs, sc.err = l.close(), l.tooBig
 	return sc, nil
 }

@@ -174,7 +174,7 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 	if nscope > 1 {
 		return 0, errWireFallback
 	}
-	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes, false)
+	sc, err := r.wire.scope(&r.keys, scopeMsg, lim.MaxAttributeBytes)
 	if err != nil {
 		return 0, err
 	}
@@ -208,10 +208,10 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 		tid, sid, pid, state, name, msg []byte
 		kind, code                      int32
 		start, end                      uint64
-		attrs                           = attrList{kv: w.kv2[:0]}
+		attrs                           = w.list(&w.hintSpan)
 	)
 	evs, lnks := w.evs[:0], w.lnks[:0]
-	defer func() { w.kv2, w.evs, w.lnks = attrs.kv[:0], evs[:0], lnks[:0] }()
+	defer func() { w.evs, w.lnks = evs[:0], lnks[:0] }()
 	for len(b) > 0 {
 		f, rest, err := otlpwire.Next(b)
 		if err != nil {
@@ -264,7 +264,7 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 		case 8:
 			end = f.X
 		case 9:
-			if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+			if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 				return false, err
 			}
 		case 11:
@@ -293,6 +293,7 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 			}
 		}
 	}
+	spanAttrs := attrs.close()
 	evErr, err := r.eventsWire(evs, limit)
 	if err != nil {
 		return false, err
@@ -345,7 +346,7 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
 	r.ScopeName = append(r.ScopeName, sc.name)
 	r.ScopeVersion = append(r.ScopeVersion, sc.version)
-	r.SpanAttributes = append(r.SpanAttributes, w.newAttrs(attrs.kv))
+	r.SpanAttributes = append(r.SpanAttributes, spanAttrs)
 	r.Duration = append(r.Duration, dur)
 	r.StatusCode = append(r.StatusCode, ptrace.StatusCode(code).String())
 	r.StatusMessage = append(r.StatusMessage, w.str(msg))
@@ -382,7 +383,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 		var (
 			ts    uint64
 			name  []byte
-			attrs = attrList{kv: w.kv[:0]}
+			attrs = w.list(&w.hintEvent)
 		)
 		for len(b) > 0 {
 			f, rest, err := otlpwire.Next(b)
@@ -405,7 +406,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 				if f.Type != protowire.BytesType {
 					return nil, errWireFallback
 				}
-				if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+				if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 					return nil, err
 				}
 			case 4:
@@ -414,7 +415,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 				}
 			}
 		}
-		w.kv = attrs.kv[:0]
+		a := attrs.close()
 		if attrs.tooBig != nil && reject == nil {
 			reject = fmt.Errorf("event %d: %w", i, attrs.tooBig)
 		}
@@ -423,7 +424,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 		}
 		w.evTimes = append(w.evTimes, pcommon.Timestamp(ts).AsTime())
 		w.evNames = append(w.evNames, w.str(name))
-		w.evAttrs = append(w.evAttrs, w.newAttrs(attrs.kv))
+		w.evAttrs = append(w.evAttrs, a)
 	}
 	return reject, nil
 }
@@ -436,7 +437,7 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 	for i, b := range lnks {
 		var (
 			tid, sid, state []byte
-			attrs           = attrList{kv: w.kv[:0]}
+			attrs           = w.list(&w.hintLink)
 		)
 		for len(b) > 0 {
 			f, rest, err := otlpwire.Next(b)
@@ -472,12 +473,12 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 			case 3:
 				state = f.V
 			case 4:
-				if _, _, err := attrs.add(w, &r.keys, f.V, limit); err != nil {
+				if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 					return nil, err
 				}
 			}
 		}
-		w.kv = attrs.kv[:0]
+		a := attrs.close()
 		if attrs.tooBig != nil && reject == nil {
 			reject = fmt.Errorf("link %d: %w", i, attrs.tooBig)
 		}
@@ -487,7 +488,7 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 		w.lTrace = append(w.lTrace, w.hexID(tid))
 		w.lSpan = append(w.lSpan, w.hexID(sid))
 		w.lState = append(w.lState, w.str(state))
-		w.lAttrs = append(w.lAttrs, w.newAttrs(attrs.kv))
+		w.lAttrs = append(w.lAttrs, a)
 	}
 	return reject, nil
 }
