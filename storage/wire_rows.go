@@ -201,24 +201,29 @@ func (v *anyValue) read(b []byte) error {
 	return nil
 }
 
-// asString is pcommon.Value.AsString for the kinds read handles.
-func (a *wireArena) asString(v *anyValue) string {
+// appendString appends pcommon.Value.AsString for the kinds read handles
+// (a string value is returned as it is, aliasing the wire bytes).
+func (v *anyValue) appendString(b []byte) []byte {
 	switch v.kind {
 	case 1:
-		return a.str(v.s)
+		return v.s
 	case 2:
 		if v.x != 0 {
-			return "true"
+			return append(b, "true"...)
 		}
-		return "false"
+		return append(b, "false"...)
 	case 3:
-		var buf [24]byte
-		return a.str(strconv.AppendInt(buf[:0], int64(v.x), 10))
+		return strconv.AppendInt(b, int64(v.x), 10)
 	case 4:
-		var buf [64]byte
-		return a.str(appendFloatAsString(buf[:0], math.Float64frombits(v.x)))
+		return appendFloatAsString(b, math.Float64frombits(v.x))
 	}
-	return ""
+	return b[:0]
+}
+
+// asString is AsString in the arena.
+func (a *wireArena) asString(v *anyValue) string {
+	var buf [64]byte
+	return a.str(v.appendString(buf[:0]))
 }
 
 // appendFloatAsString is pcommon's float64AsString (ES6 number formatting,
@@ -250,20 +255,24 @@ func appendFloatAsString(b []byte, f float64) []byte {
 	return b
 }
 
-// keyValue decodes a KeyValue: its key (aliasing b) and its value as
-// AsString gives it, in the arena.
-func (a *wireArena) keyValue(b []byte) (key []byte, val string, err error) {
-	// fast path for the shape every marshaller writes, {1: key, 2: {one
-	// value field}} with one-byte lengths; anything else takes the loop
-	if len(b) >= 4 && b[0] == 0x0a && b[1] < 0x80 {
+// keyValue decodes a KeyValue: its key and value (aliasing b).
+func keyValue(b []byte) (key []byte, val anyValue, err error) {
+	// fast path for the shapes marshallers write: {1: key, 2: {one value
+	// field}} in either order (pdata writes the value first) with one-byte
+	// lengths; anything else takes the loop
+	if len(b) >= 4 && b[1] < 0x80 && (b[0] == 0x0a || b[0] == 0x12) {
 		n := int(b[1])
-		if n+4 <= len(b) && b[n+2] == 0x12 && b[n+3] < 0x80 && n+4+int(b[n+3]) == len(b) {
-			if v, ok := oneValue(b[n+4:]); ok {
-				return b[2 : n+2], a.asString(&v), nil
+		if n+4 <= len(b) && b[n+2] == b[0]^0x18 && b[n+3] < 0x80 && n+4+int(b[n+3]) == len(b) {
+			first, second := b[2:n+2], b[n+4:]
+			if b[0] == 0x12 {
+				first, second = second, first
+			}
+			if v, ok := oneValue(second); ok {
+				return first, v, nil
 			}
 		}
 	}
-	return a.keyValueLoop(b)
+	return keyValueLoop(b)
 }
 
 // oneValue reads an AnyValue made of one string, bool, int or double field.
@@ -287,34 +296,33 @@ func oneValue(b []byte) (anyValue, bool) {
 	return anyValue{}, false
 }
 
-func (a *wireArena) keyValueLoop(b []byte) (key []byte, val string, err error) {
-	var v anyValue
+func keyValueLoop(b []byte) (key []byte, val anyValue, err error) {
 	for len(b) > 0 {
 		f, rest, err := otlpwire.Next(b)
 		if err != nil {
-			return nil, "", errWireFallback
+			return nil, val, errWireFallback
 		}
 		b = rest
 		switch f.Num {
 		case 1:
 			if f.Type != protowire.BytesType {
-				return nil, "", errWireFallback
+				return nil, val, errWireFallback
 			}
 			key = f.V
 		case 2:
 			if f.Type != protowire.BytesType {
-				return nil, "", errWireFallback
+				return nil, val, errWireFallback
 			}
-			if err := v.read(f.V); err != nil {
-				return nil, "", err
+			if err := val.read(f.V); err != nil {
+				return nil, val, err
 			}
 		case 3:
 			if f.Type != protowire.VarintType {
-				return nil, "", errWireFallback
+				return nil, val, errWireFallback
 			}
 		}
 	}
-	return key, a.asString(&v), nil
+	return key, val, nil
 }
 
 // attrList collects the KeyValues of a repeated field as attrsOf does,
@@ -329,12 +337,14 @@ type attrList struct {
 	hints  *[]keyHint
 }
 
-// keyHint remembers the key boxed at one position of a kind of list:
-// attributes come in the same order record after record, so comparing with
-// the previous key is cheaper than a keyCache lookup.
+// keyHint remembers the key and value boxed at one position of a kind of
+// list: attributes come in the same order record after record, often with
+// the same values, so comparing with the previous ones is cheaper than a
+// keyCache lookup, and a repeated value is neither copied nor boxed again
+// (boxed values are immutable and may be shared by rows).
 type keyHint struct {
-	key string
-	box any
+	key, val    string
+	box, valBox any
 }
 
 const maxKeyHints = 64
@@ -346,16 +356,49 @@ func (a *wireArena) list(hints *[]keyHint) attrList {
 
 func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val string, err error) {
 	a := l.a
-	key, val, err = a.keyValue(b)
-	if err != nil || l.tooBig != nil {
-		return key, val, err
+	key, v, err := keyValue(b)
+	if err != nil {
+		return nil, "", err
+	}
+	var buf [64]byte
+	raw := v.appendString(buf[:0])
+	if l.tooBig != nil {
+		return key, a.str(raw), nil
+	}
+	i := (len(a.kvs) - l.start) / 2
+	hints := *l.hints
+	var h keyHint
+	if i < len(hints) {
+		h = hints[i]
+	}
+	var kb, vb any
+	if h.key == string(key) && h.box != nil {
+		kb = h.box
+		if h.val == string(raw) && h.valBox != nil {
+			val, vb = h.val, h.valBox
+		}
+	}
+	if vb == nil {
+		val = a.str(raw)
 	}
 	if len(key) > limit || len(val) > limit {
 		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
 		return key, val, nil
 	}
-	kb := l.boxKey(keys, key)
-	vb := a.box(val)
+	if kb == nil {
+		kb = keys.boxBytes(key)
+		h.key, _ = kb.(string)
+		h.box = kb
+	}
+	if vb == nil {
+		vb = a.box(val)
+		h.val, h.valBox = val, vb
+		if i < len(hints) {
+			hints[i] = h
+		} else if i == len(hints) && i < maxKeyHints {
+			*l.hints = append(hints, h)
+		}
+	}
 	if len(a.kvs)+2 > cap(a.kvs) { // move the list to a new chunk
 		old := a.kvs[l.start:]
 		kvs := make([]any, 0, max(slabChunk, 4*len(old)))
@@ -364,22 +407,6 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 	}
 	a.kvs = append(a.kvs, kb, vb)
 	return key, val, nil
-}
-
-func (l *attrList) boxKey(keys *keyCache, k []byte) any {
-	i := (len(l.a.kvs) - l.start) / 2
-	h := *l.hints
-	if i < len(h) && h[i].key == string(k) {
-		return h[i].box
-	}
-	v := keys.boxBytes(k)
-	s, _ := v.(string)
-	if i < len(h) {
-		h[i] = keyHint{s, v}
-	} else if i == len(h) && i < maxKeyHints {
-		*l.hints = append(h, keyHint{s, v})
-	}
-	return v
 }
 
 // close ends the list and returns its Attrs (emptyAttrs when empty; nil

@@ -331,6 +331,9 @@ func rawTraceCases() map[string][]byte {
 		"value fields merge": req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("m")).
 			bytes(2, wire(nil).varint(3, 5)).bytes(2, wire(nil).bytes(99, []byte("x"))).bytes(2, wire(nil).varint(2, 1).fixed64(4, math.Float64bits(2.5))))))),
 		"duplicate service.name":       req(wire(nil).bytes(1, res.bytes(1, kvStr("service.name", "second"))).bytes(2, wire(nil).bytes(2, spanMsg))),
+		"key-value with field 0":       req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x02, 0x01, 'k', 0x1a, 0x02, 0x0a, 0x00})))),
+		"key-value with field 3 bytes": req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x1a, 0x01, 'k', 0x02, 0x02, 0x0a, 0x00})))),
+		"value before key":             req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(2, wire(nil).varint(3, 1<<62)).bytes(1, []byte("n")))))),
 		"key without value":            req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")))))),
 		"unknown fields everywhere":    req(wire(nil).varint(77, 1).bytes(1, wire(nil).fixed32(50, 1).bytes(2, wire(nil).fixed64(60, 1).bytes(2, spanMsg.bytes(40, []byte("?")).fixed32(41, 1)).bytes(1, scope)).bytes(1, res.varint(9, 9)))),
 		"group in span":                req(wire(nil).bytes(2, wire(nil).bytes(2, append(append(wire(nil), spanMsg...), 0xa3, 0x01, 0x08, 0x01)))),
