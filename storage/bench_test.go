@@ -76,21 +76,36 @@ func BenchmarkAppendTraces(b *testing.B) {
 func BenchmarkInsertSpans(b *testing.B) {
 	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
 	for _, batch := range []int{10000, 50000} {
-		b.Run(fmt.Sprintf("batch=%d/projection=%v", batch, projection), func(b *testing.B) {
-			s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = projection })
-			var r SpanRows
-			r.AppendTraces(genTraces(uint64(batch), batch/5, 5, baseTime, time.Millisecond), nil)
-			ctx := context.Background()
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				if err := s.InsertSpans(ctx, &r, uniqueToken()); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(r.Len()*b.N)/b.Elapsed().Seconds(), "spans/s")
-		})
+		for _, path := range []string{"native", "client"} {
+			b.Run(fmt.Sprintf("batch=%d/projection=%v/insert=%s", batch, projection, path), func(b *testing.B) {
+				s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = projection })
+				s2 := *s
+				s2.cfg.InsertWithClient = path == "client"
+				benchInsertSpans(b, &s2, batch)
+			})
+		}
 	}
+}
+
+// benchInsertSpans inserts the same converted batch b.N times and splits
+// the CPU between the engine's threads and Go (client, endpoint).
+func benchInsertSpans(b *testing.B, s *Store, batch int) {
+	var r SpanRows
+	r.AppendTraces(genTraces(uint64(batch), batch/5, 5, baseTime, time.Millisecond), nil)
+	ctx := context.Background()
+	cpu := chtest.SampleCPU()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.InsertSpans(ctx, &r, uniqueToken()); err != nil {
+			b.Fatal(err)
+		}
+	}
+	total, engine := cpu.Since()
+	per := 100_000 / float64(r.Len()*b.N)
+	b.ReportMetric(float64(r.Len()*b.N)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric((total-engine)*per, "go-cpu-s/100k")
+	b.ReportMetric(engine*per, "engine-cpu-s/100k")
 }
 
 // BenchmarkIngestSpans is what the collector does per batch: convert pdata

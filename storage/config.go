@@ -67,6 +67,12 @@ type Config struct {
 	// MaxAttributeBytes is the largest attribute value or log body kept; a
 	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).
 	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
+	// InsertWithClient sends inserts through clickhouse-go's batch API
+	// instead of flowlens's own Native encoder. Both send the same HTTP
+	// request; the encoder costs a fraction of the CPU (see nativeInserter).
+	// On the native TCP protocol (a clickhouse:// address) inserts always
+	// go through clickhouse-go. Default false.
+	InsertWithClient bool `yaml:"insert_with_client"`
 }
 
 // TTLConfig is the retention in days of each table; 0 means no TTL.

@@ -14,6 +14,7 @@ import (
 type Store struct {
 	cfg    Config
 	conn   driver.Conn
+	native *nativeInserter // inserts over HTTP; nil on the TCP protocol
 	l      layout
 	logger *zap.Logger
 	m      *metrics
@@ -41,7 +42,7 @@ func Open(ctx context.Context, cfg Config, logger *zap.Logger) (*Store, error) {
 		_ = conn.Close()
 		return nil, fmt.Errorf("ping clickhouse %s: %w", cfg.String(), err)
 	}
-	return &Store{cfg: cfg, conn: conn, l: newLayout(cfg), logger: logger, m: newMetrics()}, nil
+	return &Store{cfg: cfg, conn: conn, native: newNativeInserter(opts, cfg), l: newLayout(cfg), logger: logger, m: newMetrics()}, nil
 }
 
 // clientOptions turns cfg into clickhouse-go options. A bare host:port means

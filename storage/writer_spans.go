@@ -271,6 +271,16 @@ func (s *Store) insertColumns(ctx context.Context, table string, names []string,
 		// instead of queueing on the initiator's disk.
 		settings["insert_distributed_sync"] = 1
 	}
+	if _, ok := lowCardinality[table]; ok && s.native != nil && !s.cfg.InsertWithClient {
+		str := make(map[string]string, len(settings))
+		for k, v := range settings {
+			str[k] = fmt.Sprint(v)
+		}
+		if err := s.native.insert(ctx, table, s.l.Name(table), names, cols, str); err != nil {
+			return fmt.Errorf("send: %w", err)
+		}
+		return nil
+	}
 	if len(settings) > 0 {
 		ctx = clickhouse.Context(ctx, clickhouse.WithSettings(settings))
 	}

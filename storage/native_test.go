@@ -1,0 +1,185 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+)
+
+// richTraces is genTraces plus what it lacks: events, links, empty
+// attribute maps and non-ASCII text.
+func richTraces() ptrace.Traces {
+	td := genTraces(1, 40, 5, time.Now().Add(-time.Hour).Truncate(time.Microsecond), time.Millisecond)
+	spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+	sp := spans.At(0)
+	sp.SetName("pay → ✓")
+	for i := 0; i < 3; i++ {
+		ev := sp.Events().AppendEmpty()
+		ev.SetName("retry")
+		ev.SetTimestamp(sp.StartTimestamp() + pcommon.Timestamp(i*1000))
+		if i > 0 {
+			ev.Attributes().PutInt("attempt", int64(i))
+		}
+	}
+	l := sp.Links().AppendEmpty()
+	l.SetTraceID(traceIDOf(99))
+	l.SetSpanID(spanIDOf(99, 1))
+	l.TraceState().FromRaw("k=v")
+	l.Attributes().PutStr("link.kind", "follows")
+	td.ResourceSpans().At(1).ScopeSpans().At(0).Spans().At(0).Attributes().Clear()
+	return td
+}
+
+// TestNativeInsertMatchesClient stores the same rows through the Native
+// encoder and through clickhouse-go's batch: every column reads back equal.
+func TestNativeInsertMatchesClient(t *testing.T) {
+	ctx := testCtx(t)
+	native, client := newStore(t), newStore(t)
+	client.cfg.InsertWithClient = true
+	if native.native == nil {
+		t.Fatal("the HTTP store has no native inserter")
+	}
+	var spans SpanRows
+	spans.AppendTraces(richTraces(), nil)
+	var logs LogRows
+	ld := genLogs(1, 50, time.Now().Add(-time.Hour), time.Millisecond)
+	rec := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	rec.Body().SetEmptyMap().PutStr("msg", "structured ✓")
+	rec.Attributes().PutDouble("ratio", 0.25)
+	ld.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Attributes().PutStr("scope.attr", "x")
+	logs.AppendLogs(ld, nil)
+	for _, s := range []*Store{native, client} {
+		if err := s.InsertSpans(ctx, &spans, ""); err != nil {
+			t.Fatalf("insert spans: %v", err)
+		}
+		if err := s.InsertLogs(ctx, &logs, ""); err != nil {
+			t.Fatalf("insert logs: %v", err)
+		}
+	}
+	dump := func(s *Store, table, order string) []string {
+		t.Helper()
+		rows, err := s.conn.Query(ctx, "SELECT formatRow('TSV', *) FROM "+s.l.Name(table)+" ORDER BY "+order)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var out []string
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, line)
+		}
+		return out
+	}
+	for _, tc := range []struct{ table, order string }{
+		{TracesTable, "TraceId, SpanId"},
+		{LogsTable, "Timestamp, TraceId"},
+	} {
+		n, c := dump(native, tc.table, tc.order), dump(client, tc.table, tc.order)
+		if len(n) == 0 || !slices.Equal(n, c) {
+			t.Errorf("%s: native insert stored %d rows, client %d; first difference:", tc.table, len(n), len(c))
+			for i := range min(len(n), len(c)) {
+				if n[i] != c[i] {
+					t.Errorf("native: %s\nclient: %s", n[i], c[i])
+					break
+				}
+			}
+		}
+	}
+}
+
+// TestNativeColumnTypes: the columns the encoder sends have the types of
+// the migrated tables, so the engine converts nothing.
+func TestNativeColumnTypes(t *testing.T) {
+	ctx := testCtx(t)
+	s := newStore(t)
+	var spans SpanRows
+	var logs LogRows
+	for _, tc := range []struct {
+		table string
+		names []string
+		cols  []any
+	}{
+		{TracesTable, spanColumns, spans.columns()},
+		{LogsTable, logColumns, logs.columns()},
+	} {
+		for i, name := range tc.names {
+			c, err := newNativeColumn(tc.table, name, tc.cols[i])
+			if err != nil {
+				t.Fatal(err)
+			}
+			var want string
+			if err := s.conn.QueryRow(ctx, "SELECT type FROM system.columns WHERE database = ? AND table = ? AND name = ?",
+				s.cfg.Database, tc.table, name).Scan(&want); err != nil {
+				t.Fatalf("%s.%s: %v", tc.table, name, err)
+			}
+			if got := string(c.Type()); got != want {
+				t.Errorf("%s.%s: encoder sends %s, the table has %s", tc.table, name, got, want)
+			}
+		}
+	}
+}
+
+// TestNativeInsertErrors: answers of a failing server become the errors
+// clickhouse-go returns, classified the same by IsRetryable.
+func TestNativeInsertErrors(t *testing.T) {
+	tests := []struct {
+		name      string
+		status    int
+		code      string
+		body      string
+		wantCode  int32
+		retryable bool
+	}{
+		{"unknown table", 404, "60", "Code: 60. DB::Exception: Table x.y does not exist. (UNKNOWN_TABLE)", 60, false},
+		{"too many parts", 500, "252", "Code: 252. DB::Exception: Too many parts. (TOO_MANY_PARTS)", 252, true},
+		{"exception after 200", 200, "", "Code: 241. DB::Exception: Memory limit exceeded. (MEMORY_LIMIT_EXCEEDED)", 241, true},
+		{"proxy error", 502, "", "Bad Gateway", 0, true},
+		{"bad request without code", 400, "", "nope", 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.code != "" {
+					w.Header().Set("X-ClickHouse-Exception-Code", tc.code)
+				}
+				w.WriteHeader(tc.status)
+				_, _ = w.Write([]byte(tc.body))
+			}))
+			defer srv.Close()
+			cfg := Config{Addr: srv.Listener.Addr().String()}
+			cfg.SetDefaults()
+			opts, err := clientOptions(cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			n := newNativeInserter(opts, cfg)
+			var rows SpanRows
+			rows.AppendTraces(genTraces(1, 1, 2, time.Now(), time.Millisecond), nil)
+			err = n.insert(context.Background(), TracesTable, "db.otel_traces", spanColumns, rows.columns(), nil)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			var ex *clickhouse.Exception
+			if tc.wantCode != 0 && (!errors.As(err, &ex) || ex.Code != tc.wantCode) {
+				t.Errorf("error %v, want an exception with code %d", err, tc.wantCode)
+			}
+			if got := IsRetryable(err); got != tc.retryable {
+				t.Errorf("IsRetryable(%v) = %v, want %v", err, got, tc.retryable)
+			}
+		})
+	}
+}
+
+var _ = plog.NewLogs
