@@ -26,6 +26,9 @@ const (
 	arenaMaxCopy  = 4 << 10  // longer strings get their own allocation
 	slabChunk     = 4096     // elements per slab chunk
 	attrsSlabSize = 512      // Attrs per slab chunk
+	// chunks start at 1/64 of those sizes and double with every chunk
+	// allocated, so rows that only ever hold a few records stay small
+	maxChunkLevel = 6
 )
 
 // wireArena owns the memory the proto readers put into rows. Strings are
@@ -62,6 +65,8 @@ type wireArena struct {
 	resCache map[string]wireResource
 	resLimit int
 
+	level int // chunk size level, see maxChunkLevel
+
 	fallbacks int // requests handed to pdata (tests check the fast path is taken)
 }
 
@@ -72,13 +77,22 @@ func (a *wireArena) reset() {
 	a.bytes, a.strs, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil, nil
 }
 
+// chunk is the size of a new chunk whose full size is full.
+func (a *wireArena) chunk(full int) int {
+	n := full >> (maxChunkLevel - a.level)
+	if a.level < maxChunkLevel {
+		a.level++
+	}
+	return n
+}
+
 // alloc returns n fresh bytes from the current chunk.
 func (a *wireArena) alloc(n int) []byte {
 	if n > cap(a.bytes)-len(a.bytes) {
 		if n > arenaMaxCopy {
 			return make([]byte, n)
 		}
-		a.bytes = make([]byte, 0, arenaChunk)
+		a.bytes = make([]byte, 0, max(n, a.chunk(arenaChunk)))
 	}
 	off := len(a.bytes)
 	a.bytes = a.bytes[:off+n]
@@ -128,7 +142,7 @@ var stringType = func() unsafe.Pointer {
 // interface points at a string slab element, which is never written again.
 func (a *wireArena) box(s string) any {
 	if len(a.strs) == cap(a.strs) {
-		a.strs = make([]string, 0, slabChunk)
+		a.strs = make([]string, 0, a.chunk(slabChunk))
 	}
 	a.strs = append(a.strs, s)
 	var v any
@@ -140,13 +154,13 @@ func (a *wireArena) box(s string) any {
 
 // take copies src into a slab and returns the copy, its capacity capped so
 // appending to it never touches its neighbours.
-func take[T any](slab *[]T, src []T) []T {
+func take[T any](a *wireArena, slab *[]T, src []T) []T {
 	n := len(src)
 	if n > cap(*slab)-len(*slab) {
 		if n > slabChunk/4 {
 			return append(make([]T, 0, n), src...)
 		}
-		*slab = make([]T, 0, slabChunk)
+		*slab = make([]T, 0, max(n, a.chunk(slabChunk)))
 	}
 	off := len(*slab)
 	*slab = append(*slab, src...)
@@ -401,7 +415,7 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 	}
 	if len(a.kvs)+2 > cap(a.kvs) { // move the list to a new chunk
 		old := a.kvs[l.start:]
-		kvs := make([]any, 0, max(slabChunk, 4*len(old)))
+		kvs := make([]any, 0, max(a.chunk(slabChunk), 4*len(old)+2))
 		a.kvs = append(kvs, old...)
 		l.start = 0
 	}
@@ -421,7 +435,7 @@ func (l *attrList) close() *Attrs {
 		return emptyAttrs
 	}
 	if len(a.attrs) == cap(a.attrs) {
-		a.attrs = make([]Attrs, 0, attrsSlabSize)
+		a.attrs = make([]Attrs, 0, a.chunk(attrsSlabSize))
 	}
 	a.attrs = append(a.attrs, Attrs{kv: a.kvs[l.start:end:end]})
 	return &a.attrs[len(a.attrs)-1]

@@ -351,19 +351,19 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	r.StatusCode = append(r.StatusCode, ptrace.StatusCode(code).String())
 	r.StatusMessage = append(r.StatusMessage, w.str(msg))
 	if len(evs) > 0 {
-		r.EventsTimestamp = append(r.EventsTimestamp, take(&w.times, w.evTimes))
-		r.EventsName = append(r.EventsName, take(&w.names, w.evNames))
-		r.EventsAttributes = append(r.EventsAttributes, take(&w.attrPtrs, w.evAttrs))
+		r.EventsTimestamp = append(r.EventsTimestamp, take(w, &w.times, w.evTimes))
+		r.EventsName = append(r.EventsName, take(w, &w.names, w.evNames))
+		r.EventsAttributes = append(r.EventsAttributes, take(w, &w.attrPtrs, w.evAttrs))
 	} else {
 		r.EventsTimestamp = append(r.EventsTimestamp, []time.Time{})
 		r.EventsName = append(r.EventsName, []string{})
 		r.EventsAttributes = append(r.EventsAttributes, []*Attrs{})
 	}
 	if len(lnks) > 0 {
-		r.LinksTraceID = append(r.LinksTraceID, take(&w.names, w.lTrace))
-		r.LinksSpanID = append(r.LinksSpanID, take(&w.names, w.lSpan))
-		r.LinksTraceState = append(r.LinksTraceState, take(&w.names, w.lState))
-		r.LinksAttributes = append(r.LinksAttributes, take(&w.attrPtrs, w.lAttrs))
+		r.LinksTraceID = append(r.LinksTraceID, take(w, &w.names, w.lTrace))
+		r.LinksSpanID = append(r.LinksSpanID, take(w, &w.names, w.lSpan))
+		r.LinksTraceState = append(r.LinksTraceState, take(w, &w.names, w.lState))
+		r.LinksAttributes = append(r.LinksAttributes, take(w, &w.attrPtrs, w.lAttrs))
 	} else {
 		r.LinksTraceID = append(r.LinksTraceID, []string{})
 		r.LinksSpanID = append(r.LinksSpanID, []string{})
