@@ -74,11 +74,11 @@ func (r *LogRows) appendLogsWire(b []byte) (int, error) {
 	lim := r.Limits.withDefaults()
 	n := 0
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return n, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		if f.Num != 1 {
 			continue
 		}
@@ -105,11 +105,11 @@ func (r *LogRows) resourceLogsWire(b []byte, lim RowLimits) (int, error) {
 	var resMsg, schema []byte
 	nres := 0
 	for p := b; len(p) > 0; {
-		f, rest, err := otlpwire.Next(p)
-		if err != nil {
+		f, size := otlpwire.Read(p)
+		if size < 0 {
 			return 0, errWireFallback
 		}
-		p = rest
+		p = p[size:]
 		switch f.Num {
 		case 1, 2, 3:
 			if f.Type != protowire.BytesType {
@@ -156,11 +156,11 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 	var scopeMsg, schema []byte
 	nscope := 0
 	for p := b; len(p) > 0; {
-		f, rest, err := otlpwire.Next(p)
-		if err != nil {
+		f, size := otlpwire.Read(p)
+		if size < 0 {
 			return 0, errWireFallback
 		}
-		p = rest
+		p = p[size:]
 		switch f.Num {
 		case 1, 2, 3:
 			if f.Type != protowire.BytesType {
@@ -220,11 +220,11 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 		attrs                        = w.list(&w.hintSpan)
 	)
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return false, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1, 11:
 			if f.Type != protowire.Fixed64Type {

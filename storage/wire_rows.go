@@ -187,11 +187,11 @@ type anyValue struct {
 // table references fall back to pdata (their AsString is JSON or base64).
 func (v *anyValue) read(b []byte) error {
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1:
 			if f.Type != protowire.BytesType {
@@ -312,11 +312,11 @@ func oneValue(b []byte) (anyValue, bool) {
 
 func keyValueLoop(b []byte) (key []byte, val anyValue, err error) {
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return nil, val, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1:
 			if f.Type != protowire.BytesType {
@@ -446,11 +446,11 @@ func (l *attrList) close() *Attrs {
 // must have (+1, so zero means unknown).
 func checkMsg(b []byte, want map[protowire.Number]protowire.Type) error {
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		if t, ok := want[f.Num]; ok && t != f.Type {
 			return errWireFallback
 		}
@@ -511,11 +511,11 @@ func (a *wireArena) decodeResource(keys *keyCache, b []byte, limit int) (wireRes
 		found bool
 	)
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return res, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1:
 			if f.Type != protowire.BytesType {
@@ -558,11 +558,11 @@ func (a *wireArena) scope(keys *keyCache, b []byte, limit int) (wireScope, error
 		name, vers []byte
 	)
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return sc, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1, 2:
 			if f.Type != protowire.BytesType {

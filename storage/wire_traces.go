@@ -83,11 +83,11 @@ func (r *SpanRows) appendTracesWire(b []byte) (int, error) {
 	lim := r.Limits.withDefaults()
 	n := 0
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return n, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		if f.Num != 1 {
 			continue
 		}
@@ -109,11 +109,11 @@ func (r *SpanRows) resourceSpansWire(b []byte, lim RowLimits) (int, error) {
 	var resMsg []byte
 	nres := 0
 	for p := b; len(p) > 0; {
-		f, rest, err := otlpwire.Next(p)
-		if err != nil {
+		f, size := otlpwire.Read(p)
+		if size < 0 {
 			return 0, errWireFallback
 		}
-		p = rest
+		p = p[size:]
 		switch f.Num {
 		case 1, 2, 3:
 			if f.Type != protowire.BytesType {
@@ -155,11 +155,11 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 	var scopeMsg []byte
 	nscope := 0
 	for p := b; len(p) > 0; {
-		f, rest, err := otlpwire.Next(p)
-		if err != nil {
+		f, size := otlpwire.Read(p)
+		if size < 0 {
 			return 0, errWireFallback
 		}
-		p = rest
+		p = p[size:]
 		switch f.Num {
 		case 1, 2, 3:
 			if f.Type != protowire.BytesType {
@@ -213,11 +213,11 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	evs, lnks := w.evs[:0], w.lnks[:0]
 	defer func() { w.evs, w.lnks = evs[:0], lnks[:0] }()
 	for len(b) > 0 {
-		f, rest, err := otlpwire.Next(b)
-		if err != nil {
+		f, size := otlpwire.Read(b)
+		if size < 0 {
 			return false, errWireFallback
 		}
-		b = rest
+		b = b[size:]
 		switch f.Num {
 		case 1, 2, 3, 4, 5, 9, 11, 13, 15:
 			if f.Type != protowire.BytesType {
@@ -273,11 +273,11 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 			lnks = append(lnks, f.V)
 		case 15:
 			for v := f.V; len(v) > 0; {
-				g, rest, err := otlpwire.Next(v)
-				if err != nil {
+				g, size := otlpwire.Read(v)
+				if size < 0 {
 					return false, errWireFallback
 				}
-				v = rest
+				v = v[size:]
 				switch g.Num {
 				case 2:
 					if g.Type != protowire.BytesType {
@@ -386,11 +386,11 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 			attrs = w.list(&w.hintEvent)
 		)
 		for len(b) > 0 {
-			f, rest, err := otlpwire.Next(b)
-			if err != nil {
+			f, size := otlpwire.Read(b)
+			if size < 0 {
 				return nil, errWireFallback
 			}
-			b = rest
+			b = b[size:]
 			switch f.Num {
 			case 1:
 				if f.Type != protowire.Fixed64Type {
@@ -440,11 +440,11 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 			attrs           = w.list(&w.hintLink)
 		)
 		for len(b) > 0 {
-			f, rest, err := otlpwire.Next(b)
-			if err != nil {
+			f, size := otlpwire.Read(b)
+			if size < 0 {
 				return nil, errWireFallback
 			}
-			b = rest
+			b = b[size:]
 			switch f.Num {
 			case 1, 2, 3, 4:
 				if f.Type != protowire.BytesType {

@@ -28,61 +28,72 @@ type Field struct {
 }
 
 // Next decodes the first field of b and returns the rest (ErrMalformed on
-// input pdata refuses to frame). It is the loop form of Each for the hottest
-// messages (spans, key-values), with fast paths for one-byte tags and lengths.
-// A group field is skipped and returned with its type and no payload.
+// input pdata refuses to frame). It is the loop form of Each. A group field
+// is skipped and returned with its type and no payload.
 func Next(b []byte) (f Field, rest []byte, err error) {
+	f, n := Read(b)
+	if n < 0 {
+		return f, nil, ErrMalformed
+	}
+	return f, b[n:], nil
+}
+
+// Read is Next for the hottest loops (spans, key-values): it returns the
+// number of bytes the field takes, or -1 when b is malformed (results fit
+// in registers), with fast paths for one-byte tags and lengths.
+func Read(b []byte) (f Field, n int) {
 	if len(b) > 0 && b[0] < 0x80 {
 		f.Num, f.Type = protowire.Number(b[0]>>3), protowire.Type(b[0]&7)
-		b = b[1:]
+		n = 1
 		if f.Num == 0 {
-			return f, nil, ErrMalformed
+			return f, -1
 		}
 	} else {
 		num, typ, l := consumeTag(b)
 		if l < 0 {
-			return f, nil, ErrMalformed
+			return f, -1
 		}
 		f.Num, f.Type = num, typ
-		b = b[l:]
+		n = l
 	}
+	b = b[n:]
 	var l int
 	switch f.Type {
 	case protowire.BytesType:
 		if len(b) > 0 && b[0] < 0x80 {
-			n := int(b[0])
-			if len(b)-1 < n {
-				return f, nil, ErrMalformed
+			m := int(b[0])
+			if len(b)-1 < m {
+				return f, -1
 			}
-			f.V = b[1 : 1+n : 1+n]
-			return f, b[1+n:], nil
+			f.V = b[1 : 1+m : 1+m]
+			return f, n + 1 + m
 		}
 		f.V, l = consumeBytes(b)
 	case protowire.VarintType:
 		if len(b) > 0 && b[0] < 0x80 {
 			f.X = uint64(b[0])
-			return f, b[1:], nil
+			return f, n + 1
 		}
 		f.X, l = consumeVarint(b)
 	case protowire.Fixed64Type:
 		if len(b) < 8 {
-			return f, nil, ErrMalformed
+			return f, -1
 		}
 		f.X = binary.LittleEndian.Uint64(b)
-		return f, b[8:], nil
+		return f, n + 8
 	case protowire.Fixed32Type:
 		if len(b) < 4 {
-			return f, nil, ErrMalformed
+			return f, -1
 		}
 		f.X = uint64(binary.LittleEndian.Uint32(b))
-		return f, b[4:], nil
+		return f, n + 4
 	default:
 		l = skipGroup(b, f.Type)
 	}
 	if l < 0 {
-		return f, nil, ErrMalformed
+		return f, -1
 	}
-	return f, b[l:], nil
+	return f, n + l
 }
 
 // Each calls fn for every field of a message. For BytesType, v is the
