@@ -38,7 +38,10 @@ const (
 // then replaced, never grown in place or overwritten, so every string and
 // slice handed out stays valid and immutable for as long as anything refers
 // to it; reset drops the chunks (the garbage collector frees them once the
-// rows that refer to them are gone). The scratch slices are reused.
+// rows that refer to them are gone). What is kept across reset is small:
+// scratch slices, and the key hints (the last key and value seen at each of
+// the first 64 positions of each kind of attribute list), whose strings may
+// keep a few old chunks alive.
 type wireArena struct {
 	bytes    []byte
 	strs     []string
@@ -380,15 +383,17 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 		return key, a.str(raw), nil
 	}
 	i := (len(a.kvs) - l.start) / 2
-	hints := *l.hints
-	var h keyHint
-	if i < len(hints) {
-		h = hints[i]
+	var h *keyHint
+	if hints := *l.hints; i < len(hints) {
+		h = &hints[i]
+	} else if i == len(hints) && i < maxKeyHints {
+		*l.hints = append(hints, keyHint{})
+		h = &(*l.hints)[i]
 	}
 	var kb, vb any
-	if h.key == string(key) && h.box != nil {
+	if h != nil && h.box != nil && h.key == string(key) {
 		kb = h.box
-		if h.val == string(raw) && h.valBox != nil {
+		if h.valBox != nil && h.val == string(raw) {
 			val, vb = h.val, h.valBox
 		}
 	}
@@ -401,16 +406,16 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 	}
 	if kb == nil {
 		kb = keys.boxBytes(key)
-		h.key, _ = kb.(string)
-		h.box = kb
+		if h != nil {
+			h.key, _ = kb.(string)
+			h.box = kb
+			h.val, h.valBox = "", nil
+		}
 	}
 	if vb == nil {
 		vb = a.box(val)
-		h.val, h.valBox = val, vb
-		if i < len(hints) {
-			hints[i] = h
-		} else if i == len(hints) && i < maxKeyHints {
-			*l.hints = append(hints, h)
+		if h != nil {
+			h.val, h.valBox = val, vb
 		}
 	}
 	if len(a.kvs)+2 > cap(a.kvs) { // move the list to a new chunk
