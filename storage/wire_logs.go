@@ -220,11 +220,17 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 		attrs                        = w.list(&w.hintSpan)
 	)
 	for len(b) > 0 {
-		f, size := otlpwire.Read(b)
-		if size < 0 {
-			return false, errWireFallback
+		var f otlpwire.Field
+		if num, v, n := otlpwire.ReadShortBytes(b); n > 0 {
+			f.Num, f.Type, f.V = num, protowire.BytesType, v
+			b = b[n:]
+		} else {
+			var size int
+			if f, size = otlpwire.Read(b); size < 0 {
+				return false, errWireFallback
+			}
+			b = b[size:]
 		}
-		b = b[size:]
 		switch f.Num {
 		case 1, 11:
 			if f.Type != protowire.Fixed64Type {

@@ -213,11 +213,17 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	evs, lnks := w.evs[:0], w.lnks[:0]
 	defer func() { w.evs, w.lnks = evs[:0], lnks[:0] }()
 	for len(b) > 0 {
-		f, size := otlpwire.Read(b)
-		if size < 0 {
-			return false, errWireFallback
+		var f otlpwire.Field
+		if num, v, n := otlpwire.ReadShortBytes(b); n > 0 {
+			f.Num, f.Type, f.V = num, protowire.BytesType, v
+			b = b[n:]
+		} else {
+			var size int
+			if f, size = otlpwire.Read(b); size < 0 {
+				return false, errWireFallback
+			}
+			b = b[size:]
 		}
-		b = b[size:]
 		switch f.Num {
 		case 1, 2, 3, 4, 5, 9, 11, 13, 15:
 			if f.Type != protowire.BytesType {

@@ -205,3 +205,17 @@ func skipGroup(b []byte, typ protowire.Type) int {
 	}
 	return -1
 }
+
+// ReadShortBytes is the inlinable fast case of Read: a bytes field with a
+// one-byte tag and a one-byte length, the most common field in OTLP. It
+// returns n == 0 when b does not start with such a field: call Read then.
+func ReadShortBytes(b []byte) (num protowire.Number, v []byte, n int) {
+	if len(b) < 2 || b[0]&0x87 != 2 || b[0] < 8 || b[1] >= 0x80 {
+		return 0, nil, 0
+	}
+	n = int(b[1]) + 2
+	if n > len(b) {
+		return 0, nil, 0
+	}
+	return protowire.Number(b[0] >> 3), b[2:n:n], n
+}

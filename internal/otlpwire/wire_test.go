@@ -104,6 +104,12 @@ func FuzzNext(f *testing.F) {
 	f.Add([]byte{0x39, 1, 2, 3, 4, 5, 6, 7, 8})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		for len(b) > 0 {
+			if num, v, n := ReadShortBytes(b); n > 0 {
+				g, m := Read(b)
+				if m != n || g.Num != num || g.Type != protowire.BytesType || !bytes.Equal(g.V, v) {
+					t.Fatalf("ReadShortBytes = %d %x %d, Read %+v %d on %x", num, v, n, g, m, b)
+				}
+			}
 			fl, rest, err := Next(b)
 			num, typ, n := protowire.ConsumeTag(b)
 			var m int
