@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"math/rand/v2"
 	"testing"
 	"time"
 )
@@ -38,4 +39,49 @@ func FuzzAppendLogsProto(f *testing.F) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// mutate returns b with one random byte changed, removed or inserted.
+func mutate(rng *rand.Rand, b []byte) []byte {
+	m := append([]byte(nil), b...)
+	i := rng.IntN(len(m))
+	switch rng.IntN(4) {
+	case 0:
+		m[i] ^= byte(1 << rng.IntN(8))
+	case 1:
+		m[i] = byte(rng.IntN(256))
+	case 2:
+		m = append(m[:i], m[i+1:]...)
+	default:
+		m = append(m[:i], append([]byte{byte(rng.IntN(256))}, m[i:]...)...)
+	}
+	return m
+}
+
+// TestAppendProtoMutations is a deterministic slice of the fuzz tests, run
+// with every go test: thousands of one-byte mutations of valid requests.
+func TestAppendProtoMutations(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	lim := RowLimits{MaxAttributeBytes: 16, MaxBodyBytes: 32}
+	traces := [][]byte{
+		marshalTraces(t, genTraces(1, 2, 2, baseTime, time.Second)),
+		marshalTraces(t, traceCases()["events and links"]),
+		marshalTraces(t, traceCases()["rejects"]),
+	}
+	for i := 0; i < 3000; i++ {
+		b := mutate(rng, traces[i%len(traces)])
+		if err := diffTraces(b, nil, lim); err != nil {
+			t.Fatalf("traces %x: %v", b, err)
+		}
+	}
+	logs := [][]byte{
+		marshalLogs(t, logCases()["every field"]),
+		marshalLogs(t, logCases()["rejects"]),
+	}
+	for i := 0; i < 3000; i++ {
+		b := mutate(rng, logs[i%len(logs)])
+		if err := diffLogs(b, nil, lim); err != nil {
+			t.Fatalf("logs %x: %v", b, err)
+		}
+	}
 }
