@@ -194,6 +194,9 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 			continue
 		}
 		ok, err := r.logWire(f.V, res, resSchema, *resErr, &ls, lim)
+		if err == errWireUnsupported {
+			ok, err = r.pdataLog(f.V, res, resSchema, *resErr, &ls, lim)
+		}
 		if err != nil {
 			return n, err
 		}
@@ -319,6 +322,12 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 	r.Body = append(r.Body, bodyStr)
 	r.LogAttributes = append(r.LogAttributes, logAttrs)
 	r.EventName = append(r.EventName, w.str(eventName))
+	r.appendResourceScope(res, resSchema, ls)
+	return true, nil
+}
+
+// appendResourceScope appends the resource and scope columns of a row.
+func (r *LogRows) appendResourceScope(res *wireResource, resSchema string, ls *logScope) {
 	r.ServiceName = append(r.ServiceName, res.service)
 	r.ResourceSchemaURL = append(r.ResourceSchemaURL, resSchema)
 	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
@@ -326,5 +335,25 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 	r.ScopeName = append(r.ScopeName, ls.scope.name)
 	r.ScopeVersion = append(r.ScopeVersion, ls.scope.version)
 	r.ScopeAttributes = append(r.ScopeAttributes, ls.scope.attrs)
+}
+
+// pdataLog converts one log record through pdata and appendLog, for a
+// record holding values logWire leaves to pdata (a map or array body).
+func (r *LogRows) pdataLog(b []byte, res *wireResource, resSchema string, resErr error, ls *logScope, lim RowLimits) (bool, error) {
+	ld, err := r.wire.pdataLogs(b, 1, 2, 2) // request{1: ResourceLogs{2: ScopeLogs{2: LogRecord}}}
+	if err != nil {
+		return false, err
+	}
+	rec := ld.ResourceLogs().At(0).ScopeLogs().At(0).LogRecords().At(0)
+	err = resErr
+	if err == nil {
+		err = r.appendLog(rec, lim)
+	}
+	if err != nil {
+		r.wire.rejects = append(r.wire.rejects, fmt.Errorf("log record of %s (trace %s): %w", quoteForError(res.service),
+			hexTraceID(rec.TraceID()), err))
+		return false, nil
+	}
+	r.appendResourceScope(res, resSchema, ls)
 	return true, nil
 }

@@ -117,6 +117,23 @@ func logCases() map[string]plog.Logs {
 		m.PutStr("msg", "<hi>")
 		m.PutEmptySlice("list").AppendEmpty().SetInt(1)
 	})
+	add("JSON scope and resource", func(ld plog.Logs) {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.name", "j")
+		rl.Resource().Attributes().PutEmptySlice("args").AppendEmpty().SetStr("-x")
+		rec := logRecord(rl, "plain", 1)
+		rec.Attributes().PutEmptyMap("ctx").PutInt("n", 1)
+		sl := rl.ScopeLogs().AppendEmpty()
+		sl.Scope().SetName("json scope")
+		sl.Scope().Attributes().PutEmptyMap("m").PutStr("k", "v")
+		r := sl.LogRecords().AppendEmpty()
+		r.SetTimestamp(pcommon.NewTimestampFromTime(baseTime))
+		r.Body().SetEmptyMap().PutStr("msg", strings.Repeat("z", 70))
+		sl2 := rl.ScopeLogs().AppendEmpty()
+		sl2.Scope().Attributes().PutEmptyMap("big").PutStr("k", strings.Repeat("s", 70))
+		sl2.LogRecords().AppendEmpty().Body().SetEmptyMap()
+		logRecord(rl, "after the bad scope", 2)
+	})
 	add("bytes body", func(ld plog.Logs) {
 		logRecord(ld.ResourceLogs().AppendEmpty(), "", 1).Body().SetEmptyBytes().FromRaw([]byte("raw"))
 	})
@@ -179,6 +196,7 @@ func rawLogCases() map[string][]byte {
 		"short span id":                    req(wire(nil).bytes(2, wire(nil).bytes(2, rec.bytes(10, []byte{1, 2})))),
 		"time as varint":                   req(wire(nil).bytes(2, wire(nil).bytes(2, rec.varint(11, 1)))),
 		"flags as fixed64":                 req(wire(nil).bytes(2, wire(nil).bytes(2, rec.fixed64(8, 1)))),
+		"map body then bad span id":        req(wire(nil).bytes(2, wire(nil).bytes(2, rec.bytes(5, wire(nil).bytes(6, nil)).bytes(10, []byte{1})))),
 		"truncated":                        req(wire(nil).bytes(2, wire(nil).bytes(2, rec)))[:20],
 	}
 }
@@ -213,9 +231,12 @@ func TestAppendLogsProtoFallsBackOnlyWhenNeeded(t *testing.T) {
 		if _, err := r.AppendLogsProto(marshalLogs(t, ld), nil); err != nil {
 			t.Fatal(err)
 		}
-		want := name == "map body" || name == "bytes body"
-		if (r.wire.fallbacks > 0) != want {
-			t.Errorf("%s: %d fallbacks to pdata", name, r.wire.fallbacks)
+		if r.wire.fallbacks > 0 {
+			t.Errorf("%s: %d requests decoded by pdata", name, r.wire.fallbacks)
+		}
+		want := name == "map body" || name == "bytes body" || name == "JSON scope and resource"
+		if (r.wire.pdataDecodes > 0) != want {
+			t.Errorf("%s: %d messages decoded by pdata", name, r.wire.pdataDecodes)
 		}
 	}
 }

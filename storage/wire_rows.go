@@ -9,6 +9,7 @@ import (
 	"unsafe"
 
 	"github.com/flowlens/flowlens/internal/otlpwire"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -20,6 +21,39 @@ import (
 // are malformed (pdata then says why), or hold something the reader does not
 // reproduce itself (arrays, maps and bytes values, repeated resources, ...).
 var errWireFallback = errors.New("fall back to pdata")
+
+// errWireUnsupported: a value whose AsString is JSON or base64 (array, map,
+// bytes) or a string table reference. The message holding it (resource,
+// scope, span, log record) is decoded by pdata on its own and converted by
+// the same code as AppendTraces / AppendLogs.
+var errWireUnsupported = errors.New("value for pdata")
+
+// wrapMsg wraps msg in the messages of path, outermost first: the bytes of
+// {path[0]: {path[1]: ... {path[n-1]: msg}}}, appended to dst.
+func wrapMsg(dst, msg []byte, path ...protowire.Number) []byte {
+	sizes := make([]int, len(path)) // sizes[i]: payload of field path[i]
+	size := len(msg)
+	for i := len(path) - 1; i >= 0; i-- {
+		sizes[i] = size
+		size += protowire.SizeTag(path[i]) + protowire.SizeVarint(uint64(size))
+	}
+	for i, num := range path {
+		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(sizes[i]))
+	}
+	return append(dst, msg...)
+}
+
+// pdataLogs decodes msg wrapped in an ExportLogsServiceRequest along path.
+func (a *wireArena) pdataLogs(msg []byte, path ...protowire.Number) (plog.Logs, error) {
+	a.pdataDecodes++
+	a.wrap = wrapMsg(a.wrap[:0], msg, path...)
+	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(a.wrap)
+	if err != nil {
+		return ld, errWireFallback
+	}
+	return ld, nil
+}
 
 const (
 	arenaChunk    = 64 << 10 // bytes per string chunk
@@ -69,6 +103,9 @@ type wireArena struct {
 	resLimit int
 
 	level int // chunk size level, see maxChunkLevel
+
+	wrap         []byte // scratch for pdataLogs
+	pdataDecodes int    // messages decoded by pdata alone (tests)
 
 	fallbacks int // requests handed to pdata (tests check the fast path is taken)
 }
@@ -212,7 +249,7 @@ func (v *anyValue) read(b []byte) error {
 			}
 			v.kind, v.x = 4, f.X
 		case 5, 6, 7, 8:
-			return errWireFallback
+			return errWireUnsupported
 		}
 	}
 	return nil
@@ -497,6 +534,9 @@ func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource,
 		return res, nil
 	}
 	res, err := a.decodeResource(keys, b, limit)
+	if err == errWireUnsupported {
+		res, err = a.pdataResource(keys, b, limit)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -557,6 +597,42 @@ type wireScope struct {
 // scope decodes an InstrumentationScope message (logs store its attributes,
 // spans only need them checked).
 func (a *wireArena) scope(keys *keyCache, b []byte, limit int) (wireScope, error) {
+	sc, err := a.decodeScope(keys, b, limit)
+	if err == errWireUnsupported {
+		return a.pdataScope(keys, b, limit)
+	}
+	return sc, err
+}
+
+// pdataResource is decodeResource through pdata, as AppendLogs/AppendTraces
+// convert a resource.
+func (a *wireArena) pdataResource(keys *keyCache, b []byte, limit int) (wireResource, error) {
+	ld, err := a.pdataLogs(b, 1, 1) // request{1: ResourceLogs{1: Resource}}
+	if err != nil {
+		return wireResource{}, err
+	}
+	attrs := ld.ResourceLogs().At(0).Resource().Attributes()
+	var res wireResource
+	if v, ok := attrs.Get("service.name"); ok {
+		res.service = v.AsString()
+	}
+	res.attrs, res.err = attrsOf(attrs, limit, keys)
+	return res, nil
+}
+
+// pdataScope is decodeScope through pdata.
+func (a *wireArena) pdataScope(keys *keyCache, b []byte, limit int) (wireScope, error) {
+	ld, err := a.pdataLogs(b, 1, 2, 1) // request{1: ResourceLogs{2: ScopeLogs{1: scope}}}
+	if err != nil {
+		return wireScope{}, err
+	}
+	scope := ld.ResourceLogs().At(0).ScopeLogs().At(0).Scope()
+	sc := wireScope{name: scope.Name(), version: scope.Version()}
+	sc.attrs, sc.err = attrsOf(scope.Attributes(), limit, keys)
+	return sc, nil
+}
+
+func (a *wireArena) decodeScope(keys *keyCache, b []byte, limit int) (wireScope, error) {
 	var (
 		sc         wireScope
 		l          = a.list(&a.hintScope)

@@ -186,6 +186,9 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 			continue
 		}
 		ok, err := r.spanWire(f.V, res, &sc, lim)
+		if err == errWireUnsupported {
+			ok, err = r.pdataSpan(f.V, res, &sc, lim)
+		}
 		if err != nil {
 			return n, err
 		}
@@ -497,4 +500,23 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 		w.lAttrs = append(w.lAttrs, a)
 	}
 	return reject, nil
+}
+
+// pdataSpan converts one span through pdata and appendSpan, for a span
+// holding values spanWire leaves to pdata.
+func (r *SpanRows) pdataSpan(b []byte, res *wireResource, sc *wireScope, lim RowLimits) (bool, error) {
+	w := &r.wire
+	w.pdataDecodes++
+	w.wrap = wrapMsg(w.wrap[:0], b, 1, 2, 2) // request{1: ResourceSpans{2: ScopeSpans{2: Span}}}
+	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(w.wrap)
+	if err != nil {
+		return false, errWireFallback
+	}
+	span := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0)
+	if err := r.appendSpan(span, res.service, res.attrs, res.err, sc.name, sc.version, lim); err != nil {
+		w.rejects = append(w.rejects, fmt.Errorf("span %s/%s of %s: %w", hexTraceID(span.TraceID()), hexSpanID(span.SpanID()),
+			quoteForError(res.service), err))
+		return false, nil
+	}
+	return true, nil
 }

@@ -163,6 +163,28 @@ func traceCases() map[string]ptrace.Traces {
 		m.PutStr("k", "<v&>")
 		m.PutInt("n", 1)
 	})
+	add("JSON values in resource, event and link", func(td ptrace.Traces) {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "json")
+		rs.Resource().Attributes().PutEmptySlice("process.command_args").FromRaw([]any{"/bin/app", "-v"})
+		span(rs, "plain", 1).Attributes().PutStr("k", "v")
+		sp := span(rs, "event", 2)
+		sp.Events().AppendEmpty().Attributes().PutEmptyMap("m").PutDouble("x", 1.5)
+		sp = span(rs, "link", 3)
+		sp.Links().AppendEmpty().Attributes().PutEmptyBytes("b").FromRaw([]byte("\xff\x00"))
+		sp = span(rs, "rejected with JSON", 4)
+		sp.SetStartTimestamp(0)
+		sp.Attributes().PutEmptySlice("s").AppendEmpty().SetBool(true)
+		ss := rs.ScopeSpans().AppendEmpty()
+		ss.Scope().SetName("scope with JSON")
+		ss.Scope().Attributes().PutEmptyMap("m").PutStr("a", "b")
+		s := ss.Spans().AppendEmpty()
+		s.SetName("in JSON scope")
+		s.SetStartTimestamp(pcommon.NewTimestampFromTime(baseTime))
+		rs2 := td.ResourceSpans().AppendEmpty()
+		rs2.Resource().Attributes().PutEmptyMap("huge").PutStr("v", strings.Repeat("h", 80))
+		span(rs2, "resource with oversize JSON", 5)
+	})
 	add("double attribute", func(td ptrace.Traces) {
 		rs := td.ResourceSpans().AppendEmpty()
 		rs.Resource().Attributes().PutDouble("service.name", 0.1)
@@ -343,28 +365,30 @@ func rawTraceCases() map[string][]byte {
 		"fields repeated, last wins": req(wire(nil).bytes(2, wire(nil).bytes(2, append(spanMsg.bytes(5, []byte("renamed")).varint(6, 2).varint(6, 3).bytes(15, wire(nil).varint(3, 2)).bytes(15, wire(nil).bytes(2, []byte("msg"))), wire(nil).bytes(1, make([]byte, 16))...)))),
 		"value fields merge": req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("m")).
 			bytes(2, wire(nil).varint(3, 5)).bytes(2, wire(nil).bytes(99, []byte("x"))).bytes(2, wire(nil).varint(2, 1).fixed64(4, math.Float64bits(2.5))))))),
-		"duplicate service.name":       req(wire(nil).bytes(1, res.bytes(1, kvStr("service.name", "second"))).bytes(2, wire(nil).bytes(2, spanMsg))),
-		"key-value with field 0":       req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x02, 0x01, 'k', 0x1a, 0x02, 0x0a, 0x00})))),
-		"key-value with field 3 bytes": req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x1a, 0x01, 'k', 0x02, 0x02, 0x0a, 0x00})))),
-		"value before key":             req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(2, wire(nil).varint(3, 1<<62)).bytes(1, []byte("n")))))),
-		"key without value":            req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")))))),
-		"unknown fields everywhere":    req(wire(nil).varint(77, 1).bytes(1, wire(nil).fixed32(50, 1).bytes(2, wire(nil).fixed64(60, 1).bytes(2, spanMsg.bytes(40, []byte("?")).fixed32(41, 1)).bytes(1, scope)).bytes(1, res.varint(9, 9)))),
-		"group in span":                req(wire(nil).bytes(2, wire(nil).bytes(2, append(append(wire(nil), spanMsg...), 0xa3, 0x01, 0x08, 0x01)))),
-		"string table value":           req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")).bytes(2, wire(nil).varint(8, 3)))))),
-		"entity refs":                  req(wire(nil).bytes(1, res.bytes(3, wire(nil).bytes(2, []byte("service")).bytes(3, []byte("service.name")))).bytes(2, wire(nil).bytes(2, spanMsg))),
-		"bad entity ref":               req(wire(nil).bytes(1, res.bytes(3, wire(nil).varint(2, 1))).bytes(2, wire(nil).bytes(2, spanMsg))),
-		"flags and dropped":            req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.fixed32(16, 0x301).varint(10, 1).bytes(13, wire(nil).fixed32(6, 1).varint(5, 2))))),
-		"short trace id":               req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(1, []byte{1, 2, 3})))),
-		"long span id":                 req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(2, make([]byte, 9))))),
-		"short link span id":           req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(13, wire(nil).bytes(2, []byte{1}))))),
-		"start time as varint":         req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.varint(7, 1)))),
-		"kind as fixed":                req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.fixed64(6, 1)))),
-		"flags as varint":              req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.varint(16, 1)))),
-		"string value as varint":       req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")).bytes(2, wire(nil).varint(1, 3)))))),
-		"truncated":                    req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg)))[:40],
-		"resource spans as varint":     wire(nil).varint(1, 5),
-		"unknown top-level field only": wire(nil).bytes(5, []byte("hello")),
-		"ten-byte varint":              req(wire(nil).bytes(2, wire(nil).bytes(2, append(append(wire(nil), spanMsg...), 0x30, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f)))),
+		"duplicate service.name":        req(wire(nil).bytes(1, res.bytes(1, kvStr("service.name", "second"))).bytes(2, wire(nil).bytes(2, spanMsg))),
+		"key-value with field 0":        req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x02, 0x01, 'k', 0x1a, 0x02, 0x0a, 0x00})))),
+		"key-value with field 3 bytes":  req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, []byte{0x1a, 0x01, 'k', 0x02, 0x02, 0x0a, 0x00})))),
+		"value before key":              req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(2, wire(nil).varint(3, 1<<62)).bytes(1, []byte("n")))))),
+		"array value then bad trace id": req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("a")).bytes(2, wire(nil).bytes(5, nil))).bytes(1, []byte{1})))),
+		"array value in a bad resource": req(wire(nil).bytes(1, res.bytes(1, wire(nil).bytes(2, wire(nil).bytes(6, nil))).varint(3, 1)).bytes(2, wire(nil).bytes(2, spanMsg))),
+		"key without value":             req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")))))),
+		"unknown fields everywhere":     req(wire(nil).varint(77, 1).bytes(1, wire(nil).fixed32(50, 1).bytes(2, wire(nil).fixed64(60, 1).bytes(2, spanMsg.bytes(40, []byte("?")).fixed32(41, 1)).bytes(1, scope)).bytes(1, res.varint(9, 9)))),
+		"group in span":                 req(wire(nil).bytes(2, wire(nil).bytes(2, append(append(wire(nil), spanMsg...), 0xa3, 0x01, 0x08, 0x01)))),
+		"string table value":            req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")).bytes(2, wire(nil).varint(8, 3)))))),
+		"entity refs":                   req(wire(nil).bytes(1, res.bytes(3, wire(nil).bytes(2, []byte("service")).bytes(3, []byte("service.name")))).bytes(2, wire(nil).bytes(2, spanMsg))),
+		"bad entity ref":                req(wire(nil).bytes(1, res.bytes(3, wire(nil).varint(2, 1))).bytes(2, wire(nil).bytes(2, spanMsg))),
+		"flags and dropped":             req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.fixed32(16, 0x301).varint(10, 1).bytes(13, wire(nil).fixed32(6, 1).varint(5, 2))))),
+		"short trace id":                req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(1, []byte{1, 2, 3})))),
+		"long span id":                  req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(2, make([]byte, 9))))),
+		"short link span id":            req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(13, wire(nil).bytes(2, []byte{1}))))),
+		"start time as varint":          req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.varint(7, 1)))),
+		"kind as fixed":                 req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.fixed64(6, 1)))),
+		"flags as varint":               req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.varint(16, 1)))),
+		"string value as varint":        req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg.bytes(9, wire(nil).bytes(1, []byte("k")).bytes(2, wire(nil).varint(1, 3)))))),
+		"truncated":                     req(wire(nil).bytes(2, wire(nil).bytes(2, spanMsg)))[:40],
+		"resource spans as varint":      wire(nil).varint(1, 5),
+		"unknown top-level field only":  wire(nil).bytes(5, []byte("hello")),
+		"ten-byte varint":               req(wire(nil).bytes(2, wire(nil).bytes(2, append(append(wire(nil), spanMsg...), 0x30, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x7f)))),
 	}
 }
 
@@ -429,8 +453,11 @@ func TestAppendTracesProtoFallsBackOnlyWhenNeeded(t *testing.T) {
 		if _, err := r.AppendTracesProto(marshalTraces(t, td), nil); err != nil {
 			t.Fatal(err)
 		}
-		if want := name == "every value kind"; (r.wire.fallbacks > 0) != want {
-			t.Errorf("%s: %d fallbacks to pdata", name, r.wire.fallbacks)
+		if r.wire.fallbacks > 0 {
+			t.Errorf("%s: %d requests decoded by pdata", name, r.wire.fallbacks)
+		}
+		if want := strings.HasPrefix(name, "every value kind") || strings.HasPrefix(name, "JSON"); (r.wire.pdataDecodes > 0) != want {
+			t.Errorf("%s: %d messages decoded by pdata", name, r.wire.pdataDecodes)
 		}
 	}
 }
