@@ -16,10 +16,12 @@ import (
 // rows live in memory owned by r (see LogRows). Rejects are reported once the
 // whole request has been read.
 //
-// Malformed bytes (anything pdata refuses) return an error and leave r as it
-// was. Bodies and attributes that are arrays, maps or bytes (AsString gives
-// JSON or base64), repeated resource or scope messages and deprecated fields
-// are handed to pdata and AppendLogs within the call, with the same result.
+// Malformed bytes (anything pdata refuses) return an error wrapping pdata's
+// and leave r as it was. A resource, scope or log record holding an array,
+// map or bytes value (a structured body, say) is decoded by pdata on its own
+// and converted by AppendLogs' code; repeated resource or scope messages and
+// the deprecated instrumentation_library_logs send the whole request that
+// way. Either gives the same result, more slowly.
 func (r *LogRows) AppendLogsProto(b []byte, onReject RejectFunc) (int, error) {
 	start := r.Len()
 	w := &r.wire

@@ -18,10 +18,15 @@ import (
 // SpanRows). Rejects are reported once the whole request has been read.
 //
 // Malformed bytes (anything pdata refuses, e.g. an ID of the wrong length)
-// return an error and leave r as it was. The few things it does not
-// reproduce itself (array, map and bytes attribute values, repeated resource
-// or scope messages, deprecated fields) are handed to pdata and AppendTraces
-// within the call, with the same result.
+// return an error wrapping pdata's, and leave r as it was: no rows, no
+// rejects. A resource, scope or span holding an array, map or bytes value
+// (whose AsString is JSON or base64) is decoded by pdata on its own and
+// converted by AppendTraces' code; repeated resource or scope messages and
+// the deprecated instrumentation_library_spans send the whole request that
+// way. Either gives the same result, more slowly.
+//
+// A typical loop: rows.AppendTracesProto(msg.Value, deadLetterRecord); an
+// error means the message cannot be decoded (dead-letter it whole).
 func (r *SpanRows) AppendTracesProto(b []byte, onReject RejectFunc) (int, error) {
 	start := r.Len()
 	w := &r.wire
