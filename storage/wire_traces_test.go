@@ -461,3 +461,37 @@ func TestAppendTracesProtoFallsBackOnlyWhenNeeded(t *testing.T) {
 		}
 	}
 }
+
+// TestProtoRowsRoundTrip stores rows read by the proto readers (arena
+// strings, shared and hint-boxed attribute values) and reads them back.
+func TestProtoRowsRoundTrip(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	td, ld, wantSpans, wantLogs := fullTrace()
+	var sr SpanRows
+	var lr LogRows
+	for _, b := range [][]byte{marshalTraces(t, td), marshalTraces(t, genTraces(1, 20, 5, wantSpans[0].Timestamp.Add(-time.Second), 100*time.Millisecond))} {
+		if _, err := sr.AppendTracesProto(b, func(err error) { t.Errorf("rejected: %v", err) }); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := lr.AppendLogsProto(marshalLogs(t, ld), func(err error) { t.Errorf("rejected: %v", err) }); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.GetTrace(ctx, wantSpans[0].TraceID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(got.Spans, wantSpans) {
+		t.Errorf("spans differ\n got %+v\nwant %+v", got.Spans, wantSpans)
+	}
+	if !reflect.DeepEqual(got.Logs, wantLogs) {
+		t.Errorf("logs differ\n got %+v\nwant %+v", got.Logs, wantLogs)
+	}
+}
