@@ -20,22 +20,22 @@ import (
 	"github.com/flowlens/flowlens/storage"
 )
 
-// BenchmarkKafkaToClickHouse: spans already in Kafka (200k per iteration,
-// 14-16 attributes each, one message per trace of 5 spans) stored by the
-// collector into the embedded engine, all in this process. Reports spans/s
+// BenchmarkKafkaToClickHouse: spans already in Kafka (200k per iteration or
+// BENCH_SPANS, 14-16 attributes each, one message per trace of 5 spans)
+// stored by the collector into the embedded engine, all in this process. Reports spans/s
 // and CPU seconds per 100k spans: the whole process, the engine's own
 // threads, and the rest (collector, broker, HTTP client and endpoint).
 func BenchmarkKafkaToClickHouse(b *testing.B) {
-	const perIter = 200_000
-	partitions := 6
-	if v, err := strconv.Atoi(os.Getenv("BENCH_PARTITIONS")); err == nil {
-		partitions = v
+	perIter := 200_000
+	if v, err := strconv.Atoi(os.Getenv("BENCH_SPANS")); err == nil {
+		perIter = v
 	}
+	partitions := benchPartitions()
 	broker := startBroker(b, partitions)
 	addrs := broker.Addrs()
 	var spans int
 	var elapsed time.Duration
-	var cpuTotal, cpuEngine, inserts float64
+	var cpuTotal, cpuEngine, inserts, insertSec float64
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		b.StopTimer()
@@ -64,7 +64,7 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 		// Poll the collector's own counter: a count distinct over the
 		// attributes every 50 ms would be measured as engine CPU (it was
 		// a fifth of it).
-		for gauge(reg, "flowlens_collector_rows_stored_total") < perIter {
+		for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		b.StopTimer()
@@ -74,10 +74,11 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 		cpuEngine += engine
 		spans += perIter
 		inserts += histogramCount(reg, "flowlens_collector_batch_rows")
+		insertSec += histogramSum(reg, "flowlens_collector_batch_insert_seconds")
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = c.Shutdown(ctx)
 		cancel()
-		if got := spanCounts(b, st); got.rows != perIter || got.distinct != perIter {
+		if got := spanCounts(b, st); got.rows != uint64(perIter) || got.distinct != uint64(perIter) {
 			b.Fatalf("stored %v, want %d", got, perIter)
 		}
 		b.StartTimer()
@@ -88,6 +89,7 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 	b.ReportMetric(cpuEngine*per100k, "cpu-s/100k-engine")
 	b.ReportMetric((cpuTotal-cpuEngine)*per100k, "cpu-s/100k-go")
 	b.ReportMetric(float64(spans)/inserts, "rows/insert")
+	b.ReportMetric(insertSec/inserts, "s/insert")
 }
 
 // discardStore stores nothing: it isolates the collector's own cost
@@ -102,7 +104,8 @@ func (discardStore) RowLimits() storage.RowLimits                               
 // into a store that discards them.
 func BenchmarkCollectorWithoutStorage(b *testing.B) {
 	const perIter = 200_000
-	broker := startBroker(b, 6)
+	partitions := benchPartitions()
+	broker := startBroker(b, partitions)
 	addrs := broker.Addrs()
 	var elapsed time.Duration
 	var cpu float64
@@ -113,6 +116,8 @@ func BenchmarkCollectorWithoutStorage(b *testing.B) {
 		cfg.Kafka.Brokers = addrs
 		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
 		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
+		cfg.Topics.Partitions = partitions
+		benchBatchOverrides(&cfg)
 		cfg.SetDefaults()
 		if err := ensureTopics(cfg); err != nil {
 			b.Fatal(err)
@@ -127,7 +132,7 @@ func BenchmarkCollectorWithoutStorage(b *testing.B) {
 		if err := c.Start(context.Background()); err != nil {
 			b.Fatal(err)
 		}
-		for gauge(reg, "flowlens_collector_rows_stored_total") < perIter {
+		for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		b.StopTimer()
@@ -164,6 +169,20 @@ func histogramCount(g prometheus.Gatherer, name string) float64 {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
 				n += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return n
+}
+
+// histogramSum sums the observed values of a histogram over its labels.
+func histogramSum(g prometheus.Gatherer, name string) float64 {
+	mfs, _ := g.Gather()
+	n := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			for _, m := range mf.GetMetric() {
+				n += m.GetHistogram().GetSampleSum()
 			}
 		}
 	}
@@ -246,8 +265,16 @@ func rssMB(pid int) float64 {
 	return 0
 }
 
+// benchPartitions is the topics' partition count: BENCH_PARTITIONS, or 6.
+func benchPartitions() int {
+	if v, err := strconv.Atoi(os.Getenv("BENCH_PARTITIONS")); err == nil {
+		return v
+	}
+	return 6
+}
+
 // benchBatchOverrides lets a tuning run change the batch settings
-// (BENCH_BATCH_ROWS, BENCH_BATCH_AGE, BENCH_MAX_BUFFERED_MB,
+// (BENCH_BATCH_ROWS, BENCH_BATCH_MB, BENCH_BATCH_AGE, BENCH_MAX_BUFFERED_MB,
 // BENCH_INSERT_CONCURRENCY); unset
 // means the production defaults.
 func benchBatchOverrides(cfg *collector.Config) {
@@ -256,6 +283,9 @@ func benchBatchOverrides(cfg *collector.Config) {
 	}
 	if v, err := time.ParseDuration(os.Getenv("BENCH_BATCH_AGE")); err == nil {
 		cfg.Batch.MaxAge = v
+	}
+	if v, err := strconv.Atoi(os.Getenv("BENCH_BATCH_MB")); err == nil {
+		cfg.Batch.MaxBytes = v << 20
 	}
 	if v, err := strconv.ParseInt(os.Getenv("BENCH_MAX_BUFFERED_MB"), 10, 64); err == nil {
 		cfg.MaxBufferedBytes = v << 20

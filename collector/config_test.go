@@ -13,7 +13,7 @@ func TestConfigFileLoads(t *testing.T) {
 	if err := config.Load("testdata/collector.yaml", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 16<<20 ||
+	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 64<<20 ||
 		cfg.Topics.CreateEnabled() || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.GroupID != "flowlens-collector-eu1" {
 		t.Fatalf("loaded %+v", cfg)
 	}

@@ -6,6 +6,7 @@ import (
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -136,7 +137,10 @@ func runChild() int {
 	}
 	ccfg := collector.Config{HTTPAddr: httpAddr, SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
 	ccfg.Kafka.Brokers = brokers
-	ccfg.SetDefaults() // production batching
+	if v, err := strconv.Atoi(os.Getenv("CHILD_MAX_ROWS")); err == nil {
+		ccfg.Batch.MaxRows = v // many batches, to be killed between them
+	}
+	ccfg.SetDefaults() // otherwise production batching
 	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.ErrorLevel)), prometheus.NewRegistry())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -174,7 +178,7 @@ func TestSIGKILLedCollectorProcessThenRestartedStoresEverythingOnce(t *testing.T
 	const n = 60000
 	produceSpans(t, b.Addrs(), 0, n, 500)
 
-	child := startChild(t, b.Addrs(), st)
+	child := startChildProcess(t, b.Addrs(), chAddr(t), st.Database(), "CHILD_MAX_ROWS=2000")
 	waitFor(t, 2*time.Minute, "the child to store some spans", func() bool { return spanCounts(t, st).rows >= n/5 })
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -319,6 +319,36 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	before := b.rows(w.kind)
 	rejected := 0
 	onReject := func(error) { rejected++ }
+	// The usual message (otlp_proto, all records storable) is read straight
+	// from its bytes into the rows; pdata decodes only what that path
+	// refuses (malformed or empty requests get their dead-letter reason
+	// from it) and the messages with rejected records, to split them.
+	if w.kind == kindSpans && c.dec.IsProto(m.Value, m.Headers) {
+		n, err := b.spans.AppendTracesProto(m.Value, onReject)
+		if err == nil && n > 0 {
+			if rejected > 0 {
+				if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err == nil {
+					w.deadLetterRejectedSpans(b, m, td)
+				}
+			}
+			w.consumed(b, m, before, rejected)
+			return true
+		}
+		rejected = 0 // nothing appended: the pdata path below decides
+	}
+	if w.kind == kindLogs && c.dec.IsProto(m.Value, m.Headers) {
+		n, err := b.logs.AppendLogsProto(m.Value, onReject)
+		if err == nil && n > 0 {
+			if rejected > 0 {
+				if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
+					w.deadLetterRejectedLogs(b, m, ld)
+				}
+			}
+			w.consumed(b, m, before, rejected)
+			return true
+		}
+		rejected = 0
+	}
 	if w.kind == kindSpans {
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
@@ -340,9 +370,15 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 			w.deadLetterRejectedLogs(b, m, ld)
 		}
 	}
-	c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
-	b.msgs = append(b.msgs, m)
+	w.consumed(b, m, before, rejected)
 	return true
+}
+
+// consumed counts the rows m gave (stored or rejected) and keeps m for the
+// per-message fallback.
+func (w *worker) consumed(b *batch, m kafka.Message, before, rejected int) {
+	w.c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
+	b.msgs = append(b.msgs, m)
 }
 
 func (w *worker) token(start, end int64) string {
@@ -627,8 +663,9 @@ func rejectedCopy(m kafka.Message, v []byte) kafka.Message {
 }
 
 // rowsMemory estimates the memory of a message held in a batch (its value,
-// the decoded rows, garbage not yet collected) as a multiple of its size.
-const rowsMemory = 6
+// the rows' copy of its strings and their slices, GC headroom) as a
+// multiple of its size. BenchmarkRSSWhileStorageDown measures it.
+const rowsMemory = 4
 
 // maxDeadLetterValue is the largest value kept when the dead-letter topic
 // refuses a message as too large (Kafka's default limit is about 1 MB).

@@ -61,7 +61,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "measured duration")
 	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
 	f.StringArrayVar(&cfg.MigrateArgs, "migrate-arg", nil, "extra flag for flowlens migrate, to measure a schema variant (repeatable), e.g. --migrate-arg=--trace-id-projection=false")
-	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the Kafka topics (default: the broker's, 6)")
+	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the Kafka topics (default: the broker's, 1)")
 	f.StringVar(&cfg.Agent, "agent", "", "flowlens-agent binary (default: beside this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "folder for data and component logs (default: a temporary one, removed after)")
 	return cmd

@@ -42,6 +42,6 @@ advertises exactly that address. Production uses a real Kafka cluster.`,
 		},
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:9092", "address to listen on and advertise")
-	cmd.Flags().IntVar(&cfg.Topics.Partitions, "partitions", 0, "partitions of the topics it creates (default 6)")
+	cmd.Flags().IntVar(&cfg.Topics.Partitions, "partitions", 0, "partitions of the topics it creates (default 1: one collector, largest inserts)")
 	return cmd
 }

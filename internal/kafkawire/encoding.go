@@ -122,6 +122,15 @@ func (d Decoder) encodingOf(value []byte, headers []kafka.Header) (Encoding, err
 	return EncodingProto, nil
 }
 
+// IsProto says whether the message is a non-empty value to decode as
+// otlp_proto: then it may be read straight from its bytes (storage's
+// AppendTracesProto), and DecodeTraces is needed only for what that
+// refuses.
+func (d Decoder) IsProto(value []byte, headers []kafka.Header) bool {
+	enc, err := d.encodingOf(value, headers)
+	return len(value) > 0 && err == nil && enc == EncodingProto
+}
+
 func firstNonSpace(b []byte) byte {
 	for _, c := range b {
 		switch c {
