@@ -60,6 +60,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f.Float64Var(&cfg.Rate, "rate", 4000, "root requests/s of the synthetic shop (about 12.4 spans and as many log lines each)")
 	f.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "measured duration")
 	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
+	f.StringVar(&cfg.CollectorConfig, "collector-config", "", "the collector's YAML config, to measure other batch settings")
 	f.StringArrayVar(&cfg.MigrateArgs, "migrate-arg", nil, "extra flag for flowlens migrate, to measure a schema variant (repeatable), e.g. --migrate-arg=--trace-id-projection=false")
 	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the Kafka topics (default: the broker's, 1)")
 	f.StringVar(&cfg.Agent, "agent", "", "flowlens-agent binary (default: beside this one)")

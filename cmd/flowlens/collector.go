@@ -3,7 +3,9 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -50,6 +52,13 @@ With no Kafka brokers configured it starts the embedded broker on
 			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
+			}
+			// The batches' budget is an estimate of their memory; a soft
+			// heap limit just above it makes the GC work harder before the
+			// heap outgrows it, instead of letting it double on top
+			// (GOGC). GOMEMLIMIT, when set, wins.
+			if os.Getenv("GOMEMLIMIT") == "" {
+				debug.SetMemoryLimit(cfg.MaxBufferedBytes + collectorHeapBase)
 			}
 			log, err := g.logger()
 			if err != nil {
@@ -104,3 +113,7 @@ With no Kafka brokers configured it starts the embedded broker on
 	f.StringVar(&brokerAddr, "kafka-listen", "127.0.0.1:9092", "address of the embedded broker when no brokers are configured")
 	return cmd
 }
+
+// collectorHeapBase is the collector's heap beyond its batches: Kafka
+// readers' queues and fetch buffers, insert buffers, metrics.
+const collectorHeapBase = 256 << 20

@@ -53,6 +53,9 @@ type Config struct {
 	// MigrateArgs are extra flags of `flowlens migrate`, to measure schema
 	// variants (e.g. --trace-id-projection=false).
 	MigrateArgs []string
+	// CollectorConfig, when set, is the collector's YAML config (e.g. to
+	// measure another batch.max_age).
+	CollectorConfig string
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -137,7 +140,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := waitTCP(ctx, kafkaAddr, time.Minute); err != nil {
 		return nil, fmt.Errorf("broker: %w", err)
 	}
-	if _, err := start("collector", cfg.Flowlens, append(g, "collector", "--brokers", kafkaAddr, "--listen", collAddr)...); err != nil {
+	collArgs := append(g, "collector", "--brokers", kafkaAddr, "--listen", collAddr)
+	if cfg.CollectorConfig != "" {
+		collArgs = append(collArgs, "--config", cfg.CollectorConfig)
+	}
+	if _, err := start("collector", cfg.Flowlens, collArgs...); err != nil {
 		return nil, err
 	}
 	if _, err := start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", graphAddr)...); err != nil {
