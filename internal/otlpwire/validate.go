@@ -606,6 +606,22 @@ func validKeyValue(b []byte, depth int) error {
 		return errDepth
 	}
 	depth++
+	// fast path: the usual {1: short key, 2: short scalar value}, in either
+	// order (pdata writes the value first)
+	if len(b) >= 4 && b[1] < 0x80 && depth < recursionLimit {
+		if m := 2 + int(b[1]); m+2 <= len(b) && b[m+1] < 0x80 && m+2+int(b[m+1]) == len(b) {
+			switch {
+			case b[0] == 0x12 && b[m] == 0x0a:
+				if scalarValue(b[2:m]) {
+					return nil
+				}
+			case b[0] == 0x0a && b[m] == 0x12:
+				if scalarValue(b[m+2:]) {
+					return nil
+				}
+			}
+		}
+	}
 	for p := b; len(p) > 0; {
 		var f Field
 		if num, v, n := ReadShortBytes(p); n > 0 {
@@ -636,6 +652,25 @@ func validKeyValue(b []byte, depth int) error {
 		}
 	}
 	return nil
+}
+
+// scalarValue reports whether v is an AnyValue made of one well-framed
+// string, bool, int or double field (or of nothing): the common values,
+// valid at any depth under the limit. false means "look closer".
+func scalarValue(v []byte) bool {
+	if len(v) < 2 {
+		return len(v) == 0
+	}
+	switch v[0] {
+	case 0x0a: // 1: string_value
+		return v[1] < 0x80 && int(v[1])+2 == len(v)
+	case 0x10, 0x18: // 2: bool_value, 3: int_value
+		_, l := consumeVarint(v[1:])
+		return l+1 == len(v)
+	case 0x21: // 4: double_value
+		return len(v) == 9
+	}
+	return false
 }
 
 // anyFields is AnyValue's wire type and name by field number:
