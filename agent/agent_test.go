@@ -192,8 +192,8 @@ func TestOTLPToKafka(t *testing.T) {
 	}
 	var raw []byte
 	err = conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", rawMsg{0xff, 0x01}, &raw, grpc.ForceCodec(rawCodec{}))
-	if code := status.Code(err); code == codes.OK || code == codes.Unavailable {
-		t.Errorf("malformed grpc: %v", err)
+	if code := status.Code(err); code != codes.InvalidArgument {
+		t.Errorf("malformed grpc: %v, want InvalidArgument", err)
 	}
 
 	c := newConsumed()
@@ -213,7 +213,7 @@ func TestOTLPToKafka(t *testing.T) {
 	}
 	metrics, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	for _, want := range []string{`flowlens_agent_otlp_requests_total{outcome="malformed"} 3`, `flowlens_agent_records_received_total{input="otlp_spans"} 1000`, "flowlens_agent_kafka_records_sent_total 1100"} {
+	for _, want := range []string{`flowlens_agent_otlp_requests_total{outcome="malformed"} 4`, `flowlens_agent_records_received_total{input="otlp_spans"} 1000`, "flowlens_agent_kafka_records_sent_total 1100"} {
 		if !strings.Contains(string(metrics), want) {
 			t.Errorf("metrics lack %q", want)
 		}

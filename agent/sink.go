@@ -71,6 +71,39 @@ func (s *otlpSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	return s.append(ctx, sc, forward.KindLogs, n)
 }
 
+// ConsumeTracesProto takes a validated otlp_proto request as it came:
+// split in place, no pdata.
+func (s *otlpSink) ConsumeTracesProto(ctx context.Context, b []byte, spans int) error {
+	if spans == 0 {
+		return nil
+	}
+	sc := s.encoders.Get().(*sinkScratch)
+	defer s.encoders.Put(sc)
+	sc.enc.PartitionByTraceID = true
+	var err error
+	sc.msgs, err = sc.enc.AppendTraceMessagesProto(sc.msgs[:0], b)
+	if err != nil {
+		return fmt.Errorf("%w: %w", otlpin.ErrInvalid, err)
+	}
+	return s.append(ctx, sc, forward.KindSpans, spans)
+}
+
+// ConsumeLogsProto is ConsumeTracesProto for logs.
+func (s *otlpSink) ConsumeLogsProto(ctx context.Context, b []byte, records int) error {
+	if records == 0 {
+		return nil
+	}
+	sc := s.encoders.Get().(*sinkScratch)
+	defer s.encoders.Put(sc)
+	sc.enc.PartitionByTraceID = s.logsByTrace
+	var err error
+	sc.msgs, err = sc.enc.AppendLogMessagesProto(sc.msgs[:0], b)
+	if err != nil {
+		return fmt.Errorf("%w: %w", otlpin.ErrInvalid, err)
+	}
+	return s.append(ctx, sc, forward.KindLogs, records)
+}
+
 func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kind, records int) error {
 	size := 0
 	for i := range sc.msgs {

@@ -166,9 +166,15 @@ func (r *Receiver) Start() error {
 			return fmt.Errorf("otlp grpc listen %s: %w", r.cfg.GRPC.Endpoint, err)
 		}
 		r.grpcLn = ln
-		r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
-		ptraceotlp.RegisterGRPCServer(r.grpcSrv, &traceServer{r: r})
-		plogotlp.RegisterGRPCServer(r.grpcSrv, &logServer{r: r})
+		if _, raw := r.sink.(ProtoSink); raw {
+			r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(rawCodec{}))
+			r.grpcSrv.RegisterService(rawTraceService, r)
+			r.grpcSrv.RegisterService(rawLogsService, r)
+		} else {
+			r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
+			ptraceotlp.RegisterGRPCServer(r.grpcSrv, &traceServer{r: r})
+			plogotlp.RegisterGRPCServer(r.grpcSrv, &logServer{r: r})
+		}
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()

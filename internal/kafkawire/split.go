@@ -110,6 +110,28 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 	return dst, nil
 }
 
+// AppendTraceMessagesProto appends the messages of b, an
+// ExportTraceServiceRequest already in otlp_proto (and already validated:
+// see otlpwire.ValidateTraces), split by trace ID when PartitionByTraceID
+// is set. No pdata: the bytes are cut in place. The values may alias b.
+func (e *Encoder) AppendTraceMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
+	if !e.PartitionByTraceID {
+		return append(dst, kafka.Message{Value: b}), nil
+	}
+	e.wire.traceIDField = 1 // Span.trace_id
+	return e.appendWireSplit(dst, b)
+}
+
+// AppendLogMessagesProto is AppendTraceMessagesProto for an
+// ExportLogsServiceRequest.
+func (e *Encoder) AppendLogMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
+	if !e.PartitionByTraceID {
+		return append(dst, kafka.Message{Value: b}), nil
+	}
+	e.wire.traceIDField = 9 // LogRecord.trace_id
+	return e.appendWireSplit(dst, b)
+}
+
 // SplitTracesByID splits td into one Traces per trace ID, in order of first
 // appearance, moving the spans (td is left with empty spans). Resource and
 // scope (with their attributes and schema URLs) are copied into every part
