@@ -73,8 +73,10 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 		cpuTotal += total
 		cpuEngine += engine
 		spans += perIter
-		inserts += histogramCount(reg, "flowlens_collector_batch_rows")
-		insertSec += histogramSum(reg, "flowlens_collector_batch_insert_seconds")
+		n, _ := histogram(reg, "flowlens_collector_batch_rows")
+		_, sec := histogram(reg, "flowlens_collector_batch_insert_seconds")
+		inserts += n
+		insertSec += sec
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		_ = c.Shutdown(ctx)
 		cancel()
@@ -161,32 +163,19 @@ func gauge(g prometheus.Gatherer, name string) float64 {
 	return sum
 }
 
-// histogramCount sums the observations of a histogram over its labels.
-func histogramCount(g prometheus.Gatherer, name string) float64 {
+// histogram sums the observation count and the observed values of a
+// histogram over its labels.
+func histogram(g prometheus.Gatherer, name string) (count, sum float64) {
 	mfs, _ := g.Gather()
-	n := 0.0
 	for _, mf := range mfs {
 		if mf.GetName() == name {
 			for _, m := range mf.GetMetric() {
-				n += float64(m.GetHistogram().GetSampleCount())
+				count += float64(m.GetHistogram().GetSampleCount())
+				sum += m.GetHistogram().GetSampleSum()
 			}
 		}
 	}
-	return n
-}
-
-// histogramSum sums the observed values of a histogram over its labels.
-func histogramSum(g prometheus.Gatherer, name string) float64 {
-	mfs, _ := g.Gather()
-	n := 0.0
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, m := range mf.GetMetric() {
-				n += m.GetHistogram().GetSampleSum()
-			}
-		}
-	}
-	return n
+	return count, sum
 }
 
 func ensureTopics(cfg collector.Config) error {
