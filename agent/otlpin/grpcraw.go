@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/mem"
@@ -93,7 +95,7 @@ func (r *Receiver) exportTracesProto(ctx context.Context, b []byte) error {
 		r.malformed.Add(1)
 		return status.Error(codes.InvalidArgument, "decode traces: "+err.Error())
 	}
-	err = r.sink.(ProtoSink).ConsumeTracesProto(ctx, b, n)
+	n, err = r.consumeTracesProto(ctx, b, n)
 	r.count(err)
 	if err == nil {
 		r.spans.Add(int64(n))
@@ -111,12 +113,40 @@ func (r *Receiver) exportLogsProto(ctx context.Context, b []byte) error {
 		r.malformed.Add(1)
 		return status.Error(codes.InvalidArgument, "decode logs: "+err.Error())
 	}
-	err = r.sink.(ProtoSink).ConsumeLogsProto(ctx, b, n)
+	n, err = r.consumeLogsProto(ctx, b, n)
 	r.count(err)
 	if err == nil {
 		r.logRecs.Add(int64(n))
 	}
 	return grpcError(err)
+}
+
+// consumeTracesProto hands a validated request of n spans to the sink as
+// bytes, or through pdata when its records are in the pre-0.15 field that
+// only pdata's request type migrates. It returns the spans taken.
+func (r *Receiver) consumeTracesProto(ctx context.Context, b []byte, n int) (int, error) {
+	if otlpwire.UsesDeprecatedLibraryField(b) {
+		req := ptraceotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		td := req.Traces()
+		return td.SpanCount(), r.sink.ConsumeTraces(ctx, td)
+	}
+	return n, r.sink.(ProtoSink).ConsumeTracesProto(ctx, b, n)
+}
+
+// consumeLogsProto is consumeTracesProto for logs.
+func (r *Receiver) consumeLogsProto(ctx context.Context, b []byte, n int) (int, error) {
+	if otlpwire.UsesDeprecatedLibraryField(b) {
+		req := plogotlp.NewExportRequest()
+		if err := req.UnmarshalProto(b); err != nil {
+			return 0, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
+		ld := req.Logs()
+		return ld.LogRecordCount(), r.sink.ConsumeLogs(ctx, ld)
+	}
+	return n, r.sink.(ProtoSink).ConsumeLogsProto(ctx, b, n)
 }
 
 // validateTraces and validateLogs accept exactly what pdata's unmarshaller

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // protoSink is a fakeSink that also takes requests as bytes.
@@ -95,6 +96,21 @@ func TestProtoSinkGetsRequestsAsSent(t *testing.T) {
 	}
 	if st := r.Stats(); st.Malformed != 2 {
 		t.Errorf("malformed requests counted: %d, want 2", st.Malformed)
+	}
+
+	// records in the pre-0.15 field reach the sink through pdata, which
+	// migrates them (the bytes would carry them where nobody reads)
+	span := protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), []byte("op"))
+	lib := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)
+	rs := protowire.AppendBytes(protowire.AppendTag(nil, 1000, protowire.BytesType), lib)
+	old := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+	before := sink.spans.Load()
+	if err := conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", &rawMessage{data: old}, &out,
+		grpc.ForceCodecV2(rawCodec{})); err != nil {
+		t.Fatalf("deprecated-field request: %v", err)
+	}
+	if got := sink.spans.Load() - before; got != 1 {
+		t.Errorf("deprecated-field request: the pdata sink got %d spans, want 1", got)
 	}
 
 	// sink errors shape the answer as on the pdata path

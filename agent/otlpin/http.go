@@ -79,7 +79,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	r.serveExport(w, req, "traces", ereq, ptraceotlp.NewExportResponse(), &r.spans, func(ctx context.Context) (int, error) {
 		td := ereq.Traces()
 		return td.SpanCount(), r.sink.ConsumeTraces(ctx, td)
-	}, validateTraces, func(ps ProtoSink) func(context.Context, []byte, int) error { return ps.ConsumeTracesProto })
+	}, validateTraces, r.consumeTracesProto)
 }
 
 func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
@@ -87,7 +87,7 @@ func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
 	r.serveExport(w, req, "logs", ereq, plogotlp.NewExportResponse(), &r.logRecs, func(ctx context.Context) (int, error) {
 		ld := ereq.Logs()
 		return ld.LogRecordCount(), r.sink.ConsumeLogs(ctx, ld)
-	}, validateLogs, func(ps ProtoSink) func(context.Context, []byte, int) error { return ps.ConsumeLogsProto })
+	}, validateLogs, r.consumeLogsProto)
 }
 
 // exportMessage is what an OTLP export request or response of any signal
@@ -105,7 +105,7 @@ type exportMessage interface {
 // once validate (which counts its records) accepts it.
 func (r *Receiver) serveExport(w http.ResponseWriter, req *http.Request, signal string, ereq, resp exportMessage,
 	accepted *atomic.Int64, consume func(context.Context) (int, error),
-	validate func([]byte) (int, error), consumeProto func(ProtoSink) func(context.Context, []byte, int) error) {
+	validate func([]byte) (int, error), consumeProto func(context.Context, []byte, int) (int, error)) {
 	if err := r.acquire(req.Context()); err != nil {
 		return // the client went away
 	}
@@ -114,14 +114,14 @@ func (r *Receiver) serveExport(w http.ResponseWriter, req *http.Request, signal 
 	if !ok {
 		return
 	}
-	if ps, raw := r.sink.(ProtoSink); raw && !isJSON {
+	if _, raw := r.sink.(ProtoSink); raw && !isJSON {
 		n, err := validate(data)
 		if err != nil {
 			r.malformed.Add(1)
 			writeStatus(w, false, http.StatusBadRequest, "decode "+signal+": "+err.Error())
 			return
 		}
-		err = consumeProto(ps)(req.Context(), data, n)
+		n, err = consumeProto(req.Context(), data, n)
 		r.count(err)
 		if err != nil {
 			r.writeSinkError(w, false, err)

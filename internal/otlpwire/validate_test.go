@@ -577,3 +577,27 @@ func BenchmarkPdataUnmarshalLogs(b *testing.B) {
 	}
 	b.ReportMetric(float64(benchSpans)*float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// TestUsesDeprecatedLibraryField: requests with records in the pre-0.15
+// field are spotted (so the agent hands them to pdata, which migrates
+// them); current ones are not.
+func TestUsesDeprecatedLibraryField(t *testing.T) {
+	current, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(wiretest.Traces(0, 10, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ResourceSpans{1000: {2: Span{5: "op"}}} inside Request{1: ...}
+	span := protowire.AppendBytes(protowire.AppendTag(nil, 5, protowire.BytesType), []byte("op"))
+	lib := protowire.AppendBytes(protowire.AppendTag(nil, 2, protowire.BytesType), span)
+	rs := protowire.AppendBytes(protowire.AppendTag(nil, 1000, protowire.BytesType), lib)
+	old := protowire.AppendBytes(protowire.AppendTag(nil, 1, protowire.BytesType), rs)
+	for _, tc := range []struct {
+		name string
+		b    []byte
+		want bool
+	}{{"current", current, false}, {"deprecated", old, true}, {"both", append(append([]byte{}, current...), old...), true}, {"empty", nil, false}} {
+		if got := UsesDeprecatedLibraryField(tc.b); got != tc.want {
+			t.Errorf("%s: got %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
