@@ -73,6 +73,11 @@ type Config struct {
 	// On the native TCP protocol (a clickhouse:// address) inserts always
 	// go through clickhouse-go. Default false.
 	InsertWithClient bool `yaml:"insert_with_client"`
+	// MergeTreeSettings are added to the SETTINGS of the tables flowlens
+	// creates (e.g. merge_selector_base: 20, which trades more parts for
+	// less merging). They apply when a table is created; the engine checks
+	// names and values then. Keys are identifiers, values numbers or words.
+	MergeTreeSettings map[string]string `yaml:"merge_tree_settings"`
 }
 
 // TTLConfig is the retention in days of each table; 0 means no TTL.
@@ -162,8 +167,20 @@ func (c *Config) Validate() error {
 	if c.MaxAttributeBytes < 1 {
 		return config.Errorf("max_attribute_bytes", "must be at least 1")
 	}
+	for k, v := range c.MergeTreeSettings {
+		if !identRe.MatchString(k) {
+			return config.Errorf("merge_tree_settings", "%q: want a setting name (letters, digits and _)", k)
+		}
+		if !settingValueRe.MatchString(v) {
+			return config.Errorf("merge_tree_settings."+k, "%q: want a number or a word", v)
+		}
+	}
 	return nil
 }
+
+// settingValueRe is what a merge_tree_settings value may be: rendered as
+// is, it must not let SQL through.
+var settingValueRe = regexp.MustCompile(`^[A-Za-z0-9_.+-]{1,64}$`)
 
 // String describes the target without the password.
 func (c *Config) String() string {

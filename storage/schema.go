@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"sort"
 	"strings"
 	"text/template"
 )
@@ -40,6 +41,8 @@ type layout struct {
 	TracesGranularity int
 	// TraceIDProjection adds the by-trace projection to otel_traces.
 	TraceIDProjection bool
+	// Extra is "k = v" settings for every storing table, sorted.
+	Extra []string
 }
 
 func newLayout(cfg Config) layout {
@@ -47,8 +50,13 @@ func newLayout(cfg Config) layout {
 	if g == 0 {
 		g = DefaultTracesGranularity
 	}
+	var extra []string
+	for k, v := range cfg.MergeTreeSettings {
+		extra = append(extra, k+" = "+v)
+	}
+	sort.Strings(extra)
 	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
-		TraceIDProjection: cfg.TraceIDProjection}
+		TraceIDProjection: cfg.TraceIDProjection, Extra: extra}
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.
@@ -90,6 +98,7 @@ func (l layout) SettingsG(granularity int, ttlOnlyDropParts bool) string {
 	if l.Cluster == "" {
 		s = append(s, fmt.Sprintf("non_replicated_deduplication_window = %d", dedupWindow))
 	}
+	s = append(s, l.Extra...)
 	return "SETTINGS " + strings.Join(s, ", ")
 }
 

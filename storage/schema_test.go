@@ -2,6 +2,7 @@ package storage
 
 import (
 	"flag"
+	"github.com/flowlens/flowlens/internal/chtest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -103,6 +104,10 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"compression", func(c *Config) { c.Compression = "gzip" }},
 		{"addr", func(c *Config) { c.Addr = "localhost" }},
 		{"max_open_conns", func(c *Config) { c.MaxOpenConns = -1 }},
+		{"merge_tree_settings", func(c *Config) { c.MergeTreeSettings = map[string]string{"a b": "1"} }},
+		{"merge_tree_settings.merge_selector_base", func(c *Config) {
+			c.MergeTreeSettings = map[string]string{"merge_selector_base": "1, ttl_only_drop_parts = 0"}
+		}},
 	}
 	for _, tt := range tests {
 		var c Config
@@ -173,6 +178,31 @@ func TestConfigFiles(t *testing.T) {
 		err := config.Load(file, &c)
 		if err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: error %v does not name %s", file, err, field)
+		}
+	}
+}
+
+// TestMergeTreeSettingsReachTheTables: extra settings are in every storing
+// table the engine created.
+func TestMergeTreeSettingsReachTheTables(t *testing.T) {
+	ctx := testCtx(t)
+	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), MergeTreeSettings: map[string]string{"merge_selector_base": "20"}}
+	cfg.SetDefaults()
+	s, err := Open(ctx, cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, table := range []string{TracesTable, LogsTable, "otel_traces_trace_id_ts", "flow_edges"} {
+		var ddl string
+		if err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", cfg.Database, table).Scan(&ddl); err != nil {
+			t.Fatalf("%s: %v", table, err)
+		}
+		if !strings.Contains(ddl, "merge_selector_base = 20") {
+			t.Errorf("%s lacks the setting: %s", table, ddl)
 		}
 	}
 }
