@@ -2,13 +2,13 @@ package storage
 
 import (
 	"flag"
-	"github.com/flowlens/flowlens/internal/chtest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
