@@ -254,12 +254,14 @@ func rssMB(pid int) float64 {
 	return 0
 }
 
-// benchPartitions is the topics' partition count: BENCH_PARTITIONS, or 6.
+// benchPartitions is the topics' partition count: BENCH_PARTITIONS, or 1
+// as the embedded broker creates them (one collector gets the largest
+// inserts that way; 6, kafkawire's default for clusters, cuts them small).
 func benchPartitions() int {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_PARTITIONS")); err == nil {
 		return v
 	}
-	return 6
+	return 1
 }
 
 // benchBatchOverrides lets a tuning run change the batch settings
