@@ -323,33 +323,20 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	// from its bytes into the rows; pdata decodes only what that path
 	// refuses (malformed or empty requests get their dead-letter reason
 	// from it) and the messages with rejected records, to split them.
-	if w.kind == kindSpans && c.dec.IsProto(m.Value, m.Headers) {
-		n, err := b.spans.AppendTracesProto(m.Value, onReject)
-		if err == nil && n > 0 {
-			if rejected > 0 {
-				if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err == nil {
-					w.deadLetterRejectedSpans(b, m, td)
-				}
-			}
-			w.consumed(b, m, before, rejected)
-			return true
-		}
-		rejected = 0 // nothing appended: the pdata path below decides
-	}
-	if w.kind == kindLogs && c.dec.IsProto(m.Value, m.Headers) {
-		n, err := b.logs.AppendLogsProto(m.Value, onReject)
-		if err == nil && n > 0 {
-			if rejected > 0 {
-				if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
-					w.deadLetterRejectedLogs(b, m, ld)
-				}
-			}
-			w.consumed(b, m, before, rejected)
-			return true
-		}
-		rejected = 0
-	}
+	proto := c.dec.IsProto(m.Value, m.Headers)
 	if w.kind == kindSpans {
+		if proto {
+			if n, err := b.spans.AppendTracesProto(m.Value, onReject); err == nil && n > 0 {
+				if rejected > 0 {
+					if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err == nil {
+						w.deadLetterRejectedSpans(b, m, td)
+					}
+				}
+				w.consumed(b, m, before, rejected)
+				return true
+			}
+			rejected = 0 // nothing appended: the pdata path below decides
+		}
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
 			w.deadLetterUndecodable(b, m, err)
@@ -360,6 +347,18 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 			w.deadLetterRejectedSpans(b, m, td)
 		}
 	} else {
+		if proto {
+			if n, err := b.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
+				if rejected > 0 {
+					if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
+						w.deadLetterRejectedLogs(b, m, ld)
+					}
+				}
+				w.consumed(b, m, before, rejected)
+				return true
+			}
+			rejected = 0
+		}
 		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
 		if err != nil {
 			w.deadLetterUndecodable(b, m, err)

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
 	"github.com/flowlens/flowlens/internal/chtest"
 )
 
@@ -75,17 +73,8 @@ func BenchmarkEngineCostPerBatch(b *testing.B) {
 // environment asks for (see BenchmarkEngineCostPerBatch).
 func variantStore(b *testing.B) *Store {
 	ctx := context.Background()
-	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	cfg.SetDefaults()
-	cfg.TraceIDProjection = os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
-	s, err := Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	s := newStoreCfg(b, func(c *Config) { c.TraceIDProjection = os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0" })
+	cfg := s.cfg
 	var alters []string
 	if os.Getenv("FLOWLENS_BENCH_LZ4") != "" {
 		rows, err := s.conn.Query(ctx, "SELECT table, name, type, compression_codec FROM system.columns WHERE database = ? AND compression_codec LIKE '%ZSTD%'", cfg.Database)

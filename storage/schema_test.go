@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
@@ -186,19 +185,10 @@ func TestConfigFiles(t *testing.T) {
 // table the engine created.
 func TestMergeTreeSettingsReachTheTables(t *testing.T) {
 	ctx := testCtx(t)
-	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), MergeTreeSettings: map[string]string{"merge_selector_base": "20"}}
-	cfg.SetDefaults()
-	s, err := Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := newStoreCfg(t, func(c *Config) { c.MergeTreeSettings = map[string]string{"merge_selector_base": "20"} })
 	for _, table := range []string{TracesTable, LogsTable, "otel_traces_trace_id_ts", "flow_edges"} {
 		var ddl string
-		if err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", cfg.Database, table).Scan(&ddl); err != nil {
+		if err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = ? AND name = ?", s.cfg.Database, table).Scan(&ddl); err != nil {
 			t.Fatalf("%s: %v", table, err)
 		}
 		if !strings.Contains(ddl, "merge_selector_base = 20") {

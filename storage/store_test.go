@@ -15,10 +15,16 @@ import (
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 
 // newStore opens a Store on a fresh database of the embedded engine, migrated.
-func newStore(t testing.TB) *Store {
+func newStore(t testing.TB) *Store { return newStoreCfg(t, nil) }
+
+// newStoreCfg is newStore with the config changed by mod (may be nil).
+func newStoreCfg(t testing.TB, mod func(c *Config)) *Store {
 	t.Helper()
 	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
 	cfg.SetDefaults()
+	if mod != nil {
+		mod(&cfg)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	s, err := Open(ctx, cfg, zaptest.NewLogger(t))

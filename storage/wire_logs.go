@@ -27,17 +27,10 @@ func (r *LogRows) AppendLogsProto(b []byte, onReject RejectFunc) (int, error) {
 	w := &r.wire
 	n, err := r.appendLogsWire(b)
 	if err == nil {
-		if onReject != nil {
-			for _, e := range w.rejects {
-				onReject(e)
-			}
-		}
-		clear(w.rejects)
-		w.rejects = w.rejects[:0]
+		w.handRejects(onReject)
 		return n, nil
 	}
-	clear(w.rejects)
-	w.rejects = w.rejects[:0]
+	w.handRejects(nil)
 	w.fallbacks++
 	r.truncate(start)
 	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(b)

@@ -118,6 +118,18 @@ func (a *wireArena) reset() {
 }
 
 // chunk is the size of a new chunk whose full size is full.
+// handRejects passes the rejects of the request just read to onReject
+// (nil: drops them, the request goes to pdata instead) and forgets them.
+func (a *wireArena) handRejects(onReject RejectFunc) {
+	if onReject != nil {
+		for _, e := range a.rejects {
+			onReject(e)
+		}
+	}
+	clear(a.rejects)
+	a.rejects = a.rejects[:0]
+}
+
 func (a *wireArena) chunk(full int) int {
 	n := full >> (maxChunkLevel - a.level)
 	if a.level < maxChunkLevel {

@@ -32,17 +32,10 @@ func (r *SpanRows) AppendTracesProto(b []byte, onReject RejectFunc) (int, error)
 	w := &r.wire
 	n, err := r.appendTracesWire(b)
 	if err == nil {
-		if onReject != nil {
-			for _, e := range w.rejects {
-				onReject(e)
-			}
-		}
-		clear(w.rejects)
-		w.rejects = w.rejects[:0]
+		w.handRejects(onReject)
 		return n, nil
 	}
-	clear(w.rejects)
-	w.rejects = w.rejects[:0]
+	w.handRejects(nil)
 	w.fallbacks++
 	r.truncate(start)
 	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(b)

@@ -59,25 +59,7 @@ func (r *LogRows) Len() int { return len(r.Timestamp) }
 // Reset empties the buffer, keeping its capacity.
 func (r *LogRows) Reset() {
 	r.wire.reset()
-	clear(r.ResourceAttributes)
-	clear(r.ScopeAttributes)
-	clear(r.LogAttributes)
-	r.Timestamp = r.Timestamp[:0]
-	r.TraceID = r.TraceID[:0]
-	r.SpanID = r.SpanID[:0]
-	r.TraceFlags = r.TraceFlags[:0]
-	r.SeverityText = r.SeverityText[:0]
-	r.SeverityNumber = r.SeverityNumber[:0]
-	r.ServiceName = r.ServiceName[:0]
-	r.Body = r.Body[:0]
-	r.ResourceSchemaURL = r.ResourceSchemaURL[:0]
-	r.ResourceAttributes = r.ResourceAttributes[:0]
-	r.ScopeSchemaURL = r.ScopeSchemaURL[:0]
-	r.ScopeName = r.ScopeName[:0]
-	r.ScopeVersion = r.ScopeVersion[:0]
-	r.ScopeAttributes = r.ScopeAttributes[:0]
-	r.LogAttributes = r.LogAttributes[:0]
-	r.EventName = r.EventName[:0]
+	r.truncate(0)
 }
 
 // AppendLogs converts every log record of ld into a row, as the

@@ -78,32 +78,7 @@ func (r *SpanRows) Len() int { return len(r.Timestamp) }
 // Reset empties the buffer, keeping its capacity.
 func (r *SpanRows) Reset() {
 	r.wire.reset()
-	clear(r.ResourceAttributes) // drop references to maps
-	clear(r.SpanAttributes)
-	clear(r.EventsAttributes)
-	clear(r.LinksAttributes)
-	r.Timestamp = r.Timestamp[:0]
-	r.TraceID = r.TraceID[:0]
-	r.SpanID = r.SpanID[:0]
-	r.ParentSpanID = r.ParentSpanID[:0]
-	r.TraceState = r.TraceState[:0]
-	r.SpanName = r.SpanName[:0]
-	r.SpanKind = r.SpanKind[:0]
-	r.ServiceName = r.ServiceName[:0]
-	r.ResourceAttributes = r.ResourceAttributes[:0]
-	r.ScopeName = r.ScopeName[:0]
-	r.ScopeVersion = r.ScopeVersion[:0]
-	r.SpanAttributes = r.SpanAttributes[:0]
-	r.Duration = r.Duration[:0]
-	r.StatusCode = r.StatusCode[:0]
-	r.StatusMessage = r.StatusMessage[:0]
-	r.EventsTimestamp = r.EventsTimestamp[:0]
-	r.EventsName = r.EventsName[:0]
-	r.EventsAttributes = r.EventsAttributes[:0]
-	r.LinksTraceID = r.LinksTraceID[:0]
-	r.LinksSpanID = r.LinksSpanID[:0]
-	r.LinksTraceState = r.LinksTraceState[:0]
-	r.LinksAttributes = r.LinksAttributes[:0]
+	r.truncate(0)
 }
 
 // AppendTraces converts every span of td into a row, as the OpenTelemetry

@@ -3,6 +3,7 @@ package otlpin
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
@@ -86,37 +87,31 @@ var (
 )
 
 func (r *Receiver) exportTracesProto(ctx context.Context, b []byte) error {
-	if err := r.acquire(ctx); err != nil {
-		return grpcError(err)
-	}
-	defer r.release()
-	n, err := validateTraces(b)
-	if err != nil {
-		r.malformed.Add(1)
-		return status.Error(codes.InvalidArgument, "decode traces: "+err.Error())
-	}
-	n, err = r.consumeTracesProto(ctx, b, n)
-	r.count(err)
-	if err == nil {
-		r.spans.Add(int64(n))
-	}
-	return grpcError(err)
+	return r.exportProto(ctx, b, "traces", otlpwire.ValidateTraces, r.consumeTracesProto, &r.spans)
 }
 
 func (r *Receiver) exportLogsProto(ctx context.Context, b []byte) error {
+	return r.exportProto(ctx, b, "logs", otlpwire.ValidateLogs, r.consumeLogsProto, &r.logRecs)
+}
+
+// exportProto answers one gRPC export of a signal: validate (exactly what
+// pdata's unmarshaller accepts, counting the records), consume, and count
+// the records taken in accepted.
+func (r *Receiver) exportProto(ctx context.Context, b []byte, signal string, validate func([]byte) (int, error),
+	consume func(context.Context, []byte, int) (int, error), accepted *atomic.Int64) error {
 	if err := r.acquire(ctx); err != nil {
 		return grpcError(err)
 	}
 	defer r.release()
-	n, err := validateLogs(b)
+	n, err := validate(b)
 	if err != nil {
 		r.malformed.Add(1)
-		return status.Error(codes.InvalidArgument, "decode logs: "+err.Error())
+		return status.Error(codes.InvalidArgument, "decode "+signal+": "+err.Error())
 	}
-	n, err = r.consumeLogsProto(ctx, b, n)
+	n, err = consume(ctx, b, n)
 	r.count(err)
 	if err == nil {
-		r.logRecs.Add(int64(n))
+		accepted.Add(int64(n))
 	}
 	return grpcError(err)
 }
@@ -148,10 +143,3 @@ func (r *Receiver) consumeLogsProto(ctx context.Context, b []byte, n int) (int, 
 	}
 	return n, r.sink.(ProtoSink).ConsumeLogsProto(ctx, b, n)
 }
-
-// validateTraces and validateLogs accept exactly what pdata's unmarshaller
-// accepts (a fuzz test holds otlpwire to that), at a tenth of its cost.
-var (
-	validateTraces = otlpwire.ValidateTraces
-	validateLogs   = otlpwire.ValidateLogs
-)

@@ -17,6 +17,8 @@ import (
 	spb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 const (
@@ -79,7 +81,7 @@ func (r *Receiver) handleTraces(w http.ResponseWriter, req *http.Request) {
 	r.serveExport(w, req, "traces", ereq, ptraceotlp.NewExportResponse(), &r.spans, func(ctx context.Context) (int, error) {
 		td := ereq.Traces()
 		return td.SpanCount(), r.sink.ConsumeTraces(ctx, td)
-	}, validateTraces, r.consumeTracesProto)
+	}, otlpwire.ValidateTraces, r.consumeTracesProto)
 }
 
 func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
@@ -87,7 +89,7 @@ func (r *Receiver) handleLogs(w http.ResponseWriter, req *http.Request) {
 	r.serveExport(w, req, "logs", ereq, plogotlp.NewExportResponse(), &r.logRecs, func(ctx context.Context) (int, error) {
 		ld := ereq.Logs()
 		return ld.LogRecordCount(), r.sink.ConsumeLogs(ctx, ld)
-	}, validateLogs, r.consumeLogsProto)
+	}, otlpwire.ValidateLogs, r.consumeLogsProto)
 }
 
 // exportMessage is what an OTLP export request or response of any signal

@@ -8,6 +8,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Encoder builds Kafka messages from pdata the way the OTel Collector kafka
@@ -78,8 +79,7 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 		if err != nil {
 			return dst, fmt.Errorf("marshal traces: %w", err)
 		}
-		e.wire.traceIDField = 1 // Span.trace_id
-		return e.appendWireSplit(dst, v)
+		return e.AppendTraceMessagesProto(dst, v)
 	}
 	// Fast path: the whole request is one trace, no copy at all.
 	if id, single := singleTraceID(td); single {
@@ -115,20 +115,22 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 // see otlpwire.ValidateTraces), split by trace ID when PartitionByTraceID
 // is set. No pdata: the bytes are cut in place. The values may alias b.
 func (e *Encoder) AppendTraceMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
-	if !e.PartitionByTraceID {
-		return append(dst, kafka.Message{Value: b}), nil
-	}
-	e.wire.traceIDField = 1 // Span.trace_id
-	return e.appendWireSplit(dst, b)
+	return e.appendProto(dst, b, 1) // Span.trace_id
 }
 
 // AppendLogMessagesProto is AppendTraceMessagesProto for an
 // ExportLogsServiceRequest.
 func (e *Encoder) AppendLogMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
+	return e.appendProto(dst, b, 9) // LogRecord.trace_id
+}
+
+// appendProto splits request b by the trace ID in field traceIDField of
+// its records, or keeps it whole.
+func (e *Encoder) appendProto(dst []kafka.Message, b []byte, traceIDField protowire.Number) ([]kafka.Message, error) {
 	if !e.PartitionByTraceID {
 		return append(dst, kafka.Message{Value: b}), nil
 	}
-	e.wire.traceIDField = 9 // LogRecord.trace_id
+	e.wire.traceIDField = traceIDField
 	return e.appendWireSplit(dst, b)
 }
 
@@ -267,8 +269,7 @@ func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.
 		if err != nil {
 			return dst, fmt.Errorf("marshal logs: %w", err)
 		}
-		e.wire.traceIDField = 9 // LogRecord.trace_id
-		return e.appendWireSplit(dst, v)
+		return e.AppendLogMessagesProto(dst, v)
 	}
 	if id, single := singleLogTraceID(ld); single {
 		v, err := MarshalLogs(e.Encoding, ld)
