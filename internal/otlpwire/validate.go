@@ -38,34 +38,28 @@ var errDepth = errors.New("values nested over 100 levels deep")
 // ValidateTraces checks that b is an ExportTraceServiceRequest pdata's
 // ptrace.ProtoUnmarshaler accepts, and counts its spans (as pdata's
 // Traces.SpanCount would). It does not allocate unless b is refused.
-func ValidateTraces(b []byte) (spans int, err error) {
-	n, i := 0, 0
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return 0, malformed(framing(b, p))
-		}
-		p = p[size:]
-		if f.Num != 1 {
-			continue
-		}
-		if f.Type != protowire.BytesType {
-			return 0, malformed(wrongType(f, "resource_spans", protowire.BytesType))
-		}
-		c, err := validResourceSpans(f.V)
-		if err != nil {
-			return 0, malformed(fmt.Errorf("resource_spans[%d]: %w", i, err))
-		}
-		n += c
-		i++
-	}
-	return n, nil
-}
+func ValidateTraces(b []byte) (spans int, err error) { return validRequest(b, &tracesSignal) }
 
 // ValidateLogs checks that b is an ExportLogsServiceRequest pdata's
 // plog.ProtoUnmarshaler accepts, and counts its log records (as pdata's
 // Logs.LogRecordCount would). It does not allocate unless b is refused.
-func ValidateLogs(b []byte) (records int, err error) {
+func ValidateLogs(b []byte) (records int, err error) { return validRequest(b, &logsSignal) }
+
+// signal names the levels of one signal's export request: above the
+// records, traces and logs have the same structure.
+type signal struct {
+	resources, scopes, records string // field names, for errors
+	deprecated                 string // field 1000 of the resource message
+	validRecord                func([]byte) error
+}
+
+var (
+	tracesSignal = signal{"resource_spans", "scope_spans", "spans", "instrumentation_library_spans", validSpan}
+	logsSignal   = signal{"resource_logs", "scope_logs", "log_records", "instrumentation_library_logs", validLogRecord}
+)
+
+// Export*ServiceRequest{1: Resource*}
+func validRequest(b []byte, sig *signal) (int, error) {
 	n, i := 0, 0
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
@@ -77,11 +71,11 @@ func ValidateLogs(b []byte) (records int, err error) {
 			continue
 		}
 		if f.Type != protowire.BytesType {
-			return 0, malformed(wrongType(f, "resource_logs", protowire.BytesType))
+			return 0, malformed(wrongType(f, sig.resources, protowire.BytesType))
 		}
-		c, err := validResourceLogs(f.V)
+		c, err := validResourceRecords(f.V, sig)
 		if err != nil {
-			return 0, malformed(fmt.Errorf("resource_logs[%d]: %w", i, err))
+			return 0, malformed(fmt.Errorf("%s[%d]: %w", sig.resources, i, err))
 		}
 		n += c
 		i++
@@ -106,8 +100,9 @@ func badID(name string, got, want int) error {
 	return fmt.Errorf("%s is %d bytes, want %d (or empty)", name, got, want)
 }
 
-// ResourceSpans{1: Resource, 2: ScopeSpans, 3: schema_url, 1000: deprecated ScopeSpans}
-func validResourceSpans(b []byte) (int, error) {
+// ResourceSpans / ResourceLogs{1: Resource, 2: Scope*, 3: schema_url,
+// 1000: deprecated Scope*}
+func validResourceRecords(b []byte, sig *signal) (int, error) {
 	n, nscope, ndep := 0, 0, 0
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
@@ -121,7 +116,7 @@ func validResourceSpans(b []byte) (int, error) {
 			continue
 		}
 		if f.Type != protowire.BytesType {
-			return 0, wrongType(f, resourceSpansNames(f.Num), protowire.BytesType)
+			return 0, wrongType(f, sig.resourceField(f.Num), protowire.BytesType)
 		}
 		switch f.Num {
 		case 1:
@@ -129,15 +124,15 @@ func validResourceSpans(b []byte) (int, error) {
 				return 0, fmt.Errorf("resource: %w", err)
 			}
 		case 2:
-			c, err := validScopeSpans(f.V)
+			c, err := validScopeRecords(f.V, sig)
 			if err != nil {
-				return 0, fmt.Errorf("scope_spans[%d]: %w", nscope, err)
+				return 0, fmt.Errorf("%s[%d]: %w", sig.scopes, nscope, err)
 			}
 			n += c
 			nscope++
 		case 1000:
-			if _, err := validScopeSpans(f.V); err != nil {
-				return 0, fmt.Errorf("instrumentation_library_spans[%d]: %w", ndep, err)
+			if _, err := validScopeRecords(f.V, sig); err != nil {
+				return 0, fmt.Errorf("%s[%d]: %w", sig.deprecated, ndep, err)
 			}
 			ndep++
 		}
@@ -145,67 +140,17 @@ func validResourceSpans(b []byte) (int, error) {
 	return n, nil
 }
 
-func resourceSpansNames(num protowire.Number) string {
+// resourceField names field num of the resource message.
+func (sig *signal) resourceField(num protowire.Number) string {
 	switch num {
 	case 1:
 		return "resource"
 	case 2:
-		return "scope_spans"
+		return sig.scopes
 	case 3:
 		return "schema_url"
 	}
-	return "instrumentation_library_spans"
-}
-
-// ResourceLogs{1: Resource, 2: ScopeLogs, 3: schema_url, 1000: deprecated ScopeLogs}
-func validResourceLogs(b []byte) (int, error) {
-	n, nscope, ndep := 0, 0, 0
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return 0, framing(b, p)
-		}
-		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3, 1000:
-		default:
-			continue
-		}
-		if f.Type != protowire.BytesType {
-			return 0, wrongType(f, resourceLogsNames(f.Num), protowire.BytesType)
-		}
-		switch f.Num {
-		case 1:
-			if err := validResource(f.V); err != nil {
-				return 0, fmt.Errorf("resource: %w", err)
-			}
-		case 2:
-			c, err := validScopeLogs(f.V)
-			if err != nil {
-				return 0, fmt.Errorf("scope_logs[%d]: %w", nscope, err)
-			}
-			n += c
-			nscope++
-		case 1000:
-			if _, err := validScopeLogs(f.V); err != nil {
-				return 0, fmt.Errorf("instrumentation_library_logs[%d]: %w", ndep, err)
-			}
-			ndep++
-		}
-	}
-	return n, nil
-}
-
-func resourceLogsNames(num protowire.Number) string {
-	switch num {
-	case 1:
-		return "resource"
-	case 2:
-		return "scope_logs"
-	case 3:
-		return "schema_url"
-	}
-	return "instrumentation_library_logs"
+	return sig.deprecated
 }
 
 // Resource{1: KeyValue, 2: dropped_attributes_count, 3: EntityRef}
@@ -289,8 +234,8 @@ func validScope(b []byte) error {
 	return nil
 }
 
-// ScopeSpans{1: InstrumentationScope, 2: Span, 3: schema_url}
-func validScopeSpans(b []byte) (int, error) {
+// ScopeSpans / ScopeLogs{1: InstrumentationScope, 2: Span / LogRecord, 3: schema_url}
+func validScopeRecords(b []byte, sig *signal) (int, error) {
 	n := 0
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
@@ -308,44 +253,10 @@ func validScopeSpans(b []byte) (int, error) {
 			}
 		case 2:
 			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "spans", protowire.BytesType)
+				return 0, wrongType(f, sig.records, protowire.BytesType)
 			}
-			if err := validSpan(f.V); err != nil {
-				return 0, fmt.Errorf("spans[%d]: %w", n, err)
-			}
-			n++
-		case 3:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "schema_url", protowire.BytesType)
-			}
-		}
-	}
-	return n, nil
-}
-
-// ScopeLogs{1: InstrumentationScope, 2: LogRecord, 3: schema_url}
-func validScopeLogs(b []byte) (int, error) {
-	n := 0
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return 0, framing(b, p)
-		}
-		p = p[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "scope", protowire.BytesType)
-			}
-			if err := validScope(f.V); err != nil {
-				return 0, fmt.Errorf("scope: %w", err)
-			}
-		case 2:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "log_records", protowire.BytesType)
-			}
-			if err := validLogRecord(f.V); err != nil {
-				return 0, fmt.Errorf("log_records[%d]: %w", n, err)
+			if err := sig.validRecord(f.V); err != nil {
+				return 0, fmt.Errorf("%s[%d]: %w", sig.records, n, err)
 			}
 			n++
 		case 3:
