@@ -13,6 +13,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/install"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 	"github.com/flowlens/flowlens/internal/logging"
 	"github.com/spf13/cobra"
 )
@@ -27,13 +28,13 @@ func main() {
 }
 
 func newRoot() *cobra.Command {
-	var cfgPath string
+	var cfgPath, profile string
 	root := &cobra.Command{
 		Use:           "flowlens-agent",
 		Short:         "Follow log files and receive OTLP; buffer on disk; forward to Kafka",
 		SilenceUsage:  true,
 		SilenceErrors: true,
-		RunE:          func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfgPath) },
+		RunE:          func(cmd *cobra.Command, _ []string) error { return runProfiled(cmd, cfgPath, profile) },
 	}
 	root.PersistentFlags().StringVarP(&cfgPath, "config", "c", install.ConfigPath, "configuration file")
 
@@ -41,7 +42,10 @@ func newRoot() *cobra.Command {
 		Use:   "run",
 		Short: "Run the agent (the default)",
 		Args:  cobra.NoArgs,
-		RunE:  func(cmd *cobra.Command, _ []string) error { return run(cmd.Context(), cfgPath) },
+		RunE:  func(cmd *cobra.Command, _ []string) error { return runProfiled(cmd, cfgPath, profile) },
+	}
+	for _, c := range []*cobra.Command{root, runCmd} {
+		c.Flags().StringVar(&profile, "cpu-profile", "", "write a Go CPU profile (go tool pprof) of the run to this file")
 	}
 	check := &cobra.Command{
 		Use:   "check-config",
@@ -125,4 +129,14 @@ func run(ctx context.Context, cfgPath string) error {
 		return err
 	}
 	return a.Run(ctx)
+}
+
+// runProfiled runs the agent, under a CPU profile when one is asked for.
+func runProfiled(cmd *cobra.Command, cfgPath, profile string) error {
+	stop, err := cpuprofile.Start(profile)
+	if err != nil {
+		return err
+	}
+	defer stop()
+	return run(cmd.Context(), cfgPath)
 }

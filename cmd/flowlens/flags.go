@@ -22,6 +22,7 @@ type globalFlags struct {
 	Output     string // text or json
 	LogLevel   string
 	DataDir    string // the folder `flowlens up` keeps its data in
+	CPUProfile string // write a Go CPU profile of the whole command here
 }
 
 func (g *globalFlags) register(root *cobra.Command) {
@@ -31,6 +32,7 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVarP(&g.Output, "output", "o", "text", "output format: text or json")
 	pf.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&g.DataDir, "data-dir", "data", "data folder of the embedded engine and broker")
+	pf.StringVar(&g.CPUProfile, "cpu-profile", "", "write a Go CPU profile (go tool pprof) of the command to this file")
 }
 
 func (g *globalFlags) logger() (*zap.Logger, error) {

@@ -11,6 +11,8 @@ import (
 	"syscall"
 
 	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/internal/cpuprofile"
 )
 
 func main() {
@@ -31,6 +33,16 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	g.register(root)
+	var stopProfile func()
+	root.PersistentPreRunE = func(*cobra.Command, []string) (err error) {
+		stopProfile, err = cpuprofile.Start(g.CPUProfile)
+		return err
+	}
+	root.PersistentPostRun = func(*cobra.Command, []string) {
+		if stopProfile != nil {
+			stopProfile()
+		}
+	}
 	root.AddCommand(
 		// the pipeline and its parts
 		newUpCmd(g),
