@@ -47,13 +47,26 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 			fmt.Fprintf(out, "\nwindow %v (after %v warm-up)\n", rep.Window.Round(time.Second), cfg.Warmup)
 			fmt.Fprintf(out, "stored   %.0f spans/s, %.0f log records/s\n", rep.SpansPerSec, rep.LogsPerSec)
 			fmt.Fprintf(out, "totals   sent %d spans %d logs; stored %d spans %d logs\n", rep.SentSpans, rep.SentLogs, rep.StoredSpans, rep.StoredLogs)
-			fmt.Fprintf(out, "fresh    p50 %v  p99 %v  (%d probes, %d not found within 30s)\n\n", rep.FreshnessP50.Round(time.Millisecond), rep.FreshnessP99.Round(time.Millisecond), rep.Probes, rep.ProbesMissing)
+			fmt.Fprintf(out, "fresh    p50 %v  p99 %v  (%d probes, %d not found within 30s)\n", rep.FreshnessP50.Round(time.Millisecond), rep.FreshnessP99.Round(time.Millisecond), rep.Probes, rep.ProbesMissing)
+			fmt.Fprintf(out, "lookup   p50 %v  p99 %v  (flowlens trace on %d probe IDs after the load and its merges; otel_traces has %d active parts)\n\n", rep.LookupP50.Round(100*time.Microsecond), rep.LookupP99.Round(100*time.Microsecond), rep.Lookups, rep.Parts)
 			tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COMPONENT\tCPU-s\tCORES\tPEAK RSS MB")
 			for _, c := range rep.Components {
 				fmt.Fprintf(tw, "%s\t%.1f\t%.2f\t%.0f\n", c.Name, c.CPUSeconds, c.CPUSeconds/rep.Window.Seconds(), c.MaxRSSMB)
 			}
-			return tw.Flush()
+			if err := tw.Flush(); err != nil {
+				return err
+			}
+			if len(rep.Batches) > 0 {
+				fmt.Fprintln(out)
+				tw = tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+				fmt.Fprintln(tw, "COLLECTOR\tINSERTS\tROWS EACH\tINSERT P50\tINSERT P99\tFETCH-TO-COMMIT P50\tP99")
+				for _, b := range rep.Batches {
+					fmt.Fprintf(tw, "%s\t%.0f\t%.0f\t%.2fs\t%.2fs\t%.2fs\t%.2fs\n", b.Kind, b.Inserts, b.RowsPerInsert, b.InsertP50, b.InsertP99, b.FetchToCommitP50, b.FetchToCommitP99)
+				}
+				return tw.Flush()
+			}
+			return nil
 		},
 	}
 	f := cmd.Flags()
@@ -62,6 +75,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
 	f.StringVar(&cfg.CollectorConfig, "collector-config", "", "the collector's YAML config, to measure other batch settings")
 	f.StringArrayVar(&cfg.MigrateArgs, "migrate-arg", nil, "extra flag for flowlens migrate, to measure a schema variant (repeatable), e.g. --migrate-arg=--trace-id-projection=false")
+	f.BoolVar(&cfg.Profile, "profile", false, "write a Go CPU profile of each component into --dir (<component>.prof)")
 	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the Kafka topics (default: the broker's, 1)")
 	f.StringVar(&cfg.Agent, "agent", "", "flowlens-agent binary (default: beside this one)")
 	f.StringVar(&cfg.Dir, "dir", "", "folder for data and component logs (default: a temporary one, removed after)")

@@ -29,8 +29,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flowlens/flowlens/storage"
 )
 
 // Config of a benchmark run.
@@ -56,6 +59,8 @@ type Config struct {
 	// CollectorConfig, when set, is the collector's YAML config (e.g. to
 	// measure another batch.max_age).
 	CollectorConfig string
+	// Profile writes a Go CPU profile per component into Dir (<name>.prof).
+	Profile bool
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -78,6 +83,14 @@ type Report struct {
 	FreshnessP99            time.Duration
 	Probes, ProbesMissing   int
 	Components              []Component
+	// Batches is the collector's inserts during the window, per kind.
+	Batches []BatchStats
+	// Lookup is GetTrace (what `flowlens trace` runs) on the probes' trace
+	// IDs after the load, and Parts the active parts it had to consult:
+	// merge settings trade ingest CPU against both.
+	LookupP50, LookupP99 time.Duration
+	Lookups              int
+	Parts                uint64
 }
 
 type proc struct {
@@ -113,6 +126,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		lf, err := os.Create(filepath.Join(cfg.Dir, name+".log"))
 		if err != nil {
 			return nil, err
+		}
+		if cfg.Profile {
+			args = append(args, "--cpu-profile", filepath.Join(cfg.Dir, name+".prof"))
 		}
 		c := exec.Command(bin, args...)
 		c.Stdout, c.Stderr = lf, lf
@@ -209,6 +225,7 @@ metrics: {endpoint: %s}
 	t0 := time.Now()
 	cpu0 := cpuAll(procs)
 	s0, l0 := storedRows(ctx, conn)
+	m0, m0err := scrapeCollector(ctx, collAddr)
 	probes.measureFrom(t0)
 	for el := time.Duration(0); el < cfg.Duration; el += 30 * time.Second {
 		wait := min(30*time.Second, cfg.Duration-el)
@@ -227,6 +244,9 @@ metrics: {endpoint: %s}
 	s1, l1 := storedRows(ctx, conn)
 	probes.measureUntil(time.Now())
 	rep = &Report{Window: window, SpansPerSec: float64(s1-s0) / window.Seconds(), LogsPerSec: float64(l1-l0) / window.Seconds()}
+	if m1, err := scrapeCollector(ctx, collAddr); err == nil && m0err == nil {
+		rep.Batches = batchStats(m0, m1)
+	}
 	for i, p := range procs {
 		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: maxRSS(p)})
 	}
@@ -249,7 +269,42 @@ metrics: {endpoint: %s}
 		time.Sleep(2 * time.Second)
 	}
 	rep.FreshnessP50, rep.FreshnessP99, rep.Probes, rep.ProbesMissing = probes.quantiles()
-	return rep, nil
+	// Lookups are timed once the merges the load left behind are done: on
+	// a busy engine they would measure its queue, not the parts layout.
+	for t := time.Now(); time.Since(t) < time.Minute; time.Sleep(time.Second) {
+		var merging uint64
+		if conn.QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = 'bench'").Scan(&merging) != nil || merging == 0 {
+			break
+		}
+	}
+	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE active AND database = 'bench' AND table = 'otel_traces'").Scan(&rep.Parts)
+	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, probes.foundIDs())
+	return rep, err
+}
+
+// timeLookups fetches each trace the way `flowlens trace` does and reports
+// the latency quantiles.
+func timeLookups(ctx context.Context, chAddr string, ids []string) (p50, p99 time.Duration, n int, err error) {
+	cfg := storage.Config{Addr: chAddr, Database: "bench"}
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return 0, 0, 0, fmt.Errorf("open storage to time lookups: %w", err)
+	}
+	defer st.Close()
+	var d []time.Duration
+	for _, id := range ids {
+		t0 := time.Now()
+		if _, err := st.GetTrace(ctx, id); err != nil {
+			return 0, 0, 0, fmt.Errorf("look up probe trace %s: %w", id, err)
+		}
+		d = append(d, time.Since(t0))
+	}
+	if len(d) == 0 {
+		return 0, 0, 0, nil
+	}
+	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
+	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], len(d), nil
 }
 
 // storedRows counts all rows: from the parts' metadata, instantly. The
@@ -280,6 +335,7 @@ type probeSet struct {
 }
 
 type probeResult struct {
+	id    string // hex trace ID
 	sent  time.Time
 	found time.Duration // 0: not found
 }
@@ -330,7 +386,7 @@ func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn,
 				var n uint64
 				qctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters{"id": hexID}))
 				if conn.QueryRow(qctx, "SELECT count() FROM bench.otel_traces WHERE TraceId = {id:String}").Scan(&n) == nil && n > 0 {
-					ps.add(probeResult{sent: sent, found: time.Since(sent)})
+					ps.add(probeResult{id: hexID, sent: sent, found: time.Since(sent)})
 					return
 				}
 				// Each lookup is a query on the engine under test: poll
@@ -340,6 +396,19 @@ func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn,
 			ps.add(probeResult{sent: sent})
 		}()
 	}
+}
+
+// foundIDs are the trace IDs of the probes that were found.
+func (ps *probeSet) foundIDs() []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var ids []string
+	for _, r := range ps.results {
+		if r.found > 0 {
+			ids = append(ids, r.id)
+		}
+	}
+	return ids
 }
 
 func (ps *probeSet) add(r probeResult) {

@@ -1,0 +1,53 @@
+package bench
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+func parseMetrics(t *testing.T, text string) collectorMetrics {
+	t.Helper()
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	mf, err := p.TextToMetricFamilies(strings.NewReader(text))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return collectorMetrics(mf)
+}
+
+// The window's figures come from the difference of two scrapes, so what
+// the collector did before the window does not count.
+func TestBatchStatsWindow(t *testing.T) {
+	const tmpl = `# TYPE flowlens_collector_batch_insert_seconds histogram
+flowlens_collector_batch_insert_seconds_bucket{kind="spans",le="0.5"} A
+flowlens_collector_batch_insert_seconds_bucket{kind="spans",le="1"} B
+flowlens_collector_batch_insert_seconds_bucket{kind="spans",le="+Inf"} B
+flowlens_collector_batch_insert_seconds_sum{kind="spans"} S
+flowlens_collector_batch_insert_seconds_count{kind="spans"} B
+# TYPE flowlens_collector_batch_rows histogram
+flowlens_collector_batch_rows_bucket{kind="spans",le="+Inf"} B
+flowlens_collector_batch_rows_sum{kind="spans"} R
+flowlens_collector_batch_rows_count{kind="spans"} B
+`
+	fill := func(a, b, s, r string) string {
+		return strings.NewReplacer(" A\n", " "+a+"\n", " B\n", " "+b+"\n", " S\n", " "+s+"\n", " R\n", " "+r+"\n").Replace(tmpl)
+	}
+	// Before: 100 fast inserts. Window: 10 more, all between 0.5 and 1 s.
+	before := parseMetrics(t, fill("100", "100", "10", "1000"))
+	after := parseMetrics(t, fill("100", "110", "17.5", "51000"))
+	got := batchStats(before, after)
+	if len(got) != 1 || got[0].Kind != "spans" {
+		t.Fatalf("stats = %+v, want one for spans", got)
+	}
+	b := got[0]
+	if b.Inserts != 10 || b.RowsPerInsert != 5000 {
+		t.Errorf("inserts %v rows each %v, want 10 and 5000", b.Inserts, b.RowsPerInsert)
+	}
+	if math.Abs(b.InsertP50-0.75) > 1e-9 || b.InsertP99 < 0.99 || b.InsertP99 > 1 {
+		t.Errorf("insert p50 %v p99 %v, want 0.75 and about 1", b.InsertP50, b.InsertP99)
+	}
+}
