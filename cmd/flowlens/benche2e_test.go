@@ -1,0 +1,28 @@
+package main
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/loadtest/bench"
+)
+
+// The summary of repeated runs is the median of each figure, not the mean:
+// one slow run on a shared machine must not move it.
+func TestBenchMedians(t *testing.T) {
+	rep := func(spans float64, p99 time.Duration, engineCPU float64) *bench.Report {
+		return &bench.Report{Window: 100 * time.Second, SpansPerSec: spans, LogsPerSec: spans, FreshnessP99: p99,
+			Components: []bench.Component{{Name: "clickhouse", CPUSeconds: engineCPU}}}
+	}
+	var out bytes.Buffer
+	printBenchMedians(&out, []*bench.Report{
+		rep(48000, 2*time.Second, 90), rep(20000, 30*time.Second, 120), rep(50000, 1500*time.Millisecond, 80),
+	})
+	for _, want := range []string{"medians of 3 runs", "stored   48000 spans/s", "p99 2.000s", "clickhouse 0.90"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("summary lacks %q:\n%s", want, out.String())
+		}
+	}
+}
