@@ -30,11 +30,12 @@ test-short: setup
 bench: setup
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) $(GO) test -run '^$$' -bench . -benchmem -count 3 ./...
 
-## bench-e2e: the whole pipeline, one process per component (RATE, DURATION)
+## bench-e2e: the whole pipeline, one process per component (RATE, DURATION, RUNS: medians)
 RATE ?= 4000
 DURATION ?= 5m
+RUNS ?= 1
 bench-e2e: build
-	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-e2e --rate $(RATE) --duration $(DURATION)
+	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-e2e --rate $(RATE) --duration $(DURATION) --runs $(RUNS)
 
 ## tools-kcat: Debian's kcat, an independent Kafka client for interoperability tests
 tools-kcat:
