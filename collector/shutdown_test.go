@@ -28,8 +28,14 @@ func TestGracefulShutdownStoresCommitsAndLeaves(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
+	t0 := time.Now()
 	if err := c.Shutdown(ctx); err != nil {
 		t.Fatal(err)
+	}
+	// With nothing arriving, each partition reader has a fetch waiting out
+	// its 5 s MaxWait; Shutdown used to wait for them (here about 2 s).
+	if d := time.Since(t0); d > 1500*time.Millisecond {
+		t.Errorf("Shutdown took %v: it waited for idle fetches", d.Round(time.Millisecond))
 	}
 	if got := spanCounts(t, st); got.rows != n || got.distinct != n {
 		t.Fatalf("after Shutdown: %v, want %d", got, n)

@@ -123,7 +123,11 @@ func (w *worker) run(gctx context.Context) {
 		ReadBackoffMax: time.Second,
 		ErrorLogger:    kafka.LoggerFunc(log.Sugar().Debugf),
 	})
-	defer r.Close()
+	// Closing a reader waits for its fetch in flight, up to MaxWait when
+	// nothing arrives: seconds at shutdown, after the agent stopped sending.
+	// Offsets are committed through the generation, never the reader, so
+	// the worker need not wait for it.
+	defer func() { go r.Close() }()
 	start := w.start
 	if start < 0 {
 		start = kafka.FirstOffset
