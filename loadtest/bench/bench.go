@@ -326,19 +326,30 @@ func storedCounts(ctx context.Context, conn driver.Conn, runID string) (spans, l
 	return spans, logs
 }
 
-// probeSet sends one single-span trace every interval and looks each up by
-// trace ID until it is stored: the time between is the freshness.
+// probeSet sends one single-span trace every interval and looks them up by
+// trace ID until stored: the time between is the freshness. One poller
+// looks up every outstanding probe in a single query each pollEvery, so the
+// measurement costs the engine the same whatever the pipeline's lag (a
+// poller per probe made it 10 queries/s per outstanding probe: once the
+// pipeline fell behind, the lookups took the engine's CPU and it fell
+// further behind).
 type probeSet struct {
 	mu       sync.Mutex
 	from, to time.Time
 	results  []probeResult
+	waiting  []probeResult // sent, not yet found
 }
 
 type probeResult struct {
 	id    string // hex trace ID
 	sent  time.Time
-	found time.Duration // 0: not found
+	found time.Duration // 0: not found within probeTimeout
 }
+
+const (
+	pollEvery    = 100 * time.Millisecond
+	probeTimeout = 30 * time.Second
+)
 
 func (ps *probeSet) measureFrom(t time.Time)  { ps.mu.Lock(); ps.from = t; ps.mu.Unlock() }
 func (ps *probeSet) measureUntil(t time.Time) { ps.mu.Lock(); ps.to = t; ps.mu.Unlock() }
@@ -350,13 +361,15 @@ func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn,
 	}
 	defer cc.Close()
 	client := ptraceotlp.NewGRPCClient(cc)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); ps.poll(ctx, conn) }()
+	defer wg.Wait()
 	tick := time.NewTicker(every)
 	defer tick.Stop()
-	var wg sync.WaitGroup
 	for {
 		select {
 		case <-ctx.Done():
-			wg.Wait()
 			return
 		case <-tick.C:
 		}
@@ -378,24 +391,76 @@ func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn,
 		if err != nil {
 			continue
 		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			hexID := hex.EncodeToString(id[:])
-			for time.Since(sent) < 30*time.Second && ctx.Err() == nil {
-				var n uint64
-				qctx := clickhouse.Context(context.Background(), clickhouse.WithParameters(clickhouse.Parameters{"id": hexID}))
-				if conn.QueryRow(qctx, "SELECT count() FROM bench.otel_traces WHERE TraceId = {id:String}").Scan(&n) == nil && n > 0 {
-					ps.add(probeResult{id: hexID, sent: sent, found: time.Since(sent)})
-					return
-				}
-				// Each lookup is a query on the engine under test: poll
-				// gently, or the measurement becomes the load.
-				time.Sleep(100 * time.Millisecond)
-			}
-			ps.add(probeResult{sent: sent})
-		}()
+		ps.mu.Lock()
+		ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent})
+		ps.mu.Unlock()
 	}
+}
+
+// poll looks up the outstanding probes until ctx ends.
+func (ps *probeSet) poll(ctx context.Context, conn driver.Conn) {
+	tick := time.NewTicker(pollEvery)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		ps.mu.Lock()
+		ids := make([]string, len(ps.waiting))
+		for i, p := range ps.waiting {
+			ids[i] = p.id
+		}
+		ps.mu.Unlock()
+		if len(ids) == 0 {
+			continue
+		}
+		found, err := storedTraceIDs(ctx, conn, ids)
+		if err != nil {
+			continue
+		}
+		ps.settle(found, time.Now())
+	}
+}
+
+// settle moves the probes found (and those waited for too long) from
+// waiting to results.
+func (ps *probeSet) settle(found map[string]bool, now time.Time) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	keep := ps.waiting[:0]
+	for _, p := range ps.waiting {
+		switch {
+		case found[p.id]:
+			p.found = now.Sub(p.sent)
+			ps.results = append(ps.results, p)
+		case now.Sub(p.sent) >= probeTimeout:
+			ps.results = append(ps.results, p)
+		default:
+			keep = append(keep, p)
+		}
+	}
+	ps.waiting = keep
+}
+
+// storedTraceIDs is which of ids have a span stored.
+func storedTraceIDs(ctx context.Context, conn driver.Conn, ids []string) (map[string]bool, error) {
+	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{"ids": "['" + strings.Join(ids, "','") + "']"}))
+	rows, err := conn.Query(qctx, "SELECT DISTINCT TraceId FROM bench.otel_traces WHERE TraceId IN {ids:Array(String)}")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	found := make(map[string]bool, len(ids))
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		found[id] = true
+	}
+	return found, rows.Err()
 }
 
 // foundIDs are the trace IDs of the probes that were found.
@@ -411,24 +476,19 @@ func (ps *probeSet) foundIDs() []string {
 	return ids
 }
 
-func (ps *probeSet) add(r probeResult) {
-	ps.mu.Lock()
-	ps.results = append(ps.results, r)
-	ps.mu.Unlock()
-}
-
 func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var d []time.Duration
-	for _, r := range ps.results {
+	// Probes still waiting when the polling stopped count as not found.
+	for _, r := range append(ps.results[:len(ps.results):len(ps.results)], ps.waiting...) {
 		if r.sent.Before(ps.from) || (!ps.to.IsZero() && r.sent.After(ps.to)) {
 			continue
 		}
 		n++
 		if r.found == 0 {
 			missing++
-			d = append(d, 30*time.Second) // counted as the worst
+			d = append(d, probeTimeout) // counted as the worst
 			continue
 		}
 		d = append(d, r.found)
