@@ -363,65 +363,66 @@ func (ps *probeSet) run(ctx context.Context, agentGRPC string, conn driver.Conn,
 	client := ptraceotlp.NewGRPCClient(cc)
 	var wg sync.WaitGroup
 	wg.Add(1)
-	go func() { defer wg.Done(); ps.poll(ctx, conn) }()
+	go func() { defer wg.Done(); onEachTick(ctx, pollEvery, func() { ps.poll(ctx, conn) }) }()
 	defer wg.Wait()
-	tick := time.NewTicker(every)
+	onEachTick(ctx, every, func() { ps.send(ctx, client) })
+}
+
+// send exports one probe trace to the agent and starts waiting for it.
+func (ps *probeSet) send(ctx context.Context, client ptraceotlp.GRPCClient) {
+	id := pcommon.TraceID(randomID16())
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "freshness-probe")
+	sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetTraceID(id)
+	sp.SetSpanID(pcommon.SpanID([8]byte{1, 2, 3, 4, 5, 6, 7, 8}))
+	sp.SetName("probe")
+	now := time.Now()
+	sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+	sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+	sent := time.Now()
+	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	_, err := client.Export(rctx, ptraceotlp.NewExportRequestFromTraces(td))
+	cancel()
+	if err != nil {
+		return
+	}
+	ps.mu.Lock()
+	ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent})
+	ps.mu.Unlock()
+}
+
+// onEachTick calls fn every d until ctx ends.
+func onEachTick(ctx context.Context, d time.Duration, fn func()) {
+	tick := time.NewTicker(d)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
+			fn()
 		}
-		id := pcommon.TraceID(randomID16())
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "freshness-probe")
-		sp := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-		sp.SetTraceID(id)
-		sp.SetSpanID(pcommon.SpanID([8]byte{1, 2, 3, 4, 5, 6, 7, 8}))
-		sp.SetName("probe")
-		now := time.Now()
-		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
-		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
-		sent := time.Now()
-		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := client.Export(rctx, ptraceotlp.NewExportRequestFromTraces(td))
-		cancel()
-		if err != nil {
-			continue
-		}
-		ps.mu.Lock()
-		ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent})
-		ps.mu.Unlock()
 	}
 }
 
-// poll looks up the outstanding probes until ctx ends.
+// poll looks up the outstanding probes once.
 func (ps *probeSet) poll(ctx context.Context, conn driver.Conn) {
-	tick := time.NewTicker(pollEvery)
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tick.C:
-		}
-		ps.mu.Lock()
-		ids := make([]string, len(ps.waiting))
-		for i, p := range ps.waiting {
-			ids[i] = p.id
-		}
-		ps.mu.Unlock()
-		if len(ids) == 0 {
-			continue
-		}
-		found, err := storedTraceIDs(ctx, conn, ids)
-		if err != nil {
-			continue
-		}
-		ps.settle(found, time.Now())
+	ps.mu.Lock()
+	ids := make([]string, len(ps.waiting))
+	for i, p := range ps.waiting {
+		ids[i] = p.id
 	}
+	ps.mu.Unlock()
+	if len(ids) == 0 {
+		return
+	}
+	found, err := storedTraceIDs(ctx, conn, ids)
+	if err != nil {
+		return
+	}
+	ps.settle(found, time.Now())
 }
 
 // settle moves the probes found (and those waited for too long) from
