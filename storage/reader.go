@@ -137,12 +137,14 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err err
 // and then only that range of otel_traces, in one round trip: a scalar
 // subquery is evaluated before index analysis, so its bounds prune
 // partitions and primary-key ranges like literals do. (Start and End are
-// whole seconds, hence the +1.)
+// whole seconds, hence the +1.) The bounds are converted to the column's
+// DateTime64(9): compared as DateTime, the engine (26.5) pruned parts whose
+// time range lay within one second, wrongly, and the trace was not found.
 func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
 	q := `WITH (SELECT (min(Start), max(End) + 1) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
 ` + spanSelect + `
 FROM ` + s.l.Name(TracesTable) + `
-WHERE TraceId = {id:String} AND Timestamp >= range.1 AND Timestamp < range.2
+WHERE TraceId = {id:String} AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
 ORDER BY Timestamp`
 	return s.querySpans(ctx, q, namedParams("id", hexID))
 }
@@ -155,7 +157,7 @@ func (s *Store) traceLogsIndexed(ctx context.Context, hexID string) ([]LogRecord
 	q := `WITH (SELECT (min(Start) - ` + margin + `, max(End) + 1 + ` + margin + `) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
 ` + logSelect + `
 FROM ` + s.l.Name(LogsTable) + `
-WHERE TraceId = {id:String} AND Timestamp >= range.1 AND Timestamp < range.2
+WHERE TraceId = {id:String} AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
 ORDER BY Timestamp`
 	return s.queryLogs(ctx, q, namedParams("id", hexID))
 }
