@@ -153,7 +153,33 @@ func (sig *signal) resourceField(num protowire.Number) string {
 	return sig.deprecated
 }
 
+// fieldSpec is a field's wire type and name. A message's fields, indexed by
+// field number, are what its validator checks types against.
+type fieldSpec struct {
+	typ  protowire.Type
+	name string
+}
+
+// checkField reports whether f is one of the message's fields (others are
+// skipped, as pdata skips unknown fields) and, if so, whether its wire type
+// is the one the message declares.
+func checkField(fields []fieldSpec, f Field) (known bool, err error) {
+	if f.Num <= 0 || int(f.Num) >= len(fields) || fields[f.Num].name == "" {
+		return false, nil
+	}
+	if want := fields[f.Num].typ; f.Type != want {
+		return false, wrongType(f, fields[f.Num].name, want)
+	}
+	return true, nil
+}
+
 // Resource{1: KeyValue, 2: dropped_attributes_count, 3: EntityRef}
+var resourceFields = [...]fieldSpec{
+	1: {protowire.BytesType, "attributes"},
+	2: {protowire.VarintType, "dropped_attributes_count"},
+	3: {protowire.BytesType, "entity_refs"},
+}
+
 func validResource(b []byte) error {
 	nattr, nref := 0, 0
 	for p := b; len(p) > 0; {
@@ -162,23 +188,19 @@ func validResource(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
+		if known, err := checkField(resourceFields[:], f); !known {
+			if err != nil {
+				return err
+			}
+			continue
+		}
 		switch f.Num {
 		case 1:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "attributes", protowire.BytesType)
-			}
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 2:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "dropped_attributes_count", protowire.VarintType)
-			}
 		case 3:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "entity_refs", protowire.BytesType)
-			}
 			if err := validEntityRef(f.V); err != nil {
 				return fmt.Errorf("entity_refs[%d]: %w", nref, err)
 			}
@@ -189,21 +211,38 @@ func validResource(b []byte) error {
 }
 
 // EntityRef{1: schema_url, 2: type, 3: id_keys, 4: description_keys}, all strings.
-func validEntityRef(b []byte) error {
+var entityRefFields = [...]fieldSpec{
+	1: {protowire.BytesType, "schema_url"},
+	2: {protowire.BytesType, "type"},
+	3: {protowire.BytesType, "id_keys"},
+	4: {protowire.BytesType, "description_keys"},
+}
+
+func validEntityRef(b []byte) error { return validFlat(b, entityRefFields[:]) }
+
+// validFlat validates a message whose fields hold no message to look into.
+func validFlat(b []byte, fields []fieldSpec) error {
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
 		if size < 0 {
 			return framing(b, p)
 		}
 		p = p[size:]
-		if f.Num >= 1 && f.Num <= 4 && f.Type != protowire.BytesType {
-			return wrongType(f, [...]string{"schema_url", "type", "id_keys", "description_keys"}[f.Num-1], protowire.BytesType)
+		if _, err := checkField(fields, f); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
 // InstrumentationScope{1: name, 2: version, 3: KeyValue, 4: dropped_attributes_count}
+var scopeFields = [...]fieldSpec{
+	1: {protowire.BytesType, "name"},
+	2: {protowire.BytesType, "version"},
+	3: {protowire.BytesType, "attributes"},
+	4: {protowire.VarintType, "dropped_attributes_count"},
+}
+
 func validScope(b []byte) error {
 	nattr := 0
 	for p := b; len(p) > 0; {
@@ -212,23 +251,17 @@ func validScope(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, [...]string{"name", "version"}[f.Num-1], protowire.BytesType)
+		if known, err := checkField(scopeFields[:], f); !known {
+			if err != nil {
+				return err
 			}
-		case 3:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "attributes", protowire.BytesType)
-			}
+			continue
+		}
+		if f.Num == 3 {
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 4:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "dropped_attributes_count", protowire.VarintType)
-			}
 		}
 	}
 	return nil
@@ -273,10 +306,7 @@ func validScopeRecords(b []byte, sig *signal) (int, error) {
 //	Span{1: trace_id, 2: span_id, 3: trace_state, 4: parent_span_id, 5: name,
 //	     6: kind, 7: start, 8: end, 9: KeyValue, 10: dropped, 11: Event,
 //	     12: dropped, 13: Link, 14: dropped, 15: Status, 16: flags}
-var spanFields = [...]struct {
-	typ  protowire.Type
-	name string
-}{
+var spanFields = [...]fieldSpec{
 	1:  {protowire.BytesType, "trace_id"},
 	2:  {protowire.BytesType, "span_id"},
 	3:  {protowire.BytesType, "trace_state"},
@@ -308,7 +338,8 @@ func validSpan(b []byte) error {
 			}
 			p = p[n:]
 		}
-		if f.Num <= 0 || int(f.Num) >= len(spanFields) {
+		// checkField, by hand: too big to inline, and this loop is hot.
+		if f.Num <= 0 || int(f.Num) >= len(spanFields) || spanFields[f.Num].name == "" {
 			continue
 		}
 		if want := spanFields[f.Num].typ; f.Type != want {
@@ -348,6 +379,13 @@ func validSpan(b []byte) error {
 }
 
 // Event{1: time, 2: name, 3: KeyValue, 4: dropped_attributes_count}
+var eventFields = [...]fieldSpec{
+	1: {protowire.Fixed64Type, "time_unix_nano"},
+	2: {protowire.BytesType, "name"},
+	3: {protowire.BytesType, "attributes"},
+	4: {protowire.VarintType, "dropped_attributes_count"},
+}
+
 func validEvent(b []byte) error {
 	nattr := 0
 	for p := b; len(p) > 0; {
@@ -356,33 +394,32 @@ func validEvent(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.Fixed64Type {
-				return wrongType(f, "time_unix_nano", protowire.Fixed64Type)
+		if known, err := checkField(eventFields[:], f); !known {
+			if err != nil {
+				return err
 			}
-		case 2:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "name", protowire.BytesType)
-			}
-		case 3:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "attributes", protowire.BytesType)
-			}
+			continue
+		}
+		if f.Num == 3 {
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 4:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "dropped_attributes_count", protowire.VarintType)
-			}
 		}
 	}
 	return nil
 }
 
 // Link{1: trace_id, 2: span_id, 3: trace_state, 4: KeyValue, 5: dropped, 6: flags}
+var linkFields = [...]fieldSpec{
+	1: {protowire.BytesType, "trace_id"},
+	2: {protowire.BytesType, "span_id"},
+	3: {protowire.BytesType, "trace_state"},
+	4: {protowire.BytesType, "attributes"},
+	5: {protowire.VarintType, "dropped_attributes_count"},
+	6: {protowire.Fixed32Type, "flags"},
+}
+
 func validLink(b []byte) error {
 	nattr := 0
 	for p := b; len(p) > 0; {
@@ -391,19 +428,11 @@ func validLink(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3, 4:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, [...]string{"trace_id", "span_id", "trace_state", "attributes"}[f.Num-1], protowire.BytesType)
+		if known, err := checkField(linkFields[:], f); !known {
+			if err != nil {
+				return err
 			}
-		case 5:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "dropped_attributes_count", protowire.VarintType)
-			}
-		case 6:
-			if f.Type != protowire.Fixed32Type {
-				return wrongType(f, "flags", protowire.Fixed32Type)
-			}
+			continue
 		}
 		switch f.Num {
 		case 1:
@@ -425,36 +454,19 @@ func validLink(b []byte) error {
 }
 
 // Status{2: message, 3: code}
-func validStatus(b []byte) error {
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return framing(b, p)
-		}
-		p = p[size:]
-		switch f.Num {
-		case 2:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "message", protowire.BytesType)
-			}
-		case 3:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "code", protowire.VarintType)
-			}
-		}
-	}
-	return nil
+var statusFields = [...]fieldSpec{
+	2: {protowire.BytesType, "message"},
+	3: {protowire.VarintType, "code"},
 }
+
+func validStatus(b []byte) error { return validFlat(b, statusFields[:]) }
 
 // logFields is LogRecord's wire type and name by field number:
 //
 //	LogRecord{1: time, 2: severity_number, 3: severity_text, 5: AnyValue body,
 //	          6: KeyValue, 7: dropped, 8: flags, 9: trace_id, 10: span_id,
 //	          11: observed_time, 12: event_name}
-var logFields = [...]struct {
-	typ  protowire.Type
-	name string
-}{
+var logFields = [...]fieldSpec{
 	1:  {protowire.Fixed64Type, "time_unix_nano"},
 	2:  {protowire.VarintType, "severity_number"},
 	3:  {protowire.BytesType, "severity_text"},
@@ -481,7 +493,8 @@ func validLogRecord(b []byte) error {
 			}
 			p = p[n:]
 		}
-		if f.Num <= 0 || int(f.Num) >= len(logFields) || f.Num == 4 {
+		// checkField, by hand: too big to inline, and this loop is hot.
+		if f.Num <= 0 || int(f.Num) >= len(logFields) || logFields[f.Num].name == "" {
 			continue
 		}
 		if want := logFields[f.Num].typ; f.Type != want {
@@ -508,6 +521,12 @@ func validLogRecord(b []byte) error {
 		}
 	}
 	return nil
+}
+
+var keyValueFields = [...]fieldSpec{
+	1: {protowire.BytesType, "key"},
+	2: {protowire.BytesType, "value"},
+	3: {protowire.VarintType, "key_strindex"},
 }
 
 // KeyValue{1: key, 2: AnyValue, 3: key_strindex}. depth counts the
@@ -544,21 +563,15 @@ func validKeyValue(b []byte, depth int) error {
 			}
 			p = p[n:]
 		}
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "key", protowire.BytesType)
+		if known, err := checkField(keyValueFields[:], f); !known {
+			if err != nil {
+				return err
 			}
-		case 2:
-			if f.Type != protowire.BytesType {
-				return wrongType(f, "value", protowire.BytesType)
-			}
+			continue
+		}
+		if f.Num == 2 {
 			if err := validAnyValue(f.V, depth); err != nil {
 				return fmt.Errorf("value: %w", err)
-			}
-		case 3:
-			if f.Type != protowire.VarintType {
-				return wrongType(f, "key_strindex", protowire.VarintType)
 			}
 		}
 	}
@@ -588,10 +601,7 @@ func scalarValue(v []byte) bool {
 //
 //	AnyValue{1: string, 2: bool, 3: int, 4: double, 5: ArrayValue,
 //	         6: KeyValueList, 7: bytes, 8: string_value_strindex}
-var anyFields = [...]struct {
-	typ  protowire.Type
-	name string
-}{
+var anyFields = [...]fieldSpec{
 	1: {protowire.BytesType, "string_value"},
 	2: {protowire.VarintType, "bool_value"},
 	3: {protowire.VarintType, "int_value"},
@@ -613,7 +623,8 @@ func validAnyValue(b []byte, depth int) error {
 			return framing(b, p)
 		}
 		p = p[n:]
-		if f.Num <= 0 || int(f.Num) >= len(anyFields) {
+		// checkField, by hand: too big to inline, and this loop is hot.
+		if f.Num <= 0 || int(f.Num) >= len(anyFields) || anyFields[f.Num].name == "" {
 			continue
 		}
 		if want := anyFields[f.Num].typ; f.Type != want {
@@ -634,34 +645,14 @@ func validAnyValue(b []byte, depth int) error {
 }
 
 // ArrayValue{1: AnyValue}
-func validArrayValue(b []byte, depth int) error {
-	if depth >= recursionLimit {
-		return errDepth
-	}
-	depth++
-	i := 0
-	for p := b; len(p) > 0; {
-		f, n := Read(p)
-		if n < 0 {
-			return framing(b, p)
-		}
-		p = p[n:]
-		if f.Num != 1 {
-			continue
-		}
-		if f.Type != protowire.BytesType {
-			return wrongType(f, "values", protowire.BytesType)
-		}
-		if err := validAnyValue(f.V, depth); err != nil {
-			return fmt.Errorf("values[%d]: %w", i, err)
-		}
-		i++
-	}
-	return nil
-}
+func validArrayValue(b []byte, depth int) error { return validValues(b, depth, validAnyValue) }
 
 // KeyValueList{1: KeyValue}
-func validKeyValueList(b []byte, depth int) error {
+func validKeyValueList(b []byte, depth int) error { return validValues(b, depth, validKeyValue) }
+
+// validValues validates ArrayValue and KeyValueList: {1: repeated values},
+// each checked by valid.
+func validValues(b []byte, depth int, valid func([]byte, int) error) error {
 	if depth >= recursionLimit {
 		return errDepth
 	}
@@ -679,7 +670,7 @@ func validKeyValueList(b []byte, depth int) error {
 		if f.Type != protowire.BytesType {
 			return wrongType(f, "values", protowire.BytesType)
 		}
-		if err := validKeyValue(f.V, depth); err != nil {
+		if err := valid(f.V, depth); err != nil {
 			return fmt.Errorf("values[%d]: %w", i, err)
 		}
 		i++
