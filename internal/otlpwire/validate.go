@@ -182,18 +182,7 @@ var resourceFields = [...]fieldSpec{
 
 func validResource(b []byte) error {
 	nattr, nref := 0, 0
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return framing(b, p)
-		}
-		p = p[size:]
-		if known, err := checkField(resourceFields[:], f); !known {
-			if err != nil {
-				return err
-			}
-			continue
-		}
+	return eachField(b, resourceFields[:], func(f Field) error {
 		switch f.Num {
 		case 1:
 			if err := validKeyValue(f.V, 0); err != nil {
@@ -206,8 +195,8 @@ func validResource(b []byte) error {
 			}
 			nref++
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // EntityRef{1: schema_url, 2: type, 3: id_keys, 4: description_keys}, all strings.
@@ -218,18 +207,25 @@ var entityRefFields = [...]fieldSpec{
 	4: {protowire.BytesType, "description_keys"},
 }
 
-func validEntityRef(b []byte) error { return validFlat(b, entityRefFields[:]) }
+func validEntityRef(b []byte) error { return eachField(b, entityRefFields[:], nil) }
 
-// validFlat validates a message whose fields hold no message to look into.
-func validFlat(b []byte, fields []fieldSpec) error {
+// eachField checks the framing of message b and the wire type of each of
+// its declared fields, and hands those to fn (nil: none to look into).
+func eachField(b []byte, fields []fieldSpec, fn func(Field) error) error {
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
 		if size < 0 {
 			return framing(b, p)
 		}
 		p = p[size:]
-		if _, err := checkField(fields, f); err != nil {
+		known, err := checkField(fields, f)
+		if err != nil {
 			return err
+		}
+		if known && fn != nil {
+			if err := fn(f); err != nil {
+				return err
+			}
 		}
 	}
 	return nil
@@ -245,26 +241,15 @@ var scopeFields = [...]fieldSpec{
 
 func validScope(b []byte) error {
 	nattr := 0
-	for p := b; len(p) > 0; {
-		f, size := Read(p)
-		if size < 0 {
-			return framing(b, p)
-		}
-		p = p[size:]
-		if known, err := checkField(scopeFields[:], f); !known {
-			if err != nil {
-				return err
-			}
-			continue
-		}
+	return eachField(b, scopeFields[:], func(f Field) error {
 		if f.Num == 3 {
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
 		}
-	}
-	return nil
+		return nil
+	})
 }
 
 // ScopeSpans / ScopeLogs{1: InstrumentationScope, 2: Span / LogRecord, 3: schema_url}
@@ -386,6 +371,8 @@ var eventFields = [...]fieldSpec{
 	4: {protowire.VarintType, "dropped_attributes_count"},
 }
 
+// validEvent and validLink keep their loops: they run per span, and a
+// closure for eachField cost ValidateTraces 6%.
 func validEvent(b []byte) error {
 	nattr := 0
 	for p := b; len(p) > 0; {
@@ -459,7 +446,7 @@ var statusFields = [...]fieldSpec{
 	3: {protowire.VarintType, "code"},
 }
 
-func validStatus(b []byte) error { return validFlat(b, statusFields[:]) }
+func validStatus(b []byte) error { return eachField(b, statusFields[:], nil) }
 
 // logFields is LogRecord's wire type and name by field number:
 //
