@@ -29,6 +29,67 @@ func freeAddr(t *testing.T) string {
 	return ln.Addr().String()
 }
 
+// agentProc is a running agent binary.
+type agentProc struct {
+	cmd               *exec.Cmd
+	stderr            *bytes.Buffer
+	httpAddr, metrics string
+	exited            chan struct{} // closed when it has exited, with waitErr
+	waitErr           error
+}
+
+// startHealthyAgent runs the binary on free ports until /healthz answers.
+// A port freeAddr found can be taken by another test process before the
+// agent binds it; the agent then exits, and it is started again on others.
+func startHealthyAgent(t *testing.T, bin, broker string) *agentProc {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		a := &agentProc{httpAddr: freeAddr(t), metrics: freeAddr(t), stderr: new(bytes.Buffer), exited: make(chan struct{})}
+		cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+		os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+data_dir: %s
+log: {level: warn}
+otlp: {grpc: {enabled: false}, http: {endpoint: %s}}
+kafka: {brokers: [%s]}
+metrics: {endpoint: %s}
+`, t.TempDir(), a.httpAddr, broker, a.metrics)), 0o644)
+		a.cmd = exec.Command(bin, "run", "--config", cfgPath)
+		a.cmd.Stderr = a.stderr
+		if err := a.cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		go func() { a.waitErr = a.cmd.Wait(); close(a.exited) }()
+		if a.waitHealthy(15 * time.Second) {
+			return a
+		}
+		_ = a.cmd.Process.Kill()
+		<-a.exited
+		if attempt == 3 || !strings.Contains(a.stderr.String(), "address already in use") {
+			t.Fatalf("agent not healthy: %s", a.stderr.String())
+		}
+	}
+}
+
+// waitHealthy polls /healthz until it answers 200, the agent exits, or
+// the timeout passes.
+func (a *agentProc) waitHealthy(timeout time.Duration) bool {
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get("http://" + a.metrics + "/healthz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return true
+			}
+		}
+		select {
+		case <-a.exited:
+			return false
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	return false
+}
+
 // TestBinaryRunsAndStopsCleanly builds the real binary, runs it against an
 // embedded broker, sends it spans and stops it with SIGTERM.
 func TestBinaryRunsAndStopsCleanly(t *testing.T) {
@@ -46,36 +107,10 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer broker.Close()
-	httpAddr, metrics := freeAddr(t), freeAddr(t)
-	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-data_dir: %s
-log: {level: warn}
-otlp: {grpc: {enabled: false}, http: {endpoint: %s}}
-kafka: {brokers: [%s]}
-metrics: {endpoint: %s}
-`, t.TempDir(), httpAddr, broker.Addrs()[0], metrics)), 0o644)
-	cmd := exec.Command(bin, "run", "--config", cfgPath)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
+	a := startHealthyAgent(t, bin, broker.Addrs()[0])
+	defer a.cmd.Process.Kill()
+	httpAddr, metrics, stderr := a.httpAddr, a.metrics, a.stderr
 	deadline := time.Now().Add(15 * time.Second)
-	for {
-		resp, err := http.Get("http://" + metrics + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				break
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("agent not healthy: %s", stderr.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 	body, _ := ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(0, 100, 5)).MarshalProto()
 	resp, err := http.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
 	if err != nil || resp.StatusCode != 200 {
@@ -98,13 +133,11 @@ metrics: {endpoint: %s}
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
+	a.cmd.Process.Signal(syscall.SIGTERM)
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("exit: %v\n%s", err, stderr.String())
+	case <-a.exited:
+		if a.waitErr != nil {
+			t.Fatalf("exit: %v\n%s", a.waitErr, stderr.String())
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("did not stop after SIGTERM")
