@@ -83,6 +83,9 @@ func histDelta(before, after collectorMetrics, name, kind string) hist {
 		h.sum -= b.GetSampleSum()
 	}
 	for i, bk := range a.GetBucket() {
+		if math.IsInf(bk.GetUpperBound(), 1) {
+			break // the text format's +Inf bucket: count holds it
+		}
 		c := float64(bk.GetCumulativeCount())
 		if b != nil && i < len(b.GetBucket()) {
 			c -= float64(b.GetBucket()[i].GetCumulativeCount())

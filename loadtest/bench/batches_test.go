@@ -51,3 +51,19 @@ flowlens_collector_batch_rows_count{kind="spans"} B
 		t.Errorf("insert p50 %v p99 %v, want 0.75 and about 1", b.InsertP50, b.InsertP99)
 	}
 }
+
+// A tail beyond the histogram's last finite bucket reads as that bound,
+// not as +Inf.
+func TestQuantileBeyondLastBucket(t *testing.T) {
+	m := parseMetrics(t, `# TYPE flowlens_collector_batch_insert_seconds histogram
+flowlens_collector_batch_insert_seconds_bucket{kind="logs",le="0.5"} 9
+flowlens_collector_batch_insert_seconds_bucket{kind="logs",le="4"} 9
+flowlens_collector_batch_insert_seconds_bucket{kind="logs",le="+Inf"} 10
+flowlens_collector_batch_insert_seconds_sum{kind="logs"} 12
+flowlens_collector_batch_insert_seconds_count{kind="logs"} 10
+`)
+	got := batchStats(collectorMetrics{}, m)
+	if len(got) != 1 || got[0].InsertP99 != 4 {
+		t.Fatalf("stats = %+v, want insert p99 4 (the last finite bound)", got)
+	}
+}
