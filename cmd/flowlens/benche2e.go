@@ -78,6 +78,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f.Float64Var(&cfg.Rate, "rate", 4000, "root requests/s of the synthetic shop (about 12.4 spans and as many log lines each)")
 	f.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "measured duration")
 	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
+	f.DurationVar(&cfg.ProbeInterval, "probe-every", 100*time.Millisecond, "send a freshness probe trace this often")
 	f.StringVar(&cfg.CollectorConfig, "collector-config", "", "the collector's YAML config, to measure other batch settings")
 	f.StringArrayVar(&cfg.MigrateArgs, "migrate-arg", nil, "extra flag for flowlens migrate, to measure a schema variant (repeatable), e.g. --migrate-arg=--trace-id-projection=false")
 	f.BoolVar(&cfg.Profile, "profile", false, "write a Go CPU profile of each component into --dir (<component>.prof)")
@@ -93,7 +94,13 @@ func printBenchReport(out io.Writer, rep *bench.Report, warmup time.Duration) er
 	fmt.Fprintf(out, "stored   %.0f spans/s, %.0f log records/s\n", rep.SpansPerSec, rep.LogsPerSec)
 	fmt.Fprintf(out, "totals   sent %d spans %d logs; stored %d spans %d logs\n", rep.SentSpans, rep.SentLogs, rep.StoredSpans, rep.StoredLogs)
 	fmt.Fprintf(out, "fresh    p50 %v  p99 %v  (%d probes, %d not found within 30s)\n", rep.FreshnessP50.Round(time.Millisecond), rep.FreshnessP99.Round(time.Millisecond), rep.Probes, rep.ProbesMissing)
-	fmt.Fprintf(out, "lookup   p50 %v  p99 %v  (flowlens trace on %d probe IDs after the load and its merges; otel_traces has %d active parts)\n\n", rep.LookupP50.Round(100*time.Microsecond), rep.LookupP99.Round(100*time.Microsecond), rep.Lookups, rep.Parts)
+	fmt.Fprintf(out, "lookup   p50 %v  p99 %v  (flowlens trace on %d probe IDs after the load and its merges; otel_traces has %d active parts)\n", rep.LookupP50.Round(100*time.Microsecond), rep.LookupP99.Round(100*time.Microsecond), rep.Lookups, rep.Parts)
+	if e := rep.Engine; e.Inserts > 0 {
+		fmt.Fprintf(out, "engine   %d inserts of %.1fM rows (%.0f s), %d merges of %.1fM rows (%.1fx the inserted; %.0f s), %d selects (%.0f s); %.1f CPU-s\n",
+			e.Inserts, float64(e.InsertedRows)/1e6, e.InsertWall, e.Merges, float64(e.MergedRows)/1e6,
+			float64(e.MergedRows)/float64(max(e.InsertedRows, 1)), e.MergeWall, e.Selects, e.SelectWall, e.CPUSeconds)
+	}
+	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tCPU-s\tCORES\tPEAK RSS MB")
 	for _, c := range rep.Components {

@@ -26,3 +26,20 @@ func TestBenchMedians(t *testing.T) {
 		}
 	}
 }
+
+// The engine line shows the merges' write amplification: merged rows
+// against inserted rows, what merge settings trade against parts.
+func TestBenchReportEngine(t *testing.T) {
+	rep := &bench.Report{Window: 120 * time.Second, Engine: bench.EngineStats{
+		Inserts: 200, InsertedRows: 12_000_000, Merges: 50, MergedRows: 32_400_000, Selects: 990,
+		CPUSeconds: 108.7, InsertWall: 120, MergeWall: 211, SelectWall: 6}}
+	var out bytes.Buffer
+	if err := printBenchReport(&out, rep, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"200 inserts of 12.0M rows", "50 merges of 32.4M rows (2.7x the inserted", "108.7 CPU-s"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
