@@ -426,12 +426,13 @@ func onEachTick(ctx context.Context, d time.Duration, fn func()) {
 // poll looks up the outstanding probes once.
 func (ps *probeSet) poll(ctx context.Context, conn driver.Conn) {
 	ps.mu.Lock()
-	waiting := len(ps.waiting)
-	ps.mu.Unlock()
-	if waiting == 0 {
+	if len(ps.waiting) == 0 {
+		ps.mu.Unlock()
 		return
 	}
-	found, err := storedProbeIDs(ctx, conn, "bench")
+	oldest := ps.waiting[0].sent // sent in order
+	ps.mu.Unlock()
+	found, err := storedProbeIDs(ctx, conn, "bench", oldest.Add(-time.Second))
 	if err != nil {
 		return
 	}
@@ -458,17 +459,19 @@ func (ps *probeSet) settle(found map[string]bool, now time.Time) {
 	ps.waiting = keep
 }
 
-// storedProbeIDs is the trace IDs of the probes stored in the last minute
-// (a probe waits at most probeTimeout). Once a probe's span is in
-// otel_traces, `flowlens trace` finds it: through the trace-ID index, which
-// the same insert writes after the span's part, or its bloom-filter
-// fallback. The query reads one granule per part through the primary key
-// (ServiceName, SpanName, time): 1.6 ms of engine CPU, against 9-18 ms for
-// `TraceId IN (...)`, whose index analysis over every part cost the engine
-// 0.1-0.2 cores at 10 polls/s, taken from the pipeline being measured.
-func storedProbeIDs(ctx context.Context, conn driver.Conn, database string) (map[string]bool, error) {
-	rows, err := conn.Query(ctx, "SELECT TraceId FROM `"+database+"`.otel_traces WHERE ServiceName = '"+probeService+
-		"' AND SpanName = '"+probeSpan+"' AND Timestamp >= now64(9) - INTERVAL 60 SECOND")
+// storedProbeIDs is the trace IDs of the probes stored since the given
+// time. Once a probe's span is in otel_traces, `flowlens trace` finds it:
+// through the trace-ID index, which the same insert writes after the
+// span's part, or its bloom-filter fallback. The query goes through the
+// primary key (ServiceName, SpanName, time), so it reads one granule in
+// each part written since then and none elsewhere: 1.6 ms of engine CPU
+// on a few parts, against 9-18 ms for `TraceId IN (...)`, whose index
+// analysis over every part cost the engine 0.1-0.2 cores at 10 polls/s,
+// taken from the pipeline being measured.
+func storedProbeIDs(ctx context.Context, conn driver.Conn, database string, since time.Time) (map[string]bool, error) {
+	qctx := clickhouse.Context(ctx, clickhouse.WithParameters(clickhouse.Parameters{"since": strconv.FormatInt(since.UnixNano(), 10)}))
+	rows, err := conn.Query(qctx, "SELECT TraceId FROM `"+database+"`.otel_traces WHERE ServiceName = '"+probeService+
+		"' AND SpanName = '"+probeSpan+"' AND Timestamp >= fromUnixTimestamp64Nano({since:Int64})")
 	if err != nil {
 		return nil, err
 	}
