@@ -74,9 +74,10 @@ type Config struct {
 	// go through clickhouse-go. Default false.
 	InsertWithClient bool `yaml:"insert_with_client"`
 	// MergeTreeSettings are added to the SETTINGS of the tables flowlens
-	// creates (e.g. merge_selector_base: 20, which trades more parts for
-	// less merging). They apply when a table is created; the engine checks
-	// names and values then. Keys are identifiers, values numbers or words.
+	// creates. They apply when a table is created; the engine checks names
+	// and values then. Keys are identifiers, values numbers or words.
+	// Unless named here, merge_selector_base is DefaultMergeSelectorBase on
+	// servers that know it (fewer merges, more parts); 5 is ClickHouse's.
 	MergeTreeSettings map[string]string `yaml:"merge_tree_settings"`
 }
 

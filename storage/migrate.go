@@ -29,7 +29,11 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 	if err != nil {
 		return nil, err
 	}
-	ms, err := Migrations(s.cfg)
+	cfg, err := s.withServerDefaults(ctx)
+	if err != nil {
+		return nil, err
+	}
+	ms, err := Migrations(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -53,6 +57,41 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		done = append(done, m.Version)
 	}
 	return done, nil
+}
+
+// DefaultMergeSelectorBase is merge_selector_base (ClickHouse: 5) of the
+// tables Migrate creates, on servers that know the setting. A steady
+// stream of one-second parts is what the engine's default merges hardest:
+// in five minutes of 50k spans/s + 50k logs/s on two cores it rewrote
+// every row 2.6 times, and two merges ran all the time beside the inserts.
+// At 20 it rewrote each row 1.8 times, the engine used 7% less CPU, the
+// pipeline kept up (48.3k spans/s stored against 43.4k) and freshness p50
+// fell from 18 s to 4 s. The price is more active parts (25 against 7
+// after that load): a lookup by trace ID took 23 ms against 18 ms.
+const DefaultMergeSelectorBase = "20"
+
+// withServerDefaults is the config with the defaults that depend on what
+// the server supports filled in, for the tables created now. Settings the
+// config names are kept as they are.
+func (s *Store) withServerDefaults(ctx context.Context) (Config, error) {
+	cfg := s.cfg
+	if _, set := cfg.MergeTreeSettings["merge_selector_base"]; set {
+		return cfg, nil
+	}
+	var known uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.merge_tree_settings WHERE name = 'merge_selector_base'").Scan(&known); err != nil {
+		return cfg, fmt.Errorf("migrate: read the server's MergeTree settings: %w", err)
+	}
+	if known == 0 {
+		return cfg, nil
+	}
+	settings := make(map[string]string, len(cfg.MergeTreeSettings)+1)
+	for k, v := range cfg.MergeTreeSettings {
+		settings[k] = v
+	}
+	settings["merge_selector_base"] = DefaultMergeSelectorBase
+	cfg.MergeTreeSettings = settings
+	return cfg, nil
 }
 
 // AppliedMigrations returns the versions recorded as applied.

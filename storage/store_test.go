@@ -122,3 +122,35 @@ func TestMigrateWithTTL(t *testing.T) {
 		t.Errorf("GetTrace with projection: %d spans, %v", len(tr.Spans), err)
 	}
 }
+
+// The tables get the merge selector base that suits a stream of small
+// parts, unless the config names one.
+func TestMigrateMergeSelectorBase(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		settings map[string]string
+		want     string
+	}{
+		{"default", nil, "merge_selector_base = " + DefaultMergeSelectorBase},
+		{"named in the config", map[string]string{"merge_selector_base": "5"}, "merge_selector_base = 5"},
+		{"other settings kept", map[string]string{"min_bytes_for_wide_part": "0"}, "min_bytes_for_wide_part = 0"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newStoreCfg(t, func(c *Config) { c.MergeTreeSettings = tc.settings })
+			ctx := testCtx(t)
+			for _, table := range []string{TracesTable, LogsTable, TraceIndexTable, EdgesTable} {
+				var ddl string
+				if err := s.conn.QueryRow(ctx, "SELECT create_table_query FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+					namedParams("db", s.cfg.Database, "t", table)...).Scan(&ddl); err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(ddl, tc.want) {
+					t.Errorf("%s: no %q in\n%s", table, tc.want, ddl)
+				}
+			}
+			if len(tc.settings) > 0 && s.cfg.MergeTreeSettings["merge_selector_base"] != tc.settings["merge_selector_base"] {
+				t.Errorf("the store's config changed: %v", s.cfg.MergeTreeSettings)
+			}
+		})
+	}
+}
