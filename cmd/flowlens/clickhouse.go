@@ -13,6 +13,7 @@ import (
 
 func newClickHouseCmd(g *globalFlags) *cobra.Command {
 	var cfg chserver.Config
+	mergeNice := chserver.DefaultMergeNice
 	cmd := &cobra.Command{
 		Use:   "clickhouse",
 		Short: "Serve the embedded ClickHouse engine on a ClickHouse-compatible HTTP port",
@@ -29,6 +30,7 @@ port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 			if cfg.DataDir == "" {
 				cfg.DataDir = filepath.Join(g.DataDir, "clickhouse")
 			}
+			cfg.MergeNice = &mergeNice
 			srv, err := chserver.New(cfg, log)
 			if err != nil {
 				return err
@@ -45,6 +47,7 @@ port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 		},
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:8123", "address to listen on")
+	cmd.Flags().IntVar(&mergeNice, "merge-nice", chserver.DefaultMergeNice, "nice value of the engine's merge threads (0: as the rest of the process), so that inserts and queries come first")
 	cmd.Flags().StringVar(&cfg.LibPath, "lib", "", "path of libchdb.so (default $CHDB_LIB_PATH or the make setup cache)")
 	return cmd
 }

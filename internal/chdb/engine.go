@@ -30,6 +30,9 @@ type Engine struct {
 	lock   *os.File
 	anchor *Conn // keeps the engine instance alive between sessions
 	once   sync.Once
+
+	niceOnce sync.Once
+	stop     chan struct{} // closed by Close: ends NiceThreads
 }
 
 // Open starts the engine on dataDir, creating it if needed. libPath may be
@@ -93,6 +96,8 @@ func (e *Engine) Query(query, format string, params ...Param) ([]byte, error) {
 // Close shuts the engine down and releases the folder.
 func (e *Engine) Close() error {
 	e.once.Do(func() {
+		e.niceOnce.Do(func() { e.stop = make(chan struct{}) })
+		close(e.stop)
 		folderMu.Lock()
 		defer folderMu.Unlock()
 		e.anchor.Close()

@@ -37,7 +37,16 @@ type Config struct {
 	// SpoolDir holds insert data while the engine reads it; default /dev/shm
 	// when present, else the system temp folder.
 	SpoolDir string `yaml:"spool_dir"`
+	// MergeNice is the nice value of the engine's merge threads (default
+	// 10; 0 runs them as the rest of the process). On a machine that also
+	// runs the collector and the agent, merges then take the CPU the
+	// inserts and queries leave, instead of stretching every insert: a
+	// merge can wait, the batch behind an insert cannot.
+	MergeNice *int `yaml:"merge_nice"`
 }
+
+// DefaultMergeNice is Config.MergeNice's default.
+const DefaultMergeNice = 10
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
@@ -49,6 +58,10 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 30
+	}
+	if c.MergeNice == nil {
+		n := DefaultMergeNice
+		c.MergeNice = &n
 	}
 }
 
@@ -63,8 +76,14 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		return config.Errorf("max_body_bytes", "must not be negative")
 	}
+	if c.MergeNice != nil && (*c.MergeNice < 0 || *c.MergeNice > 19) {
+		return config.Errorf("merge_nice", "%d: want 0 to 19 (a lower value than the process's needs privileges)", *c.MergeNice)
+	}
 	return nil
 }
+
+// mergeThreadName is the name of the engine's merge and mutation threads.
+const mergeThreadName = "MergeMutate"
 
 // Server is the HTTP endpoint in front of one engine.
 type Server struct {
@@ -104,6 +123,9 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if err := s.loadTimezone(); err != nil {
 		eng.Close()
 		return nil, err
+	}
+	if *cfg.MergeNice > 0 {
+		eng.NiceThreads(mergeThreadName, *cfg.MergeNice)
 	}
 	return s, nil
 }
