@@ -57,6 +57,9 @@ type Config struct {
 	// MigrateArgs are extra flags of `flowlens migrate`, to measure schema
 	// variants (e.g. --trace-id-projection=false).
 	MigrateArgs []string
+	// ClickHouseArgs are extra flags of `flowlens clickhouse` (e.g.
+	// --merge-nice=0).
+	ClickHouseArgs []string
 	// CollectorConfig, when set, is the collector's YAML config (e.g. to
 	// measure another batch.max_age).
 	CollectorConfig string
@@ -145,7 +148,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	g := []string{"--log-level", "warn", "--data-dir", cfg.Dir, "--clickhouse", chAddr, "--database", "bench"}
 
-	if _, err := start("clickhouse", cfg.Flowlens, append(g, "clickhouse", "--listen", chAddr)...); err != nil {
+	if _, err := start("clickhouse", cfg.Flowlens, append(append(g, "clickhouse", "--listen", chAddr), cfg.ClickHouseArgs...)...); err != nil {
 		return nil, err
 	}
 	if err := waitTCP(ctx, chAddr, time.Minute); err != nil {
