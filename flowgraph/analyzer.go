@@ -164,6 +164,16 @@ func (a *Analyzer) ConsumeProtobuf(key int, b []byte, now time.Time) (int, error
 	return n, err
 }
 
+// ConsumeLogsProtobuf reads breaker observations from the log records of an
+// OTLP protobuf ExportLogsServiceRequest without building pdata.
+func (a *Analyzer) ConsumeLogsProtobuf(key int, b []byte, now time.Time) (int, error) {
+	s := a.shards[uint(key)%uint(len(a.shards))]
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.setNow(now)
+	return s.ex.LogsProtobuf(b, s)
+}
+
 // ConsumeLogs reads breaker observations from log records.
 func (a *Analyzer) ConsumeLogs(key int, ld plog.Logs, now time.Time) int {
 	s := a.shards[uint(key)%uint(len(a.shards))]

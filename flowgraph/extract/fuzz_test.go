@@ -11,6 +11,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
@@ -169,4 +170,159 @@ func TestProtobufMatchesPdataOnMutations(t *testing.T) {
 		t.Fatalf("only %d mutations were valid requests", accepted)
 	}
 	t.Logf("%d valid mutations compared", accepted)
+}
+
+// breakers records the breaker observations a Logs call hands over.
+type breakers struct{ obs []string }
+
+func (b *breakers) HandleBreaker(svc intern.ID, o extract.BreakerObs) {
+	b.obs = append(b.obs, fmt.Sprintf("%d %+v", svc, o))
+}
+
+func logsSeed() []byte {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "fulfilment")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i, s := range []string{"closed", "open", "half_open", ""} {
+		r := recs.AppendEmpty()
+		if i != 2 {
+			r.SetTimestamp(pcommon.Timestamp(1e18 + int64(i)))
+		}
+		r.SetObservedTimestamp(pcommon.Timestamp(2e18))
+		r.Body().SetStr("breaker changed")
+		r.Attributes().PutStr("http.route", "/orders")
+		if s != "" {
+			r.Attributes().PutStr("breaker.state", s)
+		}
+		r.Attributes().PutStr("breaker.name", "orders_db")
+	}
+	other := ld.ResourceLogs().AppendEmpty() // no service.name
+	r := other.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	r.Attributes().PutStr("breaker.state", "open")
+	r.Attributes().PutInt("breaker.name", 7)
+	var m plog.ProtoMarshaler
+	b, _ := m.MarshalLogs(ld)
+	return b
+}
+
+// logsAgree checks that the protobuf path finds what the pdata path finds
+// in b, whenever pdata accepts b; it reports whether pdata did.
+func logsAgree(t *testing.T, b []byte) bool {
+	t.Helper()
+	names := intern.NewTable(0)
+	ex := extract.New(extract.DefaultNames, names)
+	var viaWire, viaPdata breakers
+	_, werr := ex.LogsProtobuf(b, &viaWire)
+	var u plog.ProtoUnmarshaler
+	ld, err := u.UnmarshalLogs(b)
+	if err != nil {
+		return false
+	}
+	if werr != nil {
+		t.Fatalf("pdata accepts what the protobuf path refuses: %v", werr)
+	}
+	ex.Logs(ld, &viaPdata)
+	if fmt.Sprint(viaWire.obs) != fmt.Sprint(viaPdata.obs) {
+		t.Fatalf("breaker observations differ:\nprotobuf %v\npdata    %v", viaWire.obs, viaPdata.obs)
+	}
+	return true
+}
+
+func TestLogsProtobufFindsBreakers(t *testing.T) {
+	names := intern.NewTable(0)
+	ex := extract.New(extract.DefaultNames, names)
+	var got breakers
+	n, err := ex.LogsProtobuf(logsSeed(), &got)
+	if err != nil || n != 4 {
+		t.Fatalf("found %d observations, err %v; want 4 (three states and one without a service)", n, err)
+	}
+	if !logsAgree(t, logsSeed()) {
+		t.Fatal("pdata refused the seed")
+	}
+}
+
+func FuzzLogsProtobufMatchesPdata(f *testing.F) {
+	f.Add(logsSeed())
+	f.Fuzz(func(t *testing.T, b []byte) { logsAgree(t, b) })
+}
+
+// TestLogsProtobufMatchesPdataOnMutations is FuzzLogsProtobufMatchesPdata
+// over deterministic mutations of the seed, so that it runs in every test.
+func TestLogsProtobufMatchesPdataOnMutations(t *testing.T) {
+	base := logsSeed()
+	r := rand.New(rand.NewPCG(11, 11))
+	accepted := 0
+	for i := 0; i < 20000; i++ {
+		b := append([]byte(nil), base...)
+		switch r.IntN(3) {
+		case 0:
+			for k := 0; k < 1+r.IntN(3); k++ {
+				b[r.IntN(len(b))] = byte(r.Uint32())
+			}
+		case 1:
+			b = b[:r.IntN(len(b))]
+		case 2:
+			x, y := r.IntN(len(b)), r.IntN(len(b))
+			if x > y {
+				x, y = y, x
+			}
+			b = append(b[:y:y], b[x:]...)
+		}
+		if logsAgree(t, b) {
+			accepted++
+		}
+	}
+	if accepted < 1000 {
+		t.Fatalf("only %d mutations were valid requests", accepted)
+	}
+	t.Logf("%d valid mutations compared", accepted)
+}
+
+// BenchmarkLogs reads breaker observations from 1000 log records, one in a
+// hundred with a breaker state, as the flow analyzer does for the log
+// stream: through pdata, and in place.
+func BenchmarkLogs(b *testing.B) {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.name", "checkout")
+	rl.Resource().Attributes().PutStr("host.name", "node-7")
+	recs := rl.ScopeLogs().AppendEmpty().LogRecords()
+	for i := 0; i < 1000; i++ {
+		r := recs.AppendEmpty()
+		r.SetTimestamp(pcommon.Timestamp(1e18 + int64(i)))
+		r.SetSeverityText("INFO")
+		r.SetTraceID(pcommon.TraceID{byte(i), 1})
+		r.SetSpanID(pcommon.SpanID{byte(i), 2})
+		r.Body().SetStr("order placed for customer in region eu-west")
+		for _, k := range []string{"http.route", "user.id", "order.id", "flowlens.seq", "flowlens.run", "log.file.name"} {
+			r.Attributes().PutStr(k, "value-"+k)
+		}
+		if i%100 == 0 {
+			r.Attributes().PutStr("breaker.state", "open")
+			r.Attributes().PutStr("breaker.name", "payments")
+		}
+	}
+	var m plog.ProtoMarshaler
+	buf, _ := m.MarshalLogs(ld)
+	ex := extract.New(extract.DefaultNames, intern.NewTable(0))
+	b.Run("pdata", func(b *testing.B) {
+		var u plog.ProtoUnmarshaler
+		for i := 0; i < b.N; i++ {
+			ld, err := u.UnmarshalLogs(buf)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if n := ex.Logs(ld, &breakers{}); n != 10 {
+				b.Fatalf("%d observations", n)
+			}
+		}
+	})
+	b.Run("protobuf", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			if n, err := ex.LogsProtobuf(buf, &breakers{}); err != nil || n != 10 {
+				b.Fatalf("%d observations, %v", n, err)
+			}
+		}
+	})
 }

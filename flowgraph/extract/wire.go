@@ -42,28 +42,9 @@ func (e *Extractor) Protobuf(b []byte, h Handler) (int, error) {
 }
 
 func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
-	// the resource may follow its scope spans on the wire: find it first
-	svc := intern.None
-	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num == 1 && typ == protowire.BytesType {
-			return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
-				if num != 1 || typ != protowire.BytesType {
-					return nil
-				}
-				k, kind, str, _, err := keyValue(kv)
-				if err == nil && svc == intern.None && string(k) == "service.name" && kind == valStr {
-					svc = e.strings.IDBytes(str)
-				}
-				return err
-			})
-		}
-		return nil
-	})
+	svc, err := e.resourceService(b)
 	if err != nil {
 		return 0, err
-	}
-	if svc == intern.None {
-		svc = e.strings.ID(UnknownService)
 	}
 	n := 0
 	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
@@ -83,6 +64,127 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 		})
 	})
 	return n, err
+}
+
+// resourceService is the service.name of a ResourceSpans or ResourceLogs
+// (both have the Resource as field 1), or UnknownService. The resource may
+// follow its scopes on the wire, so it is found before they are read.
+func (e *Extractor) resourceService(b []byte) (intern.ID, error) {
+	svc := intern.None
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num == 1 && typ == protowire.BytesType {
+			return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
+				if num != 1 || typ != protowire.BytesType {
+					return nil
+				}
+				k, kind, str, _, err := keyValue(kv)
+				if err == nil && svc == intern.None && string(k) == "service.name" && kind == valStr {
+					svc = e.strings.IDBytes(str)
+				}
+				return err
+			})
+		}
+		return nil
+	})
+	if err != nil {
+		return intern.None, err
+	}
+	if svc == intern.None {
+		svc = e.strings.ID(UnknownService)
+	}
+	return svc, nil
+}
+
+// LogsProtobuf reads the breaker observations of an OTLP
+// ExportLogsServiceRequest straight from its protobuf bytes, as Logs does
+// from pdata: the flow analyzer reads the whole log stream for the few
+// records that carry a breaker state, and unmarshalling every record into
+// pdata was a third of its CPU. b is only read.
+//
+// Field numbers (opentelemetry/proto/logs/v1/logs.proto):
+//
+//	Request{1: ResourceLogs}  ResourceLogs{1: Resource{1: KeyValue}, 2: ScopeLogs{2: LogRecord}}
+//	LogRecord{1: time_unix_nano (fixed64), 6: KeyValue, 11: observed_time_unix_nano (fixed64)}
+//
+// It accepts everything pdata's unmarshaller accepts and finds the same
+// observations (a differential test checks it).
+func (e *Extractor) LogsProtobuf(b []byte, h BreakerHandler) (int, error) {
+	n := 0
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 1 || typ != protowire.BytesType {
+			return nil
+		}
+		c, err := e.resourceLogs(v, h)
+		n += c
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("otlp logs protobuf: %w", err)
+	}
+	return n, nil
+}
+
+func (e *Extractor) resourceLogs(b []byte, h BreakerHandler) (int, error) {
+	svc := intern.None // looked up at the first record with a breaker state
+	n := 0
+	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if num != 2 || typ != protowire.BytesType {
+			return nil
+		}
+		return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, rec []byte, _ uint64) error {
+			if num != 2 || typ != protowire.BytesType {
+				return nil
+			}
+			obs, ok, err := e.wireLogRecord(rec)
+			if err != nil || !ok {
+				return err
+			}
+			if svc == intern.None {
+				if svc, err = e.resourceService(b); err != nil {
+					return err
+				}
+			}
+			h.HandleBreaker(svc, obs)
+			n++
+			return nil
+		})
+	})
+	return n, err
+}
+
+// wireLogRecord reads a LogRecord's breaker observation; ok is false when
+// it carries no breaker state.
+func (e *Extractor) wireLogRecord(b []byte) (obs BreakerObs, ok bool, err error) {
+	e.brkState, e.brkTarget = breaker.Unknown, intern.None
+	var ts, observed uint64
+	maxKey := e.keyLimit
+	for len(b) > 0 {
+		var f otlpwire.Field
+		if f, b, err = otlpwire.Next(b); err != nil {
+			return obs, false, err
+		}
+		switch {
+		case f.Num == 1 && f.Type == protowire.Fixed64Type:
+			ts = f.X
+		case f.Num == 11 && f.Type == protowire.Fixed64Type:
+			observed = f.X
+		case f.Num == 6 && f.Type == protowire.BytesType:
+			k, kind, str, _, err := keyValue(f.V)
+			if err != nil {
+				return obs, false, err
+			}
+			if len(k) <= maxKey {
+				e.applyBreakerAttr(string(k), kind, str)
+			}
+		}
+	}
+	if e.brkState == breaker.Unknown {
+		return obs, false, nil
+	}
+	if ts == 0 {
+		ts = observed
+	}
+	return BreakerObs{Target: e.brkTarget, State: e.brkState, TimeNs: int64(ts)}, true, nil
 }
 
 // keyValue reads a KeyValue: the key, and the value's kind with its string

@@ -53,6 +53,7 @@ type Processor interface {
 	ConsumeTraces(key int, td ptrace.Traces, now time.Time) int
 	ConsumeProtobuf(key int, b []byte, now time.Time) (int, error)
 	ConsumeLogs(key int, ld plog.Logs, now time.Time) int
+	ConsumeLogsProtobuf(key int, b []byte, now time.Time) (int, error)
 }
 
 // Config of a Consumer.
@@ -361,7 +362,13 @@ func (c *Consumer) process(m kafka.Message) {
 		return
 	}
 	if c.cfg.LogsTopic != "" && m.Topic == c.cfg.LogsTopic {
-		if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err != nil {
+		if isProtobuf(m) {
+			// every log record is read for the few with a breaker state:
+			// in place, no pdata
+			if _, err := c.proc.ConsumeLogsProtobuf(m.Partition, m.Value, now); err != nil {
+				c.decodeErrors.Inc()
+			}
+		} else if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err != nil {
 			c.decodeErrors.Inc()
 		} else {
 			c.proc.ConsumeLogs(m.Partition, ld, now)

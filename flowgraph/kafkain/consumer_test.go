@@ -19,6 +19,10 @@ func (p *countingProc) ConsumeProtobuf(int, []byte, time.Time) (int, error) {
 	return 1, nil
 }
 func (p *countingProc) ConsumeLogs(int, plog.Logs, time.Time) int { p.calls++; return 1 }
+func (p *countingProc) ConsumeLogsProtobuf(int, []byte, time.Time) (int, error) {
+	p.calls++
+	return 1, nil
+}
 
 // A message read again after a commit that failed (its rollups were
 // written) is skipped, but still marked for the next commit; after a handoff
