@@ -134,21 +134,7 @@ func TestProtobufMatchesPdataOnMutations(t *testing.T) {
 	var u ptrace.ProtoUnmarshaler
 	accepted := 0
 	for i := 0; i < 20000; i++ {
-		b := append([]byte(nil), base...)
-		switch r.IntN(3) {
-		case 0:
-			for k := 0; k < 1+r.IntN(3); k++ {
-				b[r.IntN(len(b))] = byte(r.Uint32())
-			}
-		case 1:
-			b = b[:r.IntN(len(b))]
-		case 2:
-			x, y := r.IntN(len(b)), r.IntN(len(b))
-			if x > y {
-				x, y = y, x
-			}
-			b = append(b[:y:y], b[x:]...)
-		}
+		b := mutate(r, base)
 		names := intern.NewTable(0)
 		ex := extract.New(extract.DefaultNames, names)
 		var viaWire, viaPdata record
@@ -254,21 +240,7 @@ func TestLogsProtobufMatchesPdataOnMutations(t *testing.T) {
 	r := rand.New(rand.NewPCG(11, 11))
 	accepted := 0
 	for i := 0; i < 20000; i++ {
-		b := append([]byte(nil), base...)
-		switch r.IntN(3) {
-		case 0:
-			for k := 0; k < 1+r.IntN(3); k++ {
-				b[r.IntN(len(b))] = byte(r.Uint32())
-			}
-		case 1:
-			b = b[:r.IntN(len(b))]
-		case 2:
-			x, y := r.IntN(len(b)), r.IntN(len(b))
-			if x > y {
-				x, y = y, x
-			}
-			b = append(b[:y:y], b[x:]...)
-		}
+		b := mutate(r, base)
 		if logsAgree(t, b) {
 			accepted++
 		}
@@ -325,4 +297,25 @@ func BenchmarkLogs(b *testing.B) {
 			}
 		}
 	})
+}
+
+// mutate is a copy of base with a few bytes flipped, cut short, or a range
+// repeated.
+func mutate(r *rand.Rand, base []byte) []byte {
+	b := append([]byte(nil), base...)
+	switch r.IntN(3) {
+	case 0:
+		for k := 0; k < 1+r.IntN(3); k++ {
+			b[r.IntN(len(b))] = byte(r.Uint32())
+		}
+	case 1:
+		b = b[:r.IntN(len(b))]
+	case 2:
+		x, y := r.IntN(len(b)), r.IntN(len(b))
+		if x > y {
+			x, y = y, x
+		}
+		b = append(b[:y:y], b[x:]...)
+	}
+	return b
 }
