@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"math"
 	"net/http"
-	"sort"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+
+	"github.com/flowlens/flowlens/storage"
 )
 
 // BatchStats is the collector's share of freshness for one kind of row
@@ -68,8 +70,8 @@ func batchStats(before, after collectorMetrics) []BatchStats {
 // hist is a histogram's observations between two scrapes.
 type hist struct {
 	count, sum float64
-	bounds     []float64 // upper bounds, ascending, +Inf excluded
-	cum        []float64 // cumulative counts per bound
+	bounds     []time.Duration // upper bounds, ascending, +Inf excluded
+	counts     []uint64        // per bucket; the last one is beyond the bounds
 }
 
 func histDelta(before, after collectorMetrics, name, kind string) hist {
@@ -78,21 +80,26 @@ func histDelta(before, after collectorMetrics, name, kind string) hist {
 		return hist{}
 	}
 	h := hist{count: float64(a.GetSampleCount()), sum: a.GetSampleSum()}
+	total := a.GetSampleCount()
 	if b != nil {
 		h.count -= float64(b.GetSampleCount())
 		h.sum -= b.GetSampleSum()
+		total -= b.GetSampleCount()
 	}
+	var below uint64 // cumulative count of the buckets so far
 	for i, bk := range a.GetBucket() {
 		if math.IsInf(bk.GetUpperBound(), 1) {
-			break // the text format's +Inf bucket: count holds it
+			break // the text format's +Inf bucket: total holds it
 		}
-		c := float64(bk.GetCumulativeCount())
+		c := bk.GetCumulativeCount()
 		if b != nil && i < len(b.GetBucket()) {
-			c -= float64(b.GetBucket()[i].GetCumulativeCount())
+			c -= b.GetBucket()[i].GetCumulativeCount()
 		}
-		h.bounds = append(h.bounds, bk.GetUpperBound())
-		h.cum = append(h.cum, c)
+		h.bounds = append(h.bounds, time.Duration(bk.GetUpperBound()*float64(time.Second)))
+		h.counts = append(h.counts, c-below)
+		below = c
 	}
+	h.counts = append(h.counts, total-below)
 	return h
 }
 
@@ -111,24 +118,8 @@ func findHist(m collectorMetrics, name, kind string) *dto.Histogram {
 	return nil
 }
 
-// quantile interpolates linearly within the bucket, as PromQL's
-// histogram_quantile does; beyond the last bound it answers that bound.
+// quantile is histogram_quantile's estimate in seconds; beyond the last
+// bound it answers that bound.
 func (h hist) quantile(q float64) float64 {
-	if h.count == 0 || len(h.bounds) == 0 {
-		return 0
-	}
-	rank := q * h.count
-	i := sort.Search(len(h.cum), func(i int) bool { return h.cum[i] >= rank })
-	if i == len(h.cum) {
-		return h.bounds[len(h.bounds)-1]
-	}
-	lo, below := 0.0, 0.0
-	if i > 0 {
-		lo, below = h.bounds[i-1], h.cum[i-1]
-	}
-	in := h.cum[i] - below
-	if in == 0 {
-		return h.bounds[i]
-	}
-	return lo + (h.bounds[i]-lo)*(rank-below)/in
+	return storage.Quantile(h.bounds, h.counts, q).Seconds()
 }
