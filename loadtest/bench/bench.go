@@ -17,7 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -311,11 +311,18 @@ func timeLookups(ctx context.Context, chAddr string, ids []string) (p50, p99 tim
 		}
 		d = append(d, time.Since(t0))
 	}
+	p50, p99 = sampleQuantiles(d)
+	return p50, p99, len(d), nil
+}
+
+// sampleQuantiles sorts d and returns its p50 and p99 (0 when empty).
+func sampleQuantiles(d []time.Duration) (p50, p99 time.Duration) {
 	if len(d) == 0 {
-		return 0, 0, 0, nil
+		return 0, 0
 	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	return d[len(d)/2], d[min(len(d)-1, len(d)*99/100)], len(d), nil
+	slices.Sort(d)
+	q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))] }
+	return q(0.5), q(0.99)
 }
 
 // storedRows counts all rows: from the parts' metadata, instantly. The
@@ -520,12 +527,8 @@ func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
 		}
 		d = append(d, r.found)
 	}
-	if len(d) == 0 {
-		return 0, 0, 0, 0
-	}
-	sort.Slice(d, func(i, j int) bool { return d[i] < d[j] })
-	q := func(f float64) time.Duration { return d[min(len(d)-1, int(f*float64(len(d))))] }
-	return q(0.5), q(0.99), n, missing
+	p50, p99 = sampleQuantiles(d)
+	return p50, p99, n, missing
 }
 
 // cpuAll reads utime+stime of every process (and its threads) in seconds.

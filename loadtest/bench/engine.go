@@ -9,9 +9,9 @@ import (
 
 // EngineStats is what the engine did during the window, from the
 // difference of two system.events snapshots. Merged rows against inserted
-// rows is the merges' write amplification, which is most of the engine's
-// CPU under a steady stream of one-second parts; the wall times overlap
-// (merges run beside inserts) and include waiting for a core.
+// rows is the merges' write amplification; merge wall time is how long
+// merges ran beside the inserts. The wall times overlap (merges run beside
+// inserts) and include waiting for a core.
 type EngineStats struct {
 	Inserts, InsertedRows uint64
 	Merges, MergedRows    uint64
