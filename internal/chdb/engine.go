@@ -30,9 +30,7 @@ type Engine struct {
 	lock   *os.File
 	anchor *Conn // keeps the engine instance alive between sessions
 	once   sync.Once
-
-	niceOnce sync.Once
-	stop     chan struct{} // closed by Close: ends NiceThreads
+	stop   chan struct{} // closed by Close: ends NiceThreads
 }
 
 // Open starts the engine on dataDir, creating it if needed. libPath may be
@@ -67,7 +65,7 @@ func Open(libPath, dataDir string) (*Engine, error) {
 	}
 	openFolder = abs
 	openCount++
-	return &Engine{lib: lib, dir: abs, lock: lock, anchor: anchor}, nil
+	return &Engine{lib: lib, dir: abs, lock: lock, anchor: anchor, stop: make(chan struct{})}, nil
 }
 
 // Dir is the engine's data folder.
@@ -96,7 +94,6 @@ func (e *Engine) Query(query, format string, params ...Param) ([]byte, error) {
 // Close shuts the engine down and releases the folder.
 func (e *Engine) Close() error {
 	e.once.Do(func() {
-		e.niceOnce.Do(func() { e.stop = make(chan struct{}) })
 		close(e.stop)
 		folderMu.Lock()
 		defer folderMu.Unlock()

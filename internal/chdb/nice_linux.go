@@ -20,7 +20,6 @@ const reniceEvery = 2 * time.Second
 // not read. Raising a thread's nice value needs no privilege; lowering it
 // below the process's does, and fails silently here.
 func (e *Engine) NiceThreads(name string, nice int) {
-	e.niceOnce.Do(func() { e.stop = make(chan struct{}) })
 	go func() {
 		t := time.NewTicker(reniceEvery)
 		defer t.Stop()
