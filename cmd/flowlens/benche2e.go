@@ -101,6 +101,12 @@ func printBenchReport(out io.Writer, rep *bench.Report, warmup time.Duration) er
 			e.Inserts, float64(e.InsertedRows)/1e6, e.InsertWall, e.Merges, float64(e.MergedRows)/1e6,
 			float64(e.MergedRows)/float64(max(e.InsertedRows, 1)), e.MergeWall, e.Selects, e.SelectWall, e.CPUSeconds)
 	}
+	if m := rep.Machine; m.CPUWaited >= 0 {
+		fmt.Fprintf(out, "machine  calibration %v (fixed single-core work before the run: higher is a slower machine); tasks waited for a core %.0f%% of the window, for I/O %.0f%%\n",
+			m.Calibration.Round(time.Millisecond), 100*m.CPUWaited, 100*m.IOWaited)
+	} else {
+		fmt.Fprintf(out, "machine  calibration %v (fixed single-core work before the run: higher is a slower machine)\n", m.Calibration.Round(time.Millisecond))
+	}
 	fmt.Fprintln(out)
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "COMPONENT\tCPU-s\tCORES\tPEAK RSS MB")
@@ -141,6 +147,11 @@ func printBenchMedians(out io.Writer, reps []*bench.Report) {
 	fmt.Fprintf(out, "stored   %.0f spans/s, %.0f log records/s\n", med(func(r *bench.Report) float64 { return r.SpansPerSec }), med(func(r *bench.Report) float64 { return r.LogsPerSec }))
 	fmt.Fprintf(out, "fresh    p50 %.3fs  p99 %.3fs\n", med(func(r *bench.Report) float64 { return secs(r.FreshnessP50) }), med(func(r *bench.Report) float64 { return secs(r.FreshnessP99) }))
 	fmt.Fprintf(out, "lookup   p50 %.1fms  p99 %.1fms\n", 1000*med(func(r *bench.Report) float64 { return secs(r.LookupP50) }), 1000*med(func(r *bench.Report) float64 { return secs(r.LookupP99) }))
+	fmt.Fprintf(out, "machine  calibration %.0fms", 1000*med(func(r *bench.Report) float64 { return secs(r.Machine.Calibration) }))
+	if waited := med(func(r *bench.Report) float64 { return r.Machine.CPUWaited }); waited >= 0 {
+		fmt.Fprintf(out, ", tasks waited for a core %.0f%% of the window", 100*waited)
+	}
+	fmt.Fprintln(out)
 	for i, c := range reps[0].Components {
 		fmt.Fprintf(out, "cores    %-10s %.2f\n", c.Name, med(func(r *bench.Report) float64 {
 			if i >= len(r.Components) {

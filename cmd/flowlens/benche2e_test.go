@@ -43,3 +43,35 @@ func TestBenchReportEngine(t *testing.T) {
 		}
 	}
 }
+
+// The machine line lets runs made at different times be compared: how fast
+// the machine was before the run, and how much tasks waited for a core.
+// Without the kernel's pressure figures only the calibration is shown.
+func TestBenchReportMachine(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		machine bench.MachineStats
+		want    []string
+		notWant string
+	}{
+		{name: "with pressure", machine: bench.MachineStats{Calibration: 123 * time.Millisecond, CPUWaited: 0.62, IOWaited: 0.04},
+			want: []string{"calibration 123ms", "waited for a core 62% of the window, for I/O 4%"}},
+		{name: "without pressure", machine: bench.MachineStats{Calibration: 98 * time.Millisecond, CPUWaited: -1, IOWaited: -1},
+			want: []string{"calibration 98ms"}, notWant: "waited"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var out bytes.Buffer
+			if err := printBenchReport(&out, &bench.Report{Window: time.Minute, Machine: tc.machine}, 0); err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(out.String(), w) {
+					t.Errorf("report lacks %q:\n%s", w, out.String())
+				}
+			}
+			if tc.notWant != "" && strings.Contains(out.String(), tc.notWant) {
+				t.Errorf("report has %q:\n%s", tc.notWant, out.String())
+			}
+		})
+	}
+}

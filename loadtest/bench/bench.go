@@ -98,6 +98,8 @@ type Report struct {
 	// Engine is the engine's own account of the window (zero when its
 	// counters could not be read).
 	Engine EngineStats
+	// Machine is how fast the machine was and how contended in the window.
+	Machine MachineStats
 }
 
 type proc struct {
@@ -117,6 +119,9 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("benchmark folder: %w", err)
 	}
+	// Timed before anything of the run starts: a measure of the machine,
+	// not of the pipeline.
+	machine := MachineStats{Calibration: calibrate(), CPUWaited: -1, IOWaited: -1}
 	ports, err := freePorts(7)
 	if err != nil {
 		return nil, err
@@ -234,6 +239,7 @@ metrics: {endpoint: %s}
 	s0, l0 := storedRows(ctx, conn)
 	m0, m0err := scrapeCollector(ctx, collAddr)
 	e0, e0err := engineEvents(ctx, conn)
+	pc0, pio0, p0ok := pressureTotals()
 	probes.measureFrom(t0)
 	for el := time.Duration(0); el < cfg.Duration; el += 30 * time.Second {
 		wait := min(30*time.Second, cfg.Duration-el)
@@ -249,9 +255,15 @@ metrics: {endpoint: %s}
 	}
 	window := time.Since(t0)
 	cpu1 := cpuAll(procs)
+	pc1, pio1, p1ok := pressureTotals()
 	s1, l1 := storedRows(ctx, conn)
 	probes.measureUntil(time.Now())
 	rep = &Report{Window: window, SpansPerSec: float64(s1-s0) / window.Seconds(), LogsPerSec: float64(l1-l0) / window.Seconds()}
+	if p0ok && p1ok {
+		machine.CPUWaited = float64(pc1-pc0) / float64(window)
+		machine.IOWaited = float64(pio1-pio0) / float64(window)
+	}
+	rep.Machine = machine
 	if m1, err := scrapeCollector(ctx, collAddr); err == nil && m0err == nil {
 		rep.Batches = batchStats(m0, m1)
 	}
