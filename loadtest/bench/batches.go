@@ -79,13 +79,13 @@ func histDelta(before, after collectorMetrics, name, kind string) hist {
 	if a == nil {
 		return hist{}
 	}
-	h := hist{count: float64(a.GetSampleCount()), sum: a.GetSampleSum()}
+	h := hist{sum: a.GetSampleSum()}
 	total := a.GetSampleCount()
 	if b != nil {
-		h.count -= float64(b.GetSampleCount())
 		h.sum -= b.GetSampleSum()
 		total -= b.GetSampleCount()
 	}
+	h.count = float64(total)
 	var below uint64 // cumulative count of the buckets so far
 	for i, bk := range a.GetBucket() {
 		if math.IsInf(bk.GetUpperBound(), 1) {

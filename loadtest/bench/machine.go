@@ -64,10 +64,10 @@ func fixedWork() {
 }
 
 // pressureTotals reads the "some" totals of /proc/pressure/cpu and io.
-func pressureTotals() (cpu, io time.Duration, ok bool) {
-	c, err1 := readPressureFile("/proc/pressure/cpu")
-	i, err2 := readPressureFile("/proc/pressure/io")
-	return c, i, err1 == nil && err2 == nil
+func pressureTotals() (cpuWait, ioWait time.Duration, ok bool) {
+	cpuWait, err1 := readPressureFile("/proc/pressure/cpu")
+	ioWait, err2 := readPressureFile("/proc/pressure/io")
+	return cpuWait, ioWait, err1 == nil && err2 == nil
 }
 
 func readPressureFile(path string) (time.Duration, error) {
