@@ -14,8 +14,13 @@ import (
 // fullTrace is one trace with every column set: two spans, events, links,
 // nested maps, nanosecond timestamps, and two logs carrying its ID.
 func fullTrace() (ptrace.Traces, plog.Logs, []Span, []LogRecord) {
+	return fullTraceAt(time.Date(2026, 11, 21, 8, 30, 0, 123456789, time.UTC))
+}
+
+// fullTraceAt is fullTrace starting at t0. Tests whose data meets a TTL or a
+// window relative to now pass a time relative to now.
+func fullTraceAt(t0 time.Time) (ptrace.Traces, plog.Logs, []Span, []LogRecord) {
 	tid := traceIDOf(4242)
-	t0 := time.Date(2026, 11, 21, 8, 30, 0, 123456789, time.UTC)
 	td := ptrace.NewTraces()
 	rs := td.ResourceSpans().AppendEmpty()
 	rs.Resource().Attributes().PutStr("service.name", "checkout")

@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"testing"
@@ -77,8 +78,10 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 	}
 }
 
-// The TTL variant of the single-node DDL is accepted by the engine too, and
-// the TTLs end up on the tables.
+// The TTL variant of the single-node DDL is accepted by the engine too, the
+// TTLs end up on the tables, and the engine drops what is older than them
+// while keeping what is not. The data is placed relative to now: a fixed
+// date would fall out of the 7-day TTL a week after it was written.
 func TestMigrateWithTTL(t *testing.T) {
 	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90},
 		TraceIDProjection: true}
@@ -110,16 +113,50 @@ func TestMigrateWithTTL(t *testing.T) {
 			t.Errorf("no projection in\n%s", ddl)
 		}
 	}
-	// Lookups work the same with the projection.
-	td, _, want, _ := fullTrace()
+
+	// An hour old: within every TTL. Eight days old (spans) and four days
+	// old (logs): past theirs.
+	now := time.Now().UTC()
+	td, ld, want, _ := fullTraceAt(now.Add(-time.Hour))
 	var sr SpanRows
 	sr.AppendTraces(td, nil)
+	sr.AppendTraces(genTraces(1, 3, 2, now.Add(-8*24*time.Hour), time.Second), nil)
 	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
 		t.Fatal(err)
 	}
+	var lr LogRows
+	lr.AppendLogs(ld, nil)
+	lr.AppendLogs(genLogs(1, 3, now.Add(-4*24*time.Hour), time.Second), nil)
+	if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+		t.Fatal(err)
+	}
+	// TTLs are applied when parts merge; a final merge makes it happen now.
+	for _, table := range []string{TracesTable, TraceIndexTable, LogsTable} {
+		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+cfg.Database+"."+table+" FINAL"); err != nil {
+			t.Fatalf("optimize %s: %v", table, err)
+		}
+	}
+
+	// Lookups work the same with the projection, and the fresh trace keeps
+	// its spans and logs.
 	tr, err := s.GetTrace(ctx, want[0].TraceID)
-	if err != nil || len(tr.Spans) != 2 {
-		t.Errorf("GetTrace with projection: %d spans, %v", len(tr.Spans), err)
+	if err != nil || len(tr.Spans) != 2 || len(tr.Logs) != 2 {
+		t.Errorf("fresh trace: %d spans, %d logs, %v; want 2 and 2", len(tr.Spans), len(tr.Logs), err)
+	}
+	for _, c := range []struct {
+		table string
+		want  uint64
+	}{{TracesTable, 2}, {LogsTable, 2}} {
+		var n uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+cfg.Database+"."+c.table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != c.want {
+			t.Errorf("%s holds %d rows after the TTL merge, want the %d fresh ones", c.table, n, c.want)
+		}
+	}
+	if _, err := s.GetTrace(ctx, hexTraceID(traceIDOf(1))); !errors.Is(err, ErrTraceNotFound) {
+		t.Errorf("a trace past its TTL: %v, want %v", err, ErrTraceNotFound)
 	}
 }
 
