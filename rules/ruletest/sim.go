@@ -54,6 +54,7 @@ type Simulation struct {
 	samples []point
 	next    int // first sample not yet appended
 	parser  parser.Parser
+	scraped map[string]labels.Labels // series of the last Scrape, by labels
 }
 
 type point struct {
