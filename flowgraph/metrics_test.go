@@ -42,7 +42,7 @@ func series(t *testing.T, reg *prometheus.Registry) map[string]float64 {
 func TestMetricsExposition(t *testing.T) {
 	a := run(t, topology{Traces: 400, DropEvery: 20, Retries: 7}, 9, 5)
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.New(a, "fg-1"))
+	reg.MustRegister(metrics.New(a, metrics.Options{Instance: "fg-1"}))
 	got := series(t, reg)
 	edge := func(name, client, server, conn string) string {
 		return name + "{client=" + client + ",connection_type=" + conn + ",instance=fg-1,server=" + server + "}"

@@ -71,7 +71,7 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 		opt.Registry = prometheus.NewRegistry()
 	}
 	s := &Service{cfg: cfg, log: opt.Logger, reg: opt.Registry, store: opt.Store, analyzer: NewAnalyzer(cfg)}
-	if err := s.reg.Register(metrics.New(s.analyzer, cfg.Instance)); err != nil {
+	if err := s.reg.Register(metrics.New(s.analyzer, metrics.Options{Instance: cfg.Instance})); err != nil {
 		return nil, fmt.Errorf("register flowgraph metrics: %w", err)
 	}
 	if len(cfg.Kafka.Brokers) > 0 {

@@ -8,10 +8,20 @@
 //
 // The Collector reads the analyzer's aggregates at scrape time: nothing is
 // updated per span, so exposition costs nothing on the hot path.
+//
+// Every counter and histogram carries a created timestamp (the OpenMetrics
+// and Prometheus protobuf "created"/start timestamp): a time at which it was
+// still 0. A scraper that ingests it as a zero sample (the rules evaluator
+// always does; Prometheus with --enable-feature=created-timestamp-zero-ingestion)
+// sees the first increase of a new series, which rate() otherwise misses as
+// the series is born at its value, and sees a restart of the analyzer as a
+// counter reset even when a counter comes back to exactly its old value.
 package metrics
 
 import (
 	"sort"
+	"sync"
+	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
@@ -35,11 +45,39 @@ type Source interface {
 	Edges() []edges.Edge
 	Breakers() []breaker.Status
 	SelfStats() SelfStats
+	// Started is when every counter was 0.
+	Started() time.Time
+}
+
+// Options configure a Collector.
+type Options struct {
+	// Instance labels every series, so several analyzers never collide.
+	Instance string
+	// Now is the clock of the created timestamps; nil: time.Now.
+	Now func() time.Time
 }
 
 // Collector is a prometheus.Collector over a Source.
 type Collector struct {
 	src Source
+	now func() time.Time
+
+	// mu serialises Collect: created timestamps come from the order of
+	// collections.
+	mu sync.Mutex
+	// zeroAt is the created timestamp of every series that appears at the
+	// next Collect: just after the last Collect read the source (at first:
+	// when the source started). A series that Collect did not see was 0
+	// then, at most one scrape interval before its first count, so the zero
+	// sample falls inside rate() windows. It is 1 ms after the read so that
+	// the zero of a series that comes back (a restarted analyzer scraped by
+	// a scraper that kept running) falls after the stale marker the scraper
+	// wrote, at its own timestamp in ms, when the read did not see it.
+	zeroAt time.Time
+	// created holds the created timestamp of every counter series the last
+	// Collect emitted; seen collects them during a Collect. A series that
+	// vanishes and comes back starts again from 0 with a new timestamp.
+	created, seen map[seriesKey]time.Time
 
 	requests, failed, unpaired, retries      *prometheus.Desc
 	serverSec, clientSec, messagingSec       *prometheus.Desc
@@ -49,15 +87,29 @@ type Collector struct {
 	folded, namesOverflow                    *prometheus.Desc
 }
 
-// New returns a collector labelling every series with instance.
-func New(src Source, instance string) *Collector {
-	cl := prometheus.Labels{"instance": instance}
+// seriesKey is a series of the Collector: its descriptor and label values
+// (at most three).
+type seriesKey struct {
+	d       *prometheus.Desc
+	a, b, c string
+}
+
+// New returns a collector over src.
+func New(src Source, opt Options) *Collector {
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	cl := prometheus.Labels{"instance": opt.Instance}
 	edge := []string{"client", "server", "connection_type"}
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, cl)
 	}
 	return &Collector{
 		src:            src,
+		now:            opt.Now,
+		zeroAt:         src.Started(),
+		created:        map[seriesKey]time.Time{},
+		seen:           map[seriesKey]time.Time{},
 		requests:       d("traces_service_graph_request_total", "Requests between two nodes (paired spans, or a span and a virtual node).", edge...),
 		failed:         d("traces_service_graph_request_failed_total", "Requests between two nodes with status ERROR on either side.", edge...),
 		unpaired:       d("traces_service_graph_unpaired_spans_total", "Spans whose other side never arrived within the wait (one side is a virtual node).", edge...),
@@ -94,6 +146,12 @@ type flowKey struct{ service, dest string }
 
 // Collect implements prometheus.Collector.
 func (c *Collector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	// read the clock before the source: what the source does not hold yet
+	// was 0 then
+	readAt := c.now()
+
 	// the service-graph series have no destination label: merge edges that
 	// differ only by destination
 	byEdge := map[edgeKey]*edges.Counters{}
@@ -118,26 +176,26 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	for _, k := range order {
 		e := byEdge[k]
 		lv := []string{k.client, k.server, k.conn}
-		ch <- prometheus.MustNewConstMetric(c.requests, prometheus.CounterValue, float64(e.Requests), lv...)
-		ch <- prometheus.MustNewConstMetric(c.failed, prometheus.CounterValue, float64(e.Failed), lv...)
+		ch <- c.counter(c.requests, e.Requests, lv...)
+		ch <- c.counter(c.failed, e.Failed, lv...)
 		if e.Unpaired > 0 {
-			ch <- prometheus.MustNewConstMetric(c.unpaired, prometheus.CounterValue, float64(e.Unpaired), lv...)
+			ch <- c.counter(c.unpaired, e.Unpaired, lv...)
 		}
 		if e.Retries > 0 {
-			ch <- prometheus.MustNewConstMetric(c.retries, prometheus.CounterValue, float64(e.Retries), lv...)
+			ch <- c.counter(c.retries, e.Retries, lv...)
 		}
 		if e.ServerLatency.Count > 0 {
-			ch <- constHistogram(c.serverSec, &e.ServerLatency, edges.LatencyBounds, lv)
+			ch <- c.histogram(c.serverSec, &e.ServerLatency, edges.LatencyBounds, lv)
 		}
 		if e.ClientLatency.Count > 0 {
-			ch <- constHistogram(c.clientSec, &e.ClientLatency, edges.LatencyBounds, lv)
+			ch <- c.histogram(c.clientSec, &e.ClientLatency, edges.LatencyBounds, lv)
 		}
 		if e.Delay.Count > 0 {
-			ch <- constHistogram(c.messagingSec, &e.Delay, edges.DelayBounds, lv)
+			ch <- c.histogram(c.messagingSec, &e.Delay, edges.DelayBounds, lv)
 		}
 	}
-	emitFlows(ch, c.sent, sent)
-	emitFlows(ch, c.received, recv)
+	c.emitFlows(ch, c.sent, sent)
+	c.emitFlows(ch, c.received, recv)
 
 	for _, b := range c.src.Breakers() {
 		for _, s := range breaker.States {
@@ -146,39 +204,69 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 				v = 1
 			}
 			ch <- prometheus.MustNewConstMetric(c.brkState, prometheus.GaugeValue, v, b.Service, b.Target, s.String())
-			ch <- prometheus.MustNewConstMetric(c.brkTransitions, prometheus.CounterValue, float64(b.Transitions[s]), b.Service, b.Target, s.String())
+			ch <- c.counter(c.brkTransitions, b.Transitions[s], b.Service, b.Target, s.String())
 		}
 	}
 
 	st := c.src.SelfStats()
-	ch <- prometheus.MustNewConstMetric(c.spans, prometheus.CounterValue, float64(st.Spans))
+	ch <- c.counter(c.spans, st.Spans)
 	outs := make([]string, 0, len(st.Outcomes))
 	for k := range st.Outcomes {
 		outs = append(outs, k)
 	}
 	sort.Strings(outs)
 	for _, k := range outs {
-		ch <- prometheus.MustNewConstMetric(c.outcomes, prometheus.CounterValue, float64(st.Outcomes[k]), k)
+		ch <- c.counter(c.outcomes, st.Outcomes[k], k)
 	}
 	ch <- prometheus.MustNewConstMetric(c.items, prometheus.GaugeValue, float64(st.StoreItems))
 	ch <- prometheus.MustNewConstMetric(c.capacity, prometheus.GaugeValue, float64(st.StoreCapacity))
 	ch <- prometheus.MustNewConstMetric(c.edgesN, prometheus.GaugeValue, float64(st.Edges))
-	ch <- prometheus.MustNewConstMetric(c.folded, prometheus.CounterValue, float64(st.FoldedEdges))
-	ch <- prometheus.MustNewConstMetric(c.namesOverflow, prometheus.CounterValue, float64(st.NamesOverflow))
+	ch <- c.counter(c.folded, st.FoldedEdges)
+	ch <- c.counter(c.namesOverflow, st.NamesOverflow)
+
+	c.created, c.seen = c.seen, c.created
+	clear(c.seen)
+	c.zeroAt = readAt.Add(time.Millisecond)
 }
 
-func emitFlows(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[flowKey]uint64) {
+// createdAt returns the created timestamp of a counter series and marks it
+// seen. The caller holds c.mu.
+func (c *Collector) createdAt(d *prometheus.Desc, lv []string) time.Time {
+	k := seriesKey{d: d}
+	switch len(lv) {
+	case 3:
+		k.c = lv[2]
+		fallthrough
+	case 2:
+		k.b = lv[1]
+		fallthrough
+	case 1:
+		k.a = lv[0]
+	}
+	ct, ok := c.created[k]
+	if !ok {
+		ct = c.zeroAt
+	}
+	c.seen[k] = ct
+	return ct
+}
+
+func (c *Collector) counter(d *prometheus.Desc, v uint64, lv ...string) prometheus.Metric {
+	return prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, float64(v), c.createdAt(d, lv), lv...)
+}
+
+func (c *Collector) emitFlows(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[flowKey]uint64) {
 	for k, v := range m {
-		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), k.service, k.dest)
+		ch <- c.counter(d, v, k.service, k.dest)
 	}
 }
 
-func constHistogram(d *prometheus.Desc, h *edges.Histogram, bounds []float64, lv []string) prometheus.Metric {
+func (c *Collector) histogram(d *prometheus.Desc, h *edges.Histogram, bounds []float64, lv []string) prometheus.Metric {
 	buckets := make(map[float64]uint64, len(bounds))
 	var cum uint64
 	for i, b := range bounds {
 		cum += h.Counts[i]
 		buckets[b] = cum
 	}
-	return prometheus.MustNewConstHistogram(d, h.Count, float64(h.SumNs)/1e9, buckets, lv...)
+	return prometheus.MustNewConstHistogramWithCreatedTimestamp(d, h.Count, float64(h.SumNs)/1e9, buckets, c.createdAt(d, lv), lv...)
 }
