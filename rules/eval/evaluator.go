@@ -4,6 +4,11 @@
 // survive restarts (ALERTS_FOR_STATE in the local TSDB), invalid rules are
 // reported while the valid ones run, and alerts go to Alertmanager and
 // webhooks without ever blocking evaluation.
+//
+// The analyzer's counters start from 0 when a series is new and when the
+// analyzer restarts; they say so with created timestamps, which the local
+// TSDB stores as zero samples (see copier), so rate() counts a new flow's
+// first burst and sees a restart as a counter reset.
 package eval
 
 import (
@@ -97,11 +102,9 @@ func New(cfg Config, gatherer prometheus.Gatherer, log *zap.Logger, reg promethe
 // once everything runs; rule problems are reported (InvalidRules, logs) but
 // are not an error.
 func (e *Evaluator) Start(ctx context.Context) error {
-	opts := tsdb.DefaultOptions()
-	opts.RetentionDuration = e.cfg.Retention.Milliseconds()
-	db, err := tsdb.Open(filepath.Clean(e.cfg.DataDir), newSlog(e.log.Named("tsdb")), e.reg, opts, nil)
+	db, err := openTSDB(e.cfg, e.log, e.reg)
 	if err != nil {
-		return fmt.Errorf("open rules TSDB in %s: %w", e.cfg.DataDir, err)
+		return err
 	}
 	e.db = db
 	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
@@ -185,6 +188,21 @@ func (e *Evaluator) report(file string, ds rulefile.Diagnostics) {
 		n += len(d)
 	}
 	e.invalidRules.Set(float64(n))
+}
+
+// openTSDB opens the local TSDB. Start timestamps are stored as zero
+// samples (Prometheus' created-timestamp-zero-ingestion): the copier hands
+// it the created timestamps of the analyzer's counters, so that rate() sees
+// the first increase of a new series and the reset of a restarted analyzer.
+func openTSDB(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*tsdb.DB, error) {
+	opts := tsdb.DefaultOptions()
+	opts.RetentionDuration = cfg.Retention.Milliseconds()
+	opts.EnableSTAsZeroSample = true
+	db, err := tsdb.Open(filepath.Clean(cfg.DataDir), newSlog(log.Named("tsdb")), reg, opts, nil)
+	if err != nil {
+		return nil, fmt.Errorf("open rules TSDB in %s: %w", cfg.DataDir, err)
+	}
+	return db, nil
 }
 
 func (e *Evaluator) gatherOnce(ctx context.Context, c *copier) {

@@ -2,6 +2,7 @@ package eval
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -10,12 +11,13 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-	"github.com/prometheus/common/model"
 )
 
 // ScrapeGatherer is a prometheus.Gatherer that reads another process's
-// /metrics page (text format), for running the evaluator outside the flow
-// analyzer's process.
+// /metrics page, for running the evaluator outside the flow analyzer's
+// process. It asks for the Prometheus protobuf format first, the one that
+// carries the counters' created timestamps (see copier), and reads the text
+// format from servers that offer nothing else.
 type ScrapeGatherer struct {
 	URL     string
 	Client  *http.Client // nil: a client with a 10s timeout
@@ -36,7 +38,7 @@ func (s ScrapeGatherer) Gather() ([]*dto.MetricFamily, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", s.URL, err)
 	}
-	req.Header.Set("Accept", "text/plain;version=0.0.4")
+	req.Header.Set("Accept", acceptHeader)
 	resp, err := c.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scrape %s: %w", s.URL, err)
@@ -46,19 +48,22 @@ func (s ScrapeGatherer) Gather() ([]*dto.MetricFamily, error) {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
 		return nil, fmt.Errorf("scrape %s: %s: %s", s.URL, resp.Status, b)
 	}
-	p := expfmt.NewTextParser(model.UTF8Validation)
-	fams, err := p.TextToMetricFamilies(resp.Body)
-	if err != nil {
-		return nil, fmt.Errorf("scrape %s: parse: %w", s.URL, err)
+	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
+	var out []*dto.MetricFamily
+	for {
+		mf := &dto.MetricFamily{}
+		if err := dec.Decode(mf); err != nil {
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			return nil, fmt.Errorf("scrape %s: parse: %w", s.URL, err)
+		}
+		out = append(out, mf)
 	}
-	names := make([]string, 0, len(fams))
-	for n := range fams {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	out := make([]*dto.MetricFamily, 0, len(fams))
-	for _, n := range names {
-		out = append(out, fams[n])
-	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GetName() < out[j].GetName() })
 	return out, nil
 }
+
+// acceptHeader prefers delimited protobuf, as Prometheus does with
+// created-timestamp-zero-ingestion on.
+var acceptHeader = string(expfmt.FmtProtoDelim) + ";q=0.9," + string(expfmt.FmtText) + ";q=0.5"
