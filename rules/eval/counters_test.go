@@ -26,6 +26,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
+	"github.com/flowlens/flowlens/rules/gather"
 	"github.com/flowlens/flowlens/rules/rulefile"
 )
 
@@ -71,7 +72,7 @@ func (f *hxFlow) Started() time.Time           { return f.started }
 type steppedRules struct {
 	t      *testing.T
 	db     *tsdb.DB
-	copier *copier
+	copier *gather.Copier
 	groups []*rules.Group
 }
 
@@ -93,7 +94,7 @@ func startSteppedRules(t *testing.T, cfg Config, g prometheus.Gatherer) *stepped
 		db.Close()
 		t.Fatal(errs)
 	}
-	s := &steppedRules{t: t, db: db, copier: newCopier(g, db)}
+	s := &steppedRules{t: t, db: db, copier: gather.NewCopier(g, db)}
 	for _, g := range groups {
 		s.groups = append(s.groups, g)
 	}
@@ -102,7 +103,7 @@ func startSteppedRules(t *testing.T, cfg Config, g prometheus.Gatherer) *stepped
 
 func (s *steppedRules) gather(at time.Time) {
 	s.t.Helper()
-	if _, err := s.copier.copy(context.Background(), at.UnixMilli()); err != nil {
+	if _, err := s.copier.Copy(context.Background(), at.UnixMilli()); err != nil {
 		s.t.Fatal(err)
 	}
 }

@@ -7,7 +7,7 @@
 //
 // The analyzer's counters start from 0 when a series is new and when the
 // analyzer restarts; they say so with created timestamps, which the local
-// TSDB stores as zero samples (see copier), so rate() counts a new flow's
+// TSDB stores as zero samples (see gather.Copier), so rate() counts a new flow's
 // first burst and sees a restart as a counter reset.
 package eval
 
@@ -31,6 +31,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/rules/gather"
 	"github.com/flowlens/flowlens/rules/notify"
 	"github.com/flowlens/flowlens/rules/rulefile"
 )
@@ -147,7 +148,7 @@ func (e *Evaluator) Start(ctx context.Context) error {
 		return err
 	}
 	if e.gatherer != nil {
-		c := newCopier(e.gatherer, db)
+		c := gather.NewCopier(e.gatherer, db)
 		e.gatherOnce(runCtx, c) // the first evaluation sees data
 		e.wg.Add(1)
 		go func() {
@@ -205,8 +206,8 @@ func openTSDB(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*tsdb.DB,
 	return db, nil
 }
 
-func (e *Evaluator) gatherOnce(ctx context.Context, c *copier) {
-	n, err := c.copy(ctx, time.Now().UnixMilli())
+func (e *Evaluator) gatherOnce(ctx context.Context, c *gather.Copier) {
+	n, err := c.Copy(ctx, time.Now().UnixMilli())
 	if err != nil {
 		e.gatherErrors.Inc()
 		e.log.Warn("copy flow metrics into the rules TSDB", zap.Error(err))
@@ -215,7 +216,7 @@ func (e *Evaluator) gatherOnce(ctx context.Context, c *copier) {
 	e.gatherSamples.Set(float64(n))
 }
 
-func (e *Evaluator) gatherLoop(ctx context.Context, c *copier) {
+func (e *Evaluator) gatherLoop(ctx context.Context, c *gather.Copier) {
 	t := time.NewTicker(e.cfg.GatherInterval)
 	defer t.Stop()
 	for {

@@ -65,9 +65,12 @@ func newShop(t *testing.T, faults string, seed uint64) *shop {
 	fc.SetDefaults()
 	fc.Shards = 1
 	an := flowgraph.NewAnalyzer(fc)
+	into := &analyzerInput{an: an, now: ruletest.Epoch}
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(metrics.New(an, "demo"))
-	s := &shop{top: top, ended: &endedSpans{}, into: &analyzerInput{an: an}, reg: reg}
+	// the counters' created timestamps on the simulated clock, as the
+	// evaluator of `flowlens up` reads them on the real one
+	reg.MustRegister(metrics.New(simulatedStart{an}, metrics.Options{Instance: "demo", Now: func() time.Time { return into.now }}))
+	s := &shop{top: top, ended: &endedSpans{}, into: into, reg: reg}
 	s.export = otlptrace.NewUnstarted(s.into)
 	// the first request at 1s: a span starting at the Unix epoch would read
 	// as one without a start time
@@ -94,6 +97,11 @@ func (s *shop) runUntil(ctx context.Context, at time.Duration) error {
 	s.into.an.Tick(now) // pairing waits and breaker reordering run on this clock
 	return nil
 }
+
+// simulatedStart is the analyzer started at the simulation's epoch.
+type simulatedStart struct{ *flowgraph.Analyzer }
+
+func (simulatedStart) Started() time.Time { return ruletest.Epoch }
 
 // endedSpans collects the spans the generator ends, for export in batches.
 type endedSpans struct{ spans []sdktrace.ReadOnlySpan }

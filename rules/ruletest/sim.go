@@ -12,6 +12,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/prometheus/model/histogram"
 	"github.com/prometheus/prometheus/model/labels"
@@ -21,6 +22,7 @@ import (
 	"github.com/prometheus/prometheus/storage"
 	"github.com/prometheus/prometheus/tsdb"
 
+	"github.com/flowlens/flowlens/rules/gather"
 	"github.com/flowlens/flowlens/rules/rulefile"
 )
 
@@ -46,15 +48,15 @@ type SimConfig struct {
 // Simulation evaluates rule groups step by step over input series. It is not
 // safe for concurrent use.
 type Simulation struct {
-	cfg     SimConfig
-	dir     string
-	db      *tsdb.DB
-	engine  *promql.Engine
-	groups  []*rules.Group
-	samples []point
-	next    int // first sample not yet appended
-	parser  parser.Parser
-	scraped map[string]labels.Labels // series of the last Scrape, by labels
+	cfg      SimConfig
+	dir      string
+	db       *tsdb.DB
+	engine   *promql.Engine
+	groups   []*rules.Group
+	samples  []point
+	next     int // first sample not yet appended
+	parser   parser.Parser
+	scrapers map[prometheus.Gatherer]*gather.Copier // of Scrape, one per registry
 }
 
 type point struct {
@@ -103,6 +105,8 @@ func NewSimulation(cfg SimConfig) (*Simulation, error) {
 	s.dir = dir
 	opts := tsdb.DefaultOptions()
 	opts.RetentionDuration = 0
+	// created timestamps become zero samples, as in the evaluator's TSDB
+	opts.EnableSTAsZeroSample = true
 	db, err := tsdb.Open(dir, promslog.NewNopLogger(), nil, opts, nil)
 	if err != nil {
 		os.RemoveAll(dir)

@@ -1,4 +1,8 @@
-package eval
+// Package gather copies what a Prometheus Gatherer exposes into a TSDB as one
+// scrape would. The rules evaluator copies the flow analyzer's registry this
+// way, and rules/ruletest's simulation does the same, so a simulated rule
+// sees exactly the series the evaluator would.
+package gather
 
 import (
 	"context"
@@ -14,13 +18,14 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-// copier appends what a Gatherer exposes into a storage, as one scrape
+// Copier appends what a Gatherer exposes into a storage, as one scrape
 // would: histograms become _bucket/_sum/_count, summaries quantiles, and a
 // series that disappears gets a stale marker (so a vanished breaker stops
 // counting at once, not after the 5m lookback).
 //
 // Counters, histograms and summaries are appended with their created
-// timestamp as the start timestamp; the local TSDB (openTSDB) stores it as a
+// timestamp as the start timestamp; a TSDB opened with
+// EnableSTAsZeroSample (as the evaluator's and the simulation's are) stores it as a
 // zero sample before the first sample after it, as Prometheus does with
 // created-timestamp-zero-ingestion. That zero is what lets rate() count the
 // first increase of a new series, and see a counter reset when the analyzer
@@ -28,7 +33,7 @@ import (
 // start timestamp the series already has samples after (the evaluator
 // restarted, the analyzer did not) is out of order and ignored, so it never
 // fakes a reset.
-type copier struct {
+type Copier struct {
 	g    prometheus.Gatherer
 	st   storage.AppendableV2
 	prev map[string]labels.Labels
@@ -36,13 +41,14 @@ type copier struct {
 	b    labels.ScratchBuilder
 }
 
-func newCopier(g prometheus.Gatherer, st storage.AppendableV2) *copier {
-	return &copier{g: g, st: st, prev: map[string]labels.Labels{}, cur: map[string]labels.Labels{}}
+// NewCopier copies from g into st.
+func NewCopier(g prometheus.Gatherer, st storage.AppendableV2) *Copier {
+	return &Copier{g: g, st: st, prev: map[string]labels.Labels{}, cur: map[string]labels.Labels{}}
 }
 
-// copy gathers once and appends every sample at t (ms). It returns the
+// Copy gathers once and appends every sample at t (ms). It returns the
 // number of samples appended.
-func (c *copier) copy(ctx context.Context, t int64) (int, error) {
+func (c *Copier) Copy(ctx context.Context, t int64) (int, error) {
 	mfs, err := c.g.Gather()
 	if err != nil && len(mfs) == 0 {
 		return 0, fmt.Errorf("gather flow metrics: %w", err)
