@@ -1,6 +1,7 @@
 package flowgraph
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -52,5 +53,54 @@ func TestExtractConfiguredAttributes(t *testing.T) {
 	}
 	if len(c.links[2]) != 1 || c.spans[2].Kind != extract.KindConsumer {
 		t.Fatalf("span 2 links %+v", c.links[2])
+	}
+}
+
+// A client call without a server side (refused by its circuit breaker,
+// or to something uninstrumented) is an edge to a virtual node named by
+// whatever the span says about its peer, never "unknown" when it says
+// anything: both extraction paths, pdata and protobuf.
+func TestUnpairedClientIsNamedByItsHints(t *testing.T) {
+	for _, tc := range []struct {
+		attrs map[string]any
+		want  string
+	}{
+		// the breaker refused the call: no server span, no peer.service
+		{map[string]any{"breaker.name": "hx-stock", "breaker.state": "open", "http.response.status_code": int64(503)}, "hx-stock"},
+		{map[string]any{"breaker.name": "hx-stock", "server.address": "10.0.0.7"}, "hx-stock"},
+		{map[string]any{"peer.service": "stock", "breaker.name": "hx-stock"}, "stock"},
+		{map[string]any{"server.address": "stock.internal"}, "stock.internal"},
+		{map[string]any{"net.peer.name": "stock.internal"}, "stock.internal"},
+		{map[string]any{"url.full": "https://user:pw@api.stripe.com:443/v1/charges?x=1"}, "api.stripe.com"},
+		{map[string]any{"http.url": "http://[2001:db8::1]:8080/stock"}, "2001:db8::1"},
+		{map[string]any{"url.full": "/relative/only"}, "unknown"},
+		{map[string]any{"rpc.service": "shop.StockService", "rpc.system": "grpc"}, "shop.StockService"},
+		{map[string]any{"http.request.method": "GET"}, "unknown"},
+	} {
+		for _, path := range []string{"pdata", "protobuf"} {
+			a := NewAnalyzer(testConfig())
+			at := time.Now()
+			td := toTraces([]genSpan{{service: "hx-cart", kind: ptrace.SpanKindClient, trace: traceID(1, 1), id: spanID(1, 1),
+				parent: spanID(1, 0), start: at, dur: time.Millisecond, err: true, attrs: tc.attrs}})
+			if path == "pdata" {
+				a.ConsumeTraces(0, td, at)
+			} else {
+				b, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := a.ConsumeProtobuf(0, b, at); err != nil {
+					t.Fatal(err)
+				}
+			}
+			a.Tick(at.Add(testConfig().Store.Wait + time.Second)) // the wait is over: no server side came
+			var got []string
+			for _, e := range a.Edges() {
+				got = append(got, fmt.Sprintf("%s -> %s (%s, %d failed)", e.Client, e.Server, e.Conn, e.Failed))
+			}
+			if want := fmt.Sprintf("hx-cart -> %s (virtual_node, 1 failed)", tc.want); len(got) != 1 || got[0] != want {
+				t.Errorf("%s %v: edges %q, want %q", path, tc.attrs, got, want)
+			}
+		}
 	}
 }

@@ -7,8 +7,8 @@
 //     (also accepted: half-open, halfopen, CLOSED...) on a span, on a span
 //     event named "breaker.state_change", or on a log record;
 //   - attribute "breaker.name" naming the protected target; when absent on a
-//     span, the target is the span's peer (peer.service, server.address,
-//     db.name, messaging.destination.name).
+//     span, the target is the span's peer (extract.Span.Peer: peer.service,
+//     db.name, server.address, ...).
 //
 // The service is the resource's service.name.
 package breaker

@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"bytes"
 	"unsafe"
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
@@ -12,7 +13,8 @@ import (
 
 // Names are the configurable attribute and event names the Extractor reads.
 // The well-known semantic-convention names (peer.service, server.address,
-// db.*, messaging.*, http.request.resend_count) are fixed.
+// net.peer.name, url.full, http.url, rpc.service, db.*, messaging.*,
+// http.request.resend_count) are fixed.
 type Names struct {
 	Retry        string `yaml:"retry"`         // extra retry-count attribute (int, or bool true = 1)
 	BreakerState string `yaml:"breaker_state"` // breaker state attribute: closed | open | half_open
@@ -154,11 +156,12 @@ func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
 	s.StartNs = int64(sp.StartTimestamp())
 	s.EndNs = int64(sp.EndTimestamp())
 	s.PeerService, s.ServerAddress, s.DBSystem, s.DBName, s.MsgSystem, s.Destination = 0, 0, 0, 0, 0, 0
+	s.URLHost, s.RPCService = 0, 0
 	s.Retries = 0
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
 	sp.Attributes().Range(e.spanAttr)
 
-	s.Breaker = e.brkState
+	s.Breaker, s.BreakerName = e.brkState, e.brkTarget
 	e.brk = e.brk[:0]
 	if e.brkState != breaker.Unknown {
 		t := e.brkTarget
@@ -248,6 +251,14 @@ func (e *Extractor) applySpanAttr(k string, kind uint8, str []byte, n int64) {
 		if s.ServerAddress == intern.None {
 			s.ServerAddress = e.str(kind, str)
 		}
+	case "url.full", "http.url":
+		if kind == valStr && s.URLHost == intern.None {
+			if h := urlHost(str); len(h) > 0 {
+				s.URLHost = e.strings.IDBytes(h)
+			}
+		}
+	case "rpc.service":
+		s.RPCService = e.str(kind, str)
 	case "db.system", "db.system.name":
 		s.DBSystem = e.str(kind, str)
 	case "db.name", "db.namespace":
@@ -288,6 +299,33 @@ func (e *Extractor) str(kind uint8, b []byte) intern.ID {
 		return intern.None
 	}
 	return e.strings.IDBytes(b)
+}
+
+// urlHost is the host of an absolute URL (scheme://[userinfo@]host[:port]/...),
+// without port or IPv6 brackets, as server.address would give it; nil when
+// there is none. It slices b: the span path allocates nothing.
+func urlHost(b []byte) []byte {
+	i := bytes.Index(b, []byte("://"))
+	if i < 0 {
+		return nil
+	}
+	b = b[i+3:]
+	if j := bytes.IndexAny(b, "/?#"); j >= 0 {
+		b = b[:j]
+	}
+	if j := bytes.LastIndexByte(b, '@'); j >= 0 {
+		b = b[j+1:]
+	}
+	if len(b) > 0 && b[0] == '[' {
+		if j := bytes.IndexByte(b, ']'); j > 0 {
+			return b[1:j]
+		}
+		return nil
+	}
+	if j := bytes.LastIndexByte(b, ':'); j >= 0 {
+		b = b[:j]
+	}
+	return b
 }
 
 // count reads a retry count: an int, a numeric string, or a bool (true = 1).

@@ -55,10 +55,15 @@ type Span struct {
 
 	PeerService   intern.ID // peer.service
 	ServerAddress intern.ID // server.address (falls back to net.peer.name)
+	URLHost       intern.ID // host of url.full (or http.url)
+	RPCService    intern.ID // rpc.service
 	DBSystem      intern.ID // db.system (or db.system.name)
 	DBName        intern.ID // db.name (or db.namespace)
 	MsgSystem     intern.ID // messaging.system
 	Destination   intern.ID // messaging.destination.name
+	// BreakerName is the span's own breaker name attribute: the target the
+	// client's circuit breaker protects.
+	BreakerName intern.ID
 
 	// Retries is http.request.resend_count or the configured retry
 	// attribute, whichever is larger (0: first attempt).
@@ -79,8 +84,11 @@ func (s *Span) HasParent() bool { return s.ParentID != SpanID{} }
 func (s *Span) IsDatabase() bool { return s.DBSystem != intern.None || s.DBName != intern.None }
 
 // Peer is the best name for the other side of a client or producer span:
-// peer.service, then db.name, db.system, server.address, then the messaging
-// destination; None when nothing names it.
+// peer.service, then db.name, db.system, the breaker's name (by convention
+// the target it protects: a call the breaker refused has no server side and
+// often nothing else naming it), server.address (or net.peer.name), the host
+// of url.full (or http.url), rpc.service, then the messaging destination;
+// None when nothing names it.
 func (s *Span) Peer() intern.ID {
 	switch {
 	case s.PeerService != intern.None:
@@ -89,8 +97,14 @@ func (s *Span) Peer() intern.ID {
 		return s.DBName
 	case s.DBSystem != intern.None:
 		return s.DBSystem
+	case s.BreakerName != intern.None:
+		return s.BreakerName
 	case s.ServerAddress != intern.None:
 		return s.ServerAddress
+	case s.URLHost != intern.None:
+		return s.URLHost
+	case s.RPCService != intern.None:
+		return s.RPCService
 	}
 	return s.Destination
 }

@@ -329,7 +329,7 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			}
 		}
 	}
-	s.Breaker = e.brkState
+	s.Breaker, s.BreakerName = e.brkState, e.brkTarget
 	e.brk = e.brk[:0]
 	if e.brkState != breaker.Unknown {
 		t := e.brkTarget
