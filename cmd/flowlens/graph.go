@@ -142,7 +142,11 @@ func printGraph(w io.Writer, gr api.Graph) {
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		fmt.Fprintln(tw, "SERVICE\tTARGET\tSTATE\tSINCE\tTO OPEN\tTO HALF_OPEN\tTO CLOSED")
 		for _, b := range gr.Breakers {
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", b.Service, b.Target, b.State, b.Since.Format(time.RFC3339),
+			since := b.Since.Format(time.RFC3339)
+			if b.SinceFirstSeen {
+				since = "unknown (first seen " + since + ")"
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%d\t%d\n", b.Service, b.Target, b.State, since,
 				b.Transitions["open"], b.Transitions["half_open"], b.Transitions["closed"])
 		}
 		tw.Flush()

@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -87,5 +88,37 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 	}
 	if len(gr.Edges) != 1 || gr.Edges[0].Requests != 90 || gr.Source != "storage" {
 		t.Fatalf("json graph %+v", gr)
+	}
+}
+
+// A breaker that never changed shows since when it was first seen, said so,
+// not the time of its latest call; one that changed shows when it did.
+func TestBreakerSinceIsWhenItChangedOrFirstSeen(t *testing.T) {
+	t0 := time.Now().Add(-10 * time.Minute).Truncate(time.Second).UTC()
+	tr := breaker.NewTracker(0, int64(time.Minute))
+	for i := 0; i < 600; i++ { // a call every second for 10 minutes
+		at := t0.Add(time.Duration(i) * time.Second).UnixNano()
+		tr.Observe("hx-cart", "hx-pay", breaker.Closed, at, at)
+		st := breaker.Closed
+		if i >= 300 {
+			st = breaker.Open
+		}
+		tr.Observe("hx-cart", "hx-stock", st, at, at)
+	}
+	tr.Advance(time.Now().UnixNano())
+	gr := api.BuildGraph(nil, tr.Snapshot(), t0, t0.Add(10*time.Minute), "memory")
+	var buf bytes.Buffer
+	printGraph(&buf, gr)
+	lines := map[string]string{}
+	for _, l := range strings.Split(buf.String(), "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == "hx-cart" {
+			lines[f[1]] = strings.Join(f, " ") // columns one space apart
+		}
+	}
+	if l, want := lines["hx-pay"], "hx-cart hx-pay closed unknown (first seen "+t0.Format(time.RFC3339)+") 0 0 0"; l != want {
+		t.Errorf("never-changed breaker:\n%q, want\n%q\n%s", l, want, buf.String())
+	}
+	if l, want := lines["hx-stock"], "hx-cart hx-stock open "+t0.Add(300*time.Second).Format(time.RFC3339)+" 1 0 0"; l != want {
+		t.Errorf("opened breaker:\n%q, want\n%q\n%s", l, want, buf.String())
 	}
 }

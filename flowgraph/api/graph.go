@@ -80,11 +80,15 @@ type Edge struct {
 
 // Breaker is a circuit breaker's live state.
 type Breaker struct {
-	Service     string            `json:"service"`
-	Target      string            `json:"target"`
-	State       string            `json:"state"`
-	Since       time.Time         `json:"since"`
-	Transitions map[string]uint64 `json:"transitions"`
+	Service string `json:"service"`
+	Target  string `json:"target"`
+	State   string `json:"state"`
+	// Since is when the breaker entered State. With SinceFirstSeen no change
+	// into State was observed: Since is when the breaker was first seen,
+	// already in State, and when it entered State is unknown.
+	Since          time.Time         `json:"since"`
+	SinceFirstSeen bool              `json:"since_first_seen,omitempty"`
+	Transitions    map[string]uint64 `json:"transitions"`
 }
 
 // BreakerRequests are requests by breaker state.
@@ -97,7 +101,7 @@ type BreakerRequests struct {
 // BreakerOf converts a tracker status.
 func BreakerOf(s breaker.Status) Breaker {
 	b := Breaker{Service: s.Service, Target: s.Target, State: s.State.String(), Since: time.Unix(0, s.SinceNs).UTC(),
-		Transitions: map[string]uint64{}}
+		SinceFirstSeen: s.SinceFirstSeen, Transitions: map[string]uint64{}}
 	for _, st := range breaker.States {
 		b.Transitions[st.String()] = s.Transitions[st]
 	}

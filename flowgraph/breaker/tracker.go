@@ -16,8 +16,13 @@ type Status struct {
 	Key
 	// State is the state of the newest observation (by its timestamp).
 	State State
-	// SinceNs is the timestamp of the newest observation.
-	SinceNs int64
+	// SinceNs is when the breaker entered State: the timestamp of the first
+	// observation of State after one of another state. When no change into
+	// State was observed (SinceFirstSeen), it is the breaker's first
+	// observation: it was in State at least since then, from when on is
+	// unknown.
+	SinceNs        int64
+	SinceFirstSeen bool
 	// Transitions counts changes into each state (index: State), counted
 	// over observations put in timestamp order (see Tracker).
 	Transitions [4]uint64
@@ -29,15 +34,17 @@ type Status struct {
 // are held for a reorder delay (the pairing wait, in processing time) and
 // then applied in timestamp order: a transition is an observation whose
 // state differs from the previous one in that order, so opening and closing
-// again within one scrape is still counted. The first observation of a
-// breaker sets its state without a transition. An observation arriving after
-// the delay and older than what was already applied only counts as Late.
-// The reported State follows the newest observation at once.
+// again within one scrape is still counted. A breaker starts closed, so its
+// first observation counts as a transition when it is open or half-open
+// (a breaker first seen open has opened once more than the later changes
+// show). An observation arriving after the delay and older than what was
+// already applied only counts as Late. The reported State and SinceNs follow
+// the newest observation at once.
 //
 // Memory stays small when every call carries its breaker's state: held
 // observations are kept per breaker in timestamp order, and one inside a run
 // of equal states is dropped (only a run's ends can change the transition
-// count, whatever arrives later).
+// count or the time a state was entered, whatever arrives later).
 //
 // Safe for concurrent use.
 type Tracker struct {
@@ -51,16 +58,40 @@ type Tracker struct {
 }
 
 type tracked struct {
-	Status
-	appliedState State
-	appliedNs    int64
-	pending      []obs // by timestamp
+	key         Key
+	transitions [4]uint64
+	// the observations applied so far, in timestamp order: the newest's
+	// state and time, and when that state was entered
+	appliedState     State
+	appliedNs        int64
+	appliedSinceNs   int64
+	appliedFirstSeen bool
+	pending          []obs // by timestamp
 }
 
 type obs struct {
 	state     State
 	tsNs      int64
 	arrivalNs int64
+}
+
+// status is the breaker's state with the held observations applied in
+// timestamp order on top of the applied ones (late ones left out).
+func (st *tracked) status() Status {
+	s := Status{Key: st.key, State: st.appliedState, SinceNs: st.appliedSinceNs, SinceFirstSeen: st.appliedFirstSeen,
+		Transitions: st.transitions}
+	for _, o := range st.pending {
+		switch {
+		case s.State == Unknown:
+			s.SinceNs, s.SinceFirstSeen = o.tsNs, true
+		case o.tsNs < st.appliedNs:
+			continue // late: it will not be applied
+		case o.state != s.State:
+			s.SinceNs, s.SinceFirstSeen = o.tsNs, false
+		}
+		s.State = o.state
+	}
+	return s
 }
 
 // BucketKey is one breaker in one rollup time bucket.
@@ -100,10 +131,8 @@ func (t *Tracker) Observe(service, target string, s State, tsNs, nowNs int64) {
 	k := Key{Service: service, Target: target}
 	st, ok := t.m[k]
 	if !ok {
-		st = &tracked{Status: Status{Key: k, State: s, SinceNs: tsNs}}
+		st = &tracked{key: k}
 		t.m[k] = st
-	} else if tsNs >= st.SinceNs {
-		st.State, st.SinceNs = s, tsNs
 	}
 	p := st.pending
 	i := sort.Search(len(p), func(j int) bool { return p[j].tsNs > tsNs })
@@ -135,20 +164,27 @@ func (t *Tracker) Advance(nowNs int64) {
 			}
 			switch {
 			case st.appliedState == Unknown:
-				st.appliedState, st.appliedNs = o.state, o.tsNs
+				if o.state != Closed { // it started closed
+					t.transition(st, o)
+				}
+				st.appliedSinceNs, st.appliedFirstSeen = o.tsNs, true
 			case o.tsNs < st.appliedNs:
 				t.late++
-			default:
-				if o.state != st.appliedState {
-					st.Transitions[o.state]++
-					b := o.tsNs - o.tsNs%t.bucketNs
-					t.buckets[BucketKey{BucketNs: b, Key: st.Key}]++
-				}
-				st.appliedState, st.appliedNs = o.state, o.tsNs
+				continue
+			case o.state != st.appliedState:
+				t.transition(st, o)
+				st.appliedSinceNs, st.appliedFirstSeen = o.tsNs, false
 			}
+			st.appliedState, st.appliedNs = o.state, o.tsNs
 		}
 		st.pending = kept
 	}
+}
+
+func (t *Tracker) transition(st *tracked, o obs) {
+	st.transitions[o.state]++
+	b := o.tsNs - o.tsNs%t.bucketNs
+	t.buckets[BucketKey{BucketNs: b, Key: st.key}]++
 }
 
 // Late is the number of observations that arrived after the reorder delay
@@ -164,7 +200,7 @@ func (t *Tracker) Snapshot() []Status {
 	t.mu.Lock()
 	out := make([]Status, 0, len(t.m))
 	for _, s := range t.m {
-		out = append(out, s.Status)
+		out = append(out, s.status())
 	}
 	t.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool {

@@ -62,3 +62,64 @@ func TestParseState(t *testing.T) {
 		}
 	}
 }
+
+// A breaker first seen open has opened: 40 open episodes, the first one
+// under way when the breaker was first seen, are 40 transitions into open.
+func TestFirstStateSeenOpenIsATransition(t *testing.T) {
+	tr := NewTracker(10, 60e9)
+	ts := int64(0)
+	for episode := 0; episode < 40; episode++ {
+		for _, s := range []State{Open, Open, HalfOpen, Closed, Closed} {
+			ts += 1e9
+			tr.Observe("hx-cart", "hx-stock", s, ts, 0)
+		}
+	}
+	tr.Advance(10)
+	st := tr.Snapshot()[0]
+	if want := [4]uint64{Open: 40, HalfOpen: 40, Closed: 40}; st.Transitions != want {
+		t.Fatalf("transitions %v, want %v: every open episode counts, the first too", st.Transitions, want)
+	}
+	var inBuckets uint64
+	for _, n := range tr.DrainTransitions() {
+		inBuckets += n
+	}
+	if inBuckets != 120 {
+		t.Fatalf("rollup buckets hold %d transitions, want 120", inBuckets)
+	}
+
+	// a breaker first seen closed has not changed: breakers start closed
+	tr.Observe("hx-cart", "hx-pay", Closed, 5e9, 20)
+	tr.Advance(30)
+	for _, st := range tr.Snapshot() {
+		if st.Target == "hx-pay" && st.Transitions != [4]uint64{} {
+			t.Fatalf("hx-pay first seen closed: transitions %v, want none", st.Transitions)
+		}
+	}
+}
+
+// Since is when the breaker entered its state; for a breaker that never
+// changed it is when it was first seen, marked as such, never the time of
+// its newest observation ("since now").
+func TestSinceIsWhenTheStateWasEntered(t *testing.T) {
+	tr := NewTracker(10, 60e9)
+	for ts := int64(100); ts <= 500; ts += 100 {
+		tr.Observe("a", "b", Closed, ts, 0)
+	}
+	check := func(when string, state State, since int64, firstSeen bool) {
+		t.Helper()
+		st := tr.Snapshot()[0]
+		if st.State != state || st.SinceNs != since || st.SinceFirstSeen != firstSeen {
+			t.Fatalf("%s: %v since %d (first seen %v), want %v since %d (first seen %v)", when,
+				st.State, st.SinceNs, st.SinceFirstSeen, state, since, firstSeen)
+		}
+	}
+	check("held", Closed, 100, true)
+	tr.Advance(10)
+	check("applied", Closed, 100, true)
+	tr.Observe("a", "b", Open, 700, 20)
+	tr.Observe("a", "b", Open, 600, 20) // out of order: it opened at 600
+	tr.Observe("a", "b", Open, 800, 20)
+	check("opened, held", Open, 600, false)
+	tr.Advance(30)
+	check("opened, applied", Open, 600, false)
+}
