@@ -40,14 +40,9 @@ asks a running analyzer (which also knows live breaker states).
 				return fmt.Errorf("--since %s: must be positive", since)
 			}
 			if from == "" {
-				if to == "now" || to == "" {
-					from = "now-" + since.String()
-				} else {
-					t, err := api.ParseTime(to, time.Now(), time.Now())
-					if err != nil {
-						return fmt.Errorf("--to: %w", err)
-					}
-					from = t.Add(-since).Format(time.RFC3339Nano)
+				var err error
+				if from, err = api.FromSince(to, since, time.Now()); err != nil {
+					return fmt.Errorf("--to: %w", err)
 				}
 			}
 			ctx := cmd.Context()

@@ -5,6 +5,10 @@
 //	GET /api/v1/breakers                        every circuit breaker's state
 //	GET /api/v1/nodegraph?from=&to=&service=     the graph in Grafana Node Graph field names
 //
+// from and to are RFC 3339, unix seconds (or milliseconds) or now-<duration>
+// (default: the last hour); since=<duration> instead of from means that long
+// before to. An unknown or repeated query parameter is a 400 error.
+//
 // Edges come from the rollup table (one aggregate query) when a store is
 // configured, else from the analyzer's memory (cumulative since start; the
 // response says which in "source"). Breaker states are live.

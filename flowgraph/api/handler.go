@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -74,9 +76,63 @@ type ServiceEdges struct {
 	Outbound []Edge    `json:"outbound"`
 }
 
-func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+// rangeParams are the query parameters of a time range: from and to
+// (RFC 3339, unix seconds or now-<duration>), or since (a duration back
+// from to) instead of from.
+var (
+	rangeParams = []string{"from", "to", "since"}
+	graphParams = []string{"from", "to", "since", "service"}
+)
+
+// graphRequest checks r's query parameters against the route's known ones
+// (an unknown or repeated one is a bad request, not silently ignored) and
+// returns the graph's from, to and service.
+func (h *Handler) graphRequest(r *http.Request, known ...string) (from, to, service string, err error) {
 	q := r.URL.Query()
-	g, err := h.Graph(r.Context(), q.Get("from"), q.Get("to"), q.Get("service"))
+	for _, k := range slices.Sorted(maps.Keys(q)) {
+		if !slices.Contains(known, k) {
+			return "", "", "", fmt.Errorf("%w: unknown query parameter %q; %s takes %s", errBadRequest, k, r.URL.Path, strings.Join(known, ", "))
+		}
+		if len(q[k]) > 1 {
+			return "", "", "", fmt.Errorf("%w: query parameter %q given %d times", errBadRequest, k, len(q[k]))
+		}
+	}
+	from, to, service = q.Get("from"), q.Get("to"), q.Get("service")
+	if since := q.Get("since"); since != "" {
+		if from != "" {
+			return "", "", "", fmt.Errorf("%w: give from or since, not both", errBadRequest)
+		}
+		d, err := time.ParseDuration(strings.TrimPrefix(since, "now-"))
+		if err != nil || d <= 0 {
+			return "", "", "", fmt.Errorf("%w: since %q: want a positive duration like 15m", errBadRequest, since)
+		}
+		if from, err = FromSince(to, d, h.opt.Now()); err != nil {
+			return "", "", "", fmt.Errorf("%w: to: %v", errBadRequest, err)
+		}
+	}
+	return from, to, service, nil
+}
+
+// FromSince is the start of the range that ends at to (raw, as Graph takes
+// it) and lasts d: relative to now when to is, so it moves with it.
+func FromSince(to string, d time.Duration, now time.Time) (string, error) {
+	if to = strings.TrimSpace(to); to == "" || to == "now" {
+		return "now-" + d.String(), nil
+	}
+	t, err := ParseTime(to, now, now)
+	if err != nil {
+		return "", err
+	}
+	return t.Add(-d).Format(time.RFC3339Nano), nil
+}
+
+func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+	from, to, service, err := h.graphRequest(r, graphParams...)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	g, err := h.Graph(r.Context(), from, to, service)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -86,7 +142,12 @@ func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) serviceEdges(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
-	g, err := h.Graph(r.Context(), r.URL.Query().Get("from"), r.URL.Query().Get("to"), name)
+	from, to, _, err := h.graphRequest(r, rangeParams...)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	g, err := h.Graph(r.Context(), from, to, name)
 	if err != nil {
 		h.fail(w, err)
 		return
@@ -103,7 +164,11 @@ func (h *Handler) serviceEdges(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
-func (h *Handler) breakers(w http.ResponseWriter, _ *http.Request) {
+func (h *Handler) breakers(w http.ResponseWriter, r *http.Request) {
+	if _, _, _, err := h.graphRequest(r); err != nil {
+		h.fail(w, err)
+		return
+	}
 	out := []Breaker{}
 	if h.opt.Live != nil {
 		for _, b := range h.opt.Live.Breakers() {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 	"time"
 
@@ -115,4 +116,46 @@ func FuzzParseTime(f *testing.F) {
 			t.Fatalf("empty: %v", got)
 		}
 	})
+}
+
+// since= is a range back from to; a parameter the API does not know is an
+// error that names it, never silently ignored.
+func TestGraphRangeParameters(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	h := New(Options{Live: live(), Now: func() time.Time { return now }})
+	for _, tc := range []struct {
+		url      string
+		from, to time.Time
+	}{
+		{"/api/v1/graph?since=15m", now.Add(-15 * time.Minute), now},
+		{"/api/v1/graph?since=now-15m", now.Add(-15 * time.Minute), now},
+		{"/api/v1/graph?since=1h&to=now-1h", now.Add(-2 * time.Hour), now.Add(-time.Hour)},
+		{"/api/v1/graph?since=30m&to=2026-01-01T11:00:00Z", now.Add(-90 * time.Minute), now.Add(-time.Hour)},
+		{"/api/v1/graph?from=now-2h&to=now-1h", now.Add(-2 * time.Hour), now.Add(-time.Hour)},
+		{"/api/v1/services/gw/edges?since=10m", now.Add(-10 * time.Minute), now},
+	} {
+		var g struct{ From, To time.Time }
+		if code := get(t, h, tc.url, &g); code != http.StatusOK {
+			t.Errorf("%s: status %d", tc.url, code)
+			continue
+		}
+		if !g.To.Equal(tc.to) || !g.From.Equal(tc.from) {
+			t.Errorf("%s: range %s .. %s, want %s .. %s", tc.url, g.From, g.To, tc.from, tc.to)
+		}
+	}
+	for url, want := range map[string]string{
+		"/api/v1/graph?sinec=15m":             `unknown query parameter \"sinec\"; /api/v1/graph takes from, to, since, service`,
+		"/api/v1/graph?since=15m&from=now-1h": "give from or since, not both",
+		"/api/v1/graph?since=yesterday":       `since \"yesterday\": want a positive duration like 15m`,
+		"/api/v1/graph?from=now-1h&from=now":  `query parameter \"from\" given 2 times`,
+		"/api/v1/nodegraph?limit=10":          `unknown query parameter \"limit\"`,
+		"/api/v1/services/gw/edges?service=x": `unknown query parameter \"service\"; /api/v1/services/gw/edges takes from, to, since`,
+		"/api/v1/breakers?since=1h":           `unknown query parameter \"since\"`,
+	} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, url, nil))
+		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), want) {
+			t.Errorf("%s: %d %s, want 400 saying %s", url, rec.Code, rec.Body.String(), want)
+		}
+	}
 }

@@ -60,7 +60,12 @@ func ToNodeGraph(g Graph) NodeGraph {
 }
 
 func (h *Handler) nodeGraph(w http.ResponseWriter, r *http.Request) {
-	g, err := h.Graph(r.Context(), r.URL.Query().Get("from"), r.URL.Query().Get("to"), r.URL.Query().Get("service"))
+	from, to, service, err := h.graphRequest(r, graphParams...)
+	if err != nil {
+		h.fail(w, err)
+		return
+	}
+	g, err := h.Graph(r.Context(), from, to, service)
 	if err != nil {
 		h.fail(w, err)
 		return
