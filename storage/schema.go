@@ -121,6 +121,34 @@ func (l layout) Distributed(name, shardingKey string) string {
 		quoteString(l.Cluster), quoteString(unquoteIdent(l.DB)), quoteString(name+"_local"), shardingKey)
 }
 
+// newColumn is a column added to an existing table.
+type newColumn struct {
+	Name, Type, Codec, After string
+}
+
+// AddColumns adds columns to a table: the storing one, and in cluster mode
+// also the Distributed one over it (type only), so queries through it see
+// them.
+func (l layout) AddColumns(name string, columns []newColumn) []string {
+	alter := func(table string, local bool) string {
+		adds := make([]string, len(columns))
+		for i, c := range columns {
+			adds[i] = "\n    ADD COLUMN IF NOT EXISTS " + c.Name + " " + c.Type
+			if local && c.Codec != "" {
+				adds[i] += " CODEC(" + c.Codec + ")"
+			}
+			if c.After != "" {
+				adds[i] += " AFTER " + c.After
+			}
+		}
+		return "ALTER TABLE " + table + l.OnCluster() + strings.Join(adds, ",")
+	}
+	if l.Cluster == "" {
+		return []string{alter(l.Local(name), true)}
+	}
+	return []string{alter(l.Local(name), true), alter(l.Name(name), false)}
+}
+
 const tracesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces"}}{{.OnCluster}} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TraceId String CODEC(ZSTD(1)),
@@ -252,6 +280,15 @@ PARTITION BY toDate(Bucket)
 ORDER BY (Bucket, Client, Server, ConnectionType)
 {{.TTLClause "Bucket" .TTL.Edges}}{{.Settings true}}`
 
+// edgesSeenColumns (migration 5) hold the start times of the first and last
+// call a flow_edges row counts, so a graph's rates are over the time that
+// has calls, not the whole range asked for (a range of an hour that has 44 s
+// of calls). Rows written before them read 0: their bucket's bounds stand in.
+var edgesSeenColumns = []newColumn{
+	{Name: "FirstSeen", Type: "DateTime64(3)", Codec: "Delta(8), ZSTD(1)", After: "Bucket"},
+	{Name: "LastSeen", Type: "DateTime64(3)", Codec: "Delta(8), ZSTD(1)", After: "FirstSeen"},
+}
+
 const migrationsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_migrations"}}{{.OnCluster}} (
     Version UInt32,
     Name String,
@@ -282,6 +319,7 @@ func Migrations(cfg Config) ([]Migration, error) {
 			r.render(edgesDDL),
 			l.Distributed(EdgesTable, "cityHash64(Client, Server)"),
 		}},
+		{Version: 5, Name: "flow_edges first and last call", Statements: l.AddColumns(EdgesTable, edgesSeenColumns)},
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -38,6 +38,9 @@ type EdgeRollup struct {
 	// Breaker counts requests by the state of the client's circuit breaker
 	// toward the server, and the state changes seen in the bucket.
 	Breaker BreakerCounts
+	// FirstSeen and LastSeen are the start times of the first and the last
+	// call the row counts (zero: none, as in a row of breaker transitions).
+	FirstSeen, LastSeen time.Time
 }
 
 // BreakerCounts are circuit-breaker observations on an edge.
@@ -49,7 +52,7 @@ type BreakerCounts struct {
 }
 
 var edgeColumns = []string{
-	"Bucket", "Client", "Server", "ConnectionType", "Requests", "Failed",
+	"Bucket", "FirstSeen", "LastSeen", "Client", "Server", "ConnectionType", "Requests", "Failed",
 	"ServerLatencyBuckets", "ServerLatencySum", "ClientLatencyBuckets", "ClientLatencySum",
 	"MessagesSent", "MessagesReceived", "DelayBuckets", "DelaySum", "Retries", "Unpaired",
 	"BreakerClosed", "BreakerOpen", "BreakerHalfOpen", "BreakerTransitions",
@@ -77,6 +80,7 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 	n := len(rows)
 	var (
 		bucket               = make([]time.Time, n)
+		first, last          = make([]time.Time, n), make([]time.Time, n)
 		client, server, conn = make([]string, n), make([]string, n), make([]string, n)
 		requests, failed     = make([]uint64, n), make([]uint64, n)
 		srvB, cliB, delB     = make([][]uint64, n), make([][]uint64, n), make([][]uint64, n)
@@ -90,6 +94,7 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 	)
 	for i, r := range rows {
 		bucket[i] = r.Bucket.UTC().Truncate(EdgeBucket)
+		first[i], last[i] = orEpoch(r.FirstSeen), orEpoch(r.LastSeen)
 		client[i], server[i], conn[i] = r.Client, r.Server, r.ConnectionType
 		requests[i], failed[i] = r.Requests, r.Failed
 		if srvB[i], err = fixedCounts(r.ServerLatency.Counts, nLat); err != nil {
@@ -106,12 +111,28 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 		retries[i], unpaired[i] = r.Retries, r.Unpaired
 		bClosed[i], bOpen[i], bHalf[i], bTrans[i] = r.Breaker.Closed, r.Breaker.Open, r.Breaker.HalfOpen, r.Breaker.Transitions
 	}
-	cols := []any{bucket, client, server, conn, requests, failed, srvB, srvS, cliB, cliS,
+	cols := []any{bucket, first, last, client, server, conn, requests, failed, srvB, srvS, cliB, cliS,
 		sent, received, delB, delS, retries, unpaired, bClosed, bOpen, bHalf, bTrans}
 	if err := s.insertColumns(ctx, EdgesTable, edgeColumns, cols, dedupToken, false); err != nil {
 		return fmt.Errorf("insert %d edge rollups: %w", n, err)
 	}
 	return nil
+}
+
+// orEpoch is t, or the column's zero (1970) for the zero time.
+func orEpoch(t time.Time) time.Time {
+	if t.IsZero() {
+		return time.Unix(0, 0).UTC()
+	}
+	return t
+}
+
+// unlessEpoch is t, or the zero time for the column's zero (no call).
+func unlessEpoch(t time.Time) time.Time {
+	if t.Unix() <= 0 {
+		return time.Time{}
+	}
+	return t.UTC()
 }
 
 // EdgeAggregate is one edge summed over a time range.
@@ -129,6 +150,37 @@ type EdgeAggregate struct {
 	Retries          uint64        `json:"retries"`
 	Unpaired         uint64        `json:"unpaired"`
 	Breaker          BreakerCounts `json:"breaker"`
+	// FirstSeen and LastSeen are the start times of the first and the last
+	// call counted (for rows stored before they were recorded: their
+	// bucket's bounds); zero when there was no call.
+	FirstSeen time.Time `json:"first_seen"`
+	LastSeen  time.Time `json:"last_seen"`
+}
+
+// AddRow adds a rollup row of the same edge into a, as QueryEdges sums
+// stored rows (for rows not stored yet).
+func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
+	if r.Requests > 0 {
+		if a.Requests == 0 || r.FirstSeen.Before(a.FirstSeen) {
+			a.FirstSeen = r.FirstSeen
+		}
+		if a.Requests == 0 || r.LastSeen.After(a.LastSeen) {
+			a.LastSeen = r.LastSeen
+		}
+	}
+	a.Requests += r.Requests
+	a.Failed += r.Failed
+	a.ServerLatency.Merge(r.ServerLatency)
+	a.ClientLatency.Merge(r.ClientLatency)
+	a.MessagesSent += r.MessagesSent
+	a.MessagesReceived += r.MessagesReceived
+	a.Delay.Merge(r.Delay)
+	a.Retries += r.Retries
+	a.Unpaired += r.Unpaired
+	a.Breaker.Closed += r.Breaker.Closed
+	a.Breaker.Open += r.Breaker.Open
+	a.Breaker.HalfOpen += r.Breaker.HalfOpen
+	a.Breaker.Transitions += r.Breaker.Transitions
 }
 
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
@@ -145,14 +197,17 @@ func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service stri
     sum(MessagesSent), sum(MessagesReceived),
     sumForEach(DelayBuckets), sum(DelaySum),
     sum(Retries), sum(Unpaired),
-    sum(BreakerClosed), sum(BreakerOpen), sum(BreakerHalfOpen), sum(BreakerTransitions)
+    sum(BreakerClosed), sum(BreakerOpen), sum(BreakerHalfOpen), sum(BreakerTransitions),
+    minIf(if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), Requests > 0),
+    maxIf(if(LastSeen > 0, LastSeen, toDateTime64(Bucket + {bucket:Int64}, 3)), Requests > 0)
 FROM ` + s.l.Name(EdgesTable) + `
 WHERE Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')
   AND ({service:String} = '' OR Client = {service:String} OR Server = {service:String})
 GROUP BY Client, Server, ConnectionType
 ORDER BY Client, Server, ConnectionType`
 	fromSec := from.UTC().Truncate(EdgeBucket).Unix()
-	rows, err := s.conn.Query(ctx, q, namedParams("from", fromSec, "to", to.Unix(), "service", service)...)
+	rows, err := s.conn.Query(ctx, q, namedParams("from", fromSec, "to", to.Unix(), "service", service,
+		"bucket", int64(EdgeBucket/time.Second))...)
 	if err != nil {
 		return nil, fmt.Errorf("query edges: %w", err)
 	}
@@ -168,9 +223,11 @@ ORDER BY Client, Server, ConnectionType`
 			&e.ServerLatency.Counts, &e.ServerLatency.Sum, &e.ClientLatency.Counts, &e.ClientLatency.Sum,
 			&e.MessagesSent, &e.MessagesReceived, &e.Delay.Counts, &e.Delay.Sum,
 			&e.Retries, &e.Unpaired,
-			&e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions); err != nil {
+			&e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions,
+			&e.FirstSeen, &e.LastSeen); err != nil {
 			return nil, fmt.Errorf("query edges: scan: %w", err)
 		}
+		e.FirstSeen, e.LastSeen = unlessEpoch(e.FirstSeen), unlessEpoch(e.LastSeen)
 		out = append(out, e)
 	}
 	if err := rows.Err(); err != nil {

@@ -146,3 +146,12 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
 CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges` ON CLUSTER `prod` AS `flowlens`.`flow_edges_local`
 ENGINE = Distributed('prod', 'flowlens', 'flow_edges_local', cityHash64(Client, Server));
 
+-- migration 5: flow_edges first and last call
+ALTER TABLE `flowlens`.`flow_edges_local` ON CLUSTER `prod`
+    ADD COLUMN IF NOT EXISTS FirstSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER Bucket,
+    ADD COLUMN IF NOT EXISTS LastSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER FirstSeen;
+
+ALTER TABLE `flowlens`.`flow_edges` ON CLUSTER `prod`
+    ADD COLUMN IF NOT EXISTS FirstSeen DateTime64(3) AFTER Bucket,
+    ADD COLUMN IF NOT EXISTS LastSeen DateTime64(3) AFTER FirstSeen;
+

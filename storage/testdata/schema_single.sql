@@ -130,3 +130,8 @@ PARTITION BY toDate(Bucket)
 ORDER BY (Bucket, Client, Server, ConnectionType)
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 
+-- migration 5: flow_edges first and last call
+ALTER TABLE `flowlens`.`flow_edges`
+    ADD COLUMN IF NOT EXISTS FirstSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER Bucket,
+    ADD COLUMN IF NOT EXISTS LastSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER FirstSeen;
+
