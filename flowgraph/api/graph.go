@@ -24,12 +24,24 @@ import (
 
 // Graph is the response of /api/v1/graph.
 type Graph struct {
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
-	Source   string    `json:"source"` // "storage" or "memory"
-	Nodes    []Node    `json:"nodes"`
-	Edges    []Edge    `json:"edges"`
-	Breakers []Breaker `json:"breakers,omitempty"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// Source is where the counts come from: "storage" (the rollups in
+	// ClickHouse, which lag the analyzer by up to its flush interval),
+	// "storage+memory" (those and the counts the analyzer serving the API
+	// has not written yet) or "memory" (the analyzer's totals since it
+	// started; no storage).
+	Source string `json:"source"`
+	// FirstCall and LastCall are the start times of the first and the last
+	// call counted (absent when there was none). Rates are over the time
+	// between them (RateSeconds, at least a second): a range of an hour that
+	// has 44 s of calls has rates over those 44 s.
+	FirstCall   *time.Time `json:"first_call,omitempty"`
+	LastCall    *time.Time `json:"last_call,omitempty"`
+	RateSeconds float64    `json:"rate_seconds"`
+	Nodes       []Node     `json:"nodes"`
+	Edges       []Edge     `json:"edges"`
+	Breakers    []Breaker  `json:"breakers,omitempty"`
 }
 
 // Node is a service, a database, a virtual node or the user.
@@ -153,7 +165,24 @@ func pct(part, whole uint64) float64 {
 func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, to time.Time, source string) Graph {
 	g := Graph{From: from.UTC(), To: to.UTC(), Source: source, Nodes: []Node{}, Edges: []Edge{}}
 	aggs = foldBreakerRows(aggs)
-	secs := to.Sub(from).Seconds()
+	var first, last time.Time
+	for _, a := range aggs {
+		if a.Requests == 0 {
+			continue
+		}
+		if first.IsZero() || a.FirstSeen.Before(first) {
+			first = a.FirstSeen
+		}
+		if a.LastSeen.After(last) {
+			last = a.LastSeen
+		}
+	}
+	if !first.IsZero() {
+		first, last = first.UTC(), last.UTC()
+		g.FirstCall, g.LastCall = &first, &last
+		g.RateSeconds = max(last.Sub(first), time.Second).Seconds()
+	}
+	secs := g.RateSeconds
 	rate := func(n uint64) float64 {
 		if secs <= 0 {
 			return 0

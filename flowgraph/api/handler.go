@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/storage"
 	"go.uber.org/zap"
 )
@@ -220,46 +221,52 @@ func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph,
 // Aggregates converts in-memory edges to the storage shape (merging
 // destinations), keeping those service takes part in when not empty.
 func Aggregates(in []edges.Edge, service string) []storage.EdgeAggregate {
-	idx := map[[3]string]int{}
-	var out []storage.EdgeAggregate
+	be := make([]edges.BucketEdge, 0, len(in))
 	for i := range in {
-		e := &in[i]
-		if service != "" && e.Client != service && e.Server != service {
+		be = append(be, edges.BucketEdge{Edge: in[i]})
+	}
+	return AddRows(nil, rollup.Rows(be), service)
+}
+
+// AddRows sums rollup rows into the aggregates of their edges, as
+// storage.QueryEdges sums the stored ones, keeping the edges service takes
+// part in when not empty.
+func AddRows(aggs []storage.EdgeAggregate, rows []storage.EdgeRollup, service string) []storage.EdgeAggregate {
+	idx := make(map[[3]string]int, len(aggs))
+	for i, a := range aggs {
+		idx[[3]string{a.Client, a.Server, a.ConnectionType}] = i
+	}
+	for i := range rows {
+		r := &rows[i]
+		if service != "" && r.Client != service && r.Server != service {
 			continue
 		}
-		k := [3]string{e.Client, e.Server, e.Conn.String()}
+		k := [3]string{r.Client, r.Server, r.ConnectionType}
 		j, ok := idx[k]
 		if !ok {
-			j = len(out)
+			j = len(aggs)
 			idx[k] = j
-			out = append(out, storage.EdgeAggregate{Client: k[0], Server: k[1], ConnectionType: k[2],
+			aggs = append(aggs, storage.EdgeAggregate{Client: k[0], Server: k[1], ConnectionType: k[2],
 				ServerLatency: storage.NewHistogram(storage.LatencyBounds),
 				ClientLatency: storage.NewHistogram(storage.LatencyBounds),
 				Delay:         storage.NewHistogram(storage.DelayBounds)})
 		}
-		a := &out[j]
-		a.Requests += e.Requests
-		a.Failed += e.Failed
-		a.MessagesSent += e.Sent
-		a.MessagesReceived += e.Received
-		a.Retries += e.Retries
-		a.Unpaired += e.Unpaired
-		a.Breaker.Closed += e.BreakerRequests[breaker.Closed]
-		a.Breaker.Open += e.BreakerRequests[breaker.Open]
-		a.Breaker.HalfOpen += e.BreakerRequests[breaker.HalfOpen]
-		a.Breaker.Transitions += e.BreakerTransitions
-		addCounts(&a.ServerLatency, &e.ServerLatency)
-		addCounts(&a.ClientLatency, &e.ClientLatency)
-		addCounts(&a.Delay, &e.Delay)
+		aggs[j].AddRow(r)
 	}
-	return out
+	return aggs
 }
 
-func addCounts(dst *storage.Histogram, h *edges.Histogram) {
-	for i := range dst.Counts {
-		dst.Counts[i] += h.Counts[i]
+// rowsIn keeps the rows storage.QueryEdges would read for [from, to): of
+// the buckets from the one holding from on.
+func rowsIn(rows []storage.EdgeRollup, from, to time.Time) []storage.EdgeRollup {
+	start := from.Truncate(storage.EdgeBucket)
+	out := rows[:0:0]
+	for _, r := range rows {
+		if !r.Bucket.Before(start) && r.Bucket.Before(to) {
+			out = append(out, r)
+		}
 	}
-	dst.Sum += float64(h.SumNs) / 1e9
+	return out
 }
 
 // ParseTime reads RFC 3339, unix seconds, "now", or "now-1h" / "-1h"

@@ -20,12 +20,18 @@ type fakeLive struct {
 func (f fakeLive) Edges() []edges.Edge        { return f.e }
 func (f fakeLive) Breakers() []breaker.Status { return f.b }
 
+// liveNow is the fake analyzer's clock: its calls span the 100 s before it.
+var liveNow = time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+
 func live() fakeLive {
 	e := []edges.Edge{
 		{Client: "user", Server: "gw", Counters: edges.Counters{Requests: 100}},
 		{Client: "gw", Server: "pay", Counters: edges.Counters{Requests: 50, Failed: 5}},
 		{Client: "gw", Server: "q", Destination: "q", Conn: edges.ConnVirtualNode, Counters: edges.Counters{Requests: 1, Sent: 1, Unpaired: 1}},
 		{Client: "gw", Server: "ship", Destination: "q", Conn: edges.ConnMessaging, Counters: edges.Counters{Requests: 3, Sent: 3, Received: 3}},
+	}
+	for i := range e {
+		e[i].FirstNs, e[i].LastNs = liveNow.Add(-100*time.Second).UnixNano(), liveNow.UnixNano()
 	}
 	return fakeLive{e: e, b: []breaker.Status{{Key: breaker.Key{Service: "gw", Target: "pay"}, State: breaker.Open, Transitions: [4]uint64{0, 0, 2, 0}}}}
 }
@@ -43,7 +49,7 @@ func get(t *testing.T, h http.Handler, url string, v any) int {
 }
 
 func TestGraphEndpoint(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := liveNow
 	h := New(Options{Live: live(), Now: func() time.Time { return now }})
 	var g Graph
 	if code := get(t, h, "/api/v1/graph?from=now-100s", &g); code != http.StatusOK {
@@ -121,7 +127,7 @@ func FuzzParseTime(f *testing.F) {
 // since= is a range back from to; a parameter the API does not know is an
 // error that names it, never silently ignored.
 func TestGraphRangeParameters(t *testing.T) {
-	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	now := liveNow
 	h := New(Options{Live: live(), Now: func() time.Time { return now }})
 	for _, tc := range []struct {
 		url      string
@@ -157,5 +163,21 @@ func TestGraphRangeParameters(t *testing.T) {
 		if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), want) {
 			t.Errorf("%s: %d %s, want 400 saying %s", url, rec.Code, rec.Body.String(), want)
 		}
+	}
+}
+
+// Rates are over the time that has calls: 880 calls in the last 44 s are
+// 20 requests/s in the last hour's graph, not 0.24.
+func TestRatesAreOverTheTimeWithCalls(t *testing.T) {
+	first, last := liveNow.Add(-44*time.Second), liveNow
+	e := edges.Edge{Client: "user", Server: "gw", Counters: edges.Counters{Requests: 880, FirstNs: first.UnixNano(), LastNs: last.UnixNano()}}
+	h := New(Options{Live: fakeLive{e: []edges.Edge{e}}, Now: func() time.Time { return liveNow }})
+	var g Graph
+	if code := get(t, h, "/api/v1/graph?since=1h", &g); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	if len(g.Edges) != 1 || g.Edges[0].RequestRate != 20 || g.RateSeconds != 44 ||
+		g.FirstCall == nil || !g.FirstCall.Equal(first) || !g.LastCall.Equal(last) {
+		t.Fatalf("graph %+v, want 20 req/s over the 44 s of calls", g)
 	}
 }

@@ -30,10 +30,17 @@ type Counters struct {
 	ServerLatency      Histogram // LatencyBounds
 	ClientLatency      Histogram // LatencyBounds
 	Delay              Histogram // DelayBounds: producer -> consumer
+	// FirstNs and LastNs are the (clamped) times of the first and the last
+	// request counted (when Requests > 0): the time that has data, which
+	// rates are over.
+	FirstNs, LastNs int64
 }
 
 // Add merges o into c.
 func (c *Counters) Add(o *Counters) {
+	if o.Requests > 0 {
+		c.seen(o.FirstNs, o.LastNs)
+	}
 	c.Requests += o.Requests
 	c.Failed += o.Failed
 	c.Unpaired += o.Unpaired
@@ -47,6 +54,16 @@ func (c *Counters) Add(o *Counters) {
 	c.ServerLatency.Add(&o.ServerLatency)
 	c.ClientLatency.Add(&o.ClientLatency)
 	c.Delay.Add(&o.Delay)
+}
+
+// seen widens [FirstNs, LastNs] to hold first and last; call it before
+// counting the requests they are the times of.
+func (c *Counters) seen(first, last int64) {
+	if c.Requests == 0 {
+		c.FirstNs, c.LastNs = first, last
+		return
+	}
+	c.FirstNs, c.LastNs = min(c.FirstNs, first), max(c.LastNs, last)
 }
 
 // Config of an Aggregator.
@@ -134,11 +151,12 @@ func (a *Aggregator) Observe(o *Observation) {
 	if e.curDelta < 0 || e.curBucket != b {
 		e.curBucket, e.curDelta = b, a.delta(b, idx)
 	}
-	apply(&e.total, o)
-	apply(&a.deltas[e.curDelta].c, o)
+	apply(&e.total, o, t)
+	apply(&a.deltas[e.curDelta].c, o, t)
 }
 
-func apply(c *Counters, o *Observation) {
+func apply(c *Counters, o *Observation, t int64) {
+	c.seen(t, t)
 	c.Requests++
 	if o.Failed {
 		c.Failed++

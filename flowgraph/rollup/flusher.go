@@ -229,6 +229,15 @@ func Rows(in []edges.BucketEdge) []storage.EdgeRollup {
 			})
 		}
 		r := &out[j]
+		if e.Requests > 0 {
+			first, last := time.Unix(0, e.FirstNs).UTC(), time.Unix(0, e.LastNs).UTC()
+			if r.Requests == 0 || first.Before(r.FirstSeen) {
+				r.FirstSeen = first
+			}
+			if r.Requests == 0 || last.After(r.LastSeen) {
+				r.LastSeen = last
+			}
+		}
 		r.Requests += e.Requests
 		r.Failed += e.Failed
 		r.MessagesSent += e.Sent
