@@ -316,17 +316,32 @@ func (a *Analyzer) Breakers() []breaker.Status { return a.breakers.Snapshot() }
 // DrainRollups removes and returns the per-bucket deltas of every bucket,
 // open ones included (rows are partial aggregates that readers sum), merged
 // over shards and sorted by bucket.
-func (a *Analyzer) DrainRollups() []edges.BucketEdge {
+func (a *Analyzer) DrainRollups() []edges.BucketEdge { return a.rollups(true) }
+
+// PendingRollups returns what DrainRollups would, keeping it: the counts
+// not drained into rollups yet.
+func (a *Analyzer) PendingRollups() []edges.BucketEdge { return a.rollups(false) }
+
+func (a *Analyzer) rollups(drain bool) []edges.BucketEdge {
 	var r []edges.BucketEdge
 	for _, s := range a.shards {
 		s.mu.Lock()
-		r = s.agg.Drain(r, math.MaxInt64)
+		if drain {
+			r = s.agg.Drain(r, math.MaxInt64)
+		} else {
+			r = s.agg.AppendDeltas(r)
+		}
 		s.mu.Unlock()
 	}
 	r = mergeBucketEdges(r)
 	// breaker transitions go on the edge from the breaker's service to its
 	// target in the same bucket (a row of their own when there was no call)
-	tr := a.breakers.DrainTransitions()
+	var tr map[breaker.BucketKey]uint64
+	if drain {
+		tr = a.breakers.DrainTransitions()
+	} else {
+		tr = a.breakers.Transitions()
+	}
 	if len(tr) == 0 {
 		return r
 	}

@@ -156,7 +156,7 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	// b's HTTP endpoints serve what it computed
 	for path, want := range map[string]string{
 		"/metrics":         `traces_service_graph_request_total{client="checkout",connection_type="",instance="b",server="payments"}`,
-		"/api/v1/graph":    `"source": "storage"`,
+		"/api/v1/graph":    `"source": "storage+memory"`,
 		"/api/v1/breakers": `"target": "payments"`,
 		"/healthz":         "ok",
 	} {

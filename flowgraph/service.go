@@ -100,12 +100,24 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 	if s.store != nil {
 		q = s.store
 	}
-	h := api.New(api.Options{Store: q, Live: s.analyzer, Log: s.log})
+	apiOpt := api.Options{Store: q, Live: s.analyzer, Log: s.log}
+	if s.store != nil {
+		apiOpt.Unflushed = s // the graph adds what the rollups do not hold yet
+	}
+	h := api.New(apiOpt)
 	mux.Handle("/api/", h)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	return s, nil
+}
+
+// WithUnflushed implements api.Unflushed: fn gets the rollup rows this
+// analyzer has counted and not stored yet, while no flush runs.
+func (s *Service) WithUnflushed(fn func(rows []storage.EdgeRollup)) {
+	s.flusher.Hold(func(pending []storage.EdgeRollup) {
+		fn(append(pending, rollup.Rows(s.analyzer.PendingRollups())...))
+	})
 }
 
 type discard struct{}

@@ -30,6 +30,14 @@ type Live interface {
 	Breakers() []breaker.Status
 }
 
+// Unflushed is an analyzer that writes rollups: it gives the rows it has
+// counted and not stored yet; *flowgraph.Service implements it.
+type Unflushed interface {
+	// WithUnflushed calls fn with those rows while no flush runs, so the
+	// store read inside fn holds exactly the rest.
+	WithUnflushed(fn func(rows []storage.EdgeRollup))
+}
+
 // Options of the handler. Store may be nil (memory only); Now defaults to time.Now.
 type Options struct {
 	Store EdgeQuerier
@@ -38,6 +46,9 @@ type Options struct {
 	Log   *zap.Logger
 	// DefaultRange is the range when from is not given (default 1h).
 	DefaultRange time.Duration
+	// Unflushed, with Store, adds the counts not stored yet to the stored
+	// ones: the graph is as fresh as the analyzer, not its last flush.
+	Unflushed Unflushed
 }
 
 // Handler serves the API routes.
@@ -202,11 +213,23 @@ func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph,
 		brk = h.opt.Live.Breakers()
 	}
 	if h.opt.Store != nil {
-		aggs, err := h.opt.Store.QueryEdges(ctx, from, to, service)
+		var aggs []storage.EdgeAggregate
+		query := func(unflushed []storage.EdgeRollup) {
+			if aggs, err = h.opt.Store.QueryEdges(ctx, from, to, service); err == nil {
+				aggs = AddRows(aggs, rowsIn(unflushed, from, to), service)
+			}
+		}
+		source := "storage"
+		if h.opt.Unflushed != nil {
+			h.opt.Unflushed.WithUnflushed(query)
+			source = "storage+memory"
+		} else {
+			query(nil)
+		}
 		if err != nil {
 			return Graph{}, fmt.Errorf("query edges: %w", err)
 		}
-		return BuildGraph(aggs, brk, from, to, "storage"), nil
+		return BuildGraph(aggs, brk, from, to, source), nil
 	}
 	if h.opt.Live == nil {
 		return BuildGraph(nil, brk, from, to, "memory"), nil

@@ -1,6 +1,7 @@
 package breaker
 
 import (
+	"maps"
 	"slices"
 	"sort"
 	"sync"
@@ -119,6 +120,13 @@ func (t *Tracker) DrainTransitions() map[BucketKey]uint64 {
 	out := t.buckets
 	t.buckets = map[BucketKey]uint64{}
 	return out
+}
+
+// Transitions returns a copy of the transitions per time bucket not drained yet.
+func (t *Tracker) Transitions() map[BucketKey]uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return maps.Clone(t.buckets)
 }
 
 // Observe records one observation made at tsNs, received at processing time nowNs.

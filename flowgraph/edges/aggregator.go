@@ -255,6 +255,20 @@ func (a *Aggregator) Len() int { return len(a.edges) }
 // PendingBuckets is the number of (edge, bucket) deltas not yet drained.
 func (a *Aggregator) PendingBuckets() int { return len(a.deltas) }
 
+// AppendDeltas appends the deltas of every bucket not drained yet, keeping
+// them, sorted by bucket.
+func (a *Aggregator) AppendDeltas(dst []BucketEdge) []BucketEdge {
+	start := len(dst)
+	for _, d := range a.deltas {
+		e := a.named(a.edges[d.edge].key)
+		e.Counters = d.c
+		dst = append(dst, BucketEdge{BucketNs: d.bucket, Edge: e})
+	}
+	out := dst[start:]
+	sort.Slice(out, func(i, j int) bool { return out[i].BucketNs < out[j].BucketNs })
+	return dst
+}
+
 // Drain appends, and forgets, the deltas of every bucket that starts before
 // beforeNs (all of them when beforeNs is math.MaxInt64), sorted by bucket.
 func (a *Aggregator) Drain(dst []BucketEdge, beforeNs int64) []BucketEdge {

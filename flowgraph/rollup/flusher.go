@@ -159,6 +159,20 @@ func (f *Flusher) Flush(ctx context.Context) error {
 	return nil
 }
 
+// Hold calls fn while no flush runs, with the rows drained but not written
+// (those of failed flushes, kept for retry): what fn reads from the store and
+// the analyzer then neither overlaps what it is given nor misses a batch on
+// its way to storage.
+func (f *Flusher) Hold(fn func(pending []storage.EdgeRollup)) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var rows []storage.EdgeRollup
+	for _, b := range f.pending {
+		rows = append(rows, b.rows...)
+	}
+	fn(rows)
+}
+
 // DiscardPending drops the batches waiting to be retried and returns how
 // many rows they held. Used when their offsets will not be committed: the
 // next owner of the partitions reads and counts those messages again.
