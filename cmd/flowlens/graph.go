@@ -25,8 +25,14 @@ func newGraphCmd(g *globalFlags) *cobra.Command {
 		Short: "Print the service call graph of a time range",
 		Long: `Print the service call graph of a time range: every edge with its request
 rate, error percentage, latency quantiles, message delivery ratio and breaker
-state. By default it reads the flow_edges rollups from ClickHouse; with --api it
-asks a running analyzer (which also knows live breaker states).
+state. Rates are over the time that has calls (from the range's first call to
+its last), not the whole range.
+
+By default it reads the flow_edges rollups from ClickHouse, which the analyzer
+writes about once a minute: the newest minute or two are not in them yet. With
+--api it asks a running analyzer, which adds the counts it has not written yet
+and knows live breaker states. The header says which, and how old the newest
+call is.
 
   flowlens graph --since 15m
   flowlens graph --service checkout -o json
@@ -73,7 +79,7 @@ asks a running analyzer (which also knows live breaker states).
 			if g.Output == "json" {
 				return writeJSON(out, gr)
 			}
-			printGraph(out, gr)
+			printGraph(out, gr, apiURL, time.Now())
 			return nil
 		},
 	}
@@ -108,8 +114,56 @@ func getJSON(cmd *cobra.Command, u string, v any) error {
 	return nil
 }
 
-func printGraph(w io.Writer, gr api.Graph) {
-	fmt.Fprintf(w, "graph %s .. %s (%s): %d nodes, %d edges\n\n", gr.From.Format(time.RFC3339), gr.To.Format(time.RFC3339), gr.Source, len(gr.Nodes), len(gr.Edges))
+// describeSource says where a graph's counts come from and how fresh they are.
+func describeSource(source, apiURL string) string {
+	const rollups = "ClickHouse rollups, which the analyzer writes about once a minute: the newest minute or two are not in them yet"
+	switch {
+	case source == "storage+memory":
+		return "the analyzer at " + apiURL + ": ClickHouse rollups and the counts it has not written yet"
+	case source == "memory":
+		return "the analyzer at " + apiURL + ": its counts since it started (it has no storage)"
+	case apiURL != "":
+		return rollups + ", through the analyzer at " + apiURL
+	}
+	return rollups + " (--api <analyzer URL> adds them)"
+}
+
+// breakerCell is an edge's BREAKER column, the same whatever the source:
+// the range's requests by the client's breaker state and its changes, and
+// the live state when an analyzer knows it.
+func breakerCell(e api.Edge) string {
+	var parts []string
+	if b := e.BreakerRequests; b != nil || e.BreakerTransitions > 0 {
+		if b == nil {
+			b = &api.BreakerRequests{}
+		}
+		changes := "changes"
+		if e.BreakerTransitions == 1 {
+			changes = "change"
+		}
+		parts = append(parts, fmt.Sprintf("%d open/%d half/%d closed, %d %s", b.Open, b.HalfOpen, b.Closed, e.BreakerTransitions, changes))
+	}
+	if e.Breaker != nil {
+		parts = append(parts, "now "+e.Breaker.State)
+	}
+	if len(parts) == 0 {
+		return "-"
+	}
+	return strings.Join(parts, "; ")
+}
+
+// printGraph prints gr as tables; apiURL is the analyzer it came from ("":
+// ClickHouse), now the time to tell the newest call's age against.
+func printGraph(w io.Writer, gr api.Graph, apiURL string, now time.Time) {
+	fmt.Fprintf(w, "graph %s .. %s: %d nodes, %d edges\n", gr.From.Format(time.RFC3339), gr.To.Format(time.RFC3339), len(gr.Nodes), len(gr.Edges))
+	fmt.Fprintf(w, "source: %s\n", describeSource(gr.Source, apiURL))
+	if gr.FirstCall == nil {
+		fmt.Fprintf(w, "calls: none in this range\n\n")
+	} else {
+		age := max(now.Sub(*gr.LastCall), 0) // clocks apart: not in the future
+		fmt.Fprintf(w, "calls: %s .. %s (the newest %s ago); REQ/S is over these %s\n\n", gr.FirstCall.Format(time.RFC3339),
+			gr.LastCall.Format(time.RFC3339), age.Round(time.Second), time.Duration(gr.RateSeconds*float64(time.Second)).Round(time.Second))
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLIENT\tSERVER\tTYPE\tREQUESTS\tREQ/S\tERR%\tP50ms\tP95ms\tP99ms\tDELIVERED\tRETRIES\tBREAKER")
 	for _, e := range gr.Edges {
@@ -117,13 +171,7 @@ func printGraph(w io.Writer, gr api.Graph) {
 		if e.DeliveryRatio != nil {
 			delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**e.DeliveryRatio, e.MessagesReceived, e.ProducerSent)
 		}
-		brk := "-"
-		switch {
-		case e.Breaker != nil:
-			brk = e.Breaker.State
-		case e.BreakerRequests != nil:
-			brk = fmt.Sprintf("%d open/%d half/%d closed, %d changes", e.BreakerRequests.Open, e.BreakerRequests.HalfOpen, e.BreakerRequests.Closed, e.BreakerTransitions)
-		}
+		brk := breakerCell(e)
 		ct := e.ConnectionType
 		if ct == "" {
 			ct = "sync"

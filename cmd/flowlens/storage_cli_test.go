@@ -34,7 +34,7 @@ func (c *storageCLI) run(args ...string) (string, string, error) {
 	g := &globalFlags{}
 	root := &cobra.Command{Use: "flowlens", SilenceUsage: true, SilenceErrors: true}
 	g.register(root)
-	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g))
+	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g), newGraphCmd(g))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
