@@ -176,17 +176,18 @@ func printLogs(w io.Writer, logs []storage.LogRecord) {
 		fmt.Fprintln(w, "no log records")
 		return
 	}
-	fmt.Fprintf(w, "%-30s %-6s %s %-16s %s\n", "TIME (UTC)", "SEV", pad("SERVICE", 18), "TRACE", "BODY")
+	// trace IDs whole: they are what people paste into flowlens trace
+	fmt.Fprintf(w, "%-30s %-6s %s %-32s %s\n", "TIME (UTC)", "SEV", pad("SERVICE", 18), "TRACE ID", "BODY")
 	for _, l := range logs {
 		sev := l.SeverityText
 		if sev == "" {
 			sev = severityName(l.SeverityNumber)
 		}
 		trace := l.TraceID
-		if len(trace) > 16 {
-			trace = trace[:16]
+		if trace == "" {
+			trace = "-"
 		}
-		fmt.Fprintf(w, "%-30s %-6s %s %-16s %s\n", l.Timestamp.UTC().Format("2006-01-02T15:04:05.000000000"),
+		fmt.Fprintf(w, "%-30s %-6s %s %-32s %s\n", l.Timestamp.UTC().Format("2006-01-02T15:04:05.000000000"),
 			clip(sev, 6), pad(l.ServiceName, 18), trace, clip(l.Body, 160))
 	}
 }
