@@ -19,7 +19,9 @@ func newTraceCmd(g *globalFlags) *cobra.Command {
 		Short: "Show a trace as a waterfall, with its logs",
 		Long: `Show every span of a trace as a waterfall (service, operation, offset from
 the trace start, duration, status, a bar on the time axis) with the log
-records that carry the trace ID interleaved by time. The ID is 32 hex digits.`,
+records that carry the trace ID interleaved by time, and under each span its
+links (the trace and span it links to: a consumer's producer, for one). The ID
+is 32 hex digits, as flowlens logs and spans print it.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(g); err != nil {
@@ -118,6 +120,10 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 				fmtDur(offset), fmtDur(sp.Duration), status, bar(offset, sp.Duration, total, width))
 			if sp.StatusCode == "Error" && sp.StatusMessage != "" {
 				fmt.Fprintf(w, "%s %s\n", pad("", 18), clip(indent+"  ! "+sp.StatusMessage, 100))
+			}
+			// whole IDs, to paste into flowlens trace: a consumer's link leads to its producer
+			for _, l := range sp.Links {
+				fmt.Fprintf(w, "%s %s  → link: trace %s span %s\n", pad("", 18), indent, l.TraceID, l.SpanID)
 			}
 			continue
 		}

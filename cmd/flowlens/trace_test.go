@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -128,5 +129,34 @@ func TestLogsPrintTraceIDsThatTraceOpens(t *testing.T) {
 	}
 	if tr, _, err := c.run("trace", id); err != nil || !strings.Contains(tr, "orders publish") {
 		t.Fatalf("flowlens trace %s: %v\n%s", id, err, tr)
+	}
+}
+
+// The waterfall shows each span's links, whole, so the consumer's trace
+// leads to its producer's; -o json has them too.
+func TestWaterfallShowsSpanLinks(t *testing.T) {
+	c := newStorageCLI(t)
+	traces, logs, producerTrace, producerSpan, consumerTrace := messageFiles(t)
+	c.mustRun("load", traces, logs)
+	out := c.mustRun("trace", consumerTrace)
+	lines := strings.Split(out, "\n")
+	link := -1
+	for i, l := range lines {
+		if strings.Contains(l, "→ link: trace "+producerTrace+" span "+producerSpan) {
+			link = i
+		}
+	}
+	if link < 1 || !strings.Contains(lines[link-1], "orders process") {
+		t.Fatalf("no link to the producer under the consumer span:\n%s", out)
+	}
+	if tr := c.mustRun("trace", producerTrace); !strings.Contains(tr, "orders publish") {
+		t.Fatalf("the linked trace:\n%s", tr)
+	}
+	var tr storage.Trace
+	if err := json.Unmarshal([]byte(c.mustRun("trace", consumerTrace, "-o", "json")), &tr); err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Spans) != 1 || len(tr.Spans[0].Links) != 1 || tr.Spans[0].Links[0].TraceID != producerTrace || tr.Spans[0].Links[0].SpanID != producerSpan {
+		t.Fatalf("trace -o json: spans %+v, want the consumer span linked to %s/%s", tr.Spans, producerTrace, producerSpan)
 	}
 }
