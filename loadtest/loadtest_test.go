@@ -166,7 +166,7 @@ func TestConfigValidate(t *testing.T) {
 		{"endpoint", "otlp: {endpoint: localhost}\n", `otlp.endpoint: "localhost" must be host:port`},
 		{"queue", "otlp: {batch_size: 100, queue_size: 10}\n", "otlp.queue_size: must be at least batch_size"},
 		{"logs", "logs_per_span: 1000\n", "logs_per_span: must be 1..100"},
-		{"unknown", "rat: 5\n", "field rat not found"},
+		{"unknown", "rat: 5\n", "rat: unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

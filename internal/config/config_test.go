@@ -43,7 +43,7 @@ func TestLoad(t *testing.T) {
 	}{
 		{name: "empty keeps defaults", yaml: "", want: sample{Name: "default", Inner: inner{Port: 8080}}},
 		{name: "override", yaml: "inner:\n  port: 9000\n", want: sample{Name: "default", Inner: inner{Port: 9000}}},
-		{name: "unknown field", yaml: "inner:\n  prot: 9000\n", wantErr: "field prot not found"},
+		{name: "unknown field", yaml: "inner:\n  prot: 9000\n", wantErr: "inner.prot: unknown key (line 2)"},
 		{name: "invalid nested", yaml: "inner:\n  port: 70000\n", wantErr: "inner.port: must be 1..65535"},
 		{name: "two errors", yaml: "name: ''\ninner:\n  port: 0\n", wantErr: "name: must not be empty\ninner.port"},
 	}
@@ -66,6 +66,58 @@ func TestLoad(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Fatalf("got %+v, want %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+type listed struct {
+	Kafka struct {
+		Brokers     []string `yaml:"brokers"`
+		Compression string   `yaml:"compression"`
+		Retries     int      `yaml:"retries"`
+	} `yaml:"kafka"`
+	Files []struct {
+		Name  string `yaml:"name"`
+		Parse struct {
+			Format string `yaml:"format"`
+		} `yaml:"parse"`
+	} `yaml:"files"`
+	Ports []int `yaml:"ports"`
+}
+
+// A wrong key or value is named by its YAML path, the way a user finds it in
+// the file, never by the Go type behind it.
+func TestDecodeErrorsNameTheYAMLPath(t *testing.T) {
+	tests := []struct {
+		name, yaml string
+		want       []string
+	}{
+		{"unknown key", "kafka:\n  brokers: [a:1]\n  compresion: lz4\n", []string{"kafka.compresion: unknown key (line 3)"}},
+		{"unknown key in a list item", "files:\n  - name: a\n  - name: b\n    parse: {formt: json}\n", []string{"files[1].parse.formt: unknown key (line 4)"}},
+		{"unknown top-level key", "kafak: {}\n", []string{"kafak: unknown key (line 1)"}},
+		{"wrong type", "kafka:\n  retries: many\n", []string{"kafka.retries: cannot unmarshal !!str `many` into int (line 2)"}},
+		{"wrong type in a list", "ports: [1, two, 3]\n", []string{"ports[1]: cannot unmarshal !!str `two` into int (line 1)"}},
+		{"two problems", "kafka:\n  compresion: lz4\nfiles:\n  - nme: a\n", []string{"kafka.compresion: unknown key (line 2)", "files[0].nme: unknown key (line 4)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var got listed
+			err := Decode([]byte(tt.yaml), &got)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not say %q", err, w)
+				}
+			}
+			if strings.Contains(err.Error(), "type config.") || strings.Contains(err.Error(), "not found in type") {
+				t.Errorf("error names the Go type: %q", err)
+			}
+			var fe *FieldError
+			if !errors.As(err, &fe) {
+				t.Errorf("not a *FieldError: %T", err)
 			}
 		})
 	}

@@ -90,7 +90,7 @@ func TestFaults(t *testing.T) {
 		{"negative at", "faults:\n- {kind: service_error, service: payments, error_rate: 1, at: -1s, for: 1s}\n", "faults[0].at: must not be negative"},
 		{"zero for", "faults:\n- {kind: service_error, service: payments, error_rate: 1, at: 1s}\n", "faults[0].for: must be positive"},
 		{"kind", "faults:\n- {kind: meteor, at: 1s, for: 1s}\n", `faults[0].kind: must be`},
-		{"unknown key", "faults:\n- {kind: latency, delay: 1s}\n", "field delay not found"},
+		{"unknown key", "faults:\n- {kind: latency, delay: 1s}\n", "faults[0].delay: unknown key"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,7 @@ func TestConfigErrorsNameTheField(t *testing.T) {
 		"interval: 30s\n": "data_dir: required",
 		"data_dir: x\nquery_url: prometheus:9090\n":          "query_url: must be an http(s) URL",
 		"data_dir: x\nnotify:\n  webhooks: [ftp://h/x]\n":    "notify.webhooks[0]: must be an http(s) URL",
-		"data_dir: x\nnotify:\n  alertmanager: [http://h]\n": "field alertmanager not found",
+		"data_dir: x\nnotify:\n  alertmanager: [http://h]\n": "notify.alertmanager: unknown key",
 		"data_dir: x\nretention: 10m\n":                      "retention: must be at least 1h",
 	}
 	for in, want := range cases {
