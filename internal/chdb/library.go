@@ -77,8 +77,15 @@ var (
 // Load opens libchdb at path (DefaultLibraryPath when empty). It is safe to
 // call many times; the first successful load wins for the process.
 func Load(path string) (*Library, error) {
+	fromEnv := false
 	if path == "" {
 		path = DefaultLibraryPath()
+		fromEnv = os.Getenv("CHDB_LIB_PATH") != ""
+	}
+	// A path that is not a library is the first thing to tell, whatever
+	// this process loaded before.
+	if err := checkLibraryPath(path, fromEnv); err != nil {
+		return nil, err
 	}
 	loadMu.Lock()
 	defer loadMu.Unlock()
@@ -88,15 +95,32 @@ func Load(path string) (*Library, error) {
 		}
 		return loaded, nil
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("%w at %s: run `make setup` (or scripts/fetch-chdb.sh) to fetch it, or set CHDB_LIB_PATH", ErrLibraryMissing, path)
-	}
 	lib, err := open(path)
 	if err != nil {
+		if fromEnv {
+			return nil, fmt.Errorf("%w (the file CHDB_LIB_PATH names: point it at chDB %s's libchdb.so, or unset it to use the one `make setup` fetches)", err, Version)
+		}
 		return nil, err
 	}
 	loaded = lib
 	return lib, nil
+}
+
+// checkLibraryPath says clearly what is wrong with a library path that is
+// missing or a folder, and where the path came from.
+func checkLibraryPath(path string, fromEnv bool) error {
+	fi, err := os.Stat(path)
+	switch {
+	case err == nil && !fi.IsDir():
+		return nil
+	case fromEnv && err == nil:
+		return fmt.Errorf("%w: CHDB_LIB_PATH=%s is a folder; point it at the libchdb.so file (%s)", ErrLibraryMissing, path, filepath.Join(path, "libchdb.so"))
+	case fromEnv:
+		return fmt.Errorf("%w: CHDB_LIB_PATH=%s does not exist; point it at libchdb.so, or unset it to use the one `make setup` fetches", ErrLibraryMissing, path)
+	case err == nil:
+		return fmt.Errorf("%w: %s is a folder, not the library file", ErrLibraryMissing, path)
+	}
+	return fmt.Errorf("%w at %s: run `make setup` (or scripts/fetch-chdb.sh) to fetch it, or set CHDB_LIB_PATH", ErrLibraryMissing, path)
 }
 
 func open(path string) (lib *Library, err error) {
