@@ -50,6 +50,9 @@ type Config struct {
 	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
 }
 
+// DefaultMetricsEndpoint is where /metrics and /healthz listen by default.
+const DefaultMetricsEndpoint = "127.0.0.1:9464"
+
 // MetricsConfig is the self-monitoring endpoint.
 type MetricsConfig struct {
 	Endpoint string `yaml:"endpoint"`
@@ -100,7 +103,7 @@ func (c *Config) SetDefaults() {
 		c.Batch.MaxBytes = 512 << 10
 	}
 	if c.Metrics.Endpoint == "" {
-		c.Metrics.Endpoint = "127.0.0.1:9464"
+		c.Metrics.Endpoint = DefaultMetricsEndpoint
 	}
 	if c.MemoryLimit == nil {
 		m := bytesize.Size(256 << 20)

@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -56,8 +57,11 @@ type AgentConfig struct {
 
 func (a AgentConfig) enabled() bool { return a.Enabled == nil || *a.Enabled }
 
-// SetDefaults fills the pipeline's own defaults. The parts' defaults are
-// filled by their constructors, after Start has connected them.
+// SetDefaults fills the pipeline's own defaults and every listen address.
+// The parts' other defaults are filled by their constructors, after Start
+// has connected them. The parts' data folders are placed under DataDir
+// later (placeFolders), so that data_dir read from a file after
+// SetDefaults (config.Load's order) moves them too.
 func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
@@ -65,33 +69,109 @@ func (c *Config) SetDefaults() {
 	if c.ClickHouse.Addr == "" {
 		c.ClickHouse.Addr = storage.DefaultAddr
 	}
-	if c.ClickHouse.DataDir == "" {
-		c.ClickHouse.DataDir = filepath.Join(c.DataDir, "clickhouse")
-	}
-	if c.Broker.DataDir == "" {
-		c.Broker.DataDir = filepath.Join(c.DataDir, "kafka")
-	}
 	c.Broker.SetDefaults()
-	if c.Agent.DataDir == "" {
-		c.Agent.DataDir = filepath.Join(c.DataDir, "agent")
+	if c.Collector.HTTPAddr == "" {
+		var d collector.Config
+		d.SetDefaults()
+		c.Collector.HTTPAddr = d.HTTPAddr
 	}
-	if c.Rules.DataDir == "" {
-		c.Rules.DataDir = filepath.Join(c.DataDir, "rules")
+	if c.Flowgraph.Listen == "" {
+		var d flowgraph.Config
+		d.SetDefaults()
+		c.Flowgraph.Listen = d.Listen
+	}
+	c.Agent.OTLP.SetDefaults()
+	if c.Agent.Metrics.Endpoint == "" {
+		c.Agent.Metrics.Endpoint = agent.DefaultMetricsEndpoint
 	}
 	if c.AlertsListen == "" {
 		c.AlertsListen = "127.0.0.1:9095"
 	}
 }
 
+// placeFolders puts each part's data under DataDir unless the config
+// places it elsewhere.
+func (c *Config) placeFolders() {
+	if c.ClickHouse.DataDir == "" {
+		c.ClickHouse.DataDir = filepath.Join(c.DataDir, "clickhouse")
+	}
+	if c.Broker.DataDir == "" {
+		c.Broker.DataDir = filepath.Join(c.DataDir, "kafka")
+	}
+	if c.Agent.DataDir == "" {
+		c.Agent.DataDir = filepath.Join(c.DataDir, "agent")
+	}
+	if c.Rules.DataDir == "" {
+		c.Rules.DataDir = filepath.Join(c.DataDir, "rules")
+	}
+}
+
 // Validate checks what the pipeline itself decides.
 func (c *Config) Validate() error {
-	var errs []error
 	if c.DataDir == "" {
-		errs = append(errs, config.Errorf("data_dir", "must not be empty"))
+		return config.Errorf("data_dir", "must not be empty")
 	}
-	errs = append(errs, config.Nest("clickhouse", c.ClickHouse.Validate()))
-	errs = append(errs, config.Nest("broker", c.Broker.Validate()))
+	placed := *c
+	placed.placeFolders()
+	var errs []error
+	errs = append(errs, config.Nest("clickhouse", placed.ClickHouse.Validate()))
+	errs = append(errs, config.Nest("broker", placed.Broker.Validate()))
 	return errors.Join(errs...)
+}
+
+// Listener is one address the pipeline listens on.
+type Listener struct {
+	Name string  // what listens there, for people
+	Key  string  // its key in the config file
+	Addr *string // the setting in the Config it was taken from
+}
+
+// Listeners are the addresses c's parts listen on (all set after SetDefaults;
+// "off" for the collector's and the agent's metrics turns those off).
+func (c *Config) Listeners() []Listener {
+	return []Listener{
+		{"ClickHouse HTTP endpoint", "clickhouse.addr", &c.ClickHouse.Addr},
+		{"Kafka broker", "broker.addr", &c.Broker.Addr},
+		{"agent's OTLP gRPC receiver", "agent.otlp.grpc.endpoint", &c.Agent.OTLP.GRPC.Endpoint},
+		{"agent's OTLP HTTP receiver", "agent.otlp.http.endpoint", &c.Agent.OTLP.HTTP.Endpoint},
+		{"flow graph API and metrics", "flowgraph.listen", &c.Flowgraph.Listen},
+		{"alerts API", "alerts_listen", &c.AlertsListen},
+		{"collector's metrics", "collector.http_addr", &c.Collector.HTTPAddr},
+		{"agent's metrics", "agent.metrics.endpoint", &c.Agent.Metrics.Endpoint},
+	}
+}
+
+// AddrInUseError is a listen address another process holds.
+type AddrInUseError struct {
+	Addr string // as configured
+	Name string // what wanted to listen there
+	Key  string // the config key of the address
+	// Setting says how to choose another address: Key, unless the caller
+	// knows better (`flowlens up` names its flag).
+	Setting string
+	Err     error
+}
+
+func (e *AddrInUseError) Error() string {
+	return fmt.Sprintf("%s is in use (another flowlens?): stop what listens there, or move the %s elsewhere (%s)", e.Addr, e.Name, e.Setting)
+}
+
+func (e *AddrInUseError) Unwrap() error { return e.Err }
+
+// explainListenError turns a listen error on an address in use into an
+// AddrInUseError naming the listener of cfg it belongs to.
+func explainListenError(err error, cfg *Config) error {
+	var op *net.OpError
+	if !errors.As(err, &op) || op.Op != "listen" || !errors.Is(err, syscall.EADDRINUSE) || op.Addr == nil {
+		return err
+	}
+	_, port, _ := net.SplitHostPort(op.Addr.String())
+	for _, l := range cfg.Listeners() {
+		if _, p, _ := net.SplitHostPort(*l.Addr); p == port && p != "0" {
+			return &AddrInUseError{Addr: *l.Addr, Name: l.Name, Key: l.Key, Setting: l.Key, Err: err}
+		}
+	}
+	return &AddrInUseError{Addr: op.Addr.String(), Name: "listener", Setting: "see the listen addresses of the config", Err: err}
 }
 
 // Pipeline is a running pipeline.
@@ -122,21 +202,26 @@ type part struct {
 // Start brings every part up, in the order data flows backwards (storage
 // first, sources last), so nothing is produced before it can be consumed.
 // On error, what was started is stopped again.
-func Start(ctx context.Context, cfg Config, log *zap.Logger) (p *Pipeline, err error) {
+func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("pipeline config: %w", err)
 	}
+	cfg.placeFolders()
 	if log == nil {
 		log = zap.NewNop()
 	}
-	p = &Pipeline{log: log, cfg: cfg}
+	// p is not the named result: every error return sets that to nil, and
+	// what was started must still be stopped.
+	p := &Pipeline{log: log, cfg: cfg}
 	defer func() {
 		if err != nil {
+			err = explainListenError(err, &cfg)
 			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()
-			_ = p.Shutdown(sctx)
-			p = nil
+			if serr := p.Shutdown(sctx); serr != nil {
+				log.Warn("stopping what had started", zap.Error(serr))
+			}
 		}
 	}()
 
@@ -330,7 +415,11 @@ func (p *Pipeline) add(name string, stop func(context.Context) error) {
 // Shutdown stops the parts in reverse order: sources first, so every part
 // flushes into the ones it feeds (the agent into Kafka, the collector into
 // ClickHouse, committing what it stored), storage last.
+// Safe on a nil Pipeline (a Start that failed) and twice.
 func (p *Pipeline) Shutdown(ctx context.Context) error {
+	if p == nil {
+		return nil
+	}
 	var errs []error
 	for i := len(p.started) - 1; i >= 0; i-- {
 		s := p.started[i]
