@@ -182,3 +182,28 @@ func TestExampleConfig(t *testing.T) {
 		t.Errorf("parts missing: %+v, rules %v", a, p.Rules())
 	}
 }
+
+// data_dir in a file moves every part's data, though config.Load fills the
+// defaults before it reads the file.
+func TestDataDirFromAFileMovesThePartsData(t *testing.T) {
+	p := filepath.Join(t.TempDir(), "flowlens.yaml")
+	if err := os.WriteFile(p, []byte("data_dir: /srv/flowlens\nbroker: {data_dir: /fast/kafka}\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var cfg Config
+	if err := config.Load(p, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg.SetDefaults()
+	cfg.placeFolders()
+	for _, c := range []struct{ part, got, want string }{
+		{"clickhouse", cfg.ClickHouse.DataDir, "/srv/flowlens/clickhouse"},
+		{"broker", cfg.Broker.DataDir, "/fast/kafka"},
+		{"agent", cfg.Agent.DataDir, "/srv/flowlens/agent"},
+		{"rules", cfg.Rules.DataDir, "/srv/flowlens/rules"},
+	} {
+		if c.got != c.want {
+			t.Errorf("%s data in %s, want %s", c.part, c.got, c.want)
+		}
+	}
+}
