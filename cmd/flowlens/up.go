@@ -7,9 +7,11 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/agent"
@@ -20,13 +22,37 @@ import (
 	"github.com/flowlens/flowlens/loadtest"
 )
 
+// upListenFlags move the listeners of `flowlens up`, by the config key each
+// one sets (pipeline.Config.Listeners).
+var upListenFlags = map[string]string{
+	"clickhouse.addr":          "clickhouse-listen",
+	"broker.addr":              "kafka-listen",
+	"agent.otlp.grpc.endpoint": "otlp-grpc-listen",
+	"agent.otlp.http.endpoint": "otlp-http-listen",
+	"flowgraph.listen":         "flowgraph-listen",
+	"alerts_listen":            "alerts-listen",
+	"collector.http_addr":      "collector-metrics-listen",
+	"agent.metrics.endpoint":   "agent-metrics-listen",
+}
+
+// exampleUpConfig is the commented example of the --config file.
+const exampleUpConfig = "examples/flowlens.yaml"
+
+// upOptions are the flags of `flowlens up`.
+type upOptions struct {
+	cfgPath  string
+	demo     bool
+	demoRate float64
+	rules    []string
+	listen   map[string]*string // by flag name
+}
+
 func newUpCmd(g *globalFlags) *cobra.Command {
-	var (
-		cfgPath  string
-		demo     bool
-		demoRate float64
-		rules    []string
-	)
+	o := &upOptions{listen: map[string]*string{}}
+	return o.command(g)
+}
+
+func (o *upOptions) command(g *globalFlags) *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "up",
 		Short: "Run the whole pipeline on this machine with embedded Kafka and ClickHouse",
@@ -38,38 +64,74 @@ and a local agent (OTLP on localhost, and the files of its config).
 With --demo (the default of make run) the synthetic shop of loadtest/ sends
 traces to the agent and writes JSON logs that the agent tails.
 
+--config reads a YAML file; ` + exampleUpConfig + ` shows and explains every
+section. The --*-listen flags move the listeners (port 0 picks a free one);
+flags win over the file.
+
 Ctrl-C shuts down cleanly (the agent flushes to Kafka, the collector stores
 and commits); starting again keeps all data.`,
 		Example: `  flowlens up
-  flowlens up --demo=false --config flowlens.yaml
-  flowlens up --rules rules/testdata/shop-rules.yaml`,
+  flowlens up --demo=false --config ` + exampleUpConfig + `
+  flowlens up --rules rules/examples/shop-flows.yml
+  flowlens up --clickhouse-listen 127.0.0.1:18123 --kafka-listen 127.0.0.1:19092`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
-			cfg := pipeline.Config{DataDir: g.DataDir}
-			if cfgPath != "" {
-				if err := config.Load(cfgPath, &cfg); err != nil {
-					return err
-				}
+			cfg, err := o.pipelineConfig(g, cmd.Flags())
+			if err != nil {
+				return err
 			}
-			cfg.SetDefaults()
-			cfg.Storage.Database = g.Database
-			cfg.Rules.RuleFiles = append(cfg.Rules.RuleFiles, rules...)
 			demoLogs := filepath.Join(cfg.DataDir, "demo-logs")
-			if demo {
+			if o.demo {
 				cfg.Agent.Files = append(cfg.Agent.Files, demoLogSource(demoLogs))
 			}
-			return runUp(cmd.Context(), cfg, demo, demoRate, demoLogs, log, cmd.OutOrStdout())
+			err = runUp(cmd.Context(), cfg, o.demo, o.demoRate, demoLogs, log, cmd.OutOrStdout())
+			var inUse *pipeline.AddrInUseError
+			if errors.As(err, &inUse) && upListenFlags[inUse.Key] != "" {
+				inUse.Setting = "--" + upListenFlags[inUse.Key]
+			}
+			return err
 		},
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config of the pipeline (see internal/pipeline.Config)")
-	cmd.Flags().BoolVar(&demo, "demo", true, "run the synthetic shop from loadtest/ against the pipeline")
-	cmd.Flags().Float64Var(&demoRate, "demo-rate", 20, "root requests per second of the demo shop")
-	cmd.Flags().StringArrayVar(&rules, "rules", nil, "rule file to evaluate (repeatable)")
+	cmd.Flags().StringVar(&o.cfgPath, "config", "", "YAML config of the pipeline: see "+exampleUpConfig)
+	cmd.Flags().BoolVar(&o.demo, "demo", true, "run the synthetic shop from loadtest/ against the pipeline")
+	cmd.Flags().Float64Var(&o.demoRate, "demo-rate", 20, "root requests per second of the demo shop")
+	cmd.Flags().StringArrayVar(&o.rules, "rules", nil, "rule file to evaluate (repeatable)")
+	var defaults pipeline.Config
+	defaults.SetDefaults()
+	for _, l := range defaults.Listeners() {
+		f := upListenFlags[l.Key]
+		o.listen[f] = cmd.Flags().String(f, *l.Addr, fmt.Sprintf("address of the %s (config %s)", l.Name, l.Key))
+	}
 	return cmd
+}
+
+// pipelineConfig reads --config and lays the flags a user set over it.
+func (o *upOptions) pipelineConfig(g *globalFlags, flags *pflag.FlagSet) (pipeline.Config, error) {
+	var cfg pipeline.Config
+	if err := config.Load(o.cfgPath, &cfg); err != nil {
+		return cfg, err
+	}
+	if flags.Changed("data-dir") || o.cfgPath == "" {
+		cfg.DataDir = g.DataDir
+	}
+	if flags.Changed("database") || cfg.Storage.Database == "" {
+		cfg.Storage.Database = g.Database
+	}
+	for _, l := range cfg.Listeners() {
+		if f := upListenFlags[l.Key]; flags.Changed(f) {
+			*l.Addr = *o.listen[f]
+		}
+	}
+	for _, r := range o.rules {
+		if !slices.Contains(cfg.Rules.RuleFiles, r) {
+			cfg.Rules.RuleFiles = append(cfg.Rules.RuleFiles, r)
+		}
+	}
+	return cfg, nil
 }
 
 // demoLogSource tails the JSON log files of the synthetic shop.
