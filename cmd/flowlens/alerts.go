@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"text/tabwriter"
@@ -22,6 +23,10 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			data, err := alertapi.Fetch(cmd.Context(), nil, trimURL(apiURL))
+			var none *alertapi.NoEvaluatorError
+			if errors.As(err, &none) {
+				return fmt.Errorf("%w: start one with `flowlens up --rules FILE` or `flowlens rules eval FILE`, or point --url at yours", err)
+			}
 			if err != nil {
 				return err
 			}

@@ -79,3 +79,29 @@ flowlens_breaker_state{service="checkout",target="payments",state="closed",insta
 		t.Errorf("json: %v\n%s", err, out)
 	}
 }
+
+// With no evaluator at --url, `flowlens alerts` says so and how to start one.
+func TestAlertsWithoutEvaluator(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close() // nothing listens there now
+	cmd := newAlertsCmd(&globalFlags{Output: "text"})
+	cmd.SetOut(&bytes.Buffer{})
+	cmd.SetErr(&bytes.Buffer{})
+	cmd.SetArgs([]string{"--url", addr})
+	err = cmd.ExecuteContext(context.Background())
+	if err == nil {
+		t.Fatal("no error")
+	}
+	for _, want := range []string{"no alerts evaluator at http://" + addr, "flowlens up --rules", "flowlens rules eval"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "dial tcp") {
+		t.Errorf("error is raw: %q", err)
+	}
+}

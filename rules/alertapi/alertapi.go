@@ -6,11 +6,13 @@ package alertapi
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -104,6 +106,18 @@ func LabelString(l map[string]string) string {
 	return "{" + strings.Join(parts, ", ") + "}"
 }
 
+// NoEvaluatorError is a Fetch from an address where nothing listens.
+type NoEvaluatorError struct {
+	URL string
+	Err error
+}
+
+func (e *NoEvaluatorError) Error() string {
+	return "no alerts evaluator at " + e.URL + " (nothing listens there)"
+}
+
+func (e *NoEvaluatorError) Unwrap() error { return e.Err }
+
 // Fetch reads the alerts from a flowlens API base URL (http://host:port).
 func Fetch(ctx context.Context, client *http.Client, baseURL string) (*Data, error) {
 	if client == nil {
@@ -115,12 +129,18 @@ func Fetch(ctx context.Context, client *http.Client, baseURL string) (*Data, err
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("fetch alerts: %w", err)
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, &NoEvaluatorError{URL: baseURL, Err: err}
+		}
+		return nil, fmt.Errorf("fetch alerts from %s: %w", baseURL, err)
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("fetch alerts: %w", err)
+	}
+	if resp.StatusCode == http.StatusNotFound {
+		return nil, fmt.Errorf("fetch alerts: %s answers but serves no %s: is it the address of an alerts evaluator?", baseURL, Path)
 	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("fetch alerts from %s: %s: %s", baseURL, resp.Status, strings.TrimSpace(string(body)))
