@@ -56,7 +56,7 @@ func newRoot() *cobra.Command {
 			if err := config.Load(cfgPath, &cfg); err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (%d file sources, OTLP grpc=%v http=%v, kafka %v, buffer %s %s)\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "%s: OK (file sources: %d, OTLP grpc=%v http=%v, kafka %v, buffer %s %s)\n",
 				cfgPath, len(cfg.Files), cfg.OTLP.GRPC.On(), cfg.OTLP.HTTP.On(), cfg.Kafka.Brokers, cfg.Buffer.MaxSize, cfg.Buffer.WhenFull)
 			return nil
 		},

@@ -28,6 +28,14 @@ func checkOutput(g *globalFlags) error {
 	return fmt.Errorf("--output %q: want text or json", g.Output)
 }
 
+// count says n of a thing: "1 problem", "2 problems".
+func count(n int, one, many string) string {
+	if n == 1 {
+		return "1 " + one
+	}
+	return fmt.Sprintf("%d %s", n, many)
+}
+
 // fmtDur prints a duration compactly for tables: 850µs, 12.3ms, 1.52s, 2m03s.
 func fmtDur(d time.Duration) string {
 	switch {

@@ -72,11 +72,11 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 					for _, gr := range groups.Groups {
 						n += len(gr.Rules)
 					}
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: %d groups, %d Prometheus rules: OK\n", f, len(groups.Groups), n)
+					fmt.Fprintf(cmd.OutOrStdout(), "%s: %s, %s: OK\n", f, count(len(groups.Groups), "group", "groups"), count(n, "Prometheus rule", "Prometheus rules"))
 				}
 			}
 			if bad > 0 {
-				return fmt.Errorf("%d problems in rule files", bad)
+				return fmt.Errorf("%s in rule files", count(bad, "problem", "problems"))
 			}
 			return nil
 		},
@@ -98,7 +98,7 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 				for _, d := range diags {
 					fmt.Fprintln(cmd.ErrOrStderr(), d.Error())
 				}
-				return fmt.Errorf("%d problems in %s: nothing exported", len(diags), args[0])
+				return fmt.Errorf("%s in %s: nothing exported", count(len(diags), "problem", "problems"), args[0])
 			}
 			out, err := rulefile.Export(groups)
 			if err != nil {
