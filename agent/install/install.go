@@ -190,7 +190,7 @@ func Install(o Options) error {
 		Step{Desc: "reload systemd", Command: []string{"systemctl", "daemon-reload"}},
 		Step{Desc: "enable and start the service", Command: []string{"systemctl", "enable", "--now", "flowlens-agent.service"}},
 	)
-	return run(o, steps)
+	return run(o, "install", steps)
 }
 
 // Uninstall stops the service and removes what Install wrote (config and
@@ -212,10 +212,11 @@ func Uninstall(o Options) error {
 	} else {
 		steps = append(steps, Step{Desc: "keep config " + o.path(ConfigDir) + " and data " + o.path(DataDir) + " (use --purge to remove them)", Do: func() error { return nil }})
 	}
-	return run(o, steps)
+	return run(o, "uninstall", steps)
 }
 
-func run(o Options, steps []Step) error {
+// run prints the plan of action (install or uninstall) and carries it out.
+func run(o Options, action string, steps []Step) error {
 	mode := ""
 	switch {
 	case o.DryRun:
@@ -223,7 +224,7 @@ func run(o Options, steps []Step) error {
 	case o.Root != "":
 		mode = " (into " + o.Root + ": files are written, commands only printed)"
 	}
-	fmt.Fprintf(o.Out, "flowlens-agent install plan%s:\n", mode)
+	fmt.Fprintf(o.Out, "flowlens-agent %s plan%s:\n", action, mode)
 	for i, s := range steps {
 		if s.Command != nil {
 			cmdline := strings.Join(s.Command, " ")

@@ -172,3 +172,19 @@ func TestVersionAndHelp(t *testing.T) {
 		}
 	}
 }
+
+// Each command says what it is about to do: uninstall is no install plan.
+func TestPlansNameTheirCommand(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
+	for _, cmd := range []string{"install", "uninstall"} {
+		out, err := execute(t, cmd, "--root", root, "--dry-run")
+		if err != nil {
+			t.Fatalf("%s: %v\n%s", cmd, err, out)
+		}
+		if first, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(first, "flowlens-agent "+cmd+" plan") {
+			t.Errorf("%s begins with %q", cmd, first)
+		}
+	}
+}
