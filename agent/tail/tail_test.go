@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 // sink collects records of all files; Flush commits the last checkpoint, as
@@ -87,6 +88,11 @@ func (r *running) stop(tb testing.TB) {
 
 func start(t *testing.T, cfg Config, ckpt string, s *sink) *running {
 	t.Helper()
+	return startLogged(t, cfg, ckpt, s, zap.NewNop())
+}
+
+func startLogged(t *testing.T, cfg Config, ckpt string, s *sink, log *zap.Logger) *running {
+	t.Helper()
 	cfg.ScanInterval = 50 * time.Millisecond
 	cfg.PollInterval = 10 * time.Millisecond
 	if cfg.RotateWait == 0 {
@@ -96,7 +102,7 @@ func start(t *testing.T, cfg Config, ckpt string, s *sink) *running {
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	tl, err := New(cfg, ckpt, s.factory, zap.NewNop())
+	tl, err := New(cfg, ckpt, s.factory, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -388,5 +394,31 @@ func TestDamagedCheckpointsStartOver(t *testing.T) {
 	s.waitCount(t, 10)
 	if _, err := os.Stat(ckpt + ".damaged"); err != nil {
 		t.Fatalf("damaged checkpoints not moved aside: %v", err)
+	}
+}
+
+// A path that matches no file (the default config's /var/log/messages on a
+// host that only has /var/log/syslog) is named in one warning, not
+// followed in silence; it is still read once it appears.
+func TestWarnsOnceAboutPatternsMatchingNothing(t *testing.T) {
+	dir := t.TempDir()
+	present, missing, later := filepath.Join(dir, "present.log"), filepath.Join(dir, "missing.log"), filepath.Join(dir, "later", "*.log")
+	appendLines(t, present, 0, 1)
+	core, logs := observer.New(zap.WarnLevel)
+	s := &sink{}
+	startLogged(t, Config{Include: []string{present, missing, later}}, filepath.Join(dir, "ckpt.json"), s, zap.New(core))
+	s.waitCount(t, 1)
+	// a file that appears later is read, so scans went on after the warning
+	os.MkdirAll(filepath.Dir(later), 0o755)
+	appendLines(t, filepath.Join(dir, "later", "x.log"), 0, 1)
+	s.waitCount(t, 2)
+
+	warns := logs.FilterMessageSnippet("no file matches").All()
+	if len(warns) != 1 {
+		t.Fatalf("%d warnings, want 1: %v", len(warns), logs.All())
+	}
+	got := fmt.Sprint(warns[0].ContextMap()["include"])
+	if !strings.Contains(got, missing) || !strings.Contains(got, later) || strings.Contains(got, present) {
+		t.Errorf("the warning names %s; want %s and %s, not %s", got, missing, later, present)
 	}
 }

@@ -146,6 +146,31 @@ func (t *Tailer) matches() []string {
 	return out
 }
 
+// warnUnmatched says once, at the first scan, which include patterns match
+// no file: a path that does not exist on this host (a default config's
+// /var/log/syslog where there is only the journal) would otherwise be
+// followed in silence. They are scanned for again all the same.
+func (t *Tailer) warnUnmatched() {
+	var none []string
+	for _, p := range t.cfg.Include {
+		paths, _ := filepath.Glob(p)
+		found := false
+		for _, path := range paths {
+			if !t.excluded(path) {
+				found = true
+				break
+			}
+		}
+		if !found {
+			none = append(none, p)
+		}
+	}
+	if len(none) > 0 {
+		t.log.Warn("no file matches these include patterns yet; they are scanned for again every scan_interval",
+			zap.Strings("include", none), zap.Duration("scan_interval", t.cfg.ScanInterval))
+	}
+}
+
 func (t *Tailer) excluded(path string) bool {
 	for _, x := range t.cfg.Exclude {
 		if ok, _ := filepath.Match(x, path); ok {
@@ -162,6 +187,9 @@ func (t *Tailer) scan(ctx context.Context) {
 	now := time.Now()
 	first := t.firstScan
 	t.firstScan = false
+	if first {
+		t.warnUnmatched()
+	}
 	head := make([]byte, t.cfg.FingerprintSize)
 	for _, path := range t.matches() {
 		if ctx.Err() != nil {
