@@ -102,8 +102,9 @@ func (a *Agent) Receiver() *otlpin.Receiver { return a.recv }
 
 // Run starts everything and runs until ctx is done, then shuts down in the
 // order that keeps the guarantee: receivers stop answering, file readers
-// hand over what they read, the buffer fsyncs (committing checkpoints), the
-// checkpoints are written.
+// read their files to the end and hand that over, the forwarder sends what
+// the buffer holds while Kafka takes it (within shutdownGrace), the buffer
+// fsyncs (committing checkpoints), the checkpoints are written.
 func (a *Agent) Run(ctx context.Context) error {
 	return a.RunReady(ctx, nil)
 }
@@ -170,10 +171,23 @@ func (a *Agent) RunReady(ctx context.Context, ready func()) error {
 	if a.recv != nil {
 		a.recv.Shutdown(shCtx)
 	}
-	stopSources()
+	stopSources() // the readers read their files to the end first
 	srcWG.Wait()
+	// What the sources handed over last goes to Kafka now, not at the next
+	// start: while Kafka takes it, within the grace.
+	a.fwd.Drain()
+	fwdDone := make(chan struct{})
+	go func() { fwdWG.Wait(); close(fwdDone) }()
+	select {
+	case <-fwdDone:
+	case <-shCtx.Done():
+	}
 	stopFwd()
-	fwdWG.Wait()
+	<-fwdDone
+	if left := a.wal.Stats(); left.Records > 0 {
+		a.log.Warn("records not sent to Kafka before stopping stay in the disk buffer; they are sent at the next start",
+			zap.Int64("records", left.Records), zap.Int64("bytes", left.Bytes))
+	}
 	var errs []error
 	errs = append(errs, runErr)
 	if err := a.wal.Close(); err != nil {

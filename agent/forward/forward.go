@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -144,6 +145,9 @@ type Forwarder struct {
 	messages, records, bytes, errs, droppedLarge, droppedBad atomic.Int64
 	connected                                                atomic.Bool
 	lastErr                                                  atomic.Value
+
+	drain     chan struct{} // closed by Drain
+	drainOnce sync.Once
 }
 
 // New builds the producer; cfg must be defaulted and validated.
@@ -173,7 +177,7 @@ func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
 		ReadTimeout:  cfg.WriteTimeout,
 		Transport:    tr,
 	}
-	return &Forwarder{cfg: cfg, wal: wal, log: log, writer: w, client: client}, nil
+	return &Forwarder{cfg: cfg, wal: wal, log: log, writer: w, client: client, drain: make(chan struct{})}, nil
 }
 
 // Stats returns the counters.
@@ -186,20 +190,40 @@ func (f *Forwarder) Stats() Stats {
 	return s
 }
 
-// Run sends until ctx is done. Records stay in the buffer until Kafka
-// acknowledged them, so stopping at any point loses nothing.
+// errDrainFailed ends a send that failed after Drain.
+var errDrainFailed = errors.New("kafka did not take the records while draining")
+
+// Drain makes Run return once it has sent everything the buffer holds
+// (the caller stops the sources first), or at the first failed send: the
+// records stay in the buffer for the next start. Safe to call more than once.
+func (f *Forwarder) Drain() { f.drainOnce.Do(func() { close(f.drain) }) }
+
+// Run sends until ctx is done, or, after Drain, until the buffer has
+// nothing left to send. Records stay in the buffer until Kafka acknowledged
+// them, so stopping at any point loses nothing.
 func (f *Forwarder) Run(ctx context.Context) error {
 	defer f.writer.Close()
 	f.ensureTopics(ctx)
+	// readCtx also ends at Drain: a read then returns what is left and,
+	// when nothing is, returns at once instead of waiting for more.
+	readCtx, stopReading := context.WithCancel(ctx)
+	defer stopReading()
+	go func() {
+		select {
+		case <-f.drain:
+			stopReading()
+		case <-readCtx.Done():
+		}
+	}()
 	var ents []buffer.Entry
 	var msgs []kafka.Message
 	var counts []int
 	for ctx.Err() == nil {
 		var err error
-		ents, err = f.wal.Read(ctx, int(f.cfg.MaxRequestBytes), ents)
+		ents, err = f.wal.Read(readCtx, int(f.cfg.MaxRequestBytes), ents)
 		if err != nil {
-			if ctx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
-				return nil
+			if readCtx.Err() != nil || errors.Is(err, buffer.ErrClosed) {
+				return nil // stopped, or drained
 			}
 			return fmt.Errorf("read buffer: %w", err)
 		}
@@ -231,7 +255,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				end++
 			}
 			if err := f.send(ctx, msgs, counts); err != nil {
-				return nil // ctx done: the rest stays in the buffer
+				return nil // stopped: the rest stays in the buffer
 			}
 			if err := f.wal.Ack(ents[end-1].Pos); err != nil {
 				return fmt.Errorf("acknowledge buffer: %w", err)
@@ -312,6 +336,10 @@ func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case <-f.drain:
+			// stopping: what Kafka does not take now waits in the buffer
+			// for the next start, rather than hold the shutdown
+			return errDrainFailed
 		case <-time.After(backoff):
 		}
 		backoff = min(2*backoff, f.cfg.RetryBackoffMax)

@@ -100,14 +100,22 @@ type reader struct {
 	pending bool // lines handed over since the last Flush
 }
 
-func (rd *reader) run(ctx context.Context) {
+// run follows the file until stop ends, then reads it to its end and hands
+// that over too (drain). Reading and handing over use work, which outlives
+// stop by the Tailer's drainTimeout, so a turn under way when stop ends is
+// not cut short.
+func (rd *reader) run(stop, work context.Context) {
 	defer rd.t.readerDone(rd)
 	defer rd.f.Close()
 	defer rd.h.Close()
 	lastData := time.Now()
 	lastCheck := time.Time{}
 	for {
-		more, err := rd.readTurn(ctx, &lastData)
+		if stop.Err() != nil {
+			rd.drain(work)
+			return
+		}
+		more, err := rd.readTurn(work, &lastData)
 		if err != nil {
 			return
 		}
@@ -121,15 +129,15 @@ func (rd *reader) run(ctx context.Context) {
 				// renamed away or deleted: nothing more will come, so an
 				// unterminated last line is a record too
 				if len(rd.partial) > 0 || rd.partLen > 0 {
-					if err := rd.line(ctx, rd.partial, rd.partLen, rd.off); err != nil {
+					if err := rd.line(work, rd.partial, rd.partLen, rd.off); err != nil {
 						return
 					}
 					rd.partial, rd.partLen = rd.partial[:0], 0
 				}
-				rd.finish(ctx)
+				rd.finish(work)
 				return
 			case fileClose:
-				rd.finish(ctx)
+				rd.finish(work)
 				return
 			case fileTruncated:
 				lastData = time.Now()
@@ -137,15 +145,26 @@ func (rd *reader) run(ctx context.Context) {
 			}
 		}
 		select {
-		case <-ctx.Done():
-			// hand over what is complete, but do not wait for a full buffer forever
-			fctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			rd.finish(fctx)
-			cancel()
-			return
+		case <-stop.Done():
 		case <-time.After(rd.t.cfg.PollInterval):
 		}
 	}
+}
+
+// drain reads the file to its end and hands over what is complete (until
+// work ends); a partial last line stays for the next start.
+func (rd *reader) drain(work context.Context) {
+	var lastData time.Time
+	for {
+		more, err := rd.readTurn(work, &lastData)
+		if err != nil {
+			return
+		}
+		if !more {
+			break
+		}
+	}
+	rd.finish(work)
 }
 
 // turnBytes is how much one file reads before letting others have a turn.

@@ -66,16 +66,29 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 	return t, nil
 }
 
-// Run scans and follows files until ctx is done, then waits for the readers
-// to hand over what they read. Call Close after the handlers' data is safe
-// (so the last checkpoints are written).
+// drainTimeout bounds the last reads after Run's context ends: a handler
+// blocked on a full buffer must not hold a shutdown forever.
+const drainTimeout = 5 * time.Second
+
+// Run scans and follows files until ctx is done. Then it scans a last
+// time, every reader reads its file to the end and hands over what it read
+// (for up to drainTimeout), and Run returns: lines written just before a
+// shutdown are shipped by it, not at the next start. Call Close after the
+// handlers' data is safe (so the last checkpoints are written).
 func (t *Tailer) Run(ctx context.Context) error {
+	// work is the readers' context for reading and handing over: it ends
+	// drainTimeout after ctx.
+	work, stopWork := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWork()
 	ticker := time.NewTicker(t.cfg.ScanInterval)
 	defer ticker.Stop()
 	for {
-		t.scan(ctx)
+		t.scan(ctx, work)
 		select {
 		case <-ctx.Done():
+			t.scan(ctx, work) // files that appeared since the last scan
+			timer := time.AfterFunc(drainTimeout, stopWork)
+			defer timer.Stop()
 			t.wg.Wait()
 			return nil
 		case <-ticker.C:
@@ -183,7 +196,9 @@ func (t *Tailer) excluded(path string) bool {
 	return false
 }
 
-func (t *Tailer) scan(ctx context.Context) {
+// scan opens the files that match and are not being read. Readers follow
+// their file until stop ends, then read to its end within work.
+func (t *Tailer) scan(stop, work context.Context) {
 	now := time.Now()
 	first := t.firstScan
 	t.firstScan = false
@@ -192,7 +207,7 @@ func (t *Tailer) scan(ctx context.Context) {
 	}
 	head := make([]byte, t.cfg.FingerprintSize)
 	for _, path := range t.matches() {
-		if ctx.Err() != nil {
+		if work.Err() != nil {
 			return
 		}
 		fi, err := os.Stat(path)
@@ -213,14 +228,14 @@ func (t *Tailer) scan(ctx context.Context) {
 		if full {
 			continue
 		}
-		t.open(ctx, path, head, first, now)
+		t.open(stop, work, path, head, first, now)
 	}
 	t.reg.mu.Lock()
 	t.reg.gcLocked(now, forgetAfter)
 	t.reg.mu.Unlock()
 }
 
-func (t *Tailer) open(ctx context.Context, path string, head []byte, first bool, now time.Time) {
+func (t *Tailer) open(stop, work context.Context, path string, head []byte, first bool, now time.Time) {
 	f, err := os.Open(path)
 	if err != nil {
 		t.log.Debug("open", zap.String("path", path), zap.Error(err))
@@ -282,7 +297,7 @@ func (t *Tailer) open(ctx context.Context, path string, head []byte, first bool,
 	t.readers[id] = rd
 	t.mu.Unlock()
 	t.wg.Add(1)
-	go rd.run(ctx)
+	go rd.run(stop, work)
 }
 
 func (t *Tailer) readerDone(rd *reader) {
