@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -20,7 +19,10 @@ func newClickHouseCmd(g *globalFlags) *cobra.Command {
 		Long: `Serve the embedded ClickHouse engine (chDB) on a ClickHouse-compatible HTTP
 port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 
-  curl 'http://127.0.0.1:8123/?query=SELECT+version()'`,
+  curl 'http://127.0.0.1:8123/?query=SELECT+version()'
+
+The engine's data is in --data-dir's clickhouse/ folder (data/clickhouse),
+or in --data-dir itself when that is an engine's folder already.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -28,7 +30,7 @@ port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 				return err
 			}
 			if cfg.DataDir == "" {
-				cfg.DataDir = filepath.Join(g.DataDir, "clickhouse")
+				cfg.DataDir = g.engineDir()
 			}
 			cfg.MergeNice = &mergeNice
 			srv, err := chserver.New(cfg, log)

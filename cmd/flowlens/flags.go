@@ -4,12 +4,14 @@ import (
 	"context"
 	"fmt"
 	"net"
+	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/chdb"
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/logging"
 	"github.com/flowlens/flowlens/storage"
@@ -35,6 +37,25 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVar(&g.CPUProfile, "cpu-profile", "", "write a Go CPU profile (go tool pprof) of the command to this file")
 }
 
+// engineDir is the embedded engine's folder: <--data-dir>/clickhouse, or
+// --data-dir itself when it is an engine's folder already, or is named
+// clickhouse and holds none (flowlens clickhouse --data-dir data/clickhouse
+// means that folder, not data/clickhouse/clickhouse).
+func (g *globalFlags) engineDir() string {
+	nested := filepath.Join(g.DataDir, "clickhouse")
+	switch {
+	case chdb.IsDataFolder(g.DataDir):
+		return g.DataDir
+	case chdb.IsDataFolder(nested):
+		return nested
+	case filepath.Base(filepath.Clean(g.DataDir)) == "clickhouse":
+		if _, err := os.Stat(nested); err != nil {
+			return g.DataDir
+		}
+	}
+	return nested
+}
+
 func (g *globalFlags) logger() (*zap.Logger, error) {
 	return logging.New(logging.Config{Level: g.LogLevel})
 }
@@ -50,7 +71,7 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger) (st *stora
 		if !listening(cfg.Addr) {
 			// A CLI command's private endpoint is an implementation detail: only its problems are worth a line.
 			quiet := log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
-			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(g.DataDir, "clickhouse")}, quiet)
+			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: g.engineDir()}, quiet)
 			if err != nil {
 				return nil, nil, fmt.Errorf("no ClickHouse at %s and the embedded engine did not open: %w", storage.DefaultAddr, err)
 			}

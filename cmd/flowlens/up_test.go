@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,69 @@ func runFlowlens(t *testing.T, env []string, args ...string) (stdout, stderr str
 		t.Fatal(err)
 	}
 	return out.String(), errOut.String(), code
+}
+
+// flowlensProc is flowlens running in a process of its own.
+type flowlensProc struct {
+	cmd         *exec.Cmd
+	out, errOut syncBuffer
+	done        chan error
+}
+
+// startFlowlens starts flowlens with args in a process of its own; stop
+// interrupts it as Ctrl-C does.
+func startFlowlens(t *testing.T, args ...string) *flowlensProc {
+	t.Helper()
+	raw, _ := json.Marshal(args)
+	p := &flowlensProc{done: make(chan error, 1)}
+	p.cmd = exec.Command(os.Args[0], "-test.run=^TestFlowlensProcess$")
+	p.cmd.Env = append(os.Environ(), flowlensArgsEnv+"="+string(raw))
+	p.cmd.Stdout, p.cmd.Stderr = &p.out, &p.errOut
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() {
+		if p.cmd.ProcessState == nil {
+			_ = p.cmd.Process.Kill()
+			<-p.done
+		}
+	})
+	return p
+}
+
+// waitOutput waits until stdout matches re and returns the submatches.
+func (p *flowlensProc) waitOutput(t *testing.T, re *regexp.Regexp) []string {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for {
+		if m := re.FindStringSubmatch(p.out.String()); m != nil {
+			return m
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			t.Fatalf("flowlens ended (%v) before printing %s\nstdout: %s\nstderr: %s", err, re, p.out.String(), p.errOut.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no %s in time\nstdout: %s\nstderr: %s", re, p.out.String(), p.errOut.String())
+		}
+	}
+}
+
+// stop interrupts flowlens and waits for a clean exit.
+func (p *flowlensProc) stop(t *testing.T) {
+	t.Helper()
+	_ = p.cmd.Process.Signal(os.Interrupt)
+	select {
+	case err := <-p.done:
+		if err != nil {
+			t.Errorf("flowlens exited with %v\nstderr: %s", err, p.errOut.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("flowlens did not stop on an interrupt")
+	}
 }
 
 // holdPort listens on a free port until the test ends: "another program".

@@ -107,13 +107,31 @@ func (e *Engine) Close() error {
 	return nil
 }
 
+// lockFileName is the file in a data folder that lockFolder locks.
+const lockFileName = "flowlens.lock"
+
+// IsDataFolder reports whether dir holds an engine's data: one this
+// package has opened (its lock file is there), or a ClickHouse data folder
+// (metadata/ and store/).
+func IsDataFolder(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, lockFileName)); err == nil {
+		return true
+	}
+	m, err := os.Stat(filepath.Join(dir, "metadata"))
+	if err != nil || !m.IsDir() {
+		return false
+	}
+	st, err := os.Stat(filepath.Join(dir, "store"))
+	return err == nil && st.IsDir()
+}
+
 // lockFolder takes an exclusive, non-blocking lock on dir/flowlens.lock so a
 // second process fails at once with the owner's pid instead of hanging.
 // Within one process the same folder may be opened again (flock is per open
 // file description, so a second lock in this process would also conflict;
 // callers share one Engine instead).
 func lockFolder(dir string) (*os.File, error) {
-	p := filepath.Join(dir, "flowlens.lock")
+	p := filepath.Join(dir, lockFileName)
 	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
