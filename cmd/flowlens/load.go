@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -9,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -27,7 +29,8 @@ Each file is OTLP JSON (one request, or one request per line as the OTel
 Collector's file exporter writes) or one OTLP protobuf
 ExportTraceServiceRequest / ExportLogsServiceRequest. Whether a file holds
 traces or logs is detected ("-" reads standard input). Loading the same file
-twice stores it once.`,
+twice stores it once; each file's line says what was stored and what was
+there already.`,
 		Args: cobra.MinimumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(g); err != nil {
@@ -61,11 +64,7 @@ twice stores it once.`,
 				}
 				results = append(results, res)
 				if g.Output != "json" {
-					fmt.Fprintf(cmd.OutOrStdout(), "%s: stored %d %s", path, res.Stored, res.Kind)
-					if res.Rejected > 0 {
-						fmt.Fprintf(cmd.OutOrStdout(), ", rejected %d", res.Rejected)
-					}
-					fmt.Fprintln(cmd.OutOrStdout())
+					fmt.Fprintln(cmd.OutOrStdout(), res.summary())
 				}
 			}
 			if g.Output == "json" {
@@ -79,10 +78,39 @@ twice stores it once.`,
 }
 
 type loadResult struct {
-	File     string `json:"file"`
-	Kind     string `json:"kind"` // spans or logs
-	Stored   int    `json:"stored"`
-	Rejected int    `json:"rejected"`
+	File string `json:"file"`
+	Kind string `json:"kind"` // spans or logs
+	// Stored is how many rows this load stored; AlreadyStored how many of
+	// the file's records were stored before it (all of them on a second load
+	// of a file, which stores nothing), StoredTwice how many of those it
+	// stored again (a record also in another file).
+	Stored        int `json:"stored"`
+	AlreadyStored int `json:"already_stored"`
+	StoredTwice   int `json:"stored_twice"`
+	Rejected      int `json:"rejected"`
+}
+
+// summary is the result as a line: "f.json: stored 7 spans", "f.json:
+// nothing new, its 7 spans were already stored".
+func (r loadResult) summary() string {
+	one := strings.TrimSuffix(r.Kind, "s")
+	var s string
+	switch {
+	case r.Stored == 0 && r.AlreadyStored > 0:
+		s = fmt.Sprintf("%s: nothing new, its %s already stored", r.File, count(r.AlreadyStored, one+" was", r.Kind+" were"))
+	default:
+		s = fmt.Sprintf("%s: stored %s", r.File, count(r.Stored, one, r.Kind))
+		if more := r.AlreadyStored - r.StoredTwice; more > 0 {
+			s += fmt.Sprintf(" (%s already stored)", count(more, "more was", "more were"))
+		}
+		if r.StoredTwice > 0 {
+			s += fmt.Sprintf("; %s already stored and now twice", count(r.StoredTwice, "of them was", "of them were"))
+		}
+	}
+	if r.Rejected > 0 {
+		s += fmt.Sprintf(", rejected %d", r.Rejected)
+	}
+	return s
 }
 
 func readInput(path string, stdin io.Reader) ([]byte, error) {
@@ -119,12 +147,11 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 				return nil
 			}
 			chunk++
-			if err := st.InsertSpans(ctx, rows, fmt.Sprintf("%s-%d", token, chunk)); err != nil {
-				return err
-			}
-			res.Stored += rows.Len()
+			err := insertCounted(ctx, st, storage.TracesTable, rows.Keys(), &res, func() error {
+				return st.InsertSpans(ctx, rows, fmt.Sprintf("%s-%d", token, chunk))
+			})
 			rows.Reset()
-			return nil
+			return err
 		}
 		for _, td := range traces {
 			rows.AppendTraces(td, warn)
@@ -143,12 +170,11 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 			return nil
 		}
 		chunk++
-		if err := st.InsertLogs(ctx, rows, fmt.Sprintf("%s-%d", token, chunk)); err != nil {
-			return err
-		}
-		res.Stored += rows.Len()
+		err := insertCounted(ctx, st, storage.LogsTable, rows.Keys(), &res, func() error {
+			return st.InsertLogs(ctx, rows, fmt.Sprintf("%s-%d", token, chunk))
+		})
 		rows.Reset()
-		return nil
+		return err
 	}
 	for _, ld := range logs {
 		rows.AppendLogs(ld, warn)
@@ -159,6 +185,28 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 		}
 	}
 	return res, flush()
+}
+
+// insertCounted runs insert and adds to res what it stored and what of it
+// was stored before, counted in the table before and after: the engine
+// drops a chunk it already has (same dedup token) without saying so.
+func insertCounted(ctx context.Context, st *storage.Store, table string, keys storage.RowKeys, res *loadResult, insert func() error) error {
+	before, err := st.CountStored(ctx, table, keys)
+	if err != nil {
+		return err
+	}
+	if err := insert(); err != nil {
+		return err
+	}
+	after, err := st.CountStored(ctx, table, keys)
+	if err != nil {
+		return err
+	}
+	stored := max(0, after.Rows-before.Rows)
+	res.Stored += stored
+	res.AlreadyStored += before.Keys
+	res.StoredTwice += min(stored, before.Keys)
+	return nil
 }
 
 // decodeOTLP reads OTLP JSON (one document or JSON lines) or protobuf, of
