@@ -66,7 +66,8 @@ func openStore(t testing.TB, addr, db string) *storage.Store {
 	}
 	cfg := storage.Config{Addr: addr, Database: db, DialTimeout: 2 * time.Second, ReadTimeout: 20 * time.Second, Compression: os.Getenv("BENCH_CH_COMPRESSION")}
 	cfg.SetDefaults()
-	cfg.TraceIDProjection = os.Getenv("BENCH_PROJECTION") != "0" // a schema variant to measure
+	projection := os.Getenv("BENCH_PROJECTION") != "0"
+	cfg.TraceIDProjection = &projection // a schema variant to measure
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	st, err := storage.Open(ctx, cfg, testLogger(t))

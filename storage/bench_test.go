@@ -78,7 +78,7 @@ func BenchmarkInsertSpans(b *testing.B) {
 	for _, batch := range []int{10000, 50000} {
 		for _, path := range []string{"native", "client"} {
 			b.Run(fmt.Sprintf("batch=%d/projection=%v/insert=%s", batch, projection, path), func(b *testing.B) {
-				s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = projection })
+				s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = &projection })
 				s2 := *s
 				s2.cfg.InsertWithClient = path == "client"
 				benchInsertSpans(b, &s2, batch)
@@ -168,7 +168,7 @@ func BenchmarkInsertSpansRowAppend(b *testing.B) {
 // engine with INSERT ... SELECT FROM numbers(), and returns sample trace IDs.
 func lookupDataset(b *testing.B, n, granularity int, projection bool) (*Store, []string) {
 	s := sharedStoreCfg(b, fmt.Sprintf("lookup-%d-%d-%v", n, granularity, projection), func(c *Config) {
-		c.TracesGranularity, c.TraceIDProjection = granularity, projection
+		c.TracesGranularity, c.TraceIDProjection = granularity, &projection
 	})
 	ctx := context.Background()
 	var have uint64

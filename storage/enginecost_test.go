@@ -73,7 +73,7 @@ func BenchmarkEngineCostPerBatch(b *testing.B) {
 // environment asks for (see BenchmarkEngineCostPerBatch).
 func variantStore(b *testing.B) *Store {
 	ctx := context.Background()
-	s := newStoreCfg(b, func(c *Config) { c.TraceIDProjection = os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0" })
+	s := newStoreCfg(b, func(c *Config) { c.TraceIDProjection = ptr(os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0") })
 	cfg := s.cfg
 	var alters []string
 	if os.Getenv("FLOWLENS_BENCH_LZ4") != "" {

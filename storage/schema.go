@@ -56,7 +56,7 @@ func newLayout(cfg Config) layout {
 	}
 	sort.Strings(extra)
 	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
-		TraceIDProjection: cfg.TraceIDProjection, Extra: extra}
+		TraceIDProjection: cfg.Projection(), Extra: extra}
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.

@@ -21,7 +21,7 @@ func TestSchemaGolden(t *testing.T) {
 		{"schema_single.sql", Config{Database: "flowlens"}},
 		{"schema_single_ttl.sql", Config{Database: "flowlens", TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}},
 		{"schema_cluster.sql", Config{Database: "flowlens", Cluster: "prod", TTL: TTLConfig{Traces: 14, Logs: 7, TraceIndex: 30, Edges: 365},
-			TraceIDProjection: true}},
+			TraceIDProjection: ptr(true)}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -162,12 +162,18 @@ func TestConfigFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Cluster != "prod" || c.TTL.TraceIndexDays() != 30 || c.ReadTimeout != 2*time.Minute || c.Compression != "zstd" ||
-		c.MaxAttributeBytes != 64<<10 || c.TracesGranularity != 2048 || c.TraceIDProjection {
+		c.MaxAttributeBytes != 64<<10 || c.TracesGranularity != 2048 || c.Projection() {
 		t.Errorf("loaded %+v", c)
 	}
+	// Defaults filled again after the file (as flowlens up fills them for
+	// the storage part of its file) keep the file's false.
+	c.SetDefaults()
+	if c.Projection() {
+		t.Error("trace_id_projection: false in the file turned on by SetDefaults")
+	}
 	var d Config
-	if err := config.Load("", &d); err != nil || !d.TraceIDProjection {
-		t.Errorf("defaults: projection %v, %v", d.TraceIDProjection, err)
+	if err := config.Load("", &d); err != nil || !d.Projection() {
+		t.Errorf("defaults: projection %v, %v", d.Projection(), err)
 	}
 	for file, field := range map[string]string{
 		"testdata/config_bad_ttl.yaml":     "ttl.trace_index",

@@ -84,7 +84,7 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 // date would fall out of the 7-day TTL a week after it was written.
 func TestMigrateWithTTL(t *testing.T) {
 	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90},
-		TraceIDProjection: true}
+		TraceIDProjection: ptr(true)}
 	cfg.SetDefaults()
 	ctx := testCtx(t)
 	s, err := Open(ctx, cfg, zaptest.NewLogger(t))

@@ -155,7 +155,8 @@ func breakerCell(e api.Edge) string {
 // printGraph prints gr as tables; apiURL is the analyzer it came from ("":
 // ClickHouse), now the time to tell the newest call's age against.
 func printGraph(w io.Writer, gr api.Graph, apiURL string, now time.Time) {
-	fmt.Fprintf(w, "graph %s .. %s: %d nodes, %d edges\n", gr.From.Format(time.RFC3339), gr.To.Format(time.RFC3339), len(gr.Nodes), len(gr.Edges))
+	fmt.Fprintf(w, "graph %s .. %s: %s, %s\n", gr.From.Format(time.RFC3339), gr.To.Format(time.RFC3339),
+		count(len(gr.Nodes), "node", "nodes"), count(len(gr.Edges), "edge", "edges"))
 	fmt.Fprintf(w, "source: %s\n", describeSource(gr.Source, apiURL))
 	if gr.FirstCall == nil {
 		fmt.Fprintf(w, "calls: none in this range\n\n")

@@ -20,6 +20,17 @@ import (
 	"github.com/flowlens/flowlens/storage"
 )
 
+// Counts in the header read as English.
+func TestPrintGraphOneEdge(t *testing.T) {
+	gr := api.Graph{From: time.Unix(0, 0), To: time.Unix(3600, 0), Source: "storage",
+		Nodes: []api.Node{{ID: "checkout"}}, Edges: []api.Edge{{Client: "user", Server: "checkout", Requests: 1}}}
+	var buf bytes.Buffer
+	printGraph(&buf, gr, "", time.Now())
+	if !strings.Contains(buf.String(), "1 node, 1 edge\n") {
+		t.Errorf("header:\n%s", buf.String())
+	}
+}
+
 func TestPrintGraph(t *testing.T) {
 	ratio := 0.95
 	gr := api.Graph{From: time.Unix(0, 0), To: time.Unix(3600, 0), Source: "storage",

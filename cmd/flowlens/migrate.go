@@ -18,7 +18,7 @@ func newMigrateCmd(g *globalFlags) *cobra.Command {
 		mergeTree   map[string]string
 	)
 	schema := func(c *storage.Config) {
-		c.Cluster, c.TTL, c.TracesGranularity, c.TraceIDProjection = cluster, ttl, granularity, projection
+		c.Cluster, c.TTL, c.TracesGranularity, c.TraceIDProjection = cluster, ttl, granularity, &projection
 		if len(mergeTree) > 0 {
 			c.MergeTreeSettings = mergeTree
 		}

@@ -104,8 +104,9 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 		return rows[i].span != nil && rows[j].span == nil
 	})
 	total := end.Sub(start)
-	fmt.Fprintf(w, "Trace %s  %d spans, %d services, %d logs, %s, started %s\n\n", tr.TraceID, len(tr.Spans),
-		len(services), len(tr.Logs), fmtDur(total), start.UTC().Format("2006-01-02 15:04:05.000000000Z"))
+	fmt.Fprintf(w, "Trace %s  %s, %s, %s, %s, started %s\n\n", tr.TraceID, count(len(tr.Spans), "span", "spans"),
+		count(len(services), "service", "services"), count(len(tr.Logs), "log", "logs"), fmtDur(total),
+		start.UTC().Format("2006-01-02 15:04:05.000000000Z"))
 	fmt.Fprintf(w, "%s %s %9s %9s %-6s %s\n", pad("SERVICE", 18), pad("OPERATION", 36), "OFFSET", "DURATION", "STATUS", "TIMELINE")
 	for _, r := range rows {
 		indent := strings.Repeat("  ", r.depth)

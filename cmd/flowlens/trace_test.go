@@ -53,7 +53,8 @@ func TestWaterfallWithoutSpans(t *testing.T) {
 	if err := renderWaterfall(&out, tr, 20); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(out.String(), "only a log⏎second line") || !strings.Contains(out.String(), "ERROR") {
+	if !strings.Contains(out.String(), "only a log⏎second line") || !strings.Contains(out.String(), "ERROR") ||
+		!strings.Contains(out.String(), "0 spans, 0 services, 1 log,") {
 		t.Errorf("waterfall:\n%s", out.String())
 	}
 }
