@@ -70,11 +70,29 @@ type LogRecord struct {
 }
 
 // Trace is every span of a trace and every log record that carries its ID,
-// each ordered by time.
+// each ordered by time, and the spans of other traces that link to it.
 type Trace struct {
 	TraceID string      `json:"trace_id"`
 	Spans   []Span      `json:"spans"`
 	Logs    []LogRecord `json:"logs"`
+	// LinkedFrom are spans of other traces with a link to one of this
+	// trace's spans: the consumers of the messages a producer here sent.
+	LinkedFrom []LinkingSpan `json:"linked_from,omitempty"`
+}
+
+// MaxLinkingSpans bounds Trace.LinkedFrom: a message read by many
+// consumers (a topic with many subscribers, a broadcast) links them all.
+const MaxLinkingSpans = 1000
+
+// LinkingSpan is a span of another trace that links to a span of this one.
+type LinkingSpan struct {
+	// LinkedSpanID is the span of this trace the link points to.
+	LinkedSpanID string    `json:"linked_span_id"`
+	Timestamp    time.Time `json:"timestamp"`
+	TraceID      string    `json:"trace_id"`
+	SpanID       string    `json:"span_id"`
+	ServiceName  string    `json:"service_name"`
+	Name         string    `json:"name"`
 }
 
 const spanSelect = `SELECT Timestamp, TraceId, SpanId, ParentSpanId, TraceState, SpanName, SpanKind, ServiceName,
@@ -102,19 +120,24 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err err
 	}
 	hexID := id.String()
 	tr = Trace{TraceID: hexID}
-	// Spans and logs in parallel, both bounded by the index's time range.
+	// Spans and logs in parallel, both bounded by the index's time range,
+	// and the spans linking here.
 	var (
-		wg      sync.WaitGroup
-		spanErr error
+		wg               sync.WaitGroup
+		spanErr, linkErr error
 	)
-	wg.Add(1)
+	wg.Add(2)
 	go func() {
 		defer wg.Done()
 		tr.Spans, spanErr = s.traceSpansIndexed(ctx, hexID)
 	}()
+	go func() {
+		defer wg.Done()
+		tr.LinkedFrom, linkErr = s.linkingSpans(ctx, hexID)
+	}()
 	tr.Logs, err = s.traceLogsIndexed(ctx, hexID)
 	wg.Wait()
-	if err = errors.Join(spanErr, err); err != nil {
+	if err = errors.Join(spanErr, linkErr, err); err != nil {
 		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
 	if len(tr.Spans) == 0 {
@@ -160,6 +183,29 @@ FROM ` + s.l.Name(LogsTable) + `
 WHERE TraceId = {id:String} AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
 ORDER BY Timestamp`
 	return s.queryLogs(ctx, q, namedParams("id", hexID))
+}
+
+// linkingSpans reads the spans of other traces that link to the trace, from
+// the link index (ordered by the linked trace's ID: a point lookup).
+func (s *Store) linkingSpans(ctx context.Context, hexID string) ([]LinkingSpan, error) {
+	rows, err := s.conn.Query(ctx, `SELECT LinkedSpanId, Timestamp, TraceId, SpanId, ServiceName, SpanName
+FROM `+s.l.Name(TraceLinksTable)+`
+WHERE LinkedTraceId = {id:String}
+ORDER BY Timestamp, TraceId, SpanId
+LIMIT `+strconv.Itoa(MaxLinkingSpans), namedParams("id", hexID)...)
+	if err != nil {
+		return nil, fmt.Errorf("spans linking to the trace: %w", err)
+	}
+	defer rows.Close()
+	var out []LinkingSpan
+	for rows.Next() {
+		var l LinkingSpan
+		if err := rows.Scan(&l.LinkedSpanID, &l.Timestamp, &l.TraceID, &l.SpanID, &l.ServiceName, &l.Name); err != nil {
+			return nil, fmt.Errorf("spans linking to the trace: %w", err)
+		}
+		out = append(out, l)
+	}
+	return out, rows.Err()
 }
 
 // traceSpansBloomOnly reads a trace's spans the OTel exporter's way: the

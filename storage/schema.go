@@ -14,6 +14,8 @@ const (
 	TracesTable     = "otel_traces"
 	TraceIndexTable = "otel_traces_trace_id_ts"
 	TraceIndexView  = "otel_traces_trace_id_ts_mv"
+	TraceLinksTable = "flowlens_trace_links"
+	TraceLinksView  = "flowlens_trace_links_mv"
 	LogsTable       = "otel_logs"
 	EdgesTable      = "flow_edges"
 	MigrationsTable = "flowlens_migrations"
@@ -212,6 +214,38 @@ FROM {{.Local "otel_traces"}}
 WHERE TraceId != ''
 GROUP BY TraceId`
 
+// The reverse index of span links: a row per link, keyed by the trace it
+// points to, so that a producer's trace finds the consumers (in other
+// traces, as the messaging conventions link them) that link to it. Only
+// spans with links make rows. Spans stored before this table existed are
+// not in it.
+const traceLinksDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_trace_links"}}{{.OnCluster}} (
+    LinkedTraceId String CODEC(ZSTD(1)),
+    LinkedSpanId String CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1))
+) ENGINE = {{.Engine "MergeTree"}}
+PARTITION BY toStartOfWeek(Timestamp)
+ORDER BY (LinkedTraceId, Timestamp)
+{{.TTLClause "toDateTime(Timestamp)" .TTL.TraceIndexDays}}{{.Settings true}}`
+
+const traceLinksViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flowlens_trace_links_mv"}}{{.OnCluster}}
+TO {{.Local "flowlens_trace_links"}}
+AS SELECT
+    Links.TraceId AS LinkedTraceId,
+    Links.SpanId AS LinkedSpanId,
+    Timestamp,
+    TraceId,
+    SpanId,
+    ServiceName,
+    SpanName
+FROM {{.Local "otel_traces"}}
+ARRAY JOIN Links
+WHERE LinkedTraceId != '' AND LinkedTraceId != TraceId`
+
 const logsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_logs"}}{{.OnCluster}} (
     Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
     TimestampTime DateTime DEFAULT toDateTime(Timestamp),
@@ -320,6 +354,11 @@ func Migrations(cfg Config) ([]Migration, error) {
 			l.Distributed(EdgesTable, "cityHash64(Client, Server)"),
 		}},
 		{Version: 5, Name: "flow_edges first and last call", Statements: l.AddColumns(EdgesTable, edgesSeenColumns)},
+		{Version: 6, Name: "trace link index", Statements: []string{
+			r.render(traceLinksDDL),
+			l.Distributed(TraceLinksTable, "cityHash64(LinkedTraceId)"),
+			r.render(traceLinksViewDDL),
+		}},
 	}
 	if r.err != nil {
 		return nil, r.err

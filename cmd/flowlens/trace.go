@@ -68,6 +68,10 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 		width = 10
 	}
 	depth := spanDepths(tr.Spans)
+	linkedFrom := map[string][]storage.LinkingSpan{}
+	for _, l := range tr.LinkedFrom {
+		linkedFrom[l.LinkedSpanID] = append(linkedFrom[l.LinkedSpanID], l)
+	}
 	var rows []waterfallRow
 	var start, end time.Time
 	services := map[string]bool{}
@@ -125,6 +129,11 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 			// whole IDs, to paste into flowlens trace: a consumer's link leads to its producer
 			for _, l := range sp.Links {
 				fmt.Fprintf(w, "%s %s  → link: trace %s span %s\n", pad("", 18), indent, l.TraceID, l.SpanID)
+			}
+			// and a producer's leads to its consumers
+			for _, l := range linkedFrom[sp.SpanID] {
+				fmt.Fprintf(w, "%s %s  ← linked from: trace %s span %s (%s: %s)\n", pad("", 18), indent, l.TraceID, l.SpanID,
+					l.ServiceName, l.Name)
 			}
 			continue
 		}

@@ -150,8 +150,17 @@ func TestWaterfallShowsSpanLinks(t *testing.T) {
 	if link < 1 || !strings.Contains(lines[link-1], "orders process") {
 		t.Fatalf("no link to the producer under the consumer span:\n%s", out)
 	}
-	if tr := c.mustRun("trace", producerTrace); !strings.Contains(tr, "orders publish") {
-		t.Fatalf("the linked trace:\n%s", tr)
+	// and back: the producer's trace leads to its consumer
+	out = c.mustRun("trace", producerTrace)
+	lines = strings.Split(out, "\n")
+	back := -1
+	for i, l := range lines {
+		if strings.Contains(l, "← linked from: trace "+consumerTrace+" span ") && strings.Contains(l, "orders process") {
+			back = i
+		}
+	}
+	if back < 1 || !strings.Contains(lines[back-1], "orders publish") {
+		t.Fatalf("no link from the consumer under the producer span:\n%s", out)
 	}
 	var tr storage.Trace
 	if err := json.Unmarshal([]byte(c.mustRun("trace", consumerTrace, "-o", "json")), &tr); err != nil {

@@ -155,3 +155,35 @@ ALTER TABLE `flowlens`.`flow_edges` ON CLUSTER `prod`
     ADD COLUMN IF NOT EXISTS FirstSeen DateTime64(3) AFTER Bucket,
     ADD COLUMN IF NOT EXISTS LastSeen DateTime64(3) AFTER FirstSeen;
 
+-- migration 6: trace link index
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_trace_links_local` ON CLUSTER `prod` (
+    LinkedTraceId String CODEC(ZSTD(1)),
+    LinkedSpanId String CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1))
+) ENGINE = ReplicatedMergeTree
+PARTITION BY toStartOfWeek(Timestamp)
+ORDER BY (LinkedTraceId, Timestamp)
+TTL toDateTime(Timestamp) + toIntervalDay(30)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_trace_links` ON CLUSTER `prod` AS `flowlens`.`flowlens_trace_links_local`
+ENGINE = Distributed('prod', 'flowlens', 'flowlens_trace_links_local', cityHash64(LinkedTraceId));
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`flowlens_trace_links_mv` ON CLUSTER `prod`
+TO `flowlens`.`flowlens_trace_links_local`
+AS SELECT
+    Links.TraceId AS LinkedTraceId,
+    Links.SpanId AS LinkedSpanId,
+    Timestamp,
+    TraceId,
+    SpanId,
+    ServiceName,
+    SpanName
+FROM `flowlens`.`otel_traces_local`
+ARRAY JOIN Links
+WHERE LinkedTraceId != '' AND LinkedTraceId != TraceId;
+

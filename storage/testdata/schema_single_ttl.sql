@@ -139,3 +139,32 @@ ALTER TABLE `flowlens`.`flow_edges`
     ADD COLUMN IF NOT EXISTS FirstSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER Bucket,
     ADD COLUMN IF NOT EXISTS LastSeen DateTime64(3) CODEC(Delta(8), ZSTD(1)) AFTER FirstSeen;
 
+-- migration 6: trace link index
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_trace_links` (
+    LinkedTraceId String CODEC(ZSTD(1)),
+    LinkedSpanId String CODEC(ZSTD(1)),
+    Timestamp DateTime64(9) CODEC(Delta(8), ZSTD(1)),
+    TraceId String CODEC(ZSTD(1)),
+    SpanId String CODEC(ZSTD(1)),
+    ServiceName LowCardinality(String) CODEC(ZSTD(1)),
+    SpanName LowCardinality(String) CODEC(ZSTD(1))
+) ENGINE = MergeTree
+PARTITION BY toStartOfWeek(Timestamp)
+ORDER BY (LinkedTraceId, Timestamp)
+TTL toDateTime(Timestamp) + toIntervalDay(7)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`flowlens_trace_links_mv`
+TO `flowlens`.`flowlens_trace_links`
+AS SELECT
+    Links.TraceId AS LinkedTraceId,
+    Links.SpanId AS LinkedSpanId,
+    Timestamp,
+    TraceId,
+    SpanId,
+    ServiceName,
+    SpanName
+FROM `flowlens`.`otel_traces`
+ARRAY JOIN Links
+WHERE LinkedTraceId != '' AND LinkedTraceId != TraceId;
+
