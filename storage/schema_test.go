@@ -1,17 +1,14 @@
 package storage
 
 import (
-	"flag"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 func TestSchemaGolden(t *testing.T) {
 	tests := []struct {
@@ -33,19 +30,7 @@ func TestSchemaGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			path := filepath.Join("testdata", tt.file)
-			if *update {
-				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-			want, err := os.ReadFile(path)
-			if err != nil {
-				t.Fatalf("%v (run go test ./storage -run TestSchemaGolden -update)", err)
-			}
-			if got != string(want) {
-				t.Errorf("%s differs from the rendered schema; review and run with -update\n%s", path, got)
-			}
+			golden.Equal(t, filepath.Join("testdata", tt.file), []byte(got))
 		})
 	}
 }
