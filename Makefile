@@ -37,6 +37,11 @@ RUNS ?= 1
 bench-e2e: build
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-e2e --rate $(RATE) --duration $(DURATION) --runs $(RUNS)
 
+## fuzz: every fuzz target for FUZZTIME each, one at a time; stops at the first crash
+FUZZTIME ?= 30s
+fuzz:
+	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
+
 ## tools-kcat: Debian's kcat, an independent Kafka client for interoperability tests
 tools-kcat:
 	@command -v kcat >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq kcat >/dev/null; }
