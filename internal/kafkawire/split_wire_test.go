@@ -2,9 +2,12 @@ package kafkawire
 
 import (
 	"bytes"
+	"encoding/hex"
+	"slices"
 	"testing"
 
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -74,10 +77,12 @@ func TestWireSplitLogsMatchesPdataSplit(t *testing.T) {
 	}
 }
 
-// FuzzWireSplit feeds arbitrary requests: whatever pdata accepts, the split
-// must keep every span exactly once, one trace ID per part.
+// FuzzWireSplit feeds arbitrary requests through the encoder's byte-level
+// split, which decides the key and partition of every OTLP request: each
+// part holds exactly one trace ID, is keyed by its lowercase hex (no key for
+// spans without one), and equals the part the pdata splitter makes.
 func FuzzWireSplit(f *testing.F) {
-	for _, td := range []ptrace.Traces{wiretest.Traces(0, 5, 2), wiretest.Traces(0, 30, 4), ptrace.NewTraces()} {
+	for _, td := range []ptrace.Traces{wiretest.Traces(0, 2, 2), wiretest.Traces(0, 4, 2), wiretest.Traces(0, 5, 2), wiretest.Traces(0, 30, 4), ptrace.NewTraces()} {
 		b, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 		f.Add(b)
 	}
@@ -86,27 +91,180 @@ func FuzzWireSplit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		var s wireSplitter
-		s.traceIDField = 1
-		n, err := s.scan(in)
+		probe := wireSplitter{traceIDField: 1}
+		if _, err := probe.scan(in); err != nil {
+			return // refusing is fine (e.g. unknown top-level fields); the agent validates requests first
+		}
+		enc := Encoder{PartitionByTraceID: true}
+		msgs, err := enc.AppendTraceMessagesProto(nil, in)
 		if err != nil {
-			return // refusing is fine (e.g. unknown top-level fields); the encoder only feeds pdata output
+			t.Fatalf("split: %v", err)
 		}
-		spans := 0
-		for gi := 0; gi < n; gi++ {
-			size := s.sizeGroup(gi)
-			part := s.appendGroup(nil, in, gi)
-			if len(part) != size {
-				t.Fatalf("part %d: %d bytes, computed %d", gi, len(part), size)
+		spans := td.SpanCount()
+		want := SplitTracesByID(td)
+		if spans == 0 {
+			// nothing to split: the request goes as it came, without a key
+			if len(msgs) > 1 || len(msgs) == 1 && (msgs[0].Key != nil || !bytes.Equal(msgs[0].Value, in)) {
+				t.Fatalf("a request without spans became %d messages", len(msgs))
 			}
-			p, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(part)
+			return
+		}
+		if len(msgs) != len(want) {
+			t.Fatalf("%d wire parts, %d pdata parts", len(msgs), len(want))
+		}
+		var jm ptrace.JSONMarshaler
+		seen := map[pcommon.TraceID]bool{}
+		for i, m := range msgs {
+			got, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(m.Value)
 			if err != nil {
-				t.Fatalf("part %d does not decode: %v", gi, err)
+				t.Fatalf("part %d does not decode: %v", i, err)
 			}
-			spans += p.SpanCount()
+			ids := spanTraceIDs(got)
+			if len(ids) != 1 {
+				t.Fatalf("part %d holds %d trace IDs: %v", i, len(ids), ids)
+			}
+			id := ids[0]
+			if seen[id] {
+				t.Fatalf("trace %v split over more than one part", id)
+			}
+			seen[id] = true
+			if wantKey := keyOf(id); string(m.Key) != wantKey {
+				t.Fatalf("part %d of trace %v has key %q, want %q", i, id, m.Key, wantKey)
+			}
+			dropEmptyTraces(got) // a request with one trace goes whole, with its spanless resources and scopes
+			spans -= got.SpanCount()
+			a, _ := jm.MarshalTraces(got)
+			b, _ := jm.MarshalTraces(want[i])
+			if !bytes.Equal(a, b) {
+				t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
+			}
 		}
-		if spans != td.SpanCount() {
-			t.Fatalf("%d spans after split, %d before", spans, td.SpanCount())
+		if spans != 0 {
+			t.Fatalf("%d spans more before the split than after", spans)
 		}
+	})
+}
+
+// FuzzWireSplitLogs is FuzzWireSplit for log requests, where records
+// without a trace ID are one part without a key.
+func FuzzWireSplitLogs(f *testing.F) {
+	for _, ld := range []plog.Logs{wiretest.Logs(0, 7), wiretest.Logs(3, 40), plog.NewLogs()} {
+		b, _ := (&plog.ProtoMarshaler{}).MarshalLogs(ld)
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, in []byte) {
+		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(in)
+		if err != nil {
+			return
+		}
+		probe := wireSplitter{traceIDField: 9}
+		if _, err := probe.scan(in); err != nil {
+			return
+		}
+		enc := Encoder{PartitionByTraceID: true}
+		msgs, err := enc.AppendLogMessagesProto(nil, in)
+		if err != nil {
+			t.Fatalf("split: %v", err)
+		}
+		records := ld.LogRecordCount()
+		var pd Encoder
+		want := pd.splitLogs(ld)
+		if records == 0 {
+			if len(msgs) > 1 || len(msgs) == 1 && (msgs[0].Key != nil || !bytes.Equal(msgs[0].Value, in)) {
+				t.Fatalf("a request without records became %d messages", len(msgs))
+			}
+			return
+		}
+		if len(msgs) != len(want) {
+			t.Fatalf("%d wire parts, %d pdata parts", len(msgs), len(want))
+		}
+		var jm plog.JSONMarshaler
+		seen := map[pcommon.TraceID]bool{}
+		for i, m := range msgs {
+			got, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(m.Value)
+			if err != nil {
+				t.Fatalf("part %d does not decode: %v", i, err)
+			}
+			ids := logTraceIDs(got)
+			if len(ids) != 1 {
+				t.Fatalf("part %d holds %d trace IDs: %v", i, len(ids), ids)
+			}
+			id := ids[0]
+			if seen[id] {
+				t.Fatalf("trace %v split over more than one part", id)
+			}
+			seen[id] = true
+			if wantKey := keyOf(id); string(m.Key) != wantKey {
+				t.Fatalf("part %d of trace %v has key %q, want %q", i, id, m.Key, wantKey)
+			}
+			dropEmptyLogs(got)
+			records -= got.LogRecordCount()
+			a, _ := jm.MarshalLogs(got)
+			b, _ := jm.MarshalLogs(want[i].ld)
+			if !bytes.Equal(a, b) {
+				t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
+			}
+		}
+		if records != 0 {
+			t.Fatalf("%d records more before the split than after", records)
+		}
+	})
+}
+
+// keyOf is the Kafka key a trace's messages must have: the OTel Collector's
+// lowercase hex trace ID, none without one.
+func keyOf(id pcommon.TraceID) string {
+	if id.IsEmpty() {
+		return ""
+	}
+	return hex.EncodeToString(id[:])
+}
+
+// spanTraceIDs lists the distinct trace IDs of td's spans.
+func spanTraceIDs(td ptrace.Traces) []pcommon.TraceID {
+	var ids []pcommon.TraceID
+	rss := td.ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		sss := rss.At(i).ScopeSpans()
+		for j := 0; j < sss.Len(); j++ {
+			spans := sss.At(j).Spans()
+			for k := 0; k < spans.Len(); k++ {
+				if id := spans.At(k).TraceID(); !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+func logTraceIDs(ld plog.Logs) []pcommon.TraceID {
+	var ids []pcommon.TraceID
+	rls := ld.ResourceLogs()
+	for i := 0; i < rls.Len(); i++ {
+		sls := rls.At(i).ScopeLogs()
+		for j := 0; j < sls.Len(); j++ {
+			lrs := sls.At(j).LogRecords()
+			for k := 0; k < lrs.Len(); k++ {
+				if id := lrs.At(k).TraceID(); !slices.Contains(ids, id) {
+					ids = append(ids, id)
+				}
+			}
+		}
+	}
+	return ids
+}
+
+func dropEmptyTraces(td ptrace.Traces) {
+	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
+		rs.ScopeSpans().RemoveIf(func(ss ptrace.ScopeSpans) bool { return ss.Spans().Len() == 0 })
+		return rs.ScopeSpans().Len() == 0
+	})
+}
+
+func dropEmptyLogs(ld plog.Logs) {
+	ld.ResourceLogs().RemoveIf(func(rl plog.ResourceLogs) bool {
+		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
+		return rl.ScopeLogs().Len() == 0
 	})
 }
