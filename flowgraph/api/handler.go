@@ -292,10 +292,23 @@ func rowsIn(rows []storage.EdgeRollup, from, to time.Time) []storage.EdgeRollup 
 	return out
 }
 
-// ParseTime reads RFC 3339, unix seconds, "now", or "now-1h" / "-1h"
-// (relative to now). Empty gives def.
+// ParseTime reads RFC 3339, unix seconds (milliseconds above 10^12, as
+// Grafana sends them), "now", or "now-1h" / "-1h" (relative to now). Empty
+// gives def. Times RFC 3339 cannot write (outside the years 0000-9999) are
+// refused: they could neither be answered in JSON nor sent back.
 func ParseTime(s string, now, def time.Time) (time.Time, error) {
 	s = strings.TrimSpace(s)
+	t, err := parseTime(s, now, def)
+	if err != nil {
+		return time.Time{}, err
+	}
+	if y := t.Year(); y < 0 || y > 9999 {
+		return time.Time{}, fmt.Errorf("%q: outside the years 0000-9999", s)
+	}
+	return t, nil
+}
+
+func parseTime(s string, now, def time.Time) (time.Time, error) {
 	switch {
 	case s == "":
 		return def, nil

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -111,15 +112,81 @@ func TestServiceEdgesAndErrors(t *testing.T) {
 	}
 }
 
+// Unix numbers: seconds up to 10^12, milliseconds above (Grafana's
+// ${__from}); either way an instant RFC 3339 can write, or an error.
+func TestParseTimeSecondsAndMilliseconds(t *testing.T) {
+	now := time.Date(2026, 1, 1, 12, 0, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		in   string
+		want string // RFC 3339, "" for an error
+	}{
+		{"1700000000", "2023-11-14T22:13:20Z"},
+		{"1700000000000", "2023-11-14T22:13:20Z"},
+		{"1700000000123", "2023-11-14T22:13:20.123Z"},
+		{"1000000000001", "2001-09-09T01:46:40.001Z"}, // just above the cut-off: milliseconds
+		{"999999999999", ""},                          // just below: seconds, in the year 33658
+		{"1000000000000", ""},                         // the cut-off itself: seconds
+		{"253402300799", "9999-12-31T23:59:59Z"},      // the last second RFC 3339 can write
+		{"253402300800", ""},
+		{"0", "1970-01-01T00:00:00Z"},
+		{"9223372036854775807", ""},
+	} {
+		got, err := ParseTime(tc.in, now, now)
+		if tc.want == "" {
+			if err == nil {
+				t.Errorf("%s: read as %s, want an error", tc.in, got.UTC().Format(time.RFC3339Nano))
+			}
+			continue
+		}
+		if err != nil || got.UTC().Format(time.RFC3339Nano) != tc.want {
+			t.Errorf("%s: %s %v, want %s", tc.in, got.UTC().Format(time.RFC3339Nano), err, tc.want)
+		}
+	}
+}
+
+// A time JSON cannot hold is the caller's mistake, said as such, not an
+// empty 200.
+func TestGraphOutOfRangeTimeIsBadRequest(t *testing.T) {
+	h := New(Options{Live: live()})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/graph?to=1000000000000", nil))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "0000-9999") {
+		t.Fatalf("%d %q", rec.Code, rec.Body.String())
+	}
+}
+
+// FuzzParseTime: whatever ParseTime accepts is an instant that survives
+// RFC 3339 (the CLI sends it back that way, the API answers in it); a
+// relative time is never after now; a number is seconds up to 10^12 and
+// milliseconds above.
 func FuzzParseTime(f *testing.F) {
-	for _, s := range []string{"", "now", "now-1h", "-15m", "1700000000", "1700000000000", "2026-01-01T00:00:00Z", "now--1h", "-", "now-9999999999h"} {
+	for _, s := range []string{"", "now", "now-1h", "-15m", "1700000000", "1700000000000", "2026-01-01T00:00:00Z", "now--1h", "-", "now-9999999999h",
+		"999999999999", "1000000000000", "1000000000001", "253402300799", "2026-01-01T00:00:00.123456789+05:30", " now-0s "} {
 		f.Add(s)
 	}
 	now := time.Unix(1_700_000_000, 0)
+	def := now.Add(-time.Hour)
 	f.Fuzz(func(t *testing.T, s string) {
-		got, err := ParseTime(s, now, now)
-		if err == nil && s == "" && !got.Equal(now) {
-			t.Fatalf("empty: %v", got)
+		got, err := ParseTime(s, now, def)
+		if err != nil {
+			return
+		}
+		trimmed := strings.TrimSpace(s)
+		if trimmed == "" && !got.Equal(def) {
+			t.Fatalf("empty: %v, want the default %v", got, def)
+		}
+		if (strings.HasPrefix(trimmed, "now-") || strings.HasPrefix(trimmed, "-")) && got.After(now) {
+			t.Fatalf("%q: %v is after now (%v)", s, got, now)
+		}
+		if n, err := strconv.ParseInt(trimmed, 10, 64); err == nil {
+			if ms := n > 1e12; ms && got.UnixMilli() != n || !ms && (got.Unix() != n || got.Nanosecond() != 0) {
+				t.Fatalf("%q read as %v: want seconds up to 10^12, milliseconds above", s, got)
+			}
+		}
+		text := got.Format(time.RFC3339Nano)
+		back, err := ParseTime(text, now, def)
+		if err != nil || !back.Equal(got) {
+			t.Fatalf("%q: %v written as %q reads back as %v, %v", s, got, text, back, err)
 		}
 	})
 }
