@@ -86,12 +86,12 @@ func parseURL(v url.Values) (*request, error) {
 	return r, nil
 }
 
-// setStatement renders SET name = value, quoting the value unless it is a
-// plain number, so no value can end the statement.
+// statement renders SET name = 'value'. The value is always a quoted
+// string, as ClickHouse's HTTP interface passes URL settings as text: the
+// engine converts it to the setting's type, and a string setting keeps
+// "007" or "1e3" as sent. Quoting also means no value can end the
+// statement.
 func (s setting) statement() string {
-	if _, err := strconv.ParseFloat(s.value, 64); err == nil {
-		return "SET " + s.name + " = " + s.value
-	}
 	return "SET " + s.name + " = " + quoteString(s.value)
 }
 
@@ -119,6 +119,16 @@ type insertData struct {
 	head   string // INSERT INTO t (cols), up to where FROM INFILE goes
 	tail   string // SETTINGS ..., if any
 	format string // the FORMAT clause's format name
+}
+
+// fromFile is the insert rewritten to read its rows from the file at path,
+// in the format the client named.
+func (ins *insertData) fromFile(path string) string {
+	q := ins.head + " FROM INFILE " + quoteString(path)
+	if ins.tail != "" {
+		q += " " + ins.tail
+	}
+	return q + " FORMAT " + ins.format
 }
 
 var (
