@@ -22,6 +22,9 @@ func FuzzParseRequest(f *testing.F) {
 		{"database=db&insert_deduplication_token=abc", "zstd"},
 		{"query=INSERT+INTO+%60s+e%60+(%60SETTINGS%60)+FORMAT+JSONEachRow", "br"},
 		{"a-b=1&%00=2", "deflate"},
+		{"query=INSERT+INTO+t+FORMAT+Native+FORMAT+RowBinary", ""},
+		{"query=insert+into+t+format+CSV+%3B+", ""},
+		{"query=INSERT+INTO+t+SETTINGS+a%3D%27FORMAT+X%27+FORMAT%09TSV", ""},
 	}
 	for _, s := range seeds {
 		f.Add(s.rawQuery, s.enc, []byte("SELECT 1"))
@@ -42,11 +45,16 @@ func FuzzParseRequest(f *testing.F) {
 			_ = st.statement()
 		}
 		if ins := parseInsert(req.query); ins != nil {
-			if !identRe.MatchString(ins.format) {
-				t.Fatalf("format %q", ins.format)
+			want := clientFormat(req.query)
+			if want == "" || ins.format != want {
+				t.Fatalf("%q: format %q, the client named %q", req.query, ins.format, want)
 			}
 			if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ins.head)), "INSERT") {
 				t.Fatalf("head %q", ins.head)
+			}
+			stmt := ins.fromFile("/tmp/flowlens-insert-1.bin")
+			if !strings.HasPrefix(stmt, ins.head+" FROM INFILE '/tmp/flowlens-insert-1.bin'") || !strings.HasSuffix(stmt, " FORMAT "+want) {
+				t.Fatalf("%q rewritten as %q", req.query, stmt)
 			}
 		}
 		s := &Server{cfg: Config{MaxBodyBytes: 1 << 20}}
@@ -59,6 +67,20 @@ func FuzzParseRequest(f *testing.F) {
 		_, _ = io.Copy(io.Discard, io.LimitReader(r, 8<<20))
 		_ = r.Close()
 	})
+}
+
+// clientFormat reads the format an insert names, the way ClickHouse's
+// lexer sees its end: the last word, after FORMAT, before an optional
+// semicolon. "" when the statement does not end that way.
+func clientFormat(q string) string {
+	const space = " \t\n\v\f\r"
+	q = strings.TrimRight(q, space)
+	q = strings.TrimRight(strings.TrimSuffix(q, ";"), space)
+	words := strings.FieldsFunc(q, func(r rune) bool { return strings.ContainsRune(space, r) })
+	if len(words) < 2 || !strings.EqualFold(words[len(words)-2], "FORMAT") {
+		return ""
+	}
+	return words[len(words)-1]
 }
 
 func TestSplitSettings(t *testing.T) {

@@ -181,12 +181,7 @@ func (s *Server) insert(conn *chdb.Conn, ins *insertData, body io.Reader, params
 	if n == 0 {
 		return &chdb.Result{}, nil
 	}
-	q := ins.head + " FROM INFILE " + quoteString(f.Name())
-	if ins.tail != "" {
-		q += " " + ins.tail
-	}
-	q += " FORMAT " + ins.format
-	return conn.Query(q, "TSV", params)
+	return conn.Query(ins.fromFile(f.Name()), "TSV", params)
 }
 
 func (s *Server) writeResult(w http.ResponseWriter, hr *http.Request, req *request, data []byte, format string) {

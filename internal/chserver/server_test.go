@@ -267,7 +267,7 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
-	errs := make(chan error, 8)
+	errs := make(chan error, 8) // at most one per goroutine
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func(g int) {
@@ -285,9 +285,14 @@ func TestConcurrentRequests(t *testing.T) {
 					errs <- err
 					return
 				}
+				// each goroutine writes only its own g: its inserts so far, all visible
 				var n uint64
 				if err := conn.QueryRow(ctx, "SELECT count() FROM c WHERE g = ?", uint32(g)).Scan(&n); err != nil {
 					errs <- err
+					return
+				}
+				if want := uint64(100 * (i + 1)); n != want {
+					errs <- fmt.Errorf("goroutine %d after insert %d: %d rows, want %d", g, i+1, n, want)
 					return
 				}
 			}
