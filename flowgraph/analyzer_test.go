@@ -51,6 +51,26 @@ func edgeMap(a *Analyzer) map[string]edgeWant {
 	return got
 }
 
+// edgesByID indexes a graph's edges by ID and fails t for each wanted ID
+// that is missing, so the checks on those edges cannot be skipped silently.
+func edgesByID(t *testing.T, edges []api.Edge, want ...string) map[string]api.Edge {
+	t.Helper()
+	byID := make(map[string]api.Edge, len(edges))
+	for _, e := range edges {
+		byID[e.ID] = e
+	}
+	for _, id := range want {
+		if _, ok := byID[id]; !ok {
+			ids := make([]string, 0, len(edges))
+			for _, e := range edges {
+				ids = append(ids, e.ID)
+			}
+			t.Errorf("no edge %s in the graph; it has %s", id, strings.Join(ids, ", "))
+		}
+	}
+	return byID
+}
+
 func TestKnownTopologyGraphIsExact(t *testing.T) {
 	tp := topology{Traces: 400, DropEvery: 20, Retries: 7}
 	want := tp.expected()
@@ -100,25 +120,24 @@ func TestKnownTopologyGraphIsExact(t *testing.T) {
 					t.Errorf("node %s: type %q, want %q (all %v)", id, types[id], ty, types)
 				}
 			}
-			for _, e := range g.Edges {
-				switch e.ID {
-				case "checkout->fulfilment|messaging_system":
-					if e.DeliveryRatio == nil || math.Abs(*e.DeliveryRatio-0.95) > 1e-9 {
-						t.Errorf("delivery ratio %v, want 0.95", e.DeliveryRatio)
-					}
-					if e.DelayP99ms > 1 { // the consumer host's clock is behind: clamped to 0, first bucket
-						t.Errorf("delay p99 %v, want <= 1 ms (skew clamped)", e.DelayP99ms)
-					}
-				case "checkout->payments|":
-					if e.ErrorPercent < 9.8 || e.ErrorPercent > 9.9 {
-						t.Errorf("error percent %v", e.ErrorPercent)
-					}
-					if e.Breaker == nil || e.Breaker.State != "closed" {
-						t.Errorf("breaker on edge: %+v", e.Breaker)
-					}
-					if e.P50ms <= 10 || e.P50ms > 50 {
-						t.Errorf("p50 %v ms, want in the (10, 50] ms bucket", e.P50ms)
-					}
+			byID := edgesByID(t, g.Edges, "checkout->fulfilment|messaging_system", "checkout->payments|")
+			if e, ok := byID["checkout->fulfilment|messaging_system"]; ok {
+				if e.DeliveryRatio == nil || math.Abs(*e.DeliveryRatio-0.95) > 1e-9 {
+					t.Errorf("delivery ratio %v, want 0.95", e.DeliveryRatio)
+				}
+				if e.DelayP99ms > 1 { // the consumer host's clock is behind: clamped to 0, first bucket
+					t.Errorf("delay p99 %v, want <= 1 ms (skew clamped)", e.DelayP99ms)
+				}
+			}
+			if e, ok := byID["checkout->payments|"]; ok {
+				if e.ErrorPercent < 9.8 || e.ErrorPercent > 9.9 {
+					t.Errorf("error percent %v", e.ErrorPercent)
+				}
+				if e.Breaker == nil || e.Breaker.State != "closed" {
+					t.Errorf("breaker on edge: %+v", e.Breaker)
+				}
+				if e.P50ms <= 10 || e.P50ms > 50 {
+					t.Errorf("p50 %v ms, want in the (10, 50] ms bucket", e.P50ms)
 				}
 			}
 		})

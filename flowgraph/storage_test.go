@@ -104,17 +104,14 @@ func TestRollupsThroughStorageMatchMemory(t *testing.T) {
 	if req != 400+400+407+400+380+20+380 {
 		t.Fatalf("stored requests %d: the retried batch was stored twice?", req)
 	}
-	for _, e := range stored.Edges {
-		switch e.ID {
-		case "checkout->payments|":
-			if e.BreakerRequests == nil || *e.BreakerRequests != (api.BreakerRequests{Closed: 257, Open: 100, HalfOpen: 50}) || e.BreakerTransitions != 3 {
-				t.Errorf("checkout->payments breaker counts %+v, transitions %d", e.BreakerRequests, e.BreakerTransitions)
-			}
-		case "fulfilment->orders_db|database":
-			if e.BreakerTransitions != 2 { // from log records: closed, open, closed
-				t.Errorf("fulfilment->orders_db transitions %d, want 2", e.BreakerTransitions)
-			}
+	byID := edgesByID(t, stored.Edges, "checkout->payments|", "fulfilment->orders_db|database")
+	if e, ok := byID["checkout->payments|"]; ok {
+		if e.BreakerRequests == nil || *e.BreakerRequests != (api.BreakerRequests{Closed: 257, Open: 100, HalfOpen: 50}) || e.BreakerTransitions != 3 {
+			t.Errorf("checkout->payments breaker counts %+v, transitions %d", e.BreakerRequests, e.BreakerTransitions)
 		}
+	}
+	if e, ok := byID["fulfilment->orders_db|database"]; ok && e.BreakerTransitions != 2 { // from log records: closed, open, closed
+		t.Errorf("fulfilment->orders_db transitions %d, want 2", e.BreakerTransitions)
 	}
 	one, err := api.New(api.Options{Store: st}).Graph(ctx, from, to, "payments")
 	if err != nil || len(one.Edges) != 1 || one.Edges[0].Requests != 407 {
