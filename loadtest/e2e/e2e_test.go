@@ -182,8 +182,9 @@ func (r *run) logsByTrace(t *testing.T) map[string]map[string]int {
 	return out
 }
 
-// checkTraces looks up n random traces by ID: every span of the trace (each
-// span writes a log line, so the log files name them all) and its logs.
+// checkTraces looks up n distinct random traces by ID: every span of the
+// trace (each span writes a log line, so the log files name them all) and
+// its logs.
 func (r *run) checkTraces(t *testing.T, n int) {
 	t.Helper()
 	byTrace := r.logsByTrace(t)
@@ -191,10 +192,13 @@ func (r *run) checkTraces(t *testing.T, n int) {
 	for id := range byTrace {
 		ids = append(ids, id)
 	}
+	if len(ids) < n {
+		t.Fatalf("the log files name %d traces, want at least %d to look up", len(ids), n)
+	}
 	sort.Strings(ids)
 	rng := rand.New(rand.NewPCG(1, 2))
-	for i := 0; i < n && len(ids) > 0; i++ {
-		id := ids[rng.IntN(len(ids))]
+	for _, i := range rng.Perm(len(ids))[:n] {
+		id := ids[i]
 		tr, err := r.p.Store().GetTrace(context.Background(), id)
 		if err != nil {
 			t.Fatalf("trace %s: %v", id, err)
