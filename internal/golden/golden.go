@@ -37,6 +37,49 @@ func Equal(t testing.TB, path string, got []byte) {
 	}
 }
 
+// EqualDir fails t unless the folder got holds the same files, by name and
+// bytes, as the golden folder path (subfolders are not compared). With
+// -update it first makes path a copy of got.
+func EqualDir(t testing.TB, path, got string) {
+	t.Helper()
+	gotFiles := files(t, got)
+	if *update {
+		if err := os.RemoveAll(path); err != nil {
+			t.Fatalf("update golden folder: %v", err)
+		}
+	}
+	for name, b := range gotFiles {
+		Equal(t, filepath.Join(path, name), b)
+	}
+	want := files(t, path)
+	for name := range want {
+		if _, ok := gotFiles[name]; !ok {
+			t.Errorf("%s: the output has no %s; if the change is intended and compatible, review it and run with -update", path, name)
+		}
+	}
+}
+
+// files reads the regular files of dir by name.
+func files(t testing.TB, dir string) map[string][]byte {
+	t.Helper()
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatalf("%v (create it with go test -run %s -update)", err, t.Name())
+	}
+	out := make(map[string][]byte, len(entries))
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out[e.Name()] = b
+	}
+	return out
+}
+
 // Read returns the contents of the golden file at path.
 func Read(t testing.TB, path string) []byte {
 	t.Helper()
