@@ -19,6 +19,11 @@ import (
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata/ from the current output")
 
+// Updating reports whether the test runs with -update, for tests that
+// regenerate reference text of their own kind (one -update flag per test
+// binary: a second definition would panic).
+func Updating() bool { return *update }
+
 // Equal fails t unless got equals the file at path. With -update it writes
 // got to path first (creating its folder).
 func Equal(t testing.TB, path string, got []byte) {

@@ -3,18 +3,16 @@ package rulefile_test
 import (
 	"bytes"
 	"context"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 
+	"github.com/flowlens/flowlens/internal/golden"
 	"github.com/flowlens/flowlens/rules/rulefile"
 	"github.com/flowlens/flowlens/rules/ruletest"
 )
-
-var update = flag.Bool("update", false, "rewrite the generated blocks of rules/README.md")
 
 const readme = "../README.md"
 
@@ -113,7 +111,7 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		if strings.Join(gen, "\n") != strings.Join(lines[b.from:b.to], "\n") {
 			stale++
-			if !*update {
+			if !golden.Updating() {
 				t.Errorf("%s:%d: the %s of %s is not what the code gives; run go test ./rules/rulefile -run Readme -update\nREADME:\n%s\ncode:\n%s",
 					readme, b.from, b.kind, b.name, strings.Join(lines[b.from:b.to], "\n"), strings.Join(gen, "\n"))
 			}
@@ -123,7 +121,7 @@ func TestReadmeExamples(t *testing.T) {
 		next = b.to
 	}
 	rebuilt = append(rebuilt, lines[next:]...)
-	if *update && stale > 0 {
+	if golden.Updating() && stale > 0 {
 		if err := os.WriteFile(readme, []byte(strings.Join(rebuilt, "\n")), 0o644); err != nil {
 			t.Fatal(err)
 		}
