@@ -21,7 +21,9 @@ var (
 	attrOriginalSize = []byte("flowlens.original_size")
 )
 
-// Appender is the part of the disk buffer the pipelines use.
+// Appender is the part of the disk buffer the pipelines use. Append must
+// copy recs before it returns (the WAL writes them to its file): callers
+// reuse that memory for their next batch while the fsync is still pending.
 type Appender interface {
 	Append(ctx context.Context, recs [][]byte, wait bool, onDurable func()) error
 }

@@ -33,6 +33,18 @@ type sinkScratch struct {
 	data []byte
 }
 
+func (s *otlpSink) getScratch() *sinkScratch { return s.encoders.Get().(*sinkScratch) }
+
+// putScratch returns sc to the pool. Its messages point into the request's
+// memory, which the receiver reuses: they are dropped on every path, also
+// when a message was refused. The records need no care: Appender copies
+// them before it returns.
+func (s *otlpSink) putScratch(sc *sinkScratch) {
+	clear(sc.msgs)
+	sc.msgs = sc.msgs[:0]
+	s.encoders.Put(sc)
+}
+
 func newOTLPSink(buf Appender, maxMessage int, logsByTrace bool) *otlpSink {
 	s := &otlpSink{buf: buf, maxMessage: maxMessage, logsByTrace: logsByTrace}
 	s.encoders.New = func() any { return &sinkScratch{} }
@@ -44,8 +56,8 @@ func (s *otlpSink) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
 	if n == 0 {
 		return nil
 	}
-	sc := s.encoders.Get().(*sinkScratch)
-	defer s.encoders.Put(sc)
+	sc := s.getScratch()
+	defer s.putScratch(sc)
 	sc.enc.PartitionByTraceID = true
 	var err error
 	sc.msgs, err = sc.enc.AppendTraceMessages(sc.msgs[:0], td)
@@ -60,8 +72,8 @@ func (s *otlpSink) ConsumeLogs(ctx context.Context, ld plog.Logs) error {
 	if n == 0 {
 		return nil
 	}
-	sc := s.encoders.Get().(*sinkScratch)
-	defer s.encoders.Put(sc)
+	sc := s.getScratch()
+	defer s.putScratch(sc)
 	sc.enc.PartitionByTraceID = s.logsByTrace
 	var err error
 	sc.msgs, err = sc.enc.AppendLogMessages(sc.msgs[:0], ld)
@@ -77,8 +89,8 @@ func (s *otlpSink) ConsumeTracesProto(ctx context.Context, b []byte, spans int) 
 	if spans == 0 {
 		return nil
 	}
-	sc := s.encoders.Get().(*sinkScratch)
-	defer s.encoders.Put(sc)
+	sc := s.getScratch()
+	defer s.putScratch(sc)
 	sc.enc.PartitionByTraceID = true
 	var err error
 	sc.msgs, err = sc.enc.AppendTraceMessagesProto(sc.msgs[:0], b)
@@ -93,8 +105,8 @@ func (s *otlpSink) ConsumeLogsProto(ctx context.Context, b []byte, records int) 
 	if records == 0 {
 		return nil
 	}
-	sc := s.encoders.Get().(*sinkScratch)
-	defer s.encoders.Put(sc)
+	sc := s.getScratch()
+	defer s.putScratch(sc)
 	sc.enc.PartitionByTraceID = s.logsByTrace
 	var err error
 	sc.msgs, err = sc.enc.AppendLogMessagesProto(sc.msgs[:0], b)
@@ -132,7 +144,6 @@ func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kin
 		sc.recs = append(sc.recs, data[start:len(data):len(data)])
 	}
 	sc.data = data
-	clear(sc.msgs) // drop references to the request's memory
 	done := make(chan struct{})
 	if err := s.buf.Append(ctx, sc.recs, false, func() { close(done) }); err != nil {
 		if errors.Is(err, buffer.ErrFull) {
