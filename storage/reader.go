@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
+
+	"github.com/flowlens/flowlens/internal/severity"
 )
 
 // Span is one stored span.
@@ -383,20 +385,6 @@ func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err err
 	return spans, nil
 }
 
-// severityLevels are the OTel severity ranges: name -> lowest number.
-var severityLevels = []struct {
-	name string
-	min  uint8
-	alts []string
-}{
-	{"TRACE", 1, nil},
-	{"DEBUG", 5, nil},
-	{"INFO", 9, []string{"INFORMATION", "NOTICE"}},
-	{"WARN", 13, []string{"WARNING"}},
-	{"ERROR", 17, []string{"ERR", "CRITICAL", "ALERT"}},
-	{"FATAL", 21, []string{"EMERGENCY", "PANIC", "CRIT"}},
-}
-
 // SearchLogs returns the newest log records matching q, newest first.
 // Severity keeps records at that level or above, by SeverityNumber, or by
 // SeverityText when the number is unset.
@@ -422,31 +410,29 @@ func (s *Store) SearchLogs(ctx context.Context, q LogQuery) (_ []LogRecord, err 
 		w.add("ServiceName = {service:String}", "service", q.Service)
 	}
 	if q.Severity != "" {
-		lvl := -1
-		want := strings.ToUpper(strings.TrimSpace(q.Severity))
-		for i, l := range severityLevels {
-			if want == l.name || contains(l.alts, want) {
-				lvl = i
-			}
-		}
-		if lvl < 0 {
+		lvl, ok := severity.Parse(q.Severity)
+		if !ok {
 			return nil, fmt.Errorf("%w: severity %s: want trace, debug, info, warn, error or fatal",
 				ErrInvalidQuery, quoteForError(q.Severity))
 		}
-		var names []string
-		for _, l := range severityLevels[lvl:] {
-			names = append(names, l.name)
-			names = append(names, l.alts...)
-		}
-		cond := "(SeverityNumber >= {sevmin:UInt8} OR (SeverityNumber = 0 AND upper(SeverityText) IN ("
-		kv := []any{"sevmin", severityLevels[lvl].min}
-		for i, n := range names {
-			p := w.param()
-			if i > 0 {
-				cond += ", "
+		// records with a number by it; those with only a text by every
+		// word of this level and the ones above (the agent's reading)
+		cond := "(SeverityNumber >= {sevmin:UInt8} OR (SeverityNumber = 0 AND lower(SeverityText) IN ("
+		kv := []any{"sevmin", uint8(lvl.Number)}
+		n := 0
+		for _, l := range severity.Levels {
+			if l.Number < lvl.Number {
+				continue
 			}
-			cond += "{" + p + ":String}"
-			kv = append(kv, p, n)
+			for _, word := range l.Words {
+				p := w.param()
+				if n > 0 {
+					cond += ", "
+				}
+				cond += "{" + p + ":String}"
+				kv = append(kv, p, word)
+				n++
+			}
 		}
 		w.add(cond+")))", kv...)
 	}

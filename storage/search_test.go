@@ -46,6 +46,7 @@ var (
 		{"frontend", plog.SeverityNumberWarn, "WARN", "slow request to Cart", 2},
 		{"checkout", plog.SeverityNumberError, "ERROR", "payment failed: TIMEOUT", 3},
 		{"checkout", 0, "error", "text-only severity timeout", 0},
+		{"checkout", 0, "CRITICAL", "text-only critical", 0}, // fatal, as the agent reads it
 		{"payment", plog.SeverityNumberFatal, "FATAL", "out of memory", 5},
 		{"payment", plog.SeverityNumberDebug, "DEBUG", `back\slash {x:String} 100%`, 5},
 	}
@@ -175,8 +176,9 @@ func TestSearchLogs(t *testing.T) {
 		wantErr error
 	}{
 		{"service", with(func(q *LogQuery) { q.Service = "payment" }), []string{"back\\slash {x:String} 100%", "out of memory"}, nil},
-		{"severity error and above", with(func(q *LogQuery) { q.Severity = "error" }), []string{"out of memory", "payment failed: TIMEOUT", "text-only severity timeout"}, nil},
-		{"severity warn", with(func(q *LogQuery) { q.Severity = "WARNING" }), []string{"out of memory", "payment failed: TIMEOUT", "slow request to Cart", "text-only severity timeout"}, nil},
+		{"severity error and above", with(func(q *LogQuery) { q.Severity = "error" }), []string{"out of memory", "payment failed: TIMEOUT", "text-only critical", "text-only severity timeout"}, nil},
+		{"severity warn", with(func(q *LogQuery) { q.Severity = "WARNING" }), []string{"out of memory", "payment failed: TIMEOUT", "slow request to Cart", "text-only critical", "text-only severity timeout"}, nil},
+		{"severity fatal finds a text that says critical", with(func(q *LogQuery) { q.Severity = "fatal" }), []string{"out of memory", "text-only critical"}, nil},
 		{"contains, any case", with(func(q *LogQuery) { q.Contains = "timeout" }), []string{"payment failed: TIMEOUT", "text-only severity timeout"}, nil},
 		{"contains special characters", with(func(q *LogQuery) { q.Contains = `\slash {x:String} 100%` }), []string{"back\\slash {x:String} 100%"}, nil},
 		{"contains a percent alone", with(func(q *LogQuery) { q.Contains = "%" }), []string{"back\\slash {x:String} 100%"}, nil},

@@ -5,6 +5,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+
+	"github.com/flowlens/flowlens/internal/severity"
 )
 
 func TestBatchDecodesWithPdata(t *testing.T) {
@@ -12,7 +14,7 @@ func TestBatchDecodesWithPdata(t *testing.T) {
 	var r Record
 	r.TimeUnixNano = 1700000000123456789
 	r.ObservedUnixNano = 1700000000200000000
-	r.SeverityNumber = SevError
+	r.SeverityNumber = severity.Error
 	r.SeverityText = []byte("ERROR")
 	r.Body = []byte("payment failed")
 	r.HasTraceID = true
@@ -118,7 +120,7 @@ func BenchmarkBatchAdd(b *testing.B) {
 	bt := NewBatch([]Attr{{"host.name", "h1"}}, "svc", []Attr{{"log.file.name", "app.log"}}, "")
 	var r Record
 	r.TimeUnixNano = 1700000000123456789
-	r.SeverityNumber = SevInfo
+	r.SeverityNumber = severity.Info
 	r.SeverityText = []byte("info")
 	r.Body = []byte("GET /api/v1/orders/12345 completed in 23ms with status 200 for user 4711 from 10.0.0.1")
 	r.AddString([]byte("method"), []byte("GET"))

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowlens/flowlens/agent/logrec"
+	"github.com/flowlens/flowlens/internal/severity"
 )
 
 // Attribute keys the parser adds to mark what it could not do.
@@ -146,7 +147,7 @@ func setField(r *logrec.Record, kind fieldKind, val []byte) bool {
 		r.TimeUnixNano = ts
 	case fieldSeverity:
 		r.SeverityText = val
-		r.SeverityNumber = logrec.SeverityFromText(val)
+		r.SeverityNumber = severity.FromText(val)
 	case fieldMessage:
 		r.Body = val
 	case fieldService:
@@ -174,17 +175,17 @@ func setField(r *logrec.Record, kind fieldKind, val []byte) bool {
 func severityFromNumber(n int64) int32 {
 	switch n {
 	case 10:
-		return logrec.SevTrace
+		return severity.Trace
 	case 20:
-		return logrec.SevDebug
+		return severity.Debug
 	case 30:
-		return logrec.SevInfo
+		return severity.Info
 	case 40:
-		return logrec.SevWarn
+		return severity.Warn
 	case 50:
-		return logrec.SevError
+		return severity.Error
 	case 60:
-		return logrec.SevFatal
+		return severity.Fatal
 	}
 	if n >= 1 && n <= 24 {
 		return int32(n)

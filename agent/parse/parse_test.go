@@ -10,6 +10,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/flowlens/flowlens/agent/logrec"
+	"github.com/flowlens/flowlens/internal/severity"
 )
 
 func newParser(t testing.TB, format, regex string) *Parser {
@@ -48,11 +49,11 @@ func TestParse(t *testing.T) {
 	}{
 		{name: "json full", format: "json",
 			line: `{"ts":"2024-01-02T03:04:05.123456789Z","level":"warn","msg":"disk \"low\"\n","service":"db","trace_id":"4bf92f3577b34da6a3ce929d0e0e4736","span_id":"00f067aa0ba902b7","n":12,"f":1.5,"b":true,"z":null,"o":{"a":[1,"}"]},"u":"\u00e9\ud83d\ude00"}`,
-			ok:   true, body: "disk \"low\"\n", sev: "warn", sevNum: logrec.SevWarn, time: 1704164645123456789,
+			ok:   true, body: "disk \"low\"\n", sev: "warn", sevNum: severity.Warn, time: 1704164645123456789,
 			trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7", service: "db",
 			attrs: map[string]any{"n": int64(12), "f": 1.5, "b": true, "o": `{"a":[1,"}"]}`, "u": "é😀"}},
 		{name: "json no message keeps line", format: "json", line: ` {"a":"b"} `, ok: true, body: ` {"a":"b"} `, attrs: map[string]any{"a": "b"}},
-		{name: "json epoch millis and pino level", format: "json", line: `{"time":1704164645123,"level":30,"msg":"x"}`, ok: true, body: "x", sev: "30", sevNum: logrec.SevInfo, time: 1704164645123000000},
+		{name: "json epoch millis and pino level", format: "json", line: `{"time":1704164645123,"level":30,"msg":"x"}`, ok: true, body: "x", sev: "30", sevNum: severity.Info, time: 1704164645123000000},
 		{name: "json epoch float seconds", format: "json", line: `{"ts":1704164645.5,"msg":"x"}`, ok: true, body: "x", time: 1704164645500000000},
 		{name: "json offset zone", format: "json", line: `{"ts":"2024-01-02T05:04:05+02:00","msg":"x"}`, ok: true, body: "x", time: 1704164645000000000},
 		{name: "json bad time kept as attribute", format: "json", line: `{"ts":"yesterday","msg":"x"}`, ok: true, body: "x", attrs: map[string]any{"ts": "yesterday"}},
@@ -66,11 +67,11 @@ func TestParse(t *testing.T) {
 		{name: "json nul byte", format: "json", line: "{\"a\":\x00}", ok: false, body: "{\"a\":\x00}"},
 		{name: "whitespace only", format: "json", line: "   \t ", ok: false, body: "   \t "},
 		{name: "logfmt", format: "logfmt", line: `time=2024-01-02T03:04:05Z level=error msg="boom \"x\"" user=ann debug`, ok: true,
-			body: `boom "x"`, sev: "error", sevNum: logrec.SevError, time: 1704164645000000000, attrs: map[string]any{"user": "ann", "debug": true}},
+			body: `boom "x"`, sev: "error", sevNum: severity.Error, time: 1704164645000000000, attrs: map[string]any{"user": "ann", "debug": true}},
 		{name: "logfmt no pairs", format: "logfmt", line: `just some words`, ok: false, body: `just some words`},
 		{name: "logfmt unterminated quote", format: "logfmt", line: `msg="abc`, ok: false, body: `msg="abc`},
 		{name: "regex", format: "regex", regex: `^(?P<time>\S+ \S+) (?P<level>\w+) (?P<msg>.*)$`,
-			line: `2024-01-02 03:04:05.5 INFO started id=3`, ok: true, body: "started id=3", sev: "INFO", sevNum: logrec.SevInfo, time: 1704164645500000000},
+			line: `2024-01-02 03:04:05.5 INFO started id=3`, ok: true, body: "started id=3", sev: "INFO", sevNum: severity.Info, time: 1704164645500000000},
 		{name: "regex no match", format: "regex", regex: `^(?P<level>[A-Z]+): (?P<msg>.*)$`, line: `nope`, ok: false, body: "nope"},
 		{name: "plain traceparent", format: "plain", line: "GET / " + tp, ok: true, body: "GET / " + tp, trace: "4bf92f3577b34da6a3ce929d0e0e4736", span: "00f067aa0ba902b7"},
 		{name: "plain fake traceparent", format: "plain", line: "x00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01", ok: true, body: "x00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"},

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -181,7 +182,7 @@ func printLogs(w io.Writer, logs []storage.LogRecord) {
 	for _, l := range logs {
 		sev := l.SeverityText
 		if sev == "" {
-			sev = severityName(l.SeverityNumber)
+			sev = severity.Name(int32(l.SeverityNumber))
 		}
 		trace := l.TraceID
 		if trace == "" {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -140,7 +141,7 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 		l := r.log
 		sev := l.SeverityText
 		if sev == "" {
-			sev = severityName(l.SeverityNumber)
+			sev = severity.Name(int32(l.SeverityNumber))
 		}
 		fmt.Fprintf(w, "%s %s %9s %9s %-6s  %s\n", pad(l.ServiceName, 18), pad(indent+"» log", 36),
 			fmtDur(offset), "", clip(sev, 6), clip(l.Body, 120))
@@ -200,23 +201,4 @@ func bar(offset, dur, total time.Duration, width int) string {
 		n = width - from
 	}
 	return strings.Repeat(" ", from) + strings.Repeat("█", n) + strings.Repeat(" ", width-from-n)
-}
-
-func severityName(n uint8) string {
-	switch {
-	case n == 0:
-		return ""
-	case n < 5:
-		return "TRACE"
-	case n < 9:
-		return "DEBUG"
-	case n < 13:
-		return "INFO"
-	case n < 17:
-		return "WARN"
-	case n < 21:
-		return "ERROR"
-	default:
-		return "FATAL"
-	}
 }
