@@ -11,6 +11,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // Config is the flow analyzer's configuration (`flowlens flowgraph --config`).
@@ -60,7 +61,8 @@ type StoreConfig struct {
 
 // RollupConfig controls the time-bucketed rollups.
 type RollupConfig struct {
-	// Bucket is the rollup resolution (default 1m).
+	// Bucket is the rollup resolution: whole minutes that divide an hour
+	// (flow_edges stores minutes at the finest); default 1m.
 	Bucket time.Duration `yaml:"bucket"`
 	// FlushInterval is how often the aggregates are written (default: the
 	// bucket). Flushes are aligned to multiples of it, shortly after the
@@ -166,8 +168,11 @@ func (c *Config) Validate() error {
 	if a.BreakerState == a.BreakerName && a.BreakerState != "" {
 		errs = append(errs, config.Errorf("attributes.breaker_name", "must differ from breaker_state"))
 	}
-	if c.Rollup.Bucket < time.Second || time.Hour%c.Rollup.Bucket != 0 {
-		errs = append(errs, config.Errorf("rollup.bucket", "must be at least 1s and divide 1h, got %s", c.Rollup.Bucket))
+	// flow_edges stores buckets by the minute: a finer bucket would be
+	// merged into its minute without a word
+	if c.Rollup.Bucket < storage.EdgeBucket || c.Rollup.Bucket%storage.EdgeBucket != 0 || time.Hour%c.Rollup.Bucket != 0 {
+		errs = append(errs, config.Errorf("rollup.bucket", "%s: want whole minutes that divide an hour (1m, 2m, 5m, 10m, 15m, 30m, 1h): flow_edges keeps one row per edge and minute at the finest",
+			c.Rollup.Bucket))
 	}
 	if c.Rollup.FlushInterval <= 0 {
 		errs = append(errs, config.Errorf("rollup.flush_interval", "must be positive"))

@@ -14,6 +14,7 @@ func TestConfigFiles(t *testing.T) {
 	}{
 		{"testdata/flowgraph.yaml", ""},
 		{"testdata/bad-bucket.yaml", "rollup.bucket"},
+		{"testdata/bad-bucket-seconds.yaml", "rollup.bucket: 10s"},
 		{"testdata/bad-store.yaml", "store.max_items"},
 		{"testdata/unknown-key.yaml", "wiat"},
 	} {
@@ -24,7 +25,7 @@ func TestConfigFiles(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if c.Store.Wait != 15*time.Second || c.Attributes.BreakerEvent != "cb.transition" || c.Rollup.Bucket != 30*time.Second ||
+				if c.Store.Wait != 15*time.Second || c.Attributes.BreakerEvent != "cb.transition" || c.Rollup.Bucket != 5*time.Minute ||
 					c.SpansTopic != "otlp_spans" || c.MaxEdges != 10000 {
 					t.Fatalf("loaded %+v", c)
 				}
