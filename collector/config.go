@@ -38,6 +38,12 @@ type Config struct {
 	// a bigger first message is still returned whole). Larger fetches made
 	// the embedded broker spend its time growing response buffers.
 	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	// FetchMaxWait is how long the broker may hold a fetch open while a
+	// partition has nothing new (default 5s). kafka-go also uses it as the
+	// fetch's socket deadline: a short one starves the reader when the
+	// broker is slow (seen under load: endless i/o timeouts at one offset).
+	// Batch timing does not depend on it, nor does Shutdown wait for it.
+	FetchMaxWait time.Duration `yaml:"fetch_max_wait"`
 	// RebalanceFlushTimeout bounds storing the open batches when partitions
 	// are taken away (default 10s; keep it under the group's rebalance
 	// timeout of 30s). What is not stored in time is redone, exactly, by
@@ -108,6 +114,9 @@ func (c *Config) SetDefaults() {
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = 1 << 20
 	}
+	if c.FetchMaxWait == 0 {
+		c.FetchMaxWait = 5 * time.Second
+	}
 	if c.RebalanceFlushTimeout == 0 {
 		c.RebalanceFlushTimeout = 10 * time.Second
 	}
@@ -153,6 +162,9 @@ func (c *Config) Validate() error {
 	}
 	if c.FetchMaxBytes < 1<<16 {
 		return config.Errorf("fetch_max_bytes", "must be at least 65536")
+	}
+	if c.FetchMaxWait < 100*time.Millisecond {
+		return config.Errorf("fetch_max_wait", "must be at least 100ms")
 	}
 	if c.SessionTimeout < time.Second {
 		return config.Errorf("session_timeout", "must be at least 1s")

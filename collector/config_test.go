@@ -31,6 +31,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 1 << 20 }},
 		{"retry", func(c *Config) { c.Retry.Max = time.Millisecond }},
 		{"session_timeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
+		{"fetch_max_wait", func(c *Config) { c.FetchMaxWait = time.Millisecond }},
 	} {
 		var cfg Config
 		cfg.SetDefaults()

@@ -93,7 +93,14 @@ func collectorConfig(brokers []string) collector.Config {
 
 func startCollector(t testing.TB, cfg collector.Config, st collector.RowStore) *collector.Collector {
 	t.Helper()
-	c, err := collector.New(cfg, st, testLogger(t), prometheus.NewRegistry())
+	return startCollectorWithRegistry(t, cfg, st, prometheus.NewRegistry())
+}
+
+// startCollectorWithRegistry is startCollector with the registry the test
+// reads the collector's metrics from.
+func startCollectorWithRegistry(t testing.TB, cfg collector.Config, st collector.RowStore, reg *prometheus.Registry) *collector.Collector {
+	t.Helper()
+	c, err := collector.New(cfg, st, testLogger(t), reg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/internal/kafkawire"
@@ -12,36 +14,45 @@ import (
 
 // After a graceful Shutdown every partition is committed up to its end,
 // with no pending-batch marker left, and the member has left the group.
+// Shutdown does not wait for the fetches that idle partitions hold open.
 func TestGracefulShutdownStoresCommitsAndLeaves(t *testing.T) {
 	b := startBroker(t, 3)
 	st := openStore(t, "", "")
 	cfg := collectorConfig(b.Addrs())
 	cfg.Batch.MaxAge = time.Hour // only Shutdown can store the open batches
 	cfg.Batch.MaxRows = 1 << 30
-	c := startCollector(t, cfg, st)
-	const n = 3000
-	produceSpans(t, b.Addrs(), 0, n, 500)
-	produceLogs(t, b.Addrs(), 0, 600, 100)
-	time.Sleep(2 * time.Second) // fetched, not stored
+	// Once a partition has nothing new, its reader holds a fetch open for
+	// up to FetchMaxWait. Shutdown used to wait for those fetches: with a
+	// wait far longer than any shutdown, that shows on any machine.
+	cfg.FetchMaxWait = time.Minute
+	reg := prometheus.NewRegistry()
+	c := startCollectorWithRegistry(t, cfg, st, reg)
+	const spans, logs = 3000, 600
+	produceSpans(t, b.Addrs(), 0, spans, 500)
+	produceLogs(t, b.Addrs(), 0, logs, 100)
+	consumed := func(kind string) float64 {
+		return testutil.ToFloat64(mustCounter(t, reg, "flowlens_collector_rows_consumed_total", kind))
+	}
+	waitFor(t, time.Minute, "every record fetched into the open batches", func() bool {
+		return consumed("spans") == spans && consumed("logs") == logs
+	})
 	if got := spanCounts(t, st); got.rows != 0 {
 		t.Fatalf("stored %v before Shutdown with hour-long batches", got)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*cfg.FetchMaxWait)
 	defer cancel()
 	t0 := time.Now()
 	if err := c.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
-	// With nothing arriving, each partition reader has a fetch waiting out
-	// its 5 s MaxWait; Shutdown used to wait for them (here about 2 s).
-	if d := time.Since(t0); d > 1500*time.Millisecond {
-		t.Errorf("Shutdown took %v: it waited for idle fetches", d.Round(time.Millisecond))
+	if d := time.Since(t0); d > cfg.FetchMaxWait/4 {
+		t.Errorf("Shutdown took %v with fetches held open for up to %v: it waited for idle fetches", d.Round(time.Millisecond), cfg.FetchMaxWait)
 	}
-	if got := spanCounts(t, st); got.rows != n || got.distinct != n {
-		t.Fatalf("after Shutdown: %v, want %d", got, n)
+	if got := spanCounts(t, st); got.rows != spans || got.distinct != spans {
+		t.Fatalf("after Shutdown: %v, want %d", got, spans)
 	}
-	if got := logCounts(t, st); got.rows != 600 {
-		t.Fatalf("after Shutdown: %v logs, want 600", got)
+	if got := logCounts(t, st); got.rows != logs {
+		t.Fatalf("after Shutdown: %v logs, want %d", got, logs)
 	}
 
 	cc := kafkawire.ClientConfig{Brokers: b.Addrs()}

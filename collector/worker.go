@@ -113,17 +113,15 @@ func (w *worker) run(gctx context.Context) {
 		Dialer:    c.dialer,
 		MinBytes:  1,
 		MaxBytes:  c.cfg.FetchMaxBytes,
-		// kafka-go also uses MaxWait as the socket deadline of the fetch
-		// response: a short one starves the reader when the broker is slow
-		// (seen under load: endless i/o timeouts at one offset). Batch
-		// timing does not depend on it (FetchMessage has its own deadline).
-		MaxWait:        5 * time.Second,
+		// Batch timing does not depend on MaxWait: FetchMessage has its
+		// own deadline (see Config.FetchMaxWait).
+		MaxWait:        c.cfg.FetchMaxWait,
 		QueueCapacity:  64,
 		ReadBackoffMin: 50 * time.Millisecond,
 		ReadBackoffMax: time.Second,
 		ErrorLogger:    kafka.LoggerFunc(log.Sugar().Debugf),
 	})
-	// Closing a reader waits for its fetch in flight, up to MaxWait when
+	// Closing a reader waits for its fetch in flight, up to FetchMaxWait when
 	// nothing arrives: seconds at shutdown, after the agent stopped sending.
 	// Offsets are committed through the generation, never the reader, so
 	// the worker need not wait for it.
