@@ -66,6 +66,7 @@ type Stats struct {
 	ReadErrors    int64
 	BlankSkipped  int64
 	CheckpointErr int64
+	Scans         int64 // pattern scans completed
 }
 
 type devIno struct{ dev, ino uint64 }
@@ -90,6 +91,7 @@ type reader struct {
 	start   *regexp.Regexp
 	maxLine int
 
+	head    []byte // sameHead's buffer
 	partial []byte // an incomplete line carried over reads
 	partLen int    // original length of partial (more than len when cut)
 	ml      []byte // pending multiline record (when mlOn)
@@ -188,6 +190,13 @@ func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool,
 	read := 0
 	for {
 		n, rerr := rd.f.ReadAt(buf, rd.off)
+		if n > 0 && rd.off > 0 && !rd.sameHead() {
+			// Truncated and written again past our offset since the last
+			// read: what was read is the new content's middle, not what
+			// follows our lines. Read the new content from its start.
+			rd.restartAfterTruncation()
+			continue
+		}
 		if n > 0 {
 			*lastData = time.Now()
 			if err := rd.consume(ctx, buf[:n]); err != nil {
@@ -252,19 +261,8 @@ func (rd *reader) checkFile(lastData time.Time) fileState {
 		return fileClose
 	}
 	_, nlink := fileID(fi)
-	consumed := rd.off - int64(rd.partLen)
-	if rd.mlOn {
-		consumed = rd.mlEnd
-	}
 	if fi.Size() < rd.off || !rd.sameHead() {
-		// copytruncate or truncation: the old content (and its checkpoint)
-		// stays with its identity (a copy of it may be found under another
-		// name); what is in the file now is a new identity read from 0.
-		rd.t.truncations.Add(1)
-		rd.log.Info("file truncated; reading it from the start", zap.String("path", rd.path), zap.Int64("offset", rd.off), zap.Int64("size", fi.Size()))
-		_ = rd.h.Flush(context.Background(), true)
-		rd.t.detach(rd, consumed)
-		rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
+		rd.restartAfterTruncation()
 		return fileTruncated
 	}
 	idle := time.Since(lastData)
@@ -288,13 +286,32 @@ func (rd *reader) checkFile(lastData time.Time) fileState {
 	return fileOK
 }
 
+// restartAfterTruncation follows a copytruncate or truncation: the old
+// content (and its checkpoint) stays with its identity (a copy of it may be
+// found under another name); what is in the file now is a new identity,
+// read from 0.
+func (rd *reader) restartAfterTruncation() {
+	consumed := rd.off - int64(rd.partLen)
+	if rd.mlOn {
+		consumed = rd.mlEnd
+	}
+	rd.t.truncations.Add(1)
+	rd.log.Info("file truncated; reading it from the start", zap.String("path", rd.path), zap.Int64("offset", rd.off))
+	_ = rd.h.Flush(context.Background(), true)
+	rd.t.detach(rd, consumed)
+	rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
+}
+
 // sameHead checks that the file still starts with the identity's bytes.
 func (rd *reader) sameHead() bool {
 	n := rd.e.FPLen
 	if n == 0 {
 		return true
 	}
-	head := make([]byte, n)
+	if cap(rd.head) < n {
+		rd.head = make([]byte, n)
+	}
+	head := rd.head[:n]
 	m, _ := rd.f.ReadAt(head, 0)
 	return m == n && xxhash.Sum64(head) == rd.e.FPHash
 }

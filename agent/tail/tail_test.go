@@ -78,6 +78,29 @@ type running struct {
 	done   chan struct{}
 }
 
+// waitScans waits until n more pattern scans have completed.
+func (r *running) waitScans(t *testing.T, n int64) {
+	t.Helper()
+	want := r.t.Stats().Scans + n
+	deadline := time.Now().Add(15 * time.Second)
+	for r.t.Stats().Scans < want {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d scans, want %d", r.t.Stats().Scans, want)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// settle gives a misbehaving tailer every chance to read something twice,
+// then stops it: two more scans complete (one may have begun before the
+// lines were read; a scan is what would open a file a second time), and
+// stopping waits for every reader to hand over what it read.
+func (r *running) settle(t *testing.T) {
+	t.Helper()
+	r.waitScans(t, 2)
+	r.stop(t)
+}
+
 func (r *running) stop(tb testing.TB) {
 	r.cancel()
 	<-r.done
@@ -172,10 +195,8 @@ func TestFollowAndResumeFromCheckpoint(t *testing.T) {
 	appendLines(t, log, 1500, 2000) // written while the agent is stopped
 	r = start(t, Config{Include: []string{filepath.Join(dir, "*.log")}}, ckpt, s)
 	s.waitCount(t, 2000)
-	time.Sleep(300 * time.Millisecond)
-	got := s.snapshot()
-	checkExact(t, got, 2000, "app.log")
-	r.stop(t)
+	r.settle(t)
+	checkExact(t, s.snapshot(), 2000, "app.log")
 }
 
 func TestStartAtEnd(t *testing.T) {
@@ -183,8 +204,8 @@ func TestStartAtEnd(t *testing.T) {
 	log := filepath.Join(dir, "app.log")
 	appendLines(t, log, 0, 100)
 	s := &sink{}
-	start(t, Config{Include: []string{filepath.Join(dir, "*.log")}, StartAt: StartEnd}, filepath.Join(dir, "c.json"), s)
-	time.Sleep(200 * time.Millisecond)
+	r := start(t, Config{Include: []string{filepath.Join(dir, "*.log")}, StartAt: StartEnd}, filepath.Join(dir, "c.json"), s)
+	r.waitScans(t, 1) // the first scan found the file: lines from now on are new
 	appendLines(t, log, 100, 150)
 	got := s.waitCount(t, 50)
 	if len(got) != 50 || got[0] != "line 000100 of app.log" {
@@ -199,31 +220,31 @@ func TestRenameAndCreateRotation(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	s := &sink{}
-	start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
+	r := start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
 	// the writer keeps writing; rotation renames the file and creates a new one
 	const per, rotations = 2000, 5
 	n := 0
-	for r := 0; r < rotations; r++ {
+	for k := 0; k < rotations; k++ {
 		first := n
-		for k := 0; k < 10; k++ {
+		for range 10 {
 			appendLines(t, log, n, n+per/10)
 			n += per / 10
 		}
 		// the agent must have opened the file before it is renamed away
 		// (its name is not followed any more afterwards)
 		s.waitCount(t, first+1)
-		if err := os.Rename(log, fmt.Sprintf("%s.%d", log, r)); err != nil {
+		if err := os.Rename(log, fmt.Sprintf("%s.%d", log, k)); err != nil {
 			t.Fatal(err)
 		}
 		// lines written to the old file after the rename (the writer still
 		// has it open) must be read too
-		appendLines(t, fmt.Sprintf("%s.%d", log, r), n, n+7)
+		appendLines(t, fmt.Sprintf("%s.%d", log, k), n, n+7)
 		n += 7
 	}
 	appendLines(t, log, n, n+100)
 	n += 100
 	s.waitCount(t, n)
-	time.Sleep(300 * time.Millisecond) // let duplicates show up, if any
+	r.settle(t)
 	got := s.snapshot()
 	// names differ per file; count by number only
 	seen := map[string]int{}
@@ -241,17 +262,22 @@ func TestCopyTruncateRotation(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	s := &sink{}
-	start(t, Config{Include: []string{filepath.Join(dir, "app.log*")}}, filepath.Join(dir, "c.json"), s)
+	r := start(t, Config{Include: []string{filepath.Join(dir, "app.log*")}}, filepath.Join(dir, "c.json"), s)
 	n := 0
-	for r := 0; r < 4; r++ {
+	for k := 0; k < 4; k++ {
 		appendLines(t, log, n, n+1000)
 		n += 1000
-		time.Sleep(100 * time.Millisecond) // copytruncate runs while the agent is anywhere
+		// The copy is made after the agent read part of this round's lines
+		// (even rounds) or possibly before it read any (odd rounds): each
+		// copy holds lines read and lines not yet read.
+		if k%2 == 0 {
+			s.waitCount(t, n-500)
+		}
 		data, err := os.ReadFile(log)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(fmt.Sprintf("%s.%d", log, r), data, 0o644); err != nil {
+		if err := os.WriteFile(fmt.Sprintf("%s.%d", log, k), data, 0o644); err != nil {
 			t.Fatal(err)
 		}
 		if err := os.Truncate(log, 0); err != nil {
@@ -263,7 +289,7 @@ func TestCopyTruncateRotation(t *testing.T) {
 	// a compressed rotation matches app.log* but is excluded by default
 	os.WriteFile(log+".9.gz", []byte("\x1f\x8b binary\n"), 0o644)
 	s.waitCount(t, n)
-	time.Sleep(300 * time.Millisecond)
+	r.settle(t)
 	got := s.snapshot()
 	seen := map[string]int{}
 	for _, l := range got {
@@ -280,18 +306,84 @@ func TestTruncateInPlace(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "app.log")
 	s := &sink{}
-	start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
+	r := start(t, Config{Include: []string{log}}, filepath.Join(dir, "c.json"), s)
 	appendLines(t, log, 0, 500)
 	s.waitCount(t, 500)
 	if err := os.Truncate(log, 0); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(100 * time.Millisecond)
+	// the reader may or may not look between the truncation and the
+	// refill (TestTruncateAndRefillBetweenReads fixes the order)
 	appendLines(t, log, 500, 1200) // longer than before: size alone would not show it
 	s.waitCount(t, 1200)
-	time.Sleep(300 * time.Millisecond)
-	got := s.snapshot()
-	checkExact(t, got, 1200, "app.log")
+	r.settle(t)
+	checkExact(t, s.snapshot(), 1200, "app.log")
+}
+
+// steppedReader is a reader of one file driven by the test, one read turn
+// or file check at a time, so that writes land exactly between two reads.
+type steppedReader struct {
+	rd   *reader
+	last time.Time
+}
+
+func newSteppedReader(t *testing.T, path string, s *sink) *steppedReader {
+	t.Helper()
+	cfg := Config{Include: []string{path}}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	tl, err := New(cfg, filepath.Join(t.TempDir(), "c.json"), s.factory, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd := tl.newReader(path, make([]byte, cfg.FingerprintSize), true, time.Now())
+	if rd == nil {
+		t.Fatalf("%s not opened", path)
+	}
+	t.Cleanup(func() {
+		rd.h.Close()
+		rd.f.Close()
+		tl.readerDone(rd)
+		tl.Close()
+	})
+	return &steppedReader{rd: rd}
+}
+
+// readToEnd is what the reader does when it polls: read what is new, then
+// look for truncation and rotation.
+func (sr *steppedReader) readToEnd(t *testing.T) {
+	t.Helper()
+	for more := true; more; {
+		var err error
+		if more, err = sr.rd.readTurn(context.Background(), &sr.last); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sr.rd.checkFile(sr.last)
+}
+
+// A file truncated and written again past the reader's offset between two
+// of its reads: the new content is read once, from its start, not from the
+// old offset and then again from the start.
+func TestTruncateAndRefillBetweenReads(t *testing.T) {
+	dir := t.TempDir()
+	log := filepath.Join(dir, "app.log")
+	appendLines(t, log, 0, 500)
+	s := &sink{}
+	sr := newSteppedReader(t, log, s)
+	sr.readToEnd(t)
+	if err := os.Truncate(log, 0); err != nil {
+		t.Fatal(err)
+	}
+	appendLines(t, log, 500, 1200) // longer than before: size alone would not show it
+	sr.readToEnd(t)
+	sr.readToEnd(t)
+	checkExact(t, s.snapshot(), 1200, "app.log")
+	if st := sr.rd.t.Stats(); st.Truncations != 1 {
+		t.Errorf("%d truncations counted, want 1", st.Truncations)
+	}
 }
 
 func TestManyFilesAndDeletion(t *testing.T) {
@@ -308,8 +400,7 @@ func TestManyFilesAndDeletion(t *testing.T) {
 	f, _ := os.OpenFile(p, os.O_WRONLY|os.O_APPEND, 0)
 	f.WriteString("last words")
 	f.Close()
-	time.Sleep(100 * time.Millisecond)
-	os.Remove(p)
+	os.Remove(p) // its reader still has it open
 	got := s.waitCount(t, files*per+1)
 	if len(got) != files*per+1 || got[len(got)-1] != "last words" {
 		t.Fatalf("%d records, last %q", len(got), got[len(got)-1])

@@ -40,7 +40,7 @@ type Tailer struct {
 	persisted chan struct{}
 	closeOnce sync.Once
 
-	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr atomic.Int64
+	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr, scans atomic.Int64
 }
 
 // New loads the checkpoints from checkpointPath (a file in the data
@@ -138,7 +138,7 @@ func (t *Tailer) Stats() Stats {
 	t.reg.mu.Unlock()
 	return Stats{LinesRead: t.linesRead.Load(), BytesRead: t.bytesRead.Load(), LinesTooLong: t.tooLong.Load(),
 		OpenFiles: open, Rotations: t.rotations.Load(), Truncations: t.truncations.Load(), FilesSeen: seen,
-		ReadErrors: t.readErrors.Load(), BlankSkipped: t.blank.Load(), CheckpointErr: t.ckptErr.Load()}
+		ReadErrors: t.readErrors.Load(), BlankSkipped: t.blank.Load(), CheckpointErr: t.ckptErr.Load(), Scans: t.scans.Load()}
 }
 
 // matches evaluates the patterns.
@@ -233,23 +233,33 @@ func (t *Tailer) scan(stop, work context.Context) {
 	t.reg.mu.Lock()
 	t.reg.gcLocked(now, forgetAfter)
 	t.reg.mu.Unlock()
+	t.scans.Add(1)
 }
 
 func (t *Tailer) open(stop, work context.Context, path string, head []byte, first bool, now time.Time) {
+	if rd := t.newReader(path, head, first, now); rd != nil {
+		go rd.run(stop, work)
+	}
+}
+
+// newReader opens path at its checkpoint as a registered reader, or returns
+// nil when there is nothing to read (empty, already read to its end, or
+// being read under another name). The caller runs it.
+func (t *Tailer) newReader(path string, head []byte, first bool, now time.Time) *reader {
 	f, err := os.Open(path)
 	if err != nil {
 		t.log.Debug("open", zap.String("path", path), zap.Error(err))
-		return
+		return nil
 	}
 	fi, err := f.Stat()
 	if err != nil {
 		f.Close()
-		return
+		return nil
 	}
 	n, _ := f.ReadAt(head, 0)
 	if n == 0 {
 		f.Close() // empty: identified once it has data
-		return
+		return nil
 	}
 	id, _ := fileID(fi)
 	t.reg.mu.Lock()
@@ -262,7 +272,7 @@ func (t *Tailer) open(stop, work context.Context, path string, head []byte, firs
 		e.LastSeen = now
 		t.reg.mu.Unlock()
 		f.Close()
-		return
+		return nil
 	case e == nil:
 		e = &entry{Path: path}
 		if first && t.cfg.StartAt == StartEnd {
@@ -283,7 +293,7 @@ func (t *Tailer) open(stop, work context.Context, path string, head []byte, firs
 			e.LastSeen, e.Path = now, path
 			t.reg.mu.Unlock()
 			f.Close()
-			return
+			return nil
 		}
 		t.reg.rekeyLocked(e, head[:n])
 	}
@@ -297,7 +307,7 @@ func (t *Tailer) open(stop, work context.Context, path string, head []byte, firs
 	t.readers[id] = rd
 	t.mu.Unlock()
 	t.wg.Add(1)
-	go rd.run(stop, work)
+	return rd
 }
 
 func (t *Tailer) readerDone(rd *reader) {
