@@ -78,7 +78,7 @@ files:
     rotate_wait: 300ms
     parse: {format: json}
 `, logs, logs))
-	startAgent(t, cfg)
+	ra := startAgent(t, cfg)
 	app := filepath.Join(logs, "app.log")
 	n := 0
 	write := func(k int) { appendJSONLines(t, app, n, n+k); n += k }
@@ -102,15 +102,15 @@ files:
 	os.Truncate(app, 0)
 	write(2000)
 	waitN()
-	// truncation in place, then more lines than before
+	// truncation in place, then at once more lines than before
 	os.Truncate(app, 0)
-	time.Sleep(100 * time.Millisecond)
 	write(4000)
 	// a second file, with bad lines that must be kept
 	other := filepath.Join(logs, "other.log")
 	os.WriteFile(other, []byte("{not json\n\xff\xfe\x00binary\n   \n"), 0o644)
 	c.waitFor(t, b.Addrs()[0], kafkawire.DefaultLogsTopic, 30*time.Second, func(c *consumed) bool { return c.logRecords >= n+3 })
-	time.Sleep(time.Second) // duplicates would show up now
+	// duplicates would be read by now; stopping hands them to Kafka
+	ra.stop(t)
 	c.poll(t, b.Addrs()[0], kafkawire.DefaultLogsTopic)
 	// remove the 3 bad lines from the count and check them
 	var bad []string
