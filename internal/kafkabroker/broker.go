@@ -31,6 +31,11 @@ type Config struct {
 	// reachable IP here: the broker advertises exactly this address, so an
 	// unspecified one (0.0.0.0, ::) is refused.
 	Addr string `yaml:"addr"`
+	// Listener, when set, is served instead of binding Addr, and Addr
+	// becomes its address: for a caller that must own the port before the
+	// broker starts (a test where clients are configured first). Not read
+	// from YAML.
+	Listener net.Listener `yaml:"-"`
 	// DataDir keeps the log segments and committed offsets across restarts.
 	// Empty keeps everything in memory (tests only: memory grows with data).
 	DataDir string `yaml:"data_dir"`
@@ -54,6 +59,9 @@ type Config struct {
 
 // SetDefaults fills the unset fields.
 func (c *Config) SetDefaults() {
+	if c.Listener != nil {
+		c.Addr = c.Listener.Addr().String()
+	}
 	if c.Addr == "" {
 		c.Addr = "127.0.0.1:9092"
 	}
@@ -131,6 +139,9 @@ func (b *Broker) Start(ctx context.Context) error {
 		kfake.ClusterID("flowlens"),
 		// kfake always asks for 127.0.0.1:<port>; bind the configured host.
 		kfake.ListenFn(func(network, address string) (net.Listener, error) {
+			if b.cfg.Listener != nil {
+				return b.cfg.Listener, nil
+			}
 			_, p, err := net.SplitHostPort(address)
 			if err != nil {
 				return nil, err

@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 )
@@ -88,5 +89,34 @@ func TestConfigRefusesUnspecifiedAddress(t *testing.T) {
 		if err := cfg.Validate(); err == nil || !strings.HasPrefix(err.Error(), "addr:") {
 			t.Errorf("%s: %v", addr, err)
 		}
+	}
+}
+
+// A broker started on a listener the caller bound serves and advertises
+// that listener's address.
+func TestBrokerServesAGivenListener(t *testing.T) {
+	port := porttest.Reserve(t)
+	cfg := kafkabroker.Config{Listener: port.Listen(t)}
+	cfg.SetDefaults()
+	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	if got := b.Addrs(); len(got) != 1 || got[0] != port.Addr() {
+		t.Fatalf("advertises %v, listener on %s", got, port.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	conn, err := kafka.DialContext(ctx, "tcp", port.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := conn.ReadPartitions(kafkawire.DefaultSpansTopic); err != nil {
+		t.Fatalf("metadata through the given listener: %v", err)
 	}
 }
