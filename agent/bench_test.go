@@ -24,13 +24,12 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-const brokerEnv = "FLOWLENS_AGENT_TEST_BROKER" // addr,datadir: run as a broker process
+const brokerEnv = "FLOWLENS_AGENT_TEST_BROKER" // datadir: run as a broker process on a port of its choice
 
 func init() {
 	// the broker child mode must win over the test runner (see TestMain)
-	if v := os.Getenv(brokerEnv); v != "" {
-		addr, dir, _ := strings.Cut(v, ",")
-		cfg := kafkabroker.Config{Addr: addr, DataDir: dir}
+	if dir := os.Getenv(brokerEnv); dir != "" {
+		cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: dir}
 		cfg.SetDefaults()
 		b, err := kafkabroker.New(cfg, zap.NewNop())
 		if err == nil {
@@ -40,7 +39,7 @@ func init() {
 			fmt.Fprintln(os.Stderr, "broker:", err)
 			os.Exit(2)
 		}
-		fmt.Println("ready")
+		fmt.Println("ready", b.Addrs()[0])
 		ch := make(chan os.Signal, 1)
 		signalNotify(ch)
 		<-ch
@@ -51,16 +50,16 @@ func init() {
 
 // startBrokerProcess runs the embedded broker in another process.
 func startBrokerProcess(b *testing.B) (string, func()) {
-	addr := freePort(b)
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), brokerEnv+"="+addr+","+b.TempDir())
+	cmd.Env = append(os.Environ(), brokerEnv+"="+b.TempDir())
 	out, _ := cmd.StdoutPipe()
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		b.Fatal(err)
 	}
 	line, _ := bufio.NewReader(out).ReadString('\n')
-	if strings.TrimSpace(line) != "ready" {
+	addr, ok := strings.CutPrefix(strings.TrimSpace(line), "ready ")
+	if !ok {
 		cmd.Process.Kill()
 		b.Fatalf("broker process: %q", line)
 	}
@@ -87,27 +86,17 @@ func writeBenchFile(b *testing.B, path string, n int) int64 {
 	return size
 }
 
-type childAgent struct {
-	cmd     *exec.Cmd
-	metrics string
-}
-
+// startAgentProcess runs an agent in its own process, its metrics and
+// OTLP receivers on ports it picks.
 func startAgentProcess(b *testing.B, body string) *childAgent {
-	metrics := freePort(b)
 	cfgPath := filepath.Join(b.TempDir(), "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlog: {level: warn}\nhost_name: bench\nmetrics: {endpoint: %s}\n%s", b.TempDir(), metrics, body)), 0o644)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+cfgPath)
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	return &childAgent{cmd: cmd, metrics: metrics}
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlog: {level: warn}\nhost_name: bench\nmetrics: {endpoint: 127.0.0.1:0}\n%s", b.TempDir(), body)), 0o644)
+	return startChildAgent(b, cfgPath)
 }
 
 // metric reads one value from the child's /metrics.
 func (c *childAgent) metric(name string) float64 {
-	resp, err := http.Get("http://" + c.metrics + "/metrics")
+	resp, err := http.Get("http://" + c.addrs.Metrics + "/metrics")
 	if err != nil {
 		return -1
 	}
@@ -136,7 +125,7 @@ func (c *childAgent) stop(b *testing.B) (float64, float64) {
 		}
 	}
 	c.cmd.Process.Signal(syscall.SIGTERM)
-	c.cmd.Wait()
+	<-c.exited
 	ru := c.cmd.ProcessState.SysUsage().(*syscall.Rusage)
 	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
 	return cpu, rss
@@ -200,22 +189,15 @@ func BenchmarkOTLPToKafka(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		addr, stopBroker := startBrokerProcess(b)
-		grpcAddr := freePort(b)
 		c := startAgentProcess(b, fmt.Sprintf(`
-otlp: {grpc: {endpoint: %s}, http: {enabled: false}}
+otlp: {grpc: {endpoint: 127.0.0.1:0}, http: {enabled: false}}
 kafka: {brokers: [%s]}
-`, grpcAddr, addr))
-		conn, err := grpc.NewClient(grpcAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+`, addr))
+		conn, err := grpc.NewClient(c.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
 			b.Fatal(err)
 		}
 		tc := ptraceotlp.NewGRPCClient(conn)
-		for { // wait until it listens
-			if _, err := tc.Export(context.Background(), ptraceotlp.NewExportRequest()); err == nil {
-				break
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
 		start := time.Now()
 		var wg sync.WaitGroup
 		for w := 0; w < 2; w++ {

@@ -3,6 +3,7 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -23,6 +24,7 @@ import (
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/internal/logging"
+	"github.com/flowlens/flowlens/internal/porttest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -30,7 +32,12 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-const childEnv = "FLOWLENS_AGENT_TEST_CHILD_CONFIG"
+const (
+	childEnv = "FLOWLENS_AGENT_TEST_CHILD_CONFIG"
+	// childAddrsEnv names the file where a child agent writes the
+	// addresses it bound (its config asks for port 0) once it listens.
+	childAddrsEnv = "FLOWLENS_AGENT_TEST_CHILD_ADDRS"
+)
 
 // TestMain lets the test binary run as the agent itself (for kill -9 tests).
 func TestMain(m *testing.M) {
@@ -68,11 +75,85 @@ func runChild(path string) int {
 			defer func() { pprof.StopCPUProfile(); f.Close() }()
 		}
 	}
-	if err := a.Run(ctx); err != nil {
+	ready := func() {
+		if path := os.Getenv(childAddrsEnv); path != "" {
+			if err := writeChildAddrs(path, a); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				os.Exit(2)
+			}
+		}
+	}
+	if err := a.RunReady(ctx, ready); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
 	return 0
+}
+
+// childAddrs are the addresses a child agent listens on.
+type childAddrs struct {
+	GRPC, HTTP, Metrics string
+}
+
+func writeChildAddrs(path string, a *agent.Agent) error {
+	ad := childAddrs{Metrics: a.MetricsAddr()}
+	if r := a.Receiver(); r != nil {
+		ad.GRPC, ad.HTTP = r.GRPCAddr(), r.HTTPAddr()
+	}
+	data, err := json.Marshal(ad)
+	if err != nil {
+		return err
+	}
+	// renamed into place: the parent never reads half a file
+	if err := os.WriteFile(path+".tmp", data, 0o644); err != nil {
+		return err
+	}
+	return os.Rename(path+".tmp", path)
+}
+
+// childAgent is the test binary running as an agent in its own process.
+type childAgent struct {
+	cmd    *exec.Cmd
+	addrs  childAddrs    // what it listens on
+	exited chan struct{} // closed once it exited (cmd.ProcessState is set)
+}
+
+// startChildAgent runs the test binary as an agent with the config at
+// cfgPath (which binds port 0) and returns it once it listens.
+func startChildAgent(t testing.TB, cfgPath string) *childAgent {
+	t.Helper()
+	addrsPath := filepath.Join(t.TempDir(), "addrs.json")
+	c := &childAgent{cmd: exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$"), exited: make(chan struct{})}
+	c.cmd.Env = append(os.Environ(), childEnv+"="+cfgPath, childAddrsEnv+"="+addrsPath)
+	c.cmd.Stderr = os.Stderr
+	if err := c.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = c.cmd.Wait(); close(c.exited) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if data, err := os.ReadFile(addrsPath); err == nil {
+			if err := json.Unmarshal(data, &c.addrs); err != nil {
+				t.Fatalf("child agent addresses: %v", err)
+			}
+			return c
+		}
+		if time.Now().After(deadline) {
+			c.kill()
+			t.Fatal("child agent did not listen within 30s")
+		}
+		select {
+		case <-c.exited:
+			t.Fatal("child agent exited before it listened")
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// kill sends SIGKILL and waits for the exit.
+func (c *childAgent) kill() {
+	_ = c.cmd.Process.Signal(syscall.SIGKILL)
+	<-c.exited
 }
 
 func signalContext() (context.Context, context.CancelFunc) {
@@ -276,6 +357,16 @@ batch: {max_records: 500}
 }
 
 func bufferBytes(t *testing.T, ra *runningAgent) int64 {
+	return int64(agentMetric(t, ra, "flowlens_agent_buffer_bytes"))
+}
+
+func linesRead(t *testing.T, ra *runningAgent) int64 {
+	return int64(agentMetric(t, ra, "flowlens_agent_file_lines_read_total"))
+}
+
+// agentMetric is a metric of the agent's /metrics page, summed over its
+// labels (-1 when the page cannot be read).
+func agentMetric(t *testing.T, ra *runningAgent, name string) float64 {
 	resp, err := http.Get("http://" + ra.a.MetricsAddr() + "/metrics")
 	if err != nil {
 		return -1
@@ -283,19 +374,20 @@ func bufferBytes(t *testing.T, ra *runningAgent) int64 {
 	defer resp.Body.Close()
 	var buf bytes.Buffer
 	buf.ReadFrom(resp.Body)
+	sum := 0.0
 	for _, l := range strings.Split(buf.String(), "\n") {
-		if strings.HasPrefix(l, "flowlens_agent_buffer_bytes ") {
-			f, _ := strconv.ParseFloat(strings.Fields(l)[1], 64)
-			return int64(f)
+		if rest, ok := strings.CutPrefix(l, name); ok && (strings.HasPrefix(rest, " ") || strings.HasPrefix(rest, "{")) {
+			f, _ := strconv.ParseFloat(l[strings.LastIndexByte(l, ' ')+1:], 64)
+			sum += f
 		}
 	}
-	return -1
+	return sum
 }
 
 // TestBufferFullBlocksAndRefusesOTLP: Kafka unreachable, a small buffer with
 // when_full: block. OTLP clients get RESOURCE_EXHAUSTED / 429 + Retry-After.
 func TestBufferFullBlocksAndRefusesOTLP(t *testing.T) {
-	dead := freePort(t) // nothing listens there
+	dead := porttest.Refused(t)
 	cfg := loadConfig(t, t.TempDir(), []string{dead}, `
 buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 `)
@@ -355,7 +447,6 @@ func TestKillMinus9(t *testing.T) {
 	addr := b.Addrs()[0]
 	logs := t.TempDir()
 	dataDir := t.TempDir()
-	httpAddr := freePort(t)
 	const maxRecords = 1000
 	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
@@ -371,24 +462,23 @@ files:
 batch: {max_records: %d}
 otlp:
   grpc: {enabled: false}
-  http: {endpoint: %s}
+  http: {endpoint: 127.0.0.1:0}
 kafka:
   brokers: [%s]
   retry_backoff_max: 200ms
 metrics: {endpoint: "off"}
-`, dataDir, logs, maxRecords, httpAddr, addr)), 0o644)
+`, dataDir, logs, maxRecords, addr)), 0o644)
 
-	startChild := func() *exec.Cmd {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+cfgPath)
-		cmd.Stderr = os.Stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		return cmd
+	// each run of the agent listens on a port of its own; the client
+	// sends to the current one
+	var httpAddr atomic.Pointer[string]
+	startChild := func() *childAgent {
+		c := startChildAgent(t, cfgPath)
+		httpAddr.Store(&c.addrs.HTTP)
+		return c
 	}
 	child := startChild()
-	defer func() { child.Process.Kill(); child.Wait() }()
+	defer func() { child.kill() }()
 
 	var lines atomic.Int64
 	var acked []int
@@ -420,7 +510,7 @@ metrics: {endpoint: "off"}
 			case <-time.After(10 * time.Millisecond):
 			}
 			body, _ := ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(seq, 20, 4)).MarshalProto()
-			resp, err := client.Post("http://"+httpAddr+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
+			resp, err := client.Post("http://"+*httpAddr.Load()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
 			if err != nil {
 				continue // the agent is down: not acknowledged, the client would retry
 			}
@@ -438,12 +528,9 @@ metrics: {endpoint: "off"}
 	const kills = 3
 	for k := 0; k < kills; k++ {
 		time.Sleep(1500 * time.Millisecond)
-		if err := child.Process.Signal(syscall.SIGKILL); err != nil {
-			t.Fatal(err)
-		}
-		child.Wait()
+		child.kill()
 		t.Logf("kill -9 #%d with %d lines written", k+1, lines.Load())
-		time.Sleep(200 * time.Millisecond)
+		time.Sleep(200 * time.Millisecond) // down for a while: requests fail
 		child = startChild()
 	}
 	time.Sleep(time.Second)
@@ -492,11 +579,11 @@ metrics: {endpoint: "off"}
 // small (when_full: block): the agent stops reading the file instead of
 // dropping, and delivers everything once Kafka appears.
 func TestBufferFullStopsReadingFiles(t *testing.T) {
-	addr := freePort(t)
+	port := porttest.Reserve(t) // Kafka's address, refusing until the broker starts
 	logs := t.TempDir()
 	const n = 120_000 // about 13 MB of lines for a 4 MiB buffer
 	appendJSONLines(t, filepath.Join(logs, "app.log"), 0, n)
-	cfg := loadConfig(t, t.TempDir(), []string{addr}, fmt.Sprintf(`
+	cfg := loadConfig(t, t.TempDir(), []string{port.Addr()}, fmt.Sprintf(`
 files:
   - name: app
     include: [%s/*.log]
@@ -504,14 +591,21 @@ files:
 buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 `, logs))
 	ra := startAgent(t, cfg)
-	time.Sleep(2 * time.Second)
-	if got := bufferBytes(t, ra); got > 4<<20 || got < 3<<20 {
-		t.Fatalf("buffer holds %d bytes; want it full but within 4 MiB", got)
+	// the file source fills the buffer and then waits for space
+	deadline := time.Now().Add(30 * time.Second)
+	for agentMetric(t, ra, "flowlens_agent_buffer_waiting_writes") < 1 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no write waits for space after 30s; the buffer holds %d bytes, %d of %d lines read", bufferBytes(t, ra), linesRead(t, ra), n)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	b := startBroker(t, addr, "")
+	if got, read := bufferBytes(t, ra), linesRead(t, ra); got > 4<<20 || got < 3<<20 || read >= n {
+		t.Fatalf("buffer holds %d bytes with %d of %d lines read; want it full (3-4 MiB) and the file not read to its end", got, read, n)
+	}
+	b := startBrokerOn(t, port.Listen(t))
 	defer b.Close()
 	c := newConsumed()
-	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	c.waitFor(t, port.Addr(), kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
 	if dups := checkFiles(t, c, n); dups != 0 {
 		t.Fatalf("%d duplicates", dups)
 	}

@@ -46,6 +46,22 @@ func startBroker(t testing.TB, addr, dataDir string) *kafkabroker.Broker {
 	return b
 }
 
+// startBrokerOn runs the embedded broker (in memory) on a listener the
+// test bound before the broker existed.
+func startBrokerOn(t testing.TB, ln net.Listener) *kafkabroker.Broker {
+	t.Helper()
+	cfg := kafkabroker.Config{Listener: ln}
+	cfg.SetDefaults()
+	b, err := kafkabroker.New(cfg, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
 // writeConfig writes an agent config with the given body (YAML) plus the
 // common parts, and loads it the way the binary does.
 func loadConfig(t testing.TB, dataDir string, brokers []string, body string) agent.Config {
@@ -248,13 +264,4 @@ func (c *consumed) waitFor(t testing.TB, addr, topic string, timeout time.Durati
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort(t testing.TB) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

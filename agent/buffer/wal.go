@@ -64,6 +64,7 @@ type Stats struct {
 	Fsyncs         int64
 	Appended       int64 // records appended since start
 	Acked          int64 // records acknowledged since start
+	Waiting        int64 // appends waiting for space now (block policy): their sources are held back
 }
 
 type segment struct {
@@ -116,7 +117,7 @@ type WAL struct {
 	done chan struct{}
 	wg   sync.WaitGroup
 
-	droppedFull, droppedCorrupt, fsyncs, appended, acked atomic.Int64
+	droppedFull, droppedCorrupt, fsyncs, appended, acked, waiting atomic.Int64
 }
 
 // Open opens (or creates) the WAL in dir, recovering what a crash left: a
@@ -331,11 +332,14 @@ func (w *WAL) Append(ctx context.Context, recs [][]byte, wait bool, onDurable fu
 		}
 		ch := w.changed
 		w.mu.Unlock()
+		w.waiting.Add(1)
 		select {
 		case <-ctx.Done():
+			w.waiting.Add(-1)
 			return ctx.Err()
 		case <-ch:
 		}
+		w.waiting.Add(-1)
 		w.mu.Lock()
 	}
 	defer w.mu.Unlock()
@@ -693,6 +697,7 @@ func (w *WAL) Stats() Stats {
 	st.Fsyncs = w.fsyncs.Load()
 	st.Appended = w.appended.Load()
 	st.Acked = w.acked.Load()
+	st.Waiting = w.waiting.Load()
 	return st
 }
 
