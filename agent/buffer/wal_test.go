@@ -7,7 +7,9 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"go.uber.org/zap"
@@ -161,10 +163,12 @@ func TestBlockPolicy(t *testing.T) {
 	// a blocked writer proceeds once the reader acknowledged
 	done := make(chan error, 1)
 	go func() { done <- w.Append(ctx, [][]byte{rec(n, 64<<10)}, true, nil) }()
-	select {
-	case err := <-done:
-		t.Fatalf("append did not block: %v", err)
-	case <-time.After(100 * time.Millisecond):
+	for w.Stats().Waiting != 1 {
+		select {
+		case err := <-done:
+			t.Fatalf("append did not block: %v", err)
+		case <-time.After(time.Millisecond):
+		}
 	}
 	readN(t, w, 20, true)
 	select {
@@ -219,27 +223,43 @@ func BenchmarkAppend256KiB(b *testing.B) {
 	}
 }
 
+// With a sync interval, an append is acknowledged by the first fsync after
+// the interval since the previous one, not before. The WAL runs in a
+// synctest bubble: its clock moves only when every goroutine of the bubble
+// waits, so "not yet acknowledged" is exact, not a race with the machine.
 func TestSyncIntervalDelaysAcknowledgements(t *testing.T) {
-	w := open(t, t.TempDir(), Config{SyncInterval: 100 * time.Millisecond})
-	defer w.Close()
-	ctx := context.Background()
-	// the first append is synced at once, the next ones wait for the interval
-	done := make(chan time.Time, 2)
-	w.Append(ctx, [][]byte{rec(0, 10)}, true, func() { done <- time.Now() })
-	<-done
-	start := time.Now()
-	w.Append(ctx, [][]byte{rec(1, 10)}, true, func() { done <- time.Now() })
-	select {
-	case at := <-done:
-		if d := at.Sub(start); d < 50*time.Millisecond {
-			t.Fatalf("acknowledged after %v, before the sync interval", d)
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 100 * time.Millisecond
+		w := open(t, t.TempDir(), Config{SyncInterval: interval})
+		defer w.Close()
+		ctx := context.Background()
+		var acked [2]atomic.Bool
+		// the first append is synced at once
+		w.Append(ctx, [][]byte{rec(0, 10)}, true, func() { acked[0].Store(true) })
+		synctest.Wait()
+		if !acked[0].Load() {
+			t.Fatal("the first append was not acknowledged at once")
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("never acknowledged")
-	}
-	if st := w.Stats(); st.Fsyncs < 2 {
-		t.Fatalf("%d fsyncs", st.Fsyncs)
-	}
+		start := time.Now()
+		w.Append(ctx, [][]byte{rec(1, 10)}, true, func() { acked[1].Store(true) })
+		synctest.Wait() // the sync loop waits for the interval, or has synced
+		if acked[1].Load() {
+			t.Fatalf("acknowledged %v after the previous fsync, before the %v sync interval", time.Since(start), interval)
+		}
+		time.Sleep(interval - time.Nanosecond)
+		synctest.Wait()
+		if acked[1].Load() {
+			t.Fatal("acknowledged before the sync interval had passed")
+		}
+		time.Sleep(time.Nanosecond)
+		synctest.Wait()
+		if !acked[1].Load() {
+			t.Fatal("not acknowledged once the sync interval had passed")
+		}
+		if st := w.Stats(); st.Fsyncs != 2 {
+			t.Fatalf("%d fsyncs, want 2", st.Fsyncs)
+		}
+	})
 }
 
 // BenchmarkAppendDurable is one small (OTLP-request-sized) append waiting
