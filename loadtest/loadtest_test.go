@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,6 +17,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 )
 
@@ -121,35 +123,55 @@ func TestRunSendsEverySpanOnce(t *testing.T) {
 
 func TestRunPacedStopsWithContext(t *testing.T) {
 	_, addr := startReceiver(t)
-	cfg := Config{Rate: 200, Seed: 1} // unbounded and paced
+	cfg := Config{Rate: 200, Seed: 1, ProgressInterval: 10 * time.Millisecond} // unbounded and paced
 	cfg.OTLP.Endpoint = addr
 	cfg.SetDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	start := time.Now()
-	truth, err := Run(ctx, cfg, Options{})
-	if err != nil {
-		t.Fatal(err)
+	var requests atomic.Uint64
+	type result struct {
+		truth *gen.Truth
+		err   error
 	}
-	// paced: about 100 requests in half a second, not thousands
-	if truth.Requests < 20 || truth.Requests > 200 {
-		t.Fatalf("%d requests in %s at 200/s", truth.Requests, time.Since(start))
+	done := make(chan result, 1)
+	start := time.Now()
+	go func() {
+		truth, err := Run(ctx, cfg, Options{OnProgress: func(p Progress) { requests.Store(p.Requests) }})
+		done <- result{truth, err}
+	}()
+	for requests.Load() == 0 { // running
+		select {
+		case r := <-done:
+			t.Fatalf("an unbounded run returned on its own: %v", r.err)
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	cancel()
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(30 * time.Second):
+		t.Fatal("Run did not return after its context ended")
+	}
+	elapsed := time.Since(start)
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	// Paced, request i goes out when the clock reaches i/rate: never more
+	// than rate x elapsed + 1, however slow or fast the machine (flat out
+	// it would be thousands).
+	if limit := uint64(elapsed.Seconds()*cfg.Rate) + 1; r.truth.Requests > limit {
+		t.Fatalf("%d requests in %s at %v/s: more than %d, not paced", r.truth.Requests, elapsed, cfg.Rate, limit)
 	}
 }
 
 func TestRunReportsUnreachableEndpoint(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close() // nothing listens there now
 	cfg := Config{Count: 10, Rate: 100, NoPacing: true}
-	cfg.OTLP.Endpoint = addr
+	cfg.OTLP.Endpoint = porttest.Refused(t)
 	cfg.OTLP.RetryFor = -1
 	cfg.OTLP.Timeout = time.Second
 	cfg.SetDefaults()
-	_, err = Run(context.Background(), cfg, Options{})
+	_, err := Run(context.Background(), cfg, Options{})
 	if err == nil || !strings.Contains(err.Error(), "could not be exported") {
 		t.Fatalf("error = %v, want the lost spans reported", err)
 	}
