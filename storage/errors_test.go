@@ -12,6 +12,8 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/porttest"
 )
 
 func TestIsRetryable(t *testing.T) {
@@ -60,10 +62,7 @@ func TestIsRetryableRealErrors(t *testing.T) {
 		t.Errorf("unknown database: %v, retryable %v", err, IsRetryable(err))
 	}
 	// Nothing listens on this port: retryable.
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-	cfg := Config{Addr: addr, Database: "x", DialTimeout: time.Second}
+	cfg := Config{Addr: porttest.Refused(t), Database: "x", DialTimeout: time.Second}
 	cfg.SetDefaults()
 	_, err = Open(ctx, cfg, zap.NewNop())
 	if err == nil || !IsRetryable(err) {
