@@ -4,9 +4,9 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -197,14 +197,18 @@ func BenchmarkRSSWhileStorageDown(b *testing.B) {
 		broker := startBroker(b, 6)
 		direct := openStore(b, "", "")
 		px := newProxy(b, chAddr(b))
-		ln, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			b.Fatal(err)
-		}
-		metricsAddr := ln.Addr().String()
-		ln.Close()
-		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database(), "CHILD_HTTP="+metricsAddr)
-		time.Sleep(2 * time.Second) // let it open storage and join the group
+		addrFile := filepath.Join(b.TempDir(), "http-addr")
+		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database(), "CHILD_HTTP=127.0.0.1:0", "CHILD_HTTP_ADDR_FILE="+addrFile)
+		var metricsAddr string
+		waitFor(b, time.Minute, "the child to serve /metrics", func() bool {
+			data, err := os.ReadFile(addrFile)
+			metricsAddr = string(data)
+			return err == nil
+		})
+		// storage opened and every partition of both topics assigned
+		waitFor(b, time.Minute, "the child to join the group", func() bool {
+			return scrape(b, metricsAddr, "flowlens_collector_assigned_partitions") == 12
+		})
 		px.Stop()
 		b.StartTimer()
 		peak := 0.0

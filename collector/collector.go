@@ -81,6 +81,7 @@ type Collector struct {
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
 	httpSrv  *http.Server
+	httpLn   net.Listener
 	started  bool
 	stopping atomic.Bool
 	// flushCtx bounds the final flush on Shutdown.
@@ -189,6 +190,7 @@ func (c *Collector) Start(ctx context.Context) error {
 			return fmt.Errorf("collector http on %s: %w", c.cfg.HTTPAddr, err)
 		}
 		c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
+		c.httpLn = ln
 		go func() { _ = c.httpSrv.Serve(ln) }()
 	}
 	c.group = group
@@ -198,6 +200,17 @@ func (c *Collector) Start(ctx context.Context) error {
 	c.log.Info("collector started", zap.String("group", c.cfg.GroupID),
 		zap.Strings("topics", []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}), zap.Strings("brokers", c.cfg.Kafka.Brokers))
 	return nil
+}
+
+// HTTPAddr is the address /metrics and /healthz are served on, as bound
+// (http_addr may ask for port 0): "" before Start or when off.
+func (c *Collector) HTTPAddr() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.httpLn == nil {
+		return ""
+	}
+	return c.httpLn.Addr().String()
 }
 
 // Shutdown stops fetching, stores and commits every open batch, then leaves

@@ -150,6 +150,13 @@ func runChild() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	if path := os.Getenv("CHILD_HTTP_ADDR_FILE"); path != "" {
+		// renamed into place: the parent never reads half an address
+		if err := os.WriteFile(path+".tmp", []byte(c.HTTPAddr()), 0o644); err != nil || os.Rename(path+".tmp", path) != nil {
+			fmt.Fprintln(os.Stderr, "write the http address:", err)
+			return 1
+		}
+	}
 	select {} // until SIGKILL
 }
 
