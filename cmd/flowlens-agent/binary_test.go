@@ -3,13 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -20,54 +21,83 @@ import (
 	"go.uber.org/zap"
 )
 
-func freeAddr(t *testing.T) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // agentProc is a running agent binary.
 type agentProc struct {
 	cmd               *exec.Cmd
-	stderr            *bytes.Buffer
-	httpAddr, metrics string
+	stderr            *lockedBuffer
+	httpAddr, metrics string        // as bound: the config asks for port 0
 	exited            chan struct{} // closed when it has exited, with waitErr
 	waitErr           error
 }
 
-// startHealthyAgent runs the binary on free ports until /healthz answers.
-// A port freeAddr found can be taken by another test process before the
-// agent binds it; the agent then exits, and it is started again on others.
+// lockedBuffer is the agent's stderr, read by the test while it is written.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// startHealthyAgent runs the binary on ports it picks, reads them from its
+// "agent started" log line, and waits until /healthz answers.
 func startHealthyAgent(t *testing.T, bin, broker string) *agentProc {
 	t.Helper()
-	for attempt := 1; ; attempt++ {
-		a := &agentProc{httpAddr: freeAddr(t), metrics: freeAddr(t), stderr: new(bytes.Buffer), exited: make(chan struct{})}
-		cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
-		os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+	a := &agentProc{stderr: new(lockedBuffer), exited: make(chan struct{})}
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 data_dir: %s
-log: {level: warn}
-otlp: {grpc: {enabled: false}, http: {endpoint: %s}}
+log: {level: info, format: json}
+otlp: {grpc: {enabled: false}, http: {endpoint: 127.0.0.1:0}}
 kafka: {brokers: [%s]}
-metrics: {endpoint: %s}
-`, t.TempDir(), a.httpAddr, broker, a.metrics)), 0o644)
-		a.cmd = exec.Command(bin, "run", "--config", cfgPath)
-		a.cmd.Stderr = a.stderr
-		if err := a.cmd.Start(); err != nil {
-			t.Fatal(err)
+metrics: {endpoint: 127.0.0.1:0}
+`, t.TempDir(), broker)), 0o644)
+	a.cmd = exec.Command(bin, "run", "--config", cfgPath)
+	a.cmd.Stderr = a.stderr
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { a.waitErr = a.cmd.Wait(); close(a.exited) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for !a.readAddrs() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no \"agent started\" line after 15s:\n%s", a.stderr)
 		}
-		go func() { a.waitErr = a.cmd.Wait(); close(a.exited) }()
-		if a.waitHealthy(15 * time.Second) {
-			return a
-		}
-		_ = a.cmd.Process.Kill()
-		<-a.exited
-		if attempt == 3 || !strings.Contains(a.stderr.String(), "address already in use") {
-			t.Fatalf("agent not healthy: %s", a.stderr.String())
+		select {
+		case <-a.exited:
+			t.Fatalf("agent exited at start: %v\n%s", a.waitErr, a.stderr)
+		case <-time.After(20 * time.Millisecond):
 		}
 	}
+	if !a.waitHealthy(15 * time.Second) {
+		t.Fatalf("agent not healthy:\n%s", a.stderr)
+	}
+	return a
+}
+
+// readAddrs finds the listen addresses in the agent's "agent started" line.
+func (a *agentProc) readAddrs() bool {
+	for _, line := range strings.Split(a.stderr.String(), "\n") {
+		var rec struct {
+			Msg      string `json:"msg"`
+			OTLPHTTP string `json:"otlp_http"`
+			Metrics  string `json:"metrics"`
+		}
+		if json.Unmarshal([]byte(line), &rec) == nil && rec.Msg == "agent started" {
+			a.httpAddr, a.metrics = rec.OTLPHTTP, rec.Metrics
+			return true
+		}
+	}
+	return false
 }
 
 // waitHealthy polls /healthz until it answers 200, the agent exits, or
