@@ -1,11 +1,12 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
-	"net"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -30,18 +31,17 @@ flowlens_breaker_state{service="checkout",target="payments",state="closed",insta
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "r.yml")
 	os.WriteFile(rulesPath, []byte("groups:\n  - name: b\n    rules:\n      - breaker: {name: BreakerOpen, for: 1s}\n"), 0o644)
-	l, _ := net.Listen("tcp", "127.0.0.1:0")
-	addr := l.Addr().String()
-	l.Close()
-
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
+	stderr, stderrW := io.Pipe()
 	go func() {
 		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
-		cmd.SetArgs([]string{"eval", rulesPath, "--scrape", metrics.URL, "--listen", addr, "--interval", "300ms"})
+		cmd.SetArgs([]string{"eval", rulesPath, "--scrape", metrics.URL, "--listen", "127.0.0.1:0", "--interval", "300ms"})
 		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(&bytes.Buffer{})
-		done <- cmd.ExecuteContext(ctx)
+		cmd.SetErr(stderrW)
+		err := cmd.ExecuteContext(ctx)
+		stderrW.Close()
+		done <- err
 	}()
 	defer func() {
 		cancel()
@@ -49,6 +49,18 @@ flowlens_breaker_state{service="checkout",target="payments",state="closed",insta
 			t.Error(err)
 		}
 	}()
+	// the address it bound, from its "alerts: URL" line
+	var addr string
+	sc := bufio.NewScanner(stderr)
+	for addr == "" && sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "alerts: "); ok {
+			addr = strings.TrimSuffix(strings.TrimPrefix(u, "http://"), alertapi.Path)
+		}
+	}
+	if addr == "" {
+		t.Fatal("no alerts URL on stderr") // the deferred wait reports why
+	}
+	go io.Copy(io.Discard, stderr)
 
 	list := func(output string) (string, error) {
 		cmd := newAlertsCmd(&globalFlags{Output: output})

@@ -207,7 +207,10 @@ the rule files; invalid rules are skipped and listed, the valid ones run.`,
 			}
 			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = srv.Serve(ln) }()
-			log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", "http://"+ln.Addr().String()+alertapi.Path))
+			api := "http://" + ln.Addr().String() + alertapi.Path
+			log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", api))
+			// said whatever the log level: --listen may ask for port 0
+			fmt.Fprintln(cmd.ErrOrStderr(), "alerts:", api)
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
