@@ -21,19 +21,10 @@ import (
 	"github.com/flowlens/flowlens/rules/notify"
 )
 
-func freePort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
-}
-
 // startAlertmanager runs Debian's prometheus-alertmanager (make
-// tools-alertmanager) on a free loopback port, routing every alert to hook
-// with send_resolved.
+// tools-alertmanager), routing every alert to hook with send_resolved. It
+// serves on a listener the test bound and hands over by systemd socket
+// activation (--web.systemd-socket): no port is found free and bound later.
 func startAlertmanager(t *testing.T, hook string) string {
 	t.Helper()
 	bin, err := exec.LookPath("prometheus-alertmanager")
@@ -57,9 +48,23 @@ receivers:
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr, "--cluster.listen-address=", "--log.level=warn")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	lnFile, err := ln.(*net.TCPListener).File()
+	ln.Close() // lnFile holds the socket
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lnFile.Close() // the child has its own copy once started
+	// Socket activation hands over fd 3 when LISTEN_PID is the server's
+	// own pid: the shell sets it to its pid, then becomes the server.
+	cmd := exec.Command("/bin/sh", "-c", `LISTEN_PID=$$ LISTEN_FDS=1 exec "$0" "$@"`,
+		bin, "--config.file="+cfgPath, "--storage.path="+filepath.Join(dir, "data"),
+		"--web.systemd-socket", "--cluster.listen-address=", "--log.level=warn")
+	cmd.ExtraFiles = []*os.File{lnFile}
 	cmd.Stdout, cmd.Stderr = io.Discard, io.Discard
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
