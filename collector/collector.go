@@ -197,7 +197,11 @@ func (c *Collector) Start(ctx context.Context) error {
 	c.started = true
 	c.flushCtx, c.flushCancel = context.WithCancel(context.Background())
 	go c.run(group)
-	c.log.Info("collector started", zap.String("group", c.cfg.GroupID),
+	httpAddr := "off"
+	if c.httpLn != nil {
+		httpAddr = c.httpLn.Addr().String()
+	}
+	c.log.Info("collector started", zap.String("group", c.cfg.GroupID), zap.String("http", httpAddr),
 		zap.Strings("topics", []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}), zap.Strings("brokers", c.cfg.Kafka.Brokers))
 	return nil
 }

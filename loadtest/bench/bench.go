@@ -10,10 +10,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"errors"
+	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -122,12 +121,6 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	// Timed before anything of the run starts: a measure of the machine,
 	// not of the pipeline.
 	machine := MachineStats{Calibration: calibrate(), CPUWaited: -1, IOWaited: -1}
-	ports, err := freePorts(7)
-	if err != nil {
-		return nil, err
-	}
-	chAddr, kafkaAddr, grpcAddr, httpAddr := ports[0], ports[1], ports[2], ports[3]
-	graphAddr, collAddr, agentMetrics := ports[4], ports[5], ports[6]
 	var procs []*proc
 	defer func() {
 		for i := len(procs) - 1; i >= 0; i-- {
@@ -151,31 +144,41 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		procs = append(procs, p)
 		return p, nil
 	}
-	g := []string{"--log-level", "warn", "--data-dir", cfg.Dir, "--clickhouse", chAddr, "--database", "bench"}
+	// Every component binds port 0 and logs the address it got (info
+	// level): no port is found free and bound later, when another process
+	// may have taken it.
+	logFlags := []string{"--log-level", "info", "--data-dir", cfg.Dir, "--database", "bench"}
 
-	if _, err := start("clickhouse", cfg.Flowlens, append(append(g, "clickhouse", "--listen", chAddr), cfg.ClickHouseArgs...)...); err != nil {
+	ch, err := start("clickhouse", cfg.Flowlens, append(append(logFlags, "clickhouse", "--listen", "127.0.0.1:0"), cfg.ClickHouseArgs...)...)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, chAddr, time.Minute); err != nil {
-		return nil, fmt.Errorf("clickhouse endpoint: %w", err)
+	chAddr, err := ch.loggedAddr(ctx, "ClickHouse HTTP endpoint listening", "addr")
+	if err != nil {
+		return nil, err
 	}
+	g := append(logFlags, "--clickhouse", chAddr)
 	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(append(g, "migrate"), cfg.MigrateArgs...)...).CombinedOutput(); err != nil {
 		return nil, fmt.Errorf("migrate: %v: %s", err, out)
 	}
-	if _, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", kafkaAddr, "--partitions", strconv.Itoa(cfg.Partitions))...); err != nil {
+	broker, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", "127.0.0.1:0", "--partitions", strconv.Itoa(cfg.Partitions))...)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, kafkaAddr, time.Minute); err != nil {
-		return nil, fmt.Errorf("broker: %w", err)
+	kafkaAddr, err := broker.loggedAddr(ctx, "embedded kafka broker started", "addrs")
+	if err != nil {
+		return nil, err
 	}
-	collArgs := append(g, "collector", "--brokers", kafkaAddr, "--listen", collAddr)
+	collArgs := append(g, "collector", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")
 	if cfg.CollectorConfig != "" {
 		collArgs = append(collArgs, "--config", cfg.CollectorConfig)
 	}
-	if _, err := start("collector", cfg.Flowlens, collArgs...); err != nil {
+	coll, err := start("collector", cfg.Flowlens, collArgs...)
+	if err != nil {
 		return nil, err
 	}
-	if _, err := start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", graphAddr)...); err != nil {
+	graph, err := start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")...)
+	if err != nil {
 		return nil, err
 	}
 	logDir := filepath.Join(cfg.Dir, "shop-logs")
@@ -187,24 +190,28 @@ files:
     include: [%s/*.log]
     parse: {format: json}
 otlp:
-  grpc: {endpoint: %s}
-  http: {endpoint: %s}
+  grpc: {endpoint: 127.0.0.1:0}
+  http: {endpoint: 127.0.0.1:0}
 kafka:
   brokers: [%s]
-metrics: {endpoint: %s}
-`, filepath.Join(cfg.Dir, "agent"), logDir, grpcAddr, httpAddr, kafkaAddr, agentMetrics)), 0o644); err != nil {
+metrics: {endpoint: 127.0.0.1:0}
+`, filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr)), 0o644); err != nil {
 		return nil, err
 	}
-	if _, err := start("agent", cfg.Agent, "run", "--config", agentCfg); err != nil {
+	agent, err := start("agent", cfg.Agent, "run", "--config", agentCfg)
+	if err != nil {
 		return nil, err
 	}
-	if err := waitTCP(ctx, grpcAddr, time.Minute); err != nil {
-		return nil, fmt.Errorf("agent: %w", err)
+	grpcAddr, err := agent.loggedAddr(ctx, "agent started", "otlp_grpc")
+	if err != nil {
+		return nil, err
 	}
-	for _, a := range []string{collAddr, graphAddr} {
-		if err := waitTCP(ctx, a, time.Minute); err != nil {
-			return nil, fmt.Errorf("%s: %w", a, err)
-		}
+	collAddr, err := coll.loggedAddr(ctx, "collector started", "http")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := graph.loggedAddr(ctx, "flowgraph started", "http"); err != nil {
+		return nil, err
 	}
 
 	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{chAddr}})
@@ -599,42 +606,46 @@ func stop(p *proc) {
 	p.log.Close()
 }
 
-func waitTCP(ctx context.Context, addr string, timeout time.Duration) error {
-	deadline := time.Now().Add(timeout)
+// loggedAddr waits (up to a minute) for the process's log line msg and
+// returns its field key: the address the process bound. The log is zap's
+// console format, fields as a JSON object in the last tab-separated column.
+func (p *proc) loggedAddr(ctx context.Context, msg, key string) (string, error) {
+	deadline := time.Now().Add(time.Minute)
 	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			c.Close()
-			return nil
+		data, err := os.ReadFile(p.log.Name())
+		if err != nil {
+			return "", fmt.Errorf("%s log: %w", p.name, err)
+		}
+		for _, line := range strings.Split(string(data), "\n") {
+			cols := strings.Split(line, "\t")
+			if len(cols) < 2 || !slices.Contains(cols[:len(cols)-1], msg) {
+				continue
+			}
+			var fields map[string]any
+			if err := json.Unmarshal([]byte(cols[len(cols)-1]), &fields); err != nil {
+				return "", fmt.Errorf("%s log line %q: %w", p.name, line, err)
+			}
+			switch v := fields[key].(type) {
+			case string:
+				return v, nil
+			case []any: // a list of addresses: the first
+				if len(v) > 0 {
+					if s, ok := v[0].(string); ok {
+						return s, nil
+					}
+				}
+			}
+			return "", fmt.Errorf("%s log line %q has no address %q", p.name, line, key)
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("nothing listens on %s after %v", addr, timeout)
+			return "", fmt.Errorf("%s: no %q line in its log (%s)", p.name, msg, p.log.Name())
 		}
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return "", ctx.Err()
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-func freePorts(n int) ([]string, error) {
-	var out []string
-	var lns []net.Listener
-	defer func() {
-		for _, l := range lns {
-			l.Close()
-		}
-	}()
-	for i := 0; i < n; i++ {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			return nil, errors.Join(fmt.Errorf("pick free ports"), err)
-		}
-		lns = append(lns, l)
-		out = append(out, l.Addr().String())
-	}
-	return out, nil
 }
 
 func randomID16() [16]byte {

@@ -1,0 +1,40 @@
+package bench
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// Components bind port 0 and log what they got; the harness reads the
+// address from their log lines, as zap's console encoder writes them.
+func TestLoggedAddr(t *testing.T) {
+	log := filepath.Join(t.TempDir(), "x.log")
+	lines := "2026-12-06T01:35:27.171Z\tINFO\tchserver/server.go:158\tClickHouse HTTP endpoint listening\t{\"addr\": \"127.0.0.1:37981\", \"data_dir\": \"/tmp/b/clickhouse\"}\n" +
+		"2026-12-06T01:35:27.726Z\tINFO\tkafkabroker/broker.go:179\tembedded kafka broker started\t{\"addrs\": [\"127.0.0.1:40829\"], \"data_dir\": \"/tmp/b/kafka\"}\n" +
+		"2026-12-06T01:35:27.934Z\tINFO\tcollector\tcollector/collector.go:204\tcollector started\t{\"group\": \"flowlens-collector\", \"http\": \"127.0.0.1:34537\", \"brokers\": [\"127.0.0.1:40829\"]}\n"
+	if err := os.WriteFile(log, []byte(lines), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	p := &proc{name: "x", cmd: exec.Command("true"), log: f}
+	for _, tc := range []struct{ msg, key, want string }{
+		{"ClickHouse HTTP endpoint listening", "addr", "127.0.0.1:37981"},
+		{"embedded kafka broker started", "addrs", "127.0.0.1:40829"},
+		{"collector started", "http", "127.0.0.1:34537"},
+	} {
+		got, err := p.loggedAddr(context.Background(), tc.msg, tc.key)
+		if err != nil || got != tc.want {
+			t.Errorf("%s: %q, %v; want %q", tc.msg, got, err, tc.want)
+		}
+	}
+	if _, err := p.loggedAddr(context.Background(), "collector started", "data_dir"); err == nil {
+		t.Error("a line without the field gave an address")
+	}
+}
