@@ -33,10 +33,27 @@ func TestParsePressure(t *testing.T) {
 	}
 }
 
-// The calibration must measure work, not be optimised away or be too short
-// to time on a busy machine.
-func TestCalibrateTakesMeasurableTime(t *testing.T) {
-	if d := calibrate(); d < 5*time.Millisecond || d > 30*time.Second {
-		t.Errorf("calibration took %v, want a workload of tens to hundreds of milliseconds", d)
+// Calibrations are comparable between runs only if fixedWork does the
+// same work every time, and all of it: its result (kept in calibrationSink
+// so that the compiler cannot drop the work) is fixed by the workload. A
+// changed workload changes it, and then calibrations from before and after
+// the change must not be compared. How long it takes is
+// BenchmarkFixedWork's business.
+func TestFixedWorkIsTheSameWork(t *testing.T) {
+	// the median of 2^20 xorshift numbers plus the distinct keys among
+	// the lowest quarter
+	const want uint64 = 9240355588107413992
+	for range 2 {
+		s0 := calibrationSink
+		fixedWork()
+		if got := calibrationSink - s0; got != want {
+			t.Fatalf("fixedWork gave %d, want %d: the calibration workload changed", got, want)
+		}
+	}
+}
+
+func BenchmarkFixedWork(b *testing.B) {
+	for b.Loop() {
+		fixedWork()
 	}
 }
