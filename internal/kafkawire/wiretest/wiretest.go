@@ -34,27 +34,77 @@ func SpanID(n uint64) pcommon.SpanID {
 	return id
 }
 
+// Shape is what generated spans look like, so that a benchmark can say
+// which shape it measured: String is a sub-benchmark name.
+type Shape struct {
+	// Services is how many distinct service.name values the spans have
+	// (default 6). Beyond 6, services are svc-000, svc-001, ... and every
+	// service has its own 6 span names.
+	Services int
+	// UniqueStrings gives every span its own URL (with an order ID) and
+	// user agent, and every trace its own session and user ID, as real
+	// traffic has. Otherwise they repeat: 6 routes, one user agent, no
+	// session or user.
+	UniqueStrings bool
+}
+
+// Repeated is the shape of Traces: 6 services, 6 span names, strings that
+// repeat.
+var Repeated = Shape{}
+
+// ManyUnique is 200 services and strings that never repeat.
+var ManyUnique = Shape{Services: 200, UniqueStrings: true}
+
+func (s Shape) services() int {
+	if s.Services <= 0 {
+		return len(services)
+	}
+	return s.Services
+}
+
+func (s Shape) String() string {
+	str := "repeated"
+	if s.UniqueStrings {
+		str = "unique"
+	}
+	return fmt.Sprintf("services=%d/strings=%s", s.services(), str)
+}
+
+func (s Shape) serviceName(i int) string {
+	if s.services() <= len(services) {
+		return services[i]
+	}
+	return fmt.Sprintf("svc-%03d", i)
+}
+
 // Traces builds n spans numbered seq0..seq0+n-1, spansPerTrace spans per
 // trace (trace number = seq / spansPerTrace), grouped under one resource per
 // service. Each span has 14-16 attributes, like instrumented HTTP/DB spans.
 func Traces(seq0, n, spansPerTrace int) ptrace.Traces {
+	return ShapedTraces(seq0, n, spansPerTrace, Repeated)
+}
+
+// ShapedTraces is Traces in the given shape.
+func ShapedTraces(seq0, n, spansPerTrace int, shape Shape) ptrace.Traces {
 	if spansPerTrace < 1 {
 		spansPerTrace = 1
 	}
 	td := ptrace.NewTraces()
 	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
 	byService := map[int]ptrace.SpanSlice{}
+	nsvc := shape.services()
 	for i := 0; i < n; i++ {
 		seq := seq0 + i
-		svc := seq % len(services)
+		svc := seq % nsvc
+		name := shape.serviceName(svc)
 		spans, ok := byService[svc]
 		if !ok {
 			rs := td.ResourceSpans().AppendEmpty()
 			r := rs.Resource().Attributes()
-			r.PutStr("service.name", services[svc])
+			r.PutStr("service.name", name)
 			r.PutStr("service.version", "1.4.2")
 			r.PutStr("host.name", fmt.Sprintf("node-%d", svc))
-			r.PutStr("k8s.pod.name", fmt.Sprintf("%s-7d9f8c-%d", services[svc], svc))
+			r.PutStr("k8s.pod.name", fmt.Sprintf("%s-7d9f8c-%d", name, svc))
 			r.PutStr("deployment.environment", "prod")
 			ss := rs.ScopeSpans().AppendEmpty()
 			ss.Scope().SetName("go.opentelemetry.io/contrib/instrumentation/net/http/otelhttp")
@@ -70,6 +120,9 @@ func Traces(seq0, n, spansPerTrace int) ptrace.Traces {
 			s.SetParentSpanID(SpanID(uint64(seq - 1)))
 		}
 		route := routes[seq%len(routes)]
+		if nsvc > len(services) {
+			route = "/" + name + routes[seq/nsvc%len(routes)]
+		}
 		s.SetName("GET " + route)
 		s.SetKind(ptrace.SpanKind(1 + seq%3))
 		start := base.Add(time.Duration(seq) * time.Microsecond)
@@ -80,21 +133,33 @@ func Traces(seq0, n, spansPerTrace int) ptrace.Traces {
 			s.Status().SetMessage("upstream timeout")
 		}
 		a := s.Attributes()
-		a.EnsureCapacity(16)
+		a.EnsureCapacity(19)
 		a.PutInt(SeqKey, int64(seq))
 		a.PutStr("http.request.method", "GET")
 		a.PutStr("http.route", route)
 		a.PutInt("http.response.status_code", int64(200+(seq%50)/49*300))
-		a.PutStr("url.path", route)
+		peer := shape.serviceName((svc + 1) % nsvc)
+		path, agent := route, "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36"
+		order := uint64(seq) * 0x9E3779B97F4A7C15
+		if shape.UniqueStrings {
+			path = fmt.Sprintf("/api/orders/%016x", order)
+			agent = fmt.Sprintf("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/%d.0.%d.%d Safari/537.36", 100+seq%40, seq/40, seq%199)
+		}
+		a.PutStr("url.path", path)
 		a.PutStr("url.scheme", "https")
-		a.PutStr("server.address", services[(svc+1)%len(services)]+".svc.cluster.local")
+		a.PutStr("server.address", peer+".svc.cluster.local")
 		a.PutInt("server.port", 8080)
 		a.PutStr("network.protocol.version", "1.1")
-		a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36")
+		a.PutStr("user_agent.original", agent)
 		a.PutStr("client.address", fmt.Sprintf("10.0.%d.%d", seq%256, (seq/256)%256))
 		a.PutInt("http.request.body.size", int64(seq%4096))
 		a.PutInt("http.response.body.size", int64(seq%16384))
-		a.PutStr("peer.service", services[(svc+1)%len(services)])
+		a.PutStr("peer.service", peer)
+		if shape.UniqueStrings {
+			a.PutStr("url.full", fmt.Sprintf("https://%s.svc.cluster.local:8080/api/orders/%016x?ref=%d", peer, order, trace))
+			a.PutStr("session.id", fmt.Sprintf("%016x", trace*0xC2B2AE3D27D4EB4F+7))
+			a.PutStr("enduser.id", fmt.Sprintf("user-%d", trace))
+		}
 		if seq%3 == 0 {
 			a.PutStr("db.system", "postgresql")
 			a.PutStr("db.statement", "SELECT * FROM items WHERE id = $1")
