@@ -17,81 +17,107 @@ import (
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/storage"
 )
 
 // BenchmarkKafkaToClickHouse: spans already in Kafka (200k per iteration or
-// BENCH_SPANS, 14-16 attributes each, one message per trace of 5 spans)
-// stored by the collector into the embedded engine, all in this process. Reports spans/s
-// and CPU seconds per 100k spans: the whole process, the engine's own
-// threads, and the rest (collector, broker, HTTP client and endpoint).
+// BENCH_SPANS, 14-19 attributes each, one message per trace of 5 spans)
+// stored by the collector into the embedded engine, all in this process.
+// Reports spans/s and CPU seconds per 100k spans: the whole process, the
+// engine's own threads, and the rest (collector, broker, HTTP client and
+// endpoint).
+//
+// Sub-benchmarks name the shape: topic partitions (1, as the embedded
+// broker creates them, or 6, kafkawire's default for clusters: smaller
+// inserts) and the spans' services and strings (wiretest.Shape: 6 services
+// with repeating strings, or 200 with URLs, user agents, sessions and
+// users that never repeat).
 func BenchmarkKafkaToClickHouse(b *testing.B) {
 	perIter := 200_000
 	if v, err := strconv.Atoi(os.Getenv("BENCH_SPANS")); err == nil {
 		perIter = v
 	}
-	partitions := benchPartitions()
-	broker := startBroker(b, partitions)
-	addrs := broker.Addrs()
-	var spans int
-	var elapsed time.Duration
-	var cpuTotal, cpuEngine, inserts, insertSec float64
-	b.ReportAllocs()
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		st := openStore(b, "", "")
-		cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
-		cfg.Kafka.Brokers = addrs
-		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
-		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
-		cfg.Topics.Partitions = partitions
-		benchBatchOverrides(&cfg)
-		cfg.SetDefaults()
-		if err := ensureTopics(cfg); err != nil {
-			b.Fatal(err)
+	forEachShape(b, func(b *testing.B, partitions int, shape wiretest.Shape) {
+		broker := startBroker(b, partitions)
+		addrs := broker.Addrs()
+		var spans int
+		var elapsed time.Duration
+		var cpuTotal, cpuEngine, inserts, insertSec float64
+		b.ReportAllocs()
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			st := openStore(b, "", "")
+			cfg := benchConfig(addrs, i, partitions)
+			if err := ensureTopics(cfg); err != nil {
+				b.Fatal(err)
+			}
+			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
+			reg := prometheus.NewRegistry()
+			c, err := collector.New(cfg, st, testLogger(b), reg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu0, t0 := chtest.SampleCPU(), time.Now()
+			b.StartTimer()
+			if err := c.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			// Poll the collector's own counter: a count distinct over the
+			// attributes every 50 ms would be measured as engine CPU (it was
+			// a fifth of it).
+			for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			b.StopTimer()
+			elapsed += time.Since(t0)
+			total, engine := cpu0.Since()
+			cpuTotal += total
+			cpuEngine += engine
+			spans += perIter
+			n, _ := histogram(reg, "flowlens_collector_batch_rows")
+			_, sec := histogram(reg, "flowlens_collector_batch_insert_seconds")
+			inserts += n
+			insertSec += sec
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = c.Shutdown(ctx)
+			cancel()
+			if got := spanCounts(b, st); got.rows != uint64(perIter) || got.distinct != uint64(perIter) {
+				b.Fatalf("stored %v, want %d", got, perIter)
+			}
+			b.StartTimer()
 		}
-		produceSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500)
-		reg := prometheus.NewRegistry()
-		c, err := collector.New(cfg, st, testLogger(b), reg)
-		if err != nil {
-			b.Fatal(err)
+		per100k := 100_000 / float64(spans)
+		b.ReportMetric(float64(spans)/elapsed.Seconds(), "spans/s")
+		b.ReportMetric(cpuTotal*per100k, "cpu-s/100k-total")
+		b.ReportMetric(cpuEngine*per100k, "cpu-s/100k-engine")
+		b.ReportMetric((cpuTotal-cpuEngine)*per100k, "cpu-s/100k-go")
+		b.ReportMetric(float64(spans)/inserts, "rows/insert")
+		b.ReportMetric(insertSec/inserts, "s/insert")
+	})
+}
+
+// forEachShape runs fn as sub-benchmarks partitions=P/services=S/strings=X
+// over the partition counts (benchPartitions) and span shapes.
+func forEachShape(b *testing.B, fn func(b *testing.B, partitions int, shape wiretest.Shape)) {
+	for _, partitions := range benchPartitions() {
+		for _, shape := range []wiretest.Shape{wiretest.Repeated, wiretest.ManyUnique} {
+			b.Run(fmt.Sprintf("partitions=%d/%s", partitions, shape), func(b *testing.B) { fn(b, partitions, shape) })
 		}
-		cpu0, t0 := chtest.SampleCPU(), time.Now()
-		b.StartTimer()
-		if err := c.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		// Poll the collector's own counter: a count distinct over the
-		// attributes every 50 ms would be measured as engine CPU (it was
-		// a fifth of it).
-		for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		b.StopTimer()
-		elapsed += time.Since(t0)
-		total, engine := cpu0.Since()
-		cpuTotal += total
-		cpuEngine += engine
-		spans += perIter
-		n, _ := histogram(reg, "flowlens_collector_batch_rows")
-		_, sec := histogram(reg, "flowlens_collector_batch_insert_seconds")
-		inserts += n
-		insertSec += sec
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = c.Shutdown(ctx)
-		cancel()
-		if got := spanCounts(b, st); got.rows != uint64(perIter) || got.distinct != uint64(perIter) {
-			b.Fatalf("stored %v, want %d", got, perIter)
-		}
-		b.StartTimer()
 	}
-	per100k := 100_000 / float64(spans)
-	b.ReportMetric(float64(spans)/elapsed.Seconds(), "spans/s")
-	b.ReportMetric(cpuTotal*per100k, "cpu-s/100k-total")
-	b.ReportMetric(cpuEngine*per100k, "cpu-s/100k-engine")
-	b.ReportMetric((cpuTotal-cpuEngine)*per100k, "cpu-s/100k-go")
-	b.ReportMetric(float64(spans)/inserts, "rows/insert")
-	b.ReportMetric(insertSec/inserts, "s/insert")
+}
+
+// benchConfig is the collector's config for iteration i of a benchmark:
+// its own group and topics, production defaults unless BENCH_* overrides.
+func benchConfig(brokers []string, i, partitions int) collector.Config {
+	cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
+	cfg.Kafka.Brokers = brokers
+	cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
+	cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
+	cfg.Topics.Partitions = partitions
+	benchBatchOverrides(&cfg)
+	cfg.SetDefaults()
+	return cfg
 }
 
 // discardStore stores nothing: it isolates the collector's own cost
@@ -103,51 +129,46 @@ func (discardStore) InsertLogs(context.Context, *storage.LogRows, string) error 
 func (discardStore) RowLimits() storage.RowLimits                                 { return storage.RowLimits{} }
 
 // BenchmarkCollectorWithoutStorage: the same spans through the collector
-// into a store that discards them.
+// into a store that discards them, in the same shapes.
 func BenchmarkCollectorWithoutStorage(b *testing.B) {
 	const perIter = 200_000
-	partitions := benchPartitions()
-	broker := startBroker(b, partitions)
-	addrs := broker.Addrs()
-	var elapsed time.Duration
-	var cpu float64
-	for i := 0; i < b.N; i++ {
-		b.StopTimer()
-		reg := prometheus.NewRegistry()
-		cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
-		cfg.Kafka.Brokers = addrs
-		cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
-		cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
-		cfg.Topics.Partitions = partitions
-		benchBatchOverrides(&cfg)
-		cfg.SetDefaults()
-		if err := ensureTopics(cfg); err != nil {
-			b.Fatal(err)
+	forEachShape(b, func(b *testing.B, partitions int, shape wiretest.Shape) {
+		broker := startBroker(b, partitions)
+		addrs := broker.Addrs()
+		var elapsed time.Duration
+		var cpu float64
+		for i := 0; i < b.N; i++ {
+			b.StopTimer()
+			reg := prometheus.NewRegistry()
+			cfg := benchConfig(addrs, i, partitions)
+			if err := ensureTopics(cfg); err != nil {
+				b.Fatal(err)
+			}
+			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
+			c, err := collector.New(cfg, discardStore{}, testLogger(b), reg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			cpu0, t0 := chtest.SampleCPU(), time.Now()
+			b.StartTimer()
+			if err := c.Start(context.Background()); err != nil {
+				b.Fatal(err)
+			}
+			for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
+				time.Sleep(20 * time.Millisecond)
+			}
+			b.StopTimer()
+			elapsed += time.Since(t0)
+			total, _ := cpu0.Since()
+			cpu += total
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			_ = c.Shutdown(ctx)
+			cancel()
+			b.StartTimer()
 		}
-		produceSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500)
-		c, err := collector.New(cfg, discardStore{}, testLogger(b), reg)
-		if err != nil {
-			b.Fatal(err)
-		}
-		cpu0, t0 := chtest.SampleCPU(), time.Now()
-		b.StartTimer()
-		if err := c.Start(context.Background()); err != nil {
-			b.Fatal(err)
-		}
-		for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
-			time.Sleep(20 * time.Millisecond)
-		}
-		b.StopTimer()
-		elapsed += time.Since(t0)
-		total, _ := cpu0.Since()
-		cpu += total
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		_ = c.Shutdown(ctx)
-		cancel()
-		b.StartTimer()
-	}
-	b.ReportMetric(float64(b.N*perIter)/elapsed.Seconds(), "spans/s")
-	b.ReportMetric(cpu*100_000/float64(b.N*perIter), "cpu-s/100k")
+		b.ReportMetric(float64(b.N*perIter)/elapsed.Seconds(), "spans/s")
+		b.ReportMetric(cpu*100_000/float64(b.N*perIter), "cpu-s/100k")
+	})
 }
 
 func gauge(g prometheus.Gatherer, name string) float64 {
@@ -258,14 +279,15 @@ func rssMB(pid int) float64 {
 	return 0
 }
 
-// benchPartitions is the topics' partition count: BENCH_PARTITIONS, or 1
-// as the embedded broker creates them (one collector gets the largest
-// inserts that way; 6, kafkawire's default for clusters, cuts them small).
-func benchPartitions() int {
+// benchPartitions are the topics' partition counts to measure:
+// BENCH_PARTITIONS alone, or 1 (as the embedded broker creates them: one
+// collector gets the largest inserts that way) and 6 (kafkawire's default
+// for clusters, which cuts them small).
+func benchPartitions() []int {
 	if v, err := strconv.Atoi(os.Getenv("BENCH_PARTITIONS")); err == nil {
-		return v
+		return []int{v}
 	}
-	return 1
+	return []int{1, 6}
 }
 
 // benchBatchOverrides lets a tuning run change the batch settings

@@ -131,6 +131,12 @@ func produceSpans(t testing.TB, brokers []string, seq0, n, perRequest int) {
 
 func produceSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRequest int) {
 	t.Helper()
+	produceShapedSpansTo(t, brokers, topic, seq0, n, perRequest, wiretest.Repeated)
+}
+
+// produceShapedSpansTo is produceSpansTo with spans of the given shape.
+func produceShapedSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRequest int, shape wiretest.Shape) {
+	t.Helper()
 	w := newWriter(brokers, topic)
 	defer w.Close()
 	enc := kafkawire.Encoder{PartitionByTraceID: true}
@@ -140,7 +146,7 @@ func produceSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRe
 	for i := 0; i < n; i += perRequest {
 		k := min(perRequest, n-i)
 		var err error
-		msgs, err = enc.AppendTraceMessages(msgs[:0], wiretest.Traces(seq0+i, k, 5))
+		msgs, err = enc.AppendTraceMessages(msgs[:0], wiretest.ShapedTraces(seq0+i, k, 5, shape))
 		if err != nil {
 			t.Fatal(err)
 		}
