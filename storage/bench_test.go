@@ -8,13 +8,16 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 // benchStore is one migrated database shared by the insert benchmarks.
@@ -72,36 +75,75 @@ func BenchmarkAppendTraces(b *testing.B) {
 
 // BenchmarkInsertSpans measures the full client path: clickhouse-go
 // (columnar Append, LZ4) -> HTTP endpoint -> engine, per batch size. The
-// rows are converted once; see BenchmarkIngestSpans for conversion + insert.
+// rows are converted outside the timer; see BenchmarkIngestSpans for
+// conversion + insert.
+//
+// The last parts of the name are the rows' shape: rows=same re-inserts one
+// converted batch of genTraces (8 services, 16 span names, one user agent,
+// sessions from 1000); rows=fresh inserts new spans every time, from
+// wiretest in its two shapes (6 services with repeating strings; 200
+// services with URLs, user agents, sessions and users that never repeat).
 func BenchmarkInsertSpans(b *testing.B) {
 	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
 	for _, batch := range []int{10000, 50000} {
 		for _, path := range []string{"native", "client"} {
-			b.Run(fmt.Sprintf("batch=%d/projection=%v/insert=%s", batch, projection, path), func(b *testing.B) {
-				s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = &projection })
-				s2 := *s
-				s2.cfg.InsertWithClient = path == "client"
-				benchInsertSpans(b, &s2, batch)
-			})
+			for _, shape := range insertShapes {
+				b.Run(fmt.Sprintf("batch=%d/projection=%v/insert=%s/%s", batch, projection, path, shape.name), func(b *testing.B) {
+					s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = &projection })
+					s2 := *s
+					s2.cfg.InsertWithClient = path == "client"
+					benchInsertSpans(b, &s2, batch, shape.fresh)
+				})
+			}
 		}
 	}
 }
 
-// benchInsertSpans inserts the same converted batch b.N times and splits
-// the CPU between the engine's threads and Go (client, endpoint).
-func benchInsertSpans(b *testing.B, s *Store, batch int) {
+// insertShapes are the rows BenchmarkInsertSpans inserts: fresh is nil for
+// one batch of genTraces re-inserted, else it makes batch n of the run.
+var insertShapes = []struct {
+	name  string
+	fresh func(n, batch int) ptrace.Traces
+}{
+	{"rows=same/services=8/strings=repeated", nil},
+	{"rows=fresh/" + wiretest.Repeated.String(), func(n, batch int) ptrace.Traces {
+		return wiretest.ShapedTraces(n*batch, batch, 5, wiretest.Repeated)
+	}},
+	{"rows=fresh/" + wiretest.ManyUnique.String(), func(n, batch int) ptrace.Traces {
+		return wiretest.ShapedTraces(n*batch, batch, 5, wiretest.ManyUnique)
+	}},
+}
+
+// freshBatches numbers the fresh batches of the whole run, so that no two
+// carry the same spans, even across the rounds of one benchmark.
+var freshBatches atomic.Int64
+
+// benchInsertSpans inserts b.N batches (the same converted one when fresh
+// is nil) and splits the CPU of the inserts between the engine's threads
+// and Go (client, endpoint).
+func benchInsertSpans(b *testing.B, s *Store, batch int, fresh func(n, batch int) ptrace.Traces) {
 	var r SpanRows
-	r.AppendTraces(genTraces(uint64(batch), batch/5, 5, baseTime, time.Millisecond), nil)
+	if fresh == nil {
+		r.AppendTraces(genTraces(uint64(batch), batch/5, 5, baseTime, time.Millisecond), nil)
+	}
 	ctx := context.Background()
-	cpu := chtest.SampleCPU()
+	var total, engine float64
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
+		if fresh != nil {
+			b.StopTimer()
+			r.Reset()
+			r.AppendTraces(fresh(int(freshBatches.Add(1)), batch), nil)
+			b.StartTimer()
+		}
+		cpu := chtest.SampleCPU()
 		if err := s.InsertSpans(ctx, &r, uniqueToken()); err != nil {
 			b.Fatal(err)
 		}
+		t, e := cpu.Since()
+		total, engine = total+t, engine+e
 	}
-	total, engine := cpu.Since()
 	per := 100_000 / float64(r.Len()*b.N)
 	b.ReportMetric(float64(r.Len()*b.N)/b.Elapsed().Seconds(), "spans/s")
 	b.ReportMetric((total-engine)*per, "go-cpu-s/100k")

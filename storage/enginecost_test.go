@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 // BenchmarkEngineCostPerBatch stores 400k distinct spans into a fresh
@@ -17,6 +20,11 @@ import (
 // the inserts, the same plus 3 s of the background merges that follow, and
 // Go (encoder, HTTP, endpoint). It is what the collector's batch defaults
 // rest on: the engine's CPU per row falls steeply with the insert's size.
+//
+// The spans come in two shapes, the last part of the name: genTraces' (8
+// services, 16 span names, one user agent, sessions from 1000) and
+// wiretest's 200 services with URLs, user agents, sessions and users that
+// never repeat.
 //
 // Schema variants, to measure what each part of the schema costs:
 //
@@ -31,42 +39,59 @@ func BenchmarkEngineCostPerBatch(b *testing.B) {
 	if v, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_BATCH")); err == nil {
 		sizes = []int{v}
 	}
-	for _, batch := range sizes {
-		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
-			ctx := context.Background()
-			// Rows converted up front: only the inserts are measured.
-			rows := make([]*SpanRows, total/batch)
-			for i := range rows {
-				rows[i] = new(SpanRows)
-				rows[i].AppendTraces(genTraces(uint64(i*batch/5+1), batch/5, 5, time.Now().Add(-time.Hour), time.Millisecond), nil)
-			}
-			var insertCPU, settledCPU, goCPU, elapsed float64
-			for n := 0; n < b.N; n++ {
-				b.StopTimer()
-				s := variantStore(b)
-				cpu0, t0 := chtest.SampleCPU(), time.Now()
-				b.StartTimer()
-				for _, r := range rows {
-					if err := s.InsertSpans(ctx, r, uniqueToken()); err != nil {
-						b.Fatal(err)
-					}
-				}
-				b.StopTimer()
-				elapsed += time.Since(t0).Seconds()
-				tot, eng := cpu0.Since()
-				insertCPU += eng
-				goCPU += tot - eng
-				time.Sleep(3 * time.Second)
-				_, eng = cpu0.Since()
-				settledCPU += eng
-			}
-			per := 100_000 / float64(total*b.N)
-			b.ReportMetric(insertCPU*per, "engine-cpu-s/100k")
-			b.ReportMetric(settledCPU*per, "engine+merges-cpu-s/100k")
-			b.ReportMetric(goCPU*per, "go-cpu-s/100k")
-			b.ReportMetric(float64(total*b.N)/elapsed, "spans/s")
-		})
+	shapes := []struct {
+		name string
+		gen  func(i, batch int) ptrace.Traces
+	}{
+		{"services=8/strings=repeated", func(i, batch int) ptrace.Traces {
+			return genTraces(uint64(i*batch/5+1), batch/5, 5, time.Now().Add(-time.Hour), time.Millisecond)
+		}},
+		{wiretest.ManyUnique.String(), func(i, batch int) ptrace.Traces {
+			return wiretest.ShapedTraces(i*batch, batch, 5, wiretest.ManyUnique)
+		}},
 	}
+	for _, batch := range sizes {
+		for _, shape := range shapes {
+			b.Run(fmt.Sprintf("batch=%d/%s", batch, shape.name), func(b *testing.B) {
+				benchEngineCost(b, total, batch, shape.gen)
+			})
+		}
+	}
+}
+
+func benchEngineCost(b *testing.B, total, batch int, gen func(i, batch int) ptrace.Traces) {
+	ctx := context.Background()
+	// Rows converted up front: only the inserts are measured.
+	rows := make([]*SpanRows, total/batch)
+	for i := range rows {
+		rows[i] = new(SpanRows)
+		rows[i].AppendTraces(gen(i, batch), nil)
+	}
+	var insertCPU, settledCPU, goCPU, elapsed float64
+	for n := 0; n < b.N; n++ {
+		b.StopTimer()
+		s := variantStore(b)
+		cpu0, t0 := chtest.SampleCPU(), time.Now()
+		b.StartTimer()
+		for _, r := range rows {
+			if err := s.InsertSpans(ctx, r, uniqueToken()); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StopTimer()
+		elapsed += time.Since(t0).Seconds()
+		tot, eng := cpu0.Since()
+		insertCPU += eng
+		goCPU += tot - eng
+		time.Sleep(3 * time.Second)
+		_, eng = cpu0.Since()
+		settledCPU += eng
+	}
+	per := 100_000 / float64(total*b.N)
+	b.ReportMetric(insertCPU*per, "engine-cpu-s/100k")
+	b.ReportMetric(settledCPU*per, "engine+merges-cpu-s/100k")
+	b.ReportMetric(goCPU*per, "go-cpu-s/100k")
+	b.ReportMetric(float64(total*b.N)/elapsed, "spans/s")
 }
 
 // variantStore opens a fresh, migrated database in the schema variant the

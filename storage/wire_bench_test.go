@@ -6,53 +6,72 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
-// benchSpans is the request size of the span benchmarks (10k spans, the
-// generator's realistic 12-16 attributes each, one resource per span).
+// benchSpans is the request size of the span benchmarks (10k spans, 10 per
+// trace).
 const benchSpans = 10_000
 
-func benchTraceRequest(b *testing.B) []byte {
-	return marshalTraces(b, genTraces(1, benchSpans/10, 10, baseTime, time.Millisecond))
+// benchTraceShapes are the span requests the decode benchmarks run on, as
+// sub-benchmarks named after their shape: genTraces' (8 services, 16 span
+// names, 13-14 attributes, one user agent, sessions from 1000) and wiretest's
+// 200 services with URLs, user agents, sessions and users that never
+// repeat (19 attributes).
+var benchTraceShapes = []struct {
+	name string
+	gen  func() ptrace.Traces
+}{
+	{"services=8/strings=repeated", func() ptrace.Traces { return genTraces(1, benchSpans/10, 10, baseTime, time.Millisecond) }},
+	{wiretest.ManyUnique.String(), func() ptrace.Traces { return wiretest.ShapedTraces(0, benchSpans, 10, wiretest.ManyUnique) }},
 }
 
-// BenchmarkUnmarshalAndAppendTraces is today's path: pdata decode, then rows.
+// BenchmarkUnmarshalAndAppendTraces is the pdata path: decode, then rows.
 func BenchmarkUnmarshalAndAppendTraces(b *testing.B) {
-	req := benchTraceRequest(b)
-	var rows SpanRows
-	b.ReportAllocs()
-	b.SetBytes(int64(len(req)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rows.Reset()
-		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if n := rows.AppendTraces(td, nil); n != benchSpans {
-			b.Fatalf("%d rows", n)
-		}
+	for _, shape := range benchTraceShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			req := marshalTraces(b, shape.gen())
+			var rows SpanRows
+			b.ReportAllocs()
+			b.SetBytes(int64(len(req)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rows.Reset()
+				td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(req)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n := rows.AppendTraces(td, nil); n != benchSpans {
+					b.Fatalf("%d rows", n)
+				}
+			}
+			b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
+		})
 	}
-	b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
 }
 
-// BenchmarkAppendTracesProto decodes the same request in place.
+// BenchmarkAppendTracesProto decodes the same requests in place.
 func BenchmarkAppendTracesProto(b *testing.B) {
-	req := benchTraceRequest(b)
-	var rows SpanRows
-	b.ReportAllocs()
-	b.SetBytes(int64(len(req)))
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rows.Reset()
-		n, err := rows.AppendTracesProto(req, nil)
-		if err != nil || n != benchSpans {
-			b.Fatalf("%d rows, %v", n, err)
-		}
-	}
-	b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
-	if rows.wire.fallbacks != 0 {
-		b.Fatal("fell back to pdata")
+	for _, shape := range benchTraceShapes {
+		b.Run(shape.name, func(b *testing.B) {
+			req := marshalTraces(b, shape.gen())
+			var rows SpanRows
+			b.ReportAllocs()
+			b.SetBytes(int64(len(req)))
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rows.Reset()
+				n, err := rows.AppendTracesProto(req, nil)
+				if err != nil || n != benchSpans {
+					b.Fatalf("%d rows, %v", n, err)
+				}
+			}
+			b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
+			if rows.wire.fallbacks != 0 {
+				b.Fatal("fell back to pdata")
+			}
+		})
 	}
 }
 
