@@ -10,8 +10,8 @@ import (
 )
 
 // BenchmarkKafkaToGraph: messages already in the embedded broker (one trace
-// each, ~9 spans) consumed by one analyzer instance into its aggregates
-// (no storage). One op = one span; the broker runs in the same process, so
+// each, ~9 spans, the test topology's 4 services and 7 edges) consumed by
+// one analyzer instance into its aggregates (no storage). One op = one span; the broker runs in the same process, so
 // spans/cpu-s includes its share.
 func BenchmarkKafkaToGraph(b *testing.B) {
 	brokers := startBroker(b)

@@ -4,16 +4,10 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
@@ -21,21 +15,6 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/loadtest/gen"
 )
-
-type keeper struct {
-	ptraceotlp.UnimplementedGRPCServer
-	mu  sync.Mutex
-	got []ptrace.Traces
-}
-
-func (k *keeper) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	td := ptrace.NewTraces()
-	req.Traces().CopyTo(td)
-	k.mu.Lock()
-	k.got = append(k.got, td)
-	k.mu.Unlock()
-	return ptraceotlp.NewExportResponse(), nil
-}
 
 // The flow analyzer, fed what the generator sent, draws the truth's graph:
 // the same edges with the same counts, the same breaker transitions.
@@ -49,20 +28,9 @@ func TestAnalyzerDrawsTheTruth(t *testing.T) {
 }
 
 func analyzerDrawsTheTruth(t *testing.T, faults string, seed uint64) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	k := &keeper{}
-	s := grpc.NewServer()
-	ptraceotlp.RegisterGRPCServer(s, k)
-	go func() { _ = s.Serve(ln) }()
-	defer s.Stop()
-
 	cfg := Config{Rate: 100, Duration: time.Minute, Seed: seed, NoPacing: true, Faults: faults, ProgressInterval: -1}
-	cfg.OTLP.Endpoint = ln.Addr().String()
 	cfg.SetDefaults()
-	truth, err := Run(context.Background(), cfg, Options{})
+	sent, truth, err := Capture(context.Background(), cfg, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,7 +39,7 @@ func analyzerDrawsTheTruth(t *testing.T, faults string, seed uint64) {
 	fc.Shards = 1
 	a := flowgraph.NewAnalyzer(fc)
 	now := truth.Start
-	for _, td := range k.got {
+	for _, td := range sent {
 		a.ConsumeTraces(0, td, now)
 	}
 	a.FlushStore()
