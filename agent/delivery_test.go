@@ -533,7 +533,7 @@ metrics: {endpoint: "off"}
 		time.Sleep(200 * time.Millisecond) // down for a while: requests fail
 		child = startChild()
 	}
-	time.Sleep(time.Second)
+	time.Sleep(time.Second) // the last run takes traffic too
 	close(stop)
 	wg.Wait()
 	n := int(lines.Load())
@@ -542,7 +542,9 @@ metrics: {endpoint: "off"}
 		// wait for all distinct lines
 		return c.logRecords >= n
 	})
-	time.Sleep(time.Second)
+	// a graceful stop hands everything read to Kafka: duplicates included
+	child.cmd.Process.Signal(syscall.SIGTERM)
+	<-child.exited
 	c.poll(t, addr, kafkawire.DefaultLogsTopic)
 	dups := checkFiles(t, c, n)
 	mu.Lock()
