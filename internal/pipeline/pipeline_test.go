@@ -12,7 +12,9 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/flowlens/flowlens/internal/config"
 )
@@ -48,16 +50,6 @@ func testConfig(t *testing.T, db string) Config {
 	return cfg
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 func TestShutdownWithoutStart(t *testing.T) {
 	ctx := context.Background()
 	var failed *Pipeline // what Start returns with an error
@@ -83,10 +75,10 @@ func TestStartOnAPortInUseStopsWhatItStarted(t *testing.T) {
 	}
 	defer held.Close()
 	cfg := testConfig(t, "pipeline_port_in_use")
-	chAddr := freeAddr(t)
-	cfg.ClickHouse.Addr = chAddr
 	cfg.Agent.OTLP.GRPC.Endpoint = held.Addr().String()
-	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
+	// the ClickHouse endpoint binds port 0; its log line says which it got
+	started, logs := observer.New(zap.InfoLevel)
+	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core(), started))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
@@ -104,6 +96,11 @@ func TestStartOnAPortInUseStopsWhatItStarted(t *testing.T) {
 	}
 
 	// the ClickHouse endpoint that had started listens no more
+	lines := logs.FilterMessage("ClickHouse HTTP endpoint listening").All()
+	if len(lines) != 1 {
+		t.Fatalf("%d ClickHouse endpoint start lines, want 1", len(lines))
+	}
+	chAddr, _ := lines[0].ContextMap()["addr"].(string)
 	ln, err := net.Listen("tcp", chAddr)
 	if err != nil {
 		t.Fatalf("the ClickHouse endpoint's port is still taken after the failed start: %v", err)
