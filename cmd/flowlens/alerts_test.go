@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/flowlens/flowlens/rules/alertapi"
 )
 
@@ -94,17 +95,12 @@ flowlens_breaker_state{service="checkout",target="payments",state="closed",insta
 
 // With no evaluator at --url, `flowlens alerts` says so and how to start one.
 func TestAlertsWithoutEvaluator(t *testing.T) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close() // nothing listens there now
+	addr := porttest.Refused(t)
 	cmd := newAlertsCmd(&globalFlags{Output: "text"})
 	cmd.SetOut(&bytes.Buffer{})
 	cmd.SetErr(&bytes.Buffer{})
 	cmd.SetArgs([]string{"--url", addr})
-	err = cmd.ExecuteContext(context.Background())
+	err := cmd.ExecuteContext(context.Background())
 	if err == nil {
 		t.Fatal("no error")
 	}
