@@ -114,3 +114,42 @@ func (s *Store) AppliedMigrations(ctx context.Context) (map[int]bool, error) {
 	}
 	return out, nil
 }
+
+// DatabaseExists says whether the configured database exists on the server.
+func (s *Store) DatabaseExists(ctx context.Context) (bool, error) {
+	var n uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.databases WHERE name = {db:String}",
+		namedParams("db", s.cfg.Database)...).Scan(&n); err != nil {
+		return false, fmt.Errorf("look up database %s: %w", s.cfg.Database, err)
+	}
+	return n > 0, nil
+}
+
+// PendingMigrations returns the migrations this version of flowlens knows
+// that the database has not recorded, oldest first: what Migrate would apply.
+// A database without the migrations table has them all pending.
+func (s *Store) PendingMigrations(ctx context.Context) ([]Migration, error) {
+	var tables uint64
+	if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",
+		namedParams("db", s.cfg.Database, "t", unquoteIdent(s.l.Local(MigrationsTable)[len(s.l.DB)+1:]))...).Scan(&tables); err != nil {
+		return nil, fmt.Errorf("look up the migrations table: %w", err)
+	}
+	applied := map[int]bool{}
+	if tables > 0 {
+		var err error
+		if applied, err = s.AppliedMigrations(ctx); err != nil {
+			return nil, err
+		}
+	}
+	ms, err := Migrations(s.cfg)
+	if err != nil {
+		return nil, err
+	}
+	var pending []Migration
+	for _, m := range ms {
+		if !applied[m.Version] {
+			pending = append(pending, m)
+		}
+	}
+	return pending, nil
+}

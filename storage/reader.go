@@ -222,11 +222,15 @@ type SpanQuery struct {
 	Service     string
 	Operation   string        // span name, exact
 	MinDuration time.Duration // spans at least this long
+	MaxDuration time.Duration // spans at most this long (0: no bound)
 	Status      string        // Ok, Error or Unset (any case)
 	// Attributes must all be present with exactly these values (span attributes).
 	Attributes map[string]string
 	From, To   time.Time // [From, To); default the last hour before now
 	Limit      int       // default 100, at most MaxSearchLimit
+	// Slowest orders the result by duration, longest first, instead of
+	// newest first.
+	Slowest bool
 }
 
 // LogQuery filters log records. Zero fields do not filter.
@@ -320,7 +324,8 @@ func NormalizeStatus(s string) (string, error) {
 	return "", fmt.Errorf("%w: status %s: want ok, error or unset", ErrInvalidQuery, quoteForError(s))
 }
 
-// SearchSpans returns the newest spans matching q, newest first.
+// SearchSpans returns the newest spans matching q, newest first (or the
+// longest first, with q.Slowest).
 func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err error) {
 	defer func(start time.Time) { s.m.queryDone("spans", start, err) }(time.Now())
 	from, to, err := timeRange(q.From, q.To, time.Now())
@@ -343,8 +348,11 @@ func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err err
 			return nil, err
 		}
 	}
-	if q.MinDuration < 0 {
-		return nil, fmt.Errorf("%w: negative minimum duration %s", ErrInvalidQuery, q.MinDuration)
+	if q.MinDuration < 0 || q.MaxDuration < 0 {
+		return nil, fmt.Errorf("%w: negative duration bound (min %s, max %s)", ErrInvalidQuery, q.MinDuration, q.MaxDuration)
+	}
+	if q.MaxDuration > 0 && q.MaxDuration < q.MinDuration {
+		return nil, fmt.Errorf("%w: maximum duration %s is below the minimum %s", ErrInvalidQuery, q.MaxDuration, q.MinDuration)
 	}
 	var w where
 	w.add("Timestamp >= fromUnixTimestamp64Nano({from:Int64})", "from", from.UnixNano())
@@ -357,6 +365,9 @@ func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err err
 	}
 	if q.MinDuration > 0 {
 		w.add("Duration >= {mindur:UInt64}", "mindur", uint64(q.MinDuration))
+	}
+	if q.MaxDuration > 0 {
+		w.add("Duration <= {maxdur:UInt64}", "maxdur", uint64(q.MaxDuration))
 	}
 	if status != "" {
 		w.add("StatusCode = {status:String}", "status", status)
@@ -376,8 +387,12 @@ func (s *Store) SearchSpans(ctx context.Context, q SpanQuery) (_ []Span, err err
 		w.add(fmt.Sprintf("mapContains(SpanAttributes, {%s:String}) AND SpanAttributes[{%s:String}] = {%s:String}", kp, kp, vp),
 			kp, k, vp, v)
 	}
+	order := "Timestamp DESC"
+	if q.Slowest {
+		order = "Duration DESC, Timestamp DESC"
+	}
 	query := spanSelect + "\nFROM " + s.l.Name(TracesTable) + w.sql() +
-		"\nORDER BY Timestamp DESC\nLIMIT " + strconv.Itoa(limit)
+		"\nORDER BY " + order + "\nLIMIT " + strconv.Itoa(limit)
 	spans, err := s.querySpans(ctx, query, w.args)
 	if err != nil {
 		return nil, fmt.Errorf("search spans: %w", err)

@@ -185,12 +185,110 @@ func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
 
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
 // query. A non-empty service keeps the edges it is client or server of.
+// Whole hours are read from the hourly tier (see edgeTiers), so a day costs
+// about what an hour does.
 func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) (_ []EdgeAggregate, err error) {
 	defer func(start time.Time) { s.m.queryDone("edges", start, err) }(time.Now())
-	if !to.After(from) {
-		return nil, fmt.Errorf("query edges: %w: empty time range %s - %s", ErrInvalidQuery, from, to)
+	points, err := s.edgeAggregates(ctx, EdgeFilter{Service: service}, from, to, 0)
+	if err != nil {
+		return nil, fmt.Errorf("query edges: %w", err)
 	}
-	q := `SELECT Client, Server, ConnectionType,
+	out := make([]EdgeAggregate, len(points))
+	for i := range points {
+		out[i] = points[i].EdgeAggregate
+	}
+	return out, nil
+}
+
+// EdgeFilter selects edges. Empty fields match any edge.
+type EdgeFilter struct {
+	Client, Server, ConnectionType string
+	// Service keeps the edges it is client or server of.
+	Service string
+}
+
+// EdgePoint is one edge summed over one step of a series.
+type EdgePoint struct {
+	Time time.Time `json:"time"` // start of the step
+	EdgeAggregate
+}
+
+// MaxSeriesPoints bounds the steps of QueryEdgeSeries.
+const MaxSeriesPoints = 11000
+
+// QueryEdgeSeries sums the edges f selects per step over [from, to), ordered
+// by time, then client, server and connection type. step is rounded up to a
+// whole number of buckets (EdgeBucket); steps of whole hours read whole
+// hours from the hourly tier.
+func (s *Store) QueryEdgeSeries(ctx context.Context, f EdgeFilter, from, to time.Time, step time.Duration) (_ []EdgePoint, err error) {
+	defer func(start time.Time) { s.m.queryDone("edge_series", start, err) }(time.Now())
+	if step < EdgeBucket {
+		step = EdgeBucket
+	}
+	step = (step + EdgeBucket - 1) / EdgeBucket * EdgeBucket
+	if n := to.Sub(from) / step; n > MaxSeriesPoints {
+		return nil, fmt.Errorf("query edge series: %w: %d steps of %s (limit %d)", ErrInvalidQuery, n, step, MaxSeriesPoints)
+	}
+	points, err := s.edgeAggregates(ctx, f, from, to, step)
+	if err != nil {
+		return nil, fmt.Errorf("query edge series: %w", err)
+	}
+	return points, nil
+}
+
+// edgeTiers splits [from, to) (from truncated to a bucket) between the two
+// tables: whole hours [hourFrom, hourTo) from flow_edges_hourly, the rest
+// from flow_edges. hourFrom == hourTo when the range holds no whole hour
+// (or the steps are not whole hours): then everything is read by minute.
+func edgeTiers(from, to time.Time, step time.Duration) (fromB, hourFrom, hourTo time.Time) {
+	fromB = from.UTC().Truncate(EdgeBucket)
+	hourFrom = fromB.Truncate(time.Hour)
+	if hourFrom.Before(fromB) {
+		hourFrom = hourFrom.Add(time.Hour)
+	}
+	hourTo = to.UTC().Truncate(time.Hour)
+	if !hourTo.After(hourFrom) || step%time.Hour != 0 {
+		hourTo = hourFrom
+	}
+	return fromB, hourFrom, hourTo
+}
+
+// edgeMinuteRange is the condition on flow_edges for the buckets of
+// [{from}, {to}) outside the whole hours [{hfrom}, {hto}) read hourly.
+func edgeMinuteRange(hourFrom, hourTo time.Time) string {
+	if !hourTo.After(hourFrom) {
+		return "Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')"
+	}
+	return `((Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({hfrom:Int64}, 'UTC'))
+    OR (Bucket >= toDateTime({hto:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')))`
+}
+
+// edgeAggregates sums the edges f selects over [from, to), per step (0: one
+// sum over the whole range, with a zero Time). Rows are partial aggregates
+// of both tiers; everything is summed in the engine in one round trip.
+func (s *Store) edgeAggregates(ctx context.Context, f EdgeFilter, from, to time.Time, step time.Duration) ([]EdgePoint, error) {
+	if !to.After(from) {
+		return nil, fmt.Errorf("%w: empty time range %s - %s", ErrInvalidQuery, from, to)
+	}
+	for name, v := range map[string]string{"client": f.Client, "server": f.Server, "connection type": f.ConnectionType, "service": f.Service} {
+		if err := checkFilter(name, v); err != nil {
+			return nil, err
+		}
+	}
+	fromB, hourFrom, hourTo := edgeTiers(from, to, step)
+	minuteT, hourT := "toDateTime(0, 'UTC')", "toDateTime(0, 'UTC')"
+	if step > 0 {
+		minuteT = "toStartOfInterval(Bucket, toIntervalSecond({step:UInt32}), 'UTC')"
+		hourT = "toStartOfInterval(Hour, toIntervalSecond({step:UInt32}), 'UTC')"
+	}
+	const filter = `
+  AND ({service:String} = '' OR Client = {service:String} OR Server = {service:String})
+  AND ({client:String} = '' OR Client = {client:String})
+  AND ({server:String} = '' OR Server = {server:String})
+  AND ({conn:String} = '' OR ConnectionType = {conn:String})`
+	// F and L are the first and last call (noCall and 0 where none);
+	// named apart from the columns they are computed from.
+	q := `SELECT T, Client, Server, ConnectionType,
     sum(Requests), sum(Failed),
     sumForEach(ServerLatencyBuckets), sum(ServerLatencySum),
     sumForEach(ClientLatencyBuckets), sum(ClientLatencySum),
@@ -198,40 +296,65 @@ func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service stri
     sumForEach(DelayBuckets), sum(DelaySum),
     sum(Retries), sum(Unpaired),
     sum(BreakerClosed), sum(BreakerOpen), sum(BreakerHalfOpen), sum(BreakerTransitions),
-    minIf(if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), Requests > 0),
-    maxIf(if(LastSeen > 0, LastSeen, toDateTime64(Bucket + {bucket:Int64}, 3)), Requests > 0)
-FROM ` + s.l.Name(EdgesTable) + `
-WHERE Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')
-  AND ({service:String} = '' OR Client = {service:String} OR Server = {service:String})
-GROUP BY Client, Server, ConnectionType
-ORDER BY Client, Server, ConnectionType`
-	fromSec := from.UTC().Truncate(EdgeBucket).Unix()
-	rows, err := s.conn.Query(ctx, q, namedParams("from", fromSec, "to", to.Unix(), "service", service,
-		"bucket", int64(EdgeBucket/time.Second))...)
+    if(min(F) >= ` + noCall + `, toDateTime64(0, 3, 'UTC'), min(F)), max(L)
+FROM (
+    SELECT ` + minuteT + ` AS T, Client, Server, ConnectionType, Requests, Failed,
+        ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
+        MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
+        BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions,
+        ` + callSeenExprs[0] + ` AS F, ` + callSeenExprs[1] + ` AS L
+    FROM ` + s.l.Name(EdgesTable) + `
+    WHERE ` + edgeMinuteRange(hourFrom, hourTo) + filter + `
+    UNION ALL
+    SELECT ` + hourT + ` AS T, Client, Server, ConnectionType,
+        sum(Requests) AS Requests, sum(Failed) AS Failed,
+        sumForEachMerge(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
+        sumForEachMerge(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
+        sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
+        sumForEachMerge(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
+        sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
+        sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
+        sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions,
+        min(FirstSeen) AS F, max(LastSeen) AS L
+    FROM ` + s.l.Name(EdgesHourlyTable) + `
+    WHERE Hour >= toDateTime({hfrom:Int64}, 'UTC') AND Hour < toDateTime({hto:Int64}, 'UTC')` + filter + `
+    GROUP BY T, Client, Server, ConnectionType
+)
+GROUP BY T, Client, Server, ConnectionType
+ORDER BY T, Client, Server, ConnectionType`
+	args := namedParams("from", fromB.Unix(), "to", to.Unix(), "hfrom", hourFrom.Unix(), "hto", hourTo.Unix(),
+		"service", f.Service, "client", f.Client, "server", f.Server, "conn", f.ConnectionType)
+	if step > 0 {
+		args = append(args, namedParams("step", uint32(step/time.Second))...)
+	}
+	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
-		return nil, fmt.Errorf("query edges: %w", err)
+		return nil, err
 	}
 	defer rows.Close()
-	var out []EdgeAggregate
+	var out []EdgePoint
 	for rows.Next() {
-		e := EdgeAggregate{
+		p := EdgePoint{EdgeAggregate: EdgeAggregate{
 			ServerLatency: Histogram{Bounds: LatencyBounds},
 			ClientLatency: Histogram{Bounds: LatencyBounds},
 			Delay:         Histogram{Bounds: DelayBounds},
-		}
-		if err := rows.Scan(&e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed,
+		}}
+		e := &p.EdgeAggregate
+		if err := rows.Scan(&p.Time, &e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed,
 			&e.ServerLatency.Counts, &e.ServerLatency.Sum, &e.ClientLatency.Counts, &e.ClientLatency.Sum,
 			&e.MessagesSent, &e.MessagesReceived, &e.Delay.Counts, &e.Delay.Sum,
 			&e.Retries, &e.Unpaired,
 			&e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions,
 			&e.FirstSeen, &e.LastSeen); err != nil {
-			return nil, fmt.Errorf("query edges: scan: %w", err)
+			return nil, fmt.Errorf("scan: %w", err)
 		}
 		e.FirstSeen, e.LastSeen = unlessEpoch(e.FirstSeen), unlessEpoch(e.LastSeen)
-		out = append(out, e)
+		if step == 0 {
+			p.Time = time.Time{}
+		} else {
+			p.Time = p.Time.UTC()
+		}
+		out = append(out, p)
 	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("query edges: %w", err)
-	}
-	return out, nil
+	return out, rows.Err()
 }

@@ -1,0 +1,82 @@
+package storage
+
+import (
+	"context"
+	"fmt"
+	"time"
+)
+
+// MaxNames bounds the names NodeNames and Operations return.
+const MaxNames = 10000
+
+// NodeNames returns the names of the graph's nodes over [from, to), sorted:
+// every client and server of an edge (services, databases, virtual nodes,
+// user). It reads the same tiers as QueryEdges, names only.
+func (s *Store) NodeNames(ctx context.Context, from, to time.Time) (_ []string, err error) {
+	defer func(start time.Time) { s.m.queryDone("node_names", start, err) }(time.Now())
+	if !to.After(from) {
+		return nil, fmt.Errorf("node names: %w: empty time range %s - %s", ErrInvalidQuery, from, to)
+	}
+	fromB, hourFrom, hourTo := edgeTiers(from, to, time.Hour)
+	minuteRange := edgeMinuteRange(hourFrom, hourTo)
+	q := `SELECT DISTINCT arrayJoin([Client, Server]) AS name
+FROM (
+    SELECT Client, Server FROM ` + s.l.Name(EdgesTable) + ` WHERE ` + minuteRange + `
+    UNION ALL
+    SELECT Client, Server FROM ` + s.l.Name(EdgesHourlyTable) + `
+    WHERE Hour >= toDateTime({hfrom:Int64}, 'UTC') AND Hour < toDateTime({hto:Int64}, 'UTC')
+)
+WHERE name != ''
+ORDER BY name
+LIMIT ` + fmt.Sprint(MaxNames)
+	names, err := s.queryStrings(ctx, q, namedParams("from", fromB.Unix(), "to", to.Unix(),
+		"hfrom", hourFrom.Unix(), "hto", hourTo.Unix()))
+	if err != nil {
+		return nil, fmt.Errorf("node names: %w", err)
+	}
+	return names, nil
+}
+
+// Operations returns the span names of service over [from, to), sorted.
+// ServiceName and SpanName lead otel_traces' primary key: the engine reads
+// only the service's key ranges.
+func (s *Store) Operations(ctx context.Context, service string, from, to time.Time) (_ []string, err error) {
+	defer func(start time.Time) { s.m.queryDone("operations", start, err) }(time.Now())
+	from, to, err = timeRange(from, to, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if service == "" {
+		return nil, fmt.Errorf("operations: %w: no service", ErrInvalidQuery)
+	}
+	if err := checkFilter("service", service); err != nil {
+		return nil, err
+	}
+	q := `SELECT DISTINCT SpanName FROM ` + s.l.Name(TracesTable) + `
+WHERE ServiceName = {service:String}
+  AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+ORDER BY SpanName
+LIMIT ` + fmt.Sprint(MaxNames)
+	ops, err := s.queryStrings(ctx, q, namedParams("service", service, "from", from.UnixNano(), "to", to.UnixNano()))
+	if err != nil {
+		return nil, fmt.Errorf("operations of %s: %w", quoteForError(service), err)
+	}
+	return ops, nil
+}
+
+func (s *Store) queryStrings(ctx context.Context, q string, args []any) ([]string, error) {
+	rows, err := s.conn.Query(ctx, q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	out := []string{}
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
