@@ -1,0 +1,81 @@
+package storeload
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/storage"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// What Load stores is the truth: every span and log once, and the graph of
+// the rollups equal to the truth's edges, queue and breakers.
+func TestStoredShopIsTheTruth(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(ctx); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Load(ctx, st, Options{Rate: 20, Duration: 30 * time.Second, Seed: 7,
+		Faults: "../testdata/faults.yaml", Start: time.Now().Add(-10 * time.Minute), BatchSpans: 3000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := res.Truth
+	var spans, logs uint64
+	db := "`" + st.Database() + "`"
+	if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+db+".otel_traces").Scan(&spans); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Conn().QueryRow(ctx, "SELECT count() FROM "+db+".otel_logs").Scan(&logs); err != nil {
+		t.Fatal(err)
+	}
+	if spans != tr.Spans || logs != tr.Logs || spans == 0 {
+		t.Fatalf("stored %d spans and %d logs; the truth has %d and %d", spans, logs, tr.Spans, tr.Logs)
+	}
+	aggs, err := st.QueryEdges(ctx, tr.Start.Add(-time.Minute), tr.End.Add(time.Minute), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type counts struct{ requests, failed, retries uint64 }
+	got, want := map[[3]string]counts{}, map[[3]string]counts{}
+	for _, a := range aggs {
+		got[[3]string{a.Client, a.Server, a.ConnectionType}] = counts{a.Requests, a.Failed, a.Retries}
+	}
+	for _, e := range tr.Edges {
+		k := [3]string{e.Client, e.Server, e.ConnectionType}
+		c := want[k]
+		c.requests, c.failed, c.retries = c.requests+e.Requests, c.failed+e.Failed, c.retries+e.Retries
+		want[k] = c
+	}
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("edge %v: stored %+v, truth %+v", k, got[k], w)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d edges stored, the truth has %d", len(got), len(want))
+	}
+	var open uint64
+	for _, a := range aggs {
+		if a.Client == "checkout" && a.Server == "payments" {
+			open += a.Breaker.Open
+		}
+	}
+	if open == 0 {
+		t.Error("the forced-open breaker checkout -> payments is not stored")
+	}
+}
