@@ -71,7 +71,9 @@ func Load(ctx context.Context, st *storage.Store, opts Options) (*Result, error)
 	cfg := flowgraph.Config{Shards: 1}
 	cfg.SetDefaults()
 	l := &loader{ctx: ctx, st: st, analyzer: flowgraph.NewAnalyzer(cfg), batch: opts.BatchSpans}
-	if l.parser, err = parse.New(parse.Config{Format: parse.FormatJSON}); err != nil {
+	pcfg := parse.Config{Format: parse.FormatJSON}
+	pcfg.SetDefaults()
+	if l.parser, err = parse.New(pcfg); err != nil {
 		return nil, err
 	}
 	l.exporter = otlptrace.NewUnstarted(l)

@@ -69,6 +69,23 @@ func TestStoredShopIsTheTruth(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("%d edges stored, the truth has %d", len(got), len(want))
 	}
+	// Log lines are read as the agent reads the shop's files: each breaker
+	// change is a record at its time with the message as body.
+	for _, b := range tr.Breakers {
+		recs, err := st.SearchLogs(ctx, storage.LogQuery{TraceID: b.TraceID, Contains: "circuit breaker",
+			From: tr.Start.Add(-time.Hour), To: tr.End.Add(time.Hour)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := "circuit breaker " + b.Name + " " + b.From + " -> " + b.To
+		found := false
+		for _, r := range recs {
+			found = found || (r.Body == want && r.Timestamp.Equal(b.Time) && r.ServiceName == b.Service && r.SeverityText == "warn")
+		}
+		if !found {
+			t.Errorf("breaker change %+v: stored as %+v", b, recs)
+		}
+	}
 	var open uint64
 	for _, a := range aggs {
 		if a.Client == "checkout" && a.Server == "payments" {
