@@ -8,9 +8,14 @@ import (
 	"net/http"
 	"sort"
 	"strings"
+	"time"
+
+	"github.com/grafana/grafana-plugin-sdk-go/backend"
+	sdkdata "github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // liveBreakers reads every circuit breaker's current state from the flow
@@ -96,4 +101,42 @@ func (m edgeAlerts) of(client, server, conn string) []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// alerts answers an alerts query: the rules evaluator's pending and firing
+// flow alerts (and those resolved a short while ago) as a table, firing
+// first. State filters when not empty.
+func (d *Datasource) alerts(ctx context.Context, _ *storage.Store, q query) backend.DataResponse {
+	if d.settings.AlertsURL == "" {
+		return errorResponse(fmt.Errorf("%w: no alerts API configured (alertsUrl)", errBadQuery))
+	}
+	data, err := alertapi.Fetch(ctx, d.client, d.settings.AlertsURL)
+	if err != nil {
+		return errorResponse(fmt.Errorf("alerts API at %s: %w", d.settings.AlertsURL, err))
+	}
+	alertapi.Sort(data.Alerts)
+	var (
+		states, names, labels, summaries []string
+		values                           []float64
+		active                           []time.Time
+	)
+	for _, a := range data.Alerts {
+		if q.Status != "" && a.State != q.Status {
+			continue
+		}
+		states, names = append(states, a.State), append(names, a.Name)
+		labels = append(labels, alertapi.LabelString(a.Labels))
+		summaries = append(summaries, a.Annotations["summary"])
+		values, active = append(values, a.Value), append(active, a.ActiveAt.UTC())
+	}
+	f := sdkdata.NewFrame("alerts",
+		sdkdata.NewField("state", nil, states).SetConfig(&sdkdata.FieldConfig{DisplayName: "State"}),
+		sdkdata.NewField("alertname", nil, names).SetConfig(&sdkdata.FieldConfig{DisplayName: "Alert"}),
+		sdkdata.NewField("labels", nil, labels).SetConfig(&sdkdata.FieldConfig{DisplayName: "Labels"}),
+		sdkdata.NewField("value", nil, values).SetConfig(&sdkdata.FieldConfig{DisplayName: "Value"}),
+		sdkdata.NewField("activeAt", nil, active).SetConfig(&sdkdata.FieldConfig{DisplayName: "Active since"}),
+		sdkdata.NewField("summary", nil, summaries).SetConfig(&sdkdata.FieldConfig{DisplayName: "Summary"}),
+	)
+	f.Meta = &sdkdata.FrameMeta{PreferredVisualization: sdkdata.VisTypeTable}
+	return backend.DataResponse{Frames: sdkdata.Frames{f}}
 }

@@ -39,10 +39,11 @@ const (
 	QueryEdges      = "edges"
 	QueryServices   = "services"
 	QueryOperations = "operations"
+	QueryAlerts     = "alerts"
 )
 
 // QueryTypes lists every query type the backend answers.
-var QueryTypes = []string{QueryNodeGraph, QueryTrace, QueryTraces, QueryLogs, QueryEdges, QueryServices, QueryOperations}
+var QueryTypes = []string{QueryNodeGraph, QueryTrace, QueryTraces, QueryLogs, QueryEdges, QueryServices, QueryOperations, QueryAlerts}
 
 // Datasource is one configured data source.
 type Datasource struct {
@@ -76,7 +77,7 @@ func NewDatasource(_ context.Context, in backend.DataSourceInstanceSettings) (in
 	d.queries = datasource.NewQueryTypeMux()
 	for typ, h := range map[string]queryFunc{
 		QueryNodeGraph: d.nodeGraph, QueryTrace: d.trace, QueryTraces: d.traces, QueryLogs: d.logs,
-		QueryEdges: d.edgeSeries, QueryServices: d.services, QueryOperations: d.operations,
+		QueryEdges: d.edgeSeries, QueryServices: d.services, QueryOperations: d.operations, QueryAlerts: d.alerts,
 	} {
 		d.queries.HandleFunc(typ, d.each(h))
 	}

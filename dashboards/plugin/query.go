@@ -33,7 +33,7 @@ type Query struct {
 	Operation   string            `json:"operation,omitempty"`
 	MinDuration string            `json:"minDuration,omitempty"` // Go duration: 250ms, 1.5s
 	MaxDuration string            `json:"maxDuration,omitempty"`
-	Status      string            `json:"status,omitempty"` // ok, error, unset
+	Status      string            `json:"status,omitempty"` // traces: ok, error, unset; alerts: firing, pending, resolved
 	Attributes  map[string]string `json:"attributes,omitempty"`
 	OrderBy     string            `json:"orderBy,omitempty"` // newest (default) or slowest
 	// Log search (logs).

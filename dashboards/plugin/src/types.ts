@@ -2,7 +2,7 @@ import type { DataSourceJsonData } from '@grafana/data';
 import type { DataQuery } from '@grafana/schema';
 
 /** Query types the backend answers (dashboards/plugin/plugin.go). */
-export type QueryType = 'nodegraph' | 'trace' | 'traces' | 'logs' | 'edges' | 'services' | 'operations';
+export type QueryType = 'nodegraph' | 'trace' | 'traces' | 'logs' | 'edges' | 'services' | 'operations' | 'alerts';
 
 export const QUERY_TYPES: Array<{ value: QueryType; label: string; description: string }> = [
   { value: 'nodegraph', label: 'Flow graph', description: 'The service call graph for the Node Graph panel' },
@@ -12,6 +12,7 @@ export const QUERY_TYPES: Array<{ value: QueryType; label: string; description: 
   { value: 'logs', label: 'Logs', description: 'Log search' },
   { value: 'services', label: 'Services', description: 'Node names (template variables)' },
   { value: 'operations', label: 'Operations', description: "A service's span names (template variables)" },
+  { value: 'alerts', label: 'Flow alerts', description: "The rules evaluator's pending and firing alerts" },
 ];
 
 /** Connection types an edge filter takes; "" is any. */

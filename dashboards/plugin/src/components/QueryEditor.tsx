@@ -23,7 +23,7 @@ const anyOption = (label = 'any'): SelectableValue<string> => ({ label, value: '
 const toOptions = (names: string[]): Array<SelectableValue<string>> => names.map((n) => ({ label: n, value: n }));
 
 /** Which fields each query type reads. */
-const USES: Record<QueryType, Array<'service' | 'depth' | 'conn' | 'traceId' | 'search' | 'logs' | 'edge' | 'limit'>> = {
+const USES: Record<QueryType, Array<'service' | 'depth' | 'conn' | 'traceId' | 'search' | 'logs' | 'edge' | 'limit' | 'state'>> = {
   nodegraph: ['service', 'depth', 'conn'],
   trace: ['traceId'],
   traces: ['service', 'search', 'limit'],
@@ -31,6 +31,7 @@ const USES: Record<QueryType, Array<'service' | 'depth' | 'conn' | 'traceId' | '
   edges: ['edge', 'service', 'conn'],
   services: [],
   operations: ['service'],
+  alerts: ['state'],
 };
 
 /** Loads picker options once per dependency change; failures leave the list empty. */
@@ -115,6 +116,18 @@ export function QueryEditor({ query, onChange, onRunQuery, datasource, range }: 
         {uses.includes('depth') && (
           <InlineField label="Depth" labelWidth={8} tooltip="Hops around the service (default 1)">
             <Input id="flowlens-depth" width={8} min={0} {...number('depth')} />
+          </InlineField>
+        )}
+        {uses.includes('state') && (
+          <InlineField label="State" labelWidth={8}>
+            <Select
+              inputId="flowlens-alert-state"
+              aria-label="Alert state"
+              width={14}
+              options={[anyOption(), ...toOptions(['firing', 'pending', 'resolved'])]}
+              value={query.status ?? ''}
+              onChange={(v) => set({ status: v.value ?? '' })}
+            />
           </InlineField>
         )}
         {uses.includes('conn') && (
