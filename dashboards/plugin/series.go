@@ -87,7 +87,9 @@ type seriesKey struct{ client, server, conn string }
 // failed requests/s, error share, p50/p95/p99 (ms), delivery ratio,
 // retries/s and breaker state, as one numeric frame per edge and metric
 // labelled client, server and connection_type, which Grafana alerting can
-// evaluate. Each step is flowgraph's model of the edge over that step
+// evaluate. A ratio without any value in the range (the delivery ratio of
+// a plain call, the breaker state of an edge without a breaker) has no
+// frame; counts are 0 in steps without requests. Each step is flowgraph's model of the edge over that step
 // (api.BuildGraph), so the numbers are those of the node graph.
 func (d *Datasource) edgeSeries(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
 	metrics := EdgeMetrics
@@ -181,6 +183,9 @@ func (d *Datasource) edgeSeries(ctx context.Context, st *storage.Store, q query)
 	var frames data.Frames
 	for _, k := range keys {
 		for _, m := range metrics {
+			if !metricSpecs[m].zeroWhenIdle && !slices.ContainsFunc(values[k][m], func(v *float64) bool { return v != nil }) {
+				continue // no value in the range (a delivery ratio of a plain call): no series
+			}
 			frames = append(frames, seriesFrame(k, m, len(metrics) > 1, times, values[k][m]))
 		}
 	}
