@@ -74,6 +74,8 @@ func newRootCmd() *cobra.Command {
 		newGraphCmd(g),
 		newRulesCmd(g),
 		newAlertsCmd(g),
+		// Grafana
+		newGrafanaCmd(),
 		newVersionCmd(),
 	)
 	return root

@@ -10,7 +10,7 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/statetimeline"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 
-	"github.com/flowlens/flowlens/dashboards/plugin"
+	model "github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 )
 
 // Dashboard UIDs of the plugin set.
@@ -22,12 +22,12 @@ const (
 )
 
 // fl is a query of the flowlens data source.
-func fl(ref string, q plugin.Query) cog.Builder[variants.Dataquery] {
+func fl(ref string, q model.Query) cog.Builder[variants.Dataquery] {
 	return query{FlowlensQuery{RefID: ref, Datasource: &flowlensDS, Query: q}}
 }
 
-func edgeQuery(ref, metric string, q plugin.Query) cog.Builder[variants.Dataquery] {
-	q.QueryType, q.Metric = plugin.QueryEdges, metric
+func edgeQuery(ref, metric string, q model.Query) cog.Builder[variants.Dataquery] {
+	q.QueryType, q.Metric = model.Edges, metric
 	return fl(ref, q)
 }
 
@@ -43,8 +43,8 @@ func traceLinkOverride(uid string) []dashboard.DynamicConfigValue {
 		"title": "Trace ${__value.raw}", "url": "/d/" + uid + "?var-trace_id=${__value.raw}&${__url_time_range}"}}}}
 }
 
-func flowGraph(title string, q plugin.Query, h uint32) *nodegraph.PanelBuilder {
-	q.QueryType = plugin.QueryNodeGraph
+func flowGraph(title string, q model.Query, h uint32) *nodegraph.PanelBuilder {
+	q.QueryType = model.NodeGraph
 	return nodegraph.NewPanelBuilder().Title(title).Datasource(flowlensDS).
 		Description("Nodes: inbound requests/s, error share (arcs). Edges: requests/s, p99; details: errors, delivery ratio, retries, breaker. Highlighted: a firing flow alert names the edge.").
 		WithTarget(fl("A", q)).Height(h).Span(24).
@@ -55,42 +55,42 @@ func pluginOverview() *dashboard.DashboardBuilder {
 	return base(UIDOverview, "flowlens: flow overview", TagPlugin,
 		"The call graph of every service, queue and database, its busiest and worst edges, queue delivery, breakers and firing flow alerts.").
 		WithVariable(datasourceVar("datasource", "flowlens", FlowlensType)).
-		WithPanel(flowGraph("Flow graph", plugin.Query{}, 14)).
+		WithPanel(flowGraph("Flow graph", model.Query{}, 14)).
 		WithPanel(newTable().Title("Busiest edges").Datasource(flowlensDS).
 			Description("Mean requests/s over the range.").
-			WithTarget(edgeQuery("A", "rate", plugin.Query{})).
+			WithTarget(edgeQuery("A", "rate", model.Query{})).
 			Transformations(topTable("mean", 10)).Unit("reqps").Height(9).Span(12)).
 		WithPanel(newTable().Title("Worst edges").Datasource(flowlensDS).
 			Description("Largest share of failed requests (mean over the range).").
-			WithTarget(edgeQuery("A", "error_percent", plugin.Query{})).
+			WithTarget(edgeQuery("A", "error_percent", model.Query{})).
 			Transformations(topTable("mean", 10)).Unit("percent").Height(9).Span(12)).
 		WithPanel(timeseries.NewPanelBuilder().Title("Delivery ratio per queue").Datasource(flowlensDS).
 			Description("Messages received by each consumer / everything its producer sent.").
-			WithTarget(edgeQuery("A", "delivery_ratio", plugin.Query{ConnectionType: "messaging_system"})).
+			WithTarget(edgeQuery("A", "delivery_ratio", model.Query{ConnectionType: "messaging_system"})).
 			Unit("percentunit").Min(0).Max(1).Legend(legend()).Height(8).Span(12)).
 		WithPanel(statetimeline.NewPanelBuilder().Title("Breaker states").Datasource(flowlensDS).
 			Description("The worst state requests saw on each edge with a circuit breaker.").
-			WithTarget(edgeQuery("A", "breaker_state", plugin.Query{})).
+			WithTarget(edgeQuery("A", "breaker_state", model.Query{})).
 			Mappings(breakerStates).ShowValue(common.VisibilityModeNever).Height(8).Span(12)).
 		WithPanel(newTable().Title("Flow alerts").Datasource(flowlensDS).
 			Description("Pending and firing alerts of flowlens's rules evaluator, firing first.").
-			WithTarget(fl("A", plugin.Query{QueryType: plugin.QueryAlerts})).Height(7).Span(24))
+			WithTarget(fl("A", model.Query{QueryType: model.Alerts})).Height(7).Span(24))
 }
 
 func pluginService() *dashboard.DashboardBuilder {
-	svc := plugin.Query{Service: "$service"}
+	svc := model.Query{Service: "$service"}
 	return base(UIDService, "flowlens: service", TagPlugin,
 		"One service: its neighbours, inbound and outbound edges, rate, errors and latency, its logs and slowest recent traces.").
 		WithVariable(datasourceVar("datasource", "flowlens", FlowlensType)).
 		WithVariable(dashboard.NewQueryVariableBuilder("service").Label("Service").Datasource(flowlensDS).
-			Query(dashboard.StringOrMap{Map: map[string]any{"refId": "service", "queryType": plugin.QueryServices}}).
+			Query(dashboard.StringOrMap{Map: map[string]any{"refId": "service", "queryType": model.Services}}).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc)).
-		WithPanel(flowGraph("$service and its neighbours", plugin.Query{Service: "$service", Depth: 1}, 10)).
+		WithPanel(flowGraph("$service and its neighbours", model.Query{Service: "$service", Depth: 1}, 10)).
 		WithPanel(newTable().Title("Inbound edges").Datasource(flowlensDS).
-			WithTarget(edgeQuery("A", "rate", plugin.Query{Server: "$service"})).
+			WithTarget(edgeQuery("A", "rate", model.Query{Server: "$service"})).
 			Transformations(topTable("mean", 50)).Unit("reqps").Height(7).Span(12)).
 		WithPanel(newTable().Title("Outbound edges").Datasource(flowlensDS).
-			WithTarget(edgeQuery("A", "rate", plugin.Query{Client: "$service"})).
+			WithTarget(edgeQuery("A", "rate", model.Query{Client: "$service"})).
 			Transformations(topTable("mean", 50)).Unit("reqps").Height(7).Span(12)).
 		WithPanel(timeseries.NewPanelBuilder().Title("Request rate").Datasource(flowlensDS).
 			WithTarget(edgeQuery("A", "rate", svc)).Unit("reqps").Legend(legend()).Height(8).Span(8)).
@@ -99,20 +99,20 @@ func pluginService() *dashboard.DashboardBuilder {
 		WithPanel(timeseries.NewPanelBuilder().Title("Latency p99").Datasource(flowlensDS).
 			WithTarget(edgeQuery("A", "p99", svc)).Unit("ms").Legend(legend()).Height(8).Span(8)).
 		WithPanel(logs.NewPanelBuilder().Title("Logs of $service").Datasource(flowlensDS).
-			WithTarget(fl("A", plugin.Query{QueryType: plugin.QueryLogs, Service: "$service", Limit: 500})).
+			WithTarget(fl("A", model.Query{QueryType: model.Logs, Service: "$service", Limit: 500})).
 			ShowTime(true).EnableLogDetails(true).SortOrder(common.LogsSortOrderDescending).Height(10).Span(24)).
 		WithPanel(newTable().Title("Slowest recent traces").Datasource(flowlensDS).
 			Description("The slowest spans of $service in the range, one row per trace.").
-			WithTarget(fl("A", plugin.Query{QueryType: plugin.QueryTraces, Service: "$service", OrderBy: "slowest", Limit: 20})).
+			WithTarget(fl("A", model.Query{QueryType: model.Traces, Service: "$service", OrderBy: "slowest", Limit: 20})).
 			OverrideByName("traceID", traceLinkOverride(UIDTrace)).
 			Height(9).Span(24))
 }
 
 func pluginEdge() *dashboard.DashboardBuilder {
-	e := plugin.Query{Client: "$client", Server: "$server"}
+	e := model.Query{Client: "$client", Server: "$server"}
 	nameVar := func(name, label string) *dashboard.QueryVariableBuilder {
 		return dashboard.NewQueryVariableBuilder(name).Label(label).Datasource(flowlensDS).
-			Query(dashboard.StringOrMap{Map: map[string]any{"refId": name, "queryType": plugin.QueryServices}}).
+			Query(dashboard.StringOrMap{Map: map[string]any{"refId": name, "queryType": model.Services}}).
 			Refresh(dashboard.VariableRefreshOnTimeRangeChanged).Sort(dashboard.VariableSortAlphabeticalAsc)
 	}
 	return base(UIDEdge, "flowlens: edge", TagPlugin,
@@ -141,8 +141,8 @@ func pluginTrace() *dashboard.DashboardBuilder {
 		WithVariable(datasourceVar("datasource", "flowlens", FlowlensType)).
 		WithVariable(textVar("trace_id", "Trace ID", "32 hex digits")).
 		WithPanel(dashboard.NewPanelBuilder().Type("traces").Title("Trace $trace_id").Datasource(flowlensDS).
-			WithTarget(fl("A", plugin.Query{QueryType: plugin.QueryTrace, TraceID: "$trace_id"})).Height(16).Span(24)).
+			WithTarget(fl("A", model.Query{QueryType: model.Trace, TraceID: "$trace_id"})).Height(16).Span(24)).
 		WithPanel(logs.NewPanelBuilder().Title("Logs of the trace").Datasource(flowlensDS).
-			WithTarget(fl("A", plugin.Query{QueryType: plugin.QueryLogs, TraceID: "$trace_id", Limit: 1000})).
+			WithTarget(fl("A", model.Query{QueryType: model.Logs, TraceID: "$trace_id", Limit: 1000})).
 			ShowTime(true).EnableLogDetails(true).SortOrder(common.LogsSortOrderAscending).Height(10).Span(24))
 }

@@ -10,12 +10,12 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/cog/variants"
 	"github.com/grafana/grafana-foundation-sdk/go/common"
 
-	"github.com/flowlens/flowlens/dashboards/plugin"
+	model "github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 )
 
 // Data source plugin types the dashboards use.
 const (
-	FlowlensType   = plugin.ID
+	FlowlensType   = model.ID
 	ClickHouseType = "grafana-clickhouse-datasource"
 	PrometheusType = "prometheus"
 )
@@ -26,7 +26,7 @@ type FlowlensQuery struct {
 	RefID      string                `json:"refId"`
 	Hide       *bool                 `json:"hide,omitempty"`
 	Datasource *common.DataSourceRef `json:"datasource,omitempty"`
-	plugin.Query
+	model.Query
 }
 
 func (FlowlensQuery) ImplementsDataqueryVariant() {}

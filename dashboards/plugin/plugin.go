@@ -24,26 +24,27 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend/resource/httpadapter"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
-// ID is the plugin's ID in plugin.json (Grafana's org-name-type rule).
-const ID = "flowlens-flowlens-datasource"
+// ID is the plugin's ID in plugin.json.
+const ID = querymodel.ID
 
-// Query types (the queryType of a query).
+// Query types (the queryType of a query): see package querymodel.
 const (
-	QueryNodeGraph  = "nodegraph"
-	QueryTrace      = "trace"
-	QueryTraces     = "traces"
-	QueryLogs       = "logs"
-	QueryEdges      = "edges"
-	QueryServices   = "services"
-	QueryOperations = "operations"
-	QueryAlerts     = "alerts"
+	QueryNodeGraph  = querymodel.NodeGraph
+	QueryTrace      = querymodel.Trace
+	QueryTraces     = querymodel.Traces
+	QueryLogs       = querymodel.Logs
+	QueryEdges      = querymodel.Edges
+	QueryServices   = querymodel.Services
+	QueryOperations = querymodel.Operations
+	QueryAlerts     = querymodel.Alerts
 )
 
 // QueryTypes lists every query type the backend answers.
-var QueryTypes = []string{QueryNodeGraph, QueryTrace, QueryTraces, QueryLogs, QueryEdges, QueryServices, QueryOperations, QueryAlerts}
+var QueryTypes = querymodel.QueryTypes
 
 // Datasource is one configured data source.
 type Datasource struct {

@@ -11,42 +11,12 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
+	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
-// Query is the JSON model of a query (the frontend's FlowlensQuery). Each
-// query type reads the fields it names; the rest are ignored.
-type Query struct {
-	QueryType string `json:"queryType"`
-	// Service: nodegraph (centre of the neighbourhood), traces, logs,
-	// edges (client or server), operations.
-	Service string `json:"service,omitempty"`
-	// Depth is the neighbourhood of Service in hops (nodegraph; 0: the
-	// whole graph).
-	Depth int `json:"depth,omitempty"`
-	// ConnectionType keeps edges of one type (nodegraph, edges): unset
-	// (plain calls), messaging_system, database or virtual_node.
-	ConnectionType string `json:"connectionType,omitempty"`
-	// TraceID: trace (required), logs.
-	TraceID string `json:"traceId,omitempty"`
-	// Trace search (traces).
-	Operation   string            `json:"operation,omitempty"`
-	MinDuration string            `json:"minDuration,omitempty"` // Go duration: 250ms, 1.5s
-	MaxDuration string            `json:"maxDuration,omitempty"`
-	Status      string            `json:"status,omitempty"` // traces: ok, error, unset; alerts: firing, pending, resolved
-	Attributes  map[string]string `json:"attributes,omitempty"`
-	OrderBy     string            `json:"orderBy,omitempty"` // newest (default) or slowest
-	// Log search (logs).
-	Severity string `json:"severity,omitempty"`
-	Contains string `json:"contains,omitempty"`
-	// Edge series (edges).
-	Client string `json:"client,omitempty"`
-	Server string `json:"server,omitempty"`
-	// Metric is one of EdgeMetrics; empty: all of them.
-	Metric string `json:"metric,omitempty"`
-	// Limit of rows (traces, logs; default 100).
-	Limit int `json:"limit,omitempty"`
-}
+// Query is the JSON model of a query (querymodel.Query).
+type Query = querymodel.Query
 
 // query is a parsed Query with the panel's time range and resolution.
 type query struct {
@@ -63,7 +33,7 @@ type query struct {
 var errBadQuery = errors.New("bad query")
 
 // ConnectionTypes a query may filter on ("" is any): unset is a plain call.
-var ConnectionTypes = []string{"unset", storage.ConnectionMessaging, storage.ConnectionDatabase, storage.ConnectionVirtual}
+var ConnectionTypes = querymodel.ConnectionTypes
 
 // MaxDepth bounds Query.Depth.
 const MaxDepth = 20

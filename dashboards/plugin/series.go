@@ -11,12 +11,13 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/storage"
 )
 
 // EdgeMetrics are the series of an edges query, in this order.
-var EdgeMetrics = []string{"rate", "errors", "error_percent", "p50", "p95", "p99", "delivery_ratio", "retries", "breaker_state"}
+var EdgeMetrics = querymodel.EdgeMetrics
 
 // Breaker states as numbers (breaker_state): the worst state requests saw
 // in the step. No requests with a breaker state is no value, never closed.
