@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short build bench bench-e2e fuzz tools-kcat tools-alertmanager tools-prometheus clean
+.PHONY: setup run test test-short test-frontend build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-zip clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
@@ -20,11 +20,34 @@ run: build
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens up --rules rules/examples/shop-flows.yml
 
 ## test: every test, against the real embedded engine and broker
-test: setup
+test: setup test-frontend
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-short: setup
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) $(GO) test -count=1 -short ./...
+
+## test-frontend: the Grafana plugin's editors and bundle (vitest, jsdom)
+PLUGIN_DIR := dashboards/plugin
+test-frontend: $(PLUGIN_DIR)/node_modules/.package-lock.json
+	cd $(PLUGIN_DIR) && npx tsc --noEmit -p . && npx vitest run
+
+# npm ci when the lockfile changed since the last install
+$(PLUGIN_DIR)/node_modules/.package-lock.json: $(PLUGIN_DIR)/package-lock.json
+	cd $(PLUGIN_DIR) && npm ci --no-audit --no-fund
+
+## grafana-plugin: the installable plugin zip (plugin.json, module.js, logo, README, gpx_flowlens for linux amd64 and arm64)
+PLUGIN_ID := flowlens-flowlens-datasource
+PLUGIN_VERSION = $(shell node -p "require('./$(PLUGIN_DIR)/package.json').version")
+grafana-plugin: $(PLUGIN_DIR)/node_modules/.package-lock.json tools-zip
+	rm -rf $(PLUGIN_DIR)/dist $(BIN)/$(PLUGIN_ID)
+	cd $(PLUGIN_DIR) && npm run build --silent
+	for arch in amd64 arm64; do \
+		CGO_ENABLED=0 GOOS=linux GOARCH=$$arch $(GO) build -trimpath -ldflags "-s -w" \
+			-o $(PLUGIN_DIR)/dist/gpx_flowlens_linux_$$arch ./$(PLUGIN_DIR)/cmd/gpx_flowlens || exit 1; \
+	done
+	mkdir -p $(BIN) && cp -r $(PLUGIN_DIR)/dist $(BIN)/$(PLUGIN_ID)
+	cd $(BIN) && rm -f $(PLUGIN_ID)-$(PLUGIN_VERSION).zip && zip -qr $(PLUGIN_ID)-$(PLUGIN_VERSION).zip $(PLUGIN_ID)
+	@echo "$(BIN)/$(PLUGIN_ID)-$(PLUGIN_VERSION).zip (unzip into Grafana's plugins folder; see dashboards/README.md)"
 
 ## bench: the component benchmarks (medians: run with -count and compare)
 bench: setup
@@ -52,5 +75,8 @@ tools-alertmanager:
 tools-prometheus:
 	@command -v prometheus >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
+tools-zip:
+	@command -v zip >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) $(PLUGIN_DIR)/dist
