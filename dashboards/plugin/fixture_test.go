@@ -100,13 +100,31 @@ func loadShop(t *testing.T) (*shop, error) {
 	s := &shop{addr: chtest.Addr(t), st: st, res: res, from: start.Add(-10 * time.Minute), to: time.Now().UTC()}
 	s.analyzer = httptest.NewServer(api.New(api.Options{Live: res.Analyzer}))
 	s.alerts = httptest.NewServer(alertapi.Handler(alertSource(firing)))
-	if s.plugin, err = datasourcetest.Manage(plugin.NewDatasource, datasourcetest.ManageOpts{Address: freeAddr(t)}); err != nil {
-		return nil, err
-	}
+	s.plugin = pluginServer(t)
 	return s, nil
 }
 
-func freeAddr(t *testing.T) string {
+// served is the plugin's gRPC server of this test process: the SDK's test
+// server registers process-wide metrics, so there is one, and every data
+// source (one per UID) is an instance of it.
+var served struct {
+	once   sync.Once
+	plugin datasourcetest.TestPlugin
+	err    error
+}
+
+func pluginServer(t testing.TB) datasourcetest.TestPlugin {
+	t.Helper()
+	served.once.Do(func() {
+		served.plugin, served.err = datasourcetest.Manage(plugin.NewDatasource, datasourcetest.ManageOpts{Address: freeAddr(t)})
+	})
+	if served.err != nil {
+		t.Fatalf("serve the plugin: %v", served.err)
+	}
+	return served.plugin
+}
+
+func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,112 @@
+package storeload
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
+
+	"github.com/flowlens/flowlens/storage"
+)
+
+// Large synthetic datasets for benchmarks, generated inside the engine with
+// INSERT ... SELECT FROM numbers(): millions of rows in seconds, without
+// the generator's realism (use Load for that).
+
+const syntheticChunk = 2_000_000 // rows per INSERT
+
+func table(st *storage.Store, name string) string { return "`" + st.Database() + "`.`" + name + "`" }
+
+// SyntheticServices is the number of services SyntheticEdges spreads its
+// edges over.
+const SyntheticServices = 200
+
+// SyntheticEdges stores flow_edges rollups of edges (at most 2,000) between
+// SyntheticServices services, one row per edge per minute over [end-span,
+// end) (end truncated to the minute): 100 requests per row, histograms
+// filled, a few failures and retries. The hourly tier fills from them as it
+// does from the analyzer's flushes.
+func SyntheticEdges(ctx context.Context, st *storage.Store, edges int, end time.Time, span time.Duration) error {
+	if edges < 1 || edges > 10*SyntheticServices {
+		return fmt.Errorf("synthetic edges: %d edges: want 1 to %d", edges, 10*SyntheticServices)
+	}
+	end = end.UTC().Truncate(time.Minute)
+	minutes := int(span / time.Minute)
+	total := minutes * edges
+	nLat, nDel := len(storage.LatencyBounds)+1, len(storage.DelayBounds)+1
+	// edge e: client e % 200, server client + 1 + e / 200 (mod 200): all distinct
+	q := `INSERT INTO ` + table(st, storage.EdgesTable) + ` (Bucket, Client, Server, ConnectionType, Requests, Failed,
+    ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
+    MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
+    BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
+SELECT
+    toDateTime({start:Int64} + intDiv(number, {edges:UInt64}) * 60, 'UTC'),
+    concat('svc-', toString(number % {edges:UInt64} % 200)),
+    concat('svc-', toString((number % {edges:UInt64} % 200 + 1 + intDiv(number % {edges:UInt64}, 200)) % 200)),
+    '', 100, number % 3,
+    arrayMap(i -> toUInt64(cityHash64(number, i) % 20), range({nlat:UInt8})), (number % 97) / 10.0,
+    arrayMap(i -> toUInt64(cityHash64(number, i, 1) % 20), range({nlat:UInt8})), (number % 89) / 10.0,
+    0, 0, arrayWithConstant({ndel:UInt8}, toUInt64(0)), 0, number % 2, 0,
+    100, 0, 0, 0
+FROM numbers({off:UInt64}, {cnt:UInt64})`
+	start := end.Add(-time.Duration(minutes) * time.Minute).Unix()
+	for off := 0; off < total; off += syntheticChunk {
+		cnt := min(syntheticChunk, total-off)
+		if err := st.Conn().Exec(ctx, q, clickhouse.Named("start", start), clickhouse.Named("edges", uint64(edges)),
+			clickhouse.Named("nlat", uint8(nLat)), clickhouse.Named("ndel", uint8(nDel)),
+			clickhouse.Named("off", uint64(off)), clickhouse.Named("cnt", uint64(cnt))); err != nil {
+			return fmt.Errorf("synthetic edges: %w", err)
+		}
+	}
+	return nil
+}
+
+// SyntheticSpans stores n spans, 10 per trace (a chain of 10 services),
+// traces spread evenly over [end-span, end), attributes as an HTTP service
+// has them, and returns up to 1,000 of the trace IDs (from the trace-ID
+// index, in a random order).
+func SyntheticSpans(ctx context.Context, st *storage.Store, n int, end time.Time, span time.Duration) ([]string, error) {
+	traces := max(n/10, 1)
+	step := int64(span) / int64(traces)
+	q := `INSERT INTO ` + table(st, storage.TracesTable) + ` (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,
+    ServiceName, ResourceAttributes, ScopeName, ScopeVersion, SpanAttributes, Duration, StatusCode)
+SELECT
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + intDiv(number, 10) * {step:Int64} + (number % 10) * 1000000)),
+    lower(hex(reinterpretAsFixedString(cityHash64(intDiv(number, 10), 1))) || hex(reinterpretAsFixedString(cityHash64(intDiv(number, 10), 2)))),
+    lower(hex(reinterpretAsFixedString(cityHash64(number, 3)))),
+    if(number % 10 = 0, '', lower(hex(reinterpretAsFixedString(cityHash64(number - 1, 3))))),
+    concat(['GET', 'POST'][number % 2 + 1], ' /api/v1/', toString(number % 37)),
+    ['Server', 'Client'][number % 2 + 1],
+    concat('svc-', toString((intDiv(number, 10) + number % 10) % 24)) AS svc,
+    map('service.name', svc, 'host.name', concat('node-', toString(number % 17)), 'service.version', '1.4.2'),
+    'otelhttp', '0.58.0',
+    map('http.request.method', ['GET', 'POST'][number % 2 + 1], 'url.path', concat('/api/v1/', toString(number % 37)),
+        'http.response.status_code', toString([200, 200, 200, 500][number % 4 + 1]), 'server.address', concat(svc, '.shop.svc'),
+        'client.address', concat('10.0.', toString(number % 250), '.', toString(number % 199))),
+    (number % 97) * 1000000 + 500000,
+    ['Ok', 'Ok', 'Ok', 'Error'][number % 4 + 1]
+FROM numbers({off:UInt64}, {cnt:UInt64})`
+	t0 := end.Add(-span).UnixNano()
+	for off := 0; off < n; off += syntheticChunk {
+		cnt := min(syntheticChunk, n-off)
+		if err := st.Conn().Exec(ctx, q, clickhouse.Named("t0", t0), clickhouse.Named("step", step),
+			clickhouse.Named("off", uint64(off)), clickhouse.Named("cnt", uint64(cnt))); err != nil {
+			return nil, fmt.Errorf("synthetic spans: %w", err)
+		}
+	}
+	rows, err := st.Conn().Query(ctx, "SELECT DISTINCT TraceId FROM "+table(st, storage.TraceIndexTable)+" ORDER BY cityHash64(TraceId) LIMIT 1000")
+	if err != nil {
+		return nil, fmt.Errorf("synthetic spans: trace IDs: %w", err)
+	}
+	defer rows.Close()
+	var ids []string
+	for rows.Next() {
+		var id string
+		if err := rows.Scan(&id); err != nil {
+			return nil, err
+		}
+		ids = append(ids, id)
+	}
+	return ids, rows.Err()
+}
