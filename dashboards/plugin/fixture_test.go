@@ -124,6 +124,11 @@ func pluginServer(t testing.TB) datasourcetest.TestPlugin {
 	return served.plugin
 }
 
+// freeAddr is a port found free, for the SDK's test server, which binds the
+// address it is given itself and can be started only once per process (it
+// registers process-wide metrics), so neither a porttest listener nor a
+// retry can be handed to it. Addresses that must refuse connections are
+// porttest.Refused.
 func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

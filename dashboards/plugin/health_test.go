@@ -9,6 +9,7 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/porttest"
 )
 
 // CheckHealth names what is wrong, one failure mode at a time, and what it
@@ -16,7 +17,7 @@ import (
 func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 	s := theShop(t)
 	proxy := authProxy(t, "flowlens", "s3cret")
-	closed := freeAddr(t) // nothing listens there
+	closed := porttest.Refused(t) // nothing listens there
 	fresh := chtest.Database(t)
 	with := func(mod func(c *settings)) settings {
 		c := s.full()
@@ -30,7 +31,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		want []string
 	}{
 		{"everything reachable", s.full(), true, []string{"Connected to ClickHouse at " + s.addr, "database " + s.st.Database(),
-			"schema version 5", "flow analyzer at " + s.analyzer.URL, "alerts at " + s.alerts.URL}},
+			"schema version 7", "flow analyzer at " + s.analyzer.URL, "alerts at " + s.alerts.URL}},
 		{"clickhouse only", s.clickhouseOnly(), true, []string{"Connected to ClickHouse"}},
 		{"credentials accepted", with(func(c *settings) {
 			c.JSON["address"] = "http://" + strings.TrimPrefix(proxy.URL, "http://")
@@ -49,7 +50,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		{"database missing", with(func(c *settings) { c.JSON["database"] = "no_such_db" }), false,
 			[]string{`database "no_such_db" does not exist`, "flowlens migrate"}},
 		{"schema missing", with(func(c *settings) { c.JSON["database"] = fresh }), false,
-			[]string{"lacks schema versions 1 (otel_traces)", "5 (flow_edges hourly tier)", "flowlens migrate"}},
+			[]string{"lacks schema versions 1 (otel_traces)", "7 (flow_edges hourly tier)", "flowlens migrate"}},
 		{"analyzer unreachable", with(func(c *settings) { c.JSON["analyzerUrl"] = "http://" + closed }), false,
 			[]string{"flow analyzer API at http://" + closed + " is unreachable"}},
 		{"alerts API unreachable", with(func(c *settings) { c.JSON["alertsUrl"] = "http://" + closed }), false,
@@ -82,7 +83,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 // a status that puts the fault on the user's side.
 func TestQueriesReportSettingsAndConnectionErrors(t *testing.T) {
 	s := theShop(t)
-	closed := freeAddr(t)
+	closed := porttest.Refused(t)
 	for _, tc := range []struct {
 		name   string
 		cfg    settings

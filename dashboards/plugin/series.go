@@ -29,32 +29,30 @@ const (
 
 // metricSpec says how an edge metric is computed and shown. zeroWhenIdle:
 // a step without requests is 0 (a count), not a missing value (a ratio).
+// Counts per second are over the step (its part inside the range), as a
+// rate of a time series is; the graph's own rates are over the time that
+// has calls, which is the step's length only when calls never pause.
 type metricSpec struct {
 	unit         string
 	zeroWhenIdle bool
-	value        func(e api.Edge) (float64, bool)
+	value        func(e api.Edge, secs float64) (float64, bool)
 }
 
 var metricSpecs = map[string]metricSpec{
-	"rate":          {"reqps", true, func(e api.Edge) (float64, bool) { return e.RequestRate, true }},
-	"errors":        {"reqps", true, func(e api.Edge) (float64, bool) { return e.RequestRate * e.ErrorPercent / 100, true }},
-	"error_percent": {"percent", false, func(e api.Edge) (float64, bool) { return e.ErrorPercent, e.Requests > 0 }},
-	"p50":           {"ms", false, func(e api.Edge) (float64, bool) { return e.P50ms, e.Requests > 0 }},
-	"p95":           {"ms", false, func(e api.Edge) (float64, bool) { return e.P95ms, e.Requests > 0 }},
-	"p99":           {"ms", false, func(e api.Edge) (float64, bool) { return e.P99ms, e.Requests > 0 }},
-	"delivery_ratio": {"percentunit", false, func(e api.Edge) (float64, bool) {
+	"rate":          {"reqps", true, func(e api.Edge, secs float64) (float64, bool) { return float64(e.Requests) / secs, true }},
+	"errors":        {"reqps", true, func(e api.Edge, secs float64) (float64, bool) { return float64(e.Failed) / secs, true }},
+	"error_percent": {"percent", false, func(e api.Edge, _ float64) (float64, bool) { return e.ErrorPercent, e.Requests > 0 }},
+	"p50":           {"ms", false, func(e api.Edge, _ float64) (float64, bool) { return e.P50ms, e.Requests > 0 }},
+	"p95":           {"ms", false, func(e api.Edge, _ float64) (float64, bool) { return e.P95ms, e.Requests > 0 }},
+	"p99":           {"ms", false, func(e api.Edge, _ float64) (float64, bool) { return e.P99ms, e.Requests > 0 }},
+	"delivery_ratio": {"percentunit", false, func(e api.Edge, _ float64) (float64, bool) {
 		if e.DeliveryRatio == nil {
 			return 0, false
 		}
 		return *e.DeliveryRatio, true
 	}},
-	"retries": {"short", true, func(e api.Edge) (float64, bool) {
-		if e.RequestRate == 0 || e.Requests == 0 {
-			return 0, true
-		}
-		return e.RequestRate * float64(e.Retries) / float64(e.Requests), true // retries/s
-	}},
-	"breaker_state": {"", false, func(e api.Edge) (float64, bool) {
+	"retries": {"short", true, func(e api.Edge, secs float64) (float64, bool) { return float64(e.Retries) / secs, true }}, // retries/s
+	"breaker_state": {"", false, func(e api.Edge, _ float64) (float64, bool) {
 		switch breakerState(api.Edge{BreakerRequests: e.BreakerRequests}) {
 		case "open":
 			return breakerOpen, true
@@ -166,7 +164,7 @@ func (d *Datasource) edgeSeries(ctx context.Context, st *storage.Store, q query)
 				}
 			}
 			for _, m := range metrics {
-				if v, ok := metricSpecs[m].value(e); ok {
+				if v, ok := metricSpecs[m].value(e, to.Sub(from).Seconds()); ok {
 					v = round(v, 6)
 					values[k][m][i] = &v
 				}
