@@ -1,15 +1,18 @@
 package plugin_test
 
 import (
+	"context"
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/porttest"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // CheckHealth names what is wrong, one failure mode at a time, and what it
@@ -108,5 +111,47 @@ func TestQueriesReportSettingsAndConnectionErrors(t *testing.T) {
 	r = s.query(t, s.clickhouseOnly(), plugin.Query{QueryType: "flames"})
 	if r.Error == nil || r.Status != backend.StatusBadRequest || !strings.Contains(r.Error.Error(), `unknown query type "flames"`) {
 		t.Errorf("unknown query type: %d %v", r.Status, r.Error)
+	}
+}
+
+// When a data source's settings change (Grafana sends a newer Updated), the
+// SDK's instance manager builds a new instance from them: the next query
+// reads the database the settings now name.
+func TestChangedSettingsTakeEffect(t *testing.T) {
+	s := theShop(t)
+	pc := s.clickhouseOnly().pluginContext()
+	q, _ := json.Marshal(plugin.Query{QueryType: plugin.QueryServices})
+	services := func(pc backend.PluginContext) int {
+		t.Helper()
+		resp, err := s.plugin.Client.QueryData(context.Background(), &backend.QueryDataRequest{PluginContext: pc,
+			Queries: []backend.DataQuery{{RefID: "A", QueryType: plugin.QueryServices, JSON: q,
+				TimeRange: backend.TimeRange{From: s.from, To: s.to}}}})
+		if err != nil || resp.Responses["A"].Error != nil {
+			t.Fatalf("services: %v %v", err, resp.Responses["A"].Error)
+		}
+		return resp.Responses["A"].Frames[0].Rows()
+	}
+	if n := services(pc); n == 0 {
+		t.Fatal("no services in the shop's database")
+	}
+	// the same data source, now pointing at an empty, migrated database
+	empty := chtest.Database(t)
+	cfg := storage.Config{Addr: s.addr, Database: empty}
+	cfg.SetDefaults()
+	st, err := storage.Open(context.Background(), cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if _, err := st.Migrate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	changed := pc
+	ds := *pc.DataSourceInstanceSettings
+	ds.JSONData, _ = json.Marshal(map[string]any{"address": s.addr, "database": empty})
+	ds.Updated = ds.Updated.Add(time.Minute)
+	changed.DataSourceInstanceSettings = &ds
+	if n := services(changed); n != 0 {
+		t.Errorf("after the settings changed: %d services, want those of the empty database", n)
 	}
 }
