@@ -18,6 +18,22 @@ import (
 type flow struct {
 	sel  string // PromQL vector selector
 	desc string // for annotations
+	// names are the labels that name the flow in the graph (client and
+	// server of an edge, the destination of messages) where the rule names
+	// exactly one; the alert carries them, so a graph can mark the flow.
+	names map[string]string
+}
+
+// flowNames are the labels naming one flow: pairs of label and value,
+// without wildcards and empty values.
+func flowNames(pairs ...string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if v := pairs[i+1]; v != "" && v != "*" {
+			m[pairs[i]] = v
+		}
+	}
+	return m
 }
 
 func matchers(pairs ...string) string {
@@ -83,7 +99,8 @@ func (s *sh) flowOf(key string) (flow, bool) {
 	met := s.l.opts.Metrics
 	if n.Kind == yaml.ScalarNode {
 		c, sv := s.edge(n, n.Value)
-		return flow{sel: met.Requests + matchers(met.Client, c, met.Server, sv), desc: "requests " + n.Value}, true
+		return flow{sel: met.Requests + matchers(met.Client, c, met.Server, sv), desc: "requests " + n.Value,
+			names: flowNames(met.Client, c, met.Server, sv)}, true
 	}
 	m, ok := s.l.mapping(n, s.group, s.name, flowKeys...)
 	if !ok {
@@ -124,8 +141,9 @@ func (s *sh) flowOf(key string) (flow, bool) {
 			s.errf(m["service"], "%s.service: not used with edge (the edge names both services)", key)
 		}
 		return flow{
-			sel:  metric + matchers(met.Client, c, met.Server, sv, met.ConnectionType, str("connection_type")),
-			desc: what + " " + str("edge"),
+			sel:   metric + matchers(met.Client, c, met.Server, sv, met.ConnectionType, str("connection_type")),
+			desc:  what + " " + str("edge"),
+			names: flowNames(met.Client, c, met.Server, sv),
 		}, true
 	case m["sent"] != nil, m["received"] != nil:
 		metric, dir, dk := met.MessagesSent, "sent to", "sent"
@@ -150,7 +168,8 @@ func (s *sh) flowOf(key string) (flow, bool) {
 		if svc != "" {
 			desc += " by " + svc
 		}
-		return flow{sel: metric + matchers(met.Destination, dest, met.Service, svc), desc: desc}, true
+		return flow{sel: metric + matchers(met.Destination, dest, met.Service, svc), desc: desc,
+			names: flowNames(met.Destination, dest)}, true
 	default:
 		raw := str("metric")
 		e, err := s.l.opts.Parser.ParseExpr(raw)
@@ -297,7 +316,11 @@ func (s *sh) ratio(c common) []rulefmt.Rule {
 	default:
 		expr, cmp = "("+r+" < "+lo+") or ("+r+" > "+hi+")", want
 	}
-	b.alert(c, c.Name, expr, c.For, map[string]string{
+	names := num.names
+	if len(names) == 0 {
+		names = den.names
+	}
+	b.alertOn(names, c, c.Name, expr, c.For, map[string]string{
 		"summary": fmt.Sprintf("%s: %s per %s is {{ $value | printf \"%%.4g\" }}, expected %s", c.Name, num.desc, den.desc, cmp),
 		"description": fmt.Sprintf("rate(%s) / rate(%s) over %s has been {{ $value | printf \"%%.4g\" }} for %s; expected %s. %s",
 			num.sel, den.sel, c.Window, c.For, cmp, c.lowTrafficNote("the rate of "+den.desc)),
@@ -375,7 +398,7 @@ func (s *sh) latency(c common) []rulefmt.Rule {
 		expr = qe + " > " + fmtFloat(factor) + " * " + be
 		want = "within " + fmtFloat(factor) + "x " + bl.String()
 	}
-	b.alert(c, c.Name, expr, c.For, map[string]string{
+	b.alertOn(flowNames(met.Client, cl, met.Server, sv), c, c.Name, expr, c.For, map[string]string{
 		"summary": fmt.Sprintf("%s: %s %s latency of %s is {{ $value | humanizeDuration }}, expected %s", c.Name, pq, side, raw, want),
 		"description": fmt.Sprintf("histogram_quantile(%s) of %s_bucket%s over %s has been {{ $value | humanizeDuration }} for %s; expected %s. %s",
 			fmtFloat(q), hist, sel, c.Window, c.For, want, c.lowTrafficNote("the request rate of "+raw)),
@@ -402,7 +425,7 @@ func (s *sh) errors(c common) []rulefmt.Rule {
 	fr := b.ref("failed_rate", sumBy(c.By, nil, c.rate(met.Failed+sel)))
 	rr := b.ref("request_rate", sumBy(c.By, nil, c.rate(met.Requests+sel)))
 	er := b.ref("error_ratio", guardedRatio(fr, rr, c.MinRate))
-	b.alert(c, c.Name, er+" > "+fmtFloat(thr), c.For, map[string]string{
+	b.alertOn(flowNames(met.Client, cl, met.Server, sv), c, c.Name, er+" > "+fmtFloat(thr), c.For, map[string]string{
 		"summary": fmt.Sprintf("%s: {{ $value | humanizePercentage }} of requests %s fail (threshold %s)", c.Name, raw, fmtFloat(thr)),
 		"description": fmt.Sprintf("rate(%s%s) / rate(%s%s) over %s has been {{ $value | humanizePercentage }} for %s, above %s. %s",
 			met.Failed, sel, met.Requests, sel, c.Window, c.For, fmtFloat(thr), c.lowTrafficNote("the request rate of "+raw)),

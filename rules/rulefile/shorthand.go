@@ -234,6 +234,13 @@ func (b *builder) rangeOf(ref string, window model.Duration) string {
 }
 
 func (b *builder) alert(c common, name, expr string, forDur model.Duration, annotations map[string]string) {
+	b.alertOn(nil, c, name, expr, forDur, annotations)
+}
+
+// alertOn is alert for a rule about one flow: its alerts carry names, the
+// labels naming the flow (unless by keeps them on the series, or the user
+// set them), so the graph views can mark the flow whose rule fires.
+func (b *builder) alertOn(names map[string]string, c common, name, expr string, forDur model.Duration, annotations map[string]string) {
 	ann := map[string]string{}
 	for k, v := range annotations {
 		ann[k] = v
@@ -242,11 +249,19 @@ func (b *builder) alert(c common, name, expr string, forDur model.Duration, anno
 		ann[k] = v
 	}
 	var lbls map[string]string
-	if len(c.Labels) > 0 {
-		lbls = make(map[string]string, len(c.Labels))
-		for k, v := range c.Labels {
+	for k, v := range names {
+		if !slices.Contains(c.By, k) {
+			if lbls == nil {
+				lbls = map[string]string{}
+			}
 			lbls[k] = v
 		}
+	}
+	for k, v := range c.Labels { // the user's labels win
+		if lbls == nil {
+			lbls = map[string]string{}
+		}
+		lbls[k] = v
 	}
 	b.rules = append(b.rules, rulefmt.Rule{
 		Alert: name, Expr: expr, For: forDur, KeepFiringFor: c.KeepFiringFor,
