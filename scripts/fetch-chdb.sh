@@ -5,8 +5,10 @@
 set -euo pipefail
 
 version="${CHDB_VERSION:-26.5.3}"
-# sha256 of the npm tarball for the pinned version.
+# sha256 of the npm tarball for the pinned version, and of the libchdb.so in
+# it (internal/chdb.LibrarySHA256 checks the latter at every load).
 want_sha="b874e449710950da3abd7e20376f7bb3387d9e03adcc7082f022be18dfdf316a"
+want_lib_sha="4330da79405733f7572f27c1442f46c03a08301f00859dce0368645731b1e1dc"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/flowlens"
 dir="$cache/chdb-$version"
 lib="$dir/libchdb.so"
@@ -35,7 +37,13 @@ if [ "$got_sha" != "$want_sha" ]; then
   rm -f "$tarball"; exit 1
 fi
 tar -xzf "$tarball" -C "$tmp" package/libchdb.so
+got_lib_sha=$(sha256sum "$tmp/package/libchdb.so" | cut -d' ' -f1)
+if [ "$got_lib_sha" != "$want_lib_sha" ]; then
+  echo "checksum mismatch for libchdb.so in $tarball: got $got_lib_sha, want $want_lib_sha" >&2
+  exit 1
+fi
 mkdir -p "$dir"
+chmod 0644 "$tmp/package/libchdb.so"  # the loader refuses a library others may write
 mv "$tmp/package/libchdb.so" "$lib"
 touch "$dir/.verified"
 echo "$lib"

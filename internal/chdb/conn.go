@@ -2,7 +2,6 @@ package chdb
 
 import (
 	"errors"
-	"fmt"
 	"runtime"
 	"unsafe"
 )
@@ -14,19 +13,18 @@ type Conn struct {
 	ptr unsafe.Pointer // chdb_connection* (a pointer to the handle)
 }
 
-// connect opens a session on dataDir. Callers go through Engine, which
-// guarantees one data folder per process.
-func (l *Library) connectDir(dataDir string) (*Conn, error) {
-	args := []string{"clickhouse", "--path=" + dataDir}
+// connect opens a session with the engine's argv. Callers go through
+// Engine, which guarantees one data folder per process.
+func (l *Library) connect(args []string) (*Conn, error) {
 	argv := make([]*byte, len(args)+1)
 	for i, a := range args {
 		argv[i] = cstring(a)
 	}
 	var p unsafe.Pointer
-	l.keepGoSignalHandlers(func() { p = l.connect(len(args), &argv[0]) })
+	l.keepGoSignalHandlers(func() { p = l.chdbConnect(len(args), &argv[0]) })
 	runtime.KeepAlive(argv)
 	if p == nil {
-		return nil, fmt.Errorf("connect to ClickHouse engine at %s: the engine refused (is the folder used by another process, or another folder open in this one?)", dataDir)
+		return nil, errors.New("the engine refused (is the folder used by another process, another folder open in this one, or its configuration wrong?)")
 	}
 	return &Conn{lib: l, ptr: p}, nil
 }

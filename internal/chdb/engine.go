@@ -22,50 +22,87 @@ var (
 	openCount  int
 )
 
+// Options say which engine to start where.
+type Options struct {
+	// LibPath is libchdb.so; empty means DefaultLibraryPath.
+	LibPath string
+	// DataDir holds the engine's databases. It is created 0700 and, if it
+	// exists with wider permissions, narrowed to 0700: the engine writes
+	// its files with the process's umask.
+	DataDir string
+	// ConfigFile is a ClickHouse server configuration (XML) the engine
+	// reads when it starts in this process (users, grants, paths); empty
+	// means the engine's own defaults: one user with every right.
+	ConfigFile string
+}
+
 // Engine is the embedded ClickHouse engine on one data folder. It owns an
 // exclusive lock on the folder and hands out sessions. Safe for concurrent use.
 type Engine struct {
 	lib    *Library
 	dir    string
+	args   []string // argv of every session
 	lock   *os.File
 	anchor *Conn // keeps the engine instance alive between sessions
 	once   sync.Once
 	stop   chan struct{} // closed by Close: ends NiceThreads
 }
 
-// Open starts the engine on dataDir, creating it if needed. libPath may be
-// empty (DefaultLibraryPath). A second Open of the same folder in this process
-// shares the engine; a different folder, or a folder another process holds,
-// is refused with a clear error.
-func Open(libPath, dataDir string) (*Engine, error) {
-	abs, err := filepath.Abs(dataDir)
+// Open starts the engine on o.DataDir, creating it if needed. A second Open
+// of the same folder in this process shares the engine (and the
+// configuration of the first); a different folder, or a folder another
+// process holds, is refused with a clear error.
+func Open(o Options) (*Engine, error) {
+	abs, err := filepath.Abs(o.DataDir)
 	if err != nil {
-		return nil, fmt.Errorf("resolve data folder %s: %w", dataDir, err)
+		return nil, fmt.Errorf("resolve data folder %s: %w", o.DataDir, err)
 	}
 	folderMu.Lock()
 	defer folderMu.Unlock()
 	if openFolder != "" && openFolder != abs {
 		return nil, fmt.Errorf("open ClickHouse engine on %s: this process already has the engine open on %s (the engine supports one data folder per process)", abs, openFolder)
 	}
-	lib, err := Load(libPath)
+	lib, err := Load(o.LibPath)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.MkdirAll(abs, 0o755); err != nil {
-		return nil, fmt.Errorf("create data folder: %w", err)
+	if err := PrivateDir(abs); err != nil {
+		return nil, err
 	}
 	lock, err := lockFolder(abs)
 	if err != nil {
 		return nil, err
 	}
-	anchor, err := lib.connectDir(abs)
+	args := []string{"clickhouse", "--path=" + abs}
+	if o.ConfigFile != "" {
+		args = append(args, "--config-file="+o.ConfigFile)
+	}
+	anchor, err := lib.connect(args)
 	if err != nil {
 		unlockFolder(lock)
-		return nil, err
+		return nil, fmt.Errorf("connect to ClickHouse engine at %s: %w", abs, err)
 	}
 	openFolder = abs
 	openCount++
-	return &Engine{lib: lib, dir: abs, lock: lock, anchor: anchor, stop: make(chan struct{})}, nil
+	return &Engine{lib: lib, dir: abs, args: args, lock: lock, anchor: anchor, stop: make(chan struct{})}, nil
+}
+
+// PrivateDir creates dir (and missing parents) readable by this user only,
+// and narrows an existing dir that others may read or enter to 0700.
+func PrivateDir(dir string) error {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("create folder %s: %w", dir, err)
+	}
+	st, err := os.Stat(dir)
+	if err != nil {
+		return fmt.Errorf("create folder %s: %w", dir, err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, st.Mode().Perm()&0o700); err != nil {
+			return fmt.Errorf("make folder %s private (chmod 0700): %w", dir, err)
+		}
+	}
+	return nil
 }
 
 // Dir is the engine's data folder.
@@ -73,7 +110,11 @@ func (e *Engine) Dir() string { return e.dir }
 
 // Session opens a fresh engine session; the caller must Close it.
 func (e *Engine) Session() (*Conn, error) {
-	return e.lib.connectDir(e.dir)
+	c, err := e.lib.connect(e.args)
+	if err != nil {
+		return nil, fmt.Errorf("connect to ClickHouse engine at %s: %w", e.dir, err)
+	}
+	return c, nil
 }
 
 // Query runs one query on a fresh session and returns a copy of the output.
@@ -132,7 +173,7 @@ func IsDataFolder(dir string) bool {
 // callers share one Engine instead).
 func lockFolder(dir string) (*os.File, error) {
 	p := filepath.Join(dir, lockFileName)
-	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+	f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
 		return nil, fmt.Errorf("open lock file: %w", err)
 	}

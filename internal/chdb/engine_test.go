@@ -24,7 +24,7 @@ func engine(t testing.TB) *Engine {
 			testErr = err
 			return
 		}
-		testEngine, testErr = Open("", dir)
+		testEngine, testErr = Open(Options{DataDir: dir})
 	})
 	if testErr != nil {
 		t.Fatalf("open engine: %v", testErr)
@@ -100,7 +100,7 @@ func TestConcurrentSessions(t *testing.T) {
 
 func TestSecondFolderInProcessRefused(t *testing.T) {
 	engine(t)
-	_, err := Open("", t.TempDir())
+	_, err := Open(Options{DataDir: t.TempDir()})
 	if err == nil || !strings.Contains(err.Error(), "one data folder per process") {
 		t.Fatalf("want a clear refusal, got %v", err)
 	}
@@ -108,7 +108,7 @@ func TestSecondFolderInProcessRefused(t *testing.T) {
 
 func TestSecondProcessRefused(t *testing.T) {
 	if os.Getenv("CHDB_TEST_CHILD_DIR") != "" {
-		_, err := Open("", os.Getenv("CHDB_TEST_CHILD_DIR"))
+		_, err := Open(Options{DataDir: os.Getenv("CHDB_TEST_CHILD_DIR")})
 		if errors.Is(err, ErrFolderInUse) {
 			os.Stdout.WriteString("REFUSED: " + err.Error())
 			os.Exit(0)
@@ -126,7 +126,7 @@ func TestSecondProcessRefused(t *testing.T) {
 }
 
 func TestMissingLibrary(t *testing.T) {
-	_, err := open("/nonexistent/libchdb.so")
+	_, err := open("/nonexistent/libchdb.so", LibrarySHA256)
 	if err == nil {
 		t.Fatal("want error")
 	}

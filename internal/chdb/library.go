@@ -9,10 +9,14 @@
 package chdb
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"unsafe"
@@ -23,8 +27,28 @@ import (
 // Version is the engine package version that scripts/fetch-chdb.sh installs.
 const Version = "26.5.3"
 
-// ErrLibraryMissing is returned when libchdb.so cannot be found.
-var ErrLibraryMissing = errors.New("ClickHouse engine library (libchdb.so) not found")
+// LibrarySHA256 is the sha256 of the libchdb.so of Version (npm package
+// @chdb/lib-linux-x64-gnu), the file scripts/fetch-chdb.sh unpacks from the
+// package it verified. Load checks it every time the library is loaded: the
+// library runs with all of the process's rights, and the cache it lives in
+// outlasts the fetch that verified it.
+const LibrarySHA256 = "4330da79405733f7572f27c1442f46c03a08301f00859dce0368645731b1e1dc"
+
+var (
+	// ErrLibraryMissing is returned when libchdb.so cannot be found.
+	ErrLibraryMissing = errors.New("ClickHouse engine library (libchdb.so) not found")
+	// ErrLibraryChecksum is returned when libchdb.so is not the expected file.
+	ErrLibraryChecksum = errors.New("ClickHouse engine library (libchdb.so) is not the expected file")
+)
+
+// expectedSHA256 is the digest Load wants: LibrarySHA256, or
+// $CHDB_LIB_SHA256 for another build of the engine (with CHDB_LIB_PATH).
+func expectedSHA256() string {
+	if v := os.Getenv("CHDB_LIB_SHA256"); v != "" {
+		return v
+	}
+	return LibrarySHA256
+}
 
 // DefaultLibraryPath returns $CHDB_LIB_PATH, or the cache path that
 // scripts/fetch-chdb.sh (run by `make setup`) installs to.
@@ -46,8 +70,9 @@ func DefaultLibraryPath() string {
 // Library holds the resolved entry points of a loaded libchdb.
 type Library struct {
 	path string
+	file *os.File // the verified library, open while it is loaded
 
-	connect           func(argc int, argv **byte) unsafe.Pointer
+	chdbConnect       func(argc int, argv **byte) unsafe.Pointer
 	closeConn         func(conn unsafe.Pointer)
 	queryWithParamsN  func(conn uintptr, query *byte, queryLen uintptr, format *byte, formatLen uintptr, names **byte, nameLens *uintptr, values **byte, valueLens *uintptr, count uintptr) unsafe.Pointer
 	resultBuffer      func(res unsafe.Pointer) unsafe.Pointer
@@ -74,8 +99,11 @@ var (
 	loadErr error
 )
 
-// Load opens libchdb at path (DefaultLibraryPath when empty). It is safe to
-// call many times; the first successful load wins for the process.
+// Load opens libchdb at path (DefaultLibraryPath when empty) after checking
+// that it is the expected file (LibrarySHA256, or $CHDB_LIB_SHA256), that
+// only its owner (this user or root) can write it, and loads exactly the
+// bytes it checked. It is safe to call many times; the first successful load
+// wins for the process.
 func Load(path string) (*Library, error) {
 	fromEnv := false
 	if path == "" {
@@ -95,7 +123,7 @@ func Load(path string) (*Library, error) {
 		}
 		return loaded, nil
 	}
-	lib, err := open(path)
+	lib, err := open(path, expectedSHA256())
 	if err != nil {
 		if fromEnv {
 			return nil, fmt.Errorf("%w (the file CHDB_LIB_PATH names: point it at chDB %s's libchdb.so, or unset it to use the one `make setup` fetches)", err, Version)
@@ -123,11 +151,30 @@ func checkLibraryPath(path string, fromEnv bool) error {
 	return fmt.Errorf("%w at %s: run `make setup` (or scripts/fetch-chdb.sh) to fetch it, or set CHDB_LIB_PATH", ErrLibraryMissing, path)
 }
 
-func open(path string) (lib *Library, err error) {
-	h, err := purego.Dlopen(path, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+// open checks the library at path against wantSHA256 and loads it.
+func open(path, wantSHA256 string) (lib *Library, err error) {
+	f, err := openVerified(path, wantSHA256)
 	if err != nil {
+		return nil, err
+	}
+	// Load the file that was hashed, through its descriptor, not whatever
+	// the path names a moment later. The descriptor stays open for the
+	// life of the process: the engine reads its own file again by that
+	// name (symbols for stack traces).
+	self := "/proc/self/fd/" + strconv.Itoa(int(f.Fd()))
+	if _, err := os.Stat(self); err != nil {
+		self = path // no /proc: the owner-only check above still holds
+	}
+	h, err := purego.Dlopen(self, purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		f.Close()
 		return nil, fmt.Errorf("load ClickHouse engine %s: %w", path, err)
 	}
+	defer func() {
+		if err != nil {
+			f.Close()
+		}
+	}()
 	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		return nil, fmt.Errorf("load libc for sigaction: %w", err)
@@ -139,8 +186,8 @@ func open(path string) (lib *Library, err error) {
 			lib, err = nil, fmt.Errorf("load ClickHouse engine %s: %v (expected chDB %s)", path, r, Version)
 		}
 	}()
-	l := &Library{path: path}
-	purego.RegisterLibFunc(&l.connect, h, "chdb_connect")
+	l := &Library{path: path, file: f}
+	purego.RegisterLibFunc(&l.chdbConnect, h, "chdb_connect")
 	purego.RegisterLibFunc(&l.closeConn, h, "chdb_close_conn")
 	purego.RegisterLibFunc(&l.queryWithParamsN, h, "chdb_query_with_params_n")
 	purego.RegisterLibFunc(&l.resultBuffer, h, "chdb_result_buffer")
@@ -158,6 +205,41 @@ func open(path string) (lib *Library, err error) {
 	// signals to SIG_DFL as a side effect, so keep Go's handlers around it.
 	l.keepGoSignalHandlers(func() { l.setSignalHandlers(0) })
 	return l, nil
+}
+
+// openVerified opens path and checks that it is a regular file only its
+// owner (this user or root) may write, with the sha256 wantSHA256.
+func openVerified(path, wantSHA256 string) (*os.File, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("%w at %s: %v", ErrLibraryMissing, path, err)
+	}
+	fail := func(err error) (*os.File, error) {
+		f.Close()
+		return nil, err
+	}
+	st, err := f.Stat()
+	if err != nil {
+		return fail(fmt.Errorf("stat ClickHouse engine %s: %w", path, err))
+	}
+	if !st.Mode().IsRegular() {
+		return fail(fmt.Errorf("%w: %s is not a regular file", ErrLibraryChecksum, path))
+	}
+	if st.Mode().Perm()&0o022 != 0 {
+		return fail(fmt.Errorf("%w: %s is writable by other users (mode %v); run chmod go-w on it", ErrLibraryChecksum, path, st.Mode().Perm()))
+	}
+	if sys, ok := st.Sys().(*syscall.Stat_t); ok && sys.Uid != 0 && int(sys.Uid) != os.Geteuid() {
+		return fail(fmt.Errorf("%w: %s belongs to user %d, not to this user or root", ErrLibraryChecksum, path, sys.Uid))
+	}
+	h := sha256.New()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 1<<20)); err != nil {
+		return fail(fmt.Errorf("read ClickHouse engine %s: %w", path, err))
+	}
+	if got := hex.EncodeToString(h.Sum(nil)); got != wantSHA256 {
+		return fail(fmt.Errorf("%w: %s has sha256 %s, want %s (run `make setup` to fetch it again; for another engine build set CHDB_LIB_SHA256)",
+			ErrLibraryChecksum, path, got, wantSHA256))
+	}
+	return f, nil
 }
 
 // sigactionSize is larger than struct sigaction on every Linux libc.

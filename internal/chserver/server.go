@@ -114,7 +114,7 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if cfg.SpoolDir == "" {
 		cfg.SpoolDir = defaultSpoolDir()
 	}
-	eng, err := chdb.Open(cfg.LibPath, cfg.DataDir)
+	eng, err := chdb.Open(chdb.Options{LibPath: cfg.LibPath, DataDir: cfg.DataDir})
 	if err != nil {
 		return nil, err
 	}
