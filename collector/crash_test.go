@@ -19,6 +19,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -123,7 +125,8 @@ const childEnv = "FLOWLENS_COLLECTOR_TEST_CHILD"
 func runChild() int {
 	brokers := strings.Split(os.Getenv("CHILD_BROKERS"), ",")
 	log, _ := zap.NewDevelopment(zap.AddStacktrace(zap.FatalLevel))
-	cfg := storage.Config{Addr: os.Getenv("CHILD_CH_ADDR"), Database: os.Getenv("CHILD_CH_DB")}
+	cfg := storage.Config{Addr: os.Getenv("CHILD_CH_ADDR"), Database: os.Getenv("CHILD_CH_DB"),
+		Username: os.Getenv("CHILD_CH_USER"), Password: os.Getenv("CHILD_CH_PASSWORD")}
 	cfg.SetDefaults()
 	ctx := context.Background()
 	st, err := storage.Open(ctx, cfg, log)
@@ -168,9 +171,10 @@ func startChild(t *testing.T, brokers []string, st *storage.Store) *exec.Cmd {
 func startChildProcess(t testing.TB, brokers []string, chAddr, db string, env ...string) *exec.Cmd {
 	t.Helper()
 	cmd := exec.Command(os.Args[0], "-test.run=^$", "-test.bench=^$")
+	user, password := chtest.Login(t, chserver.RoleWriter)
 	cmd.Env = append(append(os.Environ(), env...), childEnv+"=1",
 		"CHILD_BROKERS="+strings.Join(brokers, ","),
-		"CHILD_CH_ADDR="+chAddr, "CHILD_CH_DB="+db)
+		"CHILD_CH_ADDR="+chAddr, "CHILD_CH_DB="+db, "CHILD_CH_USER="+user, "CHILD_CH_PASSWORD="+password)
 	cmd.Stderr = os.Stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
@@ -55,7 +56,8 @@ func startBroker(t testing.TB, partitions int) *kafkabroker.Broker {
 }
 
 // openStore opens a fresh database on the shared embedded engine (or on
-// addr when not empty) with the schema applied.
+// addr when not empty) with the schema applied (as admin), connected as
+// the writer, as the collector is in production.
 func openStore(t testing.TB, addr, db string) *storage.Store {
 	t.Helper()
 	if addr == "" {
@@ -70,14 +72,17 @@ func openStore(t testing.TB, addr, db string) *storage.Store {
 	cfg.TraceIDProjection = &projection // a schema variant to measure
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
+	admin := cfg
+	admin.Username, admin.Password = chtest.Admin(t)
+	if err := storage.MigrateAs(ctx, admin, testLogger(t)); err != nil {
+		t.Fatal(err)
+	}
+	cfg.Username, cfg.Password = chtest.Login(t, chserver.RoleWriter)
 	st, err := storage.Open(ctx, cfg, testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	return st
 }
 

@@ -19,6 +19,7 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 func openStore(t testing.TB) *storage.Store {
 	t.Helper()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

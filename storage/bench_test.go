@@ -43,6 +43,7 @@ func sharedStoreCfg(b *testing.B, key string, mod func(c *Config)) *Store {
 		return s
 	}
 	cfg := Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg.Username, cfg.Password = chtest.Admin(b)
 	cfg.SetDefaults()
 	mod(&cfg)
 	ctx := context.Background()

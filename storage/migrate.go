@@ -2,6 +2,7 @@ package storage
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"go.uber.org/zap"
@@ -57,6 +58,18 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		done = append(done, m.Version)
 	}
 	return done, nil
+}
+
+// MigrateAs connects with cfg (a user that may change the schema), applies
+// the migrations and disconnects: for a process whose parts then connect
+// as a user that may only write.
+func MigrateAs(ctx context.Context, cfg Config, logger *zap.Logger) error {
+	st, err := Open(ctx, cfg, logger)
+	if err != nil {
+		return err
+	}
+	_, err = st.Migrate(ctx)
+	return errors.Join(err, st.Close())
 }
 
 // DefaultMergeSelectorBase is merge_selector_base (ClickHouse: 5) of the

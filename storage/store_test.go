@@ -22,6 +22,7 @@ func newStore(t testing.TB) *Store { return newStoreCfg(t, nil) }
 func newStoreCfg(t testing.TB, mod func(c *Config)) *Store {
 	t.Helper()
 	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	if mod != nil {
 		mod(&cfg)
@@ -85,6 +86,7 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 func TestMigrateWithTTL(t *testing.T) {
 	cfg := Config{Addr: chtest.Addr(t), Database: chtest.Database(t), TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90},
 		TraceIDProjection: ptr(true)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	ctx := testCtx(t)
 	s, err := Open(ctx, cfg, zaptest.NewLogger(t))

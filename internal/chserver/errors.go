@@ -26,11 +26,13 @@ func badRequest(msg string) *httpError {
 // HTTP handler does, for the codes that matter to clients.
 func statusForCode(code int) int {
 	switch code {
-	case 192, 193, 194, 195, 516: // UNKNOWN_USER, WRONG_PASSWORD, REQUIRED_PASSWORD, IP_ADDRESS_NOT_ALLOWED, AUTHENTICATION_FAILED
+	case 194: // REQUIRED_PASSWORD
 		return http.StatusUnauthorized
-	case 497, 164: // ACCESS_DENIED, READONLY
+	case 192, 193, 195, 516: // UNKNOWN_USER, WRONG_PASSWORD, IP_ADDRESS_NOT_ALLOWED, AUTHENTICATION_FAILED
 		return http.StatusForbidden
-	case 6, 25, 26, 27, 38, 41, 62, 72, 117, 53, 36, 42, 43, 456, 457, 167, 168, 169, 44: // parse / syntax / bad arguments / AST limits
+	case 497, 164, 392, 358: // ACCESS_DENIED, READONLY, QUERY_IS_PROHIBITED, INTO_OUTFILE_NOT_ALLOWED
+		return http.StatusForbidden
+	case 6, 25, 26, 27, 38, 41, 62, 72, 117, 53, 36, 42, 43, 456, 457, 167, 168, 169, 44, 452: // parse / syntax / bad arguments / AST limits / setting constraints
 		return http.StatusBadRequest
 	case 60, 46, 47, 50, 56, 81, 115, 73, 64, 16: // UNKNOWN_TABLE, _FUNCTION, _IDENTIFIER, _TYPE, _STORAGE, _DATABASE, _SETTING, _FORMAT, _TYPE_OF_QUERY, NO_SUCH_COLUMN_IN_TABLE
 		return http.StatusNotFound

@@ -13,7 +13,8 @@ import (
 // endpoint does before the engine sees a request: URL arguments, settings,
 // insert detection, content decoding. Nothing may panic, every setting name
 // must be an identifier (they are spliced into SET statements), and an
-// insert's rewritten statement must keep the FORMAT the client named.
+// insert's rewritten statement must be the one the endpoint means (see
+// checkInsertQuery).
 func FuzzParseRequest(f *testing.F) {
 	seeds := []struct{ rawQuery, enc string }{
 		{"query=SELECT+1&default_format=Native&client_protocol_version=54460", ""},
@@ -42,20 +43,10 @@ func FuzzParseRequest(f *testing.F) {
 			if !identRe.MatchString(st.name) {
 				t.Fatalf("setting name %q is not an identifier", st.name)
 			}
-			_ = st.statement()
+			_ = st.assignment()
 		}
-		if ins := parseInsert(req.query); ins != nil {
-			want := clientFormat(req.query)
-			if want == "" || ins.format != want {
-				t.Fatalf("%q: format %q, the client named %q", req.query, ins.format, want)
-			}
-			if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ins.head)), "INSERT") {
-				t.Fatalf("head %q", ins.head)
-			}
-			stmt := ins.fromFile("/tmp/flowlens-insert-1.bin")
-			if !strings.HasPrefix(stmt, ins.head+" FROM INFILE '/tmp/flowlens-insert-1.bin'") || !strings.HasSuffix(stmt, " FORMAT "+want) {
-				t.Fatalf("%q rewritten as %q", req.query, stmt)
-			}
+		if ins := splitInsert(req.query); ins != nil {
+			checkInsertQuery(t, ins)
 		}
 		s := &Server{cfg: Config{MaxBodyBytes: 1 << 20}}
 		hr := httptest.NewRequest("POST", "/?"+v.Encode(), bytes.NewReader(body))
@@ -69,56 +60,103 @@ func FuzzParseRequest(f *testing.F) {
 	})
 }
 
-// clientFormat reads the format an insert names, the way ClickHouse's
-// lexer sees its end: the last word, after FORMAT, before an optional
-// semicolon. "" when the statement does not end that way.
-func clientFormat(q string) string {
-	const space = " \t\n\v\f\r"
-	q = strings.TrimRight(q, space)
-	q = strings.TrimRight(strings.TrimSuffix(q, ";"), space)
-	words := strings.FieldsFunc(q, func(r rune) bool { return strings.ContainsRune(space, r) })
-	if len(words) < 2 || !strings.EqualFold(words[len(words)-2], "FORMAT") {
-		return ""
+// checkInsertQuery: the statement the endpoint builds around an insert's
+// head (FROM INFILE its own spool file) is, whenever the head passes the
+// guard, one statement whose only INFILE is the endpoint's, outside any
+// comment or string, with the client's FORMAT.
+func checkInsertQuery(t *testing.T, ins *insertHead) {
+	t.Helper()
+	if !identRe.MatchString(ins.format) {
+		t.Fatalf("format %q", ins.format)
 	}
-	return words[len(words)-1]
+	if !strings.HasPrefix(strings.ToUpper(strings.TrimSpace(ins.head)), "INSERT") {
+		t.Fatalf("head %q", ins.head)
+	}
+	if testGuard().checkRaw("u", ins.head+" "+ins.tail) != nil {
+		return
+	}
+	q := ins.head + " FROM INFILE '/spool/f' " + ins.tail + " FORMAT " + ins.format
+	toks, err := lex(q)
+	if err != nil {
+		t.Fatalf("built %q, which does not lex: %v", q, err)
+	}
+	infiles := 0
+	for _, tok := range toks {
+		if tok.is("INFILE") {
+			infiles++
+		}
+		if tok.kind == tokSemicolon {
+			t.Fatalf("built %q: a second statement", q)
+		}
+	}
+	if infiles != 1 || !toks[len(toks)-1].is(ins.format) && toks[len(toks)-1].name() != ins.format {
+		t.Fatalf("built %q: %d INFILE, last token %q", q, infiles, toks[len(toks)-1].text)
+	}
 }
 
-func TestSplitSettings(t *testing.T) {
-	tests := []struct{ in, head, tail string }{
-		{"INSERT INTO t (a, b)", "INSERT INTO t (a, b)", ""},
-		{"INSERT INTO t (a, b) SETTINGS insert_deduplication_token = 'x'", "INSERT INTO t (a, b)", "SETTINGS insert_deduplication_token = 'x'"},
-		{"INSERT INTO t (`SETTINGS`, b)", "INSERT INTO t (`SETTINGS`, b)", ""},
-		{"INSERT INTO t ('a SETTINGS b')", "INSERT INTO t ('a SETTINGS b')", ""},
-		{"insert into t settings a=1", "insert into t", "settings a=1"},
+// FuzzSplitInsert: any query text, split as an insert with data, builds
+// the statement the endpoint means.
+func FuzzSplitInsert(f *testing.F) {
+	for _, s := range []string{
+		"INSERT INTO t (a, b) FORMAT Native", "INSERT INTO t VALUES (1)", "INSERT INTO t -- c\n FORMAT TSV",
+		"INSERT INTO t SETTINGS a = 1 FORMAT CSV\n1,2", "INSERT /* x */ INTO `a b`.c (`d`) FORMAT JSONEachRow {}",
+		"INSERT INTO t SETTINGS x = '-- ' FORMAT TSV", "INSERT INTO t $a$ FORMAT $a$ FORMAT TSV",
+	} {
+		f.Add(s)
 	}
-	for _, tt := range tests {
-		h, tl := splitSettings(tt.in)
-		if h != tt.head || tl != tt.tail {
-			t.Errorf("%q: got %q | %q", tt.in, h, tl)
+	f.Fuzz(func(t *testing.T, q string) {
+		if ins := splitInsert(q); ins != nil {
+			checkInsertQuery(t, ins)
 		}
-	}
+	})
 }
 
-func TestParseInsert(t *testing.T) {
-	tests := []struct {
-		q      string
-		format string // "" means not a body insert
-	}{
-		{"INSERT INTO db.t (a, b) FORMAT Native", "Native"},
-		{"  insert into t format JSONEachRow", "JSONEachRow"},
-		{"INSERT INTO t (a) SETTINGS x=1 FORMAT RowBinary", "RowBinary"},
-		{"INSERT INTO t SELECT * FROM u FORMAT Native", ""},
-		{"INSERT INTO t VALUES (1)", ""},
-		{"SELECT 1 FORMAT Native", ""},
+// FuzzLex: the lexer never panics, and its tokens are slices of the input,
+// in order, without overlap.
+func FuzzLex(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "SELECT 'a''b', `c`, \"d\" -- x\n /* /* */ */ $t$ $$ $t$", "x'41' b'1' 1e-3 .5 a.1.2 ->", "#!", "\\G"} {
+		f.Add(s)
 	}
-	for _, tt := range tests {
-		ins := parseInsert(tt.q)
-		got := ""
-		if ins != nil {
-			got = ins.format
+	f.Fuzz(func(t *testing.T, q string) {
+		toks, err := lex(q)
+		if err != nil {
+			return
 		}
-		if got != tt.format {
-			t.Errorf("%q: format %q, want %q", tt.q, got, tt.format)
+		end := 0
+		for _, tok := range toks {
+			if tok.pos < end || tok.pos+len(tok.text) > len(q) || q[tok.pos:tok.pos+len(tok.text)] != tok.text || tok.text == "" {
+				t.Fatalf("token %+v out of place in %q", tok, q)
+			}
+			end = tok.pos + len(tok.text)
 		}
+	})
+}
+
+// FuzzGuard: judging any text never panics, for any role.
+func FuzzGuard(f *testing.F) {
+	for _, s := range []string{"SELECT 1", "SET a = 1, b = {'x': 'file(1)'}", "EXPLAIN a = 1, SELECT", "CREATE DATABASE x ENGINE =", "INSERT INTO FUNCTION"} {
+		f.Add(s)
 	}
+	g := testGuard()
+	f.Fuzz(func(t *testing.T, q string) {
+		for _, r := range []Role{RoleReader, RoleWriter, RoleAdmin} {
+			_ = g.checkRaw("u", q)
+			_ = g.checkCanonical("u", r, q)
+			_, _ = g.urlSetting("u", r, "additional_table_filters", q)
+			_ = g.checkExpression("u", q)
+		}
+	})
+}
+
+// FuzzBlockReader: any decompress=1 body decodes or fails; no block is
+// accepted beyond the limit.
+func FuzzBlockReader(f *testing.F) {
+	f.Add([]byte{})
+	f.Add(make([]byte, blockHeaderSize))
+	f.Fuzz(func(t *testing.T, body []byte) {
+		out, _ := io.ReadAll(io.LimitReader(newBlockReader(bytes.NewReader(body), 1<<16), 1<<20))
+		if len(out) > 1<<16*(len(body)/blockHeaderSize+1) {
+			t.Fatalf("%d bytes out of %d in", len(out), len(body))
+		}
+	})
 }

@@ -5,11 +5,11 @@ import (
 	"compress/flate"
 	"compress/gzip"
 	"compress/zlib"
+	"context"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"regexp"
 	"strconv"
 	"strings"
@@ -34,23 +34,44 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 		writeError(w, &httpError{status: http.StatusMethodNotAllowed, code: 36, msg: "Code: 36. DB::Exception: use GET or POST. (BAD_ARGUMENTS)"})
 		return
 	}
+	if err := s.checkBrowser(hr); err != nil {
+		s.refuse(w, err)
+		return
+	}
+	user, role, err := s.authenticate(hr)
+	if err != nil {
+		if toHTTPError(err).code == 194 {
+			w.Header().Set("WWW-Authenticate", `Basic realm="ClickHouse server HTTP API", charset="UTF-8"`)
+		}
+		s.refuse(w, err)
+		return
+	}
+	if hr.Method == http.MethodGet {
+		role = RoleReader // as ClickHouse: GET is read-only, whoever asks
+	}
 	// The body is the query or its data, never a form: curl --data-binary
 	// sends it as application/x-www-form-urlencoded, so don't ParseForm.
 	req, err := parseURL(hr.URL.Query())
 	if err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	if db := hr.Header.Get("X-ClickHouse-Database"); db != "" && req.database == "" {
 		if !identRe.MatchString(db) {
-			writeError(w, badRequest(fmt.Sprintf("database %q is not a valid identifier", db)))
+			s.refuse(w, badRequest(fmt.Sprintf("database %q is not a valid identifier", db)))
 			return
 		}
 		req.database = db
 	}
+	for i, st := range req.settings {
+		if req.settings[i].value, err = s.guard.urlSetting(user, role, st.name, st.value); err != nil {
+			s.refuse(w, err)
+			return
+		}
+	}
 	body, err := s.requestBody(hr, req)
 	if err != nil {
-		writeError(w, err)
+		s.refuse(w, err)
 		return
 	}
 	defer body.Close()
@@ -58,18 +79,38 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 	s.metrics.inFlight.Inc()
 	defer s.metrics.inFlight.Dec()
 	start := time.Now()
-	kind, ins := "query", parseInsert(req.query)
-	if ins != nil {
+	x := &execution{user: user, role: role, req: req}
+	kind := "query"
+	if x.ins = splitInsert(req.query); x.ins != nil {
+		kind = "insert"
+		var data io.Reader = body
+		if x.ins.data != "" {
+			data = io.MultiReader(strings.NewReader(x.ins.data+"\n"), body)
+		}
+		err = s.prepareInsert(x, data)
+	} else if err = s.prepareQuery(x, body); err == nil && x.ins != nil {
 		kind = "insert"
 	}
-	out, format, err := s.run(req, ins, body)
+	if x.spooled != nil {
+		defer x.spooled.release()
+	}
+	var out *chdb.Result
+	var format string
+	if err == nil {
+		out, format, err = s.run(hr.Context(), x)
+	}
 	s.metrics.observe(kind, start, err)
 	if err != nil {
-		s.log.Debug("query failed", zap.String("query", truncate(req.query, 300)), zap.Error(err))
+		s.log.Debug("query failed", zap.String("user", user), zap.String("query", truncate(req.query, 300)), zap.Error(err))
 		writeError(w, err)
 		return
 	}
 	defer out.Free()
+	if limit := s.cfg.Limits.of(role).MaxResultBytes; int64(len(out.Data)) > limit {
+		writeError(w, &httpError{status: http.StatusInternalServerError, code: 396,
+			msg: fmt.Sprintf("Code: 396. DB::Exception: Limit for result exceeded, max bytes: %d of the %s role, the answer has %d. (TOO_MANY_ROWS_OR_BYTES)", limit, role, len(out.Data))})
+		return
+	}
 	s.writeResult(w, hr, req, out.Data, format)
 }
 
@@ -104,47 +145,41 @@ func (s *Server) requestBody(hr *http.Request, req *request) (io.ReadCloser, err
 		return nil, &httpError{status: http.StatusNotImplemented, code: 48, msg: "Code: 48. DB::Exception: Content-Encoding " + enc + " is not supported. (NOT_IMPLEMENTED)"}
 	}
 	if req.decompressIn {
-		r = &eofReader{r: chcompress.NewReader(r)}
+		r = newBlockReader(r, s.cfg.MaxBlockBytes)
 	}
+	// What the engine gets is bounded after decoding too: a small gzip body
+	// may decode to gigabytes.
+	r = &decodedLimit{r: r, left: s.cfg.MaxBodyBytes}
 	return readCloser{Reader: r, closers: closers}, nil
 }
 
-// run executes the request on a fresh engine session. ins is the request's
-// insert with data in the body, nil for anything else. It returns the output
-// and the format it is in.
-func (s *Server) run(req *request, ins *insertData, body io.Reader) (*chdb.Result, string, error) {
-	conn, err := s.engine.Session()
-	if err != nil {
-		return nil, "", err
-	}
-	defer conn.Close()
-	if req.database != "" {
-		if err := exec(conn, "USE "+req.database); err != nil {
-			return nil, "", err
-		}
-	}
-	for _, st := range req.settings {
-		if err := exec(conn, st.statement()); err != nil {
-			return nil, "", err
-		}
-	}
-	params := make([]chdb.Param, 0, len(req.params))
-	for k, v := range req.params {
-		params = append(params, chdb.Param{Name: k, Value: v})
-	}
+// refuse answers a request turned down before it reached the engine.
+func (s *Server) refuse(w http.ResponseWriter, err error) {
+	s.metrics.observe("refused", time.Now(), err)
+	writeError(w, err)
+}
 
-	if ins != nil {
-		res, err := s.insert(conn, ins, body, params)
-		return res, "", err
-	}
-	query := req.query
+// execution is one request on its way to the engine.
+type execution struct {
+	user    string
+	role    Role
+	req     *request
+	query   string      // a statement without data (ins == nil)
+	ins     *insertHead // an insert with data
+	spooled *spooled    // the insert's data
+}
+
+// prepareQuery reads a query from the URL and the body. An INSERT whose
+// data follows in the text becomes an insert with data (x.ins).
+func (s *Server) prepareQuery(x *execution, body io.Reader) error {
 	text, err := io.ReadAll(io.LimitReader(body, maxQueryText+1))
 	if err != nil {
-		return nil, "", readBodyError(err)
+		return readBodyError(err)
 	}
 	if len(text) > maxQueryText {
-		return nil, "", &httpError{status: http.StatusRequestEntityTooLarge, code: 202, msg: "Code: 202. DB::Exception: query text is too large. (QUERY_IS_TOO_LARGE)"}
+		return &httpError{status: http.StatusRequestEntityTooLarge, code: 202, msg: "Code: 202. DB::Exception: query text is too large. (QUERY_IS_TOO_LARGE)"}
 	}
+	query := x.req.query
 	if len(text) > 0 {
 		if query != "" {
 			query += "\n"
@@ -152,36 +187,187 @@ func (s *Server) run(req *request, ins *insertData, body io.Reader) (*chdb.Resul
 		query += string(text)
 	}
 	if strings.TrimSpace(query) == "" {
-		return nil, "", &httpError{status: http.StatusBadRequest, code: 62, msg: "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)"}
+		return &httpError{status: http.StatusBadRequest, code: 62, msg: "Code: 62. DB::Exception: Empty query. (SYNTAX_ERROR)"}
+	}
+	if x.ins = splitInsert(query); x.ins != nil {
+		return s.prepareInsert(x, strings.NewReader(x.ins.data))
+	}
+	x.query = query
+	return s.guard.checkRaw(x.user, query)
+}
+
+// prepareInsert checks an insert's head as far as it can without the
+// engine and spools its data.
+func (s *Server) prepareInsert(x *execution, data io.Reader) error {
+	if x.role == RoleReader {
+		return readonlyError(x.user)
+	}
+	if err := s.guard.checkRaw(x.user, x.ins.head+" "+x.ins.tail); err != nil {
+		return err
+	}
+	if err := s.guard.checkSettingsClauses(x.user, x.role, x.ins.toks); err != nil {
+		return err
+	}
+	if strings.EqualFold(x.ins.format, "Values") || strings.EqualFold(x.ins.format, "MySQLDump") {
+		// The engine evaluates expressions in these rows: file(...) among them.
+		rows, err := io.ReadAll(io.LimitReader(data, maxQueryText+1))
+		if err != nil {
+			return readBodyError(err)
+		}
+		if len(rows) > maxQueryText {
+			return &httpError{status: http.StatusRequestEntityTooLarge, code: 202, msg: "Code: 202. DB::Exception: Values data is too large. (QUERY_IS_TOO_LARGE)"}
+		}
+		if err := s.guard.checkExpression(x.user, string(rows)); err != nil {
+			return err
+		}
+		data = bytes.NewReader(rows)
+	}
+	sp, err := s.spool.spool(data)
+	if err != nil {
+		if he := blockError(err); he != nil {
+			return he
+		}
+		return readBodyError(err)
+	}
+	x.spooled = sp
+	s.metrics.bodyIn.Add(float64(sp.size))
+	return nil
+}
+
+// queueWait is how long a request waits for one of the engine's slots.
+const queueWait = 10 * time.Second
+
+// acquire takes one of the engine's slots (MaxConcurrentQueries).
+func (s *Server) acquire(ctx context.Context) (release func(), err error) {
+	release = func() { <-s.slots }
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	default:
+	}
+	t := time.NewTimer(s.queueWait)
+	defer t.Stop()
+	select {
+	case s.slots <- struct{}{}:
+		return release, nil
+	case <-t.C:
+		return nil, &httpError{status: http.StatusServiceUnavailable, code: 202,
+			msg: fmt.Sprintf("Code: 202. DB::Exception: Too many simultaneous queries. Maximum: %d. (TOO_MANY_SIMULTANEOUS_QUERIES)", cap(s.slots))}
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+// run executes the request on a fresh engine session: the client's
+// settings, then the role's (which the session keeps: readonly and
+// allow_ddl cannot be set back), then the statement. It returns the
+// output and the format it is in.
+func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, error) {
+	release, err := s.acquire(ctx)
+	if err != nil {
+		return nil, "", err
+	}
+	defer release()
+	conn, err := s.engine.Session()
+	if err != nil {
+		return nil, "", err
+	}
+	defer conn.Close()
+	req := x.req
+	if req.database != "" {
+		if err := exec(conn, "USE "+req.database); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := exec(conn, s.sessionSettings(x)); err != nil {
+		return nil, "", err
+	}
+	params := make([]chdb.Param, 0, len(req.params))
+	for k, v := range req.params {
+		params = append(params, chdb.Param{Name: k, Value: v})
+	}
+
+	if x.ins != nil {
+		if !x.ins.simple {
+			if err := s.checkWithEngine(conn, x, x.ins.head+" "+x.ins.tail+" FORMAT "+x.ins.format); err != nil {
+				return nil, "", err
+			}
+		}
+		if x.spooled.size == 0 {
+			return &chdb.Result{}, "", nil
+		}
+		q := x.ins.head + " FROM INFILE " + quoteString(x.spooled.path)
+		if x.ins.tail != "" {
+			q += " " + x.ins.tail
+		}
+		q += " FORMAT " + x.ins.format
+		res, err := conn.Query(q, "TSV", params)
+		return res, "", err
+	}
+	if err := s.checkWithEngine(conn, x, x.query); err != nil {
+		return nil, "", err
 	}
 	format := req.defaultFormat
-	if m := selectFormatRe.FindStringSubmatch(query); m != nil {
+	if m := selectFormatRe.FindStringSubmatch(x.query); m != nil {
 		format = m[1]
 	}
-	res, err := conn.Query(query, req.defaultFormat, params)
+	res, err := conn.Query(x.query, req.defaultFormat, params)
 	return res, format, err
 }
 
-// insert spools the body to a file and has the engine read it with FROM
-// INFILE: inline data would be cut at the first empty line by the engine.
-func (s *Server) insert(conn *chdb.Conn, ins *insertData, body io.Reader, params []chdb.Param) (*chdb.Result, error) {
-	f, err := os.CreateTemp(s.cfg.SpoolDir, "flowlens-insert-*.bin")
+// checkWithEngine has the engine's parser format the statement (one
+// statement only, comments gone, names and quoting canonical) and judges
+// that. Cost: one more engine call, which parses but runs nothing.
+func (s *Server) checkWithEngine(conn *chdb.Conn, x *execution, query string) error {
+	res, err := conn.Query("SELECT formatQuery({q:String})", "RawBLOB", []chdb.Param{{Name: "q", Value: tsvEscape(query)}})
 	if err != nil {
-		return nil, fmt.Errorf("spool insert data: %w", err)
+		return err
 	}
-	defer os.Remove(f.Name())
-	n, err := io.Copy(f, body)
-	s.metrics.bodyIn.Add(float64(n))
-	if cerr := f.Close(); err == nil {
-		err = cerr
+	canonical := string(res.Data)
+	res.Free()
+	return s.guard.checkCanonical(x.user, x.role, canonical)
+}
+
+// sessionSettings is one SET with the client's settings and then the
+// role's: its limits where the client did not ask for less, and readonly
+// = 2 (reader) or allow_ddl = 0 (writer), which the engine then holds for
+// the rest of the session.
+func (s *Server) sessionSettings(x *execution) string {
+	var b strings.Builder
+	b.WriteString("SET ")
+	given := map[string]bool{}
+	for _, st := range x.req.settings {
+		b.WriteString(st.assignment())
+		b.WriteString(", ")
+		given[strings.ToLower(st.name)] = true
 	}
-	if err != nil {
-		return nil, readBodyError(err)
+	l := s.cfg.Limits.of(x.role)
+	for _, st := range []setting{
+		{"max_execution_time", strconv.FormatInt(seconds(l.MaxExecutionTime), 10)},
+		{"max_memory_usage", strconv.FormatInt(l.MaxMemoryUsage, 10)},
+		{"max_result_bytes", strconv.FormatInt(l.MaxResultBytes, 10)},
+	} {
+		if !given[st.name] {
+			b.WriteString(st.assignment())
+			b.WriteString(", ")
+		}
 	}
-	if n == 0 {
-		return &chdb.Result{}, nil
+	switch x.role {
+	case RoleReader:
+		b.WriteString("readonly = 2")
+	case RoleWriter:
+		b.WriteString("allow_ddl = 0")
+	default:
+		b.WriteString("readonly = 0")
 	}
-	return conn.Query(ins.fromFile(f.Name()), "TSV", params)
+	return b.String()
+}
+
+// tsvEscape renders v as a query parameter value (escaped text, as the
+// HTTP interface receives param_x).
+func tsvEscape(v string) string {
+	r := strings.NewReplacer("\\", "\\\\", "\t", "\\t", "\n", "\\n", "\r", "\\r", "\x00", "\\0")
+	return r.Replace(v)
 }
 
 func (s *Server) writeResult(w http.ResponseWriter, hr *http.Request, req *request, data []byte, format string) {
@@ -282,22 +468,39 @@ func exec(conn *chdb.Conn, q string) error {
 }
 
 func readBodyError(err error) error {
+	var he *httpError
+	if errors.As(err, &he) {
+		return he
+	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return &httpError{status: http.StatusRequestEntityTooLarge, code: 202, msg: fmt.Sprintf("Code: 202. DB::Exception: request body is larger than %d bytes. (QUERY_IS_TOO_LARGE)", mbe.Limit)}
+		return &httpError{status: http.StatusRequestEntityTooLarge, code: 202, msg: "Code: 202. DB::Exception: request body is larger than the endpoint's max_body_bytes (as sent or decompressed). (QUERY_IS_TOO_LARGE)"}
+	}
+	if he := blockError(err); he != nil {
+		return he
 	}
 	return &httpError{status: http.StatusBadRequest, code: 33, msg: "Code: 33. DB::Exception: cannot read request body: " + err.Error() + ". (CANNOT_READ_ALL_DATA)"}
 }
 
-// eofReader turns the wrapped EOF that ch-go's decompressor returns at the
-// end of the body into io.EOF.
-type eofReader struct{ r io.Reader }
+// decodedLimit fails a body that decodes to more than left bytes.
+type decodedLimit struct {
+	r    io.Reader
+	left int64
+}
 
-func (e *eofReader) Read(p []byte) (int, error) {
-	n, err := e.r.Read(p)
-	if err != nil && errors.Is(err, io.EOF) {
-		err = io.EOF
+func (d *decodedLimit) Read(p []byte) (int, error) {
+	if d.left <= 0 {
+		var one [1]byte
+		if n, _ := d.r.Read(one[:]); n > 0 {
+			return 0, &http.MaxBytesError{Limit: d.left}
+		}
+		return 0, io.EOF
 	}
+	if int64(len(p)) > d.left {
+		p = p[:d.left]
+	}
+	n, err := d.r.Read(p)
+	d.left -= int64(n)
 	return n, err
 }
 
@@ -328,13 +531,6 @@ func (r readCloser) Close() error {
 		errs = append(errs, c.Close())
 	}
 	return errors.Join(errs...)
-}
-
-func defaultSpoolDir() string {
-	if st, err := os.Stat("/dev/shm"); err == nil && st.IsDir() {
-		return "/dev/shm"
-	}
-	return os.TempDir()
 }
 
 func truncate(s string, n int) string {

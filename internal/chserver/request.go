@@ -86,13 +86,12 @@ func parseURL(v url.Values) (*request, error) {
 	return r, nil
 }
 
-// statement renders SET name = 'value'. The value is always a quoted
-// string, as ClickHouse's HTTP interface passes URL settings as text: the
-// engine converts it to the setting's type, and a string setting keeps
-// "007" or "1e3" as sent. Quoting also means no value can end the
-// statement.
-func (s setting) statement() string {
-	return "SET " + s.name + " = " + quoteString(s.value)
+// assignment renders name = 'value'. The value is always a quoted string,
+// as ClickHouse's HTTP interface passes URL settings as text: the engine
+// converts it to the setting's type, and a string setting keeps "007" or
+// "1e3" as sent. Quoting also means no value can end the statement.
+func (s setting) assignment() string {
+	return s.name + " = " + quoteString(s.value)
 }
 
 // quoteString renders a ClickHouse string literal.
@@ -113,80 +112,3 @@ func quoteString(v string) string {
 	b.WriteByte('\'')
 	return b.String()
 }
-
-// insertData describes an INSERT whose data arrives in the request body.
-type insertData struct {
-	head   string // INSERT INTO t (cols), up to where FROM INFILE goes
-	tail   string // SETTINGS ..., if any
-	format string // the FORMAT clause's format name
-}
-
-// fromFile is the insert rewritten to read its rows from the file at path,
-// in the format the client named.
-func (ins *insertData) fromFile(path string) string {
-	q := ins.head + " FROM INFILE " + quoteString(path)
-	if ins.tail != "" {
-		q += " " + ins.tail
-	}
-	return q + " FORMAT " + ins.format
-}
-
-var (
-	insertPrefixRe = regexp.MustCompile(`(?is)^\s*INSERT\s+INTO\s`)
-	formatTailRe   = regexp.MustCompile(`(?is)\s+FORMAT\s+([A-Za-z_][A-Za-z0-9_]*)\s*;?\s*$`)
-)
-
-// parseInsert recognises `INSERT INTO ... [SETTINGS ...] FORMAT f` statements
-// whose rows come in the body. It returns nil for anything else (including
-// INSERT ... VALUES and INSERT ... SELECT), which run as plain text.
-func parseInsert(q string) *insertData {
-	if !insertPrefixRe.MatchString(q) {
-		return nil
-	}
-	m := formatTailRe.FindStringSubmatchIndex(q)
-	if m == nil {
-		return nil
-	}
-	format := q[m[2]:m[3]]
-	stmt := q[:m[0]]
-	head, tail := splitSettings(stmt)
-	if strings.Contains(strings.ToUpper(head), " SELECT ") || strings.Contains(strings.ToUpper(head), " VALUES") {
-		return nil
-	}
-	return &insertData{head: head, tail: tail, format: format}
-}
-
-// splitSettings splits stmt at a top-level SETTINGS keyword (outside
-// parentheses, quotes and backticks).
-func splitSettings(stmt string) (head, tail string) {
-	depth := 0
-	var quote byte
-	for i := 0; i < len(stmt); i++ {
-		c := stmt[i]
-		if quote != 0 {
-			if c == '\\' {
-				i++
-			} else if c == quote {
-				quote = 0
-			}
-			continue
-		}
-		switch c {
-		case '\'', '"', '`':
-			quote = c
-		case '(':
-			depth++
-		case ')':
-			depth--
-		default:
-			if depth == 0 && (c == 'S' || c == 's') && i > 0 && isSpace(stmt[i-1]) &&
-				len(stmt) >= i+8 && strings.EqualFold(stmt[i:i+8], "SETTINGS") &&
-				(len(stmt) == i+8 || isSpace(stmt[i+8])) {
-				return strings.TrimSpace(stmt[:i]), strings.TrimSpace(stmt[i:])
-			}
-		}
-	}
-	return strings.TrimSpace(stmt), ""
-}
-
-func isSpace(c byte) bool { return c == ' ' || c == '\n' || c == '\t' || c == '\r' }

@@ -5,6 +5,12 @@
 //
 // Each request runs on a fresh engine session (about 0.1 ms), so SET and USE
 // never leak between requests; requests run concurrently.
+//
+// Requests log in as one of the users in credentials.yaml (generated on
+// first start), each with a role: reader, writer or admin. What each may
+// do is held by the engine where it can (grants, settings constraints,
+// readonly, allow_ddl) and by the endpoint where the embedded engine does
+// not (file(), INTO OUTFILE, FROM INFILE, KILL, ...): see SECURITY.md.
 package chserver
 
 import (
@@ -13,6 +19,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
+	"os"
+	"strings"
 	"sync"
 	"time"
 
@@ -29,14 +38,53 @@ type Config struct {
 	// Addr to listen on; default 127.0.0.1:8123. Port 0 picks a free port.
 	Addr string `yaml:"addr"`
 	// DataDir holds the engine's databases; default ./data/clickhouse.
+	// It is made private (0700).
 	DataDir string `yaml:"data_dir"`
 	// LibPath is libchdb.so; default chdb.DefaultLibraryPath().
 	LibPath string `yaml:"lib_path"`
-	// MaxBodyBytes bounds one request body (insert data); default 1 GiB.
+	// CredentialsFile holds the endpoint's users and passwords (YAML, mode
+	// 0600); default DataDir/credentials.yaml. Written with one generated
+	// user per role (reader, writer, admin) when it does not exist.
+	CredentialsFile string `yaml:"credentials_file"`
+	// Limits per role: max_execution_time, max_memory_usage and
+	// max_result_bytes of every query, which the request cannot raise.
+	// Defaults: reader 60s / 2 GiB / 256 MiB; writer and admin 600s /
+	// 8 GiB / 1 GiB.
+	Limits RoleLimits `yaml:"limits"`
+	// MaxBodyBytes bounds one request body (insert data), as sent and
+	// after decompression; default 1 GiB.
 	MaxBodyBytes int64 `yaml:"max_body_bytes"`
-	// SpoolDir holds insert data while the engine reads it; default /dev/shm
-	// when present, else the system temp folder.
+	// MaxBlockBytes bounds one ClickHouse compressed block of a
+	// decompress=1 body, compressed or not; default 128 MiB (ch-go's own
+	// bound; clickhouse-go sends one block per insert).
+	MaxBlockBytes int64 `yaml:"max_block_bytes"`
+	// SpoolDir holds insert data while the engine reads it; default
+	// /dev/shm when present, else the system temp folder. At most
+	// SpoolMemoryBytes are there at once; the rest goes to
+	// DataDir/flowlens/spool on disk.
 	SpoolDir string `yaml:"spool_dir"`
+	// SpoolMemoryBytes bounds the insert data in SpoolDir (RAM) at once;
+	// default 256 MiB. -1 spools everything to disk.
+	SpoolMemoryBytes int64 `yaml:"spool_memory_bytes"`
+	// MaxConcurrentQueries bounds the requests the engine runs at once;
+	// a request waits up to 10s for a turn, then gets ClickHouse's
+	// TOO_MANY_SIMULTANEOUS_QUERIES (202). Default 32.
+	MaxConcurrentQueries int `yaml:"max_concurrent_queries"`
+	// ReadTimeout bounds reading one request, body included (default 5m);
+	// WriteTimeout bounds a request from its headers to the end of the
+	// answer (default 15m, above every role's max_execution_time);
+	// IdleTimeout closes idle keep-alive connections (default 2m).
+	ReadTimeout  time.Duration `yaml:"read_timeout"`
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+	IdleTimeout  time.Duration `yaml:"idle_timeout"`
+	// AllowedHosts are host names (besides IP addresses, localhost and
+	// this machine's name) the Host header may carry. Another name is a
+	// page pointing its own domain at this address (DNS rebinding).
+	AllowedHosts []string `yaml:"allowed_hosts"`
+	// AllowedOrigins are browser origins (scheme://host:port) whose pages
+	// may call the endpoint. Default none: a browser page of another site
+	// gets 403 (CSRF).
+	AllowedOrigins []string `yaml:"allowed_origins"`
 	// MergeNice is the nice value of the engine's merge threads (default
 	// 10; 0 runs them as the rest of the process). On a machine that also
 	// runs the collector and the agent, merges then take the CPU the
@@ -56,8 +104,32 @@ func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data/clickhouse"
 	}
+	if c.CredentialsFile == "" {
+		c.CredentialsFile = CredentialsPath(c.DataDir)
+	}
+	c.Limits.Reader.setDefaults(Limits{MaxExecutionTime: time.Minute, MaxMemoryUsage: 2 << 30, MaxResultBytes: 256 << 20})
+	c.Limits.Writer.setDefaults(Limits{MaxExecutionTime: 10 * time.Minute, MaxMemoryUsage: 8 << 30, MaxResultBytes: 1 << 30})
+	c.Limits.Admin.setDefaults(Limits{MaxExecutionTime: 10 * time.Minute, MaxMemoryUsage: 8 << 30, MaxResultBytes: 1 << 30})
 	if c.MaxBodyBytes == 0 {
 		c.MaxBodyBytes = 1 << 30
+	}
+	if c.MaxBlockBytes == 0 {
+		c.MaxBlockBytes = 128 << 20
+	}
+	if c.SpoolMemoryBytes == 0 {
+		c.SpoolMemoryBytes = 256 << 20
+	}
+	if c.MaxConcurrentQueries == 0 {
+		c.MaxConcurrentQueries = 32
+	}
+	if c.ReadTimeout == 0 {
+		c.ReadTimeout = 5 * time.Minute
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = 15 * time.Minute
+	}
+	if c.IdleTimeout == 0 {
+		c.IdleTimeout = 2 * time.Minute
 	}
 	if c.MergeNice == nil {
 		n := DefaultMergeNice
@@ -73,8 +145,33 @@ func (c *Config) Validate() error {
 	if c.DataDir == "" {
 		return config.Errorf("data_dir", "must not be empty")
 	}
+	for _, l := range []struct {
+		name string
+		l    Limits
+	}{{"limits.reader", c.Limits.Reader}, {"limits.writer", c.Limits.Writer}, {"limits.admin", c.Limits.Admin}} {
+		if err := l.l.validate(l.name); err != nil {
+			return err
+		}
+	}
 	if c.MaxBodyBytes < 0 {
 		return config.Errorf("max_body_bytes", "must not be negative")
+	}
+	if c.MaxBlockBytes < 1<<10 || c.MaxBlockBytes > 1<<30 {
+		return config.Errorf("max_block_bytes", "%d: want 1 KiB to 1 GiB", c.MaxBlockBytes)
+	}
+	if c.SpoolMemoryBytes < -1 {
+		return config.Errorf("spool_memory_bytes", "%d: want a size, or -1 for no RAM spooling", c.SpoolMemoryBytes)
+	}
+	if c.MaxConcurrentQueries < 1 {
+		return config.Errorf("max_concurrent_queries", "must be at least 1")
+	}
+	if c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {
+		return config.Errorf("read_timeout", "timeouts must not be negative")
+	}
+	for _, o := range c.AllowedOrigins {
+		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
+			return config.Errorf("allowed_origins", "%q: want scheme://host[:port]", o)
+		}
 	}
 	if c.MergeNice != nil && (*c.MergeNice < 0 || *c.MergeNice > 19) {
 		return config.Errorf("merge_nice", "%d: want 0 to 19 (a lower value than the process's needs privileges)", *c.MergeNice)
@@ -87,13 +184,19 @@ const mergeThreadName = "MergeMutate"
 
 // Server is the HTTP endpoint in front of one engine.
 type Server struct {
-	cfg    Config
-	log    *zap.Logger
-	engine *chdb.Engine
-	tz     *time.Location
-	http   *http.Server
-	ln     net.Listener
-	done   chan struct{}
+	cfg       Config
+	log       *zap.Logger
+	engine    *chdb.Engine
+	tz        *time.Location
+	http      *http.Server
+	ln        net.Listener
+	done      chan struct{}
+	creds     Credentials
+	guard     *guard
+	spool     *spooler
+	slots     chan struct{} // one per query the engine may run at once
+	queueWait time.Duration // how long a request waits for a slot
+	hostname  string        // this machine's name, an allowed Host
 
 	reg     *prometheus.Registry
 	metrics *metrics
@@ -102,8 +205,10 @@ type Server struct {
 	closeErr  error
 }
 
-// New opens the engine on cfg.DataDir; it does not listen yet.
-func New(cfg Config, log *zap.Logger) (*Server, error) {
+// New opens the engine on cfg.DataDir with its access configuration and
+// reads (or, on first start, writes) the endpoint's credentials; it does
+// not listen yet.
+func New(cfg Config, log *zap.Logger) (s *Server, err error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clickhouse endpoint config: %w", err)
@@ -111,17 +216,43 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	if log == nil {
 		log = zap.NewNop()
 	}
-	if cfg.SpoolDir == "" {
-		cfg.SpoolDir = defaultSpoolDir()
+	if err := chdb.PrivateDir(cfg.DataDir); err != nil {
+		return nil, err
 	}
-	eng, err := chdb.Open(chdb.Options{LibPath: cfg.LibPath, DataDir: cfg.DataDir})
+	paths, err := writeEngineConfig(cfg.DataDir, cfg.Limits.ceiling())
 	if err != nil {
 		return nil, err
 	}
+	eng, err := chdb.Open(chdb.Options{LibPath: cfg.LibPath, DataDir: cfg.DataDir, ConfigFile: paths.config})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			eng.Close()
+		}
+	}()
+	// After Open: the engine's folder lock makes this process the only
+	// one that may generate them.
+	creds, err := loadOrCreateCredentials(cfg.CredentialsFile)
+	if err != nil {
+		return nil, err
+	}
+	funcs, err := eng.Query("SELECT name FROM system.table_functions", "TSV")
+	if err != nil {
+		return nil, fmt.Errorf("read the engine's table functions: %w", err)
+	}
+	sp, err := newSpooler(cfg.SpoolDir, paths.spool, cfg.SpoolMemoryBytes)
+	if err != nil {
+		return nil, err
+	}
+	hostname, _ := os.Hostname()
 	reg := prometheus.NewRegistry()
-	s := &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{}), reg: reg, metrics: newMetrics(reg)}
+	s = &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{}), reg: reg, metrics: newMetrics(reg),
+		creds: creds, guard: newGuard(strings.Fields(string(funcs)), cfg.Limits), spool: sp,
+		slots: make(chan struct{}, cfg.MaxConcurrentQueries), queueWait: queueWait, hostname: strings.ToLower(hostname)}
 	if err := s.loadTimezone(); err != nil {
-		eng.Close()
+		sp.remove()
 		return nil, err
 	}
 	if *cfg.MergeNice > 0 {
@@ -129,6 +260,10 @@ func New(cfg Config, log *zap.Logger) (*Server, error) {
 	}
 	return s, nil
 }
+
+// Credentials are the endpoint's users, for the parts of flowlens that
+// connect to it in this process.
+func (s *Server) Credentials() Credentials { return s.creds }
 
 // Engine is the engine behind the endpoint, for in-process callers.
 func (s *Server) Engine() *chdb.Engine { return s.engine }
@@ -148,7 +283,8 @@ func (s *Server) Start(ctx context.Context) error {
 	// endpoint's own metrics, next to the port it measures.
 	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", s.handleQuery)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 30 * time.Second, ErrorLog: zap.NewStdLog(s.log)}
+	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.cfg.ReadTimeout,
+		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ErrorLog: zap.NewStdLog(s.log)}
 	go func() {
 		defer close(s.done)
 		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -179,6 +315,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 			<-s.done
 		}
 		errs = append(errs, s.engine.Close())
+		s.spool.remove()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr

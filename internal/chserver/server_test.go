@@ -16,17 +16,24 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+func TestMain(m *testing.M) {
+	if cfg := os.Getenv(childEnv); cfg != "" {
+		os.Exit(runChild(cfg))
+	}
+	os.Exit(chtest.Main(m))
+}
 
 func openWith(t *testing.T, db string, comp *clickhouse.Compression) driver.Conn {
 	t.Helper()
+	user, password := chtest.Admin(t)
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol:    clickhouse.HTTP,
 		Addr:        []string{chtest.Addr(t)},
-		Auth:        clickhouse.Auth{Database: db},
+		Auth:        clickhouse.Auth{Database: db, Username: user, Password: password},
 		Compression: comp,
 	})
 	if err != nil {
@@ -314,13 +321,7 @@ func TestConcurrentRequests(t *testing.T) {
 func TestPlainHTTP(t *testing.T) {
 	base := "http://" + chtest.Addr(t) + "/"
 	get := func(u string) (int, string, http.Header) {
-		resp, err := http.Get(u)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b), resp.Header
+		return do(t, chserver.RoleReader, "GET", u, nil, "")
 	}
 	if code, body, _ := get(base + "?query=" + url.QueryEscape("SELECT 1 + 1")); code != 200 || body != "2\n" {
 		t.Fatalf("GET: %d %q", code, body)
@@ -329,24 +330,13 @@ func TestPlainHTTP(t *testing.T) {
 	if code != 404 || !strings.HasPrefix(body, "Code: 60.") || h.Get("X-ClickHouse-Exception-Code") != "60" {
 		t.Fatalf("error: %d %q %v", code, body, h)
 	}
-	resp, err := http.Post(base, "text/plain", strings.NewReader("SELECT 'a' AS x FORMAT JSONEachRow"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if string(b) != "{\"x\":\"a\"}\n" {
+	if _, b, _ := do(t, chserver.RoleReader, "POST", base, nil, "SELECT 'a' AS x FORMAT JSONEachRow"); b != "{\"x\":\"a\"}\n" {
 		t.Fatalf("POST body query: %q", b)
 	}
 	db := chtest.Database(t)
 	post := func(q, data string) (int, string) {
-		resp, err := http.Post(base+"?database="+db+"&query="+url.QueryEscape(q), "text/plain", strings.NewReader(data))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		b, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(b)
+		code, body, _ := do(t, chserver.RoleAdmin, "POST", base+"?database="+db+"&query="+url.QueryEscape(q), nil, data)
+		return code, body
 	}
 	if code, body := post("CREATE TABLE j (a String, b UInt8) ENGINE = Memory", ""); code != 200 {
 		t.Fatalf("create: %d %s", code, body)
@@ -367,13 +357,8 @@ func TestPlainHTTP(t *testing.T) {
 
 // curl --data-binary sends the query as a form content type; it is still the query.
 func TestFormContentTypeBodyIsQuery(t *testing.T) {
-	resp, err := http.Post("http://"+chtest.Addr(t)+"/", "application/x-www-form-urlencoded", strings.NewReader("SELECT 7"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, _ := io.ReadAll(resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || string(b) != "7\n" {
-		t.Fatalf("%d %q", resp.StatusCode, b)
+	code, b, _ := do(t, chserver.RoleReader, "POST", "http://"+chtest.Addr(t)+"/", http.Header{"Content-Type": {"application/x-www-form-urlencoded"}}, "SELECT 7")
+	if code != 200 || b != "7\n" {
+		t.Fatalf("%d %q", code, b)
 	}
 }

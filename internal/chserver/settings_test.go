@@ -1,11 +1,11 @@
 package chserver_test
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"testing"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 )
 
@@ -22,14 +22,9 @@ func TestSettingValuesReachTheEngineUnchanged(t *testing.T) {
 		"1e3", "0x10", "+1", "1_000", "Inf", "nan", "007", " 1", "1 ", "9999999999999999999999",
 	} {
 		q := url.Values{"log_comment": {v}, "query": {"SELECT getSetting('log_comment') FORMAT RawBLOB"}}
-		resp, err := http.Get(base + "?" + q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || string(body) != v {
-			t.Errorf("log_comment=%q: %d %q", v, resp.StatusCode, body)
+		status, body, _ := do(t, chserver.RoleReader, "GET", base+"?"+q.Encode(), nil, "")
+		if status != http.StatusOK || body != v {
+			t.Errorf("log_comment=%q: %d %q", v, status, body)
 		}
 	}
 }
@@ -47,14 +42,9 @@ func TestTypedSettingsApply(t *testing.T) {
 		{"insert_deduplication_token", "12345", "12345"},
 	} {
 		q := url.Values{tc.name: {tc.value}, "query": {"SELECT toString(getSetting('" + tc.name + "')) FORMAT RawBLOB"}}
-		resp, err := http.Get(base + "?" + q.Encode())
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK || string(body) != tc.want {
-			t.Errorf("%s=%q: %d %q, want %q", tc.name, tc.value, resp.StatusCode, body, tc.want)
+		status, body, _ := do(t, chserver.RoleReader, "GET", base+"?"+q.Encode(), nil, "")
+		if status != http.StatusOK || body != tc.want {
+			t.Errorf("%s=%q: %d %q, want %q", tc.name, tc.value, status, body, tc.want)
 		}
 	}
 }

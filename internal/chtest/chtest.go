@@ -1,6 +1,8 @@
 // Package chtest gives tests the real embedded ClickHouse engine behind its
-// HTTP endpoint. The engine supports one data folder per process, so every
-// test in a package shares one server; each test gets its own database.
+// HTTP endpoint, with its access control: every connection logs in as one
+// of the endpoint's users (Login). The engine supports one data folder per
+// process, so every test in a package shares one server; each test gets its
+// own database.
 //
 // A package that uses it should clean up in TestMain:
 //
@@ -15,6 +17,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -31,7 +34,7 @@ import (
 var shared struct {
 	once sync.Once
 	srv  *chserver.Server
-	dir  string
+	dir  string // a flowlens data folder: the engine is in dir/clickhouse
 	err  error
 }
 
@@ -43,7 +46,7 @@ func start() {
 			return
 		}
 		shared.dir = dir
-		srv, err := chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: dir}, nil)
+		srv, err := chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "clickhouse")}, nil)
 		if err != nil {
 			shared.err = err
 			return
@@ -72,6 +75,27 @@ func Server(t testing.TB) *chserver.Server {
 	return shared.srv
 }
 
+// DataDir is the flowlens data folder of the shared server (what
+// --data-dir names): the engine and its credentials are in DataDir/clickhouse.
+func DataDir(t testing.TB) string {
+	Addr(t)
+	return shared.dir
+}
+
+// Login returns the user name and password of role on the shared server.
+func Login(t testing.TB, role chserver.Role) (user, password string) {
+	t.Helper()
+	user, password, ok := Server(t).Credentials().Login(role)
+	if !ok {
+		t.Fatalf("the embedded endpoint has no %s user", role)
+	}
+	return user, password
+}
+
+// Admin is Login(t, chserver.RoleAdmin): tests that create their schema
+// connect as admin.
+func Admin(t testing.TB) (user, password string) { return Login(t, chserver.RoleAdmin) }
+
 var unsafeChars = regexp.MustCompile(`[^a-z0-9_]+`)
 
 // Database creates a fresh database for this test and returns its name.
@@ -96,7 +120,8 @@ func Database(t testing.TB) string {
 	return name
 }
 
-// Open returns a clickhouse-go connection (HTTP protocol) to database db.
+// Open returns a clickhouse-go connection (HTTP protocol) to database db,
+// as admin.
 func Open(t testing.TB, db string) driver.Conn {
 	t.Helper()
 	conn := open(t, Addr(t), db)
@@ -104,11 +129,28 @@ func Open(t testing.TB, db string) driver.Conn {
 	return conn
 }
 
+// OpenAs is Open as the user of role.
+func OpenAs(t testing.TB, role chserver.Role, db string) driver.Conn {
+	t.Helper()
+	user, password := Login(t, role)
+	conn, err := clickhouse.Open(&clickhouse.Options{
+		Protocol: clickhouse.HTTP,
+		Addr:     []string{Addr(t)},
+		Auth:     clickhouse.Auth{Database: db, Username: user, Password: password},
+	})
+	if err != nil {
+		t.Fatalf("open clickhouse-go: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return conn
+}
+
 func open(t testing.TB, addr, db string) driver.Conn {
+	user, password := Admin(t)
 	conn, err := clickhouse.Open(&clickhouse.Options{
 		Protocol: clickhouse.HTTP,
 		Addr:     []string{addr},
-		Auth:     clickhouse.Auth{Database: db},
+		Auth:     clickhouse.Auth{Database: db, Username: user, Password: password},
 	})
 	if err != nil {
 		t.Fatalf("open clickhouse-go: %v", err)

@@ -22,6 +22,7 @@ func TestStoredProbeIDs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	s, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
 	if err != nil {

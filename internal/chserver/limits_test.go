@@ -1,0 +1,218 @@
+package chserver
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/binary"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	chcompress "github.com/ClickHouse/ch-go/compress"
+)
+
+// A 64 KiB gzip body that decodes to 64 MiB is refused once it decodes
+// past the limit, not spooled whole (it used to land in /dev/shm).
+func TestDecodedBodyLimit(t *testing.T) {
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	zeros := make([]byte, 1<<20)
+	for i := 0; i < 64; i++ {
+		_, _ = zw.Write(zeros)
+	}
+	_ = zw.Close()
+	s := &Server{cfg: Config{MaxBodyBytes: 1 << 20, MaxBlockBytes: 128 << 20}}
+	hr, _ := http.NewRequest("POST", "/", bytes.NewReader(zipped.Bytes()))
+	hr.Header.Set("Content-Encoding", "gzip")
+	body, err := s.requestBody(hr, &request{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := io.Copy(io.Discard, body)
+	if code := toHTTPError(readBodyError(err)).code; err == nil || code != 202 {
+		t.Fatalf("read %d bytes, err %v (code %d), want QUERY_IS_TOO_LARGE", n, err, code)
+	}
+	if n > 1<<20 {
+		t.Fatalf("read %d bytes past the limit", n)
+	}
+}
+
+// A compressed block header announcing more than max_block_bytes is
+// refused before anything of that size is allocated or read.
+func TestBlockHeaderLimit(t *testing.T) {
+	var header [blockHeaderSize]byte
+	header[blockChecksumSize] = 0x82 // LZ4
+	binary.LittleEndian.PutUint32(header[blockChecksumSize+1:], 9+16)
+	binary.LittleEndian.PutUint32(header[blockChecksumSize+5:], 1<<30)
+	r := newBlockReader(bytes.NewReader(header[:]), 128<<20)
+	_, err := io.ReadAll(r)
+	if he := blockError(err); he == nil || he.code != 39 {
+		t.Fatalf("got %v, want TOO_LARGE_SIZE_COMPRESSED", err)
+	}
+}
+
+// Real blocks, several in a row, decode to what was compressed.
+func TestBlockReaderRoundTrip(t *testing.T) {
+	var body bytes.Buffer
+	var want []byte
+	for i, m := range []chcompress.Method{chcompress.LZ4, chcompress.ZSTD, chcompress.None} {
+		part := bytes.Repeat([]byte{byte('a' + i)}, 3000+i)
+		want = append(want, part...)
+		w := chcompress.NewWriter(chcompress.LevelZero, m)
+		if err := w.Compress(part); err != nil {
+			t.Fatal(err)
+		}
+		body.Write(w.Data)
+	}
+	got, err := io.ReadAll(newBlockReader(bytes.NewReader(body.Bytes()), 1<<20))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("decoded %d bytes (want %d), err %v", len(got), len(want), err)
+	}
+	cut := newBlockReader(bytes.NewReader(body.Bytes()[:body.Len()-10]), 1<<20)
+	if _, err := io.ReadAll(cut); err == nil {
+		t.Fatal("a truncated block decoded without error")
+	}
+}
+
+// Spooled bytes in RAM never exceed the budget: a body larger than the
+// budget, and one arriving while another holds it, go to disk; the
+// budget comes back when an insert ends.
+func TestSpoolBudget(t *testing.T) {
+	mem, disk := t.TempDir(), t.TempDir()
+	s, err := newSpooler(mem, disk, 3<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.remove()
+	small, err := s.spool(bytes.NewReader(make([]byte, 2<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(small.path, s.memDir) || small.size != 2<<20 {
+		t.Fatalf("2 MiB went to %s (%d bytes), want RAM", small.path, small.size)
+	}
+	big, err := s.spool(bytes.NewReader(make([]byte, 5<<20)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(big.path, disk) || big.size != 5<<20 {
+		t.Fatalf("5 MiB went to %s (%d bytes), want disk", big.path, big.size)
+	}
+	if st, err := os.Stat(big.path); err != nil || st.Size() != 5<<20 {
+		t.Fatalf("disk file: %v %v", st, err)
+	}
+	if got := s.inMem.Load(); got != 2<<20 {
+		t.Fatalf("RAM in use %d, want only the small insert's", got)
+	}
+	small.release()
+	big.release()
+	if got := s.inMem.Load(); got != 0 {
+		t.Fatalf("RAM in use after both ended: %d", got)
+	}
+	for _, d := range []string{s.memDir, disk} {
+		if left, _ := filepath.Glob(filepath.Join(d, "*")); len(left) != 0 {
+			t.Fatalf("files left in %s: %v", d, left)
+		}
+	}
+	st, err := os.Stat(s.memDir)
+	if err != nil || st.Mode().Perm() != 0o700 {
+		t.Fatalf("RAM spool folder mode %v (%v), want 0700", st.Mode().Perm(), err)
+	}
+}
+
+// A request that finds every engine slot taken waits, then gets
+// ClickHouse's TOO_MANY_SIMULTANEOUS_QUERIES; it gets the slot when one
+// is given back.
+func TestConcurrencySlots(t *testing.T) {
+	s := &Server{slots: make(chan struct{}, 1), queueWait: 50 * time.Millisecond}
+	release, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.acquire(context.Background()); toHTTPError(err).code != 202 || toHTTPError(err).status != http.StatusServiceUnavailable {
+		t.Fatalf("second request: %v, want 202 / 503", err)
+	}
+	release()
+	again, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatalf("after release: %v", err)
+	}
+	again()
+}
+
+func TestHostAndOrigin(t *testing.T) {
+	s := &Server{hostname: "box", cfg: Config{AllowedHosts: []string{"ch.example.org"}, AllowedOrigins: []string{"https://grafana.example.org"}}}
+	for host, ok := range map[string]bool{
+		"127.0.0.1:8123": true, "[::1]:8123": true, "10.1.2.3": true, "localhost:8123": true, "box:8123": true,
+		"ch.example.org:8123": true, "CH.example.org.": true, "attacker.example:8123": false, "127.0.0.1.nip.io": false, "": true,
+	} {
+		if got := s.hostAllowed(host); got != ok {
+			t.Errorf("Host %q allowed = %v, want %v", host, got, ok)
+		}
+	}
+	for _, tt := range []struct {
+		origin, host string
+		ok           bool
+	}{
+		{"https://grafana.example.org", "127.0.0.1:8123", true},
+		{"http://127.0.0.1:8123", "127.0.0.1:8123", true},
+		{"http://evil.example", "127.0.0.1:8123", false},
+		{"null", "127.0.0.1:8123", false},
+	} {
+		if got := s.originAllowed(tt.origin, tt.host); got != tt.ok {
+			t.Errorf("Origin %q to %q allowed = %v, want %v", tt.origin, tt.host, got, tt.ok)
+		}
+	}
+}
+
+// On first start each role gets a user with a random password in a file
+// only its owner reads; later starts read the same users; a file others
+// could read is made private.
+func TestCredentialsFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), CredentialsFileName)
+	first, err := loadOrCreateCredentials(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range []Role{RoleReader, RoleWriter, RoleAdmin} {
+		name, password, ok := first.Login(r)
+		if !ok || name != string(r) || len(password) < 24 {
+			t.Fatalf("%s: %q %q %v", r, name, password, ok)
+		}
+		if role, ok := first.authenticate(name, password); !ok || role != r {
+			t.Fatalf("%s cannot log in", r)
+		}
+		if _, ok := first.authenticate(name, password+"x"); ok {
+			t.Fatalf("%s logs in with a wrong password", r)
+		}
+	}
+	if _, ok := first.authenticate("nobody", ""); ok {
+		t.Fatal("an unknown user logs in")
+	}
+	st, _ := os.Stat(path)
+	if st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode %v, want 0600", st.Mode().Perm())
+	}
+	_ = os.Chmod(path, 0o644)
+	again, err := loadOrCreateCredentials(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, p1, _ := first.Login(RoleAdmin); func() string { _, p, _ := again.Login(RoleAdmin); return p }() != p1 {
+		t.Fatal("the second start generated new passwords")
+	}
+	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
+		t.Fatalf("mode after reading %v, want 0600", st.Mode().Perm())
+	}
+	if err := os.WriteFile(path, []byte("users:\n  x: {role: root, password: short}\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ReadCredentials(path); err == nil || !strings.Contains(err.Error(), "users.x") {
+		t.Fatalf("a wrong file: %v", err)
+	}
+}
