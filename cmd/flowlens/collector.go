@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
 )
@@ -80,14 +81,11 @@ With no Kafka brokers configured it starts the embedded broker on
 				cfg.Kafka.Brokers = broker.Addrs()
 			}
 
-			st, closeStore, err := g.openStore(ctx, log)
+			st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
-			if _, err := st.Migrate(ctx); err != nil {
-				return fmt.Errorf("migrate schema: %w", err)
-			}
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

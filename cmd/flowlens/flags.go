@@ -2,12 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
+	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
@@ -60,10 +63,14 @@ func (g *globalFlags) logger() (*zap.Logger, error) {
 	return logging.New(logging.Config{Level: g.LogLevel})
 }
 
-// openStore connects to storage for a CLI command. With no --clickhouse it
-// uses the embedded endpoint when `flowlens up` serves it, and otherwise opens
-// the embedded engine in this process on --data-dir. close releases both.
-func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger) (st *storage.Store, closeFn func(), err error) {
+// openStore connects to storage for a CLI command as a user of role. With
+// no --clickhouse it uses the embedded endpoint when `flowlens up` serves
+// it, and otherwise opens the embedded engine in this process on
+// --data-dir. Unless the address names a user (http://user:pass@host), it
+// logs in with the embedded endpoint's generated credentials in
+// --data-dir/clickhouse. With migrate it first applies the schema as admin.
+// close releases both.
+func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chserver.Role, migrate bool) (st *storage.Store, closeFn func(), err error) {
 	cfg := storage.Config{Addr: g.ClickHouse, Database: g.Database}
 	var srv *chserver.Server
 	if cfg.Addr == "" {
@@ -82,23 +89,61 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger) (st *stora
 			cfg.Addr = srv.Addr()
 		}
 	}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		return nil, nil, err
-	}
-	st, err = storage.Open(ctx, cfg, log)
-	if err != nil {
+	stopServer := func() {
 		if srv != nil {
 			_ = srv.Shutdown(context.Background())
 		}
+	}
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		stopServer()
 		return nil, nil, err
+	}
+	if migrate {
+		if err := storage.MigrateAs(ctx, g.login(cfg, srv, chserver.RoleAdmin), log); err != nil {
+			stopServer()
+			return nil, nil, g.loginHint(fmt.Errorf("migrate schema: %w", err))
+		}
+	}
+	st, err = storage.Open(ctx, g.login(cfg, srv, role), log)
+	if err != nil {
+		stopServer()
+		return nil, nil, g.loginHint(err)
 	}
 	return st, func() {
 		_ = st.Close()
-		if srv != nil {
-			_ = srv.Shutdown(context.Background())
-		}
+		stopServer()
 	}, nil
+}
+
+// login fills in the user of role from the embedded endpoint's
+// credentials (of srv, or of the file `flowlens up` wrote), unless the
+// address names a user. Without credentials it leaves cfg as it is: a
+// ClickHouse server with its own users.
+func (g *globalFlags) login(cfg storage.Config, srv *chserver.Server, role chserver.Role) storage.Config {
+	if u, err := url.Parse(cfg.Addr); err == nil && u.User != nil {
+		return cfg
+	}
+	var creds chserver.Credentials
+	if srv != nil {
+		creds = srv.Credentials()
+	} else if c, err := chserver.ReadCredentials(chserver.CredentialsPath(g.engineDir())); err == nil {
+		creds = c
+	}
+	if name, password, ok := creds.Login(role); ok {
+		cfg.Username, cfg.Password = name, password
+	}
+	return cfg
+}
+
+// loginHint adds what to do to an authentication failure.
+func (g *globalFlags) loginHint(err error) error {
+	var ex *clickhouse.Exception
+	if errors.As(err, &ex) && (ex.Code == 194 || ex.Code == 516) {
+		return fmt.Errorf("%w\n(the embedded endpoint's users are in %s, written by `flowlens up`: use the same --data-dir, or put user:password@ in --clickhouse)",
+			err, chserver.CredentialsPath(g.engineDir()))
+	}
+	return err
 }
 
 func listening(addr string) bool {

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
@@ -62,14 +63,11 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 			ctx := cmd.Context()
 			opt := flowgraph.Options{Logger: log}
 			if !noStorage {
-				st, closeStore, err := g.openStore(ctx, log)
+				st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
 				if err != nil {
 					return err
 				}
 				defer closeStore()
-				if _, err := st.Migrate(ctx); err != nil {
-					return fmt.Errorf("migrate schema: %w", err)
-				}
 				opt.Store = st
 			}
 			svc, err := flowgraph.NewService(cfg, opt)

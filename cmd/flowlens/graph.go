@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/chserver"
 )
 
 func newGraphCmd(g *globalFlags) *cobra.Command {
@@ -64,7 +65,7 @@ call is.
 				if err != nil {
 					return err
 				}
-				st, closeStore, err := g.openStore(ctx, log)
+				st, closeStore, err := g.openStore(ctx, log, chserver.RoleReader, false)
 				if err != nil {
 					return err
 				}

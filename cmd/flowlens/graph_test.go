@@ -56,6 +56,7 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 	addr, db := chtest.Addr(t), chtest.Database(t)
 	ctx := context.Background()
 	cfg := storage.Config{Addr: addr, Database: db}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, nil)
 	if err != nil {
@@ -84,7 +85,7 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 		root.AddCommand(newGraphCmd(g))
 		var out bytes.Buffer
 		root.SetOut(&out)
-		root.SetArgs(append([]string{"--clickhouse", addr, "--database", db, "--log-level", "warn", "graph",
+		root.SetArgs(append([]string{"--clickhouse", addr, "--data-dir", chtest.DataDir(t), "--database", db, "--log-level", "warn", "graph",
 			"--from", "2026-11-25T09:30:00Z", "--to", "2026-11-25T10:30:00Z"}, args...))
 		if err := root.Execute(); err != nil {
 			t.Fatalf("graph %v: %v", args, err)

@@ -16,6 +16,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -43,15 +44,11 @@ there already.`,
 			if err != nil {
 				return err
 			}
-			st, closeStore, err := g.openStore(cmd.Context(), log)
+			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleWriter, true)
 			if err != nil {
 				return err
 			}
 			defer closeStore()
-			// Loading into a fresh engine must just work: the schema is idempotent.
-			if _, err := st.Migrate(cmd.Context()); err != nil {
-				return err
-			}
 			var results []loadResult
 			for _, path := range args {
 				data, err := readInput(path, cmd.InOrStdin())

@@ -5,6 +5,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -52,7 +53,7 @@ local tables and Distributed tables) to review or apply by hand.`,
 			if err != nil {
 				return err
 			}
-			st, closeStore, err := g.openStore(cmd.Context(), log)
+			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleAdmin, false)
 			if err != nil {
 				return err
 			}

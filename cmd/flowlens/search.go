@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -78,7 +79,7 @@ func newSpansCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, closeStore, err := g.openStore(cmd.Context(), log)
+			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
 			if err != nil {
 				return err
 			}
@@ -143,7 +144,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 			if err != nil {
 				return err
 			}
-			st, closeStore, err := g.openStore(cmd.Context(), log)
+			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
 			if err != nil {
 				return err
 			}

@@ -19,15 +19,18 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 
-// storageCLI runs the storage commands against a test database.
+// storageCLI runs the storage commands against a test database, as a
+// person would: with the data folder of the running endpoint, whose
+// generated credentials the commands read themselves.
 type storageCLI struct {
-	t    *testing.T
-	addr string
-	db   string
+	t       *testing.T
+	addr    string
+	dataDir string
+	db      string
 }
 
 func newStorageCLI(t *testing.T) *storageCLI {
-	return &storageCLI{t: t, addr: chtest.Addr(t), db: chtest.Database(t)}
+	return &storageCLI{t: t, addr: chtest.Addr(t), dataDir: chtest.DataDir(t), db: chtest.Database(t)}
 }
 
 func (c *storageCLI) run(args ...string) (string, string, error) {
@@ -39,7 +42,7 @@ func (c *storageCLI) run(args ...string) (string, string, error) {
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)
-	root.SetArgs(append([]string{"--clickhouse", c.addr, "--database", c.db, "--log-level", "warn"}, args...))
+	root.SetArgs(append([]string{"--clickhouse", c.addr, "--data-dir", c.dataDir, "--database", c.db, "--log-level", "warn"}, args...))
 	err := root.Execute()
 	return out.String(), errOut.String(), err
 }
@@ -188,5 +191,17 @@ func TestMigratePrintCluster(t *testing.T) {
 	if !strings.Contains(out.String(), "ON CLUSTER `prod`") || !strings.Contains(out.String(), "toIntervalDay(7)") ||
 		!strings.Contains(out.String(), "PROJECTION by_trace_id") || !strings.Contains(out.String(), "index_granularity = 1024") {
 		t.Errorf("migrate --print:\n%s", out.String())
+	}
+}
+
+// Without the data folder whose credentials `flowlens up` wrote, a command
+// says where they are instead of failing with a bare authentication error;
+// with them (newStorageCLI) the commands log in by themselves.
+func TestCLIWithoutCredentials(t *testing.T) {
+	c := newStorageCLI(t)
+	c.dataDir = t.TempDir()
+	_, _, err := c.run("spans", "--limit", "1")
+	if err == nil || !strings.Contains(err.Error(), filepath.Join(c.dataDir, "clickhouse", "credentials.yaml")) {
+		t.Fatalf("want an error naming the credentials file, got %v", err)
 	}
 }

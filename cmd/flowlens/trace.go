@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -35,7 +36,7 @@ is 32 hex digits, as flowlens logs and spans print it.`,
 			if err != nil {
 				return err
 			}
-			st, closeStore, err := g.openStore(cmd.Context(), log)
+			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
 			if err != nil {
 				return err
 			}

@@ -17,6 +17,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/pipeline"
 	"github.com/flowlens/flowlens/loadtest"
@@ -158,11 +159,12 @@ func runUp(ctx context.Context, cfg pipeline.Config, demo bool, demoRate float64
 	fmt.Fprintf(out, `
 flowlens is up, data in %s
 
-  ClickHouse HTTP   http://%s      (Grafana's ClickHouse data source, curl, clickhouse-go)
+  ClickHouse HTTP   http://%s      (Grafana's ClickHouse data source, curl, clickhouse-go;
+                    users reader, writer, admin: passwords in %s)
   Kafka             %v
   OTLP (agent)      grpc %s   http %s
   flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
-`, cfg.DataDir, a.ClickHouse, a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
+`, cfg.DataDir, a.ClickHouse, chserver.CredentialsPath(cfg.ClickHouse.DataDir), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
 	if a.Alerts != "" {
 		fmt.Fprintf(out, "  alerts API        http://%s/api/v1/alerts   (%s alerts --url http://%s)\n", a.Alerts, os.Args[0], a.Alerts)
 	}
@@ -172,7 +174,7 @@ Try, in another terminal:
   %[1]s spans --service checkout --limit 5
   %[1]s trace <trace-id from the spans>
   %[1]s graph --since 5m --api http://%[2]s
-  curl 'http://%[3]s/?query=SELECT+ServiceName,count()+FROM+%[4]s.otel_traces+GROUP+BY+1'
+  curl -u reader:PASSWORD 'http://%[3]s/?query=SELECT+ServiceName,count()+FROM+%[4]s.otel_traces+GROUP+BY+1'
 `, self, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
 	if !demo {
 		fmt.Fprintf(out, "\nSend OTLP to the agent; Ctrl-C stops everything cleanly.\n")

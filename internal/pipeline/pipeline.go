@@ -21,6 +21,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/internal/chdb"
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
@@ -225,6 +226,11 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		}
 	}()
 
+	// Everything below DataDir (spans, logs, Kafka segments, credentials)
+	// is for this user only.
+	if err = chdb.PrivateDir(cfg.DataDir); err != nil {
+		return nil, err
+	}
 	// ClickHouse: the engine, its HTTP endpoint, the schema.
 	if p.ch, err = chserver.New(cfg.ClickHouse, log.Named("clickhouse")); err != nil {
 		return nil, err
@@ -234,18 +240,23 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		return nil, err
 	}
 	p.add("clickhouse", p.ch.Shutdown)
-	scfg := cfg.Storage
+	scfg, admin := cfg.Storage, cfg.Storage
 	if scfg.Addr == "" {
-		scfg.Addr = p.ch.Addr()
+		// The embedded endpoint's own users: the parts write as writer,
+		// the schema is applied as admin.
+		scfg.Addr, admin.Addr = p.ch.Addr(), p.ch.Addr()
+		scfg.Username, scfg.Password, _ = p.ch.Credentials().Login(chserver.RoleWriter)
+		admin.Username, admin.Password, _ = p.ch.Credentials().Login(chserver.RoleAdmin)
 	}
 	scfg.SetDefaults()
+	admin.SetDefaults()
+	if err = storage.MigrateAs(ctx, admin, log.Named("storage")); err != nil {
+		return nil, err
+	}
 	if p.store, err = storage.Open(ctx, scfg, log.Named("storage")); err != nil {
 		return nil, err
 	}
 	p.add("storage client", func(context.Context) error { return p.store.Close() })
-	if _, err = p.store.Migrate(ctx); err != nil {
-		return nil, err
-	}
 
 	// Kafka.
 	if p.broker, err = kafkabroker.New(cfg.Broker, log.Named("broker")); err != nil {

@@ -32,6 +32,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -214,7 +215,15 @@ metrics: {endpoint: 127.0.0.1:0}
 		return nil, err
 	}
 
-	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{chAddr}})
+	// The engine process wrote its users into its data folder; the probes
+	// read as the reader, as Grafana would.
+	creds, err := chserver.ReadCredentials(chserver.CredentialsPath(filepath.Join(cfg.Dir, "clickhouse")))
+	if err != nil {
+		return nil, err
+	}
+	reader, readerPassword, _ := creds.Login(chserver.RoleReader)
+	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{chAddr},
+		Auth: clickhouse.Auth{Username: reader, Password: readerPassword}})
 	if err != nil {
 		return nil, err
 	}
@@ -308,14 +317,14 @@ metrics: {endpoint: 127.0.0.1:0}
 		}
 	}
 	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE active AND database = 'bench' AND table = 'otel_traces'").Scan(&rep.Parts)
-	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, probes.foundIDs())
+	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, reader, readerPassword, probes.foundIDs())
 	return rep, err
 }
 
 // timeLookups fetches each trace the way `flowlens trace` does and reports
 // the latency quantiles.
-func timeLookups(ctx context.Context, chAddr string, ids []string) (p50, p99 time.Duration, n int, err error) {
-	cfg := storage.Config{Addr: chAddr, Database: "bench"}
+func timeLookups(ctx context.Context, chAddr, user, password string, ids []string) (p50, p99 time.Duration, n int, err error) {
+	cfg := storage.Config{Addr: chAddr, Database: "bench", Username: user, Password: password}
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
