@@ -288,44 +288,56 @@ func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, e
 	}
 
 	if x.ins != nil {
+		head, tail := x.ins.head, x.ins.tail
 		if !x.ins.simple {
-			if err := s.checkWithEngine(conn, x, x.ins.head+" "+x.ins.tail+" FORMAT "+x.ins.format); err != nil {
+			canonical, err := s.judgeWithEngine(conn, x, head+" "+tail+" FORMAT "+x.ins.format)
+			if err != nil {
 				return nil, "", err
 			}
+			c := splitInsert(canonical)
+			if c == nil || c.format != x.ins.format || c.data != "" {
+				return nil, "", syntaxError("the insert's statement could not be told from its data")
+			}
+			head, tail = c.head, c.tail
 		}
 		if x.spooled.size == 0 {
 			return &chdb.Result{}, "", nil
 		}
-		q := x.ins.head + " FROM INFILE " + quoteString(x.spooled.path)
-		if x.ins.tail != "" {
-			q += " " + x.ins.tail
+		q := head + " FROM INFILE " + quoteString(x.spooled.path)
+		if tail != "" {
+			q += " " + tail
 		}
 		q += " FORMAT " + x.ins.format
 		res, err := conn.Query(q, "TSV", params)
 		return res, "", err
 	}
-	if err := s.checkWithEngine(conn, x, x.query); err != nil {
+	canonical, err := s.judgeWithEngine(conn, x, x.query)
+	if err != nil {
 		return nil, "", err
 	}
 	format := req.defaultFormat
-	if m := selectFormatRe.FindStringSubmatch(x.query); m != nil {
+	if m := selectFormatRe.FindStringSubmatch(canonical); m != nil {
 		format = m[1]
 	}
-	res, err := conn.Query(x.query, req.defaultFormat, params)
+	res, err := conn.Query(canonical, req.defaultFormat, params)
 	return res, format, err
 }
 
-// checkWithEngine has the engine's parser format the statement (one
-// statement only, comments gone, names and quoting canonical) and judges
-// that. Cost: one more engine call, which parses but runs nothing.
-func (s *Server) checkWithEngine(conn *chdb.Conn, x *execution, query string) error {
+// judgeWithEngine has the engine's parser format the statement (one
+// statement only, comments gone, names and quoting canonical), judges that
+// and returns it: the engine then runs exactly what was judged, not the
+// client's text, which the engine's client could split differently (inline
+// data ends at a newline, and what follows would run). ClickHouse relies on
+// the same formatting to send queries to other shards. Cost: one more
+// engine call, which parses but runs nothing.
+func (s *Server) judgeWithEngine(conn *chdb.Conn, x *execution, query string) (string, error) {
 	res, err := conn.Query("SELECT formatQuery({q:String})", "RawBLOB", []chdb.Param{{Name: "q", Value: tsvEscape(query)}})
 	if err != nil {
-		return err
+		return "", err
 	}
 	canonical := string(res.Data)
 	res.Free()
-	return s.guard.checkCanonical(x.user, x.role, canonical)
+	return canonical, s.guard.checkCanonical(x.user, x.role, canonical)
 }
 
 // sessionSettings is one SET with the client's settings and then the
