@@ -216,3 +216,25 @@ func TestCredentialsFile(t *testing.T) {
 		t.Fatalf("a wrong file: %v", err)
 	}
 }
+
+// The pipeline validates its parts' configs before their constructors
+// fill the defaults: unset limits are valid, wrong ones are named.
+func TestConfigValidate(t *testing.T) {
+	unset := Config{Addr: "127.0.0.1:0", DataDir: "x"}
+	if err := unset.Validate(); err != nil {
+		t.Fatalf("unset fields: %v", err)
+	}
+	for field, mod := range map[string]func(c *Config){
+		"limits.reader.max_execution_time": func(c *Config) { c.Limits.Reader.MaxExecutionTime = time.Millisecond },
+		"limits.admin.max_memory_usage":    func(c *Config) { c.Limits.Admin.MaxMemoryUsage = 10 },
+		"max_block_bytes":                  func(c *Config) { c.MaxBlockBytes = 2 << 30 },
+		"spool_memory_bytes":               func(c *Config) { c.SpoolMemoryBytes = -2 },
+		"allowed_origins":                  func(c *Config) { c.AllowedOrigins = []string{"evil.example"} },
+	} {
+		c := Config{Addr: "127.0.0.1:0", DataDir: "x"}
+		mod(&c)
+		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("%s: %v", field, err)
+		}
+	}
+}

@@ -137,7 +137,8 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate names the first bad field.
+// Validate names the first bad field. Unset fields are valid: they take
+// their defaults (callers may validate before New sets them).
 func (c *Config) Validate() error {
 	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
 		return config.Errorf("addr", "must be host:port: %v", err)
@@ -156,13 +157,13 @@ func (c *Config) Validate() error {
 	if c.MaxBodyBytes < 0 {
 		return config.Errorf("max_body_bytes", "must not be negative")
 	}
-	if c.MaxBlockBytes < 1<<10 || c.MaxBlockBytes > 1<<30 {
+	if c.MaxBlockBytes != 0 && (c.MaxBlockBytes < 1<<10 || c.MaxBlockBytes > 1<<30) {
 		return config.Errorf("max_block_bytes", "%d: want 1 KiB to 1 GiB", c.MaxBlockBytes)
 	}
 	if c.SpoolMemoryBytes < -1 {
 		return config.Errorf("spool_memory_bytes", "%d: want a size, or -1 for no RAM spooling", c.SpoolMemoryBytes)
 	}
-	if c.MaxConcurrentQueries < 1 {
+	if c.MaxConcurrentQueries < 0 {
 		return config.Errorf("max_concurrent_queries", "must be at least 1")
 	}
 	if c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {

@@ -258,14 +258,15 @@ func (l *Limits) setDefaults(def Limits) {
 	}
 }
 
+// validate accepts unset (zero) fields: they take the defaults.
 func (l Limits) validate(field string) error {
-	if l.MaxExecutionTime < time.Second {
+	if l.MaxExecutionTime != 0 && l.MaxExecutionTime < time.Second {
 		return config.Errorf(field+".max_execution_time", "%v: want at least 1s", l.MaxExecutionTime)
 	}
-	if l.MaxMemoryUsage < 1<<20 {
+	if l.MaxMemoryUsage != 0 && l.MaxMemoryUsage < 1<<20 {
 		return config.Errorf(field+".max_memory_usage", "%d: want at least 1 MiB", l.MaxMemoryUsage)
 	}
-	if l.MaxResultBytes < 1<<10 {
+	if l.MaxResultBytes != 0 && l.MaxResultBytes < 1<<10 {
 		return config.Errorf(field+".max_result_bytes", "%d: want at least 1 KiB", l.MaxResultBytes)
 	}
 	return nil
