@@ -19,10 +19,12 @@ func newClickHouseCmd(g *globalFlags) *cobra.Command {
 		Long: `Serve the embedded ClickHouse engine (chDB) on a ClickHouse-compatible HTTP
 port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 
-  curl 'http://127.0.0.1:8123/?query=SELECT+version()'
+  curl -u reader:PASSWORD 'http://127.0.0.1:8123/?query=SELECT+version()'
 
 The engine's data is in --data-dir's clickhouse/ folder (data/clickhouse),
-or in --data-dir itself when that is an engine's folder already.`,
+or in --data-dir itself when that is an engine's folder already. Requests
+log in as reader, writer or admin, with the passwords generated in
+credentials.yaml of that folder (see internal/chserver/SECURITY.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()
@@ -41,7 +43,8 @@ or in --data-dir itself when that is an engine's folder already.`,
 				_ = srv.Shutdown(context.Background())
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s); Ctrl-C stops it\n", srv.Addr(), cfg.DataDir)
+			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s, users and passwords in %s); Ctrl-C stops it\n",
+				srv.Addr(), cfg.DataDir, chserver.CredentialsPath(cfg.DataDir))
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			defer cancel()

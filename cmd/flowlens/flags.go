@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
@@ -118,17 +119,24 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chser
 
 // login fills in the user of role from the embedded endpoint's
 // credentials (of srv, or of the file `flowlens up` wrote), unless the
-// address names a user. Without credentials it leaves cfg as it is: a
-// ClickHouse server with its own users.
+// address names a user. The file's passwords only go to this machine: for
+// another address, or without credentials, cfg stays as it is (a
+// ClickHouse server with its own users).
 func (g *globalFlags) login(cfg storage.Config, srv *chserver.Server, role chserver.Role) storage.Config {
-	if u, err := url.Parse(cfg.Addr); err == nil && u.User != nil {
-		return cfg
+	host := cfg.Addr
+	if u, err := url.Parse(cfg.Addr); err == nil && strings.Contains(cfg.Addr, "://") {
+		if u.User != nil {
+			return cfg
+		}
+		host = u.Host
 	}
 	var creds chserver.Credentials
 	if srv != nil {
 		creds = srv.Credentials()
-	} else if c, err := chserver.ReadCredentials(chserver.CredentialsPath(g.engineDir())); err == nil {
-		creds = c
+	} else if loopback(host) {
+		if c, err := chserver.ReadCredentials(chserver.CredentialsPath(g.engineDir())); err == nil {
+			creds = c
+		}
 	}
 	if name, password, ok := creds.Login(role); ok {
 		cfg.Username, cfg.Password = name, password
@@ -144,6 +152,19 @@ func (g *globalFlags) loginHint(err error) error {
 			err, chserver.CredentialsPath(g.engineDir()))
 	}
 	return err
+}
+
+// loopback reports whether hostport names this machine.
+func loopback(hostport string) bool {
+	host := hostport
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func listening(addr string) bool {

@@ -13,6 +13,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -203,5 +204,20 @@ func TestCLIWithoutCredentials(t *testing.T) {
 	_, _, err := c.run("spans", "--limit", "1")
 	if err == nil || !strings.Contains(err.Error(), filepath.Join(c.dataDir, "clickhouse", "credentials.yaml")) {
 		t.Fatalf("want an error naming the credentials file, got %v", err)
+	}
+}
+
+// The generated passwords go to this machine only: for another address
+// the CLI sends no credentials from the file.
+func TestCLILoginStaysLocal(t *testing.T) {
+	g := &globalFlags{DataDir: chtest.DataDir(t)}
+	for addr, local := range map[string]bool{
+		"127.0.0.1:8123": true, "localhost:8123": true, "http://[::1]:8123": true,
+		"clickhouse.example.org:8123": false, "https://10.1.2.3:8443": false, "http://u:p@127.0.0.1:8123": false,
+	} {
+		cfg := g.login(storage.Config{Addr: addr}, nil, chserver.RoleReader)
+		if got := cfg.Username == "reader" && cfg.Password != ""; got != local {
+			t.Errorf("%s: logged in with the file's credentials: %v, want %v", addr, got, local)
+		}
 	}
 }
