@@ -43,7 +43,7 @@ credentials.yaml of that folder (see internal/chserver/SECURITY.md).`,
 				_ = srv.Shutdown(context.Background())
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s, users and passwords in %s); Ctrl-C stops it\n",
+			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s); Ctrl-C stops it\nusers and passwords: %s\n",
 				srv.Addr(), cfg.DataDir, chserver.CredentialsPath(cfg.DataDir))
 			<-cmd.Context().Done()
 			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/flowlens/flowlens/internal/chserver"
 )
 
 // syncBuffer is a bytes.Buffer a command writes while the test reads it.
@@ -69,7 +71,7 @@ func TestClickHouseOnTheEngineFolder(t *testing.T) {
 	p := startFlowlens(t, "clickhouse", "--data-dir", data, "--listen", "127.0.0.1:0", "--log-level", "error")
 	if m := p.waitOutput(t, served); m[2] != engine {
 		t.Fatalf("--data-dir %s serves %s, want %s", data, m[2], engine)
-	} else if _, stderr, code := runFlowlens(t, nil, "migrate", "--clickhouse", m[1], "--log-level", "error"); code != 0 {
+	} else if _, stderr, code := runFlowlens(t, nil, "migrate", "--clickhouse", m[1], "--data-dir", data, "--log-level", "error"); code != 0 {
 		t.Fatalf("migrate: %s", stderr)
 	}
 	p.stop(t)
@@ -82,7 +84,14 @@ func TestClickHouseOnTheEngineFolder(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(engine, "clickhouse")); err == nil {
 		t.Errorf("an engine was made in %s/clickhouse", engine)
 	}
-	resp, err := http.Get("http://" + m[1] + "/?query=" + url.QueryEscape("EXISTS TABLE flowlens.otel_traces"))
+	creds, err := chserver.ReadCredentials(chserver.CredentialsPath(engine))
+	if err != nil {
+		t.Fatal(err)
+	}
+	user, password, _ := creds.Login(chserver.RoleReader)
+	req, _ := http.NewRequest("GET", "http://"+m[1]+"/?query="+url.QueryEscape("EXISTS TABLE flowlens.otel_traces"), nil)
+	req.SetBasicAuth(user, password)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -200,6 +201,7 @@ func TestGraphSaysWhereItsCountsComeFrom(t *testing.T) {
 	c := newStorageCLI(t)
 	c.mustRun("migrate")
 	cfg := storage.Config{Addr: c.addr, Database: c.db}
+	cfg.Username, cfg.Password = chtest.Login(t, chserver.RoleWriter) // as the analyzer writes its rollups
 	cfg.SetDefaults()
 	ctx := context.Background()
 	st, err := storage.Open(ctx, cfg, nil)
