@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"context"
 	"encoding/binary"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -236,5 +237,33 @@ func TestConfigValidate(t *testing.T) {
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)
 		}
+	}
+}
+
+// A process killed with inserts spooled leaves its RAM folder behind; the
+// next endpoint to start removes it, and leaves live processes' alone.
+func TestStaleSpoolFoldersRemoved(t *testing.T) {
+	root := t.TempDir()
+	// A pid that cannot be running: above the kernel's pid_max.
+	dead := filepath.Join(root, "flowlens-spool-99999999-123")
+	alive := filepath.Join(root, fmt.Sprintf("flowlens-spool-%d-456", os.Getppid()))
+	for _, d := range []string{dead, alive} {
+		if err := os.MkdirAll(d, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "insert-1.bin"), []byte("rows"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s, err := newSpooler(root, t.TempDir(), 1<<20)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.remove()
+	if _, err := os.Stat(dead); err == nil {
+		t.Error("the dead process's spool folder is still there")
+	}
+	if _, err := os.Stat(alive); err != nil {
+		t.Errorf("a live process's spool folder was removed: %v", err)
 	}
 }

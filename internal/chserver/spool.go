@@ -6,7 +6,10 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync/atomic"
+	"syscall"
 )
 
 // spooler holds insert data in files while the engine reads them (FROM
@@ -141,12 +144,28 @@ func newSpooler(memRoot, diskDir string, budget int64) (*spooler, error) {
 			memRoot = "/dev/shm"
 		}
 	}
-	dir, err := os.MkdirTemp(memRoot, "flowlens-spool-")
+	removeStaleSpools(memRoot)
+	dir, err := os.MkdirTemp(memRoot, fmt.Sprintf("flowlens-spool-%d-", os.Getpid()))
 	if err != nil {
 		return nil, fmt.Errorf("create insert spool folder in %s: %w", memRoot, err)
 	}
 	s.memDir = dir
 	return s, nil
+}
+
+// removeStaleSpools deletes the RAM spool folders of processes that ended
+// without removing theirs (killed): RAM is not given back otherwise.
+func removeStaleSpools(root string) {
+	dirs, _ := filepath.Glob(filepath.Join(root, "flowlens-spool-*-*"))
+	for _, d := range dirs {
+		pid, err := strconv.Atoi(strings.Split(strings.TrimPrefix(filepath.Base(d), "flowlens-spool-"), "-")[0])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); errors.Is(err, syscall.ESRCH) {
+			_ = os.RemoveAll(d)
+		}
+	}
 }
 
 // remove deletes the RAM folder.
