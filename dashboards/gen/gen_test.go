@@ -21,6 +21,7 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/gen"
 	"github.com/flowlens/flowlens/dashboards/plugin"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -234,17 +235,21 @@ func TestEveryQueryRuns(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
+	if err := storage.MigrateAs(ctx, cfg, zap.NewNop()); err != nil {
+		t.Fatal(err)
+	}
+	// Grafana reads as the reader, through the plugin and its SQL alike.
+	cfg.Username, cfg.Password = chtest.Login(t, chserver.RoleReader)
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	settings, _ := json.Marshal(map[string]any{"address": cfg.Addr, "database": cfg.Database})
-	inst, err := plugin.NewDatasource(ctx, backend.DataSourceInstanceSettings{UID: "flowlens", JSONData: settings})
+	inst, err := plugin.NewDatasource(ctx, backend.DataSourceInstanceSettings{UID: "flowlens", JSONData: settings,
+		DecryptedSecureJSONData: map[string]string{"username": cfg.Username, "password": cfg.Password}})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -47,6 +48,7 @@ func benchDatabase(b *testing.B, name string, fill func(ctx context.Context, s *
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg.Username, cfg.Password = chtest.Admin(b)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
@@ -55,8 +57,10 @@ func benchDatabase(b *testing.B, name string, fill func(ctx context.Context, s *
 	if _, err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
+	reader, readerPassword := chtest.Login(b, chserver.RoleReader)
 	s := &benchSet{st: st, end: time.Now().UTC().Truncate(time.Minute),
-		cfg: settings{JSON: map[string]any{"address": cfg.Addr, "database": cfg.Database, "timeoutSeconds": 600}}} // its own UID
+		cfg: settings{JSON: map[string]any{"address": cfg.Addr, "database": cfg.Database, "timeoutSeconds": 600}, // its own UID
+			Secure: map[string]string{"username": reader, "password": readerPassword}}}
 	t0 := time.Now()
 	if err := fill(ctx, s); err != nil {
 		b.Fatal(err)

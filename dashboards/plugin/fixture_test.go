@@ -5,11 +5,9 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"fmt"
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/http/httputil"
 	"net/url"
 	"os"
 	"sort"
@@ -26,6 +24,7 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
@@ -42,7 +41,8 @@ func TestMain(m *testing.M) {
 // with the plugin served over gRPC as Grafana serves it, the flow
 // analyzer's API over the analyzer that drew the graph, and the alerts API.
 type shop struct {
-	addr     string // of the engine
+	addr     string            // of the engine
+	login    map[string]string // its reader, as Grafana's secureJsonData holds it
 	st       *storage.Store
 	res      *storeload.Result
 	from, to time.Time // a range holding the whole run
@@ -83,6 +83,7 @@ func loadShop(t *testing.T) (*shop, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
@@ -97,7 +98,9 @@ func loadShop(t *testing.T) (*shop, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &shop{addr: chtest.Addr(t), st: st, res: res, from: start.Add(-10 * time.Minute), to: time.Now().UTC()}
+	user, password := chtest.Login(t, chserver.RoleReader)
+	s := &shop{addr: chtest.Addr(t), login: map[string]string{"username": user, "password": password},
+		st: st, res: res, from: start.Add(-10 * time.Minute), to: time.Now().UTC()}
 	s.analyzer = httptest.NewServer(api.New(api.Options{Live: res.Analyzer}))
 	s.alerts = httptest.NewServer(alertapi.Handler(alertSource(firing)))
 	s.plugin = pluginServer(t)
@@ -147,12 +150,12 @@ type settings struct {
 // full is the shop's data source with every API configured.
 func (s *shop) full() settings {
 	return settings{JSON: map[string]any{"address": s.addr, "database": s.st.Database(),
-		"analyzerUrl": s.analyzer.URL, "alertsUrl": s.alerts.URL}}
+		"analyzerUrl": s.analyzer.URL, "alertsUrl": s.alerts.URL}, Secure: s.login}
 }
 
 // clickhouseOnly is the shop's data source without the live APIs.
 func (s *shop) clickhouseOnly() settings {
-	return settings{JSON: map[string]any{"address": s.addr, "database": s.st.Database()}}
+	return settings{JSON: map[string]any{"address": s.addr, "database": s.st.Database()}, Secure: s.login}
 }
 
 // pluginContext is what Grafana sends with each call. Instances are keyed
@@ -225,30 +228,6 @@ func (s *shop) resource(t *testing.T, c settings, path string) (int, []byte) {
 		t.Fatalf("CallResource %s: %v", path, err)
 	}
 	return got.Status, got.Body
-}
-
-// authProxy stands in front of the engine and, as a ClickHouse server
-// configured with a user does, refuses other credentials with
-// AUTHENTICATION_FAILED (HTTP 401, exception code 516).
-func authProxy(t *testing.T, user, password string) *httptest.Server {
-	target, _ := url.Parse("http://" + chtest.Addr(t))
-	rp := httputil.NewSingleHostReverseProxy(target)
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// ClickHouse takes credentials from basic auth or its own headers.
-		u, p, ok := r.BasicAuth()
-		if !ok {
-			u, p = r.Header.Get("X-ClickHouse-User"), r.Header.Get("X-ClickHouse-Key")
-		}
-		if u != user || p != password {
-			w.Header().Set("X-ClickHouse-Exception-Code", "516")
-			w.WriteHeader(http.StatusUnauthorized)
-			fmt.Fprintf(w, "Code: 516. DB::Exception: %s: Authentication failed: password is incorrect, or there is no user with such name. (AUTHENTICATION_FAILED) (version 23.8.16.16 (official build))\n", u)
-			return
-		}
-		rp.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv
 }
 
 // fieldTypes lists a frame's fields as name:type.

@@ -19,7 +19,6 @@ import (
 // checked when all is well.
 func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 	s := theShop(t)
-	proxy := authProxy(t, "flowlens", "s3cret")
 	closed := porttest.Refused(t) // nothing listens there
 	fresh := chtest.Database(t)
 	with := func(mod func(c *settings)) settings {
@@ -36,10 +35,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		{"everything reachable", s.full(), true, []string{"Connected to ClickHouse at " + s.addr, "database " + s.st.Database(),
 			"schema version 7", "flow analyzer at " + s.analyzer.URL, "alerts at " + s.alerts.URL}},
 		{"clickhouse only", s.clickhouseOnly(), true, []string{"Connected to ClickHouse"}},
-		{"credentials accepted", with(func(c *settings) {
-			c.JSON["address"] = "http://" + strings.TrimPrefix(proxy.URL, "http://")
-			c.Secure = map[string]string{"username": "flowlens", "password": "s3cret"}
-		}), true, []string{"Connected to ClickHouse"}},
+		{"address as a URL", with(func(c *settings) { c.JSON["address"] = "http://" + s.addr }), true, []string{"Connected to ClickHouse"}},
 		{"bad address setting", with(func(c *settings) { c.JSON["address"] = "no port here" }), false,
 			[]string{"settings", "address", "no port here"}},
 		{"bad analyzer URL setting", with(func(c *settings) { c.JSON["analyzerUrl"] = "ftp://x" }), false,
@@ -47,9 +43,9 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		{"engine unreachable", with(func(c *settings) { c.JSON["address"] = closed }), false,
 			[]string{"ClickHouse at " + closed + " is unreachable"}},
 		{"wrong password", with(func(c *settings) {
-			c.JSON["address"] = strings.TrimPrefix(proxy.URL, "http://")
-			c.Secure = map[string]string{"username": "flowlens", "password": "guess"}
-		}), false, []string{"refused the credentials of user \"flowlens\"", "AUTHENTICATION_FAILED"}},
+			c.Secure = map[string]string{"username": s.login["username"], "password": "guess"}
+		}), false, []string{"refused the credentials of user \"" + s.login["username"] + "\"", "AUTHENTICATION_FAILED"}},
+		{"no credentials", with(func(c *settings) { c.Secure = nil }), false, []string{"refused the credentials of user \"default\""}},
 		{"database missing", with(func(c *settings) { c.JSON["database"] = "no_such_db" }), false,
 			[]string{`database "no_such_db" does not exist`, "flowlens migrate"}},
 		{"schema missing", with(func(c *settings) { c.JSON["database"] = fresh }), false,
@@ -137,6 +133,7 @@ func TestChangedSettingsTakeEffect(t *testing.T) {
 	// the same data source, now pointing at an empty, migrated database
 	empty := chtest.Database(t)
 	cfg := storage.Config{Addr: s.addr, Database: empty}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(context.Background(), cfg, nil)
 	if err != nil {

@@ -254,4 +254,5 @@ func marshalYAML(v any) ([]byte, error) {
 }
 
 const header = "# Written by `flowlens grafana provision`. Credentials come from Grafana's environment:\n" +
-	"# FLOWLENS_CLICKHOUSE_USER and FLOWLENS_CLICKHOUSE_PASSWORD (empty: ClickHouse's default user).\n"
+	"# FLOWLENS_CLICKHOUSE_USER and FLOWLENS_CLICKHOUSE_PASSWORD (empty: ClickHouse's default user;\n" +
+	"# for `flowlens up`: reader and its password in data/clickhouse/credentials.yaml).\n"
