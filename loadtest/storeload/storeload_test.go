@@ -20,6 +20,7 @@ func TestStoredShopIsTheTruth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
 	if err != nil {

@@ -15,6 +15,7 @@ func TestSyntheticDatasets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
