@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -267,4 +268,41 @@ func dropEmptyLogs(ld plog.Logs) {
 		rl.ScopeLogs().RemoveIf(func(sl plog.ScopeLogs) bool { return sl.LogRecords().Len() == 0 })
 		return rl.ScopeLogs().Len() == 0
 	})
+}
+
+// BenchmarkAppendMessagesProto measures the byte-level split alone, as the
+// agent's OTLP receivers run it on requests already in otlp_proto: 512
+// spans (about 100 traces) or 512 log records (one trace each).
+func BenchmarkAppendMessagesProto(b *testing.B) {
+	traces, err := (&ptrace.ProtoMarshaler{}).MarshalTraces(wiretest.Traces(0, 512, 5))
+	if err != nil {
+		b.Fatal(err)
+	}
+	logs, err := (&plog.ProtoMarshaler{}).MarshalLogs(wiretest.Logs(0, 512))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, bc := range []struct {
+		name   string
+		req    []byte
+		append func(*Encoder, []kafka.Message, []byte) ([]kafka.Message, error)
+	}{
+		{"traces", traces, (*Encoder).AppendTraceMessagesProto},
+		{"logs", logs, (*Encoder).AppendLogMessagesProto},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			enc := Encoder{PartitionByTraceID: true}
+			var msgs []kafka.Message
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.req)))
+			for b.Loop() {
+				if msgs, err = bc.append(&enc, msgs[:0], bc.req); err != nil {
+					b.Fatal(err)
+				}
+			}
+			if len(msgs) < 2 {
+				b.Fatalf("%d messages: not split", len(msgs))
+			}
+		})
+	}
 }
