@@ -1,18 +1,13 @@
 package otlpwire
 
-import "google.golang.org/protobuf/encoding/protowire"
-
-// deprecatedLibraryField is ResourceSpans.instrumentation_library_spans and
-// ResourceLogs.instrumentation_library_logs (OTLP before 0.15, 2021):
-// pdata's request types move their content into scope_spans/scope_logs
-// when they unmarshal (MigrateTraces/MigrateLogs), ProtoUnmarshaler and
-// Validate* do not.
-const deprecatedLibraryField = 1000
-
 // UsesDeprecatedLibraryField says whether an export request (traces or
-// logs: field 1 holds the resource messages in both) carries records in
-// the pre-0.15 field, which only pdata's request types migrate. A reader
-// of the bytes should hand such a request to them. b must be valid.
+// logs: their fields have the same numbers) carries records in the pre-0.15
+// field ResourceSpans.instrumentation_library_spans or
+// ResourceLogs.instrumentation_library_logs. pdata's request types move
+// their content into scope_spans/scope_logs when they unmarshal
+// (MigrateTraces/MigrateLogs); ProtoUnmarshaler and Validate* do not. A
+// reader of the bytes should hand such a request to pdata's request types.
+// b must be valid.
 func UsesDeprecatedLibraryField(b []byte) bool {
 	for len(b) > 0 {
 		f, n := Read(b)
@@ -20,7 +15,7 @@ func UsesDeprecatedLibraryField(b []byte) bool {
 			return false
 		}
 		b = b[n:]
-		if f.Num != 1 || f.Type != protowire.BytesType {
+		if f.Tag() != TracesRequestResourceSpans {
 			continue
 		}
 		for r := f.V; len(r) > 0; {
@@ -29,7 +24,7 @@ func UsesDeprecatedLibraryField(b []byte) bool {
 				break
 			}
 			r = r[m:]
-			if g.Num == deprecatedLibraryField {
+			if g.Num == ResourceSpansLibrarySpans.Num() {
 				return true
 			}
 		}

@@ -38,24 +38,42 @@ var errDepth = errors.New("values nested over 100 levels deep")
 // ValidateTraces checks that b is an ExportTraceServiceRequest pdata's
 // ptrace.ProtoUnmarshaler accepts, and counts its spans (as pdata's
 // Traces.SpanCount would). It does not allocate unless b is refused.
-func ValidateTraces(b []byte) (spans int, err error) { return validRequest(b, &tracesSignal) }
+func ValidateTraces(b []byte) (spans int, err error) { return validRequest(b, tracesSignal) }
 
 // ValidateLogs checks that b is an ExportLogsServiceRequest pdata's
 // plog.ProtoUnmarshaler accepts, and counts its log records (as pdata's
 // Logs.LogRecordCount would). It does not allocate unless b is refused.
-func ValidateLogs(b []byte) (records int, err error) { return validRequest(b, &logsSignal) }
+func ValidateLogs(b []byte) (records int, err error) { return validRequest(b, logsSignal) }
 
-// signal names the levels of one signal's export request: above the
-// records, traces and logs have the same structure.
+// signal is the messages of one signal's export request: above the
+// records, traces and logs have the same structure and tags
+// (Export*ServiceRequest{1: Resource*}, Resource*{1: Resource, 2: Scope*,
+// 3: schema_url, 1000: deprecated Scope*}, Scope*{1: InstrumentationScope,
+// 2: record, 3: schema_url}), so the spans' tags serve both.
 type signal struct {
-	resources, scopes, records string // field names, for errors
-	deprecated                 string // field 1000 of the resource message
-	validRecord                func([]byte) error
+	request, resource, scope *Message
+	validRecord              func([]byte) error
+	// field names, for errors
+	resources, scopes, records, deprecated string
+}
+
+func newSignal(request, resource, scope *Message, validRecord func([]byte) error) *signal {
+	name := func(m *Message, t Tag) string {
+		f, _ := m.Field(t.Num())
+		return f.Name
+	}
+	return &signal{
+		request: request, resource: resource, scope: scope, validRecord: validRecord,
+		resources:  name(request, TracesRequestResourceSpans),
+		scopes:     name(resource, ResourceSpansScopeSpans),
+		deprecated: name(resource, ResourceSpansLibrarySpans),
+		records:    name(scope, ScopeSpansSpans),
+	}
 }
 
 var (
-	tracesSignal = signal{"resource_spans", "scope_spans", "spans", "instrumentation_library_spans", validSpan}
-	logsSignal   = signal{"resource_logs", "scope_logs", "log_records", "instrumentation_library_logs", validLogRecord}
+	tracesSignal = newSignal(&ExportTraceServiceRequest, &ResourceSpans, &ScopeSpans, validSpan)
+	logsSignal   = newSignal(&ExportLogsServiceRequest, &ResourceLogs, &ScopeLogs, validLogRecord)
 )
 
 // Export*ServiceRequest{1: Resource*}
@@ -67,11 +85,11 @@ func validRequest(b []byte, sig *signal) (int, error) {
 			return 0, malformed(framing(b, p))
 		}
 		p = p[size:]
-		if f.Num != 1 {
+		if f.Tag() != TracesRequestResourceSpans {
+			if sig.request.WrongType(f.Num, f.Type) {
+				return 0, malformed(wrongType(sig.request, f))
+			}
 			continue
-		}
-		if f.Type != protowire.BytesType {
-			return 0, malformed(wrongType(f, sig.resources, protowire.BytesType))
 		}
 		c, err := validResourceRecords(f.V, sig)
 		if err != nil {
@@ -92,8 +110,10 @@ func framing(msg, p []byte) error {
 	return fmt.Errorf("bad field framing at byte %d of %d (truncated, bad varint or tag, or bad group)", len(msg)-len(p), len(msg))
 }
 
-func wrongType(f Field, name string, want protowire.Type) error {
-	return fmt.Errorf("field %d (%s) has wire type %d, want %d", f.Num, name, f.Type, want)
+// wrongType describes f, a field of m with another wire type than m declares.
+func wrongType(m *Message, f Field) error {
+	want, _ := m.Field(f.Num)
+	return fmt.Errorf("field %d (%s) has wire type %d, want %d", f.Num, want.Name, f.Type, want.Type)
 }
 
 func badID(name string, got, want int) error {
@@ -110,86 +130,42 @@ func validResourceRecords(b []byte, sig *signal) (int, error) {
 			return 0, framing(b, p)
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3, 1000:
-		default:
-			continue
-		}
-		if f.Type != protowire.BytesType {
-			return 0, wrongType(f, sig.resourceField(f.Num), protowire.BytesType)
-		}
-		switch f.Num {
-		case 1:
+		switch f.Tag() {
+		case ResourceSpansResource:
 			if err := validResource(f.V); err != nil {
 				return 0, fmt.Errorf("resource: %w", err)
 			}
-		case 2:
+		case ResourceSpansScopeSpans:
 			c, err := validScopeRecords(f.V, sig)
 			if err != nil {
 				return 0, fmt.Errorf("%s[%d]: %w", sig.scopes, nscope, err)
 			}
 			n += c
 			nscope++
-		case 1000:
+		case ResourceSpansLibrarySpans:
 			if _, err := validScopeRecords(f.V, sig); err != nil {
 				return 0, fmt.Errorf("%s[%d]: %w", sig.deprecated, ndep, err)
 			}
 			ndep++
+		default:
+			if sig.resource.WrongType(f.Num, f.Type) {
+				return 0, wrongType(sig.resource, f)
+			}
 		}
 	}
 	return n, nil
 }
 
-// resourceField names field num of the resource message.
-func (sig *signal) resourceField(num protowire.Number) string {
-	switch num {
-	case 1:
-		return "resource"
-	case 2:
-		return sig.scopes
-	case 3:
-		return "schema_url"
-	}
-	return sig.deprecated
-}
-
-// fieldSpec is a field's wire type and name. A message's fields, indexed by
-// field number, are what its validator checks types against.
-type fieldSpec struct {
-	typ  protowire.Type
-	name string
-}
-
-// checkField reports whether f is one of the message's fields (others are
-// skipped, as pdata skips unknown fields) and, if so, whether its wire type
-// is the one the message declares.
-func checkField(fields []fieldSpec, f Field) (known bool, err error) {
-	if f.Num <= 0 || int(f.Num) >= len(fields) || fields[f.Num].name == "" {
-		return false, nil
-	}
-	if want := fields[f.Num].typ; f.Type != want {
-		return false, wrongType(f, fields[f.Num].name, want)
-	}
-	return true, nil
-}
-
-// Resource{1: KeyValue, 2: dropped_attributes_count, 3: EntityRef}
-var resourceFields = [...]fieldSpec{
-	1: {protowire.BytesType, "attributes"},
-	2: {protowire.VarintType, "dropped_attributes_count"},
-	3: {protowire.BytesType, "entity_refs"},
-}
-
 func validResource(b []byte) error {
 	nattr, nref := 0, 0
-	return eachField(b, resourceFields[:], func(f Field) error {
-		switch f.Num {
-		case 1:
+	return eachField(b, &Resource, func(f Field) error {
+		switch f.Tag() {
+		case ResourceAttributes:
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 3:
+		case ResourceEntityRefs:
 			if err := validEntityRef(f.V); err != nil {
 				return fmt.Errorf("entity_refs[%d]: %w", nref, err)
 			}
@@ -199,30 +175,23 @@ func validResource(b []byte) error {
 	})
 }
 
-// EntityRef{1: schema_url, 2: type, 3: id_keys, 4: description_keys}, all strings.
-var entityRefFields = [...]fieldSpec{
-	1: {protowire.BytesType, "schema_url"},
-	2: {protowire.BytesType, "type"},
-	3: {protowire.BytesType, "id_keys"},
-	4: {protowire.BytesType, "description_keys"},
-}
-
-func validEntityRef(b []byte) error { return eachField(b, entityRefFields[:], nil) }
+// EntityRef: all strings.
+func validEntityRef(b []byte) error { return eachField(b, &EntityRef, nil) }
 
 // eachField checks the framing of message b and the wire type of each of
-// its declared fields, and hands those to fn (nil: none to look into).
-func eachField(b []byte, fields []fieldSpec, fn func(Field) error) error {
+// the fields m declares, and hands all its fields to fn (nil: none to look
+// into).
+func eachField(b []byte, m *Message, fn func(Field) error) error {
 	for p := b; len(p) > 0; {
 		f, size := Read(p)
 		if size < 0 {
 			return framing(b, p)
 		}
 		p = p[size:]
-		known, err := checkField(fields, f)
-		if err != nil {
-			return err
+		if m.WrongType(f.Num, f.Type) {
+			return wrongType(m, f)
 		}
-		if known && fn != nil {
+		if fn != nil {
 			if err := fn(f); err != nil {
 				return err
 			}
@@ -231,18 +200,10 @@ func eachField(b []byte, fields []fieldSpec, fn func(Field) error) error {
 	return nil
 }
 
-// InstrumentationScope{1: name, 2: version, 3: KeyValue, 4: dropped_attributes_count}
-var scopeFields = [...]fieldSpec{
-	1: {protowire.BytesType, "name"},
-	2: {protowire.BytesType, "version"},
-	3: {protowire.BytesType, "attributes"},
-	4: {protowire.VarintType, "dropped_attributes_count"},
-}
-
 func validScope(b []byte) error {
 	nattr := 0
-	return eachField(b, scopeFields[:], func(f Field) error {
-		if f.Num == 3 {
+	return eachField(b, &InstrumentationScope, func(f Field) error {
+		if f.Tag() == ScopeAttributes {
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
@@ -261,53 +222,23 @@ func validScopeRecords(b []byte, sig *signal) (int, error) {
 			return 0, framing(b, p)
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "scope", protowire.BytesType)
-			}
+		switch f.Tag() {
+		case ScopeSpansScope:
 			if err := validScope(f.V); err != nil {
 				return 0, fmt.Errorf("scope: %w", err)
 			}
-		case 2:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, sig.records, protowire.BytesType)
-			}
+		case ScopeSpansSpans:
 			if err := sig.validRecord(f.V); err != nil {
 				return 0, fmt.Errorf("%s[%d]: %w", sig.records, n, err)
 			}
 			n++
-		case 3:
-			if f.Type != protowire.BytesType {
-				return 0, wrongType(f, "schema_url", protowire.BytesType)
+		default:
+			if sig.scope.WrongType(f.Num, f.Type) {
+				return 0, wrongType(sig.scope, f)
 			}
 		}
 	}
 	return n, nil
-}
-
-// spanFields is Span's wire type and name by field number:
-//
-//	Span{1: trace_id, 2: span_id, 3: trace_state, 4: parent_span_id, 5: name,
-//	     6: kind, 7: start, 8: end, 9: KeyValue, 10: dropped, 11: Event,
-//	     12: dropped, 13: Link, 14: dropped, 15: Status, 16: flags}
-var spanFields = [...]fieldSpec{
-	1:  {protowire.BytesType, "trace_id"},
-	2:  {protowire.BytesType, "span_id"},
-	3:  {protowire.BytesType, "trace_state"},
-	4:  {protowire.BytesType, "parent_span_id"},
-	5:  {protowire.BytesType, "name"},
-	6:  {protowire.VarintType, "kind"},
-	7:  {protowire.Fixed64Type, "start_time_unix_nano"},
-	8:  {protowire.Fixed64Type, "end_time_unix_nano"},
-	9:  {protowire.BytesType, "attributes"},
-	10: {protowire.VarintType, "dropped_attributes_count"},
-	11: {protowire.BytesType, "events"},
-	12: {protowire.VarintType, "dropped_events_count"},
-	13: {protowire.BytesType, "links"},
-	14: {protowire.VarintType, "dropped_links_count"},
-	15: {protowire.BytesType, "status"},
-	16: {protowire.Fixed32Type, "flags"},
 }
 
 func validSpan(b []byte) error {
@@ -323,52 +254,45 @@ func validSpan(b []byte) error {
 			}
 			p = p[n:]
 		}
-		// checkField, by hand: too big to inline, and this loop is hot.
-		if f.Num <= 0 || int(f.Num) >= len(spanFields) || spanFields[f.Num].name == "" {
-			continue
-		}
-		if want := spanFields[f.Num].typ; f.Type != want {
-			return wrongType(f, spanFields[f.Num].name, want)
-		}
-		switch f.Num {
-		case 1:
+		switch f.Tag() {
+		case SpanTraceID:
 			if len(f.V) != 0 && len(f.V) != 16 {
 				return badID("trace_id", len(f.V), 16)
 			}
-		case 2, 4:
+		case SpanSpanID:
 			if len(f.V) != 0 && len(f.V) != 8 {
-				return badID(spanFields[f.Num].name, len(f.V), 8)
+				return badID("span_id", len(f.V), 8)
 			}
-		case 9:
+		case SpanParentSpanID:
+			if len(f.V) != 0 && len(f.V) != 8 {
+				return badID("parent_span_id", len(f.V), 8)
+			}
+		case SpanAttributes:
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 11:
+		case SpanEvents:
 			if err := validEvent(f.V); err != nil {
 				return fmt.Errorf("events[%d]: %w", nev, err)
 			}
 			nev++
-		case 13:
+		case SpanLinks:
 			if err := validLink(f.V); err != nil {
 				return fmt.Errorf("links[%d]: %w", nlink, err)
 			}
 			nlink++
-		case 15:
+		case SpanStatus:
 			if err := validStatus(f.V); err != nil {
 				return fmt.Errorf("status: %w", err)
+			}
+		default:
+			if Span.WrongType(f.Num, f.Type) {
+				return wrongType(&Span, f)
 			}
 		}
 	}
 	return nil
-}
-
-// Event{1: time, 2: name, 3: KeyValue, 4: dropped_attributes_count}
-var eventFields = [...]fieldSpec{
-	1: {protowire.Fixed64Type, "time_unix_nano"},
-	2: {protowire.BytesType, "name"},
-	3: {protowire.BytesType, "attributes"},
-	4: {protowire.VarintType, "dropped_attributes_count"},
 }
 
 // validEvent and validLink keep their loops: they run per span, and a
@@ -381,30 +305,16 @@ func validEvent(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
-		if known, err := checkField(eventFields[:], f); !known {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if f.Num == 3 {
+		if f.Tag() == EventAttributes {
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
+		} else if Event.WrongType(f.Num, f.Type) {
+			return wrongType(&Event, f)
 		}
 	}
 	return nil
-}
-
-// Link{1: trace_id, 2: span_id, 3: trace_state, 4: KeyValue, 5: dropped, 6: flags}
-var linkFields = [...]fieldSpec{
-	1: {protowire.BytesType, "trace_id"},
-	2: {protowire.BytesType, "span_id"},
-	3: {protowire.BytesType, "trace_state"},
-	4: {protowire.BytesType, "attributes"},
-	5: {protowire.VarintType, "dropped_attributes_count"},
-	6: {protowire.Fixed32Type, "flags"},
 }
 
 func validLink(b []byte) error {
@@ -415,57 +325,30 @@ func validLink(b []byte) error {
 			return framing(b, p)
 		}
 		p = p[size:]
-		if known, err := checkField(linkFields[:], f); !known {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		switch f.Num {
-		case 1:
+		switch f.Tag() {
+		case LinkTraceID:
 			if len(f.V) != 0 && len(f.V) != 16 {
 				return badID("trace_id", len(f.V), 16)
 			}
-		case 2:
+		case LinkSpanID:
 			if len(f.V) != 0 && len(f.V) != 8 {
 				return badID("span_id", len(f.V), 8)
 			}
-		case 4:
+		case LinkAttributes:
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
+		default:
+			if Link.WrongType(f.Num, f.Type) {
+				return wrongType(&Link, f)
+			}
 		}
 	}
 	return nil
 }
 
-// Status{2: message, 3: code}
-var statusFields = [...]fieldSpec{
-	2: {protowire.BytesType, "message"},
-	3: {protowire.VarintType, "code"},
-}
-
-func validStatus(b []byte) error { return eachField(b, statusFields[:], nil) }
-
-// logFields is LogRecord's wire type and name by field number:
-//
-//	LogRecord{1: time, 2: severity_number, 3: severity_text, 5: AnyValue body,
-//	          6: KeyValue, 7: dropped, 8: flags, 9: trace_id, 10: span_id,
-//	          11: observed_time, 12: event_name}
-var logFields = [...]fieldSpec{
-	1:  {protowire.Fixed64Type, "time_unix_nano"},
-	2:  {protowire.VarintType, "severity_number"},
-	3:  {protowire.BytesType, "severity_text"},
-	5:  {protowire.BytesType, "body"},
-	6:  {protowire.BytesType, "attributes"},
-	7:  {protowire.VarintType, "dropped_attributes_count"},
-	8:  {protowire.Fixed32Type, "flags"},
-	9:  {protowire.BytesType, "trace_id"},
-	10: {protowire.BytesType, "span_id"},
-	11: {protowire.Fixed64Type, "observed_time_unix_nano"},
-	12: {protowire.BytesType, "event_name"},
-}
+func validStatus(b []byte) error { return eachField(b, &Status, nil) }
 
 func validLogRecord(b []byte) error {
 	nattr := 0
@@ -480,40 +363,31 @@ func validLogRecord(b []byte) error {
 			}
 			p = p[n:]
 		}
-		// checkField, by hand: too big to inline, and this loop is hot.
-		if f.Num <= 0 || int(f.Num) >= len(logFields) || logFields[f.Num].name == "" {
-			continue
-		}
-		if want := logFields[f.Num].typ; f.Type != want {
-			return wrongType(f, logFields[f.Num].name, want)
-		}
-		switch f.Num {
-		case 5:
+		switch f.Tag() {
+		case LogRecordBody:
 			if err := validAnyValue(f.V, 0); err != nil {
 				return fmt.Errorf("body: %w", err)
 			}
-		case 6:
+		case LogRecordAttributes:
 			if err := validKeyValue(f.V, 0); err != nil {
 				return fmt.Errorf("attributes[%d]: %w", nattr, err)
 			}
 			nattr++
-		case 9:
+		case LogRecordTraceID:
 			if len(f.V) != 0 && len(f.V) != 16 {
 				return badID("trace_id", len(f.V), 16)
 			}
-		case 10:
+		case LogRecordSpanID:
 			if len(f.V) != 0 && len(f.V) != 8 {
 				return badID("span_id", len(f.V), 8)
+			}
+		default:
+			if LogRecord.WrongType(f.Num, f.Type) {
+				return wrongType(&LogRecord, f)
 			}
 		}
 	}
 	return nil
-}
-
-var keyValueFields = [...]fieldSpec{
-	1: {protowire.BytesType, "key"},
-	2: {protowire.BytesType, "value"},
-	3: {protowire.VarintType, "key_strindex"},
 }
 
 // KeyValue{1: key, 2: AnyValue, 3: key_strindex}. depth counts the
@@ -528,11 +402,11 @@ func validKeyValue(b []byte, depth int) error {
 	if len(b) >= 4 && b[1] < 0x80 && depth < recursionLimit {
 		if m := 2 + int(b[1]); m+2 <= len(b) && b[m+1] < 0x80 && m+2+int(b[m+1]) == len(b) {
 			switch {
-			case b[0] == 0x12 && b[m] == 0x0a:
+			case b[0] == byte(KeyValueValue) && b[m] == byte(KeyValueKey):
 				if scalarValue(b[2:m]) {
 					return nil
 				}
-			case b[0] == 0x0a && b[m] == 0x12:
+			case b[0] == byte(KeyValueKey) && b[m] == byte(KeyValueValue):
 				if scalarValue(b[m+2:]) {
 					return nil
 				}
@@ -550,16 +424,12 @@ func validKeyValue(b []byte, depth int) error {
 			}
 			p = p[n:]
 		}
-		if known, err := checkField(keyValueFields[:], f); !known {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if f.Num == 2 {
+		if f.Tag() == KeyValueValue {
 			if err := validAnyValue(f.V, depth); err != nil {
 				return fmt.Errorf("value: %w", err)
 			}
+		} else if KeyValue.WrongType(f.Num, f.Type) {
+			return wrongType(&KeyValue, f)
 		}
 	}
 	return nil
@@ -573,30 +443,15 @@ func scalarValue(v []byte) bool {
 		return len(v) == 0
 	}
 	switch v[0] {
-	case 0x0a: // 1: string_value
+	case byte(AnyValueString):
 		return v[1] < 0x80 && int(v[1])+2 == len(v)
-	case 0x10, 0x18: // 2: bool_value, 3: int_value
+	case byte(AnyValueBool), byte(AnyValueInt):
 		_, l := consumeVarint(v[1:])
 		return l+1 == len(v)
-	case 0x21: // 4: double_value
+	case byte(AnyValueDouble):
 		return len(v) == 9
 	}
 	return false
-}
-
-// anyFields is AnyValue's wire type and name by field number:
-//
-//	AnyValue{1: string, 2: bool, 3: int, 4: double, 5: ArrayValue,
-//	         6: KeyValueList, 7: bytes, 8: string_value_strindex}
-var anyFields = [...]fieldSpec{
-	1: {protowire.BytesType, "string_value"},
-	2: {protowire.VarintType, "bool_value"},
-	3: {protowire.VarintType, "int_value"},
-	4: {protowire.Fixed64Type, "double_value"},
-	5: {protowire.BytesType, "array_value"},
-	6: {protowire.BytesType, "kvlist_value"},
-	7: {protowire.BytesType, "bytes_value"},
-	8: {protowire.VarintType, "string_value_strindex"},
 }
 
 func validAnyValue(b []byte, depth int) error {
@@ -610,21 +465,18 @@ func validAnyValue(b []byte, depth int) error {
 			return framing(b, p)
 		}
 		p = p[n:]
-		// checkField, by hand: too big to inline, and this loop is hot.
-		if f.Num <= 0 || int(f.Num) >= len(anyFields) || anyFields[f.Num].name == "" {
-			continue
-		}
-		if want := anyFields[f.Num].typ; f.Type != want {
-			return wrongType(f, anyFields[f.Num].name, want)
-		}
-		switch f.Num {
-		case 5:
+		switch f.Tag() {
+		case AnyValueArray:
 			if err := validArrayValue(f.V, depth); err != nil {
 				return fmt.Errorf("array_value: %w", err)
 			}
-		case 6:
+		case AnyValueKeyValueList:
 			if err := validKeyValueList(f.V, depth); err != nil {
 				return fmt.Errorf("kvlist_value: %w", err)
+			}
+		default:
+			if AnyValue.WrongType(f.Num, f.Type) {
+				return wrongType(&AnyValue, f)
 			}
 		}
 	}
@@ -632,14 +484,18 @@ func validAnyValue(b []byte, depth int) error {
 }
 
 // ArrayValue{1: AnyValue}
-func validArrayValue(b []byte, depth int) error { return validValues(b, depth, validAnyValue) }
+func validArrayValue(b []byte, depth int) error {
+	return validValues(b, depth, &ArrayValue, validAnyValue)
+}
 
 // KeyValueList{1: KeyValue}
-func validKeyValueList(b []byte, depth int) error { return validValues(b, depth, validKeyValue) }
+func validKeyValueList(b []byte, depth int) error {
+	return validValues(b, depth, &KeyValueList, validKeyValue)
+}
 
-// validValues validates ArrayValue and KeyValueList: {1: repeated values},
-// each checked by valid.
-func validValues(b []byte, depth int, valid func([]byte, int) error) error {
+// validValues validates ArrayValue and KeyValueList (m): {1: repeated
+// values}, each checked by valid.
+func validValues(b []byte, depth int, m *Message, valid func([]byte, int) error) error {
 	if depth >= recursionLimit {
 		return errDepth
 	}
@@ -651,11 +507,11 @@ func validValues(b []byte, depth int, valid func([]byte, int) error) error {
 			return framing(b, p)
 		}
 		p = p[n:]
-		if f.Num != 1 {
+		if f.Tag() != ArrayValueValues { // = KeyValueListValues
+			if m.WrongType(f.Num, f.Type) {
+				return wrongType(m, f)
+			}
 			continue
-		}
-		if f.Type != protowire.BytesType {
-			return wrongType(f, "values", protowire.BytesType)
 		}
 		if err := valid(f.V, depth); err != nil {
 			return fmt.Errorf("values[%d]: %w", i, err)
