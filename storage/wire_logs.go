@@ -74,11 +74,11 @@ func (r *LogRows) appendLogsWire(b []byte) (int, error) {
 			return n, errWireFallback
 		}
 		b = b[size:]
-		if f.Num != 1 {
+		if f.Tag() != otlpwire.LogsRequestResourceLogs {
+			if otlpwire.ExportLogsServiceRequest.WrongType(f.Num, f.Type) {
+				return n, errWireFallback
+			}
 			continue
-		}
-		if f.Type != protowire.BytesType {
-			return n, errWireFallback
 		}
 		c, err := r.resourceLogsWire(f.V, lim)
 		n += c
@@ -105,20 +105,20 @@ func (r *LogRows) resourceLogsWire(b []byte, lim RowLimits) (int, error) {
 			return 0, errWireFallback
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3:
-			if f.Type != protowire.BytesType {
+		switch f.Tag() {
+		case otlpwire.ResourceLogsResource:
+			resMsg = f.V
+			nres++
+		case otlpwire.ResourceLogsSchemaURL:
+			schema = f.V
+		case otlpwire.ResourceLogsScopeLogs:
+			// read below
+		case otlpwire.ResourceLogsLibraryLogs:
+			return 0, errWireFallback
+		default:
+			if otlpwire.ResourceLogs.WrongType(f.Num, f.Type) {
 				return 0, errWireFallback
 			}
-			switch f.Num {
-			case 1:
-				resMsg = f.V
-				nres++
-			case 3:
-				schema = f.V
-			}
-		case 1000: // deprecated instrumentation_library_logs
-			return 0, errWireFallback
 		}
 	}
 	if nres > 1 { // pdata merges repeated messages
@@ -134,7 +134,7 @@ func (r *LogRows) resourceLogsWire(b []byte, lim RowLimits) (int, error) {
 	for p := b; len(p) > 0; {
 		f, rest, _ := otlpwire.Next(p)
 		p = rest
-		if f.Num != 2 {
+		if f.Tag() != otlpwire.ResourceLogsScopeLogs {
 			continue
 		}
 		c, err := r.scopeLogsWire(f.V, &res, resSchema, &resErr, lim)
@@ -156,17 +156,17 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 			return 0, errWireFallback
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3:
-			if f.Type != protowire.BytesType {
+		switch f.Tag() {
+		case otlpwire.ScopeLogsScope:
+			scopeMsg = f.V
+			nscope++
+		case otlpwire.ScopeLogsSchemaURL:
+			schema = f.V
+		case otlpwire.ScopeLogsLogRecords:
+			// read below
+		default:
+			if otlpwire.ScopeLogs.WrongType(f.Num, f.Type) {
 				return 0, errWireFallback
-			}
-			switch f.Num {
-			case 1:
-				scopeMsg = f.V
-				nscope++
-			case 3:
-				schema = f.V
 			}
 		}
 	}
@@ -185,7 +185,7 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 	for p := b; len(p) > 0; {
 		f, rest, _ := otlpwire.Next(p)
 		p = rest
-		if f.Num != 2 {
+		if f.Tag() != otlpwire.ScopeLogsLogRecords {
 			continue
 		}
 		ok, err := r.logWire(f.V, res, resSchema, *resErr, &ls, lim)
@@ -203,10 +203,6 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 }
 
 // logWire reads one LogRecord and appends its row, or queues its reject.
-//
-//	LogRecord{1: time, 11: observed_time, 2: severity_number, 3: severity_text,
-//	          5: body, 6: KeyValue, 7: dropped, 8: flags, 9: trace_id,
-//	          10: span_id, 12: event_name}
 func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr error, ls *logScope, lim RowLimits) (bool, error) {
 	w := &r.wire
 	var (
@@ -229,55 +225,40 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 			}
 			b = b[size:]
 		}
-		switch f.Num {
-		case 1, 11:
-			if f.Type != protowire.Fixed64Type {
-				return false, errWireFallback
-			}
-			if f.Num == 1 {
-				ts = f.X
-			} else {
-				observed = f.X
-			}
-		case 2, 7:
-			if f.Type != protowire.VarintType {
-				return false, errWireFallback
-			}
-			if f.Num == 2 {
-				sev = int32(f.X)
-			}
-		case 8:
-			if f.Type != protowire.Fixed32Type {
-				return false, errWireFallback
-			}
+		switch f.Tag() {
+		case otlpwire.LogRecordTime:
+			ts = f.X
+		case otlpwire.LogRecordObservedTime:
+			observed = f.X
+		case otlpwire.LogRecordSeverityNumber:
+			sev = int32(f.X)
+		case otlpwire.LogRecordFlags:
 			flags = uint32(f.X)
-		case 3, 5, 6, 9, 10, 12:
-			if f.Type != protowire.BytesType {
+		case otlpwire.LogRecordSeverityText:
+			sevText = f.V
+		case otlpwire.LogRecordBody:
+			if err := body.read(f.V); err != nil {
+				return false, err
+			}
+		case otlpwire.LogRecordAttributes:
+			if _, _, err := attrs.add(&r.keys, f.V, lim.MaxAttributeBytes); err != nil {
+				return false, err
+			}
+		case otlpwire.LogRecordTraceID:
+			if len(f.V) != 0 && len(f.V) != 16 {
 				return false, errWireFallback
 			}
-			switch f.Num {
-			case 3:
-				sevText = f.V
-			case 5:
-				if err := body.read(f.V); err != nil {
-					return false, err
-				}
-			case 6:
-				if _, _, err := attrs.add(&r.keys, f.V, lim.MaxAttributeBytes); err != nil {
-					return false, err
-				}
-			case 9:
-				if len(f.V) != 0 && len(f.V) != 16 {
-					return false, errWireFallback
-				}
-				tid = f.V
-			case 10:
-				if len(f.V) != 0 && len(f.V) != 8 {
-					return false, errWireFallback
-				}
-				sid = f.V
-			case 12:
-				eventName = f.V
+			tid = f.V
+		case otlpwire.LogRecordSpanID:
+			if len(f.V) != 0 && len(f.V) != 8 {
+				return false, errWireFallback
+			}
+			sid = f.V
+		case otlpwire.LogRecordEventName:
+			eventName = f.V
+		default:
+			if otlpwire.LogRecord.WrongType(f.Num, f.Type) {
+				return false, errWireFallback
 			}
 		}
 	}
@@ -335,7 +316,7 @@ func (r *LogRows) appendResourceScope(res *wireResource, resSchema string, ls *l
 // pdataLog converts one log record through pdata and appendLog, for a
 // record holding values logWire leaves to pdata (a map or array body).
 func (r *LogRows) pdataLog(b []byte, res *wireResource, resSchema string, resErr error, ls *logScope, lim RowLimits) (bool, error) {
-	ld, err := r.wire.pdataLogs(b, 1, 2, 2) // request{1: ResourceLogs{2: ScopeLogs{2: LogRecord}}}
+	ld, err := r.wire.pdataLogs(b, otlpwire.LogsRequestResourceLogs, otlpwire.ResourceLogsScopeLogs, otlpwire.ScopeLogsLogRecords)
 	if err != nil {
 		return false, err
 	}

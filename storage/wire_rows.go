@@ -28,24 +28,25 @@ var errWireFallback = errors.New("fall back to pdata")
 // the same code as AppendTraces / AppendLogs.
 var errWireUnsupported = errors.New("value for pdata")
 
-// wrapMsg wraps msg in the messages of path, outermost first: the bytes of
-// {path[0]: {path[1]: ... {path[n-1]: msg}}}, appended to dst.
-func wrapMsg(dst, msg []byte, path ...protowire.Number) []byte {
+// wrapMsg wraps msg in the messages of path (fields of messages), outermost
+// first: the bytes of {path[0]: {path[1]: ... {path[n-1]: msg}}}, appended
+// to dst.
+func wrapMsg(dst, msg []byte, path ...otlpwire.Tag) []byte {
 	sizes := make([]int, len(path)) // sizes[i]: payload of field path[i]
 	size := len(msg)
 	for i := len(path) - 1; i >= 0; i-- {
 		sizes[i] = size
-		size += protowire.SizeTag(path[i]) + protowire.SizeVarint(uint64(size))
+		size += protowire.SizeVarint(uint64(path[i])) + protowire.SizeVarint(uint64(size))
 	}
-	for i, num := range path {
-		dst = protowire.AppendTag(dst, num, protowire.BytesType)
+	for i, tag := range path {
+		dst = protowire.AppendVarint(dst, uint64(tag))
 		dst = protowire.AppendVarint(dst, uint64(sizes[i]))
 	}
 	return append(dst, msg...)
 }
 
 // pdataLogs decodes msg wrapped in an ExportLogsServiceRequest along path.
-func (a *wireArena) pdataLogs(msg []byte, path ...protowire.Number) (plog.Logs, error) {
+func (a *wireArena) pdataLogs(msg []byte, path ...otlpwire.Tag) (plog.Logs, error) {
 	a.pdataDecodes++
 	a.wrap = wrapMsg(a.wrap[:0], msg, path...)
 	ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(a.wrap)
@@ -230,7 +231,7 @@ func (c *keyCache) boxBytes(k []byte) any {
 // anyValue is an AnyValue as read so far (fields of repeated occurrences
 // merge, the last value field wins, as in pdata).
 type anyValue struct {
-	kind uint8 // 0 empty, or a wire field number: 1 string, 2 bool, 3 int, 4 double
+	kind otlpwire.Tag // 0 empty, or the AnyValue field holding it: string, bool, int or double
 	s    []byte
 	x    uint64
 }
@@ -244,24 +245,17 @@ func (v *anyValue) read(b []byte) error {
 			return errWireFallback
 		}
 		b = b[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return errWireFallback
-			}
-			v.kind, v.s = 1, f.V
-		case 2, 3:
-			if f.Type != protowire.VarintType {
-				return errWireFallback
-			}
-			v.kind, v.x = uint8(f.Num), f.X
-		case 4:
-			if f.Type != protowire.Fixed64Type {
-				return errWireFallback
-			}
-			v.kind, v.x = 4, f.X
-		case 5, 6, 7, 8:
+		switch f.Tag() {
+		case otlpwire.AnyValueString:
+			v.kind, v.s = otlpwire.AnyValueString, f.V
+		case otlpwire.AnyValueBool, otlpwire.AnyValueInt, otlpwire.AnyValueDouble:
+			v.kind, v.x = f.Tag(), f.X
+		case otlpwire.AnyValueArray, otlpwire.AnyValueKeyValueList, otlpwire.AnyValueBytes, otlpwire.AnyValueStringStrindex:
 			return errWireUnsupported
+		default:
+			if otlpwire.AnyValue.WrongType(f.Num, f.Type) {
+				return errWireFallback
+			}
 		}
 	}
 	return nil
@@ -271,16 +265,16 @@ func (v *anyValue) read(b []byte) error {
 // (a string value is returned as it is, aliasing the wire bytes).
 func (v *anyValue) appendString(b []byte) []byte {
 	switch v.kind {
-	case 1:
+	case otlpwire.AnyValueString:
 		return v.s
-	case 2:
+	case otlpwire.AnyValueBool:
 		if v.x != 0 {
 			return append(b, "true"...)
 		}
 		return append(b, "false"...)
-	case 3:
+	case otlpwire.AnyValueInt:
 		return strconv.AppendInt(b, int64(v.x), 10)
-	case 4:
+	case otlpwire.AnyValueDouble:
 		return appendFloatAsString(b, math.Float64frombits(v.x))
 	}
 	return b[:0]
@@ -323,14 +317,15 @@ func appendFloatAsString(b []byte, f float64) []byte {
 
 // keyValue decodes a KeyValue: its key and value (aliasing b).
 func keyValue(b []byte) (key []byte, val anyValue, err error) {
-	// fast path for the shapes marshallers write: {1: key, 2: {one value
-	// field}} in either order (pdata writes the value first) with one-byte
-	// lengths; anything else takes the loop
-	if len(b) >= 4 && b[1] < 0x80 && (b[0] == 0x0a || b[0] == 0x12) {
+	// fast path for the shapes marshallers write: {key, {one value field}}
+	// in either order (pdata writes the value first) with one-byte lengths;
+	// anything else takes the loop
+	const otherTag = byte(otlpwire.KeyValueKey) ^ byte(otlpwire.KeyValueValue) // tag ^ otherTag is the other field's tag
+	if len(b) >= 4 && b[1] < 0x80 && (b[0] == byte(otlpwire.KeyValueKey) || b[0] == byte(otlpwire.KeyValueValue)) {
 		n := int(b[1])
-		if n+4 <= len(b) && b[n+2] == b[0]^0x18 && b[n+3] < 0x80 && n+4+int(b[n+3]) == len(b) {
+		if n+4 <= len(b) && b[n+2] == b[0]^otherTag && b[n+3] < 0x80 && n+4+int(b[n+3]) == len(b) {
 			first, second := b[2:n+2], b[n+4:]
-			if b[0] == 0x12 {
+			if b[0] == byte(otlpwire.KeyValueValue) {
 				first, second = second, first
 			}
 			if v, ok := oneValue(second); ok {
@@ -346,18 +341,16 @@ func oneValue(b []byte) (anyValue, bool) {
 	if len(b) == 0 {
 		return anyValue{}, true
 	}
-	if b[0] == 0x0a && len(b) >= 2 && int(b[1])+2 == len(b) {
-		return anyValue{kind: 1, s: b[2:]}, true
+	if b[0] == byte(otlpwire.AnyValueString) && len(b) >= 2 && int(b[1])+2 == len(b) {
+		return anyValue{kind: otlpwire.AnyValueString, s: b[2:]}, true
 	}
 	f, rest, err := otlpwire.Next(b)
 	if err != nil || len(rest) != 0 {
 		return anyValue{}, false
 	}
-	switch {
-	case (f.Num == 2 || f.Num == 3) && f.Type == protowire.VarintType:
-		return anyValue{kind: uint8(f.Num), x: f.X}, true
-	case f.Num == 4 && f.Type == protowire.Fixed64Type:
-		return anyValue{kind: 4, x: f.X}, true
+	switch t := f.Tag(); t {
+	case otlpwire.AnyValueBool, otlpwire.AnyValueInt, otlpwire.AnyValueDouble:
+		return anyValue{kind: t, x: f.X}, true
 	}
 	return anyValue{}, false
 }
@@ -369,21 +362,15 @@ func keyValueLoop(b []byte) (key []byte, val anyValue, err error) {
 			return nil, val, errWireFallback
 		}
 		b = b[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return nil, val, errWireFallback
-			}
+		switch f.Tag() {
+		case otlpwire.KeyValueKey:
 			key = f.V
-		case 2:
-			if f.Type != protowire.BytesType {
-				return nil, val, errWireFallback
-			}
+		case otlpwire.KeyValueValue:
 			if err := val.read(f.V); err != nil {
 				return nil, val, err
 			}
-		case 3:
-			if f.Type != protowire.VarintType {
+		default:
+			if otlpwire.KeyValue.WrongType(f.Num, f.Type) {
 				return nil, val, errWireFallback
 			}
 		}
@@ -495,32 +482,15 @@ func (l *attrList) close() *Attrs {
 	return &a.attrs[len(a.attrs)-1]
 }
 
-// checkMsg checks the framing and the known fields' wire types of a message
-// the readers do not otherwise use: want[num] is the wire type field num
-// must have (+1, so zero means unknown).
-func checkMsg(b []byte, want map[protowire.Number]protowire.Type) error {
+// checkMsg checks the framing and the wire types of the fields m declares
+// of a message the readers do not otherwise use.
+func checkMsg(b []byte, m *otlpwire.Message) error {
 	for len(b) > 0 {
 		f, size := otlpwire.Read(b)
-		if size < 0 {
+		if size < 0 || m.WrongType(f.Num, f.Type) {
 			return errWireFallback
 		}
 		b = b[size:]
-		if t, ok := want[f.Num]; ok && t != f.Type {
-			return errWireFallback
-		}
-	}
-	return nil
-}
-
-// entityRefFields: Resource.entity_refs (all strings).
-var entityRefFields = map[protowire.Number]protowire.Type{
-	1: protowire.BytesType, 2: protowire.BytesType, 3: protowire.BytesType, 4: protowire.BytesType,
-}
-
-// wireType checks f's wire type.
-func wireType(f otlpwire.Field, t protowire.Type) error {
-	if f.Type != t {
-		return errWireFallback
 	}
 	return nil
 }
@@ -573,11 +543,8 @@ func (a *wireArena) decodeResource(keys *keyCache, b []byte, limit int) (wireRes
 			return res, errWireFallback
 		}
 		b = b[size:]
-		switch f.Num {
-		case 1:
-			if f.Type != protowire.BytesType {
-				return res, errWireFallback
-			}
+		switch f.Tag() {
+		case otlpwire.ResourceAttributes:
 			k, v, err := l.add(keys, f.V, limit)
 			if err != nil {
 				return res, err
@@ -585,12 +552,12 @@ func (a *wireArena) decodeResource(keys *keyCache, b []byte, limit int) (wireRes
 			if !found && string(k) == "service.name" {
 				res.service, found = v, true
 			}
-		case 2:
-			if f.Type != protowire.VarintType {
-				return res, errWireFallback
+		case otlpwire.ResourceEntityRefs:
+			if err := checkMsg(f.V, &otlpwire.EntityRef); err != nil {
+				return res, err
 			}
-		case 3:
-			if f.Type != protowire.BytesType || checkMsg(f.V, entityRefFields) != nil {
+		default:
+			if otlpwire.Resource.WrongType(f.Num, f.Type) {
 				return res, errWireFallback
 			}
 		}
@@ -619,7 +586,7 @@ func (a *wireArena) scope(keys *keyCache, b []byte, limit int) (wireScope, error
 // pdataResource is decodeResource through pdata, as AppendLogs/AppendTraces
 // convert a resource.
 func (a *wireArena) pdataResource(keys *keyCache, b []byte, limit int) (wireResource, error) {
-	ld, err := a.pdataLogs(b, 1, 1) // request{1: ResourceLogs{1: Resource}}
+	ld, err := a.pdataLogs(b, otlpwire.LogsRequestResourceLogs, otlpwire.ResourceLogsResource)
 	if err != nil {
 		return wireResource{}, err
 	}
@@ -634,7 +601,7 @@ func (a *wireArena) pdataResource(keys *keyCache, b []byte, limit int) (wireReso
 
 // pdataScope is decodeScope through pdata.
 func (a *wireArena) pdataScope(keys *keyCache, b []byte, limit int) (wireScope, error) {
-	ld, err := a.pdataLogs(b, 1, 2, 1) // request{1: ResourceLogs{2: ScopeLogs{1: scope}}}
+	ld, err := a.pdataLogs(b, otlpwire.LogsRequestResourceLogs, otlpwire.ResourceLogsScopeLogs, otlpwire.ScopeLogsScope)
 	if err != nil {
 		return wireScope{}, err
 	}
@@ -656,25 +623,17 @@ func (a *wireArena) decodeScope(keys *keyCache, b []byte, limit int) (wireScope,
 			return sc, errWireFallback
 		}
 		b = b[size:]
-		switch f.Num {
-		case 1, 2:
-			if f.Type != protowire.BytesType {
-				return sc, errWireFallback
-			}
-			if f.Num == 1 {
-				name = f.V
-			} else {
-				vers = f.V
-			}
-		case 3:
-			if f.Type != protowire.BytesType {
-				return sc, errWireFallback
-			}
+		switch f.Tag() {
+		case otlpwire.ScopeName:
+			name = f.V
+		case otlpwire.ScopeVersion:
+			vers = f.V
+		case otlpwire.ScopeAttributes:
 			if _, _, err := l.add(keys, f.V, limit); err != nil {
 				return sc, err
 			}
-		case 4:
-			if f.Type != protowire.VarintType {
+		default:
+			if otlpwire.InstrumentationScope.WrongType(f.Num, f.Type) {
 				return sc, errWireFallback
 			}
 		}

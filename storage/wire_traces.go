@@ -86,11 +86,11 @@ func (r *SpanRows) appendTracesWire(b []byte) (int, error) {
 			return n, errWireFallback
 		}
 		b = b[size:]
-		if f.Num != 1 {
+		if f.Tag() != otlpwire.TracesRequestResourceSpans {
+			if otlpwire.ExportTraceServiceRequest.WrongType(f.Num, f.Type) {
+				return n, errWireFallback
+			}
 			continue
-		}
-		if f.Type != protowire.BytesType {
-			return n, errWireFallback
 		}
 		c, err := r.resourceSpansWire(f.V, lim)
 		n += c
@@ -112,17 +112,18 @@ func (r *SpanRows) resourceSpansWire(b []byte, lim RowLimits) (int, error) {
 			return 0, errWireFallback
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3:
-			if f.Type != protowire.BytesType {
+		switch f.Tag() {
+		case otlpwire.ResourceSpansResource:
+			resMsg = f.V
+			nres++
+		case otlpwire.ResourceSpansScopeSpans, otlpwire.ResourceSpansSchemaURL:
+			// scopes: read below
+		case otlpwire.ResourceSpansLibrarySpans:
+			return 0, errWireFallback
+		default:
+			if otlpwire.ResourceSpans.WrongType(f.Num, f.Type) {
 				return 0, errWireFallback
 			}
-			if f.Num == 1 {
-				resMsg = f.V
-				nres++
-			}
-		case 1000: // deprecated instrumentation_library_spans
-			return 0, errWireFallback
 		}
 	}
 	if nres > 1 { // pdata merges repeated messages
@@ -136,7 +137,7 @@ func (r *SpanRows) resourceSpansWire(b []byte, lim RowLimits) (int, error) {
 	for p := b; len(p) > 0; {
 		f, rest, _ := otlpwire.Next(p)
 		p = rest
-		if f.Num != 2 {
+		if f.Tag() != otlpwire.ResourceSpansScopeSpans {
 			continue
 		}
 		c, err := r.scopeSpansWire(f.V, &res, lim)
@@ -158,14 +159,15 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 			return 0, errWireFallback
 		}
 		p = p[size:]
-		switch f.Num {
-		case 1, 2, 3:
-			if f.Type != protowire.BytesType {
+		switch f.Tag() {
+		case otlpwire.ScopeSpansScope:
+			scopeMsg = f.V
+			nscope++
+		case otlpwire.ScopeSpansSpans, otlpwire.ScopeSpansSchemaURL:
+			// spans: read below
+		default:
+			if otlpwire.ScopeSpans.WrongType(f.Num, f.Type) {
 				return 0, errWireFallback
-			}
-			if f.Num == 1 {
-				scopeMsg = f.V
-				nscope++
 			}
 		}
 	}
@@ -180,7 +182,7 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 	for p := b; len(p) > 0; {
 		f, rest, _ := otlpwire.Next(p)
 		p = rest
-		if f.Num != 2 {
+		if f.Tag() != otlpwire.ScopeSpansSpans {
 			continue
 		}
 		ok, err := r.spanWire(f.V, res, &sc, lim)
@@ -198,10 +200,6 @@ func (r *SpanRows) scopeSpansWire(b []byte, res *wireResource, lim RowLimits) (i
 }
 
 // spanWire reads one Span and appends its row, or queues its reject.
-//
-//	Span{1: trace_id, 2: span_id, 3: trace_state, 4: parent_span_id, 5: name,
-//	     6: kind, 7: start, 8: end, 9: KeyValue, 10: dropped, 11: Event,
-//	     12: dropped, 13: Link, 14: dropped, 15: Status{2: message, 3: code}, 16: flags}
 func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowLimits) (bool, error) {
 	w := &r.wire
 	limit := lim.MaxAttributeBytes
@@ -225,78 +223,61 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 			}
 			b = b[size:]
 		}
-		switch f.Num {
-		case 1, 2, 3, 4, 5, 9, 11, 13, 15:
-			if f.Type != protowire.BytesType {
-				return false, errWireFallback
-			}
-		case 6, 10, 12, 14:
-			if f.Type != protowire.VarintType {
-				return false, errWireFallback
-			}
-		case 7, 8:
-			if f.Type != protowire.Fixed64Type {
-				return false, errWireFallback
-			}
-		case 16:
-			if f.Type != protowire.Fixed32Type {
-				return false, errWireFallback
-			}
-		default:
-			continue
-		}
-		switch f.Num {
-		case 1:
+		switch f.Tag() {
+		case otlpwire.SpanTraceID:
 			if len(f.V) != 0 && len(f.V) != 16 {
 				return false, errWireFallback
 			}
 			tid = f.V
-		case 2, 4:
+		case otlpwire.SpanSpanID:
 			if len(f.V) != 0 && len(f.V) != 8 {
 				return false, errWireFallback
 			}
-			if f.Num == 2 {
-				sid = f.V
-			} else {
-				pid = f.V
+			sid = f.V
+		case otlpwire.SpanParentSpanID:
+			if len(f.V) != 0 && len(f.V) != 8 {
+				return false, errWireFallback
 			}
-		case 3:
+			pid = f.V
+		case otlpwire.SpanTraceState:
 			state = f.V
-		case 5:
+		case otlpwire.SpanName:
 			name = f.V
-		case 6:
+		case otlpwire.SpanKind:
 			kind = int32(f.X)
-		case 7:
+		case otlpwire.SpanStartTime:
 			start = f.X
-		case 8:
+		case otlpwire.SpanEndTime:
 			end = f.X
-		case 9:
+		case otlpwire.SpanAttributes:
 			if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 				return false, err
 			}
-		case 11:
+		case otlpwire.SpanEvents:
 			evs = append(evs, f.V)
-		case 13:
+		case otlpwire.SpanLinks:
 			lnks = append(lnks, f.V)
-		case 15:
+		case otlpwire.SpanStatus:
 			for v := f.V; len(v) > 0; {
 				g, size := otlpwire.Read(v)
 				if size < 0 {
 					return false, errWireFallback
 				}
 				v = v[size:]
-				switch g.Num {
-				case 2:
-					if g.Type != protowire.BytesType {
-						return false, errWireFallback
-					}
+				switch g.Tag() {
+				case otlpwire.StatusMessage:
 					msg = g.V
-				case 3:
-					if g.Type != protowire.VarintType {
+				case otlpwire.StatusCode:
+					code = int32(g.X)
+				default:
+					if otlpwire.Status.WrongType(g.Num, g.Type) {
 						return false, errWireFallback
 					}
-					code = int32(g.X)
 				}
+			}
+		default:
+			if otlpwire.Span.WrongType(f.Num, f.Type) {
+				return false, errWireFallback
 			}
 		}
 	}
@@ -380,9 +361,8 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	return true, nil
 }
 
-// eventsWire reads Event{1: time, 2: name, 3: KeyValue, 4: dropped} messages
-// into the scratch columns. reject is the error appendSpan gives the first
-// event with an attribute over the limit.
+// eventsWire reads Event messages into the scratch columns. reject is the
+// error appendSpan gives the first event with an attribute over the limit.
 func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error) {
 	w := &r.wire
 	w.evTimes, w.evNames, w.evAttrs = w.evTimes[:0], w.evNames[:0], w.evAttrs[:0]
@@ -398,26 +378,17 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 				return nil, errWireFallback
 			}
 			b = b[size:]
-			switch f.Num {
-			case 1:
-				if f.Type != protowire.Fixed64Type {
-					return nil, errWireFallback
-				}
+			switch f.Tag() {
+			case otlpwire.EventTime:
 				ts = f.X
-			case 2:
-				if f.Type != protowire.BytesType {
-					return nil, errWireFallback
-				}
+			case otlpwire.EventName:
 				name = f.V
-			case 3:
-				if f.Type != protowire.BytesType {
-					return nil, errWireFallback
-				}
+			case otlpwire.EventAttributes:
 				if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 					return nil, err
 				}
-			case 4:
-				if f.Type != protowire.VarintType {
+			default:
+				if otlpwire.Event.WrongType(f.Num, f.Type) {
 					return nil, errWireFallback
 				}
 			}
@@ -436,8 +407,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 	return reject, nil
 }
 
-// linksWire reads Link{1: trace_id, 2: span_id, 3: trace_state, 4: KeyValue,
-// 5: dropped, 6: flags} messages into the scratch columns.
+// linksWire reads Link messages into the scratch columns.
 func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error) {
 	w := &r.wire
 	w.lTrace, w.lSpan, w.lState, w.lAttrs = w.lTrace[:0], w.lSpan[:0], w.lState[:0], w.lAttrs[:0]
@@ -452,36 +422,26 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 				return nil, errWireFallback
 			}
 			b = b[size:]
-			switch f.Num {
-			case 1, 2, 3, 4:
-				if f.Type != protowire.BytesType {
-					return nil, errWireFallback
-				}
-			case 5:
-				if f.Type != protowire.VarintType {
-					return nil, errWireFallback
-				}
-			case 6:
-				if f.Type != protowire.Fixed32Type {
-					return nil, errWireFallback
-				}
-			}
-			switch f.Num {
-			case 1:
+			switch f.Tag() {
+			case otlpwire.LinkTraceID:
 				if len(f.V) != 0 && len(f.V) != 16 {
 					return nil, errWireFallback
 				}
 				tid = f.V
-			case 2:
+			case otlpwire.LinkSpanID:
 				if len(f.V) != 0 && len(f.V) != 8 {
 					return nil, errWireFallback
 				}
 				sid = f.V
-			case 3:
+			case otlpwire.LinkTraceState:
 				state = f.V
-			case 4:
+			case otlpwire.LinkAttributes:
 				if _, _, err := attrs.add(&r.keys, f.V, limit); err != nil {
 					return nil, err
+				}
+			default:
+				if otlpwire.Link.WrongType(f.Num, f.Type) {
+					return nil, errWireFallback
 				}
 			}
 		}
@@ -505,7 +465,7 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 func (r *SpanRows) pdataSpan(b []byte, res *wireResource, sc *wireScope, lim RowLimits) (bool, error) {
 	w := &r.wire
 	w.pdataDecodes++
-	w.wrap = wrapMsg(w.wrap[:0], b, 1, 2, 2) // request{1: ResourceSpans{2: ScopeSpans{2: Span}}}
+	w.wrap = wrapMsg(w.wrap[:0], b, otlpwire.TracesRequestResourceSpans, otlpwire.ResourceSpansScopeSpans, otlpwire.ScopeSpansSpans)
 	td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(w.wrap)
 	if err != nil {
 		return false, errWireFallback

@@ -6,6 +6,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/internal/otlpwire"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -15,12 +16,12 @@ import (
 // the same spans to h as Traces does for the unmarshalled request, and
 // returns their number. b is only read; it may be reused after the call.
 //
-// Field numbers (opentelemetry/proto/trace/v1/trace.proto):
+// The fields it reads (named in otlpwire):
 //
-//	Request{1: ResourceSpans}  ResourceSpans{1: Resource{1: KeyValue}, 2: ScopeSpans{2: Span}}
-//	Span{1: trace_id, 2: span_id, 4: parent_span_id, 6: kind, 7: start, 8: end,
-//	     9: KeyValue, 11: Event{1: time, 2: name, 3: KeyValue}, 13: Link{1: trace_id, 2: span_id}, 15: Status{3: code}}
-//	KeyValue{1: key, 2: AnyValue{1: string, 2: bool, 3: int, 4: double, ...}}
+//	Request{ResourceSpans{Resource{KeyValue}, ScopeSpans{Span}}}
+//	Span{trace_id, span_id, parent_span_id, kind, start, end, KeyValue,
+//	     Event{time, name, KeyValue}, Link{trace_id, span_id}, Status{code}}
+//	KeyValue{key, AnyValue{string, bool, int, ...}}
 //
 // It accepts everything pdata's unmarshaller accepts and extracts the same
 // spans (a differential test checks it); IDs of a wrong length, which pdata
@@ -28,7 +29,7 @@ import (
 func (e *Extractor) Protobuf(b []byte, h Handler) (int, error) {
 	n := 0
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num != 1 || typ != protowire.BytesType {
+		if !otlpwire.TracesRequestResourceSpans.Is(num, typ) {
 			return nil
 		}
 		c, err := e.resourceSpans(v, h)
@@ -48,11 +49,11 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 	}
 	n := 0
 	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num != 2 || typ != protowire.BytesType {
+		if !otlpwire.ResourceSpansScopeSpans.Is(num, typ) {
 			return nil
 		}
 		return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, sp []byte, _ uint64) error {
-			if num != 2 || typ != protowire.BytesType {
+			if !otlpwire.ScopeSpansSpans.Is(num, typ) {
 				return nil
 			}
 			if err := e.wireSpan(sp, svc); err != nil {
@@ -67,14 +68,14 @@ func (e *Extractor) resourceSpans(b []byte, h Handler) (int, error) {
 }
 
 // resourceService is the service.name of a ResourceSpans or ResourceLogs
-// (both have the Resource as field 1), or UnknownService. The resource may
+// (their Resource has the same field number), or UnknownService. The resource may
 // follow its scopes on the wire, so it is found before they are read.
 func (e *Extractor) resourceService(b []byte) (intern.ID, error) {
 	svc := intern.None
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num == 1 && typ == protowire.BytesType {
+		if otlpwire.ResourceSpansResource.Is(num, typ) {
 			return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
-				if num != 1 || typ != protowire.BytesType {
+				if !otlpwire.ResourceAttributes.Is(num, typ) {
 					return nil
 				}
 				k, kind, str, _, err := keyValue(kv)
@@ -101,17 +102,17 @@ func (e *Extractor) resourceService(b []byte) (intern.ID, error) {
 // records that carry a breaker state, and unmarshalling every record into
 // pdata was a third of its CPU. b is only read.
 //
-// Field numbers (opentelemetry/proto/logs/v1/logs.proto):
+// The fields it reads (named in otlpwire):
 //
-//	Request{1: ResourceLogs}  ResourceLogs{1: Resource{1: KeyValue}, 2: ScopeLogs{2: LogRecord}}
-//	LogRecord{1: time_unix_nano (fixed64), 6: KeyValue, 11: observed_time_unix_nano (fixed64)}
+//	Request{ResourceLogs{Resource{KeyValue}, ScopeLogs{LogRecord}}}
+//	LogRecord{time_unix_nano, KeyValue, observed_time_unix_nano}
 //
 // It accepts everything pdata's unmarshaller accepts and finds the same
 // observations (a differential test checks it).
 func (e *Extractor) LogsProtobuf(b []byte, h BreakerHandler) (int, error) {
 	n := 0
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num != 1 || typ != protowire.BytesType {
+		if !otlpwire.LogsRequestResourceLogs.Is(num, typ) {
 			return nil
 		}
 		c, err := e.resourceLogs(v, h)
@@ -128,11 +129,11 @@ func (e *Extractor) resourceLogs(b []byte, h BreakerHandler) (int, error) {
 	svc := intern.None // looked up at the first record with a breaker state
 	n := 0
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num != 2 || typ != protowire.BytesType {
+		if !otlpwire.ResourceLogsScopeLogs.Is(num, typ) {
 			return nil
 		}
 		return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, rec []byte, _ uint64) error {
-			if num != 2 || typ != protowire.BytesType {
+			if !otlpwire.ScopeLogsLogRecords.Is(num, typ) {
 				return nil
 			}
 			obs, ok, err := e.wireLogRecord(rec)
@@ -163,12 +164,12 @@ func (e *Extractor) wireLogRecord(b []byte) (obs BreakerObs, ok bool, err error)
 		if f, b, err = otlpwire.Next(b); err != nil {
 			return obs, false, err
 		}
-		switch {
-		case f.Num == 1 && f.Type == protowire.Fixed64Type:
+		switch f.Tag() {
+		case otlpwire.LogRecordTime:
 			ts = f.X
-		case f.Num == 11 && f.Type == protowire.Fixed64Type:
+		case otlpwire.LogRecordObservedTime:
 			observed = f.X
-		case f.Num == 6 && f.Type == protowire.BytesType:
+		case otlpwire.LogRecordAttributes:
 			k, kind, str, _, err := keyValue(f.V)
 			if err != nil {
 				return obs, false, err
@@ -195,10 +196,10 @@ func keyValue(b []byte) (key []byte, kind uint8, str []byte, n int64, err error)
 		if f, b, err = otlpwire.Next(b); err != nil {
 			return
 		}
-		switch {
-		case f.Num == 1 && f.Type == protowire.BytesType:
+		switch f.Tag() {
+		case otlpwire.KeyValueKey:
 			key = f.V
-		case f.Num == 2 && f.Type == protowire.BytesType:
+		case otlpwire.KeyValueValue:
 			kind, str, n = valOther, nil, 0
 			v := f.V
 			for len(v) > 0 {
@@ -206,15 +207,15 @@ func keyValue(b []byte) (key []byte, kind uint8, str []byte, n int64, err error)
 				if g, v, err = otlpwire.Next(v); err != nil {
 					return
 				}
-				switch {
-				case g.Num == 1 && g.Type == protowire.BytesType:
+				switch g.Tag() {
+				case otlpwire.AnyValueString:
 					kind, str = valStr, g.V
-				case g.Num == 2 && g.Type == protowire.VarintType:
+				case otlpwire.AnyValueBool:
 					kind, n = valBool, 0
 					if g.X != 0 {
 						n = 1
 					}
-				case g.Num == 3 && g.Type == protowire.VarintType:
+				case otlpwire.AnyValueInt:
 					kind, n = valInt, int64(g.X)
 				default:
 					kind = valOther
@@ -248,39 +249,24 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			return err
 		}
 		b = rest
-		v, x, typ := f.V, f.X, f.Type
-		switch f.Num {
-		case 1:
-			if typ == protowire.BytesType {
-				s.TraceID = TraceID{} // empty = zero ID, as pdata reads it
-				copy(s.TraceID[:], v)
-			}
-		case 2:
-			if typ == protowire.BytesType {
-				s.SpanID = SpanID{}
-				copy(s.SpanID[:], v)
-			}
-		case 4:
-			if typ == protowire.BytesType {
-				s.ParentID = SpanID{}
-				copy(s.ParentID[:], v)
-			}
-		case 6:
-			if typ == protowire.VarintType {
-				s.Kind = Kind(int32(x))
-			}
-		case 7:
-			if typ == protowire.Fixed64Type {
-				s.StartNs = int64(x)
-			}
-		case 8:
-			if typ == protowire.Fixed64Type {
-				s.EndNs = int64(x)
-			}
-		case 9:
-			if typ != protowire.BytesType {
-				continue
-			}
+		v, x := f.V, f.X
+		switch f.Tag() {
+		case otlpwire.SpanTraceID:
+			s.TraceID = TraceID{} // empty = zero ID, as pdata reads it
+			copy(s.TraceID[:], v)
+		case otlpwire.SpanSpanID:
+			s.SpanID = SpanID{}
+			copy(s.SpanID[:], v)
+		case otlpwire.SpanParentSpanID:
+			s.ParentID = SpanID{}
+			copy(s.ParentID[:], v)
+		case otlpwire.SpanKind:
+			s.Kind = Kind(int32(x))
+		case otlpwire.SpanStartTime:
+			s.StartNs = int64(x)
+		case otlpwire.SpanEndTime:
+			s.EndNs = int64(x)
+		case otlpwire.SpanAttributes:
 			k, kind, str, n, err := keyValue(v)
 			if err != nil {
 				return err
@@ -288,14 +274,9 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			if len(k) <= maxKey {
 				e.applySpanAttr(string(k), kind, str, n)
 			}
-		case 11:
-			if typ == protowire.BytesType {
-				e.events = append(e.events, v)
-			}
-		case 13:
-			if typ != protowire.BytesType {
-				continue
-			}
+		case otlpwire.SpanEvents:
+			e.events = append(e.events, v)
+		case otlpwire.SpanLinks:
 			var l Link
 			for len(v) > 0 {
 				g, r, err := otlpwire.Next(v)
@@ -303,28 +284,25 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 					return err
 				}
 				v = r
-				switch {
-				case g.Num == 1 && g.Type == protowire.BytesType:
+				switch g.Tag() {
+				case otlpwire.LinkTraceID:
 					l.TraceID = TraceID{}
 					copy(l.TraceID[:], g.V)
-				case g.Num == 2 && g.Type == protowire.BytesType:
+				case otlpwire.LinkSpanID:
 					l.SpanID = SpanID{}
 					copy(l.SpanID[:], g.V)
 				}
 			}
 			e.links = append(e.links, l)
-		case 15:
-			if typ != protowire.BytesType {
-				continue
-			}
+		case otlpwire.SpanStatus:
 			for len(v) > 0 {
 				g, r, err := otlpwire.Next(v)
 				if err != nil {
 					return err
 				}
 				v = r
-				if g.Num == 3 && g.Type == protowire.VarintType {
-					s.Error = int32(g.X) == 2 // STATUS_CODE_ERROR
+				if g.Tag() == otlpwire.StatusCode {
+					s.Error = ptrace.StatusCode(int32(g.X)) == ptrace.StatusCodeError
 				}
 			}
 		}
@@ -354,10 +332,10 @@ func (e *Extractor) wireEvent(b []byte) error {
 		ts   uint64
 	)
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error {
-		switch {
-		case num == 1 && typ == protowire.Fixed64Type:
+		switch otlpwire.TagOf(num, typ) {
+		case otlpwire.EventTime:
 			ts = x
-		case num == 2 && typ == protowire.BytesType:
+		case otlpwire.EventName:
 			name = v
 		}
 		return nil
@@ -368,7 +346,7 @@ func (e *Extractor) wireEvent(b []byte) error {
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
 	maxKey := e.keyLimit
 	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
-		if num != 3 || typ != protowire.BytesType {
+		if !otlpwire.EventAttributes.Is(num, typ) {
 			return nil
 		}
 		k, kind, str, _, err := keyValue(v)

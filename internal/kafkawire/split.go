@@ -4,11 +4,11 @@ import (
 	"encoding/hex"
 	"fmt"
 
+	"github.com/flowlens/flowlens/internal/otlpwire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // Encoder builds Kafka messages from pdata the way the OTel Collector kafka
@@ -115,22 +115,22 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 // see otlpwire.ValidateTraces), split by trace ID when PartitionByTraceID
 // is set. No pdata: the bytes are cut in place. The values may alias b.
 func (e *Encoder) AppendTraceMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
-	return e.appendProto(dst, b, 1) // Span.trace_id
+	return e.appendProto(dst, b, otlpwire.SpanTraceID)
 }
 
 // AppendLogMessagesProto is AppendTraceMessagesProto for an
 // ExportLogsServiceRequest.
 func (e *Encoder) AppendLogMessagesProto(dst []kafka.Message, b []byte) ([]kafka.Message, error) {
-	return e.appendProto(dst, b, 9) // LogRecord.trace_id
+	return e.appendProto(dst, b, otlpwire.LogRecordTraceID)
 }
 
 // appendProto splits request b by the trace ID in field traceIDField of
 // its records, or keeps it whole.
-func (e *Encoder) appendProto(dst []kafka.Message, b []byte, traceIDField protowire.Number) ([]kafka.Message, error) {
+func (e *Encoder) appendProto(dst []kafka.Message, b []byte, traceIDField otlpwire.Tag) ([]kafka.Message, error) {
 	if !e.PartitionByTraceID {
 		return append(dst, kafka.Message{Value: b}), nil
 	}
-	e.wire.traceIDField = traceIDField
+	e.wire.splitBy(traceIDField)
 	return e.appendWireSplit(dst, b)
 }
 

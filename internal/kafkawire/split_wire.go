@@ -4,22 +4,25 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/flowlens/flowlens/internal/otlpwire"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // wireSplitter splits an already-marshalled OTLP export request (traces or
-// logs: both are Request{1: Resource*{1: resource, 2: Scope*{1: scope,
-// 2: record, 3: schema_url}, 3: schema_url}}) into one request per trace ID,
-// by copying byte ranges. The request is marshalled once and no pdata
+// logs: both are Request{Resource*{resource, Scope*{scope, record,
+// schema_url}, schema_url}}, with the same tags, named after the spans' in
+// otlpwire) into one request per trace ID, by copying byte ranges. The request is marshalled once and no pdata
 // object is copied, so the cost is one scan plus one memcpy of the payload.
 //
-// Fields other than the nested repeated field 2 (resource, scope,
+// Fields other than the nested repeated scopes and records (resource, scope,
 // schema_url, unknown fields) are copied verbatim into every part that needs
 // them. Parts keep the order of first appearance of their trace ID and the
 // record order within it.
 type wireSplitter struct {
-	traceIDField protowire.Number // 1 in Span, 9 in LogRecord
+	// the records' trace ID field: otlpwire.SpanTraceID or LogRecordTraceID
+	traceIDNum  protowire.Number
+	traceIDType protowire.Type
 
 	other     []rng // raw field bytes (tag included) to copy into each part
 	resources []wireRes
@@ -55,6 +58,11 @@ type wireGroup struct {
 
 var errWire = errors.New("malformed OTLP protobuf")
 
+// splitBy sets the records' trace ID field.
+func (s *wireSplitter) splitBy(traceID otlpwire.Tag) {
+	s.traceIDNum, s.traceIDType = traceID.Num(), traceID.Type()
+}
+
 func (s *wireSplitter) reset() {
 	s.other = s.other[:0]
 	s.resources = s.resources[:0]
@@ -75,9 +83,9 @@ func (s *wireSplitter) scan(buf []byte) (int, error) {
 		if n < 0 {
 			return 0, fmt.Errorf("%w: request tag at %d", errWire, off)
 		}
-		if num != 1 || typ != protowire.BytesType {
-			// The export requests have only field 1; anything else would be
-			// lost by the split, so refuse rather than drop it silently.
+		if !otlpwire.TracesRequestResourceSpans.Is(num, typ) {
+			// The export requests have only their resources; anything else
+			// would be lost by the split, so refuse rather than drop it silently.
 			return 0, fmt.Errorf("%w: unexpected field %d in request", errWire, num)
 		}
 		v, m := protowire.ConsumeBytes(buf[off+n:])
@@ -106,7 +114,7 @@ func (s *wireSplitter) scanResource(buf []byte, a, b int) error {
 		if m < 0 {
 			return fmt.Errorf("%w: resource field %d", errWire, num)
 		}
-		if num == 2 && typ == protowire.BytesType {
+		if otlpwire.ResourceSpansScopeSpans.Is(num, typ) {
 			v, _ := protowire.ConsumeBytes(buf[off+n : b])
 			vs := off + n + m - len(v)
 			scopes = append(scopes, rng{vs, vs + len(v)})
@@ -138,7 +146,7 @@ func (s *wireSplitter) scanScope(buf []byte, ri, a, b int) error {
 		if m < 0 {
 			return fmt.Errorf("%w: scope field %d", errWire, num)
 		}
-		if num == 2 && typ == protowire.BytesType {
+		if otlpwire.ScopeSpansSpans.Is(num, typ) {
 			v, _ := protowire.ConsumeBytes(buf[off+n : b])
 			vs := off + n + m - len(v)
 			s.records = append(s.records, wireRecord{scope: si, a: vs, b: vs + len(v), next: -1})
@@ -179,7 +187,7 @@ func (s *wireSplitter) recordTraceID(rec []byte) (pcommon.TraceID, error) {
 		if m < 0 {
 			return id, fmt.Errorf("%w: record field %d", errWire, num)
 		}
-		if num == s.traceIDField && typ == protowire.BytesType {
+		if num == s.traceIDNum && typ == s.traceIDType {
 			v, _ := protowire.ConsumeBytes(rec[off+n:])
 			if len(v) == len(id) {
 				copy(id[:], v)
@@ -251,7 +259,7 @@ func (s *wireSplitter) appendGroup(dst, buf []byte, gi int) []byte {
 		sc := &s.scopes[rec.scope]
 		if sc.res != curRes {
 			curRes, curScope = sc.res, -1
-			dst = protowire.AppendTag(dst, 1, protowire.BytesType)
+			dst = protowire.AppendVarint(dst, uint64(otlpwire.TracesRequestResourceSpans))
 			dst = protowire.AppendVarint(dst, uint64(s.resSizes[nRes]))
 			nRes++
 			res := &s.resources[curRes]
@@ -261,14 +269,14 @@ func (s *wireSplitter) appendGroup(dst, buf []byte, gi int) []byte {
 		}
 		if rec.scope != curScope {
 			curScope = rec.scope
-			dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+			dst = protowire.AppendVarint(dst, uint64(otlpwire.ResourceSpansScopeSpans))
 			dst = protowire.AppendVarint(dst, uint64(s.scopeSizes[nScope]))
 			nScope++
 			for _, r := range s.other[sc.otherA:sc.otherB] {
 				dst = append(dst, buf[r.a:r.b]...)
 			}
 		}
-		dst = protowire.AppendTag(dst, 2, protowire.BytesType)
+		dst = protowire.AppendVarint(dst, uint64(otlpwire.ScopeSpansSpans))
 		dst = protowire.AppendVarint(dst, uint64(rec.b-rec.a))
 		dst = append(dst, buf[rec.a:rec.b]...)
 	}

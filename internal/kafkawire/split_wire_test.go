@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/otlpwire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -92,7 +93,8 @@ func FuzzWireSplit(f *testing.F) {
 		if err != nil {
 			return
 		}
-		probe := wireSplitter{traceIDField: 1}
+		var probe wireSplitter
+		probe.splitBy(otlpwire.SpanTraceID)
 		if _, err := probe.scan(in); err != nil {
 			return // refusing is fine (e.g. unknown top-level fields); the agent validates requests first
 		}
@@ -158,7 +160,8 @@ func FuzzWireSplitLogs(f *testing.F) {
 		if err != nil {
 			return
 		}
-		probe := wireSplitter{traceIDField: 9}
+		var probe wireSplitter
+		probe.splitBy(otlpwire.LogRecordTraceID)
 		if _, err := probe.scan(in); err != nil {
 			return
 		}
