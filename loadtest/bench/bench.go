@@ -122,65 +122,142 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	// Timed before anything of the run starts: a measure of the machine,
 	// not of the pipeline.
 	machine := MachineStats{Calibration: calibrate(), CPUWaited: -1, IOWaited: -1}
-	var procs []*proc
-	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			stop(procs[i])
-		}
-	}()
-	start := func(name string, bin string, args ...string) (*proc, error) {
-		lf, err := os.Create(filepath.Join(cfg.Dir, name+".log"))
-		if err != nil {
-			return nil, err
-		}
-		if cfg.Profile {
-			args = append(args, "--cpu-profile", filepath.Join(cfg.Dir, name+".prof"))
-		}
-		c := exec.Command(bin, args...)
-		c.Stdout, c.Stderr = lf, lf
-		if err := c.Start(); err != nil {
-			return nil, fmt.Errorf("start %s: %w", name, err)
-		}
-		p := &proc{name: name, cmd: c, log: lf}
-		procs = append(procs, p)
-		return p, nil
+	r := &runner{cfg: cfg}
+	defer r.stopAll()
+	ep, err := r.startPipeline(ctx)
+	if err != nil {
+		return nil, err
 	}
+
+	// The engine process wrote its users into its data folder; the probes
+	// read as the reader, as Grafana would.
+	creds, err := chserver.ReadCredentials(chserver.CredentialsPath(filepath.Join(cfg.Dir, "clickhouse")))
+	if err != nil {
+		return nil, err
+	}
+	reader, readerPassword, _ := creds.Login(chserver.RoleReader)
+	login := clickhouse.Auth{Username: reader, Password: readerPassword}
+	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{ep.clickhouse}, Auth: login})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+
+	runID := randomHex(6)
+	total := cfg.Warmup + cfg.Duration
+	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and as many logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, total, runID)
+	gen, err := r.start("loadgen", cfg.Flowlens, append(ep.flags, "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", total.String(),
+		"--otlp-endpoint", ep.agentGRPC, "--log-dir", ep.logDir, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")...)
+	if err != nil {
+		return nil, err
+	}
+
+	probeCtx, stopProbes := context.WithCancel(ctx)
+	var probes probeSet
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); probes.run(probeCtx, ep.agentGRPC, conn, cfg.ProbeInterval) }()
+
+	if err := sleep(ctx, cfg.Warmup); err != nil {
+		stopProbes()
+		return nil, err
+	}
+	rep, err = r.measure(ctx, conn, ep.collectorHTTP, &probes, machine)
+	if err != nil {
+		stopProbes()
+		return nil, err
+	}
+	// Stop the generator (when the pipeline could not keep up it is behind
+	// its schedule), let the pipeline drain, then count the totals.
+	_ = gen.cmd.Process.Signal(syscall.SIGINT)
+	_ = gen.cmd.Wait()
+	time.Sleep(5 * time.Second)
+	stopProbes()
+	wg.Wait()
+	return rep, countAfterDrain(ctx, rep, conn, cfg.Dir, runID, ep.clickhouse, login, &probes)
+}
+
+// runner starts the components of a run as processes, and stops them in
+// the reverse order.
+type runner struct {
+	cfg   Config
+	procs []*proc
+}
+
+// start runs bin with args as the component name, its output to
+// <name>.log in the run's folder.
+func (r *runner) start(name string, bin string, args ...string) (*proc, error) {
+	lf, err := os.Create(filepath.Join(r.cfg.Dir, name+".log"))
+	if err != nil {
+		return nil, err
+	}
+	if r.cfg.Profile {
+		args = append(args, "--cpu-profile", filepath.Join(r.cfg.Dir, name+".prof"))
+	}
+	c := exec.Command(bin, args...)
+	c.Stdout, c.Stderr = lf, lf
+	if err := c.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", name, err)
+	}
+	p := &proc{name: name, cmd: c, log: lf}
+	r.procs = append(r.procs, p)
+	return p, nil
+}
+
+func (r *runner) stopAll() {
+	for i := len(r.procs) - 1; i >= 0; i-- {
+		stop(r.procs[i])
+	}
+}
+
+// endpoints are where the running components are reached.
+type endpoints struct {
+	clickhouse, agentGRPC, collectorHTTP string
+	logDir                               string   // the shop's log files, tailed by the agent
+	flags                                []string // global flags of the flowlens commands, the ClickHouse address included
+}
+
+// startPipeline starts everything but the load generator and waits until
+// each component says where it listens.
+func (r *runner) startPipeline(ctx context.Context) (endpoints, error) {
+	cfg := r.cfg
+	var ep endpoints
 	// Every component binds port 0 and logs the address it got (info
 	// level): no port is found free and bound later, when another process
 	// may have taken it.
 	logFlags := []string{"--log-level", "info", "--data-dir", cfg.Dir, "--database", "bench"}
 
-	ch, err := start("clickhouse", cfg.Flowlens, append(append(logFlags, "clickhouse", "--listen", "127.0.0.1:0"), cfg.ClickHouseArgs...)...)
+	ch, err := r.start("clickhouse", cfg.Flowlens, append(append(logFlags, "clickhouse", "--listen", "127.0.0.1:0"), cfg.ClickHouseArgs...)...)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	chAddr, err := ch.loggedAddr(ctx, "ClickHouse HTTP endpoint listening", "addr")
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	g := append(logFlags, "--clickhouse", chAddr)
 	if out, err := exec.CommandContext(ctx, cfg.Flowlens, append(append(g, "migrate"), cfg.MigrateArgs...)...).CombinedOutput(); err != nil {
-		return nil, fmt.Errorf("migrate: %v: %s", err, out)
+		return ep, fmt.Errorf("migrate: %v: %s", err, out)
 	}
-	broker, err := start("broker", cfg.Flowlens, append(g, "broker", "--listen", "127.0.0.1:0", "--partitions", strconv.Itoa(cfg.Partitions))...)
+	broker, err := r.start("broker", cfg.Flowlens, append(g, "broker", "--listen", "127.0.0.1:0", "--partitions", strconv.Itoa(cfg.Partitions))...)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	kafkaAddr, err := broker.loggedAddr(ctx, "embedded kafka broker started", "addrs")
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	collArgs := append(g, "collector", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")
 	if cfg.CollectorConfig != "" {
 		collArgs = append(collArgs, "--config", cfg.CollectorConfig)
 	}
-	coll, err := start("collector", cfg.Flowlens, collArgs...)
+	coll, err := r.start("collector", cfg.Flowlens, collArgs...)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
-	graph, err := start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")...)
+	graph, err := r.start("flowgraph", cfg.Flowlens, append(g, "flowgraph", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")...)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	logDir := filepath.Join(cfg.Dir, "shop-logs")
 	agentCfg := filepath.Join(cfg.Dir, "agent.yaml")
@@ -197,61 +274,43 @@ kafka:
   brokers: [%s]
 metrics: {endpoint: 127.0.0.1:0}
 `, filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr)), 0o644); err != nil {
-		return nil, err
+		return ep, err
 	}
-	agent, err := start("agent", cfg.Agent, "run", "--config", agentCfg)
+	agent, err := r.start("agent", cfg.Agent, "run", "--config", agentCfg)
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	grpcAddr, err := agent.loggedAddr(ctx, "agent started", "otlp_grpc")
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	collAddr, err := coll.loggedAddr(ctx, "collector started", "http")
 	if err != nil {
-		return nil, err
+		return ep, err
 	}
 	if _, err := graph.loggedAddr(ctx, "flowgraph started", "http"); err != nil {
-		return nil, err
+		return ep, err
 	}
+	return endpoints{clickhouse: chAddr, agentGRPC: grpcAddr, collectorHTTP: collAddr, logDir: logDir, flags: g}, nil
+}
 
-	// The engine process wrote its users into its data folder; the probes
-	// read as the reader, as Grafana would.
-	creds, err := chserver.ReadCredentials(chserver.CredentialsPath(filepath.Join(cfg.Dir, "clickhouse")))
-	if err != nil {
-		return nil, err
-	}
-	reader, readerPassword, _ := creds.Login(chserver.RoleReader)
-	conn, err := clickhouse.Open(&clickhouse.Options{Protocol: clickhouse.HTTP, Addr: []string{chAddr},
-		Auth: clickhouse.Auth{Username: reader, Password: readerPassword}})
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Close()
-
-	runID := randomHex(6)
-	total := cfg.Warmup + cfg.Duration
-	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and as many logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, total, runID)
-	gen, err := start("loadgen", cfg.Flowlens, append(g, "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", total.String(),
-		"--otlp-endpoint", grpcAddr, "--log-dir", logDir, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")...)
-	if err != nil {
-		return nil, err
-	}
-
-	probeCtx, stopProbes := context.WithCancel(ctx)
-	var probes probeSet
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); probes.run(probeCtx, grpcAddr, conn, cfg.ProbeInterval) }()
-
+// sleep waits d, or returns ctx's error when it ends first.
+func sleep(ctx context.Context, d time.Duration) error {
 	select {
-	case <-time.After(cfg.Warmup):
+	case <-time.After(d):
+		return nil
 	case <-ctx.Done():
-		stopProbes()
-		return nil, ctx.Err()
+		return ctx.Err()
 	}
+}
+
+// measure is the measurement window: the rates stored, the CPU of every
+// component, the collector's batches, the engine's and the machine's
+// account, each taken at its start and its end.
+func (r *runner) measure(ctx context.Context, conn driver.Conn, collAddr string, probes *probeSet, machine MachineStats) (*Report, error) {
+	cfg := r.cfg
 	t0 := time.Now()
-	cpu0 := cpuAll(procs)
+	cpu0 := cpuAll(r.procs)
 	s0, l0 := storedRows(ctx, conn)
 	m0, m0err := scrapeCollector(ctx, collAddr)
 	e0, e0err := engineEvents(ctx, conn)
@@ -259,22 +318,19 @@ metrics: {endpoint: 127.0.0.1:0}
 	probes.measureFrom(t0)
 	for el := time.Duration(0); el < cfg.Duration; el += 30 * time.Second {
 		wait := min(30*time.Second, cfg.Duration-el)
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			stopProbes()
-			return nil, ctx.Err()
+		if err := sleep(ctx, wait); err != nil {
+			return nil, err
 		}
 		s, l := storedRows(ctx, conn)
 		fmt.Fprintf(cfg.Out, "  %v: stored %.0f spans/s, %.0f logs/s so far\n", (el + wait).Round(time.Second),
 			float64(s-s0)/time.Since(t0).Seconds(), float64(l-l0)/time.Since(t0).Seconds())
 	}
 	window := time.Since(t0)
-	cpu1 := cpuAll(procs)
+	cpu1 := cpuAll(r.procs)
 	pc1, pio1, p1ok := pressureTotals()
 	s1, l1 := storedRows(ctx, conn)
 	probes.measureUntil(time.Now())
-	rep = &Report{Window: window, SpansPerSec: float64(s1-s0) / window.Seconds(), LogsPerSec: float64(l1-l0) / window.Seconds()}
+	rep := &Report{Window: window, SpansPerSec: float64(s1-s0) / window.Seconds(), LogsPerSec: float64(l1-l0) / window.Seconds()}
 	if p0ok && p1ok {
 		machine.CPUWaited = float64(pc1-pc0) / float64(window)
 		machine.IOWaited = float64(pio1-pio0) / float64(window)
@@ -286,17 +342,18 @@ metrics: {endpoint: 127.0.0.1:0}
 	if e1, err := engineEvents(ctx, conn); err == nil && e0err == nil {
 		rep.Engine = engineStats(e0, e1)
 	}
-	for i, p := range procs {
+	for i, p := range r.procs {
 		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: maxRSS(p)})
 	}
-	// Stop the generator (when the pipeline could not keep up it is behind
-	// its schedule), let the pipeline drain, then count the totals.
-	_ = gen.cmd.Process.Signal(syscall.SIGINT)
-	_ = gen.cmd.Wait()
-	time.Sleep(5 * time.Second)
-	stopProbes()
-	wg.Wait()
-	if truth, err := readTruth(filepath.Join(cfg.Dir, "truth.json")); err == nil {
+	return rep, nil
+}
+
+// countAfterDrain fills in what is counted once the load has stopped: the
+// totals sent and stored (waiting up to 2 minutes for the stored ones to
+// catch up), the freshness of the probes, and trace lookups once the
+// engine's merges are done.
+func countAfterDrain(ctx context.Context, rep *Report, conn driver.Conn, dir, runID, chAddr string, login clickhouse.Auth, probes *probeSet) (err error) {
+	if truth, err := readTruth(filepath.Join(dir, "truth.json")); err == nil {
 		rep.SentSpans, rep.SentLogs = truth.spans, truth.logs
 	}
 	deadline := time.Now().Add(2 * time.Minute)
@@ -317,8 +374,8 @@ metrics: {endpoint: 127.0.0.1:0}
 		}
 	}
 	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE active AND database = 'bench' AND table = 'otel_traces'").Scan(&rep.Parts)
-	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, reader, readerPassword, probes.foundIDs())
-	return rep, err
+	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, login.Username, login.Password, probes.foundIDs())
+	return err
 }
 
 // timeLookups fetches each trace the way `flowlens trace` does and reports
