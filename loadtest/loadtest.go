@@ -218,28 +218,10 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 		cfg.Seed = uint64(time.Now().UnixNano())
 	}
 
-	var exp sdktrace.SpanExporter = discardExporter{}
-	if cfg.OTLP.Endpoint != "-" {
-		o := cfg.OTLP
-		exp, err = otlptracegrpc.New(ctx,
-			otlptracegrpc.WithEndpoint(o.Endpoint),
-			otlptracegrpc.WithInsecure(),
-			otlptracegrpc.WithTimeout(o.Timeout),
-			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{
-				Enabled: o.RetryFor > 0, InitialInterval: 200 * time.Millisecond,
-				MaxInterval: 5 * time.Second, MaxElapsedTime: o.RetryFor,
-			}))
-		if err != nil {
-			return nil, fmt.Errorf("create OTLP exporter for %s: %w", o.Endpoint, err)
-		}
+	cexp, bsp, err := newSpanExport(ctx, cfg.OTLP, log)
+	if err != nil {
+		return nil, err
 	}
-	cexp := &countingExporter{inner: exp, log: log}
-	bsp := sdktrace.NewBatchSpanProcessor(cexp,
-		sdktrace.WithBlocking(),
-		sdktrace.WithMaxQueueSize(cfg.OTLP.QueueSize),
-		sdktrace.WithMaxExportBatchSize(cfg.OTLP.BatchSize),
-		sdktrace.WithBatchTimeout(cfg.OTLP.BatchTimeout),
-		sdktrace.WithExportTimeout(cfg.OTLP.Timeout+max(cfg.OTLP.RetryFor, 0)))
 
 	var logs gen.LogSink
 	var lw *logfile.Writer
@@ -271,14 +253,75 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 
 	report := opts.OnProgress
 	if report == nil {
-		report = func(p Progress) {
-			log.Info("load generation progress", zap.Duration("elapsed", p.Elapsed.Round(time.Millisecond)),
-				zap.Uint64("requests", p.Requests), zap.Uint64("spans", p.Spans), zap.Uint64("exported", p.Exported),
-				zap.Uint64("logs", p.Logs), zap.Float64("spans_per_sec", math.Round(p.SpansPerSec)),
-				zap.Float64("logs_per_sec", math.Round(p.LogsPerSec)), zap.Duration("behind", p.Behind), zap.Bool("final", p.Final))
-		}
+		report = logProgress(log)
 	}
 	start := time.Now()
+	stopProgress := reportProgress(cfg, g, cexp, start, report)
+	runErr := g.Run(ctx)
+	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
+		runErr = nil // stopped early: still flush what was made
+	}
+	stopProgress()
+
+	errs := append([]error{runErr}, flushAndClose(cfg.OTLP, bsp, lw)...)
+	truth := g.Truth()
+	st := g.Stats()
+	elapsed := time.Since(start)
+	report(progress(st, gen.Stats{}, cexp, elapsed, elapsed, true))
+	if n := cexp.failed.Load(); n > 0 {
+		errs = append(errs, fmt.Errorf("%d of %d spans could not be exported to %s", n, truth.Spans, cfg.OTLP.Endpoint))
+	}
+	if cfg.TruthFile != "" {
+		if err := truth.WriteFile(cfg.TruthFile); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return truth, errors.Join(errs...)
+}
+
+// newSpanExport is the generator's span pipeline: a batch processor that
+// blocks when full, exporting over OTLP gRPC (or nowhere for endpoint "-")
+// and counting what was exported.
+func newSpanExport(ctx context.Context, o OTLPConfig, log *zap.Logger) (*countingExporter, sdktrace.SpanProcessor, error) {
+	var exp sdktrace.SpanExporter = discardExporter{}
+	if o.Endpoint != "-" {
+		var err error
+		exp, err = otlptracegrpc.New(ctx,
+			otlptracegrpc.WithEndpoint(o.Endpoint),
+			otlptracegrpc.WithInsecure(),
+			otlptracegrpc.WithTimeout(o.Timeout),
+			otlptracegrpc.WithRetry(otlptracegrpc.RetryConfig{
+				Enabled: o.RetryFor > 0, InitialInterval: 200 * time.Millisecond,
+				MaxInterval: 5 * time.Second, MaxElapsedTime: o.RetryFor,
+			}))
+		if err != nil {
+			return nil, nil, fmt.Errorf("create OTLP exporter for %s: %w", o.Endpoint, err)
+		}
+	}
+	cexp := &countingExporter{inner: exp, log: log}
+	bsp := sdktrace.NewBatchSpanProcessor(cexp,
+		sdktrace.WithBlocking(),
+		sdktrace.WithMaxQueueSize(o.QueueSize),
+		sdktrace.WithMaxExportBatchSize(o.BatchSize),
+		sdktrace.WithBatchTimeout(o.BatchTimeout),
+		sdktrace.WithExportTimeout(o.Timeout+max(o.RetryFor, 0)))
+	return cexp, bsp, nil
+}
+
+// logProgress is the default progress report: a log line.
+func logProgress(log *zap.Logger) func(Progress) {
+	return func(p Progress) {
+		log.Info("load generation progress", zap.Duration("elapsed", p.Elapsed.Round(time.Millisecond)),
+			zap.Uint64("requests", p.Requests), zap.Uint64("spans", p.Spans), zap.Uint64("exported", p.Exported),
+			zap.Uint64("logs", p.Logs), zap.Float64("spans_per_sec", math.Round(p.SpansPerSec)),
+			zap.Float64("logs_per_sec", math.Round(p.LogsPerSec)), zap.Duration("behind", p.Behind), zap.Bool("final", p.Final))
+	}
+}
+
+// reportProgress reports g's progress every cfg.ProgressInterval (none
+// when it is not positive) until the returned stop is called; stop returns
+// once no report is being made.
+func reportProgress(cfg Config, g *gen.Generator, cexp *countingExporter, start time.Time, report func(Progress)) (stop func()) {
 	stopProgress := make(chan struct{})
 	progressDone := make(chan struct{})
 	go func() {
@@ -305,18 +348,18 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 			}
 		}
 	}()
-
-	runErr := g.Run(ctx)
-	if errors.Is(runErr, context.Canceled) || errors.Is(runErr, context.DeadlineExceeded) {
-		runErr = nil // stopped early: still flush what was made
+	return func() {
+		close(stopProgress)
+		<-progressDone
 	}
-	close(stopProgress)
-	<-progressDone
+}
 
-	flushCtx, cancel := context.WithTimeout(context.Background(), cfg.OTLP.Timeout+max(cfg.OTLP.RetryFor, 0)+5*time.Second)
+// flushAndClose exports the spans still buffered, shuts the export down and
+// closes the log files, within the export's timeout and retries and 5s.
+func flushAndClose(o OTLPConfig, bsp sdktrace.SpanProcessor, lw *logfile.Writer) []error {
+	flushCtx, cancel := context.WithTimeout(context.Background(), o.Timeout+max(o.RetryFor, 0)+5*time.Second)
 	defer cancel()
 	var errs []error
-	errs = append(errs, runErr)
 	if err := bsp.ForceFlush(flushCtx); err != nil {
 		errs = append(errs, fmt.Errorf("flush spans: %w", err))
 	}
@@ -328,19 +371,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 			errs = append(errs, fmt.Errorf("close logs: %w", err))
 		}
 	}
-	truth := g.Truth()
-	st := g.Stats()
-	elapsed := time.Since(start)
-	report(progress(st, gen.Stats{}, cexp, elapsed, elapsed, true))
-	if n := cexp.failed.Load(); n > 0 {
-		errs = append(errs, fmt.Errorf("%d of %d spans could not be exported to %s", n, truth.Spans, cfg.OTLP.Endpoint))
-	}
-	if cfg.TruthFile != "" {
-		if err := truth.WriteFile(cfg.TruthFile); err != nil {
-			errs = append(errs, err)
-		}
-	}
-	return truth, errors.Join(errs...)
+	return errs
 }
 
 func truthRunID(cfg Config) string {
