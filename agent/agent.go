@@ -75,7 +75,7 @@ func New(cfg Config, log *zap.Logger, version string) (*Agent, error) {
 		a.recv = otlpin.New(cfg.OTLP, sink, log.Named("otlp"))
 	}
 	a.reg = prometheus.NewRegistry()
-	a.reg.MustRegister(collector{a}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.reg.MustRegister(agentMetrics{a}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return a, nil
 }
 

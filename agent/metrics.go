@@ -4,8 +4,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// collector exposes the agent's counters, read from its parts at scrape time.
-type collector struct {
+// agentMetrics is the prometheus.Collector of the agent's own counters,
+// read from its parts (tailers, receivers, buffer, sink) at scrape time.
+type agentMetrics struct {
 	a *Agent
 }
 
@@ -37,11 +38,11 @@ var (
 	descKafkaUp     = prometheus.NewDesc("flowlens_agent_kafka_connected", "1 when the last produce succeeded.", nil, nil)
 )
 
-func (c collector) Describe(ch chan<- *prometheus.Desc) {
+func (c agentMetrics) Describe(ch chan<- *prometheus.Desc) {
 	prometheus.DescribeByCollect(c, ch)
 }
 
-func (c collector) Collect(ch chan<- prometheus.Metric) {
+func (c agentMetrics) Collect(ch chan<- prometheus.Metric) {
 	counter := func(d *prometheus.Desc, v int64, labels ...string) {
 		ch <- prometheus.MustNewConstMetric(d, prometheus.CounterValue, float64(v), labels...)
 	}
