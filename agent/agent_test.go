@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
@@ -66,7 +68,7 @@ func exactlyOnce(t *testing.T, c *consumed, n int) {
 // rotations and a truncation while lines keep coming; the broker holds every
 // line exactly once.
 func TestFilesRotationExactCountsAtBroker(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Close()
 	logs := t.TempDir()
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
@@ -139,7 +141,7 @@ func newTraceRequest(seq0, n int) ptraceotlp.ExportRequest {
 // TestOTLPToKafka sends traces and logs over gRPC and HTTP (protobuf and
 // JSON) and malformed requests; spans arrive keyed by trace ID.
 func TestOTLPToKafka(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Close()
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
 	ra := startAgent(t, cfg)
@@ -237,7 +239,7 @@ func (rawCodec) Name() string { return "proto" }
 // TestBadInputEndToEnd: a 10 MB line, NUL bytes, invalid UTF-8, whitespace
 // and malformed JSON reach Kafka as marked records; nothing is dropped.
 func TestBadInputEndToEnd(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Close()
 	logs := t.TempDir()
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`

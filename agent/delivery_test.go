@@ -21,6 +21,8 @@ import (
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/internal/logging"
@@ -240,7 +242,7 @@ func spanSeqs(c *consumed) map[int][]int64 {
 // coming. Everything arrives afterwards, in order per partition.
 func TestKafkaOutage60s(t *testing.T) {
 	brokerData := t.TempDir()
-	b := startBroker(t, "127.0.0.1:0", brokerData)
+	b := kafkatest.Start(t, kafkabroker.Config{DataDir: brokerData})
 	addr := b.Addrs()[0]
 	logs := t.TempDir()
 	cfg := loadConfig(t, t.TempDir(), []string{addr}, fmt.Sprintf(`
@@ -306,7 +308,7 @@ batch: {max_records: 500}
 	t.Logf("broker stopped with %d lines written", lines.Load())
 	time.Sleep(60 * time.Second)
 	t.Logf("restarting the broker; %d lines written, %d bytes in the agent's buffer", lines.Load(), bufferBytes(t, ra))
-	b = startBroker(t, addr, brokerData)
+	b = kafkatest.Start(t, kafkabroker.Config{Addr: addr, DataDir: brokerData})
 	defer b.Close()
 	time.Sleep(2 * time.Second)
 	close(stop)
@@ -442,7 +444,7 @@ buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 // line and every acknowledged span is at the broker; duplicates stay within
 // the batches that were in flight.
 func TestKillMinus9(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Close()
 	addr := b.Addrs()[0]
 	logs := t.TempDir()
@@ -604,7 +606,7 @@ buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 	if got, read := bufferBytes(t, ra), linesRead(t, ra); got > 4<<20 || got < 3<<20 || read >= n {
 		t.Fatalf("buffer holds %d bytes with %d of %d lines read; want it full (3-4 MiB) and the file not read to its end", got, read, n)
 	}
-	b := startBrokerOn(t, port.Listen(t))
+	b := kafkatest.Start(t, kafkabroker.Config{Listener: port.Listen(t)})
 	defer b.Close()
 	c := newConsumed()
 	c.waitFor(t, port.Addr(), kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })

@@ -3,7 +3,6 @@ package agent_test
 import (
 	"context"
 	"fmt"
-	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,54 +12,12 @@ import (
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
-	"github.com/flowlens/flowlens/internal/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 )
-
-// startBroker runs the embedded broker on addr ("127.0.0.1:0" for any port)
-// with a data folder, so it can be stopped and started again on the same port.
-func startBroker(t testing.TB, addr, dataDir string) *kafkabroker.Broker {
-	t.Helper()
-	cfg := kafkabroker.Config{Addr: addr, DataDir: dataDir}
-	cfg.SetDefaults()
-	b, err := kafkabroker.New(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	// the port may still be in TIME_WAIT right after a stop
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err = b.Start(context.Background())
-		if err == nil || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
-
-// startBrokerOn runs the embedded broker (in memory) on a listener the
-// test bound before the broker existed.
-func startBrokerOn(t testing.TB, ln net.Listener) *kafkabroker.Broker {
-	t.Helper()
-	cfg := kafkabroker.Config{Listener: ln}
-	cfg.SetDefaults()
-	b, err := kafkabroker.New(cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	return b
-}
 
 // writeConfig writes an agent config with the given body (YAML) plus the
 // common parts, and loads it the way the binary does.

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
@@ -14,7 +16,7 @@ import (
 // read their files to the end, a file that appeared since the last scan
 // included, and the forwarder sends what the buffer holds before stopping.
 func TestShutdownShipsTheLastLines(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Close()
 	logs := t.TempDir()
 	// Without the shutdown's last read, nothing written after the first

@@ -14,6 +14,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/polltest"
 )
 
 // readDeadLetters reads n messages from the dead-letter topic.
@@ -59,7 +60,7 @@ func TestBadInputGoesToDeadLetterWithReasonAndTheRestIsStored(t *testing.T) {
 	}
 	jsonValue, _ := kafkawire.MarshalTraces(kafkawire.EncodingJSON, wiretest.Traces(n+3, 2, 2))
 
-	w := newWriter(b.Addrs(), kafkawire.DefaultSpansTopic)
+	w := newWriter(t, b.Addrs(), kafkawire.DefaultSpansTopic)
 	defer w.Close()
 	ctx := context.Background()
 	bad := []kafka.Message{
@@ -143,7 +144,7 @@ func TestTwoCollectorsInOneGroupOneStopsMidStream(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}()
-	waitFor(t, time.Minute, "a third of the spans", func() bool { return spanCounts(t, st).rows >= n/3 })
+	polltest.Until(t, "a third of the spans", time.Minute, func() bool { return spanCounts(t, st).rows >= n/3 })
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	if err := a.Shutdown(ctx); err != nil {

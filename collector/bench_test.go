@@ -18,6 +18,7 @@ import (
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -221,13 +222,13 @@ func BenchmarkRSSWhileStorageDown(b *testing.B) {
 		addrFile := filepath.Join(b.TempDir(), "http-addr")
 		child := startChildProcess(b, broker.Addrs(), px.addr, direct.Database(), "CHILD_HTTP=127.0.0.1:0", "CHILD_HTTP_ADDR_FILE="+addrFile)
 		var metricsAddr string
-		waitFor(b, time.Minute, "the child to serve /metrics", func() bool {
+		polltest.Until(b, "the child to serve /metrics", time.Minute, func() bool {
 			data, err := os.ReadFile(addrFile)
 			metricsAddr = string(data)
 			return err == nil
 		})
 		// storage opened and every partition of both topics assigned
-		waitFor(b, time.Minute, "the child to join the group", func() bool {
+		polltest.Until(b, "the child to join the group", time.Minute, func() bool {
 			return scrape(b, metricsAddr, "flowlens_collector_assigned_partitions") == 12
 		})
 		px.Stop()

@@ -21,6 +21,7 @@ import (
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -190,7 +191,7 @@ func TestSIGKILLedCollectorProcessThenRestartedStoresEverythingOnce(t *testing.T
 	produceSpans(t, b.Addrs(), 0, n, 500)
 
 	child := startChildProcess(t, b.Addrs(), chAddr(t), st.Database(), "CHILD_MAX_ROWS=2000")
-	waitFor(t, 2*time.Minute, "the child to store some spans", func() bool { return spanCounts(t, st).rows >= n/5 })
+	polltest.Until(t, "the child to store some spans", 2*time.Minute, func() bool { return spanCounts(t, st).rows >= n/5 })
 	if err := child.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/storage"
@@ -37,22 +38,11 @@ func testLogger(t testing.TB) *zap.Logger {
 	return zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 }
 
-// startBroker runs the embedded broker on a temp data dir with 3 partitions
-// per topic.
+// startBroker runs the embedded broker on a temp data dir with the given
+// partitions per topic.
 func startBroker(t testing.TB, partitions int) *kafkabroker.Broker {
 	t.Helper()
-	cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: t.TempDir()}
-	cfg.SetDefaults()
-	cfg.Topics.Partitions = partitions
-	b, err := kafkabroker.New(cfg, testLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return kafkatest.Start(t, kafkabroker.Config{DataDir: t.TempDir(), Topics: kafkawire.TopicsConfig{Partitions: partitions}})
 }
 
 // openStore opens a fresh database on the shared embedded engine (or on
@@ -120,11 +110,11 @@ func startCollectorWithRegistry(t testing.TB, cfg collector.Config, st collector
 	return c
 }
 
-func newWriter(brokers []string, topic string) *kafka.Writer {
-	cc := kafkawire.ClientConfig{Brokers: brokers}
-	tr, _ := cc.Transport()
-	return &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
-		RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond, BatchSize: 500, BatchBytes: 32 << 20}
+// newWriter is a producer in batches of up to 500 messages.
+func newWriter(t testing.TB, brokers []string, topic string) *kafka.Writer {
+	w := kafkatest.Writer(t, brokers, topic)
+	w.BatchSize, w.BatchBytes = 500, 32<<20
+	return w
 }
 
 // produceSpans writes spans seq0..seq0+n-1 (5 per trace), in requests of
@@ -142,7 +132,7 @@ func produceSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRe
 // produceShapedSpansTo is produceSpansTo with spans of the given shape.
 func produceShapedSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRequest int, shape wiretest.Shape) {
 	t.Helper()
-	w := newWriter(brokers, topic)
+	w := newWriter(t, brokers, topic)
 	defer w.Close()
 	enc := kafkawire.Encoder{PartitionByTraceID: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -163,7 +153,7 @@ func produceShapedSpansTo(t testing.TB, brokers []string, topic string, seq0, n,
 
 func produceLogs(t testing.TB, brokers []string, seq0, n, perRequest int) {
 	t.Helper()
-	w := newWriter(brokers, kafkawire.DefaultLogsTopic)
+	w := newWriter(t, brokers, kafkawire.DefaultLogsTopic)
 	defer w.Close()
 	enc := kafkawire.Encoder{PartitionByTraceID: true}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
@@ -204,18 +194,6 @@ func spanCounts(t testing.TB, st *storage.Store) counts {
 
 func logCounts(t testing.TB, st *storage.Store) counts {
 	return countRows(t, st, storage.LogsTable, "LogAttributes")
-}
-
-// waitFor polls until cond holds or the deadline passes.
-func waitFor(t testing.TB, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
 }
 
 // waitExactly waits until the table holds want rows, then checks they are

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/polltest"
 )
 
 // proxy forwards TCP connections to target; Stop closes the listener and
@@ -134,7 +135,7 @@ func TestStorageUnavailableFor30sLosesNothingAndResumesAlone(t *testing.T) {
 			time.Sleep(time.Second)
 		}
 	}()
-	waitFor(t, time.Minute, "first rows", func() bool { return spanCounts(t, direct).rows > 0 })
+	polltest.Until(t, "first rows", time.Minute, func() bool { return spanCounts(t, direct).rows > 0 })
 	px.Stop()
 	t.Log("storage down")
 	time.Sleep(30 * time.Second)

@@ -10,6 +10,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/polltest"
 )
 
 // After a graceful Shutdown every partition is committed up to its end,
@@ -33,7 +34,7 @@ func TestGracefulShutdownStoresCommitsAndLeaves(t *testing.T) {
 	consumed := func(kind string) float64 {
 		return testutil.ToFloat64(mustCounter(t, reg, "flowlens_collector_rows_consumed_total", kind))
 	}
-	waitFor(t, time.Minute, "every record fetched into the open batches", func() bool {
+	polltest.Until(t, "every record fetched into the open batches", time.Minute, func() bool {
 		return consumed("spans") == spans && consumed("logs") == logs
 	})
 	if got := spanCounts(t, st); got.rows != 0 {

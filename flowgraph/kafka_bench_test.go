@@ -5,6 +5,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 )
@@ -18,10 +19,8 @@ func BenchmarkKafkaToGraph(b *testing.B) {
 	tp := topology{Traces: 20000, DropEvery: 20, Retries: 100}
 	base := time.Now().UTC()
 	msgs, total := traceMessages(b, tp, base)
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: kafkawire.DefaultSpansTopic, Balancer: &kafka.Hash{},
-		Transport: &kafka.Transport{}, RequiredAcks: kafka.RequireAll, BatchSize: 500, BatchTimeout: 10 * time.Millisecond,
-		Compression: kafka.Lz4}
-	defer w.Close()
+	w := kafkatest.Writer(b, brokers, kafkawire.DefaultSpansTopic)
+	w.BatchSize, w.BatchTimeout, w.Compression = 500, 10*time.Millisecond, kafka.Lz4
 	if err := w.WriteMessages(context.Background(), msgs...); err != nil {
 		b.Fatal(err)
 	}

@@ -12,26 +12,18 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap/zaptest"
 )
 
+// startBroker runs the embedded broker with 6 partitions per topic and
+// returns its addresses.
 func startBroker(t testing.TB) []string {
 	t.Helper()
-	var cfg kafkabroker.Config
-	cfg.Addr = "127.0.0.1:0"
-	cfg.SetDefaults()
-	cfg.Topics.Partitions = 6
-	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatalf("start broker: %v", err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
-	return b.Addrs()
+	return kafkatest.Start(t, kafkabroker.Config{Topics: kafkawire.TopicsConfig{Partitions: 6}}).Addrs()
 }
 
 // traceMessages are one message per request of the topology, keyed by the
@@ -76,17 +68,6 @@ func newKafkaService(t *testing.T, name string, brokers []string, st Store) *Ser
 	return s
 }
 
-func waitFor(t *testing.T, what string, timeout time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 // Two analyzers in one group; the second joins in the middle of the stream
 // (a rebalance), then the first leaves (another). The rolled-up graph in
 // storage is exact: every message counted once.
@@ -98,9 +79,7 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	base := time.Now().UTC().Truncate(time.Minute)
 	msgs, total := traceMessages(t, tp, base)
 
-	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: kafkawire.DefaultSpansTopic, Balancer: &kafka.Hash{},
-		Transport: &kafka.Transport{}, RequiredAcks: kafka.RequireAll, BatchTimeout: 5 * time.Millisecond}
-	defer w.Close()
+	w := kafkatest.Writer(t, brokers, kafkawire.DefaultSpansTopic)
 	produce := func(ms []kafka.Message) {
 		for len(ms) > 0 {
 			n := min(50, len(ms))
@@ -114,13 +93,13 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 
 	a := newKafkaService(t, "a", brokers, st)
 	produce(msgs[:200])
-	waitFor(t, "a to consume the first third", 30*time.Second, func() bool { return a.Analyzer().Stats().Spans > 0 })
+	polltest.Until(t, "a to consume the first third", 30*time.Second, func() bool { return a.Analyzer().Stats().Spans > 0 })
 
 	b := newKafkaService(t, "b", brokers, st)
-	waitFor(t, "both to hold partitions", 30*time.Second, func() bool { return a.Assigned() > 0 && b.Assigned() > 0 })
+	polltest.Until(t, "both to hold partitions", 30*time.Second, func() bool { return a.Assigned() > 0 && b.Assigned() > 0 })
 	produce(msgs[200:400])
 	spans := func() uint64 { return a.Analyzer().Stats().Spans + b.Analyzer().Stats().Spans }
-	waitFor(t, "b to consume", 30*time.Second, func() bool { return b.Analyzer().Stats().Spans > 0 })
+	polltest.Until(t, "b to consume", 30*time.Second, func() bool { return b.Analyzer().Stats().Spans > 0 })
 
 	// a leaves in the middle of the last third: b takes every partition
 	done := make(chan struct{})
@@ -130,18 +109,17 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 		t.Fatalf("shutdown a: %v", err)
 	}
 	<-done
-	waitFor(t, "every span consumed", 60*time.Second, func() bool { return spans() >= uint64(total) })
+	polltest.Until(t, "every span consumed", 60*time.Second, func() bool { return spans() >= uint64(total) })
 	// breaker log records on otlp_logs
 	logs, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, breakerLogs(base, "closed", "open", "closed"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lw := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: kafkawire.DefaultLogsTopic, Balancer: &kafka.Hash{}, Transport: &kafka.Transport{}}
-	defer lw.Close()
+	lw := kafkatest.Writer(t, brokers, kafkawire.DefaultLogsTopic)
 	if err := lw.WriteMessages(ctx, kafka.Message{Value: logs}); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the breaker from logs", 30*time.Second, func() bool {
+	polltest.Until(t, "the breaker from logs", 30*time.Second, func() bool {
 		for _, br := range b.Analyzer().Breakers() {
 			if br.Target == "orders_db" {
 				return true

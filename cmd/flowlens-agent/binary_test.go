@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -16,9 +15,9 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"go.uber.org/zap"
 )
 
 // agentProc is a running agent binary.
@@ -127,16 +126,7 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
 		t.Fatalf("build: %v\n%s", err, out)
 	}
-	bcfg := kafkabroker.Config{Addr: "127.0.0.1:0"}
-	bcfg.SetDefaults()
-	broker, err := kafkabroker.New(bcfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := broker.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer broker.Close()
+	broker := kafkatest.Start(t, kafkabroker.Config{})
 	a := startHealthyAgent(t, bin, broker.Addrs()[0])
 	defer a.cmd.Process.Kill()
 	httpAddr, metrics, stderr := a.httpAddr, a.metrics, a.stderr

@@ -8,26 +8,15 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/zap/zaptest"
 )
 
 func start(t *testing.T, dir string) *kafkabroker.Broker {
 	t.Helper()
-	cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: dir}
-	cfg.SetDefaults()
-	cfg.Topics.Partitions = 3
-	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return kafkatest.Start(t, kafkabroker.Config{DataDir: dir, Topics: kafkawire.TopicsConfig{Partitions: 3}})
 }
 
 func TestBrokerPersistsMessagesAndTopicsWithRetention(t *testing.T) {
@@ -96,16 +85,7 @@ func TestConfigRefusesUnspecifiedAddress(t *testing.T) {
 // that listener's address.
 func TestBrokerServesAGivenListener(t *testing.T) {
 	port := porttest.Reserve(t)
-	cfg := kafkabroker.Config{Listener: port.Listen(t)}
-	cfg.SetDefaults()
-	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := kafkatest.Start(t, kafkabroker.Config{Listener: port.Listen(t)})
 	if got := b.Addrs(); len(got) != 1 || got[0] != port.Addr() {
 		t.Fatalf("advertises %v, listener on %s", got, port.Addr())
 	}

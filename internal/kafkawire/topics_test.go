@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 )
@@ -14,16 +15,7 @@ import (
 func TestEnsureTopicsCreatesMissingAndExplainsRefusals(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	bcfg := kafkabroker.Config{Addr: "127.0.0.1:0"}
-	bcfg.SetDefaults()
-	b, err := kafkabroker.New(bcfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(ctx); err != nil {
-		t.Fatal(err)
-	}
-	defer b.Close()
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	cc := kafkawire.ClientConfig{Brokers: b.Addrs()}
 	client, err := cc.Client()
 	if err != nil {

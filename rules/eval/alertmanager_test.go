@@ -18,6 +18,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/rules/notify"
 )
 
@@ -74,7 +75,7 @@ receivers:
 		_ = cmd.Wait()
 	})
 	base := "http://" + addr
-	waitFor(t, "alertmanager to be ready", 20*time.Second, func() bool {
+	polltest.Until(t, "alertmanager to be ready", 20*time.Second, func() bool {
 		resp, err := http.Get(base + "/-/ready")
 		if err != nil {
 			return false
@@ -130,7 +131,7 @@ func TestAlertmanagerReceivesFiringAndResolved(t *testing.T) {
 	defer e.Shutdown(context.Background())
 
 	// Alertmanager's own API shows the alert
-	waitFor(t, "the alert in Alertmanager's API", 20*time.Second, func() bool {
+	polltest.Until(t, "the alert in Alertmanager's API", 20*time.Second, func() bool {
 		resp, err := http.Get(am + "/api/v2/alerts?filter=alertname%3D%22BreakerOpen%22")
 		if err != nil {
 			return false
@@ -161,11 +162,11 @@ func TestAlertmanagerReceivesFiringAndResolved(t *testing.T) {
 			return false
 		}
 	}
-	waitFor(t, "Alertmanager to notify firing", 20*time.Second, has("firing"))
+	polltest.Until(t, "Alertmanager to notify firing", 20*time.Second, has("firing"))
 
 	sys.set("closed")
-	waitFor(t, "Alertmanager to notify resolved", 20*time.Second, has("resolved"))
-	waitFor(t, "the webhook to receive firing and resolved", 10*time.Second, func() bool {
+	polltest.Until(t, "Alertmanager to notify resolved", 20*time.Second, has("resolved"))
+	polltest.Until(t, "the webhook to receive firing and resolved", 10*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		seen := map[string]bool{}

@@ -13,6 +13,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/rules/alertapi"
 )
 
@@ -59,17 +60,6 @@ func startEvaluator(t *testing.T, cfg Config, g prometheus.Gatherer, log *zap.Lo
 	return e
 }
 
-func waitFor(t *testing.T, what string, d time.Duration, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func find(alerts []alertapi.Alert, name, state string) *alertapi.Alert {
 	for i := range alerts {
 		if alerts[i].Name == name && alerts[i].State == state {
@@ -89,7 +79,7 @@ func TestInvalidRulesSkippedAndStateSurvivesRestart(t *testing.T) {
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	e := startEvaluator(t, testConfig(dir), sys.reg, log)
 
-	waitFor(t, "BreakerOpen to fire", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
+	polltest.Until(t, "BreakerOpen to fire", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
 	first := *find(e.Alerts(), "BreakerOpen", "firing")
 	if first.Labels["service"] != "checkout" || first.Labels["target"] != "payments" {
 		t.Errorf("labels %v", first.Labels)
@@ -120,14 +110,14 @@ func TestInvalidRulesSkippedAndStateSurvivesRestart(t *testing.T) {
 	e2 := startEvaluator(t, testConfig(dir), sys.reg, log)
 	defer e2.Shutdown(context.Background())
 	// restored state is applied after the second evaluation
-	waitFor(t, "BreakerOpen restored", 10*time.Second, func() bool {
+	polltest.Until(t, "BreakerOpen restored", 10*time.Second, func() bool {
 		a := find(e2.Alerts(), "BreakerOpen", "firing")
 		return a != nil && a.ActiveAt.Unix() == first.ActiveAt.Unix()
 	})
 
 	// and it resolves
 	sys.set("closed")
-	waitFor(t, "BreakerOpen to resolve", 10*time.Second, func() bool { return find(e2.Alerts(), "BreakerOpen", "resolved") != nil })
+	polltest.Until(t, "BreakerOpen to resolve", 10*time.Second, func() bool { return find(e2.Alerts(), "BreakerOpen", "resolved") != nil })
 }
 
 func TestRemoteQueryEndpoint(t *testing.T) {
@@ -149,7 +139,7 @@ func TestRemoteQueryEndpoint(t *testing.T) {
 	cfg.QueryURL = api.URL
 	e := startEvaluator(t, cfg, nil, zap.NewNop())
 	defer e.Shutdown(context.Background())
-	waitFor(t, "BreakerOpen to fire from the remote endpoint", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
+	polltest.Until(t, "BreakerOpen to fire from the remote endpoint", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "firing") != nil })
 }
 
 // A pending alert keeps the pending time it accumulated before a restart
@@ -162,7 +152,7 @@ func TestPendingStateSurvivesRestart(t *testing.T) {
 	cfg.RuleFiles = []string{"testdata/pending.yml"}
 	log := zaptest.NewLogger(t, zaptest.Level(zap.ErrorLevel))
 	e := startEvaluator(t, cfg, sys.reg, log)
-	waitFor(t, "BreakerOpen pending", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "pending") != nil })
+	polltest.Until(t, "BreakerOpen pending", 10*time.Second, func() bool { return find(e.Alerts(), "BreakerOpen", "pending") != nil })
 	time.Sleep(3 * time.Second)
 	pendingFor := time.Since(find(e.Alerts(), "BreakerOpen", "pending").ActiveAt)
 	if err := e.Shutdown(context.Background()); err != nil {
@@ -173,7 +163,7 @@ func TestPendingStateSurvivesRestart(t *testing.T) {
 	defer e2.Shutdown(context.Background())
 	// after the restore (second evaluation) the alert is pending since
 	// before the restart
-	waitFor(t, "pending state restored", 10*time.Second, func() bool {
+	polltest.Until(t, "pending state restored", 10*time.Second, func() bool {
 		a := find(e2.Alerts(), "BreakerOpen", "pending")
 		return a != nil && restart.Sub(a.ActiveAt) >= pendingFor-1500*time.Millisecond
 	})

@@ -1,0 +1,79 @@
+// Package kafkatest gives tests the embedded Kafka-protocol broker
+// (internal/kafkabroker), started for one test and closed when it ends, and
+// producers to it. There is no skipping: a test whose broker does not start
+// fails.
+package kafkatest
+
+import (
+	"context"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+)
+
+// Start runs the embedded broker for the test with cfg's settings and
+// defaults: on a free 127.0.0.1 port unless cfg.Addr or cfg.Listener says
+// where, in memory unless cfg.DataDir is set, with the flowlens topics
+// (one partition each unless cfg.Topics.Partitions says more). Its warnings
+// go to the test's log. It is closed when the test ends; a test may close
+// it earlier, and start another on the same Addr and DataDir (a restart).
+func Start(t testing.TB, cfg kafkabroker.Config) *kafkabroker.Broker {
+	t.Helper()
+	if cfg.Addr == "" && cfg.Listener == nil {
+		cfg.Addr = "127.0.0.1:0"
+	}
+	cfg.SetDefaults()
+	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for {
+		err = b.Start(ctx)
+		// A restart on the port of a broker just closed may find it
+		// still held for a moment.
+		if err == nil || !fixedPort(cfg) || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err != nil {
+		t.Fatalf("start the embedded Kafka broker: %v", err)
+	}
+	return b
+}
+
+// fixedPort says whether the broker binds a port chosen before it started.
+func fixedPort(cfg kafkabroker.Config) bool {
+	_, port, _ := net.SplitHostPort(cfg.Addr)
+	return cfg.Listener == nil && port != "0"
+}
+
+// Writer is a producer to topic on brokers, with the transport flowlens'
+// clients use (kafkawire.ClientConfig): messages with the same key go to the
+// same partition (Sarama-compatible hash), every write is acknowledged by
+// all replicas and waits at most 2ms to fill a batch. The transport is its
+// own: kafka-go's shared one caches metadata for 6s, so it would not know a
+// topic created just before. Set other fields before the first write. It is
+// closed when the test ends.
+func Writer(t testing.TB, brokers []string, topic string) *kafka.Writer {
+	t.Helper()
+	cc := kafkawire.ClientConfig{Brokers: brokers}
+	tr, err := cc.Transport()
+	if err != nil {
+		t.Fatalf("kafka transport: %v", err)
+	}
+	w := &kafka.Writer{Addr: kafka.TCP(brokers...), Topic: topic, Balancer: &kafka.Hash{}, Transport: tr,
+		RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond}
+	t.Cleanup(func() { _ = w.Close() })
+	return w
+}
