@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,10 +11,9 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/otlpfile"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -37,7 +34,9 @@ there already.`,
 			if err := checkOutput(g); err != nil {
 				return err
 			}
-			if kind != "auto" && kind != "traces" && kind != "logs" {
+			switch otlpfile.Kind(kind) {
+			case otlpfile.Auto, otlpfile.Traces, otlpfile.Logs:
+			default:
 				return fmt.Errorf("--type %q: want auto, traces or logs", kind)
 			}
 			log, err := g.logger()
@@ -55,7 +54,7 @@ there already.`,
 				if err != nil {
 					return err
 				}
-				res, err := loadData(cmd, st, path, data, kind)
+				res, err := loadData(cmd, st, path, data, otlpfile.Kind(kind))
 				if err != nil {
 					return fmt.Errorf("load %s: %w", path, err)
 				}
@@ -120,9 +119,12 @@ func readInput(path string, stdin io.Reader) ([]byte, error) {
 // loadBatch is how many rows go into one INSERT.
 const loadBatch = 50000
 
-func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, kind string) (loadResult, error) {
+func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, kind otlpfile.Kind) (loadResult, error) {
 	res := loadResult{File: path}
-	traces, logs, err := decodeOTLP(data, kind)
+	reqs, err := otlpfile.Decode(data, kind)
+	if errors.Is(err, otlpfile.ErrAmbiguous) {
+		return res, fmt.Errorf("%w; pass --type", err)
+	}
 	if err != nil {
 		return res, err
 	}
@@ -136,7 +138,7 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 	}
 	ctx := cmd.Context()
 	chunk := 0
-	if traces != nil {
+	if reqs.Traces != nil {
 		res.Kind = "spans"
 		rows := &storage.SpanRows{Limits: st.RowLimits()}
 		flush := func() error {
@@ -150,7 +152,7 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 			rows.Reset()
 			return err
 		}
-		for _, td := range traces {
+		for _, td := range reqs.Traces {
 			rows.AppendTraces(td, warn)
 			if rows.Len() >= loadBatch {
 				if err := flush(); err != nil {
@@ -173,7 +175,7 @@ func loadData(cmd *cobra.Command, st *storage.Store, path string, data []byte, k
 		rows.Reset()
 		return err
 	}
-	for _, ld := range logs {
+	for _, ld := range reqs.Logs {
 		rows.AppendLogs(ld, warn)
 		if rows.Len() >= loadBatch {
 			if err := flush(); err != nil {
@@ -204,159 +206,4 @@ func insertCounted(ctx context.Context, st *storage.Store, table string, keys st
 	res.AlreadyStored += before.Keys
 	res.StoredTwice += min(stored, before.Keys)
 	return nil
-}
-
-// decodeOTLP reads OTLP JSON (one document or JSON lines) or protobuf, of
-// traces or logs. kind is auto, traces or logs. Exactly one of the results
-// is non-nil on success.
-func decodeOTLP(data []byte, kind string) ([]ptrace.Traces, []plog.Logs, error) {
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 {
-		return nil, nil, errors.New("empty file")
-	}
-	if trimmed[0] == '{' {
-		return decodeOTLPJSON(trimmed, kind)
-	}
-	return decodeOTLPProto(data, kind)
-}
-
-func decodeOTLPJSON(data []byte, kind string) ([]ptrace.Traces, []plog.Logs, error) {
-	var docs [][]byte
-	// One document, or one per line (the file exporter's format).
-	if json.Valid(data) {
-		docs = [][]byte{data}
-	} else {
-		for i, line := range bytes.Split(data, []byte("\n")) {
-			line = bytes.TrimSpace(line)
-			if len(line) == 0 {
-				continue
-			}
-			if !json.Valid(line) {
-				return nil, nil, fmt.Errorf("line %d: not valid JSON", i+1)
-			}
-			docs = append(docs, line)
-		}
-	}
-	var (
-		traces []ptrace.Traces
-		logs   []plog.Logs
-	)
-	for i, doc := range docs {
-		k := kind
-		if k == "auto" {
-			var top map[string]json.RawMessage
-			if err := json.Unmarshal(doc, &top); err != nil {
-				return nil, nil, fmt.Errorf("document %d: %w", i+1, err)
-			}
-			_, hasSpans := top["resourceSpans"]
-			_, hasLogs := top["resourceLogs"]
-			switch {
-			case hasSpans && !hasLogs:
-				k = "traces"
-			case hasLogs && !hasSpans:
-				k = "logs"
-			default:
-				return nil, nil, fmt.Errorf("document %d: neither OTLP traces (resourceSpans) nor logs (resourceLogs)", i+1)
-			}
-		}
-		if k == "traces" {
-			td, err := (&ptrace.JSONUnmarshaler{}).UnmarshalTraces(doc)
-			if err != nil {
-				return nil, nil, fmt.Errorf("document %d: OTLP JSON traces: %w", i+1, err)
-			}
-			traces = append(traces, td)
-		} else {
-			ld, err := (&plog.JSONUnmarshaler{}).UnmarshalLogs(doc)
-			if err != nil {
-				return nil, nil, fmt.Errorf("document %d: OTLP JSON logs: %w", i+1, err)
-			}
-			logs = append(logs, ld)
-		}
-	}
-	if len(traces) > 0 && len(logs) > 0 {
-		return nil, nil, errors.New("file mixes traces and logs; load them from separate files")
-	}
-	if traces != nil {
-		return traces, nil, nil
-	}
-	return nil, logs, nil
-}
-
-// decodeOTLPProto tells traces from logs by decoding both ways: the field
-// numbers overlap, but a request of the other kind either fails to decode
-// (wire types differ) or decodes into records without IDs or timestamps.
-func decodeOTLPProto(data []byte, kind string) ([]ptrace.Traces, []plog.Logs, error) {
-	var (
-		td         ptrace.Traces
-		ld         plog.Logs
-		tErr, lErr error
-		tOK, lOK   bool
-	)
-	if kind != "logs" {
-		td, tErr = (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data)
-		tOK = tErr == nil && td.SpanCount() > 0 && plausibleTraces(td)
-		if kind == "traces" {
-			if tErr != nil {
-				return nil, nil, fmt.Errorf("OTLP protobuf traces: %w", tErr)
-			}
-			return []ptrace.Traces{td}, nil, nil
-		}
-	}
-	ld, lErr = (&plog.ProtoUnmarshaler{}).UnmarshalLogs(data)
-	lOK = lErr == nil && ld.LogRecordCount() > 0 && plausibleLogs(ld)
-	if kind == "logs" {
-		if lErr != nil {
-			return nil, nil, fmt.Errorf("OTLP protobuf logs: %w", lErr)
-		}
-		return nil, []plog.Logs{ld}, nil
-	}
-	switch {
-	case tOK && !lOK:
-		return []ptrace.Traces{td}, nil, nil
-	case lOK && !tOK:
-		return nil, []plog.Logs{ld}, nil
-	case tOK && lOK:
-		return nil, nil, errors.New("cannot tell whether the protobuf holds traces or logs; pass --type")
-	}
-	return nil, nil, fmt.Errorf("neither OTLP JSON nor OTLP protobuf traces or logs (as traces: %v; as logs: %v)",
-		errOrEmpty(tErr), errOrEmpty(lErr))
-}
-
-func errOrEmpty(err error) string {
-	if err == nil {
-		return "no spans with IDs and start times"
-	}
-	return err.Error()
-}
-
-func plausibleTraces(td ptrace.Traces) bool {
-	for i := 0; i < td.ResourceSpans().Len(); i++ {
-		ss := td.ResourceSpans().At(i).ScopeSpans()
-		for j := 0; j < ss.Len(); j++ {
-			spans := ss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				if sp.TraceID().IsEmpty() || sp.SpanID().IsEmpty() || sp.StartTimestamp() == 0 {
-					return false
-				}
-			}
-		}
-	}
-	return true
-}
-
-func plausibleLogs(ld plog.Logs) bool {
-	for i := 0; i < ld.ResourceLogs().Len(); i++ {
-		sl := ld.ResourceLogs().At(i).ScopeLogs()
-		for j := 0; j < sl.Len(); j++ {
-			recs := sl.At(j).LogRecords()
-			for k := 0; k < recs.Len(); k++ {
-				r := recs.At(k)
-				if r.Timestamp() == 0 && r.ObservedTimestamp() == 0 {
-					return false
-				}
-			}
-		}
-	}
-	return true
 }
