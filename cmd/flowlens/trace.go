@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -69,7 +70,7 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 	if width < 10 {
 		width = 10
 	}
-	depth := spanDepths(tr.Spans)
+	depth := query.SpanDepths(tr.Spans)
 	linkedFrom := map[string][]storage.LinkingSpan{}
 	for _, l := range tr.LinkedFrom {
 		linkedFrom[l.LinkedSpanID] = append(linkedFrom[l.LinkedSpanID], l)
@@ -148,38 +149,6 @@ func renderWaterfall(w io.Writer, tr storage.Trace, width int) error {
 			fmtDur(offset), "", clip(sev, 6), clip(l.Body, 120))
 	}
 	return nil
-}
-
-// spanDepths is each span's depth in the parent tree; spans whose parent is
-// missing from the trace count as roots.
-func spanDepths(spans []storage.Span) map[string]int {
-	parent := make(map[string]string, len(spans))
-	for _, sp := range spans {
-		parent[sp.SpanID] = sp.ParentSpanID
-	}
-	depth := make(map[string]int, len(spans))
-	var walk func(id string, seen int) int
-	walk = func(id string, seen int) int {
-		if d, ok := depth[id]; ok {
-			return d
-		}
-		p, ok := parent[id]
-		if !ok || p == "" || seen > len(spans) { // root, or a cycle in broken data
-			depth[id] = 0
-			return 0
-		}
-		if _, known := parent[p]; !known {
-			depth[id] = 0
-			return 0
-		}
-		d := walk(p, seen+1) + 1
-		depth[id] = d
-		return d
-	}
-	for _, sp := range spans {
-		walk(sp.SpanID, 0)
-	}
-	return depth
 }
 
 // bar draws [offset, offset+dur) of total on width characters.

@@ -11,7 +11,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 
-	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -129,14 +129,14 @@ func (d *Datasource) CheckHealth(ctx context.Context, _ *backend.CheckHealthRequ
 	pass("schema", fmt.Sprintf("version %d", version))
 	msg := fmt.Sprintf("ClickHouse at %s, database %s, schema version %d", addr, d.settings.Database, version)
 	if u := d.settings.AnalyzerURL; u != "" {
-		if _, err := d.liveBreakers(ctx); err != nil {
+		if _, err := (query.AnalyzerAPI{URL: u, Client: d.client}).Breakers(ctx); err != nil {
 			return fail("analyzer", fmt.Errorf("flow analyzer API at %s is unreachable: %w", u, err))
 		}
 		pass("analyzer", u)
 		msg += "; flow analyzer at " + u
 	}
 	if u := d.settings.AlertsURL; u != "" {
-		if _, err := alertapi.Fetch(ctx, d.client, u); err != nil {
+		if _, err := (query.AlertsAPI{URL: u, Client: d.client}).Alerts(ctx); err != nil {
 			return fail("alerts", fmt.Errorf("alerts API at %s is unreachable: %w", u, err))
 		}
 		pass("alerts", u)

@@ -17,8 +17,8 @@ import (
 
 // services answers a services query: the graph's node names over the time
 // range, one string field, for template variables.
-func (d *Datasource) services(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
-	names, err := st.NodeNames(ctx, q.From, q.To)
+func (d *Datasource) services(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
+	names, err := d.reader(st).Services(ctx, q.From, q.To)
 	if err != nil {
 		return errorResponse(err)
 	}
@@ -26,8 +26,8 @@ func (d *Datasource) services(ctx context.Context, st *storage.Store, q query) b
 }
 
 // operations answers an operations query: the span names of a service.
-func (d *Datasource) operations(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
-	ops, err := st.Operations(ctx, q.Service, q.From, q.To)
+func (d *Datasource) operations(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
+	ops, err := d.reader(st).Operations(ctx, q.Service, q.From, q.To)
 	if err != nil {
 		return errorResponse(err)
 	}

@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -131,8 +132,20 @@ func (d *Datasource) CallResource(ctx context.Context, req *backend.CallResource
 	return d.resources.CallResource(ctx, req, sender)
 }
 
+// reader answers queries from st and the configured APIs.
+func (d *Datasource) reader(st *storage.Store) query.Reader {
+	r := query.Reader{Store: st}
+	if u := d.settings.AnalyzerURL; u != "" {
+		r.Breakers = query.AnalyzerAPI{URL: u, Client: d.client}
+	}
+	if u := d.settings.AlertsURL; u != "" {
+		r.Alerts = query.AlertsAPI{URL: u, Client: d.client}
+	}
+	return r
+}
+
 // queryFunc answers one query.
-type queryFunc func(ctx context.Context, st *storage.Store, q query) backend.DataResponse
+type queryFunc func(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse
 
 // each turns a queryFunc into a handler of every query of a request: the
 // settings and the connection are checked once, each query gets the
@@ -161,7 +174,7 @@ func (d *Datasource) each(h queryFunc) backend.QueryDataHandlerFunc {
 
 // fallback answers a query without a query type (a new panel's query) with
 // the node graph, and refuses a type it does not know.
-func (d *Datasource) fallback(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
+func (d *Datasource) fallback(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
 	if q.QueryType == "" {
 		return d.nodeGraph(ctx, st, q)
 	}

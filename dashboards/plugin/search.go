@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -24,11 +25,12 @@ func (d *Datasource) traceLink() []data.DataLink {
 	}}
 }
 
-// traces answers a traces query: trace search (storage.SearchSpans) as a
-// table with one row per trace, the first matching span of each (the newest,
-// or the slowest with orderBy slowest); each trace ID links to the trace.
-func (d *Datasource) traces(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
-	spans, err := st.SearchSpans(ctx, storage.SpanQuery{
+// traces answers a traces query: trace search (query.Reader.SearchTraces)
+// as a table with one row per trace, the first matching span of each (the
+// newest, or the slowest with orderBy slowest); each trace ID links to the
+// trace.
+func (d *Datasource) traces(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
+	hits, err := d.reader(st).SearchTraces(ctx, query.TraceSearch{
 		Service: q.Service, Operation: q.Operation, MinDuration: q.minDur, MaxDuration: q.maxDur,
 		Status: q.Status, Attributes: q.Attributes, From: q.From, To: q.To, Limit: q.Limit, Slowest: q.OrderBy == "slowest",
 	})
@@ -40,17 +42,12 @@ func (d *Datasource) traces(ctx context.Context, st *storage.Store, q query) bac
 		starts                                []time.Time
 		durations                             []float64
 	)
-	seen := map[string]bool{}
-	for _, sp := range spans {
-		if seen[sp.TraceID] {
-			continue
-		}
-		seen[sp.TraceID] = true
-		ids, spanIDs = append(ids, sp.TraceID), append(spanIDs, sp.SpanID)
-		starts = append(starts, sp.Timestamp)
-		services, ops = append(services, sp.ServiceName), append(ops, sp.Name)
-		durations = append(durations, float64(sp.Duration)/1e6)
-		statuses = append(statuses, sp.StatusCode)
+	for _, h := range hits {
+		ids, spanIDs = append(ids, h.TraceID), append(spanIDs, h.SpanID)
+		starts = append(starts, h.Start)
+		services, ops = append(services, h.Service), append(ops, h.Operation)
+		durations = append(durations, float64(h.Duration)/1e6)
+		statuses = append(statuses, h.Status)
 	}
 	f := data.NewFrame("Traces",
 		data.NewField("traceID", nil, ids).SetConfig(&data.FieldConfig{DisplayName: "Trace ID", Links: d.traceLink()}),
@@ -65,11 +62,11 @@ func (d *Datasource) traces(ctx context.Context, st *storage.Store, q query) bac
 	return backend.DataResponse{Frames: data.Frames{f}}
 }
 
-// logs answers a logs query: log search (storage.SearchLogs), newest first,
+// logs answers a logs query: log search (query.Reader.SearchLogs), newest first,
 // as a logs frame (Grafana's log lines: timestamp, body, severity, id,
 // labels) with the trace ID linked to the trace query.
-func (d *Datasource) logs(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
-	recs, err := st.SearchLogs(ctx, storage.LogQuery{Service: q.Service, Severity: q.Severity, Contains: q.Contains,
+func (d *Datasource) logs(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
+	recs, err := d.reader(st).SearchLogs(ctx, storage.LogQuery{Service: q.Service, Severity: q.Severity, Contains: q.Contains,
 		TraceID: q.TraceID, From: q.From, To: q.To, Limit: q.Limit})
 	if err != nil {
 		return errorResponse(err)

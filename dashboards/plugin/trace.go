@@ -3,14 +3,13 @@ package plugin
 import (
 	"context"
 	"encoding/json"
-	"fmt"
-	"sort"
 	"strings"
 	"time"
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -35,14 +34,11 @@ type traceReference struct {
 	Tags    []keyValue `json:"tags,omitempty"`
 }
 
-// trace answers a trace query: one trace by ID (storage.GetTrace) in the
-// frame Grafana's trace view renders. Each span's logs are its events and
-// the log records stored with its span ID, in time order.
-func (d *Datasource) trace(ctx context.Context, st *storage.Store, q query) backend.DataResponse {
-	if strings.TrimSpace(q.TraceID) == "" {
-		return errorResponse(fmt.Errorf("%w: no trace ID", errBadQuery))
-	}
-	tr, err := st.GetTrace(ctx, strings.TrimSpace(q.TraceID))
+// trace answers a trace query: one trace by ID (query.Reader.Trace) in the
+// frame Grafana's trace view renders. Each span's logs are its entries:
+// events and the log records stored with its span ID, in time order.
+func (d *Datasource) trace(ctx context.Context, st *storage.Store, q panelQuery) backend.DataResponse {
+	tr, err := d.reader(st).Trace(ctx, q.TraceID)
 	if err != nil {
 		return errorResponse(err)
 	}
@@ -52,13 +48,7 @@ func (d *Datasource) trace(ctx context.Context, st *storage.Store, q query) back
 // statusCodes are the trace view's span status codes.
 var statusCodes = map[string]int64{"Unset": 0, "Ok": 1, "Error": 2}
 
-func traceFrame(tr storage.Trace) *data.Frame {
-	logsBySpan := map[string][]storage.LogRecord{}
-	for _, l := range tr.Logs {
-		if l.SpanID != "" {
-			logsBySpan[l.SpanID] = append(logsBySpan[l.SpanID], l)
-		}
-	}
+func traceFrame(tr query.Trace) *data.Frame {
 	n := len(tr.Spans)
 	var (
 		traceIDs, spanIDs, parents, ops, services, kinds, msgs = make([]string, n), make([]string, n), make([]string, n),
@@ -70,7 +60,7 @@ func traceFrame(tr storage.Trace) *data.Frame {
 	for i, sp := range tr.Spans {
 		traceIDs[i], spanIDs[i], parents[i] = sp.TraceID, sp.SpanID, sp.ParentSpanID
 		ops[i], services[i], kinds[i] = sp.Name, sp.ServiceName, strings.ToLower(sp.Kind)
-		starts[i] = float64(sp.Timestamp.UnixNano()) / 1e6
+		starts[i] = ms(sp.Timestamp)
 		durations[i] = float64(sp.Duration) / 1e6
 		codes[i], msgs[i] = statusCodes[sp.StatusCode], sp.StatusMessage
 		serviceTags[i] = mustJSON(pairs(sp.ResourceAttributes))
@@ -83,18 +73,22 @@ func traceFrame(tr storage.Trace) *data.Frame {
 		}
 		tags[i] = mustJSON(spanTags)
 		var entries []traceLog
-		for _, ev := range sp.Events {
-			entries = append(entries, traceLog{Timestamp: ms(ev.Timestamp), Name: ev.Name,
-				Fields: append([]keyValue{{"event", ev.Name}}, pairs(ev.Attributes)...)})
-		}
-		for _, l := range logsBySpan[sp.SpanID] {
-			f := []keyValue{{"body", l.Body}}
-			if l.SeverityText != "" {
-				f = append(f, keyValue{"severity", l.SeverityText})
+		for _, e := range tr.Entries[sp.SpanID] {
+			var f []keyValue
+			name := e.Name
+			if e.Kind == query.EntryEvent {
+				f = []keyValue{{"event", e.Name}}
+			} else {
+				name, f = "log", []keyValue{{"body", e.Body}}
+				if e.Name != "" {
+					f = append(f, keyValue{"severity", e.Name})
+				}
 			}
-			entries = append(entries, traceLog{Timestamp: ms(l.Timestamp), Name: "log", Fields: append(f, pairs(l.Attributes)...)})
+			for _, a := range e.Attributes {
+				f = append(f, keyValue{a.Key, a.Value})
+			}
+			entries = append(entries, traceLog{Timestamp: ms(e.Time), Name: name, Fields: f})
 		}
-		sort.SliceStable(entries, func(a, b int) bool { return entries[a].Timestamp < entries[b].Timestamp })
 		logs[i] = mustJSON(entries)
 		var rs []traceReference
 		for _, l := range sp.Links {
@@ -124,13 +118,13 @@ func traceFrame(tr storage.Trace) *data.Frame {
 
 func ms(t time.Time) float64 { return float64(t.UnixNano()) / 1e6 }
 
-// pairs turns attributes into key/value pairs sorted by key.
+// pairs turns attributes into the trace view's key/value pairs, by key.
 func pairs(m map[string]string) []keyValue {
-	out := make([]keyValue, 0, len(m))
-	for k, v := range m {
-		out = append(out, keyValue{k, v})
+	kvs := query.Pairs(m)
+	out := make([]keyValue, len(kvs))
+	for i, kv := range kvs {
+		out[i] = keyValue{kv.Key, kv.Value}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Key < out[j].Key })
 	return out
 }
 
