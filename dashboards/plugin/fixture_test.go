@@ -92,15 +92,14 @@ func loadShop(t *testing.T) (*shop, error) {
 	if _, err := st.Migrate(ctx); err != nil {
 		return nil, err
 	}
-	start := time.Now().UTC().Add(-20 * time.Minute)
-	res, err := storeload.Load(ctx, st, storeload.Options{Rate: 20, Duration: time.Minute, Seed: 11, Start: start,
-		Faults: "../../loadtest/testdata/faults.yaml"})
+	stored, err := storeload.LoadShop(ctx, st)
 	if err != nil {
 		return nil, err
 	}
+	res := stored.Result
 	user, password := chtest.Login(t, chserver.RoleReader)
 	s := &shop{addr: chtest.Addr(t), login: map[string]string{"username": user, "password": password},
-		st: st, res: res, from: start.Add(-10 * time.Minute), to: time.Now().UTC()}
+		st: st, res: res, from: stored.From, to: stored.To}
 	s.analyzer = httptest.NewServer(api.New(api.Options{Live: res.Analyzer}))
 	s.alerts = httptest.NewServer(alertapi.Handler(alertSource(firing)))
 	s.plugin = pluginServer(t)
