@@ -92,3 +92,19 @@ func (r Reader) AlertList(ctx context.Context, state string) ([]alertapi.Alert, 
 	}
 	return out, nil
 }
+
+// EdgeAlerts are the alerts (any state) whose labels name the edge client
+// -> server of connection type conn ("" a plain call), firing first.
+func (r Reader) EdgeAlerts(ctx context.Context, client, server, conn string) ([]alertapi.Alert, error) {
+	all, err := r.AlertList(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	out := all[:0:0]
+	for _, a := range all {
+		if k, ok := edgeOfLabels(a.Labels); ok && k.names(client, server, conn) {
+			out = append(out, a)
+		}
+	}
+	return out, nil
+}

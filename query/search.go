@@ -75,3 +75,12 @@ func (r Reader) Operations(ctx context.Context, service string, from, to time.Ti
 	}
 	return r.Store.Operations(ctx, service, from, to)
 }
+
+// Topics are the messaging destinations a service sends to or receives
+// from over [from, to).
+func (r Reader) Topics(ctx context.Context, service string, from, to time.Time) ([]storage.Topic, error) {
+	if err := CheckRange(from, to); err != nil {
+		return nil, err
+	}
+	return r.Store.Topics(ctx, service, from, to)
+}

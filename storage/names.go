@@ -64,6 +64,55 @@ LIMIT ` + fmt.Sprint(MaxNames)
 	return ops, nil
 }
 
+// Topic is a messaging destination a service sends to or receives from, as
+// its producer and consumer spans name it (messaging.destination.name).
+type Topic struct {
+	Name   string `json:"name"`
+	System string `json:"system,omitempty"` // messaging.system: kafka, rabbitmq, ...
+	// Sends: the service has producer spans to it; Receives: consumer spans.
+	Sends    bool `json:"sends"`
+	Receives bool `json:"receives"`
+}
+
+// Topics returns the messaging destinations of service over [from, to),
+// sorted by name.
+func (s *Store) Topics(ctx context.Context, service string, from, to time.Time) (_ []Topic, err error) {
+	defer func(start time.Time) { s.m.queryDone("topics", start, err) }(time.Now())
+	from, to, err = timeRange(from, to, time.Now())
+	if err != nil {
+		return nil, err
+	}
+	if service == "" {
+		return nil, fmt.Errorf("topics: %w: no service", ErrInvalidQuery)
+	}
+	if err := checkFilter("service", service); err != nil {
+		return nil, err
+	}
+	q := `SELECT SpanAttributes['messaging.destination.name'] AS name, any(SpanAttributes['messaging.system']),
+    countIf(SpanKind = 'Producer') > 0, countIf(SpanKind = 'Consumer') > 0
+FROM ` + s.l.Name(TracesTable) + `
+WHERE ServiceName = {service:String}
+  AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+  AND SpanKind IN ('Producer', 'Consumer') AND name != ''
+GROUP BY name
+ORDER BY name
+LIMIT ` + fmt.Sprint(MaxNames)
+	rows, err := s.conn.Query(ctx, q, namedParams("service", service, "from", from.UnixNano(), "to", to.UnixNano())...)
+	if err != nil {
+		return nil, fmt.Errorf("topics of %s: %w", quoteForError(service), err)
+	}
+	defer rows.Close()
+	out := []Topic{}
+	for rows.Next() {
+		var t Topic
+		if err := rows.Scan(&t.Name, &t.System, &t.Sends, &t.Receives); err != nil {
+			return nil, fmt.Errorf("topics of %s: %w", quoteForError(service), err)
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
 func (s *Store) queryStrings(ctx context.Context, q string, args []any) ([]string, error) {
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
