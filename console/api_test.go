@@ -1,0 +1,178 @@
+package console_test
+
+import (
+	"context"
+	"encoding/json"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/loadtest/gen"
+	"github.com/flowlens/flowlens/query"
+)
+
+// get asks the shop's console for path and decodes the JSON answer.
+func (s *shop) get(t *testing.T, path string, v any) (int, http.Header) {
+	t.Helper()
+	resp, err := http.Get(s.base + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if v != nil {
+		if err := json.Unmarshal(body, v); err != nil {
+			t.Fatalf("GET %s: %d %s: %v", path, resp.StatusCode, body, err)
+		}
+	}
+	return resp.StatusCode, resp.Header
+}
+
+// The map's graph is the shop's: every edge of the truth with its
+// requests, failures and retries, the queue's delivery ratio, the injected
+// open breaker and the edges of firing alerts.
+func TestGraphIsTheShop(t *testing.T) {
+	s := theShop(t)
+	var g query.Graph
+	if code, _ := s.get(t, "/api/v1/graph?"+s.rangeQuery(), &g); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	want := map[string]gen.EdgeTruth{}
+	for _, e := range s.Truth.Edges {
+		k := e.Client + "->" + e.Server + "|" + e.ConnectionType
+		w := want[k]
+		w.Requests, w.Failed, w.Retries = w.Requests+e.Requests, w.Failed+e.Failed, w.Retries+e.Retries
+		want[k] = w
+	}
+	got := map[string]query.Edge{}
+	for _, e := range g.Edges {
+		got[e.ID] = e
+	}
+	if len(got) != len(want) {
+		t.Errorf("%d edges, the truth has %d", len(got), len(want))
+	}
+	for k, w := range want {
+		e, ok := got[k]
+		if !ok || e.Requests != w.Requests || e.Failed != w.Failed || e.Retries != w.Retries {
+			t.Errorf("edge %s: %+v, truth %+v", k, e.Edge, w)
+		}
+	}
+	q := s.Truth.Queue("orders")
+	fulfil := got["checkout->fulfilment|"+gen.ConnMessaging]
+	if fulfil.DeliveryRatio == nil || math.Abs(*fulfil.DeliveryRatio-float64(q.Received["fulfilment"])/float64(q.Sent)) > 1e-9 {
+		t.Errorf("orders delivery ratio %v, truth %d of %d", fulfil.DeliveryRatio, q.Received["fulfilment"], q.Sent)
+	}
+	if e := got["payments->payment-provider|virtual_node"]; e.BreakerState != "open" {
+		t.Errorf("injected open breaker: %q", e.BreakerState)
+	}
+	if e := got["checkout->payments|"]; strings.Join(e.Alerts, ",") != "CheckoutPaymentsErrors" {
+		t.Errorf("checkout->payments alerts %v", e.Alerts)
+	}
+	if len(g.Notices) != 0 {
+		t.Errorf("notices %v", g.Notices)
+	}
+}
+
+// The console is read-only, bounded and says what is wrong with a request;
+// what it cannot answer does not leak its internals.
+func TestRequestsThatAreRefused(t *testing.T) {
+	s := theShop(t)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		want         string
+	}{
+		{"POST", "/api/v1/graph", http.StatusMethodNotAllowed, "read-only"},
+		{"DELETE", "/map", http.StatusMethodNotAllowed, "read-only"},
+		{"GET", "/api/v1/graph?services=x", http.StatusBadRequest, `unknown parameter`},
+		{"GET", "/api/v1/graph?from=now-9000h", http.StatusBadRequest, "at most"},
+		{"GET", "/api/v1/graph?from=now&to=now-1h", http.StatusBadRequest, "empty time range"},
+		{"GET", "/api/v1/graph?depth=99", http.StatusBadRequest, "depth 99"},
+		{"GET", "/api/v1/graph?depth=two", http.StatusBadRequest, "whole number"},
+		{"GET", "/api/v1/series?metric=vibes", http.StatusBadRequest, "metric"},
+		{"GET", "/api/v1/traces/" + url.PathEscape("' OR 1=1 --"), http.StatusBadRequest, "invalid trace ID"},
+		{"GET", "/api/v1/traces/0123456789abcdef0123456789abcdef", http.StatusNotFound, "trace not found"},
+		{"GET", "/api/v1/traces?min_duration=soon", http.StatusBadRequest, "minimum duration"},
+		{"GET", "/api/v1/traces?limit=100000", http.StatusBadRequest, "limit"},
+		{"GET", "/api/v1/logs?service=" + strings.Repeat("x", 2000), http.StatusBadRequest, "limit 1024"},
+		{"GET", "/api/v1/nothing", http.StatusNotFound, "no such API route"},
+		{"GET", "/etc/passwd", http.StatusNotFound, ""},
+	} {
+		req, _ := http.NewRequest(c.method, s.base+c.path, nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || !strings.Contains(string(body), c.want) {
+			t.Errorf("%s %s: %d %s, want %d %q", c.method, c.path, resp.StatusCode, body, c.status, c.want)
+		}
+	}
+	// a hostile name is data: no edges, and a notice saying so
+	var g query.Graph
+	s.get(t, "/api/v1/graph?service="+url.QueryEscape("' OR 1=1 --")+"&"+s.rangeQuery(), &g)
+	if len(g.Edges) != 0 || len(g.Notices) != 1 {
+		t.Errorf("hostile service: %d edges, notices %v", len(g.Edges), g.Notices)
+	}
+}
+
+// Every answer carries a policy that lets the page run only its own
+// scripts and styles, and the page names no address or credential.
+func TestPageHeadersAndSecrets(t *testing.T) {
+	s := theShop(t)
+	for _, path := range []string{"/", "/map", "/traces/0123456789abcdef0123456789abcdef", "/api/v1/about", "/assets/app.js"} {
+		resp, err := http.Get(s.base + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		csp := resp.Header.Get("Content-Security-Policy")
+		if !strings.Contains(csp, "script-src 'self'") || strings.Contains(csp, "unsafe-inline") || resp.Header.Get("X-Content-Type-Options") != "nosniff" {
+			t.Errorf("%s: CSP %q, nosniff %q", path, csp, resp.Header.Get("X-Content-Type-Options"))
+		}
+		for _, secret := range []string{s.st.Database(), "127.0.0.1", "clickhouse"} {
+			if path != "/assets/app.js" && strings.Contains(string(body), secret) {
+				t.Errorf("%s names %q:\n%s", path, secret, body)
+			}
+		}
+	}
+}
+
+// The console is a component: Shutdown is safe without Start and twice, an
+// address in use fails Start, a bad setting fails New by name.
+func TestLifecycle(t *testing.T) {
+	s := theShop(t)
+	ctx := context.Background()
+	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: s.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown without Start: %v", err)
+	}
+	if err := c.Shutdown(ctx); err != nil {
+		t.Errorf("second Shutdown: %v", err)
+	}
+	used := addrInUse(t)
+	c, _ = console.New(console.Config{Listen: used}, console.Settings{Store: s.st})
+	if err := c.Start(ctx); err == nil || !strings.Contains(err.Error(), used) {
+		t.Errorf("Start on %s in use: %v", used, err)
+	}
+	for cfg, want := range map[console.Config]string{
+		{Listen: "nowhere"}:                     "listen",
+		{AnalyzerURL: "ftp://x"}:                "analyzer_url",
+		{AlertsURL: "127.0.0.1:9095"}:           "alerts_url",
+		{Timeout: 2 * time.Hour, Listen: "off"}: "timeout",
+	} {
+		if _, err := console.New(cfg, console.Settings{Store: s.st}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%+v: %v, want an error naming %s", cfg, err, want)
+		}
+	}
+}

@@ -1,0 +1,125 @@
+package console_test
+
+import (
+	"context"
+	"net"
+	"net/http/httptest"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/loadtest/storeload"
+	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/storage"
+)
+
+func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+
+// shop is the synthetic shop (storeload.LoadShop) stored in the embedded
+// engine once per test process, with the flow analyzer's API over the
+// analyzer that drew the graph (and one breaker injected open), the alerts
+// API, and a console over them.
+type shop struct {
+	*storeload.Shop
+	st      *storage.Store
+	console *console.Console
+	base    string // the console's URL
+}
+
+// injected is the breaker the analyzer says is open now, whatever the
+// run left it in: payments' breaker towards the payment provider.
+var injected = breaker.Key{Service: "payments", Target: "payment-provider"}
+
+// openBreaker is the analyzer with the injected breaker open.
+type openBreaker struct{ *flowgraph.Analyzer }
+
+func (a openBreaker) Breakers() []breaker.Status {
+	out := []breaker.Status{{Key: injected, State: breaker.Open, SinceNs: time.Now().Add(-time.Minute).UnixNano()}}
+	for _, b := range a.Analyzer.Breakers() {
+		if b.Key != injected {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// firing are the alerts the alerts API serves: one names an edge by the
+// service-graph labels, one a queue by its destination, one is pending.
+var firing = []alertapi.Alert{
+	{Name: "CheckoutPaymentsErrors", State: "firing", Labels: map[string]string{"client": "checkout", "server": "payments"},
+		Annotations: map[string]string{"summary": "12% of requests checkout->payments fail (threshold 0.1)"}, Value: 0.12, ActiveAt: time.Now().Add(-3 * time.Minute)},
+	{Name: "OrdersQueueDelivery", State: "firing", Labels: map[string]string{"destination": "orders"}, Value: 0.7, ActiveAt: time.Now().Add(-5 * time.Minute)},
+	{Name: "GatewayCheckoutP99", State: "pending", Labels: map[string]string{"client": "gateway", "server": "checkout"}, Value: 1.2, ActiveAt: time.Now().Add(-time.Minute)},
+}
+
+type alertSource []alertapi.Alert
+
+func (a alertSource) Alerts() []alertapi.Alert { return a }
+func (alertSource) InvalidRules() []string     { return nil }
+
+var shared struct {
+	once sync.Once
+	s    *shop
+	err  error
+}
+
+func theShop(t *testing.T) *shop {
+	t.Helper()
+	shared.once.Do(func() { shared.s, shared.err = loadShop(t) })
+	if shared.err != nil {
+		t.Fatalf("shop fixture: %v", shared.err)
+	}
+	return shared.s
+}
+
+func loadShop(t *testing.T) (*shop, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		return nil, err
+	}
+	stored, err := storeload.LoadShop(ctx, st)
+	if err != nil {
+		return nil, err
+	}
+	analyzer := httptest.NewServer(api.New(api.Options{Live: openBreaker{stored.Analyzer}}))
+	alerts := httptest.NewServer(alertapi.Handler(alertSource(firing)))
+	c, err := console.New(console.Config{Listen: "127.0.0.1:0", AnalyzerURL: analyzer.URL, AlertsURL: alerts.URL},
+		console.Settings{Store: st, Logger: zap.NewNop()})
+	if err != nil {
+		return nil, err
+	}
+	if err := c.Start(ctx); err != nil {
+		return nil, err
+	}
+	return &shop{Shop: stored, st: st, console: c, base: c.URL()}, nil
+}
+
+// rangeQuery is the shop's time range as the console's URLs take it.
+func (s *shop) rangeQuery() string {
+	return "from=" + s.From.Format(time.RFC3339) + "&to=" + s.To.Format(time.RFC3339)
+}
+
+// freeAddrInUse is an address something listens on for the test's life.
+func addrInUse(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	return l.Addr().String()
+}
