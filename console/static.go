@@ -43,6 +43,11 @@ func (c *Console) routes() http.Handler {
 		w.Header().Set("Cache-Control", "no-cache")
 		assets.ServeHTTP(w, r)
 	})
+	icon, _ := fs.ReadFile(files, "favicon.svg")
+	mux.HandleFunc("GET /favicon.ico", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "image/svg+xml")
+		_, _ = w.Write(icon)
+	})
 	mux.HandleFunc("GET /{$}", servePage)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		for _, v := range views {
