@@ -44,6 +44,8 @@ export function chart(title: string, times: string[], lines: Line[], unit: strin
     return wrap;
   }
   const xs = times.map((t) => new Date(t).getTime() / 1000);
+  // a series of a few values has no line to speak of: show its points
+  const sparse = Math.max(...lines.map((l) => l.values.filter((v) => v !== null).length)) <= 12;
   const format = axisFormat(unit);
   let plot: uPlot | null = null;
   const make = () => {
@@ -67,6 +69,7 @@ export function chart(title: string, times: string[], lines: Line[], unit: strin
             width: 1.6,
             dash: l.dash ? [5, 4] : undefined,
             spanGaps: false,
+            points: { show: sparse, size: 6 },
             value: (_u: uPlot, v: number | null) => format(v),
             paths: opts.steps ? uPlot.paths.stepped!({ align: 1 }) : undefined,
           })),

@@ -4,6 +4,7 @@
 import './style.css';
 import { get, type About } from './api';
 import { h, link, replace } from './dom';
+import * as fmt from './format';
 import { defaultRange, href, parse, type Route, type View } from './route';
 import { alertsView } from './views/alerts';
 import type { Ctx } from './views/context';
@@ -49,6 +50,17 @@ function section(v: View): string {
   return v.kind;
 }
 
+/** rangeLabel names a range that is not a preset: its ends, to the minute. */
+export function rangeLabel(from: string, to: string): string {
+  const t = (s: string) => {
+    const d = new Date(/^\d+$/.test(s) ? Number(s) * (s.length > 12 ? 1 : 1000) : s);
+    return isNaN(d.getTime()) ? s : fmt.time(d).slice(0, 16);
+  };
+  const a = t(from);
+  const b = t(to);
+  return `${a} – ${a.slice(0, 10) === b.slice(0, 10) ? b.slice(11) : b}`;
+}
+
 async function start() {
   const app = document.getElementById('app')!;
   const about = await get<About>('/api/v1/about').catch(() => ({ analyzer: false, alerts: false, connection_types: [], edge_metrics: [] }) as About);
@@ -69,8 +81,9 @@ async function start() {
     route = parse(location.pathname, location.search);
     const sec = section(route.view);
     nav.querySelectorAll('a').forEach((a) => (a.getAttribute('href') === `/${sec}` ? a.setAttribute('aria-current', 'page') : a.removeAttribute('aria-current')));
-    const opts = ranges.some(([v]) => v === route.range.from) ? ranges : [...ranges, [route.range.from, `from ${route.range.from}`] as [string, string]];
-    replace(rangeSel, ...opts.map(([v, label]) => h('option', { value: v, selected: v === route.range.from }, label)));
+    const custom = !ranges.some(([v]) => v === route.range.from) || route.range.to !== defaultRange.to;
+    const opts = custom ? [...ranges, [route.range.from, rangeLabel(route.range.from, route.range.to)] as [string, string]] : ranges;
+    replace(rangeSel, ...opts.map(([v, label], i) => h('option', { value: v, selected: custom ? i === opts.length - 1 : v === route.range.from }, label)));
     rangeSel.disabled = route.view.kind === 'trace';
     main.dataset.state = 'loading';
     main.dataset.view = route.view.kind;

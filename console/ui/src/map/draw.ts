@@ -3,8 +3,8 @@
 import type { Graph, Node } from '../api';
 import { h, s } from '../dom';
 import * as fmt from '../format';
-import { along, layout, nodeHeight, path, type Layout } from './layout';
-import { crowded, label, nodeLine, severity, shorten, trouble, width, type Link } from './model';
+import { layout, nodeHeight, path, type Layout } from './layout';
+import { crowded, label, labelLines, labelSize, nodeLine, severity, shorten, trouble, width, type Link } from './model';
 
 export type Selection = { kind: 'node'; node: Node } | { kind: 'link'; link: Link };
 
@@ -56,7 +56,7 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
   };
   const selectables: { key: string; el: SVGGElement; sel: Selection }[] = [];
 
-  for (const { link: l, points } of lay.links) {
+  for (const { link: l, points, label: mid } of lay.links) {
     const sev = l.alerts.length > 0 ? 'alert' : l.messaging && severity(l.errorPercent) === 'ok' ? 'msg' : severity(l.errorPercent);
     const d = path(points);
     const cls = ['link', `sev-${sev}`, l.messaging ? 'messaging' : '', l.alerts.length ? 'firing' : '', trouble(l) ? 'trouble' : ''].filter(Boolean).join(' ');
@@ -72,11 +72,8 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     mark(l.client, g1);
     mark(l.server, g1);
 
-    const mid = along(points, 0.5);
-    const lines = label(l);
-    if (l.alerts.length) lines.unshift(`⚠ ${l.alerts.join(', ')}`);
-    const lw = Math.max(...lines.map((t) => t.length)) * 6.2 + 10;
-    const lh = lines.length * 13 + 4;
+    const lines = labelLines(l);
+    const { width: lw, height: lh } = labelSize(l);
     const lbl = s('g', { class: `label${trouble(l) ? ' trouble' : ''}${l.alerts.length ? ' firing' : ''}`, transform: `translate(${mid.x},${mid.y})`, 'data-label': l.key },
       s('rect', { x: -lw / 2, y: -lh / 2, width: lw, height: lh, rx: 3 }),
       ...lines.map((t, i) => s('text', { x: 0, y: -lh / 2 + 13 * (i + 1) - 1, class: i === 0 && l.alerts.length ? 'alert-text' : '' }, t)));
@@ -86,12 +83,11 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     mark(l.server, lbl);
 
     if (l.breaker === 'open' || l.breaker === 'half_open') {
-      // the client's breaker: near the client's end of the link
-      const at = along(points, 0.18);
-      const text = l.breaker === 'open' ? 'BREAKER OPEN' : 'HALF-OPEN';
-      const bw = text.length * 7.2 + 16;
-      badgeLayer.append(s('g', { class: `badge breaker-${l.breaker}`, transform: `translate(${at.x},${at.y})`, 'data-breaker': l.key, role: 'img', 'aria-label': `breaker of ${l.client} towards ${l.server} ${fmt.breaker(l.breaker)}` },
-        s('rect', { x: -bw / 2, y: -10, width: bw, height: 20, rx: 10 }),
+      // on the label, so that it sits on the link and covers nothing else
+      const text = l.breaker === 'open' ? 'BREAKER OPEN' : 'BREAKER HALF-OPEN';
+      const bw = text.length * 7.4 + 18;
+      badgeLayer.append(s('g', { class: `badge breaker-${l.breaker}`, transform: `translate(${mid.x},${mid.y - lh / 2 - 9})`, 'data-breaker': l.key, role: 'img', 'aria-label': `breaker of ${l.client} towards ${l.server} ${fmt.breaker(l.breaker)}` },
+        s('rect', { x: -bw / 2, y: -11, width: bw, height: 22, rx: 11 }),
         s('text', { x: 0, y: 4 }, text)));
     }
   }
@@ -110,7 +106,6 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     const gn = s('g', { class: `node type-${n.type} sev-${sev}`, tabindex: 0, role: 'button', 'data-node': n.id,
       'aria-label': `${n.type} ${n.id}: ${nodeLine(n)}` },
       shape,
-      s('rect', { class: 'errbar', x: x + 1, y: y + nodeHeight - 4, width: Math.max(0, (b.width - 2) * Math.min(1, n.error_percent / 100)), height: 3 }),
       s('text', { class: 'name', x: b.x, y: y + 19 }, shorten(n.id, maxChars)),
       s('text', { class: 'figures', x: b.x, y: y + 35 }, nodeLine(n)));
     nodeLayer.append(gn);

@@ -2,7 +2,7 @@
 // layout): callers on the left, what they call on the right.
 import { Graph as DagreGraph, layout as dagreLayout } from '@dagrejs/dagre';
 import type { Graph } from '../api';
-import { links, nodeWidth, type Link } from './model';
+import { crowded, labelSize, links, nodeWidth, type Link } from './model';
 
 export interface Box {
   x: number; // centre
@@ -18,7 +18,9 @@ export interface Point {
 
 export interface Layout {
   nodes: Map<string, Box>;
-  links: { link: Link; points: Point[] }[];
+  /** label is where the link's label goes (dagre keeps room for it when
+   * labels are drawn, see crowded). */
+  links: { link: Link; points: Point[]; label: Point }[];
   width: number;
   height: number;
 }
@@ -28,15 +30,17 @@ export const nodeHeight = 46;
 /** layout places the graph's nodes and routes its links. */
 export function layout(g: Graph): Layout {
   const dg = new DagreGraph({ multigraph: false });
-  const many = g.nodes.length > 30;
-  dg.setGraph({ rankdir: 'LR', nodesep: many ? 14 : 28, ranksep: many ? 110 : 140, edgesep: 8, marginx: 24, marginy: 24, ranker: 'network-simplex' });
+  const ls = links(g);
+  const labelled = !crowded(ls.length);
+  // with labels, dagre puts each on a rank of its own between the ends'
+  dg.setGraph({ rankdir: 'LR', nodesep: labelled ? 22 : 14, ranksep: labelled ? 50 : 110, edgesep: 10, marginx: 24, marginy: 44, ranker: 'network-simplex' });
   dg.setDefaultEdgeLabel(() => ({}));
   for (const n of g.nodes) dg.setNode(n.id, { width: nodeWidth(n), height: nodeHeight });
-  const ls = links(g);
   for (const l of ls) {
-    if (!dg.hasNode(l.client) || !dg.hasNode(l.server)) continue;
+    if (!dg.hasNode(l.client) || !dg.hasNode(l.server) || l.client === l.server) continue;
+    const size = labelled ? labelSize(l) : { width: 0, height: 0 };
     // the user starts every flow: weight keeps its links short and straight
-    dg.setEdge(l.client, l.server, { weight: l.client === 'user' ? 4 : 1, minlen: 1 });
+    dg.setEdge(l.client, l.server, { weight: l.client === 'user' ? 4 : 1, minlen: 1, labelpos: 'c', ...size });
   }
   dagreLayout(dg);
   const nodes = new Map<string, Box>();
@@ -49,7 +53,8 @@ export function layout(g: Graph): Layout {
     if (l.client === l.server) continue; // a service calling itself has no line to draw
     const e = dg.edge(l.client, l.server);
     if (!e?.points) continue;
-    out.push({ link: l, points: e.points.map((p: Point) => ({ x: p.x, y: p.y })) });
+    const points = e.points.map((p: Point) => ({ x: p.x, y: p.y }));
+    out.push({ link: l, points, label: labelled && e.x !== undefined ? { x: e.x, y: e.y } : along(points, 0.5) });
   }
   const gr = dg.graph();
   return { nodes, links: out, width: gr.width ?? 0, height: gr.height ?? 0 };

@@ -94,6 +94,21 @@ export function label(l: Link): string[] {
   return lines;
 }
 
+/** labelLines are the lines of a link's label as drawn: a firing alert
+ * first. */
+export function labelLines(l: Link): string[] {
+  const lines = label(l);
+  if (l.alerts.length) lines.unshift(`⚠ ${l.alerts.join(', ')}`);
+  return lines;
+}
+
+/** labelSize is the box a link's label needs (11px text, about 6.2 px a
+ * character, 13 px a line). */
+export function labelSize(l: Link): { width: number; height: number } {
+  const lines = labelLines(l);
+  return { width: Math.round(Math.max(...lines.map((t) => t.length)) * 6.2 + 10), height: lines.length * 13 + 4 };
+}
+
 /** nodeLine is the second line of a node: inbound rate and error share. */
 export function nodeLine(n: Node): string {
   if (n.requests_in === 0) return n.type === 'user' ? `${fmt.count(n.requests_out)} requests` : 'no inbound calls';

@@ -35,11 +35,17 @@ export async function mapView(root: HTMLElement, ctx: Ctx) {
     firing.length ? h('div', { class: 'banner banner-firing', role: 'alert' }, h('strong', {}, 'firing: '), firing.join(', '), ' · ', link(at(ctx, { kind: 'alerts' }), 'alerts')) : null,
     ...notices(g.notices));
 
-  const details = h('aside', { class: 'details', 'aria-live': 'polite', 'aria-label': 'details' },
-    h('p', { class: 'hint' }, 'Click a service or a link for its figures; double-click opens its page. Keyboard: Tab to a service, Enter shows it, Escape returns to the map.'));
+  // the details float over the map's right side while something is selected
+  const details = h('aside', { class: 'details', 'aria-live': 'polite', 'aria-label': 'details' });
   let lastFocused: Element | null = null;
+  const close = () => {
+    details.classList.remove('open');
+    drawn.select(null);
+    (lastFocused as HTMLElement | SVGElement | null)?.focus();
+  };
+  const closeButton = () => h('button', { type: 'button', class: 'close', 'aria-label': 'close the details', title: 'close (Escape)', onclick: close }, '×');
   details.addEventListener('keydown', (ev) => {
-    if (ev.key === 'Escape') (lastFocused as HTMLElement | SVGElement | null)?.focus();
+    if (ev.key === 'Escape') close();
   });
   if (g.nodes.length === 0) {
     replace(root, heading('Flow map', filter), banner, h('p', { class: 'empty' }, 'No calls in this range. Widen the range, or send traffic.'));
@@ -50,7 +56,8 @@ export async function mapView(root: HTMLElement, ctx: Ctx) {
     ctx.navigate(sel.kind === 'node' ? at(ctx, { kind: 'service', name: sel.node.id }) : at(ctx, { kind: 'edge', client: sel.link.client, server: sel.link.server }));
   const drawn = drawMap(g, {
     onSelect: (sel, byKeyboard) => {
-      replace(details, ...(sel ? describe(ctx, g, sel, (key) => drawn.focus(key)) : [h('p', { class: 'hint' }, 'Select a service or a link.')]));
+      replace(details, ...(sel ? [closeButton(), ...describe(ctx, g, sel, (key) => drawn.focus(key))] : []));
+      details.classList.toggle('open', sel !== null);
       // Enter moves the focus to what it opened; Escape goes back to the map
       if (byKeyboard) {
         lastFocused = document.activeElement;
@@ -63,7 +70,8 @@ export async function mapView(root: HTMLElement, ctx: Ctx) {
     `${g.nodes.length} nodes, ${links(g).length} links`,
     g.last_call ? ` · newest call ${fmt.ago(g.last_call)}` : '',
     g.rate_seconds ? ` · rates over ${fmt.ms(g.rate_seconds * 1000)} of calls` : '');
-  replace(root, heading('Flow map', filter), banner, summary, h('div', { class: 'map-area' }, drawn.element, details), legend());
+  replace(root, heading('Flow map', filter), banner, summary, h('div', { class: 'map-area' }, drawn.element, details), legend(),
+    h('p', { class: 'hint' }, 'Click a service or a link for its figures, double-click for its page; drag to pan, scroll to zoom. Keyboard: Tab to a service, Enter shows it, Escape returns to the map.'));
   drawn.fit();
   performance.measure('map-render', { start: t0 });
   ctx.ready();
@@ -134,12 +142,16 @@ function describeLink(ctx: Ctx, l: Link): HTMLElement[] {
         table(['', ''], [
           ['requests', `${fmt.count(e.requests)} (${fmt.rate(e.request_rate)})`],
           ['failed', `${fmt.count(e.failed)} (${fmt.percent(e.error_percent)})`],
-          ['p50 / p95 / p99', `${fmt.ms(e.p50_ms)} / ${fmt.ms(e.p95_ms)} / ${fmt.ms(e.p99_ms)}`],
+          ['p50', fmt.ms(e.p50_ms)],
+          ['p95', fmt.ms(e.p95_ms)],
+          ['p99', fmt.ms(e.p99_ms)],
           ...(e.connection_type === 'messaging_system'
             ? [
                 ['messages sent', fmt.count(e.messages_sent ?? 0)],
                 ['messages received', fmt.count(e.messages_received ?? 0)],
-                ['delivery ratio', e.delivery_ratio !== undefined ? h('strong', { class: 'delivery-ratio' }, `${fmt.ratio(e.delivery_ratio)} (${fmt.count(e.messages_received ?? 0)} of ${fmt.count(e.producer_sent ?? 0)} sent)`) : '–'],
+                ['delivery ratio', e.delivery_ratio !== undefined
+                  ? h('span', { class: 'delivery-ratio' }, h('strong', {}, fmt.ratio(e.delivery_ratio)), ' ', h('small', {}, `(${fmt.count(e.messages_received ?? 0)} of ${fmt.count(e.producer_sent ?? 0)} sent)`))
+                  : '–'],
                 ...(e.delay_p99_ms ? [['delay p50 / p99', `${fmt.ms(e.delay_p50_ms ?? 0)} / ${fmt.ms(e.delay_p99_ms)}`]] : []),
               ]
             : []),

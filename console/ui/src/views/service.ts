@@ -18,7 +18,7 @@ export async function serviceView(root: HTMLElement, ctx: Ctx) {
       get<Graph>('/api/v1/graph', { ...range, service: v.name, depth: 1 }, ctx.signal),
       get<SeriesSet>('/api/v1/series', { ...range, service: v.name }, ctx.signal),
       get<ServiceInterface>(`/api/v1/services/${encodeURIComponent(v.name)}/interface`, range, ctx.signal),
-      get<TraceHit[]>('/api/v1/traces', { ...range, service: v.name, limit: 15 }, ctx.signal),
+      get<TraceHit[]>('/api/v1/traces', { ...range, service: v.name, limit: 300 }, ctx.signal).then((hits) => hits.slice(0, 15)),
       get<LogRecord[]>('/api/v1/logs', { ...range, service: v.name, limit: 30 }, ctx.signal),
     ]);
   } catch (err) {
