@@ -4,23 +4,23 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short test-frontend build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-zip clean
+.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-zip tools-chromium clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
 	@./scripts/fetch-chdb.sh >/dev/null
 	@$(GO) mod download
-	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus
+	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus tools-chromium
 
-build: setup
+build: setup console
 	$(GO) build -o $(BIN)/ ./cmd/...
 
 ## run: the whole pipeline on one machine with embedded defaults
 run: build
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens up --rules rules/examples/shop-flows.yml
 
-## test: every test, against the real embedded engine and broker
-test: setup test-frontend
+## test: every test, against the real embedded engine and broker; the console's browser tests in Debian's Chromium
+test: setup test-frontend test-console-ui console
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) $(GO) test -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-short: setup
@@ -34,6 +34,18 @@ test-frontend: $(PLUGIN_DIR)/node_modules/.package-lock.json
 # npm ci when the lockfile changed since the last install
 $(PLUGIN_DIR)/node_modules/.package-lock.json: $(PLUGIN_DIR)/package-lock.json
 	cd $(PLUGIN_DIR) && npm ci --no-audit --no-fund
+
+## console: the web console's page (TypeScript, esbuild) into console/bundle/, which go build embeds
+CONSOLE_UI := console/ui
+console: $(CONSOLE_UI)/node_modules/.package-lock.json
+	cd $(CONSOLE_UI) && npm run build --silent
+
+## test-console-ui: the console's own logic (tsc, vitest); its browser tests run in go test ./console/...
+test-console-ui: $(CONSOLE_UI)/node_modules/.package-lock.json
+	cd $(CONSOLE_UI) && npx tsc --noEmit -p . && npx vitest run
+
+$(CONSOLE_UI)/node_modules/.package-lock.json: $(CONSOLE_UI)/package-lock.json
+	cd $(CONSOLE_UI) && npm ci --no-audit --no-fund
 
 ## grafana-plugin: the installable plugin zip (plugin.json, module.js, logo, README, gpx_flowlens for linux amd64 and arm64)
 PLUGIN_ID := flowlens-flowlens-datasource
@@ -75,8 +87,12 @@ tools-alertmanager:
 tools-prometheus:
 	@command -v prometheus >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
+## tools-chromium: Debian's Chromium and its driver, for the console's browser tests (never a downloaded browser)
+tools-chromium:
+	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
 tools-zip:
 	@command -v zip >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }
 
 clean:
-	rm -rf $(BIN) $(PLUGIN_DIR)/dist
+	rm -rf $(BIN) $(PLUGIN_DIR)/dist console/bundle/assets console/bundle/index.html

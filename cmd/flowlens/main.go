@@ -58,6 +58,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(
 		// the pipeline and its parts
 		newUpCmd(g),
+		newConsoleCmd(g),
 		newCollectorCmd(g),
 		newFlowgraphCmd(g),
 		newClickHouseCmd(g),

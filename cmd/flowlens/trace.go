@@ -16,7 +16,10 @@ import (
 )
 
 func newTraceCmd(g *globalFlags) *cobra.Command {
-	var width int
+	var (
+		width      int
+		consoleURL string
+	)
 	cmd := &cobra.Command{
 		Use:   "trace <trace-id>",
 		Short: "Show a trace as a waterfall, with its logs",
@@ -24,7 +27,10 @@ func newTraceCmd(g *globalFlags) *cobra.Command {
 the trace start, duration, status, a bar on the time axis) with the log
 records that carry the trace ID interleaved by time, and under each span its
 links (the trace and span it links to: a consumer's producer, for one). The ID
-is 32 hex digits, as flowlens logs and spans print it.`,
+is 32 hex digits, as flowlens logs and spans print it.
+
+The last line is the trace's page in the web console, when a console is
+known: --console-url, $FLOWLENS_CONSOLE_URL, or the one flowlens up serves.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkOutput(g); err != nil {
@@ -49,10 +55,17 @@ is 32 hex digits, as flowlens logs and spans print it.`,
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), tr)
 			}
-			return renderWaterfall(cmd.OutOrStdout(), tr, width)
+			if err := renderWaterfall(cmd.OutOrStdout(), tr, width); err != nil {
+				return err
+			}
+			if base := consoleBase(cmd.Context(), consoleURL); base != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "\nconsole: %s\n", consoleTraceURL(base, tr.TraceID))
+			}
+			return nil
 		},
 	}
 	cmd.Flags().IntVar(&width, "width", 40, "width of the time axis in characters")
+	cmd.Flags().StringVar(&consoleURL, "console-url", "", "base URL of the web console to link the trace to (default $"+consoleEnv+", or flowlens up's)")
 	return cmd
 }
 

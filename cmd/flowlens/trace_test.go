@@ -151,3 +151,22 @@ func TestWaterfallShowsSpanLinks(t *testing.T) {
 		t.Fatalf("trace -o json: spans %+v, want the consumer span linked to %s/%s", tr.Spans, producerTrace, producerSpan)
 	}
 }
+
+// With a console known, the waterfall ends with the trace's page in it,
+// which the console serves (console/browser_test.go opens such pages).
+func TestTracePrintsItsConsoleURL(t *testing.T) {
+	c := newStorageCLI(t)
+	traces, logs, _, _, consumerTrace := messageFiles(t)
+	c.mustRun("load", traces, logs)
+	out := c.mustRun("trace", consumerTrace, "--console-url", "http://127.0.0.1:9400/")
+	if want := "\nconsole: http://127.0.0.1:9400/traces/" + consumerTrace + "\n"; !strings.HasSuffix(out, want) {
+		t.Errorf("the waterfall does not end with %q:\n%s", want, out)
+	}
+	t.Setenv(consoleEnv, "http://console.internal:9400")
+	if out := c.mustRun("trace", consumerTrace); !strings.Contains(out, "console: http://console.internal:9400/traces/"+consumerTrace) {
+		t.Errorf("$%s is not followed:\n%s", consoleEnv, out)
+	}
+	if out := c.mustRun("trace", consumerTrace, "-o", "json"); strings.Contains(out, "console:") {
+		t.Errorf("json output with a console line:\n%s", out)
+	}
+}

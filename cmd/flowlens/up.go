@@ -34,6 +34,7 @@ var upListenFlags = map[string]string{
 	"alerts_listen":            "alerts-listen",
 	"collector.http_addr":      "collector-metrics-listen",
 	"agent.metrics.endpoint":   "agent-metrics-listen",
+	"console.listen":           "console-listen",
 }
 
 // exampleUpConfig is the commented example of the --config file.
@@ -167,6 +168,9 @@ flowlens is up, data in %s
 `, cfg.DataDir, a.ClickHouse, chserver.CredentialsPath(cfg.ClickHouse.DataDir), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
 	if a.Alerts != "" {
 		fmt.Fprintf(out, "  alerts API        http://%s/api/v1/alerts   (%s alerts --url http://%s)\n", a.Alerts, os.Args[0], a.Alerts)
+	}
+	if a.Console != "" {
+		fmt.Fprintf(out, "  web console       %s   (flow map, traces, logs, alerts)\n", a.Console)
 	}
 	self := os.Args[0] // ./bin/flowlens under make run
 	fmt.Fprintf(out, `

@@ -20,6 +20,7 @@ import (
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/console"
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/internal/chdb"
 	"github.com/flowlens/flowlens/internal/chserver"
@@ -48,6 +49,10 @@ type Config struct {
 	// AlertsListen serves the evaluator's GET /api/v1/alerts (what
 	// `flowlens alerts` reads); default 127.0.0.1:9095.
 	AlertsListen string `yaml:"alerts_listen"`
+	// Console is the web console (default 127.0.0.1:9400; listen: off
+	// turns it off); its analyzer and alerts URLs default to this
+	// pipeline's.
+	Console console.Config `yaml:"console"`
 }
 
 // AgentConfig is the local agent plus a switch.
@@ -88,6 +93,7 @@ func (c *Config) SetDefaults() {
 	if c.AlertsListen == "" {
 		c.AlertsListen = "127.0.0.1:9095"
 	}
+	c.Console.SetDefaults()
 }
 
 // placeFolders puts each part's data under DataDir unless the config
@@ -117,6 +123,7 @@ func (c *Config) Validate() error {
 	var errs []error
 	errs = append(errs, config.Nest("clickhouse", placed.ClickHouse.Validate()))
 	errs = append(errs, config.Nest("broker", placed.Broker.Validate()))
+	errs = append(errs, config.Nest("console", placed.Console.Validate()))
 	return errors.Join(errs...)
 }
 
@@ -139,6 +146,7 @@ func (c *Config) Listeners() []Listener {
 		{"alerts API", "alerts_listen", &c.AlertsListen},
 		{"collector's metrics", "collector.http_addr", &c.Collector.HTTPAddr},
 		{"agent's metrics", "agent.metrics.endpoint", &c.Agent.Metrics.Endpoint},
+		{"web console", "console.listen", &c.Console.Listen},
 	}
 }
 
@@ -188,6 +196,7 @@ type Pipeline struct {
 	agent      *agent.Agent
 	agentErr   chan error
 	agentOn    bool
+	console    *console.Console
 	cfg        Config
 	collCfg    collector.Config
 	alertsAddr string
@@ -364,6 +373,22 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 			}
 		})
 	}
+
+	// The web console over the store and the live APIs.
+	ccfg := cfg.Console
+	if ccfg.AnalyzerURL == "" {
+		ccfg.AnalyzerURL = "http://" + p.graph.Addr()
+	}
+	if ccfg.AlertsURL == "" && p.alertsAddr != "" {
+		ccfg.AlertsURL = "http://" + p.alertsAddr
+	}
+	if p.console, err = console.New(ccfg, console.Settings{Logger: log.Named("console"), Store: p.store}); err != nil {
+		return nil, err
+	}
+	if err = p.console.Start(ctx); err != nil {
+		return nil, err
+	}
+	p.add("console", p.console.Shutdown)
 	return p, nil
 }
 
@@ -451,11 +476,12 @@ type Addresses struct {
 	AgentOTLP  struct{ GRPC, HTTP string }
 	Agent      string // agent /metrics ("" when off)
 	Alerts     string // GET /api/v1/alerts ("" without rules)
+	Console    string // the web console's base URL ("" when off)
 }
 
 // Addrs returns where the parts listen.
 func (p *Pipeline) Addrs() Addresses {
-	a := Addresses{ClickHouse: p.ch.Addr(), Kafka: p.broker.Addrs(), Flowgraph: p.graph.Addr(), Alerts: p.alertsAddr}
+	a := Addresses{ClickHouse: p.ch.Addr(), Kafka: p.broker.Addrs(), Flowgraph: p.graph.Addr(), Alerts: p.alertsAddr, Console: p.console.URL()}
 	if p.agentOn {
 		a.Agent = p.agent.MetricsAddr()
 		if r := p.agent.Receiver(); r != nil {

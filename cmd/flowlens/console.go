@@ -1,0 +1,103 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/flowlens/flowlens/console"
+)
+
+func newConsoleCmd(g *globalFlags) *cobra.Command {
+	var cfg console.Config
+	cmd := &cobra.Command{
+		Use:   "console",
+		Short: "Serve the web console over a ClickHouse, a flow analyzer and an alerts API",
+		Long: `Serve the web console (the flow map, services, edges, traces, logs and
+alerts) over the flowlens tables of a ClickHouse (--clickhouse, --database),
+with live breaker states from a flow analyzer's API (--analyzer-url) and
+alerts from a rules evaluator's API (--alerts-url), both optional.
+flowlens up serves the same console over its own parts.
+
+The console is read-only and serves whoever reaches its address: keep it
+on loopback.`,
+		Example: `  flowlens console --clickhouse http://ch.internal:8123 --analyzer-url http://127.0.0.1:8428
+  flowlens console --listen 127.0.0.1:9401 --alerts-url http://127.0.0.1:9095`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log, err := g.logger()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			st, closeStore, err := g.openStore(ctx, log)
+			if err != nil {
+				return err
+			}
+			defer closeStore()
+			c, err := console.New(cfg, console.Settings{Logger: log.Named("console"), Store: st})
+			if err != nil {
+				return err
+			}
+			if err := c.Start(ctx); err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "flowlens console at %s (Ctrl-C stops it)\n", c.URL())
+			<-ctx.Done()
+			sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			return c.Shutdown(sctx)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.Listen, "listen", console.DefaultListen, "address of the console")
+	f.StringVar(&cfg.AnalyzerURL, "analyzer-url", "", "flow analyzer API for live breaker states, e.g. http://127.0.0.1:8428")
+	f.StringVar(&cfg.AlertsURL, "alerts-url", "", "rules evaluator API for alerts, e.g. http://127.0.0.1:9095")
+	f.DurationVar(&cfg.Timeout, "timeout", 30*time.Second, "bound of each request")
+	return cmd
+}
+
+// consoleEnv names the console's base URL for CLI commands that print links.
+const consoleEnv = "FLOWLENS_CONSOLE_URL"
+
+// consoleBase is the base URL of a console to link to: flag, else
+// $FLOWLENS_CONSOLE_URL, else the default address when a flowlens console
+// answers there (flowlens up runs one); "" when none is known.
+func consoleBase(ctx context.Context, flag string) string {
+	for _, u := range []string{flag, os.Getenv(consoleEnv)} {
+		if u = strings.TrimRight(strings.TrimSpace(u), "/"); u != "" {
+			return u
+		}
+	}
+	base := "http://" + console.DefaultListen
+	ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, base+"/api/v1/about", nil)
+	if err != nil {
+		return ""
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var about struct {
+		EdgeMetrics []string `json:"edge_metrics"`
+	}
+	if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&about) != nil || len(about.EdgeMetrics) == 0 {
+		return "" // something else listens there
+	}
+	return base
+}
+
+// consoleTraceURL is the console's page of a trace.
+func consoleTraceURL(base, traceID string) string {
+	return base + "/traces/" + url.PathEscape(traceID)
+}
