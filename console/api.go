@@ -40,7 +40,7 @@ const defaultPoints = 120
 //	/api/v1/traces/{id}                                   one trace
 //	/api/v1/logs?from&to&service&severity&contains&trace_id&limit
 //	/api/v1/alerts?state                                  alerts, firing first
-//	/api/v1/edges/{client}/{server}/alerts?connection_type  alerts about one edge
+//	/api/v1/edges/{client}/{server}/rules?connection_type   the rules watching one edge
 //	/api/v1/about                                         what is configured
 func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route := func(pattern string, params []string, h func(r *http.Request, p *params) (any, error)) {
@@ -121,19 +121,19 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 		}
 		return map[string]any{"configured": true, "alerts": list}, nil
 	})
-	route("/api/v1/edges/{client}/{server}/alerts", []string{"connection_type"}, func(r *http.Request, p *params) (any, error) {
+	route("/api/v1/edges/{client}/{server}/rules", []string{"connection_type"}, func(r *http.Request, p *params) (any, error) {
 		if c.reader.Alerts == nil {
-			return map[string]any{"configured": false, "alerts": []any{}}, nil
+			return map[string]any{"configured": false, "rules": []any{}}, nil
 		}
 		conn := p.str("connection_type")
 		if conn == "unset" {
 			conn = ""
 		}
-		list, err := c.reader.EdgeAlerts(r.Context(), r.PathValue("client"), r.PathValue("server"), conn)
+		rules, err := c.reader.EdgeRules(r.Context(), r.PathValue("client"), r.PathValue("server"), conn)
 		if err != nil {
 			return nil, err
 		}
-		return map[string]any{"configured": true, "alerts": list}, nil
+		return map[string]any{"configured": true, "rules": rules}, nil
 	})
 	route("/api/v1/about", nil, func(*http.Request, *params) (any, error) {
 		// what the page may say about its sources: never addresses or credentials

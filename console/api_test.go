@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"net/http"
@@ -75,6 +76,28 @@ func TestGraphIsTheShop(t *testing.T) {
 	}
 	if len(g.Notices) != 0 {
 		t.Errorf("notices %v", g.Notices)
+	}
+}
+
+// The rules watching an edge: those whose labels name it with their alerts
+// about it first, then those that name no single flow.
+func TestRulesWatchingAnEdge(t *testing.T) {
+	s := theShop(t)
+	var got struct {
+		Configured bool                 `json:"configured"`
+		Rules      []query.WatchingRule `json:"rules"`
+	}
+	s.get(t, "/api/v1/edges/checkout/payments/rules", &got)
+	var names []string
+	for _, r := range got.Rules {
+		names = append(names, fmt.Sprintf("%s/%s/%d", r.Name, r.Scope, len(r.Alerts)))
+	}
+	if !got.Configured || strings.Join(names, " ") != "CheckoutPaymentsErrors/edge/1 BreakerOpen/all/0" || got.Rules[0].Expr == "" {
+		t.Errorf("rules watching checkout -> payments: %v", names)
+	}
+	s.get(t, "/api/v1/edges/checkout/orders/rules?connection_type=virtual_node", &got)
+	if len(got.Rules) == 0 || got.Rules[0].Name != "OrdersQueueDelivery" || len(got.Rules[0].Alerts) != 1 {
+		t.Errorf("rules watching the undelivered orders: %+v", got.Rules)
 	}
 }
 

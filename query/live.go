@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"sort"
 	"strings"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
@@ -67,6 +68,16 @@ func (a AlertsAPI) Alerts(ctx context.Context) ([]alertapi.Alert, error) {
 	return d.Alerts, nil
 }
 
+// Rules reads the rules that run (none from an evaluator that does not
+// list them).
+func (a AlertsAPI) Rules(ctx context.Context) ([]alertapi.Rule, error) {
+	d, err := alertapi.Fetch(ctx, a.Client, a.URL)
+	if err != nil {
+		return nil, err
+	}
+	return d.Rules, nil
+}
+
 // AlertList answers the alerts question: every alert of the evaluator, firing
 // first (alertapi.Sort), only those in state when it is not empty.
 // ErrNoAlerts without an alert source.
@@ -93,18 +104,65 @@ func (r Reader) AlertList(ctx context.Context, state string) ([]alertapi.Alert, 
 	return out, nil
 }
 
-// EdgeAlerts are the alerts (any state) whose labels name the edge client
-// -> server of connection type conn ("" a plain call), firing first.
-func (r Reader) EdgeAlerts(ctx context.Context, client, server, conn string) ([]alertapi.Alert, error) {
+// Rule scopes: what a rule watching an edge watches.
+const (
+	ScopeEdge = "edge" // its labels name this edge (client and server, or the destination)
+	ScopeAll  = "all"  // it names no single flow: every flow its expression selects (a breaker rule)
+)
+
+// WatchingRule is a rule that watches an edge, with its alerts about it.
+type WatchingRule struct {
+	alertapi.Rule
+	Scope  string           `json:"scope"`
+	Alerts []alertapi.Alert `json:"alerts"`
+}
+
+// EdgeRules are the rules that watch the edge client -> server of
+// connection type conn ("" a plain call): those whose labels name it, those
+// that name no single flow, and any rule with an alert about the edge,
+// each with its alerts about the edge; rules with such alerts first.
+// Without a RuleSource only rules with alerts about the edge are known.
+func (r Reader) EdgeRules(ctx context.Context, client, server, conn string) ([]WatchingRule, error) {
 	all, err := r.AlertList(ctx, "")
 	if err != nil {
 		return nil, err
 	}
-	out := all[:0:0]
-	for _, a := range all {
-		if k, ok := edgeOfLabels(a.Labels); ok && k.names(client, server, conn) {
-			out = append(out, a)
+	var rules []alertapi.Rule
+	if rs, ok := r.Alerts.(RuleSource); ok {
+		if rules, err = rs.Rules(ctx); err != nil {
+			return nil, fmt.Errorf("%s: %w", describe(r.Alerts), err)
 		}
 	}
-	return out, nil
+	byName := map[string]*WatchingRule{}
+	var out []*WatchingRule
+	add := func(rule alertapi.Rule, scope string) *WatchingRule {
+		if w, ok := byName[rule.Name]; ok {
+			return w
+		}
+		w := &WatchingRule{Rule: rule, Scope: scope, Alerts: []alertapi.Alert{}}
+		byName[rule.Name] = w
+		out = append(out, w)
+		return w
+	}
+	for _, rule := range rules {
+		if k, ok := edgeOfLabels(rule.Labels); ok {
+			if k.names(client, server, conn) {
+				add(rule, ScopeEdge)
+			}
+		} else {
+			add(rule, ScopeAll)
+		}
+	}
+	for _, a := range all {
+		if k, ok := edgeOfLabels(a.Labels); ok && k.names(client, server, conn) {
+			w := add(alertapi.Rule{Name: a.Name, Expr: a.Expr, State: a.State}, ScopeEdge)
+			w.Alerts = append(w.Alerts, a)
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return len(out[i].Alerts) > 0 && len(out[j].Alerts) == 0 })
+	res := make([]WatchingRule, len(out))
+	for i, w := range out {
+		res[i] = *w
+	}
+	return res, nil
 }

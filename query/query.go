@@ -44,6 +44,13 @@ type AlertSource interface {
 	Alerts(ctx context.Context) ([]alertapi.Alert, error)
 }
 
+// RuleSource lists the rules that run (every one, quiet ones too): the
+// rules evaluator's API (AlertsAPI) or the evaluator in this process.
+// An AlertSource that is one too tells which rules watch an edge.
+type RuleSource interface {
+	Rules(ctx context.Context) ([]alertapi.Rule, error)
+}
+
 // Reader answers the questions. Store is required; Breakers and Alerts are
 // optional, and a graph without them says what it lacks. A Reader is a
 // value: build one per call when the store is opened lazily.

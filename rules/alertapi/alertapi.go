@@ -19,8 +19,10 @@ import (
 // Alert is one alert of a rule: pending, firing, or resolved (kept for a
 // while after it ends so receivers and people see that it did).
 type Alert struct {
-	Name        string            `json:"name"`
-	State       string            `json:"state"`
+	Name  string `json:"name"`
+	State string `json:"state"`
+	// Expr is the rule's PromQL expression.
+	Expr        string            `json:"expr,omitempty"`
 	Labels      map[string]string `json:"labels"`
 	Annotations map[string]string `json:"annotations,omitempty"`
 	Value       float64           `json:"value"`
@@ -34,6 +36,30 @@ type Data struct {
 	Alerts []Alert `json:"alerts"`
 	// InvalidRules are the rule file problems that kept rules from running.
 	InvalidRules []string `json:"invalidRules,omitempty"`
+	// Rules are every alerting rule that runs, quiet ones too, when the
+	// source lists them (RuleSource): what watches a flow.
+	Rules []Rule `json:"rules,omitempty"`
+}
+
+// Rule is an alerting rule that runs.
+type Rule struct {
+	Name string `json:"name"`
+	Expr string `json:"expr"`
+	// For is how long the condition holds before the alert fires.
+	For string `json:"for,omitempty"`
+	// Labels are the rule's own labels; a shorthand's name the flow it
+	// watches (client and server, or destination).
+	Labels map[string]string `json:"labels,omitempty"`
+	// State is the rule's worst alert: inactive, pending or firing.
+	State string `json:"state"`
+	// Health is ok, err or unknown (not evaluated yet); LastError says why err.
+	Health    string `json:"health"`
+	LastError string `json:"lastError,omitempty"`
+}
+
+// RuleSource is a Source that lists its rules too; the evaluator is one.
+type RuleSource interface {
+	Rules() []Rule
 }
 
 // Response is the JSON body of GET /api/v1/alerts.
@@ -53,7 +79,7 @@ type Source interface {
 const Path = "/api/v1/alerts"
 
 // Handler serves GET /api/v1/alerts; ?state=firing (or pending, resolved)
-// filters.
+// filters the alerts. A source that lists its rules (RuleSource) adds them.
 func Handler(src Source) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -69,8 +95,12 @@ func Handler(src Source) http.Handler {
 			}
 		}
 		Sort(alerts)
+		d := Data{Alerts: alerts, InvalidRules: src.InvalidRules()}
+		if rs, ok := src.(RuleSource); ok {
+			d.Rules = rs.Rules()
+		}
 		w.Header().Set("Content-Type", "application/json")
-		_ = json.NewEncoder(w).Encode(Response{Status: "success", Data: Data{Alerts: alerts, InvalidRules: src.InvalidRules()}})
+		_ = json.NewEncoder(w).Encode(Response{Status: "success", Data: d})
 	})
 }
 

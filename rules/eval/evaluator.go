@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/rules"
@@ -260,7 +261,7 @@ func (e *Evaluator) Alerts() []alertapi.Alert {
 	for _, r := range e.manager.AlertingRules() {
 		r.ForEachActiveAlert(func(a *rules.Alert) {
 			x := alertapi.Alert{
-				Name: r.Name(), Labels: a.Labels.Map(), Annotations: a.Annotations.Map(),
+				Name: r.Name(), Expr: r.Query().String(), Labels: a.Labels.Map(), Annotations: a.Annotations.Map(),
 				Value: a.Value, ActiveAt: a.ActiveAt,
 			}
 			switch {
@@ -279,6 +280,27 @@ func (e *Evaluator) Alerts() []alertapi.Alert {
 		})
 	}
 	alertapi.Sort(out)
+	return out
+}
+
+// Rules lists every alerting rule that runs, by name.
+func (e *Evaluator) Rules() []alertapi.Rule {
+	if e.manager == nil {
+		return nil
+	}
+	var out []alertapi.Rule
+	for _, r := range e.manager.AlertingRules() {
+		x := alertapi.Rule{Name: r.Name(), Expr: r.Query().String(), Labels: r.Labels().Map(), State: r.State().String(),
+			Health: string(r.Health())}
+		if d := r.HoldDuration(); d > 0 {
+			x.For = model.Duration(d).String()
+		}
+		if err := r.LastError(); err != nil {
+			x.LastError = err.Error()
+		}
+		out = append(out, x)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
 }
 

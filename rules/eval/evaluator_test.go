@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -100,6 +101,21 @@ func TestInvalidRulesSkippedAndStateSurvivesRestart(t *testing.T) {
 	}
 	if find(data.Alerts, "BreakerOpen", "firing") == nil || len(data.InvalidRules) != 2 {
 		t.Errorf("API: %+v", data)
+	}
+	// with the expression of its rule, and every rule that runs listed: what
+	// the console shows as the rules watching a flow
+	if a := find(data.Alerts, "BreakerOpen", "firing"); a == nil || !strings.Contains(a.Expr, "flowlens_breaker") {
+		t.Errorf("the firing alert's expression: %+v", a)
+	}
+	var listed []string
+	for _, r := range data.Rules {
+		listed = append(listed, r.Name+"/"+r.State+"/"+r.Health)
+		if r.Expr == "" {
+			t.Errorf("rule %s without its expression", r.Name)
+		}
+	}
+	if !slices.Contains(listed, "BreakerOpen/firing/ok") {
+		t.Errorf("rules listed %v, want BreakerOpen firing", listed)
 	}
 
 	if err := e.Shutdown(context.Background()); err != nil {

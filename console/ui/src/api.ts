@@ -175,6 +175,28 @@ export interface Alert {
   expr?: string;
 }
 
+export interface Rule {
+  name: string;
+  expr: string;
+  for?: string;
+  labels?: Record<string, string>;
+  state: string;
+  health?: string;
+  lastError?: string;
+}
+
+/** WatchingRule is a rule watching an edge: its labels name it (edge) or
+ * it names no single flow (all). */
+export interface WatchingRule extends Rule {
+  scope: 'edge' | 'all';
+  alerts: Alert[];
+}
+
+export interface EdgeRules {
+  configured: boolean;
+  rules: WatchingRule[];
+}
+
 export interface Alerts {
   configured: boolean;
   alerts: Alert[];

@@ -59,7 +59,7 @@ export function chart(title: string, times: string[], lines: Line[], unit: strin
         scales: { x: { time: true }, y: unit === 'breaker' ? { range: [0, 2] } : { range: (_u, _min, max) => [0, max > 0 ? max * 1.1 : 1] } },
         axes: [
           { stroke: '#5f6b7a', grid: { stroke: '#eef0f3' } },
-          { stroke: '#5f6b7a', grid: { stroke: '#eef0f3' }, size: 64, values: (_u, vals) => vals.map((v) => format(v)), ...(unit === 'breaker' ? { splits: () => [0, 1, 2] } : {}) },
+          { stroke: '#5f6b7a', grid: { stroke: '#eef0f3' }, size: unit === 'breaker' ? 80 : 64, values: (_u, vals) => vals.map((v) => format(v)), ...(unit === 'breaker' ? { splits: () => [0, 1, 2] } : {}) },
         ],
         series: [
           {},

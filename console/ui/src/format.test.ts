@@ -5,6 +5,7 @@ describe('format', () => {
     expect(fmt.rate(0)).toBe('0/s');
     expect(fmt.rate(0.05)).toBe('0.05/s');
     expect(fmt.rate(4.24)).toBe('4.2/s');
+    expect(fmt.rate(0.15)).toBe('0.15/s'); // axis ticks 0.1 and 0.15 stay apart
     expect(fmt.rate(43.2)).toBe('43/s');
     expect(fmt.rate(1234)).toBe('1.2k/s');
   });

@@ -5,7 +5,8 @@ export function rate(perSecond: number): string {
   if (!isFinite(perSecond) || perSecond === 0) return '0/s';
   if (perSecond >= 1000) return `${trim(perSecond / 1000, 1)}k/s`;
   if (perSecond >= 10) return `${Math.round(perSecond)}/s`;
-  if (perSecond >= 0.1) return `${trim(perSecond, 1)}/s`;
+  if (perSecond >= 1) return `${trim(perSecond, 1)}/s`;
+  if (perSecond >= 0.01) return `${trim(perSecond, 2)}/s`;
   return `${trim(perSecond, 3)}/s`;
 }
 

@@ -1,10 +1,9 @@
 // One edge: its figures over the range, its series over time, and the
 // alerts of the rules that watch it.
-import { get, type Alerts, type Graph, type Series, type SeriesSet } from '../api';
+import { get, type EdgeRules, type Graph, type Series, type SeriesSet, type WatchingRule } from '../api';
 import { chart, palette, type Line } from '../chart';
 import { h, link, replace } from '../dom';
 import * as fmt from '../format';
-import { alertRows, alertHead } from './alerts';
 import { breakerBadge, edgeHead, edgeRows, failure, heading, table } from './common';
 import { at, type Ctx } from './context';
 
@@ -13,12 +12,12 @@ export async function edgeView(root: HTMLElement, ctx: Ctx) {
   if (v.kind !== 'edge') return;
   const { range } = ctx.route;
   const title = `${v.client} → ${v.server}`;
-  let g: Graph, set: SeriesSet, alerts: Alerts;
+  let g: Graph, set: SeriesSet, rules: EdgeRules;
   try {
-    [g, set, alerts] = await Promise.all([
+    [g, set, rules] = await Promise.all([
       get<Graph>('/api/v1/graph', { ...range, service: v.client, depth: 1 }, ctx.signal),
       get<SeriesSet>('/api/v1/series', { ...range, client: v.client, server: v.server, connection_type: v.conn }, ctx.signal),
-      get<Alerts>(`/api/v1/edges/${encodeURIComponent(v.client)}/${encodeURIComponent(v.server)}/alerts`, { connection_type: v.conn }, ctx.signal),
+      get<EdgeRules>(`/api/v1/edges/${encodeURIComponent(v.client)}/${encodeURIComponent(v.server)}/rules`, { connection_type: v.conn }, ctx.signal),
     ]);
   } catch (err) {
     replace(root, heading(title), failure(err));
@@ -36,12 +35,25 @@ export async function edgeView(root: HTMLElement, ctx: Ctx) {
     nav,
     edges.length ? table(edgeHead, edgeRows(ctx, edges), { cls: 'edges' }) : h('p', { class: 'empty' }, 'No calls on this edge in this range.'),
     h('h2', {}, 'Rules watching this edge'),
-    alerts.configured
-      ? table(alertHead, alertRows(ctx, alerts.alerts), { empty: 'No rule has a pending or firing alert about this edge.' })
+    rules.configured
+      ? table(['rule', 'watches', 'state', 'for', 'alerts about this edge'], ruleRows(rules.rules), { cls: 'rules', empty: 'No rule watches this edge.' })
       : h('p', { class: 'empty' }, 'No rules evaluator is configured (alerts_url).'),
     h('h2', {}, 'Over time'),
     h('div', { class: 'charts' }, ...charts));
   ctx.ready();
+}
+
+function ruleRows(rules: WatchingRule[]): (Node | string)[][] {
+  return rules.map((r) => {
+    const firing = r.alerts.find((a) => a.state === 'firing') ?? r.alerts.find((a) => a.state === 'pending');
+    return [
+      h('span', {}, h('strong', {}, r.name), h('code', { class: 'expr' }, r.expr)),
+      r.scope === 'edge' ? 'this edge' : 'every flow it selects',
+      h('span', { class: `pill state-${firing?.state ?? 'inactive'}` }, firing?.state ?? (r.health === 'err' ? 'error' : 'quiet')),
+      r.for ?? '',
+      r.alerts.length ? r.alerts.map((a) => `${a.state} since ${fmt.ago(a.activeAt)}, value ${Number(a.value.toPrecision(4))}`).join('; ') : '–',
+    ];
+  });
 }
 
 /** edgeCharts draws the series of one edge (one or more connection types). */
