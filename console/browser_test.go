@@ -33,7 +33,7 @@ type browser struct {
 	msgs []string // errors and exceptions
 }
 
-func newBrowser(t *testing.T) *browser {
+func newBrowser(t testing.TB) *browser {
 	t.Helper()
 	path, err := exec.LookPath("chromium")
 	if err != nil {
@@ -70,7 +70,7 @@ func newBrowser(t *testing.T) *browser {
 }
 
 // run runs steps with a deadline.
-func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chromedp.Void]) {
+func (b *browser) run(t testing.TB, what string, steps ...chromedp.Action[chromedp.Void]) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
@@ -80,7 +80,7 @@ func (b *browser) run(t *testing.T, what string, steps ...chromedp.Action[chrome
 }
 
 // value runs one action with a deadline and returns its value.
-func value[T any](t *testing.T, b *browser, what string, a chromedp.Action[T]) T {
+func value[T any](t testing.TB, b *browser, what string, a chromedp.Action[T]) T {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(b.ctx, 45*time.Second)
 	defer cancel()
@@ -92,13 +92,13 @@ func value[T any](t *testing.T, b *browser, what string, a chromedp.Action[T]) T
 }
 
 // eval is the value of a JavaScript expression in the page.
-func eval[T any](t *testing.T, b *browser, expr string) T {
+func eval[T any](t testing.TB, b *browser, expr string) T {
 	t.Helper()
 	return value(t, b, expr, chromedp.Evaluate[T](expr))
 }
 
 // text is the text of the first element matching a CSS selector.
-func text(t *testing.T, b *browser, sel string) string {
+func text(t testing.TB, b *browser, sel string) string {
 	t.Helper()
 	return value(t, b, "text of "+sel, chromedp.Text(chromedp.CSS(sel)))
 }
@@ -111,7 +111,7 @@ func ready(kind string) chromedp.Action[chromedp.Void] {
 func click(sel string) chromedp.Action[chromedp.Void] { return chromedp.Click(chromedp.CSS(sel)) }
 
 // shot writes the page as name.png into screenshots/.
-func (b *browser) shot(t *testing.T, name string) {
+func (b *browser) shot(t testing.TB, name string) {
 	t.Helper()
 	png := value(t, b, "screenshot "+name, chromedp.FullScreenshot(100))
 	if err := os.MkdirAll(screenshots, 0o755); err != nil {

@@ -28,22 +28,28 @@ const SyntheticServices = 200
 // filled, a few failures and retries. The hourly tier fills from them as it
 // does from the analyzer's flushes.
 func SyntheticEdges(ctx context.Context, st *storage.Store, edges int, end time.Time, span time.Duration) error {
-	if edges < 1 || edges > 10*SyntheticServices {
-		return fmt.Errorf("synthetic edges: %d edges: want 1 to %d", edges, 10*SyntheticServices)
+	return SyntheticEdgesAmong(ctx, st, SyntheticServices, edges, end, span)
+}
+
+// SyntheticEdgesAmong is SyntheticEdges over the given number of services
+// (at most 10 edges each).
+func SyntheticEdgesAmong(ctx context.Context, st *storage.Store, services, edges int, end time.Time, span time.Duration) error {
+	if services < 2 || edges < 1 || edges > 10*services || edges > services*(services-1) {
+		return fmt.Errorf("synthetic edges: %d edges among %d services: want 1 to %d", edges, services, min(10*services, services*(services-1)))
 	}
 	end = end.UTC().Truncate(time.Minute)
 	minutes := int(span / time.Minute)
 	total := minutes * edges
 	nLat, nDel := len(storage.LatencyBounds)+1, len(storage.DelayBounds)+1
-	// edge e: client e % 200, server client + 1 + e / 200 (mod 200): all distinct
+	// edge e: client e % services, server client + 1 + e / services (mod services): all distinct
 	q := `INSERT INTO ` + table(st, storage.EdgesTable) + ` (Bucket, Client, Server, ConnectionType, Requests, Failed,
     ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
     MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
     BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
 SELECT
     toDateTime({start:Int64} + intDiv(number, {edges:UInt64}) * 60, 'UTC'),
-    concat('svc-', toString(number % {edges:UInt64} % 200)),
-    concat('svc-', toString((number % {edges:UInt64} % 200 + 1 + intDiv(number % {edges:UInt64}, 200)) % 200)),
+    concat('svc-', toString(number % {edges:UInt64} % {svc:UInt64})),
+    concat('svc-', toString((number % {edges:UInt64} % {svc:UInt64} + 1 + intDiv(number % {edges:UInt64}, {svc:UInt64})) % {svc:UInt64})),
     '', 100, number % 3,
     arrayMap(i -> toUInt64(cityHash64(number, i) % 20), range({nlat:UInt8})), (number % 97) / 10.0,
     arrayMap(i -> toUInt64(cityHash64(number, i, 1) % 20), range({nlat:UInt8})), (number % 89) / 10.0,
@@ -53,7 +59,7 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 	start := end.Add(-time.Duration(minutes) * time.Minute).Unix()
 	for off := 0; off < total; off += syntheticChunk {
 		cnt := min(syntheticChunk, total-off)
-		if err := st.Conn().Exec(ctx, q, clickhouse.Named("start", start), clickhouse.Named("edges", uint64(edges)),
+		if err := st.Conn().Exec(ctx, q, clickhouse.Named("start", start), clickhouse.Named("edges", uint64(edges)), clickhouse.Named("svc", uint64(services)),
 			clickhouse.Named("nlat", uint8(nLat)), clickhouse.Named("ndel", uint8(nDel)),
 			clickhouse.Named("off", uint64(off)), clickhouse.Named("cnt", uint64(cnt))); err != nil {
 			return fmt.Errorf("synthetic edges: %w", err)
@@ -109,4 +115,46 @@ FROM numbers({off:UInt64}, {cnt:UInt64})`
 		ids = append(ids, id)
 	}
 	return ids, rows.Err()
+}
+
+// SyntheticTrace stores one trace of n spans (at most 100,000) starting at
+// start: a tree in which span i is the child of span (i-1)/3, spread over 24
+// services, each span starting 50 µs after its parent and lasting longer the
+// nearer it is to the root, with one log record in every span. It returns
+// the trace's ID.
+func SyntheticTrace(ctx context.Context, st *storage.Store, n int, start time.Time) (string, error) {
+	if n < 1 || n > 100_000 {
+		return "", fmt.Errorf("synthetic trace: %d spans: want 1 to 100000", n)
+	}
+	id := fmt.Sprintf("%016x%016x", uint64(start.UnixNano()), uint64(n))
+	spans := `INSERT INTO ` + table(st, storage.TracesTable) + ` (Timestamp, TraceId, SpanId, ParentSpanId, SpanName, SpanKind,
+    ServiceName, ResourceAttributes, SpanAttributes, Duration, StatusCode)
+SELECT
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + floor(log2(number + 1)) * 50000 + number * 1000)),
+    {id:String},
+    lower(hex(reinterpretAsFixedString(cityHash64(number, {id:String})))),
+    if(number = 0, '', lower(hex(reinterpretAsFixedString(cityHash64(intDiv(number - 1, 3), {id:String}))))),
+    concat(['GET', 'POST'][number % 2 + 1], ' /api/v1/', toString(number % 37)),
+    ['Server', 'Client'][number % 2 + 1],
+    concat('svc-', toString(number % 24)) AS svc,
+    map('service.name', svc),
+    map('http.route', concat('/api/v1/', toString(number % 37)), 'flowlens.seq', toString(number)),
+    toUInt64(intDiv(200000000, number + 1) + 20000),
+    ['Ok', 'Ok', 'Ok', 'Error'][number % 4 + 1]
+FROM numbers({n:UInt64})`
+	logs := `INSERT INTO ` + table(st, storage.LogsTable) + ` (Timestamp, TraceId, SpanId, SeverityText, SeverityNumber, ServiceName, Body)
+SELECT
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + floor(log2(number + 1)) * 50000 + number * 1000 + 10000)),
+    {id:String},
+    lower(hex(reinterpretAsFixedString(cityHash64(number, {id:String})))),
+    'INFO', 9,
+    concat('svc-', toString(number % 24)),
+    concat('handled request ', toString(number))
+FROM numbers({n:UInt64})`
+	for _, q := range []string{spans, logs} {
+		if err := st.Conn().Exec(ctx, q, clickhouse.Named("t0", start.UnixNano()), clickhouse.Named("id", id), clickhouse.Named("n", uint64(n))); err != nil {
+			return "", fmt.Errorf("synthetic trace: %w", err)
+		}
+	}
+	return id, nil
 }

@@ -94,7 +94,9 @@ async function start() {
       signal: me.abort.signal,
       onCleanup: (f) => me.cleanups.push(f),
       ready: () => {
-        if (current === me) main.dataset.state = 'ready';
+        if (current !== me) return;
+        main.dataset.state = 'ready';
+        performance.mark('view-ready', { detail: route.view.kind }); // for the render benchmarks
       },
     };
     if (!main.hasChildNodes()) main.append(h('p', { class: 'loading' }, 'loading…'));
