@@ -53,9 +53,9 @@ func BenchmarkFirstRender(b *testing.B) {
 	}
 	defer c.Shutdown(context.Background())
 	br := newBrowser(b)
-	for _, v := range []struct{ name, path, view, measure string }{
-		{"map/services=50/edges=300", "/map?from=now-1h", "map", "map-render"},
-		{"trace/spans=500", "/traces/" + trace, "trace", "trace-render"},
+	for _, v := range []struct{ name, path, view, measure, shot string }{
+		{"map/services=50/edges=300", "/map?from=now-1h", "map", "map-render", "map-50-services"},
+		{"trace/spans=500", "/traces/" + trace, "trace", "trace-render", "trace-500-spans"},
 	} {
 		b.Run(v.name, func(b *testing.B) {
 			var readyMs, drawMs float64
@@ -64,6 +64,7 @@ func BenchmarkFirstRender(b *testing.B) {
 				readyMs += eval[float64](b, br, `performance.getEntriesByName('view-ready').at(-1).startTime`)
 				drawMs += eval[float64](b, br, fmt.Sprintf(`performance.getEntriesByName(%q).at(-1).duration`, v.measure))
 			}
+			br.shot(b, v.shot)
 			b.ReportMetric(readyMs/float64(b.N), "ready-ms")
 			b.ReportMetric(drawMs/float64(b.N), "draw-ms")
 		})

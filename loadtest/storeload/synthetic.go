@@ -28,28 +28,49 @@ const SyntheticServices = 200
 // filled, a few failures and retries. The hourly tier fills from them as it
 // does from the analyzer's flushes.
 func SyntheticEdges(ctx context.Context, st *storage.Store, edges int, end time.Time, span time.Duration) error {
-	return SyntheticEdgesAmong(ctx, st, SyntheticServices, edges, end, span)
+	if edges < 1 || edges > 10*SyntheticServices {
+		return fmt.Errorf("synthetic edges: %d edges: want 1 to %d", edges, 10*SyntheticServices)
+	}
+	// edge e: client e % 200, server client + 1 + e / 200 (mod 200): all distinct
+	return syntheticEdges(ctx, st, SyntheticServices, edges, end, span,
+		`number % {edges:UInt64} % {svc:UInt64}`,
+		`(number % {edges:UInt64} % {svc:UInt64} + 1 + intDiv(number % {edges:UInt64}, {svc:UInt64})) % {svc:UInt64}`)
 }
 
-// SyntheticEdgesAmong is SyntheticEdges over the given number of services
-// (at most 10 edges each).
+// SyntheticEdgesAmong stores rollups as SyntheticEdges does, of edges (at
+// most 6 per service) among services shaped as a system is: 7 tiers of
+// services, each edge from a service to one in a later tier (or later in its
+// own), so calls flow one way, over at most a dozen hops.
 func SyntheticEdgesAmong(ctx context.Context, st *storage.Store, services, edges int, end time.Time, span time.Duration) error {
-	if services < 2 || edges < 1 || edges > 10*services || edges > services*(services-1) {
-		return fmt.Errorf("synthetic edges: %d edges among %d services: want 1 to %d", edges, services, min(10*services, services*(services-1)))
+	if services < 14 || edges < 1 || edges > 6*services {
+		return fmt.Errorf("synthetic edges: %d edges among %d services: want at least 14 services and 1 to %d edges", edges, services, 6*services)
 	}
+	// a = e % services, b = a + 7 * (1 + e / services) (mod services): distinct
+	// pairs; each goes from the one of lower (tier, index) to the other
+	a := `(number % {edges:UInt64} % {svc:UInt64})`
+	b := `((number % {edges:UInt64} % {svc:UInt64} + 7 * (1 + intDiv(number % {edges:UInt64}, {svc:UInt64}))) % {svc:UInt64})`
+	key := func(x string) string { return `(intDiv(` + x + ` * 7, {svc:UInt64}) * {svc:UInt64} + ` + x + `)` }
+	first := `if(` + key(a) + ` < ` + key(b) + `, ` + a + `, ` + b + `)`
+	second := `if(` + key(a) + ` < ` + key(b) + `, ` + b + `, ` + a + `)`
+	return syntheticEdges(ctx, st, services, edges, end, span, first, second)
+}
+
+// syntheticEdges stores the rollups of edges from service client(number) to
+// service server(number), SQL over number (the row) with the parameters
+// edges and svc.
+func syntheticEdges(ctx context.Context, st *storage.Store, services, edges int, end time.Time, span time.Duration, client, server string) error {
 	end = end.UTC().Truncate(time.Minute)
 	minutes := int(span / time.Minute)
 	total := minutes * edges
 	nLat, nDel := len(storage.LatencyBounds)+1, len(storage.DelayBounds)+1
-	// edge e: client e % services, server client + 1 + e / services (mod services): all distinct
 	q := `INSERT INTO ` + table(st, storage.EdgesTable) + ` (Bucket, Client, Server, ConnectionType, Requests, Failed,
     ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
     MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
     BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
 SELECT
     toDateTime({start:Int64} + intDiv(number, {edges:UInt64}) * 60, 'UTC'),
-    concat('svc-', toString(number % {edges:UInt64} % {svc:UInt64})),
-    concat('svc-', toString((number % {edges:UInt64} % {svc:UInt64} + 1 + intDiv(number % {edges:UInt64}, {svc:UInt64})) % {svc:UInt64})),
+    concat('svc-', toString(` + client + `)),
+    concat('svc-', toString(` + server + `)),
     '', 100, number % 3,
     arrayMap(i -> toUInt64(cityHash64(number, i) % 20), range({nlat:UInt8})), (number % 97) / 10.0,
     arrayMap(i -> toUInt64(cityHash64(number, i, 1) % 20), range({nlat:UInt8})), (number % 89) / 10.0,

@@ -4,7 +4,7 @@ import type { Graph, Node } from '../api';
 import { h, s } from '../dom';
 import * as fmt from '../format';
 import { layout, nodeHeight, path, type Layout } from './layout';
-import { crowded, label, labelLines, labelSize, nodeLine, severity, shorten, trouble, width, type Link } from './model';
+import { crowded, label, labelLines, labelSize, minScale, nodeLine, severity, shorten, trouble, width, type Link } from './model';
 
 export type Selection = { kind: 'node'; node: Node } | { kind: 'link'; link: Link };
 
@@ -39,7 +39,8 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
 
   const defs = s('defs', {},
     ...(['ok', 'warn', 'bad', 'msg', 'alert'] as const).map((c) =>
-      s('marker', { id: `arrow-${c}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 7, markerHeight: 7, orient: 'auto-start-reverse', class: `arrow arrow-${c}` },
+      // in user space: a thick line (a busy link) keeps a small arrow
+      s('marker', { id: `arrow-${c}`, viewBox: '0 0 10 10', refX: 9, refY: 5, markerWidth: 11, markerHeight: 11, markerUnits: 'userSpaceOnUse', orient: 'auto-start-reverse', class: `arrow arrow-${c}` },
         s('path', { d: 'M0,1 L10,5 L0,9 z' }))));
   const linkLayer = s('g', { class: 'links' });
   const labelLayer = s('g', { class: 'labels' });
@@ -64,7 +65,8 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     const g1 = s('g', { class: cls, tabindex: -1, role: 'button', 'aria-label': name, 'data-link': l.key },
       s('path', { class: 'hit', d }),
       l.alerts.length ? s('path', { class: 'glow', d }) : null,
-      s('path', { class: 'line', d, 'stroke-width': width(l.rate, maxRate), 'marker-end': `url(#arrow-${sev})` }));
+      // crowded: thinner lines, or hundreds of them hide everything
+      s('path', { class: 'line', d, 'stroke-width': width(l.rate, maxRate) * (busy ? 0.5 : 1), 'marker-end': `url(#arrow-${sev})` }));
     linkLayer.append(g1);
     const sel: Selection = { kind: 'link', link: l };
     selectables.push({ key: l.key, el: g1, sel });
@@ -102,12 +104,12 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
       n.type === 'database'
         ? s('path', { class: 'shape', d: `M${x},${y + 6} a${b.width / 2},6 0 0,1 ${b.width},0 v${nodeHeight - 12} a${b.width / 2},6 0 0,1 ${-b.width},0 z` })
         : s('rect', { class: 'shape', x, y, width: b.width, height: nodeHeight, rx: n.type === 'user' ? nodeHeight / 2 : 6 });
-    const maxChars = Math.floor((b.width - 20) / 7.4);
+    const maxChars = Math.floor((b.width - 20) / (busy ? 9.2 : 7.4));
     const gn = s('g', { class: `node type-${n.type} sev-${sev}`, tabindex: 0, role: 'button', 'data-node': n.id,
       'aria-label': `${n.type} ${n.id}: ${nodeLine(n)}` },
       shape,
-      s('text', { class: 'name', x: b.x, y: y + 19 }, shorten(n.id, maxChars)),
-      s('text', { class: 'figures', x: b.x, y: y + 35 }, nodeLine(n)));
+      s('text', { class: 'name', x: b.x, y: y + (busy ? 20 : 19) }, shorten(n.id, maxChars)),
+      s('text', { class: 'figures', x: b.x, y: y + (busy ? 39 : 35) }, nodeLine(n)));
     nodeLayer.append(gn);
     const sel: Selection = { kind: 'node', node: nodesById.get(n.id)! };
     selectables.push({ key: n.id, el: gn, sel });
@@ -161,12 +163,14 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     t.k = k;
     apply();
   };
+  // fit the map to its box, but not below minScale: a larger map opens at
+  // its callers' end, vertically centred, and pans
   const fit = () => {
     const r = svg.getBoundingClientRect();
     if (!r.width || !lay.width) return;
-    t.k = Math.min(1.25, Math.min(r.width / lay.width, r.height / lay.height) * 0.98);
-    t.x = (r.width - lay.width * t.k) / 2;
-    t.y = Math.max(0, (r.height - lay.height * t.k) / 2);
+    t.k = Math.max(minScale, Math.min(1.25, Math.min(r.width / lay.width, r.height / lay.height) * 0.98));
+    t.x = lay.width * t.k <= r.width ? (r.width - lay.width * t.k) / 2 : 0;
+    t.y = (r.height - lay.height * t.k) / 2;
     apply();
   };
   svg.addEventListener('wheel', (ev) => {
@@ -205,7 +209,7 @@ export function drawMap(g: Graph, opts: MapOptions): DrawnMap {
     button('+', 'zoom in', () => zoomAt(1.25, ...center())),
     button('−', 'zoom out', () => zoomAt(0.8, ...center())),
     button('fit', 'fit the map to the window', fit));
-  const element = h('div', { class: 'map-canvas' }, svg, controls);
+  const element = h('div', { class: `map-canvas${busy ? ' crowded' : ''}` }, svg, controls);
   apply();
   const focus = (key: string) => {
     const x = selectables.find((e) => e.key === key);

@@ -33,9 +33,10 @@ export function layout(g: Graph): Layout {
   const ls = links(g);
   const labelled = !crowded(ls.length);
   // with labels, dagre puts each on a rank of its own between the ends'
-  dg.setGraph({ rankdir: 'LR', nodesep: labelled ? 22 : 14, ranksep: labelled ? 50 : 110, edgesep: 10, marginx: 24, marginy: 44, ranker: 'network-simplex' });
+  // crowded: nodes closer, links packed, ranks far apart to use the width
+  dg.setGraph({ rankdir: 'LR', nodesep: labelled ? 22 : 8, ranksep: labelled ? 50 : 240, edgesep: labelled ? 10 : 2, marginx: 24, marginy: 44, ranker: 'network-simplex' });
   dg.setDefaultEdgeLabel(() => ({}));
-  for (const n of g.nodes) dg.setNode(n.id, { width: nodeWidth(n), height: nodeHeight });
+  for (const n of g.nodes) dg.setNode(n.id, { width: nodeWidth(n, !labelled), height: nodeHeight });
   for (const l of ls) {
     if (!dg.hasNode(l.client) || !dg.hasNode(l.server) || l.client === l.server) continue;
     const size = labelled ? labelSize(l) : { width: 0, height: 0 };

@@ -106,7 +106,9 @@ export function labelLines(l: Link): string[] {
  * character, 13 px a line). */
 export function labelSize(l: Link): { width: number; height: number } {
   const lines = labelLines(l);
-  return { width: Math.round(Math.max(...lines.map((t) => t.length)) * 6.2 + 10), height: lines.length * 13 + 4 };
+  // the alert's line is bold: wider letters
+  const px = (t: string, i: number) => t.length * (i === 0 && l.alerts.length ? 7 : 6.2);
+  return { width: Math.round(Math.max(...lines.map(px)) + 12), height: lines.length * 13 + 4 };
 }
 
 /** nodeLine is the second line of a node: inbound rate and error share. */
@@ -116,11 +118,17 @@ export function nodeLine(n: Node): string {
 }
 
 /** nodeWidth fits the node's name and its figures (13px sans, about 7.4 px
- * a character), between 120 and 240 px. */
-export function nodeWidth(n: Node): number {
+ * a character; on a crowded map, drawn smaller, 16px: about 9.2 px), between
+ * 120 and 280 px. */
+export function nodeWidth(n: Node, crowdedMap = false): number {
   const chars = Math.max(n.id.length, nodeLine(n).length);
-  return Math.min(240, Math.max(120, Math.round(chars * 7.4) + 36));
+  return Math.min(crowdedMap ? 280 : 240, Math.max(120, Math.round(chars * (crowdedMap ? 9.2 : 7.4)) + 36));
 }
+
+/** minScale is the smallest scale the map opens at: below it names are not
+ * legible, and the person pans instead (or narrows the map to a
+ * neighbourhood). */
+export const minScale = 0.55;
 
 /** shorten cuts a name to fit n characters, keeping its end. */
 export function shorten(name: string, n: number): string {
@@ -134,8 +142,8 @@ export function crowded(linkCount: number): boolean {
 }
 
 /** trouble says whether a link needs a person's eyes: an open or half-open
- * breaker, a firing alert, errors, or messages not delivered. */
+ * breaker, a firing alert, 5% errors or more, or messages not delivered. */
 export function trouble(l: Link): boolean {
-  return l.breaker === 'open' || l.breaker === 'half_open' || l.alerts.length > 0 || severity(l.errorPercent) !== 'ok' ||
+  return l.breaker === 'open' || l.breaker === 'half_open' || l.alerts.length > 0 || severity(l.errorPercent) === 'bad' ||
     (l.deliveryRatio !== undefined && l.deliveryRatio < 0.999);
 }

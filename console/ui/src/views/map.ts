@@ -4,7 +4,7 @@ import { get, type Graph, type Node as GraphNode } from '../api';
 import { h, link, replace } from '../dom';
 import * as fmt from '../format';
 import { drawMap, type Selection } from '../map/draw';
-import { links, type Link } from '../map/model';
+import { crowded, links, type Link } from '../map/model';
 import { breakerBadge, failure, heading, notices, table } from './common';
 import { at, type Ctx } from './context';
 
@@ -70,7 +70,7 @@ export async function mapView(root: HTMLElement, ctx: Ctx) {
     `${g.nodes.length} nodes, ${links(g).length} links`,
     g.last_call ? ` · newest call ${fmt.ago(g.last_call)}` : '',
     g.rate_seconds ? ` · rates over ${fmt.ms(g.rate_seconds * 1000)} of calls` : '');
-  replace(root, heading('Flow map', filter), banner, summary, h('div', { class: 'map-area' }, drawn.element, details), legend(),
+  replace(root, heading('Flow map', filter), banner, summary, h('div', { class: `map-area${crowded(drawn.layout.links.length) ? ' crowded' : ''}` }, drawn.element, details), legend(),
     h('p', { class: 'hint' }, 'Click a service or a link for its figures, double-click for its page; drag to pan, scroll to zoom. Keyboard: Tab to a service, Enter shows it, Escape returns to the map.'));
   drawn.fit();
   performance.measure('map-render', { start: t0 });
