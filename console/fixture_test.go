@@ -15,6 +15,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
@@ -109,6 +110,7 @@ func loadShop(t *testing.T) (*shop, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
@@ -123,8 +125,12 @@ func loadShop(t *testing.T) (*shop, error) {
 	}
 	analyzer := httptest.NewServer(api.New(api.Options{Live: openBreaker{stored.Analyzer}}))
 	alerts := httptest.NewServer(alertapi.Handler(alertSource(firing)))
+	reader, err := readerStore(t, cfg)
+	if err != nil {
+		return nil, err
+	}
 	c, err := console.New(console.Config{Listen: "127.0.0.1:0", AnalyzerURL: analyzer.URL, AlertsURL: alerts.URL},
-		console.Settings{Store: st, Logger: zap.NewNop()})
+		console.Settings{Store: reader, Logger: zap.NewNop()})
 	if err != nil {
 		return nil, err
 	}
@@ -132,6 +138,13 @@ func loadShop(t *testing.T) (*shop, error) {
 		return nil, err
 	}
 	return &shop{Shop: stored, st: st, console: c, base: c.URL()}, nil
+}
+
+// readerStore is cfg's database as the endpoint's reader sees it: what the
+// console reads with in flowlens up.
+func readerStore(t testing.TB, cfg storage.Config) (*storage.Store, error) {
+	cfg.Username, cfg.Password = chtest.Login(t, chserver.RoleReader)
+	return storage.Open(context.Background(), cfg, zap.NewNop())
 }
 
 // rangeQuery is the shop's time range as the console's URLs take it.

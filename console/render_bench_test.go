@@ -28,6 +28,7 @@ func BenchmarkFirstRender(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg.Username, cfg.Password = chtest.Admin(b)
 	cfg.SetDefaults()
 	st, err := storage.Open(ctx, cfg, zap.NewNop())
 	if err != nil {
@@ -44,7 +45,11 @@ func BenchmarkFirstRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: st})
+	reader, err := readerStore(b, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: reader})
 	if err != nil {
 		b.Fatal(err)
 	}

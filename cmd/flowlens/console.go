@@ -13,6 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/internal/chserver"
 )
 
 func newConsoleCmd(g *globalFlags) *cobra.Command {
@@ -37,7 +38,7 @@ on loopback.`,
 				return err
 			}
 			ctx := cmd.Context()
-			st, closeStore, err := g.openStore(ctx, log)
+			st, closeStore, err := g.openStore(ctx, log, chserver.RoleReader, false) // read-only: it never writes
 			if err != nil {
 				return err
 			}

@@ -382,7 +382,17 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	if ccfg.AlertsURL == "" && p.alertsAddr != "" {
 		ccfg.AlertsURL = "http://" + p.alertsAddr
 	}
-	if p.console, err = console.New(ccfg, console.Settings{Logger: log.Named("console"), Store: p.store}); err != nil {
+	// it reads as the endpoint's reader: the console never writes
+	rcfg := scfg
+	if cfg.Storage.Addr == "" {
+		rcfg.Username, rcfg.Password, _ = p.ch.Credentials().Login(chserver.RoleReader)
+	}
+	consoleStore, err := storage.Open(ctx, rcfg, log.Named("console"))
+	if err != nil {
+		return nil, err
+	}
+	p.add("console's storage client", func(context.Context) error { return consoleStore.Close() })
+	if p.console, err = console.New(ccfg, console.Settings{Logger: log.Named("console"), Store: consoleStore}); err != nil {
 		return nil, err
 	}
 	if err = p.console.Start(ctx); err != nil {

@@ -2,9 +2,12 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -177,6 +180,20 @@ func TestExampleConfig(t *testing.T) {
 	a := p.Addrs()
 	if a.Alerts == "" || a.AgentOTLP.GRPC == "" || a.Agent == "" || p.Rules() == nil || len(p.Rules().InvalidRules()) > 0 {
 		t.Errorf("parts missing: %+v, rules %v", a, p.Rules())
+	}
+	// the console answers over the pipeline's store (as its reader) and APIs
+	resp, err := http.Get(a.Console + "/api/v1/graph?from=now-5m")
+	if err != nil {
+		t.Fatalf("the console: %v", err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var about struct{ Analyzer, Alerts bool }
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), `"nodes"`) {
+		t.Errorf("the console's graph: %s %s", resp.Status, body)
+	}
+	if resp, err := http.Get(a.Console + "/api/v1/about"); err != nil || json.NewDecoder(resp.Body).Decode(&about) != nil || !about.Analyzer || !about.Alerts {
+		t.Errorf("the console does not know the pipeline's analyzer and alerts APIs: %+v %v", about, err)
 	}
 }
 
