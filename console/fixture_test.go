@@ -111,15 +111,7 @@ func loadShop(t *testing.T) (*shop, error) {
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
 	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		return nil, err
-	}
-	stored, err := storeload.LoadShop(ctx, st)
+	st, stored, err := storeload.StoreShop(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +136,7 @@ func loadShop(t *testing.T) (*shop, error) {
 // console reads with in flowlens up.
 func readerStore(t testing.TB, cfg storage.Config) (*storage.Store, error) {
 	cfg.Username, cfg.Password = chtest.Login(t, chserver.RoleReader)
+	cfg.SetDefaults()
 	return storage.Open(context.Background(), cfg, zap.NewNop())
 }
 

@@ -20,7 +20,6 @@ import (
 	sdklog "github.com/grafana/grafana-plugin-sdk-go/backend/log"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental/datasourcetest"
-	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/flowgraph/api"
@@ -84,15 +83,7 @@ func loadShop(t *testing.T) (*shop, error) {
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
 	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		return nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		return nil, err
-	}
-	stored, err := storeload.LoadShop(ctx, st)
+	st, stored, err := storeload.StoreShop(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}

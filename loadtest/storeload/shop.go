@@ -6,6 +6,8 @@ import (
 	"runtime"
 	"time"
 
+	"go.uber.org/zap"
+
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -30,4 +32,25 @@ func LoadShop(ctx context.Context, st *storage.Store) (*Shop, error) {
 		return nil, err
 	}
 	return &Shop{Result: res, From: start.Add(-10 * time.Minute), To: time.Now().UTC()}, nil
+}
+
+// StoreShop opens cfg's database as a user who may create tables, applies
+// the schema and stores the Shop in it: the fixture the readers' tests
+// share. The store stays open for the caller.
+func StoreShop(ctx context.Context, cfg storage.Config) (*storage.Store, *Shop, error) {
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	shop, err := LoadShop(ctx, st)
+	if err != nil {
+		st.Close()
+		return nil, nil, err
+	}
+	return st, shop, nil
 }
