@@ -119,7 +119,10 @@ type target struct {
 
 	mu    sync.Mutex
 	queue []Alert
-	wake  chan struct{}
+	// sending is the number of alerts taken from queue whose send has not
+	// finished: Shutdown waits for them too
+	sending int
+	wake    chan struct{}
 }
 
 // Dispatcher sends alerts to every configured target.
@@ -238,7 +241,7 @@ func (d *Dispatcher) Shutdown(ctx context.Context) error {
 func (d *Dispatcher) empty() bool {
 	for _, t := range d.targets {
 		t.mu.Lock()
-		n := len(t.queue)
+		n := len(t.queue) + t.sending
 		t.mu.Unlock()
 		if n > 0 {
 			return false
@@ -270,9 +273,14 @@ func (d *Dispatcher) Enqueue(alerts ...Alert) {
 
 func (d *Dispatcher) run(ctx context.Context, t *target) {
 	for {
+		// the batch leaves the queue as its send starts: Enqueue may drop
+		// the oldest queued alerts meanwhile, never the ones in flight
 		t.mu.Lock()
 		n := min(len(t.queue), d.cfg.BatchSize)
 		batch := append([]Alert(nil), t.queue[:n]...)
+		t.queue = t.queue[n:]
+		t.sending = n
+		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
 		t.mu.Unlock()
 		if n == 0 {
 			select {
@@ -284,8 +292,7 @@ func (d *Dispatcher) run(ctx context.Context, t *target) {
 		}
 		err := d.sendWithRetry(ctx, t, batch)
 		t.mu.Lock()
-		t.queue = t.queue[n:]
-		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
+		t.sending = 0
 		t.mu.Unlock()
 		switch {
 		case err == nil:

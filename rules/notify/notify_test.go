@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -65,12 +66,23 @@ func TestEnqueueNeverBlocksOnADeadReceiver(t *testing.T) {
 	block := make(chan struct{})
 	hung := make(chan struct{}, 1)
 	var once sync.Once
+	var mu sync.Mutex
+	var delivered []string // alertname/i of every alert received, in order
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
 		case hung <- struct{}{}:
 		default:
 		}
 		<-block
+		var got []struct{ Labels map[string]string }
+		if err := json.NewDecoder(r.Body).Decode(&got); err != nil {
+			t.Errorf("decode alerts: %v", err)
+		}
+		mu.Lock()
+		for _, a := range got {
+			delivered = append(delivered, a.Labels["alertname"]+"/"+a.Labels["i"])
+		}
+		mu.Unlock()
 	}))
 	defer srv.Close()
 	defer once.Do(func() { close(block) })
@@ -105,14 +117,25 @@ func TestEnqueueNeverBlocksOnADeadReceiver(t *testing.T) {
 	if len(q) != 100 || q[len(q)-1].Labels["i"] != "9999" {
 		t.Errorf("queue holds %d alerts ending with %v; want the newest 100", len(q), q[len(q)-1].Labels)
 	}
-	// 10,001 enqueued, 100 kept
-	if got := testutil.ToFloat64(d.dropped.WithLabelValues(d.targets[0].url, "queue_full")); got != 10001-100 {
-		t.Errorf("%v alerts counted as dropped, want %d", got, 10001-100)
+	// "first" is in flight; of the 10,000 queued behind it, 100 are kept
+	if got := testutil.ToFloat64(d.dropped.WithLabelValues(d.targets[0].url, "queue_full")); got != 10000-100 {
+		t.Errorf("%v alerts counted as dropped, want %d", got, 10000-100)
 	}
 	once.Do(func() { close(block) })
-	sctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	d.Shutdown(sctx)
+	// the receiver gets the alert it hung on and then exactly the newest
+	// 100: what the queue dropped is never sent, what it kept is never lost
+	want := []string{"first/"}
+	for i := 9900; i < 10000; i++ {
+		want = append(want, "A/"+strconv.Itoa(i))
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if !slices.Equal(delivered, want) {
+		t.Errorf("delivered %d alerts %v ... %v, want first and A/9900 to A/9999", len(delivered), delivered[:min(3, len(delivered))], delivered[max(0, len(delivered)-3):])
+	}
 }
 
 // BenchmarkEnqueueHungReceiver is the cost of one Enqueue while the
