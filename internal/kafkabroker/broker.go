@@ -11,11 +11,14 @@ package kafkabroker
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/config"
@@ -45,6 +48,19 @@ type Config struct {
 	// a record with a 1 MB attribute is accepted and reaches the collector,
 	// which dead-letters it with a reason instead of the producer failing).
 	MaxMessageBytes int `yaml:"max_message_bytes"`
+	// MaxRequestBytes is the largest request a client may send (Kafka's
+	// socket.request.max.bytes; default max_message_bytes + 1 MiB). A
+	// larger one drops the connection as soon as its size is read, before
+	// anything is allocated for it.
+	MaxRequestBytes int `yaml:"max_request_bytes"`
+	// SASL, when a mechanism is set, admits only clients that log in as
+	// this user (SCRAM-SHA-256 or SCRAM-SHA-512; PLAIN only over TLS).
+	// Off by default: the broker binds loopback, where every local user
+	// can connect to it. `flowlens up` gives its own parts these
+	// credentials.
+	SASL kafkawire.SASLConfig `yaml:"sasl"`
+	// TLS, when cert_file and key_file are set, serves TLS only.
+	TLS TLSConfig `yaml:"tls"`
 	// RetentionCheck is how often retention runs (log.cleaner.backoff.ms,
 	// default 1m).
 	RetentionCheck time.Duration `yaml:"retention_check"`
@@ -67,6 +83,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.MaxMessageBytes == 0 {
 		c.MaxMessageBytes = 8 << 20
+	}
+	if c.MaxRequestBytes == 0 {
+		c.MaxRequestBytes = c.MaxMessageBytes + 1<<20
 	}
 	if c.RetentionCheck == 0 {
 		c.RetentionCheck = time.Minute
@@ -96,6 +115,12 @@ func (c *Config) Validate() error {
 	if c.MaxMessageBytes < 1<<10 {
 		return config.Errorf("max_message_bytes", "must be at least 1024")
 	}
+	if c.MaxRequestBytes < c.MaxMessageBytes || c.MaxRequestBytes > math.MaxInt32 {
+		return config.Errorf("max_request_bytes", "must be between max_message_bytes (%d) and 2 GiB", c.MaxMessageBytes)
+	}
+	if err := c.validateSecurity(); err != nil {
+		return err
+	}
 	if c.RetentionCheck < time.Second {
 		return config.Errorf("retention_check", "must be at least 1s")
 	}
@@ -110,6 +135,8 @@ type Broker struct {
 	mu      sync.Mutex
 	cluster *kfake.Cluster
 	addrs   []string
+	// refused counts connections dropped for a bad request.
+	refused atomic.Int64
 }
 
 // New checks the config; Start binds and serves.
@@ -133,21 +160,37 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	host, portStr, _ := net.SplitHostPort(b.cfg.Addr)
 	port, _ := strconv.Atoi(portStr)
+	tlsConfig, err := b.cfg.TLS.serverConfig()
+	if err != nil {
+		return err
+	}
+	security, err := b.cfg.saslOpts()
+	if err != nil {
+		return err
+	}
 	opts := []kfake.Opt{
 		kfake.NumBrokers(1),
 		kfake.Ports(port),
 		kfake.ClusterID("flowlens"),
 		// kfake always asks for 127.0.0.1:<port>; bind the configured host.
+		// TLS is done here, not by kfake.TLS, so that the guard reads
+		// the requests in clear.
 		kfake.ListenFn(func(network, address string) (net.Listener, error) {
-			if b.cfg.Listener != nil {
-				return b.cfg.Listener, nil
+			ln := b.cfg.Listener
+			if ln == nil {
+				_, p, err := net.SplitHostPort(address)
+				if err != nil {
+					return nil, err
+				}
+				var lc net.ListenConfig
+				if ln, err = lc.Listen(ctx, network, net.JoinHostPort(host, p)); err != nil {
+					return nil, err
+				}
 			}
-			_, p, err := net.SplitHostPort(address)
-			if err != nil {
-				return nil, err
+			if tlsConfig != nil {
+				ln = tls.NewListener(ln, tlsConfig)
 			}
-			var lc net.ListenConfig
-			return lc.Listen(ctx, network, net.JoinHostPort(host, p))
+			return guardedListener{Listener: ln, maxRequestBytes: uint32(b.cfg.MaxRequestBytes), logger: b.logger, refused: &b.refused}, nil
 		}),
 		kfake.BrokerConfigs(map[string]string{
 			"message.max.bytes":      strconv.Itoa(b.cfg.MaxMessageBytes),
@@ -155,6 +198,7 @@ func (b *Broker) Start(ctx context.Context) error {
 		}),
 		kfake.WithLogger(zapLogger{b.logger}),
 	}
+	opts = append(opts, security...)
 	if b.cfg.DataDir != "" {
 		opts = append(opts, kfake.DataDir(b.cfg.DataDir))
 	}
@@ -176,9 +220,14 @@ func (b *Broker) Start(ctx context.Context) error {
 	}
 	b.cluster = c
 	b.addrs = c.ListenAddrs()
-	b.logger.Info("embedded kafka broker started", zap.Strings("addrs", b.addrs), zap.String("data_dir", b.cfg.DataDir))
+	b.logger.Info("embedded kafka broker started", zap.Strings("addrs", b.addrs), zap.String("data_dir", b.cfg.DataDir),
+		zap.Bool("tls", tlsConfig != nil), zap.String("sasl", b.cfg.SASL.Mechanism), zap.Bool("sync_writes", b.cfg.SyncWrites))
 	return nil
 }
+
+// RefusedConnections counts the connections dropped because a request was
+// too large or named an API the broker does not have.
+func (b *Broker) RefusedConnections() int64 { return b.refused.Load() }
 
 // Addrs returns the broker addresses to give clients (after Start).
 func (b *Broker) Addrs() []string {

@@ -57,7 +57,20 @@ type SASLConfig struct {
 	// Mechanism is empty (no SASL), PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	Mechanism string `yaml:"mechanism"`
 	Username  string `yaml:"username"`
-	Password  string `yaml:"password"`
+	// Password, or PasswordFile (a file holding it, read when clients are
+	// built), or PasswordEnv (an environment variable holding it): set one.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
+}
+
+// ReadPassword returns the password from where the config says it is.
+func (c *SASLConfig) ReadPassword() (string, error) {
+	p, err := config.ReadSecret(c.Password, c.PasswordFile, c.PasswordEnv)
+	if err != nil {
+		return "", fmt.Errorf("kafka sasl password: %w", err)
+	}
+	return p, nil
 }
 
 // SetDefaults fills the unset fields.
@@ -91,6 +104,9 @@ func (c *ClientConfig) Validate() error {
 		}
 	} else if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
 		return config.Errorf("tls.enabled", "TLS files are set but tls.enabled is false")
+	}
+	if err := config.CheckSecret("password", c.SASL.Password, c.SASL.PasswordFile, c.SASL.PasswordEnv); err != nil {
+		return config.Nest("sasl", err)
 	}
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "":
@@ -140,19 +156,25 @@ func (c *ClientConfig) TLSClientConfig() (*tls.Config, error) {
 
 // SASLMechanism builds the kafka-go SASL mechanism, or nil without SASL.
 func (c *ClientConfig) SASLMechanism() (sasl.Mechanism, error) {
-	switch strings.ToUpper(c.SASL.Mechanism) {
-	case "":
+	mech := strings.ToUpper(c.SASL.Mechanism)
+	if mech == "" {
 		return nil, nil
+	}
+	password, err := c.SASL.ReadPassword()
+	if err != nil {
+		return nil, err
+	}
+	switch mech {
 	case SASLPlain:
-		return plain.Mechanism{Username: c.SASL.Username, Password: c.SASL.Password}, nil
+		return plain.Mechanism{Username: c.SASL.Username, Password: password}, nil
 	case SASLScramSHA256:
-		m, err := scram.Mechanism(scram.SHA256, c.SASL.Username, c.SASL.Password)
+		m, err := scram.Mechanism(scram.SHA256, c.SASL.Username, password)
 		if err != nil {
 			return nil, fmt.Errorf("kafka sasl: %w", err)
 		}
 		return m, nil
 	case SASLScramSHA512:
-		m, err := scram.Mechanism(scram.SHA512, c.SASL.Username, c.SASL.Password)
+		m, err := scram.Mechanism(scram.SHA512, c.SASL.Username, password)
 		if err != nil {
 			return nil, fmt.Errorf("kafka sasl: %w", err)
 		}

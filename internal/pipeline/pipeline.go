@@ -282,6 +282,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	p.collCfg = cfg.Collector
 	if len(p.collCfg.Kafka.Brokers) == 0 {
 		p.collCfg.Kafka.Brokers = brokers
+		cfg.Broker.ClientSecurity(&p.collCfg.Kafka)
 	}
 	p.collCfg.SetDefaults()
 	if err = p.StartCollector(ctx); err != nil {
@@ -298,6 +299,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	fcfg := cfg.Flowgraph
 	if len(fcfg.Kafka.Brokers) == 0 {
 		fcfg.Kafka.Brokers = brokers
+		cfg.Broker.ClientSecurity(&fcfg.Kafka)
 	}
 	fcfg.SetDefaults()
 	graphReg := prometheus.NewRegistry()
@@ -343,6 +345,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		acfg := cfg.Agent.Config
 		if len(acfg.Kafka.Brokers) == 0 {
 			acfg.Kafka.Brokers = brokers
+			cfg.Broker.ClientSecurity(&acfg.Kafka.ClientConfig)
 		}
 		acfg.SetDefaults()
 		if p.agent, err = agent.New(acfg, log.Named("agent"), "flowlens-up"); err != nil {
