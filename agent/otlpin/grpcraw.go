@@ -99,10 +99,10 @@ func (r *Receiver) exportLogsProto(ctx context.Context, b []byte) error {
 // the records taken in accepted.
 func (r *Receiver) exportProto(ctx context.Context, b []byte, signal string, validate func([]byte) (int, error),
 	consume func(context.Context, []byte, int) (int, error), accepted *atomic.Int64) error {
-	if err := r.acquire(ctx); err != nil {
+	if err := acquire(ctx, r.grpcSlots); err != nil {
 		return grpcError(err)
 	}
-	defer r.release()
+	defer func() { <-r.grpcSlots }()
 	n, err := validate(b)
 	if err != nil {
 		r.malformed.Add(1)

@@ -108,14 +108,16 @@ type exportMessage interface {
 func (r *Receiver) serveExport(w http.ResponseWriter, req *http.Request, signal string, ereq, resp exportMessage,
 	accepted *atomic.Int64, consume func(context.Context) (int, error),
 	validate func([]byte) (int, error), consumeProto func(context.Context, []byte, int) (int, error)) {
-	if err := r.acquire(req.Context()); err != nil {
-		return // the client went away
-	}
-	defer r.release()
+	// The body first, under the server's read deadline; a slot only for
+	// a request that has arrived, so slow senders hold none.
 	data, isJSON, ok := r.readBody(w, req)
 	if !ok {
 		return
 	}
+	if err := acquire(req.Context(), r.httpSlots); err != nil {
+		return // the client went away, or took too long
+	}
+	defer func() { <-r.httpSlots }()
 	if _, raw := r.sink.(ProtoSink); raw && !isJSON {
 		n, err := validate(data)
 		if err != nil {

@@ -51,8 +51,8 @@ type Config struct {
 	// MaxRequestBytes bounds one request body (default 4MiB, as the
 	// OpenTelemetry Collector's receiver).
 	MaxRequestBytes bytesize.Size `yaml:"max_request_bytes"`
-	// MaxConcurrentRequests bounds the requests decoded and buffered at the
-	// same time (and so the memory they take); others wait. Default 8.
+	// MaxConcurrentRequests is each endpoint's max_concurrent_requests
+	// when it sets none (default 8).
 	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
 	// RetryAfter is the delay suggested to clients when the agent is full (default 5s).
 	RetryAfter time.Duration `yaml:"retry_after"`
@@ -65,6 +65,20 @@ type Endpoint struct {
 	// Endpoint is host:port; default 127.0.0.1:4317 (gRPC) / 127.0.0.1:4318 (HTTP).
 	// Listening on other interfaces is an explicit choice.
 	Endpoint string `yaml:"endpoint"`
+	// MaxConcurrentRequests bounds this listener's requests being decoded
+	// and buffered at once (and so their memory); others wait. A request
+	// takes its slot once it has arrived in full, so slow clients hold
+	// none, and each listener has its own: a flood on one protocol leaves
+	// the other's slots free. Default: otlp.max_concurrent_requests.
+	MaxConcurrentRequests int `yaml:"max_concurrent_requests"`
+	// RequestTimeout is how long a request may take to arrive (HTTP:
+	// headers and body) and be answered (default 30s). A client sending
+	// slower is cut off: it cannot hold a connection, a stream or a slot
+	// for longer.
+	RequestTimeout time.Duration `yaml:"request_timeout"`
+	// MaxConcurrentStreams bounds the requests in flight on one gRPC
+	// connection (gRPC only; default 16).
+	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
 }
 
 // On reports whether the endpoint is enabled.
@@ -87,6 +101,17 @@ func (c *Config) SetDefaults() {
 	if c.RetryAfter == 0 {
 		c.RetryAfter = 5 * time.Second
 	}
+	for _, e := range []*Endpoint{&c.GRPC, &c.HTTP} {
+		if e.MaxConcurrentRequests == 0 {
+			e.MaxConcurrentRequests = c.MaxConcurrentRequests
+		}
+		if e.RequestTimeout == 0 {
+			e.RequestTimeout = 30 * time.Second
+		}
+	}
+	if c.GRPC.MaxConcurrentStreams == 0 {
+		c.GRPC.MaxConcurrentStreams = 16
+	}
 }
 
 // Validate checks addresses.
@@ -101,6 +126,20 @@ func (c *Config) Validate() error {
 		if _, _, err := net.SplitHostPort(e.ep.Endpoint); err != nil {
 			return config.Errorf(e.name, "%q must be host:port", e.ep.Endpoint)
 		}
+	}
+	for _, e := range []struct {
+		name string
+		ep   Endpoint
+	}{{"grpc", c.GRPC}, {"http", c.HTTP}} {
+		if e.ep.MaxConcurrentRequests < 1 {
+			return config.Errorf(e.name+".max_concurrent_requests", "must be at least 1")
+		}
+		if e.ep.RequestTimeout < time.Second {
+			return config.Errorf(e.name+".request_timeout", "must be at least 1s")
+		}
+	}
+	if c.HTTP.MaxConcurrentStreams != 0 {
+		return config.Errorf("http.max_concurrent_streams", "is a gRPC setting")
 	}
 	if c.MaxRequestBytes < 1024 {
 		return config.Errorf("max_request_bytes", "must be at least 1KiB")
@@ -130,33 +169,34 @@ type Receiver struct {
 	sink Sink
 	log  *zap.Logger
 
-	slots    chan struct{}
-	grpcSrv  *grpc.Server
-	httpSrv  *http.Server
-	grpcLn   net.Listener
-	httpLn   net.Listener
-	wg       sync.WaitGroup
-	stopOnce sync.Once
+	grpcSlots chan struct{}
+	httpSlots chan struct{}
+	grpcSrv   *grpc.Server
+	httpSrv   *http.Server
+	grpcLn    net.Listener
+	httpLn    net.Listener
+	wg        sync.WaitGroup
+	stopOnce  sync.Once
 
 	accepted, refused, malformed, failed, spans, logRecs atomic.Int64
 }
 
 // New builds the receiver; Start listens.
 func New(cfg Config, sink Sink, log *zap.Logger) *Receiver {
-	return &Receiver{cfg: cfg, sink: sink, log: log, slots: make(chan struct{}, max(1, cfg.MaxConcurrentRequests))}
+	return &Receiver{cfg: cfg, sink: sink, log: log,
+		grpcSlots: make(chan struct{}, max(1, cfg.GRPC.MaxConcurrentRequests)),
+		httpSlots: make(chan struct{}, max(1, cfg.HTTP.MaxConcurrentRequests))}
 }
 
-// acquire takes a request slot (waiting until ctx is done).
-func (r *Receiver) acquire(ctx context.Context) error {
+// acquire takes one of slots (waiting until ctx is done).
+func acquire(ctx context.Context, slots chan struct{}) error {
 	select {
-	case r.slots <- struct{}{}:
+	case slots <- struct{}{}:
 		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	}
 }
-
-func (r *Receiver) release() { <-r.slots }
 
 // Start binds the listeners and serves in the background.
 func (r *Receiver) Start() error {
@@ -166,12 +206,13 @@ func (r *Receiver) Start() error {
 			return fmt.Errorf("otlp grpc listen %s: %w", r.cfg.GRPC.Endpoint, err)
 		}
 		r.grpcLn = ln
+		opts := r.grpcServerOptions()
 		if _, raw := r.sink.(ProtoSink); raw {
-			r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)), grpc.ForceServerCodecV2(rawCodec{}))
+			r.grpcSrv = grpc.NewServer(append(opts, grpc.ForceServerCodecV2(rawCodec{}))...)
 			r.grpcSrv.RegisterService(rawTraceService, r)
 			r.grpcSrv.RegisterService(rawLogsService, r)
 		} else {
-			r.grpcSrv = grpc.NewServer(grpc.MaxRecvMsgSize(int(r.cfg.MaxRequestBytes)))
+			r.grpcSrv = grpc.NewServer(opts...)
 			ptraceotlp.RegisterGRPCServer(r.grpcSrv, &traceServer{r: r})
 			plogotlp.RegisterGRPCServer(r.grpcSrv, &logServer{r: r})
 		}
@@ -190,10 +231,7 @@ func (r *Receiver) Start() error {
 			return fmt.Errorf("otlp http listen %s: %w", r.cfg.HTTP.Endpoint, err)
 		}
 		r.httpLn = ln
-		mux := http.NewServeMux()
-		mux.HandleFunc("/v1/traces", r.handleTraces)
-		mux.HandleFunc("/v1/logs", r.handleLogs)
-		r.httpSrv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		r.httpSrv = r.newHTTPServer()
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -279,10 +317,10 @@ type traceServer struct {
 }
 
 func (s *traceServer) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	if err := s.r.acquire(ctx); err != nil {
+	if err := acquire(ctx, s.r.grpcSlots); err != nil {
 		return ptraceotlp.NewExportResponse(), grpcError(err)
 	}
-	defer s.r.release()
+	defer func() { <-s.r.grpcSlots }()
 	td := req.Traces()
 	n := td.SpanCount()
 	err := s.r.sink.ConsumeTraces(ctx, td)
@@ -299,10 +337,10 @@ type logServer struct {
 }
 
 func (s *logServer) Export(ctx context.Context, req plogotlp.ExportRequest) (plogotlp.ExportResponse, error) {
-	if err := s.r.acquire(ctx); err != nil {
+	if err := acquire(ctx, s.r.grpcSlots); err != nil {
 		return plogotlp.NewExportResponse(), grpcError(err)
 	}
-	defer s.r.release()
+	defer func() { <-s.r.grpcSlots }()
 	ld := req.Logs()
 	n := ld.LogRecordCount()
 	err := s.r.sink.ConsumeLogs(ctx, ld)
