@@ -43,7 +43,15 @@ type Analyzer struct {
 	msg      *lockedStore
 	breakers *breaker.Tracker
 	bucketNs int64
+	maxIdle  time.Duration
+	// lastSweep is when idle edges, breakers and unused names were last
+	// removed (Tick's clock; Tick runs on one goroutine).
+	lastSweep time.Time
 }
+
+// sweepInterval is how often Tick removes idle edges and breakers and the
+// names nothing refers to; a full name table makes the next Tick do it.
+const sweepInterval = time.Minute
 
 type lockedStore struct {
 	mu    sync.Mutex
@@ -68,7 +76,7 @@ func NewAnalyzer(cfg Config) *Analyzer {
 	if n < 1 {
 		n = 1
 	}
-	names := intern.NewTable(cfg.MaxNames)
+	names := intern.NewTableLimits(cfg.MaxNames, cfg.MaxNameBytes)
 	// the store size is split evenly between the shards and the messaging store
 	per := max(cfg.Store.MaxItems/(n+1), 1)
 	a := &Analyzer{
@@ -77,7 +85,12 @@ func NewAnalyzer(cfg Config) *Analyzer {
 		msg:      &lockedStore{store: pairing.New(pairing.Config{Wait: cfg.Store.Wait, MaxItems: per}, names, nil)},
 		breakers: breaker.NewTracker(int64(cfg.Store.Wait), int64(cfg.Rollup.Bucket)),
 		bucketNs: int64(cfg.Rollup.Bucket),
+		maxIdle:  cfg.MaxIdle,
 	}
+	if a.maxIdle <= 0 {
+		a.maxIdle = time.Hour
+	}
+	a.breakers.SetMaxBreakers(cfg.MaxBreakers)
 	for i := 0; i < n; i++ {
 		agg := edges.NewAggregator(edges.Config{
 			BucketNs:      int64(cfg.Rollup.Bucket),
@@ -194,7 +207,10 @@ func (s *shard) setNow(now time.Time) {
 }
 
 // Tick expires waiting halves in every shard (call it periodically, so an
-// idle shard still turns its unpaired halves into virtual edges).
+// idle shard still turns its unpaired halves into virtual edges), and
+// every minute, or when the name table is full, removes idle edges and
+// breakers and the names nothing refers to. Not safe for concurrent use
+// with itself.
 func (a *Analyzer) Tick(now time.Time) {
 	for _, s := range a.shards {
 		s.mu.Lock()
@@ -202,6 +218,35 @@ func (a *Analyzer) Tick(now time.Time) {
 		s.mu.Unlock()
 	}
 	a.breakers.Advance(now.UnixNano())
+	if a.names.Full() || now.Sub(a.lastSweep) >= sweepInterval {
+		a.sweep(now)
+		a.lastSweep = now
+	}
+}
+
+// sweep removes the edges and breakers idle since now-maxIdle and then the
+// names no edge or waiting half refers to. Names are IDs in the shards'
+// edges, stores and extractor caches, so every shard is locked: no span is
+// being read while an ID changes hands.
+func (a *Analyzer) sweep(now time.Time) {
+	before := now.Add(-a.maxIdle).UnixNano()
+	a.breakers.EvictIdle(before)
+	for _, s := range a.shards {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+	}
+	a.msg.mu.Lock()
+	defer a.msg.mu.Unlock()
+	for _, s := range a.shards {
+		s.agg.EvictIdle(before)
+	}
+	a.names.Sweep(func(mark func(intern.ID)) {
+		for _, s := range a.shards {
+			s.agg.MarkNames(mark)
+			s.store.MarkNames(mark)
+		}
+		a.msg.store.MarkNames(mark)
+	})
 }
 
 // FlushStore ends the wait of every half (shutdown): unpaired halves become
@@ -230,8 +275,16 @@ type Stats struct {
 	StoreCapacity  int
 	Edges          int
 	FoldedEdges    uint64
+	EvictedEdges   uint64
+	Names          int
 	NamesOverflow  uint64
-	PendingBuckets int
+	NamesTruncated uint64
+	NamesEvicted   uint64
+	Breakers       int
+	// BreakersDropped counts observations of breakers beyond max_breakers.
+	BreakersDropped uint64
+	BreakersEvicted uint64
+	PendingBuckets  int
 }
 
 // Stats returns the counters of all shards.
@@ -248,10 +301,17 @@ func (a *Analyzer) Stats() Stats {
 		out.StoreCapacity += st.Capacity
 		out.Edges += s.agg.Len()
 		out.FoldedEdges += s.agg.Folded
+		out.EvictedEdges += s.agg.Evicted
 		out.PendingBuckets += s.agg.PendingBuckets()
 		s.mu.Unlock()
 	}
+	out.Names = a.names.Len()
 	out.NamesOverflow = a.names.Overflowed()
+	out.NamesTruncated = a.names.Truncated()
+	out.NamesEvicted = a.names.Evicted()
+	out.Breakers = a.breakers.Len()
+	out.BreakersDropped = a.breakers.Dropped()
+	out.BreakersEvicted = a.breakers.Evicted()
 	a.msg.mu.Lock()
 	st := a.msg.store.Stats()
 	a.msg.mu.Unlock()
@@ -395,6 +455,8 @@ func (a *Analyzer) SelfStats() metrics.SelfStats {
 		Spans: st.Spans, Outcomes: make(map[string]uint64, len(st.Outcomes)),
 		StoreItems: st.StoreItems, StoreCapacity: st.StoreCapacity, Edges: st.Edges,
 		FoldedEdges: st.FoldedEdges, NamesOverflow: st.NamesOverflow,
+		EvictedEdges: st.EvictedEdges, Names: st.Names, NamesTruncated: st.NamesTruncated, NamesEvicted: st.NamesEvicted,
+		Breakers: st.Breakers, BreakersDropped: st.BreakersDropped, BreakersEvicted: st.BreakersEvicted,
 	}
 	for i, v := range st.Outcomes {
 		out.Outcomes[pairing.Outcome(i).String()] = v

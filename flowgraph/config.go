@@ -7,8 +7,10 @@ import (
 	"runtime"
 	"time"
 
+	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
+	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/storage"
@@ -39,8 +41,20 @@ type Config struct {
 	// are folded into one __overflow__ edge and counted.
 	MaxEdges int `yaml:"max_edges"`
 	// MaxNames bounds the interned names (services, peers, destinations;
-	// default 100000); beyond it names become __overflow__, counted.
+	// default 100000); beyond it names become __overflow__, counted, until
+	// the next sweep (at most a minute later) removes the names no edge or
+	// waiting span refers to any more.
 	MaxNames int `yaml:"max_names"`
+	// MaxNameBytes cuts longer names (default 256), counted: names come
+	// from whoever sends spans.
+	MaxNameBytes int `yaml:"max_name_bytes"`
+	// MaxBreakers bounds the circuit breakers tracked (default 10000);
+	// observations of further breakers are dropped, counted.
+	MaxBreakers int `yaml:"max_breakers"`
+	// MaxIdle is how long an edge or a breaker stays in memory (and in
+	// /metrics) without a new observation (default 1h). Its rollups stay
+	// in storage; if it comes back, its counters start from 0 again.
+	MaxIdle time.Duration `yaml:"max_idle"`
 
 	Rollup RollupConfig `yaml:"rollup"`
 	// Listen is the HTTP address of /metrics, /api/v1 and /healthz
@@ -111,6 +125,15 @@ func (c *Config) SetDefaults() {
 	if c.MaxNames == 0 {
 		c.MaxNames = 100000
 	}
+	if c.MaxNameBytes == 0 {
+		c.MaxNameBytes = intern.DefaultMaxNameBytes
+	}
+	if c.MaxBreakers == 0 {
+		c.MaxBreakers = breaker.DefaultMaxBreakers
+	}
+	if c.MaxIdle == 0 {
+		c.MaxIdle = time.Hour
+	}
 	if c.Attributes == (extract.Names{}) {
 		c.Attributes = extract.DefaultNames
 	}
@@ -158,6 +181,15 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxNames < 16 || c.MaxNames > edges.MaxNameID {
 		errs = append(errs, config.Errorf("max_names", "must be 16..%d, got %d", edges.MaxNameID, c.MaxNames))
+	}
+	if c.MaxNameBytes < 16 {
+		errs = append(errs, config.Errorf("max_name_bytes", "must be at least 16, got %d", c.MaxNameBytes))
+	}
+	if c.MaxBreakers < 1 {
+		errs = append(errs, config.Errorf("max_breakers", "must be positive"))
+	}
+	if c.MaxIdle < time.Minute {
+		errs = append(errs, config.Errorf("max_idle", "must be at least 1m, got %s", c.MaxIdle))
 	}
 	a := c.Attributes
 	for _, f := range []struct{ name, v string }{{"retry", a.Retry}, {"breaker_state", a.BreakerState}, {"breaker_name", a.BreakerName}, {"breaker_event", a.BreakerEvent}} {

@@ -48,15 +48,25 @@ type Status struct {
 // count or the time a state was entered, whatever arrives later).
 //
 // Safe for concurrent use.
+//
+// Service and target names come from spans and logs: at most a maximum of
+// breakers is kept (further ones are dropped and counted), and a breaker
+// not observed for a while is forgotten (EvictIdle).
 type Tracker struct {
 	mu       sync.Mutex
 	delayNs  int64
 	bucketNs int64
+	max      int
 	buckets  map[BucketKey]uint64 // transitions per time bucket, until drained
 	m        map[Key]*tracked
 	ready    []obs // reused by Advance
 	late     uint64
+	dropped  uint64 // observations of breakers beyond max
+	evicted  uint64
 }
+
+// DefaultMaxBreakers is the number of breakers a Tracker keeps by default.
+const DefaultMaxBreakers = 10000
 
 type tracked struct {
 	key         Key
@@ -68,6 +78,8 @@ type tracked struct {
 	appliedSinceNs   int64
 	appliedFirstSeen bool
 	pending          []obs // by timestamp
+	// lastArrivalNs is the processing time of its newest observation.
+	lastArrivalNs int64
 }
 
 type obs struct {
@@ -107,7 +119,57 @@ func NewTracker(delayNs, bucketNs int64) *Tracker {
 	if bucketNs <= 0 {
 		bucketNs = 60e9
 	}
-	return &Tracker{delayNs: delayNs, bucketNs: bucketNs, m: map[Key]*tracked{}, buckets: map[BucketKey]uint64{}}
+	return &Tracker{delayNs: delayNs, bucketNs: bucketNs, max: DefaultMaxBreakers, m: map[Key]*tracked{}, buckets: map[BucketKey]uint64{}}
+}
+
+// SetMaxBreakers bounds the breakers kept (n <= 0: DefaultMaxBreakers).
+// Observations of further breakers are dropped and counted.
+func (t *Tracker) SetMaxBreakers(n int) {
+	if n <= 0 {
+		n = DefaultMaxBreakers
+	}
+	t.mu.Lock()
+	t.max = n
+	t.mu.Unlock()
+}
+
+// EvictIdle forgets the breakers whose newest observation arrived before
+// beforeNs (processing time) and has been applied, and returns how many.
+// Their transitions not drained yet stay in the time buckets.
+func (t *Tracker) EvictIdle(beforeNs int64) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	n := 0
+	for k, st := range t.m {
+		if st.lastArrivalNs < beforeNs && len(st.pending) == 0 {
+			delete(t.m, k)
+			n++
+		}
+	}
+	t.evicted += uint64(n)
+	return n
+}
+
+// Dropped counts observations of breakers beyond the maximum; Evicted
+// counts breakers forgotten for being idle.
+func (t *Tracker) Dropped() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.dropped
+}
+
+// Len is the number of breakers tracked.
+func (t *Tracker) Len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.m)
+}
+
+// Evicted counts the breakers EvictIdle forgot.
+func (t *Tracker) Evicted() uint64 {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.evicted
 }
 
 // DrainTransitions returns, and forgets, the transitions per time bucket.
@@ -139,9 +201,14 @@ func (t *Tracker) Observe(service, target string, s State, tsNs, nowNs int64) {
 	k := Key{Service: service, Target: target}
 	st, ok := t.m[k]
 	if !ok {
+		if len(t.m) >= t.max {
+			t.dropped++
+			return
+		}
 		st = &tracked{key: k}
 		t.m[k] = st
 	}
+	st.lastArrivalNs = max(st.lastArrivalNs, nowNs)
 	p := st.pending
 	i := sort.Search(len(p), func(j int) bool { return p[j].tsNs > tsNs })
 	p = slices.Insert(p, i, obs{state: s, tsNs: tsNs, arrivalNs: nowNs})

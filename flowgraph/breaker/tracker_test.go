@@ -123,3 +123,28 @@ func TestSinceIsWhenTheStateWasEntered(t *testing.T) {
 	tr.Advance(30)
 	check("opened, applied", Open, 600, false)
 }
+
+// Breakers come from span and log attributes: at most max are kept, and
+// one not observed for a while is forgotten.
+func TestTrackerBoundsAndForgetsBreakers(t *testing.T) {
+	tr := NewTracker(10, 60e9)
+	tr.SetMaxBreakers(2)
+	for i, target := range []string{"a", "b", "c", "d"} {
+		tr.Observe("svc", target, Open, int64(i), 100)
+	}
+	if tr.Len() != 2 || tr.Dropped() != 2 {
+		t.Fatalf("%d breakers, %d dropped; want 2 and 2", tr.Len(), tr.Dropped())
+	}
+	tr.Observe("svc", "a", Closed, 10, 500)
+	tr.Advance(1000)
+	if n := tr.EvictIdle(200); n != 1 || tr.Evicted() != 1 {
+		t.Fatalf("evicted %d; want b (last seen at 100), not a (500)", n)
+	}
+	if s := tr.Snapshot(); len(s) != 1 || s[0].Target != "a" {
+		t.Fatalf("left: %+v", s)
+	}
+	tr.Observe("svc", "c", Open, 20, 1000)
+	if tr.Len() != 2 {
+		t.Fatalf("a breaker after eviction was not taken: %d", tr.Len())
+	}
+}

@@ -84,6 +84,8 @@ type edgeState struct {
 	total     Counters
 	curBucket int64
 	curDelta  int32 // index into deltas, -1 none
+	// lastSeenNs is the processing time of its last observation.
+	lastSeenNs int64
 }
 
 type deltaKey struct {
@@ -109,6 +111,8 @@ type Aggregator struct {
 	overflow Key
 	// Folded counts observations folded into the overflow edge.
 	Folded uint64
+	// Evicted counts edges removed for being idle.
+	Evicted uint64
 }
 
 // NewAggregator returns an aggregator resolving names through t.
@@ -139,6 +143,7 @@ func (a *Aggregator) Observe(o *Observation) {
 		idx = a.newEdge(Key{Client: o.Client, Server: o.Server, Destination: o.Destination, Conn: o.Conn})
 	}
 	e := &a.edges[idx]
+	e.lastSeenNs = a.nowNs
 
 	t := o.TimeNs
 	if a.nowNs != 0 && (t < a.nowNs-a.cfg.MaxLatenessNs || t > a.nowNs+a.cfg.MaxFutureNs) {
@@ -218,6 +223,58 @@ func (a *Aggregator) delta(b int64, edge int32) int32 {
 	a.deltas = append(a.deltas, delta{deltaKey: dk})
 	a.deltaIdx[dk] = i
 	return i
+}
+
+// EvictIdle removes the edges last observed before beforeNs (processing
+// time) whose counts have all been drained, and returns how many it
+// removed. Their cumulative counters go with them: a metric series that
+// comes back starts from 0 again.
+func (a *Aggregator) EvictIdle(beforeNs int64) int {
+	pending := make(map[int32]bool, len(a.deltas))
+	for i := range a.deltas {
+		pending[a.deltas[i].edge] = true
+	}
+	moved := make([]int32, len(a.edges)) // old index -> new, -1 removed
+	kept := a.edges[:0]
+	for i := range a.edges {
+		if a.edges[i].lastSeenNs < beforeNs && !pending[int32(i)] {
+			moved[i] = -1
+			continue
+		}
+		moved[i] = int32(len(kept))
+		kept = append(kept, a.edges[i])
+	}
+	removed := len(a.edges) - len(kept)
+	if removed == 0 {
+		return 0
+	}
+	clear(a.edges[len(kept):])
+	a.edges = kept
+	clear(a.keys)
+	for i := range a.edges {
+		k := a.edges[i].key
+		a.keys[pack(k.Client, k.Server, k.Destination, k.Conn)] = int32(i)
+	}
+	for i := range a.deltas {
+		a.deltas[i].edge = moved[a.deltas[i].edge]
+	}
+	clear(a.deltaIdx)
+	for i := range a.deltas {
+		a.deltaIdx[a.deltas[i].deltaKey] = int32(i)
+	}
+	a.Evicted += uint64(removed)
+	return removed
+}
+
+// MarkNames calls mark with every name ID the edges refer to.
+func (a *Aggregator) MarkNames(mark func(intern.ID)) {
+	mark(a.overflow.Client)
+	for i := range a.edges {
+		k := &a.edges[i].key
+		mark(k.Client)
+		mark(k.Server)
+		mark(k.Destination)
+	}
 }
 
 // Edge is an edge with resolved names.

@@ -2,6 +2,7 @@ package edges
 
 import (
 	"math"
+	"strings"
 	"testing"
 	"time"
 
@@ -69,5 +70,45 @@ func TestInternOverflowAndCache(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { _ = c.IDBytes([]byte{'y'}) }); n != 0 {
 		t.Fatalf("cached lookup allocates %v", n)
+	}
+}
+
+// Idle edges go once their counts are drained; the deltas of the edges
+// that stay still carry their own names.
+func TestEvictIdleKeepsUndrainedAndRenumbers(t *testing.T) {
+	names := intern.NewTable(0)
+	a := NewAggregator(Config{BucketNs: int64(time.Minute), MaxLatenessNs: int64(time.Hour), MaxFutureNs: int64(time.Hour)}, names)
+	t0 := int64(1_700_000_000) * 1e9
+	observe := func(client, server string, at int64) {
+		a.SetNow(at)
+		o := Observation{Client: names.ID(client), Server: names.ID(server), TimeNs: at, ClientNs: Absent, ServerNs: Absent, DelayNs: Absent}
+		a.Observe(&o)
+	}
+	observe("old", "x", t0)
+	observe("old", "y", t0)
+	a.Drain(nil, math.MaxInt64)
+	observe("undrained", "z", t0)
+	observe("fresh", "w", t0+int64(time.Hour))
+	if n := a.EvictIdle(t0 + 1); n != 2 || a.Evicted != 2 || a.Len() != 2 {
+		t.Fatalf("evicted %d (total %d), %d edges left; want old->x and old->y gone", n, a.Evicted, a.Len())
+	}
+	rows := a.Drain(nil, math.MaxInt64)
+	got := map[string]uint64{}
+	for _, r := range rows {
+		got[r.Client+"->"+r.Server] += r.Requests
+	}
+	if len(got) != 2 || got["undrained->z"] != 1 || got["fresh->w"] != 1 {
+		t.Fatalf("rows after eviction: %v", got)
+	}
+	observe("fresh", "w", t0+int64(time.Hour))
+	if a.Len() != 2 {
+		t.Fatalf("an existing edge was added again: %d edges", a.Len())
+	}
+	var marked []string
+	a.MarkNames(func(id intern.ID) { marked = append(marked, names.Name(id)) })
+	for _, n := range []string{"undrained", "z", "fresh", "w"} {
+		if !strings.Contains(strings.Join(marked, ","), n) {
+			t.Errorf("%s not marked in use: %v", n, marked)
+		}
 	}
 }

@@ -37,6 +37,14 @@ type SelfStats struct {
 	Edges         int
 	FoldedEdges   uint64
 	NamesOverflow uint64
+	// What the bounds on untrusted names dropped or cut.
+	EvictedEdges    uint64
+	Names           int
+	NamesTruncated  uint64
+	NamesEvicted    uint64
+	Breakers        int
+	BreakersDropped uint64
+	BreakersEvicted uint64
 }
 
 // Source is what the Collector reads; flowgraph.Analyzer implements it.
@@ -85,6 +93,9 @@ type Collector struct {
 	brkState, brkTransitions                 *prometheus.Desc
 	spans, outcomes, items, capacity, edgesN *prometheus.Desc
 	folded, namesOverflow                    *prometheus.Desc
+	edgesEvicted, names, namesTruncated      *prometheus.Desc
+	namesEvicted, breakers, breakersDropped  *prometheus.Desc
+	breakersEvicted                          *prometheus.Desc
 }
 
 // seriesKey is a series of the Collector: its descriptor and label values
@@ -128,6 +139,14 @@ func New(src Source, opt Options) *Collector {
 		edgesN:         d("flowlens_flowgraph_edges", "Edge aggregates held in memory (summed over shards; an edge seen by two shards counts twice)."),
 		folded:         d("flowlens_flowgraph_folded_observations_total", "Observations folded into the __overflow__ edge because max_edges was reached."),
 		namesOverflow:  d("flowlens_flowgraph_names_overflow_total", "Names mapped to __overflow__ because max_names was reached."),
+		edgesEvicted:   d("flowlens_flowgraph_edges_evicted_total", "Edges removed from memory after max_idle without a call (their rollups stay in storage)."),
+		names:          d("flowlens_flowgraph_names", "Names (services, peers, destinations) held in memory."),
+		namesTruncated: d("flowlens_flowgraph_names_truncated_total", "Names longer than max_name_bytes, cut (counted per occurrence)."),
+		namesEvicted:   d("flowlens_flowgraph_names_evicted_total", "Names removed from memory once no edge or waiting span referred to them."),
+		breakers:       d("flowlens_flowgraph_breakers", "Circuit breakers tracked in memory."),
+		breakersDropped: d("flowlens_flowgraph_breaker_observations_dropped_total",
+			"Breaker observations dropped because max_breakers breakers were tracked already."),
+		breakersEvicted: d("flowlens_flowgraph_breakers_evicted_total", "Circuit breakers forgotten after max_idle without an observation."),
 	}
 }
 
@@ -135,7 +154,8 @@ func New(src Source, opt Options) *Collector {
 func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.failed, c.unpaired, c.serverSec, c.clientSec, c.messagingSec,
 		c.retries, c.sent, c.received, c.brkState, c.brkTransitions, c.spans, c.outcomes, c.items, c.capacity,
-		c.edgesN, c.folded, c.namesOverflow} {
+		c.edgesN, c.folded, c.namesOverflow, c.edgesEvicted, c.names, c.namesTruncated, c.namesEvicted,
+		c.breakers, c.breakersDropped, c.breakersEvicted} {
 		ch <- d
 	}
 }
@@ -223,6 +243,13 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.edgesN, prometheus.GaugeValue, float64(st.Edges))
 	ch <- c.counter(c.folded, st.FoldedEdges)
 	ch <- c.counter(c.namesOverflow, st.NamesOverflow)
+	ch <- c.counter(c.edgesEvicted, st.EvictedEdges)
+	ch <- c.counter(c.namesTruncated, st.NamesTruncated)
+	ch <- c.counter(c.namesEvicted, st.NamesEvicted)
+	ch <- c.counter(c.breakersDropped, st.BreakersDropped)
+	ch <- c.counter(c.breakersEvicted, st.BreakersEvicted)
+	ch <- prometheus.MustNewConstMetric(c.names, prometheus.GaugeValue, float64(st.Names))
+	ch <- prometheus.MustNewConstMetric(c.breakers, prometheus.GaugeValue, float64(st.Breakers))
 
 	c.created, c.seen = c.seen, c.created
 	clear(c.seen)

@@ -448,6 +448,30 @@ func (st *Store) pop(expired bool) {
 	st.n--
 }
 
+// MarkNames calls mark with every name ID the store refers to: its
+// virtual node names and the halves waiting.
+func (st *Store) MarkNames(mark func(intern.ID)) {
+	mark(st.user)
+	mark(st.unknown)
+	for i := 0; i < st.n; i++ {
+		slot := st.head + i
+		if slot >= len(st.ring) {
+			slot -= len(st.ring)
+		}
+		e := &st.ring[slot]
+		if e.flags&flagClient != 0 {
+			mark(e.client.service)
+			mark(e.client.peer)
+			mark(e.client.dest)
+		}
+		if e.flags&flagServer != 0 {
+			mark(e.server.service)
+			mark(e.server.peer)
+			mark(e.server.dest)
+		}
+	}
+}
+
 // Expire ends the wait of every entry stored before nowNs - Wait.
 func (st *Store) Expire(nowNs int64) {
 	for st.n > 0 && st.ring[st.head].expireNs <= nowNs {
