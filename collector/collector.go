@@ -77,6 +77,9 @@ type Collector struct {
 
 	// IsRetryable classifies storage errors; storage.IsRetryable by default.
 	isRetryable func(error) bool
+	// readHook, when set (by tests), is called with every message once it
+	// has been decoded into a batch, before it counts as read.
+	readHook func(kafka.Message)
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup

@@ -69,7 +69,14 @@ type batch struct {
 	logs  storage.LogRows
 	msgs  []kafka.Message // decoded messages, kept for the per-message fallback
 	dlq   []kafka.Message
-	dlqBy map[string]int // reason -> records, for metrics
+	// dlqRecords holds, for each dead letter, its reason and records (for
+	// metrics), beside dlq so that both are undone together.
+	dlqRecords []deadLetterCount
+}
+
+type deadLetterCount struct {
+	reason  string
+	records int
 }
 
 func (b *batch) rows(k kind) int {
@@ -94,7 +101,7 @@ func (b *batch) reset() {
 	b.msgs = b.msgs[:0]
 	clear(b.dlq)
 	b.dlq = b.dlq[:0]
-	clear(b.dlqBy)
+	b.dlqRecords = b.dlqRecords[:0]
 }
 
 func (w *worker) run(gctx context.Context) {
@@ -318,8 +325,46 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 	}
 	b.lag = m.HighWaterMark - m.Offset - 1
 
-	before := b.rows(w.kind)
-	rejected := 0
+	w.read(b, m, log)
+	return true
+}
+
+// read decodes m into b's rows, dead-lettering what cannot be stored. A
+// panic while reading m (a decoder bug a message can trigger) fails m alone:
+// what it had appended is undone, m goes to the dead-letter topic with the
+// panic as its reason, and the partition goes on.
+func (w *worker) read(b *batch, m kafka.Message, log *zap.Logger) {
+	rowsBefore, dlqBefore := b.rows(w.kind), len(b.dlq)
+	defer func() {
+		p := recover()
+		if p == nil {
+			return
+		}
+		if w.kind == kindSpans {
+			b.spans.Truncate(rowsBefore)
+		} else {
+			b.logs.Truncate(rowsBefore)
+		}
+		clear(b.dlq[dlqBefore:])
+		b.dlq, b.dlqRecords = b.dlq[:dlqBefore], b.dlqRecords[:dlqBefore]
+		log.Error("reading a message panicked; it goes to the dead-letter topic, the partition goes on",
+			zap.Int64("offset", m.Offset), zap.Any("panic", p), zap.Stack("stack"))
+		w.deadLetter(b, m, kafkawire.ReasonReaderPanic, fmt.Sprintf("panic while reading the message: %v", p), 0)
+	}()
+	rejected, ok := w.decode(b, m)
+	if !ok {
+		return // dead-lettered whole
+	}
+	if w.c.readHook != nil {
+		w.c.readHook(m)
+	}
+	w.consumed(b, m, rowsBefore, rejected)
+}
+
+// decode appends m's records to b's rows and dead-letters the ones storage
+// rejects; false means m could not be decoded and was dead-lettered whole.
+func (w *worker) decode(b *batch, m kafka.Message) (rejected int, ok bool) {
+	c := w.c
 	onReject := func(error) { rejected++ }
 	// The usual message (otlp_proto, all records storable) is read straight
 	// from its bytes into the rows; pdata decodes only what that path
@@ -334,45 +379,42 @@ func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool
 						w.deadLetterRejectedSpans(b, m, td)
 					}
 				}
-				w.consumed(b, m, before, rejected)
-				return true
+				return rejected, true
 			}
 			rejected = 0 // nothing appended: the pdata path below decides
 		}
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
 			w.deadLetterUndecodable(b, m, err)
-			return true
+			return 0, false
 		}
 		b.spans.AppendTraces(td, onReject)
 		if rejected > 0 {
 			w.deadLetterRejectedSpans(b, m, td)
 		}
-	} else {
-		if proto {
-			if n, err := b.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
-				if rejected > 0 {
-					if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
-						w.deadLetterRejectedLogs(b, m, ld)
-					}
-				}
-				w.consumed(b, m, before, rejected)
-				return true
-			}
-			rejected = 0
-		}
-		ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
-		if err != nil {
-			w.deadLetterUndecodable(b, m, err)
-			return true
-		}
-		b.logs.AppendLogs(ld, onReject)
-		if rejected > 0 {
-			w.deadLetterRejectedLogs(b, m, ld)
-		}
+		return rejected, true
 	}
-	w.consumed(b, m, before, rejected)
-	return true
+	if proto {
+		if n, err := b.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
+			if rejected > 0 {
+				if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
+					w.deadLetterRejectedLogs(b, m, ld)
+				}
+			}
+			return rejected, true
+		}
+		rejected = 0
+	}
+	ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
+	if err != nil {
+		w.deadLetterUndecodable(b, m, err)
+		return 0, false
+	}
+	b.logs.AppendLogs(ld, onReject)
+	if rejected > 0 {
+		w.deadLetterRejectedLogs(b, m, ld)
+	}
+	return rejected, true
 }
 
 // consumed counts the rows m gave (stored or rejected) and keeps m for the
@@ -434,8 +476,8 @@ func (w *worker) store(ctx context.Context, log *zap.Logger, b *batch) bool {
 	c.m.batchLatency.WithLabelValues(kindLabel).Observe(time.Since(t0).Seconds())
 	c.m.batchRows.WithLabelValues(kindLabel).Observe(float64(rows))
 	c.m.rowsStored.WithLabelValues(kindLabel).Add(float64(rows))
-	for reason, n := range b.dlqBy {
-		c.m.rowsDLQ.WithLabelValues(kindLabel, reason).Add(float64(n))
+	for _, d := range b.dlqRecords {
+		c.m.rowsDLQ.WithLabelValues(kindLabel, d.reason).Add(float64(d.records))
 	}
 
 	if err := c.retry(ctx, "commit", func(ctx context.Context) error {
@@ -456,7 +498,6 @@ func (w *worker) store(ctx context.Context, log *zap.Logger, b *batch) bool {
 // is unavailable. A permanent error falls back to one insert per message,
 // dead-lettering the messages that still fail.
 func (w *worker) insert(ctx context.Context, log *zap.Logger, b *batch) error {
-	c := w.c
 	if b.rows(w.kind) == 0 {
 		return nil
 	}
@@ -469,18 +510,11 @@ func (w *worker) insert(ctx context.Context, log *zap.Logger, b *batch) error {
 	for _, m := range b.msgs {
 		s.spans.Reset()
 		s.logs.Reset()
-		if w.kind == kindSpans {
-			td, derr := c.dec.DecodeTraces(m.Value, m.Headers)
-			if derr != nil {
-				continue
+		if err := w.decodeAlone(s, m); err != nil {
+			if !errors.Is(err, errUndecodable) {
+				w.deadLetter(b, m, kafkawire.ReasonReaderPanic, err.Error(), 0)
 			}
-			s.spans.AppendTraces(td, nil)
-		} else {
-			ld, derr := c.dec.DecodeLogs(m.Value, m.Headers)
-			if derr != nil {
-				continue
-			}
-			s.logs.AppendLogs(ld, nil)
+			continue
 		}
 		if err := w.insertRows(ctx, s, w.token(m.Offset, m.Offset)); err != nil {
 			if ctx.Err() != nil {
@@ -489,6 +523,36 @@ func (w *worker) insert(ctx context.Context, log *zap.Logger, b *batch) error {
 			w.deadLetter(b, m, "insert_failed", err.Error(), s.rows(w.kind))
 		}
 	}
+	return nil
+}
+
+// errUndecodable: a message the fallback cannot decode (it was
+// dead-lettered when it was first read).
+var errUndecodable = errors.New("undecodable")
+
+// decodeAlone decodes m through pdata into s, for the per-message fallback;
+// a panic doing so is returned as an error.
+func (w *worker) decodeAlone(s *batch, m kafka.Message) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			s.spans.Reset()
+			s.logs.Reset()
+			err = fmt.Errorf("panic while reading the message: %v", p)
+		}
+	}()
+	if w.kind == kindSpans {
+		td, derr := w.c.dec.DecodeTraces(m.Value, m.Headers)
+		if derr != nil {
+			return errUndecodable
+		}
+		s.spans.AppendTraces(td, nil)
+		return nil
+	}
+	ld, derr := w.c.dec.DecodeLogs(m.Value, m.Headers)
+	if derr != nil {
+		return errUndecodable
+	}
+	s.logs.AppendLogs(ld, nil)
 	return nil
 }
 
@@ -520,10 +584,7 @@ func (w *worker) insertRows(ctx context.Context, b *batch, token string) error {
 // the dead-letter topic; it is written before the batch is committed.
 func (w *worker) deadLetter(b *batch, m kafka.Message, reason, detail string, records int) {
 	b.dlq = append(b.dlq, kafkawire.DeadLetterMessage(w.c.cfg.Topics.DeadLetter, m, reason, detail))
-	if b.dlqBy == nil {
-		b.dlqBy = map[string]int{}
-	}
-	b.dlqBy[reason] += records
+	b.dlqRecords = append(b.dlqRecords, deadLetterCount{reason, records})
 	w.c.m.messagesDLQ.WithLabelValues(w.topic, reason).Inc()
 }
 

@@ -133,18 +133,20 @@ func (s *shard) HandleSpan(sp *extract.Span) {
 
 // add pairs a messaging half; what it completes or expires goes to the
 // calling shard's aggregator (the caller holds that shard's lock).
+// (Deferred unlocks: a panic that a message triggers is recovered by the
+// consumer, and must not leave the store locked.)
 func (m *lockedStore) add(sp *extract.Span, nowNs int64, sink pairing.Sink) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.store.SetSink(sink)
 	m.store.Add(sp, nowNs)
-	m.mu.Unlock()
 }
 
 func (m *lockedStore) expire(nowNs int64, sink pairing.Sink) {
 	m.mu.Lock()
+	defer m.mu.Unlock()
 	m.store.SetSink(sink)
 	m.store.Expire(nowNs)
-	m.mu.Unlock()
 }
 
 // HandleBreaker implements extract.BreakerHandler for the shard.

@@ -30,6 +30,10 @@ type Config struct {
 	LogsTopic  string `yaml:"logs_topic"`
 	// GroupID is the analyzer's own consumer group (default flowlens-flowgraph).
 	GroupID string `yaml:"group_id"`
+	// DeadLetterTopic receives the messages whose processing panicked,
+	// with the panic as reason (default flowlens_dead_letter, the
+	// collector's; "-" only logs and counts them).
+	DeadLetterTopic string `yaml:"dead_letter_topic"`
 
 	Store StoreConfig `yaml:"store"`
 	// Shards splits pairing over cores (default GOMAXPROCS); a partition
@@ -109,6 +113,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.GroupID == "" {
 		c.GroupID = "flowlens-flowgraph"
+	}
+	if c.DeadLetterTopic == "" {
+		c.DeadLetterTopic = kafkawire.DefaultDeadLetterTopic
 	}
 	if c.Store.Wait == 0 {
 		c.Store.Wait = 10 * time.Second

@@ -75,12 +75,16 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 		return nil, fmt.Errorf("register flowgraph metrics: %w", err)
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
-		logs := cfg.LogsTopic
+		logs, dead := cfg.LogsTopic, cfg.DeadLetterTopic
 		if logs == "-" {
 			logs = ""
 		}
+		if dead == "-" {
+			dead = ""
+		}
 		c, err := kafkain.New(kafkain.Config{Client: cfg.Kafka, SpansTopic: cfg.SpansTopic, LogsTopic: logs,
-			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance, Handoff: s.handoff}, s.analyzer, s.log, s.reg)
+			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance, Handoff: s.handoff, DeadLetterTopic: dead},
+			s.analyzer, s.log, s.reg)
 		if err != nil {
 			return nil, err
 		}
@@ -235,6 +239,11 @@ func (s *Service) Shutdown(ctx context.Context) error {
 		s.cancel()
 		<-s.runDone
 		var errs []error
+		if s.consumer != nil {
+			if err := s.consumer.Close(); err != nil {
+				errs = append(errs, fmt.Errorf("close dead-letter writer: %w", err))
+			}
+		}
 		s.analyzer.FlushStore()
 		if err := s.flusher.Flush(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("final rollup flush: %w", err))

@@ -40,6 +40,14 @@ func (r *LogRows) AppendLogsProto(b []byte, onReject RejectFunc) (int, error) {
 	return r.AppendLogs(ld, onReject), nil
 }
 
+// Truncate drops the rows from n on (n <= Len), and the rejections of a
+// request being read: it undoes an append that did not finish (a reader
+// that panicked part-way through a message).
+func (r *LogRows) Truncate(n int) {
+	r.wire.handRejects(nil)
+	r.truncate(n)
+}
+
 // truncate drops the rows from n on.
 func (r *LogRows) truncate(n int) {
 	clear(r.ResourceAttributes[n:])

@@ -71,6 +71,9 @@ type Config struct {
 	// everything processed durable (end the waits, flush the rollups). An
 	// error leaves the offsets uncommitted.
 	Handoff func(ctx context.Context) error
+	// DeadLetterTopic receives the messages whose processing panicked
+	// (empty: they are only logged and counted).
+	DeadLetterTopic string
 }
 
 // Consumer reads, decodes and hands messages to the Processor.
@@ -80,6 +83,7 @@ type Consumer struct {
 	log    *zap.Logger
 	dialer *kafka.Dialer
 	dec    kafkawire.Decoder
+	dlq    *kafka.Writer // nil without a dead-letter topic
 
 	mu        sync.Mutex
 	gen       *kafka.Generation
@@ -87,7 +91,7 @@ type Consumer struct {
 	processed map[tp]*checkpoints
 	counted   map[tp]int64 // last offset counted per partition (see package doc)
 
-	messages, decodeErrors, spans, commits, commitErrors, generations, skipped prometheus.Counter
+	messages, decodeErrors, spans, commits, commitErrors, generations, skipped, panics prometheus.Counter
 }
 
 type tp struct {
@@ -135,9 +139,19 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 		commits:      counter("flowlens_flowgraph_commits_total", "Offset commits."),
 		commitErrors: counter("flowlens_flowgraph_commit_errors_total", "Offset commits that failed (retried later)."),
 		generations:  counter("flowlens_flowgraph_generations_total", "Consumer group generations joined (rebalances)."),
+		panics: counter("flowlens_flowgraph_message_panics_total",
+			"Kafka messages whose processing panicked (sent to the dead-letter topic, the stream goes on)."),
+	}
+	if cfg.DeadLetterTopic != "" {
+		tr, err := cfg.Client.Transport()
+		if err != nil {
+			return nil, fmt.Errorf("kafka consumer: %w", err)
+		}
+		c.dlq = &kafka.Writer{Addr: kafka.TCP(cfg.Client.Brokers...), Balancer: &kafka.Hash{},
+			RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations, c.skipped} {
+		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations, c.skipped, c.panics} {
 			if err := reg.Register(m); err != nil {
 				log.Warn("register consumer metric", zap.Error(err))
 			}
@@ -353,12 +367,21 @@ func (c *Consumer) dropMarks() {
 	c.mu.Unlock()
 }
 
+// Close releases the dead-letter writer, once Run has returned.
+func (c *Consumer) Close() error {
+	if c.dlq == nil {
+		return nil
+	}
+	return c.dlq.Close()
+}
+
 func (c *Consumer) process(m kafka.Message) {
 	c.messages.Inc()
 	now := time.Now()
+	defer c.markProcessed(m.Topic, m.Partition, m.Offset, now.UnixNano())
+	defer c.recoverMessage(m)
 	if c.alreadyCounted(m) {
 		c.skipped.Inc()
-		c.markProcessed(m.Topic, m.Partition, m.Offset, now.UnixNano())
 		return
 	}
 	if c.cfg.LogsTopic != "" && m.Topic == c.cfg.LogsTopic {
@@ -387,7 +410,31 @@ func (c *Consumer) process(m kafka.Message) {
 			c.spans.Add(float64(c.proc.ConsumeTraces(m.Partition, td, now)))
 		}
 	}
-	c.markProcessed(m.Topic, m.Partition, m.Offset, now.UnixNano())
+}
+
+// recoverMessage turns a panic while processing m (a bug that this message
+// triggers in a decoder or the analyzer) into a dead letter: m is counted
+// as processed and the partition goes on. What the message added to the
+// graph before the panic stays.
+func (c *Consumer) recoverMessage(m kafka.Message) {
+	p := recover()
+	if p == nil {
+		return
+	}
+	c.panics.Inc()
+	c.log.Error("processing a message panicked; it goes to the dead-letter topic, the partition goes on",
+		zap.String("topic", m.Topic), zap.Int("partition", m.Partition), zap.Int64("offset", m.Offset),
+		zap.Any("panic", p), zap.Stack("stack"))
+	if c.dlq == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dl := kafkawire.DeadLetterMessage(c.cfg.DeadLetterTopic, m, kafkawire.ReasonReaderPanic,
+		fmt.Sprintf("flow analyzer (group %s): panic while processing the message: %v", c.cfg.GroupID, p))
+	if err := c.dlq.WriteMessages(ctx, dl); err != nil {
+		c.log.Error("dead letter not written", zap.Int64("offset", m.Offset), zap.Error(err))
+	}
 }
 
 // isProtobuf reports whether a spans message is otlp_proto: its

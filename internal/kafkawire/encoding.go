@@ -56,6 +56,9 @@ const (
 	ReasonWrongEncoding   = "wrong_encoding"
 	ReasonMalformed       = "malformed_payload"
 	ReasonNoRecords       = "no_records"
+	// ReasonReaderPanic: reading the message panicked (a bug in a decoder
+	// that this message triggers); the error header holds the panic.
+	ReasonReaderPanic = "reader_panic"
 )
 
 // DecodeError says why a message value could not be decoded.
