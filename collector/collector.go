@@ -426,13 +426,26 @@ func (c *Collector) retry(ctx context.Context, what string, op func(context.Cont
 func (c *Collector) setStorageErr(err error) {
 	c.healthMu.Lock()
 	defer c.healthMu.Unlock()
+	wasFull := storage.IsDiskFull(c.storageErr)
 	if err == nil {
+		if wasFull {
+			c.log.Info("the engine takes inserts again after its disk was full")
+		}
 		c.storageErr = nil
 		c.m.storageUp.Set(1)
+		c.m.storageFull.Set(0)
 		return
 	}
 	if c.storageErr == nil {
 		c.storageErrAt = time.Now()
+	}
+	if full := storage.IsDiskFull(err); full != wasFull {
+		if full {
+			c.log.Error("the engine's disk is full: inserts are retried until space is freed; nothing is dropped or committed meanwhile", zap.Error(err))
+			c.m.storageFull.Set(1)
+		} else {
+			c.m.storageFull.Set(0)
+		}
 	}
 	c.storageErr = err
 	c.m.storageUp.Set(0)

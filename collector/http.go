@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/flowlens/flowlens/storage"
 )
 
 // Handler serves /metrics (Prometheus text format) and /healthz.
@@ -29,6 +31,9 @@ func (c *Collector) healthz(w http.ResponseWriter, _ *http.Request) {
 		body["status"] = "degraded"
 		body["storage_error"] = c.storageErr.Error()
 		body["storage_failing_for"] = time.Since(c.storageErrAt).Round(time.Second).String()
+		if storage.IsDiskFull(c.storageErr) {
+			body["storage_disk_full"] = true
+		}
 	}
 	c.healthMu.Unlock()
 	code := http.StatusOK

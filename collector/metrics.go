@@ -19,6 +19,7 @@ type metrics struct {
 	partitions    prometheus.Gauge
 	bufferedBytes prometheus.Gauge
 	storageUp     prometheus.Gauge
+	storageFull   prometheus.Gauge
 	rebalances    prometheus.Counter
 }
 
@@ -56,13 +57,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "buffered_bytes", Help: "Message bytes held in batches not yet stored."}),
 		storageUp: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
 			Name: "storage_up", Help: "1 if the last insert succeeded, 0 while inserts fail."}),
+		storageFull: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: sub,
+			Name: "storage_disk_full", Help: "1 while the engine refuses inserts for lack of disk space (ClickHouse code 243): they are retried, nothing is dropped or committed."}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "generations_total", Help: "Consumer group generations joined (rebalances)."}),
 	}
 	m.storageUp.Set(1)
 	if reg != nil {
 		reg.MustRegister(m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
-			m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.rebalances)
+			m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances)
 	}
 	return m
 }

@@ -41,6 +41,7 @@ var retryableCodes = map[int32]bool{
 	236:  true, // ABORTED
 	241:  true, // MEMORY_LIMIT_EXCEEDED
 	242:  true, // TABLE_IS_READ_ONLY
+	243:  true, // NOT_ENOUGH_SPACE: the same batch fits once space is freed
 	252:  true, // TOO_MANY_PARTS
 	285:  true, // TOO_FEW_LIVE_REPLICAS
 	319:  true, // UNKNOWN_STATUS_OF_INSERT
@@ -48,6 +49,17 @@ var retryableCodes = map[int32]bool{
 	425:  true, // SYSTEM_ERROR
 	999:  true, // KEEPER_EXCEPTION
 	1000: true, // POCO_EXCEPTION
+}
+
+// codeNotEnoughSpace is ClickHouse's NOT_ENOUGH_SPACE: a disk has no room
+// for the part an insert writes.
+const codeNotEnoughSpace = 243
+
+// IsDiskFull says whether err is the engine refusing a write for lack of
+// disk space. It is retryable: the data must wait, not be dropped.
+func IsDiskFull(err error) bool {
+	var ex *clickhouse.Exception
+	return errors.As(err, &ex) && ex.Code == codeNotEnoughSpace
 }
 
 // IsRetryable says whether sending the same request again may succeed:
