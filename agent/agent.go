@@ -163,6 +163,12 @@ func (a *Agent) RunReady(ctx context.Context, ready func()) error {
 	case <-ctx.Done():
 	case runErr = <-fwdErr:
 		a.log.Error("kafka forwarder failed; stopping", zap.Error(runErr))
+	case <-a.wal.Failed():
+		// Nothing can be made durable any more: stop, and exit non-zero
+		// so that the service manager restarts the agent, which reads
+		// the buffer back from disk.
+		runErr = fmt.Errorf("disk buffer failed: %w", a.wal.Err())
+		a.log.Error("disk buffer failed; stopping (what is durable is sent first)", zap.Error(runErr))
 	}
 
 	// shutdown
@@ -222,7 +228,8 @@ func (a *Agent) recvAddr(grpc bool) string {
 }
 
 // healthz: 200 while the agent accepts data (Kafka may be down: the buffer
-// takes it), 503 when the buffer can no longer take data.
+// takes it), 503 when the buffer can no longer take data: full, or failed
+// (an fsync failed; the agent is stopping).
 func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 	ws := a.wal.Stats()
 	fs := a.fwd.Stats()
@@ -239,6 +246,11 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 	if full {
 		status = http.StatusServiceUnavailable
 		body["status"] = "buffer full"
+	}
+	if err := a.wal.Err(); err != nil {
+		status = http.StatusServiceUnavailable
+		body["status"] = "buffer failed"
+		body["buffer_error"] = err.Error()
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)

@@ -20,7 +20,10 @@ import (
 // the fsync; a full buffer is refused at once (the client retries) rather
 // than holding the request.
 type otlpSink struct {
-	buf         Appender
+	buf Appender
+	// failed is closed when the buffer can no longer make anything
+	// durable (nil: never): a request waiting for its fsync fails then.
+	failed      <-chan struct{}
 	maxMessage  int
 	logsByTrace bool
 	encoders    sync.Pool
@@ -47,6 +50,9 @@ func (s *otlpSink) putScratch(sc *sinkScratch) {
 
 func newOTLPSink(buf Appender, maxMessage int, logsByTrace bool) *otlpSink {
 	s := &otlpSink{buf: buf, maxMessage: maxMessage, logsByTrace: logsByTrace}
+	if f, ok := buf.(interface{ Failed() <-chan struct{} }); ok {
+		s.failed = f.Failed()
+	}
 	s.encoders.New = func() any { return &sinkScratch{} }
 	return s
 }
@@ -154,6 +160,8 @@ func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kin
 	select {
 	case <-done:
 		return nil
+	case <-s.failed:
+		return errors.New("buffer: the disk buffer failed; the agent is stopping")
 	case <-ctx.Done():
 		// it was written and will be sent; the client will likely retry
 		// (a duplicate), which is the safe side

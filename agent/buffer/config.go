@@ -8,6 +8,7 @@
 package buffer
 
 import (
+	"os"
 	"time"
 
 	"github.com/flowlens/flowlens/agent/bytesize"
@@ -33,6 +34,9 @@ type Config struct {
 	// commit: concurrent writers share one fsync), or the longest time between
 	// fsyncs. Sources are acknowledged only after the fsync either way.
 	SyncInterval time.Duration `yaml:"sync_interval"`
+	// Fsync makes a file durable; nil is the file's own Sync. Not read
+	// from YAML: tests make fsync fail here.
+	Fsync func(*os.File) error `yaml:"-"`
 }
 
 // SetDefaults fills the unset fields.

@@ -96,6 +96,7 @@ type WAL struct {
 	pending   []pendingAck
 	wbuf      []byte
 	syncErr   error
+	failed    chan struct{} // closed when syncErr is set
 	closed    bool
 
 	// reader position (next record to read)
@@ -126,7 +127,11 @@ func Open(dir string, cfg Config, log *zap.Logger) (*WAL, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, fmt.Errorf("create buffer dir: %w", err)
 	}
-	w := &WAL{dir: dir, cfg: cfg, log: log, changed: make(chan struct{}), kick: make(chan struct{}, 1), done: make(chan struct{})}
+	if cfg.Fsync == nil {
+		cfg.Fsync = (*os.File).Sync
+	}
+	w := &WAL{dir: dir, cfg: cfg, log: log, changed: make(chan struct{}), kick: make(chan struct{}, 1), done: make(chan struct{}),
+		failed: make(chan struct{})}
 	if err := w.recover(); err != nil {
 		w.closeFiles()
 		return nil, err
@@ -218,7 +223,7 @@ func (w *WAL) recover() error {
 	}
 	w.active = f
 	w.rSeg, w.rOff, w.rIdx = w.aSeg, w.aOff, w.aIdx
-	if err := syncDir(w.dir); err != nil {
+	if err := syncDir(w.dir, w.cfg.Fsync); err != nil {
 		return err
 	}
 	return nil
@@ -264,13 +269,13 @@ func scanSegment(path string) (size, records int64, bad bool, err error) {
 	return off, records, false, nil
 }
 
-func syncDir(dir string) error {
+func syncDir(dir string, fsync func(*os.File) error) error {
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("open buffer dir: %w", err)
 	}
 	defer d.Close()
-	if err := d.Sync(); err != nil {
+	if err := fsync(d); err != nil {
 		return fmt.Errorf("fsync buffer dir: %w", err)
 	}
 	return nil
@@ -461,25 +466,32 @@ func (w *WAL) syncOnce() {
 
 	var err error
 	for _, f := range rotated {
-		if e := f.Sync(); e != nil && err == nil {
+		if e := w.cfg.Fsync(f); e != nil && err == nil {
 			err = e
 		}
 		_ = f.Close()
 	}
 	if len(rotated) > 0 {
-		if e := syncDir(w.dir); e != nil && err == nil {
+		if e := syncDir(w.dir, w.cfg.Fsync); e != nil && err == nil {
 			err = e
 		}
 	}
-	if e := active.Sync(); e != nil && err == nil {
+	if e := w.cfg.Fsync(active); e != nil && err == nil {
 		err = e
 	}
 	w.fsyncs.Add(1)
 
 	w.mu.Lock()
 	if err != nil {
-		// Like Vector: data that cannot be made durable must not be acknowledged.
-		w.syncErr = fmt.Errorf("buffer fsync: %w", err)
+		// Like Vector: data that cannot be made durable must not be
+		// acknowledged. After a failed fsync the kernel may have dropped
+		// the dirty pages, so what a retry would "sync" is unknown: the
+		// buffer stops, and the agent exits to be restarted (it reads
+		// the segments again from disk).
+		if w.syncErr == nil {
+			w.syncErr = fmt.Errorf("buffer fsync: %w", err)
+			close(w.failed)
+		}
 		w.log.Error("buffer: fsync failed; no more records are accepted", zap.Error(err))
 		w.broadcastLocked()
 		w.mu.Unlock()
@@ -497,6 +509,17 @@ func (w *WAL) syncOnce() {
 	for _, p := range ready {
 		p.fn()
 	}
+}
+
+// Failed is closed when the buffer failed for good (an fsync failed): it
+// takes no more records. Err says why.
+func (w *WAL) Failed() <-chan struct{} { return w.failed }
+
+// Err is why the buffer failed, or nil.
+func (w *WAL) Err() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.syncErr
 }
 
 // Read returns the next records in append order, waiting until there is at

@@ -150,6 +150,23 @@ func runUp(ctx context.Context, cfg pipeline.Config, demo bool, demoRate float64
 	if err != nil {
 		return err
 	}
+	// A part that stops on its own stops everything, with its error: the
+	// exit status tells a service manager to restart flowlens.
+	ctx, stop := context.WithCancelCause(ctx)
+	defer stop(nil)
+	go func() {
+		select {
+		case ferr := <-p.Failed():
+			log.Error("stopping", zap.Error(ferr))
+			stop(ferr)
+		case <-ctx.Done():
+		}
+	}()
+	defer func() {
+		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
+			err = errors.Join(cause, err)
+		}
+	}()
 	defer func() {
 		log.Info("shutting down: the agent flushes, the collector stores and commits")
 		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)

@@ -185,18 +185,20 @@ func explainListenError(err error, cfg *Config) error {
 
 // Pipeline is a running pipeline.
 type Pipeline struct {
-	log        *zap.Logger
-	started    []part
-	ch         *chserver.Server
-	store      *storage.Store
-	broker     *kafkabroker.Broker
-	coll       *collector.Collector
-	graph      *flowgraph.Service
-	rules      *eval.Evaluator
-	agent      *agent.Agent
-	agentErr   chan error
-	agentOn    bool
-	console    *console.Console
+	log      *zap.Logger
+	started  []part
+	ch       *chserver.Server
+	store    *storage.Store
+	broker   *kafkabroker.Broker
+	coll     *collector.Collector
+	graph    *flowgraph.Service
+	rules    *eval.Evaluator
+	agent    *agent.Agent
+	agentErr chan error
+	agentOn  bool
+	console  *console.Console
+	// failed carries the error of a part that stopped on its own.
+	failed     chan error
 	cfg        Config
 	collCfg    collector.Config
 	alertsAddr string
@@ -223,7 +225,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	}
 	// p is not the named result: every error return sets that to nil, and
 	// what was started must still be stopped.
-	p := &Pipeline{log: log, cfg: cfg}
+	p := &Pipeline{log: log, cfg: cfg, failed: make(chan error, 1)}
 	defer func() {
 		if err != nil {
 			err = explainListenError(err, &cfg)
@@ -354,7 +356,13 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		agentCtx, cancelAgent := context.WithCancel(context.WithoutCancel(ctx))
 		p.agentErr = make(chan error, 1)
 		ready := make(chan struct{})
-		go func() { p.agentErr <- p.agent.RunReady(agentCtx, func() { close(ready) }) }()
+		go func() {
+			err := p.agent.RunReady(agentCtx, func() { close(ready) })
+			if err != nil && agentCtx.Err() == nil {
+				p.fail(fmt.Errorf("the local agent stopped: %w", err))
+			}
+			p.agentErr <- err
+		}()
 		select {
 		case <-ready:
 		case err = <-p.agentErr:
@@ -455,6 +463,18 @@ func (p *Pipeline) StartBroker(ctx context.Context) error {
 	}
 	p.broker = b
 	return nil
+}
+
+// Failed delivers the error of a part that stopped on its own (the local
+// agent, when its disk buffer cannot fsync): the pipeline should be shut
+// down and the process exit non-zero, so that a service manager restarts it.
+func (p *Pipeline) Failed() <-chan error { return p.failed }
+
+func (p *Pipeline) fail(err error) {
+	select {
+	case p.failed <- err:
+	default: // one is enough
+	}
 }
 
 func (p *Pipeline) add(name string, stop func(context.Context) error) {
