@@ -4,13 +4,13 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-zip tools-chromium clean
+.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
 	@./scripts/fetch-chdb.sh >/dev/null
 	@$(GO) mod download
-	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus tools-chromium
+	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus tools-chromium tools-systemd
 
 build: setup console
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -90,6 +90,10 @@ tools-prometheus:
 ## tools-chromium: Debian's Chromium and its driver, for the console's browser tests (never a downloaded browser)
 tools-chromium:
 	@command -v chromium >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null; }
+
+## tools-systemd: systemd-analyze, which checks the agent's unit (verify, security)
+tools-systemd:
+	@command -v systemd-analyze >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
 
 tools-zip:
 	@command -v zip >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }

@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -98,10 +99,18 @@ func TestInstallIntoRoot(t *testing.T) {
 	if err != nil {
 		t.Fatalf("install: %v\n%s", err, out)
 	}
-	for _, want := range []string{"would run `useradd --system", "would run `systemctl enable --now flowlens-agent.service`", "write systemd unit"} {
+	for _, want := range []string{"would run `useradd --system", "would run `systemctl enable --now flowlens-agent.service`", "write systemd unit",
+		"would run `chown root:flowlens-agent /etc/flowlens-agent/agent.yaml`"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("install output lacks %q:\n%s", want, out)
 		}
+	}
+	if strings.Contains(out, "adm") {
+		t.Errorf("the service is given the group adm without --syslog:\n%s", out)
+	}
+	// the config may hold the Kafka password: not for other users
+	if fi, err := os.Stat(filepath.Join(root, install.ConfigPath)); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("config mode %v (%v), want 0640", fi.Mode().Perm(), err)
 	}
 	unit, err := os.ReadFile(filepath.Join(root, install.UnitPath))
 	if err != nil {
@@ -126,10 +135,16 @@ func TestInstallIntoRoot(t *testing.T) {
 	if cfg.Kafka.Brokers[0] != "10.0.0.5:9092" {
 		t.Errorf("brokers %v", cfg.Kafka.Brokers)
 	}
-	// a second install keeps the edited config
+	if len(cfg.Files) != 0 {
+		t.Errorf("the default config reads %v without --syslog", cfg.Files)
+	}
+	// a second install keeps the edited config, but not readable by all
 	os.WriteFile(filepath.Join(root, install.ConfigPath), []byte("# mine\n"), 0o644)
 	if out, err := execute(t, "install", "--root", root); err != nil || !strings.Contains(out, "keep existing config") {
 		t.Fatalf("reinstall: %v\n%s", err, out)
+	}
+	if fi, _ := os.Stat(filepath.Join(root, install.ConfigPath)); fi.Mode().Perm() != 0o640 {
+		t.Errorf("a kept config stays %v, want 0640", fi.Mode().Perm())
 	}
 	// dry run changes nothing
 	dry := t.TempDir()
@@ -185,6 +200,65 @@ func TestPlansNameTheirCommand(t *testing.T) {
 		}
 		if first, _, _ := strings.Cut(out, "\n"); !strings.HasPrefix(first, "flowlens-agent "+cmd+" plan") {
 			t.Errorf("%s begins with %q", cmd, first)
+		}
+	}
+}
+
+// --syslog is the opt-in to the system log: a file source and the group adm.
+func TestInstallWithSyslog(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
+	if out, err := execute(t, "install", "--root", root, "--syslog"); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, install.UnitPath))
+	if !strings.Contains(string(unit), "\nSupplementaryGroups=adm\n") {
+		t.Errorf("unit without the group adm:\n%s", unit)
+	}
+	var cfg agent.Config
+	if err := config.Load(filepath.Join(root, install.ConfigPath), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Files) != 1 || cfg.Files[0].Name != "syslog" {
+		t.Errorf("files %+v, want the syslog source", cfg.Files)
+	}
+}
+
+// The unit is valid (systemd-analyze verify) and scores OK or better in
+// systemd-analyze security (it was 8.6 EXPOSED).
+func TestUnitIsHardened(t *testing.T) {
+	analyze, err := exec.LookPath("systemd-analyze")
+	if err != nil {
+		t.Fatal("systemd-analyze not installed: run `make tools-systemd`")
+	}
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
+	for _, args := range [][]string{{"install", "--root", root}, {"install", "--root", root, "--syslog"}} {
+		os.Remove(filepath.Join(root, install.ConfigPath))
+		if out, err := execute(t, args...); err != nil {
+			t.Fatalf("install: %v\n%s", err, out)
+		}
+		unitPath := filepath.Join(root, install.UnitPath)
+		out, err := exec.Command(analyze, "security", "--offline=true", unitPath).CombinedOutput()
+		if err != nil {
+			t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+		}
+		m := regexp.MustCompile(`Overall exposure level for \S+: ([0-9.]+) (\S+)`).FindSubmatch(out)
+		if m == nil {
+			t.Fatalf("no exposure level in:\n%s", out)
+		}
+		t.Logf("%v: systemd-analyze security: %s %s", args, m[1], m[2])
+		if level := string(m[2]); level != "OK" && level != "SAFE" && level != "PERFECT" {
+			t.Errorf("%v: exposure %s %s, want OK or better:\n%s", args, m[1], level, out)
+		}
+		// verify checks that ExecStart exists: point it at the installed copy
+		unit, _ := os.ReadFile(unitPath)
+		checked := filepath.Join(t.TempDir(), "flowlens-agent.service")
+		os.WriteFile(checked, []byte(strings.Replace(string(unit), "ExecStart="+install.BinPath, "ExecStart="+filepath.Join(root, install.BinPath), 1)), 0o644)
+		if out, err := exec.Command(analyze, "verify", checked).CombinedOutput(); err != nil || len(out) > 0 {
+			t.Errorf("%v: systemd-analyze verify: %v\n%s", args, err, out)
 		}
 	}
 }
