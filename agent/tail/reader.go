@@ -67,6 +67,7 @@ type Stats struct {
 	BlankSkipped  int64
 	CheckpointErr int64
 	Scans         int64 // pattern scans completed
+	LinksRefused  int64 // matched paths that lead out of the include patterns
 }
 
 type devIno struct{ dev, ino uint64 }

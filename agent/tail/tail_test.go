@@ -338,7 +338,7 @@ func newSteppedReader(t *testing.T, path string, s *sink) *steppedReader {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rd := tl.newReader(path, make([]byte, cfg.FingerprintSize), true, time.Now())
+	rd := tl.newReader(path, tl.resolvedIncludes(), make([]byte, cfg.FingerprintSize), true, time.Now())
 	if rd == nil {
 		t.Fatalf("%s not opened", path)
 	}
@@ -511,5 +511,41 @@ func TestWarnsOnceAboutPatternsMatchingNothing(t *testing.T) {
 	got := fmt.Sprint(warns[0].ContextMap()["include"])
 	if !strings.Contains(got, missing) || !strings.Contains(got, later) || strings.Contains(got, present) {
 		t.Errorf("the warning names %s; want %s and %s, not %s", got, missing, later, present)
+	}
+}
+
+// A link in a followed folder that leads out of the include patterns (to a
+// secret, through a file link or a folder link matched by a wildcard) is
+// not read; links that stay inside them are, and so are files reached
+// through a link in the pattern's own fixed folders.
+func TestLinksOutOfTheIncludePatternsAreNotFollowed(t *testing.T) {
+	dir := t.TempDir()
+	secret := filepath.Join(t.TempDir(), "secrets")
+	os.MkdirAll(secret, 0o755)
+	appendLines(t, filepath.Join(secret, "shadow.log"), 0, 5)
+	logs := filepath.Join(dir, "logs")
+	os.MkdirAll(filepath.Join(logs, "app"), 0o755)
+	appendLines(t, filepath.Join(logs, "app", "real.log"), 0, 3)
+	for link, target := range map[string]string{
+		filepath.Join(logs, "app", "evil.log"):    filepath.Join(secret, "shadow.log"),    // a file link out
+		filepath.Join(logs, "evil"):               secret,                                 // a folder link matched by */
+		filepath.Join(logs, "app", "current.log"): filepath.Join(logs, "app", "real.log"), // a link that stays inside
+	} {
+		if err := os.Symlink(target, link); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// the fixed folders of a pattern may be a link: /var/log -> /srv/log
+	viaLink := filepath.Join(dir, "var-log")
+	if err := os.Symlink(logs, viaLink); err != nil {
+		t.Fatal(err)
+	}
+	s := &sink{}
+	r := start(t, Config{Include: []string{filepath.Join(viaLink, "*", "*.log")}}, filepath.Join(dir, "c.json"), s)
+	s.waitCount(t, 3)
+	r.settle(t)
+	checkExact(t, s.snapshot(), 3, "real.log")
+	if st := r.t.Stats(); st.LinksRefused != 2 {
+		t.Errorf("%d links refused, want 2 (evil.log and evil/)", st.LinksRefused)
 	}
 }

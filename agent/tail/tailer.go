@@ -2,6 +2,7 @@ package tail
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -32,6 +33,7 @@ type Tailer struct {
 	mu        sync.Mutex
 	readers   map[devIno]*reader
 	firstScan bool
+	refused   map[string]bool // links out of the include patterns, said once
 	wg        sync.WaitGroup
 
 	bufs      sync.Pool     // *[]byte read buffers
@@ -40,7 +42,25 @@ type Tailer struct {
 	persisted chan struct{}
 	closeOnce sync.Once
 
-	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr, scans atomic.Int64
+	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr, scans, linksRefused atomic.Int64
+}
+
+// refuseOnce counts a path that leads out of the include patterns and says
+// so once per path.
+func (t *Tailer) refuseOnce(path string, err error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.refused == nil {
+		t.refused = map[string]bool{}
+	}
+	if t.refused[path] {
+		return
+	}
+	if len(t.refused) < 1024 {
+		t.refused[path] = true
+	}
+	t.linksRefused.Add(1)
+	t.log.Warn("not following a link out of the include patterns", zap.Error(err))
 }
 
 // New loads the checkpoints from checkpointPath (a file in the data
@@ -138,7 +158,8 @@ func (t *Tailer) Stats() Stats {
 	t.reg.mu.Unlock()
 	return Stats{LinesRead: t.linesRead.Load(), BytesRead: t.bytesRead.Load(), LinesTooLong: t.tooLong.Load(),
 		OpenFiles: open, Rotations: t.rotations.Load(), Truncations: t.truncations.Load(), FilesSeen: seen,
-		ReadErrors: t.readErrors.Load(), BlankSkipped: t.blank.Load(), CheckpointErr: t.ckptErr.Load(), Scans: t.scans.Load()}
+		ReadErrors: t.readErrors.Load(), BlankSkipped: t.blank.Load(), CheckpointErr: t.ckptErr.Load(), Scans: t.scans.Load(),
+		LinksRefused: t.linksRefused.Load()}
 }
 
 // matches evaluates the patterns.
@@ -206,6 +227,7 @@ func (t *Tailer) scan(stop, work context.Context) {
 		t.warnUnmatched()
 	}
 	head := make([]byte, t.cfg.FingerprintSize)
+	includes := t.resolvedIncludes()
 	for _, path := range t.matches() {
 		if work.Err() != nil {
 			return
@@ -228,7 +250,7 @@ func (t *Tailer) scan(stop, work context.Context) {
 		if full {
 			continue
 		}
-		t.open(stop, work, path, head, first, now)
+		t.open(stop, work, path, includes, head, first, now)
 	}
 	t.reg.mu.Lock()
 	t.reg.gcLocked(now, forgetAfter)
@@ -236,8 +258,8 @@ func (t *Tailer) scan(stop, work context.Context) {
 	t.scans.Add(1)
 }
 
-func (t *Tailer) open(stop, work context.Context, path string, head []byte, first bool, now time.Time) {
-	if rd := t.newReader(path, head, first, now); rd != nil {
+func (t *Tailer) open(stop, work context.Context, path string, includes []string, head []byte, first bool, now time.Time) {
+	if rd := t.newReader(path, includes, head, first, now); rd != nil {
 		go rd.run(stop, work)
 	}
 }
@@ -245,8 +267,12 @@ func (t *Tailer) open(stop, work context.Context, path string, head []byte, firs
 // newReader opens path at its checkpoint as a registered reader, or returns
 // nil when there is nothing to read (empty, already read to its end, or
 // being read under another name). The caller runs it.
-func (t *Tailer) newReader(path string, head []byte, first bool, now time.Time) *reader {
-	f, err := os.Open(path)
+func (t *Tailer) newReader(path string, includes []string, head []byte, first bool, now time.Time) *reader {
+	f, err := t.openConfined(path, includes)
+	if errors.Is(err, errOutsideInclude) {
+		t.refuseOnce(path, err)
+		return nil
+	}
 	if err != nil {
 		t.log.Debug("open", zap.String("path", path), zap.Error(err))
 		return nil
