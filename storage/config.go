@@ -11,7 +11,6 @@
 package storage
 
 import (
-	"fmt"
 	"regexp"
 	"strings"
 	"time"
@@ -35,7 +34,11 @@ type Config struct {
 	// Database holding every flowlens table. Default "flowlens". Created by Migrate.
 	Database string `yaml:"database"`
 	Username string `yaml:"username"`
-	Password string `yaml:"password"`
+	// Password, or PasswordFile (a file holding it, read when the store
+	// opens), or PasswordEnv (an environment variable holding it): set one.
+	Password     string `yaml:"password"`
+	PasswordFile string `yaml:"password_file"`
+	PasswordEnv  string `yaml:"password_env"`
 	// Cluster, when not empty, makes the schema a production cluster layout:
 	// ON CLUSTER DDL, Replicated*MergeTree local tables (suffix _local) and
 	// Distributed tables under the exporter's table names.
@@ -140,6 +143,9 @@ func (c *Config) Validate() error {
 	if !identRe.MatchString(c.Database) {
 		return config.Errorf("database", "%q: want letters, digits and _ (not starting with a digit)", c.Database)
 	}
+	if err := config.CheckSecret("password", c.Password, c.PasswordFile, c.PasswordEnv); err != nil {
+		return err
+	}
 	if c.Cluster != "" && !identRe.MatchString(c.Cluster) {
 		return config.Errorf("cluster", "%q: want letters, digits and _ (not starting with a digit)", c.Cluster)
 	}
@@ -190,18 +196,13 @@ func (c *Config) Validate() error {
 // is, it must not let SQL through.
 var settingValueRe = regexp.MustCompile(`^[A-Za-z0-9_.+-]{1,64}$`)
 
-// String describes the target without the password.
+// String describes the target by scheme, host and database: a DSN may
+// hold a password, or settings, in its user info and query.
 func (c *Config) String() string {
-	return fmt.Sprintf("%s/%s", redactDSN(c.Addr), c.Database)
-}
-
-func redactDSN(addr string) string {
-	at := strings.LastIndex(addr, "@")
-	scheme := strings.Index(addr, "://")
-	if at < 0 || scheme < 0 || at < scheme {
-		return addr
+	if strings.Contains(c.Addr, "://") {
+		return config.RedactURL(c.Addr) + "/" + c.Database
 	}
-	return addr[:scheme+3] + "***@" + addr[at+1:]
+	return c.Addr + "/" + c.Database
 }
 
 // TraceIndexDays is the effective retention of the trace-ID index.

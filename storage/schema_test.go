@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -110,6 +111,46 @@ func TestConfigValidateNamesField(t *testing.T) {
 	c.Addr = "http://user:secret@ch.example:8123/db"
 	if strings.Contains(c.String(), "secret") {
 		t.Errorf("String leaks the password: %s", c.String())
+	}
+	// nor settings or a password in the query, nor the user
+	c.Addr = "https://user:secret@ch.example:8443/x?password=secret2&session_id=abc"
+	if got := c.String(); got != "https://ch.example:8443/"+c.Database {
+		t.Errorf("String = %q, want scheme, host and database only", got)
+	}
+}
+
+// The password can come from a file or the environment, instead of the
+// config; one of the three.
+func TestPasswordFromFileOrEnvironment(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "pw")
+	os.WriteFile(file, []byte("from-file\n"), 0o600)
+	t.Setenv("TEST_CH_PASSWORD", "from-env")
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Addr: "h:8123", Password: "inline"}, "inline"},
+		{Config{Addr: "h:8123", PasswordFile: file}, "from-file"},
+		{Config{Addr: "h:8123", PasswordEnv: "TEST_CH_PASSWORD"}, "from-env"},
+	} {
+		tc.cfg.SetDefaults()
+		if err := tc.cfg.Validate(); err != nil {
+			t.Fatal(err)
+		}
+		o, err := clientOptions(tc.cfg)
+		if err != nil || o.Auth.Password != tc.want {
+			t.Errorf("%+v: password %q (%v), want %q", tc.cfg, o.Auth.Password, err, tc.want)
+		}
+	}
+	two := Config{Addr: "h:8123", Password: "x", PasswordEnv: "TEST_CH_PASSWORD"}
+	two.SetDefaults()
+	if err := two.Validate(); err == nil || !strings.HasPrefix(err.Error(), "password:") {
+		t.Errorf("two passwords: %v", err)
+	}
+	missing := Config{Addr: "h:8123", PasswordEnv: "TEST_CH_UNSET"}
+	missing.SetDefaults()
+	if _, err := clientOptions(missing); err == nil || !strings.Contains(err.Error(), "TEST_CH_UNSET is not set") {
+		t.Errorf("unset variable: %v", err)
 	}
 }
 

@@ -8,6 +8,8 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 // Store reads and writes flowlens data in one ClickHouse database.
@@ -72,8 +74,12 @@ func clientOptions(cfg Config) (*clickhouse.Options, error) {
 	if cfg.Username != "" {
 		opts.Auth.Username = cfg.Username
 	}
-	if cfg.Password != "" {
-		opts.Auth.Password = cfg.Password
+	password, err := config.ReadSecret(cfg.Password, cfg.PasswordFile, cfg.PasswordEnv)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse password: %w", err)
+	}
+	if password != "" {
+		opts.Auth.Password = password
 	}
 	opts.DialTimeout = cfg.DialTimeout
 	opts.ReadTimeout = cfg.ReadTimeout
@@ -118,6 +124,7 @@ func (s *Store) WithSchema(mod func(c *Config)) (*Store, error) {
 	cfg := s.cfg
 	mod(&cfg)
 	cfg.Addr, cfg.Username, cfg.Password = s.cfg.Addr, s.cfg.Username, s.cfg.Password
+	cfg.PasswordFile, cfg.PasswordEnv = s.cfg.PasswordFile, s.cfg.PasswordEnv
 	cfg.Database = s.cfg.Database
 	if err := cfg.Validate(); err != nil {
 		return nil, err

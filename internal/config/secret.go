@@ -1,7 +1,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"strings"
 )
@@ -46,4 +48,29 @@ func ReadSecret(inline, file, env string) (string, error) {
 		return v, nil
 	}
 	return inline, nil
+}
+
+// RedactURL is what logs, errors and metric labels may show of a URL that
+// can carry a secret (a webhook's token in its path, a password, a key in
+// its query): its scheme and host. A value that is no URL shows as
+// "(invalid URL)".
+func RedactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return "(invalid URL)"
+	}
+	if u.Scheme == "" {
+		return u.Host
+	}
+	return u.Scheme + "://" + u.Host
+}
+
+// RedactURLError rewrites the URL in an *url.Error (what net/http returns,
+// with the whole URL) to its scheme and host.
+func RedactURLError(err error) error {
+	var ue *url.Error
+	if !errors.As(err, &ue) {
+		return err
+	}
+	return fmt.Errorf("%s %s: %w", ue.Op, RedactURL(ue.URL), ue.Err)
 }

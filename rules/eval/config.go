@@ -95,7 +95,7 @@ func (c *Config) Validate() error {
 	if c.QueryURL != "" {
 		u, err := url.Parse(c.QueryURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return config.Errorf("query_url", "must be an http(s) URL, got %q", c.QueryURL)
+			return config.Errorf("query_url", "must be an http(s) URL, got %s", config.RedactURL(c.QueryURL))
 		}
 	}
 	if c.ExternalURL != "" {

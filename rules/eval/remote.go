@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
 	"github.com/prometheus/prometheus/rules"
+
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 // remoteQueryFunc evaluates instant queries on a Prometheus-compatible API
@@ -30,7 +32,7 @@ func remoteQueryFunc(client *http.Client, base string) rules.QueryFunc {
 		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		resp, err := client.Do(req)
 		if err != nil {
-			return nil, fmt.Errorf("remote query: %w", err)
+			return nil, fmt.Errorf("remote query: %w", config.RedactURLError(err))
 		}
 		defer resp.Body.Close()
 		body, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))

@@ -45,13 +45,19 @@ type Config struct {
 	// <url>/api/v2/alerts.
 	Alertmanagers []string `yaml:"alertmanagers"`
 	// Webhooks are URLs that receive {"version","status","alerts":[...]}.
-	Webhooks   []string      `yaml:"webhooks"`
-	QueueSize  int           `yaml:"queue_size"`  // alerts held per target; default 10000
-	BatchSize  int           `yaml:"batch_size"`  // alerts per request; default 64
-	Timeout    time.Duration `yaml:"timeout"`     // per request; default 10s
-	MaxRetries int           `yaml:"max_retries"` // per batch; default 5, then the batch is dropped
-	BackoffMin time.Duration `yaml:"backoff_min"` // default 500ms, doubled per retry
-	BackoffMax time.Duration `yaml:"backoff_max"` // default 30s
+	// A webhook URL is often its own credential (a token in the path):
+	// WebhookFiles (files holding one URL each) and WebhookEnvs
+	// (environment variables holding one) keep it out of the config. Logs
+	// and metrics show a target's scheme and host only.
+	Webhooks     []string      `yaml:"webhooks"`
+	WebhookFiles []string      `yaml:"webhook_files"`
+	WebhookEnvs  []string      `yaml:"webhook_envs"`
+	QueueSize    int           `yaml:"queue_size"`  // alerts held per target; default 10000
+	BatchSize    int           `yaml:"batch_size"`  // alerts per request; default 64
+	Timeout      time.Duration `yaml:"timeout"`     // per request; default 10s
+	MaxRetries   int           `yaml:"max_retries"` // per batch; default 5, then the batch is dropped
+	BackoffMin   time.Duration `yaml:"backoff_min"` // default 500ms, doubled per retry
+	BackoffMax   time.Duration `yaml:"backoff_max"` // default 30s
 }
 
 // SetDefaults fills unset fields.
@@ -80,9 +86,8 @@ func (c *Config) SetDefaults() {
 func (c *Config) Validate() error {
 	check := func(field string, urls []string) error {
 		for i, u := range urls {
-			p, err := url.Parse(u)
-			if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-				return config.Errorf(fmt.Sprintf("%s[%d]", field, i), "must be an http(s) URL, got %q", u)
+			if err := checkURL(u); err != nil {
+				return config.Errorf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
 			}
 		}
 		return nil
@@ -92,6 +97,16 @@ func (c *Config) Validate() error {
 	}
 	if err := check("webhooks", c.Webhooks); err != nil {
 		return err
+	}
+	for i, f := range c.WebhookFiles {
+		if f == "" {
+			return config.Errorf(fmt.Sprintf("webhook_files[%d]", i), "must not be empty")
+		}
+	}
+	for i, e := range c.WebhookEnvs {
+		if e == "" {
+			return config.Errorf(fmt.Sprintf("webhook_envs[%d]", i), "must not be empty")
+		}
 	}
 	switch {
 	case c.QueueSize < 1:
@@ -108,13 +123,57 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// checkURL says whether u is an http(s) URL, showing no more of it than
+// its scheme and host.
+func checkURL(u string) error {
+	p, err := url.Parse(u)
+	switch {
+	case err != nil:
+		return errors.New("must be an http(s) URL; this one does not parse")
+	case p.Scheme != "http" && p.Scheme != "https":
+		return fmt.Errorf("must be an http(s) URL (http://host:port/...), got scheme %q", p.Scheme)
+	case p.Host == "":
+		return errors.New("must be an http(s) URL with a host")
+	}
+	return nil
+}
+
+// webhookURLs are the webhooks of every source: inline, from files, from
+// the environment (read now).
+func (c *Config) webhookURLs() ([]string, error) {
+	urls := append([]string(nil), c.Webhooks...)
+	for i, f := range c.WebhookFiles {
+		u, err := config.ReadSecret("", f, "")
+		if err == nil {
+			err = checkURL(strings.TrimSpace(u))
+		}
+		if err != nil {
+			return nil, config.Errorf(fmt.Sprintf("webhook_files[%d]", i), "%v", err)
+		}
+		urls = append(urls, strings.TrimSpace(u))
+	}
+	for i, e := range c.WebhookEnvs {
+		u, err := config.ReadSecret("", "", e)
+		if err == nil {
+			err = checkURL(strings.TrimSpace(u))
+		}
+		if err != nil {
+			return nil, config.Errorf(fmt.Sprintf("webhook_envs[%d]", i), "%v", err)
+		}
+		urls = append(urls, strings.TrimSpace(u))
+	}
+	return urls, nil
+}
+
 // errPermanent marks a response retrying cannot fix (4xx but 429).
 var errPermanent = errors.New("permanent")
 
 type encodeFunc func(batch []Alert, now time.Time) ([]byte, error)
 
 type target struct {
-	kind, url string
+	// name is what logs and metric labels show: kind, index and the URL's
+	// scheme and host (a webhook URL may hold its token).
+	name, url string
 	encode    encodeFunc
 
 	mu    sync.Mutex
@@ -164,12 +223,17 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Dispatcher, e
 			}
 		}
 	}
-	for _, u := range cfg.Alertmanagers {
-		d.targets = append(d.targets, &target{kind: "alertmanager", url: strings.TrimRight(u, "/") + "/api/v2/alerts",
-			encode: encodeAlertmanager, wake: make(chan struct{}, 1)})
+	webhooks, err := cfg.webhookURLs()
+	if err != nil {
+		return nil, err
 	}
-	for _, u := range cfg.Webhooks {
-		d.targets = append(d.targets, &target{kind: "webhook", url: u, encode: encodeWebhook, wake: make(chan struct{}, 1)})
+	for i, u := range cfg.Alertmanagers {
+		d.targets = append(d.targets, &target{name: fmt.Sprintf("alertmanager[%d] %s", i, config.RedactURL(u)),
+			url: strings.TrimRight(u, "/") + "/api/v2/alerts", encode: encodeAlertmanager, wake: make(chan struct{}, 1)})
+	}
+	for i, u := range webhooks {
+		d.targets = append(d.targets, &target{name: fmt.Sprintf("webhook[%d] %s", i, config.RedactURL(u)),
+			url: u, encode: encodeWebhook, wake: make(chan struct{}, 1)})
 	}
 	return d, nil
 }
@@ -260,9 +324,9 @@ func (d *Dispatcher) Enqueue(alerts ...Alert) {
 		t.queue = append(t.queue, alerts...)
 		if over := len(t.queue) - d.cfg.QueueSize; over > 0 {
 			t.queue = append(t.queue[:0], t.queue[over:]...)
-			d.dropped.WithLabelValues(t.url, "queue_full").Add(float64(over))
+			d.dropped.WithLabelValues(t.name, "queue_full").Add(float64(over))
 		}
-		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
+		d.queued.WithLabelValues(t.name).Set(float64(len(t.queue)))
 		t.mu.Unlock()
 		select {
 		case t.wake <- struct{}{}:
@@ -280,7 +344,7 @@ func (d *Dispatcher) run(ctx context.Context, t *target) {
 		batch := append([]Alert(nil), t.queue[:n]...)
 		t.queue = t.queue[n:]
 		t.sending = n
-		d.queued.WithLabelValues(t.url).Set(float64(len(t.queue)))
+		d.queued.WithLabelValues(t.name).Set(float64(len(t.queue)))
 		t.mu.Unlock()
 		if n == 0 {
 			select {
@@ -296,15 +360,15 @@ func (d *Dispatcher) run(ctx context.Context, t *target) {
 		t.mu.Unlock()
 		switch {
 		case err == nil:
-			d.sent.WithLabelValues(t.url).Add(float64(n))
+			d.sent.WithLabelValues(t.name).Add(float64(n))
 		case ctx.Err() != nil:
 			return
 		case errors.Is(err, errPermanent):
-			d.dropped.WithLabelValues(t.url, "rejected").Add(float64(n))
-			d.log.Warn("alerts rejected by receiver", zap.String("target", t.url), zap.Int("alerts", n), zap.Error(err))
+			d.dropped.WithLabelValues(t.name, "rejected").Add(float64(n))
+			d.log.Warn("alerts rejected by receiver", zap.String("target", t.name), zap.Int("alerts", n), zap.Error(err))
 		default:
-			d.dropped.WithLabelValues(t.url, "retries_exhausted").Add(float64(n))
-			d.log.Warn("alerts not delivered after retries", zap.String("target", t.url), zap.Int("alerts", n), zap.Error(err))
+			d.dropped.WithLabelValues(t.name, "retries_exhausted").Add(float64(n))
+			d.log.Warn("alerts not delivered after retries", zap.String("target", t.name), zap.Int("alerts", n), zap.Error(err))
 		}
 	}
 }
@@ -316,11 +380,11 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, t *target, batch []Alert
 	}
 	wait := d.cfg.BackoffMin
 	for attempt := 0; ; attempt++ {
-		err = d.post(ctx, t.url, body)
+		err = d.post(ctx, t, body)
 		if err == nil || errors.Is(err, errPermanent) || attempt >= d.cfg.MaxRetries {
 			return err
 		}
-		d.failed.WithLabelValues(t.url).Inc()
+		d.failed.WithLabelValues(t.name).Inc()
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -330,15 +394,15 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, t *target, batch []Alert
 	}
 }
 
-func (d *Dispatcher) post(ctx context.Context, u string, body []byte) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, bytes.NewReader(body))
+func (d *Dispatcher) post(ctx context.Context, t *target, body []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.url, bytes.NewReader(body))
 	if err != nil {
-		return fmt.Errorf("post alerts: %w: %w", errPermanent, err)
+		return fmt.Errorf("post alerts: %w: %w", errPermanent, config.RedactURLError(err))
 	}
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return fmt.Errorf("post alerts to %s: %w", u, err)
+		return fmt.Errorf("post alerts to %s: %w", t.name, config.RedactURLError(err))
 	}
 	defer resp.Body.Close()
 	msg, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
@@ -346,8 +410,8 @@ func (d *Dispatcher) post(ctx context.Context, u string, body []byte) error {
 	case resp.StatusCode/100 == 2:
 		return nil
 	case resp.StatusCode/100 == 4 && resp.StatusCode != http.StatusTooManyRequests:
-		return fmt.Errorf("post alerts to %s: %s: %s: %w", u, resp.Status, bytes.TrimSpace(msg), errPermanent)
+		return fmt.Errorf("post alerts to %s: %s: %s: %w", t.name, resp.Status, bytes.TrimSpace(msg), errPermanent)
 	default:
-		return fmt.Errorf("post alerts to %s: %s: %s", u, resp.Status, bytes.TrimSpace(msg))
+		return fmt.Errorf("post alerts to %s: %s: %s", t.name, resp.Status, bytes.TrimSpace(msg))
 	}
 }

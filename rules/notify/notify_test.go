@@ -3,11 +3,15 @@ package notify
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +20,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 )
 
 func TestWebhookRetriesUntilDelivered(t *testing.T) {
@@ -118,7 +123,7 @@ func TestEnqueueNeverBlocksOnADeadReceiver(t *testing.T) {
 		t.Errorf("queue holds %d alerts ending with %v; want the newest 100", len(q), q[len(q)-1].Labels)
 	}
 	// "first" is in flight; of the 10,000 queued behind it, 100 are kept
-	if got := testutil.ToFloat64(d.dropped.WithLabelValues(d.targets[0].url, "queue_full")); got != 10000-100 {
+	if got := testutil.ToFloat64(d.dropped.WithLabelValues(d.targets[0].name, "queue_full")); got != 10000-100 {
 		t.Errorf("%v alerts counted as dropped, want %d", got, 10000-100)
 	}
 	once.Do(func() { close(block) })
@@ -166,7 +171,62 @@ func BenchmarkEnqueueHungReceiver(b *testing.B) {
 func TestConfigValidate(t *testing.T) {
 	c := Config{Alertmanagers: []string{"localhost:9093"}}
 	c.SetDefaults()
-	if err := c.Validate(); err == nil || err.Error() != `alertmanagers[0]: must be an http(s) URL, got "localhost:9093"` {
+	if err := c.Validate(); err == nil || err.Error() != `alertmanagers[0]: must be an http(s) URL (http://host:port/...), got scheme "localhost"` {
 		t.Errorf("err = %v", err)
+	}
+}
+
+// A webhook URL holds its token: logs, errors and metric labels show its
+// scheme and host only, whether it came inline, from a file or from the
+// environment.
+func TestWebhookURLsAreNotShown(t *testing.T) {
+	var hits atomic.Int32
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		http.Error(w, "no", http.StatusBadRequest)
+	}))
+	defer srv.Close()
+	file := filepath.Join(t.TempDir(), "hook")
+	os.WriteFile(file, []byte(srv.URL+"/services/T0/FROMFILE\n"), 0o600)
+	t.Setenv("TEST_WEBHOOK", srv.URL+"/services/T0/FROMENV")
+	logs, seen := observer.New(zap.DebugLevel)
+	reg := prometheus.NewRegistry()
+	cfg := Config{Webhooks: []string{srv.URL + "/services/T0/INLINE"}, WebhookFiles: []string{file}, WebhookEnvs: []string{"TEST_WEBHOOK"},
+		BackoffMin: time.Millisecond, MaxRetries: 1}
+	d, err := New(cfg, zap.New(logs), reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	d.Start(ctx)
+	d.Enqueue(Alert{Labels: map[string]string{"alertname": "A"}})
+	deadline := time.Now().Add(10 * time.Second)
+	for hits.Load() < 3 || seen.Len() < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d deliveries, %d log lines; want 3 of each", hits.Load(), seen.Len())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	d.Shutdown(ctx)
+
+	var shown strings.Builder
+	for _, e := range seen.All() {
+		fmt.Fprintln(&shown, e.Message, e.ContextMap())
+	}
+	mfs, _ := reg.Gather()
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				fmt.Fprintln(&shown, l.GetValue())
+			}
+		}
+	}
+	for _, secret := range []string{"INLINE", "FROMFILE", "FROMENV", "/services"} {
+		if strings.Contains(shown.String(), secret) {
+			t.Errorf("%s is shown:\n%s", secret, shown.String())
+		}
+	}
+	if !strings.Contains(shown.String(), "webhook[2] "+srv.URL) {
+		t.Errorf("targets are not named by scheme and host:\n%s", shown.String())
 	}
 }
