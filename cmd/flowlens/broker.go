@@ -11,6 +11,7 @@ import (
 
 func newBrokerCmd(g *globalFlags) *cobra.Command {
 	var cfg kafkabroker.Config
+	var child bool
 	cmd := &cobra.Command{
 		Use:   "broker",
 		Short: "Serve the embedded Kafka-protocol broker alone (one node, for one machine or a small test setup)",
@@ -23,6 +24,9 @@ advertises exactly that address. Production uses a real Kafka cluster.`,
 			log, err := g.logger()
 			if err != nil {
 				return err
+			}
+			if child { // flowlens up's broker: its config comes on stdin
+				return kafkabroker.ServeChild(cmd.Context(), cmd.InOrStdin(), cmd.OutOrStdout(), log)
 			}
 			if cfg.DataDir == "" {
 				cfg.DataDir = filepath.Join(g.DataDir, "kafka")
@@ -43,5 +47,7 @@ advertises exactly that address. Production uses a real Kafka cluster.`,
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:9092", "address to listen on and advertise")
 	cmd.Flags().IntVar(&cfg.Topics.Partitions, "partitions", 0, "partitions of the topics it creates (default 1: one collector, largest inserts)")
+	cmd.Flags().BoolVar(&child, "child", false, "serve as flowlens up's broker process (config as JSON on stdin)")
+	_ = cmd.Flags().MarkHidden("child")
 	return cmd
 }

@@ -17,7 +17,11 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	args := os.Args[1:]
+	if child, ok := childArgs(); ok {
+		args = child
+	}
+	os.Exit(run(args, os.Stdout, os.Stderr))
 }
 
 // run runs the command line args until done or interrupted and returns the

@@ -18,7 +18,13 @@ import (
 	"github.com/flowlens/flowlens/storage"
 )
 
-func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
+func TestMain(m *testing.M) {
+	// a child flowlens started by the flowlens under test (up's broker)
+	if args, ok := childArgs(); ok {
+		os.Exit(run(args, os.Stdout, os.Stderr))
+	}
+	os.Exit(chtest.Main(m))
+}
 
 // storageCLI runs the storage commands against a test database, as a
 // person would: with the data folder of the running endpoint, whose

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
 	"time"
@@ -85,6 +86,11 @@ and commits); starting again keeps all data.`,
 			cfg, err := o.pipelineConfig(g, cmd.Flags())
 			if err != nil {
 				return err
+			}
+			// The broker runs in a child process: a crash in it must not
+			// take the engine down with it.
+			cfg.BrokerCommand = func() *exec.Cmd {
+				return childCommand("broker", "--child", "--log-level", g.LogLevel)
 			}
 			demoLogs := filepath.Join(cfg.DataDir, "demo-logs")
 			if o.demo {

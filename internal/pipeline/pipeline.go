@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"time"
@@ -53,6 +54,10 @@ type Config struct {
 	// turns it off); its analyzer and alerts URLs default to this
 	// pipeline's.
 	Console console.Config `yaml:"console"`
+	// BrokerCommand, when set, runs the embedded broker in a child process
+	// it makes (see kafkabroker.Process): a crash of the broker then ends
+	// that child, not this process and its engine. `flowlens up` sets it.
+	BrokerCommand func() *exec.Cmd `yaml:"-"`
 }
 
 // AgentConfig is the local agent plus a switch.
@@ -189,7 +194,7 @@ type Pipeline struct {
 	started  []part
 	ch       *chserver.Server
 	store    *storage.Store
-	broker   *kafkabroker.Broker
+	broker   embeddedBroker
 	coll     *collector.Collector
 	graph    *flowgraph.Service
 	rules    *eval.Evaluator
@@ -204,6 +209,20 @@ type Pipeline struct {
 	alertsAddr string
 	// brokerAddr is where the broker listened before StopBroker.
 	brokerAddr []string
+}
+
+// embeddedBroker is the embedded Kafka broker, in this process or in a child.
+type embeddedBroker interface {
+	Start(context.Context) error
+	Addrs() []string
+	Close() error
+}
+
+func newBroker(cfg Config, log *zap.Logger) (embeddedBroker, error) {
+	if cfg.BrokerCommand != nil {
+		return kafkabroker.NewProcess(cfg.Broker, cfg.BrokerCommand, log)
+	}
+	return kafkabroker.New(cfg.Broker, log)
 }
 
 type part struct {
@@ -270,7 +289,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	p.add("storage client", func(context.Context) error { return p.store.Close() })
 
 	// Kafka.
-	if p.broker, err = kafkabroker.New(cfg.Broker, log.Named("broker")); err != nil {
+	if p.broker, err = newBroker(cfg, log.Named("broker")); err != nil {
 		return nil, err
 	}
 	if err = p.broker.Start(ctx); err != nil {
@@ -450,16 +469,16 @@ func (p *Pipeline) StopBroker() error {
 
 // StartBroker restarts the broker stopped by StopBroker.
 func (p *Pipeline) StartBroker(ctx context.Context) error {
-	bcfg := p.cfg.Broker
+	cfg := p.cfg
 	if len(p.brokerAddr) > 0 {
-		bcfg.Addr = p.brokerAddr[0]
+		cfg.Broker.Addr = p.brokerAddr[0]
 	}
-	b, err := kafkabroker.New(bcfg, p.log.Named("broker"))
+	b, err := newBroker(cfg, p.log.Named("broker"))
 	if err != nil {
 		return err
 	}
 	if err := b.Start(ctx); err != nil {
-		return fmt.Errorf("restart broker on %s: %w", bcfg.Addr, err)
+		return fmt.Errorf("restart broker on %s: %w", cfg.Broker.Addr, err)
 	}
 	p.broker = b
 	return nil
