@@ -16,6 +16,8 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 )
 
 // The disk under the buffer fails an fsync (EIO): the OTLP request that was
@@ -23,8 +25,7 @@ import (
 // and the agent stops with an error (the binary then exits 1, and systemd
 // restarts it) instead of running on without a durable buffer.
 func TestFsyncFailureMakesTheAgentUnhealthyAndStop(t *testing.T) {
-	b := startBroker(t, "127.0.0.1:0", "")
-	defer b.Close()
+	b := kafkatest.Start(t, kafkabroker.Config{})
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
 	var failing atomic.Bool
 	cfg.Buffer.Fsync = func(f *os.File) error {

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/internal/polltest"
 )
 
 // diskFullEngine stands in front of the engine's HTTP endpoint. While full
@@ -57,7 +59,7 @@ func TestDiskFullIsRetriedNotDeadLettered(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	c := startCollectorWithRegistry(t, collectorConfig(b.Addrs()), st, reg)
-	waitFor(t, time.Minute, "three refused inserts", func() bool { return engine.refused.Load() >= 3 })
+	polltest.Until(t, "three refused inserts", time.Minute, func() bool { return engine.refused.Load() >= 3 })
 
 	if got := gauge(reg, "flowlens_collector_storage_disk_full"); got != 1 {
 		t.Errorf("storage_disk_full = %v while the disk is full, want 1", got)
@@ -74,7 +76,7 @@ func TestDiskFullIsRetriedNotDeadLettered(t *testing.T) {
 	if n := gauge(reg, "flowlens_collector_messages_dead_lettered_total"); n != 0 {
 		t.Errorf("%v messages dead-lettered for a full disk", n)
 	}
-	waitFor(t, 10*time.Second, "storage_disk_full back to 0", func() bool {
+	polltest.Until(t, "storage_disk_full back to 0", 10*time.Second, func() bool {
 		return gauge(reg, "flowlens_collector_storage_disk_full") == 0
 	})
 }

@@ -26,8 +26,7 @@ func TestMessageThatPanicsTheReaderIsDeadLettered(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	w := newWriter(b.Addrs(), kafkawire.DefaultSpansTopic)
-	defer w.Close()
+	w := newWriter(t, b.Addrs(), kafkawire.DefaultSpansTopic)
 	if err := w.WriteMessages(context.Background(), kafka.Message{Key: []byte("boom"), Value: boom}); err != nil {
 		t.Fatal(err)
 	}

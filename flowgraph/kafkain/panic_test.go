@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -36,16 +37,7 @@ func (p *panickyProc) ConsumeLogs(key int, ld plog.Logs, now time.Time) int {
 // the panic as its reason; it counts as processed (its offset is
 // committed) and the next messages are processed.
 func TestMessageThatPanicsTheAnalyzerIsDeadLettered(t *testing.T) {
-	bcfg := kafkabroker.Config{Addr: "127.0.0.1:0"}
-	bcfg.SetDefaults()
-	b, err := kafkabroker.New(bcfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = b.Close() })
+	b := kafkatest.Start(t, kafkabroker.Config{})
 
 	p := &panickyProc{}
 	client := kafkawire.ClientConfig{Brokers: b.Addrs()}

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 )
@@ -131,14 +132,7 @@ func produceAndRead(t *testing.T, b *kafkabroker.Broker) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cc := kafkawire.ClientConfig{Brokers: b.Addrs()}
-	tr, err := cc.Transport()
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := &kafka.Writer{Addr: kafka.TCP(b.Addrs()...), Topic: kafkawire.DefaultSpansTopic, Transport: tr,
-		RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond}
-	defer w.Close()
+	w := kafkatest.Writer(t, b.Addrs(), kafkawire.DefaultSpansTopic)
 	if err := w.WriteMessages(ctx, kafka.Message{Value: []byte("still served")}); err != nil {
 		t.Fatalf("a real client after the attack: %v", err)
 	}

@@ -18,25 +18,16 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
-	"go.uber.org/zap/zaptest"
 )
 
 func startWith(t *testing.T, edit func(*kafkabroker.Config)) *kafkabroker.Broker {
 	t.Helper()
-	cfg := kafkabroker.Config{Addr: "127.0.0.1:0"}
+	var cfg kafkabroker.Config
 	edit(&cfg)
-	cfg.SetDefaults()
-	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := b.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { b.Close() })
-	return b
+	return kafkatest.Start(t, cfg)
 }
 
 // produce writes one message as the client config says, and returns the
