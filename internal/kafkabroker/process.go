@@ -7,6 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
+	"os"
 	"os/exec"
 	"runtime"
 	"strings"
@@ -30,6 +32,12 @@ import (
 // serves, followed by its address.
 const ReadyPrefix = "flowlens-broker-ready "
 
+// childListenerFD is the file descriptor of the listening socket in the
+// child: the parent binds the address (so a port in use is its error, with
+// the address) and keeps the socket across restarts of the child, whose
+// clients queue there meanwhile instead of being refused.
+const childListenerFD = 3
+
 // Process runs the broker in a child process and restarts it when it dies.
 // Its lifecycle is the Broker's: Start returns once the child serves, Close
 // stops it and is safe without Start and twice.
@@ -40,6 +48,7 @@ type Process struct {
 
 	mu       sync.Mutex
 	addrs    []string
+	listener *os.File // the bound socket, handed to every child
 	child    *exec.Cmd
 	stopping bool
 	restarts int
@@ -63,13 +72,26 @@ func NewProcess(cfg Config, command func() *exec.Cmd, logger *zap.Logger) (*Proc
 	return &Process{cfg: cfg, command: command, logger: logger, stop: make(chan struct{})}, nil
 }
 
-// Start launches the child and returns once it serves.
+// Start binds the address, launches the child and returns once it serves.
 func (p *Process) Start(ctx context.Context) error {
 	p.mu.Lock()
 	if p.done != nil {
 		p.mu.Unlock()
 		return errors.New("kafka broker process already started")
 	}
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", p.cfg.Addr)
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("start embedded kafka broker on %s: %w", p.cfg.Addr, err)
+	}
+	f, err := ln.(*net.TCPListener).File()
+	_ = ln.Close() // f holds the socket
+	if err != nil {
+		p.mu.Unlock()
+		return fmt.Errorf("kafka broker process: %w", err)
+	}
+	p.listener, p.addrs = f, []string{ln.Addr().String()}
 	p.done = make(chan struct{})
 	p.mu.Unlock()
 	first := make(chan error, 1)
@@ -78,6 +100,10 @@ func (p *Process) Start(ctx context.Context) error {
 	case err := <-first:
 		if err != nil {
 			<-p.done
+			p.mu.Lock()
+			_ = p.listener.Close()
+			p.listener = nil
+			p.mu.Unlock()
 		}
 		return err
 	case <-ctx.Done():
@@ -129,10 +155,8 @@ func (p *Process) supervise(first chan<- error) {
 // launch starts one child and waits for it to serve.
 func (p *Process) launch() (*exec.Cmd, error) {
 	p.mu.Lock()
-	cfg := p.cfg
-	if len(p.addrs) > 0 {
-		cfg.Addr = p.addrs[0] // the port chosen at the first start, for the clients
-	}
+	cfg, listener := p.cfg, p.listener
+	cfg.Addr = p.addrs[0] // the port bound at Start
 	p.mu.Unlock()
 	conf, err := json.Marshal(cfg)
 	if err != nil {
@@ -140,6 +164,7 @@ func (p *Process) launch() (*exec.Cmd, error) {
 	}
 	cmd := p.command()
 	cmd.Stdin = strings.NewReader(string(conf))
+	cmd.ExtraFiles = []*os.File{listener} // fd 3: childListenerFD
 	// Not in the terminal's process group: Ctrl-C reaches the parent,
 	// which stops the broker last, after the agent flushed into it. Dies
 	// with the parent.
@@ -159,7 +184,7 @@ func (p *Process) launch() (*exec.Cmd, error) {
 	}
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	p.mu.Lock()
-	p.child, p.addrs = cmd, []string{addr}
+	p.child = cmd
 	if p.stopping { // Close ran while this child started
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 	}
@@ -230,16 +255,30 @@ func (p *Process) Close() error {
 		}
 		<-done
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.listener != nil {
+		err := p.listener.Close()
+		p.listener = nil
+		return err
+	}
 	return nil
 }
 
 // ServeChild is the child's side: it reads the config as JSON from stdin,
-// serves, prints ReadyPrefix+address on stdout, and stops when ctx ends.
+// serves on the socket its parent passed as file descriptor 3, prints
+// ReadyPrefix+address on stdout, and stops when ctx ends.
 func ServeChild(ctx context.Context, stdin io.Reader, stdout io.Writer, logger *zap.Logger) error {
 	var cfg Config
 	if err := json.NewDecoder(stdin).Decode(&cfg); err != nil {
 		return fmt.Errorf("read broker config: %w", err)
 	}
+	ln, err := net.FileListener(os.NewFile(childListenerFD, "broker-listener"))
+	if err != nil {
+		return fmt.Errorf("broker listener from the parent: %w", err)
+	}
+	cfg.Listener = ln
+	cfg.SetDefaults() // the address is the listener's
 	b, err := New(cfg, logger)
 	if err != nil {
 		return err
