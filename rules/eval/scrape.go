@@ -11,6 +11,8 @@ import (
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
+
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 // ScrapeGatherer is a prometheus.Gatherer that reads another process's
@@ -34,19 +36,22 @@ func (s ScrapeGatherer) Gather() ([]*dto.MetricFamily, error) {
 	if c == nil {
 		c = &http.Client{Timeout: 10 * time.Second}
 	}
+	// errors name the target by scheme and host: its URL may hold a
+	// password or a token
+	target := config.RedactURL(s.URL)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.URL, nil)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.URL, err)
+		return nil, fmt.Errorf("scrape %s: %w", target, config.RedactURLError(err))
 	}
 	req.Header.Set("Accept", acceptHeader)
 	resp, err := c.Do(req)
 	if err != nil {
-		return nil, fmt.Errorf("scrape %s: %w", s.URL, err)
+		return nil, fmt.Errorf("scrape %s: %w", target, config.RedactURLError(err))
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		b, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return nil, fmt.Errorf("scrape %s: %s: %s", s.URL, resp.Status, b)
+		return nil, fmt.Errorf("scrape %s: %s: %s", target, resp.Status, b)
 	}
 	dec := expfmt.NewDecoder(resp.Body, expfmt.ResponseFormat(resp.Header))
 	var out []*dto.MetricFamily
@@ -56,7 +61,7 @@ func (s ScrapeGatherer) Gather() ([]*dto.MetricFamily, error) {
 			if errors.Is(err, io.EOF) {
 				break
 			}
-			return nil, fmt.Errorf("scrape %s: parse: %w", s.URL, err)
+			return nil, fmt.Errorf("scrape %s: parse: %w", target, err)
 		}
 		out = append(out, mf)
 	}
