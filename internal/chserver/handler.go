@@ -13,6 +13,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	chcompress "github.com/ClickHouse/ch-go/compress"
@@ -145,7 +146,10 @@ func (s *Server) requestBody(hr *http.Request, req *request) (io.ReadCloser, err
 		return nil, &httpError{status: http.StatusNotImplemented, code: 48, msg: "Code: 48. DB::Exception: Content-Encoding " + enc + " is not supported. (NOT_IMPLEMENTED)"}
 	}
 	if req.decompressIn {
-		r = newBlockReader(r, s.cfg.MaxBlockBytes)
+		br := s.blocks.get(r, s.cfg.MaxBlockBytes)
+		var once sync.Once // put twice, br would serve two bodies at once
+		closers = append(closers, closerFunc(func() error { once.Do(func() { s.blocks.put(br) }); return nil }))
+		r = br
 	}
 	// What the engine gets is bounded after decoding too: a small gzip body
 	// may decode to gigabytes.

@@ -61,8 +61,11 @@ func TestBlockHeaderLimit(t *testing.T) {
 func TestBlockReaderRoundTrip(t *testing.T) {
 	var body bytes.Buffer
 	var want []byte
-	for i, m := range []chcompress.Method{chcompress.LZ4, chcompress.ZSTD, chcompress.None} {
+	for i, m := range []chcompress.Method{chcompress.LZ4, chcompress.ZSTD, chcompress.None, chcompress.LZ4, chcompress.LZ4} {
 		part := bytes.Repeat([]byte{byte('a' + i)}, 3000+i)
+		if i == 3 {
+			part = nil // an empty block between two others
+		}
 		want = append(want, part...)
 		w := chcompress.NewWriter(chcompress.LevelZero, m)
 		if err := w.Compress(part); err != nil {
@@ -265,5 +268,37 @@ func TestStaleSpoolFoldersRemoved(t *testing.T) {
 	}
 	if _, err := os.Stat(alive); err != nil {
 		t.Errorf("a live process's spool folder was removed: %v", err)
+	}
+}
+
+// A pooled reader serves the next body exactly, also after a body that was
+// abandoned in the middle of a block: what its decoder held is not served
+// again.
+func TestBlockReadersReuse(t *testing.T) {
+	body := func(c byte, n int) ([]byte, []byte) {
+		part := bytes.Repeat([]byte{c}, n)
+		w := chcompress.NewWriter(chcompress.LevelZero, chcompress.LZ4)
+		if err := w.Compress(part); err != nil {
+			t.Fatal(err)
+		}
+		return append([]byte(nil), w.Data...), part
+	}
+	var p blockReaders
+	for i, readFirst := range []int{-1, 10} { // whole body; abandoned after 10 bytes
+		first, _ := body('a', 5000)
+		r := p.get(bytes.NewReader(first), 1<<20)
+		if readFirst < 0 {
+			if _, err := io.ReadAll(r); err != nil {
+				t.Fatal(err)
+			}
+		} else if _, err := io.ReadFull(r, make([]byte, readFirst)); err != nil {
+			t.Fatal(err)
+		}
+		p.put(r)
+		second, want := body(byte('b'+i), 3000)
+		got, err := io.ReadAll(p.get(bytes.NewReader(second), 1<<20))
+		if err != nil || !bytes.Equal(got, want) {
+			t.Fatalf("case %d: the next body decoded to %d bytes starting %q, want %d of %q (err %v)", i, len(got), got[:min(3, len(got))], len(want), want[:1], err)
+		}
 	}
 }

@@ -185,17 +185,20 @@ const mergeThreadName = "MergeMutate"
 
 // Server is the HTTP endpoint in front of one engine.
 type Server struct {
-	cfg       Config
-	log       *zap.Logger
-	engine    *chdb.Engine
-	tz        *time.Location
-	http      *http.Server
-	ln        net.Listener
-	done      chan struct{}
-	creds     Credentials
-	guard     *guard
-	spool     *spooler
-	slots     chan struct{} // one per query the engine may run at once
+	cfg    Config
+	log    *zap.Logger
+	engine *chdb.Engine
+	tz     *time.Location
+	http   *http.Server
+	ln     net.Listener
+	done   chan struct{}
+	creds  Credentials
+	guard  *guard
+	spool  *spooler
+	slots  chan struct{} // one per query the engine may run at once
+	// blocks keeps the decoders of compressed bodies, and the buffers they
+	// grew, for the next insert (see blockReaders)
+	blocks    blockReaders
 	queueWait time.Duration // how long a request waits for a slot
 	hostname  string        // this machine's name, an allowed Host
 
