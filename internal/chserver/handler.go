@@ -334,15 +334,32 @@ func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, e
 // data ends at a newline, and what follows would run). ClickHouse relies on
 // the same formatting to send queries to other shards. Cost: one more
 // engine call, which parses but runs nothing.
+//
+// The formatting depends on the text alone (the dialect settings are held
+// constant), so it is cached by text: the queries clients repeat (Grafana's,
+// flowlens's own, with parameters sent apart from the text) skip that call.
+// What is cached is judged again on every request, for its role.
 func (s *Server) judgeWithEngine(conn *chdb.Conn, x *execution, query string) (string, error) {
-	res, err := conn.Query("SELECT formatQuery({q:String})", "RawBLOB", []chdb.Param{{Name: "q", Value: tsvEscape(query)}})
-	if err != nil {
-		return "", err
+	canonical, ok := s.formatted.Get(query)
+	if !ok {
+		res, err := conn.Query("SELECT formatQuery({q:String})", "RawBLOB", []chdb.Param{{Name: "q", Value: tsvEscape(query)}})
+		if err != nil {
+			return "", err
+		}
+		canonical = string(res.Data)
+		res.Free()
+		if len(query) <= maxFormattedQuery {
+			s.formatted.Add(query, canonical)
+		}
 	}
-	canonical := string(res.Data)
-	res.Free()
 	return canonical, s.guard.checkCanonical(x.user, x.role, canonical)
 }
+
+// The formatted-query cache: entries, and the longest query text kept.
+const (
+	formattedQueries  = 1024
+	maxFormattedQuery = 16 << 10
+)
 
 // sessionSettings is one SET with the client's settings and then the
 // role's: its limits where the client did not ask for less, and readonly

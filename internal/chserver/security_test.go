@@ -576,3 +576,24 @@ func TestDataFolderPrivate(t *testing.T) {
 		t.Errorf("user_files is not empty: %v", entries)
 	}
 }
+
+// The engine's rendering of a query text is cached, its verdict is not:
+// the same text is judged again for each request's role.
+func TestRepeatedTextIsJudgedForEachRole(t *testing.T) {
+	db := chtest.Database(t)
+	ddl := "CREATE TABLE judged (l String) ENGINE = MergeTree ORDER BY l"
+	if code, body, _ := post(t, chserver.RoleAdmin, db, ddl); code != 200 {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+	drop := "DROP TABLE judged"
+	for _, role := range []chserver.Role{chserver.RoleReader, chserver.RoleWriter} {
+		for i := 0; i < 2; i++ { // the second time, the rendering comes from the cache
+			if code, body, _ := post(t, role, db, drop); code == 200 {
+				t.Fatalf("%s, time %d: DROP TABLE ran (%s)", role, i+1, body)
+			}
+		}
+	}
+	if code, body, _ := post(t, chserver.RoleAdmin, db, drop); code != 200 {
+		t.Fatalf("admin: %d %s", code, body)
+	}
+}

@@ -25,6 +25,7 @@ import (
 	"sync"
 	"time"
 
+	lru "github.com/hashicorp/golang-lru/v2"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
@@ -198,7 +199,10 @@ type Server struct {
 	slots  chan struct{} // one per query the engine may run at once
 	// blocks keeps the decoders of compressed bodies, and the buffers they
 	// grew, for the next insert (see blockReaders)
-	blocks    blockReaders
+	blocks blockReaders
+	// formatted is the engine's rendering of recent query texts (see
+	// judgeWithEngine)
+	formatted *lru.Cache[string, string]
 	queueWait time.Duration // how long a request waits for a slot
 	hostname  string        // this machine's name, an allowed Host
 
@@ -255,6 +259,7 @@ func New(cfg Config, log *zap.Logger) (s *Server, err error) {
 	s = &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{}), reg: reg, metrics: newMetrics(reg),
 		creds: creds, guard: newGuard(strings.Fields(string(funcs)), cfg.Limits), spool: sp,
 		slots: make(chan struct{}, cfg.MaxConcurrentQueries), queueWait: queueWait, hostname: strings.ToLower(hostname)}
+	s.formatted, _ = lru.New[string, string](formattedQueries) // only fails for a size under 1
 	if err := s.loadTimezone(); err != nil {
 		sp.remove()
 		return nil, err
