@@ -111,8 +111,11 @@ type Generator struct {
 	queues   []*queueCount
 	breakers []*breaker
 	faults   []*faultState
+	// logFaults are the logs_without_trace_id faults by service
+	logFaults map[string][]*faultState
 
 	seq, logSeq, requests uint64
+	logsByService         map[string]uint64
 	lastEndNs             int64
 	transitions           []BreakerTransition
 	pending               []pendingSpan // protected client spans not ended yet

@@ -17,8 +17,12 @@ import (
 type service struct {
 	name   string
 	typ    string
-	tracer trace.Tracer
-	spans  uint64
+	tracer trace.Tracer // of the instance serving now
+	// tracers are the instances' (service.instance.id <name>-i), which
+	// serve requests in turn
+	tracers []trace.Tracer
+	turn    int
+	spans   uint64
 	// database / external
 	lat     dist
 	errRate float64
@@ -123,21 +127,27 @@ func (g *Generator) build(sp sdktrace.SpanProcessor) error {
 		byName[s.name] = s
 		g.services = append(g.services, s)
 		if ts.Type == topology.TypeService {
-			res := sdkresource.NewSchemaless(
-				attribute.String("service.name", ts.Name),
-				attribute.String("service.namespace", g.top.Name),
-				attribute.String("service.instance.id", ts.Name+"-0"),
-				attribute.String(AttrRun, g.opts.RunID),
-				attribute.String("telemetry.sdk.language", "go"),
-				attribute.String("telemetry.sdk.name", "opentelemetry"),
-			)
-			tp := sdktrace.NewTracerProvider(
-				sdktrace.WithResource(res),
-				sdktrace.WithSpanProcessor(sp),
-				sdktrace.WithIDGenerator(g.ids),
-				sdktrace.WithSampler(sdktrace.AlwaysSample()),
-			)
-			s.tracer = tp.Tracer(instrumentationScope)
+			for i := range max(ts.Instances, 1) {
+				attrs := []attribute.KeyValue{
+					attribute.String("service.name", ts.Name),
+					attribute.String("service.namespace", g.top.Name),
+					attribute.String("service.instance.id", fmt.Sprintf("%s-%d", ts.Name, i)),
+					attribute.String(AttrRun, g.opts.RunID),
+					attribute.String("telemetry.sdk.language", "go"),
+					attribute.String("telemetry.sdk.name", "opentelemetry"),
+				}
+				if ts.Version != "" {
+					attrs = append(attrs, attribute.String("service.version", ts.Version))
+				}
+				tp := sdktrace.NewTracerProvider(
+					sdktrace.WithResource(sdkresource.NewSchemaless(attrs...)),
+					sdktrace.WithSpanProcessor(sp),
+					sdktrace.WithIDGenerator(g.ids),
+					sdktrace.WithSampler(sdktrace.AlwaysSample()),
+				)
+				s.tracers = append(s.tracers, tp.Tracer(instrumentationScope))
+			}
+			s.tracer = s.tracers[0]
 			for j := range ts.Endpoints {
 				te := &ts.Endpoints[j]
 				e := &endpoint{svc: s, name: te.Name, lat: newDist(te.Latency), errRate: te.ErrorRate,
@@ -286,6 +296,12 @@ func (g *Generator) attachFaults(byName map[string]*service) error {
 		case topology.FaultServiceError:
 			fs.target = f.Service
 			byName[f.Service].failures = append(byName[f.Service].failures, fs)
+		case topology.FaultLogsWithoutTraceID:
+			fs.target = f.Service
+			if g.logFaults == nil {
+				g.logFaults = map[string][]*faultState{}
+			}
+			g.logFaults[f.Service] = append(g.logFaults[f.Service], fs)
 		case topology.FaultLatency, topology.FaultBreakerOpen:
 			fs.target = f.From + "->" + f.To
 			found := false

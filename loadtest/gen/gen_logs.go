@@ -76,7 +76,21 @@ func (g *Generator) breakerLog(svc, name string, sc trace.SpanContext, tr transi
 func (g *Generator) writeLog() {
 	g.logSeq++
 	g.rec.Seq = g.logSeq
+	if g.logsByService == nil {
+		g.logsByService = map[string]uint64{}
+	}
+	g.logsByService[g.rec.Service]++
+	tid, sid := g.rec.TraceID, g.rec.SpanID
+	for _, fs := range g.logFaults[g.rec.Service] {
+		if fs.activeAt(g.rec.Time.UnixNano()) && g.rng.Float64() < fs.f.Ratio {
+			// the line as a service that does not log its trace writes it
+			g.rec.TraceID, g.rec.SpanID = [16]byte{}, [8]byte{}
+			fs.affected++
+			break
+		}
+	}
 	if err := g.logs.Write(&g.rec); err != nil && g.logErr == nil {
 		g.logErr = fmt.Errorf("write log: %w", err)
 	}
+	g.rec.TraceID, g.rec.SpanID = tid, sid
 }

@@ -633,3 +633,82 @@ func TestCallRatiosApproachTheTopology(t *testing.T) {
 		}
 	}
 }
+
+// A service with several instances serves in turn, each instance's spans
+// under its own service.instance.id and with the service's version; a
+// logs_without_trace_id fault takes the trace ID off its share of the
+// service's lines, and the truth counts them.
+func TestInstancesVersionsAndLogsWithoutTraceID(t *testing.T) {
+	top, err := topology.Parse([]byte(`
+name: small
+entry: {service: front}
+services:
+  - name: front
+    version: "2.1.0"
+    instances: 3
+    endpoints:
+      - name: "GET /a"
+        calls: [{service: back}]
+  - name: back
+    endpoints: [{name: "GET /b"}]
+faults:
+  - {kind: logs_without_trace_id, service: back, ratio: 0.3, at: 0s, for: 1h}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := generate(t, top, Options{Rate: 100, Count: 600, Seed: 5})
+	instances := map[string]map[string]int{}
+	for i := range r.spans {
+		s := &r.spans[i]
+		var inst, version string
+		for _, kv := range s.Resource.Attributes() {
+			switch kv.Key {
+			case "service.instance.id":
+				inst = kv.Value.AsString()
+			case "service.version":
+				version = kv.Value.AsString()
+			}
+		}
+		if want := map[string]string{"front": "2.1.0", "back": ""}[svcOf(s)]; version != want {
+			t.Fatalf("%s span with version %q, want %q", svcOf(s), version, want)
+		}
+		if instances[svcOf(s)] == nil {
+			instances[svcOf(s)] = map[string]int{}
+		}
+		instances[svcOf(s)][inst]++
+	}
+	// front's server span and its client span come from the same instance
+	want := map[string]map[string]int{"front": {"front-0": 400, "front-1": 400, "front-2": 400}, "back": {"back-0": 600}}
+	if diff := cmp.Diff(want, instances); diff != "" {
+		t.Errorf("spans per instance (-want +got):\n%s", diff)
+	}
+
+	without := map[string]uint64{}
+	files, _ := filepath.Glob(filepath.Join(r.logDir, "*.log"))
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range bytes.Split(bytes.TrimSpace(b), []byte("\n")) {
+			var l map[string]any
+			if err := json.Unmarshal(line, &l); err != nil {
+				t.Fatal(err)
+			}
+			if l["trace_id"] == nil || l["trace_id"] == "" {
+				without[l["service"].(string)]++
+			}
+		}
+	}
+	fault := r.truth.Faults[0]
+	if without["front"] != 0 || without["back"] != fault.Affected || fault.Affected == 0 {
+		t.Errorf("lines without trace ID %v; the fault's truth says %d of back's", without, fault.Affected)
+	}
+	if got := float64(fault.Affected) / float64(r.truth.LogsByService["back"]); math.Abs(got-0.3) > 0.05 {
+		t.Errorf("back wrote %.3f of its lines without a trace ID, want about 0.3", got)
+	}
+	if r.truth.LogsByService["front"]+r.truth.LogsByService["back"] != r.truth.Logs {
+		t.Errorf("logs by service %v do not add up to %d", r.truth.LogsByService, r.truth.Logs)
+	}
+}

@@ -58,7 +58,13 @@ func (g *Generator) serve(parent context.Context, ep *endpoint, t int64, kind tr
 		a = append(a, ep.attrs...)
 	}
 	o = append(o, trace.WithAttributes(a...))
-	ctx, span := ep.svc.tracer.Start(parent, ep.name, o...)
+	// the next instance serves; its calls are made by the same instance
+	svc := ep.svc
+	outer := svc.tracer
+	svc.tracer = svc.tracers[svc.turn]
+	svc.turn = (svc.turn + 1) % len(svc.tracers)
+	defer func() { svc.tracer = outer }()
+	ctx, span := svc.tracer.Start(parent, ep.name, o...)
 	ep.svc.spans++
 
 	self := ep.lat.sample(g.rng)

@@ -1,6 +1,7 @@
 package gen
 
 import (
+	"maps"
 	"sort"
 	"time"
 
@@ -42,6 +43,7 @@ func (g *Generator) Truth() *Truth {
 		Spans:          g.seq,
 		Logs:           g.logSeq,
 		SpansByService: map[string]uint64{},
+		LogsByService:  maps.Clone(g.logsByService),
 		Breakers:       append([]BreakerTransition{}, g.transitions...),
 		Expected:       Expected(g.top),
 	}
@@ -72,7 +74,7 @@ func (g *Generator) Truth() *Truth {
 			Start: time.Unix(0, fs.startNs).UTC(), End: time.Unix(0, min(fs.endNs, max(runEnd, fs.startNs))).UTC(),
 			Active: fs.startNs < runEnd}
 		switch fs.f.Kind {
-		case topology.FaultQueueDrop:
+		case topology.FaultQueueDrop, topology.FaultLogsWithoutTraceID:
 			ft.Ratio = fs.f.Ratio
 		case topology.FaultServiceError:
 			ft.ErrorRate = fs.f.ErrorRate

@@ -36,6 +36,9 @@ type Truth struct {
 	Logs     uint64 `json:"logs"`
 	// SpansByService counts the spans each service emitted.
 	SpansByService map[string]uint64 `json:"spans_by_service"`
+	// LogsByService counts the log lines each service wrote; a
+	// logs_without_trace_id fault's Affected are those it wrote without.
+	LogsByService map[string]uint64 `json:"logs_by_service,omitempty"`
 	// Edges are the calls as the flow analyzer should count them.
 	Edges    []EdgeTruth         `json:"edges"`
 	Queues   []QueueTruth        `json:"queues"`

@@ -23,6 +23,7 @@ func sampleTruth() *Truth {
 		Topology: "shop", Seed: 42, RunID: "000000000000002a", Start: at, End: at.Add(time.Minute),
 		Requests: 100, Spans: 1200, Logs: 3600,
 		SpansByService: map[string]uint64{"gateway": 100, "checkout": 1100},
+		LogsByService:  map[string]uint64{"gateway": 300, "checkout": 3300},
 		Edges:          []EdgeTruth{{EdgeKey: key, Requests: 95, Failed: 3, Retries: 2}},
 		Queues:         []QueueTruth{{Queue: "orders", System: "kafka", Destination: "orders", Sent: 95, Dropped: 5, Received: map[string]uint64{"fulfilment": 90}}},
 		Breakers:       []BreakerTransition{{Time: at.Add(time.Second), Service: "checkout", Name: "payments", From: "closed", To: "open", TraceID: "4bf92f3577b34da6a3ce929d0e0e4736", SpanID: "00f067aa0ba902b7"}},

@@ -22,6 +22,10 @@ const (
 	FaultBreakerOpen = "breaker_open"
 	// FaultServiceError makes every endpoint of Service fail with ErrorRate.
 	FaultServiceError = "service_error"
+	// FaultLogsWithoutTraceID makes Ratio of the log lines Service writes
+	// carry no trace and span ID: a service that does not follow the
+	// logging policy (`flowlens conformance`).
+	FaultLogsWithoutTraceID = "logs_without_trace_id"
 )
 
 // Fault is one injected fault, active from At to At+For after the start of
@@ -33,13 +37,13 @@ type Fault struct {
 	For  time.Duration `yaml:"for"`
 
 	Queue string  `yaml:"queue"` // queue_drop
-	Ratio float64 `yaml:"ratio"` // queue_drop: fraction of messages dropped
+	Ratio float64 `yaml:"ratio"` // queue_drop: fraction of messages dropped; logs_without_trace_id: of lines
 
 	From string        `yaml:"from"` // latency, breaker_open: the calling service
 	To   string        `yaml:"to"`   // latency, breaker_open: the called service
 	Add  time.Duration `yaml:"add"`  // latency
 
-	Service   string  `yaml:"service"`    // service_error
+	Service   string  `yaml:"service"`    // service_error, logs_without_trace_id
 	ErrorRate float64 `yaml:"error_rate"` // service_error
 }
 
@@ -89,7 +93,7 @@ func (f *Fault) setDefaults() {
 			f.Name += "-" + f.Queue
 		case FaultLatency, FaultBreakerOpen:
 			f.Name += "-" + f.From + "-" + f.To
-		case FaultServiceError:
+		case FaultServiceError, FaultLogsWithoutTraceID:
 			f.Name += "-" + f.Service
 		}
 	}
@@ -128,8 +132,15 @@ func (f *Fault) validate(t *Topology) error {
 		if !validRate(f.ErrorRate) {
 			errs = append(errs, config.Errorf("error_rate", "must be in [0,1], got %v", f.ErrorRate))
 		}
+	case FaultLogsWithoutTraceID:
+		if s := t.Service(f.Service); s == nil || s.Type != TypeService {
+			errs = append(errs, config.Errorf("service", "unknown service %q", f.Service))
+		}
+		if !validRate(f.Ratio) {
+			errs = append(errs, config.Errorf("ratio", "must be in [0,1], got %v", f.Ratio))
+		}
 	default:
-		errs = append(errs, config.Errorf("kind", "must be queue_drop, latency, breaker_open or service_error, got %q", f.Kind))
+		errs = append(errs, config.Errorf("kind", "must be queue_drop, latency, breaker_open, service_error or logs_without_trace_id, got %q", f.Kind))
 	}
 	return errors.Join(errs...)
 }

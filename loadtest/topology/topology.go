@@ -105,6 +105,13 @@ type Service struct {
 	Address string `yaml:"address"`
 	// Queue settings and consumers (type queue).
 	Queue *Queue `yaml:"queue"`
+	// Version is the service.version of an instrumented service's spans
+	// (default: none).
+	Version string `yaml:"version"`
+	// Instances is how many instances of an instrumented service serve
+	// requests, in turn: service.instance.id <name>-0 .. <name>-(n-1)
+	// (default 1).
+	Instances int `yaml:"instances"`
 }
 
 // Database names the database system of a database node.
@@ -250,6 +257,9 @@ func (t *Topology) SetDefaults() {
 func (s *Service) setDefaults() {
 	if s.Type == "" {
 		s.Type = TypeService
+	}
+	if s.Type == TypeService && s.Instances == 0 {
+		s.Instances = 1
 	}
 	switch s.Type {
 	case TypeDatabase:
@@ -472,6 +482,12 @@ func (t *Topology) validateService(s *Service) error {
 	}
 	if s.Type != TypeService && len(s.Endpoints) > 0 {
 		errs = append(errs, config.Errorf("endpoints", "only a service has endpoints, this is a %s", s.Type))
+	}
+	if s.Type != TypeService && (s.Version != "" || s.Instances != 0) {
+		errs = append(errs, config.Errorf("version", "only a service has a version and instances, this is a %s", s.Type))
+	}
+	if s.Type == TypeService && (s.Instances < 1 || s.Instances > 1000) {
+		errs = append(errs, config.Errorf("instances", "must be 1..1000, got %d", s.Instances))
 	}
 	if s.Type == TypeDatabase || s.Type == TypeExternal {
 		errs = append(errs, config.Nest("latency", s.Latency.validate()))

@@ -82,7 +82,7 @@ func TestFaults(t *testing.T) {
 	tests := []struct {
 		name, yaml, wantErr string
 	}{
-		{"valid", "faults:\n- {kind: queue_drop, queue: orders, ratio: 0.3, at: 10s, for: 5s}\n- {kind: breaker_open, from: checkout, to: payments, at: 1s, for: 2s}\n- {kind: latency, from: checkout, to: payments, add: 100ms, at: 0s, for: 1s}\n- {kind: service_error, service: payments, error_rate: 0.5, at: 0s, for: 1s}\n", ""},
+		{"valid", "faults:\n- {kind: queue_drop, queue: orders, ratio: 0.3, at: 10s, for: 5s}\n- {kind: breaker_open, from: checkout, to: payments, at: 1s, for: 2s}\n- {kind: latency, from: checkout, to: payments, add: 100ms, at: 0s, for: 1s}\n- {kind: service_error, service: payments, error_rate: 0.5, at: 0s, for: 1s}\n- {kind: logs_without_trace_id, service: payments, ratio: 0.3, at: 0s, for: 1h}\n", ""},
 		{"unknown queue", "faults:\n- {kind: queue_drop, queue: ordrs, ratio: 0.3, at: 1s, for: 1s}\n", `faults[0].queue: unknown queue "ordrs"`},
 		{"ratio", "faults:\n- {kind: queue_drop, queue: orders, ratio: 1.5, at: 1s, for: 1s}\n", "faults[0].ratio: must be in [0,1]"},
 		{"no breaker", "faults:\n- {kind: breaker_open, from: checkout, to: cart, at: 1s, for: 1s}\n", "faults[0].to: the calls checkout -> cart have no breaker"},
@@ -90,6 +90,8 @@ func TestFaults(t *testing.T) {
 		{"negative at", "faults:\n- {kind: service_error, service: payments, error_rate: 1, at: -1s, for: 1s}\n", "faults[0].at: must not be negative"},
 		{"zero for", "faults:\n- {kind: service_error, service: payments, error_rate: 1, at: 1s}\n", "faults[0].for: must be positive"},
 		{"kind", "faults:\n- {kind: meteor, at: 1s, for: 1s}\n", `faults[0].kind: must be`},
+		{"logs of a database", "faults:\n- {kind: logs_without_trace_id, service: postgres, ratio: 0.3, at: 0s, for: 1h}\n", `faults[0].service: unknown service "postgres"`},
+		{"logs ratio", "faults:\n- {kind: logs_without_trace_id, service: payments, ratio: -0.1, at: 0s, for: 1h}\n", "faults[0].ratio: must be in [0,1]"},
 		{"unknown key", "faults:\n- {kind: latency, delay: 1s}\n", "faults[0].delay: unknown key"},
 	}
 	for _, tt := range tests {
@@ -99,7 +101,7 @@ func TestFaults(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if len(fs) != 4 || fs[0].Name != "queue_drop-orders" || !fs[0].Active(12*time.Second) || fs[0].Active(15*time.Second) {
+				if len(fs) != 5 || fs[4].Name != "logs_without_trace_id-payments" || fs[0].Name != "queue_drop-orders" || !fs[0].Active(12*time.Second) || fs[0].Active(15*time.Second) {
 					t.Fatalf("faults = %+v", fs)
 				}
 				return
