@@ -68,6 +68,15 @@ type shard struct {
 	breakers *breaker.Tracker
 	nowNs    int64
 	spans    uint64
+	// logPolicy counts the log records of each service and the fields of
+	// the logging policy they carry (a handful of services: a map is fine);
+	// a service idle for maxIdle is forgotten like an idle edge
+	logPolicy map[intern.ID]*logPolicyEntry
+}
+
+type logPolicyEntry struct {
+	extract.LogPolicyCounts
+	lastNs int64 // processing time of the last count
 }
 
 // NewAnalyzer builds the core from cfg (defaults must be set).
@@ -154,6 +163,38 @@ func (s *shard) HandleBreaker(service intern.ID, b extract.BreakerObs) {
 	s.breakers.Observe(s.names.Name(service), s.names.Name(b.Target), b.State, b.TimeNs, s.nowNs)
 }
 
+// HandleLogPolicy implements extract.LogPolicyHandler for the shard.
+func (s *shard) HandleLogPolicy(service intern.ID, c extract.LogPolicyCounts) {
+	acc := s.logPolicy[service]
+	if acc == nil {
+		if s.logPolicy == nil {
+			s.logPolicy = map[intern.ID]*logPolicyEntry{}
+		}
+		acc = &logPolicyEntry{}
+		s.logPolicy[service] = acc
+	}
+	acc.Add(c)
+	acc.lastNs = s.nowNs
+}
+
+// LogPolicy returns, per service, the log records read since the start
+// and how many carried each field of the logging policy
+// (conformance/policy), merged over shards.
+func (a *Analyzer) LogPolicy() map[string]extract.LogPolicyCounts {
+	out := map[string]extract.LogPolicyCounts{}
+	for _, s := range a.shards {
+		s.mu.Lock()
+		for id, c := range s.logPolicy {
+			name := s.names.Name(id)
+			acc := out[name]
+			acc.Add(c.LogPolicyCounts)
+			out[name] = acc
+		}
+		s.mu.Unlock()
+	}
+	return out
+}
+
 // ConsumeTraces pairs the spans of td in shard key%Shards at processing time
 // now, after expiring what waited long enough. It returns the span count.
 func (a *Analyzer) ConsumeTraces(key int, td ptrace.Traces, now time.Time) int {
@@ -180,7 +221,8 @@ func (a *Analyzer) ConsumeProtobuf(key int, b []byte, now time.Time) (int, error
 }
 
 // ConsumeLogsProtobuf reads breaker observations from the log records of an
-// OTLP protobuf ExportLogsServiceRequest without building pdata.
+// OTLP protobuf ExportLogsServiceRequest without building pdata, and counts
+// the fields of the logging policy each service's records carry.
 func (a *Analyzer) ConsumeLogsProtobuf(key int, b []byte, now time.Time) (int, error) {
 	s := a.shards[uint(key)%uint(len(a.shards))]
 	s.mu.Lock()
@@ -241,11 +283,19 @@ func (a *Analyzer) sweep(now time.Time) {
 	defer a.msg.mu.Unlock()
 	for _, s := range a.shards {
 		s.agg.EvictIdle(before)
+		for id, c := range s.logPolicy {
+			if c.lastNs < before {
+				delete(s.logPolicy, id)
+			}
+		}
 	}
 	a.names.Sweep(func(mark func(intern.ID)) {
 		for _, s := range a.shards {
 			s.agg.MarkNames(mark)
 			s.store.MarkNames(mark)
+			for id := range s.logPolicy {
+				mark(id)
+			}
 		}
 		a.msg.store.MarkNames(mark)
 	})

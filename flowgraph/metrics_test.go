@@ -69,6 +69,23 @@ func TestMetricsExposition(t *testing.T) {
 		"flowlens_breaker_transitions_total{instance=fg-1,service=checkout,state=half_open,target=payments}":        1,
 		"flowlens_breaker_transitions_total{instance=fg-1,service=checkout,state=closed,target=payments}":           1,
 		"flowlens_flowgraph_span_outcomes_total{instance=fg-1,outcome=evicted}":                                     0,
+		// the logging policy: checkout's calls to payments and to fulfilment
+		// (through the queue) were recorded on both sides, those to the
+		// uninstrumented api.stripe.com and the dropped messages on its side only
+		conformanceCalls("checkout", "client", "both"):     787,
+		conformanceCalls("checkout", "client", "one_side"): 420,
+		conformanceCalls("checkout", "server", "both"):     400,
+		conformanceCalls("gateway", "client", "both"):      400,
+		conformanceCalls("payments", "server", "both"):     407,
+		conformanceCalls("fulfilment", "server", "both"):   380,
+		// fulfilment's three breaker log lines have its name and a time, no
+		// instance, severity or trace ID
+		"flowlens_conformance_log_records_total{instance=fg-1,service=fulfilment}":                         3,
+		"flowlens_conformance_log_records_with_total{field=service_name,instance=fg-1,service=fulfilment}": 3,
+		"flowlens_conformance_log_records_with_total{field=instance,instance=fg-1,service=fulfilment}":     0,
+		"flowlens_conformance_log_records_with_total{field=timestamp,instance=fg-1,service=fulfilment}":    3,
+		"flowlens_conformance_log_records_with_total{field=severity,instance=fg-1,service=fulfilment}":     0,
+		"flowlens_conformance_log_records_with_total{field=trace_id,instance=fg-1,service=fulfilment}":     0,
 	}
 	for k, v := range want {
 		g, ok := got[k]
@@ -83,4 +100,16 @@ func TestMetricsExposition(t *testing.T) {
 	if got["flowlens_flowgraph_span_outcomes_total{instance=fg-1,outcome=duplicate}"] == 0 {
 		t.Errorf("duplicates not counted")
 	}
+	// root requests have no client side, database calls no server side:
+	// the policy says nothing of them
+	for k := range got {
+		if strings.HasPrefix(k, "flowlens_conformance_calls_total") && (strings.Contains(k, "service=user") ||
+			strings.Contains(k, "service=orders_db") || strings.Contains(k, "service=gateway,side=server")) {
+			t.Errorf("%s is counted", k)
+		}
+	}
+}
+
+func conformanceCalls(service, side, recorded string) string {
+	return "flowlens_conformance_calls_total{instance=fg-1,recorded=" + recorded + ",service=" + service + ",side=" + side + "}"
 }

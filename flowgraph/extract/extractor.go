@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"unsafe"
 
+	"github.com/flowlens/flowlens/conformance/policy"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -41,6 +42,79 @@ type Handler interface {
 // BreakerHandler receives breaker observations from log records.
 type BreakerHandler interface {
 	HandleBreaker(service intern.ID, obs BreakerObs)
+}
+
+// LogPolicyHandler is a BreakerHandler that also counts, per resource,
+// how many log records carry what the logging policy asks for
+// (conformance/policy); Logs and LogsProtobuf call it once per resource.
+type LogPolicyHandler interface {
+	BreakerHandler
+	HandleLogPolicy(service intern.ID, c LogPolicyCounts)
+}
+
+// LogPolicyCounts counts the log records of one resource, and those of
+// them that carry each field of the logging policy.
+type LogPolicyCounts struct {
+	Records                                             uint64
+	ServiceName, Instance, Timestamp, Severity, TraceID uint64
+}
+
+// Add adds o to c.
+func (c *LogPolicyCounts) Add(o LogPolicyCounts) {
+	c.Records += o.Records
+	c.ServiceName += o.ServiceName
+	c.Instance += o.Instance
+	c.Timestamp += o.Timestamp
+	c.Severity += o.Severity
+	c.TraceID += o.TraceID
+}
+
+// resourceIdentity counts the resource-level fields: every record of the
+// resource has them or none does.
+func (c *LogPolicyCounts) resourceIdentity(hasName, hasInstance bool) {
+	if hasName {
+		c.ServiceName = c.Records
+	}
+	if hasInstance {
+		c.Instance = c.Records
+	}
+}
+
+// record counts one record's own fields.
+func (c *LogPolicyCounts) record(ts uint64, sevNumber uint64, sevText bool, traceID []byte) {
+	c.Records++
+	if ts != 0 {
+		c.Timestamp++
+	}
+	if sevNumber != 0 || sevText {
+		c.Severity++
+	}
+	if len(traceID) == 16 && !allZero(traceID) {
+		c.TraceID++
+	}
+}
+
+// instanceSet says whether an instance attribute's value names one, as the
+// protobuf path reads it: a non-empty string, a number, or true.
+func instanceSet(v pcommon.Value) bool {
+	switch v.Type() {
+	case pcommon.ValueTypeStr:
+		return v.Str() != ""
+	case pcommon.ValueTypeInt:
+		return true
+	case pcommon.ValueTypeBool:
+		return v.Bool()
+	}
+	return false
+}
+
+func allZero(b []byte) bool {
+	for _, x := range b {
+		if x != 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // Extractor walks pdata and fills one reused Span. Not safe for concurrent
@@ -106,18 +180,25 @@ func (e *Extractor) Traces(td ptrace.Traces, h Handler) int {
 
 // Logs hands every breaker observation found in the log records of ld to h
 // (records carrying the breaker state attribute) and returns their number.
+// A LogPolicyHandler also gets each resource's LogPolicyCounts.
 func (e *Extractor) Logs(ld plog.Logs, h BreakerHandler) int {
 	n := 0
+	ph, _ := h.(LogPolicyHandler)
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
 		var svc intern.ID
 		svcDone := false
+		var counts LogPolicyCounts
 		sls := rl.ScopeLogs()
 		for j := 0; j < sls.Len(); j++ {
 			recs := sls.At(j).LogRecords()
 			for k := 0; k < recs.Len(); k++ {
 				r := recs.At(k)
+				if ph != nil {
+					tid := r.TraceID()
+					counts.record(uint64(r.Timestamp()), uint64(r.SeverityNumber()), r.SeverityText() != "", tid[:])
+				}
 				e.brkState, e.brkTarget = breaker.Unknown, intern.None
 				r.Attributes().Range(e.breakerAttr)
 				if e.brkState == breaker.Unknown {
@@ -133,6 +214,23 @@ func (e *Extractor) Logs(ld plog.Logs, h BreakerHandler) int {
 				h.HandleBreaker(svc, BreakerObs{Target: e.brkTarget, State: e.brkState, TimeNs: ts})
 				n++
 			}
+		}
+		if ph != nil && counts.Records > 0 {
+			if !svcDone {
+				svc = e.service(rl.Resource().Attributes())
+			}
+			attrs := rl.Resource().Attributes()
+			name, hasName := attrs.Get("service.name")
+			hasInstance := false
+			attrs.Range(func(k string, v pcommon.Value) bool {
+				if policy.IsInstanceKey(k) && instanceSet(v) {
+					hasInstance = true
+					return false
+				}
+				return true
+			})
+			counts.resourceIdentity(hasName && name.Type() == pcommon.ValueTypeStr && name.Str() != "", hasInstance)
+			ph.HandleLogPolicy(svc, counts)
 		}
 	}
 	return n

@@ -166,6 +166,17 @@ func (b *breakers) HandleBreaker(svc intern.ID, o extract.BreakerObs) {
 	b.obs = append(b.obs, fmt.Sprintf("%d %+v", svc, o))
 }
 
+// policies records breaker observations and each resource's counts of
+// the logging policy's fields.
+type policies struct {
+	breakers
+	counts []string
+}
+
+func (p *policies) HandleLogPolicy(svc intern.ID, c extract.LogPolicyCounts) {
+	p.counts = append(p.counts, fmt.Sprintf("%d %+v", svc, c))
+}
+
 func logsSeed() []byte {
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
@@ -183,7 +194,14 @@ func logsSeed() []byte {
 			r.Attributes().PutStr("breaker.state", s)
 		}
 		r.Attributes().PutStr("breaker.name", "orders_db")
+		if i%2 == 0 {
+			r.SetTraceID(pcommon.TraceID{byte(i + 1)})
+			r.SetSeverityNumber(plog.SeverityNumberWarn)
+		} else {
+			r.SetSeverityText("warn")
+		}
 	}
+	rl.Resource().Attributes().PutStr("host.name", "node-1")
 	other := ld.ResourceLogs().AppendEmpty() // no service.name
 	r := other.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
 	r.Attributes().PutStr("breaker.state", "open")
@@ -199,7 +217,7 @@ func logsAgree(t *testing.T, b []byte) bool {
 	t.Helper()
 	names := intern.NewTable(0)
 	ex := extract.New(extract.DefaultNames, names)
-	var viaWire, viaPdata breakers
+	var viaWire, viaPdata policies
 	_, werr := ex.LogsProtobuf(b, &viaWire)
 	var u plog.ProtoUnmarshaler
 	ld, err := u.UnmarshalLogs(b)
@@ -212,6 +230,9 @@ func logsAgree(t *testing.T, b []byte) bool {
 	ex.Logs(ld, &viaPdata)
 	if fmt.Sprint(viaWire.obs) != fmt.Sprint(viaPdata.obs) {
 		t.Fatalf("breaker observations differ:\nprotobuf %v\npdata    %v", viaWire.obs, viaPdata.obs)
+	}
+	if fmt.Sprint(viaWire.counts) != fmt.Sprint(viaPdata.counts) {
+		t.Fatalf("logging policy counts differ:\nprotobuf %v\npdata    %v", viaWire.counts, viaPdata.counts)
 	}
 	return true
 }
@@ -226,6 +247,26 @@ func TestLogsProtobufFindsBreakers(t *testing.T) {
 	}
 	if !logsAgree(t, logsSeed()) {
 		t.Fatal("pdata refused the seed")
+	}
+}
+
+// Each resource's records are counted with the fields of the logging
+// policy they carry: the fulfilment records have a service name and an
+// instance; three of four a timestamp, all a severity, two a trace ID;
+// the record of the resource without a name has none of them.
+func TestLogsCountThePolicysFields(t *testing.T) {
+	names := intern.NewTable(0)
+	ex := extract.New(extract.DefaultNames, names)
+	var got policies
+	if _, err := ex.LogsProtobuf(logsSeed(), &got); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		fmt.Sprintf("%d %+v", names.ID("fulfilment"), extract.LogPolicyCounts{Records: 4, ServiceName: 4, Instance: 4, Timestamp: 3, Severity: 4, TraceID: 2}),
+		fmt.Sprintf("%d %+v", names.ID(extract.UnknownService), extract.LogPolicyCounts{Records: 1}),
+	}
+	if fmt.Sprint(got.counts) != fmt.Sprint(want) {
+		t.Errorf("counts\n%v\nwant\n%v", got.counts, want)
 	}
 }
 
@@ -294,6 +335,16 @@ func BenchmarkLogs(b *testing.B) {
 	b.Run("protobuf", func(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			if n, err := ex.LogsProtobuf(buf, &breakers{}); err != nil || n != 10 {
+				b.Fatalf("%d observations, %v", n, err)
+			}
+		}
+	})
+	// what counting the logging policy's fields adds (the analyzer does)
+	b.Run("protobuf+policy", func(b *testing.B) {
+		var p policies
+		for i := 0; i < b.N; i++ {
+			p.obs, p.counts = p.obs[:0], p.counts[:0]
+			if n, err := ex.LogsProtobuf(buf, &p); err != nil || n != 10 {
 				b.Fatalf("%d observations, %v", n, err)
 			}
 		}

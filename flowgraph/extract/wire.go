@@ -3,6 +3,7 @@ package extract
 import (
 	"fmt"
 
+	"github.com/flowlens/flowlens/conformance/policy"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/internal/otlpwire"
@@ -127,6 +128,8 @@ func (e *Extractor) LogsProtobuf(b []byte, h BreakerHandler) (int, error) {
 
 func (e *Extractor) resourceLogs(b []byte, h BreakerHandler) (int, error) {
 	svc := intern.None // looked up at the first record with a breaker state
+	ph, _ := h.(LogPolicyHandler)
+	var counts LogPolicyCounts
 	n := 0
 	err := otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
 		if !otlpwire.ResourceLogsScopeLogs.Is(num, typ) {
@@ -136,7 +139,7 @@ func (e *Extractor) resourceLogs(b []byte, h BreakerHandler) (int, error) {
 			if !otlpwire.ScopeLogsLogRecords.Is(num, typ) {
 				return nil
 			}
-			obs, ok, err := e.wireLogRecord(rec)
+			obs, ok, err := e.wireLogRecord(rec, ph != nil, &counts)
 			if err != nil || !ok {
 				return err
 			}
@@ -150,14 +153,59 @@ func (e *Extractor) resourceLogs(b []byte, h BreakerHandler) (int, error) {
 			return nil
 		})
 	})
-	return n, err
+	if err != nil || ph == nil || counts.Records == 0 {
+		return n, err
+	}
+	id, hasName, hasInstance, err := e.resourceIdentity(b)
+	if err != nil {
+		return n, err
+	}
+	counts.resourceIdentity(hasName, hasInstance)
+	ph.HandleLogPolicy(id, counts)
+	return n, nil
+}
+
+// resourceIdentity is resourceService, and whether the resource names the
+// service and an instance of it (conformance/policy).
+func (e *Extractor) resourceIdentity(b []byte) (svc intern.ID, hasName, hasInstance bool, err error) {
+	err = otlpwire.Each(b, func(num protowire.Number, typ protowire.Type, v []byte, _ uint64) error {
+		if !otlpwire.ResourceSpansResource.Is(num, typ) {
+			return nil
+		}
+		return otlpwire.Each(v, func(num protowire.Number, typ protowire.Type, kv []byte, _ uint64) error {
+			if !otlpwire.ResourceAttributes.Is(num, typ) {
+				return nil
+			}
+			k, kind, str, n, err := keyValue(kv)
+			if err != nil {
+				return err
+			}
+			set := kind == valStr && len(str) > 0 || kind == valInt || kind == valBool && n != 0
+			switch {
+			case string(k) == "service.name":
+				if svc == intern.None && kind == valStr && len(str) > 0 {
+					svc, hasName = e.strings.IDBytes(str), true
+				}
+			case set && policy.IsInstanceKey(string(k)):
+				hasInstance = true
+			}
+			return nil
+		})
+	})
+	if svc == intern.None {
+		svc = e.strings.ID(UnknownService)
+	}
+	return svc, hasName, hasInstance, err
 }
 
 // wireLogRecord reads a LogRecord's breaker observation; ok is false when
-// it carries no breaker state.
-func (e *Extractor) wireLogRecord(b []byte) (obs BreakerObs, ok bool, err error) {
+// it carries no breaker state. With count it also counts the record's
+// fields of the logging policy into c.
+func (e *Extractor) wireLogRecord(b []byte, count bool, c *LogPolicyCounts) (obs BreakerObs, ok bool, err error) {
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
-	var ts, observed uint64
+	var ts, observed, sevNumber uint64
+	var sevText bool
+	var traceID []byte
 	maxKey := e.keyLimit
 	for len(b) > 0 {
 		var f otlpwire.Field
@@ -169,6 +217,12 @@ func (e *Extractor) wireLogRecord(b []byte) (obs BreakerObs, ok bool, err error)
 			ts = f.X
 		case otlpwire.LogRecordObservedTime:
 			observed = f.X
+		case otlpwire.LogRecordSeverityNumber:
+			sevNumber = f.X
+		case otlpwire.LogRecordSeverityText:
+			sevText = len(f.V) > 0
+		case otlpwire.LogRecordTraceID:
+			traceID = f.V
 		case otlpwire.LogRecordAttributes:
 			k, kind, str, _, err := keyValue(f.V)
 			if err != nil {
@@ -178,6 +232,9 @@ func (e *Extractor) wireLogRecord(b []byte) (obs BreakerObs, ok bool, err error)
 				e.applyBreakerAttr(string(k), kind, str)
 			}
 		}
+	}
+	if count {
+		c.record(ts, sevNumber, sevText, traceID)
 	}
 	if e.brkState == breaker.Unknown {
 		return obs, false, nil

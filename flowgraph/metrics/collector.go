@@ -23,8 +23,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowlens/flowlens/conformance/policy"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -55,6 +57,15 @@ type Source interface {
 	SelfStats() SelfStats
 	// Started is when every counter was 0.
 	Started() time.Time
+}
+
+// LogPolicySource is a Source that also counts, per service, the log
+// records it read and those carrying each field of the logging policy
+// (conformance/policy); flowgraph.Analyzer is one. The Collector then
+// exposes them as flowlens_conformance_log_records_total and
+// flowlens_conformance_log_records_with_total.
+type LogPolicySource interface {
+	LogPolicy() map[string]extract.LogPolicyCounts
 }
 
 // Options configure a Collector.
@@ -96,6 +107,7 @@ type Collector struct {
 	edgesEvicted, names, namesTruncated      *prometheus.Desc
 	namesEvicted, breakers, breakersDropped  *prometheus.Desc
 	breakersEvicted                          *prometheus.Desc
+	logRecords, logFields, calls             *prometheus.Desc
 }
 
 // seriesKey is a series of the Collector: its descriptor and label values
@@ -147,6 +159,12 @@ func New(src Source, opt Options) *Collector {
 		breakersDropped: d("flowlens_flowgraph_breaker_observations_dropped_total",
 			"Breaker observations dropped because max_breakers breakers were tracked already."),
 		breakersEvicted: d("flowlens_flowgraph_breakers_evicted_total", "Circuit breakers forgotten after max_idle without an observation."),
+		logRecords:      d("flowlens_conformance_log_records_total", "Log records of a service read from the log stream.", "service"),
+		logFields: d("flowlens_conformance_log_records_with_total",
+			"Log records of a service that carry a field of the logging policy: service_name, instance, timestamp, severity, trace_id.", "service", "field"),
+		calls: d("flowlens_conformance_calls_total",
+			"Calls a service made (side client: client and producer spans) or served (side server), recorded on both sides (recorded both) or on its side only (one_side: an uninstrumented peer, or a call its caller did not record). Database calls and root requests are not counted.",
+			"service", "side", "recorded"),
 	}
 }
 
@@ -155,7 +173,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{c.requests, c.failed, c.unpaired, c.serverSec, c.clientSec, c.messagingSec,
 		c.retries, c.sent, c.received, c.brkState, c.brkTransitions, c.spans, c.outcomes, c.items, c.capacity,
 		c.edgesN, c.folded, c.namesOverflow, c.edgesEvicted, c.names, c.namesTruncated, c.namesEvicted,
-		c.breakers, c.breakersDropped, c.breakersEvicted} {
+		c.breakers, c.breakersDropped, c.breakersEvicted, c.logRecords, c.logFields, c.calls} {
 		ch <- d
 	}
 }
@@ -216,6 +234,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	c.emitFlows(ch, c.sent, sent)
 	c.emitFlows(ch, c.received, recv)
+	c.emitConformance(ch, order, byEdge)
 
 	for _, b := range c.src.Breakers() {
 		for _, s := range breaker.States {
@@ -280,6 +299,49 @@ func (c *Collector) createdAt(d *prometheus.Desc, lv []string) time.Time {
 
 func (c *Collector) counter(d *prometheus.Desc, v uint64, lv ...string) prometheus.Metric {
 	return prometheus.MustNewConstMetricWithCreatedTimestamp(d, prometheus.CounterValue, float64(v), c.createdAt(d, lv), lv...)
+}
+
+// emitConformance emits the logging policy's counters: calls recorded on
+// both sides, from the edges (nothing is counted per span for them), and
+// the log records' fields when the source counts them.
+func (c *Collector) emitConformance(ch chan<- prometheus.Metric, order []edgeKey, byEdge map[edgeKey]*edges.Counters) {
+	type callKey struct{ service, side, recorded string }
+	calls := map[callKey]uint64{}
+	var callOrder []callKey
+	for _, k := range order {
+		e := byEdge[k]
+		for _, cc := range policy.EdgeCalls(k.client, k.server, k.conn, e.Requests, e.ClientLatency.Count, e.ServerLatency.Count) {
+			ck := callKey{cc.Service, cc.Side, cc.Recorded}
+			if _, ok := calls[ck]; !ok {
+				callOrder = append(callOrder, ck)
+			}
+			calls[ck] += cc.Calls
+		}
+	}
+	for _, ck := range callOrder {
+		ch <- c.counter(c.calls, calls[ck], ck.service, ck.side, ck.recorded)
+	}
+	ls, ok := c.src.(LogPolicySource)
+	if !ok {
+		return
+	}
+	counts := ls.LogPolicy()
+	services := make([]string, 0, len(counts))
+	for svc := range counts {
+		services = append(services, svc)
+	}
+	sort.Strings(services)
+	for _, svc := range services {
+		n := counts[svc]
+		ch <- c.counter(c.logRecords, n.Records, svc)
+		for _, f := range []struct {
+			field string
+			v     uint64
+		}{{policy.FieldServiceName, n.ServiceName}, {policy.FieldInstance, n.Instance}, {policy.FieldTimestamp, n.Timestamp},
+			{policy.FieldSeverity, n.Severity}, {policy.FieldTraceID, n.TraceID}} {
+			ch <- c.counter(c.logFields, f.v, svc, f.field)
+		}
+	}
 }
 
 func (c *Collector) emitFlows(ch chan<- prometheus.Metric, d *prometheus.Desc, m map[flowKey]uint64) {
