@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/common/model"
+
+	"github.com/flowlens/flowlens/conformance/policy"
 	"github.com/prometheus/prometheus/model/rulefmt"
 	"github.com/prometheus/prometheus/promql/parser"
 	"go.yaml.in/yaml/v3"
@@ -488,4 +490,58 @@ func containsStr(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// conformance alerts when a service's share of log records carrying a
+// field of the logging policy, or of calls recorded on both sides, falls
+// below its target (conformance/policy names both).
+func (s *sh) conformance(c common) []rulefmt.Rule {
+	met := s.l.opts.Metrics
+	if s.m["by"] != nil {
+		s.errf(s.m["by"], "by: a conformance rule is always per service")
+	}
+	svc := s.str("service")
+	s.checkService(s.m["service"], "service", svc)
+	field, side := s.str("logs"), s.str("calls")
+	switch {
+	case (s.m["logs"] == nil) == (s.m["calls"] == nil):
+		s.errf(nil, "conformance: give logs (a field every log record carries: %s) or calls (client or server: the calls a service makes or serves, recorded on both sides)",
+			strings.Join(policy.Fields, ", "))
+	case s.m["logs"] != nil && !policy.IsField(field):
+		s.errf(s.m["logs"], "logs: %q is not one of %s", field, strings.Join(policy.Fields, ", "))
+	case s.m["calls"] != nil && side != policy.SideClient && side != policy.SideServer:
+		s.errf(s.m["calls"], "calls: %q is not one of client, server", side)
+	}
+	if s.m["target"] == nil {
+		s.errf(nil, "conformance: give target, the lowest healthy share (0.99: 99 %% of records or calls)")
+	}
+	target := s.float("target", 0)
+	if target <= 0 || target > 1 {
+		s.errf(s.m["target"], "target: a share above 0 and at most 1, got %s", fmtFloat(target))
+	}
+	if !s.ok {
+		return nil
+	}
+	by := []string{met.Service}
+	var totalSel, goodSel, what, among string
+	if field != "" {
+		totalSel = met.ConformanceLogRecords + matchers(met.Service, svc)
+		goodSel = met.ConformanceLogFields + matchers(met.Service, svc, met.Field, field)
+		what, among = "log records carry "+field, "the rate of the service's log records"
+	} else {
+		totalSel = met.ConformanceCalls + matchers(met.Service, svc, met.Side, side)
+		goodSel = met.ConformanceCalls + matchers(met.Service, svc, met.Side, side, met.Recorded, policy.RecordedBoth)
+		made := map[string]string{policy.SideClient: "makes", policy.SideServer: "serves"}[side]
+		what, among = "calls it "+made+" are recorded on both sides", "the rate of calls the service "+made
+	}
+	b := s.builder(c)
+	tr := b.ref("total_rate", sumBy(by, nil, c.rate(totalSel)))
+	gr := b.ref("conforming_rate", sumBy(by, nil, c.rate(goodSel)))
+	share := b.ref("share", guardedRatio(gr, tr, c.MinRate))
+	b.alertOn(nil, c, c.Name, share+" < "+fmtFloat(target), c.For, map[string]string{
+		"summary": fmt.Sprintf("%s: {{ $labels.%s }}: {{ $value | humanizePercentage }} of %s, target %s", c.Name, met.Service, what, fmtFloat(target)),
+		"description": fmt.Sprintf("rate(%s) / rate(%s) over %s has been {{ $value | humanizePercentage }} for %s, below the target %s. %s",
+			goodSel, totalSel, c.Window, c.For, fmtFloat(target), c.lowTrafficNote(among)),
+	})
+	return b.rules
 }

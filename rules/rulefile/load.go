@@ -1,7 +1,7 @@
 // Package rulefile reads flowlens rule files: Prometheus rule groups (parsed
 // and validated with Prometheus's own model/rulefmt and PromQL parser) in
 // which a rule item may instead be a flowlens shorthand (ratio, latency,
-// breaker, errors) that compiles to recording rules plus alerts.
+// breaker, errors, conformance) that compiles to recording rules plus alerts.
 //
 // Load never stops at the first problem: it returns the rules that are valid
 // and one Diagnostic (file, line, column, what is wrong) per invalid item, so
@@ -347,7 +347,7 @@ func (l *loader) group(gn *yaml.Node, seen map[string]bool, records map[string]i
 	return g, true
 }
 
-var shorthandKinds = []string{"ratio", "latency", "breaker", "errors"}
+var shorthandKinds = []string{"ratio", "latency", "breaker", "errors", "conformance"}
 
 var plainRuleKeys = []string{"record", "alert", "expr", "for", "keep_firing_for", "labels", "annotations"}
 

@@ -92,6 +92,8 @@ func TestBadFiles(t *testing.T) {
 		{"quantile.yml", []string{`7: rule "Q": quantile: must be between 0 and 1`}, 0},
 		{"promql.yml", []string{`7: group "g": rule "Broken": could not parse expression`, `8: group "g": rule "bad{name}": braces present`}, 1},
 		{"min_rate.yml", []string{`7: rule "E": min_rate: must not be negative`, `10: rule "B": state: "ajar" is not one of`}, 0},
+		{"conformance.yml", []string{`6: rule "A": logs: "traceid" is not one of service_name, instance, timestamp, severity, trace_id`,
+			`9: rule "B": conformance: give logs`, `12: rule "B": target: a share above 0 and at most 1, got 1.5`, `13: rule "B": by: a conformance rule is always per service`}, 0},
 	}
 	for _, tc := range cases {
 		t.Run(tc.file, func(t *testing.T) {

@@ -16,10 +16,15 @@ type Metrics struct {
 	BreakerState       string // gauge per (service, target, state): 1 current, 0 others
 	BreakerTransitions string // counter per (service, target, state): transitions into state
 
+	ConformanceLogRecords string // counter per service: log records read
+	ConformanceLogFields  string // counter per (service, field): log records carrying the field
+	ConformanceCalls      string // counter per (service, side, recorded): calls made or served
+
 	// Label names.
 	Client, Server, ConnectionType string // edge labels
 	Service, Destination           string // message-flow labels
 	Target, State                  string // breaker labels
+	Field, Side, Recorded          string // conformance labels
 }
 
 // DefaultMetrics are the names flowgraph/metrics exposes.
@@ -37,6 +42,10 @@ func DefaultMetrics() Metrics {
 		BreakerState:       "flowlens_breaker_state",
 		BreakerTransitions: "flowlens_breaker_transitions_total",
 
+		ConformanceLogRecords: "flowlens_conformance_log_records_total",
+		ConformanceLogFields:  "flowlens_conformance_log_records_with_total",
+		ConformanceCalls:      "flowlens_conformance_calls_total",
+
 		Client:         "client",
 		Server:         "server",
 		ConnectionType: "connection_type",
@@ -44,6 +53,9 @@ func DefaultMetrics() Metrics {
 		Destination:    "destination",
 		Target:         "target",
 		State:          "state",
+		Field:          "field",
+		Side:           "side",
+		Recorded:       "recorded",
 	}
 }
 

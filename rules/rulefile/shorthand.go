@@ -47,6 +47,8 @@ func (l *loader) shorthand(kind string, n *yaml.Node, group string) []rulefmt.Ru
 		keys = []string{"edge", "connection_type", "threshold"}
 	case "breaker":
 		keys = []string{"service", "target", "state", "flapping_transitions", "flapping_window"}
+	case "conformance":
+		keys = []string{"service", "logs", "calls", "target"}
 	}
 	ruleName := ""
 	if n.Kind == yaml.MappingNode {
@@ -72,6 +74,8 @@ func (l *loader) shorthand(kind string, n *yaml.Node, group string) []rulefmt.Ru
 		rs = s.errors(c)
 	case "breaker":
 		rs = s.breaker(c)
+	case "conformance":
+		rs = s.conformance(c)
 	}
 	if !s.ok {
 		return nil
@@ -155,6 +159,8 @@ func (s *sh) common(kind string) common {
 		defFor = 10 * time.Minute
 	case "breaker":
 		defFor = time.Minute
+	case "conformance":
+		defFor = 15 * time.Minute
 	}
 	c.For = s.dur("for", defFor)
 	c.KeepFiringFor = s.dur("keep_firing_for", 0)
