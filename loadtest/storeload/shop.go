@@ -38,13 +38,8 @@ func LoadShop(ctx context.Context, st *storage.Store) (*Shop, error) {
 // the schema and stores the Shop in it: the fixture the readers' tests
 // share. The store stays open for the caller.
 func StoreShop(ctx context.Context, cfg storage.Config) (*storage.Store, *Shop, error) {
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	st, err := OpenMigrated(ctx, cfg)
 	if err != nil {
-		return nil, nil, err
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		st.Close()
 		return nil, nil, err
 	}
 	shop, err := LoadShop(ctx, st)
@@ -53,4 +48,19 @@ func StoreShop(ctx context.Context, cfg storage.Config) (*storage.Store, *Shop, 
 		return nil, nil, err
 	}
 	return st, shop, nil
+}
+
+// OpenMigrated opens cfg's database as a user who may create tables and
+// applies the schema, for a test or benchmark to Load a system into.
+func OpenMigrated(ctx context.Context, cfg storage.Config) (*storage.Store, error) {
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return nil, err
+	}
+	if _, err := st.Migrate(ctx); err != nil {
+		st.Close()
+		return nil, err
+	}
+	return st, nil
 }
