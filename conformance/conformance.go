@@ -96,6 +96,27 @@ type Peer struct {
 	// uninstrumented service (client side), or a caller that does not
 	// record its calls (server side).
 	Instrumented bool `json:"instrumented"`
+	// Messages says these are messages: sent to a queue or topic that
+	// nobody was seen receiving (lost, or consumers that record nothing),
+	// or received with no producer span.
+	Messages bool `json:"messages,omitempty"`
+	// Meaning says what the calls point at, for people.
+	Meaning string `json:"meaning"`
+}
+
+// meaning says what calls recorded on one side point at.
+func (p Peer) meaning(side string) string {
+	switch {
+	case side == policy.SideServer && p.Messages:
+		return "messages received with no producer span: their producer records nothing"
+	case side == policy.SideServer:
+		return "served with no client span: the caller does not record its calls"
+	case p.Messages:
+		return "messages sent that nobody was seen receiving: lost in " + p.Name + ", or its consumers record nothing"
+	case p.Instrumented:
+		return p.Name + " records spans elsewhere: these calls were refused (an open breaker), lost, or never reached it"
+	}
+	return p.Name + " records nothing: an uninstrumented peer"
 }
 
 // Read builds the report of req from st: the log records of the window
@@ -173,7 +194,10 @@ func Build(req Request, logs []storage.LogFieldCounts, edges []storage.EdgeAggre
 
 	// who records spans: a side with a duration on any edge
 	recording := map[string]bool{}
-	type peerKey struct{ service, side, peer string }
+	type peerKey struct {
+		service, side, peer string
+		messages            bool
+	}
 	oneSided := map[peerKey]uint64{}
 	for _, e := range edges {
 		if e.ClientLatency.Count() > 0 {
@@ -182,7 +206,8 @@ func Build(req Request, logs []storage.LogFieldCounts, edges []storage.EdgeAggre
 		if e.ServerLatency.Count() > 0 {
 			recording[e.Server] = true
 		}
-		for _, cc := range policy.EdgeCalls(e.Client, e.Server, e.ConnectionType, e.Requests, e.ClientLatency.Count(), e.ServerLatency.Count()) {
+		for _, cc := range policy.EdgeCalls(e.Client, e.Server, e.ConnectionType, e.Requests, e.ClientLatency.Count(), e.ServerLatency.Count(),
+			e.MessagesSent+e.MessagesReceived > 0) {
 			s := get(cc.Service)
 			side := &s.Client
 			if cc.Side == policy.SideServer {
@@ -195,7 +220,7 @@ func Build(req Request, logs []storage.LogFieldCounts, edges []storage.EdgeAggre
 			if cc.Recorded == policy.RecordedBoth {
 				(*side).Both += cc.Calls
 			} else {
-				oneSided[peerKey{cc.Service, cc.Side, cc.Peer}] += cc.Calls
+				oneSided[peerKey{cc.Service, cc.Side, cc.Peer, cc.Messages}] += cc.Calls
 			}
 		}
 	}
@@ -205,7 +230,9 @@ func Build(req Request, logs []storage.LogFieldCounts, edges []storage.EdgeAggre
 		if k.side == policy.SideServer {
 			side = s.Server
 		}
-		side.OneSided = append(side.OneSided, Peer{Name: k.peer, Calls: n, Instrumented: recording[k.peer]})
+		p := Peer{Name: k.peer, Calls: n, Instrumented: recording[k.peer], Messages: k.messages}
+		p.Meaning = p.meaning(k.side)
+		side.OneSided = append(side.OneSided, p)
 	}
 
 	for _, s := range by {

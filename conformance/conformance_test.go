@@ -76,7 +76,8 @@ func TestReportIsTheTruth(t *testing.T) {
 			Name: "front",
 			Logs: logs(front, front),
 			Client: &conformance.Calls{Calls: toOrders + toGeo, Both: toOrders, Share: float64(toOrders) / float64(toOrders+toGeo),
-				OneSided: []conformance.Peer{{Name: "geo-api", Calls: toGeo, Instrumented: false}}},
+				OneSided: []conformance.Peer{{Name: "geo-api", Calls: toGeo, Instrumented: false,
+					Meaning: "geo-api records nothing: an uninstrumented peer"}}},
 			Below: []string{"client calls"},
 		},
 		{

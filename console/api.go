@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"math"
 	"net/http"
 	"slices"
 	"strconv"
@@ -14,6 +15,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/conformance"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
@@ -41,6 +43,7 @@ const defaultPoints = 120
 //	/api/v1/logs?from&to&service&severity&contains&trace_id&limit
 //	/api/v1/alerts?state                                  alerts, firing first
 //	/api/v1/edges/{client}/{server}/rules?connection_type   the rules watching one edge
+//	/api/v1/conformance?from&to&service&target            the logging policy's figures per service
 //	/api/v1/about                                         what is configured
 func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route := func(pattern string, params []string, h func(r *http.Request, p *params) (any, error)) {
@@ -135,6 +138,10 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 		}
 		return map[string]any{"configured": true, "rules": rules}, nil
 	})
+	route("/api/v1/conformance", append(rangeParams, "service", "target"), func(r *http.Request, p *params) (any, error) {
+		return c.reader.Conformance(r.Context(), conformance.Request{From: p.from, To: p.to, Service: p.str("service"),
+			Target: p.float("target", conformance.DefaultTarget)})
+	})
 	route("/api/v1/about", nil, func(*http.Request, *params) (any, error) {
 		// what the page may say about its sources: never addresses or credentials
 		return map[string]any{"analyzer": c.reader.Breakers != nil, "alerts": c.reader.Alerts != nil,
@@ -160,6 +167,18 @@ func (p *params) str(k string) string {
 }
 
 func (p *params) all(k string) []string { return p.values[k] }
+
+func (p *params) float(k string, def float64) float64 {
+	s := p.str(k)
+	if s == "" {
+		return def
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if (err != nil || math.IsNaN(f) || math.IsInf(f, 0)) && p.err == nil {
+		p.err = fmt.Errorf("%w: %s %q: want a number", query.ErrBadRequest, k, s)
+	}
+	return f
+}
 
 func (p *params) int(k string, def int) int {
 	s := p.str(k)

@@ -78,6 +78,7 @@ func newRootCmd() *cobra.Command {
 		// the flow graph and its alerts
 		newGraphCmd(g),
 		newRulesCmd(g),
+		newConformanceCmd(g),
 		newAlertsCmd(g),
 		// Grafana
 		newGrafanaCmd(),

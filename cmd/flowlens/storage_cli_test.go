@@ -45,7 +45,8 @@ func (c *storageCLI) run(args ...string) (string, string, error) {
 	g := &globalFlags{}
 	root := &cobra.Command{Use: "flowlens", SilenceUsage: true, SilenceErrors: true}
 	g.register(root)
-	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g), newGraphCmd(g))
+	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g), newGraphCmd(g),
+		newConformanceCmd(g))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

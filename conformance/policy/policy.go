@@ -83,15 +83,19 @@ type CallCount struct {
 	// "unknown").
 	Peer  string
 	Calls uint64
+	// Messages says the calls are messages: the peer is a queue or topic
+	// (client side), or the producer's name for it (server side).
+	Messages bool
 }
 
 // EdgeCalls is what one edge of the flow graph says about the policy on
 // calls. requests are the edge's calls; clientTimed and serverTimed how
 // many of them have a client-side and a server-side duration (the counts
 // of its latency histograms): a paired call has both, a call whose other
-// side never appeared only its own. Database calls have no server side by
-// design and root requests no client side: they say nothing.
-func EdgeCalls(client, server, conn string, requests, clientTimed, serverTimed uint64) []CallCount {
+// side never appeared only its own; messages says the edge carries
+// messages. Database calls have no server side by design and root
+// requests no client side: they say nothing.
+func EdgeCalls(client, server, conn string, requests, clientTimed, serverTimed uint64, messages bool) []CallCount {
 	switch {
 	case requests == 0, conn == connDatabase, client == rootClient:
 		return nil
@@ -105,10 +109,10 @@ func EdgeCalls(client, server, conn string, requests, clientTimed, serverTimed u
 	// that has a duration is the one recorded
 	var out []CallCount
 	if clientTimed > 0 {
-		out = append(out, CallCount{Service: client, Side: SideClient, Recorded: RecordedOne, Peer: server, Calls: clientTimed})
+		out = append(out, CallCount{Service: client, Side: SideClient, Recorded: RecordedOne, Peer: server, Calls: clientTimed, Messages: messages})
 	}
 	if serverTimed > 0 {
-		out = append(out, CallCount{Service: server, Side: SideServer, Recorded: RecordedOne, Peer: client, Calls: serverTimed})
+		out = append(out, CallCount{Service: server, Side: SideServer, Recorded: RecordedOne, Peer: client, Calls: serverTimed, Messages: messages})
 	}
 	return out
 }

@@ -310,7 +310,7 @@ func (c *Collector) emitConformance(ch chan<- prometheus.Metric, order []edgeKey
 	var callOrder []callKey
 	for _, k := range order {
 		e := byEdge[k]
-		for _, cc := range policy.EdgeCalls(k.client, k.server, k.conn, e.Requests, e.ClientLatency.Count, e.ServerLatency.Count) {
+		for _, cc := range policy.EdgeCalls(k.client, k.server, k.conn, e.Requests, e.ClientLatency.Count, e.ServerLatency.Count, e.Sent+e.Received > 0) {
 			ck := callKey{cc.Service, cc.Side, cc.Recorded}
 			if _, ok := calls[ck]; !ok {
 				callOrder = append(callOrder, ck)

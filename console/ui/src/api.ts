@@ -215,6 +215,45 @@ export interface ServiceInterface {
   topics: Topic[];
 }
 
+export interface PolicyField {
+  name: string;
+  known: boolean;
+  with: number;
+  share: number;
+}
+
+export interface PolicyPeer {
+  name: string;
+  calls: number;
+  instrumented: boolean;
+  messages?: boolean;
+  meaning: string;
+}
+
+export interface PolicyCalls {
+  calls: number;
+  both: number;
+  share: number;
+  one_sided?: PolicyPeer[];
+}
+
+export interface PolicyService {
+  name: string;
+  logs?: { records: number; fields: PolicyField[] };
+  client?: PolicyCalls;
+  server?: PolicyCalls;
+  below?: string[];
+}
+
+/** Conformance is how well each service follows the logging policy. */
+export interface Conformance {
+  from: string;
+  to: string;
+  target: number;
+  services: PolicyService[];
+  notes?: string[];
+}
+
 export interface About {
   analyzer: boolean;
   alerts: boolean;

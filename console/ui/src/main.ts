@@ -7,6 +7,7 @@ import { h, link, replace } from './dom';
 import * as fmt from './format';
 import { defaultRange, href, parse, type Route, type View } from './route';
 import { alertsView } from './views/alerts';
+import { conformanceView } from './views/conformance';
 import type { Ctx } from './views/context';
 import { edgeView } from './views/edge';
 import { logsView } from './views/logs';
@@ -32,6 +33,9 @@ const views: Record<View['kind'], (root: HTMLElement, ctx: Ctx) => Promise<void>
   trace: traceView,
   logs: logsView,
   alerts: alertsView,
+  conformance: conformanceView,
+  catalog: async (root, ctx) => ctx.ready(),
+  suggest: async (root, ctx) => ctx.ready(),
   notfound: async (root, ctx) => {
     replace(root, h('h1', {}, 'Not found'), h('p', {}, 'No view has this address. ', link('/map', 'The flow map')));
     ctx.ready();
@@ -65,7 +69,8 @@ async function start() {
   const app = document.getElementById('app')!;
   const about = await get<About>('/api/v1/about').catch(() => ({ analyzer: false, alerts: false, connection_types: [], edge_metrics: [] }) as About);
   const nav = h('nav', { class: 'sections', 'aria-label': 'views' },
-    link('/map', 'Flow map'), link('/traces', 'Traces'), link('/logs', 'Logs'), link('/alerts', 'Alerts'));
+    link('/map', 'Flow map'), link('/catalog', 'Catalog'), link('/traces', 'Traces'), link('/logs', 'Logs'), link('/alerts', 'Alerts'),
+    link('/suggest', 'Suggested rules'), link('/conformance', 'Logging policy'));
   const rangeSel = h('select', { 'aria-label': 'time range' });
   const refresh = h('button', { type: 'button', title: 'load again', 'aria-label': 'refresh' }, '↻');
   const main = h('main', { id: 'view', tabindex: -1 });

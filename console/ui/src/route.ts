@@ -9,6 +9,9 @@ export type View =
   | { kind: 'trace'; id: string; span?: string }
   | { kind: 'logs'; filters: Record<string, string>; follow: boolean }
   | { kind: 'alerts'; state?: string }
+  | { kind: 'catalog'; name?: string; baseline?: string }
+  | { kind: 'conformance'; service?: string; target?: string }
+  | { kind: 'suggest'; window?: string }
   | { kind: 'notfound'; path: string };
 
 /** Range is the time range of a view: from and to as the API reads them
@@ -70,6 +73,15 @@ export function parse(path: string, search: string): Route {
       case 'alerts':
         if (parts.length === 1) return { kind: 'alerts', state: q.get('state') || undefined };
         break;
+      case 'catalog':
+        if (parts.length <= 2) return { kind: 'catalog', name: parts[1], baseline: q.get('baseline') || undefined };
+        break;
+      case 'conformance':
+        if (parts.length === 1) return { kind: 'conformance', service: q.get('service') || undefined, target: q.get('target') || undefined };
+        break;
+      case 'suggest':
+        if (parts.length === 1) return { kind: 'suggest', window: q.get('window') || undefined };
+        break;
     }
     return { kind: 'notfound', path };
   })();
@@ -112,6 +124,19 @@ export function href(view: View, range: Range = defaultRange): string {
     case 'alerts':
       path = '/alerts';
       if (view.state) q.set('state', view.state);
+      break;
+    case 'catalog':
+      path = view.name ? `/catalog/${seg(view.name)}` : '/catalog';
+      if (view.baseline) q.set('baseline', view.baseline);
+      break;
+    case 'conformance':
+      path = '/conformance';
+      if (view.service) q.set('service', view.service);
+      if (view.target) q.set('target', view.target);
+      break;
+    case 'suggest':
+      path = '/suggest';
+      if (view.window) q.set('window', view.window);
       break;
     case 'notfound':
       return view.path;
