@@ -77,40 +77,70 @@ type Topic struct {
 // Topics returns the messaging destinations of service over [from, to),
 // sorted by name.
 func (s *Store) Topics(ctx context.Context, service string, from, to time.Time) (_ []Topic, err error) {
+	if service == "" {
+		return nil, fmt.Errorf("topics: %w: no service", ErrInvalidQuery)
+	}
+	st, err := s.ServiceTopics(ctx, service, from, to)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Topic, len(st))
+	for i := range st {
+		out[i] = st[i].Topic
+	}
+	return out, nil
+}
+
+// ServiceTopic is a messaging destination of one service.
+type ServiceTopic struct {
+	Service string `json:"service"`
+	Topic
+}
+
+// ServiceTopics returns the messaging destinations each service ("" every
+// one) sends to or receives from over [from, to), sorted by service and
+// name. ServiceName leads otel_traces' primary key: for one service the
+// engine reads only its key ranges.
+func (s *Store) ServiceTopics(ctx context.Context, service string, from, to time.Time) (_ []ServiceTopic, err error) {
 	defer func(start time.Time) { s.m.queryDone("topics", start, err) }(time.Now())
 	from, to, err = timeRange(from, to, time.Now())
 	if err != nil {
 		return nil, err
 	}
-	if service == "" {
-		return nil, fmt.Errorf("topics: %w: no service", ErrInvalidQuery)
-	}
 	if err := checkFilter("service", service); err != nil {
 		return nil, err
 	}
-	q := `SELECT SpanAttributes['messaging.destination.name'] AS name, any(SpanAttributes['messaging.system']),
+	q := `SELECT ServiceName, SpanAttributes['messaging.destination.name'] AS name, any(SpanAttributes['messaging.system']),
     countIf(SpanKind = 'Producer') > 0, countIf(SpanKind = 'Consumer') > 0
 FROM ` + s.l.Name(TracesTable) + `
-WHERE ServiceName = {service:String}
+WHERE ({service:String} = '' OR ServiceName = {service:String})
   AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
   AND SpanKind IN ('Producer', 'Consumer') AND name != ''
-GROUP BY name
-ORDER BY name
+GROUP BY ServiceName, name
+ORDER BY ServiceName, name
 LIMIT ` + fmt.Sprint(MaxNames)
 	rows, err := s.conn.Query(ctx, q, namedParams("service", service, "from", from.UnixNano(), "to", to.UnixNano())...)
 	if err != nil {
-		return nil, fmt.Errorf("topics of %s: %w", quoteForError(service), err)
+		return nil, fmt.Errorf("topics of %s: %w", orEvery(service), err)
 	}
 	defer rows.Close()
-	out := []Topic{}
+	out := []ServiceTopic{}
 	for rows.Next() {
-		var t Topic
-		if err := rows.Scan(&t.Name, &t.System, &t.Sends, &t.Receives); err != nil {
-			return nil, fmt.Errorf("topics of %s: %w", quoteForError(service), err)
+		var t ServiceTopic
+		if err := rows.Scan(&t.Service, &t.Name, &t.System, &t.Sends, &t.Receives); err != nil {
+			return nil, fmt.Errorf("topics of %s: %w", orEvery(service), err)
 		}
 		out = append(out, t)
 	}
 	return out, rows.Err()
+}
+
+// orEvery names a service filter in errors: the service, or "every service".
+func orEvery(service string) string {
+	if service == "" {
+		return "every service"
+	}
+	return quoteForError(service)
 }
 
 func (s *Store) queryStrings(ctx context.Context, q string, args []any) ([]string, error) {

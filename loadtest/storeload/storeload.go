@@ -22,11 +22,10 @@ import (
 	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/flowlens/flowlens/agent/logrec"
-	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/loadtest"
+	"github.com/flowlens/flowlens/loadtest/agentlogs"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/logfile"
 	"github.com/flowlens/flowlens/storage"
@@ -49,7 +48,27 @@ type Options struct {
 	LogsPerSpan int
 	// BatchSpans is the spans per insert (default 50000).
 	BatchSpans int
+	// History stores the flow rollups of a system that ran long ago, for
+	// days if need be: the analyzer's processing time follows the spans
+	// (it would clamp spans older than an hour before the wall clock), a
+	// half waits for its other half historyWait of that time, and spans
+	// and logs are not stored (only the rollups; no logs are written).
+	// Start may then lie anywhere in the past.
+	History bool
 }
+
+// historyWait is how long a half waits for its other half, in span time,
+// in a History load: longer than the span time a batch covers
+// (historyBatch), so a pair split between two batches still pairs.
+const historyWait = 5 * time.Minute
+
+// historyBatch is the span time a History load hands the analyzer at
+// once: within its MaxFuture (5m) of the batch's newest span.
+const historyBatch = time.Minute
+
+// historyDrain is how much span time a History load's rollups cover
+// before they are stored, bounding the analyzer's memory.
+const historyDrain = 30 * time.Minute
 
 // Result is what was stored.
 type Result struct {
@@ -70,10 +89,12 @@ func Load(ctx context.Context, st *storage.Store, opts Options) (*Result, error)
 	}
 	cfg := flowgraph.Config{Shards: 1}
 	cfg.SetDefaults()
-	l := &loader{ctx: ctx, st: st, analyzer: flowgraph.NewAnalyzer(cfg), batch: opts.BatchSpans}
-	pcfg := parse.Config{Format: parse.FormatJSON}
-	pcfg.SetDefaults()
-	if l.parser, err = parse.New(pcfg); err != nil {
+	if opts.History {
+		cfg.Store.Wait = historyWait
+		opts.LogsPerSpan = -1
+	}
+	l := &loader{ctx: ctx, st: st, analyzer: flowgraph.NewAnalyzer(cfg), batch: opts.BatchSpans, history: opts.History}
+	if l.logLines, err = agentlogs.New("storeload"); err != nil {
 		return nil, err
 	}
 	l.exporter = otlptrace.NewUnstarted(l)
@@ -92,11 +113,19 @@ func Load(ctx context.Context, st *storage.Store, opts Options) (*Result, error)
 		return nil, err
 	}
 	l.analyzer.FlushStore()
-	rows := rollup.Rows(l.analyzer.DrainRollups())
-	if err := st.InsertEdgeRollups(ctx, rows, ""); err != nil {
-		return nil, fmt.Errorf("store rollups: %w", err)
+	if err := l.storeRollups(); err != nil {
+		return nil, err
 	}
 	return &Result{Truth: g.Truth(), Analyzer: l.analyzer}, nil
+}
+
+// storeRollups stores what the analyzer counted since the last call.
+func (l *loader) storeRollups() error {
+	rows := rollup.Rows(l.analyzer.DrainRollups())
+	if err := l.st.InsertEdgeRollups(l.ctx, rows, ""); err != nil {
+		return fmt.Errorf("store rollups: %w", err)
+	}
+	return nil
 }
 
 // loader is the generator's span processor and log sink. The generator
@@ -107,17 +136,19 @@ type loader struct {
 	st       *storage.Store
 	analyzer *flowgraph.Analyzer
 	exporter *otlptrace.Exporter
-	parser   *parse.Parser
+	logLines *agentlogs.Batcher
 	batch    int
+	// history: see Options.History. spanNs is the newest span end handed
+	// to the analyzer (its processing time), batchNs the oldest span start
+	// pending, drainedNs the span time of the last storeRollups.
+	history                    bool
+	spanNs, batchNs, drainedNs int64
 
 	mu      sync.Mutex
 	pending []sdktrace.ReadOnlySpan
 	spans   storage.SpanRows
 	logs    storage.LogRows
-	line    []byte
-	rec     logrec.Record
-	batches map[string]*logrec.Batch
-	nLogs   int
+	req     []byte
 	err     error
 }
 
@@ -125,6 +156,16 @@ func (l *loader) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
 
 func (l *loader) OnEnd(s sdktrace.ReadOnlySpan) {
 	l.pending = append(l.pending, s)
+	if l.history {
+		start := s.StartTime().UnixNano()
+		if len(l.pending) == 1 || start < l.batchNs {
+			l.batchNs = start
+		}
+		if s.EndTime().UnixNano()-l.batchNs >= int64(historyBatch) {
+			l.keep(l.ForceFlush(l.ctx))
+		}
+		return
+	}
 	if len(l.pending) >= l.batch {
 		l.keep(l.ForceFlush(l.ctx))
 	}
@@ -155,8 +196,30 @@ func (l *loader) UploadTraces(ctx context.Context, rs []*tracepb.ResourceSpans) 
 	if err != nil {
 		return fmt.Errorf("encode spans: %w", err)
 	}
-	if _, err := l.analyzer.ConsumeProtobuf(0, b, time.Now()); err != nil {
+	now := time.Now()
+	if l.history {
+		for _, r := range rs {
+			for _, ss := range r.ScopeSpans {
+				for _, sp := range ss.Spans {
+					l.spanNs = max(l.spanNs, int64(sp.EndTimeUnixNano))
+				}
+			}
+		}
+		now = time.Unix(0, l.spanNs)
+	}
+	if _, err := l.analyzer.ConsumeProtobuf(0, b, now); err != nil {
 		return fmt.Errorf("analyze spans: %w", err)
+	}
+	if l.history {
+		l.analyzer.Tick(now)
+		if l.drainedNs == 0 {
+			l.drainedNs = l.spanNs
+		}
+		if l.spanNs-l.drainedNs >= int64(historyDrain) {
+			l.drainedNs = l.spanNs
+			return l.storeRollups()
+		}
+		return nil
 	}
 	l.spans.Reset()
 	var rejected error
@@ -175,32 +238,16 @@ func (l *loader) UploadTraces(ctx context.Context, rs []*tracepb.ResourceSpans) 
 // Write takes one log line of the shop: written as the shop writes its
 // files, parsed and encoded as the agent does.
 func (l *loader) Write(r *logfile.Record) error {
-	l.line = logfile.AppendJSON(l.line[:0], r)
-	l.rec.Reset()
-	l.parser.Parse(l.line, &l.rec)
-	l.rec.ObservedUnixNano = uint64(time.Now().UnixNano()) // the agent's clock
-	if l.batches == nil {
-		l.batches = map[string]*logrec.Batch{}
-	}
-	b := l.batches[r.Service]
-	if b == nil {
-		b = logrec.NewBatch([]logrec.Attr{{Key: "host.name", Value: "storeload"}}, r.Service,
-			[]logrec.Attr{{Key: "log.file.name", Value: r.Service + ".log"}}, "")
-		l.batches[r.Service] = b
-	}
-	b.Add(&l.rec)
-	if l.nLogs++; l.nLogs >= l.batch {
+	l.logLines.Add(r, time.Now()) // the agent's clock
+	if l.logLines.Len() >= l.batch {
 		return l.flushLogs()
 	}
 	return nil
 }
 
 func (l *loader) flushLogs() error {
-	l.nLogs = 0
-	var req []byte
-	for _, b := range l.batches {
-		req = b.AppendRequest(req)
-	}
+	l.req = l.logLines.AppendRequest(l.req[:0])
+	req := l.req
 	if len(req) == 0 {
 		return nil
 	}

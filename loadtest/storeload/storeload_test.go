@@ -97,3 +97,60 @@ func TestStoredShopIsTheTruth(t *testing.T) {
 		t.Error("the forced-open breaker checkout -> payments is not stored")
 	}
 }
+
+// A History load stores the rollups of hours long gone, each call in the
+// minute it was made: the graph of the whole run is the truth's, and so is
+// the graph of each hour (an analyzer on the wall clock would have moved
+// everything older than an hour into one minute).
+func TestHistoryIsTheTruthHourByHour(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
+	st, err := OpenMigrated(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	start := time.Now().UTC().Truncate(time.Hour).Add(-5 * time.Hour)
+	res, err := Load(ctx, st, Options{Rate: 1, Duration: 3 * time.Hour, Seed: 9, Start: start, History: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var spans uint64
+	if err := st.Conn().QueryRow(ctx, "SELECT count() FROM `"+st.Database()+"`.otel_traces").Scan(&spans); err != nil {
+		t.Fatal(err)
+	}
+	if spans != 0 {
+		t.Errorf("a History load stored %d spans, want only rollups", spans)
+	}
+	requests := func(from, to time.Time) map[[3]string]uint64 {
+		aggs, err := st.QueryEdges(ctx, from, to, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[[3]string]uint64{}
+		for _, a := range aggs {
+			out[[3]string{a.Client, a.Server, a.ConnectionType}] = a.Requests
+		}
+		return out
+	}
+	want := map[[3]string]uint64{}
+	for _, e := range res.Truth.Edges {
+		want[[3]string{e.Client, e.Server, e.ConnectionType}] += e.Requests
+	}
+	got := requests(start.Add(-time.Hour), start.Add(5*time.Hour))
+	for k, w := range want {
+		if got[k] != w {
+			t.Errorf("edge %v: stored %d requests, truth %d", k, got[k], w)
+		}
+	}
+	// root requests arrive at 1/s: 3600 in each hour (and the hours are
+	// read from the hourly tier)
+	for h := range 3 {
+		from := start.Add(time.Duration(h) * time.Hour)
+		if n := requests(from, from.Add(time.Hour))[[3]string{"user", "gateway", ""}]; n != 3600 {
+			t.Errorf("hour %d: %d root requests, want 3600", h, n)
+		}
+	}
+}
