@@ -13,18 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/prometheus/promql"
-	"go.opentelemetry.io/otel/exporters/otlp/otlptrace"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
-	coltracepb "go.opentelemetry.io/proto/otlp/collector/trace/v1"
-	tracepb "go.opentelemetry.io/proto/otlp/trace/v1"
-	"google.golang.org/protobuf/proto"
 
-	"github.com/flowlens/flowlens/flowgraph"
-	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/loadtest"
-	"github.com/flowlens/flowlens/loadtest/gen"
+	"github.com/flowlens/flowlens/loadtest/flowsim"
 	"github.com/flowlens/flowlens/loadtest/topology"
 	"github.com/flowlens/flowlens/rules/rulefile"
 	"github.com/flowlens/flowlens/rules/ruletest"
@@ -42,17 +34,11 @@ const (
 )
 
 // shop is the demo shop (the topology `flowlens up --demo` plays) feeding
-// the flow analyzer on simulated time: its spans go through the OTLP
-// exporter's own conversion into the analyzer's protobuf input, and the
-// analyzer's metrics are exposed in a registry as `flowlens up` exposes
-// them to its rules evaluator.
+// the flow analyzer on simulated time (loadtest/flowsim), its metrics in a
+// registry as `flowlens up` exposes them to its rules evaluator.
 type shop struct {
-	top    *topology.Topology
-	gen    *gen.Generator
-	ended  *endedSpans
-	export *otlptrace.Exporter
-	into   *analyzerInput
-	reg    *prometheus.Registry
+	top *topology.Topology
+	sim *flowsim.System
 }
 
 func newShop(t *testing.T, faults string, seed uint64) *shop {
@@ -61,74 +47,17 @@ func newShop(t *testing.T, faults string, seed uint64) *shop {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var fc flowgraph.Config
-	fc.SetDefaults()
-	fc.Shards = 1
-	an := flowgraph.NewAnalyzer(fc)
-	into := &analyzerInput{an: an, now: ruletest.Epoch}
-	reg := prometheus.NewRegistry()
-	// the counters' created timestamps on the simulated clock, as the
-	// evaluator of `flowlens up` reads them on the real one
-	reg.MustRegister(metrics.New(simulatedStart{an}, metrics.Options{Instance: "demo", Now: func() time.Time { return into.now }}))
-	s := &shop{top: top, ended: &endedSpans{}, into: into, reg: reg}
-	s.export = otlptrace.NewUnstarted(s.into)
-	// the first request at 1s: a span starting at the Unix epoch would read
-	// as one without a start time
-	s.gen, err = gen.New(top, s.ended, nil, gen.Options{Rate: demoRate, Seed: seed, Start: ruletest.Epoch.Add(time.Second), LogsPerSpan: -1})
+	sim, err := flowsim.New(flowsim.Options{Topology: top, Rate: demoRate, Seed: seed, Start: ruletest.Epoch, Instance: "demo"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return s
+	return &shop{top: top, sim: sim}
 }
 
 // runUntil plays the requests arriving before offset at and hands their
 // spans to the analyzer, processed at at.
 func (s *shop) runUntil(ctx context.Context, at time.Duration) error {
-	now := ruletest.Epoch.Add(at)
-	for s.gen.NextArrival() < now.UnixNano() {
-		s.gen.Next()
-	}
-	s.into.now = now
-	if err := s.export.ExportSpans(ctx, s.ended.spans); err != nil {
-		return err
-	}
-	clear(s.ended.spans)
-	s.ended.spans = s.ended.spans[:0]
-	s.into.an.Tick(now) // pairing waits and breaker reordering run on this clock
-	return nil
-}
-
-// simulatedStart is the analyzer started at the simulation's epoch.
-type simulatedStart struct{ *flowgraph.Analyzer }
-
-func (simulatedStart) Started() time.Time { return ruletest.Epoch }
-
-// endedSpans collects the spans the generator ends, for export in batches.
-type endedSpans struct{ spans []sdktrace.ReadOnlySpan }
-
-func (e *endedSpans) OnStart(context.Context, sdktrace.ReadWriteSpan) {}
-func (e *endedSpans) OnEnd(s sdktrace.ReadOnlySpan)                   { e.spans = append(e.spans, s) }
-func (e *endedSpans) Shutdown(context.Context) error                  { return nil }
-func (e *endedSpans) ForceFlush(context.Context) error                { return nil }
-
-// analyzerInput is an OTLP client whose collector is the analyzer,
-// processing at now.
-type analyzerInput struct {
-	an  *flowgraph.Analyzer
-	now time.Time
-}
-
-func (a *analyzerInput) Start(context.Context) error { return nil }
-func (a *analyzerInput) Stop(context.Context) error  { return nil }
-func (a *analyzerInput) UploadTraces(_ context.Context, rs []*tracepb.ResourceSpans) error {
-	b, err := proto.Marshal(&coltracepb.ExportTraceServiceRequest{ResourceSpans: rs})
-	if err != nil {
-		return fmt.Errorf("encode spans: %w", err)
-	}
-	if _, err := a.an.ConsumeProtobuf(0, b, a.now); err != nil {
-		return fmt.Errorf("analyzer refused spans: %w", err)
-	}
-	return nil
+	return s.sim.RunUntil(ctx, ruletest.Epoch.Add(at))
 }
 
 // watched are the values the example rules judge. Their spread over a run
@@ -175,7 +104,7 @@ func evaluate(t *testing.T, s *shop, d time.Duration) evaluation {
 		if err := s.runUntil(ctx, at); err != nil {
 			t.Fatal(err)
 		}
-		if err := sim.Scrape(ctx, s.reg, at); err != nil {
+		if err := sim.Scrape(ctx, s.sim.Registry(), at); err != nil {
 			t.Fatal(err)
 		}
 		if at%evalEvery != 0 {
