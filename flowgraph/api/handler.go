@@ -16,6 +16,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/storage"
+	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 )
 
@@ -315,9 +316,16 @@ func parseTime(s string, now, def time.Time) (time.Time, error) {
 	case s == "now":
 		return now, nil
 	case strings.HasPrefix(s, "now-") || strings.HasPrefix(s, "-"):
-		d, err := time.ParseDuration(strings.TrimPrefix(strings.TrimPrefix(s, "now"), "-"))
+		ds := strings.TrimPrefix(strings.TrimPrefix(s, "now"), "-")
+		d, err := time.ParseDuration(ds)
+		if err != nil {
+			// days and weeks, as Grafana and Prometheus write them (now-7d)
+			var md model.Duration
+			md, err = model.ParseDuration(ds)
+			d = time.Duration(md)
+		}
 		if err != nil || d < 0 {
-			return time.Time{}, fmt.Errorf("%q: want a duration like now-1h", s)
+			return time.Time{}, fmt.Errorf("%q: want a duration like now-1h or now-7d", s)
 		}
 		return now.Add(-d), nil
 	}

@@ -250,3 +250,21 @@ func TestRatesAreOverTheTimeWithCalls(t *testing.T) {
 		t.Fatalf("graph %+v, want 20 req/s over the 44 s of calls", g)
 	}
 }
+
+// The console's range presets go back days and weeks: now-7d is a week
+// before now, as Grafana and Prometheus read it.
+func TestParseTimeDaysAndWeeks(t *testing.T) {
+	now := time.Date(2026, 1, 8, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"now-7d":    now.Add(-7 * 24 * time.Hour),
+		"now-1w":    now.Add(-7 * 24 * time.Hour),
+		"now-1d12h": now.Add(-36 * time.Hour),
+		"now-90m":   now.Add(-90 * time.Minute),
+		"now-1.5h":  now.Add(-90 * time.Minute),
+	} {
+		got, err := ParseTime(in, now, now)
+		if err != nil || !got.Equal(want) {
+			t.Errorf("%s: %v %v, want %v", in, got, err, want)
+		}
+	}
+}
