@@ -44,6 +44,7 @@ const defaultPoints = 120
 //	/api/v1/alerts?state                                  alerts, firing first
 //	/api/v1/edges/{client}/{server}/rules?connection_type   the rules watching one edge
 //	/api/v1/conformance?from&to&service&target            the logging policy's figures per service
+//	/api/v1/suggestions?from&to&window&min_rate           rules drafted from the rollups (from: default 7 days before to)
 //	/api/v1/about                                         what is configured
 func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route := func(pattern string, params []string, h func(r *http.Request, p *params) (any, error)) {
@@ -141,6 +142,28 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route("/api/v1/conformance", append(rangeParams, "service", "target"), func(r *http.Request, p *params) (any, error) {
 		return c.reader.Conformance(r.Context(), conformance.Request{From: p.from, To: p.to, Service: p.str("service"),
 			Target: p.float("target", conformance.DefaultTarget)})
+	})
+	route("/api/v1/suggestions", append(rangeParams, "window", "min_rate"), func(r *http.Request, p *params) (any, error) {
+		req := query.SuggestRequest{From: p.from, To: p.to}
+		if p.str("from") == "" {
+			req.From = p.to.Add(-query.DefaultSuggestHistory)
+		}
+		var err error
+		if req.Options.Window, err = query.Duration("window", p.str("window")); err != nil {
+			return nil, err
+		}
+		if req.Options.MinRate = p.float("min_rate", 0); req.Options.MinRate < 0 {
+			return nil, fmt.Errorf("%w: min_rate %g: want a rate per second, 0 or more", query.ErrBadRequest, req.Options.MinRate)
+		}
+		res, err := c.reader.SuggestRules(r.Context(), req)
+		if err != nil {
+			return nil, err
+		}
+		file, err := res.RuleFile()
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"suggestions": res, "rule_file": string(file)}, nil
 	})
 	route("/api/v1/about", nil, func(*http.Request, *params) (any, error) {
 		// what the page may say about its sources: never addresses or credentials

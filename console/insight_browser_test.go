@@ -1,14 +1,21 @@
 package console_test
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/chromedp/chromedp"
+	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/loadtest/gen"
+	"github.com/flowlens/flowlens/loadtest/storeload"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // The views of what the flows say about the system, over the stored shop:
@@ -87,6 +94,36 @@ func TestInsightViewsInBrowser(t *testing.T) {
 		b.shot(t, "conformance")
 	})
 
+	t.Run("suggested rules from two hours of a system with designed ratios", func(t *testing.T) {
+		base, from, to := historyConsole(t)
+		b.run(t, "open the suggestions", chromedp.Navigate(base+"/suggest?from="+from.Format(time.RFC3339)+"&to="+to.Format(time.RFC3339)), ready("suggest"))
+		ratios := eval[[][]string](t, b, `[...document.querySelectorAll('table.suggested-ratios tbody tr')].map(r => [...r.cells].map(c => c.textContent))`)
+		got := map[string]string{}
+		for _, r := range ratios {
+			got[r[2]] = r[3]
+		}
+		for flows, band := range map[string]string{
+			"front → one per calls into front":                                   "1 ± 0.02",
+			"messages worker received from jobs per messages front sent to jobs": "0.9",
+		} {
+			if !strings.HasPrefix(got[flows], band) {
+				t.Errorf("%s: %q, want %s…; rules: %v", flows, got[flows], band, got)
+			}
+		}
+		skipped := text(t, b, `table.suggest-skipped`)
+		if !strings.Contains(skipped, "front->rare per request into front") || !strings.Contains(skipped, "unstable") {
+			t.Errorf("the flows without a rule do not show rare and the unstable queue:\n%s", skipped)
+		}
+		if file := text(t, b, `pre.rule-file`); !strings.Contains(file, "name: FrontToFanPerRequest") {
+			t.Errorf("rule file:\n%s", file)
+		}
+		b.shot(t, "suggest")
+		b.run(t, "the default range is a week", chromedp.Navigate(base+"/suggest"), ready("suggest"))
+		if q := eval[string](t, b, `location.search`); !strings.Contains(q, "from=now-7d") {
+			t.Errorf("the view's URL is %q, want a week's range", q)
+		}
+	})
+
 	if errs := b.errors(); len(errs) > 0 {
 		t.Errorf("the page wrote errors to its console:\n%s", strings.Join(errs, "\n"))
 	}
@@ -99,4 +136,46 @@ func thousands(n uint64) string {
 		s = s[:i] + "," + s[i:]
 	}
 	return s
+}
+
+// historyConsole is a console over two hours of the system with designed
+// ratios of rules/suggest/testdata (rollups only, and a minute of spans to
+// name its queues), and the range they cover.
+func historyConsole(t *testing.T) (base string, from, to time.Time) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
+	cfg.Username, cfg.Password = chtest.Admin(t)
+	st, err := storeload.OpenMigrated(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	to = time.Now().UTC().Truncate(5 * time.Minute)
+	from = to.Add(-2 * time.Hour)
+	const system = "../rules/suggest/testdata/ratios.yaml"
+	if _, err := storeload.Load(ctx, st, storeload.Options{Topology: system, Rate: 2, Duration: 2 * time.Hour, Seed: 6,
+		Start: from, History: true}); err != nil {
+		t.Fatal(err)
+	}
+	// a minute stored whole: its spans name the queues
+	if _, err := storeload.Load(ctx, st, storeload.Options{Topology: system, Rate: 2, Duration: time.Minute, Seed: 7,
+		Start: time.Now().Add(-4 * time.Minute), LogsPerSpan: -1}); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := readerStore(t, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { reader.Close() })
+	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: reader, Logger: zap.NewNop()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown(context.Background()) })
+	return c.URL(), from, to
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +19,12 @@ import (
 // requests a second, ending 5 minutes ago.
 func (c *storageCLI) load(topology string) *gen.Truth {
 	c.t.Helper()
+	return c.store(storeload.Options{Topology: topology, Rate: 20, Duration: time.Minute, Seed: 3, Start: time.Now().Add(-6 * time.Minute)})
+}
+
+// store plays opts into the CLI's database.
+func (c *storageCLI) store(opts storeload.Options) *gen.Truth {
+	c.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cfg := storage.Config{Addr: c.addr, Database: c.db}
@@ -26,8 +34,7 @@ func (c *storageCLI) load(topology string) *gen.Truth {
 		c.t.Fatal(err)
 	}
 	defer st.Close()
-	res, err := storeload.Load(ctx, st, storeload.Options{Topology: topology, Rate: 20, Duration: time.Minute,
-		Seed: 3, Start: time.Now().Add(-6 * time.Minute)})
+	res, err := storeload.Load(ctx, st, opts)
 	if err != nil {
 		c.t.Fatal(err)
 	}
@@ -61,5 +68,29 @@ func TestConformanceCommand(t *testing.T) {
 	want := "front → geo-api: " + fmt.Sprint(toGeo) + " calls: geo-api records nothing: an uninstrumented peer"
 	if !strings.Contains(out, want) {
 		t.Errorf("output lacks %q:\n%s", want, out)
+	}
+}
+
+// `flowlens rules suggest` writes a rule file `flowlens rules check`
+// accepts, and says on stderr which flows get no rule and why.
+func TestRulesSuggestCommand(t *testing.T) {
+	c := newStorageCLI(t)
+	c.store(storeload.Options{Topology: "../../rules/suggest/testdata/ratios.yaml", Rate: 2, Duration: 2 * time.Hour, Seed: 5,
+		Start: time.Now().Add(-130 * time.Minute), History: true})
+	file := filepath.Join(t.TempDir(), "suggested.yml")
+	out, errOut, err := c.run("rules", "suggest", "--since", "3h", "--out", file)
+	if err != nil {
+		t.Fatalf("%v\n%s%s", err, out, errOut)
+	}
+	if !strings.Contains(errOut, "front->rare per request into front: too little traffic") {
+		t.Errorf("stderr does not say why front->rare has no rule:\n%s", errOut)
+	}
+	if out, errOut, err := c.run("rules", "check", file); err != nil || !strings.Contains(out, "OK") {
+		b, _ := os.ReadFile(file)
+		t.Errorf("rules check of the suggestions: %v\n%s%s\n%s", err, out, errOut, b)
+	}
+	b, _ := os.ReadFile(file)
+	if !strings.Contains(string(b), "name: FrontToFanPerRequest") {
+		t.Errorf("no rule for the fan-out:\n%s", b)
 	}
 }

@@ -126,7 +126,7 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 		},
 	}
 
-	cmd.AddCommand(check, export, test, newRulesEvalCmd(g, opts))
+	cmd.AddCommand(check, export, test, newRulesEvalCmd(g, opts), newRulesSuggestCmd(g))
 	return cmd
 }
 

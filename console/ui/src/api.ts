@@ -254,6 +254,55 @@ export interface Conformance {
   notes?: string[];
 }
 
+export interface SuggestFlow {
+  edge?: string;
+  sent?: string;
+  received?: string;
+  service?: string;
+}
+
+export interface Suggestion {
+  kind: string;
+  name: string;
+  numerator?: SuggestFlow;
+  denominator?: SuggestFlow;
+  client?: string;
+  server?: string;
+  side?: string;
+  mean: number;
+  spread: number;
+  min: number;
+  max: number;
+  windows: number;
+  of: number;
+  count: number;
+  rate: number;
+  expected?: number;
+  tolerance?: number;
+  quantile?: number;
+  threshold_seconds?: number;
+}
+
+export interface SuggestSkipped {
+  kind: string;
+  what: string;
+  reason: string;
+  detail: string;
+}
+
+/** Suggestions are the rules drafted from the rollup history. */
+export interface Suggestions {
+  suggestions: {
+    from: string;
+    to: string;
+    options: { window_ns: number; min_rate: number; sigmas: number };
+    ratios: Suggestion[];
+    latency: Suggestion[];
+    skipped: SuggestSkipped[];
+  };
+  rule_file: string;
+}
+
 export interface About {
   analyzer: boolean;
   alerts: boolean;

@@ -13,6 +13,7 @@ import { edgeView } from './views/edge';
 import { logsView } from './views/logs';
 import { mapView } from './views/map';
 import { serviceView } from './views/service';
+import { suggestView } from './views/suggest';
 import { traceView } from './views/trace';
 import { tracesView } from './views/traces';
 
@@ -35,7 +36,7 @@ const views: Record<View['kind'], (root: HTMLElement, ctx: Ctx) => Promise<void>
   alerts: alertsView,
   conformance: conformanceView,
   catalog: async (root, ctx) => ctx.ready(),
-  suggest: async (root, ctx) => ctx.ready(),
+  suggest: suggestView,
   notfound: async (root, ctx) => {
     replace(root, h('h1', {}, 'Not found'), h('p', {}, 'No view has this address. ', link('/map', 'The flow map')));
     ctx.ready();
