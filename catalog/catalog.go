@@ -57,9 +57,12 @@ type Request struct {
 
 // Catalog is every service of a window.
 type Catalog struct {
-	From     time.Time `json:"from"`
-	To       time.Time `json:"to"`
-	Services []Service `json:"services"`
+	From time.Time `json:"from"`
+	To   time.Time `json:"to"`
+	// RateSeconds is the time rates are over: from the window's first
+	// span to its last (the window's length when it has none).
+	RateSeconds float64   `json:"rate_seconds"`
+	Services    []Service `json:"services"`
 }
 
 // Service is what one service is, as observed.
@@ -89,7 +92,7 @@ type Operation struct {
 	Kind     string   `json:"kind"` // OpServer or OpConsumer
 	Protocol string   `json:"protocol,omitempty"`
 	Calls    uint64   `json:"calls"`
-	Rate     float64  `json:"rate"` // per second over the window
+	Rate     float64  `json:"rate"` // per second over RateSeconds
 	Errors   uint64   `json:"errors"`
 	Callers  []Caller `json:"callers"`
 }
@@ -170,14 +173,37 @@ func Read(ctx context.Context, st *storage.Store, req Request) (Catalog, error) 
 	if err := g.Wait(); err != nil {
 		return Catalog{}, fmt.Errorf("catalog: %w", err)
 	}
+	if req.Service != "" && !slices.ContainsFunc(o.Resources, func(r storage.ServiceResource) bool { return r.Service == req.Service }) {
+		// a node that records nothing: its protocols are its callers'
+		// spans'
+		var err error
+		if o.Operations, err = st.SpanOperations(ctx, req.From, req.To, ""); err != nil {
+			return Catalog{}, fmt.Errorf("catalog: %w", err)
+		}
+	}
 	return Build(req, o), nil
 }
 
-// Build is the catalog of req from what was observed.
+// Build is the catalog of req from what was observed. Rates are over the
+// time the window has spans, from the first to the last (as the flow
+// graph's are): a service that ran for a minute of an hour's window is
+// not shown a sixtieth as busy.
 func Build(req Request, o Observed) Catalog {
 	secs := req.To.Sub(req.From).Seconds()
+	var first, last time.Time
+	for _, r := range o.Resources {
+		if first.IsZero() || r.First.Before(first) {
+			first = r.First
+		}
+		if r.Last.After(last) {
+			last = r.Last
+		}
+	}
+	if !first.IsZero() {
+		secs = max(last.Sub(first).Seconds(), 1)
+	}
 	rate := func(n uint64) float64 { return float64(n) / secs }
-	c := Catalog{From: req.From, To: req.To, Services: []Service{}}
+	c := Catalog{From: req.From, To: req.To, RateSeconds: secs, Services: []Service{}}
 	by := map[string]*Service{}
 	get := func(name, kind string) *Service {
 		s := by[name]

@@ -94,3 +94,35 @@ func TestRulesSuggestCommand(t *testing.T) {
 		t.Errorf("no rule for the fan-out:\n%s", b)
 	}
 }
+
+// `flowlens services` lists the shop's services and nodes, `flowlens
+// services NAME` says what one does, and --compare-to what changed.
+func TestServicesCommand(t *testing.T) {
+	c := newStorageCLI(t)
+	now := time.Now()
+	c.store(storeload.Options{Rate: 20, Duration: time.Minute, Seed: 1, Start: now.Add(-50 * time.Minute)})
+	c.store(storeload.Options{Topology: "../../catalog/testdata/shop-changed.yaml", Rate: 20, Duration: time.Minute, Seed: 2, Start: now.Add(-10 * time.Minute)})
+	out := c.mustRun("services", "--since", "15m")
+	for _, want := range []string{"payments          service", "postgres          database", "payment-provider  external"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("the list lacks %q:\n%s", want, out)
+		}
+	}
+	out = c.mustRun("services", "checkout", "--since", "15m", "--compare-to", "40m")
+	for _, want := range []string{
+		"checkout (service)",
+		"POST /orders (server, http): ",
+		"; called by gateway ",
+		"fulfilment (messages via orders, kafka): ",
+		"orders (kafka): produces",
+		"checkout: new call shipping (via order-events)",
+		"checkout: new topic order-events (produces)",
+	} {
+		if !strings.Contains(out, want) {
+			t.Errorf("checkout's entry lacks %q:\n%s", want, out)
+		}
+	}
+	if changes := out[strings.Index(out, "changes since"):]; strings.Count(changes, "\n") != 3 {
+		t.Errorf("checkout's changes are its new call and topic, no more:\n%s", changes)
+	}
+}

@@ -79,6 +79,7 @@ func newRootCmd() *cobra.Command {
 		newGraphCmd(g),
 		newRulesCmd(g),
 		newConformanceCmd(g),
+		newServicesCmd(g),
 		newAlertsCmd(g),
 		// Grafana
 		newGrafanaCmd(),
