@@ -335,3 +335,25 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 	sort.Slice(out.Services, func(i, j int) bool { return out.Services[i].Name < out.Services[j].Name })
 	return out
 }
+
+// One service's entry is what the whole catalog says of it.
+func TestOneServiceIsItsEntryInTheWhole(t *testing.T) {
+	st := store(t)
+	start := time.Now().UTC().Add(-20 * time.Minute)
+	play(t, st, "", start, 3)
+	from, to := start.Add(-time.Minute), start.Add(5*time.Minute)
+	whole := read(t, st, from, to)
+	for _, svc := range []string{"checkout", "fulfilment", "postgres", "payment-provider"} {
+		one, err := catalog.Read(context.Background(), st, catalog.Request{From: from, To: to, Service: svc})
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(whole.Services, func(s catalog.Service) bool { return s.Name == svc })
+		if len(one.Services) != 1 || i < 0 {
+			t.Fatalf("%s: %d entries alone, in the whole at %d", svc, len(one.Services), i)
+		}
+		if diff := cmp.Diff(whole.Services[i], one.Services[0]); diff != "" {
+			t.Errorf("%s alone (-in the whole +alone):\n%s", svc, diff)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/conformance"
@@ -45,6 +46,7 @@ const defaultPoints = 120
 //	/api/v1/edges/{client}/{server}/rules?connection_type   the rules watching one edge
 //	/api/v1/conformance?from&to&service&target            the logging policy's figures per service
 //	/api/v1/suggestions?from&to&window&min_rate           rules drafted from the rollups (from: default 7 days before to)
+//	/api/v1/catalog?from&to&service&compare_to            the service catalog; compare_to (1d, previous) adds the changes
 //	/api/v1/about                                         what is configured
 func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route := func(pattern string, params []string, h func(r *http.Request, p *params) (any, error)) {
@@ -164,6 +166,21 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 			return nil, err
 		}
 		return map[string]any{"suggestions": res, "rule_file": string(file)}, nil
+	})
+	route("/api/v1/catalog", append(rangeParams, "service", "compare_to"), func(r *http.Request, p *params) (any, error) {
+		req := query.CatalogRequest{From: p.from, To: p.to, Service: p.str("service")}
+		switch cmp := p.str("compare_to"); cmp {
+		case "":
+		case "previous":
+			req.BaselineFrom, req.BaselineTo = p.from.Add(-p.to.Sub(p.from)), p.from
+		default:
+			d, err := model.ParseDuration(cmp)
+			if err != nil || d <= 0 {
+				return nil, fmt.Errorf("%w: compare_to %q: want previous or a duration like 1d", query.ErrBadRequest, cmp)
+			}
+			req.BaselineFrom, req.BaselineTo = p.from.Add(-time.Duration(d)), p.to.Add(-time.Duration(d))
+		}
+		return c.reader.Catalog(r.Context(), req)
 	})
 	route("/api/v1/about", nil, func(*http.Request, *params) (any, error) {
 		// what the page may say about its sources: never addresses or credentials

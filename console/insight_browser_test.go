@@ -94,6 +94,34 @@ func TestInsightViewsInBrowser(t *testing.T) {
 		b.shot(t, "conformance")
 	})
 
+	t.Run("the catalog is the shop's", func(t *testing.T) {
+		b.run(t, "open the catalog", chromedp.Navigate(s.base+"/catalog?"+rng), ready("catalog"))
+		names := eval[[]string](t, b, `[...document.querySelectorAll('table.catalog tbody tr td:first-child')].map(c => c.textContent)`)
+		want := []string{"payment-provider", "postgres", "redis", "smtp-relay"} // the nodes that record nothing
+		for svc := range s.Truth.SpansByService {
+			want = append(want, svc)
+		}
+		slices.Sort(want)
+		if !slices.Equal(names, want) {
+			t.Errorf("catalog lists %v, want %v", names, want)
+		}
+		b.shot(t, "catalog")
+		b.run(t, "open checkout's entry", click(`table.catalog a[href^="/catalog/checkout"]`), ready("catalog"))
+		ops := eval[[]string](t, b, `[...document.querySelectorAll('table.catalog-ops tbody tr')].map(r => r.cells[0].textContent + ' ← ' + r.cells[5].textContent.replace(/ [0-9.]+\/s/g, ''))`)
+		if !slices.Equal(ops, []string{"POST /orders ← gateway"}) {
+			t.Errorf("checkout serves %v", ops)
+		}
+		calls := eval[[]string](t, b, `[...document.querySelectorAll('table.catalog-calls tbody tr')].map(r => r.cells[0].textContent + ' ' + r.cells[1].textContent)`)
+		if !slices.Contains(calls, "fulfilment messages via orders") || !slices.Contains(calls, "payments call") || len(calls) != 5 {
+			t.Errorf("checkout calls %v", calls)
+		}
+		b.shot(t, "catalog-entry")
+		b.run(t, "compare with the window before", chromedp.Navigate(s.base+"/catalog/checkout?compare=previous&"+rng), ready("catalog"))
+		if changes := text(t, b, `table.changes`); !strings.Contains(changes, "new service") {
+			t.Errorf("against the empty window before, checkout is new:\n%s", changes)
+		}
+	})
+
 	t.Run("suggested rules from two hours of a system with designed ratios", func(t *testing.T) {
 		base, from, to := historyConsole(t)
 		b.run(t, "open the suggestions", chromedp.Navigate(base+"/suggest?from="+from.Format(time.RFC3339)+"&to="+to.Format(time.RFC3339)), ready("suggest"))

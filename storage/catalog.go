@@ -184,12 +184,13 @@ type OperationCaller struct {
 // client span starts before its server span.
 const callerMargin = time.Minute
 
-// OperationCallers pairs each server and consumer span of [from, to) (of
-// one service, "" every one) with its parent span, in the same trace,
-// and counts the calls per operation and calling service. The parents
-// are held in the engine's memory as a hash table (one row per client or
-// producer span of the window, of the service's traces when service is
-// given): the window bounds what it costs.
+// OperationCallers pairs each server and consumer span of [from, to) with
+// its parent span, in the same trace, and counts the calls per operation
+// and calling service: of every service, or (service given) the calls it
+// serves and the calls it makes. The parents are held in the engine's
+// memory as a hash table (one row per client or producer span of the
+// window, of the service's traces when service is given): the window
+// bounds what it costs.
 func (s *Store) OperationCallers(ctx context.Context, from, to time.Time, service string) (_ []OperationCaller, err error) {
 	defer func(start time.Time) { s.m.queryDone("operation_callers", start, err) }(time.Now())
 	if err := catalogRange(from, to, service); err != nil {
@@ -197,22 +198,22 @@ func (s *Store) OperationCallers(ctx context.Context, from, to time.Time, servic
 	}
 	const window = `Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})`
 	const wide = `Timestamp >= fromUnixTimestamp64Nano({cfrom:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})`
-	traces := ""
+	traces, calls := "", ""
 	if service != "" {
 		traces = `
-        AND TraceId IN (SELECT TraceId FROM ` + s.l.Name(TracesTable) + ` WHERE ServiceName = {service:String} AND ` + window + `
-            AND SpanKind IN ('Server', 'Consumer'))`
+      AND TraceId IN (SELECT TraceId FROM ` + s.l.Name(TracesTable) + ` WHERE ServiceName = {service:String} AND ` + wide + `)`
+		calls = `
+WHERE srv.ServiceName = {service:String} OR cli.ServiceName = {service:String}`
 	}
 	q := `SELECT srv.ServiceName, srv.SpanName, srv.SpanKind, srv.ParentSpanId = '' AS root, cli.ServiceName AS caller, count()
 FROM (
     SELECT TraceId, ParentSpanId, ServiceName, SpanName, SpanKind FROM ` + s.l.Name(TracesTable) + `
-    WHERE ({service:String} = '' OR ServiceName = {service:String}) AND ` + window + `
-      AND SpanKind IN ('Server', 'Consumer')
+    WHERE ` + window + ` AND SpanKind IN ('Server', 'Consumer')` + traces + `
 ) AS srv
 LEFT ANY JOIN (
     SELECT TraceId, SpanId, ServiceName FROM ` + s.l.Name(TracesTable) + `
     WHERE ` + wide + ` AND SpanKind IN ('Client', 'Producer')` + traces + `
-) AS cli ON srv.TraceId = cli.TraceId AND srv.ParentSpanId = cli.SpanId
+) AS cli ON srv.TraceId = cli.TraceId AND srv.ParentSpanId = cli.SpanId` + calls + `
 GROUP BY srv.ServiceName, srv.SpanName, srv.SpanKind, root, caller
 ORDER BY srv.ServiceName, srv.SpanName, caller
 LIMIT ` + strconv.Itoa(MaxCatalogRows)

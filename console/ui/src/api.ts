@@ -303,6 +303,71 @@ export interface Suggestions {
   rule_file: string;
 }
 
+export interface CatalogCaller {
+  service: string;
+  calls: number;
+  rate: number;
+  via?: string;
+}
+
+export interface CatalogOperation {
+  name: string;
+  kind: 'server' | 'consumer';
+  protocol?: string;
+  calls: number;
+  rate: number;
+  errors: number;
+  callers: CatalogCaller[];
+}
+
+export interface CatalogCall {
+  service: string;
+  connection_type: string;
+  calls: number;
+  rate: number;
+  failed: number;
+  operations?: string[];
+  protocol?: string;
+  via?: string;
+}
+
+export interface CatalogTopic {
+  name: string;
+  system?: string;
+  produces: boolean;
+  consumes: boolean;
+}
+
+export interface CatalogService {
+  name: string;
+  kind: 'service' | 'database' | 'external';
+  first_seen?: string;
+  last_seen?: string;
+  instances?: string[];
+  versions?: string[];
+  protocols?: string[];
+  operations?: CatalogOperation[];
+  calls?: CatalogCall[];
+  topics?: CatalogTopic[];
+  called_by?: CatalogCaller[];
+}
+
+export interface CatalogChange {
+  service: string;
+  kind: string;
+  what: string;
+}
+
+/** Catalog is what each service is, as observed, and what changed. */
+export interface Catalog {
+  from: string;
+  to: string;
+  rate_seconds: number;
+  services: CatalogService[];
+  baseline?: { from: string; to: string };
+  changes?: CatalogChange[];
+}
+
 export interface About {
   analyzer: boolean;
   alerts: boolean;

@@ -7,6 +7,7 @@ import { h, link, replace } from './dom';
 import * as fmt from './format';
 import { defaultRange, href, parse, type Route, type View } from './route';
 import { alertsView } from './views/alerts';
+import { catalogView } from './views/catalog';
 import { conformanceView } from './views/conformance';
 import type { Ctx } from './views/context';
 import { edgeView } from './views/edge';
@@ -35,7 +36,7 @@ const views: Record<View['kind'], (root: HTMLElement, ctx: Ctx) => Promise<void>
   logs: logsView,
   alerts: alertsView,
   conformance: conformanceView,
-  catalog: async (root, ctx) => ctx.ready(),
+  catalog: catalogView,
   suggest: suggestView,
   notfound: async (root, ctx) => {
     replace(root, h('h1', {}, 'Not found'), h('p', {}, 'No view has this address. ', link('/map', 'The flow map')));

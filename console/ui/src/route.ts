@@ -9,7 +9,7 @@ export type View =
   | { kind: 'trace'; id: string; span?: string }
   | { kind: 'logs'; filters: Record<string, string>; follow: boolean }
   | { kind: 'alerts'; state?: string }
-  | { kind: 'catalog'; name?: string; baseline?: string }
+  | { kind: 'catalog'; name?: string; compare?: string }
   | { kind: 'conformance'; service?: string; target?: string }
   | { kind: 'suggest'; window?: string }
   | { kind: 'notfound'; path: string };
@@ -74,7 +74,7 @@ export function parse(path: string, search: string): Route {
         if (parts.length === 1) return { kind: 'alerts', state: q.get('state') || undefined };
         break;
       case 'catalog':
-        if (parts.length <= 2) return { kind: 'catalog', name: parts[1], baseline: q.get('baseline') || undefined };
+        if (parts.length <= 2) return { kind: 'catalog', name: parts[1], compare: q.get('compare') || undefined };
         break;
       case 'conformance':
         if (parts.length === 1) return { kind: 'conformance', service: q.get('service') || undefined, target: q.get('target') || undefined };
@@ -127,7 +127,7 @@ export function href(view: View, range: Range = defaultRange): string {
       break;
     case 'catalog':
       path = view.name ? `/catalog/${seg(view.name)}` : '/catalog';
-      if (view.baseline) q.set('baseline', view.baseline);
+      if (view.compare) q.set('compare', view.compare);
       break;
     case 'conformance':
       path = '/conformance';
