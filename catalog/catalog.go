@@ -350,6 +350,7 @@ func Build(req Request, o Observed) Catalog {
 		case storage.ConnectionMessaging:
 			call.Via = sharedTopic(caller, by[e.Server])
 			call.Protocol = clientProtocol[[2]string{e.Client, call.Via}]
+			call.Operations = calledOps[[2]string{e.Client, e.Server}]
 		case storage.ConnectionDatabase, storage.ConnectionVirtual:
 			if e.MessagesSent > 0 {
 				continue // messages nobody received: the topic says where they went

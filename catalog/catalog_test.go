@@ -283,7 +283,8 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 					ce := top.Service(cons.Service).Endpoint(cons.Endpoint)
 					addTopic(cons.Service, catalog.Topic{Name: q.Destination, System: q.System, Consumes: true})
 					served(cons.Service, ce.Name, catalog.OpConsumer, q.System, catalog.Caller{Service: svc, Via: q.Destination})
-					addCall(caller, catalog.Call{Service: cons.Service, ConnectionType: storage.ConnectionMessaging, Protocol: q.System, Via: q.Destination})
+					addCall(caller, catalog.Call{Service: cons.Service, ConnectionType: storage.ConnectionMessaging, Protocol: q.System, Via: q.Destination,
+						Operations: []string{ce.Name}})
 					visit(cons.Service, ce.Name)
 				}
 			}
