@@ -123,6 +123,14 @@ func TestRequestsThatAreRefused(t *testing.T) {
 		{"GET", "/api/v1/traces?min_duration=soon", http.StatusBadRequest, "minimum duration"},
 		{"GET", "/api/v1/traces?limit=100000", http.StatusBadRequest, "limit"},
 		{"GET", "/api/v1/logs?service=" + strings.Repeat("x", 2000), http.StatusBadRequest, "limit 1024"},
+		{"GET", "/api/v1/conformance?target=1.5", http.StatusBadRequest, "target 1.5"},
+		{"GET", "/api/v1/conformance?target=most", http.StatusBadRequest, "want a number"},
+		{"GET", "/api/v1/conformance?fields=all", http.StatusBadRequest, "unknown parameter"},
+		{"GET", "/api/v1/catalog?compare_to=yesterday", http.StatusBadRequest, "compare_to"},
+		{"GET", "/api/v1/catalog?service=" + strings.Repeat("x", 2000), http.StatusBadRequest, "limit 1024"},
+		{"GET", "/api/v1/suggestions?window=90s", http.StatusBadRequest, "whole minutes"},
+		{"GET", "/api/v1/suggestions?min_rate=-1", http.StatusBadRequest, "min_rate"},
+		{"GET", "/api/v1/suggestions?from=now-400d", http.StatusBadRequest, "at most"},
 		{"GET", "/api/v1/nothing", http.StatusNotFound, "no such API route"},
 		{"GET", "/etc/passwd", http.StatusNotFound, ""},
 	} {
@@ -136,6 +144,11 @@ func TestRequestsThatAreRefused(t *testing.T) {
 		if resp.StatusCode != c.status || !strings.Contains(string(body), c.want) {
 			t.Errorf("%s %s: %d %s, want %d %q", c.method, c.path, resp.StatusCode, body, c.status, c.want)
 		}
+	}
+	// a hostile name is data: nothing found
+	var cat query.CatalogAnswer
+	if code, _ := s.get(t, "/api/v1/catalog?service="+url.QueryEscape("' OR 1=1 --")+"&"+s.rangeQuery(), &cat); code != http.StatusOK || len(cat.Services) != 0 {
+		t.Errorf("hostile catalog entry: %d, %d services", code, len(cat.Services))
 	}
 	// a hostile name is data: no edges, and a notice saying so
 	var g query.Graph
