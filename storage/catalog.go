@@ -74,13 +74,21 @@ func (s *Store) SpanOperations(ctx context.Context, from, to time.Time, service 
 	if err := catalogRange(from, to, service); err != nil {
 		return nil, fmt.Errorf("span operations: %w", err)
 	}
-	q := `SELECT ServiceName, SpanKind, SpanName, ` + protocolSQL + ` AS protocol, ` + familySQL + ` AS family,
-    ` + peerSQL + ` AS peer, SpanAttributes['messaging.destination.name'] AS dest,
+	// the attributes read are taken out of each span's map once, so the
+	// lookups below search a few keys instead of every attribute
+	q := `SELECT ServiceName, SpanKind, SpanName, ` + strings.ReplaceAll(protocolSQL, "SpanAttributes", "a") + ` AS protocol,
+    ` + strings.ReplaceAll(familySQL, "SpanAttributes", "a") + ` AS family,
+    ` + strings.ReplaceAll(peerSQL, "SpanAttributes", "a") + ` AS peer, a['messaging.destination.name'] AS dest,
     count(), countIf(StatusCode = 'Error'), min(Timestamp), max(Timestamp)
-FROM ` + s.l.Name(TracesTable) + `
-WHERE ({service:String} = '' OR ServiceName = {service:String})
-  AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
-  AND SpanKind IN ('Server', 'Consumer', 'Client', 'Producer')
+FROM (
+    SELECT ServiceName, SpanKind, SpanName, StatusCode, Timestamp,
+        mapFilter((k, v) -> k IN ('rpc.system', 'messaging.system', 'db.system', 'db.system.name', 'http.request.method',
+            'http.method', 'peer.service', 'db.name', 'db.namespace', 'server.address', 'messaging.destination.name'), SpanAttributes) AS a
+    FROM ` + s.l.Name(TracesTable) + `
+    WHERE ({service:String} = '' OR ServiceName = {service:String})
+      AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+      AND SpanKind IN ('Server', 'Consumer', 'Client', 'Producer')
+)
 GROUP BY ServiceName, SpanKind, SpanName, protocol, family, peer, dest
 ORDER BY ServiceName, SpanKind, SpanName, peer, dest
 LIMIT ` + strconv.Itoa(MaxCatalogRows)
@@ -131,20 +139,25 @@ func (s *Store) ServiceResources(ctx context.Context, from, to time.Time, servic
 		return nil, fmt.Errorf("service resources: %w: %d instance attributes (want 1 to %d)", ErrInvalidQuery, len(instanceKeys), MaxInstanceKeys)
 	}
 	args := namedParams("service", service, "from", from.UnixNano(), "to", to.UnixNano())
-	var instance []string
+	var instance, keys []string
 	for i, k := range instanceKeys {
 		p := "k" + strconv.Itoa(i)
-		instance = append(instance, "ResourceAttributes[{"+p+":String}] != '', ResourceAttributes[{"+p+":String}]")
+		instance = append(instance, "r[{"+p+":String}] != '', r[{"+p+":String}]")
+		keys = append(keys, "{"+p+":String}")
 		args = append(args, namedParams(p, k)...)
 	}
 	max := strconv.Itoa(MaxResourceValues)
+	// the attributes read are taken out of each resource's map once
 	q := `SELECT ServiceName,
     arraySort(arrayFilter(x -> x != '', groupUniqArray(` + max + `)(multiIf(` + strings.Join(instance, ", ") + `, '')))),
-    arraySort(arrayFilter(x -> x != '', groupUniqArray(` + max + `)(ResourceAttributes['service.version']))),
+    arraySort(arrayFilter(x -> x != '', groupUniqArray(` + max + `)(r['service.version']))),
     count(), min(Timestamp), max(Timestamp)
-FROM ` + s.l.Name(TracesTable) + `
-WHERE ({service:String} = '' OR ServiceName = {service:String})
-  AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+FROM (
+    SELECT ServiceName, Timestamp, mapFilter((k, v) -> k IN ('service.version', ` + strings.Join(keys, ", ") + `), ResourceAttributes) AS r
+    FROM ` + s.l.Name(TracesTable) + `
+    WHERE ({service:String} = '' OR ServiceName = {service:String})
+      AND Timestamp >= fromUnixTimestamp64Nano({from:Int64}) AND Timestamp < fromUnixTimestamp64Nano({to:Int64})
+)
 GROUP BY ServiceName
 ORDER BY ServiceName
 LIMIT ` + strconv.Itoa(MaxNames)

@@ -179,3 +179,33 @@ FROM numbers({n:UInt64})`
 	}
 	return id, nil
 }
+
+// SyntheticLogs stores n log records spread evenly over [end-span, end)
+// across the 24 services SyntheticSpans uses, as an agent forwards them
+// (host.name on the resource, a severity, a short body); every tenth
+// record of svc-3 has no trace ID, the others one trace ID per ten records.
+func SyntheticLogs(ctx context.Context, st *storage.Store, n int, end time.Time, span time.Duration) error {
+	step := int64(span) / int64(max(n, 1))
+	q := `INSERT INTO ` + table(st, storage.LogsTable) + ` (Timestamp, TraceId, SpanId, SeverityText, SeverityNumber, ServiceName,
+    Body, ResourceAttributes, LogAttributes)
+SELECT
+    fromUnixTimestamp64Nano(toInt64({t0:Int64} + number * {step:Int64})),
+    if(svc = 'svc-3' AND number % 10 = 3, '',
+        lower(hex(reinterpretAsFixedString(cityHash64(intDiv(number, 10), 1))) || hex(reinterpretAsFixedString(cityHash64(intDiv(number, 10), 2))))),
+    lower(hex(reinterpretAsFixedString(cityHash64(number, 3)))),
+    ['INFO', 'INFO', 'WARN', 'ERROR'][number % 4 + 1], [9, 9, 13, 17][number % 4 + 1],
+    concat('svc-', toString(intDiv(number, 7) % 24)) AS svc,
+    concat('handled request ', toString(number % 1000)),
+    map('service.name', svc, 'host.name', concat('node-', toString(number % 17))),
+    map('log.file.name', concat(svc, '.log'))
+FROM numbers({off:UInt64}, {cnt:UInt64})`
+	t0 := end.Add(-span).UnixNano()
+	for off := 0; off < n; off += syntheticChunk {
+		cnt := min(syntheticChunk, n-off)
+		if err := st.Conn().Exec(ctx, q, clickhouse.Named("t0", t0), clickhouse.Named("step", step),
+			clickhouse.Named("off", uint64(off)), clickhouse.Named("cnt", uint64(cnt))); err != nil {
+			return fmt.Errorf("synthetic logs: %w", err)
+		}
+	}
+	return nil
+}

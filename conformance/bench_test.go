@@ -1,0 +1,54 @@
+package conformance_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/conformance"
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/loadtest/storeload"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// BenchmarkConformance reports the logging policy over an hour of log
+// records generated in the engine (storeload.SyntheticLogs: 24 services;
+// default 1M records, about the demo shop's hour at 20 requests/s;
+// FLOWLENS_BENCH_LOGS changes it) and the hour's flow edges.
+//
+//	go test ./conformance -run '^$' -bench Conformance -benchtime 3x
+func BenchmarkConformance(b *testing.B) {
+	n := 1_000_000
+	if v, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_LOGS")); err == nil && v > 0 {
+		n = v
+	}
+	ctx := context.Background()
+	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg.Username, cfg.Password = chtest.Admin(b)
+	st, err := storeload.OpenMigrated(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	end := time.Now().UTC().Truncate(time.Minute)
+	if err := storeload.SyntheticLogs(ctx, st, n, end, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	if err := storeload.SyntheticEdgesAmong(ctx, st, 24, 120, end, time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.Run(fmt.Sprintf("logs=%d/window=1h", n), func(b *testing.B) {
+		for b.Loop() {
+			rep, err := conformance.Read(ctx, st, conformance.Request{From: end.Add(-time.Hour), To: end})
+			if err != nil {
+				b.Fatal(err)
+			}
+			if len(rep.Services) < 24 {
+				b.Fatalf("%d services", len(rep.Services))
+			}
+		}
+	})
+}

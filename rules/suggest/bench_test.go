@@ -1,0 +1,56 @@
+package suggest_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/loadtest/storeload"
+	"github.com/flowlens/flowlens/query"
+	"github.com/flowlens/flowlens/storage"
+)
+
+// BenchmarkSuggestRules drafts rules from a week of rollups of a system
+// shaped as one (storeload.SyntheticEdgesAmong: services in 7 tiers, every
+// edge in every minute): the read of the rollups per 5-minute window and
+// the analysis. FLOWLENS_BENCH_SERVICES and FLOWLENS_BENCH_EDGES change
+// the size (default 50 and 300).
+//
+//	go test ./rules/suggest -run '^$' -bench SuggestRules -benchtime 3x
+func BenchmarkSuggestRules(b *testing.B) {
+	services, edges := envInt("FLOWLENS_BENCH_SERVICES", 50), envInt("FLOWLENS_BENCH_EDGES", 300)
+	ctx := context.Background()
+	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
+	cfg.Username, cfg.Password = chtest.Admin(b)
+	st, err := storeload.OpenMigrated(ctx, cfg)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	end := time.Now().UTC().Truncate(time.Hour)
+	if err := storeload.SyntheticEdgesAmong(ctx, st, services, edges, end, 7*24*time.Hour); err != nil {
+		b.Fatal(err)
+	}
+	b.Run(fmt.Sprintf("services=%d/edges=%d/history=7d/window=5m", services, edges), func(b *testing.B) {
+		var n int
+		for b.Loop() {
+			res, err := query.Reader{Store: st}.SuggestRules(ctx, query.SuggestRequest{From: end.Add(-7 * 24 * time.Hour), To: end})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n = len(res.Ratios) + len(res.Latency) + len(res.Skipped)
+		}
+		b.ReportMetric(float64(n), "pairs")
+	})
+}
+
+func envInt(name string, def int) int {
+	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
+		return n
+	}
+	return def
+}
