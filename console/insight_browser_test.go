@@ -187,9 +187,9 @@ func historyConsole(t *testing.T) (base string, from, to time.Time) {
 		Start: from, History: true}); err != nil {
 		t.Fatal(err)
 	}
-	// a minute stored whole: its spans name the queues
+	// a minute stored whole, in the range: its spans name the queues
 	if _, err := storeload.Load(ctx, st, storeload.Options{Topology: system, Rate: 2, Duration: time.Minute, Seed: 7,
-		Start: time.Now().Add(-4 * time.Minute), LogsPerSpan: -1}); err != nil {
+		Start: to.Add(-3 * time.Minute), LogsPerSpan: -1}); err != nil {
 		t.Fatal(err)
 	}
 	reader, err := readerStore(t, cfg)

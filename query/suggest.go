@@ -36,15 +36,16 @@ func (r SuggestRequest) Validate() error {
 	if w < storage.EdgeBucket || w > time.Hour || w%storage.EdgeBucket != 0 {
 		return fmt.Errorf("%w: window %s: want whole minutes from 1m to 1h", ErrBadRequest, w)
 	}
-	if n := r.To.Sub(r.From) / w; n < 2 || n > storage.MaxSeriesPoints {
-		return fmt.Errorf("%w: %d windows of %s in the range: want 2 to %d", ErrBadRequest, n, w, storage.MaxSeriesPoints)
+	if n := r.To.Sub(r.From) / w; n < 2 || n > storage.MaxEdgeWindows {
+		return fmt.Errorf("%w: %d windows of %s in the range: want 2 to %d", ErrBadRequest, n, w, storage.MaxEdgeWindows)
 	}
 	return nil
 }
 
 // SuggestRules drafts the rules the range's flows support (package
-// suggest): one read of the rollups summed per window, and the services'
-// destinations from the spans of the range's last day.
+// suggest): one read of the rollups summed per window (with the latency
+// quantiles computed in the engine), and the services' destinations from
+// the spans of the range's last day.
 func (r Reader) SuggestRules(ctx context.Context, req SuggestRequest) (suggest.Result, error) {
 	if err := req.Validate(); err != nil {
 		return suggest.Result{}, err
@@ -52,7 +53,7 @@ func (r Reader) SuggestRules(ctx context.Context, req SuggestRequest) (suggest.R
 	if req.Options.Window == 0 {
 		req.Options.Window = suggest.DefaultWindow
 	}
-	points, err := r.Store.QueryEdgeSeries(ctx, storage.EdgeFilter{}, req.From, req.To, req.Options.Window)
+	windows, err := r.Store.EdgeWindows(ctx, req.From, req.To, req.Options.Window)
 	if err != nil {
 		return suggest.Result{}, fmt.Errorf("suggest rules: %w", err)
 	}
@@ -60,5 +61,5 @@ func (r Reader) SuggestRules(ctx context.Context, req SuggestRequest) (suggest.R
 	if err != nil {
 		return suggest.Result{}, fmt.Errorf("suggest rules: %w", err)
 	}
-	return suggest.Analyze(suggest.History{From: req.From, To: req.To, Points: points, Topics: topics}, req.Options), nil
+	return suggest.Analyze(suggest.History{From: req.From, To: req.To, Windows: windows, Topics: topics}, req.Options), nil
 }

@@ -84,49 +84,20 @@ func windows(from, to time.Time, window time.Duration) (first time.Time, n int) 
 	return first, int(last.Sub(first) / window)
 }
 
-// build reads the points into per-window series. Points of one step and
-// pair are consecutive (QueryEdgeSeries orders by time, client, server,
-// connection type), so a pair's histograms are merged before its p99 is
-// taken and never held for the whole history.
+// build reads the history into per-window series.
 func build(h History, window time.Duration) *series {
 	first, n := windows(h.From, h.To, window)
 	s := &series{n: n, calls: map[pair][]float64{}, inbound: map[string][]float64{}, sent: map[string][]float64{},
 		received: map[string][]float64{}, receivedFrom: map[pair][]float64{}, dropped: map[pair][]float64{}, server: map[pair]*latencyWindows{},
 		client: map[pair]*latencyWindows{}}
-	var (
-		cur             pair
-		curW            = -1
-		srvHist, clHist storage.Histogram
-	)
-	flush := func() {
-		if curW < 0 {
-			return
-		}
-		for _, side := range []struct {
-			m map[pair]*latencyWindows
-			h *storage.Histogram
-		}{{s.server, &srvHist}, {s.client, &clHist}} {
-			if c := side.h.Count(); c > 0 {
-				l := s.latency(side.m, cur)
-				l.count[curW] = float64(c)
-				l.p99[curW] = side.h.Quantile(0.99).Seconds()
-			}
-		}
-		srvHist, clHist = storage.NewHistogram(storage.LatencyBounds), storage.NewHistogram(storage.LatencyBounds)
-	}
-	srvHist, clHist = storage.NewHistogram(storage.LatencyBounds), storage.NewHistogram(storage.LatencyBounds)
 	seen := map[pair]bool{}
-	for i := range h.Points {
-		p := &h.Points[i]
+	for i := range h.Windows {
+		p := &h.Windows[i]
 		w := int(p.Time.UTC().Sub(first) / window)
 		if p.Time.Before(first) || w >= n {
 			continue
 		}
 		k := pair{p.Client, p.Server}
-		if k != cur || w != curW {
-			flush()
-			cur, curW = k, w
-		}
 		s.of(s.inbound, p.Server)[w] += float64(p.Requests)
 		if p.MessagesSent > 0 {
 			s.of(s.sent, p.Client)[w] += float64(p.MessagesSent)
@@ -149,10 +120,16 @@ func build(h History, window time.Duration) *series {
 			s.order = append(s.order, k)
 		}
 		s.ofPair(s.calls, k)[w] += float64(p.Requests)
-		srvHist.Merge(p.ServerLatency)
-		clHist.Merge(p.ClientLatency)
+		// every edge of the pair carries the pair's latency
+		if p.ClientCalls > 0 {
+			l := s.latency(s.client, k)
+			l.count[w], l.p99[w] = float64(p.ClientCalls), p.ClientP99
+		}
+		if p.ServerCalls > 0 {
+			l := s.latency(s.server, k)
+			l.count[w], l.p99[w] = float64(p.ServerCalls), p.ServerP99
+		}
 	}
-	flush()
 	return s
 }
 

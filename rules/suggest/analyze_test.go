@@ -26,8 +26,7 @@ func TestSiblingsWhereRequestsMixChanges(t *testing.T) {
 			client, server string
 			n              float64
 		}{{"user", "bff", 600}, {"bff", "checkout", calls}, {"bff", "cart", 2 * calls}} {
-			h.Points = append(h.Points, storage.EdgePoint{Time: at, EdgeAggregate: storage.EdgeAggregate{
-				Client: e.client, Server: e.server, Requests: uint64(e.n)}})
+			h.Windows = append(h.Windows, storage.EdgeWindow{Time: at, Client: e.client, Server: e.server, Requests: uint64(e.n)})
 		}
 	}
 	res := Analyze(h, Options{})

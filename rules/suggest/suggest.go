@@ -87,11 +87,11 @@ func (o *Options) setDefaults() {
 }
 
 // History is what the analysis reads: the edges of [From, To) summed per
-// Window (storage.QueryEdgeSeries with that step), and optionally the
+// window of Options.Window (storage.EdgeWindows), and optionally the
 // services' messaging destinations, to name the queue of a delivery rule.
 type History struct {
 	From, To time.Time
-	Points   []storage.EdgePoint
+	Windows  []storage.EdgeWindow
 	Topics   []storage.ServiceTopic
 }
 
