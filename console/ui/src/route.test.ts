@@ -11,6 +11,10 @@ describe('routes', () => {
     { kind: 'trace', id: '0123456789abcdef0123456789abcdef', span: '0123456789abcdef' },
     { kind: 'logs', filters: { contains: 'circuit breaker', trace_id: 'ab' }, follow: true },
     { kind: 'alerts', state: 'firing' },
+    { kind: 'catalog' },
+    { kind: 'catalog', name: 'payment provider/eu', compare: '1d' },
+    { kind: 'conformance', service: 'checkout', target: '0.95' },
+    { kind: 'suggest', window: '10m' },
   ];
   it('every view survives its own URL', () => {
     for (const v of views) {
