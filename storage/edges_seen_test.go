@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"reflect"
 	"testing"
 	"time"
 )
@@ -13,13 +14,15 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	// a database of the schema before migration 5 (and so without the
-	// hourly tier of migration 7, whose view reads the columns), holding one row
+	// tiers of migrations 7 and 8, whose views read the columns), holding one row
 	b0 := time.Now().UTC().Truncate(EdgeBucket).Add(-10 * time.Minute)
 	for _, q := range []string{
 		"DROP VIEW " + s.l.Name(EdgesHourlyView),
 		"DROP TABLE " + s.l.Local(EdgesHourlyTable),
+		"DROP VIEW " + s.l.Name(EdgesTiersView),
+		"DROP TABLE " + s.l.Local(EdgesTiersTable),
 		"ALTER TABLE " + s.l.Local(EdgesTable) + " DROP COLUMN FirstSeen, DROP COLUMN LastSeen",
-		"DELETE FROM " + s.l.Local(MigrationsTable) + " WHERE Version IN (5, 7)",
+		"DELETE FROM " + s.l.Local(MigrationsTable) + " WHERE Version IN (5, 7, 8)",
 	} {
 		if err := s.conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -29,8 +32,8 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 		namedParams("b", b0)...); err != nil {
 		t.Fatal(err)
 	}
-	if done, err := s.Migrate(ctx); err != nil || len(done) != 2 || done[0] != 5 || done[1] != 7 {
-		t.Fatalf("upgrade: applied %v, %v; want [5 7]", done, err)
+	if done, err := s.Migrate(ctx); err != nil || !reflect.DeepEqual(done, []int{5, 7, 8}) {
+		t.Fatalf("upgrade: applied %v, %v; want [5 7 8]", done, err)
 	}
 
 	at := func(d time.Duration) time.Time { return b0.Add(d) }

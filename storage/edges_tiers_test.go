@@ -2,7 +2,9 @@ package storage
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"reflect"
+	"sort"
 	"testing"
 	"time"
 )
@@ -10,10 +12,12 @@ import (
 // tierRows are rollups of three edges, one row per edge per minute over
 // hours h0-1 .. h0+3 (one edge only every other minute), with histograms
 // and breaker counts that differ per minute so that a wrong sum shows.
-func tierRows(h0 time.Time) []EdgeRollup {
+func tierRows(h0 time.Time) []EdgeRollup { return edgeRowsOver(h0.Add(-time.Hour), 4*60) }
+
+// edgeRowsOver are tierRows' rows for the minutes from start on.
+func edgeRowsOver(start time.Time, minutes int) []EdgeRollup {
 	var rows []EdgeRollup
-	start := h0.Add(-time.Hour)
-	for m := 0; m < 4*60; m++ {
+	for m := 0; m < minutes; m++ {
 		b := start.Add(time.Duration(m) * time.Minute)
 		for i, e := range [][3]string{{"gateway", "checkout", ""}, {"checkout", "fulfilment", ConnectionMessaging}, {"checkout", "orders_db", ConnectionDatabase}} {
 			if i == 2 && m%2 == 1 {
@@ -92,8 +96,9 @@ func checkAggregates(t *testing.T, what string, got []EdgeAggregate, want map[st
 }
 
 // Whatever the range, QueryEdges returns exactly the sums of the stored
-// rows: whole hours come from the hourly tier, the minutes around them from
-// flow_edges, and no minute is counted twice or lost at a boundary.
+// rows: whole hours come from the hourly tier, whole 10 minutes around them
+// from the 10-minute tier, the minutes left from flow_edges, and no minute
+// is counted twice or lost at a boundary.
 func TestQueryEdgesTiersAreExact(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
@@ -116,6 +121,18 @@ func TestQueryEdgesTiersAreExact(t *testing.T) {
 		}
 		checkAggregates(t, fmt.Sprintf("[%s, %s)", r.from.Format("15:04:05"), r.to.Format("15:04:05")), got, sumRows(rows, r.from, r.to))
 	}
+	// Only the histograms asked are summed; the others come back empty.
+	from, to := h0.Add(-17*time.Minute), h0.Add(2*time.Hour+23*time.Minute)
+	sums, err := s.QueryEdgeSums(ctx, from, to, "", ServerLatencyHistogram|ClientLatencyHistogram)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := sumRows(rows, from, to)
+	for k, w := range want {
+		w.Delay = Histogram{Bounds: DelayBounds}
+		want[k] = w
+	}
+	checkAggregates(t, "latency histograms only", sums, want)
 	// Filtered by service, either side.
 	got, err := s.QueryEdges(ctx, h0.Add(-30*time.Minute), h0.Add(3*time.Hour), "fulfilment")
 	if err != nil || len(got) != 1 || got[0].Server != "fulfilment" {
@@ -130,27 +147,46 @@ func TestQueryEdgesTiersAreExact(t *testing.T) {
 	}
 }
 
-// The hourly tier is what long ranges read: with the minute rows gone,
-// whole hours are still answered, and the minutes around them are not.
-func TestWholeHoursReadTheHourlyTier(t *testing.T) {
+// Each tier is what its whole units are read from: with the finer tiers
+// emptied one after the other, a range of whole units of a tier is still
+// answered, and a range inside one of its units is not.
+func TestEachTierAnswersItsWholeUnits(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
-	h0 := time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour)
-	rows := tierRows(h0)
+	d0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-2 * 24 * time.Hour)
+	rows := edgeRowsOver(d0.Add(-time.Hour), 26*60)
 	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.conn.Exec(ctx, "TRUNCATE TABLE "+s.l.Name(EdgesTable)); err != nil {
-		t.Fatal(err)
-	}
-	got, err := s.QueryEdges(ctx, h0, h0.Add(2*time.Hour), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	checkAggregates(t, "two whole hours from the hourly tier", got, sumRows(rows, h0, h0.Add(2*time.Hour)))
-	got, err = s.QueryEdges(ctx, h0.Add(10*time.Minute), h0.Add(50*time.Minute), "")
-	if err != nil || len(got) != 0 {
-		t.Errorf("minutes inside an hour came from the hourly tier: %d edges, %v", len(got), err)
+	h0 := d0.Add(7 * time.Hour)
+	for _, c := range []struct {
+		empty        string // the statement that empties the next finer tier
+		whole, inner [2]time.Time
+	}{
+		{"TRUNCATE TABLE " + s.l.Name(EdgesTable),
+			[2]time.Time{h0.Add(10 * time.Minute), h0.Add(50 * time.Minute)}, [2]time.Time{h0.Add(3 * time.Minute), h0.Add(9 * time.Minute)}},
+		{"ALTER TABLE " + s.l.Name(EdgesTiersTable) + " DELETE WHERE Unit = 600 SETTINGS mutations_sync = 1",
+			[2]time.Time{h0, h0.Add(2 * time.Hour)}, [2]time.Time{h0.Add(10 * time.Minute), h0.Add(50 * time.Minute)}},
+		{"TRUNCATE TABLE " + s.l.Name(EdgesHourlyTable),
+			[2]time.Time{d0.Add(6 * time.Hour), d0.Add(18 * time.Hour)}, [2]time.Time{h0, h0.Add(2 * time.Hour)}},
+		{"ALTER TABLE " + s.l.Name(EdgesTiersTable) + " DELETE WHERE Unit = 21600 SETTINGS mutations_sync = 1",
+			[2]time.Time{d0, d0.Add(24 * time.Hour)}, [2]time.Time{d0.Add(6 * time.Hour), d0.Add(18 * time.Hour)}},
+	} {
+		if err := s.conn.Exec(ctx, c.empty); err != nil {
+			t.Fatal(err)
+		}
+		what := func(r [2]time.Time) string {
+			return fmt.Sprintf("[d0%+v, d0%+v) after %.40q", r[0].Sub(d0), r[1].Sub(d0), c.empty)
+		}
+		got, err := s.QueryEdges(ctx, c.whole[0], c.whole[1], "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAggregates(t, what(c.whole), got, sumRows(rows, c.whole[0], c.whole[1]))
+		got, err = s.QueryEdges(ctx, c.inner[0], c.inner[1], "")
+		if err != nil || len(got) != 0 {
+			t.Errorf("%s: %d edges, %v; want none", what(c.inner), len(got), err)
+		}
 	}
 }
 
@@ -234,6 +270,8 @@ func TestQueryEdgeSeries(t *testing.T) {
 		{7 * time.Minute, EdgeFilter{ConnectionType: ConnectionDatabase}},
 		{time.Hour, EdgeFilter{}},
 		{2 * time.Hour, EdgeFilter{Client: "checkout"}},
+		{20 * time.Minute, EdgeFilter{}}, // the 10-minute tier
+		{24 * time.Hour, EdgeFilter{Service: "fulfilment"}},
 		{90 * time.Second, EdgeFilter{Server: "fulfilment"}}, // rounded up to 2 minutes
 	} {
 		t.Run(fmt.Sprintf("%s/%+v", tc.step, tc.f), func(t *testing.T) {
@@ -281,6 +319,127 @@ func TestQueryEdgeSeries(t *testing.T) {
 	}
 	if _, err := s.QueryEdgeSeries(ctx, EdgeFilter{}, from.Add(-30*24*time.Hour), to, time.Minute); err == nil {
 		t.Error("a series of 44,000 minutes was not refused")
+	}
+}
+
+// At every boundary of every tier, and a minute or less either side of
+// it, QueryEdges returns exactly the sums of the stored rows: ranges
+// starting around a UTC day and ending around the next (every tier is
+// read) or around the same one (the finer tiers alone), each end on, just
+// before or just after a day, an hour, 10 minutes or a minute.
+func TestQueryEdgesExactAtEveryTierBoundary(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	d0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
+	rows := edgeRowsOver(d0.Add(-2*time.Hour), 28*60)
+	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
+		t.Fatal(err)
+	}
+	offsets := []time.Duration{-61 * time.Minute, -time.Hour, -10 * time.Minute, -9 * time.Minute, -time.Minute, -30 * time.Second,
+		0, 30 * time.Second, time.Minute, 10 * time.Minute, 11 * time.Minute, time.Hour, 61 * time.Minute}
+	check := func(from, to time.Time) {
+		got, err := s.QueryEdges(ctx, from, to, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAggregates(t, fmt.Sprintf("[d0%+v, d0%+v)", from.Sub(d0), to.Sub(d0)), got, sumRows(rows, from, to))
+	}
+	for _, a := range offsets {
+		for _, b := range offsets {
+			check(d0.Add(a), d0.Add(24*time.Hour+b))
+			if b > a {
+				check(d0.Add(a), d0.Add(b))
+			}
+		}
+	}
+}
+
+// splitTiers gives every bucket of a range to exactly one tier, in whole
+// units of that tier, at most two ranges per tier, and with a step only to
+// tiers whose unit divides it.
+func TestSplitTiersCoversEveryBucketOnce(t *testing.T) {
+	r := rand.New(rand.NewPCG(1, 2))
+	base := time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC) // a pure function: no clock
+	for i := 0; i < 3000; i++ {
+		from := base.Add(time.Duration(r.Int64N(int64(10 * 24 * time.Hour))))
+		to := from.Add(time.Duration(1 + r.Int64N(int64([]time.Duration{time.Hour, 2 * 24 * time.Hour, 9 * 24 * time.Hour}[i%3]))))
+		for _, step := range []time.Duration{0, time.Minute, 10 * time.Minute, 30 * time.Minute, time.Hour, 24 * time.Hour} {
+			var all []bucketRange
+			for _, tr := range splitTiers(from, to, step) {
+				if step%tr.unit != 0 {
+					t.Fatalf("[%s, %s) step %s: reads %s", from, to, step, tr.table)
+				}
+				if len(tr.ranges) > 2 {
+					t.Errorf("[%s, %s) step %s: %d ranges of %s", from, to, step, len(tr.ranges), tr.table)
+				}
+				for _, rg := range tr.ranges {
+					if !rg.from.Equal(rg.from.Truncate(tr.unit)) || (!rg.to.Equal(rg.to.Truncate(tr.unit)) && !rg.to.Equal(to)) {
+						t.Fatalf("[%s, %s) step %s: %s reads [%s, %s), not whole units", from, to, step, tr.table, rg.from, rg.to)
+					}
+				}
+				all = append(all, tr.ranges...)
+			}
+			sort.Slice(all, func(i, j int) bool { return all[i].from.Before(all[j].from) })
+			at := from.Truncate(EdgeBucket)
+			for _, rg := range all {
+				if !rg.from.Equal(at) || !rg.to.After(rg.from) {
+					t.Fatalf("[%s, %s) step %s: gap or overlap at %s: %+v", from, to, step, at, all)
+				}
+				at = rg.to
+			}
+			if !at.Equal(to) {
+				t.Fatalf("[%s, %s) step %s: ends at %s", from, to, step, at)
+			}
+		}
+	}
+}
+
+// Rows stored before the 10-minute, 6-hour and daily tiers existed are in them
+// after the migration that creates them, whichever day they are of.
+func TestTiersMigrationBackfillsEveryDay(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	for _, q := range []string{
+		"DROP VIEW " + s.l.Name(EdgesTiersView),
+		"DROP TABLE " + s.l.Name(EdgesTiersTable),
+		"ALTER TABLE " + s.l.Local(MigrationsTable) + " DELETE WHERE Version = 8 SETTINGS mutations_sync = 1",
+	} {
+		if err := s.conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+	pending, err := s.PendingMigrations(ctx)
+	if err != nil || len(pending) != 1 || pending[0].Version != 8 {
+		t.Fatalf("pending migrations %+v, %v; want version 8", pending, err)
+	}
+	d0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
+	rows := edgeRowsOver(d0.Add(-time.Hour), (2*24+2)*60) // the day before d0 to the day after d0+1
+	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
+		t.Fatal(err)
+	}
+	if applied, err := s.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 8 {
+		t.Fatalf("migrate applied %v, %v", applied, err)
+	}
+	more := edgeRowsOver(d0.Add(30*time.Hour), 50) // after the views exist
+	if err := s.InsertEdgeRollups(ctx, more, ""); err != nil {
+		t.Fatal(err)
+	}
+	all := append(append([]EdgeRollup{}, rows...), more...)
+	if err := s.conn.Exec(ctx, "TRUNCATE TABLE "+s.l.Name(EdgesTable)); err != nil {
+		t.Fatal(err)
+	}
+	for _, r := range [][2]time.Time{
+		{d0, d0.Add(2 * 24 * time.Hour)},                                               // two whole days
+		{d0.Add(-50 * time.Minute), d0.Add(-10 * time.Minute)},                         // 10 minutes of the day before
+		{d0.Add(20 * time.Minute), d0.Add(40 * time.Minute)},                           // of d0
+		{d0.Add(30*time.Hour + 10*time.Minute), d0.Add(30*time.Hour + 50*time.Minute)}, // of d0+1, with rows after the views
+		{d0.Add(48*time.Hour + 10*time.Minute), d0.Add(48*time.Hour + 50*time.Minute)}, // of the day after
+	} {
+		got, err := s.QueryEdges(ctx, r[0], r[1], "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		checkAggregates(t, fmt.Sprintf("backfilled [d0%+v, d0%+v)", r[0].Sub(d0), r[1].Sub(d0)), got, sumRows(all, r[0], r[1]))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"go.uber.org/zap"
 )
@@ -48,6 +49,9 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 				return done, fmt.Errorf("migrate: version %d (%s): %w", m.Version, m.Name, err)
 			}
 		}
+		if err := s.backfillByDay(ctx, m.DailyBackfill); err != nil {
+			return done, fmt.Errorf("migrate: version %d (%s): %w", m.Version, m.Name, err)
+		}
 		if err := s.conn.Exec(ctx,
 			"INSERT INTO "+s.l.Local(MigrationsTable)+" (Version, Name) VALUES ({v:UInt32}, {n:String})",
 			namedParams("v", m.Version, "n", m.Name)...); err != nil {
@@ -58,6 +62,33 @@ func (s *Store) Migrate(ctx context.Context) ([]int, error) {
 		done = append(done, m.Version)
 	}
 	return done, nil
+}
+
+// backfillByDay runs statements for each day that flow_edges holds rows
+// of, newest first (see Migration.DailyBackfill).
+func (s *Store) backfillByDay(ctx context.Context, statements []string) error {
+	if len(statements) == 0 {
+		return nil
+	}
+	var (
+		rows        uint64
+		first, last time.Time
+	)
+	if err := s.conn.QueryRow(ctx, "SELECT count(), min(Bucket), max(Bucket) FROM "+s.l.Name(EdgesTable)).Scan(&rows, &first, &last); err != nil {
+		return fmt.Errorf("days of %s: %w", EdgesTable, err)
+	}
+	if rows == 0 {
+		return nil
+	}
+	const day = 24 * time.Hour
+	for d := last.UTC().Truncate(day); !d.Before(first.UTC().Truncate(day)); d = d.Add(-day) {
+		for _, q := range statements {
+			if err := s.conn.Exec(ctx, q, namedParams("day", d.Unix())...); err != nil {
+				return fmt.Errorf("backfill %s: %w", d.Format(time.DateOnly), err)
+			}
+		}
+	}
+	return nil
 }
 
 // MigrateAs connects with cfg (a user that may change the schema), applies

@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 )
 
@@ -17,20 +18,19 @@ func (s *Store) NodeNames(ctx context.Context, from, to time.Time) (_ []string, 
 	if !to.After(from) {
 		return nil, fmt.Errorf("node names: %w: empty time range %s - %s", ErrInvalidQuery, from, to)
 	}
-	fromB, hourFrom, hourTo := edgeTiers(from, to, time.Hour)
-	minuteRange := edgeMinuteRange(hourFrom, hourTo)
+	reads, args := readTables(from, to, 0, nil)
+	parts := make([]string, len(reads))
+	for i, t := range reads {
+		parts[i] = "SELECT Client, Server FROM " + s.l.Name(t.table) + " WHERE " + t.where
+	}
 	q := `SELECT DISTINCT arrayJoin([Client, Server]) AS name
 FROM (
-    SELECT Client, Server FROM ` + s.l.Name(EdgesTable) + ` WHERE ` + minuteRange + `
-    UNION ALL
-    SELECT Client, Server FROM ` + s.l.Name(EdgesHourlyTable) + `
-    WHERE Hour >= toDateTime({hfrom:Int64}, 'UTC') AND Hour < toDateTime({hto:Int64}, 'UTC')
+    ` + strings.Join(parts, "\n    UNION ALL\n    ") + `
 )
 WHERE name != ''
 ORDER BY name
 LIMIT ` + fmt.Sprint(MaxNames)
-	names, err := s.queryStrings(ctx, q, namedParams("from", fromB.Unix(), "to", to.Unix(),
-		"hfrom", hourFrom.Unix(), "hto", hourTo.Unix()))
+	names, err := s.queryStrings(ctx, q, args)
 	if err != nil {
 		return nil, fmt.Errorf("node names: %w", err)
 	}

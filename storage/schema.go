@@ -21,18 +21,29 @@ const (
 	LogsTable       = "otel_logs"
 	EdgesTable      = "flow_edges"
 	// EdgesHourlyTable holds flow_edges summed per hour, filled by
-	// EdgesHourlyView: the tier long ranges read.
+	// EdgesHourlyView: one of the tiers ranges are read from.
 	EdgesHourlyTable = "flow_edges_hourly"
 	EdgesHourlyView  = "flow_edges_hourly_mv"
-	MigrationsTable  = "flowlens_migrations"
+	// EdgesTiersTable holds the same per 10 minutes, 6 hours and day,
+	// filled by EdgesTiersView (see splitTiers).
+	EdgesTiersTable = "flow_edges_tiers"
+	EdgesTiersView  = "flow_edges_tiers_mv"
+	MigrationsTable = "flowlens_migrations"
 )
 
-// Migration is one versioned step of the schema. Its statements are all
-// idempotent (IF NOT EXISTS), so a step interrupted half-way is re-run whole.
+// Migration is one versioned step of the schema. Its DDL statements are
+// idempotent (IF NOT EXISTS), so a step interrupted half-way is re-run
+// whole; its backfills (INSERT ... SELECT into a new tier) are not: one
+// interrupted after some of its rows were added adds them again.
 type Migration struct {
 	Version    int
 	Name       string
 	Statements []string
+	// DailyBackfill runs after Statements once for each day that
+	// flow_edges holds rows of, newest day first, with {day:Int64} bound
+	// to the day's start (unix seconds, UTC): what a backfill holds in
+	// memory is then one day's sums, not the whole table's.
+	DailyBackfill []string
 }
 
 // dedupWindow is how many recent insert blocks a non-replicated table
@@ -341,7 +352,15 @@ var edgesSeenColumns = []newColumn{
 // row changes neither. Everything here exists in ClickHouse 23.8.
 const edgesHourlyDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges_hourly"}}{{.OnCluster}} (
     Hour DateTime CODEC(Delta(4), ZSTD(1)),
-    FirstSeen SimpleAggregateFunction(min, DateTime64(3)) CODEC(ZSTD(1)),
+` + edgeSumColumns + `
+) ENGINE = {{.Engine "AggregatingMergeTree"}}
+PARTITION BY toDate(Hour)
+ORDER BY (Hour, Client, Server, ConnectionType)
+{{.TTLClause "Hour" .TTL.Edges}}{{.Settings true}}`
+
+// edgeSumColumns are the columns of a tier table after its time: the
+// edge and its partial sums.
+const edgeSumColumns = `    FirstSeen SimpleAggregateFunction(min, DateTime64(3)) CODEC(ZSTD(1)),
     LastSeen SimpleAggregateFunction(max, DateTime64(3)) CODEC(ZSTD(1)),
     Client LowCardinality(String) CODEC(ZSTD(1)),
     Server LowCardinality(String) CODEC(ZSTD(1)),
@@ -361,11 +380,7 @@ const edgesHourlyDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges_hourly"}
     BreakerClosed SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
     BreakerOpen SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
     BreakerHalfOpen SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
-    BreakerTransitions SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1))
-) ENGINE = {{.Engine "AggregatingMergeTree"}}
-PARTITION BY toDate(Hour)
-ORDER BY (Hour, Client, Server, ConnectionType)
-{{.TTLClause "Hour" .TTL.Edges}}{{.Settings true}}`
+    BreakerTransitions SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1))`
 
 // noCall is the FirstSeen of hourly rows without a call (2100-01-01):
 // later than any call, so min() passes it over.
@@ -374,19 +389,22 @@ const noCall = "toDateTime64(4102444800, 3, 'UTC')"
 // callSeenExprs are the first and last call of flow_edges rows as their
 // FirstSeen and LastSeen say, or their bucket's bounds for rows stored
 // before those columns, or noCall and 0 for rows without a call. One place
-// for the view, the backfill and the reader.
+// for the views, the backfills and the reader.
 var callSeenExprs = [2]string{
 	"if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), " + noCall + ")",
 	"if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + " + strconv.Itoa(int(EdgeBucket/time.Second)) + ", 3)), toDateTime64(0, 3, 'UTC'))",
 }
 
-// edgesHourlySelect turns rows of flow_edges (source) into partial hourly
-// sums; the view runs it on every insert, the migration once over the rows
-// stored before the view existed. The first and last call are computed in
-// a subquery: beside sum(Requests) AS Requests, Requests would name the sum.
-func edgesHourlySelect(source string) string {
+// edgeSumsSelect turns rows of flow_edges (source) into partial sums per
+// unit of time: keys are the unit's expressions ("... AS Hour"), then the
+// query goes on with from (after the source: ARRAY JOIN ...) and groups by
+// groupBy and the edge. A tier's view runs it on every insert, its
+// migration over the rows stored before the view existed. The first and
+// last call are computed in a subquery: beside sum(Requests) AS Requests,
+// Requests would name the sum.
+func edgeSumsSelect(source, keys, from, groupBy string) string {
 	return `SELECT
-    toStartOfHour(Bucket) AS Hour, Client, Server, ConnectionType,
+    ` + keys + `, Client, Server, ConnectionType,
     min(F) AS FirstSeen, max(L) AS LastSeen,
     sum(Requests) AS Requests, sum(Failed) AS Failed,
     sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
@@ -396,23 +414,71 @@ func edgesHourlySelect(source string) string {
     sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
     sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
     sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
-FROM (SELECT *, ` + callSeenExprs[0] + ` AS F, ` + callSeenExprs[1] + ` AS L FROM ` + source + `)
-GROUP BY Hour, Client, Server, ConnectionType`
+FROM (SELECT *, ` + callSeenExprs[0] + ` AS F, ` + callSeenExprs[1] + ` AS L FROM ` + source + `)` + from + `
+GROUP BY ` + groupBy + `, Client, Server, ConnectionType`
+}
+
+// edgeSumsInsert is the INSERT of a backfill into a tier table whose time
+// columns are keys (comma-separated).
+func edgeSumsInsert(table, keys string) string {
+	return `INSERT INTO {{.Name "` + table + `"}} (` + keys + `, Client, Server, ConnectionType, FirstSeen, LastSeen,
+    Requests, Failed, ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
+    MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
+    BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
+`
 }
 
 var edgesHourlyViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_hourly_mv"}}{{.OnCluster}}
 TO {{.Local "flow_edges_hourly"}}
-AS ` + edgesHourlySelect(`{{.Local "flow_edges"}}`)
+AS ` + edgeSumsSelect(`{{.Local "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
 
 // edgesHourlyBackfill adds the rows flow_edges held before the view
 // existed. It runs right after the view is created: a flush stored in
 // between (milliseconds; none when Migrate runs before the analyzers start,
 // as `flowlens up` does) would count twice in the hourly tier.
-var edgesHourlyBackfill = `INSERT INTO {{.Name "flow_edges_hourly"}} (Hour, Client, Server, ConnectionType, FirstSeen, LastSeen,
-    Requests, Failed, ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
-    MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
-    BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
-` + edgesHourlySelect(`{{.Name "flow_edges"}}`)
+var edgesHourlyBackfill = edgeSumsInsert(EdgesHourlyTable, "Hour") +
+	edgeSumsSelect(`{{.Name "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
+
+// tierUnits are the units of flow_edges_tiers, in seconds: 10 minutes, 6
+// hours and a day (hours are flow_edges_hourly's).
+var tierUnits = []time.Duration{10 * time.Minute, 6 * time.Hour, 24 * time.Hour}
+
+// flow_edges_tiers (migration 8) is flow_edges summed per 10 minutes, per
+// 6 hours and per day, laid out as flow_edges_hourly: a row is the sums of
+// [Start, Start + Unit seconds). One table and one view for the three:
+// a flush of the analyzer writes one part more, not three, and a query
+// reads them in one pass. Units start at multiples of Unit since the Unix
+// epoch, in UTC whatever the server's time zone (days at UTC midnight), as
+// readers split ranges. Granules are small: a range reads a few 10-minute
+// units at each end, and 8,192-row granules would be several times that.
+var edgesTiersDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flow_edges_tiers"}}{{.OnCluster}} (
+    Unit UInt32 CODEC(ZSTD(1)),
+    Start DateTime CODEC(Delta(4), ZSTD(1)),
+` + edgeSumColumns + `
+) ENGINE = {{.Engine "AggregatingMergeTree"}}
+PARTITION BY toDate(Start)
+ORDER BY (Unit, Start, Client, Server, ConnectionType)
+{{.TTLClause "Start" .TTL.Edges}}{{.SettingsG 1024 true}}`
+
+// edgesTiersSelect is edgeSumsSelect for flow_edges_tiers: every row of
+// source once per unit.
+func edgesTiersSelect(source string) string {
+	units := make([]string, len(tierUnits))
+	for i, u := range tierUnits {
+		units[i] = strconv.Itoa(int(u / time.Second))
+	}
+	return edgeSumsSelect(source, "Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start",
+		"\nARRAY JOIN ["+strings.Join(units, ", ")+"] AS Unit", "Unit, Start")
+}
+
+var edgesTiersViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_tiers_mv"}}{{.OnCluster}}
+TO {{.Local "flow_edges_tiers"}}
+AS ` + edgesTiersSelect(`{{.Local "flow_edges"}}`)
+
+// edgesTiersBackfill adds the rows flow_edges held before the view existed,
+// one day at a time ({day:Int64}, see Migration.DailyBackfill).
+var edgesTiersBackfill = edgeSumsInsert(EdgesTiersTable, "Unit, Start") + edgesTiersSelect(`{{.Name "flow_edges"}}
+    WHERE Bucket >= toDateTime({day:Int64}, 'UTC') AND Bucket < toDateTime({day:Int64} + 86400, 'UTC')`)
 
 const migrationsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_migrations"}}{{.OnCluster}} (
     Version UInt32,
@@ -456,6 +522,16 @@ func Migrations(cfg Config) ([]Migration, error) {
 			r.render(edgesHourlyViewDDL),
 			r.render(edgesHourlyBackfill),
 		}},
+		// The view exists before the backfill runs, and the newest day is
+		// backfilled first: a flush stored between the view's creation and
+		// its day's backfill (milliseconds, for today's buckets; none when
+		// Migrate runs before the analyzers start) would count twice, as in
+		// migration 7.
+		{Version: 8, Name: "flow_edges 10-minute, 6-hour and daily tiers", Statements: []string{
+			r.render(edgesTiersDDL),
+			l.Distributed(EdgesTiersTable, "cityHash64(Client, Server)"),
+			r.render(edgesTiersViewDDL),
+		}, DailyBackfill: []string{r.render(edgesTiersBackfill)}},
 	}
 	if r.err != nil {
 		return nil, r.err
@@ -499,6 +575,12 @@ func SchemaSQL(cfg Config) (string, error) {
 		fmt.Fprintf(&b, "-- migration %d: %s\n", m.Version, m.Name)
 		for _, s := range m.Statements {
 			b.WriteString(s + ";\n\n")
+		}
+		if len(m.DailyBackfill) > 0 {
+			b.WriteString("-- once for each day of flow_edges rows, newest first, {day:Int64} its start (unix seconds, UTC)\n")
+			for _, s := range m.DailyBackfill {
+				b.WriteString(s + ";\n\n")
+			}
 		}
 	}
 	return b.String(), nil

@@ -185,11 +185,29 @@ func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
 
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
 // query. A non-empty service keeps the edges it is client or server of.
-// Whole hours are read from the hourly tier (see edgeTiers), so a day costs
-// about what an hour does.
-func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) (_ []EdgeAggregate, err error) {
+// Whole days, hours and 10 minutes are read from the tiers (see
+// splitTiers), so a week costs about what an hour does.
+func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) ([]EdgeAggregate, error) {
+	return s.QueryEdgeSums(ctx, from, to, service, AllHistograms)
+}
+
+// Histograms names the histograms of an edge (a bit set) that an edge
+// query sums: summing them is most of what such a query costs.
+type Histograms uint8
+
+const (
+	ServerLatencyHistogram Histograms = 1 << iota
+	ClientLatencyHistogram
+	DelayHistogram
+
+	AllHistograms = ServerLatencyHistogram | ClientLatencyHistogram | DelayHistogram
+)
+
+// QueryEdgeSums is QueryEdges summing only the histograms h; the others
+// are empty (no counts, sum 0).
+func (s *Store) QueryEdgeSums(ctx context.Context, from, to time.Time, service string, h Histograms) (_ []EdgeAggregate, err error) {
 	defer func(start time.Time) { s.m.queryDone("edges", start, err) }(time.Now())
-	points, err := s.edgeAggregates(ctx, EdgeFilter{Service: service}, from, to, 0)
+	points, err := s.edgeAggregates(ctx, EdgeFilter{Service: service}, from, to, 0, h)
 	if err != nil {
 		return nil, fmt.Errorf("query edges: %w", err)
 	}
@@ -218,8 +236,8 @@ const MaxSeriesPoints = 11000
 
 // QueryEdgeSeries sums the edges f selects per step over [from, to), ordered
 // by time, then client, server and connection type. step is rounded up to a
-// whole number of buckets (EdgeBucket); steps of whole hours read whole
-// hours from the hourly tier.
+// whole number of buckets (EdgeBucket); the tiers whose unit divides the
+// step are read for the units they hold whole.
 func (s *Store) QueryEdgeSeries(ctx context.Context, f EdgeFilter, from, to time.Time, step time.Duration) (_ []EdgePoint, err error) {
 	defer func(start time.Time) { s.m.queryDone("edge_series", start, err) }(time.Now())
 	if step < EdgeBucket {
@@ -229,132 +247,9 @@ func (s *Store) QueryEdgeSeries(ctx context.Context, f EdgeFilter, from, to time
 	if n := to.Sub(from) / step; n > MaxSeriesPoints {
 		return nil, fmt.Errorf("query edge series: %w: %d steps of %s (limit %d)", ErrInvalidQuery, n, step, MaxSeriesPoints)
 	}
-	points, err := s.edgeAggregates(ctx, f, from, to, step)
+	points, err := s.edgeAggregates(ctx, f, from, to, step, AllHistograms)
 	if err != nil {
 		return nil, fmt.Errorf("query edge series: %w", err)
 	}
 	return points, nil
-}
-
-// edgeTiers splits [from, to) (from truncated to a bucket) between the two
-// tables: whole hours [hourFrom, hourTo) from flow_edges_hourly, the rest
-// from flow_edges. hourFrom == hourTo when the range holds no whole hour
-// (or the steps are not whole hours): then everything is read by minute.
-func edgeTiers(from, to time.Time, step time.Duration) (fromB, hourFrom, hourTo time.Time) {
-	fromB = from.UTC().Truncate(EdgeBucket)
-	hourFrom = fromB.Truncate(time.Hour)
-	if hourFrom.Before(fromB) {
-		hourFrom = hourFrom.Add(time.Hour)
-	}
-	hourTo = to.UTC().Truncate(time.Hour)
-	if !hourTo.After(hourFrom) || step%time.Hour != 0 {
-		hourTo = hourFrom
-	}
-	return fromB, hourFrom, hourTo
-}
-
-// edgeMinuteRange is the condition on flow_edges for the buckets of
-// [{from}, {to}) outside the whole hours [{hfrom}, {hto}) read hourly.
-func edgeMinuteRange(hourFrom, hourTo time.Time) string {
-	if !hourTo.After(hourFrom) {
-		return "Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')"
-	}
-	return `((Bucket >= toDateTime({from:Int64}, 'UTC') AND Bucket < toDateTime({hfrom:Int64}, 'UTC'))
-    OR (Bucket >= toDateTime({hto:Int64}, 'UTC') AND Bucket < toDateTime({to:Int64}, 'UTC')))`
-}
-
-// edgeAggregates sums the edges f selects over [from, to), per step (0: one
-// sum over the whole range, with a zero Time). Rows are partial aggregates
-// of both tiers; everything is summed in the engine in one round trip.
-func (s *Store) edgeAggregates(ctx context.Context, f EdgeFilter, from, to time.Time, step time.Duration) ([]EdgePoint, error) {
-	if !to.After(from) {
-		return nil, fmt.Errorf("%w: empty time range %s - %s", ErrInvalidQuery, from, to)
-	}
-	for name, v := range map[string]string{"client": f.Client, "server": f.Server, "connection type": f.ConnectionType, "service": f.Service} {
-		if err := checkFilter(name, v); err != nil {
-			return nil, err
-		}
-	}
-	fromB, hourFrom, hourTo := edgeTiers(from, to, step)
-	minuteT, hourT := "toDateTime(0, 'UTC')", "toDateTime(0, 'UTC')"
-	if step > 0 {
-		minuteT = "toStartOfInterval(Bucket, toIntervalSecond({step:UInt32}), 'UTC')"
-		hourT = "toStartOfInterval(Hour, toIntervalSecond({step:UInt32}), 'UTC')"
-	}
-	const filter = `
-  AND ({service:String} = '' OR Client = {service:String} OR Server = {service:String})
-  AND ({client:String} = '' OR Client = {client:String})
-  AND ({server:String} = '' OR Server = {server:String})
-  AND ({conn:String} = '' OR ConnectionType = {conn:String})`
-	// F and L are the first and last call (noCall and 0 where none);
-	// named apart from the columns they are computed from.
-	q := `SELECT T, Client, Server, ConnectionType,
-    sum(Requests), sum(Failed),
-    sumForEach(ServerLatencyBuckets), sum(ServerLatencySum),
-    sumForEach(ClientLatencyBuckets), sum(ClientLatencySum),
-    sum(MessagesSent), sum(MessagesReceived),
-    sumForEach(DelayBuckets), sum(DelaySum),
-    sum(Retries), sum(Unpaired),
-    sum(BreakerClosed), sum(BreakerOpen), sum(BreakerHalfOpen), sum(BreakerTransitions),
-    if(min(F) >= ` + noCall + `, toDateTime64(0, 3, 'UTC'), min(F)), max(L)
-FROM (
-    SELECT ` + minuteT + ` AS T, Client, Server, ConnectionType, Requests, Failed,
-        ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
-        MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
-        BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions,
-        ` + callSeenExprs[0] + ` AS F, ` + callSeenExprs[1] + ` AS L
-    FROM ` + s.l.Name(EdgesTable) + `
-    WHERE ` + edgeMinuteRange(hourFrom, hourTo) + filter + `
-    UNION ALL
-    SELECT ` + hourT + ` AS T, Client, Server, ConnectionType,
-        sum(Requests) AS Requests, sum(Failed) AS Failed,
-        sumForEachMerge(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
-        sumForEachMerge(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
-        sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
-        sumForEachMerge(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
-        sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
-        sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
-        sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions,
-        min(FirstSeen) AS F, max(LastSeen) AS L
-    FROM ` + s.l.Name(EdgesHourlyTable) + `
-    WHERE Hour >= toDateTime({hfrom:Int64}, 'UTC') AND Hour < toDateTime({hto:Int64}, 'UTC')` + filter + `
-    GROUP BY T, Client, Server, ConnectionType
-)
-GROUP BY T, Client, Server, ConnectionType
-ORDER BY T, Client, Server, ConnectionType`
-	args := namedParams("from", fromB.Unix(), "to", to.Unix(), "hfrom", hourFrom.Unix(), "hto", hourTo.Unix(),
-		"service", f.Service, "client", f.Client, "server", f.Server, "conn", f.ConnectionType)
-	if step > 0 {
-		args = append(args, namedParams("step", uint32(step/time.Second))...)
-	}
-	rows, err := s.conn.Query(ctx, q, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	var out []EdgePoint
-	for rows.Next() {
-		p := EdgePoint{EdgeAggregate: EdgeAggregate{
-			ServerLatency: Histogram{Bounds: LatencyBounds},
-			ClientLatency: Histogram{Bounds: LatencyBounds},
-			Delay:         Histogram{Bounds: DelayBounds},
-		}}
-		e := &p.EdgeAggregate
-		if err := rows.Scan(&p.Time, &e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed,
-			&e.ServerLatency.Counts, &e.ServerLatency.Sum, &e.ClientLatency.Counts, &e.ClientLatency.Sum,
-			&e.MessagesSent, &e.MessagesReceived, &e.Delay.Counts, &e.Delay.Sum,
-			&e.Retries, &e.Unpaired,
-			&e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions,
-			&e.FirstSeen, &e.LastSeen); err != nil {
-			return nil, fmt.Errorf("scan: %w", err)
-		}
-		e.FirstSeen, e.LastSeen = unlessEpoch(e.FirstSeen), unlessEpoch(e.LastSeen)
-		if step == 0 {
-			p.Time = time.Time{}
-		} else {
-			p.Time = p.Time.UTC()
-		}
-		out = append(out, p)
-	}
-	return out, rows.Err()
 }

@@ -33,7 +33,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		want []string
 	}{
 		{"everything reachable", s.full(), true, []string{"Connected to ClickHouse at " + s.addr, "database " + s.st.Database(),
-			"schema version 7", "flow analyzer at " + s.analyzer.URL, "alerts at " + s.alerts.URL}},
+			"schema version 8", "flow analyzer at " + s.analyzer.URL, "alerts at " + s.alerts.URL}},
 		{"clickhouse only", s.clickhouseOnly(), true, []string{"Connected to ClickHouse"}},
 		{"address as a URL", with(func(c *settings) { c.JSON["address"] = "http://" + s.addr }), true, []string{"Connected to ClickHouse"}},
 		{"bad address setting", with(func(c *settings) { c.JSON["address"] = "no port here" }), false,
@@ -49,7 +49,7 @@ func TestCheckHealthSaysWhatIsWrong(t *testing.T) {
 		{"database missing", with(func(c *settings) { c.JSON["database"] = "no_such_db" }), false,
 			[]string{`database "no_such_db" does not exist`, "flowlens migrate"}},
 		{"schema missing", with(func(c *settings) { c.JSON["database"] = fresh }), false,
-			[]string{"lacks schema versions 1 (otel_traces)", "7 (flow_edges hourly tier)", "flowlens migrate"}},
+			[]string{"lacks schema versions 1 (otel_traces)", "7 (flow_edges hourly tier)", "8 (flow_edges 10-minute, 6-hour and daily tiers)", "flowlens migrate"}},
 		{"analyzer unreachable", with(func(c *settings) { c.JSON["analyzerUrl"] = "http://" + closed }), false,
 			[]string{"flow analyzer API at http://" + closed + " is unreachable"}},
 		{"alerts API unreachable", with(func(c *settings) { c.JSON["alertsUrl"] = "http://" + closed }), false,

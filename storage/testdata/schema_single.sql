@@ -226,3 +226,71 @@ SELECT
 FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), toDateTime64(4102444800, 3, 'UTC')) AS F, if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + 60, 3)), toDateTime64(0, 3, 'UTC')) AS L FROM `flowlens`.`flow_edges`)
 GROUP BY Hour, Client, Server, ConnectionType;
 
+-- migration 8: flow_edges 10-minute, 6-hour and daily tiers
+CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges_tiers` (
+    Unit UInt32 CODEC(ZSTD(1)),
+    Start DateTime CODEC(Delta(4), ZSTD(1)),
+    FirstSeen SimpleAggregateFunction(min, DateTime64(3)) CODEC(ZSTD(1)),
+    LastSeen SimpleAggregateFunction(max, DateTime64(3)) CODEC(ZSTD(1)),
+    Client LowCardinality(String) CODEC(ZSTD(1)),
+    Server LowCardinality(String) CODEC(ZSTD(1)),
+    ConnectionType LowCardinality(String) CODEC(ZSTD(1)),
+    Requests SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    Failed SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    ServerLatencyBuckets AggregateFunction(sumForEach, Array(UInt64)) CODEC(ZSTD(1)),
+    ServerLatencySum SimpleAggregateFunction(sum, Float64) CODEC(ZSTD(1)),
+    ClientLatencyBuckets AggregateFunction(sumForEach, Array(UInt64)) CODEC(ZSTD(1)),
+    ClientLatencySum SimpleAggregateFunction(sum, Float64) CODEC(ZSTD(1)),
+    MessagesSent SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    MessagesReceived SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    DelayBuckets AggregateFunction(sumForEach, Array(UInt64)) CODEC(ZSTD(1)),
+    DelaySum SimpleAggregateFunction(sum, Float64) CODEC(ZSTD(1)),
+    Retries SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    Unpaired SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    BreakerClosed SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    BreakerOpen SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    BreakerHalfOpen SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1)),
+    BreakerTransitions SimpleAggregateFunction(sum, UInt64) CODEC(ZSTD(1))
+) ENGINE = AggregatingMergeTree
+PARTITION BY toDate(Start)
+ORDER BY (Unit, Start, Client, Server, ConnectionType)
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`flow_edges_tiers_mv`
+TO `flowlens`.`flow_edges_tiers`
+AS SELECT
+    Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start, Client, Server, ConnectionType,
+    min(F) AS FirstSeen, max(L) AS LastSeen,
+    sum(Requests) AS Requests, sum(Failed) AS Failed,
+    sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
+    sumForEachState(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
+    sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
+    sumForEachState(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
+    sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
+    sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
+    sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
+FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), toDateTime64(4102444800, 3, 'UTC')) AS F, if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + 60, 3)), toDateTime64(0, 3, 'UTC')) AS L FROM `flowlens`.`flow_edges`)
+ARRAY JOIN [600, 21600, 86400] AS Unit
+GROUP BY Unit, Start, Client, Server, ConnectionType;
+
+-- once for each day of flow_edges rows, newest first, {day:Int64} its start (unix seconds, UTC)
+INSERT INTO `flowlens`.`flow_edges_tiers` (Unit, Start, Client, Server, ConnectionType, FirstSeen, LastSeen,
+    Requests, Failed, ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
+    MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
+    BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
+SELECT
+    Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start, Client, Server, ConnectionType,
+    min(F) AS FirstSeen, max(L) AS LastSeen,
+    sum(Requests) AS Requests, sum(Failed) AS Failed,
+    sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
+    sumForEachState(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
+    sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
+    sumForEachState(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
+    sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
+    sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
+    sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
+FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), toDateTime64(4102444800, 3, 'UTC')) AS F, if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + 60, 3)), toDateTime64(0, 3, 'UTC')) AS L FROM `flowlens`.`flow_edges`
+    WHERE Bucket >= toDateTime({day:Int64}, 'UTC') AND Bucket < toDateTime({day:Int64} + 86400, 'UTC'))
+ARRAY JOIN [600, 21600, 86400] AS Unit
+GROUP BY Unit, Start, Client, Server, ConnectionType;
+
