@@ -12,11 +12,11 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/buffer"
-	"github.com/flowlens/flowlens/agent/bytesize"
 	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/logging"
 )

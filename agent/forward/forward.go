@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/buffer"
-	"github.com/flowlens/flowlens/agent/bytesize"
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"

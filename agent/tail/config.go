@@ -11,7 +11,7 @@ import (
 	"regexp"
 	"time"
 
-	"github.com/flowlens/flowlens/agent/bytesize"
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 )
 

@@ -1,5 +1,6 @@
-// Package bytesize is a byte count read from YAML as a number or with a
-// unit: 512, 64KiB, 10MB, 1GiB (KB/MB/GB are powers of 1000, KiB/MiB/GiB of 1024).
+// Package bytesize is the byte count of every configuration: read from
+// YAML as a number or with a unit, 512, 64KiB, 10MB, 1GiB (KB/MB/GB are
+// powers of 1000, KiB/MiB/GiB of 1024).
 package bytesize
 
 import (
