@@ -21,7 +21,7 @@ import (
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
-	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"

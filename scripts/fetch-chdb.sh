@@ -6,7 +6,7 @@ set -euo pipefail
 
 version="${CHDB_VERSION:-26.5.3}"
 # sha256 of the npm tarball for the pinned version, and of the libchdb.so in
-# it (internal/chdb.LibrarySHA256 checks the latter at every load).
+# it (internal/embedded/chdb.LibrarySHA256 checks the latter at every load).
 want_sha="b874e449710950da3abd7e20376f7bb3387d9e03adcc7082f022be18dfdf316a"
 want_lib_sha="4330da79405733f7572f27c1442f46c03a08301f00859dce0368645731b1e1dc"
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/flowlens"

@@ -23,8 +23,8 @@ func TestLeanDependencies(t *testing.T) {
 		t.Fatalf("go list -deps: %v\n%s", err, out)
 	}
 	forbidden := []string{
-		"github.com/flowlens/flowlens/internal/chdb",
-		"github.com/flowlens/flowlens/internal/chserver",
+		"github.com/flowlens/flowlens/internal/embedded/chdb",
+		"github.com/flowlens/flowlens/internal/embedded/chserver",
 		"github.com/ClickHouse/",
 		"github.com/prometheus/prometheus",
 		"github.com/grafana/",

@@ -6,7 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 )
 
 func newBrokerCmd(g *globalFlags) *cobra.Command {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 func newClickHouseCmd(g *globalFlags) *cobra.Command {
@@ -24,7 +24,7 @@ port. clickhouse-go, Grafana's ClickHouse data source and curl work against it:
 The engine's data is in --data-dir's clickhouse/ folder (data/clickhouse),
 or in --data-dir itself when that is an engine's folder already. Requests
 log in as reader, writer or admin, with the passwords generated in
-credentials.yaml of that folder (see internal/chserver/SECURITY.md).`,
+credentials.yaml of that folder (see internal/embedded/chserver/SECURITY.md).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			log, err := g.logger()

@@ -12,7 +12,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 // syncBuffer is a bytes.Buffer a command writes while the test reads it.

@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/collector"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
-	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 )
 
 func newCollectorCmd(g *globalFlags) *cobra.Command {

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/console"
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 func newConsoleCmd(g *globalFlags) *cobra.Command {

@@ -15,8 +15,8 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
-	"github.com/flowlens/flowlens/internal/chdb"
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chdb"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/logging"
 	"github.com/flowlens/flowlens/storage"
 )

@@ -9,8 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 func newFlowgraphCmd(g *globalFlags) *cobra.Command {

@@ -13,7 +13,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 func newGraphCmd(g *globalFlags) *cobra.Command {

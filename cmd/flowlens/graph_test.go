@@ -16,8 +16,8 @@ import (
 	"github.com/flowlens/flowlens/flowgraph"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/breaker"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/storage"
 )
 

@@ -9,7 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"

@@ -18,8 +18,8 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/pipeline"
 	"github.com/flowlens/flowlens/loadtest"
 )

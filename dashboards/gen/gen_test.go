@@ -21,8 +21,8 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/gen"
 	"github.com/flowlens/flowlens/dashboards/plugin"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/storage"
 )
 

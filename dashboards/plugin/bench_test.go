@@ -16,8 +16,8 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
 )

@@ -23,8 +23,8 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/flowgraph/api"
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"

@@ -27,7 +27,7 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 // shared is the one server of this test process (see the package comment).

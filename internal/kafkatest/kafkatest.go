@@ -1,5 +1,5 @@
 // Package kafkatest gives tests the embedded Kafka-protocol broker
-// (internal/kafkabroker), started for one test and closed when it ends, and
+// (internal/embedded/kafkabroker), started for one test and closed when it ends, and
 // producers to it. There is no skipping: a test whose broker does not start
 // fails.
 package kafkatest
@@ -14,7 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
-	"github.com/flowlens/flowlens/internal/kafkabroker"
+	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 

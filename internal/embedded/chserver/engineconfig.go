@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"text/template"
 
-	"github.com/flowlens/flowlens/internal/chdb"
+	"github.com/flowlens/flowlens/internal/embedded/chdb"
 )
 
 // enginePaths are the files and folders of the engine's configuration,

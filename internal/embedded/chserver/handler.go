@@ -22,7 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
-	"github.com/flowlens/flowlens/internal/chdb"
+	"github.com/flowlens/flowlens/internal/embedded/chdb"
 )
 
 // maxQueryText bounds a query read from the body (not insert data).

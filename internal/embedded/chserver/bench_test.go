@@ -4,8 +4,8 @@ import (
 	"context"
 	"testing"
 
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 // BenchmarkSmallSelect is a small query through the endpoint as the reader

@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"github.com/flowlens/flowlens/internal/chdb"
+	"github.com/flowlens/flowlens/internal/embedded/chdb"
 )
 
 // httpError is an answer with a ClickHouse exception body.

@@ -5,8 +5,8 @@ import (
 	"net/url"
 	"testing"
 
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 // A URL argument the endpoint does not consume is a setting, applied with

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/chserver"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
 // The engine's merges run at the configured nice value, below the inserts

@@ -30,8 +30,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
-	"github.com/flowlens/flowlens/internal/chdb"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/embedded/chdb"
 )
 
 // Config of the embedded ClickHouse endpoint.
