@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
@@ -71,7 +72,7 @@ func Decode(data []byte, cfg any) error {
 		if errors.As(err, &te) {
 			var root yaml.Node
 			if yaml.Unmarshal(data, &root) == nil {
-				return locate(te, &root)
+				return locate(te, &root, reflect.TypeOf(cfg))
 			}
 		}
 		return fmt.Errorf("parse: %w", err)
@@ -89,14 +90,18 @@ var (
 // locate turns the decoder's errors into FieldErrors named by the YAML
 // path they are about, found in the document by line (and by the key's name
 // or the value's text). A message it cannot place is kept as it is.
-func locate(te *yaml.TypeError, root *yaml.Node) error {
+func locate(te *yaml.TypeError, root *yaml.Node, cfg reflect.Type) error {
 	nodes := pathNodes(root)
 	var errs []error
 	for _, msg := range te.Errors {
 		if m := unknownFieldRe.FindStringSubmatch(msg); m != nil {
 			line, _ := strconv.Atoi(m[1])
 			if n := find(nodes, func(n pathNode) bool { return n.key && n.line == line && n.text == m[2] }); n != nil {
-				errs = append(errs, &FieldError{Field: n.path, Reason: fmt.Sprintf("unknown key (line %d)", line)})
+				reason := fmt.Sprintf("unknown key (line %d)", line)
+				if to, ok := renamedTo(cfg, n.path); ok {
+					reason += "; it is " + to + " now"
+				}
+				errs = append(errs, &FieldError{Field: n.path, Reason: reason})
 				continue
 			}
 		} else if m := lineRe.FindStringSubmatch(msg); m != nil {

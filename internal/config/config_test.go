@@ -2,10 +2,12 @@ package config
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 type inner struct {
@@ -120,5 +122,52 @@ func TestDecodeErrorsNameTheYAMLPath(t *testing.T) {
 				t.Errorf("not a *FieldError: %T", err)
 			}
 		})
+	}
+}
+
+type renamedInner struct {
+	Listen string `yaml:"listen"`
+}
+
+func (renamedInner) RenamedKeys() map[string]string {
+	return map[string]string{"http_addr": "listen", "enabled": "listen: off"}
+}
+
+type renamedRoot struct {
+	Parts []struct {
+		Inner renamedInner `yaml:"inner"`
+	} `yaml:"parts"`
+	Inline struct {
+		renamedInner `yaml:",inline"`
+	} `yaml:"inline"`
+}
+
+// A key that was renamed is named with what replaces it.
+func TestRenamedKeysNameTheNewKey(t *testing.T) {
+	var cfg renamedRoot
+	err := Decode([]byte("parts:\n  - inner: {http_addr: x}\ninline:\n  enabled: false\n"), &cfg)
+	for _, want := range []string{
+		"parts[0].inner.http_addr: unknown key (line 2); it is parts[0].inner.listen now",
+		"inline.enabled: unknown key (line 4); it is inline.listen: off now",
+	} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error %v does not say %q", err, want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	b := Backoff{}
+	b.SetDefaults(100*time.Millisecond, 250*time.Millisecond)
+	var waits []time.Duration
+	for w := time.Duration(0); len(waits) < 4; {
+		w = b.Next(w)
+		waits = append(waits, w)
+	}
+	if fmt.Sprint(waits) != "[100ms 200ms 250ms 250ms]" {
+		t.Errorf("waits %v", waits)
+	}
+	if err := (Backoff{Initial: time.Second, Max: time.Millisecond}).Validate(); err == nil || !strings.Contains(err.Error(), "max: 1ms is less than initial (1s)") {
+		t.Errorf("Validate = %v", err)
 	}
 }
