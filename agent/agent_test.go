@@ -69,7 +69,7 @@ func exactlyOnce(t *testing.T, c *consumed, n int) {
 // line exactly once.
 func TestFilesRotationExactCountsAtBroker(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	logs := t.TempDir()
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
 files:
@@ -142,7 +142,7 @@ func newTraceRequest(seq0, n int) ptraceotlp.ExportRequest {
 // JSON) and malformed requests; spans arrive keyed by trace ID.
 func TestOTLPToKafka(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
 	ra := startAgent(t, cfg)
 	recv := ra.a.Receiver()
@@ -240,7 +240,7 @@ func (rawCodec) Name() string { return "proto" }
 // and malformed JSON reach Kafka as marked records; nothing is dropped.
 func TestBadInputEndToEnd(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	logs := t.TempDir()
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
 files:

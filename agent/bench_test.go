@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 )
@@ -31,7 +31,7 @@ func init() {
 	if dir := os.Getenv(brokerEnv); dir != "" {
 		cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: dir}
 		cfg.SetDefaults()
-		b, err := kafkabroker.New(cfg, zap.NewNop())
+		b, err := kafkabroker.New(cfg, component.Settings{})
 		if err == nil {
 			err = b.Start(context.Background())
 		}
@@ -43,7 +43,7 @@ func init() {
 		ch := make(chan os.Signal, 1)
 		signalNotify(ch)
 		<-ch
-		b.Close()
+		_ = b.Shutdown(context.Background())
 		os.Exit(0)
 	}
 }

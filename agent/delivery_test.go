@@ -304,12 +304,12 @@ batch: {max_records: 500}
 		}
 	}()
 	time.Sleep(2 * time.Second)
-	b.Close()
+	_ = b.Shutdown(context.Background())
 	t.Logf("broker stopped with %d lines written", lines.Load())
 	time.Sleep(60 * time.Second)
 	t.Logf("restarting the broker; %d lines written, %d bytes in the agent's buffer", lines.Load(), bufferBytes(t, ra))
 	b = kafkatest.Start(t, kafkabroker.Config{Addr: addr, DataDir: brokerData})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	time.Sleep(2 * time.Second)
 	close(stop)
 	wg.Wait()
@@ -445,7 +445,7 @@ buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 // the batches that were in flight.
 func TestKillMinus9(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	addr := b.Addrs()[0]
 	logs := t.TempDir()
 	dataDir := t.TempDir()
@@ -607,7 +607,7 @@ buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 		t.Fatalf("buffer holds %d bytes with %d of %d lines read; want it full (3-4 MiB) and the file not read to its end", got, read, n)
 	}
 	b := kafkatest.Start(t, kafkabroker.Config{Listener: port.Listen(t)})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	c := newConsumed()
 	c.waitFor(t, port.Addr(), kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
 	if dups := checkFiles(t, c, n); dups != 0 {

@@ -1,6 +1,7 @@
 package agent_test
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"testing"
@@ -17,7 +18,7 @@ import (
 // included, and the forwarder sends what the buffer holds before stopping.
 func TestShutdownShipsTheLastLines(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
-	defer b.Close()
+	defer b.Shutdown(context.Background())
 	logs := t.TempDir()
 	// Without the shutdown's last read, nothing written after the first
 	// read of a file would be read before the next start: the agent

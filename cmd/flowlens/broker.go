@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 )
 
@@ -31,18 +32,13 @@ advertises exactly that address. Production uses a real Kafka cluster.`,
 			if cfg.DataDir == "" {
 				cfg.DataDir = filepath.Join(g.DataDir, "kafka")
 			}
-			cfg.SetDefaults()
-			b, err := kafkabroker.New(cfg, log)
+			b, err := kafkabroker.New(cfg, component.Settings{Logger: log})
 			if err != nil {
 				return err
 			}
-			if err := b.Start(cmd.Context()); err != nil {
-				_ = b.Close()
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "Kafka broker on %v (data in %s); Ctrl-C stops it\n", b.Addrs(), cfg.DataDir)
-			<-cmd.Context().Done()
-			return b.Close()
+			return component.Run(cmd.Context(), b, component.RunOptions{Started: func() {
+				fmt.Fprintf(cmd.OutOrStdout(), "Kafka broker on %v (data in %s); Ctrl-C stops it\n", b.Addrs(), cfg.DataDir)
+			}})
 		},
 	}
 	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:9092", "address to listen on and advertise")

@@ -14,6 +14,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
@@ -69,15 +70,14 @@ With no Kafka brokers configured it starts the embedded broker on
 
 			if len(cfg.Kafka.Brokers) == 0 {
 				bcfg := kafkabroker.Config{Addr: brokerAddr, DataDir: filepath.Join(g.DataDir, "kafka"), Topics: cfg.Topics}
-				bcfg.SetDefaults()
-				broker, err := kafkabroker.New(bcfg, log.Named("kafka"))
+				broker, err := kafkabroker.New(bcfg, component.Settings{Logger: log.Named("kafka")})
 				if err != nil {
 					return err
 				}
 				if err := broker.Start(ctx); err != nil {
 					return err
 				}
-				defer broker.Close()
+				defer broker.Shutdown(context.Background())
 				cfg.Kafka.Brokers = broker.Addrs()
 			}
 

@@ -14,6 +14,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 )
@@ -22,19 +23,20 @@ import (
 // defaults: on a free 127.0.0.1 port unless cfg.Addr or cfg.Listener says
 // where, in memory unless cfg.DataDir is set, with the flowlens topics
 // (one partition each unless cfg.Topics.Partitions says more). Its warnings
-// go to the test's log. It is closed when the test ends; a test may close
-// it earlier, and start another on the same Addr and DataDir (a restart).
+// go to the test's log. It is shut down when the test ends; a test may
+// shut it down earlier, and start another on the same Addr and DataDir (a
+// restart).
 func Start(t testing.TB, cfg kafkabroker.Config) *kafkabroker.Broker {
 	t.Helper()
 	if cfg.Addr == "" && cfg.Listener == nil {
 		cfg.Addr = "127.0.0.1:0"
 	}
 	cfg.SetDefaults()
-	b, err := kafkabroker.New(cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	b, err := kafkabroker.New(cfg, component.Settings{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = b.Close() })
+	t.Cleanup(func() { _ = b.Shutdown(context.Background()) })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {

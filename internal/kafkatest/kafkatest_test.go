@@ -31,7 +31,7 @@ func TestStartAgainOnTheSameAddressKeepsTheData(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := b.Close(); err != nil {
+	if err := b.Shutdown(ctx); err != nil {
 		t.Fatal(err)
 	}
 

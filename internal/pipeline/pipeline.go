@@ -23,6 +23,7 @@ import (
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/console"
 	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chdb"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
@@ -215,14 +216,14 @@ type Pipeline struct {
 type embeddedBroker interface {
 	Start(context.Context) error
 	Addrs() []string
-	Close() error
+	Shutdown(context.Context) error
 }
 
 func newBroker(cfg Config, log *zap.Logger) (embeddedBroker, error) {
 	if cfg.BrokerCommand != nil {
-		return kafkabroker.NewProcess(cfg.Broker, cfg.BrokerCommand, log)
+		return kafkabroker.NewProcess(cfg.Broker, cfg.BrokerCommand, component.Settings{Logger: log})
 	}
-	return kafkabroker.New(cfg.Broker, log)
+	return kafkabroker.New(cfg.Broker, component.Settings{Logger: log})
 }
 
 type part struct {
@@ -293,10 +294,10 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		return nil, err
 	}
 	if err = p.broker.Start(ctx); err != nil {
-		_ = p.broker.Close()
+		_ = p.broker.Shutdown(context.Background())
 		return nil, err
 	}
-	p.add("broker", func(context.Context) error { return p.broker.Close() })
+	p.add("broker", p.broker.Shutdown)
 	brokers := p.broker.Addrs()
 
 	// Collector: Kafka -> ClickHouse.
@@ -464,7 +465,7 @@ func (p *Pipeline) KillCollector() {
 // on the same address with the same data.
 func (p *Pipeline) StopBroker() error {
 	p.brokerAddr = p.broker.Addrs()
-	return p.broker.Close()
+	return p.broker.Shutdown(context.Background())
 }
 
 // StartBroker restarts the broker stopped by StopBroker.

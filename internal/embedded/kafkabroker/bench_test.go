@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
@@ -15,20 +16,20 @@ import (
 // requests of 100 messages of 1 KiB into a broker with a data folder, with
 // and without an fsync per batch. Figures: see the package README.
 //
-//	go test ./internal/kafkabroker -run '^$' -bench Produce -benchtime 2000x -count 3
+//	go test ./internal/embedded/kafkabroker -run '^$' -bench Produce -benchtime 2000x -count 3
 func BenchmarkProduce(b *testing.B) {
 	for _, sync := range []bool{false, true} {
 		b.Run(fmt.Sprintf("sync_writes=%v", sync), func(b *testing.B) {
 			cfg := kafkabroker.Config{Addr: "127.0.0.1:0", DataDir: b.TempDir(), SyncWrites: sync}
 			cfg.SetDefaults()
-			br, err := kafkabroker.New(cfg, nil)
+			br, err := kafkabroker.New(cfg, component.Settings{})
 			if err != nil {
 				b.Fatal(err)
 			}
 			if err := br.Start(context.Background()); err != nil {
 				b.Fatal(err)
 			}
-			defer br.Close()
+			defer br.Shutdown(context.Background())
 			cc := kafkawire.ClientConfig{Brokers: br.Addrs()}
 			tr, err := cc.Transport()
 			if err != nil {

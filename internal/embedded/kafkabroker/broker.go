@@ -21,6 +21,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/twmb/franz-go/pkg/kfake"
@@ -47,12 +49,12 @@ type Config struct {
 	// MaxMessageBytes is the broker's message.max.bytes (default 8 MiB, so
 	// a record with a 1 MB attribute is accepted and reaches the collector,
 	// which dead-letters it with a reason instead of the producer failing).
-	MaxMessageBytes int `yaml:"max_message_bytes"`
+	MaxMessageBytes bytesize.Size `yaml:"max_message_bytes"`
 	// MaxRequestBytes is the largest request a client may send (Kafka's
 	// socket.request.max.bytes; default max_message_bytes + 1 MiB). A
 	// larger one drops the connection as soon as its size is read, before
 	// anything is allocated for it.
-	MaxRequestBytes int `yaml:"max_request_bytes"`
+	MaxRequestBytes bytesize.Size `yaml:"max_request_bytes"`
 	// SASL, when a mechanism is set, admits only clients that log in as
 	// this user (SCRAM-SHA-256 or SCRAM-SHA-512; PLAIN only over TLS).
 	// Off by default: the broker binds loopback, where every local user
@@ -96,35 +98,30 @@ func (c *Config) SetDefaults() {
 	c.Topics.SetDefaults()
 }
 
-// Validate checks the address and numbers.
+// Validate checks the address and numbers, and reports every mistake.
 func (c *Config) Validate() error {
-	host, port, err := net.SplitHostPort(c.Addr)
-	if err != nil {
-		return config.Errorf("addr", "%q must be host:port", c.Addr)
-	}
-	ip := net.ParseIP(host)
-	if ip == nil {
-		return config.Errorf("addr", "%q: the host must be an IP address (it is advertised to clients as is)", c.Addr)
-	}
-	if ip.IsUnspecified() {
-		return config.Errorf("addr", "%q: the broker advertises the address it binds, so bind a concrete IP clients can reach, not %s", c.Addr, host)
-	}
-	if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
-		return config.Errorf("addr", "%q has an invalid port", c.Addr)
+	var errs []error
+	if host, port, err := net.SplitHostPort(c.Addr); err != nil {
+		errs = append(errs, config.Errorf("addr", "%q must be host:port", c.Addr))
+	} else if ip := net.ParseIP(host); ip == nil {
+		errs = append(errs, config.Errorf("addr", "%q: the host must be an IP address (it is advertised to clients as is)", c.Addr))
+	} else if ip.IsUnspecified() {
+		errs = append(errs, config.Errorf("addr", "%q: the broker advertises the address it binds, so bind a concrete IP clients can reach, not %s", c.Addr, host))
+	} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+		errs = append(errs, config.Errorf("addr", "%q has an invalid port", c.Addr))
 	}
 	if c.MaxMessageBytes < 1<<10 {
-		return config.Errorf("max_message_bytes", "must be at least 1024")
+		errs = append(errs, config.Errorf("max_message_bytes", "must be at least 1KiB"))
 	}
 	if c.MaxRequestBytes < c.MaxMessageBytes || c.MaxRequestBytes > math.MaxInt32 {
-		return config.Errorf("max_request_bytes", "must be between max_message_bytes (%d) and 2 GiB", c.MaxMessageBytes)
+		errs = append(errs, config.Errorf("max_request_bytes", "must be between max_message_bytes (%s) and 2GiB", c.MaxMessageBytes))
 	}
-	if err := c.validateSecurity(); err != nil {
-		return err
-	}
+	errs = append(errs, c.validateSecurity())
 	if c.RetentionCheck < time.Second {
-		return config.Errorf("retention_check", "must be at least 1s")
+		errs = append(errs, config.Errorf("retention_check", "must be at least 1s"))
 	}
-	return config.Nest("topics", c.Topics.Validate())
+	errs = append(errs, config.Nest("topics", c.Topics.Validate()))
+	return errors.Join(errs...)
 }
 
 // Broker is an embedded Kafka-protocol broker.
@@ -139,19 +136,19 @@ type Broker struct {
 	refused atomic.Int64
 }
 
-// New checks the config; Start binds and serves.
-func New(cfg Config, logger *zap.Logger) (*Broker, error) {
+// New applies the config's defaults and checks it; Start binds and
+// serves. The broker has no metrics of its own (set.Registerer is unused).
+func New(cfg Config, set component.Settings) (*Broker, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka broker config: %w", err)
 	}
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	return &Broker{cfg: cfg, logger: logger}, nil
+	set = set.WithDefaults()
+	return &Broker{cfg: cfg, logger: set.Logger}, nil
 }
 
 // Start binds the address, loads DataDir and creates missing topics. It
-// returns once the broker accepts connections; it serves until Close.
+// returns once the broker accepts connections; it serves until Shutdown.
 func (b *Broker) Start(ctx context.Context) error {
 	b.mu.Lock()
 	defer b.mu.Unlock()
@@ -193,7 +190,7 @@ func (b *Broker) Start(ctx context.Context) error {
 			return guardedListener{Listener: ln, maxRequestBytes: uint32(b.cfg.MaxRequestBytes), logger: b.logger, refused: &b.refused}, nil
 		}),
 		kfake.BrokerConfigs(map[string]string{
-			"message.max.bytes":      strconv.Itoa(b.cfg.MaxMessageBytes),
+			"message.max.bytes":      strconv.FormatInt(int64(b.cfg.MaxMessageBytes), 10),
 			"log.cleaner.backoff.ms": strconv.FormatInt(b.cfg.RetentionCheck.Milliseconds(), 10),
 		}),
 		kfake.WithLogger(zapLogger{b.logger}),
@@ -243,9 +240,9 @@ func (b *Broker) Cluster() *kfake.Cluster {
 	return b.cluster
 }
 
-// Close stops serving and, with a DataDir, saves state to disk. Safe to call
-// without Start and more than once.
-func (b *Broker) Close() error {
+// Shutdown stops serving and, with a DataDir, saves state to disk. Safe
+// without Start and twice.
+func (b *Broker) Shutdown(context.Context) error {
 	b.mu.Lock()
 	c := b.cluster
 	b.cluster = nil

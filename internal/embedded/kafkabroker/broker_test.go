@@ -57,7 +57,7 @@ func TestBrokerPersistsMessagesAndTopicsWithRetention(t *testing.T) {
 	}
 
 	// Restart on the same data folder: the messages are still there.
-	b.Close()
+	_ = b.Shutdown(context.Background())
 	b2 := start(t, dir)
 	r := kafka.NewReader(kafka.ReaderConfig{Brokers: b2.Addrs(), Topic: kafkawire.DefaultSpansTopic, GroupID: "t", MaxWait: 100 * time.Millisecond})
 	defer r.Close()

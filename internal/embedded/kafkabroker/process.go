@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/internal/component"
 )
 
 // kfake serves each connection and handles every request on goroutines of
@@ -39,8 +41,8 @@ const ReadyPrefix = "flowlens-broker-ready "
 const childListenerFD = 3
 
 // Process runs the broker in a child process and restarts it when it dies.
-// Its lifecycle is the Broker's: Start returns once the child serves, Close
-// stops it and is safe without Start and twice.
+// Its lifecycle is the Broker's: Start returns once the child serves,
+// Shutdown stops it and is safe without Start and twice.
 type Process struct {
 	cfg     Config
 	command func() *exec.Cmd
@@ -52,24 +54,24 @@ type Process struct {
 	child    *exec.Cmd
 	stopping bool
 	restarts int
-	stop     chan struct{} // closed by Close
+	stop     chan struct{} // closed by Shutdown
 	done     chan struct{} // closed when the supervisor ends
 }
 
-// NewProcess checks the config; Start runs command (a `flowlens broker`
-// child reading its config as JSON on stdin and printing ReadyPrefix+addr
-// on stdout, see ServeChild) and supervises it.
-func NewProcess(cfg Config, command func() *exec.Cmd, logger *zap.Logger) (*Process, error) {
+// NewProcess applies the config's defaults and checks it; Start runs
+// command (a `flowlens broker` child reading its config as JSON on stdin
+// and printing ReadyPrefix+addr on stdout, see ServeChild) and supervises
+// it.
+func NewProcess(cfg Config, command func() *exec.Cmd, set component.Settings) (*Process, error) {
 	if cfg.Listener != nil {
 		return nil, errors.New("kafka broker process: a listener cannot be handed to a child process")
 	}
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("kafka broker config: %w", err)
 	}
-	if logger == nil {
-		logger = zap.NewNop()
-	}
-	return &Process{cfg: cfg, command: command, logger: logger, stop: make(chan struct{})}, nil
+	set = set.WithDefaults()
+	return &Process{cfg: cfg, command: command, logger: set.Logger, stop: make(chan struct{})}, nil
 }
 
 // Start binds the address, launches the child and returns once it serves.
@@ -107,12 +109,13 @@ func (p *Process) Start(ctx context.Context) error {
 		}
 		return err
 	case <-ctx.Done():
-		_ = p.Close()
+		_ = p.Shutdown(context.WithoutCancel(ctx))
 		return ctx.Err()
 	}
 }
 
-// supervise runs the child, and runs it again when it dies, until Close.
+// supervise runs the child, and runs it again when it dies, until
+// Shutdown.
 // It stays on one OS thread: the child's parent-death signal is tied to
 // the thread that started it.
 func (p *Process) supervise(first chan<- error) {
@@ -185,7 +188,7 @@ func (p *Process) launch() (*exec.Cmd, error) {
 	go func() { _, _ = io.Copy(io.Discard, out) }()
 	p.mu.Lock()
 	p.child = cmd
-	if p.stopping { // Close ran while this child started
+	if p.stopping { // Shutdown ran while this child started
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 	}
 	p.mu.Unlock()
@@ -231,9 +234,9 @@ func (p *Process) PID() int {
 	return p.child.Process.Pid
 }
 
-// Close stops the child (SIGTERM: it saves its state; SIGKILL after 30 s)
-// and waits for it.
-func (p *Process) Close() error {
+// Shutdown stops the child (SIGTERM: it saves its state; SIGKILL after
+// 30 s) and waits for it. Safe without Start and twice.
+func (p *Process) Shutdown(context.Context) error {
 	p.mu.Lock()
 	if !p.stopping {
 		p.stopping = true
@@ -278,16 +281,14 @@ func ServeChild(ctx context.Context, stdin io.Reader, stdout io.Writer, logger *
 		return fmt.Errorf("broker listener from the parent: %w", err)
 	}
 	cfg.Listener = ln
-	cfg.SetDefaults() // the address is the listener's
-	b, err := New(cfg, logger)
+	b, err := New(cfg, component.Settings{Logger: logger}) // the address is the listener's
 	if err != nil {
 		return err
 	}
 	if err := b.Start(ctx); err != nil {
-		_ = b.Close()
-		return err
+		return errors.Join(err, b.Shutdown(context.WithoutCancel(ctx)))
 	}
 	fmt.Fprintln(stdout, ReadyPrefix+b.Addrs()[0])
 	<-ctx.Done()
-	return b.Close()
+	return b.Shutdown(context.WithoutCancel(ctx))
 }
