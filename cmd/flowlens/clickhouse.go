@@ -1,12 +1,11 @@
 package main
 
 import (
-	"context"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
 
@@ -35,23 +34,17 @@ credentials.yaml of that folder (see internal/embedded/chserver/SECURITY.md).`,
 				cfg.DataDir = g.engineDir()
 			}
 			cfg.MergeNice = &mergeNice
-			srv, err := chserver.New(cfg, log)
+			srv, err := chserver.New(cfg, component.Settings{Logger: log})
 			if err != nil {
 				return err
 			}
-			if err := srv.Start(cmd.Context()); err != nil {
-				_ = srv.Shutdown(context.Background())
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on http://%s (data in %s); Ctrl-C stops it\nusers and passwords: %s\n",
-				srv.Addr(), cfg.DataDir, chserver.CredentialsPath(cfg.DataDir))
-			<-cmd.Context().Done()
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return srv.Shutdown(ctx)
+			return component.Run(cmd.Context(), srv, component.RunOptions{Started: func() {
+				fmt.Fprintf(cmd.OutOrStdout(), "ClickHouse HTTP on %s (data in %s); Ctrl-C stops it\nusers and passwords: %s\n",
+					srv.URL(), cfg.DataDir, chserver.CredentialsPath(cfg.DataDir))
+			}})
 		},
 	}
-	cmd.Flags().StringVar(&cfg.Addr, "listen", "127.0.0.1:8123", "address to listen on")
+	cmd.Flags().StringVar(&cfg.HTTP.Listen, "listen", chserver.DefaultListen, "address to listen on")
 	cmd.Flags().IntVar(&mergeNice, "merge-nice", chserver.DefaultMergeNice, "nice value of the engine's merge threads (0: as the rest of the process), so that inserts and queries come first")
 	cmd.Flags().StringVar(&cfg.LibPath, "lib", "", "path of libchdb.so (default $CHDB_LIB_PATH or the make setup cache)")
 	return cmd

@@ -15,8 +15,10 @@ import (
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chdb"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/logging"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -79,7 +81,7 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chser
 		if !listening(cfg.Addr) {
 			// A CLI command's private endpoint is an implementation detail: only its problems are worth a line.
 			quiet := log.WithOptions(zap.IncreaseLevel(zap.WarnLevel))
-			srv, err = chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: g.engineDir()}, quiet)
+			srv, err = chserver.New(chserver.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: g.engineDir()}, component.Settings{Logger: quiet})
 			if err != nil {
 				return nil, nil, fmt.Errorf("no ClickHouse at %s and the embedded engine did not open: %w", storage.DefaultAddr, err)
 			}

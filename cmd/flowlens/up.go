@@ -27,7 +27,7 @@ import (
 // upListenFlags move the listeners of `flowlens up`, by the config key each
 // one sets (pipeline.Config.Listeners).
 var upListenFlags = map[string]string{
-	"clickhouse.addr":          "clickhouse-listen",
+	"clickhouse.listen":        "clickhouse-listen",
 	"broker.addr":              "kafka-listen",
 	"agent.otlp.grpc.endpoint": "otlp-grpc-listen",
 	"agent.otlp.http.endpoint": "otlp-http-listen",

@@ -27,7 +27,9 @@ import (
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"github.com/ClickHouse/clickhouse-go/v2/lib/driver"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
 )
 
 // shared is the one server of this test process (see the package comment).
@@ -46,7 +48,7 @@ func start() {
 			return
 		}
 		shared.dir = dir
-		srv, err := chserver.New(chserver.Config{Addr: "127.0.0.1:0", DataDir: filepath.Join(dir, "clickhouse")}, nil)
+		srv, err := chserver.New(chserver.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: filepath.Join(dir, "clickhouse")}, component.Settings{})
 		if err != nil {
 			shared.err = err
 			return

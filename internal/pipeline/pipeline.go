@@ -78,8 +78,8 @@ func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
 		c.DataDir = "data"
 	}
-	if c.ClickHouse.Addr == "" {
-		c.ClickHouse.Addr = storage.DefaultAddr
+	if c.ClickHouse.HTTP.Listen == "" {
+		c.ClickHouse.HTTP.Listen = storage.DefaultAddr
 	}
 	c.Broker.SetDefaults()
 	if c.Collector.HTTPAddr == "" {
@@ -144,7 +144,7 @@ type Listener struct {
 // "off" for the collector's and the agent's metrics turns those off).
 func (c *Config) Listeners() []Listener {
 	return []Listener{
-		{"ClickHouse HTTP endpoint", "clickhouse.addr", &c.ClickHouse.Addr},
+		{"ClickHouse HTTP endpoint", "clickhouse.listen", &c.ClickHouse.HTTP.Listen},
 		{"Kafka broker", "broker.addr", &c.Broker.Addr},
 		{"agent's OTLP gRPC receiver", "agent.otlp.grpc.endpoint", &c.Agent.OTLP.GRPC.Endpoint},
 		{"agent's OTLP HTTP receiver", "agent.otlp.http.endpoint", &c.Agent.OTLP.HTTP.Endpoint},
@@ -263,7 +263,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		return nil, err
 	}
 	// ClickHouse: the engine, its HTTP endpoint, the schema.
-	if p.ch, err = chserver.New(cfg.ClickHouse, log.Named("clickhouse")); err != nil {
+	if p.ch, err = chserver.New(cfg.ClickHouse, component.Settings{Logger: log.Named("clickhouse")}); err != nil {
 		return nil, err
 	}
 	if err = p.ch.Start(ctx); err != nil {

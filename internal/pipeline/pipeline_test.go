@@ -132,7 +132,7 @@ func TestExampleConfig(t *testing.T) {
 		got, want any
 	}{
 		{"data_dir", cfg.DataDir, "data"},
-		{"clickhouse.addr", cfg.ClickHouse.Addr, "127.0.0.1:8123"},
+		{"clickhouse.listen", cfg.ClickHouse.HTTP.Listen, "127.0.0.1:8123"},
 		{"storage.ttl.edges", cfg.Storage.TTL.Edges, 30},
 		{"broker.addr", cfg.Broker.Addr, "127.0.0.1:9092"},
 		{"collector.batch.max_rows", cfg.Collector.Batch.MaxRows, 100000},

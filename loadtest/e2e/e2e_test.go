@@ -22,6 +22,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/pipeline"
 	"github.com/flowlens/flowlens/loadtest"
 	"github.com/flowlens/flowlens/loadtest/gen"
@@ -55,7 +56,7 @@ func startPipeline(t *testing.T, db string) *run {
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "logs")
 	cfg := pipeline.Config{DataDir: dir}
-	cfg.ClickHouse = chserver.Config{Addr: "127.0.0.1:0", DataDir: engineDir}
+	cfg.ClickHouse = chserver.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: engineDir}
 	cfg.Storage.Database = db
 	cfg.Broker.Addr = "127.0.0.1:0"
 	cfg.Collector.HTTPAddr = "off"

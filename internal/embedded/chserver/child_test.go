@@ -20,7 +20,11 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 )
 
 // The engine supports one data folder per process, so an endpoint with
@@ -37,7 +41,7 @@ func runChild(cfgYAML string) int {
 		fmt.Println("ERROR", err)
 		return 1
 	}
-	srv, err := chserver.New(cfg, nil)
+	srv, err := chserver.New(cfg, component.Settings{})
 	if err == nil {
 		err = srv.Start(context.Background())
 	}
@@ -61,7 +65,7 @@ type child struct {
 
 func startChild(t *testing.T, cfg chserver.Config) *child {
 	t.Helper()
-	cfg.Addr = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.DataDir = filepath.Join(t.TempDir(), "clickhouse")
 	y, err := yaml.Marshal(cfg)
 	if err != nil {
@@ -159,7 +163,8 @@ func TestSystemShutdownRefused(t *testing.T) {
 // Limits hold whatever the request says: body size after decompression,
 // result size, memory and execution time of the role.
 func TestLimitsHold(t *testing.T) {
-	cfg := chserver.Config{MaxBodyBytes: 4 << 20, SpoolMemoryBytes: 1 << 20}
+	spool := bytesize.Size(1 << 20)
+	cfg := chserver.Config{MaxBodyBytes: 4 << 20, SpoolMemoryBytes: &spool}
 	cfg.Limits.Reader = chserver.Limits{MaxExecutionTime: time.Second, MaxMemoryUsage: 64 << 20, MaxResultBytes: 64 << 10}
 	c := startChild(t, cfg)
 	if code, body, _ := c.do(t, chserver.RoleAdmin, "", "CREATE TABLE default.t (s String) ENGINE = MergeTree ORDER BY s", nil, nil); code != 200 {
@@ -241,4 +246,27 @@ func basic(user, password string) string {
 	req, _ := http.NewRequest("GET", "/", nil)
 	req.SetBasicAuth(user, password)
 	return strings.TrimPrefix(req.Header.Get("Authorization"), "Basic ")
+}
+
+// With tls, the endpoint speaks HTTPS only: a client that trusts its CA
+// runs queries as a user of the endpoint; plain HTTP gets nothing.
+func TestTLS(t *testing.T) {
+	pki := listenertest.NewPKI(t)
+	c := startChild(t, chserver.Config{HTTP: listener.Config{TLS: pki.ServerTLS(false)}})
+	client := pki.Client(listenertest.NoCert)
+	user, password, _ := c.creds.Login(chserver.RoleReader)
+	req, _ := http.NewRequest("POST", "https://"+c.addr+"/", strings.NewReader("SELECT 1"))
+	req.SetBasicAuth(user, password)
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || strings.TrimSpace(string(body)) != "1" {
+		t.Errorf("SELECT 1 over HTTPS: %s %q", resp.Status, body)
+	}
+	if code, err := listenertest.Get(nil, "http://"+c.addr+"/ping", ""); code == http.StatusOK {
+		t.Errorf("plain HTTP answered: %d %v", code, err)
+	}
 }

@@ -43,8 +43,8 @@ func writeEngineConfig(dataDir string, ceiling Limits) (enginePaths, error) {
 		"Users": p.users, "UserFiles": p.userFiles + "/", "UserScripts": p.userScripts + "/",
 		"FormatSchemas":    p.formatSchemas + "/",
 		"MaxExecutionTime": strconv.FormatInt(seconds(ceiling.MaxExecutionTime), 10),
-		"MaxMemoryUsage":   strconv.FormatInt(ceiling.MaxMemoryUsage, 10),
-		"MaxResultBytes":   strconv.FormatInt(ceiling.MaxResultBytes, 10),
+		"MaxMemoryUsage":   strconv.FormatInt(int64(ceiling.MaxMemoryUsage), 10),
+		"MaxResultBytes":   strconv.FormatInt(int64(ceiling.MaxResultBytes), 10),
 	}
 	for path, tmpl := range map[string]*template.Template{p.config: configXML, p.users: usersXML} {
 		var b bytes.Buffer

@@ -22,6 +22,7 @@ import (
 	"github.com/klauspost/compress/zstd"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/embedded/chdb"
 )
 
@@ -107,7 +108,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 		return
 	}
 	defer out.Free()
-	if limit := s.cfg.Limits.of(role).MaxResultBytes; int64(len(out.Data)) > limit {
+	if limit := s.cfg.Limits.of(role).MaxResultBytes; bytesize.Size(len(out.Data)) > limit {
 		writeError(w, &httpError{status: http.StatusInternalServerError, code: 396,
 			msg: fmt.Sprintf("Code: 396. DB::Exception: Limit for result exceeded, max bytes: %d of the %s role, the answer has %d. (TOO_MANY_ROWS_OR_BYTES)", limit, role, len(out.Data))})
 		return
@@ -117,7 +118,7 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 
 // requestBody undoes HTTP content encoding and ClickHouse block compression.
 func (s *Server) requestBody(hr *http.Request, req *request) (io.ReadCloser, error) {
-	var r io.Reader = http.MaxBytesReader(nil, hr.Body, s.cfg.MaxBodyBytes)
+	var r io.Reader = http.MaxBytesReader(nil, hr.Body, int64(s.cfg.MaxBodyBytes))
 	closers := []io.Closer{hr.Body}
 	switch enc := strings.ToLower(hr.Header.Get("Content-Encoding")); enc {
 	case "", "identity":
@@ -146,14 +147,14 @@ func (s *Server) requestBody(hr *http.Request, req *request) (io.ReadCloser, err
 		return nil, &httpError{status: http.StatusNotImplemented, code: 48, msg: "Code: 48. DB::Exception: Content-Encoding " + enc + " is not supported. (NOT_IMPLEMENTED)"}
 	}
 	if req.decompressIn {
-		br := s.blocks.get(r, s.cfg.MaxBlockBytes)
+		br := s.blocks.get(r, int64(s.cfg.MaxBlockBytes))
 		var once sync.Once // put twice, br would serve two bodies at once
 		closers = append(closers, closerFunc(func() error { once.Do(func() { s.blocks.put(br) }); return nil }))
 		r = br
 	}
 	// What the engine gets is bounded after decoding too: a small gzip body
 	// may decode to gigabytes.
-	r = &decodedLimit{r: r, left: s.cfg.MaxBodyBytes}
+	r = &decodedLimit{r: r, left: int64(s.cfg.MaxBodyBytes)}
 	return readCloser{Reader: r, closers: closers}, nil
 }
 
@@ -377,8 +378,8 @@ func (s *Server) sessionSettings(x *execution) string {
 	l := s.cfg.Limits.of(x.role)
 	for _, st := range []setting{
 		{"max_execution_time", strconv.FormatInt(seconds(l.MaxExecutionTime), 10)},
-		{"max_memory_usage", strconv.FormatInt(l.MaxMemoryUsage, 10)},
-		{"max_result_bytes", strconv.FormatInt(l.MaxResultBytes, 10)},
+		{"max_memory_usage", strconv.FormatInt(int64(l.MaxMemoryUsage), 10)},
+		{"max_result_bytes", strconv.FormatInt(int64(l.MaxResultBytes), 10)},
 	} {
 		if !given[st.name] {
 			b.WriteString(st.assignment())

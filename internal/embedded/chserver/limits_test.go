@@ -15,6 +15,9 @@ import (
 	"time"
 
 	chcompress "github.com/ClickHouse/ch-go/compress"
+
+	"github.com/flowlens/flowlens/internal/bytesize"
+	"github.com/flowlens/flowlens/internal/listener"
 )
 
 // A 64 KiB gzip body that decodes to 64 MiB is refused once it decodes
@@ -224,7 +227,7 @@ func TestCredentialsFile(t *testing.T) {
 // The pipeline validates its parts' configs before their constructors
 // fill the defaults: unset limits are valid, wrong ones are named.
 func TestConfigValidate(t *testing.T) {
-	unset := Config{Addr: "127.0.0.1:0", DataDir: "x"}
+	unset := Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: "x"}
 	if err := unset.Validate(); err != nil {
 		t.Fatalf("unset fields: %v", err)
 	}
@@ -232,10 +235,12 @@ func TestConfigValidate(t *testing.T) {
 		"limits.reader.max_execution_time": func(c *Config) { c.Limits.Reader.MaxExecutionTime = time.Millisecond },
 		"limits.admin.max_memory_usage":    func(c *Config) { c.Limits.Admin.MaxMemoryUsage = 10 },
 		"max_block_bytes":                  func(c *Config) { c.MaxBlockBytes = 2 << 30 },
-		"spool_memory_bytes":               func(c *Config) { c.SpoolMemoryBytes = -2 },
+		"spool_memory_bytes":               func(c *Config) { n := bytesize.Size(-2); c.SpoolMemoryBytes = &n },
+		"listen":                           func(c *Config) { c.HTTP.Listen = "off" },
+		"auth":                             func(c *Config) { c.HTTP.Auth.Token = "t" },
 		"allowed_origins":                  func(c *Config) { c.AllowedOrigins = []string{"evil.example"} },
 	} {
-		c := Config{Addr: "127.0.0.1:0", DataDir: "x"}
+		c := Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: "x"}
 		mod(&c)
 		if err := c.Validate(); err == nil || !strings.Contains(err.Error(), field) {
 			t.Errorf("%s: %v", field, err)

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/internal/component"
 )
 
 // metrics about the endpoint itself, served on its own /metrics.
@@ -17,7 +19,7 @@ type metrics struct {
 	inFlight prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "flowlens_clickhouse_http_requests_total", Help: "Requests to the embedded ClickHouse HTTP endpoint, by kind (insert, query).",
@@ -39,8 +41,10 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "flowlens_clickhouse_http_requests_in_flight", Help: "Requests being answered now.",
 		}),
 	}
-	reg.MustRegister(m.requests, m.errors, m.duration, m.bodyIn, m.bytesOut, m.inFlight)
-	return m
+	if err := component.Register(reg, "ClickHouse endpoint", m.requests, m.errors, m.duration, m.bodyIn, m.bytesOut, m.inFlight); err != nil {
+		return nil, err
+	}
+	return m, nil
 }
 
 func (m *metrics) observe(kind string, start time.Time, err error) {

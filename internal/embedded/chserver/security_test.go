@@ -157,9 +157,9 @@ func TestNoRoleWritesServerFiles(t *testing.T) {
 	}
 }
 
-// listener counts the connections made to it: any is a request the engine
+// trap counts the connections made to it: any is a request the engine
 // sent on a client's behalf (SSRF).
-func listener(t *testing.T) (addr string, accepted *atomic.Int64) {
+func trap(t *testing.T) (addr string, accepted *atomic.Int64) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -181,7 +181,7 @@ func listener(t *testing.T) (addr string, accepted *atomic.Int64) {
 }
 
 func TestNoRoleMakesTheEngineConnectOut(t *testing.T) {
-	target, accepted := listener(t)
+	target, accepted := trap(t)
 	db := chtest.Database(t)
 	attacks := []string{
 		"SELECT * FROM url('http://%[1]s/latest/meta-data/', 'LineAsString')",

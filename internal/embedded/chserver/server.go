@@ -17,7 +17,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -30,14 +29,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chdb"
+	"github.com/flowlens/flowlens/internal/listener"
 )
 
 // Config of the embedded ClickHouse endpoint.
 type Config struct {
-	// Addr to listen on; default 127.0.0.1:8123. Port 0 picks a free port.
-	Addr string `yaml:"addr"`
+	// HTTP is the endpoint's listener: listen (default 127.0.0.1:8123; port
+	// 0 picks a free port) and tls (HTTPS, as ClickHouse's https_port).
+	// There is no auth here: requests log in as the endpoint's users, as
+	// with ClickHouse (see CredentialsFile).
+	HTTP listener.Config `yaml:",inline"`
 	// DataDir holds the engine's databases; default ./data/clickhouse.
 	// It is made private (0700).
 	DataDir string `yaml:"data_dir"`
@@ -54,19 +59,19 @@ type Config struct {
 	Limits RoleLimits `yaml:"limits"`
 	// MaxBodyBytes bounds one request body (insert data), as sent and
 	// after decompression; default 1 GiB.
-	MaxBodyBytes int64 `yaml:"max_body_bytes"`
+	MaxBodyBytes bytesize.Size `yaml:"max_body_bytes"`
 	// MaxBlockBytes bounds one ClickHouse compressed block of a
 	// decompress=1 body, compressed or not; default 128 MiB (ch-go's own
 	// bound; clickhouse-go sends one block per insert).
-	MaxBlockBytes int64 `yaml:"max_block_bytes"`
+	MaxBlockBytes bytesize.Size `yaml:"max_block_bytes"`
 	// SpoolDir holds insert data while the engine reads it; default
 	// /dev/shm when present, else the system temp folder. At most
 	// SpoolMemoryBytes are there at once; the rest goes to
 	// DataDir/flowlens/spool on disk.
 	SpoolDir string `yaml:"spool_dir"`
 	// SpoolMemoryBytes bounds the insert data in SpoolDir (RAM) at once;
-	// default 256 MiB. -1 spools everything to disk.
-	SpoolMemoryBytes int64 `yaml:"spool_memory_bytes"`
+	// default 256 MiB. 0 spools everything to disk.
+	SpoolMemoryBytes *bytesize.Size `yaml:"spool_memory_bytes"`
 	// MaxConcurrentQueries bounds the requests the engine runs at once;
 	// a request waits up to 10s for a turn, then gets ClickHouse's
 	// TOO_MANY_SIMULTANEOUS_QUERIES (202). Default 32.
@@ -94,14 +99,18 @@ type Config struct {
 	MergeNice *int `yaml:"merge_nice"`
 }
 
+// DefaultListen is where the endpoint listens unless told otherwise.
+const DefaultListen = "127.0.0.1:8123"
+
+// RenamedKeys names what replaced the keys of earlier versions.
+func (Config) RenamedKeys() map[string]string { return map[string]string{"addr": "listen"} }
+
 // DefaultMergeNice is Config.MergeNice's default.
 const DefaultMergeNice = 10
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
-	if c.Addr == "" {
-		c.Addr = "127.0.0.1:8123"
-	}
+	c.HTTP.SetDefaults(DefaultListen)
 	if c.DataDir == "" {
 		c.DataDir = "data/clickhouse"
 	}
@@ -117,8 +126,9 @@ func (c *Config) SetDefaults() {
 	if c.MaxBlockBytes == 0 {
 		c.MaxBlockBytes = 128 << 20
 	}
-	if c.SpoolMemoryBytes == 0 {
-		c.SpoolMemoryBytes = 256 << 20
+	if c.SpoolMemoryBytes == nil {
+		m := bytesize.Size(256 << 20)
+		c.SpoolMemoryBytes = &m
 	}
 	if c.MaxConcurrentQueries == 0 {
 		c.MaxConcurrentQueries = 32
@@ -138,47 +148,52 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate names the first bad field. Unset fields are valid: they take
+// Validate reports every bad field. Unset fields are valid: they take
 // their defaults (callers may validate before New sets them).
 func (c *Config) Validate() error {
-	if _, _, err := net.SplitHostPort(c.Addr); err != nil {
-		return config.Errorf("addr", "must be host:port: %v", err)
+	var errs []error
+	h := c.HTTP
+	h.SetDefaults(DefaultListen)
+	if h.Listen == listener.Off {
+		errs = append(errs, config.Errorf("listen", "the endpoint cannot be off: it is what the engine is reached by"))
+	}
+	errs = append(errs, h.Validate())
+	if h.Auth.On() {
+		errs = append(errs, config.Errorf("auth", "requests log in as the endpoint's users, as with ClickHouse (credentials_file): bearer tokens are for flowlens's own APIs"))
 	}
 	if c.DataDir == "" {
-		return config.Errorf("data_dir", "must not be empty")
+		errs = append(errs, config.Errorf("data_dir", "must not be empty"))
 	}
 	for _, l := range []struct {
 		name string
 		l    Limits
 	}{{"limits.reader", c.Limits.Reader}, {"limits.writer", c.Limits.Writer}, {"limits.admin", c.Limits.Admin}} {
-		if err := l.l.validate(l.name); err != nil {
-			return err
-		}
+		errs = append(errs, l.l.validate(l.name))
 	}
 	if c.MaxBodyBytes < 0 {
-		return config.Errorf("max_body_bytes", "must not be negative")
+		errs = append(errs, config.Errorf("max_body_bytes", "must not be negative"))
 	}
 	if c.MaxBlockBytes != 0 && (c.MaxBlockBytes < 1<<10 || c.MaxBlockBytes > 1<<30) {
-		return config.Errorf("max_block_bytes", "%d: want 1 KiB to 1 GiB", c.MaxBlockBytes)
+		errs = append(errs, config.Errorf("max_block_bytes", "%s: want 1KiB to 1GiB", c.MaxBlockBytes))
 	}
-	if c.SpoolMemoryBytes < -1 {
-		return config.Errorf("spool_memory_bytes", "%d: want a size, or -1 for no RAM spooling", c.SpoolMemoryBytes)
+	if c.SpoolMemoryBytes != nil && *c.SpoolMemoryBytes < 0 {
+		errs = append(errs, config.Errorf("spool_memory_bytes", "%d: want a size, or 0 for no RAM spooling", *c.SpoolMemoryBytes))
 	}
 	if c.MaxConcurrentQueries < 0 {
-		return config.Errorf("max_concurrent_queries", "must be at least 1")
+		errs = append(errs, config.Errorf("max_concurrent_queries", "must be at least 1"))
 	}
 	if c.ReadTimeout < 0 || c.WriteTimeout < 0 || c.IdleTimeout < 0 {
-		return config.Errorf("read_timeout", "timeouts must not be negative")
+		errs = append(errs, config.Errorf("read_timeout", "timeouts must not be negative"))
 	}
 	for _, o := range c.AllowedOrigins {
 		if u, err := url.Parse(o); err != nil || u.Scheme == "" || u.Host == "" {
-			return config.Errorf("allowed_origins", "%q: want scheme://host[:port]", o)
+			errs = append(errs, config.Errorf("allowed_origins", "%q: want scheme://host[:port]", o))
 		}
 	}
 	if c.MergeNice != nil && (*c.MergeNice < 0 || *c.MergeNice > 19) {
-		return config.Errorf("merge_nice", "%d: want 0 to 19 (a lower value than the process's needs privileges)", *c.MergeNice)
+		errs = append(errs, config.Errorf("merge_nice", "%d: want 0 to 19 (a lower value than the process's needs privileges)", *c.MergeNice))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // mergeThreadName is the name of the engine's merge and mutation threads.
@@ -186,17 +201,16 @@ const mergeThreadName = "MergeMutate"
 
 // Server is the HTTP endpoint in front of one engine.
 type Server struct {
-	cfg    Config
-	log    *zap.Logger
-	engine *chdb.Engine
-	tz     *time.Location
-	http   *http.Server
-	ln     net.Listener
-	done   chan struct{}
-	creds  Credentials
-	guard  *guard
-	spool  *spooler
-	slots  chan struct{} // one per query the engine may run at once
+	cfg      Config
+	log      *zap.Logger
+	engine   *chdb.Engine
+	tz       *time.Location
+	endpoint *listener.Endpoint
+	http     *listener.Server
+	creds    Credentials
+	guard    *guard
+	spool    *spooler
+	slots    chan struct{} // one per query the engine may run at once
 	// blocks keeps the decoders of compressed bodies, and the buffers they
 	// grew, for the next insert (see blockReaders)
 	blocks blockReaders
@@ -206,7 +220,7 @@ type Server struct {
 	queueWait time.Duration // how long a request waits for a slot
 	hostname  string        // this machine's name, an allowed Host
 
-	reg     *prometheus.Registry
+	gather  prometheus.Gatherer
 	metrics *metrics
 
 	closeOnce sync.Once
@@ -215,14 +229,22 @@ type Server struct {
 
 // New opens the engine on cfg.DataDir with its access configuration and
 // reads (or, on first start, writes) the endpoint's credentials; it does
-// not listen yet.
-func New(cfg Config, log *zap.Logger) (s *Server, err error) {
+// not listen yet. Its metrics are registered on set.Registerer and served
+// on the endpoint's /metrics (set.Gatherer).
+func New(cfg Config, set component.Settings) (s *Server, err error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("clickhouse endpoint config: %w", err)
 	}
-	if log == nil {
-		log = zap.NewNop()
+	set = set.WithDefaults()
+	log := set.Logger
+	endpoint, err := listener.Load(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("clickhouse endpoint config: %w", err)
+	}
+	m, err := newMetrics(set.Registerer)
+	if err != nil {
+		return nil, err
 	}
 	if err := chdb.PrivateDir(cfg.DataDir); err != nil {
 		return nil, err
@@ -250,13 +272,12 @@ func New(cfg Config, log *zap.Logger) (s *Server, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("read the engine's table functions: %w", err)
 	}
-	sp, err := newSpooler(cfg.SpoolDir, paths.spool, cfg.SpoolMemoryBytes)
+	sp, err := newSpooler(cfg.SpoolDir, paths.spool, spoolBudget(*cfg.SpoolMemoryBytes))
 	if err != nil {
 		return nil, err
 	}
 	hostname, _ := os.Hostname()
-	reg := prometheus.NewRegistry()
-	s = &Server{cfg: cfg, log: log, engine: eng, done: make(chan struct{}), reg: reg, metrics: newMetrics(reg),
+	s = &Server{cfg: cfg, log: log, engine: eng, endpoint: endpoint, gather: set.Gatherer, metrics: m,
 		creds: creds, guard: newGuard(strings.Fields(string(funcs)), cfg.Limits), spool: sp,
 		slots: make(chan struct{}, cfg.MaxConcurrentQueries), queueWait: queueWait, hostname: strings.ToLower(hostname)}
 	s.formatted, _ = lru.New[string, string](formattedQueries) // only fails for a size under 1
@@ -279,37 +300,35 @@ func (s *Server) Engine() *chdb.Engine { return s.engine }
 
 // Start binds the address and serves in the background until Shutdown.
 func (s *Server) Start(ctx context.Context) error {
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", s.cfg.Addr)
-	if err != nil {
-		return fmt.Errorf("listen for ClickHouse HTTP on %s: %w", s.cfg.Addr, err)
-	}
-	s.ln = ln
 	mux := http.NewServeMux()
 	mux.HandleFunc("/ping", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Ok.\n")) })
 	mux.HandleFunc("/replicas_status", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("Ok.\n")) })
 	// Not part of ClickHouse's HTTP interface, but harmless there: the
 	// endpoint's own metrics, next to the port it measures.
-	mux.Handle("/metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.Handle("/metrics", promhttp.HandlerFor(s.gather, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/", s.handleQuery)
-	s.http = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: s.cfg.ReadTimeout,
-		WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout, ErrorLog: zap.NewStdLog(s.log)}
-	go func() {
-		defer close(s.done)
-		if err := s.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("ClickHouse HTTP endpoint stopped", zap.Error(err))
-		}
-	}()
-	s.log.Info("ClickHouse HTTP endpoint listening", zap.String("addr", ln.Addr().String()), zap.String("data_dir", s.engine.Dir()))
+	srv, err := s.endpoint.Serve(ctx, "ClickHouse HTTP endpoint", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout: s.cfg.ReadTimeout, WriteTimeout: s.cfg.WriteTimeout, IdleTimeout: s.cfg.IdleTimeout}, s.log)
+	if err != nil {
+		return err
+	}
+	s.http = srv
+	s.log.Info("ClickHouse HTTP endpoint listening", zap.String("addr", srv.Addr()), zap.String("url", srv.URL()), zap.String("data_dir", s.engine.Dir()))
 	return nil
 }
 
-// Addr is the bound address (host:port), after Start.
+// Addr is the bound address (host:port), after Start; the configured one
+// before.
 func (s *Server) Addr() string {
-	if s.ln == nil {
-		return s.cfg.Addr
+	if s.http == nil {
+		return s.cfg.HTTP.Listen
 	}
-	return s.ln.Addr().String()
+	return s.http.Addr()
+}
+
+// URL is the endpoint's base URL (https with TLS), after Start.
+func (s *Server) URL() string {
+	return s.endpoint.Scheme() + "://" + s.Addr()
 }
 
 // Shutdown stops accepting requests, waits for running ones (until ctx ends)
@@ -317,17 +336,23 @@ func (s *Server) Addr() string {
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.closeOnce.Do(func() {
 		var errs []error
-		if s.http != nil {
-			if err := s.http.Shutdown(ctx); err != nil {
-				errs = append(errs, fmt.Errorf("stop ClickHouse HTTP endpoint: %w", err))
-			}
-			<-s.done
+		if err := s.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("stop ClickHouse HTTP endpoint: %w", err))
 		}
 		errs = append(errs, s.engine.Close())
 		s.spool.remove()
 		s.closeErr = errors.Join(errs...)
 	})
 	return s.closeErr
+}
+
+// spoolBudget is the spooler's RAM budget for spool_memory_bytes: none
+// (-1) for 0.
+func spoolBudget(b bytesize.Size) int64 {
+	if b == 0 {
+		return -1
+	}
+	return int64(b)
 }
 
 func (s *Server) loadTimezone() error {

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
@@ -212,9 +213,9 @@ type Limits struct {
 	// MaxExecutionTime is max_execution_time.
 	MaxExecutionTime time.Duration `yaml:"max_execution_time"`
 	// MaxMemoryUsage is max_memory_usage in bytes.
-	MaxMemoryUsage int64 `yaml:"max_memory_usage"`
+	MaxMemoryUsage bytesize.Size `yaml:"max_memory_usage"`
 	// MaxResultBytes is max_result_bytes (and the size of the answer).
-	MaxResultBytes int64 `yaml:"max_result_bytes"`
+	MaxResultBytes bytesize.Size `yaml:"max_result_bytes"`
 }
 
 // RoleLimits are the limits of each role.
@@ -260,16 +261,17 @@ func (l *Limits) setDefaults(def Limits) {
 
 // validate accepts unset (zero) fields: they take the defaults.
 func (l Limits) validate(field string) error {
+	var errs []error
 	if l.MaxExecutionTime != 0 && l.MaxExecutionTime < time.Second {
-		return config.Errorf(field+".max_execution_time", "%v: want at least 1s", l.MaxExecutionTime)
+		errs = append(errs, config.Errorf(field+".max_execution_time", "%v: want at least 1s", l.MaxExecutionTime))
 	}
 	if l.MaxMemoryUsage != 0 && l.MaxMemoryUsage < 1<<20 {
-		return config.Errorf(field+".max_memory_usage", "%d: want at least 1 MiB", l.MaxMemoryUsage)
+		errs = append(errs, config.Errorf(field+".max_memory_usage", "%s: want at least 1MiB", l.MaxMemoryUsage))
 	}
 	if l.MaxResultBytes != 0 && l.MaxResultBytes < 1<<10 {
-		return config.Errorf(field+".max_result_bytes", "%d: want at least 1 KiB", l.MaxResultBytes)
+		errs = append(errs, config.Errorf(field+".max_result_bytes", "%s: want at least 1KiB", l.MaxResultBytes))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // seconds is d as whole seconds, at least 1.
