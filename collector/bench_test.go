@@ -15,9 +15,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -55,7 +58,7 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 			}
 			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
 			reg := prometheus.NewRegistry()
-			c, err := collector.New(cfg, st, testLogger(b), reg)
+			c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(b), Registerer: reg}, Store: st})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -111,7 +114,7 @@ func forEachShape(b *testing.B, fn func(b *testing.B, partitions int, shape wire
 // benchConfig is the collector's config for iteration i of a benchmark:
 // its own group and topics, production defaults unless BENCH_* overrides.
 func benchConfig(brokers []string, i, partitions int) collector.Config {
-	cfg := collector.Config{HTTPAddr: "off", GroupID: fmt.Sprintf("bench-%d", i)}
+	cfg := collector.Config{HTTP: listener.Config{Listen: listener.Off}, GroupID: fmt.Sprintf("bench-%d", i)}
 	cfg.Kafka.Brokers = brokers
 	cfg.Topics.Spans = fmt.Sprintf("bench_spans_%d", i)
 	cfg.Topics.Logs = fmt.Sprintf("bench_logs_%d", i)
@@ -146,7 +149,7 @@ func BenchmarkCollectorWithoutStorage(b *testing.B) {
 				b.Fatal(err)
 			}
 			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
-			c, err := collector.New(cfg, discardStore{}, testLogger(b), reg)
+			c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(b), Registerer: reg}, Store: discardStore{}})
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -303,10 +306,10 @@ func benchBatchOverrides(cfg *collector.Config) {
 		cfg.Batch.MaxAge = v
 	}
 	if v, err := strconv.Atoi(os.Getenv("BENCH_BATCH_MB")); err == nil {
-		cfg.Batch.MaxBytes = v << 20
+		cfg.Batch.MaxBytes = bytesize.Size(v) << 20
 	}
 	if v, err := strconv.ParseInt(os.Getenv("BENCH_MAX_BUFFERED_MB"), 10, 64); err == nil {
-		cfg.MaxBufferedBytes = v << 20
+		cfg.MaxBufferedBytes = bytesize.Size(v) << 20
 	}
 	if v, err := strconv.Atoi(os.Getenv("BENCH_INSERT_CONCURRENCY")); err == nil {
 		cfg.InsertConcurrency = v

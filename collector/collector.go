@@ -36,7 +36,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -49,7 +48,9 @@ import (
 	"go.uber.org/zap"
 	"golang.org/x/sync/semaphore"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -61,19 +62,27 @@ type RowStore interface {
 	RowLimits() storage.RowLimits
 }
 
+// Settings are the collector's dependencies.
+type Settings struct {
+	component.Settings
+	// Store is where the rows go; required.
+	Store RowStore
+}
+
 // Collector consumes the spans and logs topics into a RowStore.
 type Collector struct {
-	cfg     Config
-	store   RowStore
-	log     *zap.Logger
-	m       *metrics
-	gather  prometheus.Gatherer
-	dec     kafkawire.Decoder
-	dialer  *kafka.Dialer
-	client  *kafka.Client
-	dlq     *kafka.Writer
-	budget  *semaphore.Weighted
-	inserts chan struct{}
+	cfg      Config
+	store    RowStore
+	log      *zap.Logger
+	m        *metrics
+	gather   prometheus.Gatherer
+	endpoint *listener.Endpoint
+	dec      kafkawire.Decoder
+	dialer   *kafka.Dialer
+	client   *kafka.Client
+	dlq      *kafka.Writer
+	budget   *semaphore.Weighted
+	inserts  chan struct{}
 
 	// IsRetryable classifies storage errors; storage.IsRetryable by default.
 	isRetryable func(error) bool
@@ -83,8 +92,7 @@ type Collector struct {
 
 	mu       sync.Mutex
 	group    *kafka.ConsumerGroup
-	httpSrv  *http.Server
-	httpLn   net.Listener
+	httpSrv  *listener.Server
 	started  bool
 	stopping atomic.Bool
 	// flushCtx bounds the final flush on Shutdown.
@@ -99,20 +107,28 @@ type Collector struct {
 	lastGenerated time.Time
 }
 
-// New builds a collector; Start runs it. reg may be nil; when it is also a
-// prometheus.Gatherer, Handler serves its metrics.
-func New(cfg Config, store RowStore, logger *zap.Logger, reg prometheus.Registerer) (*Collector, error) {
+// New applies the config's defaults, checks it and builds a collector;
+// Start runs it. Its metrics are registered on set.Registerer and served
+// on /metrics (set.Gatherer).
+func New(cfg Config, set Settings) (*Collector, error) {
+	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("collector config: %w", err)
 	}
 	if len(cfg.Kafka.Brokers) == 0 {
 		return nil, errors.New("collector: no kafka brokers (start the embedded broker and set kafka.brokers)")
 	}
-	if store == nil {
+	if set.Store == nil {
 		return nil, errors.New("collector: no storage")
 	}
-	if logger == nil {
-		logger = zap.NewNop()
+	set.Settings = set.Settings.WithDefaults()
+	endpoint, err := listener.Load(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("collector config: %w", err)
+	}
+	m, err := newMetrics(set.Registerer)
+	if err != nil {
+		return nil, err
 	}
 	enc, _ := kafkawire.ParseEncoding(cfg.Encoding, true)
 	dialer, err := cfg.Kafka.Dialer()
@@ -127,19 +143,16 @@ func New(cfg Config, store RowStore, logger *zap.Logger, reg prometheus.Register
 	if err != nil {
 		return nil, err
 	}
-	g, _ := reg.(prometheus.Gatherer)
-	if g == nil {
-		g = prometheus.NewRegistry()
-	}
 	c := &Collector{
-		cfg:    cfg,
-		store:  store,
-		log:    logger,
-		m:      newMetrics(reg),
-		gather: g,
-		dec:    kafkawire.Decoder{Encoding: enc},
-		dialer: dialer,
-		client: client,
+		cfg:      cfg,
+		store:    set.Store,
+		log:      set.Logger,
+		m:        m,
+		gather:   set.Gatherer,
+		endpoint: endpoint,
+		dec:      kafkawire.Decoder{Encoding: enc},
+		dialer:   dialer,
+		client:   client,
 		dlq: &kafka.Writer{
 			Addr:         kafka.TCP(cfg.Kafka.Brokers...),
 			Balancer:     &kafka.Hash{},
@@ -148,7 +161,7 @@ func New(cfg Config, store RowStore, logger *zap.Logger, reg prometheus.Register
 			BatchBytes:   64 << 20,
 			Transport:    tr,
 		},
-		budget:      semaphore.NewWeighted(cfg.MaxBufferedBytes),
+		budget:      semaphore.NewWeighted(int64(cfg.MaxBufferedBytes)),
 		inserts:     make(chan struct{}, cfg.InsertConcurrency),
 		isRetryable: storage.IsRetryable,
 		done:        make(chan struct{}),
@@ -186,23 +199,21 @@ func (c *Collector) Start(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("join consumer group %s: %w", c.cfg.GroupID, err)
 	}
-	if c.cfg.HTTPAddr != "off" {
-		ln, err := (&net.ListenConfig{}).Listen(ctx, "tcp", c.cfg.HTTPAddr)
+	if c.endpoint.On() {
+		srv, err := c.endpoint.Serve(ctx, "collector's metrics", &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}, c.log)
 		if err != nil {
 			_ = group.Close()
-			return fmt.Errorf("collector http on %s: %w", c.cfg.HTTPAddr, err)
+			return err
 		}
-		c.httpSrv = &http.Server{Handler: c.Handler(), ReadHeaderTimeout: 5 * time.Second}
-		c.httpLn = ln
-		go func() { _ = c.httpSrv.Serve(ln) }()
+		c.httpSrv = srv
 	}
 	c.group = group
 	c.started = true
 	c.flushCtx, c.flushCancel = context.WithCancel(context.Background())
 	go c.run(group)
-	httpAddr := "off"
-	if c.httpLn != nil {
-		httpAddr = c.httpLn.Addr().String()
+	httpAddr := listener.Off
+	if c.httpSrv != nil {
+		httpAddr = c.httpSrv.URL()
 	}
 	c.log.Info("collector started", zap.String("group", c.cfg.GroupID), zap.String("http", httpAddr),
 		zap.Strings("topics", []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}), zap.Strings("brokers", c.cfg.Kafka.Brokers))
@@ -210,14 +221,14 @@ func (c *Collector) Start(ctx context.Context) error {
 }
 
 // HTTPAddr is the address /metrics and /healthz are served on, as bound
-// (http_addr may ask for port 0): "" before Start or when off.
+// (listen may ask for port 0): "" before Start or when off.
 func (c *Collector) HTTPAddr() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.httpLn == nil {
+	if c.httpSrv == nil {
 		return ""
 	}
-	return c.httpLn.Addr().String()
+	return c.httpSrv.Addr()
 }
 
 // Shutdown stops fetching, stores and commits every open batch, then leaves
@@ -251,11 +262,9 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	if derr := c.dlq.Close(); derr != nil {
 		err = errors.Join(err, fmt.Errorf("close dead-letter writer: %w", derr))
 	}
-	if srv != nil {
-		sctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_ = srv.Shutdown(sctx)
-		cancel()
-	}
+	sctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	_ = srv.Shutdown(sctx)
+	cancel()
 	c.flushCancel()
 	c.log.Info("collector stopped")
 	return err
@@ -399,7 +408,7 @@ func (c *Collector) commit(ctx context.Context, gen *kafka.Generation, topic str
 // retry runs op until it succeeds, ctx ends or permanent(err) is true,
 // backing off exponentially.
 func (c *Collector) retry(ctx context.Context, what string, op func(context.Context) error, permanent func(error) bool) error {
-	delay := c.cfg.Retry.Initial
+	delay := c.cfg.Retry.Next(0)
 	for attempt := 0; ; attempt++ {
 		err := op(ctx)
 		if err == nil {
@@ -419,7 +428,7 @@ func (c *Collector) retry(ctx context.Context, what string, op func(context.Cont
 			return err
 		case <-t.C:
 		}
-		delay = min(delay*2, c.cfg.Retry.Max)
+		delay = c.cfg.Retry.Next(delay)
 	}
 }
 

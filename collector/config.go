@@ -1,10 +1,13 @@
 package collector
 
 import (
+	"errors"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/listener"
 )
 
 // Config of the collector. Defaults are documented on each field.
@@ -28,16 +31,16 @@ type Config struct {
 	// headroom: with storage down, peak RSS was 1.6x a 3x estimate).
 	// Default 512 MiB. When reached, partitions store what they have and
 	// then wait: with storage down, fetching stops here.
-	MaxBufferedBytes int64 `yaml:"max_buffered_bytes"`
+	MaxBufferedBytes bytesize.Size `yaml:"max_buffered_bytes"`
 	// InsertConcurrency is how many inserts run at once (default 2).
 	InsertConcurrency int `yaml:"insert_concurrency"`
 	// Retry is the backoff when storage or Kafka fail (retried until they
-	// come back; nothing is committed meanwhile).
-	Retry RetryConfig `yaml:"retry"`
+	// come back; nothing is committed meanwhile): initial 100ms, max 5s.
+	Retry config.Backoff `yaml:"retry"`
 	// FetchMaxBytes is the size of one fetch per partition (default 1 MiB;
 	// a bigger first message is still returned whole). Larger fetches made
 	// the embedded broker spend its time growing response buffers.
-	FetchMaxBytes int `yaml:"fetch_max_bytes"`
+	FetchMaxBytes bytesize.Size `yaml:"fetch_max_bytes"`
 	// FetchMaxWait is how long the broker may hold a fetch open while a
 	// partition has nothing new (default 5s). kafka-go also uses it as the
 	// fetch's socket deadline: a short one starves the reader when the
@@ -52,10 +55,17 @@ type Config struct {
 	// SessionTimeout: a collector silent this long (crashed, or stuck) loses
 	// its partitions to the others (default 20s; the broker bounds it).
 	SessionTimeout time.Duration `yaml:"session_timeout"`
-	// HTTPAddr serves /metrics and /healthz (default 127.0.0.1:9465; "off"
-	// disables it, e.g. when the caller mounts Handler itself).
-	HTTPAddr string `yaml:"http_addr"`
+	// HTTP serves /metrics and /healthz: listen (default 127.0.0.1:9465;
+	// off when the caller mounts Handler itself), tls and auth (see
+	// internal/listener).
+	HTTP listener.Config `yaml:",inline"`
 }
+
+// DefaultListen is where /metrics and /healthz are served by default.
+const DefaultListen = "127.0.0.1:9465"
+
+// RenamedKeys names what replaced the keys of earlier versions.
+func (Config) RenamedKeys() map[string]string { return map[string]string{"http_addr": "listen"} }
 
 // BatchConfig decides when a partition's batch is stored: whichever limit
 // is reached first.
@@ -66,15 +76,9 @@ type BatchConfig struct {
 	// cheap; MaxAge keeps them fresh at low rates.
 	MaxRows int `yaml:"max_rows"`
 	// MaxBytes of Kafka message values per batch (default 64 MiB).
-	MaxBytes int `yaml:"max_bytes"`
+	MaxBytes bytesize.Size `yaml:"max_bytes"`
 	// MaxAge of the oldest message of a batch (default 1s).
 	MaxAge time.Duration `yaml:"max_age"`
-}
-
-// RetryConfig is an exponential backoff.
-type RetryConfig struct {
-	Initial time.Duration `yaml:"initial"` // default 100ms
-	Max     time.Duration `yaml:"max"`     // default 5s
 }
 
 // SetDefaults fills the unset fields.
@@ -105,12 +109,7 @@ func (c *Config) SetDefaults() {
 	if c.InsertConcurrency == 0 {
 		c.InsertConcurrency = 2
 	}
-	if c.Retry.Initial == 0 {
-		c.Retry.Initial = 100 * time.Millisecond
-	}
-	if c.Retry.Max == 0 {
-		c.Retry.Max = 5 * time.Second
-	}
+	c.Retry.SetDefaults(100*time.Millisecond, 5*time.Second)
 	if c.FetchMaxBytes == 0 {
 		c.FetchMaxBytes = 1 << 20
 	}
@@ -123,54 +122,48 @@ func (c *Config) SetDefaults() {
 	if c.SessionTimeout == 0 {
 		c.SessionTimeout = 20 * time.Second
 	}
-	if c.HTTPAddr == "" {
-		c.HTTPAddr = "127.0.0.1:9465"
-	}
+	c.HTTP.SetDefaults(DefaultListen)
 }
 
-// Validate names the first wrong field.
+// Validate reports every wrong field.
 func (c *Config) Validate() error {
-	if err := c.Kafka.Validate(); err != nil {
-		return config.Nest("kafka", err)
-	}
-	if err := c.Topics.Validate(); err != nil {
-		return config.Nest("topics", err)
-	}
+	var errs []error
+	errs = append(errs, config.Nest("kafka", c.Kafka.Validate()))
+	errs = append(errs, config.Nest("topics", c.Topics.Validate()))
 	if c.GroupID == "" {
-		return config.Errorf("group_id", "must not be empty")
+		errs = append(errs, config.Errorf("group_id", "must not be empty"))
 	}
 	if _, err := kafkawire.ParseEncoding(c.Encoding, true); err != nil {
-		return config.Errorf("encoding", "%v", err)
+		errs = append(errs, config.Errorf("encoding", "%v", err))
 	}
 	if c.Batch.MaxRows < 1 {
-		return config.Errorf("batch.max_rows", "must be at least 1")
+		errs = append(errs, config.Errorf("batch.max_rows", "must be at least 1"))
 	}
 	if c.Batch.MaxBytes < 1<<10 {
-		return config.Errorf("batch.max_bytes", "must be at least 1024")
+		errs = append(errs, config.Errorf("batch.max_bytes", "must be at least 1KiB"))
 	}
 	if c.Batch.MaxAge < time.Millisecond {
-		return config.Errorf("batch.max_age", "must be at least 1ms")
+		errs = append(errs, config.Errorf("batch.max_age", "must be at least 1ms"))
 	}
-	if c.MaxBufferedBytes < rowsMemory*int64(c.Batch.MaxBytes) {
-		return config.Errorf("max_buffered_bytes", "%d is less than %dx batch.max_bytes (%d): one batch would not fit", c.MaxBufferedBytes, rowsMemory, c.Batch.MaxBytes)
+	if c.MaxBufferedBytes < rowsMemory*c.Batch.MaxBytes {
+		errs = append(errs, config.Errorf("max_buffered_bytes", "%s is less than %dx batch.max_bytes (%s): one batch would not fit", c.MaxBufferedBytes, rowsMemory, c.Batch.MaxBytes))
 	}
 	if c.InsertConcurrency < 1 {
-		return config.Errorf("insert_concurrency", "must be at least 1")
+		errs = append(errs, config.Errorf("insert_concurrency", "must be at least 1"))
 	}
-	if c.Retry.Initial <= 0 || c.Retry.Max < c.Retry.Initial {
-		return config.Errorf("retry", "want 0 < initial <= max")
-	}
-	if c.FetchMaxBytes < 1<<16 {
-		return config.Errorf("fetch_max_bytes", "must be at least 65536")
+	errs = append(errs, config.Nest("retry", c.Retry.Validate()))
+	if c.FetchMaxBytes < 64<<10 {
+		errs = append(errs, config.Errorf("fetch_max_bytes", "must be at least 64KiB"))
 	}
 	if c.FetchMaxWait < 100*time.Millisecond {
-		return config.Errorf("fetch_max_wait", "must be at least 100ms")
+		errs = append(errs, config.Errorf("fetch_max_wait", "must be at least 100ms"))
 	}
 	if c.SessionTimeout < time.Second {
-		return config.Errorf("session_timeout", "must be at least 1s")
+		errs = append(errs, config.Errorf("session_timeout", "must be at least 1s"))
 	}
 	if c.RebalanceFlushTimeout <= 0 {
-		return config.Errorf("rebalance_flush_timeout", "must be positive")
+		errs = append(errs, config.Errorf("rebalance_flush_timeout", "must be positive"))
 	}
-	return nil
+	errs = append(errs, c.HTTP.Validate())
+	return errors.Join(errs...)
 }

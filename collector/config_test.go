@@ -13,7 +13,8 @@ func TestConfigFileLoads(t *testing.T) {
 	if err := config.Load("testdata/collector.yaml", &cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 64<<20 ||
+	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 64<<20 || cfg.MaxBufferedBytes != 1<<30 ||
+		cfg.Retry.Initial != 200*time.Millisecond || cfg.HTTP.Listen != "0.0.0.0:9465" || !cfg.HTTP.TLS.On() || !cfg.HTTP.Auth.On() ||
 		cfg.Topics.CreateEnabled() || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.GroupID != "flowlens-collector-eu1" {
 		t.Fatalf("loaded %+v", cfg)
 	}
@@ -29,7 +30,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"encoding", func(c *Config) { c.Encoding = "avro" }},
 		{"batch.max_rows", func(c *Config) { c.Batch.MaxRows = -1 }},
 		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 1 << 20 }},
-		{"retry", func(c *Config) { c.Retry.Max = time.Millisecond }},
+		{"retry.max", func(c *Config) { c.Retry.Max = time.Millisecond }},
 		{"session_timeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
 		{"fetch_max_wait", func(c *Config) { c.FetchMaxWait = time.Millisecond }},
 	} {

@@ -14,13 +14,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -84,7 +85,7 @@ func TestKilledMidBatchThenRestartedStoresEverythingOnce(t *testing.T) {
 
 	dying := &diesAfterStoring{Store: st, healthy: 4, died: make(chan struct{})}
 	cfg := collectorConfig(b.Addrs())
-	c1, err := collector.New(cfg, dying, testLogger(t), prometheus.NewRegistry())
+	c1, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: dying})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -139,13 +140,13 @@ func runChild() int {
 	if httpAddr == "" {
 		httpAddr = "off"
 	}
-	ccfg := collector.Config{HTTPAddr: httpAddr, SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
+	ccfg := collector.Config{HTTP: listener.Config{Listen: httpAddr}, SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
 	ccfg.Kafka.Brokers = brokers
 	if v, err := strconv.Atoi(os.Getenv("CHILD_MAX_ROWS")); err == nil {
 		ccfg.Batch.MaxRows = v // many batches, to be killed between them
 	}
 	ccfg.SetDefaults() // otherwise production batching
-	c, err := collector.New(ccfg, st, log.WithOptions(zap.IncreaseLevel(zap.ErrorLevel)), prometheus.NewRegistry())
+	c, err := collector.New(ccfg, collector.Settings{Settings: component.Settings{Logger: log.WithOptions(zap.IncreaseLevel(zap.ErrorLevel))}, Store: st})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

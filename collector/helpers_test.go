@@ -14,11 +14,13 @@ import (
 
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -77,7 +79,7 @@ func openStore(t testing.TB, addr, db string) *storage.Store {
 }
 
 func collectorConfig(brokers []string) collector.Config {
-	cfg := collector.Config{HTTPAddr: "off", SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
+	cfg := collector.Config{HTTP: listener.Config{Listen: listener.Off}, SessionTimeout: 6 * time.Second, RebalanceFlushTimeout: 3 * time.Second}
 	cfg.Kafka.Brokers = brokers
 	cfg.Batch.MaxAge = 200 * time.Millisecond
 	cfg.Batch.MaxRows = 2000
@@ -95,7 +97,7 @@ func startCollector(t testing.TB, cfg collector.Config, st collector.RowStore) *
 // reads the collector's metrics from.
 func startCollectorWithRegistry(t testing.TB, cfg collector.Config, st collector.RowStore, reg *prometheus.Registry) *collector.Collector {
 	t.Helper()
-	c, err := collector.New(cfg, st, testLogger(t), reg)
+	c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t), Registerer: reg}, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,6 +2,8 @@ package collector
 
 import (
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/flowlens/flowlens/internal/component"
 )
 
 // metrics of the collector, all prefixed flowlens_collector_.
@@ -28,7 +30,7 @@ type metrics struct {
 // reach 15.8 s so that a saturated pipeline's tail still has a figure.
 var latencyBuckets = prometheus.ExponentialBuckets(0.01, 1.25, 34)
 
-func newMetrics(reg prometheus.Registerer) *metrics {
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	const ns, sub = "flowlens", "collector"
 	m := &metrics{
 		messages: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
@@ -63,9 +65,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Name: "generations_total", Help: "Consumer group generations joined (rebalances)."}),
 	}
 	m.storageUp.Set(1)
-	if reg != nil {
-		reg.MustRegister(m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
-			m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances)
+	if err := component.Register(reg, "collector", m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
+		m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances); err != nil {
+		return nil, err
 	}
-	return m
+	return m, nil
 }

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/polltest"
 )
 
@@ -113,7 +114,7 @@ func TestStorageUnavailableFor30sLosesNothingAndResumesAlone(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	cfg := collectorConfig(b.Addrs())
-	c, err := collector.New(cfg, st, testLogger(t), reg)
+	c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t), Registerer: reg}, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

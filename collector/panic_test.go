@@ -9,6 +9,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
@@ -32,7 +33,7 @@ func TestMessageThatPanicsTheReaderIsDeadLettered(t *testing.T) {
 	}
 	produceSpans(t, b.Addrs(), n/2, n/2, 100)
 
-	c, err := collector.New(collectorConfig(b.Addrs()), st, testLogger(t), nil)
+	c, err := collector.New(collectorConfig(b.Addrs()), collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,7 +119,7 @@ func (w *worker) run(gctx context.Context) {
 		Partition: w.partition,
 		Dialer:    c.dialer,
 		MinBytes:  1,
-		MaxBytes:  c.cfg.FetchMaxBytes,
+		MaxBytes:  int(c.cfg.FetchMaxBytes),
 		// Batch timing does not depend on MaxWait: FetchMessage has its
 		// own deadline (see Config.FetchMaxWait).
 		MaxWait:        c.cfg.FetchMaxWait,
@@ -193,7 +193,7 @@ func (w *worker) run(gctx context.Context) {
 		if w.pending != nil {
 			full = m.Offset >= w.pending.end
 		} else {
-			full = w.b.rows(w.kind) >= c.cfg.Batch.MaxRows || w.b.bytes >= c.cfg.Batch.MaxBytes
+			full = w.b.rows(w.kind) >= c.cfg.Batch.MaxRows || w.b.bytes >= int(c.cfg.Batch.MaxBytes)
 		}
 		if full {
 			if !w.flush(gctx, log) {
@@ -291,7 +291,7 @@ func (w *worker) release(b *batch) {
 // open batch first when the budget is exhausted).
 func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool {
 	c := w.c
-	size := min(rowsMemory*int64(len(m.Value))+int64(len(m.Key))+64, c.cfg.MaxBufferedBytes)
+	size := min(rowsMemory*int64(len(m.Value))+int64(len(m.Key))+64, int64(c.cfg.MaxBufferedBytes))
 	switch {
 	case c.budget.TryAcquire(size):
 	case w.pending != nil:

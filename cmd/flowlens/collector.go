@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -18,6 +17,7 @@ import (
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
+	"github.com/flowlens/flowlens/storage"
 )
 
 func newCollectorCmd(g *globalFlags) *cobra.Command {
@@ -50,7 +50,7 @@ With no Kafka brokers configured it starts the embedded broker on
 				cfg.Kafka.Brokers = strings.Split(brokers, ",")
 			}
 			if listen != "" {
-				cfg.HTTPAddr = listen
+				cfg.HTTP.Listen = listen
 			}
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
@@ -60,54 +60,60 @@ With no Kafka brokers configured it starts the embedded broker on
 			// heap outgrows it, instead of letting it double on top
 			// (GOGC). GOMEMLIMIT, when set, wins.
 			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(cfg.MaxBufferedBytes + collectorHeapBase)
+				debug.SetMemoryLimit(int64(cfg.MaxBufferedBytes) + collectorHeapBase)
 			}
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-
+			var (
+				broker *kafkabroker.Broker
+				st     *storage.Store
+				coll   *collector.Collector
+				parts  component.Group
+			)
 			if len(cfg.Kafka.Brokers) == 0 {
-				bcfg := kafkabroker.Config{Addr: brokerAddr, DataDir: filepath.Join(g.DataDir, "kafka"), Topics: cfg.Topics}
-				broker, err := kafkabroker.New(bcfg, component.Settings{Logger: log.Named("kafka")})
-				if err != nil {
-					return err
+				parts.Parts = append(parts.Parts, component.Part{Name: "embedded broker", Build: func(context.Context) (component.Component, error) {
+					bcfg := kafkabroker.Config{Addr: brokerAddr, DataDir: filepath.Join(g.DataDir, "kafka"), Topics: cfg.Topics}
+					var err error
+					broker, err = kafkabroker.New(bcfg, component.Settings{Logger: log.Named("kafka")})
+					return broker, err
+				}})
+			}
+			parts.Parts = append(parts.Parts,
+				component.Part{Name: "storage", Build: func(ctx context.Context) (component.Component, error) {
+					var closeStore func()
+					var err error
+					st, closeStore, err = g.openStore(ctx, log, chserver.RoleWriter, true)
+					return component.Funcs{ShutdownFunc: func(context.Context) error { closeStore(); return nil }}, err
+				}},
+				component.Part{Name: "collector", Build: func(context.Context) (component.Component, error) {
+					if broker != nil {
+						cfg.Kafka.Brokers = broker.Addrs()
+					}
+					reg := prometheus.NewRegistry()
+					reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+					if err := st.RegisterMetrics(reg); err != nil {
+						return nil, err
+					}
+					var err error
+					coll, err = collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: log.Named("collector"), Registerer: reg}, Store: st})
+					return coll, err
+				}})
+			return component.Run(cmd.Context(), &parts, component.RunOptions{Started: func() {
+				metrics := "off"
+				if a := coll.HTTPAddr(); a != "" {
+					metrics = a + "/metrics"
 				}
-				if err := broker.Start(ctx); err != nil {
-					return err
-				}
-				defer broker.Shutdown(context.Background())
-				cfg.Kafka.Brokers = broker.Addrs()
-			}
-
-			st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-
-			reg := prometheus.NewRegistry()
-			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-			c, err := collector.New(cfg, st, log.Named("collector"), reg)
-			if err != nil {
-				return err
-			}
-			if err := c.Start(ctx); err != nil {
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "collector: Kafka %s -> ClickHouse database %s; metrics on http://%s/metrics\n",
-				strings.Join(cfg.Kafka.Brokers, ","), st.Database(), cfg.HTTPAddr)
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			defer cancel()
-			return c.Shutdown(sctx)
+				fmt.Fprintf(cmd.OutOrStdout(), "collector: Kafka %s -> ClickHouse database %s; metrics on %s\n",
+					strings.Join(cfg.Kafka.Brokers, ","), st.Database(), metrics)
+			}})
 		},
 	}
 	f := cmd.Flags()
 	f.StringVarP(&cfgPath, "config", "c", "", "collector config file (YAML: kafka, topics, group_id, batch, ...)")
 	f.StringVar(&brokers, "brokers", "", "Kafka brokers host:port,... (overrides the file; none: the embedded broker)")
-	f.StringVar(&listen, "listen", "", "address of /metrics and /healthz (default 127.0.0.1:9465; off disables)")
+	f.StringVar(&listen, "listen", "", "address of /metrics and /healthz (default "+collector.DefaultListen+"; off turns it off)")
 	f.StringVar(&brokerAddr, "kafka-listen", "127.0.0.1:9092", "address of the embedded broker when no brokers are configured")
 	return cmd
 }

@@ -33,7 +33,7 @@ var upListenFlags = map[string]string{
 	"agent.otlp.http.endpoint": "otlp-http-listen",
 	"flowgraph.listen":         "flowgraph-listen",
 	"alerts_listen":            "alerts-listen",
-	"collector.http_addr":      "collector-metrics-listen",
+	"collector.listen":         "collector-metrics-listen",
 	"agent.metrics.endpoint":   "agent-metrics-listen",
 	"console.listen":           "console-listen",
 }

@@ -49,14 +49,20 @@ func newFakes(names ...string) ([]*fake, func() []string) {
 	}
 }
 
+func part(f Component) Part {
+	return Part{Name: f.(interface{ partName() string }).partName(), Build: func(context.Context) (Component, error) { return f, nil }}
+}
+
+func (f *fake) partName() string   { return f.name }
+func (f failing) partName() string { return f.name }
+
 func TestGroupStopsInReverse(t *testing.T) {
 	fs, calls := newFakes("storage", "collector", "agent")
-	var g Group
+	off := Part{Name: "off", Build: func(context.Context) (Component, error) { return nil, nil }}
+	g := &Group{Parts: []Part{part(fs[0]), off, part(fs[1]), part(fs[2])}}
 	ctx := context.Background()
-	for _, f := range fs {
-		if err := g.Add(ctx, f.name, f); err != nil {
-			t.Fatal(err)
-		}
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
 	}
 	if err := g.Shutdown(ctx); err != nil {
 		t.Fatal(err)
@@ -70,35 +76,36 @@ func TestGroupStopsInReverse(t *testing.T) {
 	}
 }
 
-// A part that fails to start is shut down (releasing what New took); the
-// error names it; the parts before it run until the caller stops them.
+// A part that fails to start is shut down (releasing what its New took),
+// and so is every part before it; the error names it; the parts after it
+// are not built.
 func TestGroupFailedStart(t *testing.T) {
 	fs, calls := newFakes("storage", "collector")
 	fs[1].startErr = errors.New("port in use")
-	var g Group
-	ctx := context.Background()
-	if err := g.Add(ctx, "storage", fs[0]); err != nil {
-		t.Fatal(err)
-	}
-	err := g.Add(ctx, "collector", fs[1])
+	never := Part{Name: "agent", Build: func(context.Context) (Component, error) { t.Error("built after a failed part"); return nil, nil }}
+	g := &Group{Parts: []Part{part(fs[0]), part(fs[1]), never}}
+	err := g.Start(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "start collector: port in use") {
-		t.Fatalf("Add = %v", err)
-	}
-	if err := g.Shutdown(ctx); err != nil {
-		t.Fatal(err)
+		t.Fatalf("Start = %v", err)
 	}
 	want := "start storage,start collector,stop collector,stop storage"
 	if got := strings.Join(calls(), ","); got != want {
 		t.Errorf("calls %s, want %s", got, want)
 	}
+	built := errors.New("bad config")
+	g = &Group{Parts: []Part{{Name: "x", Build: func(context.Context) (Component, error) { return nil, built }}}}
+	if err := g.Start(context.Background()); !errors.Is(err, built) {
+		t.Errorf("a part that cannot be built: %v", err)
+	}
 }
 
 func TestGroupReportsAPartsFailure(t *testing.T) {
 	fs, _ := newFakes("storage", "agent")
-	var g Group
+	g := &Group{Parts: []Part{part(fs[0]), part(failing{fs[1]})}}
 	ctx := context.Background()
-	_ = g.Add(ctx, "storage", fs[0])
-	_ = g.Add(ctx, "agent", failing{fs[1]})
+	if err := g.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
 	fs[1].failed <- errors.New("disk buffer: fsync failed")
 	select {
 	case err := <-g.Failed():

@@ -8,15 +8,23 @@ import (
 	"time"
 )
 
-// Group runs parts that feed each other: started in order, stopped in
-// reverse, so a part is stopped (and has flushed) before what it feeds.
-// It is itself a Component: Start is a no-op (parts start as they are
-// added, since a part's config may need the address of the one before),
-// Shutdown stops every part. It reports the first part that fails on its
-// own (FailureReporter).
+// Part is one part of a Group: its name, and how to build it once the
+// parts before it run (its config may need their addresses).
+type Part struct {
+	Name string
+	// Build makes the part (its New); a nil Component leaves the part out.
+	Build func(ctx context.Context) (Component, error)
+}
+
+// Group runs parts that feed each other as one Component: Start builds
+// and starts them in order, Shutdown stops them in reverse, so each part
+// stops (and flushes) before what it feeds. It reports the first part
+// that fails on its own (FailureReporter).
 type Group struct {
+	Parts []Part
+
 	mu      sync.Mutex
-	parts   []namedPart
+	started []namedPart
 	failed  chan error
 	stopped chan struct{}
 }
@@ -26,32 +34,46 @@ type namedPart struct {
 	c    Component
 }
 
-// failedStartGrace bounds the Shutdown of a part whose Start failed.
+// failedStartGrace bounds stopping what had started when a start fails.
 const failedStartGrace = 30 * time.Second
 
-// Start is a no-op: parts start as Add adds them.
-func (g *Group) Start(context.Context) error { return nil }
+// Start builds and starts the parts in order. When one fails (to build or
+// to start), it and the parts started before it are shut down, and the
+// error names it.
+func (g *Group) Start(ctx context.Context) error {
+	for _, p := range g.Parts {
+		if err := g.start(ctx, p); err != nil {
+			sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failedStartGrace)
+			defer cancel()
+			return errors.Join(err, g.Shutdown(sctx))
+		}
+	}
+	return nil
+}
 
-// Add starts c and keeps it, to be stopped by Shutdown before the parts
-// added earlier. A failed Start is followed by c's Shutdown (releasing
-// what its New took) and is an error naming the part; the parts added
-// before keep running (the caller stops them with Shutdown).
-func (g *Group) Add(ctx context.Context, name string, c Component) error {
+func (g *Group) start(ctx context.Context, p Part) error {
+	c, err := p.Build(ctx)
+	if err != nil {
+		return err
+	}
+	if c == nil {
+		return nil
+	}
 	if err := c.Start(ctx); err != nil {
 		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), failedStartGrace)
 		defer cancel()
-		return errors.Join(fmt.Errorf("start %s: %w", name, err), c.Shutdown(sctx))
+		return errors.Join(fmt.Errorf("start %s: %w", p.Name, err), c.Shutdown(sctx))
 	}
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.init()
-	g.parts = append(g.parts, namedPart{name, c})
+	g.started = append(g.started, namedPart{p.Name, c})
 	if r, ok := c.(FailureReporter); ok {
 		go func(failed <-chan error) {
 			select {
 			case err := <-failed:
 				select {
-				case g.failed <- fmt.Errorf("%s: %w", name, err):
+				case g.failed <- fmt.Errorf("%s: %w", p.Name, err):
 				default: // one failure is enough to stop
 				}
 			case <-g.stopped:
@@ -76,13 +98,12 @@ func (g *Group) Failed() <-chan error {
 	return g.failed
 }
 
-// Shutdown stops the parts in reverse order, each until ctx ends, and
-// joins their errors (a part that gave up because ctx ended says so once).
-// Safe without parts and twice.
+// Shutdown stops the started parts in reverse order, each until ctx ends,
+// and joins their errors. Safe without Start and twice.
 func (g *Group) Shutdown(ctx context.Context) error {
 	g.mu.Lock()
-	parts := g.parts
-	g.parts = nil
+	parts := g.started
+	g.started = nil
 	g.init()
 	select {
 	case <-g.stopped:

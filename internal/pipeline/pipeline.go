@@ -82,11 +82,7 @@ func (c *Config) SetDefaults() {
 		c.ClickHouse.HTTP.Listen = storage.DefaultAddr
 	}
 	c.Broker.SetDefaults()
-	if c.Collector.HTTPAddr == "" {
-		var d collector.Config
-		d.SetDefaults()
-		c.Collector.HTTPAddr = d.HTTPAddr
-	}
+	c.Collector.HTTP.SetDefaults(collector.DefaultListen)
 	if c.Flowgraph.Listen == "" {
 		var d flowgraph.Config
 		d.SetDefaults()
@@ -150,7 +146,7 @@ func (c *Config) Listeners() []Listener {
 		{"agent's OTLP HTTP receiver", "agent.otlp.http.endpoint", &c.Agent.OTLP.HTTP.Endpoint},
 		{"flow graph API and metrics", "flowgraph.listen", &c.Flowgraph.Listen},
 		{"alerts API", "alerts_listen", &c.AlertsListen},
-		{"collector's metrics", "collector.http_addr", &c.Collector.HTTPAddr},
+		{"collector's metrics", "collector.listen", &c.Collector.HTTP.Listen},
 		{"agent's metrics", "agent.metrics.endpoint", &c.Agent.Metrics.Endpoint},
 		{"web console", "console.listen", &c.Console.Listen},
 	}
@@ -435,7 +431,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 
 // StartCollector starts the collector (again, after KillCollector).
 func (p *Pipeline) StartCollector(ctx context.Context) error {
-	c, err := collector.New(p.collCfg, p.store, p.log.Named("collector"), prometheus.NewRegistry())
+	c, err := collector.New(p.collCfg, collector.Settings{Settings: component.Settings{Logger: p.log.Named("collector")}, Store: p.store})
 	if err != nil {
 		return err
 	}

@@ -59,7 +59,7 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.ClickHouse = chserver.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: engineDir}
 	cfg.Storage.Database = db
 	cfg.Broker.Addr = "127.0.0.1:0"
-	cfg.Collector.HTTPAddr = "off"
+	cfg.Collector.HTTP.Listen = listener.Off
 	cfg.Flowgraph.Listen = "127.0.0.1:0"
 	cfg.Flowgraph.Instance = "e2e"
 	cfg.Flowgraph.Store.Wait = 3 * time.Second
