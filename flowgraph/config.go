@@ -2,7 +2,6 @@ package flowgraph
 
 import (
 	"errors"
-	"net"
 	"os"
 	"runtime"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -61,10 +61,14 @@ type Config struct {
 	MaxIdle time.Duration `yaml:"max_idle"`
 
 	Rollup RollupConfig `yaml:"rollup"`
-	// Listen is the HTTP address of /metrics, /api/v1 and /healthz
-	// (default 127.0.0.1:8428).
-	Listen string `yaml:"listen"`
+	// HTTP serves /metrics, /api/v1 and /healthz: listen (default
+	// 127.0.0.1:8428; off serves nothing), tls and auth (see
+	// internal/listener).
+	HTTP listener.Config `yaml:",inline"`
 }
+
+// DefaultListen is where the analyzer's API and metrics listen by default.
+const DefaultListen = "127.0.0.1:8428"
 
 // StoreConfig bounds the pairing store.
 type StoreConfig struct {
@@ -156,12 +160,10 @@ func (c *Config) SetDefaults() {
 	if c.Rollup.MaxFuture == 0 {
 		c.Rollup.MaxFuture = 5 * time.Minute
 	}
-	if c.Listen == "" {
-		c.Listen = "127.0.0.1:8428"
-	}
+	c.HTTP.SetDefaults(DefaultListen)
 }
 
-// Validate names the first bad field.
+// Validate reports every bad field.
 func (c *Config) Validate() error {
 	var errs []error
 	if c.Instance == "" {
@@ -219,8 +221,6 @@ func (c *Config) Validate() error {
 	if c.Rollup.MaxLateness <= 0 || c.Rollup.MaxFuture <= 0 {
 		errs = append(errs, config.Errorf("rollup.max_lateness", "max_lateness and max_future must be positive"))
 	}
-	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-		errs = append(errs, config.Errorf("listen", "%q must be host:port", c.Listen))
-	}
+	errs = append(errs, c.HTTP.Validate())
 	return errors.Join(errs...)
 }

@@ -43,7 +43,7 @@ func TestDefaultsAreValid(t *testing.T) {
 	if err := config.Load("", &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Attributes.BreakerState != "breaker.state" || c.Listen == "" || c.Instance == "" {
+	if c.Attributes.BreakerState != "breaker.state" || c.HTTP.Listen == "" || c.Instance == "" {
 		t.Fatalf("defaults %+v", c)
 	}
 }

@@ -5,10 +5,11 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace"
+
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 )
 
 type captured struct {

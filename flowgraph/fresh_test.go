@@ -7,8 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/flowgraph/api"
 	"go.uber.org/zap/zaptest"
+
+	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/component"
 )
 
 // The API of an analyzer that writes rollups shows the stored counts and
@@ -17,8 +19,8 @@ import (
 func TestGraphAddsWhatIsNotStoredYet(t *testing.T) {
 	st := openStore(t)
 	cfg := testConfig()
-	cfg.Listen = "127.0.0.1:0"
-	s, err := NewService(cfg, Options{Logger: zaptest.NewLogger(t), Store: st})
+	cfg.HTTP.Listen = "127.0.0.1:0"
+	s, err := New(cfg, Settings{Settings: component.Settings{Logger: zaptest.NewLogger(t)}, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

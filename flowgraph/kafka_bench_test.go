@@ -5,9 +5,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
-	"github.com/segmentio/kafka-go"
 )
 
 // BenchmarkKafkaToGraph: messages already in the embedded broker (one trace
@@ -31,11 +32,11 @@ func BenchmarkKafkaToGraph(b *testing.B) {
 		b.StopTimer()
 		cfg := testConfig()
 		cfg.Kafka.Brokers = brokers
-		cfg.Listen = "127.0.0.1:0"
+		cfg.HTTP.Listen = "127.0.0.1:0"
 		cfg.Shards = 2
 		cfg.GroupID = "bench-" + time.Now().Format("150405.000000000")
 		cfg.LogsTopic = "-"
-		s, err := NewService(cfg, Options{})
+		s, err := New(cfg, Settings{})
 		if err != nil {
 			b.Fatal(err)
 		}

@@ -10,13 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/segmentio/kafka-go"
+	"go.uber.org/zap/zaptest"
+
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/polltest"
-	"github.com/segmentio/kafka-go"
-	"go.uber.org/zap/zaptest"
 )
 
 // startBroker runs the embedded broker with 6 partitions per topic and
@@ -50,7 +52,7 @@ func newKafkaService(t *testing.T, name string, brokers []string, st Store) *Ser
 	cfg := testConfig()
 	cfg.Instance = name
 	cfg.Kafka.Brokers = brokers
-	cfg.Listen = "127.0.0.1:0"
+	cfg.HTTP.Listen = "127.0.0.1:0"
 	cfg.Shards = 2
 	cfg.Store.Wait = 500 * time.Millisecond
 	cfg.Rollup.FlushInterval = 200 * time.Millisecond
@@ -58,7 +60,7 @@ func newKafkaService(t *testing.T, name string, brokers []string, st Store) *Ser
 	if err := cfg.Validate(); err != nil {
 		t.Fatal(err)
 	}
-	s, err := NewService(cfg, Options{Logger: zaptest.NewLogger(t).Named(name), Store: st})
+	s, err := New(cfg, Settings{Settings: component.Settings{Logger: zaptest.NewLogger(t).Named(name)}, Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

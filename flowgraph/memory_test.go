@@ -6,9 +6,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/flowlens/flowlens/flowgraph/pairing"
 )
 
 // A flood of 1M distinct traces whose client spans never find a server:

@@ -5,9 +5,10 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/flowlens/flowlens/flowgraph/metrics"
 )
 
 // series flattens gathered families into "name{k=v,...}" -> value.

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"sync"
 	"time"
@@ -14,8 +13,9 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/storage"
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
@@ -27,12 +27,11 @@ type Store interface {
 	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]storage.EdgeAggregate, error)
 }
 
-// Options carry the service's dependencies.
-type Options struct {
-	Logger *zap.Logger
-	// Registry receives the service's metrics and is served on /metrics;
-	// nil creates one.
-	Registry *prometheus.Registry
+// Settings are the service's dependencies. Its metrics are registered on
+// Registerer and /metrics serves Gatherer (the rules evaluator of
+// flowlens up reads them from there too).
+type Settings struct {
+	component.Settings
 	// Store may be nil: metrics and the in-memory graph only.
 	Store Store
 }
@@ -46,13 +45,13 @@ const tickInterval = time.Second
 type Service struct {
 	cfg      Config
 	log      *zap.Logger
-	reg      *prometheus.Registry
 	store    Store
 	analyzer *Analyzer
 	consumer *kafkain.Consumer
 	flusher  *rollup.Flusher
-	srv      *http.Server
-	ln       net.Listener
+	endpoint *listener.Endpoint
+	handler  http.Handler
+	srv      *listener.Server
 
 	cancel    context.CancelFunc
 	consumeMu sync.Mutex
@@ -62,17 +61,22 @@ type Service struct {
 	stopErr   error
 }
 
-// NewService builds the service; cfg must be defaulted and valid.
-func NewService(cfg Config, opt Options) (*Service, error) {
-	if opt.Logger == nil {
-		opt.Logger = zap.NewNop()
+// New applies the config's defaults, checks it and builds the service;
+// Start runs it.
+func New(cfg Config, set Settings) (*Service, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("flow analyzer config: %w", err)
 	}
-	if opt.Registry == nil {
-		opt.Registry = prometheus.NewRegistry()
+	set.Settings = set.Settings.WithDefaults()
+	endpoint, err := listener.Load(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("flow analyzer config: %w", err)
 	}
-	s := &Service{cfg: cfg, log: opt.Logger, reg: opt.Registry, store: opt.Store, analyzer: NewAnalyzer(cfg)}
-	if err := s.reg.Register(metrics.New(s.analyzer, metrics.Options{Instance: cfg.Instance})); err != nil {
-		return nil, fmt.Errorf("register flowgraph metrics: %w", err)
+	reg := set.Registerer
+	s := &Service{cfg: cfg, log: set.Logger, store: set.Store, endpoint: endpoint, analyzer: NewAnalyzer(cfg)}
+	if err := component.Register(reg, "flow analyzer", metrics.New(s.analyzer, metrics.Options{Instance: cfg.Instance})); err != nil {
+		return nil, err
 	}
 	if len(cfg.Kafka.Brokers) > 0 {
 		logs, dead := cfg.LogsTopic, cfg.DeadLetterTopic
@@ -84,7 +88,7 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 		}
 		c, err := kafkain.New(kafkain.Config{Client: cfg.Kafka, SpansTopic: cfg.SpansTopic, LogsTopic: logs,
 			GroupID: cfg.GroupID, Workers: cfg.Shards, Instance: cfg.Instance, Handoff: s.handoff, DeadLetterTopic: dead},
-			s.analyzer, s.log, s.reg)
+			s.analyzer, s.log, reg)
 		if err != nil {
 			return nil, err
 		}
@@ -94,9 +98,12 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 	if s.store != nil {
 		w = s.store
 	}
-	s.flusher = rollup.New(rollup.Config{Instance: cfg.Instance, Interval: cfg.Rollup.FlushInterval,
+	s.flusher, err = rollup.New(rollup.Config{Instance: cfg.Instance, Interval: cfg.Rollup.FlushInterval,
 		Offset: min(cfg.Store.Wait+2*tickInterval, cfg.Rollup.FlushInterval/2)},
-		s.analyzer.DrainRollups, w, s.log, s.reg)
+		s.analyzer.DrainRollups, w, s.log, reg)
+	if err != nil {
+		return nil, err
+	}
 	s.flusher.OnFlushed = s.flushed
 
 	mux := http.NewServeMux()
@@ -110,9 +117,9 @@ func NewService(cfg Config, opt Options) (*Service, error) {
 	}
 	h := api.New(apiOpt)
 	mux.Handle("/api/", h)
-	mux.Handle("GET /metrics", promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /metrics", promhttp.HandlerFor(set.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	s.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	s.handler = mux
 	return s, nil
 }
 
@@ -139,13 +146,34 @@ func (s *Service) Assigned() int {
 // Analyzer is the in-memory core (tests and `flowlens up` read it).
 func (s *Service) Analyzer() *Analyzer { return s.analyzer }
 
-// Addr is the HTTP address after Start.
+// Addr is the HTTP address after Start ("" when off).
 func (s *Service) Addr() string {
-	if s.ln == nil {
+	if s.srv == nil {
 		return ""
 	}
-	return s.ln.Addr().String()
+	return s.srv.Addr()
 }
+
+// URL is the base URL of the API after Start ("" when off).
+func (s *Service) URL() string {
+	if s.srv == nil {
+		return ""
+	}
+	return s.srv.URL()
+}
+
+// Breakers reads every circuit breaker's live state, as the API's
+// /api/v1/breakers answers: the console of flowlens up asks here, in
+// process.
+func (s *Service) Breakers(context.Context) ([]api.Breaker, error) {
+	out := []api.Breaker{}
+	for _, b := range s.analyzer.Breakers() {
+		out = append(out, api.BreakerOf(b))
+	}
+	return out, nil
+}
+
+func (s *Service) String() string { return "flow analyzer" }
 
 // flushed commits the offsets whose contributions the flush just stored.
 func (s *Service) flushed(drainedAt time.Time) {
@@ -174,20 +202,16 @@ func (s *Service) handoff(ctx context.Context) error {
 
 // Start listens and starts consuming in the background.
 func (s *Service) Start(ctx context.Context) error {
-	ln, err := net.Listen("tcp", s.cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("flowgraph listen %s: %w", s.cfg.Listen, err)
+	if s.endpoint.On() {
+		srv, err := s.endpoint.Serve(ctx, "flow analyzer's API", &http.Server{Handler: s.handler, ReadHeaderTimeout: 10 * time.Second}, s.log)
+		if err != nil {
+			return err
+		}
+		s.srv = srv
 	}
-	s.ln = ln
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
-	s.bgDone.Add(3)
-	go func() {
-		defer s.bgDone.Done()
-		if err := s.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.log.Error("flowgraph http server", zap.Error(err))
-		}
-	}()
+	s.bgDone.Add(2)
 	go func() {
 		defer s.bgDone.Done()
 		s.flusher.Run(bg)
@@ -223,17 +247,19 @@ func (s *Service) Start(ctx context.Context) error {
 			}
 		}
 	}()
-	s.log.Info("flowgraph started", zap.String("http", s.Addr()), zap.Strings("brokers", s.cfg.Kafka.Brokers),
+	s.log.Info("flowgraph started", zap.String("http", s.URL()), zap.Strings("brokers", s.cfg.Kafka.Brokers),
 		zap.String("group", s.cfg.GroupID), zap.Int("shards", s.analyzer.Shards()), zap.Bool("storage", s.store != nil))
 	return nil
 }
 
 // Shutdown stops consuming (the consumer's handoff ends every wait, writes
 // the last rollups and commits what they cover before leaving the group),
-// flushes what is left and stops the HTTP server.
+// flushes what is left and stops the HTTP server. Safe without Start and
+// twice.
 func (s *Service) Shutdown(ctx context.Context) error {
 	s.stopOnce.Do(func() {
-		if s.cancel == nil { // never started
+		if s.cancel == nil { // never started, or Start failed before anything ran
+			s.stopErr = s.srv.Shutdown(ctx)
 			return
 		}
 		s.cancel()

@@ -7,11 +7,12 @@ import (
 	"testing"
 	"time"
 
+	"go.uber.org/zap/zaptest"
+
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/storage"
-	"go.uber.org/zap/zaptest"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
@@ -61,7 +62,7 @@ func TestRollupsThroughStorageMatchMemory(t *testing.T) {
 
 	w := &brokenAfterInsert{Writer: st}
 	var flushedAt []time.Time
-	f := rollup.New(rollup.Config{Instance: "test"}, a.DrainRollups, w, zaptest.NewLogger(t), nil)
+	f, _ := rollup.New(rollup.Config{Instance: "test"}, a.DrainRollups, w, zaptest.NewLogger(t), nil)
 	f.OnFlushed = func(t time.Time) { flushedAt = append(flushedAt, t) }
 	if err := f.Flush(ctx); err == nil {
 		t.Fatal("first flush: want the writer's error")

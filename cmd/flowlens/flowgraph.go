@@ -6,9 +6,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 )
@@ -36,16 +39,12 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			var cfg flowgraph.Config
-			if cfgPath != "" {
-				if err := config.Load(cfgPath, &cfg); err != nil {
-					return err
-				}
-			} else {
-				cfg.SetDefaults()
+			if err := config.Load(cfgPath, &cfg); err != nil {
+				return err
 			}
 			// flags override the file
 			if listen != "" {
-				cfg.Listen = listen
+				cfg.HTTP.Listen = listen
 			}
 			if brokers != "" {
 				cfg.Kafka.Brokers = strings.Split(brokers, ",")
@@ -60,33 +59,37 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 			if err != nil {
 				return err
 			}
-			ctx := cmd.Context()
-			opt := flowgraph.Options{Logger: log}
-			if !noStorage {
-				st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
-				if err != nil {
-					return err
-				}
-				defer closeStore()
-				opt.Store = st
-			}
-			svc, err := flowgraph.NewService(cfg, opt)
-			if err != nil {
-				return err
-			}
-			if err := svc.Start(ctx); err != nil {
-				_ = svc.Shutdown(context.Background())
-				return err
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "flowgraph: metrics on http://%s/metrics, graph on http://%s/api/v1/graph; Ctrl-C stops it\n", svc.Addr(), svc.Addr())
-			<-ctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), cfg.Store.Wait+30*time.Second)
-			defer cancel()
-			return svc.Shutdown(sctx)
+			reg := prometheus.NewRegistry()
+			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			set := flowgraph.Settings{Settings: component.Settings{Logger: log, Registerer: reg}}
+			var svc *flowgraph.Service
+			parts := &component.Group{Parts: []component.Part{
+				{Name: "storage", Build: func(ctx context.Context) (component.Component, error) {
+					if noStorage {
+						return nil, nil
+					}
+					st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
+					if err != nil {
+						return nil, err
+					}
+					set.Store = st
+					return component.Funcs{ShutdownFunc: func(context.Context) error { closeStore(); return nil }}, st.RegisterMetrics(reg)
+				}},
+				{Name: "flow analyzer", Build: func(context.Context) (component.Component, error) {
+					svc, err = flowgraph.New(cfg, set)
+					return svc, err
+				}},
+			}}
+			return component.Run(cmd.Context(), parts, component.RunOptions{
+				ShutdownTimeout: cfg.Store.Wait + 30*time.Second,
+				Started: func() {
+					fmt.Fprintf(cmd.OutOrStdout(), "flowgraph: metrics on %[1]s/metrics, graph on %[1]s/api/v1/graph; Ctrl-C stops it\n", svc.URL())
+				},
+			})
 		},
 	}
 	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file (flowgraph.Config)")
-	cmd.Flags().StringVar(&listen, "listen", "", "HTTP address for /metrics and /api (default 127.0.0.1:8428)")
+	cmd.Flags().StringVar(&listen, "listen", "", "HTTP address for /metrics and /api (default "+flowgraph.DefaultListen+")")
 	cmd.Flags().StringVar(&brokers, "brokers", "", "comma-separated Kafka brokers")
 	cmd.Flags().BoolVar(&noStorage, "no-storage", false, "do not write rollups to ClickHouse (metrics and in-memory graph only)")
 	return cmd

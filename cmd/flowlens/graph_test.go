@@ -210,10 +210,10 @@ func TestGraphSaysWhereItsCountsComeFrom(t *testing.T) {
 	}
 	defer st.Close()
 	var fc flowgraph.Config
-	fc.Instance, fc.Listen, fc.Shards = "test", "127.0.0.1:0", 1
+	fc.Instance, fc.HTTP.Listen, fc.Shards = "test", "127.0.0.1:0", 1
 	fc.SetDefaults()
 	fc.Store.Wait = 100 * time.Millisecond
-	svc, err := flowgraph.NewService(fc, flowgraph.Options{Store: st})
+	svc, err := flowgraph.New(fc, flowgraph.Settings{Store: st})
 	if err != nil {
 		t.Fatal(err)
 	}

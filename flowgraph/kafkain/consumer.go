@@ -40,6 +40,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
@@ -151,10 +152,8 @@ func New(cfg Config, proc Processor, log *zap.Logger, reg prometheus.Registerer)
 			RequiredAcks: kafka.RequireAll, BatchTimeout: time.Millisecond, Transport: tr}
 	}
 	if reg != nil {
-		for _, m := range []prometheus.Collector{c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations, c.skipped, c.panics} {
-			if err := reg.Register(m); err != nil {
-				log.Warn("register consumer metric", zap.Error(err))
-			}
+		if err := component.Register(reg, "flow analyzer's consumer", c.messages, c.decodeErrors, c.spans, c.commits, c.commitErrors, c.generations, c.skipped, c.panics); err != nil {
+			return nil, err
 		}
 	}
 	return c, nil

@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/storage"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
@@ -77,7 +78,7 @@ type batch struct {
 }
 
 // New returns a Flusher; reg may be nil.
-func New(cfg Config, drain DrainFunc, w Writer, log *zap.Logger, reg prometheus.Registerer) *Flusher {
+func New(cfg Config, drain DrainFunc, w Writer, log *zap.Logger, reg prometheus.Registerer) (*Flusher, error) {
 	if cfg.Interval <= 0 {
 		cfg.Interval = time.Minute
 	}
@@ -93,13 +94,11 @@ func New(cfg Config, drain DrainFunc, w Writer, log *zap.Logger, reg prometheus.
 		dropped:  prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_flowgraph_rollup_dropped_batches_total", Help: "Rollup batches dropped after max_pending failed flushes.", ConstLabels: cl}),
 	}
 	if reg != nil {
-		for _, c := range []prometheus.Collector{f.flushes, f.failures, f.rows, f.dropped} {
-			if err := reg.Register(c); err != nil {
-				log.Warn("register rollup metric", zap.Error(err))
-			}
+		if err := component.Register(reg, "rollup", f.flushes, f.failures, f.rows, f.dropped); err != nil {
+			return nil, err
 		}
 	}
-	return f
+	return f, nil
 }
 
 // Run flushes every Interval until ctx ends. It does not flush at the end:

@@ -12,7 +12,7 @@ import (
 )
 
 func TestTicksAlignToInterval(t *testing.T) {
-	f := New(Config{Instance: "x", Interval: time.Minute, Offset: 12 * time.Second}, nil, nil, zap.NewNop(), nil)
+	f, _ := New(Config{Instance: "x", Interval: time.Minute, Offset: 12 * time.Second}, nil, nil, zap.NewNop(), nil)
 	base := time.Date(2026, 1, 1, 10, 0, 0, 0, time.UTC)
 	for _, tc := range []struct{ now, next string }{
 		{"10:00:00", "10:00:12"},
@@ -52,7 +52,7 @@ func TestStorageDownKeepsBoundedPendingAndCatchesUp(t *testing.T) {
 		n++
 		return []edges.BucketEdge{{BucketNs: int64(n) * 60e9, Edge: edges.Edge{Client: "a", Server: "b", Counters: edges.Counters{Requests: 1}}}}
 	}
-	f := New(Config{Instance: "x", MaxPending: 3}, drain, w, zap.NewNop(), nil)
+	f, _ := New(Config{Instance: "x", MaxPending: 3}, drain, w, zap.NewNop(), nil)
 	flushed := 0
 	f.OnFlushed = func(time.Time) { flushed++ }
 	for i := 0; i < 5; i++ {

@@ -83,11 +83,7 @@ func (c *Config) SetDefaults() {
 	}
 	c.Broker.SetDefaults()
 	c.Collector.HTTP.SetDefaults(collector.DefaultListen)
-	if c.Flowgraph.Listen == "" {
-		var d flowgraph.Config
-		d.SetDefaults()
-		c.Flowgraph.Listen = d.Listen
-	}
+	c.Flowgraph.HTTP.SetDefaults(flowgraph.DefaultListen)
 	c.Agent.OTLP.SetDefaults()
 	if c.Agent.Metrics.Endpoint == "" {
 		c.Agent.Metrics.Endpoint = agent.DefaultMetricsEndpoint
@@ -144,7 +140,7 @@ func (c *Config) Listeners() []Listener {
 		{"Kafka broker", "broker.addr", &c.Broker.Addr},
 		{"agent's OTLP gRPC receiver", "agent.otlp.grpc.endpoint", &c.Agent.OTLP.GRPC.Endpoint},
 		{"agent's OTLP HTTP receiver", "agent.otlp.http.endpoint", &c.Agent.OTLP.HTTP.Endpoint},
-		{"flow graph API and metrics", "flowgraph.listen", &c.Flowgraph.Listen},
+		{"flow graph API and metrics", "flowgraph.listen", &c.Flowgraph.HTTP.Listen},
 		{"alerts API", "alerts_listen", &c.AlertsListen},
 		{"collector's metrics", "collector.listen", &c.Collector.HTTP.Listen},
 		{"agent's metrics", "agent.metrics.endpoint", &c.Agent.Metrics.Endpoint},
@@ -321,7 +317,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	}
 	fcfg.SetDefaults()
 	graphReg := prometheus.NewRegistry()
-	if p.graph, err = flowgraph.NewService(fcfg, flowgraph.Options{Logger: log.Named("flowgraph"), Registry: graphReg, Store: p.store}); err != nil {
+	if p.graph, err = flowgraph.New(fcfg, flowgraph.Settings{Settings: component.Settings{Logger: log.Named("flowgraph"), Registerer: graphReg}, Store: p.store}); err != nil {
 		return nil, err
 	}
 	if err = p.graph.Start(ctx); err != nil {

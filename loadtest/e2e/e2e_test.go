@@ -60,7 +60,7 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.Storage.Database = db
 	cfg.Broker.Addr = "127.0.0.1:0"
 	cfg.Collector.HTTP.Listen = listener.Off
-	cfg.Flowgraph.Listen = "127.0.0.1:0"
+	cfg.Flowgraph.HTTP.Listen = "127.0.0.1:0"
 	cfg.Flowgraph.Instance = "e2e"
 	cfg.Flowgraph.Store.Wait = 3 * time.Second
 	cfg.Flowgraph.Rollup.FlushInterval = 5 * time.Second
