@@ -11,6 +11,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/rules/alertapi"
+	"github.com/flowlens/flowlens/rules/eval"
 )
 
 // newAlertsCmd is `flowlens alerts`: the pending, firing and recently
@@ -62,7 +63,7 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 			return nil
 		},
 	}
-	cmd.Flags().StringVar(&apiURL, "url", "http://"+defaultAlertsAddr, "flowlens alerts API base URL")
+	cmd.Flags().StringVar(&apiURL, "url", "http://"+eval.DefaultListen, "flowlens alerts API base URL")
 	cmd.Flags().StringVar(&state, "state", "", "only alerts in this state: pending, firing or resolved")
 	return cmd
 }

@@ -7,6 +7,7 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
 	"github.com/flowlens/flowlens/dashboards/provision"
+	"github.com/flowlens/flowlens/rules/eval"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -47,7 +48,7 @@ Credentials come from Grafana's environment: FLOWLENS_CLICKHOUSE_USER, FLOWLENS_
 	f.StringVar(&c.ClickHouse, "clickhouse", storage.DefaultAddr, "ClickHouse HTTP interface, host:port or http(s)://host:port")
 	f.StringVar(&c.Database, "database", "flowlens", "database of flowlens's tables")
 	f.StringVar(&c.AnalyzerURL, "analyzer-url", "http://127.0.0.1:8428", `flow analyzer API for live breaker states ("" leaves it out)`)
-	f.StringVar(&c.AlertsURL, "alerts-url", "http://"+defaultAlertsAddr, `rules evaluator API for firing flow alerts ("" leaves it out)`)
+	f.StringVar(&c.AlertsURL, "alerts-url", "http://"+eval.DefaultListen, `rules evaluator API for firing flow alerts ("" leaves it out)`)
 	f.StringVar(&c.PrometheusURL, "prometheus-url", "http://127.0.0.1:9090", "Prometheus scraping the flow metrics (dashboards without the plugin)")
 	f.BoolVar(&noPlugin, "no-plugin", false, "leave out the flowlens data source and its dashboards")
 	f.BoolVar(&noOTel, "no-otel", false, "leave out the ClickHouse and Prometheus data sources and their dashboards")

@@ -4,20 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
-	"os"
-	"os/signal"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/rules/eval"
@@ -174,64 +168,49 @@ the rule files; invalid rules are skipped and listed, the valid ones run.`,
 			if len(cfg.RuleFiles) == 0 {
 				return errors.New("no rule files: give them as arguments or in --config rule_files")
 			}
+			if listen != "" {
+				cfg.HTTP.Listen = listen
+			}
 			log, err := g.logger()
 			if err != nil {
 				return err
 			}
 			defer log.Sync()
-			reg := prometheus.NewRegistry()
-			var gatherer prometheus.Gatherer
+			set := eval.Settings{Settings: component.Settings{Logger: log}}
 			if cfg.QueryURL == "" {
 				if scrape == "" {
 					return errors.New("give --scrape (the flow analyzer's /metrics URL) or --query-url (a Prometheus-compatible API)")
 				}
-				gatherer = eval.ScrapeGatherer{URL: scrape, Context: cmd.Context()}
+				set.FlowMetrics = eval.ScrapeGatherer{URL: scrape, Context: cmd.Context()}
 			}
-			ev, err := eval.New(cfg, gatherer, log, reg)
+			ev, err := eval.New(cfg, set)
 			if err != nil {
 				return err
 			}
-			if err := ev.Start(cmd.Context()); err != nil {
-				return err
+			skipped := func() {
+				for _, p := range ev.InvalidRules() {
+					fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", p)
+				}
 			}
-			for _, p := range ev.InvalidRules() {
-				fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", p)
-			}
-			mux := http.NewServeMux()
-			mux.Handle(alertapi.Path, ev.Handler())
-			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-			ln, err := net.Listen("tcp", listen)
-			if err != nil {
-				_ = ev.Shutdown(context.Background())
-				return fmt.Errorf("listen for the alerts API: %w", err)
-			}
-			srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-			go func() { _ = srv.Serve(ln) }()
-			api := "http://" + ln.Addr().String() + alertapi.Path
-			log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", api))
-			// said whatever the log level: --listen may ask for port 0
-			fmt.Fprintln(cmd.ErrOrStderr(), "alerts:", api)
-			hup := make(chan os.Signal, 1)
-			signal.Notify(hup, syscall.SIGHUP)
-			defer signal.Stop(hup)
-		wait:
-			for {
-				select {
-				case <-cmd.Context().Done():
-					break wait
-				case <-hup: // re-read the rule files
+			return component.Run(cmd.Context(), ev, component.RunOptions{
+				ShutdownTimeout: 10 * time.Second,
+				Started: func() {
+					skipped()
+					api := "off"
+					if u := ev.URL(); u != "" {
+						api = u + alertapi.Path
+					}
+					log.Info("evaluating rules", zap.Strings("files", cfg.RuleFiles), zap.String("api", api))
+					// said whatever the log level: --listen may ask for port 0
+					fmt.Fprintln(cmd.ErrOrStderr(), "alerts:", api)
+				},
+				Reload: func() { // SIGHUP: re-read the rule files
 					if err := ev.Reload(); err != nil {
 						log.Error("reload rules", zap.Error(err))
 					}
-					for _, p := range ev.InvalidRules() {
-						fmt.Fprintln(cmd.ErrOrStderr(), "skipped:", p)
-					}
-				}
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			defer cancel()
-			_ = srv.Shutdown(ctx)
-			return ev.Shutdown(ctx)
+					skipped()
+				},
+			})
 		},
 	}
 	f := cmd.Flags()
@@ -241,13 +220,9 @@ the rule files; invalid rules are skipped and listed, the valid ones run.`,
 	f.StringSliceVar(&cfg.Notify.Alertmanagers, "alertmanager", nil, "Alertmanager base URL (repeatable)")
 	f.StringSliceVar(&cfg.Notify.Webhooks, "webhook", nil, "webhook URL receiving firing and resolved alerts (repeatable)")
 	f.DurationVar(&cfg.Interval, "interval", 30*time.Second, "default evaluation interval")
-	f.StringVar(&listen, "listen", defaultAlertsAddr, "address of the alerts API (GET /api/v1/alerts) and /metrics")
+	f.StringVar(&listen, "listen", "", "address of the alerts API (GET /api/v1/alerts) and /metrics (default "+eval.DefaultListen+"; off turns it off)")
 	return cmd
 }
-
-// defaultAlertsAddr is where `flowlens rules eval` serves and `flowlens
-// alerts` looks by default.
-const defaultAlertsAddr = "127.0.0.1:9095"
 
 func trimURL(s string) string {
 	if !strings.Contains(s, "://") {

@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"os/exec"
 	"path/filepath"
 	"syscall"
@@ -28,7 +27,6 @@ import (
 	"github.com/flowlens/flowlens/internal/embedded/chdb"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
-	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/rules/eval"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -330,7 +328,8 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 	if len(cfg.Rules.RuleFiles) > 0 {
 		rcfg := cfg.Rules
 		rcfg.SetDefaults()
-		if p.rules, err = eval.New(rcfg, graphReg, log.Named("rules"), prometheus.NewRegistry()); err != nil {
+		rcfg.HTTP.Listen = cfg.AlertsListen
+		if p.rules, err = eval.New(rcfg, eval.Settings{Settings: component.Settings{Logger: log.Named("rules")}, FlowMetrics: graphReg}); err != nil {
 			return nil, err
 		}
 		if err = p.rules.Start(ctx); err != nil {
@@ -341,17 +340,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		for _, bad := range p.rules.InvalidRules() {
 			log.Warn("rule skipped", zap.Any("problem", bad))
 		}
-		var lc net.ListenConfig
-		ln, lerr := lc.Listen(ctx, "tcp", cfg.AlertsListen)
-		if lerr != nil {
-			return nil, fmt.Errorf("listen for the alerts API on %s: %w", cfg.AlertsListen, lerr)
-		}
-		mux := http.NewServeMux()
-		mux.Handle(alertapi.Path, p.rules.Handler())
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-		go func() { _ = srv.Serve(ln) }()
-		p.alertsAddr = ln.Addr().String()
-		p.add("alerts API", srv.Shutdown)
+		p.alertsAddr = p.rules.Addr()
 	}
 
 	// The local agent: files and OTLP -> Kafka.

@@ -1,11 +1,13 @@
 package eval
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/rules/notify"
 )
 
@@ -48,7 +50,16 @@ type Config struct {
 	KnownEdges []string `yaml:"known_edges"`
 	// Notify configures the Alertmanager and webhook receivers.
 	Notify notify.Config `yaml:"notify"`
+	// HTTP serves GET /api/v1/alerts (what `flowlens alerts` and the
+	// console read) and the evaluator's /metrics: listen (default
+	// 127.0.0.1:9095; off serves nothing), tls and auth (see
+	// internal/listener).
+	HTTP listener.Config `yaml:",inline"`
 }
+
+// DefaultListen is where the alerts API listens by default, and where
+// `flowlens alerts` looks.
+const DefaultListen = "127.0.0.1:9095"
 
 // SetDefaults fills unset fields.
 func (c *Config) SetDefaults() {
@@ -71,37 +82,44 @@ func (c *Config) SetDefaults() {
 		c.ResendDelay = time.Minute
 	}
 	c.Notify.SetDefaults()
+	c.HTTP.SetDefaults(DefaultListen)
 }
 
-// Validate names the first bad field.
+// Validate reports every bad field.
 func (c *Config) Validate() error {
-	switch {
-	case c.DataDir == "":
-		return config.Errorf("data_dir", "required: the local TSDB keeps alert state across restarts")
-	case c.Interval <= 0:
-		return config.Errorf("interval", "must be positive")
-	case c.GatherInterval <= 0:
-		return config.Errorf("gather_interval", "must be positive")
-	case c.Retention < time.Hour:
-		return config.Errorf("retention", "must be at least 1h")
-	case c.OutageTolerance < 0, c.ForGracePeriod < 0:
-		return config.Errorf("outage_tolerance", "durations must not be negative")
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, config.Errorf("data_dir", "required: the local TSDB keeps alert state across restarts"))
+	}
+	if c.Interval <= 0 {
+		errs = append(errs, config.Errorf("interval", "must be positive"))
+	}
+	if c.GatherInterval <= 0 {
+		errs = append(errs, config.Errorf("gather_interval", "must be positive"))
+	}
+	if c.Retention < time.Hour {
+		errs = append(errs, config.Errorf("retention", "must be at least 1h"))
+	}
+	if c.OutageTolerance < 0 || c.ForGracePeriod < 0 {
+		errs = append(errs, config.Errorf("outage_tolerance", "durations must not be negative"))
 	}
 	for i, f := range c.RuleFiles {
 		if f == "" {
-			return config.Errorf(fmt.Sprintf("rule_files[%d]", i), "empty path")
+			errs = append(errs, config.Errorf(fmt.Sprintf("rule_files[%d]", i), "empty path"))
 		}
 	}
 	if c.QueryURL != "" {
 		u, err := url.Parse(c.QueryURL)
 		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return config.Errorf("query_url", "must be an http(s) URL, got %s", config.RedactURL(c.QueryURL))
+			errs = append(errs, config.Errorf("query_url", "must be an http(s) URL, got %s", config.RedactURL(c.QueryURL)))
 		}
 	}
 	if c.ExternalURL != "" {
 		if _, err := url.Parse(c.ExternalURL); err != nil {
-			return config.Errorf("external_url", "%v", err)
+			errs = append(errs, config.Errorf("external_url", "%v", err))
 		}
 	}
-	return config.Nest("notify", c.Notify.Validate())
+	errs = append(errs, config.Nest("notify", c.Notify.Validate()))
+	errs = append(errs, c.HTTP.Validate())
+	return errors.Join(errs...)
 }

@@ -15,7 +15,7 @@ func TestConfigFile(t *testing.T) {
 	if err := config.Load("testdata/evaluator.yml", &c); err != nil {
 		t.Fatal(err)
 	}
-	if c.Interval != 30*time.Second || c.Notify.BackoffMax != 30*time.Second || len(c.Notify.Webhooks) != 1 || c.QueryTimeout != 30*time.Second {
+	if c.Interval != 30*time.Second || c.Notify.Retry.Max != 30*time.Second || len(c.Notify.Webhooks) != 1 || c.QueryTimeout != 30*time.Second {
 		t.Errorf("%+v", c)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/prometheus/common/model"
 	"github.com/prometheus/prometheus/model/labels"
 	"github.com/prometheus/prometheus/promql"
@@ -31,18 +32,34 @@ import (
 	"github.com/prometheus/prometheus/util/strutil"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/rules/gather"
 	"github.com/flowlens/flowlens/rules/notify"
 	"github.com/flowlens/flowlens/rules/rulefile"
 )
 
-// Evaluator evaluates rule files and notifies on alerts.
+// Settings are the evaluator's dependencies.
+type Settings struct {
+	component.Settings
+	// FlowMetrics are the flow analyzer's metrics, copied into the local
+	// TSDB every gather_interval (its registry in flowlens up, its /metrics
+	// page scraped in `flowlens rules eval`); nil in remote mode
+	// (query_url).
+	FlowMetrics prometheus.Gatherer
+}
+
+// Evaluator evaluates rule files and notifies on alerts, and serves them
+// (GET /api/v1/alerts) with its own metrics.
 type Evaluator struct {
 	cfg      Config
 	log      *zap.Logger
 	reg      prometheus.Registerer
-	gatherer prometheus.Gatherer // nil in remote mode
+	served   prometheus.Gatherer // what /metrics serves
+	gatherer prometheus.Gatherer // the flow metrics; nil in remote mode
+	endpoint *listener.Endpoint
+	srv      *listener.Server
 
 	db       *tsdb.DB
 	engine   *promql.Engine
@@ -62,29 +79,29 @@ type Evaluator struct {
 	invalidRules  prometheus.Gauge
 }
 
-// New builds an evaluator. In local mode (no QueryURL) gatherer is the flow
-// analyzer's registry, copied into the local TSDB every GatherInterval; in
-// remote mode it may be nil.
-func New(cfg Config, gatherer prometheus.Gatherer, log *zap.Logger, reg prometheus.Registerer) (*Evaluator, error) {
+// New applies the config's defaults, checks it and builds an evaluator.
+// In local mode (no QueryURL) set.FlowMetrics are copied into the local
+// TSDB every GatherInterval.
+func New(cfg Config, set Settings) (*Evaluator, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, fmt.Errorf("rules evaluator config: %w", err)
 	}
-	if cfg.QueryURL == "" && gatherer == nil {
+	if cfg.QueryURL == "" && set.FlowMetrics == nil {
 		return nil, errors.New("rules evaluator: local mode needs the flow analyzer's metrics (a gatherer) or a query_url")
 	}
-	if log == nil {
-		log = zap.NewNop()
+	set.Settings = set.Settings.WithDefaults()
+	log, reg := set.Logger, set.Registerer
+	endpoint, err := listener.Load(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("rules evaluator config: %w", err)
 	}
-	if reg == nil {
-		reg = prometheus.NewRegistry()
-	}
-	d, err := notify.New(cfg.Notify, log.Named("notify"), reg)
+	d, err := notify.New(cfg.Notify, component.Settings{Logger: log.Named("notify"), Registerer: reg})
 	if err != nil {
 		return nil, err
 	}
 	e := &Evaluator{
-		cfg: cfg, log: log, reg: reg, gatherer: gatherer, dispatch: d, diags: map[string]rulefile.Diagnostics{},
+		cfg: cfg, log: log, reg: reg, served: set.Gatherer, gatherer: set.FlowMetrics, endpoint: endpoint, dispatch: d, diags: map[string]rulefile.Diagnostics{},
 		gatherErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "flowlens_rules_gather_errors_total",
 			Help: "Failed copies of the flow metrics into the rules TSDB."}),
 		gatherSamples: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_rules_gathered_samples",
@@ -92,17 +109,15 @@ func New(cfg Config, gatherer prometheus.Gatherer, log *zap.Logger, reg promethe
 		invalidRules: prometheus.NewGauge(prometheus.GaugeOpts{Name: "flowlens_rules_invalid",
 			Help: "Rule file problems that keep rules from running."}),
 	}
-	for _, c := range []prometheus.Collector{e.gatherErrors, e.gatherSamples, e.invalidRules} {
-		if err := reg.Register(c); err != nil {
-			return nil, fmt.Errorf("register rules metrics: %w", err)
-		}
+	if err := component.Register(reg, "rules evaluator", e.gatherErrors, e.gatherSamples, e.invalidRules); err != nil {
+		return nil, err
 	}
 	return e, nil
 }
 
-// Start opens the TSDB, loads the rules and starts evaluating. It returns
-// once everything runs; rule problems are reported (InvalidRules, logs) but
-// are not an error.
+// Start opens the TSDB, loads the rules, starts evaluating and serves the
+// alerts API. It returns once everything runs; rule problems are reported
+// (InvalidRules, logs) but are not an error.
 func (e *Evaluator) Start(ctx context.Context) error {
 	db, err := openTSDB(e.cfg, e.log, e.reg)
 	if err != nil {
@@ -165,7 +180,39 @@ func (e *Evaluator) Start(ctx context.Context) error {
 		defer e.wg.Done()
 		e.manager.Run()
 	}()
+	if e.endpoint.On() {
+		mux := http.NewServeMux()
+		mux.Handle(alertapi.Path, e.Handler())
+		mux.Handle("/metrics", promhttp.HandlerFor(e.served, promhttp.HandlerOpts{}))
+		srv, err := e.endpoint.Serve(ctx, "alerts API", &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}, e.log)
+		if err != nil {
+			return err
+		}
+		e.mu.Lock()
+		e.srv = srv
+		e.mu.Unlock()
+	}
 	return nil
+}
+
+// Addr is where the alerts API listens, after Start ("" when off).
+func (e *Evaluator) Addr() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv == nil {
+		return ""
+	}
+	return e.srv.Addr()
+}
+
+// URL is the alerts API's base URL, after Start ("" when off).
+func (e *Evaluator) URL() string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if e.srv == nil {
+		return ""
+	}
+	return e.srv.URL()
 }
 
 // Reload re-reads the rule files. Invalid rules are reported and skipped;
@@ -330,11 +377,13 @@ func (e *Evaluator) Shutdown(ctx context.Context) error {
 		return nil
 	}
 	e.stopped = true
+	srv := e.srv
 	e.mu.Unlock()
+	err := srv.Shutdown(ctx)
 	if e.manager != nil {
 		e.manager.Stop()
 	}
-	err := e.dispatch.Shutdown(ctx)
+	err = errors.Join(err, e.dispatch.Shutdown(ctx))
 	if e.cancel != nil {
 		e.cancel()
 	}

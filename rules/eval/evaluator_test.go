@@ -3,6 +3,7 @@ package eval
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -14,6 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/rules/alertapi"
 )
@@ -46,12 +50,13 @@ func testConfig(dir string) Config {
 	return Config{
 		RuleFiles: []string{"testdata/breaker.yml"}, DataDir: dir,
 		Interval: 300 * time.Millisecond, GatherInterval: 100 * time.Millisecond, ResendDelay: 200 * time.Millisecond,
+		HTTP: listener.Config{Listen: "127.0.0.1:0"},
 	}
 }
 
 func startEvaluator(t *testing.T, cfg Config, g prometheus.Gatherer, log *zap.Logger) *Evaluator {
 	t.Helper()
-	e, err := New(cfg, g, log, prometheus.NewRegistry())
+	e, err := New(cfg, Settings{Settings: component.Settings{Logger: log}, FlowMetrics: g})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -183,4 +188,41 @@ func TestPendingStateSurvivesRestart(t *testing.T) {
 		a := find(e2.Alerts(), "BreakerOpen", "pending")
 		return a != nil && restart.Sub(a.ActiveAt) >= pendingFor-1500*time.Millisecond
 	})
+}
+
+// The evaluator serves its alerts and its own metrics (notifications,
+// gathers, the TSDB's) on one listener, with the listener's TLS and bearer
+// token like every flowlens listener.
+func TestServesAlertsAndMetrics(t *testing.T) {
+	pki := listenertest.NewPKI(t)
+	sys := newBreakerSystem(t)
+	cfg := testConfig(t.TempDir())
+	cfg.HTTP.TLS = pki.ServerTLS(true)
+	cfg.HTTP.Auth.Token = "s3cret"
+	e := startEvaluator(t, cfg, sys.reg, zap.NewNop())
+	defer e.Shutdown(context.Background())
+	client := pki.Client(listenertest.WithCert)
+	for _, path := range []string{alertapi.Path, "/metrics"} {
+		listenertest.CheckBearer(t, client, e.URL()+path, "s3cret", http.StatusOK)
+		pki.CheckMutualTLS(t, e.URL()+path, "s3cret", http.StatusOK)
+	}
+	req, _ := http.NewRequest(http.MethodGet, e.URL()+"/metrics", nil)
+	req.Header.Set("Authorization", "Bearer s3cret")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, m := range []string{"flowlens_rules_gathered_samples", "flowlens_rules_invalid", "prometheus_tsdb_head_series"} {
+		if !strings.Contains(string(body), m) {
+			t.Errorf("/metrics has no %s", m)
+		}
+	}
+	if err := e.Shutdown(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := listenertest.Get(client, e.URL()+"/metrics", "s3cret"); err == nil {
+		t.Errorf("the alerts API still answers after Shutdown")
+	}
 }

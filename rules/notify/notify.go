@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
@@ -56,8 +57,14 @@ type Config struct {
 	BatchSize    int           `yaml:"batch_size"`  // alerts per request; default 64
 	Timeout      time.Duration `yaml:"timeout"`     // per request; default 10s
 	MaxRetries   int           `yaml:"max_retries"` // per batch; default 5, then the batch is dropped
-	BackoffMin   time.Duration `yaml:"backoff_min"` // default 500ms, doubled per retry
-	BackoffMax   time.Duration `yaml:"backoff_max"` // default 30s
+	// Retry is the wait between attempts: initial 500ms, doubled up to
+	// max 30s.
+	Retry config.Backoff `yaml:"retry"`
+}
+
+// RenamedKeys names what replaced the keys of earlier versions.
+func (Config) RenamedKeys() map[string]string {
+	return map[string]string{"backoff_min": "retry.initial", "backoff_max": "retry.max"}
 }
 
 // SetDefaults fills unset fields.
@@ -74,53 +81,45 @@ func (c *Config) SetDefaults() {
 	if c.MaxRetries == 0 {
 		c.MaxRetries = 5
 	}
-	if c.BackoffMin == 0 {
-		c.BackoffMin = 500 * time.Millisecond
-	}
-	if c.BackoffMax == 0 {
-		c.BackoffMax = 30 * time.Second
-	}
+	c.Retry.SetDefaults(500*time.Millisecond, 30*time.Second)
 }
 
-// Validate names the first bad field.
+// Validate reports every bad field.
 func (c *Config) Validate() error {
-	check := func(field string, urls []string) error {
+	var errs []error
+	check := func(field string, urls []string) {
 		for i, u := range urls {
 			if err := checkURL(u); err != nil {
-				return config.Errorf(fmt.Sprintf("%s[%d]", field, i), "%v", err)
+				errs = append(errs, config.Errorf(fmt.Sprintf("%s[%d]", field, i), "%v", err))
 			}
 		}
-		return nil
 	}
-	if err := check("alertmanagers", c.Alertmanagers); err != nil {
-		return err
+	check("alertmanagers", c.Alertmanagers)
+	check("webhooks", c.Webhooks)
+	if c.QueueSize < 1 {
+		errs = append(errs, config.Errorf("queue_size", "must be positive"))
 	}
-	if err := check("webhooks", c.Webhooks); err != nil {
-		return err
+	if c.BatchSize < 1 {
+		errs = append(errs, config.Errorf("batch_size", "must be positive"))
 	}
 	for i, f := range c.WebhookFiles {
 		if f == "" {
-			return config.Errorf(fmt.Sprintf("webhook_files[%d]", i), "must not be empty")
+			errs = append(errs, config.Errorf(fmt.Sprintf("webhook_files[%d]", i), "must not be empty"))
 		}
 	}
 	for i, e := range c.WebhookEnvs {
 		if e == "" {
-			return config.Errorf(fmt.Sprintf("webhook_envs[%d]", i), "must not be empty")
+			errs = append(errs, config.Errorf(fmt.Sprintf("webhook_envs[%d]", i), "must not be empty"))
 		}
 	}
-	switch {
-	case c.QueueSize < 1:
-		return config.Errorf("queue_size", "must be positive")
-	case c.BatchSize < 1:
-		return config.Errorf("batch_size", "must be positive")
-	case c.Timeout <= 0:
-		return config.Errorf("timeout", "must be positive")
-	case c.MaxRetries < 0:
-		return config.Errorf("max_retries", "must not be negative")
-	case c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin:
-		return config.Errorf("backoff_min", "must be positive and at most backoff_max")
+	if c.Timeout <= 0 {
+		errs = append(errs, config.Errorf("timeout", "must be positive"))
 	}
-	return nil
+	if c.MaxRetries < 0 {
+		errs = append(errs, config.Errorf("max_retries", "must not be negative"))
+	}
+	errs = append(errs, config.Nest("retry", c.Retry.Validate()))
+	return errors.Join(errs...)
 }
 
 // checkURL says whether u is an http(s) URL, showing no more of it than
@@ -199,14 +198,16 @@ type Dispatcher struct {
 	queued                *prometheus.GaugeVec
 }
 
-// New builds a dispatcher; Start begins delivery.
-func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Dispatcher, error) {
+// New applies the config's defaults, checks it and builds a dispatcher;
+// Start begins delivery.
+func New(cfg Config, set component.Settings) (*Dispatcher, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	set = set.WithDefaults()
 	d := &Dispatcher{
-		cfg: cfg, log: log, client: &http.Client{Timeout: cfg.Timeout},
+		cfg: cfg, log: set.Logger, client: &http.Client{Timeout: cfg.Timeout},
 		sent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_rules_notifications_sent_total",
 			Help: "Alerts delivered, by target."}, []string{"target"}),
 		failed: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_rules_notifications_failed_total",
@@ -216,12 +217,8 @@ func New(cfg Config, log *zap.Logger, reg prometheus.Registerer) (*Dispatcher, e
 		queued: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "flowlens_rules_notifications_queued",
 			Help: "Alerts waiting for delivery, by target."}, []string{"target"}),
 	}
-	if reg != nil {
-		for _, c := range []prometheus.Collector{d.sent, d.failed, d.dropped, d.queued} {
-			if err := reg.Register(c); err != nil {
-				return nil, fmt.Errorf("register notifier metrics: %w", err)
-			}
-		}
+	if err := component.Register(set.Registerer, "notifier", d.sent, d.failed, d.dropped, d.queued); err != nil {
+		return nil, err
 	}
 	webhooks, err := cfg.webhookURLs()
 	if err != nil {
@@ -378,7 +375,7 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, t *target, batch []Alert
 	if err != nil {
 		return fmt.Errorf("encode alerts: %w: %w", errPermanent, err)
 	}
-	wait := d.cfg.BackoffMin
+	wait := d.cfg.Retry.Next(0)
 	for attempt := 0; ; attempt++ {
 		err = d.post(ctx, t, body)
 		if err == nil || errors.Is(err, errPermanent) || attempt >= d.cfg.MaxRetries {
@@ -390,7 +387,7 @@ func (d *Dispatcher) sendWithRetry(ctx context.Context, t *target, batch []Alert
 			return ctx.Err()
 		case <-time.After(wait):
 		}
-		wait = min(wait*2, d.cfg.BackoffMax)
+		wait = d.cfg.Retry.Next(wait)
 	}
 }
 

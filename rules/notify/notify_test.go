@@ -21,6 +21,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 func TestWebhookRetriesUntilDelivered(t *testing.T) {
@@ -39,7 +42,7 @@ func TestWebhookRetriesUntilDelivered(t *testing.T) {
 		got <- p
 	}))
 	defer srv.Close()
-	d, err := New(Config{Webhooks: []string{srv.URL}, BackoffMin: 10 * time.Millisecond}, zap.NewNop(), nil)
+	d, err := New(Config{Webhooks: []string{srv.URL}, Retry: config.Backoff{Initial: 10 * time.Millisecond}}, component.Settings{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +95,7 @@ func TestEnqueueNeverBlocksOnADeadReceiver(t *testing.T) {
 	defer srv.Close()
 	defer once.Do(func() { close(block) })
 	reg := prometheus.NewRegistry()
-	d, err := New(Config{Alertmanagers: []string{srv.URL}, QueueSize: 100, Timeout: time.Minute}, zap.NewNop(), reg)
+	d, err := New(Config{Alertmanagers: []string{srv.URL}, QueueSize: 100, Timeout: time.Minute}, component.Settings{Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -150,7 +153,7 @@ func BenchmarkEnqueueHungReceiver(b *testing.B) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { <-block }))
 	defer srv.Close()
 	defer close(block)
-	d, err := New(Config{Alertmanagers: []string{srv.URL}, QueueSize: 10000, Timeout: time.Minute}, zap.NewNop(), nil)
+	d, err := New(Config{Alertmanagers: []string{srv.URL}, QueueSize: 10000, Timeout: time.Minute}, component.Settings{})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -192,8 +195,8 @@ func TestWebhookURLsAreNotShown(t *testing.T) {
 	logs, seen := observer.New(zap.DebugLevel)
 	reg := prometheus.NewRegistry()
 	cfg := Config{Webhooks: []string{srv.URL + "/services/T0/INLINE"}, WebhookFiles: []string{file}, WebhookEnvs: []string{"TEST_WEBHOOK"},
-		BackoffMin: time.Millisecond, MaxRetries: 1}
-	d, err := New(cfg, zap.New(logs), reg)
+		Retry: config.Backoff{Initial: time.Millisecond}, MaxRetries: 1}
+	d, err := New(cfg, component.Settings{Logger: zap.New(logs), Registerer: reg})
 	if err != nil {
 		t.Fatal(err)
 	}
