@@ -5,21 +5,30 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.uber.org/zap"
+
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/agent/tail"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	"go.uber.org/zap"
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 )
+
+// Settings are the agent's dependencies.
+type Settings struct {
+	component.Settings
+	// Version is the agent's version, in the records it builds.
+	Version string
+}
 
 // Agent is one running agent.
 type Agent struct {
@@ -31,9 +40,22 @@ type Agent struct {
 	recv     *otlpin.Receiver
 	tailers  []namedTailer
 	counters fileCounters
-	metrics  *http.Server
-	metricLn net.Listener
-	reg      *prometheus.Registry
+	metrics  *listener.Endpoint
+	gather   prometheus.Gatherer
+
+	mu         sync.Mutex
+	metricsSrv *listener.Server
+	started    bool
+	stopSrcs   context.CancelFunc
+	stopFwd    context.CancelFunc
+	srcWG      sync.WaitGroup
+	fwdDone    chan struct{}
+	failed     chan error
+	stopped    chan struct{} // closed by Shutdown
+	stopOnce   sync.Once
+	stopErr    error
+	failMu     sync.Mutex
+	runErr     error // why the agent stopped working on its own
 }
 
 type namedTailer struct {
@@ -41,180 +63,245 @@ type namedTailer struct {
 	t    *tail.Tailer
 }
 
-// New opens the disk buffer and the checkpoints; cfg must be defaulted and
-// validated (config.Load does both). Nothing listens before Run.
-func New(cfg Config, log *zap.Logger, version string) (*Agent, error) {
-	a := &Agent{cfg: cfg, log: log, version: version}
+// New applies the config's defaults, checks it (reporting every mistake),
+// compiles its service rules, and opens the disk buffer and the
+// checkpoints. Nothing listens before Start. The agent's metrics are
+// registered on set.Registerer and served on /metrics (set.Gatherer).
+func New(cfg Config, set Settings) (_ *Agent, err error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	if err := cfg.compileServiceRules(); err != nil {
+		return nil, fmt.Errorf("agent config: %w", err)
+	}
+	set.Settings = set.Settings.WithDefaults()
+	log := set.Logger
+	metricsEndpoint, err := listener.Load(cfg.Metrics.Config)
+	if err != nil {
+		return nil, fmt.Errorf("agent config: %w", config.Nest("metrics", err))
+	}
+	a := &Agent{cfg: cfg, log: log, version: set.Version, metrics: metricsEndpoint, gather: set.Gatherer,
+		failed: make(chan error, 1), stopped: make(chan struct{}), fwdDone: make(chan struct{})}
 	wal, err := buffer.Open(filepath.Join(cfg.DataDir, "buffer"), cfg.Buffer, log.Named("buffer"))
 	if err != nil {
 		return nil, fmt.Errorf("open disk buffer: %w", err)
 	}
 	a.wal = wal
+	defer func() {
+		if err != nil {
+			a.closeAll()
+		}
+	}()
 	fwd, err := forward.New(cfg.Kafka, wal, log.Named("kafka"))
 	if err != nil {
-		wal.Close()
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
 	a.fwd = fwd
 	for i := range cfg.Files {
 		fs := &a.cfg.Files[i]
-		src, err := newFileSource(fs, &a.cfg, wal, &a.counters, version)
+		src, err := newFileSource(fs, &a.cfg, wal, &a.counters, set.Version)
 		if err != nil {
-			a.closeAll()
 			return nil, fmt.Errorf("files[%d]: %w", i, err)
 		}
 		t, err := tail.New(fs.Config, filepath.Join(cfg.DataDir, "checkpoints", fs.Name+".json"), src.handler, log.Named("files").With(zap.String("source", fs.Name)))
 		if err != nil {
-			a.closeAll()
 			return nil, fmt.Errorf("files[%d]: %w", i, err)
 		}
 		a.tailers = append(a.tailers, namedTailer{name: fs.Name, t: t})
 	}
 	if cfg.OTLP.GRPC.On() || cfg.OTLP.HTTP.On() {
 		sink := newOTLPSink(wal, int(cfg.Kafka.MaxRequestBytes)-1024, cfg.PartitionLogsByTraceID)
-		a.recv = otlpin.New(cfg.OTLP, sink, log.Named("otlp"))
+		if a.recv, err = otlpin.New(cfg.OTLP, otlpin.Settings{Settings: component.Settings{Logger: log.Named("otlp")}, Sink: sink}); err != nil {
+			return nil, fmt.Errorf("agent config: %w", config.Nest("otlp", err))
+		}
 	}
-	a.reg = prometheus.NewRegistry()
-	a.reg.MustRegister(agentMetrics{a}, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	// last: the metrics read everything above
+	if err := component.Register(set.Registerer, "agent", agentMetrics{a}); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
-func (a *Agent) closeAll() {
-	for _, t := range a.tailers {
-		_ = t.t.Close()
-	}
-	_ = a.wal.Close()
-}
-
-// Registry is the agent's metrics registry (served on /metrics).
-func (a *Agent) Registry() *prometheus.Registry { return a.reg }
-
-// MetricsAddr is the bound /metrics address ("" before Run or when off).
-func (a *Agent) MetricsAddr() string {
-	if a.metricLn == nil {
-		return ""
-	}
-	return a.metricLn.Addr().String()
-}
-
-// Receiver is the OTLP receiver (nil when both protocols are off).
-func (a *Agent) Receiver() *otlpin.Receiver { return a.recv }
-
-// Run starts everything and runs until ctx is done, then shuts down in the
-// order that keeps the guarantee: receivers stop answering, file readers
-// read their files to the end and hand that over, the forwarder sends what
-// the buffer holds while Kafka takes it (within shutdownGrace), the buffer
-// fsyncs (committing checkpoints), the checkpoints are written.
-func (a *Agent) Run(ctx context.Context) error {
-	return a.RunReady(ctx, nil)
-}
-
-// RunReady is Run, calling ready (if not nil) once everything listens.
-func (a *Agent) RunReady(ctx context.Context, ready func()) error {
-	if a.cfg.Metrics.Endpoint != "off" {
-		ln, err := net.Listen("tcp", a.cfg.Metrics.Endpoint)
-		if err != nil {
-			a.closeAll()
-			return fmt.Errorf("metrics listen %s: %w", a.cfg.Metrics.Endpoint, err)
-		}
-		a.metricLn = ln
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(a.reg, promhttp.HandlerOpts{}))
-		mux.HandleFunc("/healthz", a.healthz)
-		a.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		go func() { _ = a.metrics.Serve(ln) }()
-	}
-	if a.recv != nil {
-		if err := a.recv.Start(); err != nil {
-			a.stopMetrics()
-			a.closeAll()
-			return err
-		}
-	}
-	srcCtx, stopSources := context.WithCancel(context.Background())
-	fwdCtx, stopFwd := context.WithCancel(context.Background())
-	defer stopSources()
-	defer stopFwd()
-
-	var srcWG, fwdWG sync.WaitGroup
-	fwdErr := make(chan error, 1)
-	fwdWG.Add(1)
-	go func() {
-		defer fwdWG.Done()
-		if err := a.fwd.Run(fwdCtx); err != nil {
-			fwdErr <- err
-		}
-	}()
-	for _, t := range a.tailers {
-		srcWG.Add(1)
-		go func(t *tail.Tailer) {
-			defer srcWG.Done()
-			_ = t.Run(srcCtx)
-		}(t.t)
-	}
-	a.log.Info("agent started", zap.String("data_dir", a.cfg.DataDir), zap.Int("file_sources", len(a.tailers)),
-		zap.String("otlp_grpc", a.recvAddr(true)), zap.String("otlp_http", a.recvAddr(false)),
-		zap.Strings("kafka", a.cfg.Kafka.Brokers), zap.String("metrics", a.MetricsAddr()))
-	if ready != nil {
-		ready()
-	}
-	var runErr error
-	select {
-	case <-ctx.Done():
-	case runErr = <-fwdErr:
-		a.log.Error("kafka forwarder failed; stopping", zap.Error(runErr))
-	case <-a.wal.Failed():
-		// Nothing can be made durable any more: stop, and exit non-zero
-		// so that the service manager restarts the agent, which reads
-		// the buffer back from disk.
-		runErr = fmt.Errorf("disk buffer failed: %w", a.wal.Err())
-		a.log.Error("disk buffer failed; stopping (what is durable is sent first)", zap.Error(runErr))
-	}
-
-	// shutdown
-	shCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
-	defer cancel()
-	if a.recv != nil {
-		a.recv.Shutdown(shCtx)
-	}
-	stopSources() // the readers read their files to the end first
-	srcWG.Wait()
-	// What the sources handed over last goes to Kafka now, not at the next
-	// start: while Kafka takes it, within the grace.
-	a.fwd.Drain()
-	fwdDone := make(chan struct{})
-	go func() { fwdWG.Wait(); close(fwdDone) }()
-	select {
-	case <-fwdDone:
-	case <-shCtx.Done():
-	}
-	stopFwd()
-	<-fwdDone
-	if left := a.wal.Stats(); left.Records > 0 {
-		a.log.Warn("records not sent to Kafka before stopping stay in the disk buffer; they are sent at the next start",
-			zap.Int64("records", left.Records), zap.Int64("bytes", left.Bytes))
-	}
+// closeAll releases what New opened: the tailers' checkpoints and the
+// disk buffer.
+func (a *Agent) closeAll() error {
 	var errs []error
-	errs = append(errs, runErr)
-	if err := a.wal.Close(); err != nil {
-		errs = append(errs, fmt.Errorf("close disk buffer: %w", err))
+	if a.wal != nil {
+		if err := a.wal.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("close disk buffer: %w", err))
+		}
 	}
 	for _, t := range a.tailers {
 		if err := t.t.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("write checkpoints of %s: %w", t.name, err))
 		}
 	}
-	a.stopMetrics()
+	return errors.Join(errs...)
+}
+
+// MetricsAddr is the bound /metrics address ("" before Start or when off).
+func (a *Agent) MetricsAddr() string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.metricsSrv == nil {
+		return ""
+	}
+	return a.metricsSrv.Addr()
+}
+
+// Receiver is the OTLP receiver (nil when both protocols are off).
+func (a *Agent) Receiver() *otlpin.Receiver { return a.recv }
+
+// Failed delivers why the agent stopped working on its own (its disk
+// buffer failed an fsync, or its forwarder could no longer read or
+// acknowledge the buffer); the caller then shuts it down and exits
+// non-zero, so that a service manager restarts it and it reads the buffer
+// back from disk.
+func (a *Agent) Failed() <-chan error { return a.failed }
+
+// fail reports why the agent stopped working, once.
+func (a *Agent) fail(err error) {
+	a.failMu.Lock()
+	defer a.failMu.Unlock()
+	if a.runErr == nil {
+		a.runErr = err
+		a.failed <- err
+	}
+}
+
+// Start serves /metrics and the OTLP receivers, and starts the file
+// readers and the forwarder in the background. It returns once everything
+// listens.
+func (a *Agent) Start(ctx context.Context) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.started {
+		return errors.New("agent already started")
+	}
+	a.started = true
+	if a.metrics.On() {
+		mux := http.NewServeMux()
+		mux.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
+		mux.HandleFunc("/healthz", a.healthz)
+		srv, err := a.metrics.Serve(ctx, "agent's metrics", &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, a.log)
+		if err != nil {
+			return fmt.Errorf("metrics: %w", err)
+		}
+		a.metricsSrv = srv
+	}
+	if a.recv != nil {
+		if err := a.recv.Start(ctx); err != nil {
+			return err
+		}
+	}
+	// The sources and the forwarder run until Shutdown, on contexts of
+	// their own: ctx only bounds the start.
+	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
+	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
+	a.stopSrcs, a.stopFwd = stopSources, stopFwd
+	go func() {
+		defer close(a.fwdDone)
+		if err := a.fwd.Run(fwdCtx); err != nil {
+			a.log.Error("kafka forwarder failed; stopping", zap.Error(err))
+			a.fail(err)
+		}
+	}()
+	go func() {
+		select {
+		case <-a.wal.Failed():
+			// Nothing can be made durable any more: stop (what is durable
+			// is sent first).
+			err := fmt.Errorf("disk buffer failed: %w", a.wal.Err())
+			a.log.Error("disk buffer failed; stopping (what is durable is sent first)", zap.Error(err))
+			a.fail(err)
+		case <-a.stopped:
+		}
+	}()
+	for _, t := range a.tailers {
+		a.srcWG.Add(1)
+		go func(t *tail.Tailer) {
+			defer a.srcWG.Done()
+			_ = t.Run(srcCtx)
+		}(t.t)
+	}
+	metricsAddr := ""
+	if a.metricsSrv != nil {
+		metricsAddr = a.metricsSrv.Addr()
+	}
+	a.log.Info("agent started", zap.String("data_dir", a.cfg.DataDir), zap.Int("file_sources", len(a.tailers)),
+		zap.String("otlp_grpc", a.recvAddr(true)), zap.String("otlp_http", a.recvAddr(false)),
+		zap.Strings("kafka", a.cfg.Kafka.Brokers), zap.String("metrics", metricsAddr))
+	return nil
+}
+
+// Shutdown stops in the order that keeps the guarantee: receivers stop
+// answering, file readers read their files to the end and hand that over,
+// the forwarder sends what the buffer holds while Kafka takes it (within
+// shutdownGrace, or until ctx ends), the buffer fsyncs (committing
+// checkpoints), the checkpoints are written. The error includes why the
+// forwarder stopped, if it stopped on its own. Safe without Start and
+// twice.
+func (a *Agent) Shutdown(ctx context.Context) error {
+	a.stopOnce.Do(func() {
+		a.mu.Lock()
+		started := a.started
+		a.started = true // a Start after Shutdown does nothing
+		a.mu.Unlock()
+		if !started {
+			a.stopErr = a.closeAll()
+			return
+		}
+		a.stopErr = a.shutdown(ctx)
+	})
+	return a.stopErr
+}
+
+func (a *Agent) shutdown(ctx context.Context) error {
+	close(a.stopped)
+	shCtx, cancel := context.WithTimeout(ctx, shutdownGrace)
+	defer cancel()
+	var errs []error
+	if a.recv != nil {
+		if err := a.recv.Shutdown(shCtx); err != nil {
+			errs = append(errs, fmt.Errorf("stop otlp receivers: %w", err))
+		}
+	}
+	if a.stopSrcs == nil { // Start failed before the sources ran
+		errs = append(errs, a.stopMetrics(), a.closeAll())
+		return errors.Join(errs...)
+	}
+	a.stopSrcs() // the readers read their files to the end first
+	a.srcWG.Wait()
+	// What the sources handed over last goes to Kafka now, not at the next
+	// start: while Kafka takes it, within the grace.
+	a.fwd.Drain()
+	select {
+	case <-a.fwdDone:
+	case <-shCtx.Done():
+	}
+	a.stopFwd()
+	<-a.fwdDone
+	if left := a.wal.Stats(); left.Records > 0 {
+		a.log.Warn("records not sent to Kafka before stopping stay in the disk buffer; they are sent at the next start",
+			zap.Int64("records", left.Records), zap.Int64("bytes", left.Bytes))
+	}
+	a.failMu.Lock()
+	errs = append(errs, a.runErr)
+	a.failMu.Unlock()
+	errs = append(errs, a.closeAll(), a.stopMetrics())
 	a.log.Info("agent stopped")
 	return errors.Join(errs...)
 }
 
-func (a *Agent) stopMetrics() {
-	if a.metrics != nil {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		defer cancel()
-		_ = a.metrics.Shutdown(ctx)
-	}
+func (a *Agent) stopMetrics() error {
+	a.mu.Lock()
+	srv := a.metricsSrv
+	a.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	_ = srv.Shutdown(ctx)
+	return nil
 }
 
 func (a *Agent) recvAddr(grpc bool) string {

@@ -12,10 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -316,4 +319,37 @@ files:
 	check("   \t  ", "flowlens.parse_error", "json")
 	check(`{"msg":"yyyyyyyyyyyy`, "flowlens.truncated", true)
 	check("after", "", nil)
+}
+
+// New checks the config as `flowlens-agent check-config` does, reporting
+// every mistake, and compiles the service rules (flowlens up, which
+// builds its agent's config in code, used to skip both).
+func TestNewValidates(t *testing.T) {
+	cfg := agent.Config{DataDir: t.TempDir(), HostName: "h"}
+	cfg.Kafka.Brokers = []string{"127.0.0.1:9092"}
+	cfg.Files = []agent.FileSource{{Name: "apps", Config: tail.Config{Include: []string{"/var/log/*.log"}},
+		ServiceRules: []agent.ServiceRule{{Path: "(", Service: "x"}, {Path: "ok"}}}}
+	cfg.Metrics.Listen = "nowhere"
+	_, err := agent.New(cfg, agent.Settings{})
+	for _, want := range []string{"files[0].service_rules[0].path", "files[0].service_rules[1].service", "metrics.listen"} {
+		if err == nil || !strings.Contains(err.Error(), want+":") {
+			t.Errorf("error %v does not name %s", err, want)
+		}
+	}
+}
+
+// /metrics and /healthz take the listener's TLS (mutual here) and bearer
+// token like every flowlens listener.
+func TestMetricsListenerTLSAndToken(t *testing.T) {
+	b := kafkatest.Start(t, kafkabroker.Config{})
+	pki := listenertest.NewPKI(t)
+	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
+	cfg.Metrics.TLS = pki.ServerTLS(true)
+	cfg.Metrics.Auth.TokenFile = listenertest.TokenFile(t, "s3cret")
+	ra := startAgent(t, cfg)
+	for _, path := range []string{"/metrics", "/healthz"} {
+		url := "https://" + ra.a.MetricsAddr() + path
+		listenertest.CheckBearer(t, pki.Client(listenertest.WithCert), url, "s3cret", http.StatusOK)
+		pki.CheckMutualTLS(t, url, "s3cret", http.StatusOK)
+	}
 }

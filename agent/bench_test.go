@@ -90,7 +90,7 @@ func writeBenchFile(b *testing.B, path string, n int) int64 {
 // OTLP receivers on ports it picks.
 func startAgentProcess(b *testing.B, body string) *childAgent {
 	cfgPath := filepath.Join(b.TempDir(), "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlog: {level: warn}\nhost_name: bench\nmetrics: {endpoint: 127.0.0.1:0}\n%s", b.TempDir(), body)), 0o644)
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlog: {level: warn}\nhost_name: bench\nmetrics: {listen: 127.0.0.1:0}\n%s", b.TempDir(), body)), 0o644)
 	return startChildAgent(b, cfgPath)
 }
 
@@ -164,7 +164,7 @@ files:
   - name: app
     include: [%s/*.log]
     parse: {format: json}
-otlp: {grpc: {enabled: false}, http: {enabled: false}}
+otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
 kafka: {brokers: [%s], compression: %s}
 `, dir, addr, compression))
 		end := c.waitSent(b, lines, 5*time.Minute)
@@ -190,7 +190,7 @@ func BenchmarkOTLPToKafka(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		addr, stopBroker := startBrokerProcess(b)
 		c := startAgentProcess(b, fmt.Sprintf(`
-otlp: {grpc: {endpoint: 127.0.0.1:0}, http: {enabled: false}}
+otlp: {grpc: {listen: 127.0.0.1:0}, http: {listen: "off"}}
 kafka: {brokers: [%s]}
 `, addr))
 		conn, err := grpc.NewClient(c.addrs.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -245,7 +245,7 @@ files:
   - name: app
     include: [%s/*.log]
     parse: {format: json}
-otlp: {grpc: {enabled: false}, http: {enabled: false}}
+otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
 kafka: {brokers: [%s]}
 `, dir, addr))
 		end := c.waitSent(b, files*(per+1), 5*time.Minute)

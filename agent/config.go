@@ -5,8 +5,8 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
-	"net"
 	"os"
 	"regexp"
 	"time"
@@ -18,6 +18,7 @@ import (
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/logging"
 )
 
@@ -36,13 +37,14 @@ type Config struct {
 	Files              []FileSource      `yaml:"files"`
 	// Batch bounds the log batches built from files (one Kafka message each).
 	Batch BatchConfig `yaml:"batch"`
-	// OTLP receivers; set otlp.grpc.enabled / otlp.http.enabled to false to turn them off.
+	// OTLP receivers; otlp.grpc.listen / otlp.http.listen: off turns one off.
 	OTLP otlpin.Config `yaml:"otlp"`
 	// PartitionLogsByTraceID splits OTLP logs by trace ID (key = trace ID), like spans.
 	PartitionLogsByTraceID bool           `yaml:"partition_logs_by_trace_id"`
 	Buffer                 buffer.Config  `yaml:"buffer"`
 	Kafka                  forward.Config `yaml:"kafka"`
-	// Metrics serves /metrics and /healthz (default 127.0.0.1:9464; "off" disables).
+	// Metrics serves /metrics and /healthz: listen (default 127.0.0.1:9464;
+	// off turns it off), tls and auth (see internal/listener).
 	Metrics MetricsConfig `yaml:"metrics"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): the
 	// garbage collector works harder near it instead of letting the heap
@@ -50,13 +52,16 @@ type Config struct {
 	MemoryLimit *bytesize.Size `yaml:"memory_limit"`
 }
 
-// DefaultMetricsEndpoint is where /metrics and /healthz listen by default.
-const DefaultMetricsEndpoint = "127.0.0.1:9464"
+// DefaultMetricsListen is where /metrics and /healthz listen by default.
+const DefaultMetricsListen = "127.0.0.1:9464"
 
-// MetricsConfig is the self-monitoring endpoint.
+// MetricsConfig is the self-monitoring listener.
 type MetricsConfig struct {
-	Endpoint string `yaml:"endpoint"`
+	listener.Config `yaml:",inline"`
 }
+
+// RenamedKeys names what replaced the keys of earlier versions.
+func (MetricsConfig) RenamedKeys() map[string]string { return map[string]string{"endpoint": "listen"} }
 
 // BatchConfig bounds the batches of file records.
 type BatchConfig struct {
@@ -102,9 +107,7 @@ func (c *Config) SetDefaults() {
 	if c.Batch.MaxBytes == 0 {
 		c.Batch.MaxBytes = 512 << 10
 	}
-	if c.Metrics.Endpoint == "" {
-		c.Metrics.Endpoint = DefaultMetricsEndpoint
-	}
+	c.Metrics.SetDefaults(DefaultMetricsListen)
 	if c.MemoryLimit == nil {
 		m := bytesize.Size(256 << 20)
 		c.MemoryLimit = &m
@@ -134,84 +137,93 @@ func (f *FileSource) UnmarshalYAML(unmarshal func(any) error) error {
 	return nil
 }
 
-// Validate checks everything and names the bad field.
+// fileSourceName is what a file source's name may hold: it names its
+// checkpoints file.
+var fileSourceName = regexp.MustCompile(`^[A-Za-z0-9_.-]+$`)
+
+// Validate checks everything and reports every bad field. It has no side
+// effects: New compiles the service rules it checks.
 func (c *Config) Validate() error {
+	var errs []error
+	add := func(err error) {
+		if err != nil {
+			errs = append(errs, err)
+		}
+	}
 	if c.DataDir == "" {
-		return config.Errorf("data_dir", "required")
+		add(config.Errorf("data_dir", "required"))
 	}
 	if c.HostName == "" {
 		if _, err := os.Hostname(); err != nil {
-			return config.Errorf("host_name", "not set and the OS host name is unknown: %v", err)
+			add(config.Errorf("host_name", "not set and the OS host name is unknown: %v", err))
 		}
 	}
 	names := map[string]bool{}
 	for i := range c.Files {
 		f := &c.Files[i]
 		field := fmt.Sprintf("files[%d]", i)
-		if f.Name == "" {
-			return config.Errorf(field+".name", "required (checkpoints are stored under it)")
-		}
-		if !regexp.MustCompile(`^[A-Za-z0-9_.-]+$`).MatchString(f.Name) {
-			return config.Errorf(field+".name", "%q: only letters, digits, '.', '_' and '-'", f.Name)
-		}
-		if names[f.Name] {
-			return config.Errorf(field+".name", "%q is used twice", f.Name)
+		switch {
+		case f.Name == "":
+			add(config.Errorf(field+".name", "required (checkpoints are stored under it)"))
+		case !fileSourceName.MatchString(f.Name):
+			add(config.Errorf(field+".name", "%q: only letters, digits, '.', '_' and '-'", f.Name))
+		case names[f.Name]:
+			add(config.Errorf(field+".name", "%q is used twice", f.Name))
 		}
 		names[f.Name] = true
-		if err := f.Config.Validate(); err != nil {
-			return config.Nest(field, err)
-		}
-		if err := f.Parse.Validate(); err != nil {
-			return config.Nest(field+".parse", err)
-		}
-		for j := range f.ServiceRules {
-			r := &f.ServiceRules[j]
-			re, err := regexp.Compile(r.Path)
-			if err != nil {
-				return config.Errorf(fmt.Sprintf("%s.service_rules[%d].path", field, j), "%v", err)
+		add(config.Nest(field, f.Config.Validate()))
+		add(config.Nest(field+".parse", f.Parse.Validate()))
+		for j, r := range f.ServiceRules {
+			if _, err := regexp.Compile(r.Path); err != nil {
+				add(config.Errorf(fmt.Sprintf("%s.service_rules[%d].path", field, j), "%v", err))
 			}
 			if r.Service == "" {
-				return config.Errorf(fmt.Sprintf("%s.service_rules[%d].service", field, j), "required")
+				add(config.Errorf(fmt.Sprintf("%s.service_rules[%d].service", field, j), "required"))
 			}
-			r.re = re
 		}
 	}
 	if c.Batch.MaxRecords < 1 {
-		return config.Errorf("batch.max_records", "must be at least 1")
+		add(config.Errorf("batch.max_records", "must be at least 1"))
 	}
 	if c.Batch.MaxBytes < 1024 {
-		return config.Errorf("batch.max_bytes", "must be at least 1KiB")
+		add(config.Errorf("batch.max_bytes", "must be at least 1KiB"))
 	}
-	if err := c.OTLP.Validate(); err != nil {
-		return config.Nest("otlp", err)
-	}
-	if err := c.Buffer.Validate(); err != nil {
-		return config.Nest("buffer", err)
-	}
-	if err := c.Kafka.Validate(); err != nil {
-		return config.Nest("kafka", err)
-	}
+	add(config.Nest("otlp", c.OTLP.Validate()))
+	add(config.Nest("buffer", c.Buffer.Validate()))
+	add(config.Nest("kafka", c.Kafka.Validate()))
 	if c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
-		return config.Errorf("batch.max_bytes", "must be below kafka.max_request_bytes (%s) minus 4KiB", c.Kafka.MaxRequestBytes)
+		add(config.Errorf("batch.max_bytes", "must be below kafka.max_request_bytes (%s) minus 4KiB", c.Kafka.MaxRequestBytes))
 	}
 	for i := range c.Files {
 		// a batch is sent when it reaches batch.max_bytes, so it can hold
 		// that plus one more record of up to max_line_size
 		if c.Files[i].MaxLineSize+c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
-			return config.Errorf(fmt.Sprintf("files[%d].max_line_size", i), "%s plus batch.max_bytes (%s) must stay below kafka.max_request_bytes (%s) minus 4KiB, or Kafka would refuse the batch",
-				c.Files[i].MaxLineSize, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes)
+			add(config.Errorf(fmt.Sprintf("files[%d].max_line_size", i), "%s plus batch.max_bytes (%s) must stay below kafka.max_request_bytes (%s) minus 4KiB, or Kafka would refuse the batch",
+				c.Files[i].MaxLineSize, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes))
 		}
 	}
-	if c.Metrics.Endpoint != "off" {
-		if _, _, err := net.SplitHostPort(c.Metrics.Endpoint); err != nil {
-			return config.Errorf("metrics.endpoint", "%q must be host:port or off", c.Metrics.Endpoint)
-		}
-	}
+	add(config.Nest("metrics", c.Metrics.Validate()))
 	if c.MemoryLimit != nil && *c.MemoryLimit != 0 && *c.MemoryLimit < 32<<20 {
-		return config.Errorf("memory_limit", "must be 0 (none) or at least 32MiB")
+		add(config.Errorf("memory_limit", "must be 0 (none) or at least 32MiB"))
 	}
 	if len(c.Files) == 0 && !c.OTLP.GRPC.On() && !c.OTLP.HTTP.On() {
-		return config.Errorf("files", "no file source and both OTLP receivers are disabled: nothing to do")
+		add(config.Errorf("files", "no file source and both OTLP receivers are off: nothing to do"))
+	}
+	return errors.Join(errs...)
+}
+
+// compileServiceRules compiles the service rules of every file source
+// (checked by Validate).
+func (c *Config) compileServiceRules() error {
+	for i := range c.Files {
+		for j := range c.Files[i].ServiceRules {
+			r := &c.Files[i].ServiceRules[j]
+			re, err := regexp.Compile(r.Path)
+			if err != nil {
+				return config.Errorf(fmt.Sprintf("files[%d].service_rules[%d].path", i, j), "%v", err)
+			}
+			r.re = re
+		}
 	}
 	return nil
 }

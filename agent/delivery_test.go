@@ -19,7 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
 	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
@@ -27,11 +34,6 @@ import (
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/internal/logging"
 	"github.com/flowlens/flowlens/internal/porttest"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/status"
 )
 
 const (
@@ -63,13 +65,11 @@ func runChild(path string) int {
 	if m := cfg.MemoryLimit; m != nil && *m > 0 {
 		debug.SetMemoryLimit(int64(*m)) // as the binary does
 	}
-	a, err := agent.New(cfg, log, "child")
+	a, err := agent.New(cfg, agent.Settings{Settings: component.Settings{Logger: log}, Version: "child"})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	ctx, stop := signalContext()
-	defer stop()
 	if prof := os.Getenv("FLOWLENS_AGENT_TEST_CPUPROFILE"); prof != "" {
 		f, err := os.Create(prof)
 		if err == nil {
@@ -85,7 +85,7 @@ func runChild(path string) int {
 			}
 		}
 	}
-	if err := a.RunReady(ctx, ready); err != nil {
+	if err := component.Run(context.Background(), a, component.RunOptions{Started: ready}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -156,20 +156,6 @@ func startChildAgent(t testing.TB, cfgPath string) *childAgent {
 func (c *childAgent) kill() {
 	_ = c.cmd.Process.Signal(syscall.SIGKILL)
 	<-c.exited
-}
-
-func signalContext() (context.Context, context.CancelFunc) {
-	ctx, cancel := context.WithCancel(context.Background())
-	ch := make(chan os.Signal, 1)
-	signalNotify(ch)
-	go func() {
-		select {
-		case <-ch:
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	return ctx, cancel
 }
 
 // lineNumber parses "line 0001234".
@@ -463,12 +449,12 @@ files:
     parse: {format: json}
 batch: {max_records: %d}
 otlp:
-  grpc: {enabled: false}
-  http: {endpoint: 127.0.0.1:0}
+  grpc: {listen: "off"}
+  http: {listen: 127.0.0.1:0}
 kafka:
   brokers: [%s]
-  retry_backoff_max: 200ms
-metrics: {endpoint: "off"}
+  retry: {max: 200ms}
+metrics: {listen: "off"}
 `, dataDir, logs, maxRecords, addr)), 0o644)
 
 	// each run of the agent listens on a port of its own; the client

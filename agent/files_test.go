@@ -34,6 +34,9 @@ func loadTestConfig(t *testing.T, y string) Config {
 	if err := config.Load(p, &cfg); err != nil {
 		t.Fatal(err)
 	}
+	if err := cfg.compileServiceRules(); err != nil { // as New does
+		t.Fatal(err)
+	}
 	return cfg
 }
 
@@ -160,6 +163,9 @@ func (d *discardAppender) Append(_ context.Context, recs [][]byte, _ bool, _ fun
 func TestExampleConfigLoads(t *testing.T) {
 	var cfg Config
 	if err := config.Load("testdata/agent.yaml", &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := cfg.compileServiceRules(); err != nil { // as New does
 		t.Fatal(err)
 	}
 	if len(cfg.Files) != 2 || cfg.Files[1].serviceFor("/var/log/apps/cart/x.log", "") != "cart" {

@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 )
@@ -34,12 +35,14 @@ func TestFsyncFailureMakesTheAgentUnhealthyAndStop(t *testing.T) {
 		}
 		return f.Sync()
 	}
-	a, err := agent.New(cfg, zaptest.NewLogger(t), "test")
+	a, err := agent.New(cfg, agent.Settings{Settings: component.Settings{Logger: zaptest.NewLogger(t)}, Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ready, done := make(chan struct{}), make(chan error, 1)
-	go func() { done <- a.RunReady(context.Background(), func() { close(ready) }) }()
+	go func() {
+		done <- component.Run(context.Background(), a, component.RunOptions{Started: func() { close(ready) }})
+	}()
 	<-ready
 
 	post := func() int {

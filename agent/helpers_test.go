@@ -10,13 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/agent"
-	"github.com/flowlens/flowlens/internal/config"
-	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.uber.org/zap"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // writeConfig writes an agent config with the given body (YAML) plus the
@@ -27,13 +27,13 @@ func loadConfig(t testing.TB, dataDir string, brokers []string, body string) age
 host_name: testhost
 kafka:
   brokers: [%s]
-  retry_backoff_max: 200ms
+  retry: {max: 200ms}
 metrics:
-  endpoint: 127.0.0.1:0
+  listen: 127.0.0.1:0
 `, dataDir, strings.Join(brokers, ","))
 	y += body
 	if !strings.Contains(body, "otlp:") {
-		y += "otlp:\n  grpc: {endpoint: 127.0.0.1:0}\n  http: {endpoint: 127.0.0.1:0}\n"
+		y += "otlp:\n  grpc: {listen: 127.0.0.1:0}\n  http: {listen: 127.0.0.1:0}\n"
 	}
 	path := filepath.Join(t.TempDir(), "agent.yaml")
 	if err := os.WriteFile(path, []byte(y), 0o644); err != nil {
@@ -47,43 +47,34 @@ metrics:
 }
 
 type runningAgent struct {
-	a      *agent.Agent
-	cancel context.CancelFunc
-	done   chan error
+	a       *agent.Agent
+	stopped bool
 }
 
 func startAgent(t testing.TB, cfg agent.Config) *runningAgent {
 	t.Helper()
-	a, err := agent.New(cfg, zap.NewNop(), "test")
+	a, err := agent.New(cfg, agent.Settings{Version: "test"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan struct{})
-	r := &runningAgent{a: a, cancel: cancel, done: make(chan error, 1)}
-	go func() { r.done <- a.RunReady(ctx, func() { close(ready) }) }()
-	select {
-	case <-ready:
-	case err := <-r.done:
+	if err := a.Start(context.Background()); err != nil {
+		_ = a.Shutdown(context.Background())
 		t.Fatalf("agent stopped at start: %v", err)
 	}
+	r := &runningAgent{a: a}
 	t.Cleanup(func() { r.stop(t) })
 	return r
 }
 
 func (r *runningAgent) stop(t testing.TB) {
-	if r.cancel == nil {
+	if r.stopped {
 		return
 	}
-	r.cancel()
-	r.cancel = nil
-	select {
-	case err := <-r.done:
-		if err != nil {
-			t.Errorf("agent stopped with: %v", err)
-		}
-	case <-time.After(30 * time.Second):
-		t.Fatal("agent did not stop")
+	r.stopped = true
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := r.a.Shutdown(ctx); err != nil {
+		t.Errorf("agent stopped with: %v", err)
 	}
 }
 

@@ -32,9 +32,15 @@ type Config struct {
 	Linger time.Duration `yaml:"linger"`
 	// WriteTimeout bounds one produce request (default 10s).
 	WriteTimeout time.Duration `yaml:"write_timeout"`
-	// RetryBackoffMax caps the wait between retries (default 5s). Records are
-	// retried forever: they stay in the disk buffer until Kafka takes them.
-	RetryBackoffMax time.Duration `yaml:"retry_backoff_max"`
+	// Retry is the wait between attempts: initial 50ms, doubled up to max
+	// 5s. Records are retried forever: they stay in the disk buffer until
+	// Kafka takes them.
+	Retry config.Backoff `yaml:"retry"`
+}
+
+// RenamedKeys names what replaced the keys of earlier versions.
+func (Config) RenamedKeys() map[string]string {
+	return map[string]string{"retry_backoff_max": "retry.max"}
 }
 
 // SetDefaults fills the unset fields.
@@ -53,38 +59,33 @@ func (c *Config) SetDefaults() {
 	if c.WriteTimeout == 0 {
 		c.WriteTimeout = 10 * time.Second
 	}
-	if c.RetryBackoffMax == 0 {
-		c.RetryBackoffMax = 5 * time.Second
-	}
+	c.Retry.SetDefaults(50*time.Millisecond, 5*time.Second)
 }
 
-// Validate checks the settings.
+// Validate reports every bad setting.
 func (c *Config) Validate() error {
+	var errs []error
 	if len(c.Brokers) == 0 {
-		return config.Errorf("brokers", "at least one broker host:port is required")
+		errs = append(errs, config.Errorf("brokers", "at least one broker host:port is required"))
 	}
-	if err := c.ClientConfig.Validate(); err != nil {
-		return err
-	}
-	if err := c.Topics.Validate(); err != nil {
-		return config.Nest("topics", err)
-	}
+	errs = append(errs, c.ClientConfig.Validate(), config.Nest("topics", c.Topics.Validate()))
 	if _, err := codec(c.Compression); err != nil {
-		return config.Errorf("compression", "%v", err)
+		errs = append(errs, config.Errorf("compression", "%v", err))
 	}
 	if c.MaxRequestBytes < 64<<10 || c.MaxRequestBytes > 64<<20 {
-		return config.Errorf("max_request_bytes", "must be between 64KiB and 64MiB")
+		errs = append(errs, config.Errorf("max_request_bytes", "must be between 64KiB and 64MiB"))
 	}
 	if c.Linger < 0 || c.Linger > time.Second {
-		return config.Errorf("linger", "must be between 0 and 1s")
+		errs = append(errs, config.Errorf("linger", "must be between 0 and 1s"))
 	}
 	if c.WriteTimeout < 100*time.Millisecond {
-		return config.Errorf("write_timeout", "must be at least 100ms")
+		errs = append(errs, config.Errorf("write_timeout", "must be at least 100ms"))
 	}
-	if c.RetryBackoffMax < 10*time.Millisecond {
-		return config.Errorf("retry_backoff_max", "must be at least 10ms")
+	errs = append(errs, config.Nest("retry", c.Retry.Validate()))
+	if c.Retry.Max < 10*time.Millisecond {
+		errs = append(errs, config.Errorf("retry.max", "must be at least 10ms"))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 func codec(name string) (compress.Compression, error) {
@@ -276,7 +277,7 @@ func (f *Forwarder) topic(k Kind) string {
 // send writes msgs, retrying the failed ones until they are acknowledged or
 // ctx is done. Messages refused as too large are dropped and counted.
 func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int) error {
-	backoff := 50 * time.Millisecond
+	backoff := f.cfg.Retry.Next(0)
 	for len(msgs) > 0 {
 		err := f.writer.WriteMessages(ctx, msgs...)
 		if err == nil {
@@ -342,7 +343,7 @@ func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int
 			return errDrainFailed
 		case <-time.After(backoff):
 		}
-		backoff = min(2*backoff, f.cfg.RetryBackoffMax)
+		backoff = f.cfg.Retry.Next(backoff)
 	}
 	return nil
 }

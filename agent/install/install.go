@@ -176,8 +176,8 @@ files:
 #      fields: {timestamp: [ts], severity: [level], message: [msg]}
 #    multiline: {start_pattern: '^\d{4}-\d{2}-\d{2}', flush_timeout: 1s}
 otlp:
-  grpc: {endpoint: 127.0.0.1:4317}
-  http: {endpoint: 127.0.0.1:4318}
+  grpc: {listen: 127.0.0.1:4317}
+  http: {listen: 127.0.0.1:4318}
 buffer:
   max_size: 1GiB
   when_full: block           # or drop_oldest
@@ -189,7 +189,7 @@ kafka:
   #   username: flowlens-agent
   #   password_file: /etc/flowlens-agent/kafka-password   # 0640 root:{{.User}}, like this file
 metrics:
-  endpoint: 127.0.0.1:9464
+  listen: 127.0.0.1:9464
 `))
 
 type tmplData struct {

@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/flowlens/flowlens/internal/component"
 	"io"
 	"net"
 	"net/http"
@@ -25,17 +26,17 @@ import (
 
 func startWith(t *testing.T, sink Sink, edit func(*Config)) *Receiver {
 	t.Helper()
-	cfg := Config{GRPC: Endpoint{Endpoint: "127.0.0.1:0"}, HTTP: Endpoint{Endpoint: "127.0.0.1:0"}}
+	var cfg Config
+	cfg.GRPC.Listen, cfg.HTTP.Listen = "127.0.0.1:0", "127.0.0.1:0"
 	edit(&cfg)
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
+	r, err := New(cfg, Settings{Settings: component.Settings{Logger: zaptest.NewLogger(t)}, Sink: sink})
+	if err != nil {
 		t.Fatal(err)
 	}
-	r := New(cfg, sink, zaptest.NewLogger(t))
-	if err := r.Start(); err != nil {
+	if err := r.Start(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
+	t.Cleanup(func() { _ = r.Shutdown(context.Background()) })
 	return r
 }
 

@@ -10,13 +10,14 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/bytesize"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
 	"go.opentelemetry.io/collector/pdata/ptrace"
@@ -24,7 +25,9 @@ import (
 	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	_ "google.golang.org/grpc/encoding/gzip" // accept gzip-compressed requests
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -58,13 +61,13 @@ type Config struct {
 	RetryAfter time.Duration `yaml:"retry_after"`
 }
 
-// Endpoint is one listener.
+// Endpoint is one listener: listen (default 127.0.0.1:4317 for gRPC,
+// 127.0.0.1:4318 for HTTP; listening on other interfaces is an explicit
+// choice; off turns it off), tls and auth (see internal/listener). gRPC
+// clients send the token as the authorization metadata, HTTP ones as the
+// Authorization header, both "Bearer <token>".
 type Endpoint struct {
-	// Enabled: default true.
-	Enabled *bool `yaml:"enabled"`
-	// Endpoint is host:port; default 127.0.0.1:4317 (gRPC) / 127.0.0.1:4318 (HTTP).
-	// Listening on other interfaces is an explicit choice.
-	Endpoint string `yaml:"endpoint"`
+	listener.Config `yaml:",inline"`
 	// MaxConcurrentRequests bounds this listener's requests being decoded
 	// and buffered at once (and so their memory); others wait. A request
 	// takes its slot once it has arrived in full, so slow clients hold
@@ -81,17 +84,21 @@ type Endpoint struct {
 	MaxConcurrentStreams uint32 `yaml:"max_concurrent_streams"`
 }
 
-// On reports whether the endpoint is enabled.
-func (e Endpoint) On() bool { return e.Enabled == nil || *e.Enabled }
+// RenamedKeys names what replaced the keys of earlier versions.
+func (Endpoint) RenamedKeys() map[string]string {
+	return map[string]string{"endpoint": "listen", "enabled": "listen: off"}
+}
+
+// Default addresses of the receivers.
+const (
+	DefaultGRPCListen = "127.0.0.1:4317"
+	DefaultHTTPListen = "127.0.0.1:4318"
+)
 
 // SetDefaults fills the unset fields.
 func (c *Config) SetDefaults() {
-	if c.GRPC.Endpoint == "" {
-		c.GRPC.Endpoint = "127.0.0.1:4317"
-	}
-	if c.HTTP.Endpoint == "" {
-		c.HTTP.Endpoint = "127.0.0.1:4318"
-	}
+	c.GRPC.SetDefaults(DefaultGRPCListen)
+	c.HTTP.SetDefaults(DefaultHTTPListen)
 	if c.MaxRequestBytes == 0 {
 		c.MaxRequestBytes = 4 << 20
 	}
@@ -114,43 +121,34 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks addresses.
+// Validate reports every bad field.
 func (c *Config) Validate() error {
-	for _, e := range []struct {
-		name string
-		ep   Endpoint
-	}{{"grpc.endpoint", c.GRPC}, {"http.endpoint", c.HTTP}} {
-		if !e.ep.On() {
-			continue
-		}
-		if _, _, err := net.SplitHostPort(e.ep.Endpoint); err != nil {
-			return config.Errorf(e.name, "%q must be host:port", e.ep.Endpoint)
-		}
-	}
+	var errs []error
+	errs = append(errs, config.Nest("grpc", c.GRPC.Validate()), config.Nest("http", c.HTTP.Validate()))
 	for _, e := range []struct {
 		name string
 		ep   Endpoint
 	}{{"grpc", c.GRPC}, {"http", c.HTTP}} {
 		if e.ep.MaxConcurrentRequests < 1 {
-			return config.Errorf(e.name+".max_concurrent_requests", "must be at least 1")
+			errs = append(errs, config.Errorf(e.name+".max_concurrent_requests", "must be at least 1"))
 		}
 		if e.ep.RequestTimeout < time.Second {
-			return config.Errorf(e.name+".request_timeout", "must be at least 1s")
+			errs = append(errs, config.Errorf(e.name+".request_timeout", "must be at least 1s"))
 		}
 	}
 	if c.HTTP.MaxConcurrentStreams != 0 {
-		return config.Errorf("http.max_concurrent_streams", "is a gRPC setting")
+		errs = append(errs, config.Errorf("http.max_concurrent_streams", "is a gRPC setting"))
 	}
 	if c.MaxRequestBytes < 1024 {
-		return config.Errorf("max_request_bytes", "must be at least 1KiB")
+		errs = append(errs, config.Errorf("max_request_bytes", "must be at least 1KiB"))
 	}
 	if c.MaxConcurrentRequests < 1 {
-		return config.Errorf("max_concurrent_requests", "must be at least 1")
+		errs = append(errs, config.Errorf("max_concurrent_requests", "must be at least 1"))
 	}
 	if c.RetryAfter < time.Second {
-		return config.Errorf("retry_after", "must be at least 1s")
+		errs = append(errs, config.Errorf("retry_after", "must be at least 1s"))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Stats count requests by outcome.
@@ -163,29 +161,56 @@ type Stats struct {
 	LogRecs   int64
 }
 
+// Settings are the receiver's dependencies.
+type Settings struct {
+	component.Settings
+	// Sink takes what is received; required.
+	Sink Sink
+}
+
 // Receiver serves both protocols.
 type Receiver struct {
 	cfg  Config
 	sink Sink
 	log  *zap.Logger
 
+	grpcEndpoint, httpEndpoint *listener.Endpoint
+
 	grpcSlots chan struct{}
 	httpSlots chan struct{}
 	grpcSrv   *grpc.Server
-	httpSrv   *http.Server
+	httpSrv   *listener.Server
 	grpcLn    net.Listener
-	httpLn    net.Listener
 	wg        sync.WaitGroup
 	stopOnce  sync.Once
+	stopErr   error
 
 	accepted, refused, malformed, failed, spans, logRecs atomic.Int64
 }
 
-// New builds the receiver; Start listens.
-func New(cfg Config, sink Sink, log *zap.Logger) *Receiver {
-	return &Receiver{cfg: cfg, sink: sink, log: log,
-		grpcSlots: make(chan struct{}, max(1, cfg.GRPC.MaxConcurrentRequests)),
-		httpSlots: make(chan struct{}, max(1, cfg.HTTP.MaxConcurrentRequests))}
+// New applies the config's defaults, checks it and builds the receiver
+// (its certificates and tokens read); Start listens. It has no metrics of
+// its own: the agent reports its Stats.
+func New(cfg Config, set Settings) (*Receiver, error) {
+	cfg.SetDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("otlp config: %w", err)
+	}
+	if set.Sink == nil {
+		return nil, errors.New("otlp receiver: no sink")
+	}
+	set.Settings = set.Settings.WithDefaults()
+	r := &Receiver{cfg: cfg, sink: set.Sink, log: set.Logger,
+		grpcSlots: make(chan struct{}, cfg.GRPC.MaxConcurrentRequests),
+		httpSlots: make(chan struct{}, cfg.HTTP.MaxConcurrentRequests)}
+	var err error
+	if r.grpcEndpoint, err = listener.Load(cfg.GRPC.Config); err != nil {
+		return nil, fmt.Errorf("otlp config: %w", config.Nest("grpc", err))
+	}
+	if r.httpEndpoint, err = listener.Load(cfg.HTTP.Config); err != nil {
+		return nil, fmt.Errorf("otlp config: %w", config.Nest("http", err))
+	}
+	return r, nil
 }
 
 // acquire takes one of slots (waiting until ctx is done).
@@ -199,14 +224,20 @@ func acquire(ctx context.Context, slots chan struct{}) error {
 }
 
 // Start binds the listeners and serves in the background.
-func (r *Receiver) Start() error {
-	if r.cfg.GRPC.On() {
-		ln, err := net.Listen("tcp", r.cfg.GRPC.Endpoint)
+func (r *Receiver) Start(ctx context.Context) error {
+	if r.grpcEndpoint.On() {
+		ln, err := r.grpcEndpoint.Listen(ctx)
 		if err != nil {
-			return fmt.Errorf("otlp grpc listen %s: %w", r.cfg.GRPC.Endpoint, err)
+			return fmt.Errorf("otlp grpc listen %s: %w", r.cfg.GRPC.Listen, err)
 		}
 		r.grpcLn = ln
 		opts := r.grpcServerOptions()
+		if tc := r.grpcEndpoint.TLSConfig(); tc != nil {
+			opts = append(opts, grpc.Creds(credentials.NewTLS(tc)))
+		}
+		if r.cfg.GRPC.Auth.On() { // no cost per call without tokens
+			opts = append(opts, grpc.ChainUnaryInterceptor(r.authorizeUnary), grpc.ChainStreamInterceptor(r.authorizeStream))
+		}
 		if _, raw := r.sink.(ProtoSink); raw {
 			r.grpcSrv = grpc.NewServer(append(opts, grpc.ForceServerCodecV2(rawCodec{}))...)
 			r.grpcSrv.RegisterService(rawTraceService, r)
@@ -224,26 +255,45 @@ func (r *Receiver) Start() error {
 			}
 		}()
 	}
-	if r.cfg.HTTP.On() {
-		ln, err := net.Listen("tcp", r.cfg.HTTP.Endpoint)
+	if r.httpEndpoint.On() {
+		srv, err := r.httpEndpoint.Serve(ctx, "otlp http receiver", r.newHTTPServer(), r.log)
 		if err != nil {
-			r.Shutdown(context.Background())
-			return fmt.Errorf("otlp http listen %s: %w", r.cfg.HTTP.Endpoint, err)
+			return fmt.Errorf("otlp http: %w", err)
 		}
-		r.httpLn = ln
-		r.httpSrv = r.newHTTPServer()
-		r.wg.Add(1)
-		go func() {
-			defer r.wg.Done()
-			if err := r.httpSrv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-				r.log.Error("otlp http server stopped", zap.Error(err))
-			}
-		}()
+		r.httpSrv = srv
 	}
 	return nil
 }
 
-// GRPCAddr is the bound gRPC address ("" when disabled).
+// authorized checks the bearer token of a gRPC call (always true without
+// auth).
+func (r *Receiver) authorized(ctx context.Context) error {
+	md, _ := metadata.FromIncomingContext(ctx)
+	var auth string
+	if v := md.Get("authorization"); len(v) > 0 {
+		auth = v[0]
+	}
+	if !r.grpcEndpoint.Authorized(auth) {
+		return status.Error(codes.Unauthenticated, "missing or wrong bearer token")
+	}
+	return nil
+}
+
+func (r *Receiver) authorizeUnary(ctx context.Context, req any, _ *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
+	if err := r.authorized(ctx); err != nil {
+		return nil, err
+	}
+	return h(ctx, req)
+}
+
+func (r *Receiver) authorizeStream(srv any, ss grpc.ServerStream, _ *grpc.StreamServerInfo, h grpc.StreamHandler) error {
+	if err := r.authorized(ss.Context()); err != nil {
+		return err
+	}
+	return h(srv, ss)
+}
+
+// GRPCAddr is the bound gRPC address ("" when off).
 func (r *Receiver) GRPCAddr() string {
 	if r.grpcLn == nil {
 		return ""
@@ -251,20 +301,19 @@ func (r *Receiver) GRPCAddr() string {
 	return r.grpcLn.Addr().String()
 }
 
-// HTTPAddr is the bound HTTP address ("" when disabled).
+// HTTPAddr is the bound HTTP address ("" when off).
 func (r *Receiver) HTTPAddr() string {
-	if r.httpLn == nil {
+	if r.httpSrv == nil {
 		return ""
 	}
-	return r.httpLn.Addr().String()
+	return r.httpSrv.Addr()
 }
 
-// Shutdown stops accepting and waits for requests in progress (until ctx is done).
-func (r *Receiver) Shutdown(ctx context.Context) {
+// Shutdown stops accepting and waits for requests in progress (until ctx
+// is done). Safe without Start and twice.
+func (r *Receiver) Shutdown(ctx context.Context) error {
 	r.stopOnce.Do(func() {
-		if r.httpSrv != nil {
-			_ = r.httpSrv.Shutdown(ctx)
-		}
+		r.stopErr = r.httpSrv.Shutdown(ctx)
 		if r.grpcSrv != nil {
 			done := make(chan struct{})
 			go func() { r.grpcSrv.GracefulStop(); close(done) }()
@@ -276,6 +325,7 @@ func (r *Receiver) Shutdown(ctx context.Context) {
 		}
 		r.wg.Wait()
 	})
+	return r.stopErr
 }
 
 // Stats returns the counters.

@@ -10,14 +10,19 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"go.uber.org/zap"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
 
@@ -37,17 +42,7 @@ func (s *fakeSink) ConsumeLogs(context.Context, plog.Logs) error { return s.err 
 
 func start(t *testing.T, sink Sink) *Receiver {
 	t.Helper()
-	cfg := Config{GRPC: Endpoint{Endpoint: "127.0.0.1:0"}, HTTP: Endpoint{Endpoint: "127.0.0.1:0"}, MaxRequestBytes: 64 << 10}
-	cfg.SetDefaults()
-	if err := cfg.Validate(); err != nil {
-		t.Fatal(err)
-	}
-	r := New(cfg, sink, zap.NewNop())
-	if err := r.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Shutdown(context.Background()) })
-	return r
+	return startWith(t, sink, func(c *Config) { c.MaxRequestBytes = 64 << 10 })
 }
 
 func traces(n int) ptraceotlp.ExportRequest {
@@ -148,5 +143,58 @@ func TestGRPCAnswers(t *testing.T) {
 	big.Traces().ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).SetName(strings.Repeat("x", 70<<10))
 	if _, err := c.Export(context.Background(), big); status.Code(err) != codes.ResourceExhausted {
 		t.Errorf("oversized grpc request: %v", err)
+	}
+}
+
+// Both receivers take TLS (mutual here) and a bearer token like every
+// flowlens listener: a call without the token or with a wrong one is
+// refused before it reaches the sink, one with it is taken; a client
+// without a certificate of the CA gets no connection.
+func TestTLSAndToken(t *testing.T) {
+	pki := listenertest.NewPKI(t)
+	tls, auth := pki.ServerTLS(true), listener.AuthConfig{TokenFile: listenertest.TokenFile(t, "s3cret")}
+	sink := &fakeSink{}
+	r := startWith(t, sink, func(c *Config) {
+		c.GRPC.TLS, c.GRPC.Auth = tls, auth
+		c.HTTP.TLS, c.HTTP.Auth = tls, auth
+	})
+
+	// HTTP
+	listenertest.CheckBearer(t, pki.Client(listenertest.WithCert), "https://"+r.HTTPAddr()+"/v1/traces", "s3cret", http.StatusMethodNotAllowed)
+	pki.CheckMutualTLS(t, "https://"+r.HTTPAddr()+"/v1/traces", "s3cret", http.StatusMethodNotAllowed)
+
+	// gRPC
+	export := func(kind int, token string) error {
+		conn, err := grpc.NewClient(r.GRPCAddr(), grpc.WithTransportCredentials(credentials.NewTLS(pki.ClientTLS(kind))))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer conn.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if token != "" {
+			ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+token)
+		}
+		_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, traces(2))
+		return err
+	}
+	for _, c := range []struct{ what, token string }{{"no token", ""}, {"a wrong token", "guess"}} {
+		if err := export(listenertest.WithCert, c.token); status.Code(err) != codes.Unauthenticated {
+			t.Errorf("gRPC with %s: %v, want Unauthenticated", c.what, err)
+		}
+	}
+	if sink.spans.Load() != 0 {
+		t.Errorf("the sink took %d spans of unauthenticated calls", sink.spans.Load())
+	}
+	if err := export(listenertest.WithCert, "s3cret"); err != nil {
+		t.Errorf("gRPC with the token: %v", err)
+	}
+	if sink.spans.Load() != 2 {
+		t.Errorf("the sink took %d spans, want 2", sink.spans.Load())
+	}
+	for _, kind := range []int{listenertest.NoCert, listenertest.StrangerCert} {
+		if err := export(kind, "s3cret"); status.Code(err) != codes.Unavailable {
+			t.Errorf("gRPC client of kind %d without a certificate of the CA: %v, want no connection", kind, err)
+		}
 	}
 }

@@ -56,9 +56,9 @@ func startHealthyAgent(t *testing.T, bin, broker string) *agentProc {
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
 data_dir: %s
 log: {level: info, format: json}
-otlp: {grpc: {enabled: false}, http: {endpoint: 127.0.0.1:0}}
+otlp: {grpc: {listen: "off"}, http: {listen: 127.0.0.1:0}}
 kafka: {brokers: [%s]}
-metrics: {endpoint: 127.0.0.1:0}
+metrics: {listen: 127.0.0.1:0}
 `, t.TempDir(), broker)), 0o644)
 	a.cmd = exec.Command(bin, "run", "--config", cfgPath)
 	a.cmd.Stderr = a.stderr

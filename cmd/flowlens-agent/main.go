@@ -6,16 +6,19 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/signal"
 	"runtime/debug"
-	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/install"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/cpuprofile"
 	"github.com/flowlens/flowlens/internal/logging"
-	"github.com/spf13/cobra"
 )
 
 var version = "dev" // set with -ldflags "-X main.version=..."
@@ -123,13 +126,14 @@ func run(ctx context.Context, cfgPath string) error {
 	if ctx == nil {
 		ctx = context.Background()
 	}
-	ctx, stop := signal.NotifyContext(ctx, os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	a, err := agent.New(cfg, log, version)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := agent.New(cfg, agent.Settings{Settings: component.Settings{Logger: log, Registerer: reg}, Version: version})
 	if err != nil {
 		return err
 	}
-	return a.Run(ctx)
+	// the agent bounds its own final flush (it gives Kafka 10s)
+	return component.Run(ctx, a, component.RunOptions{ShutdownTimeout: time.Minute})
 }
 
 // runProfiled runs the agent, under a CPU profile when one is asked for.

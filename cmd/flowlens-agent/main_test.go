@@ -78,7 +78,7 @@ kafka: {brokers: ["127.0.0.1:9092"]}
 		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], start_at: middle}]\n", "files[0].start_at"},
 		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], colour: red}]\n", "files[0].colour: unknown key"},
 		{"kafka:\n  brokers: ['a:1']\n  compresion: lz4\n", "kafka.compresion: unknown key (line 3)"},
-		{"kafka: {brokers: ['a:1']}\notlp: {grpc: {endpoint: nope}}\n", "otlp.grpc.endpoint"},
+		{"kafka: {brokers: ['a:1']}\notlp: {grpc: {listen: nope}}\n", "otlp.grpc.listen"},
 		{"kafka: {brokers: ['a:1']}\nfiles: [{name: a, include: [/x.log], max_line_size: 1MiB}]\n", "files[0].max_line_size"},
 		{"kafka: {brokers: ['a:1']}\nmemory_limit: 1MiB\n", "memory_limit"},
 	} {

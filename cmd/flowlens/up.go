@@ -27,15 +27,15 @@ import (
 // upListenFlags move the listeners of `flowlens up`, by the config key each
 // one sets (pipeline.Config.Listeners).
 var upListenFlags = map[string]string{
-	"clickhouse.listen":        "clickhouse-listen",
-	"broker.addr":              "kafka-listen",
-	"agent.otlp.grpc.endpoint": "otlp-grpc-listen",
-	"agent.otlp.http.endpoint": "otlp-http-listen",
-	"flowgraph.listen":         "flowgraph-listen",
-	"alerts_listen":            "alerts-listen",
-	"collector.listen":         "collector-metrics-listen",
-	"agent.metrics.endpoint":   "agent-metrics-listen",
-	"console.listen":           "console-listen",
+	"clickhouse.listen":      "clickhouse-listen",
+	"broker.addr":            "kafka-listen",
+	"agent.otlp.grpc.listen": "otlp-grpc-listen",
+	"agent.otlp.http.listen": "otlp-http-listen",
+	"flowgraph.listen":       "flowgraph-listen",
+	"alerts_listen":          "alerts-listen",
+	"collector.listen":       "collector-metrics-listen",
+	"agent.metrics.listen":   "agent-metrics-listen",
+	"console.listen":         "console-listen",
 }
 
 // exampleUpConfig is the commented example of the --config file.

@@ -83,9 +83,7 @@ func (c *Config) SetDefaults() {
 	c.Collector.HTTP.SetDefaults(collector.DefaultListen)
 	c.Flowgraph.HTTP.SetDefaults(flowgraph.DefaultListen)
 	c.Agent.OTLP.SetDefaults()
-	if c.Agent.Metrics.Endpoint == "" {
-		c.Agent.Metrics.Endpoint = agent.DefaultMetricsEndpoint
-	}
+	c.Agent.Metrics.SetDefaults(agent.DefaultMetricsListen)
 	if c.AlertsListen == "" {
 		c.AlertsListen = "127.0.0.1:9095"
 	}
@@ -136,12 +134,12 @@ func (c *Config) Listeners() []Listener {
 	return []Listener{
 		{"ClickHouse HTTP endpoint", "clickhouse.listen", &c.ClickHouse.HTTP.Listen},
 		{"Kafka broker", "broker.addr", &c.Broker.Addr},
-		{"agent's OTLP gRPC receiver", "agent.otlp.grpc.endpoint", &c.Agent.OTLP.GRPC.Endpoint},
-		{"agent's OTLP HTTP receiver", "agent.otlp.http.endpoint", &c.Agent.OTLP.HTTP.Endpoint},
+		{"agent's OTLP gRPC receiver", "agent.otlp.grpc.listen", &c.Agent.OTLP.GRPC.Listen},
+		{"agent's OTLP HTTP receiver", "agent.otlp.http.listen", &c.Agent.OTLP.HTTP.Listen},
 		{"flow graph API and metrics", "flowgraph.listen", &c.Flowgraph.HTTP.Listen},
 		{"alerts API", "alerts_listen", &c.AlertsListen},
 		{"collector's metrics", "collector.listen", &c.Collector.HTTP.Listen},
-		{"agent's metrics", "agent.metrics.endpoint", &c.Agent.Metrics.Endpoint},
+		{"agent's metrics", "agent.metrics.listen", &c.Agent.Metrics.Listen},
 		{"web console", "console.listen", &c.Console.Listen},
 	}
 }
@@ -181,18 +179,17 @@ func explainListenError(err error, cfg *Config) error {
 
 // Pipeline is a running pipeline.
 type Pipeline struct {
-	log      *zap.Logger
-	started  []part
-	ch       *chserver.Server
-	store    *storage.Store
-	broker   embeddedBroker
-	coll     *collector.Collector
-	graph    *flowgraph.Service
-	rules    *eval.Evaluator
-	agent    *agent.Agent
-	agentErr chan error
-	agentOn  bool
-	console  *console.Console
+	log     *zap.Logger
+	started []part
+	ch      *chserver.Server
+	store   *storage.Store
+	broker  embeddedBroker
+	coll    *collector.Collector
+	graph   *flowgraph.Service
+	rules   *eval.Evaluator
+	agent   *agent.Agent
+	agentOn bool
+	console *console.Console
 	// failed carries the error of a part that stopped on its own.
 	failed     chan error
 	cfg        Config
@@ -351,39 +348,20 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 			cfg.Broker.ClientSecurity(&acfg.Kafka.ClientConfig)
 		}
 		acfg.SetDefaults()
-		if p.agent, err = agent.New(acfg, log.Named("agent"), "flowlens-up"); err != nil {
+		if p.agent, err = agent.New(acfg, agent.Settings{Settings: component.Settings{Logger: log.Named("agent")}, Version: "flowlens-up"}); err != nil {
 			return nil, err
 		}
-		agentCtx, cancelAgent := context.WithCancel(context.WithoutCancel(ctx))
-		p.agentErr = make(chan error, 1)
-		ready := make(chan struct{})
-		go func() {
-			err := p.agent.RunReady(agentCtx, func() { close(ready) })
-			if err != nil && agentCtx.Err() == nil {
-				p.fail(fmt.Errorf("the local agent stopped: %w", err))
-			}
-			p.agentErr <- err
-		}()
-		select {
-		case <-ready:
-		case err = <-p.agentErr:
-			cancelAgent()
+		if err = p.agent.Start(ctx); err != nil {
+			_ = p.agent.Shutdown(context.Background())
 			return nil, fmt.Errorf("start agent: %w", err)
-		case <-ctx.Done():
-			cancelAgent()
-			<-p.agentErr
-			return nil, ctx.Err()
 		}
 		p.agentOn = true
-		p.add("agent", func(ctx context.Context) error {
-			cancelAgent()
-			select {
-			case err := <-p.agentErr:
-				return err
-			case <-ctx.Done():
-				return ctx.Err()
+		p.add("agent", p.agent.Shutdown)
+		go func(failed <-chan error) {
+			if err, ok := <-failed; ok {
+				p.fail(fmt.Errorf("the local agent stopped: %w", err))
 			}
-		})
+		}(p.agent.Failed())
 	}
 
 	// The web console over the store and the live APIs.

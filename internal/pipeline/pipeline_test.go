@@ -78,7 +78,7 @@ func TestStartOnAPortInUseStopsWhatItStarted(t *testing.T) {
 	}
 	defer held.Close()
 	cfg := testConfig(t, "pipeline_port_in_use")
-	cfg.Agent.OTLP.GRPC.Endpoint = held.Addr().String()
+	cfg.Agent.OTLP.GRPC.Listen = held.Addr().String()
 	// the ClickHouse endpoint binds port 0; its log line says which it got
 	started, logs := observer.New(zap.InfoLevel)
 	log := zap.New(zapcore.NewTee(zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)).Core(), started))
@@ -94,7 +94,7 @@ func TestStartOnAPortInUseStopsWhatItStarted(t *testing.T) {
 		t.Errorf("Start returned a pipeline with its error")
 	}
 	want := held.Addr().String() + " is in use (another flowlens?)"
-	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "agent.otlp.grpc.endpoint") || inUse.Key != "agent.otlp.grpc.endpoint" {
+	if !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "agent.otlp.grpc.listen") || inUse.Key != "agent.otlp.grpc.listen" {
 		t.Errorf("error %q does not say %q and name agent.otlp.grpc.endpoint", err, want)
 	}
 
@@ -110,7 +110,7 @@ func TestStartOnAPortInUseStopsWhatItStarted(t *testing.T) {
 	}
 	ln.Close()
 	// and everything starts on the same folders once the port is free
-	cfg.Agent.OTLP.GRPC.Endpoint = "127.0.0.1:0"
+	cfg.Agent.OTLP.GRPC.Listen = "127.0.0.1:0"
 	p, err = Start(ctx, cfg, log)
 	if err != nil {
 		t.Fatalf("start after the failed one: %v", err)
@@ -139,8 +139,8 @@ func TestExampleConfig(t *testing.T) {
 		{"flowgraph.instance", cfg.Flowgraph.Instance, "local"},
 		{"rules.rule_files", strings.Join(cfg.Rules.RuleFiles, ","), "rules/examples/shop-flows.yml"},
 		{"alerts_listen", cfg.AlertsListen, "127.0.0.1:9095"},
-		{"agent.otlp.http.endpoint", cfg.Agent.OTLP.HTTP.Endpoint, "127.0.0.1:4318"},
-		{"agent.metrics.endpoint", cfg.Agent.Metrics.Endpoint, "127.0.0.1:9464"},
+		{"agent.otlp.http.listen", cfg.Agent.OTLP.HTTP.Listen, "127.0.0.1:4318"},
+		{"agent.metrics.listen", cfg.Agent.Metrics.Listen, "127.0.0.1:9464"},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

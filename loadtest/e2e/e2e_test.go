@@ -65,9 +65,9 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.Flowgraph.Store.Wait = 3 * time.Second
 	cfg.Flowgraph.Rollup.FlushInterval = 5 * time.Second
 	cfg.Agent.HostName = "e2e-host"
-	cfg.Agent.OTLP.GRPC.Endpoint = "127.0.0.1:0"
-	cfg.Agent.OTLP.HTTP.Endpoint = "127.0.0.1:0"
-	cfg.Agent.Metrics.Endpoint = "off"
+	cfg.Agent.OTLP.GRPC.Listen = "127.0.0.1:0"
+	cfg.Agent.OTLP.HTTP.Listen = "127.0.0.1:0"
+	cfg.Agent.Metrics.Listen = listener.Off
 	cfg.Rules.RuleFiles = []string{"../../rules/examples/shop-flows.yml"}
 	cfg.AlertsListen = "127.0.0.1:0"
 	cfg.Console.Listen = "127.0.0.1:0"
