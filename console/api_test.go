@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/query"
 )
@@ -186,7 +188,7 @@ func TestPageHeadersAndSecrets(t *testing.T) {
 func TestLifecycle(t *testing.T) {
 	s := theShop(t)
 	ctx := context.Background()
-	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: s.st})
+	c, err := console.New(console.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}}, console.Settings{Store: s.st})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -197,18 +199,41 @@ func TestLifecycle(t *testing.T) {
 		t.Errorf("second Shutdown: %v", err)
 	}
 	used := addrInUse(t)
-	c, _ = console.New(console.Config{Listen: used}, console.Settings{Store: s.st})
+	c, _ = console.New(console.Config{HTTP: listener.Config{Listen: used}}, console.Settings{Store: s.st})
 	if err := c.Start(ctx); err == nil || !strings.Contains(err.Error(), used) {
 		t.Errorf("Start on %s in use: %v", used, err)
 	}
 	for cfg, want := range map[console.Config]string{
-		{Listen: "nowhere"}:                     "listen",
-		{AnalyzerURL: "ftp://x"}:                "analyzer_url",
-		{AlertsURL: "127.0.0.1:9095"}:           "alerts_url",
-		{Timeout: 2 * time.Hour, Listen: "off"}: "timeout",
+		{HTTP: listener.Config{Listen: "nowhere"}}:                     "listen",
+		{AnalyzerURL: "ftp://x"}:                                       "analyzer_url",
+		{AlertsURL: "127.0.0.1:9095"}:                                  "alerts_url",
+		{Timeout: 2 * time.Hour, HTTP: listener.Config{Listen: "off"}}: "timeout",
 	} {
 		if _, err := console.New(cfg, console.Settings{Store: s.st}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%+v: %v, want an error naming %s", cfg, err, want)
 		}
+	}
+}
+
+// The console takes the listener's TLS (mutual here) and bearer token like
+// every flowlens listener, for its API, its page and its /metrics.
+func TestListenerTLSAndToken(t *testing.T) {
+	s := theShop(t)
+	pki := listenertest.NewPKI(t)
+	cfg := console.Config{HTTP: listener.Config{Listen: "127.0.0.1:0", TLS: pki.ServerTLS(true), Auth: listener.AuthConfig{Token: "s3cret"}}}
+	c, err := console.New(cfg, console.Settings{Store: s.st})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer c.Shutdown(context.Background())
+	if !strings.HasPrefix(c.URL(), "https://") {
+		t.Errorf("URL %s", c.URL())
+	}
+	for _, path := range []string{"/api/v1/about", "/", "/metrics"} {
+		listenertest.CheckBearer(t, pki.Client(listenertest.WithCert), c.URL()+path, "s3cret", http.StatusOK)
+		pki.CheckMutualTLS(t, c.URL()+path, "s3cret", http.StatusOK)
 	}
 }

@@ -10,7 +10,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -20,7 +19,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -30,11 +31,11 @@ const DefaultListen = "127.0.0.1:9400"
 
 // Config of the console.
 type Config struct {
-	// Listen is the console's address (default 127.0.0.1:9400; "off"
-	// turns the console off). It serves whoever reaches it: keep it on
-	// loopback until the shared TLS and bearer settings land (Settings.Listen,
-	// Settings.Authenticate).
-	Listen string `yaml:"listen"`
+	// HTTP is the console's listener: listen (default 127.0.0.1:9400; off
+	// turns the console off), tls and auth (see internal/listener). With
+	// auth, the browser must send the token (a proxy in front adds it):
+	// keep the console on loopback or behind TLS and a token.
+	HTTP listener.Config `yaml:",inline"`
 	// AnalyzerURL is the flow analyzer's API (http://127.0.0.1:8428), for
 	// live breaker states; optional.
 	AnalyzerURL string `yaml:"analyzer_url"`
@@ -45,76 +46,66 @@ type Config struct {
 	Timeout time.Duration `yaml:"timeout"`
 }
 
-// Off is Listen's value that turns the console off.
-const Off = "off"
-
 // SetDefaults fills what is not set.
 func (c *Config) SetDefaults() {
-	if c.Listen == "" {
-		c.Listen = DefaultListen
-	}
+	c.HTTP.SetDefaults(DefaultListen)
 	if c.Timeout == 0 {
 		c.Timeout = 30 * time.Second
 	}
 }
 
 // Enabled says whether the console runs.
-func (c Config) Enabled() bool { return c.Listen != Off }
+func (c Config) Enabled() bool { return c.HTTP.On() }
 
-// Validate checks the settings; it has no side effects.
+// Validate reports every bad setting; it has no side effects.
 func (c Config) Validate() error {
-	if c.Listen != Off {
-		if _, _, err := net.SplitHostPort(c.Listen); err != nil {
-			return config.Errorf("listen", "%q: want host:port or off", c.Listen)
-		}
-	}
+	errs := []error{c.HTTP.Validate()}
 	for _, u := range []struct{ key, val string }{{"analyzer_url", c.AnalyzerURL}, {"alerts_url", c.AlertsURL}} {
 		if u.val == "" {
 			continue
 		}
 		p, err := url.Parse(u.val)
 		if err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
-			return config.Errorf(u.key, "%q: want http://host:port", u.val)
+			errs = append(errs, config.Errorf(u.key, "%q: want http://host:port", u.val))
 		}
 	}
 	if c.Timeout < 0 || c.Timeout > time.Hour {
-		return config.Errorf("timeout", "%s: want 1s to 1h", c.Timeout)
+		errs = append(errs, config.Errorf("timeout", "%s: want 1s to 1h", c.Timeout))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // Settings are the console's dependencies.
 type Settings struct {
-	Logger     *zap.Logger
-	Registerer prometheus.Registerer
+	component.Settings
 	// Store reads flowlens's tables; required.
 	Store *storage.Store
-	// Listen opens the listener (default: plain TCP). The shared TLS
-	// settings plug in here: a listener that terminates TLS.
-	Listen func(ctx context.Context, addr string) (net.Listener, error)
-	// Authenticate wraps every route (default: none). The shared bearer
-	// settings plug in here: a handler that refuses a request without the
-	// token, before any query runs.
-	Authenticate func(http.Handler) http.Handler
+	// Breakers and Alerts, when set, are the live sources in this process
+	// (flowlens up's analyzer and evaluator), instead of the APIs at
+	// AnalyzerURL and AlertsURL.
+	Breakers query.BreakerSource
+	Alerts   query.AlertSource
 	// Now is the clock of relative ranges ("the last hour"); default time.Now.
 	Now func() time.Time
 }
 
 // Console is the web console: New, Start, Shutdown.
 type Console struct {
-	cfg     Config
-	set     Settings
-	reader  query.Reader
-	handler http.Handler
-	metrics *metrics
+	cfg      Config
+	set      Settings
+	reader   query.Reader
+	handler  http.Handler
+	metrics  *metrics
+	endpoint *listener.Endpoint
 
 	mu      sync.Mutex
-	srv     *http.Server
-	addr    string
+	srv     *listener.Server
 	stopped bool
 }
 
-// New checks the config and builds the console; it listens only in Start.
+// New applies the config's defaults, checks it and builds the console; it
+// listens only in Start. Its metrics are registered on set.Registerer and
+// served on its /metrics (set.Gatherer).
 func New(cfg Config, set Settings) (*Console, error) {
 	cfg.SetDefaults()
 	if err := cfg.Validate(); err != nil {
@@ -123,29 +114,19 @@ func New(cfg Config, set Settings) (*Console, error) {
 	if set.Store == nil {
 		return nil, errors.New("console: no store")
 	}
-	if set.Logger == nil {
-		set.Logger = zap.NewNop()
-	}
-	if set.Registerer == nil {
-		set.Registerer = prometheus.NewRegistry()
-	}
-	if set.Listen == nil {
-		set.Listen = func(ctx context.Context, addr string) (net.Listener, error) {
-			var lc net.ListenConfig
-			return lc.Listen(ctx, "tcp", addr)
-		}
-	}
-	if set.Authenticate == nil {
-		set.Authenticate = func(h http.Handler) http.Handler { return h }
-	}
+	set.Settings = set.Settings.WithDefaults()
 	if set.Now == nil {
 		set.Now = time.Now
+	}
+	endpoint, err := listener.Load(cfg.HTTP)
+	if err != nil {
+		return nil, fmt.Errorf("console config: %w", err)
 	}
 	m, err := newMetrics(set.Registerer)
 	if err != nil {
 		return nil, err
 	}
-	c := &Console{cfg: cfg, set: set, metrics: m, reader: query.Reader{Store: set.Store}}
+	c := &Console{cfg: cfg, set: set, metrics: m, endpoint: endpoint, reader: query.Reader{Store: set.Store}}
 	client := &http.Client{Timeout: cfg.Timeout}
 	if cfg.AnalyzerURL != "" {
 		c.reader.Breakers = query.AnalyzerAPI{URL: strings.TrimRight(cfg.AnalyzerURL, "/"), Client: client}
@@ -153,16 +134,22 @@ func New(cfg Config, set Settings) (*Console, error) {
 	if cfg.AlertsURL != "" {
 		c.reader.Alerts = query.AlertsAPI{URL: strings.TrimRight(cfg.AlertsURL, "/"), Client: client}
 	}
-	c.handler = set.Authenticate(c.routes())
+	if set.Breakers != nil {
+		c.reader.Breakers = set.Breakers
+	}
+	if set.Alerts != nil {
+		c.reader.Alerts = set.Alerts
+	}
+	c.handler = c.routes()
 	return c, nil
 }
 
 // Handler serves the console (the API and the page), for tests and for
-// mounting elsewhere.
+// mounting elsewhere; the listener's TLS and tokens are not in it.
 func (c *Console) Handler() http.Handler { return c.handler }
 
-// Start listens on Listen and serves in the background; it returns once
-// the listener is open. An address in use is an error here.
+// Start listens and serves in the background; it returns once the
+// listener is open. An address in use is an error here.
 func (c *Console) Start(ctx context.Context) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -172,20 +159,13 @@ func (c *Console) Start(ctx context.Context) error {
 	if c.srv != nil || !c.cfg.Enabled() {
 		return nil
 	}
-	ln, err := c.set.Listen(ctx, c.cfg.Listen)
+	srv, err := c.endpoint.Serve(ctx, "console", &http.Server{Handler: c.handler, ReadHeaderTimeout: 10 * time.Second,
+		WriteTimeout: c.cfg.Timeout + 10*time.Second, IdleTimeout: 2 * time.Minute}, c.set.Logger)
 	if err != nil {
-		return fmt.Errorf("listen for the console on %s: %w", c.cfg.Listen, err)
+		return err
 	}
-	c.addr = ln.Addr().String()
-	c.srv = &http.Server{Handler: c.handler, ReadHeaderTimeout: 10 * time.Second,
-		WriteTimeout: c.cfg.Timeout + 10*time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: zap.NewStdLog(c.set.Logger)}
-	go func(srv *http.Server) {
-		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			c.set.Logger.Error("console stopped serving", zap.Error(err))
-		}
-	}(c.srv)
-	c.set.Logger.Info("console listening", zap.String("url", "http://"+c.addr))
+	c.srv = srv
+	c.set.Logger.Info("console listening", zap.String("url", srv.URL()))
 	return nil
 }
 
@@ -193,15 +173,20 @@ func (c *Console) Start(ctx context.Context) error {
 func (c *Console) Addr() string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.addr
+	if c.srv == nil {
+		return ""
+	}
+	return c.srv.Addr()
 }
 
 // URL is the console's base URL ("" when it does not listen).
 func (c *Console) URL() string {
-	if a := c.Addr(); a != "" {
-		return "http://" + a
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.srv == nil {
+		return ""
 	}
-	return ""
+	return c.srv.URL()
 }
 
 // Shutdown stops serving, waiting for requests in flight until ctx ends.
@@ -209,11 +194,8 @@ func (c *Console) URL() string {
 func (c *Console) Shutdown(ctx context.Context) error {
 	c.mu.Lock()
 	srv := c.srv
-	c.srv, c.stopped = nil, true
+	c.stopped = true
 	c.mu.Unlock()
-	if srv == nil {
-		return nil
-	}
 	if err := srv.Shutdown(ctx); err != nil {
 		return fmt.Errorf("stop the console: %w", err)
 	}
@@ -227,8 +209,8 @@ type metrics struct {
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	m := &metrics{requests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "flowlens_console_requests_total",
 		Help: "Requests to the console's API by route and status class."}, []string{"route", "status"})}
-	if err := reg.Register(m.requests); err != nil {
-		return nil, fmt.Errorf("register console metrics: %w", err)
+	if err := component.Register(reg, "console", m.requests); err != nil {
+		return nil, err
 	}
 	return m, nil
 }

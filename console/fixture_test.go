@@ -17,6 +17,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"
@@ -121,8 +122,8 @@ func loadShop(t *testing.T) (*shop, error) {
 	if err != nil {
 		return nil, err
 	}
-	c, err := console.New(console.Config{Listen: "127.0.0.1:0", AnalyzerURL: analyzer.URL, AlertsURL: alerts.URL},
-		console.Settings{Store: reader, Logger: zap.NewNop()})
+	c, err := console.New(console.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, AnalyzerURL: analyzer.URL, AlertsURL: alerts.URL},
+		console.Settings{Store: reader})
 	if err != nil {
 		return nil, err
 	}

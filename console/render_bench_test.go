@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/console"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -49,7 +50,7 @@ func BenchmarkFirstRender(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: reader})
+	c, err := console.New(console.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}}, console.Settings{Store: reader})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -5,6 +5,8 @@ import (
 	"io/fs"
 	"net/http"
 	"strings"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
 
 // bundle holds the page: `make console` builds the TypeScript in ui/ into
@@ -48,6 +50,7 @@ func (c *Console) routes() http.Handler {
 		w.Header().Set("Content-Type", "image/svg+xml")
 		_, _ = w.Write(icon)
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(c.set.Gatherer, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /{$}", servePage)
 	mux.HandleFunc("GET /", func(w http.ResponseWriter, r *http.Request) {
 		for _, v := range views {

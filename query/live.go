@@ -78,6 +78,25 @@ func (a AlertsAPI) Rules(ctx context.Context) ([]alertapi.Rule, error) {
 	return d.Rules, nil
 }
 
+// LocalAlerts reads the rules evaluator in this process (flowlens up's
+// console): an AlertSource and a RuleSource without HTTP.
+type LocalAlerts struct {
+	Source alertapi.Source
+}
+
+func (l LocalAlerts) String() string { return "rules evaluator" }
+
+// Alerts are the evaluator's pending, firing and recently resolved alerts.
+func (l LocalAlerts) Alerts(context.Context) ([]alertapi.Alert, error) { return l.Source.Alerts(), nil }
+
+// Rules are the rules that run, when the evaluator lists them.
+func (l LocalAlerts) Rules(context.Context) ([]alertapi.Rule, error) {
+	if rs, ok := l.Source.(alertapi.RuleSource); ok {
+		return rs.Rules(), nil
+	}
+	return nil, nil
+}
+
 // AlertList answers the alerts question: every alert of the evaluator, firing
 // first (alertapi.Sort), only those in state when it is not empty.
 // ErrNoAlerts without an alert source.

@@ -11,6 +11,7 @@
 package storage
 
 import (
+	"crypto/tls"
 	"regexp"
 	"strings"
 	"time"
@@ -83,6 +84,10 @@ type Config struct {
 	// Unless named here, merge_selector_base is DefaultMergeSelectorBase on
 	// servers that know it (fewer merges, more parts); 5 is ClickHouse's.
 	MergeTreeSettings map[string]string `yaml:"merge_tree_settings"`
+	// TLS, when set, is the client's TLS config: HTTPS to a host:port
+	// address. Set in code by flowlens up, whose own clients trust its
+	// endpoint's certificate; an https:// DSN uses the system's CAs.
+	TLS *tls.Config `yaml:"-"`
 }
 
 // TTLConfig is the retention in days of each table; 0 means no TTL.

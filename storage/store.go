@@ -81,6 +81,9 @@ func clientOptions(cfg Config) (*clickhouse.Options, error) {
 	if password != "" {
 		opts.Auth.Password = password
 	}
+	if cfg.TLS != nil {
+		opts.TLS = cfg.TLS
+	}
 	opts.DialTimeout = cfg.DialTimeout
 	opts.ReadTimeout = cfg.ReadTimeout
 	opts.MaxOpenConns = cfg.MaxOpenConns

@@ -140,7 +140,7 @@ func (c *Config) Listeners() []Listener {
 		{"alerts API", "alerts_listen", &c.AlertsListen},
 		{"collector's metrics", "collector.listen", &c.Collector.HTTP.Listen},
 		{"agent's metrics", "agent.metrics.listen", &c.Agent.Metrics.Listen},
-		{"web console", "console.listen", &c.Console.Listen},
+		{"web console", "console.listen", &c.Console.HTTP.Listen},
 	}
 }
 
@@ -382,7 +382,7 @@ func Start(ctx context.Context, cfg Config, log *zap.Logger) (_ *Pipeline, err e
 		return nil, err
 	}
 	p.add("console's storage client", func(context.Context) error { return consoleStore.Close() })
-	if p.console, err = console.New(ccfg, console.Settings{Logger: log.Named("console"), Store: consoleStore}); err != nil {
+	if p.console, err = console.New(ccfg, console.Settings{Settings: component.Settings{Logger: log.Named("console")}, Store: consoleStore}); err != nil {
 		return nil, err
 	}
 	if err = p.console.Start(ctx); err != nil {

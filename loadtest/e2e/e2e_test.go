@@ -70,7 +70,7 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.Agent.Metrics.Listen = listener.Off
 	cfg.Rules.RuleFiles = []string{"../../rules/examples/shop-flows.yml"}
 	cfg.AlertsListen = "127.0.0.1:0"
-	cfg.Console.Listen = "127.0.0.1:0"
+	cfg.Console.HTTP.Listen = "127.0.0.1:0"
 	src := demoSource(logDir)
 	cfg.Agent.Files = append(cfg.Agent.Files, src)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
