@@ -13,26 +13,25 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
-	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/allinone"
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
-	"github.com/flowlens/flowlens/internal/pipeline"
 	"github.com/flowlens/flowlens/loadtest"
 )
 
 // upListenFlags move the listeners of `flowlens up`, by the config key each
-// one sets (pipeline.Config.Listeners).
+// one sets (allinone.Config.Listeners).
 var upListenFlags = map[string]string{
 	"clickhouse.listen":      "clickhouse-listen",
 	"broker.addr":            "kafka-listen",
 	"agent.otlp.grpc.listen": "otlp-grpc-listen",
 	"agent.otlp.http.listen": "otlp-http-listen",
 	"flowgraph.listen":       "flowgraph-listen",
-	"alerts_listen":          "alerts-listen",
+	"rules.listen":           "alerts-listen",
 	"collector.listen":       "collector-metrics-listen",
 	"agent.metrics.listen":   "agent-metrics-listen",
 	"console.listen":         "console-listen",
@@ -83,21 +82,22 @@ and commits); starting again keeps all data.`,
 			if err != nil {
 				return err
 			}
-			cfg, err := o.pipelineConfig(g, cmd.Flags())
+			cfg, err := o.upConfig(g, cmd.Flags())
 			if err != nil {
 				return err
 			}
-			// The broker runs in a child process: a crash in it must not
-			// take the engine down with it.
-			cfg.BrokerCommand = func() *exec.Cmd {
-				return childCommand("broker", "--child", "--log-level", g.LogLevel)
-			}
+			set := allinone.Settings{Logger: log,
+				// The broker runs in a child process: a crash in it must
+				// not take the engine down with it.
+				BrokerCommand: func() *exec.Cmd {
+					return childCommand("broker", "--child", "--log-level", g.LogLevel)
+				}}
 			demoLogs := filepath.Join(cfg.DataDir, "demo-logs")
 			if o.demo {
 				cfg.Agent.Files = append(cfg.Agent.Files, demoLogSource(demoLogs))
 			}
-			err = runUp(cmd.Context(), cfg, o.demo, o.demoRate, demoLogs, log, cmd.OutOrStdout())
-			var inUse *pipeline.AddrInUseError
+			err = runUp(cmd.Context(), cfg, set, o.demo, o.demoRate, demoLogs, cmd.OutOrStdout())
+			var inUse *allinone.AddrInUseError
 			if errors.As(err, &inUse) && upListenFlags[inUse.Key] != "" {
 				inUse.Setting = "--" + upListenFlags[inUse.Key]
 			}
@@ -108,7 +108,7 @@ and commits); starting again keeps all data.`,
 	cmd.Flags().BoolVar(&o.demo, "demo", true, "run the synthetic shop from loadtest/ against the pipeline")
 	cmd.Flags().Float64Var(&o.demoRate, "demo-rate", 20, "root requests per second of the demo shop")
 	cmd.Flags().StringArrayVar(&o.rules, "rules", nil, "rule file to evaluate (repeatable)")
-	var defaults pipeline.Config
+	var defaults allinone.Config
 	defaults.SetDefaults()
 	for _, l := range defaults.Listeners() {
 		f := upListenFlags[l.Key]
@@ -117,9 +117,9 @@ and commits); starting again keeps all data.`,
 	return cmd
 }
 
-// pipelineConfig reads --config and lays the flags a user set over it.
-func (o *upOptions) pipelineConfig(g *globalFlags, flags *pflag.FlagSet) (pipeline.Config, error) {
-	var cfg pipeline.Config
+// upConfig reads --config and lays the flags a user set over it.
+func (o *upOptions) upConfig(g *globalFlags, flags *pflag.FlagSet) (allinone.Config, error) {
+	var cfg allinone.Config
 	if err := config.Load(o.cfgPath, &cfg); err != nil {
 		return cfg, err
 	}
@@ -151,35 +151,53 @@ func demoLogSource(dir string) agent.FileSource {
 	}
 }
 
-func runUp(ctx context.Context, cfg pipeline.Config, demo bool, demoRate float64, demoLogs string, log *zap.Logger, out io.Writer) (err error) {
-	p, err := pipeline.Start(ctx, cfg, log)
+func runUp(ctx context.Context, cfg allinone.Config, set allinone.Settings, demo bool, demoRate float64, demoLogs string, out io.Writer) error {
+	p, err := allinone.New(cfg, set)
 	if err != nil {
 		return err
 	}
-	// A part that stops on its own stops everything, with its error: the
-	// exit status tells a service manager to restart flowlens.
-	ctx, stop := context.WithCancelCause(ctx)
-	defer stop(nil)
-	go func() {
-		select {
-		case ferr := <-p.Failed():
-			log.Error("stopping", zap.Error(ferr))
-			stop(ferr)
-		case <-ctx.Done():
-		}
-	}()
-	defer func() {
-		if cause := context.Cause(ctx); cause != nil && !errors.Is(cause, context.Canceled) {
-			err = errors.Join(cause, err)
-		}
-	}()
-	defer func() {
-		log.Info("shutting down: the agent flushes, the collector stores and commits")
-		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		err = errors.Join(err, p.Shutdown(sctx))
-	}()
-	a := p.Addrs()
+	// the demo traffic runs beside the pipeline until it stops; a demo
+	// that fails stops the pipeline too
+	runCtx, stopRun := context.WithCancel(ctx)
+	defer stopRun()
+	demoCtx, stopDemo := context.WithCancel(runCtx)
+	defer stopDemo()
+	demoErr := make(chan error, 1)
+	err = component.Run(runCtx, p, component.RunOptions{
+		ShutdownTimeout: 2 * time.Minute,
+		Stopping: func() {
+			stopDemo()
+			set.Logger.Info("shutting down: the agent flushes, the collector stores and commits")
+		},
+		Started: func() {
+			printUp(out, p, demo, demoRate)
+			if !demo {
+				return
+			}
+			lcfg := loadtest.Config{Rate: demoRate, LogDir: demoLogs, ProgressInterval: 30 * time.Second}
+			lcfg.OTLP.Endpoint = p.Addrs().AgentOTLP.GRPC
+			lcfg.SetDefaults()
+			go func() {
+				_, err := loadtest.Run(demoCtx, lcfg, loadtest.Options{Logger: set.Logger.Named("demo")})
+				if err != nil && demoCtx.Err() == nil {
+					demoErr <- fmt.Errorf("demo traffic: %w", err)
+					stopRun()
+				}
+			}()
+		},
+	})
+	stopDemo()
+	select {
+	case derr := <-demoErr:
+		err = errors.Join(derr, err)
+	default:
+	}
+	return err
+}
+
+// printUp says where everything listens.
+func printUp(out io.Writer, p *allinone.Pipeline, demo bool, demoRate float64) {
+	cfg, a := p.Config(), p.Addrs()
 	fmt.Fprintf(out, `
 flowlens is up, data in %s
 
@@ -188,7 +206,7 @@ flowlens is up, data in %s
   Kafka             %v
   OTLP (agent)      grpc %s   http %s
   flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
-`, cfg.DataDir, a.ClickHouse, chserver.CredentialsPath(cfg.ClickHouse.DataDir), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
+`, cfg.DataDir, a.ClickHouse, p.CredentialsPath(), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
 	if a.Alerts != "" {
 		fmt.Fprintf(out, "  alerts API        http://%s/api/v1/alerts   (%s alerts --url http://%s)\n", a.Alerts, os.Args[0], a.Alerts)
 	}
@@ -205,16 +223,7 @@ Try, in another terminal:
 `, self, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
 	if !demo {
 		fmt.Fprintf(out, "\nSend OTLP to the agent; Ctrl-C stops everything cleanly.\n")
-		<-ctx.Done()
-		return nil
+		return
 	}
 	fmt.Fprintf(out, "\nThe demo shop sends %.0f requests/s (--demo=false turns it off); Ctrl-C stops everything cleanly.\n\n", demoRate)
-	lcfg := loadtest.Config{Rate: demoRate, LogDir: demoLogs, ProgressInterval: 30 * time.Second}
-	lcfg.OTLP.Endpoint = a.AgentOTLP.GRPC
-	lcfg.SetDefaults()
-	if _, err := loadtest.Run(ctx, lcfg, loadtest.Options{Logger: log.Named("demo")}); err != nil && ctx.Err() == nil {
-		return fmt.Errorf("demo traffic: %w", err)
-	}
-	<-ctx.Done()
-	return nil
 }

@@ -188,12 +188,12 @@ func TestUpWithAWrongLibraryPath(t *testing.T) {
 // flag sets keeps the file's value.
 func TestUpListenFlags(t *testing.T) {
 	cfgPath := filepath.Join(t.TempDir(), "flowlens.yaml")
-	os.WriteFile(cfgPath, []byte("data_dir: /srv/flowlens\nflowgraph: {listen: 127.0.0.1:18428}\nalerts_listen: 127.0.0.1:19095\n"), 0o644)
+	os.WriteFile(cfgPath, []byte("data_dir: /srv/flowlens\nflowgraph: {listen: 127.0.0.1:18428}\nrules: {listen: 127.0.0.1:19095}\n"), 0o644)
 	args := []string{"--config", cfgPath, "--flowgraph-listen", "127.0.0.1:0"}
-	want := map[string]string{"flowgraph.listen": "127.0.0.1:0", "alerts_listen": "127.0.0.1:19095"}
+	want := map[string]string{"flowgraph.listen": "127.0.0.1:0", "rules.listen": "127.0.0.1:19095"}
 	port := 20000
 	for key, flag := range upListenFlags {
-		if key == "flowgraph.listen" || key == "alerts_listen" {
+		if key == "flowgraph.listen" || key == "rules.listen" {
 			continue
 		}
 		port++
@@ -210,7 +210,7 @@ func TestUpListenFlags(t *testing.T) {
 	if err := up.ParseFlags(args); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := o.pipelineConfig(g, up.Flags())
+	cfg, err := o.upConfig(g, up.Flags())
 	if err != nil {
 		t.Fatal(err)
 	}

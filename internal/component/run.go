@@ -18,6 +18,8 @@ type RunOptions struct {
 	// Reload is called on SIGHUP (re-read rule files, ...); without it
 	// SIGHUP is left to its default.
 	Reload func()
+	// Stopping is called before Shutdown, whatever stops the run.
+	Stopping func()
 	// ShutdownTimeout bounds Shutdown (default 30s).
 	ShutdownTimeout time.Duration
 }
@@ -69,6 +71,9 @@ wait:
 		case <-hup:
 			o.Reload()
 		}
+	}
+	if o.Stopping != nil {
+		o.Stopping()
 	}
 	return errors.Join(runErr, shutdown())
 }

@@ -21,9 +21,10 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/flowlens/flowlens/allinone"
+	"github.com/flowlens/flowlens/allinone/faultinject"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/listener"
-	"github.com/flowlens/flowlens/internal/pipeline"
 	"github.com/flowlens/flowlens/loadtest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/storage"
@@ -46,7 +47,8 @@ func TestMain(m *testing.M) {
 }
 
 type run struct {
-	p      *pipeline.Pipeline
+	p      *allinone.Pipeline
+	faults *faultinject.Injector
 	logDir string
 	db     string
 }
@@ -55,7 +57,7 @@ func startPipeline(t *testing.T, db string) *run {
 	t.Helper()
 	dir := t.TempDir()
 	logDir := filepath.Join(dir, "logs")
-	cfg := pipeline.Config{DataDir: dir}
+	cfg := allinone.Config{DataDir: dir}
 	cfg.ClickHouse = chserver.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}, DataDir: engineDir}
 	cfg.Storage.Database = db
 	cfg.Broker.Addr = "127.0.0.1:0"
@@ -69,15 +71,19 @@ func startPipeline(t *testing.T, db string) *run {
 	cfg.Agent.OTLP.HTTP.Listen = "127.0.0.1:0"
 	cfg.Agent.Metrics.Listen = listener.Off
 	cfg.Rules.RuleFiles = []string{"../../rules/examples/shop-flows.yml"}
-	cfg.AlertsListen = "127.0.0.1:0"
+	cfg.Rules.HTTP.Listen = "127.0.0.1:0"
 	cfg.Console.HTTP.Listen = "127.0.0.1:0"
 	src := demoSource(logDir)
 	cfg.Agent.Files = append(cfg.Agent.Files, src)
 	log := zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := pipeline.Start(ctx, cfg, log)
+	faults := &faultinject.Injector{}
+	p, err := allinone.New(cfg, allinone.Settings{Logger: log, Faults: faults})
 	if err != nil {
+		t.Fatalf("pipeline config: %v", err)
+	}
+	if err := p.Start(ctx); err != nil {
 		t.Fatalf("start pipeline: %v", err)
 	}
 	t.Cleanup(func() {
@@ -87,7 +93,7 @@ func startPipeline(t *testing.T, db string) *run {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &run{p: p, logDir: logDir, db: db}
+	return &run{p: p, faults: faults, logDir: logDir, db: db}
 }
 
 // generate plays the shop with the standard fault schedule for a minute of
@@ -287,7 +293,7 @@ func TestShopThroughThePipeline(t *testing.T) {
 
 // checkAlertsAPI: the shop's rule file loads whole, and its alerts are
 // served where `flowlens alerts` reads them.
-func checkAlertsAPI(t *testing.T, p *pipeline.Pipeline) {
+func checkAlertsAPI(t *testing.T, p *allinone.Pipeline) {
 	t.Helper()
 	if bad := p.Rules().InvalidRules(); len(bad) > 0 {
 		t.Errorf("shop rules skipped: %v", bad)
@@ -404,18 +410,20 @@ func TestShopSurvivesCollectorKillAndBrokerOutage(t *testing.T) {
 
 	time.Sleep(8 * time.Second)
 	t.Log("killing the collector")
-	r.p.KillCollector()
+	if err := r.faults.KillCollector(); err != nil {
+		t.Fatalf("kill collector: %v", err)
+	}
 	time.Sleep(2 * time.Second)
-	if err := r.p.StartCollector(context.Background()); err != nil {
+	if err := r.faults.StartCollector(context.Background()); err != nil {
 		t.Fatalf("restart collector: %v", err)
 	}
 	time.Sleep(3 * time.Second)
 	t.Log("stopping the broker for 20 s")
-	if err := r.p.StopBroker(); err != nil {
+	if err := r.faults.StopBroker(context.Background()); err != nil {
 		t.Fatalf("stop broker: %v", err)
 	}
 	time.Sleep(20 * time.Second)
-	if err := r.p.StartBroker(context.Background()); err != nil {
+	if err := r.faults.StartBroker(context.Background()); err != nil {
 		t.Fatalf("restart broker: %v", err)
 	}
 	t.Log("broker back")

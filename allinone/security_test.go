@@ -1,4 +1,4 @@
-package pipeline
+package allinone
 
 import (
 	"bytes"
@@ -51,19 +51,11 @@ func postSpan(t *testing.T, addr string, id byte) (string, int) {
 // gives that user to the collector, the analyzer and the agent: a span
 // still goes from the agent to storage.
 func TestPipelineWithSCRAMBroker(t *testing.T) {
-	cfg := testConfig(t, "pipeline_scram")
+	cfg := testConfig(t, "allinone_scram")
 	cfg.Broker.SASL = kafkawire.SASLConfig{Mechanism: kafkawire.SASLScramSHA512, Username: "flowlens", Password: "s3cret"}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := Start(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		if err := p.Shutdown(ctx); err != nil {
-			t.Errorf("shutdown: %v", err)
-		}
-	}()
+	p := start(t, ctx, cfg, Settings{})
 	trace, code := postSpan(t, p.Addrs().AgentOTLP.HTTP, 1)
 	if code != http.StatusOK {
 		t.Fatalf("the agent answered %d", code)
@@ -87,7 +79,7 @@ func TestPipelineWithSCRAMBroker(t *testing.T) {
 // When the local agent's disk buffer cannot fsync, the agent stops, and
 // the pipeline says so on Failed: `flowlens up` then exits non-zero.
 func TestAgentBufferFailureFailsThePipeline(t *testing.T) {
-	cfg := testConfig(t, "pipeline_fsync")
+	cfg := testConfig(t, "allinone_fsync")
 	var failing atomic.Bool
 	cfg.Agent.Buffer.Fsync = func(f *os.File) error {
 		if failing.Load() {
@@ -97,11 +89,14 @@ func TestAgentBufferFailureFailsThePipeline(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	p, err := Start(ctx, cfg, zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel)))
+	p, err := New(cfg, Settings{Logger: zaptest.NewLogger(t, zaptest.Level(zap.WarnLevel))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Shutdown(ctx)
+	if err := p.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	defer p.Shutdown(ctx) // fails: the buffer cannot fsync
 	failing.Store(true)
 	if _, code := postSpan(t, p.Addrs().AgentOTLP.HTTP, 2); code == http.StatusOK {
 		t.Error("the agent answered OK for a span it could not fsync")
