@@ -22,6 +22,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.uber.org/zap"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/logfile"
@@ -60,7 +61,7 @@ type Config struct {
 	// leave LogDir empty).
 	LogsPerSpan int `yaml:"logs_per_span"`
 	// RotateBytes rotates log files at this size (0: never).
-	RotateBytes int64 `yaml:"rotate_bytes"`
+	RotateBytes bytesize.Size `yaml:"rotate_bytes"`
 
 	// TruthFile receives the truth as JSON at the end of the run (optional).
 	TruthFile string `yaml:"truth_file"`
@@ -226,7 +227,7 @@ func Run(ctx context.Context, cfg Config, opts Options) (*gen.Truth, error) {
 	var logs gen.LogSink
 	var lw *logfile.Writer
 	if cfg.LogDir != "" {
-		if lw, err = logfile.New(logfile.Config{Dir: cfg.LogDir, RotateBytes: cfg.RotateBytes}); err != nil {
+		if lw, err = logfile.New(logfile.Config{Dir: cfg.LogDir, RotateBytes: int64(cfg.RotateBytes)}); err != nil {
 			_ = bsp.Shutdown(context.Background())
 			return nil, err
 		}

@@ -12,10 +12,12 @@ package storage
 
 import (
 	"crypto/tls"
+	"errors"
 	"regexp"
 	"strings"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 )
 
@@ -71,7 +73,7 @@ type Config struct {
 	TraceIDProjection *bool `yaml:"trace_id_projection"`
 	// MaxAttributeBytes is the largest attribute value or log body kept; a
 	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).
-	MaxAttributeBytes int `yaml:"max_attribute_bytes"`
+	MaxAttributeBytes bytesize.Size `yaml:"max_attribute_bytes"`
 	// InsertWithClient sends inserts through clickhouse-go's batch API
 	// instead of flowlens's own Native encoder. Both send the same HTTP
 	// request; the encoder costs a fraction of the CPU (see nativeInserter).
@@ -137,64 +139,62 @@ func (c *Config) Projection() bool { return c.TraceIDProjection == nil || *c.Tra
 
 var identRe = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,127}$`)
 
-// Validate names the first wrong field.
+// Validate reports every wrong field.
 func (c *Config) Validate() error {
+	var errs []error
 	if strings.TrimSpace(c.Addr) == "" {
-		return config.Errorf("addr", "must be host:port or a DSN")
-	}
-	if !strings.Contains(c.Addr, "://") && !strings.Contains(c.Addr, ":") {
-		return config.Errorf("addr", "%q: want host:port or a DSN like http://host:8123", c.Addr)
+		errs = append(errs, config.Errorf("addr", "must be host:port or a DSN"))
+	} else if !strings.Contains(c.Addr, "://") && !strings.Contains(c.Addr, ":") {
+		errs = append(errs, config.Errorf("addr", "%q: want host:port or a DSN like http://host:8123", c.Addr))
 	}
 	if !identRe.MatchString(c.Database) {
-		return config.Errorf("database", "%q: want letters, digits and _ (not starting with a digit)", c.Database)
+		errs = append(errs, config.Errorf("database", "%q: want letters, digits and _ (not starting with a digit)", c.Database))
 	}
-	if err := config.CheckSecret("password", c.Password, c.PasswordFile, c.PasswordEnv); err != nil {
-		return err
-	}
+	errs = append(errs, config.CheckSecret("password", c.Password, c.PasswordFile, c.PasswordEnv))
 	if c.Cluster != "" && !identRe.MatchString(c.Cluster) {
-		return config.Errorf("cluster", "%q: want letters, digits and _ (not starting with a digit)", c.Cluster)
+		errs = append(errs, config.Errorf("cluster", "%q: want letters, digits and _ (not starting with a digit)", c.Cluster))
 	}
 	for _, t := range []struct {
 		name string
 		days int
 	}{{"traces", c.TTL.Traces}, {"logs", c.TTL.Logs}, {"trace_index", c.TTL.TraceIndex}, {"edges", c.TTL.Edges}} {
 		if t.days < 0 || t.days > 36500 {
-			return config.Errorf("ttl."+t.name, "%d days: want 0 (keep forever) to 36500", t.days)
+			errs = append(errs, config.Errorf("ttl."+t.name, "%d days: want 0 (keep forever) to 36500", t.days))
 		}
 	}
 	if c.TTL.TraceIndex > 0 && (c.TTL.Traces == 0 || c.TTL.TraceIndex < c.TTL.Traces) {
 		// A lookup falls back to the bloom filter, but slowly: say so up front.
-		return config.Errorf("ttl.trace_index", "%d days is shorter than ttl.traces: traces would become unfindable by ID", c.TTL.TraceIndex)
+		errs = append(errs, config.Errorf("ttl.trace_index", "%d days is shorter than ttl.traces: traces would become unfindable by ID", c.TTL.TraceIndex))
 	}
 	if c.DialTimeout < 0 {
-		return config.Errorf("dial_timeout", "must not be negative")
+		errs = append(errs, config.Errorf("dial_timeout", "must not be negative"))
 	}
 	if c.ReadTimeout < 0 {
-		return config.Errorf("read_timeout", "must not be negative")
+		errs = append(errs, config.Errorf("read_timeout", "must not be negative"))
 	}
 	switch c.Compression {
 	case "none", "lz4", "zstd":
 	default:
-		return config.Errorf("compression", "%q: want none, lz4 or zstd", c.Compression)
+		errs = append(errs, config.Errorf("compression", "%q: want none, lz4 or zstd", c.Compression))
 	}
 	if c.MaxOpenConns < 1 {
-		return config.Errorf("max_open_conns", "must be at least 1")
+		errs = append(errs, config.Errorf("max_open_conns", "must be at least 1"))
 	}
 	if c.TracesGranularity < 128 || c.TracesGranularity > 65536 {
-		return config.Errorf("traces_granularity", "%d: want 128 to 65536", c.TracesGranularity)
+		errs = append(errs, config.Errorf("traces_granularity", "%d: want 128 to 65536", c.TracesGranularity))
 	}
 	if c.MaxAttributeBytes < 1 {
-		return config.Errorf("max_attribute_bytes", "must be at least 1")
+		errs = append(errs, config.Errorf("max_attribute_bytes", "must be at least 1"))
 	}
 	for k, v := range c.MergeTreeSettings {
 		if !identRe.MatchString(k) {
-			return config.Errorf("merge_tree_settings", "%q: want a setting name (letters, digits and _)", k)
+			errs = append(errs, config.Errorf("merge_tree_settings", "%q: want a setting name (letters, digits and _)", k))
 		}
 		if !settingValueRe.MatchString(v) {
-			return config.Errorf("merge_tree_settings."+k, "%q: want a number or a word", v)
+			errs = append(errs, config.Errorf("merge_tree_settings."+k, "%q: want a number or a word", v))
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // settingValueRe is what a merge_tree_settings value may be: rendered as

@@ -36,7 +36,7 @@ func (l RowLimits) withDefaults() RowLimits {
 
 // RowLimits returns the limits from the store's Config.
 func (s *Store) RowLimits() RowLimits {
-	return RowLimits{MaxAttributeBytes: s.cfg.MaxAttributeBytes, MaxBodyBytes: 16 * s.cfg.MaxAttributeBytes}
+	return RowLimits{MaxAttributeBytes: int(s.cfg.MaxAttributeBytes), MaxBodyBytes: 16 * int(s.cfg.MaxAttributeBytes)}
 }
 
 // RejectFunc receives a record that was not appended. reason wraps

@@ -8,6 +8,7 @@
 package buffer
 
 import (
+	"errors"
 	"os"
 	"time"
 
@@ -55,24 +56,25 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks sizes and the policy.
+// Validate checks sizes and the policy, and reports every mistake.
 func (c *Config) Validate() error {
+	var errs []error
 	if c.MaxSize < 4<<20 {
-		return config.Errorf("max_size", "must be at least 4MiB")
+		errs = append(errs, config.Errorf("max_size", "must be at least 4MiB"))
 	}
 	if c.SegmentSize < 1<<20 {
-		return config.Errorf("segment_size", "must be at least 1MiB")
+		errs = append(errs, config.Errorf("segment_size", "must be at least 1MiB"))
 	}
 	if c.SegmentSize > c.MaxSize/4 {
-		return config.Errorf("segment_size", "must be at most max_size/4 (%s)", c.MaxSize/4)
+		errs = append(errs, config.Errorf("segment_size", "must be at most max_size/4 (%s)", c.MaxSize/4))
 	}
 	switch c.WhenFull {
 	case PolicyBlock, PolicyDropOldest:
 	default:
-		return config.Errorf("when_full", "%q: want block or drop_oldest", c.WhenFull)
+		errs = append(errs, config.Errorf("when_full", "%q: want block or drop_oldest", c.WhenFull))
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Minute {
-		return config.Errorf("sync_interval", "must be between 0 and 1m")
+		errs = append(errs, config.Errorf("sync_interval", "must be between 0 and 1m"))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -6,8 +6,10 @@
 package parse
 
 import (
+	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 
 	"github.com/flowlens/flowlens/internal/config"
 )
@@ -74,32 +76,25 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks the format and compiles the regular expression.
+// Validate checks the format and the fields, and reports every mistake.
+// It compiles the regular expression to check it; New compiles it to use.
 func (c *Config) Validate() error {
+	var errs []error
 	switch c.Format {
 	case FormatPlain, FormatJSON, FormatLogfmt:
 		if c.Regex != "" {
-			return config.Errorf("regex", "only used with format regex (format is %q)", c.Format)
+			errs = append(errs, config.Errorf("regex", "only used with format regex (format is %q)", c.Format))
 		}
 	case FormatRegex:
 		if c.Regex == "" {
-			return config.Errorf("regex", "required with format regex")
-		}
-		re, err := regexp.Compile(c.Regex)
-		if err != nil {
-			return config.Errorf("regex", "%v", err)
-		}
-		named := 0
-		for _, n := range re.SubexpNames() {
-			if n != "" {
-				named++
-			}
-		}
-		if named == 0 {
-			return config.Errorf("regex", "has no named group (?P<name>...)")
+			errs = append(errs, config.Errorf("regex", "required with format regex"))
+		} else if re, err := regexp.Compile(c.Regex); err != nil {
+			errs = append(errs, config.Errorf("regex", "%v", err))
+		} else if !slices.ContainsFunc(re.SubexpNames(), func(n string) bool { return n != "" }) {
+			errs = append(errs, config.Errorf("regex", "has no named group (?P<name>...)"))
 		}
 	default:
-		return config.Errorf("format", "%q: want plain, json, logfmt or regex", c.Format)
+		errs = append(errs, config.Errorf("format", "%q: want plain, json, logfmt or regex", c.Format))
 	}
 	seen := map[string]string{}
 	for _, f := range []struct {
@@ -111,13 +106,14 @@ func (c *Config) Validate() error {
 	} {
 		for i, k := range f.keys {
 			if k == "" {
-				return config.Errorf(fmt.Sprintf("fields.%s[%d]", f.name, i), "must not be empty")
+				errs = append(errs, config.Errorf(fmt.Sprintf("fields.%s[%d]", f.name, i), "must not be empty"))
+				continue
 			}
 			if other, ok := seen[k]; ok && other != f.name {
-				return config.Errorf(fmt.Sprintf("fields.%s[%d]", f.name, i), "key %q is already used by fields.%s", k, other)
+				errs = append(errs, config.Errorf(fmt.Sprintf("fields.%s[%d]", f.name, i), "key %q is already used by fields.%s", k, other))
 			}
 			seen[k] = f.name
 		}
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@
 package tail
 
 import (
+	"errors"
 	"fmt"
 	"path/filepath"
 	"regexp"
@@ -44,7 +45,7 @@ type Config struct {
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// FingerprintSize is how many first bytes identify a file (default 1024).
 	// Shorter files are identified by what they have and re-identified as they grow.
-	FingerprintSize int `yaml:"fingerprint_size"`
+	FingerprintSize bytesize.Size `yaml:"fingerprint_size"`
 	// MaxLineSize: longer lines (or multiline records) are cut to this size
 	// and marked flowlens.truncated=true with their original length (default
 	// 256KiB; a record must fit in one Kafka request with its batch).
@@ -106,54 +107,54 @@ func (c *Config) SetDefaults() {
 	}
 }
 
-// Validate checks patterns and numbers.
+// Validate checks patterns and numbers, and reports every mistake.
 func (c *Config) Validate() error {
+	var errs []error
 	if len(c.Include) == 0 {
-		return config.Errorf("include", "at least one glob pattern is required")
+		errs = append(errs, config.Errorf("include", "at least one glob pattern is required"))
 	}
 	for i, p := range c.Include {
 		if _, err := filepath.Match(p, ""); err != nil || p == "" {
-			return config.Errorf(fmt.Sprintf("include[%d]", i), "%q is not a valid glob pattern", p)
-		}
-		if !filepath.IsAbs(p) {
-			return config.Errorf(fmt.Sprintf("include[%d]", i), "%q must be an absolute path", p)
+			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q is not a valid glob pattern", p))
+		} else if !filepath.IsAbs(p) {
+			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q must be an absolute path", p))
 		}
 	}
 	for i, p := range c.Exclude {
 		if _, err := filepath.Match(p, ""); err != nil || p == "" {
-			return config.Errorf(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob pattern", p)
+			errs = append(errs, config.Errorf(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob pattern", p))
 		}
 	}
 	switch c.StartAt {
 	case StartBeginning, StartEnd:
 	default:
-		return config.Errorf("start_at", "%q: want beginning or end", c.StartAt)
+		errs = append(errs, config.Errorf("start_at", "%q: want beginning or end", c.StartAt))
 	}
 	if c.ScanInterval < 10*time.Millisecond {
-		return config.Errorf("scan_interval", "must be at least 10ms")
+		errs = append(errs, config.Errorf("scan_interval", "must be at least 10ms"))
 	}
 	if c.PollInterval < time.Millisecond {
-		return config.Errorf("poll_interval", "must be at least 1ms")
+		errs = append(errs, config.Errorf("poll_interval", "must be at least 1ms"))
 	}
 	if c.FingerprintSize < 16 || c.FingerprintSize > 1<<20 {
-		return config.Errorf("fingerprint_size", "must be between 16 and 1048576")
+		errs = append(errs, config.Errorf("fingerprint_size", "must be between 16 bytes and 1MiB"))
 	}
 	if c.MaxLineSize < 1024 || c.MaxLineSize > 64<<20 {
-		return config.Errorf("max_line_size", "must be between 1KiB and 64MiB")
+		errs = append(errs, config.Errorf("max_line_size", "must be between 1KiB and 64MiB"))
 	}
 	if c.RotateWait < 0 || c.CloseInactive < time.Second {
-		return config.Errorf("close_inactive", "must be at least 1s")
+		errs = append(errs, config.Errorf("close_inactive", "must be at least 1s"))
 	}
 	if c.MaxOpenFiles < 1 {
-		return config.Errorf("max_open_files", "must be at least 1")
+		errs = append(errs, config.Errorf("max_open_files", "must be at least 1"))
 	}
 	if c.Multiline.StartPattern != "" {
 		if _, err := regexp.Compile(c.Multiline.StartPattern); err != nil {
-			return config.Errorf("multiline.start_pattern", "%v", err)
+			errs = append(errs, config.Errorf("multiline.start_pattern", "%v", err))
 		}
 	}
 	if c.Multiline.FlushTimeout < time.Millisecond {
-		return config.Errorf("multiline.flush_timeout", "must be at least 1ms")
+		errs = append(errs, config.Errorf("multiline.flush_timeout", "must be at least 1ms"))
 	}
-	return nil
+	return errors.Join(errs...)
 }

@@ -204,7 +204,7 @@ func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool,
 				return false, err
 			}
 			read += n
-			if rd.e.FPLen < rd.t.cfg.FingerprintSize {
+			if rd.e.FPLen < int(rd.t.cfg.FingerprintSize) {
 				rd.refingerprint()
 			}
 		}

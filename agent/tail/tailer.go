@@ -69,7 +69,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 	if err := ensureDir(checkpointPath); err != nil {
 		return nil, err
 	}
-	reg, err := newRegistry(checkpointPath, cfg.FingerprintSize, log)
+	reg, err := newRegistry(checkpointPath, int(cfg.FingerprintSize), log)
 	if err != nil {
 		return nil, err
 	}

@@ -96,7 +96,7 @@ pipeline's counts can be checked exactly.
 	f.IntVar(&cfg.OTLP.BatchSize, "batch-size", 1024, "spans per OTLP export request")
 	f.StringVar(&cfg.LogDir, "log-dir", "", "write <service>.log JSON log files here (default: no logs)")
 	f.IntVar(&cfg.LogsPerSpan, "logs-per-span", 1, "log lines written per span (1..100; without --log-dir, none)")
-	f.Int64Var(&cfg.RotateBytes, "rotate-bytes", 0, "rotate log files at this size (0: never)")
+	f.Var(&cfg.RotateBytes, "rotate-bytes", "rotate log files at this size, like 64MiB (0: never)")
 	f.StringVar(&cfg.TruthFile, "truth", "", "write the truth (counts per edge, queues, breaker transitions, faults) to this JSON file")
 	f.DurationVar(&cfg.ProgressInterval, "progress", 5e9, "progress report interval (0: none)")
 	f.BoolVar(&printTopology, "print-topology", false, "print the embedded shop topology and exit")

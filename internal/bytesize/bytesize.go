@@ -68,3 +68,16 @@ func (s Size) String() string {
 	}
 	return strconv.FormatInt(int64(s), 10)
 }
+
+// Set parses a flag's value (flag.Value, pflag.Value).
+func (s *Size) Set(v string) error {
+	n, err := Parse(v)
+	if err != nil {
+		return err
+	}
+	*s = n
+	return nil
+}
+
+// Type names the flag's kind in --help.
+func (*Size) Type() string { return "size" }

@@ -3,6 +3,7 @@ package kafkawire
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -83,44 +84,43 @@ func (c *ClientConfig) SetDefaults() {
 	}
 }
 
-// Validate checks the addresses and the security settings. An empty broker
-// list is valid (it selects the embedded broker).
+// Validate checks the addresses and the security settings, and reports
+// every mistake. An empty broker list is valid (it selects the embedded
+// broker).
 func (c *ClientConfig) Validate() error {
+	var errs []error
 	for i, b := range c.Brokers {
 		host, port, err := net.SplitHostPort(b)
 		if err != nil || host == "" {
-			return config.Errorf(fmt.Sprintf("brokers[%d]", i), "%q must be host:port", b)
-		}
-		if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
-			return config.Errorf(fmt.Sprintf("brokers[%d]", i), "%q has an invalid port", b)
+			errs = append(errs, config.Errorf(fmt.Sprintf("brokers[%d]", i), "%q must be host:port", b))
+		} else if p, err := strconv.Atoi(port); err != nil || p <= 0 || p > 65535 {
+			errs = append(errs, config.Errorf(fmt.Sprintf("brokers[%d]", i), "%q has an invalid port", b))
 		}
 	}
 	if c.DialTimeout < 0 {
-		return config.Errorf("dial_timeout", "must not be negative")
+		errs = append(errs, config.Errorf("dial_timeout", "must not be negative"))
 	}
 	if c.TLS.Enabled {
 		if (c.TLS.CertFile == "") != (c.TLS.KeyFile == "") {
-			return config.Errorf("tls.cert_file", "cert_file and key_file must be set together")
+			errs = append(errs, config.Errorf("tls.cert_file", "cert_file and key_file must be set together"))
 		}
 	} else if c.TLS.CAFile != "" || c.TLS.CertFile != "" {
-		return config.Errorf("tls.enabled", "TLS files are set but tls.enabled is false")
+		errs = append(errs, config.Errorf("tls.enabled", "TLS files are set but tls.enabled is false"))
 	}
-	if err := config.CheckSecret("password", c.SASL.Password, c.SASL.PasswordFile, c.SASL.PasswordEnv); err != nil {
-		return config.Nest("sasl", err)
-	}
+	errs = append(errs, config.Nest("sasl", config.CheckSecret("password", c.SASL.Password, c.SASL.PasswordFile, c.SASL.PasswordEnv)))
 	switch strings.ToUpper(c.SASL.Mechanism) {
 	case "":
 		if c.SASL.Username != "" {
-			return config.Errorf("sasl.mechanism", "a username is set but no mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
+			errs = append(errs, config.Errorf("sasl.mechanism", "a username is set but no mechanism (PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)"))
 		}
 	case SASLPlain, SASLScramSHA256, SASLScramSHA512:
 		if c.SASL.Username == "" {
-			return config.Errorf("sasl.username", "required with mechanism %s", c.SASL.Mechanism)
+			errs = append(errs, config.Errorf("sasl.username", "required with mechanism %s", c.SASL.Mechanism))
 		}
 	default:
-		return config.Errorf("sasl.mechanism", "%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism)
+		errs = append(errs, config.Errorf("sasl.mechanism", "%q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", c.SASL.Mechanism))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // TLSClientConfig builds the *tls.Config, or nil when TLS is disabled.

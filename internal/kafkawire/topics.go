@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/segmentio/kafka-go"
 )
@@ -33,9 +34,9 @@ type TopicsConfig struct {
 	// Retention (retention.ms) of a created topic (default 24h).
 	Retention time.Duration `yaml:"retention"`
 	// RetentionBytes (retention.bytes, per partition) of a created topic (default 1 GiB).
-	RetentionBytes int64 `yaml:"retention_bytes"`
+	RetentionBytes bytesize.Size `yaml:"retention_bytes"`
 	// MaxMessageBytes (max.message.bytes) of a created topic (default 0: broker default, about 1 MB).
-	MaxMessageBytes int `yaml:"max_message_bytes"`
+	MaxMessageBytes bytesize.Size `yaml:"max_message_bytes"`
 }
 
 // SetDefaults fills the unset fields.
@@ -67,35 +68,36 @@ func (c *TopicsConfig) SetDefaults() {
 	}
 }
 
-// Validate checks names and numbers.
+// Validate checks names and numbers, and reports every mistake.
 func (c *TopicsConfig) Validate() error {
+	var errs []error
 	for _, f := range []struct{ field, v string }{{"spans", c.Spans}, {"logs", c.Logs}, {"dead_letter", c.DeadLetter}} {
 		if err := validTopicName(f.v); err != nil {
-			return config.Errorf(f.field, "%v", err)
+			errs = append(errs, config.Errorf(f.field, "%v", err))
 		}
 	}
 	if c.Spans == c.Logs {
-		return config.Errorf("logs", "must differ from spans (%q)", c.Spans)
+		errs = append(errs, config.Errorf("logs", "must differ from spans (%q)", c.Spans))
 	}
 	if c.DeadLetter == c.Spans || c.DeadLetter == c.Logs {
-		return config.Errorf("dead_letter", "must differ from the spans and logs topics")
+		errs = append(errs, config.Errorf("dead_letter", "must differ from the spans and logs topics"))
 	}
 	if c.Partitions < 1 {
-		return config.Errorf("partitions", "must be at least 1")
+		errs = append(errs, config.Errorf("partitions", "must be at least 1"))
 	}
 	if c.ReplicationFactor < 1 {
-		return config.Errorf("replication_factor", "must be at least 1")
+		errs = append(errs, config.Errorf("replication_factor", "must be at least 1"))
 	}
 	if c.Retention < time.Minute {
-		return config.Errorf("retention", "must be at least 1m")
+		errs = append(errs, config.Errorf("retention", "must be at least 1m"))
 	}
 	if c.RetentionBytes < 1<<20 {
-		return config.Errorf("retention_bytes", "must be at least 1 MiB")
+		errs = append(errs, config.Errorf("retention_bytes", "must be at least 1 MiB"))
 	}
 	if c.MaxMessageBytes < 0 {
-		return config.Errorf("max_message_bytes", "must not be negative")
+		errs = append(errs, config.Errorf("max_message_bytes", "must not be negative"))
 	}
-	return nil
+	return errors.Join(errs...)
 }
 
 // CreateEnabled reports whether missing topics are created.
@@ -105,7 +107,7 @@ func (c *TopicsConfig) CreateEnabled() bool { return c.Create == nil || *c.Creat
 func (c *TopicsConfig) Specs() []TopicSpec {
 	mk := func(name string) TopicSpec {
 		return TopicSpec{Name: name, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor,
-			Retention: c.Retention, RetentionBytes: c.RetentionBytes, MaxMessageBytes: c.MaxMessageBytes}
+			Retention: c.Retention, RetentionBytes: int64(c.RetentionBytes), MaxMessageBytes: int(c.MaxMessageBytes)}
 	}
 	return []TopicSpec{mk(c.Spans), mk(c.Logs), mk(c.DeadLetter)}
 }
