@@ -42,6 +42,10 @@ type Config struct {
 	// AlertsURL is the rules evaluator's API (http://127.0.0.1:9095), for
 	// alerts and the edges they highlight; optional.
 	AlertsURL string `yaml:"alerts_url"`
+	// APIClient is how the console reaches those two APIs when their
+	// listeners ask for TLS or a token (ca_file, cert_file, key_file,
+	// token_file).
+	APIClient listener.ClientConfig `yaml:"api_client"`
 	// Timeout bounds each API request, its queries and API calls (default 30s).
 	Timeout time.Duration `yaml:"timeout"`
 }
@@ -59,7 +63,7 @@ func (c Config) Enabled() bool { return c.HTTP.On() }
 
 // Validate reports every bad setting; it has no side effects.
 func (c Config) Validate() error {
-	errs := []error{c.HTTP.Validate()}
+	errs := []error{c.HTTP.Validate(), config.Nest("api_client", c.APIClient.Validate())}
 	for _, u := range []struct{ key, val string }{{"analyzer_url", c.AnalyzerURL}, {"alerts_url", c.AlertsURL}} {
 		if u.val == "" {
 			continue
@@ -127,7 +131,10 @@ func New(cfg Config, set Settings) (*Console, error) {
 		return nil, err
 	}
 	c := &Console{cfg: cfg, set: set, metrics: m, endpoint: endpoint, reader: query.Reader{Store: set.Store}}
-	client := &http.Client{Timeout: cfg.Timeout}
+	client, err := cfg.APIClient.HTTPClient(cfg.Timeout)
+	if err != nil {
+		return nil, fmt.Errorf("console config: %w", config.Nest("api_client", err))
+	}
 	if cfg.AnalyzerURL != "" {
 		c.reader.Breakers = query.AnalyzerAPI{URL: strings.TrimRight(cfg.AnalyzerURL, "/"), Client: client}
 	}

@@ -23,7 +23,11 @@ func newAlertsCmd(g *globalFlags) *cobra.Command {
 		Short: "List pending, firing and resolved alerts (table, or --output json)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			data, err := alertapi.Fetch(cmd.Context(), nil, trimURL(apiURL))
+			client, err := g.apiClient(10 * time.Second)
+			if err != nil {
+				return err
+			}
+			data, err := alertapi.Fetch(cmd.Context(), client, trimURL(apiURL))
 			var none *alertapi.NoEvaluatorError
 			if errors.As(err, &none) {
 				return fmt.Errorf("%w: start one with `flowlens up --rules FILE` or `flowlens rules eval FILE`, or point --url at yours", err)

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/flowlens/flowlens/rules/alertapi"
 )
@@ -111,5 +113,64 @@ func TestAlertsWithoutEvaluator(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "connection refused") || strings.Contains(err.Error(), "dial tcp") {
 		t.Errorf("error is raw: %q", err)
+	}
+}
+
+// An evaluator whose listener asks for TLS and a token is listed with
+// --api-ca-file and --api-token-file, and refuses the CLI without them.
+func TestAlertsOverTLSWithAToken(t *testing.T) {
+	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, "# TYPE flowlens_breaker_state gauge\nflowlens_breaker_state{service=\"a\",target=\"b\",state=\"closed\",instance=\"a\"} 1\n")
+	}))
+	defer metrics.Close()
+	pki := listenertest.NewPKI(t)
+	token := listenertest.TokenFile(t, "s3cret")
+	dir := t.TempDir()
+	rulesPath, cfgPath := filepath.Join(dir, "r.yml"), filepath.Join(dir, "eval.yaml")
+	os.WriteFile(rulesPath, []byte("groups:\n  - name: b\n    rules:\n      - breaker: {name: BreakerOpen, for: 1s}\n"), 0o644)
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\ntls: {cert_file: %s, key_file: %s}\nauth: {token_file: %s}\n", filepath.Join(dir, "rules"),
+		pki.CertFile, pki.KeyFile, token)), 0o644)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stderr, stderrW := io.Pipe()
+	go func() {
+		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
+		cmd.SetArgs([]string{"eval", rulesPath, "--config", cfgPath, "--scrape", metrics.URL})
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(stderrW)
+		err := cmd.ExecuteContext(ctx)
+		stderrW.Close()
+		done <- err
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	}()
+	var base string
+	sc := bufio.NewScanner(stderr)
+	for base == "" && sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "alerts: "); ok {
+			base = strings.TrimSuffix(u, alertapi.Path)
+		}
+	}
+	go io.Copy(io.Discard, stderr)
+	if !strings.HasPrefix(base, "https://") {
+		t.Fatalf("alerts API at %q, want https", base)
+	}
+	list := func(g *globalFlags) error {
+		g.Output = "text"
+		cmd := newAlertsCmd(g)
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(&bytes.Buffer{})
+		cmd.SetArgs([]string{"--url", base})
+		return cmd.ExecuteContext(context.Background())
+	}
+	if err := list(&globalFlags{API: listener.ClientConfig{CAFile: pki.CAFile, TokenFile: token}}); err != nil {
+		t.Errorf("with the CA and the token: %v", err)
+	}
+	if err := list(&globalFlags{API: listener.ClientConfig{CAFile: pki.CAFile}}); err == nil || !strings.Contains(err.Error(), "401") {
+		t.Errorf("without the token: %v, want 401", err)
 	}
 }

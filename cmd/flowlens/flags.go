@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -31,6 +32,10 @@ type globalFlags struct {
 	LogLevel   string
 	DataDir    string // the folder `flowlens up` keeps its data in
 	CPUProfile string // write a Go CPU profile of the whole command here
+	// API is how the CLI reaches flowlens's own APIs (the analyzer's,
+	// the alerts API, /metrics) when their listeners ask for TLS or a
+	// token.
+	API listener.ClientConfig
 }
 
 func (g *globalFlags) register(root *cobra.Command) {
@@ -41,6 +46,19 @@ func (g *globalFlags) register(root *cobra.Command) {
 	pf.StringVar(&g.LogLevel, "log-level", "info", "log level: debug, info, warn, error")
 	pf.StringVar(&g.DataDir, "data-dir", "data", "data folder of the embedded engine and broker")
 	pf.StringVar(&g.CPUProfile, "cpu-profile", "", "write a Go CPU profile (go tool pprof) of the command to this file")
+	pf.StringVar(&g.API.TokenFile, "api-token-file", "", "bearer token for flowlens's APIs (--api, --url, --scrape, --analyzer) whose listener has auth")
+	pf.StringVar(&g.API.CAFile, "api-ca-file", "", "CA of those APIs' TLS certificates (default: the system's)")
+	pf.StringVar(&g.API.CertFile, "api-cert-file", "", "client certificate for those APIs' mutual TLS")
+	pf.StringVar(&g.API.KeyFile, "api-key-file", "", "key of --api-cert-file")
+}
+
+// apiClient is the client of flowlens's own APIs: --api-* and timeout.
+func (g *globalFlags) apiClient(timeout time.Duration) (*http.Client, error) {
+	c, err := g.API.HTTPClient(timeout)
+	if err != nil {
+		return nil, fmt.Errorf("--api-*: %w", err)
+	}
+	return c, nil
 }
 
 // engineDir is the embedded engine's folder: <--data-dir>/clickhouse, or

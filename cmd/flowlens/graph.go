@@ -57,7 +57,11 @@ call is.
 			if apiURL != "" {
 				q := url.Values{"from": {from}, "to": {to}, "service": {service}}
 				u := strings.TrimRight(apiURL, "/") + "/api/v1/graph?" + q.Encode()
-				if err := getJSON(cmd, u, &gr); err != nil {
+				client, err := g.apiClient(time.Minute)
+				if err != nil {
+					return err
+				}
+				if err := getJSON(cmd, client, u, &gr); err != nil {
 					return err
 				}
 			} else {
@@ -92,12 +96,12 @@ call is.
 	return cmd
 }
 
-func getJSON(cmd *cobra.Command, u string, v any) error {
+func getJSON(cmd *cobra.Command, client *http.Client, u string, v any) error {
 	req, err := http.NewRequestWithContext(cmd.Context(), http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
+	resp, err := client.Do(req)
 	if err != nil {
 		return fmt.Errorf("get graph: %w", err)
 	}

@@ -35,7 +35,11 @@ func newRulesCmd(g *globalFlags) *cobra.Command {
 	opts := func(ctx context.Context) (rulefile.Options, error) {
 		o := rulefile.Options{KnownServices: services}
 		if analyzer != "" {
-			top, err := rulefile.FetchTopology(ctx, nil, trimURL(analyzer), 24*time.Hour)
+			client, err := g.apiClient(30 * time.Second)
+			if err != nil {
+				return o, err
+			}
+			top, err := rulefile.FetchTopology(ctx, client, trimURL(analyzer), 24*time.Hour)
 			if err != nil {
 				return o, err
 			}
@@ -181,7 +185,11 @@ the rule files; invalid rules are skipped and listed, the valid ones run.`,
 				if scrape == "" {
 					return errors.New("give --scrape (the flow analyzer's /metrics URL) or --query-url (a Prometheus-compatible API)")
 				}
-				set.FlowMetrics = eval.ScrapeGatherer{URL: scrape, Context: cmd.Context()}
+				client, err := g.apiClient(10 * time.Second)
+				if err != nil {
+					return err
+				}
+				set.FlowMetrics = eval.ScrapeGatherer{URL: scrape, Context: cmd.Context(), Client: client}
 			}
 			ev, err := eval.New(cfg, set)
 			if err != nil {

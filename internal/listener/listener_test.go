@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/listener/listenertest"
@@ -109,5 +110,23 @@ func TestServeOnAnAddressInUse(t *testing.T) {
 	_, err := e.Serve(context.Background(), "second server", &http.Server{}, nil)
 	if err == nil || !strings.Contains(err.Error(), "listen for the second server on "+s.Addr()) {
 		t.Fatalf("Serve = %v", err)
+	}
+}
+
+// A client built from ClientConfig shows what a listener with TLS and a
+// token asks for.
+func TestClientConfig(t *testing.T) {
+	pki := listenertest.NewPKI(t)
+	s := serve(t, listener.Config{Listen: "127.0.0.1:0", TLS: pki.ServerTLS(true), Auth: listener.AuthConfig{Token: "s3cret"}})
+	c, err := listener.ClientConfig{CAFile: pki.CAFile, CertFile: pki.ClientCertFile, KeyFile: pki.ClientKeyFile,
+		TokenFile: listenertest.TokenFile(t, "s3cret")}.HTTPClient(10 * time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, err := listenertest.Get(c, s.URL(), ""); err != nil || code != http.StatusOK {
+		t.Errorf("GET with the client: %d %v", code, err)
+	}
+	if _, err := (listener.ClientConfig{TokenFile: "/nonexistent"}).HTTPClient(time.Second); err == nil || !strings.HasPrefix(err.Error(), "token_file") {
+		t.Errorf("a missing token file: %v", err)
 	}
 }
