@@ -353,3 +353,20 @@ func TestMetricsListenerTLSAndToken(t *testing.T) {
 		pki.CheckMutualTLS(t, url, "s3cret", http.StatusOK)
 	}
 }
+
+// The component contract: Shutdown is safe without Start and twice, and
+// releases what New took (the buffer's folder can be opened again).
+func TestShutdownWithoutStart(t *testing.T) {
+	cfg := loadConfig(t, t.TempDir(), []string{"127.0.0.1:9"}, "")
+	for i := 0; i < 2; i++ {
+		a, err := agent.New(cfg, agent.Settings{})
+		if err != nil {
+			t.Fatalf("New (%d): %v", i, err)
+		}
+		for j := 0; j < 2; j++ {
+			if err := a.Shutdown(context.Background()); err != nil {
+				t.Errorf("Shutdown (%d, %d): %v", i, j, err)
+			}
+		}
+	}
+}

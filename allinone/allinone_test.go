@@ -23,6 +23,7 @@ import (
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -354,5 +355,38 @@ func TestRenamedKeys(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error %v does not say %q", err, want)
 		}
+	}
+}
+
+// With clickhouse.tls the endpoint speaks HTTPS only, and the pipeline's
+// own clients (the collector's, the analyzer's, the console's) trust its
+// certificate: a log record still reaches storage and the console.
+func TestClickHouseOverTLS(t *testing.T) {
+	pki := listenertest.NewPKI(t)
+	cfg := testConfig(t, "allinone_tls")
+	cfg.ClickHouse.HTTP.TLS = pki.ServerTLS(false)
+	dir := t.TempDir()
+	cfg.Agent.Files = []agent.FileSource{{Name: "apps", Config: tail.Config{Include: []string{filepath.Join(dir, "*.log")}}}}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	p := start(t, ctx, cfg, Settings{})
+	if code, err := listenertest.Get(pki.Client(listenertest.NoCert), "https://"+p.Addrs().ClickHouse+"/ping", ""); err != nil || code != http.StatusOK {
+		t.Errorf("the endpoint over HTTPS: %d %v", code, err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "app.log"), []byte("tls marker\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	polltest.Until(t, "the log record to be stored", time.Minute, func() bool {
+		got, err := p.Store().SearchLogs(ctx, storage.LogQuery{Contains: "tls marker", From: time.Now().Add(-time.Hour), To: time.Now().Add(time.Hour)})
+		return err == nil && len(got) > 0
+	})
+	resp, err := http.Get(p.Addrs().Console + "/api/v1/logs?contains=tls+marker")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || !strings.Contains(string(body), "tls marker") {
+		t.Errorf("the console's logs over the endpoint's TLS: %s %s", resp.Status, body)
 	}
 }

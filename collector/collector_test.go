@@ -1,6 +1,7 @@
 package collector_test
 
 import (
+	"context"
 	"io"
 	"net/http"
 	"os"
@@ -102,5 +103,18 @@ func TestMetricsListenerTLSAndToken(t *testing.T) {
 		url := "https://" + c.HTTPAddr() + path
 		listenertest.CheckBearer(t, pki.Client(listenertest.WithCert), url, "s3cret", http.StatusOK)
 		pki.CheckMutualTLS(t, url, "s3cret", http.StatusOK)
+	}
+}
+
+// The component contract: Shutdown is safe without Start and twice.
+func TestShutdownWithoutStart(t *testing.T) {
+	c, err := collector.New(collectorConfig([]string{"127.0.0.1:9"}), collector.Settings{Store: discardStore{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := c.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown (%d): %v", i, err)
+		}
 	}
 }

@@ -198,3 +198,25 @@ func TestTLSAndToken(t *testing.T) {
 		}
 	}
 }
+
+// The component contract: Shutdown is safe without Start and twice.
+func TestLifecycle(t *testing.T) {
+	r, err := New(Config{}, Settings{Sink: &fakeSink{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown without Start (%d): %v", i, err)
+		}
+	}
+	r = start(t, &fakeSink{})
+	for i := 0; i < 2; i++ {
+		if err := r.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown (%d): %v", i, err)
+		}
+	}
+	if _, err := New(Config{}, Settings{}); err == nil {
+		t.Error("New without a sink")
+	}
+}

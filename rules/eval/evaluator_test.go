@@ -226,3 +226,20 @@ func TestServesAlertsAndMetrics(t *testing.T) {
 		t.Errorf("the alerts API still answers after Shutdown")
 	}
 }
+
+// The component contract: Shutdown is safe without Start and twice, for
+// the evaluator and its notifier.
+func TestShutdownWithoutStart(t *testing.T) {
+	e, err := New(testConfig(t.TempDir()), Settings{FlowMetrics: prometheus.NewRegistry()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := e.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown (%d): %v", i, err)
+		}
+	}
+	if e.URL() != "" {
+		t.Errorf("an evaluator never started serves at %q", e.URL())
+	}
+}

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
@@ -98,5 +99,25 @@ func TestBrokerServesAGivenListener(t *testing.T) {
 	defer conn.Close()
 	if _, err := conn.ReadPartitions(kafkawire.DefaultSpansTopic); err != nil {
 		t.Fatalf("metadata through the given listener: %v", err)
+	}
+}
+
+// The component contract: Shutdown is safe without Start and twice, for
+// the broker in this process and in a child.
+func TestShutdownWithoutStart(t *testing.T) {
+	b, err := kafkabroker.New(kafkabroker.Config{Addr: "127.0.0.1:0"}, component.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := kafkabroker.NewProcess(kafkabroker.Config{Addr: "127.0.0.1:0"}, nil, component.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []component.Component{b, p} {
+		for i := 0; i < 2; i++ {
+			if err := c.Shutdown(context.Background()); err != nil {
+				t.Errorf("%T Shutdown (%d): %v", c, i, err)
+			}
+		}
 	}
 }
