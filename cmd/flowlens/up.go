@@ -20,6 +20,7 @@ import (
 	"github.com/flowlens/flowlens/allinone"
 	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest"
 )
 
@@ -198,17 +199,26 @@ func runUp(ctx context.Context, cfg allinone.Config, set allinone.Settings, demo
 // printUp says where everything listens.
 func printUp(out io.Writer, p *allinone.Pipeline, demo bool, demoRate float64) {
 	cfg, a := p.Config(), p.Addrs()
+	// base is addr's URL on a listener of l (https with its TLS)
+	base := func(l listener.Config, addr string) string {
+		if l.TLS.On() {
+			return "https://" + addr
+		}
+		return "http://" + addr
+	}
+	graph := base(cfg.Flowgraph.HTTP, a.Flowgraph)
 	fmt.Fprintf(out, `
 flowlens is up, data in %s
 
-  ClickHouse HTTP   http://%s      (Grafana's ClickHouse data source, curl, clickhouse-go;
+  ClickHouse HTTP   %s      (Grafana's ClickHouse data source, curl, clickhouse-go;
                     users reader, writer, admin: passwords in %s)
   Kafka             %v
   OTLP (agent)      grpc %s   http %s
-  flow graph API    http://%s/api/v1/graph   metrics http://%s/metrics
-`, cfg.DataDir, a.ClickHouse, p.CredentialsPath(), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, a.Flowgraph, a.Flowgraph)
+  flow graph API    %s/api/v1/graph   metrics %s/metrics
+`, cfg.DataDir, base(cfg.ClickHouse.HTTP, a.ClickHouse), p.CredentialsPath(), a.Kafka, a.AgentOTLP.GRPC, a.AgentOTLP.HTTP, graph, graph)
 	if a.Alerts != "" {
-		fmt.Fprintf(out, "  alerts API        http://%s/api/v1/alerts   (%s alerts --url http://%s)\n", a.Alerts, os.Args[0], a.Alerts)
+		alerts := base(cfg.Rules.HTTP, a.Alerts)
+		fmt.Fprintf(out, "  alerts API        %s/api/v1/alerts   (%s alerts --url %s)\n", alerts, os.Args[0], alerts)
 	}
 	if a.Console != "" {
 		fmt.Fprintf(out, "  web console       %s   (flow map, traces, logs, alerts)\n", a.Console)
@@ -218,9 +228,9 @@ flowlens is up, data in %s
 Try, in another terminal:
   %[1]s spans --service checkout --limit 5
   %[1]s trace <trace-id from the spans>
-  %[1]s graph --since 5m --api http://%[2]s
-  curl -u reader:PASSWORD 'http://%[3]s/?query=SELECT+ServiceName,count()+FROM+%[4]s.otel_traces+GROUP+BY+1'
-`, self, a.Flowgraph, a.ClickHouse, cfg.Storage.Database)
+  %[1]s graph --since 5m --api %[2]s
+  curl -u reader:PASSWORD '%[3]s/?query=SELECT+ServiceName,count()+FROM+%[4]s.otel_traces+GROUP+BY+1'
+`, self, graph, base(cfg.ClickHouse.HTTP, a.ClickHouse), cfg.Storage.Database)
 	if !demo {
 		fmt.Fprintf(out, "\nSend OTLP to the agent; Ctrl-C stops everything cleanly.\n")
 		return
