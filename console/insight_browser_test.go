@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/console"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -197,7 +197,7 @@ func historyConsole(t *testing.T) (base string, from, to time.Time) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { reader.Close() })
-	c, err := console.New(console.Config{Listen: "127.0.0.1:0"}, console.Settings{Store: reader, Logger: zap.NewNop()})
+	c, err := console.New(console.Config{HTTP: listener.Config{Listen: "127.0.0.1:0"}}, console.Settings{Store: reader})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/conformance"
 	"github.com/flowlens/flowlens/conformance/policy"
-	"github.com/flowlens/flowlens/internal/chserver"
+	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/query"
 )
 
