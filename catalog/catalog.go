@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlens/flowlens/conformance/policy"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -138,8 +139,8 @@ type Observed struct {
 	Resources  []storage.ServiceResource
 	Topics     []storage.ServiceTopic
 	Callers    []storage.OperationCaller
-	Edges      []storage.EdgeAggregate
-	Seen       []storage.EdgeAggregate
+	Edges      []flowmodel.EdgeAggregate
+	Seen       []flowmodel.EdgeAggregate
 }
 
 // Read reads what the request's window shows, in parallel, and builds
@@ -340,18 +341,18 @@ func Build(req Request, o Observed) Catalog {
 			continue // the user, or a virtual caller
 		}
 		conn := e.ConnectionType
-		if conn == storage.ConnectionVirtual && by[e.Server] != nil && by[e.Server].Kind == KindService {
+		if conn == flowmodel.ConnectionVirtual && by[e.Server] != nil && by[e.Server].Kind == KindService {
 			// calls refused (an open breaker) or lost on the way to a
 			// service that records spans: calls to it all the same
-			conn = storage.ConnectionUnset
+			conn = flowmodel.ConnectionUnset
 		}
 		call := Call{Service: e.Server, ConnectionType: conn, Calls: e.Requests, Rate: rate(e.Requests), Failed: e.Failed}
 		switch conn {
-		case storage.ConnectionMessaging:
+		case flowmodel.ConnectionMessaging:
 			call.Via = sharedTopic(caller, by[e.Server])
 			call.Protocol = clientProtocol[[2]string{e.Client, call.Via}]
 			call.Operations = calledOps[[2]string{e.Client, e.Server}]
-		case storage.ConnectionDatabase, storage.ConnectionVirtual:
+		case flowmodel.ConnectionDatabase, flowmodel.ConnectionVirtual:
 			if e.MessagesSent > 0 {
 				continue // messages nobody received: the topic says where they went
 			}
@@ -359,7 +360,7 @@ func Build(req Request, o Observed) Catalog {
 			call.Protocol = clientProtocol[[2]string{e.Client, e.Server}]
 			if by[e.Server] == nil {
 				kind := KindExternal
-				if e.ConnectionType == storage.ConnectionDatabase {
+				if e.ConnectionType == flowmodel.ConnectionDatabase {
 					kind = KindDatabase
 				}
 				get(e.Server, kind)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/flowlens/flowlens/catalog"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/loadtest/topology"
@@ -255,7 +256,7 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 				if op == "" {
 					op = "query"
 				}
-				addCall(caller, catalog.Call{Service: to.Name, ConnectionType: storage.ConnectionDatabase, Operations: []string{op}, Protocol: to.Database.System})
+				addCall(caller, catalog.Call{Service: to.Name, ConnectionType: flowmodel.ConnectionDatabase, Operations: []string{op}, Protocol: to.Database.System})
 				proto(svc, to.Database.System)
 				proto(to.Name, to.Database.System)
 				db := get(to.Name)
@@ -268,7 +269,7 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 					op = "call"
 				}
 				p := httpName(op)
-				addCall(caller, catalog.Call{Service: to.Name, ConnectionType: storage.ConnectionVirtual, Operations: []string{op}, Protocol: p})
+				addCall(caller, catalog.Call{Service: to.Name, ConnectionType: flowmodel.ConnectionVirtual, Operations: []string{op}, Protocol: p})
 				proto(svc, p)
 				proto(to.Name, p)
 				ext := get(to.Name)
@@ -283,7 +284,7 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 					ce := top.Service(cons.Service).Endpoint(cons.Endpoint)
 					addTopic(cons.Service, catalog.Topic{Name: q.Destination, System: q.System, Consumes: true})
 					served(cons.Service, ce.Name, catalog.OpConsumer, q.System, catalog.Caller{Service: svc, Via: q.Destination})
-					addCall(caller, catalog.Call{Service: cons.Service, ConnectionType: storage.ConnectionMessaging, Protocol: q.System, Via: q.Destination,
+					addCall(caller, catalog.Call{Service: cons.Service, ConnectionType: flowmodel.ConnectionMessaging, Protocol: q.System, Via: q.Destination,
 						Operations: []string{ce.Name}})
 					visit(cons.Service, ce.Name)
 				}

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/flowlens/flowlens/conformance/policy"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -127,7 +128,7 @@ func Read(ctx context.Context, st *storage.Store, req Request) (Report, error) {
 	}
 	var (
 		logs  []storage.LogFieldCounts
-		edges []storage.EdgeAggregate
+		edges []flowmodel.EdgeAggregate
 	)
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() (err error) {
@@ -147,7 +148,7 @@ func Read(ctx context.Context, st *storage.Store, req Request) (Report, error) {
 // Build is the report of req from the window's log field counts and
 // edges: the calls of each edge are judged as the analyzer's metrics
 // judge them (policy.EdgeCalls).
-func Build(req Request, logs []storage.LogFieldCounts, edges []storage.EdgeAggregate) Report {
+func Build(req Request, logs []storage.LogFieldCounts, edges []flowmodel.EdgeAggregate) Report {
 	if req.Target <= 0 {
 		req.Target = DefaultTarget
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/flowgraph/pairing"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 )
@@ -377,7 +378,7 @@ func (a *Analyzer) Stats() Stats {
 
 type edgeID struct {
 	client, server, dest string
-	conn                 edges.ConnType
+	conn                 flowmodel.ConnType
 }
 
 // Edges returns the cumulative counters of every edge, merged over shards

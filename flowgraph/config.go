@@ -11,9 +11,9 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/listener"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // Config is the flow analyzer's configuration (`flowlens flowgraph --config`).
@@ -211,7 +211,7 @@ func (c *Config) Validate() error {
 	}
 	// flow_edges stores buckets by the minute: a finer bucket would be
 	// merged into its minute without a word
-	if c.Rollup.Bucket < storage.EdgeBucket || c.Rollup.Bucket%storage.EdgeBucket != 0 || time.Hour%c.Rollup.Bucket != 0 {
+	if c.Rollup.Bucket < flowmodel.BucketWidth || c.Rollup.Bucket%flowmodel.BucketWidth != 0 || time.Hour%c.Rollup.Bucket != 0 {
 		errs = append(errs, config.Errorf("rollup.bucket", "%s: want whole minutes that divide an hour (1m, 2m, 5m, 10m, 15m, 30m, 1h): flow_edges keeps one row per edge and minute at the finest",
 			c.Rollup.Bucket))
 	}

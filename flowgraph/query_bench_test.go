@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 func indexSums(col string, n int) string {
@@ -43,8 +43,8 @@ func BenchmarkGraphQuery24h(b *testing.B) {
 		seen[p] = true
 		pairs = append(pairs, p)
 	}
-	hist := func(bounds []time.Duration) storage.Histogram {
-		h := storage.NewHistogram(bounds)
+	hist := func(bounds []time.Duration) flowmodel.Histogram {
+		h := flowmodel.NewHistogram(bounds)
 		for i := range h.Counts {
 			h.Counts[i] = uint64(r.IntN(20))
 		}
@@ -52,11 +52,11 @@ func BenchmarkGraphQuery24h(b *testing.B) {
 		return h
 	}
 	t0 := time.Now()
-	rows := make([]storage.EdgeRollup, 0, 60*edgesN)
+	rows := make([]flowmodel.EdgeRollup, 0, 60*edgesN)
 	for m := 0; m < minutes; m++ {
 		for _, p := range pairs {
-			rows = append(rows, storage.EdgeRollup{Bucket: start.Add(time.Duration(m) * time.Minute), Client: p.c, Server: p.s,
-				Requests: 100, Failed: uint64(r.IntN(3)), ServerLatency: hist(storage.LatencyBounds), ClientLatency: hist(storage.LatencyBounds),
+			rows = append(rows, flowmodel.EdgeRollup{Bucket: start.Add(time.Duration(m) * time.Minute), Client: p.c, Server: p.s,
+				Requests: 100, Failed: uint64(r.IntN(3)), ServerLatency: hist(flowmodel.LatencyBounds), ClientLatency: hist(flowmodel.LatencyBounds),
 				Retries: uint64(r.IntN(2))})
 		}
 		if len(rows) >= 60*edgesN || m == minutes-1 {
@@ -88,7 +88,7 @@ func BenchmarkGraphQuery24h(b *testing.B) {
 		"counters-only":      `SELECT Client, Server, ConnectionType, sum(Requests), sum(Failed) FROM ` + tbl + ` GROUP BY Client, Server, ConnectionType`,
 		"one-array":          `SELECT Client, Server, ConnectionType, sum(Requests), sumForEach(ServerLatencyBuckets) FROM ` + tbl + ` GROUP BY Client, Server, ConnectionType`,
 		"count":              `SELECT count() FROM ` + tbl + ``,
-		"one-array-by-index": `SELECT Client, Server, ConnectionType, sum(Requests), ` + indexSums("ServerLatencyBuckets", len(storage.LatencyBounds)+1) + ` FROM ` + tbl + ` GROUP BY Client, Server, ConnectionType`,
+		"one-array-by-index": `SELECT Client, Server, ConnectionType, sum(Requests), ` + indexSums("ServerLatencyBuckets", len(flowmodel.LatencyBounds)+1) + ` FROM ` + tbl + ` GROUP BY Client, Server, ConnectionType`,
 		"one-array-sumMap":   `SELECT Client, Server, ConnectionType, sum(Requests), sumMap(arrayEnumerate(ServerLatencyBuckets), ServerLatencyBuckets) FROM ` + tbl + ` GROUP BY Client, Server, ConnectionType`,
 	} {
 		b.Run(name, func(b *testing.B) {

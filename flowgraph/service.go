@@ -9,13 +9,14 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/kafkain"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/flowgraph/pairing"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
-	"github.com/flowlens/flowlens/storage"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"go.uber.org/zap"
 )
@@ -23,8 +24,8 @@ import (
 // Store is the storage the service writes rollups to and reads graphs from;
 // *storage.Store implements it.
 type Store interface {
-	InsertEdgeRollups(ctx context.Context, rows []storage.EdgeRollup, dedupToken string) error
-	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]storage.EdgeAggregate, error)
+	InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRollup, dedupToken string) error
+	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]flowmodel.EdgeAggregate, error)
 }
 
 // Settings are the service's dependencies. Its metrics are registered on
@@ -125,15 +126,15 @@ func New(cfg Config, set Settings) (*Service, error) {
 
 // WithUnflushed implements api.Unflushed: fn gets the rollup rows this
 // analyzer has counted and not stored yet, while no flush runs.
-func (s *Service) WithUnflushed(fn func(rows []storage.EdgeRollup)) {
-	s.flusher.Hold(func(pending []storage.EdgeRollup) {
-		fn(append(pending, rollup.Rows(s.analyzer.PendingRollups())...))
+func (s *Service) WithUnflushed(fn func(rows []flowmodel.EdgeRollup)) {
+	s.flusher.Hold(func(pending []flowmodel.EdgeRollup) {
+		fn(append(pending, edges.Rows(s.analyzer.PendingRollups())...))
 	})
 }
 
 type discard struct{}
 
-func (discard) InsertEdgeRollups(context.Context, []storage.EdgeRollup, string) error { return nil }
+func (discard) InsertEdgeRollups(context.Context, []flowmodel.EdgeRollup, string) error { return nil }
 
 // Assigned is the number of Kafka partitions this instance consumes now.
 func (s *Service) Assigned() int {

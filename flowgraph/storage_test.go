@@ -12,6 +12,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -43,7 +44,7 @@ type brokenAfterInsert struct {
 	tokens []string
 }
 
-func (w *brokenAfterInsert) InsertEdgeRollups(ctx context.Context, rows []storage.EdgeRollup, token string) error {
+func (w *brokenAfterInsert) InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRollup, token string) error {
 	w.calls++
 	w.tokens = append(w.tokens, token)
 	if err := w.Writer.InsertEdgeRollups(ctx, rows, token); err != nil {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -170,7 +171,7 @@ func ConnMatches(conn, filter string) bool {
 	case "":
 		return true
 	case "unset":
-		return conn == storage.ConnectionUnset
+		return conn == flowmodel.ConnectionUnset
 	}
 	return conn == filter
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -65,11 +66,11 @@ var metricSpecs = map[string]metricSpec{
 // over maxPoints, at least a bucket, in whole buckets; a step over an hour
 // is whole hours, so that the hourly tier serves it.
 func Step(from, to time.Time, interval time.Duration, maxPoints int64) time.Duration {
-	step := max(interval, storage.EdgeBucket)
+	step := max(interval, flowmodel.BucketWidth)
 	if maxPoints > 0 {
 		step = max(step, to.Sub(from)/time.Duration(maxPoints))
 	}
-	round := storage.EdgeBucket
+	round := flowmodel.BucketWidth
 	if step > time.Hour {
 		round = time.Hour
 	}
@@ -92,8 +93,8 @@ func (r SeriesRequest) Validate() error {
 	if err := CheckRange(r.From, r.To); err != nil {
 		return err
 	}
-	if r.Step < storage.EdgeBucket || r.Step%storage.EdgeBucket != 0 {
-		return fmt.Errorf("%w: step %s: want whole buckets of %s (see Step)", ErrBadRequest, r.Step, storage.EdgeBucket)
+	if r.Step < flowmodel.BucketWidth || r.Step%flowmodel.BucketWidth != 0 {
+		return fmt.Errorf("%w: step %s: want whole buckets of %s (see Step)", ErrBadRequest, r.Step, flowmodel.BucketWidth)
 	}
 	if r.Metric != "" {
 		if _, ok := metricSpecs[r.Metric]; !ok {
@@ -163,7 +164,7 @@ func (r Reader) EdgeSeries(ctx context.Context, q SeriesRequest) (SeriesSet, err
 			producers = append(producers, p.Client)
 		}
 	}
-	extra := map[time.Time][]storage.EdgeAggregate{}
+	extra := map[time.Time][]flowmodel.EdgeAggregate{}
 	for _, c := range producers {
 		more, err := r.Store.QueryEdgeSeries(ctx, storage.EdgeFilter{Client: c}, q.From, q.To, step)
 		if err != nil {
@@ -175,7 +176,7 @@ func (r Reader) EdgeSeries(ctx context.Context, q SeriesRequest) (SeriesSet, err
 			}
 		}
 	}
-	byTime := map[time.Time][]storage.EdgeAggregate{}
+	byTime := map[time.Time][]flowmodel.EdgeAggregate{}
 	for _, p := range points {
 		byTime[p.Time] = append(byTime[p.Time], p.EdgeAggregate)
 	}

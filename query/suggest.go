@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/rules/suggest"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -33,7 +34,7 @@ func (r SuggestRequest) Validate() error {
 	if w == 0 {
 		w = suggest.DefaultWindow
 	}
-	if w < storage.EdgeBucket || w > time.Hour || w%storage.EdgeBucket != 0 {
+	if w < flowmodel.BucketWidth || w > time.Hour || w%flowmodel.BucketWidth != 0 {
 		return fmt.Errorf("%w: window %s: want whole minutes from 1m to 1h", ErrBadRequest, w)
 	}
 	if n := r.To.Sub(r.From) / w; n < 2 || n > storage.MaxEdgeWindows {

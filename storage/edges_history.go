@@ -6,6 +6,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // EdgeWindow is one edge (client, server, connection type) summed over
@@ -39,7 +41,7 @@ func (s *Store) EdgeWindows(ctx context.Context, from, to time.Time, window time
 	if !to.After(from) {
 		return nil, fmt.Errorf("edge windows: %w: empty time range %s - %s", ErrInvalidQuery, from, to)
 	}
-	if window < EdgeBucket || window > time.Hour || window%EdgeBucket != 0 {
+	if window < flowmodel.BucketWidth || window > time.Hour || window%flowmodel.BucketWidth != 0 {
 		return nil, fmt.Errorf("edge windows: %w: window %s: want whole minutes up to an hour", ErrInvalidQuery, window)
 	}
 	if n := to.Sub(from) / window; n > MaxEdgeWindows {
@@ -63,7 +65,7 @@ FROM (
     )
 )
 ORDER BY T, Client, Server, ConnectionType`
-	rows, err := s.conn.Query(ctx, q, namedParams("from", from.UTC().Truncate(EdgeBucket).Unix(), "to", to.Unix(),
+	rows, err := s.conn.Query(ctx, q, namedParams("from", from.UTC().Truncate(flowmodel.BucketWidth).Unix(), "to", to.Unix(),
 		"step", uint32(window/time.Second))...)
 	if err != nil {
 		return nil, fmt.Errorf("edge windows: %w", err)
@@ -86,12 +88,12 @@ ORDER BY T, Client, Server, ConnectionType`
 // counts in the array column c, interpolated within its bucket as
 // Quantile does (and Prometheus' histogram_quantile); 0 for no counts.
 func p99SQL(c string) string {
-	bounds := make([]string, len(LatencyBounds))
-	for i, b := range LatencyBounds {
+	bounds := make([]string, len(flowmodel.LatencyBounds))
+	for i, b := range flowmodel.LatencyBounds {
 		bounds[i] = strconv.FormatFloat(b.Seconds(), 'g', -1, 64)
 	}
 	b := "[" + strings.Join(bounds, ", ") + "]"
-	last := strconv.Itoa(len(LatencyBounds))
+	last := strconv.Itoa(len(flowmodel.LatencyBounds))
 	rank := "(0.99 * arraySum(" + c + "))"
 	i := "arrayFirstIndex(v -> v >= " + rank + ", arrayCumSum(" + c + "))"
 	lower := "if(" + i + " = 1, 0, " + b + "[" + i + " - 1])"

@@ -4,6 +4,8 @@ import (
 	"math"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // EdgeWindows is the rows summed per window: each edge's calls and
@@ -19,15 +21,15 @@ func TestEdgeWindowsAreTheRowsSums(t *testing.T) {
 	// requests, and messages dropped on the way to orders
 	for m := 0; m < 4*60; m += 3 {
 		b := h0.Add(-time.Hour + time.Duration(m)*time.Minute)
-		refused := EdgeRollup{Bucket: b, Client: "gateway", Server: "checkout", ConnectionType: ConnectionVirtual, Requests: 2,
-			ClientLatency: NewHistogram(LatencyBounds), ServerLatency: NewHistogram(LatencyBounds), Delay: NewHistogram(DelayBounds)}
+		refused := flowmodel.EdgeRollup{Bucket: b, Client: "gateway", Server: "checkout", ConnectionType: flowmodel.ConnectionVirtual, Requests: 2,
+			ClientLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), ServerLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), Delay: flowmodel.NewHistogram(flowmodel.DelayBounds)}
 		refused.ClientLatency.Observe(20 * time.Microsecond)
 		refused.ClientLatency.Observe(3 * time.Second)
-		root := EdgeRollup{Bucket: b, Client: "user", Server: "gateway", Requests: 5,
-			ClientLatency: NewHistogram(LatencyBounds), ServerLatency: NewHistogram(LatencyBounds), Delay: NewHistogram(DelayBounds)}
+		root := flowmodel.EdgeRollup{Bucket: b, Client: "user", Server: "gateway", Requests: 5,
+			ClientLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), ServerLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), Delay: flowmodel.NewHistogram(flowmodel.DelayBounds)}
 		root.ServerLatency.Observe(time.Second)
-		dropped := EdgeRollup{Bucket: b, Client: "checkout", Server: "orders", ConnectionType: ConnectionVirtual, Requests: 1, MessagesSent: 1,
-			ClientLatency: NewHistogram(LatencyBounds), ServerLatency: NewHistogram(LatencyBounds), Delay: NewHistogram(DelayBounds)}
+		dropped := flowmodel.EdgeRollup{Bucket: b, Client: "checkout", Server: "orders", ConnectionType: flowmodel.ConnectionVirtual, Requests: 1, MessagesSent: 1,
+			ClientLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), ServerLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), Delay: flowmodel.NewHistogram(flowmodel.DelayBounds)}
 		dropped.ClientLatency.Observe(time.Millisecond)
 		rows = append(rows, refused, root, dropped)
 	}
@@ -49,25 +51,25 @@ func TestEdgeWindowsAreTheRowsSums(t *testing.T) {
 		client, server string
 	}
 	counts := map[edgeKey][3]uint64{}
-	client, server := map[pairKey]*Histogram{}, map[pairKey]*Histogram{}
+	client, server := map[pairKey]*flowmodel.Histogram{}, map[pairKey]*flowmodel.Histogram{}
 	for _, r := range rows {
-		if r.Bucket.Before(from.Truncate(EdgeBucket)) || !r.Bucket.Before(to) {
+		if r.Bucket.Before(from.Truncate(flowmodel.BucketWidth)) || !r.Bucket.Before(to) {
 			continue
 		}
 		w := r.Bucket.Truncate(window)
 		k := edgeKey{w, r.Client, r.Server, r.ConnectionType}
 		c := counts[k]
 		counts[k] = [3]uint64{c[0] + r.Requests, c[1] + r.MessagesSent, c[2] + r.MessagesReceived}
-		if r.ConnectionType == ConnectionMessaging || r.MessagesSent > 0 || r.MessagesReceived > 0 || r.Client == "user" {
+		if r.ConnectionType == flowmodel.ConnectionMessaging || r.MessagesSent > 0 || r.MessagesReceived > 0 || r.Client == "user" {
 			continue
 		}
 		pk := pairKey{w, r.Client, r.Server}
 		for _, h := range []struct {
-			m map[pairKey]*Histogram
-			h Histogram
+			m map[pairKey]*flowmodel.Histogram
+			h flowmodel.Histogram
 		}{{client, r.ClientLatency}, {server, r.ServerLatency}} {
 			if h.m[pk] == nil {
-				nh := NewHistogram(LatencyBounds)
+				nh := flowmodel.NewHistogram(flowmodel.LatencyBounds)
 				h.m[pk] = &nh
 			}
 			h.m[pk].Merge(h.h)
@@ -84,7 +86,7 @@ func TestEdgeWindowsAreTheRowsSums(t *testing.T) {
 		pk := pairKey{g.Time, g.Client, g.Server}
 		for _, side := range []struct {
 			name  string
-			h     *Histogram
+			h     *flowmodel.Histogram
 			calls uint64
 			p99   float64
 		}{{"client", client[pk], g.ClientCalls, g.ClientP99}, {"server", server[pk], g.ServerCalls, g.ServerP99}} {

@@ -4,6 +4,8 @@ import (
 	"reflect"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // A graph's rates are over the time that has calls: flow_edges rows keep
@@ -15,7 +17,7 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 	ctx := testCtx(t)
 	// a database of the schema before migration 5 (and so without the
 	// tiers of migrations 7 and 8, whose views read the columns), holding one row
-	b0 := time.Now().UTC().Truncate(EdgeBucket).Add(-10 * time.Minute)
+	b0 := time.Now().UTC().Truncate(flowmodel.BucketWidth).Add(-10 * time.Minute)
 	for _, q := range []string{
 		"DROP VIEW " + s.l.Name(EdgesHourlyView),
 		"DROP TABLE " + s.l.Local(EdgesHourlyTable),
@@ -37,12 +39,12 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 	}
 
 	at := func(d time.Duration) time.Time { return b0.Add(d) }
-	rows := []EdgeRollup{
+	rows := []flowmodel.EdgeRollup{
 		{Bucket: at(2 * time.Minute), FirstSeen: at(2*time.Minute + 30*time.Second), LastSeen: at(2*time.Minute + 59*time.Second), Client: "cart", Server: "stock", Requests: 600},
 		{Bucket: at(3 * time.Minute), FirstSeen: at(3 * time.Minute), LastSeen: at(3*time.Minute + 14*time.Second), Client: "cart", Server: "stock", Requests: 300},
 		// a row of breaker transitions alone has no call
-		{Bucket: at(4 * time.Minute), Client: "cart", Server: "stock", Breaker: BreakerCounts{Transitions: 1}},
-		{Bucket: at(4 * time.Minute), Client: "cart", Server: "pay", Breaker: BreakerCounts{Transitions: 1}},
+		{Bucket: at(4 * time.Minute), Client: "cart", Server: "stock", Breaker: flowmodel.BreakerCounts{Transitions: 1}},
+		{Bucket: at(4 * time.Minute), Client: "cart", Server: "pay", Breaker: flowmodel.BreakerCounts{Transitions: 1}},
 	}
 	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
 		t.Fatal(err)
@@ -57,7 +59,7 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 	}
 	for edge, want := range map[string][2]time.Time{
 		"cart>stock": {at(2*time.Minute + 30*time.Second), at(3*time.Minute + 14*time.Second)},
-		"old>db":     {b0, b0.Add(EdgeBucket)},
+		"old>db":     {b0, b0.Add(flowmodel.BucketWidth)},
 		"cart>pay":   {},
 	} {
 		if g := got[edge]; !g[0].Equal(want[0]) || !g[1].Equal(want[1]) {

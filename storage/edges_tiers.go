@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // edgeTier is a resolution edge sums are read at: flow_edges itself, by
@@ -21,7 +23,7 @@ type edgeTier struct {
 // and every unit starts at a multiple of it since the Unix epoch (UTC), so
 // a unit of one tier is whole units of every finer tier.
 var edgeTiers = func() []edgeTier {
-	tiers := []edgeTier{{EdgeBucket, EdgesTable, "Bucket"}, {time.Hour, EdgesHourlyTable, "Hour"}}
+	tiers := []edgeTier{{flowmodel.BucketWidth, EdgesTable, "Bucket"}, {time.Hour, EdgesHourlyTable, "Hour"}}
 	for _, u := range tierUnits {
 		tiers = append(tiers, edgeTier{u, EdgesTiersTable, "Start"})
 	}
@@ -78,7 +80,7 @@ func splitTiers(from, to time.Time, step time.Duration) []tierRead {
 		split(from, lo, n-1)
 		split(hi, to, n-1)
 	}
-	split(from.UTC().Truncate(EdgeBucket), to.UTC(), len(tiers)-1)
+	split(from.UTC().Truncate(flowmodel.BucketWidth), to.UTC(), len(tiers)-1)
 	out := tiers[:0]
 	for _, t := range tiers {
 		if len(t.ranges) > 0 {
@@ -132,13 +134,13 @@ type edgeHistogram struct {
 	bit         Histograms
 	counts, sum string
 	bounds      []time.Duration
-	ofAggregate func(*EdgeAggregate) *Histogram
+	ofAggregate func(*flowmodel.EdgeAggregate) *flowmodel.Histogram
 }
 
 var edgeHistograms = []edgeHistogram{
-	{ServerLatencyHistogram, "ServerLatencyBuckets", "ServerLatencySum", LatencyBounds, func(a *EdgeAggregate) *Histogram { return &a.ServerLatency }},
-	{ClientLatencyHistogram, "ClientLatencyBuckets", "ClientLatencySum", LatencyBounds, func(a *EdgeAggregate) *Histogram { return &a.ClientLatency }},
-	{DelayHistogram, "DelayBuckets", "DelaySum", DelayBounds, func(a *EdgeAggregate) *Histogram { return &a.Delay }},
+	{ServerLatencyHistogram, "ServerLatencyBuckets", "ServerLatencySum", flowmodel.LatencyBounds, func(a *flowmodel.EdgeAggregate) *flowmodel.Histogram { return &a.ServerLatency }},
+	{ClientLatencyHistogram, "ClientLatencyBuckets", "ClientLatencySum", flowmodel.LatencyBounds, func(a *flowmodel.EdgeAggregate) *flowmodel.Histogram { return &a.ClientLatency }},
+	{DelayHistogram, "DelayBuckets", "DelaySum", flowmodel.DelayBounds, func(a *flowmodel.EdgeAggregate) *flowmodel.Histogram { return &a.Delay }},
 }
 
 // edgeAggregates sums the edges f selects over [from, to), per step (0: one
@@ -235,10 +237,10 @@ ORDER BY T, Client, Server, ConnectionType`
 		dest   = make([]any, 0, len(cols))
 	)
 	for rows.Next() {
-		p := EdgePoint{EdgeAggregate: EdgeAggregate{
-			ServerLatency: Histogram{Bounds: LatencyBounds},
-			ClientLatency: Histogram{Bounds: LatencyBounds},
-			Delay:         Histogram{Bounds: DelayBounds},
+		p := EdgePoint{EdgeAggregate: flowmodel.EdgeAggregate{
+			ServerLatency: flowmodel.Histogram{Bounds: flowmodel.LatencyBounds},
+			ClientLatency: flowmodel.Histogram{Bounds: flowmodel.LatencyBounds},
+			Delay:         flowmodel.Histogram{Bounds: flowmodel.DelayBounds},
 		}}
 		e := &p.EdgeAggregate
 		dest = append(dest[:0], &p.Time, &e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed, &e.MessagesSent, &e.MessagesReceived,

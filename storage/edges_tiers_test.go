@@ -7,33 +7,35 @@ import (
 	"sort"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // tierRows are rollups of three edges, one row per edge per minute over
 // hours h0-1 .. h0+3 (one edge only every other minute), with histograms
 // and breaker counts that differ per minute so that a wrong sum shows.
-func tierRows(h0 time.Time) []EdgeRollup { return edgeRowsOver(h0.Add(-time.Hour), 4*60) }
+func tierRows(h0 time.Time) []flowmodel.EdgeRollup { return edgeRowsOver(h0.Add(-time.Hour), 4*60) }
 
 // edgeRowsOver are tierRows' rows for the minutes from start on.
-func edgeRowsOver(start time.Time, minutes int) []EdgeRollup {
-	var rows []EdgeRollup
+func edgeRowsOver(start time.Time, minutes int) []flowmodel.EdgeRollup {
+	var rows []flowmodel.EdgeRollup
 	for m := 0; m < minutes; m++ {
 		b := start.Add(time.Duration(m) * time.Minute)
-		for i, e := range [][3]string{{"gateway", "checkout", ""}, {"checkout", "fulfilment", ConnectionMessaging}, {"checkout", "orders_db", ConnectionDatabase}} {
+		for i, e := range [][3]string{{"gateway", "checkout", ""}, {"checkout", "fulfilment", flowmodel.ConnectionMessaging}, {"checkout", "orders_db", flowmodel.ConnectionDatabase}} {
 			if i == 2 && m%2 == 1 {
 				continue
 			}
-			r := EdgeRollup{Bucket: b, Client: e[0], Server: e[1], ConnectionType: e[2],
+			r := flowmodel.EdgeRollup{Bucket: b, Client: e[0], Server: e[1], ConnectionType: e[2],
 				FirstSeen: b.Add(time.Duration(m%30) * time.Second), LastSeen: b.Add(time.Duration(30+m%20) * time.Second),
 				Requests: uint64(10 + m%7 + i), Failed: uint64(m % 3),
-				ServerLatency: NewHistogram(LatencyBounds), ClientLatency: NewHistogram(LatencyBounds), Delay: NewHistogram(DelayBounds),
+				ServerLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), ClientLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), Delay: flowmodel.NewHistogram(flowmodel.DelayBounds),
 				Retries: uint64(m % 2), Unpaired: uint64(m % 5 / 4),
-				Breaker: BreakerCounts{Closed: uint64(m % 4), Open: uint64(m % 3 / 2), HalfOpen: uint64(m % 11 / 10), Transitions: uint64(m % 13 / 12)}}
+				Breaker: flowmodel.BreakerCounts{Closed: uint64(m % 4), Open: uint64(m % 3 / 2), HalfOpen: uint64(m % 11 / 10), Transitions: uint64(m % 13 / 12)}}
 			for k := 0; k < int(r.Requests); k++ {
 				r.ServerLatency.Observe(time.Duration(1+(m*k+i)%900) * time.Millisecond)
 				r.ClientLatency.Observe(time.Duration(2+(m*k+i)%950) * time.Millisecond)
 			}
-			if e[2] == ConnectionMessaging {
+			if e[2] == flowmodel.ConnectionMessaging {
 				r.MessagesSent, r.MessagesReceived = r.Requests+1, r.Requests
 				r.Delay.Observe(time.Duration(m) * time.Second)
 			}
@@ -41,8 +43,8 @@ func edgeRowsOver(start time.Time, minutes int) []EdgeRollup {
 		}
 		if m%60 == 5 {
 			// breaker changes alone: no call, so no first or last call
-			rows = append(rows, EdgeRollup{Bucket: b, Client: "gateway", Server: "checkout",
-				Breaker: BreakerCounts{Transitions: 1}})
+			rows = append(rows, flowmodel.EdgeRollup{Bucket: b, Client: "gateway", Server: "checkout",
+				Breaker: flowmodel.BreakerCounts{Transitions: 1}})
 		}
 	}
 	return rows
@@ -50,26 +52,15 @@ func edgeRowsOver(start time.Time, minutes int) []EdgeRollup {
 
 // sumRows is what a reader must return for [from, to): the rows' sums per
 // edge, computed here without the engine.
-func sumRows(rows []EdgeRollup, from, to time.Time) map[string]EdgeAggregate {
-	out := map[string]EdgeAggregate{}
-	from = from.Truncate(EdgeBucket)
-	for _, r := range rows {
-		if r.Bucket.Before(from) || !r.Bucket.Before(to) {
-			continue
-		}
-		k := r.Client + ">" + r.Server + "|" + r.ConnectionType
-		a, ok := out[k]
-		if !ok {
-			a = EdgeAggregate{Client: r.Client, Server: r.Server, ConnectionType: r.ConnectionType,
-				ServerLatency: NewHistogram(LatencyBounds), ClientLatency: NewHistogram(LatencyBounds), Delay: NewHistogram(DelayBounds)}
-		}
-		a.AddRow(&r)
-		out[k] = a
+func sumRows(rows []flowmodel.EdgeRollup, from, to time.Time) map[string]flowmodel.EdgeAggregate {
+	out := map[string]flowmodel.EdgeAggregate{}
+	for _, a := range flowmodel.SumRows(nil, flowmodel.RowsIn(rows, from, to), "") {
+		out[a.Client+">"+a.Server+"|"+a.ConnectionType] = a
 	}
 	return out
 }
 
-func checkAggregates(t *testing.T, what string, got []EdgeAggregate, want map[string]EdgeAggregate) {
+func checkAggregates(t *testing.T, what string, got []flowmodel.EdgeAggregate, want map[string]flowmodel.EdgeAggregate) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Errorf("%s: %d edges, want %d", what, len(got), len(want))
@@ -82,7 +73,7 @@ func checkAggregates(t *testing.T, what string, got []EdgeAggregate, want map[st
 			continue
 		}
 		// float sums are added in another order by the engine
-		for _, h := range []*Histogram{&g.ServerLatency, &g.ClientLatency, &g.Delay, &w.ServerLatency, &w.ClientLatency, &w.Delay} {
+		for _, h := range []*flowmodel.Histogram{&g.ServerLatency, &g.ClientLatency, &g.Delay, &w.ServerLatency, &w.ClientLatency, &w.Delay} {
 			h.Sum = float64(int64(h.Sum*1e6+0.5)) / 1e6
 		}
 		if !g.FirstSeen.Equal(w.FirstSeen) || !g.LastSeen.Equal(w.LastSeen) {
@@ -129,7 +120,7 @@ func TestQueryEdgesTiersAreExact(t *testing.T) {
 	}
 	want := sumRows(rows, from, to)
 	for k, w := range want {
-		w.Delay = Histogram{Bounds: DelayBounds}
+		w.Delay = flowmodel.Histogram{Bounds: flowmodel.DelayBounds}
 		want[k] = w
 	}
 	checkAggregates(t, "latency histograms only", sums, want)
@@ -247,7 +238,7 @@ func TestHourlyTierMigrationBackfills(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	checkAggregates(t, "backfilled hourly tier", got, sumRows(append(append([]EdgeRollup{}, rows...), more...), from, to))
+	checkAggregates(t, "backfilled hourly tier", got, sumRows(append(append([]flowmodel.EdgeRollup{}, rows...), more...), from, to))
 }
 
 // QueryEdgeSeries gives each step the sums of its buckets, for steps of
@@ -267,7 +258,7 @@ func TestQueryEdgeSeries(t *testing.T) {
 	}{
 		{time.Minute, EdgeFilter{Client: "gateway", Server: "checkout"}},
 		{10 * time.Minute, EdgeFilter{Service: "checkout"}},
-		{7 * time.Minute, EdgeFilter{ConnectionType: ConnectionDatabase}},
+		{7 * time.Minute, EdgeFilter{ConnectionType: flowmodel.ConnectionDatabase}},
 		{time.Hour, EdgeFilter{}},
 		{2 * time.Hour, EdgeFilter{Client: "checkout"}},
 		{20 * time.Minute, EdgeFilter{}}, // the 10-minute tier
@@ -280,7 +271,7 @@ func TestQueryEdgeSeries(t *testing.T) {
 				t.Fatal(err)
 			}
 			step := (tc.step + time.Minute - 1) / time.Minute * time.Minute
-			var sel []EdgeRollup
+			var sel []flowmodel.EdgeRollup
 			for _, r := range rows {
 				if (tc.f.Client == "" || r.Client == tc.f.Client) && (tc.f.Server == "" || r.Server == tc.f.Server) &&
 					(tc.f.ConnectionType == "" || r.ConnectionType == tc.f.ConnectionType) &&
@@ -288,7 +279,7 @@ func TestQueryEdgeSeries(t *testing.T) {
 					sel = append(sel, r)
 				}
 			}
-			byTime := map[time.Time][]EdgeAggregate{}
+			byTime := map[time.Time][]flowmodel.EdgeAggregate{}
 			for _, p := range got {
 				if p.Time.Unix()%int64(step/time.Second) != 0 {
 					t.Fatalf("point at %s is not on a step boundary", p.Time)
@@ -380,7 +371,7 @@ func TestSplitTiersCoversEveryBucketOnce(t *testing.T) {
 				all = append(all, tr.ranges...)
 			}
 			sort.Slice(all, func(i, j int) bool { return all[i].from.Before(all[j].from) })
-			at := from.Truncate(EdgeBucket)
+			at := from.Truncate(flowmodel.BucketWidth)
 			for _, rg := range all {
 				if !rg.from.Equal(at) || !rg.to.After(rg.from) {
 					t.Fatalf("[%s, %s) step %s: gap or overlap at %s: %+v", from, to, step, at, all)
@@ -424,7 +415,7 @@ func TestTiersMigrationBackfillsEveryDay(t *testing.T) {
 	if err := s.InsertEdgeRollups(ctx, more, ""); err != nil {
 		t.Fatal(err)
 	}
-	all := append(append([]EdgeRollup{}, rows...), more...)
+	all := append(append([]flowmodel.EdgeRollup{}, rows...), more...)
 	if err := s.conn.Exec(ctx, "TRUNCATE TABLE "+s.l.Name(EdgesTable)); err != nil {
 		t.Fatal(err)
 	}

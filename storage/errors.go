@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // Sentinels for rejected records (see SpanRows.AppendTraces) and bad queries.
@@ -19,8 +20,10 @@ var (
 	ErrAttributeTooLarge = errors.New("attribute value too large")
 	// ErrInvalidTraceID: not 32 hex digits, or all zeros.
 	ErrInvalidTraceID = errors.New("invalid trace ID")
-	// ErrInvalidQuery: a search filter that cannot be run (the message says which).
-	ErrInvalidQuery = errors.New("invalid query")
+	// ErrInvalidQuery: a search filter that cannot be run (the message says
+	// which). It is the flow model's sentinel, so the flow analyzer's API
+	// tells a bad edge query apart without importing storage.
+	ErrInvalidQuery = flowmodel.ErrInvalidQuery
 	// ErrTraceNotFound: GetTrace found neither spans nor logs.
 	ErrTraceNotFound = errors.New("trace not found")
 )

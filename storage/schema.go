@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/template"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // Table names. In cluster mode these are Distributed tables over
@@ -392,7 +394,7 @@ const noCall = "toDateTime64(4102444800, 3, 'UTC')"
 // for the views, the backfills and the reader.
 var callSeenExprs = [2]string{
 	"if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), " + noCall + ")",
-	"if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + " + strconv.Itoa(int(EdgeBucket/time.Second)) + ", 3)), toDateTime64(0, 3, 'UTC'))",
+	"if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + " + strconv.Itoa(int(flowmodel.BucketWidth/time.Second)) + ", 3)), toDateTime64(0, 3, 'UTC'))",
 }
 
 // edgeSumsSelect turns rows of flow_edges (source) into partial sums per

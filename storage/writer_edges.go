@@ -4,52 +4,9 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
-
-// Connection types of an edge, as in the OTel servicegraph connector.
-const (
-	ConnectionUnset     = ""
-	ConnectionVirtual   = "virtual_node"
-	ConnectionMessaging = "messaging_system"
-	ConnectionDatabase  = "database"
-)
-
-// EdgeRollup is one partial aggregate for one edge in one time bucket, as an
-// analyzer instance flushes it. Several instances may insert rows for the
-// same (Bucket, Client, Server, ConnectionType): readers sum them.
-type EdgeRollup struct {
-	Bucket         time.Time // start of the bucket (truncated to EdgeBucket, UTC)
-	Client         string
-	Server         string
-	ConnectionType string
-	Requests       uint64
-	Failed         uint64
-	// ServerLatency and ClientLatency have LatencyBounds; Delay (producer
-	// to consumer, messaging edges) has DelayBounds. An empty Counts slice
-	// stores an all-zero histogram.
-	ServerLatency    Histogram
-	ClientLatency    Histogram
-	MessagesSent     uint64
-	MessagesReceived uint64
-	Delay            Histogram
-	Retries          uint64
-	// Unpaired counts spans of this edge whose other side never arrived.
-	Unpaired uint64
-	// Breaker counts requests by the state of the client's circuit breaker
-	// toward the server, and the state changes seen in the bucket.
-	Breaker BreakerCounts
-	// FirstSeen and LastSeen are the start times of the first and the last
-	// call the row counts (zero: none, as in a row of breaker transitions).
-	FirstSeen, LastSeen time.Time
-}
-
-// BreakerCounts are circuit-breaker observations on an edge.
-type BreakerCounts struct {
-	Closed      uint64 `json:"closed"`
-	Open        uint64 `json:"open"`
-	HalfOpen    uint64 `json:"half_open"`
-	Transitions uint64 `json:"transitions"`
-}
 
 var edgeColumns = []string{
 	"Bucket", "FirstSeen", "LastSeen", "Client", "Server", "ConnectionType", "Requests", "Failed",
@@ -73,7 +30,7 @@ func fixedCounts(c []uint64, n int) ([]uint64, error) {
 // InsertEdgeRollups stores rows in one INSERT. A non-empty dedupToken makes a
 // re-sent flush be stored once; without one, rows are never deduplicated
 // (two instances may legitimately send identical partial aggregates).
-func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupToken string) error {
+func (s *Store) InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRollup, dedupToken string) error {
 	if len(rows) == 0 {
 		return nil
 	}
@@ -89,11 +46,11 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []EdgeRollup, dedupT
 		retries, unpaired    = make([]uint64, n), make([]uint64, n)
 		bClosed, bOpen       = make([]uint64, n), make([]uint64, n)
 		bHalf, bTrans        = make([]uint64, n), make([]uint64, n)
-		nLat, nDel           = len(LatencyBounds) + 1, len(DelayBounds) + 1
+		nLat, nDel           = len(flowmodel.LatencyBounds) + 1, len(flowmodel.DelayBounds) + 1
 		err                  error
 	)
 	for i, r := range rows {
-		bucket[i] = r.Bucket.UTC().Truncate(EdgeBucket)
+		bucket[i] = r.Bucket.UTC().Truncate(flowmodel.BucketWidth)
 		first[i], last[i] = orEpoch(r.FirstSeen), orEpoch(r.LastSeen)
 		client[i], server[i], conn[i] = r.Client, r.Server, r.ConnectionType
 		requests[i], failed[i] = r.Requests, r.Failed
@@ -135,59 +92,11 @@ func unlessEpoch(t time.Time) time.Time {
 	return t.UTC()
 }
 
-// EdgeAggregate is one edge summed over a time range.
-type EdgeAggregate struct {
-	Client           string        `json:"client"`
-	Server           string        `json:"server"`
-	ConnectionType   string        `json:"connection_type"`
-	Requests         uint64        `json:"requests"`
-	Failed           uint64        `json:"failed"`
-	ServerLatency    Histogram     `json:"server_latency"`
-	ClientLatency    Histogram     `json:"client_latency"`
-	MessagesSent     uint64        `json:"messages_sent"`
-	MessagesReceived uint64        `json:"messages_received"`
-	Delay            Histogram     `json:"delay"`
-	Retries          uint64        `json:"retries"`
-	Unpaired         uint64        `json:"unpaired"`
-	Breaker          BreakerCounts `json:"breaker"`
-	// FirstSeen and LastSeen are the start times of the first and the last
-	// call counted (for rows stored before they were recorded: their
-	// bucket's bounds); zero when there was no call.
-	FirstSeen time.Time `json:"first_seen"`
-	LastSeen  time.Time `json:"last_seen"`
-}
-
-// AddRow adds a rollup row of the same edge into a, as QueryEdges sums
-// stored rows (for rows not stored yet).
-func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
-	if r.Requests > 0 {
-		if a.Requests == 0 || r.FirstSeen.Before(a.FirstSeen) {
-			a.FirstSeen = r.FirstSeen
-		}
-		if a.Requests == 0 || r.LastSeen.After(a.LastSeen) {
-			a.LastSeen = r.LastSeen
-		}
-	}
-	a.Requests += r.Requests
-	a.Failed += r.Failed
-	a.ServerLatency.Merge(r.ServerLatency)
-	a.ClientLatency.Merge(r.ClientLatency)
-	a.MessagesSent += r.MessagesSent
-	a.MessagesReceived += r.MessagesReceived
-	a.Delay.Merge(r.Delay)
-	a.Retries += r.Retries
-	a.Unpaired += r.Unpaired
-	a.Breaker.Closed += r.Breaker.Closed
-	a.Breaker.Open += r.Breaker.Open
-	a.Breaker.HalfOpen += r.Breaker.HalfOpen
-	a.Breaker.Transitions += r.Breaker.Transitions
-}
-
 // QueryEdges sums every edge over the buckets in [from, to) in one aggregate
 // query. A non-empty service keeps the edges it is client or server of.
 // Whole days, hours and 10 minutes are read from the tiers (see
 // splitTiers), so a week costs about what an hour does.
-func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) ([]EdgeAggregate, error) {
+func (s *Store) QueryEdges(ctx context.Context, from, to time.Time, service string) ([]flowmodel.EdgeAggregate, error) {
 	return s.QueryEdgeSums(ctx, from, to, service, AllHistograms)
 }
 
@@ -205,13 +114,13 @@ const (
 
 // QueryEdgeSums is QueryEdges summing only the histograms h; the others
 // are empty (no counts, sum 0).
-func (s *Store) QueryEdgeSums(ctx context.Context, from, to time.Time, service string, h Histograms) (_ []EdgeAggregate, err error) {
+func (s *Store) QueryEdgeSums(ctx context.Context, from, to time.Time, service string, h Histograms) (_ []flowmodel.EdgeAggregate, err error) {
 	defer func(start time.Time) { s.m.queryDone("edges", start, err) }(time.Now())
 	points, err := s.edgeAggregates(ctx, EdgeFilter{Service: service}, from, to, 0, h)
 	if err != nil {
 		return nil, fmt.Errorf("query edges: %w", err)
 	}
-	out := make([]EdgeAggregate, len(points))
+	out := make([]flowmodel.EdgeAggregate, len(points))
 	for i := range points {
 		out[i] = points[i].EdgeAggregate
 	}
@@ -228,7 +137,7 @@ type EdgeFilter struct {
 // EdgePoint is one edge summed over one step of a series.
 type EdgePoint struct {
 	Time time.Time `json:"time"` // start of the step
-	EdgeAggregate
+	flowmodel.EdgeAggregate
 }
 
 // MaxSeriesPoints bounds the steps of QueryEdgeSeries.
@@ -236,14 +145,14 @@ const MaxSeriesPoints = 11000
 
 // QueryEdgeSeries sums the edges f selects per step over [from, to), ordered
 // by time, then client, server and connection type. step is rounded up to a
-// whole number of buckets (EdgeBucket); the tiers whose unit divides the
+// whole number of buckets (flowmodel.BucketWidth); the tiers whose unit divides the
 // step are read for the units they hold whole.
 func (s *Store) QueryEdgeSeries(ctx context.Context, f EdgeFilter, from, to time.Time, step time.Duration) (_ []EdgePoint, err error) {
 	defer func(start time.Time) { s.m.queryDone("edge_series", start, err) }(time.Now())
-	if step < EdgeBucket {
-		step = EdgeBucket
+	if step < flowmodel.BucketWidth {
+		step = flowmodel.BucketWidth
 	}
-	step = (step + EdgeBucket - 1) / EdgeBucket * EdgeBucket
+	step = (step + flowmodel.BucketWidth - 1) / flowmodel.BucketWidth * flowmodel.BucketWidth
 	if n := to.Sub(from) / step; n > MaxSeriesPoints {
 		return nil, fmt.Errorf("query edge series: %w: %d steps of %s (limit %d)", ErrInvalidQuery, n, step, MaxSeriesPoints)
 	}

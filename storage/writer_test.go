@@ -3,11 +3,13 @@ package storage
 import (
 	"fmt"
 
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 func countRows(t *testing.T, s *Store, table string) uint64 {
@@ -64,10 +66,10 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	s := newStore(t)
 	ctx := testCtx(t)
 	b0 := time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC)
-	mk := func(bucket time.Time, client, server string, req uint64, lat time.Duration) EdgeRollup {
-		r := EdgeRollup{Bucket: bucket, Client: client, Server: server, Requests: req, Failed: req / 10,
-			ServerLatency: NewHistogram(LatencyBounds), ClientLatency: NewHistogram(LatencyBounds),
-			MessagesSent: req, Retries: 1, Breaker: BreakerCounts{Closed: req - 1, Open: 1, Transitions: 2}}
+	mk := func(bucket time.Time, client, server string, req uint64, lat time.Duration) flowmodel.EdgeRollup {
+		r := flowmodel.EdgeRollup{Bucket: bucket, Client: client, Server: server, Requests: req, Failed: req / 10,
+			ServerLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds), ClientLatency: flowmodel.NewHistogram(flowmodel.LatencyBounds),
+			MessagesSent: req, Retries: 1, Breaker: flowmodel.BreakerCounts{Closed: req - 1, Open: 1, Transitions: 2}}
 		for i := uint64(0); i < req; i++ {
 			r.ServerLatency.Observe(lat)
 			r.ClientLatency.Observe(lat + time.Millisecond)
@@ -81,7 +83,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rows := []EdgeRollup{
+			rows := []flowmodel.EdgeRollup{
 				mk(b0, "frontend", "checkout", 10, 5*time.Millisecond),
 				mk(b0.Add(time.Minute), "frontend", "checkout", 10, 300*time.Millisecond),
 				mk(b0, "checkout", "payment", 4, 20*time.Millisecond),
@@ -98,9 +100,9 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 		}
 	}
 	// A re-sent flush with its token counts once.
-	resend := []EdgeRollup{mk(b0, "kafka", "worker", 2, time.Millisecond)}
-	resend[0].ConnectionType = ConnectionMessaging
-	resend[0].Delay = NewHistogram(DelayBounds)
+	resend := []flowmodel.EdgeRollup{mk(b0, "kafka", "worker", 2, time.Millisecond)}
+	resend[0].ConnectionType = flowmodel.ConnectionMessaging
+	resend[0].Delay = flowmodel.NewHistogram(flowmodel.DelayBounds)
 	resend[0].Delay.Observe(3 * time.Second)
 	for i := 0; i < 2; i++ {
 		if err := s.InsertEdgeRollups(ctx, resend, "analyzer-1:flush-77"); err != nil {
@@ -112,7 +114,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := map[string]EdgeAggregate{}
+	got := map[string]flowmodel.EdgeAggregate{}
 	for _, e := range edges {
 		got[e.Client+">"+e.Server] = e
 	}
@@ -120,7 +122,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 	if fc.Requests != 80 || fc.Failed != 8 || fc.MessagesSent != 80 || fc.Retries != 8 {
 		t.Errorf("frontend>checkout = %+v", fc)
 	}
-	if fc.Breaker != (BreakerCounts{Closed: 72, Open: 8, Transitions: 16}) {
+	if fc.Breaker != (flowmodel.BreakerCounts{Closed: 72, Open: 8, Transitions: 16}) {
 		t.Errorf("breaker counts %+v", fc.Breaker)
 	}
 	if fc.ServerLatency.Count() != 80 {
@@ -136,7 +138,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 		t.Errorf("checkout>payment requests %d, want 16", cp.Requests)
 	}
 	kw := got["kafka>worker"]
-	if kw.Requests != 2 || kw.ConnectionType != ConnectionMessaging || kw.Delay.Count() != 1 {
+	if kw.Requests != 2 || kw.ConnectionType != flowmodel.ConnectionMessaging || kw.Delay.Count() != 1 {
 		t.Errorf("kafka>worker = %+v (re-sent flush must count once)", kw)
 	}
 	// One bucket only.
@@ -155,7 +157,7 @@ func TestEdgeRollupsSumAcrossWriters(t *testing.T) {
 		t.Errorf("hostile service: %d edges, %v", len(edges), err)
 	}
 	// A histogram of the wrong shape is refused before sending.
-	bad := []EdgeRollup{{Bucket: b0, Client: "a", Server: "b", ServerLatency: Histogram{Counts: []uint64{1, 2}}}}
+	bad := []flowmodel.EdgeRollup{{Bucket: b0, Client: "a", Server: "b", ServerLatency: flowmodel.Histogram{Counts: []uint64{1, 2}}}}
 	if err := s.InsertEdgeRollups(ctx, bad, ""); err == nil {
 		t.Error("wrong histogram shape accepted")
 	}

@@ -12,34 +12,20 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/install"
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/deptest"
 )
 
 // TestLeanDependencies: the agent binary must not link the ClickHouse
 // engine, the ClickHouse client, PromQL / the Prometheus server, or the
 // Grafana SDK.
 func TestLeanDependencies(t *testing.T) {
-	out, err := exec.Command("go", "list", "-deps", ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go list -deps: %v\n%s", err, out)
-	}
-	forbidden := []string{
+	deptest.Forbid(t, ".", 50,
 		"github.com/flowlens/flowlens/internal/embedded/chdb",
 		"github.com/flowlens/flowlens/internal/embedded/chserver",
 		"github.com/ClickHouse/",
 		"github.com/prometheus/prometheus",
 		"github.com/grafana/",
-	}
-	deps := strings.Split(string(out), "\n")
-	for _, d := range deps {
-		for _, f := range forbidden {
-			if strings.HasPrefix(d, f) {
-				t.Errorf("flowlens-agent links %s", d)
-			}
-		}
-	}
-	if len(deps) < 50 {
-		t.Fatalf("suspiciously few dependencies: %d", len(deps))
-	}
+	)
 }
 
 func execute(t *testing.T, args ...string) (string, error) {

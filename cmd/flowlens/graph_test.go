@@ -18,6 +18,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -68,11 +69,11 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 		t.Fatal(err)
 	}
 	bucket := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
-	lat := storage.NewHistogram(storage.LatencyBounds)
+	lat := flowmodel.NewHistogram(flowmodel.LatencyBounds)
 	lat.Counts[3] = 90
-	rows := []storage.EdgeRollup{
+	rows := []flowmodel.EdgeRollup{
 		{Bucket: bucket, Client: "checkout", Server: "payments", Requests: 90, Failed: 9, ServerLatency: lat,
-			Breaker: storage.BreakerCounts{Closed: 80, Open: 10, Transitions: 2}},
+			Breaker: flowmodel.BreakerCounts{Closed: 80, Open: 10, Transitions: 2}},
 		{Bucket: bucket, Client: "checkout", Server: "fulfilment", ConnectionType: "messaging_system", Requests: 95, MessagesSent: 95, MessagesReceived: 95},
 		{Bucket: bucket, Client: "checkout", Server: "orders", ConnectionType: "virtual_node", Requests: 5, MessagesSent: 5, Unpaired: 5},
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -64,7 +65,7 @@ func (d *Datasource) resourceMux() *http.ServeMux {
 		}
 		out := []EdgeRef{}
 		for _, a := range aggs {
-			if a.Requests == 0 && a.ConnectionType == storage.ConnectionUnset {
+			if a.Requests == 0 && a.ConnectionType == flowmodel.ConnectionUnset {
 				continue // breaker transitions alone
 			}
 			out = append(out, EdgeRef{Client: a.Client, Server: a.Server, ConnectionType: a.ConnectionType})

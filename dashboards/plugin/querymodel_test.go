@@ -6,12 +6,12 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // The query model names the connection types as storage stores them.
 func TestQueryModelMatchesStorage(t *testing.T) {
-	want := []string{"unset", storage.ConnectionMessaging, storage.ConnectionDatabase, storage.ConnectionVirtual}
+	want := []string{"unset", flowmodel.ConnectionMessaging, flowmodel.ConnectionDatabase, flowmodel.ConnectionVirtual}
 	if !reflect.DeepEqual(querymodel.ConnectionTypes, want) {
 		t.Errorf("connection types %v, storage has %v", querymodel.ConnectionTypes, want)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -150,7 +151,7 @@ func TestEdgeSeriesDeliveryRatio(t *testing.T) {
 	sent, received := map[time.Time]uint64{}, map[time.Time]uint64{}
 	for _, p := range points {
 		sent[p.Time] += p.MessagesSent
-		if p.Server == "fulfilment" && p.ConnectionType == storage.ConnectionMessaging {
+		if p.Server == "fulfilment" && p.ConnectionType == flowmodel.ConnectionMessaging {
 			received[p.Time] += p.MessagesReceived
 		}
 	}

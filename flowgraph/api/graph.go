@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // Graph is the response of /api/v1/graph.
@@ -127,13 +127,13 @@ func BreakerOf(s breaker.Status) Breaker {
 // foldBreakerRows merges rows that carry only breaker transitions (written
 // when a breaker changed state in a bucket already flushed, or with no call)
 // into the edge between the same client and server, when there is one.
-func foldBreakerRows(aggs []storage.EdgeAggregate) []storage.EdgeAggregate {
+func foldBreakerRows(aggs []flowmodel.EdgeAggregate) []flowmodel.EdgeAggregate {
 	type cs struct{ c, s string }
-	out := make([]storage.EdgeAggregate, 0, len(aggs))
+	out := make([]flowmodel.EdgeAggregate, 0, len(aggs))
 	first := map[cs]int{}
-	var orphans []storage.EdgeAggregate
+	var orphans []flowmodel.EdgeAggregate
 	for _, a := range aggs {
-		if a.Requests == 0 && a.ConnectionType == storage.ConnectionUnset {
+		if a.Requests == 0 && a.ConnectionType == flowmodel.ConnectionUnset {
 			orphans = append(orphans, a)
 			continue
 		}
@@ -162,7 +162,7 @@ func pct(part, whole uint64) float64 {
 }
 
 // BuildGraph turns edge aggregates over [from, to) into nodes and edges.
-func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, to time.Time, source string) Graph {
+func BuildGraph(aggs []flowmodel.EdgeAggregate, breakers []breaker.Status, from, to time.Time, source string) Graph {
 	g := Graph{From: from.UTC(), To: to.UTC(), Source: source, Nodes: []Node{}, Edges: []Edge{}}
 	aggs = foldBreakerRows(aggs)
 	var first, last time.Time
@@ -209,9 +209,9 @@ func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, t
 	}
 	real := map[string]bool{}
 	for _, a := range aggs {
-		if a.ConnectionType != storage.ConnectionVirtual {
+		if a.ConnectionType != flowmodel.ConnectionVirtual {
 			real[a.Client] = true
-			if a.ConnectionType != storage.ConnectionDatabase {
+			if a.ConnectionType != flowmodel.ConnectionDatabase {
 				real[a.Server] = true
 			}
 		}
@@ -219,9 +219,9 @@ func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, t
 	kind := map[string]string{}
 	for _, a := range aggs {
 		switch a.ConnectionType {
-		case storage.ConnectionDatabase:
+		case flowmodel.ConnectionDatabase:
 			kind[a.Server] = "database"
-		case storage.ConnectionVirtual:
+		case flowmodel.ConnectionVirtual:
 			if real[a.Client] || !real[a.Server] {
 				if kind[a.Server] == "" && !real[a.Server] {
 					kind[a.Server] = "virtual"
@@ -249,7 +249,7 @@ func BuildGraph(aggs []storage.EdgeAggregate, breakers []breaker.Status, from, t
 			e.DelayP50ms, e.DelayP99ms = ms(a.Delay.Quantile(0.5)), ms(a.Delay.Quantile(0.99))
 		}
 		// the ratio of a real consumer; a virtual edge holds the messages nobody was seen receiving
-		if total := sentBy[a.Client]; total > 0 && a.MessagesReceived > 0 && a.ConnectionType != storage.ConnectionVirtual {
+		if total := sentBy[a.Client]; total > 0 && a.MessagesReceived > 0 && a.ConnectionType != flowmodel.ConnectionVirtual {
 			r := float64(a.MessagesReceived) / float64(total)
 			e.DeliveryRatio, e.ProducerSent = &r, total
 		}

@@ -14,15 +14,15 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
-	"github.com/flowlens/flowlens/flowgraph/rollup"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/prometheus/common/model"
 	"go.uber.org/zap"
 )
 
-// EdgeQuerier reads the rollup table; *storage.Store implements it.
+// EdgeQuerier reads the rollup table; *storage.Store implements it. An
+// error wrapping flowmodel.ErrInvalidQuery is the caller's mistake (400).
 type EdgeQuerier interface {
-	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]storage.EdgeAggregate, error)
+	QueryEdges(ctx context.Context, from, to time.Time, service string) ([]flowmodel.EdgeAggregate, error)
 }
 
 // Live is the running analyzer.
@@ -36,7 +36,7 @@ type Live interface {
 type Unflushed interface {
 	// WithUnflushed calls fn with those rows while no flush runs, so the
 	// store read inside fn holds exactly the rest.
-	WithUnflushed(fn func(rows []storage.EdgeRollup))
+	WithUnflushed(fn func(rows []flowmodel.EdgeRollup))
 }
 
 // Options of the handler. Store may be nil (memory only); Now defaults to time.Now.
@@ -214,10 +214,10 @@ func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph,
 		brk = h.opt.Live.Breakers()
 	}
 	if h.opt.Store != nil {
-		var aggs []storage.EdgeAggregate
-		query := func(unflushed []storage.EdgeRollup) {
+		var aggs []flowmodel.EdgeAggregate
+		query := func(unflushed []flowmodel.EdgeRollup) {
 			if aggs, err = h.opt.Store.QueryEdges(ctx, from, to, service); err == nil {
-				aggs = AddRows(aggs, rowsIn(unflushed, from, to), service)
+				aggs = flowmodel.SumRows(aggs, flowmodel.RowsIn(unflushed, from, to), service)
 			}
 		}
 		source := "storage"
@@ -242,55 +242,15 @@ func (h *Handler) Graph(ctx context.Context, fromS, toS, service string) (Graph,
 	return BuildGraph(Aggregates(h.opt.Live.Edges(), service), brk, from, to, "memory"), nil
 }
 
-// Aggregates converts in-memory edges to the storage shape (merging
-// destinations), keeping those service takes part in when not empty.
-func Aggregates(in []edges.Edge, service string) []storage.EdgeAggregate {
+// Aggregates converts in-memory edges to the aggregates a range query
+// answers (merging destinations), keeping those service takes part in when
+// not empty.
+func Aggregates(in []edges.Edge, service string) []flowmodel.EdgeAggregate {
 	be := make([]edges.BucketEdge, 0, len(in))
 	for i := range in {
 		be = append(be, edges.BucketEdge{Edge: in[i]})
 	}
-	return AddRows(nil, rollup.Rows(be), service)
-}
-
-// AddRows sums rollup rows into the aggregates of their edges, as
-// storage.QueryEdges sums the stored ones, keeping the edges service takes
-// part in when not empty.
-func AddRows(aggs []storage.EdgeAggregate, rows []storage.EdgeRollup, service string) []storage.EdgeAggregate {
-	idx := make(map[[3]string]int, len(aggs))
-	for i, a := range aggs {
-		idx[[3]string{a.Client, a.Server, a.ConnectionType}] = i
-	}
-	for i := range rows {
-		r := &rows[i]
-		if service != "" && r.Client != service && r.Server != service {
-			continue
-		}
-		k := [3]string{r.Client, r.Server, r.ConnectionType}
-		j, ok := idx[k]
-		if !ok {
-			j = len(aggs)
-			idx[k] = j
-			aggs = append(aggs, storage.EdgeAggregate{Client: k[0], Server: k[1], ConnectionType: k[2],
-				ServerLatency: storage.NewHistogram(storage.LatencyBounds),
-				ClientLatency: storage.NewHistogram(storage.LatencyBounds),
-				Delay:         storage.NewHistogram(storage.DelayBounds)})
-		}
-		aggs[j].AddRow(r)
-	}
-	return aggs
-}
-
-// rowsIn keeps the rows storage.QueryEdges would read for [from, to): of
-// the buckets from the one holding from on.
-func rowsIn(rows []storage.EdgeRollup, from, to time.Time) []storage.EdgeRollup {
-	start := from.Truncate(storage.EdgeBucket)
-	out := rows[:0:0]
-	for _, r := range rows {
-		if !r.Bucket.Before(start) && r.Bucket.Before(to) {
-			out = append(out, r)
-		}
-	}
-	return out
+	return flowmodel.SumRows(nil, edges.Rows(be), service)
 }
 
 // ParseTime reads RFC 3339, unix seconds (milliseconds above 10^12, as
@@ -344,7 +304,7 @@ func parseTime(s string, now, def time.Time) (time.Time, error) {
 
 func (h *Handler) fail(w http.ResponseWriter, err error) {
 	status := http.StatusInternalServerError
-	if errors.Is(err, errBadRequest) || errors.Is(err, storage.ErrInvalidQuery) {
+	if errors.Is(err, errBadRequest) || errors.Is(err, flowmodel.ErrInvalidQuery) {
 		status = http.StatusBadRequest
 	} else {
 		h.opt.Log.Warn("api request failed", zap.Error(err))

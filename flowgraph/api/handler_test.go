@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 type fakeLive struct {
@@ -28,8 +29,8 @@ func live() fakeLive {
 	e := []edges.Edge{
 		{Client: "user", Server: "gw", Counters: edges.Counters{Requests: 100}},
 		{Client: "gw", Server: "pay", Counters: edges.Counters{Requests: 50, Failed: 5}},
-		{Client: "gw", Server: "q", Destination: "q", Conn: edges.ConnVirtualNode, Counters: edges.Counters{Requests: 1, Sent: 1, Unpaired: 1}},
-		{Client: "gw", Server: "ship", Destination: "q", Conn: edges.ConnMessaging, Counters: edges.Counters{Requests: 3, Sent: 3, Received: 3}},
+		{Client: "gw", Server: "q", Destination: "q", Conn: flowmodel.ConnVirtualNode, Counters: edges.Counters{Requests: 1, Sent: 1, Unpaired: 1}},
+		{Client: "gw", Server: "ship", Destination: "q", Conn: flowmodel.ConnMessaging, Counters: edges.Counters{Requests: 3, Sent: 3, Received: 3}},
 	}
 	for i := range e {
 		e[i].FirstNs, e[i].LastNs = liveNow.Add(-100*time.Second).UnixNano(), liveNow.UnixNano()

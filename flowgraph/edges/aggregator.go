@@ -4,13 +4,14 @@ import (
 	"sort"
 
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // Key identifies an edge inside one Aggregator (IDs of its intern.Table).
 type Key struct {
 	Client, Server intern.ID
 	Destination    intern.ID
-	Conn           ConnType
+	Conn           flowmodel.ConnType
 }
 
 // Counters are everything an edge carries.
@@ -191,7 +192,7 @@ func apply(c *Counters, o *Observation, t int64) {
 // maps hash much faster than a struct). Larger IDs fold into the overflow edge.
 const MaxNameID = 1<<20 - 1
 
-func pack(c, s, d intern.ID, conn ConnType) uint64 {
+func pack(c, s, d intern.ID, conn flowmodel.ConnType) uint64 {
 	if c > MaxNameID || s > MaxNameID || d > MaxNameID {
 		return 1 << 63 // never a valid key: newEdge folds it
 	}
@@ -281,7 +282,7 @@ func (a *Aggregator) MarkNames(mark func(intern.ID)) {
 type Edge struct {
 	Client, Server string
 	Destination    string
-	Conn           ConnType
+	Conn           flowmodel.ConnType
 	Counters
 }
 

@@ -3,19 +3,19 @@ package edges
 import (
 	"time"
 
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
-// The histogram bounds are the rollup table's (storage.LatencyBounds for
-// server and client latency, storage.DelayBounds for producer->consumer
+// The histogram bounds are the flow model's (flowmodel.LatencyBounds for
+// server and client latency, flowmodel.DelayBounds for producer->consumer
 // delay), so Prometheus buckets and stored rows agree. An implicit +Inf
 // bucket follows the last bound.
 var (
-	LatencyBounds = seconds(storage.LatencyBounds)
-	DelayBounds   = seconds(storage.DelayBounds)
+	LatencyBounds = seconds(flowmodel.LatencyBounds)
+	DelayBounds   = seconds(flowmodel.DelayBounds)
 
-	latencyNs = nanos(storage.LatencyBounds)
-	delayNs   = nanos(storage.DelayBounds)
+	latencyNs = nanos(flowmodel.LatencyBounds)
+	delayNs   = nanos(flowmodel.DelayBounds)
 )
 
 // MaxBuckets is the capacity of a Histogram's fixed count array.
@@ -23,7 +23,7 @@ const MaxBuckets = 24
 
 func init() {
 	if len(latencyNs)+1 > MaxBuckets || len(delayNs)+1 > MaxBuckets {
-		panic("edges: storage histogram bounds exceed MaxBuckets")
+		panic("edges: flowmodel histogram bounds exceed MaxBuckets")
 	}
 }
 

@@ -6,44 +6,8 @@ package edges
 import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
-
-// ConnType is the connection_type label of the service-graph conventions.
-type ConnType uint8
-
-const (
-	ConnUnset ConnType = iota
-	ConnVirtualNode
-	ConnMessaging
-	ConnDatabase
-	numConnTypes
-)
-
-// String is the label value.
-func (c ConnType) String() string {
-	switch c {
-	case ConnVirtualNode:
-		return "virtual_node"
-	case ConnMessaging:
-		return "messaging_system"
-	case ConnDatabase:
-		return "database"
-	}
-	return ""
-}
-
-// ParseConnType is the inverse of String.
-func ParseConnType(s string) ConnType {
-	switch s {
-	case "virtual_node":
-		return ConnVirtualNode
-	case "messaging_system":
-		return ConnMessaging
-	case "database":
-		return ConnDatabase
-	}
-	return ConnUnset
-}
 
 // Absent marks a missing duration in an Observation.
 const Absent int64 = -1
@@ -51,7 +15,7 @@ const Absent int64 = -1
 // Observation is one call (or one message) on an edge.
 type Observation struct {
 	Client, Server intern.ID
-	Conn           ConnType
+	Conn           flowmodel.ConnType
 	// Destination is the messaging destination (0 for other edges); it is
 	// part of the edge key so the delivery ratio of a queue is computable.
 	Destination intern.ID

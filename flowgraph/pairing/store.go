@@ -27,6 +27,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 // Sink receives the observations. The pointer is reused after the call.
@@ -335,7 +336,7 @@ func (st *Store) root(s *extract.Span, nowNs int64) {
 	*o = edges.Observation{Client: st.user, Server: s.Service, TimeNs: s.StartNs,
 		ClientNs: edges.Absent, ServerNs: s.DurationNs(), DelayNs: edges.Absent, Failed: s.Error}
 	if s.Kind == extract.KindConsumer {
-		o.Client, o.Conn, o.Destination, o.Received = st.orUnknown(s.Destination), edges.ConnVirtualNode, s.Destination, 1
+		o.Client, o.Conn, o.Destination, o.Received = st.orUnknown(s.Destination), flowmodel.ConnVirtualNode, s.Destination, 1
 	}
 	st.sink.Observe(o)
 }
@@ -346,7 +347,7 @@ func (st *Store) database(s *extract.Span, nowNs int64) {
 	}
 	st.stats.Outcomes[OutcomeDatabase]++
 	o := &st.obs
-	*o = edges.Observation{Client: s.Service, Server: st.orUnknown(s.Peer()), Conn: edges.ConnDatabase,
+	*o = edges.Observation{Client: s.Service, Server: st.orUnknown(s.Peer()), Conn: flowmodel.ConnDatabase,
 		TimeNs: s.StartNs, ClientNs: s.DurationNs(), ServerNs: edges.Absent, DelayNs: edges.Absent,
 		Failed: s.Error, Retry: s.Retries > 0, Breaker: s.Breaker}
 	st.sink.Observe(o)
@@ -372,7 +373,7 @@ func (st *Store) emitPair(e *entry, countSent bool) {
 	*o = edges.Observation{Client: c.service, Server: s.service, TimeNs: c.startNs,
 		ClientNs: dur(c), ServerNs: dur(s), DelayNs: edges.Absent, Failed: c.err || s.err, Retry: c.retry, Breaker: c.brk}
 	if c.kind == extract.KindProducer || s.kind == extract.KindConsumer {
-		o.Conn = edges.ConnMessaging
+		o.Conn = flowmodel.ConnMessaging
 		o.Destination = c.dest
 		if o.Destination == intern.None {
 			o.Destination = s.dest
@@ -394,7 +395,7 @@ func (st *Store) emitUnpaired(e *entry) {
 	o := &st.obs
 	if e.flags&flagClient != 0 {
 		c := &e.client
-		*o = edges.Observation{Client: c.service, Server: st.orUnknown(c.peer), Conn: edges.ConnVirtualNode,
+		*o = edges.Observation{Client: c.service, Server: st.orUnknown(c.peer), Conn: flowmodel.ConnVirtualNode,
 			TimeNs: c.startNs, ClientNs: dur(c), ServerNs: edges.Absent, DelayNs: edges.Absent,
 			Failed: c.err, Retry: c.retry, Unpaired: true, Breaker: c.brk}
 		if c.kind == extract.KindProducer {
@@ -402,7 +403,7 @@ func (st *Store) emitUnpaired(e *entry) {
 		}
 	} else {
 		s := &e.server
-		*o = edges.Observation{Client: st.orUnknown(s.peer), Server: s.service, Conn: edges.ConnVirtualNode,
+		*o = edges.Observation{Client: st.orUnknown(s.peer), Server: s.service, Conn: flowmodel.ConnVirtualNode,
 			TimeNs: s.startNs, ClientNs: edges.Absent, ServerNs: dur(s), DelayNs: edges.Absent,
 			Failed: s.err, Unpaired: true}
 		if s.kind == extract.KindConsumer {

@@ -7,6 +7,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/extract"
 	"github.com/flowlens/flowlens/flowgraph/intern"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 type recorder struct {
@@ -53,7 +54,7 @@ func TestPairsInEitherOrder(t *testing.T) {
 			t.Fatalf("serverFirst=%v: %d observations, want 1: %+v", serverFirst, len(r.got), r.got)
 		}
 		o := r.got[0]
-		if names.Name(o.Client) != "a" || names.Name(o.Server) != "b" || !o.Failed || o.ClientNs != 300 || o.ServerNs != 200 || o.Conn != edges.ConnUnset {
+		if names.Name(o.Client) != "a" || names.Name(o.Server) != "b" || !o.Failed || o.ClientNs != 300 || o.ServerNs != 200 || o.Conn != flowmodel.ConnUnset {
 			t.Fatalf("observation %+v", o)
 		}
 		if got := st.Stats().Outcomes; got[OutcomeDuplicate] != 2 || got[OutcomePaired] != 1 || got[OutcomeExpired] != 0 {
@@ -131,7 +132,7 @@ func TestMessagingByLinksAndFanOut(t *testing.T) {
 	}
 	var sent, recv int
 	for _, o := range r.got {
-		if o.Conn != edges.ConnMessaging || names.Name(o.Destination) != "orders" || names.Name(o.Client) != "checkout" {
+		if o.Conn != flowmodel.ConnMessaging || names.Name(o.Destination) != "orders" || names.Name(o.Client) != "checkout" {
 			t.Fatalf("observation %+v", o)
 		}
 		sent += int(o.Sent)

@@ -3,7 +3,7 @@
 // aggregate query over the rows every instance wrote.
 //
 // Each flush drains every bucket, open ones included: rows are partial
-// aggregates that readers sum (storage.QueryEdges), so a bucket written in
+// aggregates that readers sum (storage.Store.QueryEdges), so a bucket written in
 // several flushes, or by several instances, adds up. A failed insert is
 // retried at the next tick with the same deduplication token, so a batch the
 // server stored before the connection broke is not stored twice. Tokens are
@@ -21,17 +21,16 @@ import (
 	"sync"
 	"time"
 
-	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/internal/component"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/prometheus/client_golang/prometheus"
 	"go.uber.org/zap"
 )
 
 // Writer stores rollup rows; *storage.Store implements it.
 type Writer interface {
-	InsertEdgeRollups(ctx context.Context, rows []storage.EdgeRollup, dedupToken string) error
+	InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRollup, dedupToken string) error
 }
 
 // DrainFunc removes and returns the per-bucket deltas accumulated so far.
@@ -74,7 +73,7 @@ type Flusher struct {
 
 type batch struct {
 	token string
-	rows  []storage.EdgeRollup
+	rows  []flowmodel.EdgeRollup
 }
 
 // New returns a Flusher; reg may be nil.
@@ -133,7 +132,7 @@ func (f *Flusher) Flush(ctx context.Context) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	drainedAt := time.Now()
-	if rows := Rows(f.drain()); len(rows) > 0 {
+	if rows := edges.Rows(f.drain()); len(rows) > 0 {
 		f.seq++
 		f.pending = append(f.pending, batch{token: f.token(rows), rows: rows})
 		if len(f.pending) > f.cfg.MaxPending {
@@ -162,10 +161,10 @@ func (f *Flusher) Flush(ctx context.Context) error {
 // (those of failed flushes, kept for retry): what fn reads from the store and
 // the analyzer then neither overlaps what it is given nor misses a batch on
 // its way to storage.
-func (f *Flusher) Hold(fn func(pending []storage.EdgeRollup)) {
+func (f *Flusher) Hold(fn func(pending []flowmodel.EdgeRollup)) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var rows []storage.EdgeRollup
+	var rows []flowmodel.EdgeRollup
 	for _, b := range f.pending {
 		rows = append(rows, b.rows...)
 	}
@@ -193,7 +192,7 @@ func (f *Flusher) Pending() int {
 	return len(f.pending)
 }
 
-func (f *Flusher) token(rows []storage.EdgeRollup) string {
+func (f *Flusher) token(rows []flowmodel.EdgeRollup) string {
 	h := sha256.New()
 	var b [8]byte
 	for _, r := range rows {
@@ -212,65 +211,4 @@ func (f *Flusher) token(rows []storage.EdgeRollup) string {
 		}
 	}
 	return fmt.Sprintf("flowgraph/%s/%d/%d/%s", f.cfg.Instance, f.startNs, f.seq, hex.EncodeToString(h.Sum(nil)[:12]))
-}
-
-type rowKey struct {
-	bucket               int64
-	client, server, conn string
-}
-
-// Rows converts drained deltas to flow_edges rows, merging edges that differ
-// only by messaging destination (the table has no destination column).
-func Rows(in []edges.BucketEdge) []storage.EdgeRollup {
-	if len(in) == 0 {
-		return nil
-	}
-	idx := make(map[rowKey]int, len(in))
-	out := make([]storage.EdgeRollup, 0, len(in))
-	for i := range in {
-		e := &in[i]
-		k := rowKey{e.BucketNs, e.Client, e.Server, e.Conn.String()}
-		j, ok := idx[k]
-		if !ok {
-			j = len(out)
-			idx[k] = j
-			out = append(out, storage.EdgeRollup{
-				Bucket: time.Unix(0, e.BucketNs).UTC(), Client: e.Client, Server: e.Server, ConnectionType: k.conn,
-				ServerLatency: storage.NewHistogram(storage.LatencyBounds),
-				ClientLatency: storage.NewHistogram(storage.LatencyBounds),
-				Delay:         storage.NewHistogram(storage.DelayBounds),
-			})
-		}
-		r := &out[j]
-		if e.Requests > 0 {
-			first, last := time.Unix(0, e.FirstNs).UTC(), time.Unix(0, e.LastNs).UTC()
-			if r.Requests == 0 || first.Before(r.FirstSeen) {
-				r.FirstSeen = first
-			}
-			if r.Requests == 0 || last.After(r.LastSeen) {
-				r.LastSeen = last
-			}
-		}
-		r.Requests += e.Requests
-		r.Failed += e.Failed
-		r.MessagesSent += e.Sent
-		r.MessagesReceived += e.Received
-		r.Retries += e.Retries
-		r.Unpaired += e.Unpaired
-		r.Breaker.Closed += e.BreakerRequests[breaker.Closed]
-		r.Breaker.Open += e.BreakerRequests[breaker.Open]
-		r.Breaker.HalfOpen += e.BreakerRequests[breaker.HalfOpen]
-		r.Breaker.Transitions += e.BreakerTransitions
-		addHist(&r.ServerLatency, &e.ServerLatency)
-		addHist(&r.ClientLatency, &e.ClientLatency)
-		addHist(&r.Delay, &e.Delay)
-	}
-	return out
-}
-
-func addHist(dst *storage.Histogram, h *edges.Histogram) {
-	for i := range dst.Counts {
-		dst.Counts[i] += h.Counts[i]
-	}
-	dst.Sum += float64(h.SumNs) / 1e9
 }

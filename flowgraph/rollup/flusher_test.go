@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/edges"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"go.uber.org/zap"
 )
 
@@ -36,7 +36,7 @@ type failingWriter struct {
 	rows  int
 }
 
-func (w *failingWriter) InsertEdgeRollups(_ context.Context, rows []storage.EdgeRollup, _ string) error {
+func (w *failingWriter) InsertEdgeRollups(_ context.Context, rows []flowmodel.EdgeRollup, _ string) error {
 	w.calls++
 	if w.fail {
 		return errors.New("clickhouse down")

@@ -7,11 +7,10 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
-
-	"github.com/flowlens/flowlens/storage"
 )
 
 // BatchStats is the collector's share of freshness for one kind of row
@@ -121,5 +120,5 @@ func findHist(m collectorMetrics, name, kind string) *dto.Histogram {
 // quantile is histogram_quantile's estimate in seconds; beyond the last
 // bound it answers that bound.
 func (h hist) quantile(q float64) float64 {
-	return storage.Quantile(h.bounds, h.counts, q).Seconds()
+	return flowmodel.Quantile(h.bounds, h.counts, q).Seconds()
 }

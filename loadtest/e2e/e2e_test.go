@@ -24,10 +24,10 @@ import (
 	"github.com/flowlens/flowlens/allinone"
 	"github.com/flowlens/flowlens/allinone/faultinject"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest"
 	"github.com/flowlens/flowlens/loadtest/gen"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // The engine supports one data folder per process: every test here shares
@@ -236,7 +236,7 @@ type edgeCounts struct{ requests, failed, retries uint64 }
 
 // graph waits for the analyzer's rollups of the run and returns them summed
 // per edge.
-func (r *run) graph(t *testing.T, truth *gen.Truth, want map[edgeKey]edgeCounts, timeout time.Duration) (map[edgeKey]edgeCounts, []storage.EdgeAggregate) {
+func (r *run) graph(t *testing.T, truth *gen.Truth, want map[edgeKey]edgeCounts, timeout time.Duration) (map[edgeKey]edgeCounts, []flowmodel.EdgeAggregate) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for {
@@ -339,7 +339,7 @@ func checkCallRatios(t *testing.T, truth *gen.Truth, got map[edgeKey]edgeCounts)
 // checkQueueAndBreaker: the injected queue drop shows as a received/sent
 // ratio below 1 on the queue's edges, equal to the truth's; the forced-open
 // breaker shows on its edge.
-func checkQueueAndBreaker(t *testing.T, truth *gen.Truth, aggs []storage.EdgeAggregate) {
+func checkQueueAndBreaker(t *testing.T, truth *gen.Truth, aggs []flowmodel.EdgeAggregate) {
 	t.Helper()
 	q := truth.Queue("orders")
 	if q == nil || q.Dropped == 0 {

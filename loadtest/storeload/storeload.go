@@ -23,7 +23,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/flowlens/flowlens/flowgraph"
-	"github.com/flowlens/flowlens/flowgraph/rollup"
+	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/loadtest"
 	"github.com/flowlens/flowlens/loadtest/agentlogs"
 	"github.com/flowlens/flowlens/loadtest/gen"
@@ -121,7 +121,7 @@ func Load(ctx context.Context, st *storage.Store, opts Options) (*Result, error)
 
 // storeRollups stores what the analyzer counted since the last call.
 func (l *loader) storeRollups() error {
-	rows := rollup.Rows(l.analyzer.DrainRollups())
+	rows := edges.Rows(l.analyzer.DrainRollups())
 	if err := l.st.InsertEdgeRollups(l.ctx, rows, ""); err != nil {
 		return fmt.Errorf("store rollups: %w", err)
 	}

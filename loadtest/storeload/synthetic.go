@@ -7,6 +7,7 @@ import (
 
 	"github.com/ClickHouse/clickhouse-go/v2"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -62,7 +63,7 @@ func syntheticEdges(ctx context.Context, st *storage.Store, services, edges int,
 	end = end.UTC().Truncate(time.Minute)
 	minutes := int(span / time.Minute)
 	total := minutes * edges
-	nLat, nDel := len(storage.LatencyBounds)+1, len(storage.DelayBounds)+1
+	nLat, nDel := len(flowmodel.LatencyBounds)+1, len(flowmodel.DelayBounds)+1
 	q := `INSERT INTO ` + table(st, storage.EdgesTable) + ` (Bucket, Client, Server, ConnectionType, Requests, Failed,
     ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
     MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,

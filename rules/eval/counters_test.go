@@ -26,6 +26,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/breaker"
 	"github.com/flowlens/flowlens/flowgraph/edges"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/rules/gather"
 	"github.com/flowlens/flowlens/rules/rulefile"
 )
@@ -55,9 +56,9 @@ func (f *hxFlow) Edges() []edges.Edge {
 		return nil
 	}
 	return []edges.Edge{
-		{Client: "hx-orders", Server: "hx-billing", Destination: "hx-invoices", Conn: edges.ConnMessaging,
+		{Client: "hx-orders", Server: "hx-billing", Destination: "hx-invoices", Conn: flowmodel.ConnMessaging,
 			Counters: edges.Counters{Requests: 21 * n, Sent: 21 * n, Received: 21 * n}},
-		{Client: "hx-orders", Server: "hx-invoices", Destination: "hx-invoices", Conn: edges.ConnVirtualNode,
+		{Client: "hx-orders", Server: "hx-invoices", Destination: "hx-invoices", Conn: flowmodel.ConnVirtualNode,
 			Counters: edges.Counters{Requests: n, Unpaired: n, Sent: n}},
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"sort"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -105,11 +106,11 @@ func build(h History, window time.Duration) *series {
 		if p.MessagesReceived > 0 {
 			s.of(s.received, p.Server)[w] += float64(p.MessagesReceived)
 		}
-		if p.ConnectionType == storage.ConnectionMessaging {
+		if p.ConnectionType == flowmodel.ConnectionMessaging {
 			s.ofPair(s.receivedFrom, k)[w] += float64(p.MessagesReceived)
 			continue
 		}
-		if p.ConnectionType == storage.ConnectionVirtual && p.MessagesSent > 0 {
+		if p.ConnectionType == flowmodel.ConnectionVirtual && p.MessagesSent > 0 {
 			s.ofPair(s.dropped, k)[w] += float64(p.MessagesSent)
 		}
 		if p.MessagesSent > 0 || p.MessagesReceived > 0 || p.Client == "user" {
@@ -327,7 +328,7 @@ func (a *analysis) siblings() {
 // network, queueing), recorded for databases and uninstrumented peers too;
 // the server side only where no caller records the calls.
 func (a *analysis) latencies() {
-	bounds := storage.LatencyBounds
+	bounds := flowmodel.LatencyBounds
 	for _, k := range a.s.order {
 		side, l := "client", a.s.client[k]
 		if l == nil {
@@ -366,7 +367,7 @@ func (a *analysis) latencies() {
 			sd = math.Sqrt(ss / float64(len(ps)-1))
 		}
 		want := time.Duration(slowest * a.opts.LatencyMargin * float64(time.Second))
-		i := storage.BucketIndex(bounds, want)
+		i := flowmodel.BucketIndex(bounds, want)
 		if i >= len(bounds) {
 			a.res.Skipped = append(a.res.Skipped, Skipped{Kind: KindLatency, What: what, Reason: skipTooSlow,
 				Detail: fmt.Sprintf("the slowest window's p99 is %s; the histogram's largest bound is %s", time.Duration(slowest*1e9), bounds[len(bounds)-1])})

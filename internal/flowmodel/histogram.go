@@ -1,32 +1,9 @@
-package storage
+package flowmodel
 
 import (
 	"sort"
 	"time"
 )
-
-// LatencyBounds are the upper bounds (inclusive) of the request latency
-// histogram buckets of flow_edges (server and client side), the OTel
-// servicegraph connector's defaults. A histogram has len(LatencyBounds)+1
-// counts; the last counts everything above 15s. Never change them in place:
-// stored rows are counts against these bounds.
-var LatencyBounds = []time.Duration{
-	2 * time.Millisecond, 4 * time.Millisecond, 6 * time.Millisecond, 8 * time.Millisecond,
-	10 * time.Millisecond, 50 * time.Millisecond, 100 * time.Millisecond, 200 * time.Millisecond,
-	400 * time.Millisecond, 800 * time.Millisecond, 1 * time.Second, 1400 * time.Millisecond,
-	2 * time.Second, 5 * time.Second, 10 * time.Second, 15 * time.Second,
-}
-
-// DelayBounds are the upper bounds of the producer->consumer delay
-// histogram (messaging edges): queues wait far longer than RPCs.
-var DelayBounds = []time.Duration{
-	1 * time.Millisecond, 5 * time.Millisecond, 10 * time.Millisecond, 50 * time.Millisecond,
-	100 * time.Millisecond, 500 * time.Millisecond, 1 * time.Second, 5 * time.Second,
-	10 * time.Second, 30 * time.Second, time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour,
-}
-
-// EdgeBucket is the width of a flow_edges time bucket.
-const EdgeBucket = time.Minute
 
 // Histogram is a fixed-bucket histogram: Counts[i] counts observations
 // <= Bounds[i] (and > Bounds[i-1]); the last count is above every bound.

@@ -1,0 +1,60 @@
+package edges
+
+import (
+	"time"
+
+	"github.com/flowlens/flowlens/flowgraph/breaker"
+	"github.com/flowlens/flowlens/internal/flowmodel"
+)
+
+// Row is e's counters as the flow_edges row of its edge and bucket.
+func (e *BucketEdge) Row() flowmodel.EdgeRollup {
+	r := flowmodel.NewEdgeRollup(time.Unix(0, e.BucketNs).UTC(), e.Client, e.Server, e.Conn.String())
+	c := &e.Counters
+	if c.Requests > 0 {
+		r.FirstSeen, r.LastSeen = time.Unix(0, c.FirstNs).UTC(), time.Unix(0, c.LastNs).UTC()
+	}
+	r.Requests, r.Failed = c.Requests, c.Failed
+	r.MessagesSent, r.MessagesReceived = c.Sent, c.Received
+	r.Retries, r.Unpaired = c.Retries, c.Unpaired
+	r.Breaker = flowmodel.BreakerCounts{Closed: c.BreakerRequests[breaker.Closed], Open: c.BreakerRequests[breaker.Open],
+		HalfOpen: c.BreakerRequests[breaker.HalfOpen], Transitions: c.BreakerTransitions}
+	c.ServerLatency.addTo(&r.ServerLatency)
+	c.ClientLatency.addTo(&r.ClientLatency)
+	c.Delay.addTo(&r.Delay)
+	return r
+}
+
+type rowKey struct {
+	bucket               int64
+	client, server, conn string
+}
+
+// Rows converts bucket deltas to flow_edges rows, merging edges that differ
+// only by messaging destination (the table has no destination column).
+func Rows(in []BucketEdge) []flowmodel.EdgeRollup {
+	if len(in) == 0 {
+		return nil
+	}
+	idx := make(map[rowKey]int, len(in))
+	out := make([]flowmodel.EdgeRollup, 0, len(in))
+	for i := range in {
+		r := in[i].Row()
+		k := rowKey{in[i].BucketNs, r.Client, r.Server, r.ConnectionType}
+		if j, ok := idx[k]; ok {
+			out[j].AddRow(&r)
+			continue
+		}
+		idx[k] = len(out)
+		out = append(out, r)
+	}
+	return out
+}
+
+// addTo adds h's counts (the first len(dst.Counts)) and sum into dst.
+func (h *Histogram) addTo(dst *flowmodel.Histogram) {
+	for i := range dst.Counts {
+		dst.Counts[i] += h.Counts[i]
+	}
+	dst.Sum += float64(h.SumNs) / 1e9
+}
