@@ -3,7 +3,10 @@ package flowgraph
 import (
 	"context"
 	"errors"
+	"net/http"
+	"net/http/httptest"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -119,5 +122,17 @@ func TestRollupsThroughStorageMatchMemory(t *testing.T) {
 	one, err := api.New(api.Options{Store: st}).Graph(ctx, from, to, "payments")
 	if err != nil || len(one.Edges) != 1 || one.Edges[0].Requests != 407 {
 		t.Fatalf("service filter: %v %+v", err, one.Edges)
+	}
+}
+
+// TestGraphRefusedByStorageIsABadRequest: a graph storage cannot query (a
+// service name longer than its filters take) is the caller's mistake, a
+// 400 that says why, though the API knows storage only as an interface.
+func TestGraphRefusedByStorageIsABadRequest(t *testing.T) {
+	h := api.New(api.Options{Store: openStore(t)})
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/graph?since=1h&service="+strings.Repeat("s", storage.MaxFilterBytes+1), nil))
+	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "limit") {
+		t.Fatalf("status %d %s, want 400 naming the limit", rec.Code, rec.Body.String())
 	}
 }
