@@ -26,8 +26,9 @@ func (e *BucketEdge) Row() flowmodel.EdgeRollup {
 }
 
 type rowKey struct {
-	bucket               int64
-	client, server, conn string
+	bucket         int64
+	client, server string
+	conn           flowmodel.ConnType
 }
 
 // Rows converts bucket deltas to flow_edges rows, merging edges that differ
@@ -37,16 +38,20 @@ func Rows(in []BucketEdge) []flowmodel.EdgeRollup {
 		return nil
 	}
 	idx := make(map[rowKey]int, len(in))
-	out := make([]flowmodel.EdgeRollup, 0, len(in))
+	merged := make([]BucketEdge, 0, len(in))
 	for i := range in {
-		r := in[i].Row()
-		k := rowKey{in[i].BucketNs, r.Client, r.Server, r.ConnectionType}
+		e := &in[i]
+		k := rowKey{e.BucketNs, e.Client, e.Server, e.Conn}
 		if j, ok := idx[k]; ok {
-			out[j].AddRow(&r)
+			merged[j].Add(&e.Counters)
 			continue
 		}
-		idx[k] = len(out)
-		out = append(out, r)
+		idx[k] = len(merged)
+		merged = append(merged, *e)
+	}
+	out := make([]flowmodel.EdgeRollup, len(merged))
+	for i := range merged {
+		out[i] = merged[i].Row()
 	}
 	return out
 }

@@ -148,7 +148,14 @@ type EdgeAggregate struct {
 // AddRow adds a rollup row of the same edge into a, as storage sums stored
 // rows (for rows not stored yet).
 func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
-	a.FirstSeen, a.LastSeen = widenSeen(a.Requests, a.FirstSeen, a.LastSeen, r.Requests, r.FirstSeen, r.LastSeen)
+	if r.Requests > 0 {
+		if a.Requests == 0 || r.FirstSeen.Before(a.FirstSeen) {
+			a.FirstSeen = r.FirstSeen
+		}
+		if a.Requests == 0 || r.LastSeen.After(a.LastSeen) {
+			a.LastSeen = r.LastSeen
+		}
+	}
 	a.Requests += r.Requests
 	a.Failed += r.Failed
 	a.ServerLatency.Merge(r.ServerLatency)
@@ -159,36 +166,6 @@ func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
 	a.Retries += r.Retries
 	a.Unpaired += r.Unpaired
 	a.Breaker.Add(r.Breaker)
-}
-
-// AddRow adds o, a row of the same edge and bucket, into r.
-func (r *EdgeRollup) AddRow(o *EdgeRollup) {
-	r.FirstSeen, r.LastSeen = widenSeen(r.Requests, r.FirstSeen, r.LastSeen, o.Requests, o.FirstSeen, o.LastSeen)
-	r.Requests += o.Requests
-	r.Failed += o.Failed
-	r.ServerLatency.Merge(o.ServerLatency)
-	r.ClientLatency.Merge(o.ClientLatency)
-	r.MessagesSent += o.MessagesSent
-	r.MessagesReceived += o.MessagesReceived
-	r.Delay.Merge(o.Delay)
-	r.Retries += o.Retries
-	r.Unpaired += o.Unpaired
-	r.Breaker.Add(o.Breaker)
-}
-
-// widenSeen is [first, last] of n calls widened by the m calls of
-// [mFirst, mLast]: the times of no calls are no times.
-func widenSeen(n uint64, first, last time.Time, m uint64, mFirst, mLast time.Time) (time.Time, time.Time) {
-	if m == 0 {
-		return first, last
-	}
-	if n == 0 || mFirst.Before(first) {
-		first = mFirst
-	}
-	if n == 0 || mLast.After(last) {
-		last = mLast
-	}
-	return first, last
 }
 
 // RowsIn keeps the rows a sum over [from, to) reads: those of the buckets
