@@ -140,6 +140,11 @@ func FromSince(to string, d time.Duration, now time.Time) (string, error) {
 }
 
 func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
+	h.serveGraph(w, r, func(g Graph) any { return g })
+}
+
+// serveGraph answers r with view of the graph its query asks for.
+func (h *Handler) serveGraph(w http.ResponseWriter, r *http.Request, view func(Graph) any) {
 	from, to, service, err := h.graphRequest(r, graphParams...)
 	if err != nil {
 		h.fail(w, err)
@@ -150,7 +155,7 @@ func (h *Handler) graph(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, g)
+	writeJSON(w, http.StatusOK, view(g))
 }
 
 func (h *Handler) serviceEdges(w http.ResponseWriter, r *http.Request) {

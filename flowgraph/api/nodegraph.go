@@ -60,15 +60,5 @@ func ToNodeGraph(g Graph) NodeGraph {
 }
 
 func (h *Handler) nodeGraph(w http.ResponseWriter, r *http.Request) {
-	from, to, service, err := h.graphRequest(r, graphParams...)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	g, err := h.Graph(r.Context(), from, to, service)
-	if err != nil {
-		h.fail(w, err)
-		return
-	}
-	writeJSON(w, http.StatusOK, ToNodeGraph(g))
+	h.serveGraph(w, r, func(g Graph) any { return ToNodeGraph(g) })
 }
