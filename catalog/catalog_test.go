@@ -71,7 +71,7 @@ func TestShopCatalogIsItsTopology(t *testing.T) {
 	}
 	calls := map[[2]string]uint64{}
 	for _, e := range tr.Edges {
-		if e.Client != gen.User && e.Destination == "" || e.ConnectionType == gen.ConnMessaging {
+		if e.Client != gen.User && e.Destination == "" || e.ConnectionType == flowmodel.ConnectionMessaging {
 			calls[[2]string{e.Client, e.Server}] += e.Requests
 		}
 	}

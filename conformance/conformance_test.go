@@ -14,6 +14,7 @@ import (
 	"github.com/flowlens/flowlens/conformance/policy"
 	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -55,7 +56,7 @@ func TestReportIsTheTruth(t *testing.T) {
 	}
 	untraced := tr.Faults[0].Affected
 	toOrders := tr.Edge(gen.EdgeKey{Client: "front", Server: "orders"}).Requests
-	toGeo := tr.Edge(gen.EdgeKey{Client: "front", Server: "geo-api", ConnectionType: gen.ConnVirtual}).Requests
+	toGeo := tr.Edge(gen.EdgeKey{Client: "front", Server: "geo-api", ConnectionType: flowmodel.ConnectionVirtual}).Requests
 	if untraced == 0 || toGeo == 0 || toOrders != tr.Requests {
 		t.Fatalf("the system did not break the policy: %d untraced lines, %d calls to geo-api, %d of %d requests to orders",
 			untraced, toGeo, toOrders, tr.Requests)

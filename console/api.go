@@ -18,6 +18,7 @@ import (
 
 	"github.com/flowlens/flowlens/conformance"
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -131,10 +132,7 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 		if c.reader.Alerts == nil {
 			return map[string]any{"configured": false, "rules": []any{}}, nil
 		}
-		conn := p.str("connection_type")
-		if conn == "unset" {
-			conn = ""
-		}
+		conn := flowmodel.ConnectionOfName(p.str("connection_type"))
 		rules, err := c.reader.EdgeRules(r.Context(), r.PathValue("client"), r.PathValue("server"), conn)
 		if err != nil {
 			return nil, err
@@ -185,7 +183,7 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route("/api/v1/about", nil, func(*http.Request, *params) (any, error) {
 		// what the page may say about its sources: never addresses or credentials
 		return map[string]any{"analyzer": c.reader.Breakers != nil, "alerts": c.reader.Alerts != nil,
-			"connection_types": query.ConnectionTypes, "edge_metrics": query.EdgeMetrics}, nil
+			"connection_types": flowmodel.ConnectionFilters, "edge_metrics": query.EdgeMetrics}, nil
 	})
 	mux.HandleFunc("GET /api/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusNotFound, map[string]string{"error": "no such API route: " + r.URL.Path})

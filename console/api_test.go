@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/console"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/loadtest/gen"
@@ -66,7 +67,7 @@ func TestGraphIsTheShop(t *testing.T) {
 		}
 	}
 	q := s.Truth.Queue("orders")
-	fulfil := got["checkout->fulfilment|"+gen.ConnMessaging]
+	fulfil := got["checkout->fulfilment|"+flowmodel.ConnectionMessaging]
 	if fulfil.DeliveryRatio == nil || math.Abs(*fulfil.DeliveryRatio-float64(q.Received["fulfilment"])/float64(q.Sent)) > 1e-9 {
 		t.Errorf("orders delivery ratio %v, truth %d of %d", fulfil.DeliveryRatio, q.Received["fulfilment"], q.Sent)
 	}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/flowlens/flowlens/console"
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
@@ -32,11 +33,11 @@ func TestInsightViewsInBrowser(t *testing.T) {
 		// the open breaker and messages the queue dropped on one side only
 		made, one := map[string]uint64{}, map[string]uint64{}
 		for _, e := range s.Truth.Edges {
-			if e.Client == gen.User || e.ConnectionType == gen.ConnDatabase {
+			if e.Client == gen.User || e.ConnectionType == flowmodel.ConnectionDatabase {
 				continue
 			}
 			made[e.Client] += e.Requests
-			if e.ConnectionType == gen.ConnVirtual {
+			if e.ConnectionType == flowmodel.ConnectionVirtual {
 				one[e.Client+" → "+e.Server] += e.Requests
 			}
 		}

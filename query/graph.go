@@ -19,7 +19,7 @@ type GraphRequest struct {
 	// Depth hops of it (0 means 1).
 	Service string
 	Depth   int
-	// ConnectionType keeps the edges of one type ("" any; see ConnectionTypes).
+	// ConnectionType keeps the edges of one type ("" any; see flowmodel.ConnectionFilters).
 	ConnectionType string
 	// Histograms are the latency histograms to sum (0: all of them); a view
 	// that shows no delay saves a third of the query by leaving it out.
@@ -164,18 +164,6 @@ func BreakerState(e api.Edge) string {
 	return ""
 }
 
-// ConnMatches says whether an edge of connection type conn passes the
-// filter: "" any, "unset" plain calls, else that type.
-func ConnMatches(conn, filter string) bool {
-	switch filter {
-	case "":
-		return true
-	case "unset":
-		return conn == flowmodel.ConnectionUnset
-	}
-	return conn == filter
-}
-
 // neighbourhood keeps the edges that pass the connection type filter and,
 // when service is not empty, lie within depth hops of it (an edge between
 // two nodes depth hops away is beyond it; depth 0 means 1), and the nodes
@@ -183,7 +171,7 @@ func ConnMatches(conn, filter string) bool {
 func neighbourhood(g api.Graph, service string, depth int, conn string) api.Graph {
 	edges := g.Edges[:0:0]
 	for _, e := range g.Edges {
-		if ConnMatches(e.ConnectionType, conn) {
+		if flowmodel.ConnectionMatches(e.ConnectionType, conn) {
 			edges = append(edges, e)
 		}
 	}

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -60,10 +61,6 @@ type Reader struct {
 	Alerts   AlertSource
 }
 
-// ConnectionTypes a request may filter edges on ("" is any): unset is a
-// plain call.
-var ConnectionTypes = []string{"unset", "messaging_system", "database", "virtual_node"}
-
 // MaxDepth bounds GraphRequest.Depth.
 const MaxDepth = 20
 
@@ -76,10 +73,10 @@ func CheckRange(from, to time.Time) error {
 }
 
 // CheckConnectionType refuses a connection type that is not one of
-// ConnectionTypes.
+// flowmodel.ConnectionFilters.
 func CheckConnectionType(c string) error {
-	if c != "" && !slices.Contains(ConnectionTypes, c) {
-		return fmt.Errorf("%w: connection type %q: want one of %s", ErrBadRequest, c, strings.Join(ConnectionTypes, ", "))
+	if c != "" && !slices.Contains(flowmodel.ConnectionFilters, c) {
+		return fmt.Errorf("%w: connection type %q: want one of %s", ErrBadRequest, c, strings.Join(flowmodel.ConnectionFilters, ", "))
 	}
 	return nil
 }

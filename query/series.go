@@ -235,11 +235,7 @@ func (r Reader) EdgeSeries(ctx context.Context, q SeriesRequest) (SeriesSet, err
 					}
 				}
 			}
-			conn := k.conn
-			if conn == "" {
-				conn = "unset"
-			}
-			out.Series = append(out.Series, Series{Client: k.client, Server: k.server, ConnectionType: conn, Metric: m, Unit: spec.unit, Values: vals})
+			out.Series = append(out.Series, Series{Client: k.client, Server: k.server, ConnectionType: flowmodel.ConnectionName(k.conn), Metric: m, Unit: spec.unit, Values: vals})
 		}
 	}
 	return out, nil
@@ -257,7 +253,7 @@ func edgeWanted(e api.Edge, q SeriesRequest) bool {
 	if e.Requests == 0 && e.BreakerRequests == nil {
 		return false // a row of breaker transitions alone
 	}
-	return ConnMatches(e.ConnectionType, q.ConnectionType)
+	return flowmodel.ConnectionMatches(e.ConnectionType, q.ConnectionType)
 }
 
 func maxTime(a, b time.Time) time.Time {

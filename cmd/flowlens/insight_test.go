@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -46,7 +47,7 @@ func (c *storageCLI) store(opts storeload.Options) *gen.Truth {
 func TestConformanceCommand(t *testing.T) {
 	c := newStorageCLI(t)
 	tr := c.load("../../conformance/testdata/policy.yaml")
-	toGeo := tr.Edge(gen.EdgeKey{Client: "front", Server: "geo-api", ConnectionType: gen.ConnVirtual}).Requests
+	toGeo := tr.Edge(gen.EdgeKey{Client: "front", Server: "geo-api", ConnectionType: flowmodel.ConnectionVirtual}).Requests
 	out := c.mustRun("conformance", "--since", "15m")
 	lines := strings.Split(out, "\n")
 	row := func(svc string) []string {

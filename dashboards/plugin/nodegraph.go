@@ -8,6 +8,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -102,10 +103,7 @@ func nodeGraphFrames(g query.Graph) (*data.Frame, *data.Frame) {
 	}
 	for i, e := range g.Edges {
 		eids[i], sources[i], targets[i] = e.ID, e.Client, e.Server
-		conns[i] = e.ConnectionType
-		if conns[i] == "" {
-			conns[i] = "unset"
-		}
+		conns[i] = flowmodel.ConnectionName(e.ConnectionType)
 		eRate[i], ePct[i] = query.Round(e.RequestRate, 3), query.Round(e.ErrorPercent, 2)
 		p50[i], p95[i], p99[i] = query.Round(e.P50ms, 2), query.Round(e.P95ms, 2), query.Round(e.P99ms, 2)
 		if e.DeliveryRatio != nil {

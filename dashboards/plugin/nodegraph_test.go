@@ -10,6 +10,7 @@ import (
 	"github.com/grafana/grafana-plugin-sdk-go/data"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/gen"
 )
 
@@ -54,7 +55,7 @@ func truthDeliveryRatios(tr *gen.Truth) map[string]float64 {
 		p := producerOf[q.Destination]
 		sent[p] += q.Sent
 		for consumer, n := range q.Received {
-			received[p+"->"+consumer+"|"+gen.ConnMessaging] += n
+			received[p+"->"+consumer+"|"+flowmodel.ConnectionMessaging] += n
 		}
 	}
 	out := map[string]float64{}
@@ -279,10 +280,10 @@ func TestNodeGraphFilters(t *testing.T) {
 			t.Errorf("payments, depth %d:\n got %v\nwant %v", depth, got, exp)
 		}
 	}
-	got := ids(plugin.Query{QueryType: plugin.QueryNodeGraph, ConnectionType: gen.ConnDatabase})
+	got := ids(plugin.Query{QueryType: plugin.QueryNodeGraph, ConnectionType: flowmodel.ConnectionDatabase})
 	var exp []string
 	for k := range want {
-		if strings.HasSuffix(k, "|"+gen.ConnDatabase) {
+		if strings.HasSuffix(k, "|"+flowmodel.ConnectionDatabase) {
 			exp = append(exp, k)
 		}
 	}

@@ -6,14 +6,14 @@ import (
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/dashboards/plugin/querymodel"
-	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
-// The query model names the connection types as storage stores them.
-func TestQueryModelMatchesStorage(t *testing.T) {
-	want := []string{"unset", flowmodel.ConnectionMessaging, flowmodel.ConnectionDatabase, flowmodel.ConnectionVirtual}
+// The query model names the connection types as dashboards and users
+// write them.
+func TestQueryModelNamesConnectionTypes(t *testing.T) {
+	want := []string{"unset", "messaging_system", "database", "virtual_node"}
 	if !reflect.DeepEqual(querymodel.ConnectionTypes, want) {
-		t.Errorf("connection types %v, storage has %v", querymodel.ConnectionTypes, want)
+		t.Errorf("connection types %v, want %v", querymodel.ConnectionTypes, want)
 	}
 	if plugin.ID != "flowlens-flowlens-datasource" {
 		t.Errorf("plugin ID %s", plugin.ID)

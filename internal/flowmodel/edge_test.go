@@ -64,3 +64,26 @@ func TestConnTypeNamesAreTheColumnValues(t *testing.T) {
 		}
 	}
 }
+
+func TestConnectionFiltersNamePlainCallsUnset(t *testing.T) {
+	for _, c := range []struct {
+		conn, filter string
+		match        bool
+	}{
+		{ConnectionUnset, "", true},
+		{ConnectionDatabase, "", true},
+		{ConnectionUnset, "unset", true},
+		{ConnectionDatabase, "unset", false},
+		{ConnectionDatabase, "database", true},
+		{ConnectionUnset, "database", false},
+	} {
+		if got := ConnectionMatches(c.conn, c.filter); got != c.match {
+			t.Errorf("edge of type %q, filter %q: match %v, want %v", c.conn, c.filter, got, c.match)
+		}
+	}
+	for _, f := range ConnectionFilters {
+		if ConnectionName(ConnectionOfName(f)) != f {
+			t.Errorf("filter %q does not name its type back", f)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package gen
 import (
 	"sort"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/topology"
 )
 
@@ -37,12 +38,12 @@ func Expected(top *topology.Topology) []ExpectedEdge {
 				acc[EdgeKey{Client: svc, Server: to.Name}] += cw
 				visit(to.Name, c.Endpoint, cw)
 			case topology.TypeDatabase:
-				acc[EdgeKey{Client: svc, Server: to.Name, ConnectionType: ConnDatabase}] += cw
+				acc[EdgeKey{Client: svc, Server: to.Name, ConnectionType: flowmodel.ConnectionDatabase}] += cw
 			case topology.TypeExternal:
-				acc[EdgeKey{Client: svc, Server: to.Name, ConnectionType: ConnVirtual}] += cw
+				acc[EdgeKey{Client: svc, Server: to.Name, ConnectionType: flowmodel.ConnectionVirtual}] += cw
 			case topology.TypeQueue:
 				for _, cons := range to.Queue.Consumers {
-					acc[EdgeKey{Client: svc, Server: cons.Service, ConnectionType: ConnMessaging, Destination: to.Queue.Destination}] += cw
+					acc[EdgeKey{Client: svc, Server: cons.Service, ConnectionType: flowmodel.ConnectionMessaging, Destination: to.Queue.Destination}] += cw
 					visit(cons.Service, cons.Endpoint, cw)
 				}
 			}

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/topology"
 )
 
@@ -42,7 +43,7 @@ func FuzzTopology(f *testing.F) {
 		if tr.Requests != 3 || byService != tr.Spans || tr.Logs < 2*tr.Spans {
 			t.Fatalf("truth does not add up: %+v", tr)
 		}
-		if root := tr.Edge(EdgeKey{User, top.Entry.Service, ConnUnset, ""}); root.Requests != 3 {
+		if root := tr.Edge(EdgeKey{User, top.Entry.Service, flowmodel.ConnectionUnset, ""}); root.Requests != 3 {
 			t.Fatalf("root edge %+v", root)
 		}
 	})

@@ -11,6 +11,7 @@ import (
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/topology"
 )
 
@@ -223,7 +224,7 @@ func (g *Generator) build(sp sdktrace.SpanProcessor) error {
 			g.weights = append(g.weights, float64(len(g.weights)+1))
 		}
 	}
-	g.rootEdge = g.edge(User, g.top.Entry.Service, ConnUnset, "")
+	g.rootEdge = g.edge(User, g.top.Entry.Service, flowmodel.ConnectionUnset, "")
 	return g.attachFaults(byName)
 }
 
@@ -240,8 +241,8 @@ func (g *Generator) compileCall(c *call, tc *topology.Call, endpointOf func(stri
 			c.attrs = append(c.attrs, attribute.String("http.request.method", method),
 				attribute.String("url.full", "http://"+to.name+":8080"+route))
 		}
-		c.edge = g.edge(c.from.name, to.name, ConnUnset, "")
-		c.shortEdge = g.edge(c.from.name, to.name, ConnVirtual, "")
+		c.edge = g.edge(c.from.name, to.name, flowmodel.ConnectionUnset, "")
+		c.shortEdge = g.edge(c.from.name, to.name, flowmodel.ConnectionVirtual, "")
 	case topology.TypeDatabase:
 		c.spanName = tc.Endpoint
 		if c.spanName == "" {
@@ -250,7 +251,7 @@ func (g *Generator) compileCall(c *call, tc *topology.Call, endpointOf func(stri
 		op, _, _ := strings.Cut(c.spanName, " ")
 		c.attrs = append(c.attrs, attribute.String("db.system", ts.Database.System), attribute.String("db.name", ts.Database.Name),
 			attribute.String("db.operation", op), attribute.String("peer.service", to.name), attribute.String("server.address", to.name))
-		c.edge = g.edge(c.from.name, to.name, ConnDatabase, "")
+		c.edge = g.edge(c.from.name, to.name, flowmodel.ConnectionDatabase, "")
 		c.shortEdge = c.edge
 	case topology.TypeExternal:
 		c.spanName = tc.Endpoint
@@ -263,7 +264,7 @@ func (g *Generator) compileCall(c *call, tc *topology.Call, endpointOf func(stri
 			c.attrs = append(c.attrs, attribute.String("http.request.method", method),
 				attribute.String("url.full", "https://"+ts.Address+route))
 		}
-		c.edge = g.edge(c.from.name, to.name, ConnVirtual, "")
+		c.edge = g.edge(c.from.name, to.name, flowmodel.ConnectionVirtual, "")
 		c.shortEdge = c.edge
 	case topology.TypeQueue:
 		q := ts.Queue
@@ -271,9 +272,9 @@ func (g *Generator) compileCall(c *call, tc *topology.Call, endpointOf func(stri
 		c.attrs = append(c.attrs, attribute.String("messaging.system", q.System),
 			attribute.String("messaging.destination.name", q.Destination),
 			attribute.String("messaging.operation.type", "send"), attribute.String("messaging.operation", "publish"))
-		c.dropEdge = g.edge(c.from.name, q.Destination, ConnVirtual, q.Destination)
+		c.dropEdge = g.edge(c.from.name, q.Destination, flowmodel.ConnectionVirtual, q.Destination)
 		for _, cons := range q.Consumers {
-			c.delivered = append(c.delivered, g.edge(c.from.name, cons.Service, ConnMessaging, q.Destination))
+			c.delivered = append(c.delivered, g.edge(c.from.name, cons.Service, flowmodel.ConnectionMessaging, q.Destination))
 		}
 	}
 	c.startMsg = "calling " + to.name + ": " + c.spanName

@@ -22,6 +22,7 @@ import (
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/loadtest/logfile"
 	"github.com/flowlens/flowlens/loadtest/topology"
 )
@@ -172,7 +173,7 @@ func pairEdges(t *testing.T, spans tracetest.SpanStubs) map[EdgeKey]*EdgeTruth {
 		switch s.SpanKind {
 		case trace.SpanKindServer:
 			if !s.Parent.IsValid() {
-				add(EdgeKey{User, svcOf(s), ConnUnset, ""}, failed, false)
+				add(EdgeKey{User, svcOf(s), flowmodel.ConnectionUnset, ""}, failed, false)
 				continue
 			}
 			p := byID[key{s.Parent.TraceID(), s.Parent.SpanID()}]
@@ -183,7 +184,7 @@ func pairEdges(t *testing.T, spans tracetest.SpanStubs) map[EdgeKey]*EdgeTruth {
 				t.Fatalf("client peer.service %q, server %q", str(p, "peer.service"), svcOf(s))
 			}
 			_, pr := attr(p, AttrResendCount)
-			add(EdgeKey{svcOf(p), svcOf(s), ConnUnset, ""}, failed || p.Status.Code == codes.Error, pr)
+			add(EdgeKey{svcOf(p), svcOf(s), flowmodel.ConnectionUnset, ""}, failed || p.Status.Code == codes.Error, pr)
 		case trace.SpanKindConsumer:
 			p := byID[key{s.Parent.TraceID(), s.Parent.SpanID()}]
 			if p == nil || p.SpanKind != trace.SpanKindProducer {
@@ -195,20 +196,20 @@ func pairEdges(t *testing.T, spans tracetest.SpanStubs) map[EdgeKey]*EdgeTruth {
 			if str(s, "messaging.destination.name") != str(p, "messaging.destination.name") || str(s, "messaging.system") == "" {
 				t.Fatalf("consumer messaging attributes differ from the producer's")
 			}
-			add(EdgeKey{svcOf(p), svcOf(s), ConnMessaging, str(p, "messaging.destination.name")}, failed, false)
+			add(EdgeKey{svcOf(p), svcOf(s), flowmodel.ConnectionMessaging, str(p, "messaging.destination.name")}, failed, false)
 		case trace.SpanKindProducer:
 			if nkids == 0 {
 				d := str(s, "messaging.destination.name")
-				add(EdgeKey{svcOf(s), d, ConnVirtual, d}, failed, false)
+				add(EdgeKey{svcOf(s), d, flowmodel.ConnectionVirtual, d}, failed, false)
 			}
 		case trace.SpanKindClient:
 			if _, db := attr(s, "db.system"); db {
 				if nkids != 0 {
 					t.Fatalf("database span %s has children", s.Name)
 				}
-				add(EdgeKey{svcOf(s), str(s, "peer.service"), ConnDatabase, ""}, failed, retry)
+				add(EdgeKey{svcOf(s), str(s, "peer.service"), flowmodel.ConnectionDatabase, ""}, failed, retry)
 			} else if nkids == 0 {
-				add(EdgeKey{svcOf(s), str(s, "peer.service"), ConnVirtual, ""}, failed, retry)
+				add(EdgeKey{svcOf(s), str(s, "peer.service"), flowmodel.ConnectionVirtual, ""}, failed, retry)
 			}
 		default:
 			t.Fatalf("span %s of kind %v", s.Name, s.SpanKind)
@@ -261,21 +262,21 @@ func TestTruthMatchesEmittedSpans(t *testing.T) {
 		}
 	}
 	for _, want := range []EdgeKey{
-		{User, "gateway", ConnUnset, ""},
-		{"checkout", "payments", ConnUnset, ""},
-		{"checkout", "payments", ConnVirtual, ""}, // short-circuited by the open breaker
-		{"checkout", "postgres", ConnDatabase, ""},
-		{"auth", "redis", ConnDatabase, ""},
-		{"payments", "payment-provider", ConnVirtual, ""},
-		{"checkout", "fulfilment", ConnMessaging, "orders"},
-		{"checkout", "orders", ConnVirtual, "orders"}, // dropped messages
-		{"fulfilment", "email", ConnMessaging, "notifications"},
+		{User, "gateway", flowmodel.ConnectionUnset, ""},
+		{"checkout", "payments", flowmodel.ConnectionUnset, ""},
+		{"checkout", "payments", flowmodel.ConnectionVirtual, ""}, // short-circuited by the open breaker
+		{"checkout", "postgres", flowmodel.ConnectionDatabase, ""},
+		{"auth", "redis", flowmodel.ConnectionDatabase, ""},
+		{"payments", "payment-provider", flowmodel.ConnectionVirtual, ""},
+		{"checkout", "fulfilment", flowmodel.ConnectionMessaging, "orders"},
+		{"checkout", "orders", flowmodel.ConnectionVirtual, "orders"}, // dropped messages
+		{"fulfilment", "email", flowmodel.ConnectionMessaging, "notifications"},
 	} {
 		if tr.Edge(want).Requests == 0 {
 			t.Errorf("no calls on edge %+v", want)
 		}
 	}
-	if tr.Edge(EdgeKey{"checkout", "payments", ConnUnset, ""}).Retries == 0 {
+	if tr.Edge(EdgeKey{"checkout", "payments", flowmodel.ConnectionUnset, ""}).Retries == 0 {
 		t.Error("no retries on checkout -> payments")
 	}
 }
@@ -628,7 +629,7 @@ func TestCallRatiosApproachTheTopology(t *testing.T) {
 		for _, w := range want {
 			found = found || w.EdgeKey == e.EdgeKey
 		}
-		if !found && !(e.ConnectionType == ConnVirtual && e.Failed == e.Requests) {
+		if !found && !(e.ConnectionType == flowmodel.ConnectionVirtual && e.Failed == e.Requests) {
 			t.Errorf("edge %+v (%d calls) is not in the topology", e.EdgeKey, e.Requests)
 		}
 	}

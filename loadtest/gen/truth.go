@@ -9,15 +9,6 @@ import (
 	"time"
 )
 
-// Connection types of the service-graph conventions, as the flow analyzer
-// labels edges.
-const (
-	ConnUnset     = ""
-	ConnVirtual   = "virtual_node"
-	ConnMessaging = "messaging_system"
-	ConnDatabase  = "database"
-)
-
 // User is the client of the root requests' edge.
 const User = "user"
 

@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/golden"
 )
 
@@ -18,7 +19,7 @@ import (
 // renames shows.
 func sampleTruth() *Truth {
 	at := time.Date(2026, 1, 1, 12, 0, 0, 500, time.UTC)
-	key := EdgeKey{Client: "checkout", Server: "orders", ConnectionType: ConnMessaging, Destination: "orders"}
+	key := EdgeKey{Client: "checkout", Server: "orders", ConnectionType: flowmodel.ConnectionMessaging, Destination: "orders"}
 	return &Truth{
 		Topology: "shop", Seed: 42, RunID: "000000000000002a", Start: at, End: at.Add(time.Minute),
 		Requests: 100, Spans: 1200, Logs: 3600,

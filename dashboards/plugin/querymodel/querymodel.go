@@ -1,8 +1,11 @@
 // Package querymodel is the flowlens data source's query model: its plugin
 // ID, query types and the JSON of a query. The plugin backend answers it,
-// the dashboards are written in it; it has no dependencies, so that
-// `flowlens` (which writes dashboards) does not carry the plugin SDK.
+// the dashboards are written in it; it depends on the flow model alone
+// (internal/flowmodel, the standard library's), so that `flowlens` (which
+// writes dashboards) does not carry the plugin SDK.
 package querymodel
+
+import "github.com/flowlens/flowlens/internal/flowmodel"
 
 // ID is the plugin's ID in plugin.json (Grafana's org-name-type rule).
 const ID = "flowlens-flowlens-datasource"
@@ -23,7 +26,7 @@ const (
 var QueryTypes = []string{NodeGraph, Trace, Traces, Logs, Edges, Services, Operations, Alerts}
 
 // ConnectionTypes a query may filter on ("" is any): unset is a plain call.
-var ConnectionTypes = []string{"unset", "messaging_system", "database", "virtual_node"}
+var ConnectionTypes = flowmodel.ConnectionFilters
 
 // EdgeMetrics are the series of an edges query, in this order.
 var EdgeMetrics = []string{"rate", "errors", "error_percent", "p50", "p95", "p99", "delivery_ratio", "retries", "breaker_state"}
