@@ -13,8 +13,6 @@
 // The service is the resource's service.name.
 package breaker
 
-import "strings"
-
 // State of a circuit breaker. The zero value is Unknown (no observation).
 type State uint8
 
@@ -41,7 +39,13 @@ func (s State) String() string {
 }
 
 // ParseStateBytes is ParseState for a byte slice, without allocating.
-func ParseStateBytes(b []byte) State {
+func ParseStateBytes(b []byte) State { return parseState(b) }
+
+// ParseState reads a state name (any case, "-" or none for "_"), without
+// allocating; Unknown when s is not one.
+func ParseState(s string) State { return parseState(s) }
+
+func parseState[T string | []byte](b T) State {
 	if len(b) > 12 {
 		return Unknown
 	}
@@ -53,30 +57,6 @@ func ParseStateBytes(b []byte) State {
 		}
 	}
 	switch string(buf[:n]) {
-	case "closed":
-		return Closed
-	case "open":
-		return Open
-	case "half_open", "half-open", "halfopen":
-		return HalfOpen
-	}
-	return Unknown
-}
-
-// ParseState reads a state name without allocating; Unknown when s is not one.
-func ParseState(s string) State {
-	switch s {
-	case "closed", "CLOSED", "Closed":
-		return Closed
-	case "open", "OPEN", "Open":
-		return Open
-	case "half_open", "HALF_OPEN", "half-open", "HALF-OPEN", "halfopen", "HalfOpen", "Half-Open":
-		return HalfOpen
-	}
-	if len(s) > 12 {
-		return Unknown
-	}
-	switch strings.ToLower(s) {
 	case "closed":
 		return Closed
 	case "open":

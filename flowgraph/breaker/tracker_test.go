@@ -61,6 +61,10 @@ func TestParseState(t *testing.T) {
 			t.Errorf("ParseStateBytes(%q) = %v, want %v", in, got, want)
 		}
 	}
+	b := []byte("Half-Open")
+	if n := testing.AllocsPerRun(100, func() { _, _ = ParseState("Half-Open"), ParseStateBytes(b) }); n != 0 {
+		t.Errorf("parsing a state allocates %v times", n)
+	}
 }
 
 // A breaker first seen open has opened: 40 open episodes, the first one

@@ -259,15 +259,7 @@ func (e *Extractor) fill(sp ptrace.Span, svc intern.ID) {
 	e.brkState, e.brkTarget = breaker.Unknown, intern.None
 	sp.Attributes().Range(e.spanAttr)
 
-	s.Breaker, s.BreakerName = e.brkState, e.brkTarget
-	e.brk = e.brk[:0]
-	if e.brkState != breaker.Unknown {
-		t := e.brkTarget
-		if t == intern.None {
-			t = s.Peer()
-		}
-		e.brk = append(e.brk, BreakerObs{Target: t, State: e.brkState, TimeNs: s.EndNs})
-	}
+	e.spanBreaker(s)
 	if evs := sp.Events(); evs.Len() > 0 {
 		for i := 0; i < evs.Len(); i++ {
 			ev := evs.At(i)
@@ -308,6 +300,21 @@ const (
 
 // spanAttr reads one span attribute (pdata path). A method value bound once
 // per call is cheaper than a closure and does not escape.
+// spanBreaker gives s the breaker state its attributes named (read into
+// e.brkState and e.brkTarget) and starts the span's breaker observations
+// with it: toward the named target, else the span's peer, at the span's end.
+func (e *Extractor) spanBreaker(s *Span) {
+	s.Breaker, s.BreakerName = e.brkState, e.brkTarget
+	e.brk = e.brk[:0]
+	if e.brkState != breaker.Unknown {
+		t := e.brkTarget
+		if t == intern.None {
+			t = s.Peer()
+		}
+		e.brk = append(e.brk, BreakerObs{Target: t, State: e.brkState, TimeNs: s.EndNs})
+	}
+}
+
 func (e *Extractor) spanAttr(k string, v pcommon.Value) bool {
 	kind, str, n := pdataValue(v)
 	e.applySpanAttr(k, kind, str, n)

@@ -364,15 +364,7 @@ func (e *Extractor) wireSpan(b []byte, svc intern.ID) error {
 			}
 		}
 	}
-	s.Breaker, s.BreakerName = e.brkState, e.brkTarget
-	e.brk = e.brk[:0]
-	if e.brkState != breaker.Unknown {
-		t := e.brkTarget
-		if t == intern.None {
-			t = s.Peer()
-		}
-		e.brk = append(e.brk, BreakerObs{Target: t, State: e.brkState, TimeNs: s.EndNs})
-	}
+	e.spanBreaker(s)
 	for _, ev := range e.events {
 		if err := e.wireEvent(ev); err != nil {
 			return err
