@@ -11,8 +11,8 @@ import (
 
 	"github.com/flowlens/flowlens/conformance"
 	"github.com/flowlens/flowlens/conformance/policy"
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/query"
+	"github.com/flowlens/flowlens/storage"
 )
 
 func newConformanceCmd(g *globalFlags) *cobra.Command {
@@ -45,18 +45,11 @@ conformance rule shorthand alerts on those (rules/README.md).
 			if req.From, req.To, err = tf.rangeOf(time.Now()); err != nil {
 				return err
 			}
-			log, err := g.logger()
+			rep, err := readStore(cmd.Context(), g, func(st *storage.Store) (conformance.Report, error) {
+				return query.Reader{Store: st}.Conformance(cmd.Context(), req)
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			rep, err := query.Reader{Store: st}.Conformance(cmd.Context(), req)
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), rep)

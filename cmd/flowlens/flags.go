@@ -91,6 +91,27 @@ func (g *globalFlags) logger() (*zap.Logger, error) {
 // logs in with the embedded endpoint's generated credentials in
 // --data-dir/clickhouse. With migrate it first applies the schema as admin.
 // close releases both.
+// readStore answers read from the store as a reading command opens it
+// (the reader role, the schema as it is) and closes it; an answer missing
+// for want of a schema says how to make one.
+func readStore[T any](ctx context.Context, g *globalFlags, read func(*storage.Store) (T, error)) (T, error) {
+	var zero T
+	log, err := g.logger()
+	if err != nil {
+		return zero, err
+	}
+	st, closeStore, err := g.openStore(ctx, log, chserver.RoleReader, false)
+	if err != nil {
+		return zero, err
+	}
+	defer closeStore()
+	v, err := read(st)
+	if err != nil {
+		return zero, withSchemaHint(err)
+	}
+	return v, nil
+}
+
 func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chserver.Role, migrate bool) (st *storage.Store, closeFn func(), err error) {
 	cfg := storage.Config{Addr: g.ClickHouse, Database: g.Database}
 	var srv *chserver.Server

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -75,18 +74,11 @@ func newSpansCmd(g *globalFlags) *cobra.Command {
 					q.Attributes[k] = v
 				}
 			}
-			log, err := g.logger()
+			spans, err := readStore(cmd.Context(), g, func(st *storage.Store) ([]storage.Span, error) {
+				return st.SearchSpans(cmd.Context(), q)
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			spans, err := st.SearchSpans(cmd.Context(), q)
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				if spans == nil {
@@ -140,18 +132,11 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 			if q.From, q.To, err = tf.rangeOf(time.Now()); err != nil {
 				return err
 			}
-			log, err := g.logger()
+			logs, err := readStore(cmd.Context(), g, func(st *storage.Store) ([]storage.LogRecord, error) {
+				return st.SearchLogs(cmd.Context(), q)
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			logs, err := st.SearchLogs(cmd.Context(), q)
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				if logs == nil {

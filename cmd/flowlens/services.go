@@ -11,8 +11,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/catalog"
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/query"
+	"github.com/flowlens/flowlens/storage"
 )
 
 func newServicesCmd(g *globalFlags) *cobra.Command {
@@ -57,18 +57,11 @@ protocols.
 				}
 				req.BaselineFrom, req.BaselineTo = req.From.Add(-time.Duration(d)), req.To.Add(-time.Duration(d))
 			}
-			log, err := g.logger()
+			ans, err := readStore(cmd.Context(), g, func(st *storage.Store) (query.CatalogAnswer, error) {
+				return query.Reader{Store: st}.Catalog(cmd.Context(), req)
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			ans, err := query.Reader{Store: st}.Catalog(cmd.Context(), req)
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), ans)

@@ -8,9 +8,9 @@ import (
 	"github.com/prometheus/common/model"
 	"github.com/spf13/cobra"
 
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/rules/suggest"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // newRulesSuggestCmd is `flowlens rules suggest`: a first draft of the
@@ -48,18 +48,11 @@ flowlens rules check on it.
 			if req.From, req.To, err = historyRange(since, from, to, time.Now()); err != nil {
 				return err
 			}
-			log, err := g.logger()
+			res, err := readStore(cmd.Context(), g, func(st *storage.Store) (suggest.Result, error) {
+				return query.Reader{Store: st}.SuggestRules(cmd.Context(), req)
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			res, err := query.Reader{Store: st}.SuggestRules(cmd.Context(), req)
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), res)

@@ -9,7 +9,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/severity"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
@@ -39,18 +38,11 @@ known: --console-url, $FLOWLENS_CONSOLE_URL, or the one flowlens up serves.`,
 			if _, err := storage.ParseTraceID(args[0]); err != nil {
 				return err
 			}
-			log, err := g.logger()
+			tr, err := readStore(cmd.Context(), g, func(st *storage.Store) (storage.Trace, error) {
+				return st.GetTrace(cmd.Context(), args[0])
+			})
 			if err != nil {
 				return err
-			}
-			st, closeStore, err := g.openStore(cmd.Context(), log, chserver.RoleReader, false)
-			if err != nil {
-				return err
-			}
-			defer closeStore()
-			tr, err := st.GetTrace(cmd.Context(), args[0])
-			if err != nil {
-				return withSchemaHint(err)
 			}
 			if g.Output == "json" {
 				return writeJSON(cmd.OutOrStdout(), tr)
