@@ -149,7 +149,7 @@ func (c *Config) SetDefaults() {
 		c.Attributes = extract.DefaultNames
 	}
 	if c.Rollup.Bucket == 0 {
-		c.Rollup.Bucket = time.Minute
+		c.Rollup.Bucket = flowmodel.BucketWidth
 	}
 	if c.Rollup.FlushInterval == 0 {
 		c.Rollup.FlushInterval = c.Rollup.Bucket
