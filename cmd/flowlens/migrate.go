@@ -95,10 +95,3 @@ local tables and Distributed tables) to review or apply by hand.`,
 	f.BoolVar(&projection, "trace-id-projection", true, "keep a projection of otel_traces ordered by TraceId (lookups by ID ~3x faster, inserts ~20% slower)")
 	return cmd
 }
-
-func nonNil(v []int) []int {
-	if v == nil {
-		return []int{}
-	}
-	return v
-}

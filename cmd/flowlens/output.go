@@ -19,6 +19,14 @@ func writeJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
+// nonNil is v, or an empty slice for nil: a JSON list, never null.
+func nonNil[T any](v []T) []T {
+	if v == nil {
+		return []T{}
+	}
+	return v
+}
+
 // checkOutput validates --output.
 func checkOutput(g *globalFlags) error {
 	switch g.Output {

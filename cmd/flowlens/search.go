@@ -81,10 +81,7 @@ func newSpansCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			if g.Output == "json" {
-				if spans == nil {
-					spans = []storage.Span{}
-				}
-				return writeJSON(cmd.OutOrStdout(), spans)
+				return writeJSON(cmd.OutOrStdout(), nonNil(spans))
 			}
 			printSpans(cmd.OutOrStdout(), spans)
 			return nil
@@ -139,10 +136,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			if g.Output == "json" {
-				if logs == nil {
-					logs = []storage.LogRecord{}
-				}
-				return writeJSON(cmd.OutOrStdout(), logs)
+				return writeJSON(cmd.OutOrStdout(), nonNil(logs))
 			}
 			printLogs(cmd.OutOrStdout(), logs)
 			return nil
