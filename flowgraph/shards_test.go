@@ -12,7 +12,7 @@ func TestLinksPairAcrossShards(t *testing.T) {
 	cfg.Shards = 4
 	a := NewAnalyzer(cfg)
 	tp := topology{Traces: 200, DropEvery: 10, Retries: 3}
-	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	base := testBase
 	now := base
 	for i := 0; i < tp.Traces; i++ {
 		spans := tp.traceSpans(base, i, nil)

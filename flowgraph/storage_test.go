@@ -81,7 +81,7 @@ func TestRollupsThroughStorageMatchMemory(t *testing.T) {
 		t.Fatalf("retry: %d calls, tokens %v, %d OnFlushed", w.calls, w.tokens, len(flushedAt))
 	}
 
-	base := time.Date(2026, 11, 25, 12, 0, 0, 0, time.UTC)
+	base := testBase
 	from, to := base.Add(-time.Hour).Format(time.RFC3339), base.Add(time.Hour).Format(time.RFC3339)
 	stored, err := api.New(api.Options{Store: st, Live: a}).Graph(ctx, from, to, "")
 	if err != nil {

@@ -68,7 +68,8 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 	if _, err := st.Migrate(ctx); err != nil {
 		t.Fatal(err)
 	}
-	bucket := time.Date(2026, 11, 25, 10, 0, 0, 0, time.UTC)
+	// an hour ago, whole: rows meet no TTL or window, whatever the date
+	bucket := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	lat := flowmodel.NewHistogram(flowmodel.LatencyBounds)
 	lat.Counts[3] = 90
 	rows := []flowmodel.EdgeRollup{
@@ -88,7 +89,7 @@ func TestGraphCommandReadsRollups(t *testing.T) {
 		var out bytes.Buffer
 		root.SetOut(&out)
 		root.SetArgs(append([]string{"--clickhouse", addr, "--data-dir", chtest.DataDir(t), "--database", db, "--log-level", "warn", "graph",
-			"--from", "2026-11-25T09:30:00Z", "--to", "2026-11-25T10:30:00Z"}, args...))
+			"--from", bucket.Add(-30 * time.Minute).Format(time.RFC3339), "--to", bucket.Add(30 * time.Minute).Format(time.RFC3339)}, args...))
 		if err := root.Execute(); err != nil {
 			t.Fatalf("graph %v: %v", args, err)
 		}
