@@ -12,23 +12,29 @@ import (
 // ratios to the OpenTelemetry Collector's medians.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\trun\tstored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\t")
-	row := func(peer, run string, stored uint64, r Result) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t\n", peer, run, stored, r.Wall.Seconds(), r.SpansPerSec(),
+	fmt.Fprintln(tw, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\t")
+	row := func(run string, r Result) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t\n", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
 			r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB)
 	}
 	for _, r := range results {
-		row(r.Peer, fmt.Sprint(r.Run), r.Stored, r)
+		row(fmt.Sprint(r.Run), r)
 	}
 	meds := map[string]Result{}
 	for _, peer := range []string{OTel, Flowlens} {
 		if m, ok := Median(results, peer); ok {
 			meds[peer] = m
-			row(peer, "median", m.Stored, m)
+			row("median", m)
 		}
 	}
 	if err := tw.Flush(); err != nil {
 		return err
+	}
+	for _, r := range results {
+		if r.Stored != r.Spans || r.Unique != r.Spans {
+			fmt.Fprintf(w, "%s run %d: %d rows for %d spans (%d of them stored): %d stored twice or more\n",
+				r.Peer, r.Run, r.Stored, r.Spans, r.Unique, int64(r.Stored)-int64(r.Unique))
+		}
 	}
 	f, fok := meds[Flowlens]
 	o, ook := meds[OTel]
@@ -43,7 +49,7 @@ func WriteTable(w io.Writer, results []Result) error {
 
 // Median is a Result whose every figure is the median of that figure over
 // peer's runs (so one run's wall and another's CPU may be combined).
-// Stored is the median too, so the per-100k figures stay per-100k.
+// Spans is the median too, so the per-100k figures stay per-100k.
 func Median(results []Result, peer string) (Result, bool) {
 	var of []Result
 	for _, r := range results {
@@ -65,14 +71,16 @@ func Median(results []Result, peer string) (Result, bool) {
 		}
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
-	stored := med(func(r Result) float64 { return float64(r.Stored) })
+	spans := med(func(r Result) float64 { return float64(r.Spans) })
 	// Per-span figures are the medians of the per-span figures, scaled back.
 	return Result{
 		Peer:           peer,
-		Stored:         uint64(stored),
-		Wall:           time.Duration(stored / med(Result.SpansPerSec) * float64(time.Second)),
-		CollectorCPU:   med(func(r Result) float64 { return r.Per100k(r.CollectorCPU) }) * stored / 1e5,
-		EngineCPU:      med(func(r Result) float64 { return r.Per100k(r.EngineCPU) }) * stored / 1e5,
+		Spans:          uint64(spans),
+		Unique:         uint64(med(func(r Result) float64 { return float64(r.Unique) })),
+		Stored:         uint64(med(func(r Result) float64 { return float64(r.Stored) })),
+		Wall:           time.Duration(spans / med(Result.SpansPerSec) * float64(time.Second)),
+		CollectorCPU:   med(func(r Result) float64 { return r.Per100k(r.CollectorCPU) }) * spans / 1e5,
+		EngineCPU:      med(func(r Result) float64 { return r.Per100k(r.EngineCPU) }) * spans / 1e5,
 		CollectorRSSMB: med(func(r Result) float64 { return r.CollectorRSSMB }),
 		EngineRSSMB:    med(func(r Result) float64 { return r.EngineRSSMB }),
 	}, true
