@@ -30,8 +30,13 @@ func WriteTable(w io.Writer, results []Result) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	first := true
 	for _, r := range results {
 		if r.Stored != r.Spans || r.Unique != r.Spans {
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
 			fmt.Fprintf(w, "%s run %d: %d rows for %d spans (%d of them stored): %d stored twice or more\n",
 				r.Peer, r.Run, r.Stored, r.Spans, r.Unique, int64(r.Stored)-int64(r.Unique))
 		}
