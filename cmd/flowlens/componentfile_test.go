@@ -76,6 +76,20 @@ func TestStandaloneComponentsUseTheClusterOfTheStorageSection(t *testing.T) {
 	}
 }
 
+// The user a storage section names is the one that logs in, also on this
+// machine, where the CLI otherwise takes the embedded endpoint's generated
+// users: a wrong password fails instead of being quietly replaced.
+func TestStandaloneStorageSectionUser(t *testing.T) {
+	broker := kafkatest.Start(t, kafkabroker.Config{})
+	admin, _ := chtest.Admin(t)
+	cfg := writeConfig(t, fmt.Sprintf("storage:\n  database: %s\n  username: %s\n  password: not-the-password\n", chtest.Database(t), admin))
+	_, stderr, code := runFlowlens(t, nil, "--clickhouse", chtest.Addr(t), "--data-dir", chtest.DataDir(t), "--log-level", "warn",
+		"collector", "--config", cfg, "--brokers", broker.Addrs()[0], "--listen", "127.0.0.1:0")
+	if code == 0 || !strings.Contains(stderr, "AUTHENTICATION_FAILED") {
+		t.Fatalf("exit %d, want an authentication failure for the section's user; stderr:\n%s", code, stderr)
+	}
+}
+
 // Mistakes in the storage section are named by their key, before anything
 // starts; --database still overrides the section.
 func TestStandaloneStorageSectionChecked(t *testing.T) {

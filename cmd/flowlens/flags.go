@@ -144,9 +144,9 @@ func (g *globalFlags) openStoreWith(ctx context.Context, log *zap.Logger, cfg st
 
 // login fills in the user of role from the embedded endpoint's
 // credentials (of srv, or of the file `flowlens up` wrote), unless the
-// address or the config names a user. The file's passwords only go to this machine: for
-// another address, or without credentials, cfg stays as it is (a
-// ClickHouse server with its own users).
+// address or the config names a user. The file's passwords only go to
+// this machine: for another address, or without credentials, cfg stays as
+// it is (a ClickHouse server with its own users).
 func (g *globalFlags) login(cfg storage.Config, srv *chserver.Server, role chserver.Role) storage.Config {
 	if cfg.Username != "" { // a config file's storage section names its user
 		return cfg
