@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	// Timed before anything of the run starts: a measure of the machine,
 	// not of the pipeline.
-	machine := MachineStats{Calibration: calibrate(), CPUWaited: -1, IOWaited: -1}
+	machine := MachineStats{Calibration: Calibrate(), CPUWaited: -1, IOWaited: -1}
 	r := &runner{cfg: cfg}
 	defer r.stopAll()
 	ep, err := r.startPipeline(ctx)

@@ -66,6 +66,9 @@ type Result struct {
 	// of the engine's (its CPU from just before the peer started).
 	CollectorCPU, EngineCPU     float64
 	CollectorRSSMB, EngineRSSMB float64
+	// Calibration is bench.Calibrate before the run: higher is a slower
+	// (busier) machine.
+	Calibration time.Duration
 }
 
 // SpansPerSec is the spans stored per second of wall time (each once).
@@ -207,6 +210,7 @@ func (r *runner) measure(ctx context.Context) (Result, error) {
 	}
 	defer conn.Close()
 
+	calibration := bench.Calibrate()
 	group := fmt.Sprintf("peers-%s-%d", r.peer, r.run)
 	var (
 		peer     *process
@@ -259,7 +263,7 @@ func (r *runner) measure(ctx context.Context) (Result, error) {
 	}
 	res := Result{Peer: r.peer, Run: r.run, Spans: r.spans, Unique: unique, Stored: rows, Wall: time.Since(start),
 		CollectorCPU: bench.CPUSeconds(peer.pid()), EngineCPU: bench.CPUSeconds(engine.pid()) - engineCPU0,
-		CollectorRSSMB: bench.PeakRSSMB(peer.pid()), EngineRSSMB: bench.PeakRSSMB(engine.pid())}
+		CollectorRSSMB: bench.PeakRSSMB(peer.pid()), EngineRSSMB: bench.PeakRSSMB(engine.pid()), Calibration: calibration}
 	// A duplicate may show up late (a batch sent again after a timeout):
 	// count again after a moment, so the table says so.
 	time.Sleep(2 * time.Second)

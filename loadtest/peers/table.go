@@ -9,13 +9,14 @@ import (
 )
 
 // WriteTable writes every run, the medians of each peer and flowlens's
-// ratios to the OpenTelemetry Collector's medians.
+// ratios to the OpenTelemetry Collector's medians. "machine ms" is
+// bench.Calibrate before each run: runs on a busier machine show higher.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\t")
+	fmt.Fprintln(tw, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\tmachine ms\t")
 	row := func(run string, r Result) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t\n", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
-			r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB)
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t\n", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
+			r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB, r.Calibration.Milliseconds())
 	}
 	for _, r := range results {
 		row(fmt.Sprint(r.Run), r)
@@ -88,5 +89,6 @@ func Median(results []Result, peer string) (Result, bool) {
 		EngineCPU:      med(func(r Result) float64 { return r.Per100k(r.EngineCPU) }) * spans / 1e5,
 		CollectorRSSMB: med(func(r Result) float64 { return r.CollectorRSSMB }),
 		EngineRSSMB:    med(func(r Result) float64 { return r.EngineRSSMB }),
+		Calibration:    time.Duration(med(func(r Result) float64 { return float64(r.Calibration) })),
 	}, true
 }
