@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium clean
+.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
@@ -71,6 +71,22 @@ DURATION ?= 5m
 RUNS ?= 1
 bench-e2e: build
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-e2e --rate $(RATE) --duration $(DURATION) --runs $(RUNS)
+
+## otelcol: the OpenTelemetry Collector that bench-peers runs beside flowlens (kafka receiver, batch
+## processor, clickhouse exporter), built in its own module so the main module does not get its deps
+OTELCOL_DIR := loadtest/peers/otelcol
+otelcol:
+	cd $(OTELCOL_DIR) && $(GO) build -trimpath -o $(CURDIR)/$(BIN)/otelcol-peers .
+
+## otelcol-generate: regenerate $(OTELCOL_DIR)'s sources from its builder-config.yaml (the OTel builder)
+otelcol-generate:
+	cd $(OTELCOL_DIR) && $(GO) run go.opentelemetry.io/collector/cmd/builder@v0.165.0 --config builder-config.yaml --skip-compilation && gofmt -w .
+
+## bench-peers: flowlens collector and the OTel Collector on the same spans, one after the other (SPANS, PEER_RUNS)
+SPANS ?= 2000000
+PEER_RUNS ?= 3
+bench-peers: build otelcol
+	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-peers --spans $(SPANS) --runs $(PEER_RUNS) --otelcol $(BIN)/otelcol-peers
 
 ## fuzz: every fuzz target for FUZZTIME each, one at a time; stops at the first crash
 FUZZTIME ?= 30s

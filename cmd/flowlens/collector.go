@@ -42,10 +42,11 @@ With no Kafka brokers configured it starts the embedded broker on
   /healthz   200 while running ("degraded" while storage is failing)`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg collector.Config
-			if err := config.Load(cfgPath, &cfg); err != nil {
+			var file componentFile[collector.Config]
+			if err := config.Load(cfgPath, &file); err != nil {
 				return err
 			}
+			cfg, storageCfg := file.Component, g.storageConfig(file.Storage, cmd.Flags())
 			if brokers != "" {
 				cfg.Kafka.Brokers = strings.Split(brokers, ",")
 			}
@@ -84,7 +85,7 @@ With no Kafka brokers configured it starts the embedded broker on
 				component.Part{Name: "storage", Build: func(ctx context.Context) (component.Component, error) {
 					var closeStore func()
 					var err error
-					st, closeStore, err = g.openStore(ctx, log, chserver.RoleWriter, true)
+					st, closeStore, err = g.openStoreWith(ctx, log, storageCfg, chserver.RoleWriter, true)
 					return component.Funcs{ShutdownFunc: func(context.Context) error { closeStore(); return nil }}, err
 				}},
 				component.Part{Name: "collector", Build: func(context.Context) (component.Component, error) {
@@ -111,7 +112,7 @@ With no Kafka brokers configured it starts the embedded broker on
 		},
 	}
 	f := cmd.Flags()
-	f.StringVarP(&cfgPath, "config", "c", "", "collector config file (YAML: kafka, topics, group_id, batch, ...)")
+	f.StringVarP(&cfgPath, "config", "c", "", "collector config file (YAML: kafka, topics, group_id, batch, ..., and a storage section as in flowlens up's: cluster, ttl, compression, max_open_conns, username, ...)")
 	f.StringVar(&brokers, "brokers", "", "Kafka brokers host:port,... (overrides the file; none: the embedded broker)")
 	f.StringVar(&listen, "listen", "", "address of /metrics and /healthz (default "+collector.DefaultListen+"; off turns it off)")
 	f.StringVar(&brokerAddr, "kafka-listen", "127.0.0.1:9092", "address of the embedded broker when no brokers are configured")

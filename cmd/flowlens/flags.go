@@ -113,7 +113,12 @@ func readStore[T any](ctx context.Context, g *globalFlags, read func(*storage.St
 }
 
 func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chserver.Role, migrate bool) (st *storage.Store, closeFn func(), err error) {
-	cfg := storage.Config{Addr: g.ClickHouse, Database: g.Database}
+	return g.openStoreWith(ctx, log, storage.Config{Addr: g.ClickHouse, Database: g.Database}, role, migrate)
+}
+
+// openStoreWith is openStore with the rest of a storage section (cluster,
+// TTLs, compression, connections, users) from cfg.
+func (g *globalFlags) openStoreWith(ctx context.Context, log *zap.Logger, cfg storage.Config, role chserver.Role, migrate bool) (st *storage.Store, closeFn func(), err error) {
 	var srv *chserver.Server
 	if cfg.Addr == "" {
 		cfg.Addr = storage.DefaultAddr
@@ -160,10 +165,13 @@ func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chser
 
 // login fills in the user of role from the embedded endpoint's
 // credentials (of srv, or of the file `flowlens up` wrote), unless the
-// address names a user. The file's passwords only go to this machine: for
-// another address, or without credentials, cfg stays as it is (a
-// ClickHouse server with its own users).
+// address or the config names a user. The file's passwords only go to
+// this machine: for another address, or without credentials, cfg stays as
+// it is (a ClickHouse server with its own users).
 func (g *globalFlags) login(cfg storage.Config, srv *chserver.Server, role chserver.Role) storage.Config {
+	if cfg.Username != "" { // a config file's storage section names its user
+		return cfg
+	}
 	host := cfg.Addr
 	if u, err := url.Parse(cfg.Addr); err == nil && strings.Contains(cfg.Addr, "://") {
 		if u.User != nil {

@@ -38,10 +38,11 @@ spans, and serves:
 and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var cfg flowgraph.Config
-			if err := config.Load(cfgPath, &cfg); err != nil {
+			var file componentFile[flowgraph.Config]
+			if err := config.Load(cfgPath, &file); err != nil {
 				return err
 			}
+			cfg, storageCfg := file.Component, g.storageConfig(file.Storage, cmd.Flags())
 			// flags override the file
 			if listen != "" {
 				cfg.HTTP.Listen = listen
@@ -68,7 +69,7 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 					if noStorage {
 						return nil, nil
 					}
-					st, closeStore, err := g.openStore(ctx, log, chserver.RoleWriter, true)
+					st, closeStore, err := g.openStoreWith(ctx, log, storageCfg, chserver.RoleWriter, true)
 					if err != nil {
 						return nil, err
 					}
@@ -88,7 +89,7 @@ and writes per-minute rollups to the flow_edges table of ClickHouse.`,
 			})
 		},
 	}
-	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file (flowgraph.Config)")
+	cmd.Flags().StringVar(&cfgPath, "config", "", "YAML config file (flowgraph.Config, and a storage section as in flowlens up's: cluster, ttl, compression, max_open_conns, username, ...)")
 	cmd.Flags().StringVar(&listen, "listen", "", "HTTP address for /metrics and /api (default "+flowgraph.DefaultListen+")")
 	cmd.Flags().StringVar(&brokers, "brokers", "", "comma-separated Kafka brokers")
 	cmd.Flags().BoolVar(&noStorage, "no-storage", false, "do not write rollups to ClickHouse (metrics and in-memory graph only)")

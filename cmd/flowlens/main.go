@@ -69,6 +69,7 @@ func newRootCmd() *cobra.Command {
 		newBrokerCmd(g),
 		newLoadgenCmd(g),
 		newBenchE2ECmd(g),
+		newBenchPeersCmd(),
 		// storage
 		newMigrateCmd(g),
 		newTraceCmd(g),

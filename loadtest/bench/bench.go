@@ -121,7 +121,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	}
 	// Timed before anything of the run starts: a measure of the machine,
 	// not of the pipeline.
-	machine := MachineStats{Calibration: calibrate(), CPUWaited: -1, IOWaited: -1}
+	machine := MachineStats{Calibration: Calibrate(), CPUWaited: -1, IOWaited: -1}
 	r := &runner{cfg: cfg}
 	defer r.stopAll()
 	ep, err := r.startPipeline(ctx)
@@ -343,7 +343,7 @@ func (r *runner) measure(ctx context.Context, conn driver.Conn, collAddr string,
 		rep.Engine = engineStats(e0, e1)
 	}
 	for i, p := range r.procs {
-		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: maxRSS(p)})
+		rep.Components = append(rep.Components, Component{Name: p.name, CPUSeconds: cpu1[i] - cpu0[i], MaxRSSMB: PeakRSSMB(p.cmd.Process.Pid)})
 	}
 	return rep, nil
 }
@@ -620,12 +620,14 @@ func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
 func cpuAll(ps []*proc) []float64 {
 	out := make([]float64, len(ps))
 	for i, p := range ps {
-		out[i] = cpuSeconds(p.cmd.Process.Pid)
+		out[i] = CPUSeconds(p.cmd.Process.Pid)
 	}
 	return out
 }
 
-func cpuSeconds(pid int) float64 {
+// CPUSeconds is the user and system CPU time process pid has used so far
+// (0 when it is gone).
+func CPUSeconds(pid int) float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
 	if err != nil {
 		return 0
@@ -641,8 +643,10 @@ func cpuSeconds(pid int) float64 {
 	return (ut + st) / 100 // USER_HZ
 }
 
-func maxRSS(p *proc) float64 {
-	f, err := os.Open(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
+// PeakRSSMB is the peak resident memory of process pid in MB (VmHWM; 0
+// when it is gone).
+func PeakRSSMB(pid int) float64 {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return 0
 	}
@@ -673,14 +677,21 @@ func stop(p *proc) {
 }
 
 // loggedAddr waits (up to a minute) for the process's log line msg and
-// returns its field key: the address the process bound. The log is zap's
-// console format, fields as a JSON object in the last tab-separated column.
+// returns its field key: the address the process bound.
 func (p *proc) loggedAddr(ctx context.Context, msg, key string) (string, error) {
+	return LoggedAddr(ctx, p.name, p.log.Name(), msg, key)
+}
+
+// LoggedAddr waits (up to a minute) for the log line msg in the log file
+// of the process name and returns its field key: the address the process
+// bound. The log is zap's console format, fields as a JSON object in the
+// last tab-separated column.
+func LoggedAddr(ctx context.Context, name, logPath, msg, key string) (string, error) {
 	deadline := time.Now().Add(time.Minute)
 	for {
-		data, err := os.ReadFile(p.log.Name())
+		data, err := os.ReadFile(logPath)
 		if err != nil {
-			return "", fmt.Errorf("%s log: %w", p.name, err)
+			return "", fmt.Errorf("%s log: %w", name, err)
 		}
 		for _, line := range strings.Split(string(data), "\n") {
 			cols := strings.Split(line, "\t")
@@ -689,7 +700,7 @@ func (p *proc) loggedAddr(ctx context.Context, msg, key string) (string, error) 
 			}
 			var fields map[string]any
 			if err := json.Unmarshal([]byte(cols[len(cols)-1]), &fields); err != nil {
-				return "", fmt.Errorf("%s log line %q: %w", p.name, line, err)
+				return "", fmt.Errorf("%s log line %q: %w", name, line, err)
 			}
 			switch v := fields[key].(type) {
 			case string:
@@ -701,10 +712,10 @@ func (p *proc) loggedAddr(ctx context.Context, msg, key string) (string, error) 
 					}
 				}
 			}
-			return "", fmt.Errorf("%s log line %q has no address %q", p.name, line, key)
+			return "", fmt.Errorf("%s log line %q has no address %q", name, line, key)
 		}
 		if time.Now().After(deadline) {
-			return "", fmt.Errorf("%s: no %q line in its log (%s)", p.name, msg, p.log.Name())
+			return "", fmt.Errorf("%s: no %q line in its log (%s)", name, msg, logPath)
 		}
 		select {
 		case <-ctx.Done():

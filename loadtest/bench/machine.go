@@ -27,8 +27,10 @@ type MachineStats struct {
 	CPUWaited, IOWaited float64
 }
 
-// calibrate times fixedWork three times and returns the fastest.
-func calibrate() time.Duration {
+// Calibrate times a fixed single-core workload three times and returns
+// the fastest: a measure of how fast the machine is at the moment (higher
+// is slower), to tell runs on a busy machine apart.
+func Calibrate() time.Duration {
 	best := time.Duration(1<<63 - 1)
 	for range 3 {
 		t0 := time.Now()

@@ -1,0 +1,94 @@
+package peers
+
+import (
+	"fmt"
+	"io"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// WriteTable writes every run, the medians of each peer and flowlens's
+// ratios to the OpenTelemetry Collector's medians. "machine ms" is
+// bench.Calibrate before each run: runs on a busier machine show higher.
+func WriteTable(w io.Writer, results []Result) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\tmachine ms\t")
+	row := func(run string, r Result) {
+		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t\n", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
+			r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB, r.Calibration.Milliseconds())
+	}
+	for _, r := range results {
+		row(fmt.Sprint(r.Run), r)
+	}
+	meds := map[string]Result{}
+	for _, peer := range []string{OTel, Flowlens} {
+		if m, ok := Median(results, peer); ok {
+			meds[peer] = m
+			row("median", m)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, r := range results {
+		if r.Stored != r.Spans || r.Unique != r.Spans {
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
+			fmt.Fprintf(w, "%s run %d: %d rows for %d spans (%d of them stored): %d stored twice or more\n",
+				r.Peer, r.Run, r.Stored, r.Spans, r.Unique, int64(r.Stored)-int64(r.Unique))
+		}
+	}
+	f, fok := meds[Flowlens]
+	o, ook := meds[OTel]
+	if !fok || !ook {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\nflowlens / otelcol (medians): spans/s %.2fx, collector CPU-s per 100k %.2fx, engine %.2fx, together %.2fx, collector RSS %.2fx\n",
+		f.SpansPerSec()/o.SpansPerSec(), f.Per100k(f.CollectorCPU)/o.Per100k(o.CollectorCPU), f.Per100k(f.EngineCPU)/o.Per100k(o.EngineCPU),
+		f.Per100k(f.CollectorCPU+f.EngineCPU)/o.Per100k(o.CollectorCPU+o.EngineCPU), f.CollectorRSSMB/o.CollectorRSSMB)
+	return err
+}
+
+// Median is a Result whose every figure is the median of that figure over
+// peer's runs (so one run's wall and another's CPU may be combined).
+// Spans is the median too, so the per-100k figures stay per-100k.
+func Median(results []Result, peer string) (Result, bool) {
+	var of []Result
+	for _, r := range results {
+		if r.Peer == peer {
+			of = append(of, r)
+		}
+	}
+	if len(of) == 0 {
+		return Result{}, false
+	}
+	med := func(f func(Result) float64) float64 {
+		v := make([]float64, len(of))
+		for i, r := range of {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	spans := med(func(r Result) float64 { return float64(r.Spans) })
+	// Per-span figures are the medians of the per-span figures, scaled back.
+	return Result{
+		Peer:           peer,
+		Spans:          uint64(spans),
+		Unique:         uint64(med(func(r Result) float64 { return float64(r.Unique) })),
+		Stored:         uint64(med(func(r Result) float64 { return float64(r.Stored) })),
+		Wall:           time.Duration(spans / med(Result.SpansPerSec) * float64(time.Second)),
+		CollectorCPU:   med(func(r Result) float64 { return r.Per100k(r.CollectorCPU) }) * spans / 1e5,
+		EngineCPU:      med(func(r Result) float64 { return r.Per100k(r.EngineCPU) }) * spans / 1e5,
+		CollectorRSSMB: med(func(r Result) float64 { return r.CollectorRSSMB }),
+		EngineRSSMB:    med(func(r Result) float64 { return r.EngineRSSMB }),
+		Calibration:    time.Duration(med(func(r Result) float64 { return float64(r.Calibration) })),
+	}, true
+}
