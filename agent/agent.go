@@ -189,6 +189,9 @@ func (a *Agent) MetricsAddr() string {
 // Receiver is the OTLP receiver (nil when both protocols are off).
 func (a *Agent) Receiver() *otlpin.Receiver { return a.recv }
 
+// Syslog is the syslog receiver (nil when the agent has no syslog section).
+func (a *Agent) Syslog() *syslogin.Server { return a.syslog }
+
 // Failed delivers why the agent stopped working on its own (its disk
 // buffer failed an fsync, or its forwarder could no longer read or
 // acknowledge the buffer); the caller then shuts it down and exits

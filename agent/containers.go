@@ -246,3 +246,14 @@ func (h *containerHandler) Flush(ctx context.Context, idle bool) error {
 }
 
 func (h *containerHandler) Close() {}
+
+// UnmarshalYAML applies the defaults after decoding (they only fill what
+// is unset), so that absent keys get them.
+func (c *ContainersConfig) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain ContainersConfig
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	c.SetDefaults()
+	return nil
+}

@@ -282,3 +282,15 @@ func (t *tailBuffer) String() string {
 	defer t.mu.Unlock()
 	return string(t.b)
 }
+
+// UnmarshalYAML applies the defaults after decoding (they only fill what
+// is unset), so that absent keys get them.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Config
+	p := (*plain)(c)
+	if err := unmarshal(p); err != nil {
+		return err
+	}
+	c.SetDefaults()
+	return nil
+}

@@ -42,18 +42,33 @@ type Parser struct {
 	rfc5424 syslog.Machine
 	rfc3164 syslog.Machine
 	keys    []string
+	now     func() time.Time
 }
 
 // NewParser parses format (auto tells the two apart per message: RFC 5424
 // has a version after the priority, `<34>1 ...`). RFC 3164 timestamps,
-// which have no year or zone, are read in loc and the current year.
-func NewParser(format string, loc *time.Location) *Parser {
+// which have no year or zone, are read in loc and the year of now (nil:
+// time.Now); one more than a day ahead of now is taken as last year's (a
+// December message read in January).
+func NewParser(format string, loc *time.Location, now func() time.Time) *Parser {
+	if now == nil {
+		now = time.Now
+	}
 	return &Parser{
 		format:  format,
+		now:     now,
 		rfc5424: rfc5424.NewParser(rfc5424.WithBestEffort()),
-		rfc3164: rfc3164.NewParser(rfc3164.WithBestEffort(), rfc3164.WithYear(rfc3164.CurrentYear{}), rfc3164.WithTimezone(loc)),
+		rfc3164: rfc3164.NewParser(rfc3164.WithBestEffort(), rfc3164.WithYear(yearOf{now, loc}), rfc3164.WithLocaleTimezone(loc)),
 	}
 }
+
+// yearOf is the year of now in loc.
+type yearOf struct {
+	now func() time.Time
+	loc *time.Location
+}
+
+func (y yearOf) Apply() int { return y.now().In(y.loc).Year() }
 
 // isRFC5424 reports whether msg starts `<PRI>VERSION ` (a digit after
 // the priority).
@@ -82,6 +97,7 @@ func (p *Parser) Parse(msg []byte, r *logrec.Record) bool {
 	}
 	var base *syslog.Base
 	var sd *map[string]map[string]string
+	rfc3164Stamp := false
 	switch v := parsed.(type) {
 	case *rfc5424.SyslogMessage:
 		base, sd = &v.Base, v.StructuredData
@@ -90,13 +106,18 @@ func (p *Parser) Parse(msg []byte, r *logrec.Record) bool {
 		}
 	case *rfc3164.SyslogMessage:
 		base = &v.Base
+		rfc3164Stamp = true
 	default:
 		r.Body = p.str(r, msg)
 		r.AddString(keyParseError, valSyslog)
 		return false
 	}
 	if base.Timestamp != nil {
-		r.TimeUnixNano = uint64(base.Timestamp.UnixNano())
+		ts := *base.Timestamp
+		if rfc3164Stamp && ts.Sub(p.now()) > 24*time.Hour {
+			ts = ts.AddDate(-1, 0, 0)
+		}
+		r.TimeUnixNano = uint64(ts.UnixNano())
 	}
 	if base.Severity != nil {
 		if n, _, ok := severity.FromSyslog(int(*base.Severity)); ok {

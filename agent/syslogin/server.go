@@ -344,7 +344,7 @@ func (s *Server) serveTCP(c net.Conn) {
 	defer func() { _ = out.Flush(s.work) }()
 	peer := addrOf(c.RemoteAddr())
 	fr := NewFrameReader(c, int(s.cfg.MaxMessageSize))
-	p := NewParser(s.cfg.Format, s.loc)
+	p := NewParser(s.cfg.Format, s.loc, nil)
 	var r logrec.Record
 	for {
 		if !fr.Buffered() {
@@ -380,7 +380,7 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 	defer func() { _ = out.Flush(s.work) }()
 	max := int(s.cfg.MaxMessageSize)
 	buf := make([]byte, max+1)
-	p := NewParser(s.cfg.Format, s.loc)
+	p := NewParser(s.cfg.Format, s.loc, nil)
 	var r logrec.Record
 	pending := false
 	for {
@@ -448,4 +448,15 @@ func addrOf(a net.Addr) netip.Addr {
 		return ap.Addr()
 	}
 	return netip.Addr{}
+}
+
+// UnmarshalYAML applies the defaults after decoding (they only fill what
+// is unset), so that absent keys get them.
+func (c *Config) UnmarshalYAML(unmarshal func(any) error) error {
+	type plain Config
+	if err := unmarshal((*plain)(c)); err != nil {
+		return err
+	}
+	c.SetDefaults()
+	return nil
 }

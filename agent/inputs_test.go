@@ -1,0 +1,148 @@
+package agent_test
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/flowlens/flowlens/internal/kafkawire"
+)
+
+// gotLog is one log record as it arrived in Kafka, with its resource.
+type gotLog struct {
+	Body     string
+	Severity plog.SeverityNumber
+	SevText  string
+	Time     time.Time
+	TraceID  string
+	SpanID   string
+	Attrs    map[string]any
+	Res      map[string]any
+}
+
+// allLogs decodes every log record c holds.
+func allLogs(t testing.TB, c *consumed) []gotLog {
+	t.Helper()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []gotLog
+	var dec kafkawire.Decoder
+	parts := make([]int, 0, len(c.raw))
+	for p := range c.raw {
+		parts = append(parts, p)
+	}
+	sort.Ints(parts)
+	for _, p := range parts {
+		for _, m := range c.raw[p] {
+			ld, err := dec.DecodeLogs(m.Value, m.Headers)
+			if err != nil {
+				t.Fatalf("decode logs: %v", err)
+			}
+			rls := ld.ResourceLogs()
+			for i := 0; i < rls.Len(); i++ {
+				res := rls.At(i).Resource().Attributes().AsRaw()
+				sls := rls.At(i).ScopeLogs()
+				for j := 0; j < sls.Len(); j++ {
+					lrs := sls.At(j).LogRecords()
+					for k := 0; k < lrs.Len(); k++ {
+						lr := lrs.At(k)
+						g := gotLog{Body: lr.Body().AsString(), Severity: lr.SeverityNumber(), SevText: lr.SeverityText(),
+							Time: lr.Timestamp().AsTime(), Attrs: lr.Attributes().AsRaw(), Res: res}
+						if !lr.TraceID().IsEmpty() {
+							g.TraceID = lr.TraceID().String()
+						}
+						if !lr.SpanID().IsEmpty() {
+							g.SpanID = lr.SpanID().String()
+						}
+						out = append(out, g)
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func bodies(logs []gotLog) []string {
+	var b []string
+	for _, l := range logs {
+		b = append(b, l.Body)
+	}
+	sort.Strings(b)
+	return b
+}
+
+func findLog(t testing.TB, logs []gotLog, body string) gotLog {
+	t.Helper()
+	for _, l := range logs {
+		if l.Body == body {
+			return l
+		}
+	}
+	t.Fatalf("no record %q among %q", body, bodies(logs))
+	return gotLog{}
+}
+
+// journalRemote is Debian's systemd-journal-remote, which writes journal
+// files from export format: the tests read files the real tools wrote.
+const journalRemote = "/lib/systemd/systemd-journal-remote"
+
+// journalEntry is one entry to write; its timestamps are set by
+// writeJournal.
+type journalEntry map[string]string
+
+// writeJournal writes entries into a new journal file in dir with
+// systemd-journal-remote, timestamped relative to now.
+func writeJournal(t testing.TB, dir, name string, entries ...journalEntry) {
+	t.Helper()
+	if _, err := os.Stat(journalRemote); err != nil {
+		t.Fatalf("systemd-journal-remote not installed: run `make tools-journal-remote` (%v)", err)
+	}
+	var b bytes.Buffer
+	now := time.Now()
+	for i, e := range entries {
+		ts := now.Add(time.Duration(i-len(entries)) * time.Millisecond)
+		fmt.Fprintf(&b, "__REALTIME_TIMESTAMP=%d\n__MONOTONIC_TIMESTAMP=%d\n_BOOT_ID=0123456789abcdef0123456789abcdef\n", ts.UnixMicro(), ts.UnixMicro())
+		keys := make([]string, 0, len(e))
+		for k := range e {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s=%s\n", k, e[k])
+		}
+		b.WriteString("\n")
+	}
+	out := filepath.Join(dir, name+".journal")
+	cmd := exec.Command(journalRemote, "--output="+out, "-")
+	cmd.Stdin = &b
+	if msg, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("systemd-journal-remote: %v: %s", err, msg)
+	}
+}
+
+func journaldConfigBody(dir string, extra string) string {
+	return fmt.Sprintf("journald:\n  directory: %s\n  restart_delay: 100ms\n%s", dir, extra)
+}
+
+func waitLogs(t testing.TB, c *consumed, addr string, n int) []gotLog {
+	t.Helper()
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 30*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	return allLogs(t, c)
+}
+
+func wantBodies(t testing.TB, logs []gotLog, want ...string) {
+	t.Helper()
+	sort.Strings(want)
+	if got := bodies(logs); strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("records\n got %q\nwant %q", got, want)
+	}
+}
