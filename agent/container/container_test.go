@@ -40,10 +40,10 @@ func TestDecodeCRIAndDocker(t *testing.T) {
 func TestPathMeta(t *testing.T) {
 	id := strings.Repeat("ab", 32)
 	cases := map[string]Meta{
-		"/var/log/pods/shop_cart-7d9f_1b2c-uid/cart/3.log":                {Namespace: "shop", Pod: "cart-7d9f", PodUID: "1b2c-uid", Container: "cart", RestartCount: 3},
+		"/var/log/pods/shop_cart-7d9f_1b2c-uid/cart/3.log":                 {Namespace: "shop", Pod: "cart-7d9f", PodUID: "1b2c-uid", Container: "cart", RestartCount: 3},
 		"/var/log/pods/shop_cart-7d9f_1b2c-uid/cart/0.log.20240301-100000": {Namespace: "shop", Pod: "cart-7d9f", PodUID: "1b2c-uid", Container: "cart", RestartCount: 0},
-		"/var/log/containers/cart-7d9f_shop_cart-" + id + ".log":          {Namespace: "shop", Pod: "cart-7d9f", Container: "cart", ContainerID: id, RestartCount: -1},
-		"/var/lib/docker/containers/" + id + "/" + id + "-json.log":       {ContainerID: id, RestartCount: -1},
+		"/var/log/containers/cart-7d9f_shop_cart-" + id + ".log":           {Namespace: "shop", Pod: "cart-7d9f", Container: "cart", ContainerID: id, RestartCount: -1},
+		"/var/lib/docker/containers/" + id + "/" + id + "-json.log":        {ContainerID: id, RestartCount: -1},
 	}
 	for p, want := range cases {
 		got, ok := PathMeta(p)
