@@ -268,12 +268,14 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if s.ln != nil {
 			s.ln.Close()
 		}
-		now := time.Now()
+		// what the senders sent up to now is read still (it is in the
+		// kernel's buffers), for a short while
+		end := time.Now().Add(drainWait)
 		if s.udp != nil {
-			_ = s.udp.SetReadDeadline(now)
+			_ = s.udp.SetReadDeadline(end)
 		}
 		for c := range s.conns {
-			_ = c.SetReadDeadline(now)
+			_ = c.SetReadDeadline(end)
 		}
 		s.mu.Unlock()
 	})
@@ -352,9 +354,11 @@ func (s *Server) serveTCP(c net.Conn) {
 			if err := out.Flush(s.work); err != nil {
 				return
 			}
-			_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
-			if s.stopping.Load() {
-				return
+			if !s.stopping.Load() {
+				_ = c.SetReadDeadline(time.Now().Add(s.cfg.IdleTimeout))
+				if s.stopping.Load() { // Shutdown's deadline may just have been replaced
+					_ = c.SetReadDeadline(time.Now().Add(drainWait))
+				}
 			}
 		}
 		msg, cut, err := fr.Next()
@@ -394,8 +398,8 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 				}
 				pending = false
 				_ = c.SetReadDeadline(time.Time{})
-				if s.stopping.Load() {
-					return
+				if s.stopping.Load() { // Shutdown's deadline may just have been replaced
+					_ = c.SetReadDeadline(time.Now().Add(drainWait))
 				}
 				continue
 			}
@@ -408,15 +412,18 @@ func (s *Server) serveUDP(c *net.UDPConn) {
 		if err := s.handle(p, &r, msg, n > max, from.Addr(), out); err != nil {
 			return
 		}
-		if !pending {
+		if !pending && !s.stopping.Load() {
 			pending = true
 			_ = c.SetReadDeadline(time.Now().Add(s.cfg.FlushInterval))
 			if s.stopping.Load() {
-				return
+				_ = c.SetReadDeadline(time.Now().Add(drainWait))
 			}
 		}
 	}
 }
+
+// drainWait is how long Shutdown goes on reading what senders had sent.
+const drainWait = 200 * time.Millisecond
 
 var (
 	keyClientAddress = []byte("client.address")
