@@ -13,6 +13,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/plog"
 
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
@@ -145,4 +147,40 @@ func wantBodies(t testing.TB, logs []gotLog, want ...string) {
 	if got := bodies(logs); strings.Join(got, "|") != strings.Join(want, "|") {
 		t.Fatalf("records\n got %q\nwant %q", got, want)
 	}
+}
+
+// Mistakes in the journald, containers and syslog sections are reported
+// together, each naming its key.
+func TestNewSourcesValidate(t *testing.T) {
+	y := `data_dir: /tmp/x
+kafka: {brokers: [127.0.0.1:9092]}
+journald: {priority: loud, directory: /j, files: [/f], journalctl: /nonexistent/journalctl}
+containers: {pods_dir: relative, multiline: {start_pattern: "^x"}}
+syslog: {format: cisco, tcp: {listen: 127.0.0.1:0, auth: {token: x}}, max_connections: -1}
+`
+	var cfg agent.Config
+	err := config.Load(writeTemp(t, y), &cfg)
+	for _, want := range []string{"journald.priority:", "journald.directory:", "containers.pods_dir:", "containers.multiline:",
+		"syslog.format:", "syslog.tcp.auth:", "syslog.max_connections:"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not name %s: %v", want, err)
+		}
+	}
+	// both syslog sockets off is a mistake too; a missing journalctl stops New
+	if err := config.Load(writeTemp(t, "data_dir: /tmp/x\nkafka: {brokers: [127.0.0.1:9092]}\nsyslog: {}\n"), &agent.Config{}); err == nil || !strings.Contains(err.Error(), "syslog.tcp.listen:") {
+		t.Errorf("syslog with nothing on: %v", err)
+	}
+	cfg = loadConfig(t, t.TempDir(), []string{"127.0.0.1:9092"}, "journald: {journalctl: /nonexistent/journalctl}\n")
+	if _, err := agent.New(cfg, agent.Settings{}); err == nil || !strings.Contains(err.Error(), "journalctl") {
+		t.Errorf("missing journalctl: %v", err)
+	}
+}
+
+func writeTemp(t testing.TB, body string) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "agent.yaml")
+	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

@@ -36,7 +36,7 @@ type journaldSource struct {
 	traceKeys  [][]byte
 	spanKeys   [][]byte
 	service    []byte
-	last       string // cursor of the last entry in the batch
+	last       []byte // cursor of the last entry in the batch
 	durable    atomic.Pointer[string]
 	saved      string
 	saveMu     sync.Mutex
@@ -99,7 +99,7 @@ var (
 // fields the trace and span IDs; every other field is an attribute under
 // its journal name (_SYSTEMD_UNIT, _PID, _HOSTNAME, ...), _PID also as
 // process.pid.
-func (s *journaldSource) Entry(ctx context.Context, e *journald.Entry, cursor string) error {
+func (s *journaldSource) Entry(ctx context.Context, e *journald.Entry, cursor []byte) error {
 	r := &s.rec
 	r.Reset()
 	r.ObservedUnixNano = uint64(time.Now().UnixNano())
@@ -133,8 +133,8 @@ func (s *journaldSource) Entry(ctx context.Context, e *journald.Entry, cursor st
 			continue
 		case "PRIORITY":
 			if p, err := strconv.Atoi(string(val)); err == nil {
-				if n, text, ok := severity.FromSyslog(p); ok {
-					r.SeverityNumber, r.SeverityText = n, []byte(text)
+				if n, _, ok := severity.FromSyslog(p); ok {
+					r.SeverityNumber, r.SeverityText = n, syslogSeverityText[p]
 				}
 			}
 		case "_SOURCE_REALTIME_TIMESTAMP":
@@ -174,7 +174,7 @@ func (s *journaldSource) Entry(ctx context.Context, e *journald.Entry, cursor st
 	if e.Truncated {
 		r.AddBool(keyTruncated, true)
 	}
-	s.last = cursor
+	s.last = append(s.last[:0], cursor...)
 	if s.w.add(r) {
 		return s.flush(ctx)
 	}
@@ -188,9 +188,17 @@ func (s *journaldSource) flush(ctx context.Context) error {
 	if s.w.pending() == 0 {
 		return nil
 	}
-	cur := s.last
+	cur := string(s.last)
 	return s.w.flush(ctx, func() { s.durable.Store(&cur) })
 }
+
+// syslogSeverityText are the journal priorities' keywords, as bytes.
+var syslogSeverityText = func() (t [8][]byte) {
+	for i := range t {
+		t[i] = []byte(severity.SyslogNames[i])
+	}
+	return t
+}()
 
 // saveCursor writes the durable cursor when it moved (write, fsync,
 // rename: a crash leaves the old or the new one).

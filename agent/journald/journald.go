@@ -146,11 +146,12 @@ func (c *Config) Args(cursor string) []string {
 	return args
 }
 
-// Handler takes the entries. Entry gets each one with its cursor; Idle is
-// called when journalctl has nothing more for now (and before Follow
-// returns): the handler sends what it holds. Errors stop Follow.
+// Handler takes the entries. Entry gets each one with its cursor (both
+// valid during the call only); Idle is called when journalctl has nothing
+// more for now (and before Follow returns): the handler sends what it
+// holds. Errors stop Follow.
 type Handler interface {
-	Entry(ctx context.Context, e *Entry, cursor string) error
+	Entry(ctx context.Context, e *Entry, cursor []byte) error
 	Idle(ctx context.Context) error
 }
 
@@ -169,8 +170,9 @@ func (c *Config) Follow(ctx context.Context, cursor string, h Handler, log *zap.
 	stop := context.AfterFunc(ctx, func() { time.AfterFunc(DrainTimeout, stopWork) })
 	defer stop()
 	delay := c.RestartDelay
+	last := []byte(cursor)
 	for {
-		n, err := c.run(ctx, work, &cursor, h)
+		n, err := c.run(ctx, work, &last, h)
 		if ctx.Err() != nil || work.Err() != nil {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -200,8 +202,8 @@ func (e handlerError) Error() string { return e.err.Error() }
 
 // run runs journalctl once; it returns the entries handed over and why it
 // ended.
-func (c *Config) run(ctx, work context.Context, cursor *string, h Handler) (int, error) {
-	cmd := exec.Command(c.Journalctl, c.Args(*cursor)...)
+func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler) (int, error) {
+	cmd := exec.Command(c.Journalctl, c.Args(string(*cursor))...)
 	stderr := &tailBuffer{max: 4096}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
@@ -246,7 +248,7 @@ func (c *Config) run(ctx, work context.Context, cursor *string, h Handler) (int,
 		if !ok {
 			continue // an entry without a cursor could not be resumed after
 		}
-		*cursor = string(cur)
+		*cursor = append((*cursor)[:0], cur...)
 		n++
 		if err := h.Entry(work, &e, *cursor); err != nil {
 			return n, handlerError{err}
