@@ -96,3 +96,20 @@ func TestJournaldFilters(t *testing.T) {
 	c.poll(t, b.Addrs()[0], "otlp_logs")
 	wantBodies(t, allLogs(t, c), "cart error", "cart warning", "last")
 }
+
+// A cursor checkpoint journalctl refuses (damaged, or of another
+// journal) does not stop the source: it reads from start_at.
+func TestJournaldBadCursorCheckpoint(t *testing.T) {
+	b := kafkatest.Start(t, kafkabroker.Config{})
+	defer b.Shutdown(context.Background())
+	journal, data := t.TempDir(), t.TempDir()
+	writeJournal(t, journal, "a", journalEntry{"MESSAGE": "one"}, journalEntry{"MESSAGE": "two"})
+	if err := os.MkdirAll(filepath.Join(data, "checkpoints"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(data, "checkpoints", "journald.cursor"), []byte("garbage\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	startAgent(t, loadConfig(t, data, b.Addrs(), journaldConfigBody(journal, "")))
+	wantBodies(t, waitLogs(t, newConsumed(), b.Addrs()[0], 2), "one", "two")
+}

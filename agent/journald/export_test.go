@@ -92,7 +92,7 @@ func TestArgs(t *testing.T) {
 	c := Config{Units: []string{"a.service", "b*"}, Priority: "warning", Directory: "/j"}
 	c.SetDefaults()
 	got := strings.Join(c.Args("s=1"), " ")
-	want := "--output=export --follow --no-pager --quiet --after-cursor=s=1 --no-tail --directory=/j --unit=a.service --unit=b* --priority=4"
+	want := "--output=export --follow --no-pager --after-cursor=s=1 --no-tail --directory=/j --unit=a.service --unit=b* --priority=4"
 	if got != want {
 		t.Errorf("args\n got %s\nwant %s", got, want)
 	}

@@ -121,7 +121,7 @@ func priorityLevel(p string) int {
 // Args are journalctl's arguments to follow the journal after cursor
 // ("" = from start_at).
 func (c *Config) Args(cursor string) []string {
-	args := []string{"--output=export", "--follow", "--no-pager", "--quiet"}
+	args := []string{"--output=export", "--follow", "--no-pager"}
 	switch {
 	case cursor != "":
 		// --no-tail: --follow alone would start at the last 10 entries
@@ -172,7 +172,7 @@ func (c *Config) Follow(ctx context.Context, cursor string, h Handler, log *zap.
 	delay := c.RestartDelay
 	last := []byte(cursor)
 	for {
-		n, err := c.run(ctx, work, &last, h)
+		n, err := c.run(ctx, work, &last, h, log)
 		if ctx.Err() != nil || work.Err() != nil {
 			if err != nil && !errors.Is(err, context.Canceled) {
 				return err
@@ -185,6 +185,14 @@ func (c *Config) Follow(ctx context.Context, cursor string, h Handler, log *zap.
 		}
 		if n > 0 {
 			delay = c.RestartDelay
+		}
+		if n == 0 && len(last) > 0 && strings.Contains(err.Error(), "seek to cursor") {
+			// a damaged checkpoint, or one of another journal: journalctl
+			// would refuse it forever
+			log.Error("journalctl refuses the cursor checkpoint; reading from start_at instead", zap.String("cursor", string(last)),
+				zap.String("start_at", c.StartAt), zap.Error(err))
+			last = last[:0]
+			continue
 		}
 		log.Warn("journalctl stopped; running it again", zap.Error(err), zap.Duration("in", delay))
 		select {
@@ -202,9 +210,9 @@ func (e handlerError) Error() string { return e.err.Error() }
 
 // run runs journalctl once; it returns the entries handed over and why it
 // ended.
-func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler) (int, error) {
+func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler, log *zap.Logger) (int, error) {
 	cmd := exec.Command(c.Journalctl, c.Args(string(*cursor))...)
-	stderr := &tailBuffer{max: 4096}
+	stderr := &tailBuffer{max: 4096, log: log}
 	cmd.Stderr = stderr
 	out, err := cmd.StdoutPipe()
 	if err != nil {
@@ -261,13 +269,20 @@ func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler) (int,
 	}
 }
 
-// tailBuffer keeps the last max bytes written to it (journalctl's
-// stderr, for the error message).
+// tailBuffer is journalctl's stderr: each line is logged as a warning
+// (a journal it may not read, say), the last max bytes are kept for the
+// error message when it stops.
 type tailBuffer struct {
-	mu  sync.Mutex
-	max int
-	b   []byte
+	mu      sync.Mutex
+	max     int
+	b       []byte
+	log     *zap.Logger
+	partial []byte
+	logged  int
 }
+
+// maxLoggedLines bounds the lines of one journalctl run that are logged.
+const maxLoggedLines = 20
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
@@ -275,6 +290,21 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.b = append(t.b, p...)
 	if len(t.b) > t.max {
 		t.b = bytes.Clone(t.b[len(t.b)-t.max:])
+	}
+	t.partial = append(t.partial, p...)
+	for {
+		i := bytes.IndexByte(t.partial, '\n')
+		if i < 0 {
+			if len(t.partial) > t.max {
+				t.partial = t.partial[:0]
+			}
+			break
+		}
+		if line := bytes.TrimSpace(t.partial[:i]); len(line) > 0 && t.log != nil && t.logged < maxLoggedLines {
+			t.logged++
+			t.log.Warn("journalctl: " + string(line))
+		}
+		t.partial = t.partial[i+1:]
 	}
 	return len(p), nil
 }
