@@ -2,6 +2,8 @@ package agent_test
 
 import (
 	"context"
+	"crypto/tls"
+	"fmt"
 	"io"
 	"net"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
+	"github.com/flowlens/flowlens/internal/listener/listenertest"
 )
 
 // Syslog over UDP and TCP (octet counting and newline framing), RFC 5424
@@ -141,4 +144,33 @@ func TestSyslogStopKeepsWhatWasSent(t *testing.T) {
 	if got := len(allLogs(t, c)); got != 505 {
 		t.Fatalf("%d records in Kafka after the stop, want 505", got)
 	}
+}
+
+// Syslog over TLS with client certificates (RFC 5425): a sender with a
+// certificate of the configured CA is read, a stranger is not.
+func TestSyslogMutualTLS(t *testing.T) {
+	b := kafkatest.Start(t, kafkabroker.Config{})
+	defer b.Shutdown(context.Background())
+	pki := listenertest.NewPKI(t)
+	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf("syslog:\n  tcp:\n    listen: 127.0.0.1:0\n    tls: {cert_file: %s, key_file: %s, client_ca_file: %s}\n",
+		pki.CertFile, pki.KeyFile, pki.CAFile))
+	ra := startAgent(t, cfg)
+	addr := ra.a.Syslog().TCPAddr()
+	send := func(kind int, msg string) {
+		conn, err := tls.Dial("tcp", addr, pki.ClientTLS(kind))
+		if err != nil {
+			return // refused in the handshake
+		}
+		defer conn.Close()
+		conn.Write([]byte(strconv.Itoa(len(msg)) + " " + msg))
+		conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+		conn.Read(make([]byte, 1)) // until the agent closes it (stranger) or the deadline
+	}
+	send(listenertest.StrangerCert, "<13>1 - - app - - - from a stranger")
+	go send(listenertest.WithCert, "<13>1 - - app - - - from a known sender")
+	c := newConsumed()
+	waitLogs(t, c, b.Addrs()[0], 1)
+	ra.stop(t)
+	c.poll(t, b.Addrs()[0], "otlp_logs")
+	wantBodies(t, allLogs(t, c), "from a known sender")
 }
