@@ -31,6 +31,7 @@ var ErrFormat = errors.New("neither a CRI nor a Docker json-file log line")
 // Decoder decodes runtime lines, reusing its memory.
 type Decoder struct {
 	docker dockerLine
+	buf    []byte
 }
 
 type dockerLine struct {
@@ -96,6 +97,15 @@ func decodeCRI(line []byte, out *Line) error {
 }
 
 func (d *Decoder) decodeDocker(line []byte, out *Line) error {
+	if msg, stream, ts, ok := d.decodeDockerFast(line); ok {
+		t, err := time.Parse(time.RFC3339Nano, string(ts))
+		if err != nil {
+			return ErrFormat
+		}
+		out.Partial = !bytes.HasSuffix(msg, []byte("\n"))
+		out.Time, out.Stream, out.Message = t, stream, bytes.TrimSuffix(msg, []byte("\n"))
+		return nil
+	}
 	d.docker = dockerLine{}
 	if err := json.Unmarshal(line, &d.docker); err != nil {
 		return ErrFormat

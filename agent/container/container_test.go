@@ -1,6 +1,7 @@
 package container
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -114,4 +115,27 @@ func BenchmarkDecodeDocker(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// FuzzDockerFastPath: wherever the hand-written reader of Docker's lines
+// takes a line, it reads what encoding/json reads.
+func FuzzDockerFastPath(f *testing.F) {
+	f.Add(`hello \"docker\"\n`, "stdout")
+	f.Add(`\u00e9\ud83d\ude00 \t\\\/`, "stderr")
+	f.Add(`\ud800 lone`, "stdout")
+	f.Fuzz(func(t *testing.T, log, stream string) {
+		line := []byte(`{"log":"` + log + `","stream":"` + stream + `","time":"2024-03-01T10:00:00.5Z"}`)
+		var fast Decoder
+		msg, st, _, ok := fast.decodeDockerFast(line)
+		if !ok {
+			return
+		}
+		var want dockerLine
+		if err := json.Unmarshal(line, &want); err != nil {
+			t.Fatalf("fast path took %q, encoding/json refuses it: %v", line, err)
+		}
+		if string(msg) != want.Log || st != want.Stream {
+			t.Fatalf("%q: fast %q %q, encoding/json %q %q", line, msg, st, want.Log, want.Stream)
+		}
+	})
 }
