@@ -2,6 +2,7 @@ package agent_test
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"os"
 	"os/exec"
@@ -183,4 +184,32 @@ func writeTemp(t testing.TB, body string) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+// The contract with every new source on: Shutdown without Start and twice,
+// and after Start twice.
+func TestNewSourcesShutdownContract(t *testing.T) {
+	body := "journald: {directory: " + t.TempDir() + "}\ncontainers: {pods_dir: " + t.TempDir() + "}\nsyslog: {udp: {listen: 127.0.0.1:0}, tcp: {listen: 127.0.0.1:0}}\n"
+	cfg := loadConfig(t, t.TempDir(), []string{"127.0.0.1:9"}, body)
+	a, err := agent.New(cfg, agent.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown without Start (%d): %v", i, err)
+		}
+	}
+	a, err = agent.New(cfg, agent.Settings{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 2; i++ {
+		if err := a.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown (%d): %v", i, err)
+		}
+	}
 }
