@@ -224,6 +224,9 @@ func (c *Config) Validate() error {
 	}
 	if c.Containers != nil {
 		add(config.Nest("containers", c.Containers.Validate()))
+		if names["containers"] {
+			add(config.Errorf("files", `a file source is named "containers", which the container logs' metrics use: rename it`))
+		}
 	}
 	if c.Syslog != nil {
 		add(config.Nest("syslog", c.Syslog.Validate()))
