@@ -3,6 +3,8 @@ package agent_test
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"fmt"
 	"os"
 	"os/exec"
@@ -190,7 +192,7 @@ func writeTemp(t testing.TB, body string) string {
 // The contract with every new source on: Shutdown without Start and twice,
 // and after Start twice.
 func TestNewSourcesShutdownContract(t *testing.T) {
-	body := "journald: {directory: " + t.TempDir() + "}\ncontainers: {pods_dir: " + t.TempDir() + "}\nsyslog: {udp: {listen: 127.0.0.1:0}, tcp: {listen: 127.0.0.1:0}}\n"
+	body := "files: [{name: journald, include: [/nonexistent/*.log]}]\njournald: {directory: " + t.TempDir() + "}\ncontainers: {pods_dir: " + t.TempDir() + "}\nsyslog: {udp: {listen: 127.0.0.1:0}, tcp: {listen: 127.0.0.1:0}}\n"
 	cfg := loadConfig(t, t.TempDir(), []string{"127.0.0.1:9"}, body)
 	a, err := agent.New(cfg, agent.Settings{})
 	if err != nil {
@@ -207,6 +209,20 @@ func TestNewSourcesShutdownContract(t *testing.T) {
 	}
 	if err := a.Start(context.Background()); err != nil {
 		t.Fatal(err)
+	}
+	// /metrics serves the new sources' counters (a clash of label sets
+	// would fail the scrape)
+	resp, err := http.Get("http://" + a.MetricsAddr() + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`flowlens_agent_records_received_total{input="journald"}`, `flowlens_agent_records_received_total{input="syslog"}`,
+		`flowlens_agent_records_received_total{input="containers"}`, `flowlens_agent_file_open{source="containers"}`, `flowlens_agent_syslog_messages_total`} {
+		if resp.StatusCode != 200 || !strings.Contains(string(text), want) {
+			t.Errorf("/metrics (%d) has no %s", resp.StatusCode, want)
+		}
 	}
 	for i := 0; i < 2; i++ {
 		if err := a.Shutdown(context.Background()); err != nil {
