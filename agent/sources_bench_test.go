@@ -18,7 +18,7 @@ import (
 	"github.com/flowlens/flowlens/internal/config"
 )
 
-func benchConfig(b *testing.B, body string) Config {
+func benchConfig(b testing.TB, body string) Config {
 	b.Helper()
 	p := filepath.Join(b.TempDir(), "a.yaml")
 	os.WriteFile(p, []byte("kafka: {brokers: ['127.0.0.1:9092']}\nhost_name: h\ndata_dir: "+b.TempDir()+"\n"+body), 0o644)
