@@ -25,7 +25,7 @@ import (
 // journaldSource follows the journal with journalctl and writes its
 // entries into the disk buffer. Its cursor checkpoint
 // (checkpoints/journald.cursor) names the last entry whose batch is
-// durable in the buffer: it is written every second and at shutdown after
+// durable in the buffer: it is written every 200ms and at shutdown after
 // the buffer's last fsync, so a restart resumes right after it.
 type journaldSource struct {
 	cfg        *journald.Config
@@ -68,12 +68,16 @@ func newJournaldSource(cfg *journald.Config, global *Config, buf Appender, versi
 	return s, nil
 }
 
-// run follows the journal until ctx ends, saving the cursor every second.
+// cursorSaveInterval is how often the durable cursor is written: after a
+// crash at most this much of the journal is read again.
+const cursorSaveInterval = 200 * time.Millisecond
+
+// run follows the journal until ctx ends, saving the cursor as it moves.
 func (s *journaldSource) run(ctx context.Context) error {
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
-		t := time.NewTicker(time.Second)
+		t := time.NewTicker(cursorSaveInterval)
 		defer t.Stop()
 		for {
 			select {

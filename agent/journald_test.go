@@ -2,8 +2,12 @@ package agent_test
 
 import (
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"testing"
 	"time"
 
@@ -11,6 +15,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // The journal's entries arrive with their fields; entries written while
@@ -112,4 +117,88 @@ func TestJournaldBadCursorCheckpoint(t *testing.T) {
 	}
 	startAgent(t, loadConfig(t, data, b.Addrs(), journaldConfigBody(journal, "")))
 	wantBodies(t, waitLogs(t, newConsumed(), b.Addrs()[0], 2), "one", "two")
+}
+
+// kill -9 while the journal is read: after the restart every entry is in
+// Kafka, the restarted agent reads exactly the entries after the cursor
+// checkpoint (which is written every 200ms), and the killed agent's
+// journalctl does not outlive it.
+func TestJournaldKillMinus9(t *testing.T) {
+	b := kafkatest.Start(t, kafkabroker.Config{})
+	defer b.Shutdown(context.Background())
+	addr := b.Addrs()[0]
+	journal, dataDir := t.TempDir(), t.TempDir()
+	const n = 50000
+	entries := make([]journalEntry, n)
+	for i := range entries {
+		entries[i] = journalEntry{"MESSAGE": "entry " + strconv.Itoa(i), "_SYSTEMD_UNIT": "app.service"}
+	}
+	writeJournal(t, journal, "a", entries...)
+	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
+	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
+data_dir: %s
+log: {level: warn}
+host_name: child
+journald: {directory: %s}
+batch: {max_records: 500}
+otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
+kafka: {brokers: [%s], retry: {max: 200ms}}
+metrics: {listen: 127.0.0.1:0}
+`, dataDir, journal, addr)), 0o644)
+
+	child := startChildAgent(t, cfgPath)
+	cursorPath := filepath.Join(dataDir, "checkpoints", "journald.cursor")
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if _, err := os.Stat(cursorPath); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no cursor checkpoint within 30s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	child.kill()
+	if out, _ := exec.Command("pgrep", "-f", "journalctl.*--directory="+journal).Output(); len(out) > 0 {
+		t.Errorf("journalctl outlived the killed agent: pids %s", out)
+	}
+	// the cursor names its entry's sequence number in the journal file
+	// (i=<hex>, from 1): entries 0..seq-1 are behind it
+	cur, err := os.ReadFile(cursorPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := regexp.MustCompile(`i=([0-9a-f]+)`).FindSubmatch(cur)
+	if m == nil {
+		t.Fatalf("cursor %q has no sequence number", cur)
+	}
+	seq, _ := strconv.ParseInt(string(m[1]), 16, 64)
+
+	child = startChildAgent(t, cfgPath)
+	defer child.kill()
+	c := newConsumed()
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	seen := map[string]bool{}
+	for _, l := range allLogs(t, c) {
+		seen[l.Body] = true
+	}
+	for i := 0; i < n; i++ {
+		if !seen["entry "+strconv.Itoa(i)] {
+			t.Fatalf("entry %d lost (cursor at %d)", i, seq)
+		}
+	}
+	// the restarted agent read the entries after the cursor, no more
+	want := float64(n - seq)
+	deadline = time.Now().Add(30 * time.Second)
+	for {
+		got := metricAt(child.addrs.Metrics, "flowlens_agent_records_received_total{input=\"journald\"}")
+		if got == want {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("restarted agent read %v entries, want %v (after the cursor at %d of %d)", got, want, seq, n)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("cursor at %d of %d at the kill; the restart read %v", seq, n, want)
 }

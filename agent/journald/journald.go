@@ -214,6 +214,7 @@ func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler, log *
 	cmd := exec.Command(c.Journalctl, c.Args(string(*cursor))...)
 	stderr := &tailBuffer{max: 4096, log: log}
 	cmd.Stderr = stderr
+	dieWithParent(cmd)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		return 0, err
