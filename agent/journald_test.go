@@ -1,10 +1,10 @@
 package agent_test
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -159,8 +159,8 @@ metrics: {listen: 127.0.0.1:0}
 		time.Sleep(10 * time.Millisecond)
 	}
 	child.kill()
-	if out, _ := exec.Command("pgrep", "-f", "journalctl.*--directory="+journal).Output(); len(out) > 0 {
-		t.Errorf("journalctl outlived the killed agent: pids %s", out)
+	if pids := processesWith("--directory=" + journal); len(pids) > 0 {
+		t.Errorf("journalctl outlived the killed agent: pids %v", pids)
 	}
 	// the cursor names its entry's sequence number in the journal file
 	// (i=<hex>, from 1): entries 0..seq-1 are behind it
@@ -201,4 +201,22 @@ metrics: {listen: 127.0.0.1:0}
 		time.Sleep(50 * time.Millisecond)
 	}
 	t.Logf("cursor at %d of %d at the kill; the restart read %v", seq, n, want)
+}
+
+// processesWith lists the running (not zombie) processes whose command
+// line has arg.
+func processesWith(arg string) []string {
+	dirs, _ := filepath.Glob("/proc/[0-9]*")
+	var pids []string
+	for _, d := range dirs {
+		cmdline, err := os.ReadFile(filepath.Join(d, "cmdline"))
+		if err != nil || !bytes.Contains(cmdline, []byte(arg)) {
+			continue
+		}
+		if stat, err := os.ReadFile(filepath.Join(d, "stat")); err == nil && bytes.Contains(stat, []byte(") Z ")) {
+			continue
+		}
+		pids = append(pids, filepath.Base(d))
+	}
+	return pids
 }
