@@ -60,6 +60,11 @@ type Config struct {
 type UDPConfig struct {
 	// Listen is host:port, or off (default).
 	Listen string `yaml:"listen"`
+	// ReadBuffer is the socket's receive buffer (SO_RCVBUF; default 0:
+	// the system's, net.core.rmem_default, which caps it at
+	// net.core.rmem_max): a larger one rides out bursts while a batch is
+	// written, where datagrams would otherwise be dropped by the kernel.
+	ReadBuffer bytesize.Size `yaml:"read_buffer"`
 }
 
 // SetDefaults fills the unset fields.
@@ -116,6 +121,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxMessageSize < 480 || c.MaxMessageSize > 16<<20 {
 		add(config.Errorf("max_message_size", "must be between 480B (RFC 5424's minimum) and 16MiB"))
+	}
+	if c.UDP.ReadBuffer < 0 || c.UDP.ReadBuffer > 1<<30 {
+		add(config.Errorf("udp.read_buffer", "must be between 0 (the system's) and 1GiB"))
 	}
 	if c.MaxConnections < 1 {
 		add(config.Errorf("max_connections", "must be at least 1"))
@@ -225,6 +233,11 @@ func (s *Server) Start(ctx context.Context) error {
 			return fmt.Errorf("listen for syslog over udp on %s: %w", s.cfg.UDP.Listen, err)
 		}
 		s.udp = pc.(*net.UDPConn)
+		if rb := s.cfg.UDP.ReadBuffer; rb > 0 {
+			if err := s.udp.SetReadBuffer(int(rb)); err != nil {
+				s.log.Warn("cannot set the syslog udp receive buffer", zap.Stringer("read_buffer", rb), zap.Error(err))
+			}
+		}
 		s.wg.Add(1)
 		go s.serveUDP(s.udp)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -78,5 +79,28 @@ func TestShutdownWithoutStartAndTwice(t *testing.T) {
 	}
 	if err := s.Start(context.Background()); err == nil {
 		t.Error("Start after Shutdown should fail")
+	}
+}
+
+// udp.read_buffer sets the socket's receive buffer (Linux reports twice
+// the size asked: the kernel's bookkeeping).
+func TestUDPReadBuffer(t *testing.T) {
+	cfg := Config{UDP: UDPConfig{Listen: "127.0.0.1:0", ReadBuffer: 64 << 10}}
+	s, err := New(cfg, Settings{NewOutput: func() Output { return &memOutput{mu: &sync.Mutex{}, bodies: new([]string)} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	raw, err := s.udp.SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var size int
+	raw.Control(func(fd uintptr) { size, err = syscall.GetsockoptInt(int(fd), syscall.SOL_SOCKET, syscall.SO_RCVBUF) })
+	if err != nil || size != 2*64<<10 {
+		t.Errorf("SO_RCVBUF %d (%v), want %d", size, err, 2*64<<10)
 	}
 }
