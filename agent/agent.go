@@ -33,21 +33,22 @@ type Settings struct {
 
 // Agent is one running agent.
 type Agent struct {
-	cfg     Config
-	log     *zap.Logger
-	version string
-	wal     *buffer.WAL
-	fwd     *forward.Forwarder
-	recv    *otlpin.Receiver
-	tailers []namedTailer
+	cfg      Config
+	log      *zap.Logger
+	version  string
+	wal      *buffer.WAL
+	fwd      *forward.Forwarder
+	recv     *otlpin.Receiver
+	tailers  []namedTailer
+	counters fileCounters
+	metrics  *listener.Endpoint
+	gather   prometheus.Gatherer
+
 	// the journald, container and syslog sources (nil: off)
 	journal    *journaldSource
 	containers *containerSource
 	syslog     *syslogin.Server
 	syslogOut  *syslogOutputs
-	counters   fileCounters
-	metrics    *listener.Endpoint
-	gather     prometheus.Gatherer
 
 	mu         sync.Mutex
 	metricsSrv *listener.Server

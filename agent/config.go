@@ -231,6 +231,27 @@ func (c *Config) Validate() error {
 	if c.Syslog != nil {
 		add(config.Nest("syslog", c.Syslog.Validate()))
 	}
+	// as for files: a batch can hold batch.max_bytes plus one more record
+	type recordBound struct {
+		key  string
+		size bytesize.Size
+	}
+	var bounds []recordBound
+	if c.Journald != nil {
+		bounds = append(bounds, recordBound{"journald.max_entry_size", c.Journald.MaxEntrySize})
+	}
+	if c.Containers != nil {
+		bounds = append(bounds, recordBound{"containers.max_line_size", c.Containers.MaxLineSize})
+	}
+	if c.Syslog != nil {
+		bounds = append(bounds, recordBound{"syslog.max_message_size", c.Syslog.MaxMessageSize})
+	}
+	for _, b := range bounds {
+		if b.size+c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
+			add(config.Errorf(b.key, "%s plus batch.max_bytes (%s) must stay below kafka.max_request_bytes (%s) minus 4KiB, or Kafka would refuse the batch",
+				b.size, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes))
+		}
+	}
 	add(config.Nest("metrics", c.Metrics.Validate()))
 	if c.MemoryLimit != nil && *c.MemoryLimit != 0 && *c.MemoryLimit < 32<<20 {
 		add(config.Errorf("memory_limit", "must be 0 (none) or at least 32MiB"))

@@ -160,12 +160,12 @@ kafka: {brokers: [127.0.0.1:9092]}
 journald: {priority: loud, directory: /j, files: [/f], journalctl: /nonexistent/journalctl}
 containers: {pods_dir: relative, multiline: {start_pattern: "^x"}}
 files: [{name: containers, include: [/var/log/x.log]}]
-syslog: {format: cisco, tcp: {listen: 127.0.0.1:0, auth: {token: x}}, max_connections: -1}
+syslog: {format: cisco, tcp: {listen: 127.0.0.1:0, auth: {token: x}}, max_connections: -1, max_message_size: 1MiB}
 `
 	var cfg agent.Config
 	err := config.Load(writeTemp(t, y), &cfg)
 	for _, want := range []string{"journald.priority:", "journald.directory:", "containers.pods_dir:", "containers.multiline:", `named "containers"`,
-		"syslog.format:", "syslog.tcp.auth:", "syslog.max_connections:"} {
+		"syslog.format:", "syslog.tcp.auth:", "syslog.max_connections:", "syslog.max_message_size:"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("error does not name %s: %v", want, err)
 		}
