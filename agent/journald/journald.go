@@ -208,6 +208,8 @@ type handlerError struct{ err error }
 
 func (e handlerError) Error() string { return e.err.Error() }
 
+func (e handlerError) Unwrap() error { return e.err }
+
 // run runs journalctl once; it returns the entries handed over and why it
 // ended.
 func (c *Config) run(ctx, work context.Context, cursor *[]byte, h Handler, log *zap.Logger) (int, error) {
