@@ -4,13 +4,14 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium clean
+.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium tools-journal-remote clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
 	@./scripts/fetch-chdb.sh >/dev/null
 	@$(GO) mod download
 	@$(MAKE) --no-print-directory tools-kcat tools-alertmanager tools-prometheus tools-chromium tools-systemd
+	@$(MAKE) --no-print-directory tools-journal-remote
 
 build: setup console
 	$(GO) build -o $(BIN)/ ./cmd/...
@@ -110,6 +111,10 @@ tools-chromium:
 ## tools-systemd: systemd-analyze, which checks the agent's unit (verify, security)
 tools-systemd:
 	@command -v systemd-analyze >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd >/dev/null; }
+
+## tools-journal-remote: systemd-journal-remote, which writes the real .journal files the agent's journald tests read
+tools-journal-remote: tools-systemd
+	@test -x /lib/systemd/systemd-journal-remote || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq systemd-journal-remote >/dev/null; }
 
 tools-zip:
 	@command -v zip >/dev/null || { (apt-get update -qq || true) && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zip >/dev/null; }

@@ -17,6 +17,7 @@ import (
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/otlpin"
+	"github.com/flowlens/flowlens/agent/syslogin"
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/config"
@@ -42,6 +43,12 @@ type Agent struct {
 	counters fileCounters
 	metrics  *listener.Endpoint
 	gather   prometheus.Gatherer
+
+	// the journald, container and syslog sources (nil: off)
+	journal    *journaldSource
+	containers *containerSource
+	syslog     *syslogin.Server
+	syslogOut  *syslogOutputs
 
 	mu         sync.Mutex
 	metricsSrv *listener.Server
@@ -110,6 +117,29 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 		}
 		a.tailers = append(a.tailers, namedTailer{name: fs.Name, t: t})
 	}
+	if cfg.Journald != nil {
+		if a.journal, err = newJournaldSource(a.cfg.Journald, &a.cfg, wal, set.Version, log.Named("journald")); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Containers != nil {
+		cs, err := newContainerSource(a.cfg.Containers, &a.cfg, wal, set.Version)
+		if err != nil {
+			return nil, fmt.Errorf("agent config: %w", config.Nest("containers", err))
+		}
+		t, err := tail.New(a.cfg.Containers.Config, filepath.Join(cfg.DataDir, "checkpoints", "containers.d", "checkpoints.json"), cs.handler, log.Named("containers"))
+		if err != nil {
+			return nil, fmt.Errorf("containers: %w", err)
+		}
+		a.containers = cs
+		a.tailers = append(a.tailers, namedTailer{name: containersSourceName, t: t})
+	}
+	if cfg.Syslog != nil {
+		a.syslogOut = newSyslogOutputs(a.cfg.Syslog, &a.cfg, wal, set.Version)
+		if a.syslog, err = syslogin.New(*a.cfg.Syslog, syslogin.Settings{Settings: component.Settings{Logger: log.Named("syslog")}, NewOutput: a.syslogOut.newOutput}); err != nil {
+			return nil, fmt.Errorf("agent config: %w", config.Nest("syslog", err))
+		}
+	}
 	if cfg.OTLP.GRPC.On() || cfg.OTLP.HTTP.On() {
 		sink := newOTLPSink(wal, int(cfg.Kafka.MaxRequestBytes)-1024, cfg.PartitionLogsByTraceID)
 		if a.recv, err = otlpin.New(cfg.OTLP, otlpin.Settings{Settings: component.Settings{Logger: log.Named("otlp")}, Sink: sink}); err != nil {
@@ -122,6 +152,9 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 	}
 	return a, nil
 }
+
+// containersSourceName names the container logs' tailer in metrics.
+const containersSourceName = "containers"
 
 // closeAll releases what New opened: the tailers' checkpoints and the
 // disk buffer.
@@ -136,6 +169,10 @@ func (a *Agent) closeAll() error {
 		if err := t.t.Close(); err != nil {
 			errs = append(errs, fmt.Errorf("write checkpoints of %s: %w", t.name, err))
 		}
+	}
+	if a.journal != nil {
+		// after the buffer's last fsync: the cursor of what it holds
+		errs = append(errs, a.journal.saveCursor())
 	}
 	return errors.Join(errs...)
 }
@@ -152,6 +189,9 @@ func (a *Agent) MetricsAddr() string {
 
 // Receiver is the OTLP receiver (nil when both protocols are off).
 func (a *Agent) Receiver() *otlpin.Receiver { return a.recv }
+
+// Syslog is the syslog receiver (nil when the agent has no syslog section).
+func (a *Agent) Syslog() *syslogin.Server { return a.syslog }
 
 // Failed delivers why the agent stopped working on its own (its disk
 // buffer failed an fsync, or its forwarder could no longer read or
@@ -195,6 +235,11 @@ func (a *Agent) Start(ctx context.Context) error {
 			return err
 		}
 	}
+	if a.syslog != nil {
+		if err := a.syslog.Start(ctx); err != nil {
+			return err
+		}
+	}
 	// The sources and the forwarder run until Shutdown, on contexts of
 	// their own: ctx only bounds the start.
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
@@ -224,6 +269,15 @@ func (a *Agent) Start(ctx context.Context) error {
 			defer a.srcWG.Done()
 			_ = t.Run(srcCtx)
 		}(t.t)
+	}
+	if a.journal != nil {
+		a.srcWG.Add(1)
+		go func() {
+			defer a.srcWG.Done()
+			if err := a.journal.run(srcCtx); err != nil {
+				a.log.Error("journald source stopped", zap.Error(err))
+			}
+		}()
 	}
 	metricsAddr := ""
 	if a.metricsSrv != nil {
@@ -265,6 +319,12 @@ func (a *Agent) shutdown(ctx context.Context) error {
 	if a.recv != nil {
 		if err := a.recv.Shutdown(shCtx); err != nil {
 			errs = append(errs, fmt.Errorf("stop otlp receivers: %w", err))
+		}
+	}
+	if a.syslog != nil {
+		// its connections hand over what they read, as the files do
+		if err := a.syslog.Shutdown(shCtx); err != nil {
+			errs = append(errs, fmt.Errorf("stop syslog receiver: %w", err))
 		}
 	}
 	if a.stopSrcs == nil { // Start failed before the sources ran

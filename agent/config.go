@@ -13,8 +13,10 @@ import (
 
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/journald"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/agent/parse"
+	"github.com/flowlens/flowlens/agent/syslogin"
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
@@ -35,6 +37,12 @@ type Config struct {
 	// ResourceAttributes are added to the resource of every file record.
 	ResourceAttributes map[string]string `yaml:"resource_attributes"`
 	Files              []FileSource      `yaml:"files"`
+	// Journald follows the systemd journal (absent: off).
+	Journald *journald.Config `yaml:"journald"`
+	// Containers follows the container runtimes' log files (absent: off).
+	Containers *ContainersConfig `yaml:"containers"`
+	// Syslog receives syslog messages over UDP and TCP (absent: off).
+	Syslog *syslogin.Config `yaml:"syslog"`
 	// Batch bounds the log batches built from files (one Kafka message each).
 	Batch BatchConfig `yaml:"batch"`
 	// OTLP receivers; otlp.grpc.listen / otlp.http.listen: off turns one off.
@@ -122,6 +130,15 @@ func (c *Config) SetDefaults() {
 		c.Files[i].Config.SetDefaults()
 		c.Files[i].Parse.SetDefaults()
 	}
+	if c.Journald != nil {
+		c.Journald.SetDefaults()
+	}
+	if c.Containers != nil {
+		c.Containers.SetDefaults()
+	}
+	if c.Syslog != nil {
+		c.Syslog.SetDefaults()
+	}
 }
 
 // UnmarshalYAML applies the defaults of a file source before decoding it.
@@ -202,12 +219,45 @@ func (c *Config) Validate() error {
 				c.Files[i].MaxLineSize, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes))
 		}
 	}
+	if c.Journald != nil {
+		add(config.Nest("journald", c.Journald.Validate()))
+	}
+	if c.Containers != nil {
+		add(config.Nest("containers", c.Containers.Validate()))
+		if names["containers"] {
+			add(config.Errorf("files", `a file source is named "containers", which the container logs' metrics use: rename it`))
+		}
+	}
+	if c.Syslog != nil {
+		add(config.Nest("syslog", c.Syslog.Validate()))
+	}
+	// as for files: a batch can hold batch.max_bytes plus one more record
+	type recordBound struct {
+		key  string
+		size bytesize.Size
+	}
+	var bounds []recordBound
+	if c.Journald != nil {
+		bounds = append(bounds, recordBound{"journald.max_entry_size", c.Journald.MaxEntrySize})
+	}
+	if c.Containers != nil {
+		bounds = append(bounds, recordBound{"containers.max_line_size", c.Containers.MaxLineSize})
+	}
+	if c.Syslog != nil {
+		bounds = append(bounds, recordBound{"syslog.max_message_size", c.Syslog.MaxMessageSize})
+	}
+	for _, b := range bounds {
+		if b.size+c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
+			add(config.Errorf(b.key, "%s plus batch.max_bytes (%s) must stay below kafka.max_request_bytes (%s) minus 4KiB, or Kafka would refuse the batch",
+				b.size, c.Batch.MaxBytes, c.Kafka.MaxRequestBytes))
+		}
+	}
 	add(config.Nest("metrics", c.Metrics.Validate()))
 	if c.MemoryLimit != nil && *c.MemoryLimit != 0 && *c.MemoryLimit < 32<<20 {
 		add(config.Errorf("memory_limit", "must be 0 (none) or at least 32MiB"))
 	}
-	if len(c.Files) == 0 && !c.OTLP.GRPC.On() && !c.OTLP.HTTP.On() {
-		add(config.Errorf("files", "no file source and both OTLP receivers are off: nothing to do"))
+	if len(c.Files) == 0 && !c.OTLP.GRPC.On() && !c.OTLP.HTTP.On() && c.Journald == nil && c.Containers == nil && c.Syslog == nil {
+		add(config.Errorf("files", "no file, journald, containers or syslog source and both OTLP receivers are off: nothing to do"))
 	}
 	return errors.Join(errs...)
 }

@@ -355,7 +355,13 @@ func linesRead(t *testing.T, ra *runningAgent) int64 {
 // agentMetric is a metric of the agent's /metrics page, summed over its
 // labels (-1 when the page cannot be read).
 func agentMetric(t *testing.T, ra *runningAgent, name string) float64 {
-	resp, err := http.Get("http://" + ra.a.MetricsAddr() + "/metrics")
+	return metricAt(ra.a.MetricsAddr(), name)
+}
+
+// metricAt is the sum of the series of name an agent's /metrics at addr
+// serves (-1 when it cannot be read).
+func metricAt(addr, name string) float64 {
+	resp, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
 		return -1
 	}

@@ -171,4 +171,13 @@ func TestExampleConfigLoads(t *testing.T) {
 	if len(cfg.Files) != 2 || cfg.Files[1].serviceFor("/var/log/apps/cart/x.log", "") != "cart" {
 		t.Fatalf("example config: %+v", cfg.Files)
 	}
+	if j := cfg.Journald; j == nil || j.Priority != "info" || len(j.Units) != 2 {
+		t.Errorf("example journald: %+v", j)
+	}
+	if c := cfg.Containers; c == nil || len(c.Include) != 1 || c.Include[0] != "/var/log/pods/*/*/*.log" || c.Parse.Format != "json" {
+		t.Errorf("example containers: %+v", c)
+	}
+	if s := cfg.Syslog; s == nil || s.TCP.Listen != "0.0.0.0:1514" || s.UDP.Listen != "0.0.0.0:1514" || s.MaxConnections != 256 {
+		t.Errorf("example syslog: %+v", s)
+	}
 }

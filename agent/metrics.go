@@ -22,6 +22,12 @@ var (
 	descReadErrors  = prometheus.NewDesc("flowlens_agent_file_read_errors_total", "File read errors.", []string{"source"}, nil)
 	descCkptErrors  = prometheus.NewDesc("flowlens_agent_checkpoint_errors_total", "Failed checkpoint writes.", []string{"source"}, nil)
 
+	descJournalCursorErrs = prometheus.NewDesc("flowlens_agent_journald_cursor_errors_total", "Failed writes of the journald cursor checkpoint.", nil, nil)
+	descContainerBad      = prometheus.NewDesc("flowlens_agent_container_lines_undecoded_total", "Container log lines in neither the CRI nor the Docker json-file format (kept whole, marked flowlens.parse_error=container_runtime).", nil, nil)
+	descSyslogMsgs        = prometheus.NewDesc("flowlens_agent_syslog_messages_total", "Syslog messages received (UDP and TCP).", nil, nil)
+	descSyslogBad         = prometheus.NewDesc("flowlens_agent_syslog_problems_total", "Syslog messages not parsed (kept whole), cut at max_message_size, or TCP streams closed for bad framing, by kind.", []string{"kind"}, nil)
+	descSyslogConns       = prometheus.NewDesc("flowlens_agent_syslog_connections_total", "Syslog TCP connections accepted, or refused at max_connections.", []string{"outcome"}, nil)
+
 	descParseFail   = prometheus.NewDesc("flowlens_agent_parse_failures_total", "File lines that did not match their format (kept as plain body, marked flowlens.parse_error).", nil, nil)
 	descRecordsIn   = prometheus.NewDesc("flowlens_agent_records_received_total", "Records accepted into the disk buffer, by input.", []string{"input"}, nil)
 	descOTLPReqs    = prometheus.NewDesc("flowlens_agent_otlp_requests_total", "OTLP requests by outcome.", []string{"outcome"}, nil)
@@ -64,6 +70,24 @@ func (c agentMetrics) Collect(ch chan<- prometheus.Metric) {
 	}
 	counter(descParseFail, c.a.counters.parseFailures.Load())
 	counter(descRecordsIn, c.a.counters.records.Load(), "files")
+	if j := c.a.journal; j != nil {
+		counter(descRecordsIn, j.records.Load(), "journald")
+		counter(descJournalCursorErrs, j.saveErrors.Load())
+	}
+	if cs := c.a.containers; cs != nil {
+		counter(descRecordsIn, cs.counters.records.Load(), "containers")
+		counter(descContainerBad, cs.counters.decodeFailures.Load())
+	}
+	if c.a.syslog != nil {
+		s := c.a.syslog.Stats()
+		counter(descRecordsIn, c.a.syslogOut.records.Load(), "syslog")
+		counter(descSyslogMsgs, s.Messages)
+		counter(descSyslogBad, s.ParseErrors, "parse")
+		counter(descSyslogBad, s.Truncated, "truncated")
+		counter(descSyslogBad, s.FramingErrors, "framing")
+		counter(descSyslogConns, s.Connections, "accepted")
+		counter(descSyslogConns, s.RefusedConnections, "refused_limit")
+	}
 	if c.a.recv != nil {
 		s := c.a.recv.Stats()
 		counter(descRecordsIn, s.Spans, "otlp_spans")

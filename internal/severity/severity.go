@@ -92,3 +92,19 @@ func Parse(s string) (Level, bool) {
 	}
 	return Level{}, false
 }
+
+// syslogNumbers are the numbers of the syslog severities (RFC 5424
+// 0 emerg .. 7 debug; the journal's PRIORITY), their words as above.
+var syslogNumbers = [8]int32{Fatal + 3, Fatal + 2, Fatal, Error, Warn, Info + 1, Info, Debug}
+
+// SyslogNames are the syslog severities' keywords, by number.
+var SyslogNames = [8]string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
+
+// FromSyslog maps a syslog severity (0-7) to its number and keyword;
+// ok is false outside 0-7.
+func FromSyslog(p int) (number int32, text string, ok bool) {
+	if p < 0 || p > 7 {
+		return 0, "", false
+	}
+	return syslogNumbers[p], SyslogNames[p], true
+}

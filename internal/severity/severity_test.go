@@ -53,3 +53,19 @@ func TestFromTextDoesNotAllocate(t *testing.T) {
 		t.Errorf("FromText allocates %.0f times", n)
 	}
 }
+
+func TestFromSyslog(t *testing.T) {
+	// each syslog severity falls in the level its keyword names
+	for p, word := range SyslogNames {
+		n, text, ok := FromSyslog(p)
+		if !ok || text != word {
+			t.Fatalf("%d: %d %q %v", p, n, text, ok)
+		}
+		if got, want := Name(n), Name(FromText([]byte(word))); got != want {
+			t.Errorf("%s: number %d is in level %s, the word says %s", word, n, got, want)
+		}
+	}
+	if _, _, ok := FromSyslog(8); ok {
+		t.Error("8 is not a syslog severity")
+	}
+}
