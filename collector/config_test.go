@@ -1,6 +1,7 @@
 package collector
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -45,22 +46,26 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 }
 
 func TestPendingMarkerRoundTrip(t *testing.T) {
-	m := pendingMarker{start: 1200, end: 3456}
-	got := parseMarker(m.String(), 1200)
-	if got == nil || *got != m {
-		t.Fatalf("parsed %v from %q", got, m.String())
+	for _, b := range []batchRanges{{{3, 1200, 3456}}, {{0, 5, 9}, {3, 1200, 3456}, {7, 0, 0}}} {
+		if got := parseMarker(b.marker(), 3, 1200); !slices.Equal(got, b) {
+			t.Fatalf("parsed %v from %q", got, b.marker())
+		}
 	}
 	for _, tc := range []struct {
 		meta      string
 		committed int64
 	}{
 		{"", 0},
-		{m.String(), 1201}, // a marker for another offset is stale
+		{"flowlens/v1 pending 1200-3456", 1201}, // a marker for another offset is stale
 		{"flowlens/v1 pending 5-4", 5},
 		{"flowlens/v1 pending x-4", 5},
+		{"flowlens/v2 pending 0:5-9,3:1201-3456", 1200}, // stale on this partition
+		{"flowlens/v2 pending 0:5-9,4:1200-3456", 1200}, // does not name this partition
+		{"flowlens/v2 pending 3:1200-3456,0:5-9", 1200}, // not in partition order
+		{"flowlens/v2 pending 0:5-9,3:1200-x", 1200},
 		{"someone else's metadata", 1200},
 	} {
-		if got := parseMarker(tc.meta, tc.committed); got != nil {
+		if got := parseMarker(tc.meta, 3, tc.committed); got != nil {
 			t.Errorf("%q at %d parsed as %v", tc.meta, tc.committed, got)
 		}
 	}
