@@ -57,7 +57,14 @@ type insertBuffers struct {
 type batch struct {
 	segs       []*segment
 	fromMarker bool // rebuilt from a pending marker: the marker is committed
+	// mine: of a rebuilt batch, the partitions whose marker names it, the
+	// only ones committed here. The others are owned elsewhere, or here but
+	// already committed past it (and maybe pending on a later batch).
+	mine map[int]bool
 }
+
+// committed says whether storing b commits partition p.
+func (b *batch) commits(p int) bool { return !b.fromMarker || b.mine[p] }
 
 func (b *batch) ranges() batchRanges {
 	r := make(batchRanges, len(b.segs))
@@ -294,6 +301,12 @@ func (l *lane) rebuild(ctx context.Context, pending map[int]batchRanges) bool {
 		}
 		done[rngs.marker()] = true
 		log := l.log.With(zap.String("batch", rngs.list()))
+		mine := map[int]bool{}
+		for _, g := range l.feeds {
+			if m := pending[g.partition]; m != nil && m.marker() == rngs.marker() {
+				mine[g.partition] = true
+			}
+		}
 		stored, err := l.storedAlready(ctx, rngs)
 		if err != nil {
 			log.Warn("read the commits of a pending batch's partitions; rebuilding it", zap.Error(err))
@@ -302,7 +315,7 @@ func (l *lane) rebuild(ctx context.Context, pending map[int]batchRanges) bool {
 			log.Info("a pending batch was stored and committed on another of its partitions; committing it here")
 			var offs []kafka.OffsetCommit
 			for _, r := range rngs {
-				if l.byPart[r.partition] != nil {
+				if mine[r.partition] {
 					offs = append(offs, kafka.OffsetCommit{Partition: r.partition, Offset: r.end + 1})
 				}
 			}
@@ -311,9 +324,11 @@ func (l *lane) rebuild(ctx context.Context, pending map[int]batchRanges) bool {
 			}, isLost); err != nil {
 				return false
 			}
+			c.m.pending.WithLabelValues("already_stored").Inc()
 		} else {
 			log.Info("rebuilding the batch that was pending when the previous owner stopped")
 			b, err := l.readRanges(ctx, rngs)
+			b.mine = mine
 			if err != nil {
 				log.Warn("rebuild a pending batch", zap.Error(err))
 				return false
@@ -322,10 +337,11 @@ func (l *lane) rebuild(ctx context.Context, pending map[int]batchRanges) bool {
 				l.drop(b)
 				return false
 			}
+			c.m.pending.WithLabelValues("rebuilt").Inc()
 		}
 		for _, r := range rngs {
-			if f := l.byPart[r.partition]; f != nil {
-				f.start = r.end + 1
+			if mine[r.partition] {
+				l.byPart[r.partition].start = r.end + 1
 			}
 		}
 	}
@@ -469,6 +485,7 @@ func (l *lane) store(ctx context.Context, b *batch) bool {
 	kindLabel := l.kind.String()
 	c.m.batchLatency.WithLabelValues(kindLabel).Observe(time.Since(t0).Seconds())
 	c.m.batchRows.WithLabelValues(kindLabel).Observe(float64(rows))
+	c.m.batchParts.Observe(float64(len(b.segs)))
 	c.m.rowsStored.WithLabelValues(kindLabel).Add(float64(rows))
 	for _, s := range b.segs {
 		for _, d := range s.dlqRecords {
@@ -476,11 +493,11 @@ func (l *lane) store(ctx context.Context, b *batch) bool {
 		}
 	}
 
-	// A rebuilt batch may span partitions owned elsewhere: their owners
-	// commit them.
+	// A rebuilt batch may span partitions owned elsewhere, or committed
+	// past it already: they are not committed here.
 	offs := make([]kafka.OffsetCommit, 0, len(rngs))
 	for _, r := range rngs {
-		if l.byPart[r.partition] != nil {
+		if b.commits(r.partition) {
 			offs = append(offs, kafka.OffsetCommit{Partition: r.partition, Offset: r.end + 1})
 		}
 	}
@@ -494,7 +511,7 @@ func (l *lane) store(ctx context.Context, b *batch) bool {
 	c.m.batchAge.WithLabelValues(kindLabel).Observe(time.Since(b.firstAt()).Seconds())
 	for _, s := range b.segs {
 		f := l.byPart[s.partition]
-		if f != nil {
+		if f != nil && b.commits(s.partition) {
 			c.m.lag.WithLabelValues(l.topic, f.partLabel).Set(float64(max(s.lag, 0)))
 		}
 		l.release(s)
