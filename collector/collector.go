@@ -3,33 +3,43 @@
 //
 // # How nothing is lost and nothing is stored twice
 //
-// Each assigned partition is consumed by its own worker, which cuts batches
-// of consecutive offsets [start, end] of that one partition. A batch goes
-// through these steps, in order:
+// Each assigned partition is fetched and decoded by its own feed into a
+// segment of consecutive offsets [start, end]; per topic, a lane cuts the
+// open segments of all its partitions into one batch (up to batch.max_rows,
+// whatever the partition count: the engine's cost per row falls steeply
+// with the insert's size). A batch goes through these steps, in order:
 //
-//  1. the offset start is committed again with metadata
-//     "flowlens/v1 pending start-end" (the "pending marker");
+//  1. on every partition of the batch, its start offset is committed again
+//     with metadata naming the whole batch (the "pending marker"):
+//     "flowlens/v2 pending 0:start-end,3:start-end,...", or for a batch of
+//     one partition the first version's "flowlens/v1 pending start-end";
+//     one request, so the group's generation check passes for all or none;
 //  2. its rows are inserted with insert_deduplication_token
-//     "flowlens:<topic>:<partition>:<start>-<end>", retried with backoff
-//     while storage is unavailable;
+//     "flowlens:<topic>:0:start-end,3:start-end,..." (with one partition:
+//     "flowlens:<topic>:<partition>:<start>-<end>", as before), retried
+//     with backoff while storage is unavailable;
 //  3. records that cannot be stored go to the dead-letter topic;
-//  4. end+1 is committed.
+//  4. end+1 is committed on every partition of the batch.
 //
 // Offsets are therefore committed only after the rows are stored, and only
 // as a contiguous prefix of each partition. After a crash (or a rebalance)
-// the next owner of the partition reads the committed offset and its
-// metadata: if a batch was pending, it rebuilds exactly [start, end] and
-// inserts it under the same token, which the engine stores once. Batch cuts
-// may thus depend on time, size or memory pressure without breaking
-// deduplication: the marker records the cut before anything is stored. (A
-// record may reach the dead-letter topic twice after a crash: that topic is
-// at-least-once.) The engine remembers the last 1000 tokens per table
+// the next owner of a partition reads its committed offset and metadata:
+// if a batch was pending, it reads exactly the ranges the marker names, on
+// every partition (owned here or not), and inserts them under the same
+// token, which the engine stores once, however many owners of the batch's
+// partitions do so. A batch one of whose partitions is already committed
+// past it was stored: it is only committed. Each owner commits only the
+// partitions whose marker still names the batch. Batch cuts may thus
+// depend on time, size or memory pressure without breaking deduplication:
+// the marker records the cut before anything is stored. (A record may reach
+// the dead-letter topic twice after a crash: that topic is at-least-once.)
+// The engine remembers the last 1000 tokens per table
 // (non_replicated_deduplication_window), far more than the batches in
 // flight.
 //
-// A worker that cannot commit its marker (it lost the partition) does not
-// insert at all. One whose marker went through but whose insert is late
-// only repeats what the new owner stores under the same token.
+// A lane that cannot commit its markers (it lost the partitions) does not
+// insert at all. One whose markers went through but whose insert is late
+// only repeats what the new owners store under the same token.
 package collector
 
 import (
