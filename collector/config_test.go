@@ -16,7 +16,8 @@ func TestConfigFileLoads(t *testing.T) {
 	}
 	if cfg.Batch.MaxRows != 50000 || cfg.Batch.MaxAge != 2*time.Second || cfg.Batch.MaxBytes != 64<<20 || cfg.MaxBufferedBytes != 1<<30 ||
 		cfg.Retry.Initial != 200*time.Millisecond || cfg.HTTP.Listen != "0.0.0.0:9465" || !cfg.HTTP.TLS.On() || !cfg.HTTP.Auth.On() ||
-		cfg.Topics.CreateEnabled() || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.GroupID != "flowlens-collector-eu1" {
+		cfg.Topics.CreateEnabled() || cfg.Kafka.SASL.Mechanism != "SCRAM-SHA-512" || cfg.GroupID != "flowlens-collector-eu1" ||
+		cfg.MemoryLimitOrDefault() != 2<<30+256<<20 { // twice the batches' budget, and the rest
 		t.Fatalf("loaded %+v", cfg)
 	}
 }
@@ -31,6 +32,7 @@ func TestConfigValidateNamesTheField(t *testing.T) {
 		{"encoding", func(c *Config) { c.Encoding = "avro" }},
 		{"batch.max_rows", func(c *Config) { c.Batch.MaxRows = -1 }},
 		{"max_buffered_bytes", func(c *Config) { c.MaxBufferedBytes = 1 << 20 }},
+		{"memory_limit", func(c *Config) { c.MemoryLimit = c.MaxBufferedBytes + 1 }},
 		{"retry.max", func(c *Config) { c.Retry.Max = time.Millisecond }},
 		{"session_timeout", func(c *Config) { c.SessionTimeout = time.Millisecond }},
 		{"fetch_max_wait", func(c *Config) { c.FetchMaxWait = time.Millisecond }},
