@@ -3,33 +3,43 @@
 //
 // # How nothing is lost and nothing is stored twice
 //
-// Each assigned partition is consumed by its own worker, which cuts batches
-// of consecutive offsets [start, end] of that one partition. A batch goes
-// through these steps, in order:
+// Each assigned partition is fetched and decoded by its own feed into a
+// segment of consecutive offsets [start, end]; per topic, a lane cuts the
+// open segments of all its partitions into one batch (up to batch.max_rows,
+// whatever the partition count: the engine's cost per row falls steeply
+// with the insert's size). A batch goes through these steps, in order:
 //
-//  1. the offset start is committed again with metadata
-//     "flowlens/v1 pending start-end" (the "pending marker");
+//  1. on every partition of the batch, its start offset is committed again
+//     with metadata naming the whole batch (the "pending marker"):
+//     "flowlens/v2 pending 0:start-end,3:start-end,...", or for a batch of
+//     one partition the first version's "flowlens/v1 pending start-end";
+//     one request, so the group's generation check passes for all or none;
 //  2. its rows are inserted with insert_deduplication_token
-//     "flowlens:<topic>:<partition>:<start>-<end>", retried with backoff
-//     while storage is unavailable;
+//     "flowlens:<topic>:0:start-end,3:start-end,..." (with one partition:
+//     "flowlens:<topic>:<partition>:<start>-<end>", as before), retried
+//     with backoff while storage is unavailable;
 //  3. records that cannot be stored go to the dead-letter topic;
-//  4. end+1 is committed.
+//  4. end+1 is committed on every partition of the batch.
 //
 // Offsets are therefore committed only after the rows are stored, and only
 // as a contiguous prefix of each partition. After a crash (or a rebalance)
-// the next owner of the partition reads the committed offset and its
-// metadata: if a batch was pending, it rebuilds exactly [start, end] and
-// inserts it under the same token, which the engine stores once. Batch cuts
-// may thus depend on time, size or memory pressure without breaking
-// deduplication: the marker records the cut before anything is stored. (A
-// record may reach the dead-letter topic twice after a crash: that topic is
-// at-least-once.) The engine remembers the last 1000 tokens per table
+// the next owner of a partition reads its committed offset and metadata:
+// if a batch was pending, it reads exactly the ranges the marker names, on
+// every partition (owned here or not), and inserts them under the same
+// token, which the engine stores once, however many owners of the batch's
+// partitions do so. A batch one of whose partitions is already committed
+// past it was stored: it is only committed. Each owner commits only the
+// partitions whose marker still names the batch. Batch cuts may thus
+// depend on time, size or memory pressure without breaking deduplication:
+// the marker records the cut before anything is stored. (A record may reach
+// the dead-letter topic twice after a crash: that topic is at-least-once.)
+// The engine remembers the last 1000 tokens per table
 // (non_replicated_deduplication_window), far more than the batches in
 // flight.
 //
-// A worker that cannot commit its marker (it lost the partition) does not
-// insert at all. One whose marker went through but whose insert is late
-// only repeats what the new owner stores under the same token.
+// A lane that cannot commit its markers (it lost the partitions) does not
+// insert at all. One whose markers went through but whose insert is late
+// only repeats what the new owners store under the same token.
 package collector
 
 import (
@@ -292,17 +302,24 @@ type partitionKey struct {
 	partition int
 }
 
-// startGeneration launches one worker per assigned partition.
+// startGeneration launches one lane per assigned topic; each lane first
+// rebuilds the batches its partitions' previous owners left pending.
 func (c *Collector) startGeneration(gen *kafka.Generation) {
 	markers := c.fetchMarkers(gen)
 	n := 0
 	for topic, parts := range gen.Assignments {
-		for _, p := range parts {
-			n++
-			w := &worker{c: c, gen: gen, topic: topic, partition: p.ID, start: p.Offset,
-				kind: c.kindOf(topic), pending: markers[partitionKey{topic, p.ID}]}
-			gen.Start(w.run)
+		if len(parts) == 0 {
+			continue
 		}
+		n += len(parts)
+		l := newLane(c, gen, topic, parts)
+		pending := map[int]batchRanges{}
+		for _, p := range parts {
+			if m := markers[partitionKey{topic, p.ID}]; m != nil {
+				pending[p.ID] = m
+			}
+		}
+		gen.Start(func(ctx context.Context) { l.run(ctx, pending) })
 	}
 	c.healthMu.Lock()
 	c.assigned = n
@@ -319,44 +336,16 @@ func (c *Collector) kindOf(topic string) kind {
 	return kindSpans
 }
 
-// pendingMarker is a batch whose rows may have been stored but whose end was
-// not committed.
-type pendingMarker struct {
-	start, end int64
-}
-
-const markerPrefix = "flowlens/v1 pending "
-
-func (p pendingMarker) String() string {
-	return markerPrefix + strconv.FormatInt(p.start, 10) + "-" + strconv.FormatInt(p.end, 10)
-}
-
-func parseMarker(meta string, committed int64) *pendingMarker {
-	rest, ok := strings.CutPrefix(meta, markerPrefix)
-	if !ok {
-		return nil
-	}
-	a, b, ok := strings.Cut(rest, "-")
-	if !ok {
-		return nil
-	}
-	start, err1 := strconv.ParseInt(a, 10, 64)
-	end, err2 := strconv.ParseInt(b, 10, 64)
-	if err1 != nil || err2 != nil || start != committed || end < start {
-		return nil
-	}
-	return &pendingMarker{start: start, end: end}
-}
-
-// fetchMarkers reads the commit metadata of the assigned partitions.
-func (c *Collector) fetchMarkers(gen *kafka.Generation) map[partitionKey]*pendingMarker {
+// fetchMarkers reads the commit metadata of the assigned partitions: the
+// batches pending on them.
+func (c *Collector) fetchMarkers(gen *kafka.Generation) map[partitionKey]batchRanges {
 	req := &kafka.OffsetFetchRequest{GroupID: c.cfg.GroupID, Topics: map[string][]int{}}
 	for topic, parts := range gen.Assignments {
 		for _, p := range parts {
 			req.Topics[topic] = append(req.Topics[topic], p.ID)
 		}
 	}
-	out := map[partitionKey]*pendingMarker{}
+	out := map[partitionKey]batchRanges{}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	resp, err := c.client.OffsetFetch(ctx, req)
@@ -371,7 +360,7 @@ func (c *Collector) fetchMarkers(gen *kafka.Generation) map[partitionKey]*pendin
 	}
 	for topic, parts := range resp.Topics {
 		for _, p := range parts {
-			if m := parseMarker(p.Metadata, p.CommittedOffset); m != nil {
+			if m := parseMarker(p.Metadata, p.Partition, p.CommittedOffset); m != nil {
 				out[partitionKey{topic, p.Partition}] = m
 			}
 		}
@@ -382,27 +371,43 @@ func (c *Collector) fetchMarkers(gen *kafka.Generation) map[partitionKey]*pendin
 // errLostPartition means the group moved the partition elsewhere.
 var errLostPartition = errors.New("partition no longer assigned to this member")
 
-// commit commits offset (with metadata) for one partition in gen.
-func (c *Collector) commit(ctx context.Context, gen *kafka.Generation, topic string, partition int, offset int64, meta string) error {
+// commit commits offsets (with metadata) of partitions of topic in gen, in
+// one request: the group's generation is checked once for all of them, so
+// they are committed together or not at all.
+func (c *Collector) commit(ctx context.Context, gen *kafka.Generation, topic string, offsets []kafka.OffsetCommit) error {
+	if len(offsets) == 0 {
+		return nil
+	}
 	resp, err := c.client.OffsetCommit(ctx, &kafka.OffsetCommitRequest{
 		GroupID:      c.cfg.GroupID,
 		GenerationID: int(gen.ID),
 		MemberID:     gen.MemberID,
-		Topics:       map[string][]kafka.OffsetCommit{topic: {{Partition: partition, Offset: offset, Metadata: meta}}},
+		Topics:       map[string][]kafka.OffsetCommit{topic: offsets},
 	})
 	if err != nil {
-		return fmt.Errorf("commit %s/%d@%d: %w", topic, partition, offset, err)
+		return fmt.Errorf("commit %s %s: %w", topic, describeCommit(offsets), err)
 	}
 	for _, p := range resp.Topics[topic] {
 		if p.Error != nil {
 			if errors.Is(p.Error, kafka.IllegalGeneration) || errors.Is(p.Error, kafka.UnknownMemberId) ||
 				errors.Is(p.Error, kafka.FencedInstanceID) {
-				return fmt.Errorf("commit %s/%d@%d: %w: %w", topic, partition, offset, errLostPartition, p.Error)
+				return fmt.Errorf("commit %s/%d: %w: %w", topic, p.Partition, errLostPartition, p.Error)
 			}
-			return fmt.Errorf("commit %s/%d@%d: %w", topic, partition, offset, p.Error)
+			return fmt.Errorf("commit %s/%d: %w", topic, p.Partition, p.Error)
 		}
 	}
 	return nil
+}
+
+func describeCommit(offsets []kafka.OffsetCommit) string {
+	var sb strings.Builder
+	for i, o := range offsets {
+		if i > 0 {
+			sb.WriteByte(',')
+		}
+		sb.WriteString(strconv.Itoa(o.Partition) + "@" + strconv.FormatInt(o.Offset, 10))
+	}
+	return sb.String()
 }
 
 // retry runs op until it succeeds, ctx ends or permanent(err) is true,

@@ -32,6 +32,16 @@ type Config struct {
 	// Default 512 MiB. When reached, partitions store what they have and
 	// then wait: with storage down, fetching stops here.
 	MaxBufferedBytes bytesize.Size `yaml:"max_buffered_bytes"`
+	// MemoryLimit is the soft memory limit (GOMEMLIMIT) `flowlens collector`
+	// runs under, with the GC's proportional trigger (GOGC) off: the GC runs
+	// when the heap reaches the limit, so its work is in proportion to the
+	// room the limit leaves above the live heap. Default (0) 2x
+	// max_buffered_bytes + 256MiB: batches at their budget leave the GC as
+	// much room again. A limit just above the budget, as before, made the
+	// GC run constantly once batches filled it (about half the collector's
+	// CPU). GOMEMLIMIT and GOGC in the environment win; flowlens up, which
+	// runs the collector beside other parts, leaves the runtime alone.
+	MemoryLimit bytesize.Size `yaml:"memory_limit"`
 	// InsertConcurrency is how many inserts run at once (default 2).
 	InsertConcurrency int `yaml:"insert_concurrency"`
 	// Retry is the backoff when storage or Kafka fail (retried until they
@@ -60,6 +70,19 @@ type Config struct {
 	// internal/listener).
 	HTTP listener.Config `yaml:",inline"`
 }
+
+// MemoryLimitOrDefault is MemoryLimit, or its default from
+// MaxBufferedBytes when unset.
+func (c *Config) MemoryLimitOrDefault() bytesize.Size {
+	if c.MemoryLimit > 0 {
+		return c.MemoryLimit
+	}
+	return 2*c.MaxBufferedBytes + heapBase
+}
+
+// heapBase is the collector's heap beyond its batches: Kafka readers'
+// queues and fetch buffers, insert buffers, metrics.
+const heapBase = 256 << 20
 
 // DefaultListen is where /metrics and /healthz are served by default.
 const DefaultListen = "127.0.0.1:9465"
@@ -147,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBufferedBytes < rowsMemory*c.Batch.MaxBytes {
 		errs = append(errs, config.Errorf("max_buffered_bytes", "%s is less than %dx batch.max_bytes (%s): one batch would not fit", c.MaxBufferedBytes, rowsMemory, c.Batch.MaxBytes))
+	}
+	if c.MemoryLimit != 0 && c.MemoryLimit < c.MaxBufferedBytes+heapBase {
+		errs = append(errs, config.Errorf("memory_limit", "%s is less than max_buffered_bytes (%s) + %s for the rest of the collector: the GC would run constantly", c.MemoryLimit, c.MaxBufferedBytes, bytesize.Size(heapBase)))
 	}
 	if c.InsertConcurrency < 1 {
 		errs = append(errs, config.Errorf("insert_concurrency", "must be at least 1"))

@@ -23,6 +23,8 @@ type metrics struct {
 	storageUp     prometheus.Gauge
 	storageFull   prometheus.Gauge
 	rebalances    prometheus.Counter
+	pending       *prometheus.CounterVec // outcome: rebuilt, already_stored
+	batchParts    prometheus.Histogram
 }
 
 // latencyBuckets resolve the collector's share of freshness (about 0.1-3 s)
@@ -63,10 +65,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "storage_disk_full", Help: "1 while the engine refuses inserts for lack of disk space (ClickHouse code 243): they are retried, nothing is dropped or committed."}),
 		rebalances: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
 			Name: "generations_total", Help: "Consumer group generations joined (rebalances)."}),
+		pending: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "pending_batches_total", Help: "Batches a previous owner of a partition left pending (stored or not, not committed), by outcome: rebuilt and stored again under their token, or found committed on another of their partitions."}, []string{"outcome"}),
+		batchParts: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
+			Name: "batch_partitions", Help: "Partitions per insert.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
 	}
 	m.storageUp.Set(1)
 	if err := component.Register(reg, "collector", m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
-		m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances); err != nil {
+		m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances, m.pending, m.batchParts); err != nil {
 		return nil, err
 	}
 	return m, nil

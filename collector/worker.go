@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/segmentio/kafka-go"
@@ -30,39 +31,31 @@ func (k kind) String() string {
 	return "spans"
 }
 
-// worker consumes one partition for one generation.
-type worker struct {
-	c         *Collector
-	gen       *kafka.Generation
-	topic     string
+// feed fetches one partition for its lane and decodes every message into
+// its open segment. The lane's storer swaps the segment out under mu, so
+// that a cut falls between two messages.
+type feed struct {
+	l         *lane
 	partition int
-	start     int64
-	kind      kind
-	pending   *pendingMarker // a batch to rebuild exactly, from the commit metadata
 	partLabel string
-	limits    storage.RowLimits
+	start     int64 // the first offset to read
+	log       *zap.Logger
 
-	// Batches are stored in the background so that fetching and decoding
-	// go on meanwhile, but one at a time and in offset order: a batch's
-	// marker may only be committed once the batch before it is committed.
-	b        *batch    // the open batch, filled by run
-	inflight *batch    // being stored by its own goroutine, or nil
-	stored   chan bool // the in-flight store's result
-	spare    *batch    // a stored batch, reused as the next open one
-	broken   bool      // a batch was not stored: nothing after it may be
-	scratch  batch     // add's rare path: splitting rejected records
+	mu      sync.Mutex
+	seg     *segment // open: filled by run, taken by the lane's cut
+	spare   *segment // a stored segment, reused as the next open one
+	scratch segment  // the rare path: splitting rejected records
 }
 
-// batch is consecutive offsets [start, end] of one partition.
-type batch struct {
+// segment is consecutive offsets [start, end] of one partition, in a batch.
+type segment struct {
+	partition  int
 	n          int   // messages
-	start, end int64 // the declared range (a rebuilt batch: its marker's)
+	start, end int64 // the range (a rebuilt one: its marker's)
 	last       int64 // the last offset read
 	firstAt    time.Time
 	held       int64 // budget bytes
 	bytes      int
-	markerDone bool
-	fromMarker bool
 	lag        int64
 
 	spans storage.SpanRows
@@ -79,44 +72,61 @@ type deadLetterCount struct {
 	records int
 }
 
-func (b *batch) rows(k kind) int {
+func (s *segment) rows(k kind) int {
 	if k == kindLogs {
-		return b.logs.Len()
+		return s.logs.Len()
 	}
-	return b.spans.Len()
+	return s.spans.Len()
 }
 
-func (w *worker) newBatch() *batch {
-	b := &batch{}
-	b.spans.Limits, b.logs.Limits = w.limits, w.limits
-	return b
+// reset empties s for reuse, keeping its buffers.
+func (s *segment) reset() {
+	s.n, s.held, s.bytes = 0, 0, 0
+	s.spans.Reset()
+	s.logs.Reset()
+	clear(s.msgs)
+	s.msgs = s.msgs[:0]
+	clear(s.dlq)
+	s.dlq = s.dlq[:0]
+	s.dlqRecords = s.dlqRecords[:0]
 }
 
-func (b *batch) reset() {
-	b.n, b.held, b.bytes = 0, 0, 0
-	b.markerDone, b.fromMarker = false, false
-	b.spans.Reset()
-	b.logs.Reset()
-	clear(b.msgs)
-	b.msgs = b.msgs[:0]
-	clear(b.dlq)
-	b.dlq = b.dlq[:0]
-	b.dlqRecords = b.dlqRecords[:0]
+func (l *lane) newFeed(partition int) *feed {
+	f := &feed{l: l, partition: partition, partLabel: strconv.Itoa(partition)}
+	f.log = l.log.With(zap.Int("partition", partition))
+	f.seg = f.newSegment()
+	f.scratch.spans.Limits, f.scratch.logs.Limits = l.limits, l.limits
+	return f
 }
 
-func (w *worker) run(gctx context.Context) {
-	c := w.c
-	w.partLabel = strconv.Itoa(w.partition)
-	w.limits = c.store.RowLimits()
-	w.b = w.newBatch()
-	w.stored = make(chan bool, 1)
-	w.scratch.spans.Limits, w.scratch.logs.Limits = w.limits, w.limits
-	log := c.log.With(zap.String("topic", w.topic), zap.Int("partition", w.partition))
+func (f *feed) newSegment() *segment {
+	s := &segment{partition: f.partition}
+	s.spans.Limits, s.logs.Limits = f.l.limits, f.l.limits
+	return s
+}
 
-	r := kafka.NewReader(kafka.ReaderConfig{
+// takeSpare returns the spare segment or a new one; under f.mu.
+func (f *feed) takeSpare() *segment {
+	if s := f.spare; s != nil {
+		f.spare = nil
+		return s
+	}
+	return f.newSegment()
+}
+
+func (f *feed) putSpare(s *segment) {
+	f.mu.Lock()
+	f.spare = s
+	f.mu.Unlock()
+}
+
+// newReader reads one partition outside the group's bookkeeping: offsets
+// are committed through the generation, never the reader.
+func (c *Collector) newReader(topic string, partition int, log *zap.Logger) *kafka.Reader {
+	return kafka.NewReader(kafka.ReaderConfig{
 		Brokers:   c.cfg.Kafka.Brokers,
-		Topic:     w.topic,
-		Partition: w.partition,
+		Topic:     topic,
+		Partition: partition,
 		Dialer:    c.dialer,
 		MinBytes:  1,
 		MaxBytes:  int(c.cfg.FetchMaxBytes),
@@ -128,255 +138,139 @@ func (w *worker) run(gctx context.Context) {
 		ReadBackoffMax: time.Second,
 		ErrorLogger:    kafka.LoggerFunc(log.Sugar().Debugf),
 	})
+}
+
+// run fetches the partition from f.start until the generation ends.
+func (f *feed) run(gctx context.Context) {
+	c := f.l.c
+	r := c.newReader(f.l.topic, f.partition, f.log)
 	// Closing a reader waits for its fetch in flight, up to FetchMaxWait when
 	// nothing arrives: seconds at shutdown, after the agent stopped sending.
-	// Offsets are committed through the generation, never the reader, so
-	// the worker need not wait for it.
 	defer func() { go r.Close() }()
-	start := w.start
+	start := f.start
 	if start < 0 {
 		start = kafka.FirstOffset
 	}
 	if err := r.SetOffset(start); err != nil {
-		log.Error("set offset", zap.Error(err))
+		f.log.Error("set offset", zap.Error(err))
+		<-gctx.Done()
 		return
 	}
-	if w.pending != nil {
-		log.Info("rebuilding the batch that was pending when the previous owner stopped",
-			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end))
-	}
-	defer func() {
-		w.settle(nil, log) // normally done by finish already
-		w.release(w.b)
-		c.m.lag.DeleteLabelValues(w.topic, w.partLabel)
-	}()
-
 	for {
-		fctx, cancel := gctx, context.CancelFunc(func() {})
-		if w.b.n > 0 && w.pending == nil { // a rebuilt batch waits for its last offset
-			fctx, cancel = context.WithDeadline(gctx, w.b.firstAt.Add(c.cfg.Batch.MaxAge))
-		}
-		m, err := r.FetchMessage(fctx)
-		cancel()
+		m, err := r.FetchMessage(gctx)
 		if err != nil {
 			if gctx.Err() != nil {
-				w.finish(log)
 				return
 			}
-			if errors.Is(err, context.DeadlineExceeded) {
-				if !w.flush(gctx, log) {
-					w.finish(log)
-					return
-				}
-				continue
-			}
-			log.Warn("fetch", zap.Error(err))
+			f.log.Warn("fetch", zap.Error(err))
 			select {
 			case <-gctx.Done():
+				return
 			case <-time.After(c.cfg.Retry.Initial):
 			}
 			continue
 		}
-		if w.pending != nil && m.Offset > w.pending.end {
-			// The pending range is complete (its last offsets may be gone).
-			if w.b.n > 0 && !w.flush(gctx, log) {
-				w.finish(log)
-				return
-			}
-			w.pending = nil
-		}
-		if !w.add(gctx, m, log) {
-			w.finish(log)
+		if !f.add(gctx, m) {
 			return
 		}
-		full := false
-		if w.pending != nil {
-			full = m.Offset >= w.pending.end
-		} else {
-			full = w.b.rows(w.kind) >= c.cfg.Batch.MaxRows || w.b.bytes >= int(c.cfg.Batch.MaxBytes)
-		}
-		if full {
-			if !w.flush(gctx, log) {
-				w.finish(log)
-				return
-			}
-			if w.pending != nil && m.Offset >= w.pending.end {
-				w.pending = nil
-			}
-		}
 	}
 }
 
-// finish stores what is open when the generation ends: on Shutdown within
-// its deadline, on a rebalance within RebalanceFlushTimeout. The in-flight
-// batch comes first (and is stored again if the generation's end cut it
-// short): the open one may not be committed past it.
-func (w *worker) finish(log *zap.Logger) {
-	ctx := w.c.flushCtx
-	if !w.c.stopping.Load() {
-		var cancel context.CancelFunc
-		ctx, cancel = context.WithTimeout(context.Background(), w.c.cfg.RebalanceFlushTimeout)
-		defer cancel()
-	}
-	if !w.settle(ctx, log) || w.broken || w.b.n == 0 {
-		return
-	}
-	if w.pending != nil && w.b.last < w.pending.end {
-		// Storing part of a pending range under its token would lose the
-		// rest: leave it to the next owner, marker and all.
-		log.Info("stopping while rebuilding a pending batch; the next owner rebuilds it",
-			zap.Int64("start", w.pending.start), zap.Int64("end", w.pending.end), zap.Int64("read_up_to", w.b.last))
-		return
-	}
-	b := w.b
-	if !w.flush(ctx, log) || !w.settle(ctx, log) {
-		log.Warn("batch not stored before stopping; it is not committed and will be redone exactly",
-			zap.Int64("start", b.start), zap.Int64("end", b.end))
-	}
-}
-
-// flush hands the open batch to a background store and opens a new one,
-// after waiting for the previous store. false means stop: that store
-// failed (ctx ended or the partition was lost), so nothing after it may be
-// stored.
-func (w *worker) flush(ctx context.Context, log *zap.Logger) bool {
-	if w.b.n == 0 {
-		return true
-	}
-	if !w.settle(nil, log) {
-		return false
-	}
-	b := w.b
-	w.inflight = b
-	if w.b = w.spare; w.b == nil {
-		w.b = w.newBatch()
-	}
-	w.spare = nil
-	go func() { w.stored <- w.store(ctx, log, b) }()
-	return true
-}
-
-// settle waits for the in-flight store. If it failed and retry is a live
-// context, the batch is stored again under retry (same marker, same token:
-// stored once). A batch that stays unstored is dropped, uncommitted, and
-// the worker is broken: the next owner redoes it exactly.
-func (w *worker) settle(retry context.Context, log *zap.Logger) bool {
-	b := w.inflight
-	if b == nil {
-		return !w.broken
-	}
-	ok := <-w.stored
-	if !ok && retry != nil && retry.Err() == nil {
-		ok = w.store(retry, log, b)
-	}
-	w.inflight = nil
-	if ok {
-		w.spare = b
-		return !w.broken
-	}
-	w.release(b)
-	b.reset()
-	w.broken = true
-	return false
-}
-
-// release gives back the budget b holds.
-func (w *worker) release(b *batch) {
-	w.c.budget.Release(b.held)
-	w.c.m.bufferedBytes.Sub(float64(b.held))
-	b.held = 0
-}
-
-// add takes m into the batch, waiting for buffer budget (and storing the
-// open batch first when the budget is exhausted).
-func (w *worker) add(ctx context.Context, m kafka.Message, log *zap.Logger) bool {
-	c := w.c
+// add takes m into the open segment, waiting for buffer budget (asking the
+// lane to store what is open when the budget is exhausted) and for room in
+// the open batch.
+func (f *feed) add(ctx context.Context, m kafka.Message) bool {
+	l := f.l
+	c := l.c
 	size := min(rowsMemory*int64(len(m.Value))+int64(len(m.Key))+64, int64(c.cfg.MaxBufferedBytes))
-	switch {
-	case c.budget.TryAcquire(size):
-	case w.pending != nil:
-		// A pending batch must be rebuilt whole before it is stored; it
-		// was within the budget of its first owner, so let it overdraw.
-		size = 0
-	default:
-		if w.b.n > 0 && !w.flush(ctx, log) {
-			return false
-		}
+	if !c.budget.TryAcquire(size) {
+		l.cutNow.Store(true)
+		l.signal()
 		if err := c.budget.Acquire(ctx, size); err != nil {
 			return false
 		}
 	}
+	if !l.waitRoom(ctx) {
+		c.budget.Release(size)
+		return false
+	}
 	c.m.bufferedBytes.Add(float64(size))
-	c.m.messages.WithLabelValues(w.topic).Inc()
-	b := w.b
-	b.held += size
-	if b.n == 0 {
-		b.firstAt = time.Now()
-		b.start = m.Offset
-		if w.pending != nil {
-			b.start, b.fromMarker, b.markerDone = w.pending.start, true, true
-		}
-	}
-	b.n++
-	b.bytes += len(m.Value)
-	b.end, b.last = m.Offset, m.Offset
-	if w.pending != nil {
-		b.end = w.pending.end
-	}
-	b.lag = m.HighWaterMark - m.Offset - 1
+	c.m.messages.WithLabelValues(l.topic).Inc()
 
-	w.read(b, m, log)
+	f.mu.Lock()
+	s := f.seg
+	if s.n == 0 {
+		s.firstAt = time.Now()
+		s.start = m.Offset
+		l.oldest.CompareAndSwap(0, s.firstAt.UnixNano())
+		l.signal()
+	}
+	s.n++
+	s.held += size
+	s.bytes += len(m.Value)
+	s.end, s.last = m.Offset, m.Offset
+	s.lag = m.HighWaterMark - m.Offset - 1
+	before := s.rows(l.kind)
+	f.read(s, m)
+	l.rows.Add(int64(s.rows(l.kind) - before))
+	l.bytes.Add(int64(len(m.Value)))
+	f.mu.Unlock()
+	if l.full() {
+		l.signal()
+	}
 	return true
 }
 
-// read decodes m into b's rows, dead-lettering what cannot be stored. A
+// read decodes m into s's rows, dead-lettering what cannot be stored. A
 // panic while reading m (a decoder bug a message can trigger) fails m alone:
 // what it had appended is undone, m goes to the dead-letter topic with the
 // panic as its reason, and the partition goes on.
-func (w *worker) read(b *batch, m kafka.Message, log *zap.Logger) {
-	rowsBefore, dlqBefore := b.rows(w.kind), len(b.dlq)
+func (f *feed) read(s *segment, m kafka.Message) {
+	k := f.l.kind
+	rowsBefore, dlqBefore := s.rows(k), len(s.dlq)
 	defer func() {
 		p := recover()
 		if p == nil {
 			return
 		}
-		if w.kind == kindSpans {
-			b.spans.Truncate(rowsBefore)
+		if k == kindSpans {
+			s.spans.Truncate(rowsBefore)
 		} else {
-			b.logs.Truncate(rowsBefore)
+			s.logs.Truncate(rowsBefore)
 		}
-		clear(b.dlq[dlqBefore:])
-		b.dlq, b.dlqRecords = b.dlq[:dlqBefore], b.dlqRecords[:dlqBefore]
-		log.Error("reading a message panicked; it goes to the dead-letter topic, the partition goes on",
+		clear(s.dlq[dlqBefore:])
+		s.dlq, s.dlqRecords = s.dlq[:dlqBefore], s.dlqRecords[:dlqBefore]
+		f.log.Error("reading a message panicked; it goes to the dead-letter topic, the partition goes on",
 			zap.Int64("offset", m.Offset), zap.Any("panic", p), zap.Stack("stack"))
-		w.deadLetter(b, m, kafkawire.ReasonReaderPanic, fmt.Sprintf("panic while reading the message: %v", p), 0)
+		f.deadLetter(s, m, kafkawire.ReasonReaderPanic, fmt.Sprintf("panic while reading the message: %v", p), 0)
 	}()
-	rejected, ok := w.decode(b, m)
+	rejected, ok := f.decode(s, m)
 	if !ok {
 		return // dead-lettered whole
 	}
-	if w.c.readHook != nil {
-		w.c.readHook(m)
+	if f.l.c.readHook != nil {
+		f.l.c.readHook(m)
 	}
-	w.consumed(b, m, rowsBefore, rejected)
+	f.l.c.m.rowsConsumed.WithLabelValues(k.String()).Add(float64(s.rows(k) - rowsBefore + rejected))
+	s.msgs = append(s.msgs, m)
 }
 
-// decode appends m's records to b's rows and dead-letters the ones storage
+// decode appends m's records to s's rows and dead-letters the ones storage
 // rejects; false means m could not be decoded and was dead-lettered whole.
-func (w *worker) decode(b *batch, m kafka.Message) (rejected int, ok bool) {
-	c := w.c
+func (f *feed) decode(s *segment, m kafka.Message) (rejected int, ok bool) {
+	c := f.l.c
 	onReject := func(error) { rejected++ }
 	// The usual message (otlp_proto, all records storable) is read straight
 	// from its bytes into the rows; pdata decodes only what that path
 	// refuses (malformed or empty requests get their dead-letter reason
 	// from it) and the messages with rejected records, to split them.
 	proto := c.dec.IsProto(m.Value, m.Headers)
-	if w.kind == kindSpans {
+	if f.l.kind == kindSpans {
 		if proto {
-			if n, err := b.spans.AppendTracesProto(m.Value, onReject); err == nil && n > 0 {
+			if n, err := s.spans.AppendTracesProto(m.Value, onReject); err == nil && n > 0 {
 				if rejected > 0 {
 					if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err == nil {
-						w.deadLetterRejectedSpans(b, m, td)
+						f.deadLetterRejectedSpans(s, m, td)
 					}
 				}
 				return rejected, true
@@ -385,20 +279,20 @@ func (w *worker) decode(b *batch, m kafka.Message) (rejected int, ok bool) {
 		}
 		td, err := c.dec.DecodeTraces(m.Value, m.Headers)
 		if err != nil {
-			w.deadLetterUndecodable(b, m, err)
+			f.deadLetterUndecodable(s, m, err)
 			return 0, false
 		}
-		b.spans.AppendTraces(td, onReject)
+		s.spans.AppendTraces(td, onReject)
 		if rejected > 0 {
-			w.deadLetterRejectedSpans(b, m, td)
+			f.deadLetterRejectedSpans(s, m, td)
 		}
 		return rejected, true
 	}
 	if proto {
-		if n, err := b.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
+		if n, err := s.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
 			if rejected > 0 {
 				if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
-					w.deadLetterRejectedLogs(b, m, ld)
+					f.deadLetterRejectedLogs(s, m, ld)
 				}
 			}
 			return rejected, true
@@ -407,123 +301,14 @@ func (w *worker) decode(b *batch, m kafka.Message) (rejected int, ok bool) {
 	}
 	ld, err := c.dec.DecodeLogs(m.Value, m.Headers)
 	if err != nil {
-		w.deadLetterUndecodable(b, m, err)
+		f.deadLetterUndecodable(s, m, err)
 		return 0, false
 	}
-	b.logs.AppendLogs(ld, onReject)
+	s.logs.AppendLogs(ld, onReject)
 	if rejected > 0 {
-		w.deadLetterRejectedLogs(b, m, ld)
+		f.deadLetterRejectedLogs(s, m, ld)
 	}
 	return rejected, true
-}
-
-// consumed counts the rows m gave (stored or rejected) and keeps m for the
-// per-message fallback.
-func (w *worker) consumed(b *batch, m kafka.Message, before, rejected int) {
-	w.c.m.rowsConsumed.WithLabelValues(w.kind.String()).Add(float64(b.rows(w.kind) - before + rejected))
-	b.msgs = append(b.msgs, m)
-}
-
-func (w *worker) token(start, end int64) string {
-	return "flowlens:" + w.topic + ":" + w.partLabel + ":" + strconv.FormatInt(start, 10) + "-" + strconv.FormatInt(end, 10)
-}
-
-// store stores batch b and commits past it (see the package comment for
-// the order); it runs on its own goroutine, one per worker at a time.
-// false means ctx ended or the partition was lost: b is then left
-// uncommitted, as it was.
-func (w *worker) store(ctx context.Context, log *zap.Logger, b *batch) bool {
-	c := w.c
-	lost := func(err error) bool { return errors.Is(err, errLostPartition) }
-	if !b.markerDone {
-		marker := pendingMarker{b.start, b.end}.String()
-		if err := c.retry(ctx, "commit", func(ctx context.Context) error {
-			return c.commit(ctx, w.gen, w.topic, w.partition, b.start, marker)
-		}, lost); err != nil {
-			if lost(err) {
-				log.Info("partition moved to another collector; dropping the unsaved batch (the new owner reads it again)", zap.Error(err))
-			}
-			return false
-		}
-		b.markerDone = true
-	}
-
-	t0 := time.Now()
-	rows := b.rows(w.kind)
-	if err := w.insert(ctx, log, b); err != nil {
-		return false
-	}
-	if len(b.dlq) > 0 {
-		if err := c.retry(ctx, "dead_letter", func(ctx context.Context) error {
-			err := c.dlq.WriteMessages(ctx, b.dlq...)
-			if isTooLarge(err) {
-				// The dead-letter topic takes smaller messages than the
-				// source: keep the headers (the reason), drop the value.
-				for i := range b.dlq {
-					if len(b.dlq[i].Value) > maxDeadLetterValue {
-						b.dlq[i].Headers = append(b.dlq[i].Headers, kafka.Header{Key: "flowlens.dead_letter.value_dropped",
-							Value: []byte(strconv.Itoa(len(b.dlq[i].Value)))})
-						b.dlq[i].Value = nil
-					}
-				}
-			}
-			return err
-		}, func(error) bool { return false }); err != nil {
-			return false
-		}
-	}
-	kindLabel := w.kind.String()
-	c.m.batchLatency.WithLabelValues(kindLabel).Observe(time.Since(t0).Seconds())
-	c.m.batchRows.WithLabelValues(kindLabel).Observe(float64(rows))
-	c.m.rowsStored.WithLabelValues(kindLabel).Add(float64(rows))
-	for _, d := range b.dlqRecords {
-		c.m.rowsDLQ.WithLabelValues(kindLabel, d.reason).Add(float64(d.records))
-	}
-
-	if err := c.retry(ctx, "commit", func(ctx context.Context) error {
-		return c.commit(ctx, w.gen, w.topic, w.partition, b.end+1, "")
-	}, lost); err != nil {
-		// Stored but not committed: the next owner rebuilds the same batch
-		// from the pending marker and the engine drops it as a duplicate.
-		return false
-	}
-	c.m.batchAge.WithLabelValues(kindLabel).Observe(time.Since(b.firstAt).Seconds())
-	c.m.lag.WithLabelValues(w.topic, w.partLabel).Set(float64(max(b.lag, 0)))
-	w.release(b)
-	b.reset()
-	return true
-}
-
-// insert stores the batch's rows under its token, retrying while storage
-// is unavailable. A permanent error falls back to one insert per message,
-// dead-lettering the messages that still fail.
-func (w *worker) insert(ctx context.Context, log *zap.Logger, b *batch) error {
-	if b.rows(w.kind) == 0 {
-		return nil
-	}
-	err := w.insertRows(ctx, b, w.token(b.start, b.end))
-	if err == nil || ctx.Err() != nil {
-		return err
-	}
-	log.Error("storage refused the batch; storing its messages one by one", zap.Int64("start", b.start), zap.Int64("end", b.end), zap.Error(err))
-	s := w.newBatch() // rare path: not worth keeping
-	for _, m := range b.msgs {
-		s.spans.Reset()
-		s.logs.Reset()
-		if err := w.decodeAlone(s, m); err != nil {
-			if !errors.Is(err, errUndecodable) {
-				w.deadLetter(b, m, kafkawire.ReasonReaderPanic, err.Error(), 0)
-			}
-			continue
-		}
-		if err := w.insertRows(ctx, s, w.token(m.Offset, m.Offset)); err != nil {
-			if ctx.Err() != nil {
-				return err
-			}
-			w.deadLetter(b, m, "insert_failed", err.Error(), s.rows(w.kind))
-		}
-	}
-	return nil
 }
 
 // errUndecodable: a message the fallback cannot decode (it was
@@ -532,7 +317,7 @@ var errUndecodable = errors.New("undecodable")
 
 // decodeAlone decodes m through pdata into s, for the per-message fallback;
 // a panic doing so is returned as an error.
-func (w *worker) decodeAlone(s *batch, m kafka.Message) (err error) {
+func (f *feed) decodeAlone(s *segment, m kafka.Message) (err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			s.spans.Reset()
@@ -540,15 +325,15 @@ func (w *worker) decodeAlone(s *batch, m kafka.Message) (err error) {
 			err = fmt.Errorf("panic while reading the message: %v", p)
 		}
 	}()
-	if w.kind == kindSpans {
-		td, derr := w.c.dec.DecodeTraces(m.Value, m.Headers)
+	if f.l.kind == kindSpans {
+		td, derr := f.l.c.dec.DecodeTraces(m.Value, m.Headers)
 		if derr != nil {
 			return errUndecodable
 		}
 		s.spans.AppendTraces(td, nil)
 		return nil
 	}
-	ld, derr := w.c.dec.DecodeLogs(m.Value, m.Headers)
+	ld, derr := f.l.c.dec.DecodeLogs(m.Value, m.Headers)
 	if derr != nil {
 		return errUndecodable
 	}
@@ -556,45 +341,21 @@ func (w *worker) decodeAlone(s *batch, m kafka.Message) (err error) {
 	return nil
 }
 
-func (w *worker) insertRows(ctx context.Context, b *batch, token string) error {
-	c := w.c
-	return c.retry(ctx, "insert", func(ctx context.Context) error {
-		select {
-		case c.inserts <- struct{}{}:
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-		var err error
-		if w.kind == kindSpans {
-			err = c.store.InsertSpans(ctx, &b.spans, token)
-		} else {
-			err = c.store.InsertLogs(ctx, &b.logs, token)
-		}
-		<-c.inserts
-		if err != nil && ctx.Err() == nil && c.isRetryable(err) {
-			c.setStorageErr(err)
-		} else if err == nil {
-			c.setStorageErr(nil)
-		}
-		return err
-	}, func(err error) bool { return !c.isRetryable(err) })
-}
-
 // deadLetter queues a copy of m (or of the records of it that failed) for
 // the dead-letter topic; it is written before the batch is committed.
-func (w *worker) deadLetter(b *batch, m kafka.Message, reason, detail string, records int) {
-	b.dlq = append(b.dlq, kafkawire.DeadLetterMessage(w.c.cfg.Topics.DeadLetter, m, reason, detail))
-	b.dlqRecords = append(b.dlqRecords, deadLetterCount{reason, records})
-	w.c.m.messagesDLQ.WithLabelValues(w.topic, reason).Inc()
+func (f *feed) deadLetter(s *segment, m kafka.Message, reason, detail string, records int) {
+	s.dlq = append(s.dlq, kafkawire.DeadLetterMessage(f.l.c.cfg.Topics.DeadLetter, m, reason, detail))
+	s.dlqRecords = append(s.dlqRecords, deadLetterCount{reason, records})
+	f.l.c.m.messagesDLQ.WithLabelValues(f.l.topic, reason).Inc()
 }
 
-func (w *worker) deadLetterUndecodable(b *batch, m kafka.Message, err error) {
+func (f *feed) deadLetterUndecodable(s *segment, m kafka.Message, err error) {
 	reason := "undecodable"
 	var de *kafkawire.DecodeError
 	if errors.As(err, &de) {
 		reason = de.Reason
 	}
-	w.deadLetter(b, m, reason, err.Error(), 0)
+	f.deadLetter(s, m, reason, err.Error(), 0)
 }
 
 func rejectReason(err error) string {
@@ -611,7 +372,7 @@ func rejectReason(err error) string {
 // only those, so replaying the dead letters duplicates nothing) as otlp_proto
 // messages, one per rejection reason. The message's other spans are in the
 // batch.
-func (w *worker) deadLetterRejectedSpans(b *batch, m kafka.Message, td ptrace.Traces) {
+func (f *feed) deadLetterRejectedSpans(s *segment, m kafka.Message, td ptrace.Traces) {
 	type part struct {
 		td    ptrace.Traces
 		n     int
@@ -620,7 +381,7 @@ func (w *worker) deadLetterRejectedSpans(b *batch, m kafka.Message, td ptrace.Tr
 	var parts []*part
 	byReason := map[string]*part{}
 	one := ptrace.NewTraces()
-	s := &w.scratch.spans
+	rows := &f.scratch.spans
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
 		rs := rss.At(i)
@@ -636,8 +397,8 @@ func (w *worker) deadLetterRejectedSpans(b *batch, m kafka.Message, td ptrace.Tr
 				oss.SetSchemaUrl(ss.SchemaUrl())
 				ss.Spans().At(k).CopyTo(oss.Spans().AppendEmpty())
 				var rejectErr error
-				s.Reset()
-				s.AppendTraces(one, func(err error) { rejectErr = err })
+				rows.Reset()
+				rows.AppendTraces(one, func(err error) { rejectErr = err })
 				if rejectErr == nil {
 					continue
 				}
@@ -653,18 +414,18 @@ func (w *worker) deadLetterRejectedSpans(b *batch, m kafka.Message, td ptrace.Tr
 			}
 		}
 	}
-	s.Reset()
+	rows.Reset()
 	for _, p := range parts {
 		v, err := kafkawire.MarshalTraces(kafkawire.EncodingProto, p.td)
 		if err != nil {
 			v = m.Value // cannot happen with valid pdata; keep the original then
 		}
-		w.deadLetter(b, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d span(s) rejected by storage; first: %v", p.n, p.first), p.n)
+		f.deadLetter(s, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d span(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
 }
 
 // deadLetterRejectedLogs is deadLetterRejectedSpans for log records.
-func (w *worker) deadLetterRejectedLogs(b *batch, m kafka.Message, ld plog.Logs) {
+func (f *feed) deadLetterRejectedLogs(s *segment, m kafka.Message, ld plog.Logs) {
 	type part struct {
 		ld    plog.Logs
 		n     int
@@ -673,7 +434,7 @@ func (w *worker) deadLetterRejectedLogs(b *batch, m kafka.Message, ld plog.Logs)
 	var parts []*part
 	byReason := map[string]*part{}
 	one := plog.NewLogs()
-	s := &w.scratch.logs
+	rows := &f.scratch.logs
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
 		rl := rls.At(i)
@@ -689,8 +450,8 @@ func (w *worker) deadLetterRejectedLogs(b *batch, m kafka.Message, ld plog.Logs)
 				osl.SetSchemaUrl(sl.SchemaUrl())
 				sl.LogRecords().At(k).CopyTo(osl.LogRecords().AppendEmpty())
 				var rejectErr error
-				s.Reset()
-				s.AppendLogs(one, func(err error) { rejectErr = err })
+				rows.Reset()
+				rows.AppendLogs(one, func(err error) { rejectErr = err })
 				if rejectErr == nil {
 					continue
 				}
@@ -706,13 +467,13 @@ func (w *worker) deadLetterRejectedLogs(b *batch, m kafka.Message, ld plog.Logs)
 			}
 		}
 	}
-	s.Reset()
+	rows.Reset()
 	for _, p := range parts {
 		v, err := kafkawire.MarshalLogs(kafkawire.EncodingProto, p.ld)
 		if err != nil {
 			v = m.Value
 		}
-		w.deadLetter(b, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d log record(s) rejected by storage; first: %v", p.n, p.first), p.n)
+		f.deadLetter(s, rejectedCopy(m, v), rejectReason(p.first), fmt.Sprintf("%d log record(s) rejected by storage; first: %v", p.n, p.first), p.n)
 	}
 }
 

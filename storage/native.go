@@ -360,13 +360,8 @@ func appendAttrs(m *proto.ColMap[string, string], a *Attrs) error {
 	values := m.Values.(*proto.ColStr)
 	if a != nil {
 		for i := 0; i+1 < len(a.kv); i += 2 {
-			k, ok1 := a.kv[i].(string)
-			v, ok2 := a.kv[i+1].(string)
-			if !ok1 || !ok2 {
-				return fmt.Errorf("attribute %d is %T=%T, want strings", i/2, a.kv[i], a.kv[i+1])
-			}
-			keys.Append(k)
-			values.Append(v)
+			keys.Append(a.kv[i])
+			values.Append(a.kv[i+1])
 		}
 	}
 	m.Offsets.Append(uint64(values.Rows()))

@@ -67,8 +67,7 @@ const (
 )
 
 // wireArena owns the memory the proto readers put into rows. Strings are
-// copied into big byte chunks and made with unsafe.String; attribute values
-// are boxed by pointing an interface at a string slab element; Attrs, their
+// copied into big byte chunks and made with unsafe.String; Attrs, their
 // kv slices and event/link columns are cut from slabs. A chunk is filled and
 // then replaced, never grown in place or overwritten, so every string and
 // slice handed out stays valid and immutable for as long as anything refers
@@ -79,8 +78,7 @@ const (
 // keep a few old chunks alive.
 type wireArena struct {
 	bytes    []byte
-	strs     []string
-	kvs      []any
+	kvs      []string
 	attrs    []Attrs
 	attrPtrs []*Attrs
 	times    []time.Time
@@ -115,7 +113,7 @@ type wireArena struct {
 // rows stay valid.
 func (a *wireArena) reset() {
 	clear(a.resCache)
-	a.bytes, a.strs, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil, nil
+	a.bytes, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil
 }
 
 // chunk is the size of a new chunk whose full size is full.
@@ -180,31 +178,6 @@ func (a *wireArena) hexID(id []byte) string {
 	return unsafe.String(&d[0], len(d))
 }
 
-// eface is the layout of an empty interface.
-type eface struct {
-	typ, data unsafe.Pointer
-}
-
-// stringType is the type word of an interface holding a string.
-var stringType = func() unsafe.Pointer {
-	var s any = ""
-	return (*eface)(unsafe.Pointer(&s)).typ
-}()
-
-// box returns s as an interface without the allocation any(s) costs: the
-// interface points at a string slab element, which is never written again.
-func (a *wireArena) box(s string) any {
-	if len(a.strs) == cap(a.strs) {
-		a.strs = make([]string, 0, a.chunk(slabChunk))
-	}
-	a.strs = append(a.strs, s)
-	var v any
-	e := (*eface)(unsafe.Pointer(&v))
-	e.typ = stringType
-	e.data = unsafe.Pointer(&a.strs[len(a.strs)-1])
-	return v
-}
-
 // take copies src into a slab and returns the copy, its capacity capped so
 // appending to it never touches its neighbours.
 func take[T any](a *wireArena, slab *[]T, src []T) []T {
@@ -220,12 +193,12 @@ func take[T any](a *wireArena, slab *[]T, src []T) []T {
 	return (*slab)[off : off+n : off+n]
 }
 
-// boxBytes is box for a key in wire bytes: no allocation when cached.
-func (c *keyCache) boxBytes(k []byte) any {
+// internBytes is intern for a key in wire bytes: no allocation when cached.
+func (c *keyCache) internBytes(k []byte) string {
 	if v, ok := c.m[string(k)]; ok {
 		return v
 	}
-	return c.box(string(k))
+	return c.intern(string(k))
 }
 
 // anyValue is an AnyValue as read so far (fields of repeated occurrences
@@ -379,7 +352,7 @@ func keyValueLoop(b []byte) (key []byte, val anyValue, err error) {
 }
 
 // attrList collects the KeyValues of a repeated field as attrsOf does,
-// straight into the arena's kv slab: the boxed keys and values up to the
+// straight into the arena's kv slab: the keys and values up to the
 // first one over the limit, whose error is kept in tooBig; later ones are
 // still decoded, so malformed bytes are noticed. Lists are built one at a
 // time: close one before starting the next.
@@ -390,14 +363,14 @@ type attrList struct {
 	hints  *[]keyHint
 }
 
-// keyHint remembers the key and value boxed at one position of a kind of
+// keyHint remembers the key and value stored at one position of a kind of
 // list: attributes come in the same order record after record, often with
 // the same values, so comparing with the previous ones is cheaper than a
-// keyCache lookup, and a repeated value is neither copied nor boxed again
-// (boxed values are immutable and may be shared by rows).
+// keyCache lookup, and a repeated value is not copied again (strings in
+// rows are immutable and may be shared by rows).
 type keyHint struct {
-	key, val    string
-	box, valBox any
+	key, val       string
+	hasKey, hasVal bool
 }
 
 const maxKeyHints = 64
@@ -426,41 +399,38 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 		*l.hints = append(hints, keyHint{})
 		h = &(*l.hints)[i]
 	}
-	var kb, vb any
-	if h != nil && h.box != nil && h.key == string(key) {
-		kb = h.box
-		if h.valBox != nil && h.val == string(raw) {
-			val, vb = h.val, h.valBox
+	var kb string
+	haveKey, haveVal := false, false
+	if h != nil && h.hasKey && h.key == string(key) {
+		kb, haveKey = h.key, true
+		if h.hasVal && h.val == string(raw) {
+			val, haveVal = h.val, true
 		}
 	}
-	if vb == nil {
+	if !haveVal {
 		val = a.str(raw)
 	}
 	if len(key) > limit || len(val) > limit {
 		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
 		return key, val, nil
 	}
-	if kb == nil {
-		kb = keys.boxBytes(key)
+	if !haveKey {
+		kb = keys.internBytes(key)
 		if h != nil {
-			h.key, _ = kb.(string)
-			h.box = kb
-			h.val, h.valBox = "", nil
+			h.key, h.hasKey = kb, true
+			h.val, h.hasVal = "", false
 		}
 	}
-	if vb == nil {
-		vb = a.box(val)
-		if h != nil {
-			h.val, h.valBox = val, vb
-		}
+	if !haveVal && h != nil {
+		h.val, h.hasVal = val, true
 	}
 	if len(a.kvs)+2 > cap(a.kvs) { // move the list to a new chunk
 		old := a.kvs[l.start:]
-		kvs := make([]any, 0, max(a.chunk(slabChunk), 4*len(old)+2))
+		kvs := make([]string, 0, max(a.chunk(slabChunk), 4*len(old)+2))
 		a.kvs = append(kvs, old...)
 		l.start = 0
 	}
-	a.kvs = append(a.kvs, kb, vb)
+	a.kvs = append(a.kvs, kb, val)
 	return key, val, nil
 }
 

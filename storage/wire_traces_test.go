@@ -33,9 +33,7 @@ func attrsSeq(col []*Attrs) [][]string {
 			continue
 		}
 		out[i] = []string{}
-		for _, x := range a.kv {
-			out[i] = append(out[i], x.(string))
-		}
+		out[i] = append(out[i], a.kv...)
 	}
 	return out
 }

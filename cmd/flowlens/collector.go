@@ -56,12 +56,14 @@ With no Kafka brokers configured it starts the embedded broker on
 			if err := cfg.Validate(); err != nil {
 				return fmt.Errorf("config: %w", err)
 			}
-			// The batches' budget is an estimate of their memory; a soft
-			// heap limit just above it makes the GC work harder before the
-			// heap outgrows it, instead of letting it double on top
-			// (GOGC). GOMEMLIMIT, when set, wins.
+			// The heap is bounded by memory_limit, and the GC runs when it
+			// gets there rather than each time the heap doubles (see
+			// collector.Config.MemoryLimit). The environment wins.
 			if os.Getenv("GOMEMLIMIT") == "" {
-				debug.SetMemoryLimit(int64(cfg.MaxBufferedBytes) + collectorHeapBase)
+				debug.SetMemoryLimit(int64(cfg.MemoryLimitOrDefault()))
+			}
+			if os.Getenv("GOGC") == "" {
+				debug.SetGCPercent(-1)
 			}
 			log, err := g.logger()
 			if err != nil {
@@ -118,7 +120,3 @@ With no Kafka brokers configured it starts the embedded broker on
 	f.StringVar(&brokerAddr, "kafka-listen", "127.0.0.1:9092", "address of the embedded broker when no brokers are configured")
 	return cmd
 }
-
-// collectorHeapBase is the collector's heap beyond its batches: Kafka
-// readers' queues and fetch buffers, insert buffers, metrics.
-const collectorHeapBase = 256 << 20
