@@ -44,6 +44,7 @@ type Agent struct {
 	gather   prometheus.Gatherer
 
 	mu         sync.Mutex
+	startedAt  time.Time
 	metricsSrv *listener.Server
 	started    bool
 	stopSrcs   context.CancelFunc
@@ -180,6 +181,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		return errors.New("agent already started")
 	}
 	a.started = true
+	a.startedAt = time.Now()
 	if a.metrics.On() {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))

@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,7 +87,8 @@ type reader struct {
 	id      devIno
 	path    string
 	e       *entry
-	off     int64 // next byte to read
+	off     int64        // next byte to read
+	offPub  atomic.Int64 // off as of the last read, for Files (other goroutines)
 	h       Handler
 	log     *zap.Logger
 	start   *regexp.Regexp
@@ -210,6 +212,7 @@ func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool,
 		}
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			rd.t.readErrors.Add(1)
+			rd.t.setLastError(fmt.Errorf("read %s: %w", rd.path, rerr))
 			rd.log.Warn("read failed; closing the file", zap.String("path", rd.path), zap.Error(rerr))
 			_ = rd.h.Flush(ctx, true)
 			return false, rerr
@@ -301,6 +304,7 @@ func (rd *reader) restartAfterTruncation() {
 	_ = rd.h.Flush(context.Background(), true)
 	rd.t.detach(rd, consumed)
 	rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
+	rd.offPub.Store(0)
 }
 
 // sameHead checks that the file still starts with the identity's bytes.
@@ -329,6 +333,7 @@ func (rd *reader) refingerprint() {
 func (rd *reader) consume(ctx context.Context, data []byte) error {
 	base := rd.off
 	rd.off += int64(len(data))
+	rd.offPub.Store(rd.off)
 	rd.t.bytesRead.Add(int64(len(data)))
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')

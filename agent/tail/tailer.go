@@ -42,6 +42,8 @@ type Tailer struct {
 	persisted chan struct{}
 	closeOnce sync.Once
 
+	lastErr atomic.Pointer[lastError]
+
 	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr, scans, linksRefused atomic.Int64
 }
 
@@ -138,6 +140,7 @@ func (t *Tailer) persistLoop() {
 
 func (t *Tailer) persistOnce() {
 	if err := t.reg.persist(); err != nil {
+		t.setLastError(fmt.Errorf("write checkpoints: %w", err))
 		if t.ckptErr.Add(1) == 1 || t.ckptErr.Load()%100 == 0 {
 			t.log.Error("write checkpoints (lines may be read twice after a restart)", zap.Error(err))
 		}
@@ -328,6 +331,7 @@ func (t *Tailer) newReader(path string, includes []string, head []byte, first bo
 
 	rd := &reader{t: t, f: f, id: id, path: path, e: e, off: off, log: t.log, start: t.start,
 		maxLine: int(t.cfg.MaxLineSize)}
+	rd.offPub.Store(off)
 	rd.h = t.factory(File{Path: path})
 	t.mu.Lock()
 	t.readers[id] = rd
