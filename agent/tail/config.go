@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
+
 	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 )
@@ -24,7 +26,9 @@ const (
 
 // Config of one group of files.
 type Config struct {
-	// Include are glob patterns (filepath.Match syntax) of the files to follow.
+	// Include are glob patterns of the files to follow: * ? [a-z] within a
+	// path element, ** for any number of folders (/var/log/**/*.log),
+	// {a,b} for alternatives. A ** does not walk into folder links.
 	Include []string `yaml:"include"`
 	// Exclude are glob patterns of files not to follow, matched against the
 	// full path and the base name. Default: compressed rotations (*.gz,
@@ -114,14 +118,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("include", "at least one glob pattern is required"))
 	}
 	for i, p := range c.Include {
-		if _, err := filepath.Match(p, ""); err != nil || p == "" {
+		if !doublestar.ValidatePathPattern(p) || p == "" {
 			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q is not a valid glob pattern", p))
 		} else if !filepath.IsAbs(p) {
 			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q must be an absolute path", p))
 		}
 	}
 	for i, p := range c.Exclude {
-		if _, err := filepath.Match(p, ""); err != nil || p == "" {
+		if !doublestar.ValidatePathPattern(p) || p == "" {
 			errs = append(errs, config.Errorf(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob pattern", p))
 		}
 	}

@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"go.uber.org/zap"
 )
 
@@ -170,7 +172,7 @@ func (t *Tailer) matches() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range t.cfg.Include {
-		paths, _ := filepath.Glob(p)
+		paths := glob(p)
 		for _, path := range paths {
 			if seen[path] || t.excluded(path) {
 				continue
@@ -183,6 +185,19 @@ func (t *Tailer) matches() []string {
 	return out
 }
 
+// glob returns the paths pattern p matches. A ** does not walk into
+// folder links (a link loop, or a tree elsewhere, would be walked at every
+// scan); links that the other wildcards match are followed as
+// filepath.Glob does, and confine checks where they lead.
+func glob(p string) []string {
+	var opts []doublestar.GlobOption
+	if strings.Contains(p, "**") {
+		opts = append(opts, doublestar.WithNoFollow())
+	}
+	paths, _ := doublestar.FilepathGlob(p, opts...)
+	return paths
+}
+
 // warnUnmatched says once, at the first scan, which include patterns match
 // no file: a path that does not exist on this host (a default config's
 // /var/log/syslog where there is only the journal) would otherwise be
@@ -190,7 +205,7 @@ func (t *Tailer) matches() []string {
 func (t *Tailer) warnUnmatched() {
 	var none []string
 	for _, p := range t.cfg.Include {
-		paths, _ := filepath.Glob(p)
+		paths := glob(p)
 		found := false
 		for _, path := range paths {
 			if !t.excluded(path) {
@@ -210,10 +225,7 @@ func (t *Tailer) warnUnmatched() {
 
 func (t *Tailer) excluded(path string) bool {
 	for _, x := range t.cfg.Exclude {
-		if ok, _ := filepath.Match(x, path); ok {
-			return true
-		}
-		if ok, _ := filepath.Match(x, filepath.Base(path)); ok {
+		if doublestar.PathMatchUnvalidated(x, path) || doublestar.PathMatchUnvalidated(x, filepath.Base(path)) {
 			return true
 		}
 	}
