@@ -34,6 +34,7 @@ type Tailer struct {
 
 	mu        sync.Mutex
 	readers   map[devIno]*reader
+	byPath    map[string]*reader // the readers by their path, for change notification
 	firstScan bool
 	refused   map[string]bool // links out of the include patterns, said once
 	wg        sync.WaitGroup
@@ -42,6 +43,7 @@ type Tailer struct {
 	tokens    chan struct{} // files reading at the same time
 	stop      chan struct{}
 	persisted chan struct{}
+	scanNow   chan struct{}
 	closeOnce sync.Once
 
 	lastErr atomic.Pointer[lastError]
@@ -78,7 +80,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 		return nil, err
 	}
 	t := &Tailer{cfg: cfg, log: log, factory: factory, reg: reg, readers: map[devIno]*reader{}, firstScan: true,
-		stop: make(chan struct{}), persisted: make(chan struct{})}
+		byPath: map[string]*reader{}, stop: make(chan struct{}), persisted: make(chan struct{}), scanNow: make(chan struct{}, 1)}
 	t.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	t.tokens = make(chan struct{}, max(2, 2*runtime.GOMAXPROCS(0)))
 	if cfg.Multiline.StartPattern != "" {
@@ -106,9 +108,18 @@ func (t *Tailer) Run(ctx context.Context) error {
 	defer stopWork()
 	ticker := time.NewTicker(t.cfg.ScanInterval)
 	defer ticker.Stop()
+	w := t.newWatcher()
+	if w != nil {
+		defer w.close()
+		go w.run(ctx)
+	}
 	for {
 		t.scan(ctx, work)
+		if w != nil && w.update() {
+			t.scan(ctx, work) // what was made before the new watches
+		}
 		select {
+		case <-t.scanNow:
 		case <-ctx.Done():
 			t.scan(ctx, work) // files that appeared since the last scan
 			timer := time.AfterFunc(drainTimeout, stopWork)
@@ -118,6 +129,40 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// scanSoon makes Run scan now (once, however often it is called before).
+func (t *Tailer) scanSoon() {
+	select {
+	case t.scanNow <- struct{}{}:
+	default:
+	}
+}
+
+// wake wakes the reader of path, if one is open; it reports whether one was.
+func (t *Tailer) wake(path string) bool {
+	t.mu.Lock()
+	rd := t.byPath[path]
+	t.mu.Unlock()
+	if rd == nil {
+		return false
+	}
+	rd.wakeUp()
+	return true
+}
+
+// wakeAll wakes every reader (notifications were lost).
+func (t *Tailer) wakeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, rd := range t.readers {
+		rd.wakeUp()
+	}
+}
+
+// namedByPattern reports whether path is one the include patterns name.
+func (t *Tailer) namedByPattern(path string) bool {
+	return t.named(path, t.cfg.Include)
 }
 
 // Close writes the checkpoints a last time and stops. Safe to call twice.
@@ -342,11 +387,12 @@ func (t *Tailer) newReader(path string, includes []string, head []byte, first bo
 	t.reg.mu.Unlock()
 
 	rd := &reader{t: t, f: f, id: id, path: path, e: e, off: off, log: t.log, start: t.start,
-		maxLine: int(t.cfg.MaxLineSize)}
+		maxLine: int(t.cfg.MaxLineSize), wake: make(chan struct{}, 1)}
 	rd.offPub.Store(off)
 	rd.h = t.factory(File{Path: path})
 	t.mu.Lock()
 	t.readers[id] = rd
+	t.byPath[path] = rd
 	t.mu.Unlock()
 	t.wg.Add(1)
 	return rd
@@ -356,6 +402,9 @@ func (t *Tailer) readerDone(rd *reader) {
 	t.mu.Lock()
 	if t.readers[rd.id] == rd {
 		delete(t.readers, rd.id)
+	}
+	if t.byPath[rd.path] == rd {
+		delete(t.byPath, rd.path)
 	}
 	t.mu.Unlock()
 	t.reg.mu.Lock()
