@@ -63,6 +63,7 @@ files:
 otlp: {grpc: {listen: 127.0.0.1:0}, http: {listen: 127.0.0.1:0}}
 kafka: {brokers: [%s]}
 `, dir, watch, addr))
+				b.Cleanup(func() { c.kill(); stopBroker() }) // also after a failure
 				c.waitSent(b, 100, time.Minute)
 				pid := c.cmd.Process.Pid
 				cpu0 := processCPU(b, pid)
@@ -98,7 +99,8 @@ files:
 otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
 kafka: {brokers: [%s]}
 `, dir, addr))
-		c.waitSent(b, 1, time.Minute) // the topic exists, the file is open
+		b.Cleanup(func() { c.kill(); stopBroker() }) // also after a failure
+		c.waitSent(b, 1, time.Minute)                // the topic exists, the file is open
 
 		var mu sync.Mutex
 		written := map[int]time.Time{}
