@@ -365,3 +365,23 @@ func removeIfExists(p string) error {
 	}
 	return nil
 }
+
+// PackageBinPath is where a .deb installs the binary (packages own /usr,
+// never /usr/local).
+const PackageBinPath = "/usr/bin/flowlens-agent"
+
+// PackageFiles are the unit and the default config of a package that
+// installs the binary at bin (`make deb`): the same as Install writes.
+func PackageFiles(bin string) (unit, cfg []byte, err error) {
+	o := Options{}
+	o.defaults()
+	data := tmplData{User: o.User, Bin: bin, Config: ConfigPath, Data: DataDir, Brokers: o.Brokers}
+	var u, c bytes.Buffer
+	if err := unitTemplate.Execute(&u, data); err != nil {
+		return nil, nil, err
+	}
+	if err := configTemplate.Execute(&c, data); err != nil {
+		return nil, nil, err
+	}
+	return u.Bytes(), c.Bytes(), nil
+}

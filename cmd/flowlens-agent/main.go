@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -103,6 +105,20 @@ func newRoot() *cobra.Command {
 	}
 	root.AddCommand(runCmd, check, inst, uninst, ver)
 	root.AddCommand(controlCommands(&cfgPath)...)
+	root.AddCommand(&cobra.Command{
+		Use:    "package-files DIR",
+		Short:  "Write the systemd unit and default config of the .deb (make deb) into DIR",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			unit, cfg, err := install.PackageFiles(install.PackageBinPath)
+			if err != nil {
+				return err
+			}
+			return errors.Join(os.WriteFile(filepath.Join(args[0], "flowlens-agent.service"), unit, 0o644),
+				os.WriteFile(filepath.Join(args[0], "agent.yaml"), cfg, 0o640))
+		},
+	})
 	return root
 }
 
