@@ -186,6 +186,10 @@ func (a *Agent) Start(ctx context.Context) error {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", a.healthz)
+		mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(a.Status(r.Context()))
+		})
 		srv, err := a.metrics.Serve(ctx, "agent's metrics", &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, a.log)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)

@@ -2,7 +2,9 @@ package agent_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -131,7 +133,7 @@ func TestStatusSocket(t *testing.T) {
 	logs, data := t.TempDir(), t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
 	serviceConfig(t, cfgPath, data, b.Addrs(), fmt.Sprintf("buffer: {max_size: 512MiB}\nfiles:\n  - name: app\n    include: [%s/*.log]\n    scan_interval: 50ms\n    poll_interval: 10ms\n", logs))
-	startService(t, cfgPath, zap.NewNop())
+	svc := startService(t, cfgPath, zap.NewNop())
 	app := filepath.Join(logs, "app.log")
 	appendJSONLines(t, app, 0, 100)
 	size := fileSize(t, app)
@@ -170,6 +172,17 @@ func TestStatusSocket(t *testing.T) {
 	}
 	if st.Sources[1].Kind != "otlp" || len(st.Sources[1].Reading) != 1 || !strings.HasPrefix(st.Sources[1].Reading[0], "http 127.0.0.1:") {
 		t.Errorf("otlp source: %+v", st.Sources[1])
+	}
+	// the metrics listener serves the same status (behind its tls/auth)
+	resp, err := http.Get("http://" + svc.Agent().MetricsAddr() + "/status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var viaMetrics agent.Status
+	err = json.NewDecoder(resp.Body).Decode(&viaMetrics)
+	resp.Body.Close()
+	if err != nil || len(viaMetrics.Sources) != 2 || viaMetrics.Sources[0].Files[0].Path != app {
+		t.Errorf("GET /status on the metrics listener: %v %+v", err, viaMetrics.Sources)
 	}
 	// Kafka gone: the status says so
 	_ = b.Shutdown(context.Background())
