@@ -44,6 +44,12 @@ func StatusSocketOf(cfgPath string) (string, error) {
 	return filepath.Clean(sock), nil
 }
 
+// AgentError is what the running agent answered: for Reload, why it
+// refused the new config (it runs on with the old one).
+type AgentError struct{ Message string }
+
+func (e *AgentError) Error() string { return e.Message }
+
 // ControlClient talks to a running agent over its status socket.
 type ControlClient struct {
 	socket string
@@ -103,7 +109,7 @@ func (c *ControlClient) do(ctx context.Context, method, path string) ([]byte, er
 			Error string `json:"error"`
 		}
 		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return nil, errors.New(e.Error)
+			return nil, &AgentError{Message: e.Error}
 		}
 		return nil, fmt.Errorf("agent answered %s: %s", resp.Status, body)
 	}

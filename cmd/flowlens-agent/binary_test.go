@@ -218,7 +218,7 @@ func TestBinaryStatusAndReload(t *testing.T) {
 		t.Fatalf("not healthy after a refused reload:\n%s", a.stderr)
 	}
 	// the same by `reload`: it fails and says why
-	if out, err := cli("reload"); err == nil || !strings.Contains(out, "include[0]") {
+	if out, err := cli("reload"); err == nil || !strings.Contains(out, "reload refused, the agent runs on") || !strings.Contains(out, "include[0]") {
 		t.Fatalf("reload of a bad config: %v\n%s", err, out)
 	}
 	// a good one is applied
@@ -247,5 +247,9 @@ func TestBinaryStatusAndReload(t *testing.T) {
 	<-a.exited
 	if _, err := os.Stat(filepath.Join(a.dataDir, "agent.sock")); !os.IsNotExist(err) {
 		t.Errorf("the status socket is left behind: %v", err)
+	}
+	// no agent: reload says so, not that a config was refused
+	if out, err := cli("reload"); err == nil || !strings.Contains(out, "no agent answers on") || strings.Contains(out, "refused") {
+		t.Errorf("reload without an agent: %v\n%s", err, out)
 	}
 }

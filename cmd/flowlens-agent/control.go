@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -62,7 +63,11 @@ func controlCommands(cfgPath *string) []*cobra.Command {
 				return err
 			}
 			if err := c.Reload(cmd.Context()); err != nil {
-				return fmt.Errorf("reload refused, the agent runs on: %w", err)
+				var refused *agent.AgentError
+				if errors.As(err, &refused) {
+					return fmt.Errorf("reload refused, the agent runs on: %w", err)
+				}
+				return err
 			}
 			fmt.Fprintln(cmd.OutOrStdout(), "reloaded")
 			return nil
