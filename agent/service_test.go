@@ -204,20 +204,21 @@ func fileSize(t *testing.T, path string) int64 {
 }
 
 // TestReloadReadsNewFilesFromTheStart: with start_at: end, a file that
-// appeared while the agent ran is read from its start, also when the
-// first scan to find it is the reloaded agent's (start_at applies to the
-// agent's start, not to a reload).
+// appeared while the agent ran, unseen by it, is read from its start
+// across a reload (start_at applies to the agent's start, not to a
+// reload): the handover's last scan finds it.
 func TestReloadReadsNewFilesFromTheStart(t *testing.T) {
 	b := kafkatest.Start(t, kafkabroker.Config{})
 	defer b.Shutdown(context.Background())
 	logs, data := t.TempDir(), t.TempDir()
 	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
 	source := func(scan string) string {
-		return fmt.Sprintf("files:\n  - name: app\n    include: [%s/*.log]\n    start_at: end\n    scan_interval: %s\n    poll_interval: 10ms\n    parse: {format: json}\n", logs, scan)
+		return fmt.Sprintf("files:\n  - name: app\n    include: [%s/*.log]\n    start_at: end\n    watch: false\n    scan_interval: %s\n    poll_interval: 10ms\n    parse: {format: json}\n", logs, scan)
 	}
 	old := filepath.Join(logs, "old.log")
 	appendJSONLines(t, old, 0, 10) // skipped: start_at end
-	// the running agent scans rarely: it will not see new.log itself
+	// the running agent scans rarely and is not notified: it will not see
+	// new.log itself
 	serviceConfig(t, cfgPath, data, b.Addrs(), source("1h"))
 	svc := startService(t, cfgPath, zap.NewNop())
 	waitFilesOpen(t, svc, 1)
