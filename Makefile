@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium tools-journal-remote clean
+.PHONY: deb setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium tools-journal-remote clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
@@ -93,6 +93,12 @@ bench-peers: build otelcol
 FUZZTIME ?= 30s
 fuzz:
 	FUZZTIME=$(FUZZTIME) GO=$(GO) ./scripts/fuzz.sh
+
+## deb: the agent's Debian package, bin/flowlens-agent_VERSION_ARCH.deb (dpkg-deb; DEB_VERSION, DEB_ARCH)
+DEB_VERSION ?= 0.0.0+git$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+DEB_ARCH ?= $(shell $(GO) env GOARCH)
+deb:
+	@./packaging/deb/build.sh $(DEB_VERSION) $(DEB_ARCH) $(BIN)
 
 ## tools-kcat: Debian's kcat, an independent Kafka client for interoperability tests
 tools-kcat:

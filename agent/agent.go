@@ -51,6 +51,7 @@ type Agent struct {
 	syslogOut  *syslogOutputs
 
 	mu         sync.Mutex
+	startedAt  time.Time
 	metricsSrv *listener.Server
 	started    bool
 	stopSrcs   context.CancelFunc
@@ -220,10 +221,15 @@ func (a *Agent) Start(ctx context.Context) error {
 		return errors.New("agent already started")
 	}
 	a.started = true
+	a.startedAt = time.Now()
 	if a.metrics.On() {
 		mux := http.NewServeMux()
 		mux.Handle("/metrics", promhttp.HandlerFor(a.gather, promhttp.HandlerOpts{}))
 		mux.HandleFunc("/healthz", a.healthz)
+		mux.HandleFunc("GET /status", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "application/json")
+			_ = json.NewEncoder(w).Encode(a.Status(r.Context()))
+		})
 		srv, err := a.metrics.Serve(ctx, "agent's metrics", &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}, a.log)
 		if err != nil {
 			return fmt.Errorf("metrics: %w", err)

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
 	"time"
 
@@ -54,6 +55,9 @@ type Config struct {
 	// Metrics serves /metrics and /healthz: listen (default 127.0.0.1:9464;
 	// off turns it off), tls and auth (see internal/listener).
 	Metrics MetricsConfig `yaml:"metrics"`
+	// Status is the local socket that `flowlens-agent status` and
+	// `flowlens-agent reload` talk to.
+	Status StatusConfig `yaml:"status"`
 	// MemoryLimit is the Go runtime's soft memory limit (GOMEMLIMIT): the
 	// garbage collector works harder near it instead of letting the heap
 	// grow. Default 256MiB; 0 keeps the runtime default.
@@ -70,6 +74,44 @@ type MetricsConfig struct {
 
 // RenamedKeys names what replaced the keys of earlier versions.
 func (MetricsConfig) RenamedKeys() map[string]string { return map[string]string{"endpoint": "listen"} }
+
+// DefaultDataDir is data_dir's default.
+const DefaultDataDir = "/var/lib/flowlens-agent"
+
+// DefaultStatusSocket is the status socket's name in the data folder.
+const DefaultStatusSocket = "agent.sock"
+
+// StatusConfig is the agent's local control socket: a unix socket (mode
+// 0600, so only the agent's user and root reach it) answering GET /status
+// and POST /reload.
+type StatusConfig struct {
+	// Socket is its path (default data_dir/agent.sock); off turns it off.
+	Socket string `yaml:"socket"`
+}
+
+// StatusSocket is the status socket's path ("off": none). The default
+// follows data_dir, which config.Load sets after the defaults.
+func (c *Config) StatusSocket() string {
+	if c.Status.Socket == "" {
+		return filepath.Join(c.DataDir, DefaultStatusSocket)
+	}
+	return c.Status.Socket
+}
+
+// On reports whether the socket is served.
+func (c StatusConfig) On() bool { return c.Socket != "off" }
+
+// Validate checks the path fits a unix socket address.
+func (c StatusConfig) Validate() error {
+	if !c.On() {
+		return nil
+	}
+	// sun_path holds 108 bytes with its terminating NUL
+	if len(c.Socket) > 107 {
+		return config.Errorf("socket", "%q is longer than a unix socket path may be (107 bytes)", c.Socket)
+	}
+	return nil
+}
 
 // BatchConfig bounds the batches of file records.
 type BatchConfig struct {
@@ -107,7 +149,7 @@ type ServiceRule struct {
 // SetDefaults fills the unset fields.
 func (c *Config) SetDefaults() {
 	if c.DataDir == "" {
-		c.DataDir = "/var/lib/flowlens-agent"
+		c.DataDir = DefaultDataDir
 	}
 	if c.Batch.MaxRecords == 0 {
 		c.Batch.MaxRecords = 4096
@@ -206,6 +248,7 @@ func (c *Config) Validate() error {
 		add(config.Errorf("batch.max_bytes", "must be at least 1KiB"))
 	}
 	add(config.Nest("otlp", c.OTLP.Validate()))
+	add(config.Nest("status", StatusConfig{Socket: c.StatusSocket()}.Validate()))
 	add(config.Nest("buffer", c.Buffer.Validate()))
 	add(config.Nest("kafka", c.Kafka.Validate()))
 	if c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {

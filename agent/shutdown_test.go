@@ -22,11 +22,13 @@ func TestShutdownShipsTheLastLines(t *testing.T) {
 	logs := t.TempDir()
 	// Without the shutdown's last read, nothing written after the first
 	// read of a file would be read before the next start: the agent
-	// neither polls the files nor scans for new ones within the test.
+	// neither polls the files nor scans for new ones within the test, nor
+	// is told of changes.
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), fmt.Sprintf(`
 files:
   - name: app
     include: [%s/*.log]
+    watch: false
     scan_interval: 1h
     poll_interval: 1h
     parse: {format: json}

@@ -384,3 +384,17 @@ func (f *Forwarder) ensureTopics(ctx context.Context) {
 		f.log.Warn("kafka: could not make sure the topics exist; producing anyway", zap.Error(err))
 	}
 }
+
+// Ping asks a broker for its API versions: whether Kafka is reachable
+// now, also while nothing is being sent. (A metadata request would be
+// answered from the transport's cache.)
+func (f *Forwarder) Ping(ctx context.Context) error {
+	resp, err := f.client.ApiVersions(ctx, &kafka.ApiVersionsRequest{})
+	if err == nil && resp.Error != nil {
+		err = resp.Error
+	}
+	if err != nil {
+		return fmt.Errorf("kafka api versions: %w", err)
+	}
+	return nil
+}

@@ -96,6 +96,10 @@ Group={{.User}}
 SupplementaryGroups=adm
 {{- end}}
 ExecStart={{.Bin}} run --config {{.Config}}
+# systemctl reload: apply the edited config without losing or repeating
+# data; a bad config is refused (this command fails and says why) and the
+# running one kept
+ExecReload={{.Bin}} reload --config {{.Config}}
 # also after an exit 1 (a disk buffer that cannot fsync): it starts again
 # and reads the buffer back from disk
 Restart=always
@@ -190,6 +194,8 @@ kafka:
   #   password_file: /etc/flowlens-agent/kafka-password   # 0640 root:{{.User}}, like this file
 metrics:
   listen: 127.0.0.1:9464
+# flowlens-agent status / reload talk to the agent over this socket (0600)
+# status: {socket: {{.Data}}/agent.sock}
 `))
 
 type tmplData struct {
@@ -358,4 +364,24 @@ func removeIfExists(p string) error {
 		return err
 	}
 	return nil
+}
+
+// PackageBinPath is where a .deb installs the binary (packages own /usr,
+// never /usr/local).
+const PackageBinPath = "/usr/bin/flowlens-agent"
+
+// PackageFiles are the unit and the default config of a package that
+// installs the binary at bin (`make deb`): the same as Install writes.
+func PackageFiles(bin string) (unit, cfg []byte, err error) {
+	o := Options{}
+	o.defaults()
+	data := tmplData{User: o.User, Bin: bin, Config: ConfigPath, Data: DataDir, Brokers: o.Brokers}
+	var u, c bytes.Buffer
+	if err := unitTemplate.Execute(&u, data); err != nil {
+		return nil, nil, err
+	}
+	if err := configTemplate.Execute(&c, data); err != nil {
+		return nil, nil, err
+	}
+	return u.Bytes(), c.Bytes(), nil
 }

@@ -12,6 +12,8 @@ import (
 	"regexp"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
+
 	"github.com/flowlens/flowlens/internal/bytesize"
 	"github.com/flowlens/flowlens/internal/config"
 )
@@ -24,7 +26,9 @@ const (
 
 // Config of one group of files.
 type Config struct {
-	// Include are glob patterns (filepath.Match syntax) of the files to follow.
+	// Include are glob patterns of the files to follow: * ? [a-z] within a
+	// path element, ** for any number of folders (/var/log/**/*.log),
+	// {a,b} for alternatives. A ** does not walk into folder links.
 	Include []string `yaml:"include"`
 	// Exclude are glob patterns of files not to follow, matched against the
 	// full path and the base name. Default: compressed rotations (*.gz,
@@ -39,9 +43,18 @@ type Config struct {
 	// (Vector does the same; the OpenTelemetry filelog receiver's default, end,
 	// is a frequent surprise). Use end to skip a large backlog on purpose.
 	StartAt string `yaml:"start_at"`
-	// ScanInterval is how often the patterns are re-evaluated (default 1s).
+	// Watch reads on change notification (inotify): a written line is read
+	// at once, a new file found at once, and an idle agent does next to
+	// nothing. Default true. The intervals below still run as a safety net
+	// (a notification can be missed: NFS, some overlay file systems, a full
+	// event queue); when notification is not available the agent says so
+	// once and only polls.
+	Watch *bool `yaml:"watch"`
+	// ScanInterval is how often the patterns are re-evaluated (default 5s
+	// with watch, 1s without).
 	ScanInterval time.Duration `yaml:"scan_interval"`
-	// PollInterval is how often a file at its end is checked for new data (default 200ms).
+	// PollInterval is how often a file at its end is checked for new data,
+	// rotation and truncation (default 1s with watch, 200ms without).
 	PollInterval time.Duration `yaml:"poll_interval"`
 	// FingerprintSize is how many first bytes identify a file (default 1024).
 	// Shorter files are identified by what they have and re-identified as they grow.
@@ -81,11 +94,21 @@ func (c *Config) SetDefaults() {
 	if c.StartAt == "" {
 		c.StartAt = StartBeginning
 	}
+	if c.Watch == nil {
+		on := true
+		c.Watch = &on
+	}
 	if c.ScanInterval == 0 {
 		c.ScanInterval = time.Second
+		if *c.Watch {
+			c.ScanInterval = 5 * time.Second
+		}
 	}
 	if c.PollInterval == 0 {
 		c.PollInterval = 200 * time.Millisecond
+		if *c.Watch {
+			c.PollInterval = time.Second
+		}
 	}
 	if c.FingerprintSize == 0 {
 		c.FingerprintSize = 1024
@@ -114,14 +137,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("include", "at least one glob pattern is required"))
 	}
 	for i, p := range c.Include {
-		if _, err := filepath.Match(p, ""); err != nil || p == "" {
+		if !doublestar.ValidatePathPattern(p) || p == "" {
 			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q is not a valid glob pattern", p))
 		} else if !filepath.IsAbs(p) {
 			errs = append(errs, config.Errorf(fmt.Sprintf("include[%d]", i), "%q must be an absolute path", p))
 		}
 	}
 	for i, p := range c.Exclude {
-		if _, err := filepath.Match(p, ""); err != nil || p == "" {
+		if !doublestar.ValidatePathPattern(p) || p == "" {
 			errs = append(errs, config.Errorf(fmt.Sprintf("exclude[%d]", i), "%q is not a valid glob pattern", p))
 		}
 	}

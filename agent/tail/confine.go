@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+
+	"github.com/bmatcuk/doublestar/v4"
 )
 
 // A log folder is often writable by the application that logs there, so a
@@ -40,7 +42,7 @@ func (t *Tailer) resolvedIncludes() []string {
 // characters.
 func fixedDir(p string) string {
 	dir := filepath.Dir(p)
-	for strings.ContainsAny(dir, `*?[\`) {
+	for strings.ContainsAny(dir, `*?[{\`) {
 		dir = filepath.Dir(dir)
 	}
 	return dir
@@ -64,7 +66,7 @@ func (t *Tailer) named(real string, includes []string) bool {
 		return false
 	}
 	for _, p := range includes {
-		if ok, _ := filepath.Match(p, real); ok {
+		if doublestar.PathMatchUnvalidated(p, real) {
 			return true
 		}
 	}

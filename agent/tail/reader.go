@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"regexp"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -86,7 +87,8 @@ type reader struct {
 	id      devIno
 	path    string
 	e       *entry
-	off     int64 // next byte to read
+	off     int64        // next byte to read
+	offPub  atomic.Int64 // off as of the last read, for Files (other goroutines)
 	h       Handler
 	log     *zap.Logger
 	start   *regexp.Regexp
@@ -100,7 +102,16 @@ type reader struct {
 	mlLen   int
 	mlEnd   int64
 	mlAt    time.Time
-	pending bool // lines handed over since the last Flush
+	pending bool          // lines handed over since the last Flush
+	wake    chan struct{} // the file changed (change notification)
+}
+
+// wakeUp makes the reader look at its file now.
+func (rd *reader) wakeUp() {
+	select {
+	case rd.wake <- struct{}{}:
+	default:
+	}
 }
 
 // run follows the file until stop ends, then reads it to its end and hands
@@ -112,12 +123,14 @@ func (rd *reader) run(stop, work context.Context) {
 	defer rd.f.Close()
 	defer rd.h.Close()
 	lastData := time.Now()
-	lastCheck := time.Time{}
+	var nextCheck time.Time // for truncation, rotation, deletion, inactivity
+	woken := false
 	for {
 		if stop.Err() != nil {
 			rd.drain(work)
 			return
 		}
+		before := lastData
 		more, err := rd.readTurn(work, &lastData)
 		if err != nil {
 			return
@@ -125,8 +138,12 @@ func (rd *reader) run(stop, work context.Context) {
 		if more {
 			continue
 		}
-		if time.Since(lastCheck) >= rd.t.cfg.PollInterval {
-			lastCheck = time.Now()
+		now := time.Now()
+		// notified but nothing new to read: truncated, renamed or deleted
+		if woken && lastData == before {
+			nextCheck = now
+		}
+		if !now.Before(nextCheck) {
 			switch rd.checkFile(lastData) {
 			case fileGone:
 				// renamed away or deleted: nothing more will come, so an
@@ -146,12 +163,34 @@ func (rd *reader) run(stop, work context.Context) {
 				lastData = time.Now()
 				continue
 			}
+			nextCheck = rd.nextCheck(now, lastData)
 		}
+		wait := nextCheck.Sub(now)
+		if rd.mlOn {
+			// a pending multiline record is emitted at its flush timeout
+			wait = min(wait, rd.t.cfg.Multiline.FlushTimeout-time.Since(rd.mlAt))
+		}
+		woken = false
 		select {
 		case <-stop.Done():
-		case <-time.After(rd.t.cfg.PollInterval):
+		case <-rd.wake:
+			woken = true
+		case <-time.After(max(time.Millisecond, wait)):
 		}
 	}
+}
+
+// nextCheck is when the file is looked at next: after poll_interval, or
+// earlier when it will have been idle for rotate_wait or close_inactive
+// by then (with change notification poll_interval may be long).
+func (rd *reader) nextCheck(now, lastData time.Time) time.Time {
+	next := now.Add(rd.t.cfg.PollInterval)
+	for _, at := range []time.Time{lastData.Add(rd.t.cfg.RotateWait), lastData.Add(rd.t.cfg.CloseInactive)} {
+		if at.After(now) && at.Before(next) {
+			next = at
+		}
+	}
+	return next
 }
 
 // drain reads the file to its end and hands over what is complete (until
@@ -210,6 +249,7 @@ func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool,
 		}
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			rd.t.readErrors.Add(1)
+			rd.t.setLastError(fmt.Errorf("read %s: %w", rd.path, rerr))
 			rd.log.Warn("read failed; closing the file", zap.String("path", rd.path), zap.Error(rerr))
 			_ = rd.h.Flush(ctx, true)
 			return false, rerr
@@ -301,6 +341,7 @@ func (rd *reader) restartAfterTruncation() {
 	_ = rd.h.Flush(context.Background(), true)
 	rd.t.detach(rd, consumed)
 	rd.off, rd.partial, rd.partLen, rd.ml, rd.mlOn = 0, rd.partial[:0], 0, rd.ml[:0], false
+	rd.offPub.Store(0)
 }
 
 // sameHead checks that the file still starts with the identity's bytes.
@@ -329,6 +370,7 @@ func (rd *reader) refingerprint() {
 func (rd *reader) consume(ctx context.Context, data []byte) error {
 	base := rd.off
 	rd.off += int64(len(data))
+	rd.offPub.Store(rd.off)
 	rd.t.bytesRead.Add(int64(len(data)))
 	for len(data) > 0 {
 		i := bytes.IndexByte(data, '\n')

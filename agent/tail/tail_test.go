@@ -118,6 +118,12 @@ func startLogged(t *testing.T, cfg Config, ckpt string, s *sink, log *zap.Logger
 	t.Helper()
 	cfg.ScanInterval = 50 * time.Millisecond
 	cfg.PollInterval = 10 * time.Millisecond
+	return startAsIs(t, cfg, ckpt, s, log)
+}
+
+// startAsIs runs a Tailer on cfg's own intervals.
+func startAsIs(t *testing.T, cfg Config, ckpt string, s *sink, log *zap.Logger) *running {
+	t.Helper()
 	if cfg.RotateWait == 0 {
 		cfg.RotateWait = 200 * time.Millisecond
 	}

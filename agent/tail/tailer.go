@@ -9,10 +9,12 @@ import (
 	"regexp"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/bmatcuk/doublestar/v4"
 	"go.uber.org/zap"
 )
 
@@ -32,6 +34,7 @@ type Tailer struct {
 
 	mu        sync.Mutex
 	readers   map[devIno]*reader
+	byPath    map[string]*reader // the readers by their path, for change notification
 	firstScan bool
 	refused   map[string]bool // links out of the include patterns, said once
 	wg        sync.WaitGroup
@@ -40,7 +43,10 @@ type Tailer struct {
 	tokens    chan struct{} // files reading at the same time
 	stop      chan struct{}
 	persisted chan struct{}
+	scanNow   chan struct{}
 	closeOnce sync.Once
+
+	lastErr atomic.Pointer[lastError]
 
 	linesRead, bytesRead, tooLong, rotations, truncations, readErrors, blank, ckptErr, scans, linksRefused atomic.Int64
 }
@@ -74,7 +80,7 @@ func New(cfg Config, checkpointPath string, factory HandlerFactory, log *zap.Log
 		return nil, err
 	}
 	t := &Tailer{cfg: cfg, log: log, factory: factory, reg: reg, readers: map[devIno]*reader{}, firstScan: true,
-		stop: make(chan struct{}), persisted: make(chan struct{})}
+		byPath: map[string]*reader{}, stop: make(chan struct{}), persisted: make(chan struct{}), scanNow: make(chan struct{}, 1)}
 	t.bufs.New = func() any { b := make([]byte, 256<<10); return &b }
 	t.tokens = make(chan struct{}, max(2, 2*runtime.GOMAXPROCS(0)))
 	if cfg.Multiline.StartPattern != "" {
@@ -102,9 +108,18 @@ func (t *Tailer) Run(ctx context.Context) error {
 	defer stopWork()
 	ticker := time.NewTicker(t.cfg.ScanInterval)
 	defer ticker.Stop()
+	w := t.newWatcher()
+	if w != nil {
+		defer w.close()
+		go w.run(ctx)
+	}
 	for {
 		t.scan(ctx, work)
+		if w != nil && w.update() {
+			t.scan(ctx, work) // what was made before the new watches
+		}
 		select {
+		case <-t.scanNow:
 		case <-ctx.Done():
 			t.scan(ctx, work) // files that appeared since the last scan
 			timer := time.AfterFunc(drainTimeout, stopWork)
@@ -114,6 +129,40 @@ func (t *Tailer) Run(ctx context.Context) error {
 		case <-ticker.C:
 		}
 	}
+}
+
+// scanSoon makes Run scan now (once, however often it is called before).
+func (t *Tailer) scanSoon() {
+	select {
+	case t.scanNow <- struct{}{}:
+	default:
+	}
+}
+
+// wake wakes the reader of path, if one is open; it reports whether one was.
+func (t *Tailer) wake(path string) bool {
+	t.mu.Lock()
+	rd := t.byPath[path]
+	t.mu.Unlock()
+	if rd == nil {
+		return false
+	}
+	rd.wakeUp()
+	return true
+}
+
+// wakeAll wakes every reader (notifications were lost).
+func (t *Tailer) wakeAll() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for _, rd := range t.readers {
+		rd.wakeUp()
+	}
+}
+
+// namedByPattern reports whether path is one the include patterns name.
+func (t *Tailer) namedByPattern(path string) bool {
+	return t.named(path, t.cfg.Include)
 }
 
 // Close writes the checkpoints a last time and stops. Safe to call twice.
@@ -138,6 +187,7 @@ func (t *Tailer) persistLoop() {
 
 func (t *Tailer) persistOnce() {
 	if err := t.reg.persist(); err != nil {
+		t.setLastError(fmt.Errorf("write checkpoints: %w", err))
 		if t.ckptErr.Add(1) == 1 || t.ckptErr.Load()%100 == 0 {
 			t.log.Error("write checkpoints (lines may be read twice after a restart)", zap.Error(err))
 		}
@@ -167,7 +217,7 @@ func (t *Tailer) matches() []string {
 	seen := map[string]bool{}
 	var out []string
 	for _, p := range t.cfg.Include {
-		paths, _ := filepath.Glob(p)
+		paths := glob(p)
 		for _, path := range paths {
 			if seen[path] || t.excluded(path) {
 				continue
@@ -180,6 +230,19 @@ func (t *Tailer) matches() []string {
 	return out
 }
 
+// glob returns the paths pattern p matches. A ** does not walk into
+// folder links (a link loop, or a tree elsewhere, would be walked at every
+// scan); links that the other wildcards match are followed as
+// filepath.Glob does, and confine checks where they lead.
+func glob(p string) []string {
+	var opts []doublestar.GlobOption
+	if strings.Contains(p, "**") {
+		opts = append(opts, doublestar.WithNoFollow())
+	}
+	paths, _ := doublestar.FilepathGlob(p, opts...)
+	return paths
+}
+
 // warnUnmatched says once, at the first scan, which include patterns match
 // no file: a path that does not exist on this host (a default config's
 // /var/log/syslog where there is only the journal) would otherwise be
@@ -187,7 +250,7 @@ func (t *Tailer) matches() []string {
 func (t *Tailer) warnUnmatched() {
 	var none []string
 	for _, p := range t.cfg.Include {
-		paths, _ := filepath.Glob(p)
+		paths := glob(p)
 		found := false
 		for _, path := range paths {
 			if !t.excluded(path) {
@@ -207,10 +270,7 @@ func (t *Tailer) warnUnmatched() {
 
 func (t *Tailer) excluded(path string) bool {
 	for _, x := range t.cfg.Exclude {
-		if ok, _ := filepath.Match(x, path); ok {
-			return true
-		}
-		if ok, _ := filepath.Match(x, filepath.Base(path)); ok {
+		if doublestar.PathMatchUnvalidated(x, path) || doublestar.PathMatchUnvalidated(x, filepath.Base(path)) {
 			return true
 		}
 	}
@@ -327,10 +387,12 @@ func (t *Tailer) newReader(path string, includes []string, head []byte, first bo
 	t.reg.mu.Unlock()
 
 	rd := &reader{t: t, f: f, id: id, path: path, e: e, off: off, log: t.log, start: t.start,
-		maxLine: int(t.cfg.MaxLineSize)}
+		maxLine: int(t.cfg.MaxLineSize), wake: make(chan struct{}, 1)}
+	rd.offPub.Store(off)
 	rd.h = t.factory(File{Path: path})
 	t.mu.Lock()
 	t.readers[id] = rd
+	t.byPath[path] = rd
 	t.mu.Unlock()
 	t.wg.Add(1)
 	return rd
@@ -340,6 +402,9 @@ func (t *Tailer) readerDone(rd *reader) {
 	t.mu.Lock()
 	if t.readers[rd.id] == rd {
 		delete(t.readers, rd.id)
+	}
+	if t.byPath[rd.path] == rd {
+		delete(t.byPath, rd.path)
 	}
 	t.mu.Unlock()
 	t.reg.mu.Lock()

@@ -24,7 +24,8 @@ import (
 type agentProc struct {
 	cmd               *exec.Cmd
 	stderr            *lockedBuffer
-	httpAddr, metrics string        // as bound: the config asks for port 0
+	httpAddr, metrics string // as bound: the config asks for port 0
+	cfgPath, dataDir  string
 	exited            chan struct{} // closed when it has exited, with waitErr
 	waitErr           error
 }
@@ -51,15 +52,10 @@ func (b *lockedBuffer) String() string {
 // "agent started" log line, and waits until /healthz answers.
 func startHealthyAgent(t *testing.T, bin, broker string) *agentProc {
 	t.Helper()
-	a := &agentProc{stderr: new(lockedBuffer), exited: make(chan struct{})}
-	cfgPath := filepath.Join(t.TempDir(), "agent.yaml")
-	os.WriteFile(cfgPath, []byte(fmt.Sprintf(`
-data_dir: %s
-log: {level: info, format: json}
-otlp: {grpc: {listen: "off"}, http: {listen: 127.0.0.1:0}}
-kafka: {brokers: [%s]}
-metrics: {listen: 127.0.0.1:0}
-`, t.TempDir(), broker)), 0o644)
+	a := &agentProc{stderr: new(lockedBuffer), exited: make(chan struct{}),
+		cfgPath: filepath.Join(t.TempDir(), "agent.yaml"), dataDir: t.TempDir()}
+	cfgPath := a.cfgPath
+	a.writeConfig(t, broker, "")
 	a.cmd = exec.Command(bin, "run", "--config", cfgPath)
 	a.cmd.Stderr = a.stderr
 	if err := a.cmd.Start(); err != nil {
@@ -81,6 +77,21 @@ metrics: {listen: 127.0.0.1:0}
 		t.Fatalf("agent not healthy:\n%s", a.stderr)
 	}
 	return a
+}
+
+// writeConfig writes the agent's config file with extra YAML.
+func (a *agentProc) writeConfig(t *testing.T, broker, extra string) {
+	t.Helper()
+	err := os.WriteFile(a.cfgPath, []byte(fmt.Sprintf(`
+data_dir: %s
+log: {level: info, format: json}
+otlp: {grpc: {listen: "off"}, http: {listen: 127.0.0.1:0}}
+kafka: {brokers: [%s]}
+metrics: {listen: 127.0.0.1:0}
+`, a.dataDir, broker)+extra), 0o644)
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // readAddrs finds the listen addresses in the agent's "agent started" line.
@@ -161,5 +172,84 @@ func TestBinaryRunsAndStopsCleanly(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("did not stop after SIGTERM")
+	}
+}
+
+// TestBinaryStatusAndReload: `status` (table and --json) and `reload` talk
+// to the running binary over its socket; SIGHUP and `reload` both refuse a
+// bad config (the agent says so in its log and runs on) and apply a good
+// one.
+func TestBinaryStatusAndReload(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "flowlens-agent")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	broker := kafkatest.Start(t, kafkabroker.Config{})
+	addr := broker.Addrs()[0]
+	a := startHealthyAgent(t, bin, addr)
+	defer a.cmd.Process.Kill()
+	cli := func(args ...string) (string, error) {
+		out, err := exec.Command(bin, append(args, "--config", a.cfgPath)...).CombinedOutput()
+		return string(out), err
+	}
+	out, err := cli("status", "--json")
+	if err != nil {
+		t.Fatalf("status --json: %v\n%s", err, out)
+	}
+	var st struct {
+		Sources []struct{ Name, Kind string }
+		Kafka   struct{ Reachable bool }
+	}
+	if err := json.Unmarshal([]byte(out), &st); err != nil || !st.Kafka.Reachable || len(st.Sources) != 1 || st.Sources[0].Kind != "otlp" {
+		t.Fatalf("status --json: %v %+v\n%s", err, st, out)
+	}
+
+	// a bad config by SIGHUP: refused, said in the log, the agent runs on
+	a.writeConfig(t, addr, "files:\n  - name: app\n    include: [logs/*.log]\n")
+	a.cmd.Process.Signal(syscall.SIGHUP)
+	deadline := time.Now().Add(15 * time.Second)
+	for !strings.Contains(a.stderr.String(), "reload refused; the running config is kept") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no refusal logged after SIGHUP:\n%s", a.stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !a.waitHealthy(5 * time.Second) {
+		t.Fatalf("not healthy after a refused reload:\n%s", a.stderr)
+	}
+	// the same by `reload`: it fails and says why
+	if out, err := cli("reload"); err == nil || !strings.Contains(out, "reload refused, the agent runs on") || !strings.Contains(out, "include[0]") {
+		t.Fatalf("reload of a bad config: %v\n%s", err, out)
+	}
+	// a good one is applied
+	logs := t.TempDir()
+	a.writeConfig(t, addr, fmt.Sprintf("files:\n  - name: app\n    include: [%s/*.log]\n", logs))
+	if out, err := cli("reload"); err != nil || !strings.Contains(out, "reloaded") {
+		t.Fatalf("reload: %v\n%s", err, out)
+	}
+	os.WriteFile(filepath.Join(logs, "a.log"), []byte("hello\n"), 0o644)
+	deadline = time.Now().Add(15 * time.Second)
+	for {
+		out, err = cli("status")
+		if err != nil {
+			t.Fatalf("status: %v\n%s", err, out)
+		}
+		if strings.Contains(out, filepath.Join(logs, "a.log")) && strings.Contains(out, "last reload") && strings.Contains(out, ": reachable") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("status never showed the new source's file:\n%s", out)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("status:\n%s", out)
+	a.cmd.Process.Signal(syscall.SIGTERM)
+	<-a.exited
+	if _, err := os.Stat(filepath.Join(a.dataDir, "agent.sock")); !os.IsNotExist(err) {
+		t.Errorf("the status socket is left behind: %v", err)
+	}
+	// no agent: reload says so, not that a config was refused
+	if out, err := cli("reload"); err == nil || !strings.Contains(out, "no agent answers on") || strings.Contains(out, "refused") {
+		t.Errorf("reload without an agent: %v\n%s", err, out)
 	}
 }

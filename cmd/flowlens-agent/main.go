@@ -4,8 +4,10 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"time"
 
@@ -102,6 +104,21 @@ func newRoot() *cobra.Command {
 		},
 	}
 	root.AddCommand(runCmd, check, inst, uninst, ver)
+	root.AddCommand(controlCommands(&cfgPath)...)
+	root.AddCommand(&cobra.Command{
+		Use:    "package-files DIR",
+		Short:  "Write the systemd unit and default config of the .deb (make deb) into DIR",
+		Hidden: true,
+		Args:   cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			unit, cfg, err := install.PackageFiles(install.PackageBinPath)
+			if err != nil {
+				return err
+			}
+			return errors.Join(os.WriteFile(filepath.Join(args[0], "flowlens-agent.service"), unit, 0o644),
+				os.WriteFile(filepath.Join(args[0], "agent.yaml"), cfg, 0o640))
+		},
+	})
 	return root
 }
 
@@ -128,12 +145,23 @@ func run(ctx context.Context, cfgPath string) error {
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	a, err := agent.New(cfg, agent.Settings{Settings: component.Settings{Logger: log, Registerer: reg}, Version: version})
+	first := true
+	load := func() (agent.Config, error) {
+		if first { // already loaded above, for the log
+			first = false
+			return cfg, nil
+		}
+		var c agent.Config
+		err := config.Load(cfgPath, &c)
+		return c, err
+	}
+	svc, err := agent.NewService(load, agent.Settings{Settings: component.Settings{Logger: log, Registerer: reg}, Version: version})
 	if err != nil {
 		return err
 	}
 	// the agent bounds its own final flush (it gives Kafka 10s)
-	return component.Run(ctx, a, component.RunOptions{ShutdownTimeout: time.Minute})
+	return component.Run(ctx, svc, component.RunOptions{ShutdownTimeout: time.Minute,
+		Reload: func() { _ = svc.Reload(context.WithoutCancel(ctx)) }}) // Reload logs a refusal
 }
 
 // runProfiled runs the agent, under a CPU profile when one is asked for.

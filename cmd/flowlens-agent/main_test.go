@@ -239,10 +239,14 @@ func TestUnitIsHardened(t *testing.T) {
 		if level := string(m[2]); level != "OK" && level != "SAFE" && level != "PERFECT" {
 			t.Errorf("%v: exposure %s %s, want OK or better:\n%s", args, m[1], level, out)
 		}
-		// verify checks that ExecStart exists: point it at the installed copy
+		// verify checks that ExecStart and ExecReload exist: point them at
+		// the installed copy
 		unit, _ := os.ReadFile(unitPath)
 		checked := filepath.Join(t.TempDir(), "flowlens-agent.service")
-		os.WriteFile(checked, []byte(strings.Replace(string(unit), "ExecStart="+install.BinPath, "ExecStart="+filepath.Join(root, install.BinPath), 1)), 0o644)
+		os.WriteFile(checked, []byte(strings.ReplaceAll(string(unit), "="+install.BinPath+" ", "="+filepath.Join(root, install.BinPath)+" ")), 0o644)
+		if !strings.Contains(string(unit), "ExecReload="+install.BinPath+" reload") {
+			t.Errorf("the unit does not reload through flowlens-agent reload:\n%s", unit)
+		}
 		if out, err := exec.Command(analyze, "verify", checked).CombinedOutput(); err != nil || len(out) > 0 {
 			t.Errorf("%v: systemd-analyze verify: %v\n%s", args, err, out)
 		}
