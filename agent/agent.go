@@ -67,8 +67,10 @@ type Agent struct {
 }
 
 type namedTailer struct {
-	name string
-	t    *tail.Tailer
+	name    string
+	kind    string   // files or containers, for status
+	include []string // what it reads, for status
+	t       *tail.Tailer
 }
 
 // New applies the config's defaults, checks it (reporting every mistake),
@@ -116,7 +118,7 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("files[%d]: %w", i, err)
 		}
-		a.tailers = append(a.tailers, namedTailer{name: fs.Name, t: t})
+		a.tailers = append(a.tailers, namedTailer{name: fs.Name, kind: "files", include: fs.Include, t: t})
 	}
 	if cfg.Journald != nil {
 		if a.journal, err = newJournaldSource(a.cfg.Journald, &a.cfg, wal, set.Version, log.Named("journald")); err != nil {
@@ -133,7 +135,7 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 			return nil, fmt.Errorf("containers: %w", err)
 		}
 		a.containers = cs
-		a.tailers = append(a.tailers, namedTailer{name: containersSourceName, t: t})
+		a.tailers = append(a.tailers, namedTailer{name: containersSourceName, kind: "containers", include: a.cfg.Containers.Config.Include, t: t})
 	}
 	if cfg.Syslog != nil {
 		a.syslogOut = newSyslogOutputs(a.cfg.Syslog, &a.cfg, wal, set.Version)
@@ -281,6 +283,7 @@ func (a *Agent) Start(ctx context.Context) error {
 		go func() {
 			defer a.srcWG.Done()
 			if err := a.journal.run(srcCtx); err != nil {
+				a.journal.lastErr.Store(&sourceError{at: time.Now(), err: err})
 				a.log.Error("journald source stopped", zap.Error(err))
 			}
 		}()

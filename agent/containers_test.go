@@ -60,10 +60,11 @@ containers:
   poll_interval: 10ms
   parse: {format: json}
 `, pods, docker))
-	startAgent(t, cfg)
+	ra := startAgent(t, cfg)
 	c := newConsumed()
 	logs := waitLogs(t, c, b.Addrs()[0], 5)
 	wantBodies(t, logs, "payment failed", "joined from three pieces", "on stderr", "not a runtime line", "hello docker")
+	wantSourceStatus(t, ra.a, "containers", "containers", 1)
 
 	pay := findLog(t, logs, "payment failed")
 	for k, v := range map[string]any{"k8s.namespace.name": "shop", "k8s.pod.name": "cart-7d9f", "k8s.pod.uid": "1b2c-uid",

@@ -213,3 +213,22 @@ func (c *consumed) waitFor(t testing.TB, addr, topic string, timeout time.Durati
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// wantSourceStatus finds the source name in the agent's status, of kind,
+// having taken at least records.
+func wantSourceStatus(t testing.TB, a *agent.Agent, name, kind string, records int64) agent.SourceStatus {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st := a.Status(ctx)
+	for _, src := range st.Sources {
+		if src.Name == name {
+			if src.Kind != kind || src.Records < records || len(src.Reading) == 0 {
+				t.Errorf("status of %s: %+v, want kind %s, %d records or more, what it reads", name, src, kind, records)
+			}
+			return src
+		}
+	}
+	t.Errorf("status has no source %s: %+v", name, st.Sources)
+	return agent.SourceStatus{}
+}

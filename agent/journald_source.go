@@ -42,6 +42,35 @@ type journaldSource struct {
 	saveMu     sync.Mutex
 	records    atomic.Int64
 	saveErrors atomic.Int64
+	lastErr    atomic.Pointer[sourceError] // why journalctl's reading stopped last
+}
+
+// sourceError is a source's last error, for status.
+type sourceError struct {
+	at  time.Time
+	err error
+}
+
+// status says what the source reads, how far and its last error.
+func (s *journaldSource) status() SourceStatus {
+	reading := []string{"journal"}
+	switch {
+	case s.cfg.Directory != "":
+		reading = []string{"journal in " + s.cfg.Directory}
+	case len(s.cfg.Files) > 0:
+		reading = append([]string(nil), s.cfg.Files...)
+	}
+	for _, u := range s.cfg.Units {
+		reading = append(reading, "unit "+u)
+	}
+	src := SourceStatus{Name: "journald", Kind: "journald", Reading: reading, Records: s.records.Load()}
+	if c := s.durable.Load(); c != nil && *c != "" {
+		src.Cursor = *c
+	}
+	if e := s.lastErr.Load(); e != nil {
+		src.LastError = e.at.UTC().Format(time.RFC3339) + " " + e.err.Error()
+	}
+	return src
 }
 
 func newJournaldSource(cfg *journald.Config, global *Config, buf Appender, version string, log *zap.Logger) (*journaldSource, error) {

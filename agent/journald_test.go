@@ -62,6 +62,9 @@ func TestJournaldFieldsFollowAndCursorAcrossRestart(t *testing.T) {
 	// followed while running
 	writeJournal(t, journal, "b", journalEntry{"MESSAGE": "four", "_SYSTEMD_UNIT": "db.service"})
 	waitLogs(t, c, b.Addrs()[0], 4)
+	if src := wantSourceStatus(t, ra.a, "journald", "journald", 4); src.Cursor == "" {
+		t.Errorf("status of journald has no cursor: %+v", src)
+	}
 	ra.stop(t)
 	if cur, err := os.ReadFile(filepath.Join(data, "checkpoints", "journald.cursor")); err != nil || len(cur) < 10 {
 		t.Fatalf("no cursor checkpoint after a stop: %q %v", cur, err)

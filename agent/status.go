@@ -27,7 +27,7 @@ type ReloadStatus struct {
 // SourceStatus is one input.
 type SourceStatus struct {
 	Name string `json:"name"`
-	Kind string `json:"kind"` // files, otlp
+	Kind string `json:"kind"` // files, containers, journald, syslog, otlp
 	// Reading is what it reads: include patterns, or the listen addresses.
 	Reading []string `json:"reading"`
 	// Records accepted into the buffer (files: lines read).
@@ -35,7 +35,10 @@ type SourceStatus struct {
 	// Files being read now, with their offsets (files only).
 	Files []tail.FileStatus `json:"files,omitempty"`
 	// LagBytes adds up the files' lag: written but not read yet.
-	LagBytes  int64  `json:"lag_bytes"`
+	LagBytes int64 `json:"lag_bytes"`
+	// Cursor is the journal cursor of the last entry safe in the buffer
+	// (journald only).
+	Cursor    string `json:"cursor,omitempty"`
 	LastError string `json:"last_error,omitempty"`
 }
 
@@ -71,14 +74,28 @@ func (a *Agent) Status(ctx context.Context) Status {
 	a.mu.Lock()
 	st := Status{Version: a.version, StartedAt: a.startedAt}
 	a.mu.Unlock()
-	for i, t := range a.tailers {
+	for _, t := range a.tailers {
 		ts := t.t.Stats()
-		src := SourceStatus{Name: t.name, Kind: "files", Reading: a.cfg.Files[i].Include, Records: ts.LinesRead, Files: t.t.Files()}
+		src := SourceStatus{Name: t.name, Kind: t.kind, Reading: t.include, Records: ts.LinesRead, Files: t.t.Files()}
 		for _, f := range src.Files {
 			src.LagBytes += f.LagBytes
 		}
 		if e := t.t.LastError(); e != nil {
 			src.LastError = e.At.UTC().Format(time.RFC3339) + " " + e.Message
+		}
+		st.Sources = append(st.Sources, src)
+	}
+	if a.journal != nil {
+		st.Sources = append(st.Sources, a.journal.status())
+	}
+	if a.syslog != nil {
+		ss := a.syslog.Stats()
+		src := SourceStatus{Name: "syslog", Kind: "syslog", Records: ss.Messages}
+		if addr := a.syslog.TCPAddr(); addr != "" {
+			src.Reading = append(src.Reading, "tcp "+addr)
+		}
+		if addr := a.syslog.UDPAddr(); addr != "" {
+			src.Reading = append(src.Reading, "udp "+addr)
 		}
 		st.Sources = append(st.Sources, src)
 	}

@@ -54,6 +54,9 @@ syslog:
 	}
 	c := newConsumed()
 	logs := waitLogs(t, c, b.Addrs()[0], 4)
+	if src := wantSourceStatus(t, ra.a, "syslog", "syslog", 4); len(src.Reading) != 2 {
+		t.Errorf("status of syslog reads %v, want its tcp and udp addresses", src.Reading)
+	}
 
 	u := findLog(t, logs, "over udp")
 	if u.Res["service.name"] != "cart" || u.Severity != plog.SeverityNumberInfo2 || u.Attrs["syslog.hostname"] != "web-1" ||

@@ -29,7 +29,11 @@ type Options struct {
 	// Syslog adds a file source for /var/log/syslog and /var/log/messages
 	// to a new default config, and the group adm (which may read them, and
 	// every other log in /var/log) to the service. Off by default.
-	Syslog   bool
+	Syslog bool
+	// Journald adds a journald section to a new default config and the
+	// group systemd-journal (which may read the whole journal) to the
+	// service. Off by default.
+	Journald bool
 	Purge    bool // uninstall: also remove config and data
 	Out      io.Writer
 	Commands Runner // runs commands (default exec)
@@ -94,6 +98,10 @@ Group={{.User}}
 {{- if .Syslog}}
 # --syslog: adm may read /var/log/syslog (and every other log there)
 SupplementaryGroups=adm
+{{- end}}
+{{- if .Journald}}
+# --journald: systemd-journal may read the whole system journal
+SupplementaryGroups=systemd-journal
 {{- end}}
 ExecStart={{.Bin}} run --config {{.Config}}
 # systemctl reload: apply the edited config without losing or repeating
@@ -179,6 +187,15 @@ files:
 #      format: json
 #      fields: {timestamp: [ts], severity: [level], message: [msg]}
 #    multiline: {start_pattern: '^\d{4}-\d{2}-\d{2}', flush_timeout: 1s}
+{{- if .Journald}}
+journald:                    # the system journal, through journalctl
+  priority: info             # this and more important
+  # units: [cart.service]    # empty: every unit
+{{- else}}
+# The system journal is read with "flowlens-agent install --journald", which
+# also lets the service read it as group systemd-journal.
+# journald: {priority: info}
+{{- end}}
 otlp:
   grpc: {listen: 127.0.0.1:4317}
   http: {listen: 127.0.0.1:4318}
@@ -200,13 +217,13 @@ metrics:
 
 type tmplData struct {
 	User, Bin, Config, Data, Brokers string
-	Syslog                           bool
+	Syslog, Journald                 bool
 }
 
 // Install makes and carries out (or prints) the installation plan.
 func Install(o Options) error {
 	o.defaults()
-	data := tmplData{User: o.User, Bin: BinPath, Config: ConfigPath, Data: DataDir, Brokers: o.Brokers, Syslog: o.Syslog}
+	data := tmplData{User: o.User, Bin: BinPath, Config: ConfigPath, Data: DataDir, Brokers: o.Brokers, Syslog: o.Syslog, Journald: o.Journald}
 	var unit, cfg bytes.Buffer
 	if err := unitTemplate.Execute(&unit, data); err != nil {
 		return err

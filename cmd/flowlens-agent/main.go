@@ -79,6 +79,7 @@ func newRoot() *cobra.Command {
 	addInstallFlags(inst, &opts)
 	inst.Flags().StringVar(&opts.User, "user", "flowlens-agent", "system user the agent runs as")
 	inst.Flags().StringVar(&opts.Brokers, "brokers", "127.0.0.1:9092", "Kafka brokers written into a new default config")
+	inst.Flags().BoolVar(&opts.Journald, "journald", false, "read the system journal: a journald section in a new default config, and the group systemd-journal for the service")
 	inst.Flags().BoolVar(&opts.Syslog, "syslog", false, "read /var/log/syslog and /var/log/messages: a file source in a new default config, and the group adm for the service")
 	uninst := &cobra.Command{
 		Use:   "uninstall",

@@ -211,6 +211,26 @@ func TestInstallWithSyslog(t *testing.T) {
 	}
 }
 
+func TestInstallWithJournald(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
+	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
+	if out, err := execute(t, "install", "--root", root, "--journald"); err != nil {
+		t.Fatalf("install: %v\n%s", err, out)
+	}
+	unit, _ := os.ReadFile(filepath.Join(root, install.UnitPath))
+	if !strings.Contains(string(unit), "\nSupplementaryGroups=systemd-journal\n") {
+		t.Errorf("unit without the group systemd-journal:\n%s", unit)
+	}
+	var cfg agent.Config
+	if err := config.Load(filepath.Join(root, install.ConfigPath), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Journald == nil || cfg.Journald.Priority != "info" {
+		t.Errorf("journald %+v, want the system journal from info up", cfg.Journald)
+	}
+}
+
 // The unit is valid (systemd-analyze verify) and scores OK or better in
 // systemd-analyze security (it was 8.6 EXPOSED).
 func TestUnitIsHardened(t *testing.T) {
@@ -221,7 +241,7 @@ func TestUnitIsHardened(t *testing.T) {
 	root := t.TempDir()
 	os.MkdirAll(filepath.Join(root, "etc"), 0o755)
 	os.WriteFile(filepath.Join(root, "etc/passwd"), []byte("root:x:0:0::/root:/bin/sh\n"), 0o644)
-	for _, args := range [][]string{{"install", "--root", root}, {"install", "--root", root, "--syslog"}} {
+	for _, args := range [][]string{{"install", "--root", root}, {"install", "--root", root, "--syslog"}, {"install", "--root", root, "--syslog", "--journald"}} {
 		os.Remove(filepath.Join(root, install.ConfigPath))
 		if out, err := execute(t, args...); err != nil {
 			t.Fatalf("install: %v\n%s", err, out)
