@@ -13,7 +13,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flowlens/flowlens/flowgraph/api"
-	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/query"
+	"github.com/flowlens/flowlens/storage"
 )
 
 func newGraphCmd(g *globalFlags) *cobra.Command {
@@ -65,17 +66,20 @@ call is.
 					return err
 				}
 			} else {
-				log, err := g.logger()
+				now := time.Now()
+				toT, err := api.ParseTime(to, now, now)
 				if err != nil {
-					return err
+					return fmt.Errorf("--to: %w", err)
 				}
-				st, closeStore, err := g.openStore(ctx, log, chserver.RoleReader, false)
+				fromT, err := api.ParseTime(from, now, now)
 				if err != nil {
-					return err
+					return fmt.Errorf("--from: %w", err)
 				}
-				defer closeStore()
-				h := api.New(api.Options{Store: st})
-				gr, err = h.Graph(ctx, from, to, service)
+				// the console's and the Grafana plugin's answer: one query layer
+				gr, err = readStore(ctx, g, func(st *storage.Store) (api.Graph, error) {
+					qg, err := query.Reader{Store: st}.Graph(ctx, query.GraphRequest{From: fromT, To: toT, Service: service, Depth: 1})
+					return storedGraph(qg), err
+				})
 				if err != nil {
 					return err
 				}
@@ -94,6 +98,17 @@ call is.
 	cmd.Flags().StringVar(&service, "service", "", "only the edges this service takes part in")
 	cmd.Flags().StringVar(&apiURL, "api", "", "URL of a running analyzer (flowlens flowgraph / up) instead of ClickHouse")
 	return cmd
+}
+
+// storedGraph is the query layer's graph of the rollups in the shape the
+// analyzer's API answers, so both print alike.
+func storedGraph(q query.Graph) api.Graph {
+	g := api.Graph{From: q.From, To: q.To, Source: "storage", FirstCall: q.FirstCall, LastCall: q.LastCall,
+		RateSeconds: q.RateSeconds, Nodes: q.Nodes, Edges: make([]api.Edge, len(q.Edges)), Breakers: q.Breakers}
+	for i, e := range q.Edges {
+		g.Edges[i] = e.Edge
+	}
+	return g
 }
 
 func getJSON(cmd *cobra.Command, client *http.Client, u string, v any) error {

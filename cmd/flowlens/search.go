@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flowlens/flowlens/internal/severity"
+	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -130,7 +131,7 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 				return err
 			}
 			logs, err := readStore(cmd.Context(), g, func(st *storage.Store) ([]storage.LogRecord, error) {
-				return st.SearchLogs(cmd.Context(), q)
+				return query.Reader{Store: st}.SearchLogs(cmd.Context(), q) // as the console and the Grafana plugin search
 			})
 			if err != nil {
 				return err
