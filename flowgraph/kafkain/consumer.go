@@ -1,8 +1,10 @@
 // Package kafkain feeds the analyzer from Kafka: the analyzer's own consumer
 // group over the spans topic (and the logs topic, for breaker log records).
 //
-// Spans of a trace arrive on one partition (they are keyed by trace ID), so
-// every partition goes to one worker and one analyzer shard; workers run in
+// Spans of a trace arrive on one partition (they are keyed by trace ID, and
+// a consumer span with links by its producer's trace: kafkawire.SpanPartitionID),
+// so every partition goes to one worker and one analyzer shard, and both
+// halves of every pair to one analyzer instance of the group; workers run in
 // parallel, a partition's messages in order.
 //
 // Delivery semantics (at least once, exact across rebalances for messages

@@ -1,0 +1,120 @@
+package flowgraph
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/segmentio/kafka-go"
+
+	"github.com/flowlens/flowlens/flowgraph/api"
+	"github.com/flowlens/flowlens/internal/kafkatest"
+	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/polltest"
+)
+
+// agentMessages are the topology's requests as a flowlens agent puts them
+// on Kafka: each request's spans (its own trace and its consumer's, which
+// is a trace of its own linked to the producer) go through the agent's
+// encoder, which splits them into one message per key.
+func agentMessages(t testing.TB, tp topology, base time.Time) ([]kafka.Message, int) {
+	t.Helper()
+	enc := kafkawire.Encoder{Encoding: kafkawire.EncodingProto, PartitionByTraceID: true}
+	var msgs []kafka.Message
+	n := 0
+	for i := 0; i < tp.Traces; i++ {
+		spans := tp.traceSpans(base, i, nil)
+		n += len(spans)
+		var err error
+		if msgs, err = enc.AppendTraceMessages(msgs, toTraces(spans)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return msgs, n
+}
+
+// Three analyzers in one group on a 6-partition topic; a fourth joins in
+// the middle of the stream and one of the first leaves (two rebalances).
+// Consumer spans are in traces of their own, linked to their producers:
+// keyed by their own trace they would land on other partitions, read by
+// other analyzers, and neither half would pair (the producer would end on
+// the virtual edge checkout -> orders). The stored graph is exact.
+func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
+	brokers := startBroker(t)
+	st := openStore(t)
+	ctx := context.Background()
+	tp := topology{Traces: 600, DropEvery: 20, Retries: 7}
+	base := time.Now().UTC().Truncate(time.Minute)
+	msgs, total := agentMessages(t, tp, base)
+
+	w := kafkatest.Writer(t, brokers, kafkawire.DefaultSpansTopic)
+	produce := func(ms []kafka.Message) {
+		for len(ms) > 0 {
+			n := min(50, len(ms))
+			if err := w.WriteMessages(ctx, ms[:n]...); err != nil {
+				t.Fatalf("produce: %v", err)
+			}
+			ms = ms[n:]
+			time.Sleep(5 * time.Millisecond) // a stream, not one burst
+		}
+	}
+	third := len(msgs) / 3
+
+	a := newKafkaService(t, "a", brokers, st)
+	b := newKafkaService(t, "b", brokers, st)
+	c := newKafkaService(t, "c", brokers, st)
+	services := []*Service{a, b, c}
+	polltest.Until(t, "three analyzers to hold partitions", 30*time.Second, func() bool {
+		return a.Assigned() > 0 && b.Assigned() > 0 && c.Assigned() > 0
+	})
+	produce(msgs[:third])
+
+	d := newKafkaService(t, "d", brokers, st)
+	services = append(services, d)
+	polltest.Until(t, "d to hold partitions", 30*time.Second, func() bool { return d.Assigned() > 0 })
+	produce(msgs[third : 2*third])
+
+	// a leaves in the middle of the last third: its partitions move
+	done := make(chan struct{})
+	go func() { defer close(done); produce(msgs[2*third:]) }()
+	time.Sleep(100 * time.Millisecond)
+	if err := a.Shutdown(ctx); err != nil {
+		t.Fatalf("shutdown a: %v", err)
+	}
+	<-done
+	spans := func() uint64 {
+		var n uint64
+		for _, s := range services {
+			n += s.Analyzer().Stats().Spans
+		}
+		return n
+	}
+	polltest.Until(t, "every span consumed", 60*time.Second, func() bool { return spans() >= uint64(total) })
+	for _, s := range services[1:] {
+		if err := s.Shutdown(ctx); err != nil {
+			t.Fatalf("shutdown: %v", err)
+		}
+	}
+	if got := spans(); got != uint64(total) {
+		t.Errorf("spans processed %d, produced %d: messages were read twice across the rebalances", got, total)
+	}
+
+	g, err := api.New(api.Options{Store: st}).Graph(ctx, base.Add(-time.Hour).Format(time.RFC3339), base.Add(time.Hour).Format(time.RFC3339), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]edgeWant{}
+	for _, e := range g.Edges {
+		got[fmt.Sprintf("%s>%s|%s", e.Client, e.Server, e.ConnectionType)] = edgeWant{e.Requests, e.Failed, e.MessagesSent, e.MessagesReceived, e.Retries, e.Unpaired}
+	}
+	want := tp.expected()
+	for k, v := range want {
+		if got[k] != v {
+			t.Errorf("edge %s: stored %+v, want %+v", k, got[k], v)
+		}
+	}
+	if len(got) != len(want) {
+		t.Errorf("stored edges %v", got)
+	}
+}
