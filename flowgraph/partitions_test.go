@@ -39,7 +39,8 @@ func agentMessages(t testing.TB, tp topology, base time.Time) ([]kafka.Message, 
 // Consumer spans are in traces of their own, linked to their producers:
 // keyed by their own trace they would land on other partitions, read by
 // other analyzers, and neither half would pair (the producer would end on
-// the virtual edge checkout -> orders). The stored graph is exact.
+// the virtual edge checkout -> orders). The stored graph is exact, and so
+// is the delivery ratio of the "orders" queue read back from it.
 func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	brokers := startBroker(t)
 	st := openStore(t)
@@ -116,5 +117,33 @@ func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	}
 	if len(got) != len(want) {
 		t.Errorf("stored edges %v", got)
+	}
+	// the queue's delivery ratio over the stored history: what fulfilment
+	// received from "orders" / everything checkout sent to it
+	n, dropped := uint64(tp.Traces), uint64(tp.Traces/tp.DropEvery)
+	for _, e := range g.Edges {
+		var want string
+		switch e.ID {
+		case "checkout->fulfilment|messaging_system":
+			want = fmt.Sprintf("orders sent %d received %d of %d: %.3f", n-dropped, n-dropped, n, float64(n-dropped)/float64(n))
+		case "checkout->orders|virtual_node":
+			want = fmt.Sprintf("orders sent %d received 0 of 0: -", dropped)
+		default:
+			if len(e.Destinations) > 0 {
+				t.Errorf("edge %s has destinations %+v", e.ID, e.Destinations)
+			}
+			continue
+		}
+		var have []string
+		for _, d := range e.Destinations {
+			ratio := "-"
+			if d.DeliveryRatio != nil {
+				ratio = fmt.Sprintf("%.3f", *d.DeliveryRatio)
+			}
+			have = append(have, fmt.Sprintf("%s sent %d received %d of %d: %s", d.Name, d.MessagesSent, d.MessagesReceived, d.ProducerSent, ratio))
+		}
+		if len(have) != 1 || have[0] != want {
+			t.Errorf("edge %s destinations %q, want [%q]", e.ID, have, want)
+		}
 	}
 }
