@@ -14,32 +14,47 @@ import (
 	"github.com/flowlens/flowlens/internal/polltest"
 )
 
-// agentMessages are the topology's requests as a flowlens agent puts them
-// on Kafka: each request's spans (its own trace and its consumer's, which
-// is a trace of its own linked to the producer) go through the agent's
-// encoder, which splits them into one message per key.
-func agentMessages(t testing.TB, tp topology, base time.Time) ([]kafka.Message, int) {
+// agentMessages are the topology's requests as the agents of its hosts put
+// them on Kafka: each service exports its own spans of a request to its
+// host's agent, whose encoder splits them into one message per key. So a
+// producer span (checkout's agent) and its consumer span (fulfilment's, in
+// a trace of its own linked to the producer) are two messages, both keyed
+// by the producer's trace.
+func agentMessages(t testing.TB, tp topology, base time.Time) ([][]kafka.Message, int) {
 	t.Helper()
 	enc := kafkawire.Encoder{Encoding: kafkawire.EncodingProto, PartitionByTraceID: true}
-	var msgs []kafka.Message
+	var requests [][]kafka.Message
 	n := 0
 	for i := 0; i < tp.Traces; i++ {
 		spans := tp.traceSpans(base, i, nil)
 		n += len(spans)
-		var err error
-		if msgs, err = enc.AppendTraceMessages(msgs, toTraces(spans)); err != nil {
-			t.Fatal(err)
+		byService := map[string][]genSpan{}
+		var services []string
+		for _, s := range spans {
+			if byService[s.service] == nil {
+				services = append(services, s.service)
+			}
+			byService[s.service] = append(byService[s.service], s)
 		}
+		var msgs []kafka.Message
+		for _, svc := range services {
+			var err error
+			if msgs, err = enc.AppendTraceMessages(msgs, toTraces(byService[svc])); err != nil {
+				t.Fatal(err)
+			}
+		}
+		requests = append(requests, msgs)
 	}
-	return msgs, n
+	return requests, n
 }
 
 // Three analyzers in one group on a 6-partition topic; a fourth joins in
 // the middle of the stream and one of the first leaves (two rebalances).
-// Consumer spans are in traces of their own, linked to their producers:
-// keyed by their own trace they would land on other partitions, read by
-// other analyzers, and neither half would pair (the producer would end on
-// the virtual edge checkout -> orders). The stored graph is exact, and so
+// Consumer spans are in traces of their own, linked to their producers, and
+// sent by another agent than their producers': keyed by their own trace
+// they would land on other partitions, read by other analyzers, and
+// neither half would pair (the producer would end on the virtual edge
+// checkout -> orders). The stored graph is exact, and so
 // is the delivery ratio of the "orders" queue read back from it.
 func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	brokers := startBroker(t)
@@ -47,19 +62,27 @@ func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	ctx := context.Background()
 	tp := topology{Traces: 600, DropEvery: 20, Retries: 7}
 	base := time.Now().UTC().Truncate(time.Minute)
-	msgs, total := agentMessages(t, tp, base)
+	requests, total := agentMessages(t, tp, base)
 
 	w := kafkatest.Writer(t, brokers, kafkawire.DefaultSpansTopic)
-	produce := func(ms []kafka.Message) {
-		for len(ms) > 0 {
-			n := min(50, len(ms))
-			if err := w.WriteMessages(ctx, ms[:n]...); err != nil {
+	// A few requests per write, never one split over two: the halves of a
+	// pair arrive together (the drain at a handoff reads to the end of
+	// the partition, so a rebalance does not cut between them).
+	produce := func(reqs [][]kafka.Message) {
+		for len(reqs) > 0 {
+			n := min(8, len(reqs))
+			var ms []kafka.Message
+			for _, r := range reqs[:n] {
+				ms = append(ms, r...)
+			}
+			if err := w.WriteMessages(ctx, ms...); err != nil {
 				t.Fatalf("produce: %v", err)
 			}
-			ms = ms[n:]
+			reqs = reqs[n:]
 			time.Sleep(5 * time.Millisecond) // a stream, not one burst
 		}
 	}
+	msgs := requests
 	third := len(msgs) / 3
 
 	a := newKafkaService(t, "a", brokers, st)
