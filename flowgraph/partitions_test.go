@@ -54,8 +54,8 @@ func agentMessages(t testing.TB, tp topology, base time.Time) ([][]kafka.Message
 // sent by another agent than their producers': keyed by their own trace
 // they would land on other partitions, read by other analyzers, and
 // neither half would pair (the producer would end on the virtual edge
-// checkout -> orders). The stored graph is exact, and so
-// is the delivery ratio of the "orders" queue read back from it.
+// checkout -> orders). The stored graph is exact, and so is the delivery
+// ratio of the "orders" queue read back from it.
 func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	brokers := startBroker(t)
 	st := openStore(t)
@@ -76,14 +76,14 @@ func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 				ms = append(ms, r...)
 			}
 			if err := w.WriteMessages(ctx, ms...); err != nil {
-				t.Fatalf("produce: %v", err)
+				t.Errorf("produce: %v", err) // also from the producing goroutine
+				return
 			}
 			reqs = reqs[n:]
 			time.Sleep(5 * time.Millisecond) // a stream, not one burst
 		}
 	}
-	msgs := requests
-	third := len(msgs) / 3
+	third := len(requests) / 3
 
 	a := newKafkaService(t, "a", brokers, st)
 	b := newKafkaService(t, "b", brokers, st)
@@ -92,16 +92,16 @@ func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	polltest.Until(t, "three analyzers to hold partitions", 30*time.Second, func() bool {
 		return a.Assigned() > 0 && b.Assigned() > 0 && c.Assigned() > 0
 	})
-	produce(msgs[:third])
+	produce(requests[:third])
 
 	d := newKafkaService(t, "d", brokers, st)
 	services = append(services, d)
 	polltest.Until(t, "d to hold partitions", 30*time.Second, func() bool { return d.Assigned() > 0 })
-	produce(msgs[third : 2*third])
+	produce(requests[third : 2*third])
 
 	// a leaves in the middle of the last third: its partitions move
 	done := make(chan struct{})
-	go func() { defer close(done); produce(msgs[2*third:]) }()
+	go func() { defer close(done); produce(requests[2*third:]) }()
 	time.Sleep(100 * time.Millisecond)
 	if err := a.Shutdown(ctx); err != nil {
 		t.Fatalf("shutdown a: %v", err)
