@@ -17,8 +17,14 @@ import (
 // The byte-level splitter must produce exactly what splitting the pdata
 // objects produces.
 func TestWireSplitMatchesPdataSplit(t *testing.T) {
-	for _, tc := range []struct{ n, perTrace int }{{1, 1}, {10, 1}, {100, 3}, {500, 7}, {64, 64}} {
+	for _, tc := range []struct {
+		n, perTrace int
+		consumers   bool // with linkedConsumers' producer and consumer spans
+	}{{1, 1, false}, {10, 1, false}, {100, 3, false}, {500, 7, false}, {64, 64, false}, {100, 3, true}} {
 		td := wiretest.Traces(0, tc.n, tc.perTrace)
+		if tc.consumers {
+			linkedConsumers().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
 		td.ResourceSpans().At(0).SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
 		td.ResourceSpans().At(0).ScopeSpans().At(0).SetSchemaUrl("https://example.com/scope")
 		td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("k", "v")
