@@ -2,20 +2,15 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
-	"fmt"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowlens/flowlens/agent/buffer"
-	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
-	"github.com/flowlens/flowlens/internal/kafkawire"
-	"github.com/segmentio/kafka-go"
 )
 
 // Attribute keys of cut records.
@@ -77,6 +72,7 @@ func (s *fileSource) handler(f tail.File) tail.Handler {
 	svc := s.cfg.serviceFor(f.Path, s.service)
 	return &fileHandler{
 		src:   s,
+		out:   batchRecords{byTrace: s.logsByTrace},
 		batch: logrec.NewBatch(s.resource, svc, []logrec.Attr{{Key: "log.file.name", Value: filepath.Base(f.Path)}}, s.version),
 	}
 }
@@ -89,14 +85,9 @@ type fileHandler struct {
 	batch *logrec.Batch
 	rec   logrec.Record
 	last  tail.Checkpoint
-	msg   []byte
+	out   batchRecords
 	now   uint64
 	nowAt int
-	// with logsByTrace: the request split into messages by trace ID
-	enc  kafkawire.Encoder
-	req  []byte
-	msgs []kafka.Message
-	recs [][]byte
 }
 
 func (h *fileHandler) Line(ctx context.Context, line []byte, origLen int, cp tail.Checkpoint) error {
@@ -138,78 +129,24 @@ func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 		return nil
 	}
 	h.batch.Shrink(64 << 10)
-	if cap(h.msg) > 64<<10 {
-		h.msg = nil
-	}
-	if cap(h.req) > 64<<10 {
-		h.req = nil
-	}
-	h.enc = kafkawire.Encoder{} // its scratch, kept for the next split
+	h.out.shrink(64 << 10)
 	return nil
 }
 
 func (h *fileHandler) flush(ctx context.Context) error {
 	n := h.batch.Len()
-	recs := h.recs[:0]
-	if h.src.logsByTrace && h.batch.Traced() > 0 {
-		var err error
-		if recs, err = h.keyedRecords(recs, n); err != nil {
-			return err
-		}
-	} else {
-		// the buffer record: forward.AppendMessage's header, then the request
-		h.msg = append(h.msg[:0], byte(forward.KindLogs))
-		h.msg = binary.AppendUvarint(h.msg, uint64(n))
-		h.msg = append(h.msg, 0) // no key: file logs are spread round robin
-		h.msg = h.batch.AppendRequest(h.msg)
-		recs = append(recs, h.msg)
+	recs, err := h.out.records(h.batch)
+	if err != nil {
+		return err
 	}
 	cp := h.last
 	// block: when the buffer is full the file is not read further
-	err := h.src.buf.Append(ctx, recs, true, cp.Commit)
-	clear(recs) // Append copied them
-	h.recs = recs[:0]
-	if err != nil {
+	if err := h.src.buf.Append(ctx, recs, true, cp.Commit); err != nil {
 		return err
 	}
 	h.src.counters.records.Add(int64(n))
 	h.src.counters.batches.Add(1)
 	return nil
-}
-
-// keyedRecords appends the buffer records of the batch's n records split
-// by trace ID (kafkawire's splitter, as for OTLP logs): one message per
-// trace ID keyed by it, the records without one in a message without a key.
-func (h *fileHandler) keyedRecords(recs [][]byte, n int) ([][]byte, error) {
-	h.req = h.batch.AppendRequest(h.req[:0])
-	h.enc.PartitionByTraceID = true
-	msgs, err := h.enc.AppendLogMessagesProto(h.msgs[:0], h.req)
-	if err != nil {
-		return recs, fmt.Errorf("split file logs by trace ID: %w", err)
-	}
-	size := 0
-	for i := range msgs {
-		size += forward.MessageSize(n, msgs[i].Key, msgs[i].Value)
-	}
-	if cap(h.msg) < size {
-		h.msg = make([]byte, 0, size)
-	}
-	data := h.msg[:0]
-	for i := range msgs {
-		// the batch's count rides on its first message, so the
-		// forwarder's record counter adds up exactly
-		c := 0
-		if i == 0 {
-			c = n
-		}
-		start := len(data)
-		data = forward.AppendMessage(data, forward.KindLogs, c, msgs[i].Key, msgs[i].Value)
-		recs = append(recs, data[start:len(data):len(data)])
-	}
-	h.msg = data
-	clear(msgs) // they point into h.req
-	h.msgs = msgs[:0]
-	return recs, nil
 }
 
 func (h *fileHandler) Close() {}

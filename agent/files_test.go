@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/config"
@@ -180,6 +181,39 @@ files:
 		if !reflect.DeepEqual(got, want) || count != len(lines) {
 			t.Errorf("partition_logs_by_trace_id %v: messages by key %q (count %d), want %q (count %d)", keyed, got, count, want, len(lines))
 		}
+	}
+}
+
+// The other log sources (journald, containers, syslog) write their batches
+// the same way: with partition_logs_by_trace_id a record with a trace ID is
+// keyed by it.
+func TestSourceRecordsKeyedByTraceID(t *testing.T) {
+	var app memAppender
+	b := logrec.NewBatch(nil, "svc", nil, "v0")
+	w := newRecordWriter(&app, b, BatchConfig{MaxRecords: 10, MaxBytes: 1 << 20}, true, true, nil)
+	var r logrec.Record
+	for i, id := range []byte{1, 0, 1} {
+		r.Reset()
+		r.Body = []byte(fmt.Sprint("line ", i))
+		if id != 0 {
+			r.TraceID[15], r.HasTraceID = id, true
+		}
+		w.add(&r)
+	}
+	if err := w.flush(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	count := 0
+	for _, rec := range app.recs {
+		_, n, key, _, err := forward.DecodeMessage(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, count = append(keys, string(key)), count+n
+	}
+	if want := []string{"00000000000000000000000000000001", ""}; !reflect.DeepEqual(keys, want) || count != 3 {
+		t.Errorf("message keys %q (count %d), want %q (count 3)", keys, count, want)
 	}
 }
 
