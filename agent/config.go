@@ -48,7 +48,8 @@ type Config struct {
 	Batch BatchConfig `yaml:"batch"`
 	// OTLP receivers; otlp.grpc.listen / otlp.http.listen: off turns one off.
 	OTLP otlpin.Config `yaml:"otlp"`
-	// PartitionLogsByTraceID splits OTLP logs by trace ID (key = trace ID), like spans.
+	// PartitionLogsByTraceID splits logs (of every input) by trace ID (key =
+	// trace ID), like spans; records without one share a message without a key.
 	PartitionLogsByTraceID bool           `yaml:"partition_logs_by_trace_id"`
 	Buffer                 buffer.Config  `yaml:"buffer"`
 	Kafka                  forward.Config `yaml:"kafka"`

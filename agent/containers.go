@@ -132,7 +132,7 @@ func (s *containerSource) handler(f tail.File) tail.Handler {
 		svc = s.global.ServiceName
 	}
 	b := logrec.NewBatch(sourceResource(s.global, own), svc, []logrec.Attr{{Key: "log.file.path", Value: f.Path}}, s.version)
-	return &containerHandler{src: s, w: newRecordWriter(s.buf, b, s.global.Batch, true, func(n int) { s.counters.records.Add(int64(n)) })}
+	return &containerHandler{src: s, w: newRecordWriter(s.buf, b, s.global.Batch, s.global.PartitionLogsByTraceID, true, func(n int) { s.counters.records.Add(int64(n)) })}
 }
 
 var (
@@ -238,6 +238,7 @@ func (h *containerHandler) Flush(ctx context.Context, idle bool) error {
 	}
 	if idle {
 		h.w.batch.Shrink(64 << 10)
+		h.w.out.shrink(64 << 10)
 		if cap(h.joined) > 64<<10 && !h.pending {
 			h.joined = nil
 		}

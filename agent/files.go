@@ -2,14 +2,12 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
 	"time"
 
 	"github.com/flowlens/flowlens/agent/buffer"
-	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
@@ -43,6 +41,9 @@ type fileSource struct {
 	buf      Appender
 	counters *fileCounters
 	version  string
+	// logsByTrace keys records that carry a trace ID by it
+	// (partition_logs_by_trace_id), as OTLP logs are.
+	logsByTrace bool
 }
 
 func newFileSource(cfg *FileSource, global *Config, buf Appender, counters *fileCounters, version string) (*fileSource, error) {
@@ -64,13 +65,14 @@ func newFileSource(cfg *FileSource, global *Config, buf Appender, counters *file
 	}
 	sort.Slice(res, func(i, j int) bool { return res[i].Key < res[j].Key })
 	return &fileSource{cfg: cfg, parser: p, resource: res, service: global.ServiceName, batch: global.Batch,
-		buf: buf, counters: counters, version: version}, nil
+		buf: buf, counters: counters, version: version, logsByTrace: global.PartitionLogsByTraceID}, nil
 }
 
 func (s *fileSource) handler(f tail.File) tail.Handler {
 	svc := s.cfg.serviceFor(f.Path, s.service)
 	return &fileHandler{
 		src:   s,
+		out:   batchRecords{byTrace: s.logsByTrace},
 		batch: logrec.NewBatch(s.resource, svc, []logrec.Attr{{Key: "log.file.name", Value: filepath.Base(f.Path)}}, s.version),
 	}
 }
@@ -83,7 +85,7 @@ type fileHandler struct {
 	batch *logrec.Batch
 	rec   logrec.Record
 	last  tail.Checkpoint
-	msg   []byte
+	out   batchRecords
 	now   uint64
 	nowAt int
 }
@@ -127,22 +129,19 @@ func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 		return nil
 	}
 	h.batch.Shrink(64 << 10)
-	if cap(h.msg) > 64<<10 {
-		h.msg = nil
-	}
+	h.out.shrink(64 << 10)
 	return nil
 }
 
 func (h *fileHandler) flush(ctx context.Context) error {
 	n := h.batch.Len()
-	// the buffer record: forward.AppendMessage's header, then the request
-	h.msg = append(h.msg[:0], byte(forward.KindLogs))
-	h.msg = binary.AppendUvarint(h.msg, uint64(n))
-	h.msg = append(h.msg, 0) // no key: file logs are spread round robin
-	h.msg = h.batch.AppendRequest(h.msg)
+	recs, err := h.out.records(h.batch)
+	if err != nil {
+		return err
+	}
 	cp := h.last
 	// block: when the buffer is full the file is not read further
-	if err := h.src.buf.Append(ctx, [][]byte{h.msg}, true, cp.Commit); err != nil {
+	if err := h.src.buf.Append(ctx, recs, true, cp.Commit); err != nil {
 		return err
 	}
 	h.src.counters.records.Add(int64(n))

@@ -3,10 +3,14 @@ package agent
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"reflect"
 	"testing"
 
+	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
 	"github.com/flowlens/flowlens/internal/config"
@@ -113,6 +117,103 @@ files:
 	}
 	if v, _ := lr.Attributes().Get("log.file.name"); v.Str() != "x.log" {
 		t.Errorf("log.file.name %v", v.AsRaw())
+	}
+}
+
+// File logs that carry a trace ID go to Kafka keyed by it, as spans are,
+// when logs are partitioned by trace ID: one message per trace, and the
+// lines without a trace ID in one message without a key. The batch's line
+// count rides on the first message, so the forwarder counts each line once.
+func TestFileLogsKeyedByTraceID(t *testing.T) {
+	const traceA, traceB = "4bf92f3577b34da6a3ce929d0e0e4736", "0af7651916cd43dd8448eb211c80319c"
+	lines := []string{
+		`{"msg":"a1","trace_id":"` + traceA + `"}`,
+		`{"msg":"no trace 1"}`,
+		`{"msg":"b1 00-` + traceB + `-00f067aa0ba902b7-01"}`, // a W3C traceparent in the message
+		`{"msg":"a2","trace_id":"` + traceA + `"}`,
+		`not json`,
+	}
+	for _, keyed := range []bool{true, false} {
+		cfg := loadTestConfig(t, fmt.Sprintf(`
+kafka: {brokers: ["127.0.0.1:9092"]}
+partition_logs_by_trace_id: %v
+files:
+  - {name: app, include: [/var/log/app.log], parse: {format: json}}
+`, keyed))
+		var app memAppender
+		var counters fileCounters
+		src, err := newFileSource(&cfg.Files[0], &cfg, &app, &counters, "v0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := src.handler(tail.File{Path: "/var/log/app.log"})
+		ctx := context.Background()
+		for _, l := range lines {
+			h.Line(ctx, []byte(l), len(l), tail.Checkpoint{})
+		}
+		if err := h.Flush(ctx, true); err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{} // key -> bodies
+		count := 0
+		for _, rec := range app.recs {
+			kind, n, key, value, err := forward.DecodeMessage(rec)
+			if err != nil || kind != forward.KindLogs {
+				t.Fatalf("buffer record: kind %v, %v", kind, err)
+			}
+			count += n
+			req := plogotlp.NewExportRequest()
+			if err := req.UnmarshalProto(value); err != nil {
+				t.Fatal(err)
+			}
+			rls := req.Logs().ResourceLogs()
+			for i := 0; i < rls.Len(); i++ {
+				lrs := rls.At(i).ScopeLogs().At(0).LogRecords()
+				for j := 0; j < lrs.Len(); j++ {
+					got[string(key)] = append(got[string(key)], lrs.At(j).Body().Str())
+				}
+			}
+		}
+		want := map[string][]string{traceA: {"a1", "a2"}, "": {"no trace 1", "not json"}, traceB: {"b1 00-" + traceB + "-00f067aa0ba902b7-01"}}
+		if !keyed {
+			want = map[string][]string{"": {"a1", "no trace 1", "b1 00-" + traceB + "-00f067aa0ba902b7-01", "a2", "not json"}}
+		}
+		if !reflect.DeepEqual(got, want) || count != len(lines) {
+			t.Errorf("partition_logs_by_trace_id %v: messages by key %q (count %d), want %q (count %d)", keyed, got, count, want, len(lines))
+		}
+	}
+}
+
+// The other log sources (journald, containers, syslog) write their batches
+// the same way: with partition_logs_by_trace_id a record with a trace ID is
+// keyed by it.
+func TestSourceRecordsKeyedByTraceID(t *testing.T) {
+	var app memAppender
+	b := logrec.NewBatch(nil, "svc", nil, "v0")
+	w := newRecordWriter(&app, b, BatchConfig{MaxRecords: 10, MaxBytes: 1 << 20}, true, true, nil)
+	var r logrec.Record
+	for i, id := range []byte{1, 0, 1} {
+		r.Reset()
+		r.Body = []byte(fmt.Sprint("line ", i))
+		if id != 0 {
+			r.TraceID[15], r.HasTraceID = id, true
+		}
+		w.add(&r)
+	}
+	if err := w.flush(context.Background(), nil); err != nil {
+		t.Fatal(err)
+	}
+	var keys []string
+	count := 0
+	for _, rec := range app.recs {
+		_, n, key, _, err := forward.DecodeMessage(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		keys, count = append(keys, string(key)), count+n
+	}
+	if want := []string{"00000000000000000000000000000001", ""}; !reflect.DeepEqual(keys, want) || count != 3 {
+		t.Errorf("message keys %q (count %d), want %q (count 3)", keys, count, want)
 	}
 }
 

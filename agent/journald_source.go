@@ -93,7 +93,7 @@ func newJournaldSource(cfg *journald.Config, global *Config, buf Appender, versi
 		s.spanKeys = append(s.spanKeys, []byte(k))
 	}
 	batch := logrec.NewBatch(sourceResource(global, cfg.Attributes), "", nil, version)
-	s.w = newRecordWriter(buf, batch, global.Batch, true, func(n int) { s.records.Add(int64(n)) })
+	s.w = newRecordWriter(buf, batch, global.Batch, global.PartitionLogsByTraceID, true, func(n int) { s.records.Add(int64(n)) })
 	return s, nil
 }
 

@@ -3,10 +3,14 @@ package agent
 import (
 	"context"
 	"encoding/binary"
+	"fmt"
 	"sort"
+
+	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/logrec"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // recordWriter batches the records of one reader of a non-file source
@@ -18,7 +22,7 @@ type recordWriter struct {
 	batch      *logrec.Batch
 	maxRecords int
 	maxBytes   int
-	msg        []byte
+	out        batchRecords
 	// wait: when the buffer is full, Append blocks (the source is not read
 	// further) instead of failing with buffer.ErrFull.
 	wait bool
@@ -26,8 +30,11 @@ type recordWriter struct {
 	sent func(n int)
 }
 
-func newRecordWriter(buf Appender, b *logrec.Batch, cfg BatchConfig, wait bool, sent func(int)) *recordWriter {
-	return &recordWriter{buf: buf, batch: b, maxRecords: cfg.MaxRecords, maxBytes: int(cfg.MaxBytes), wait: wait, sent: sent}
+// newRecordWriter writes b's records to buf; byTrace keys those with a
+// trace ID by it (partition_logs_by_trace_id).
+func newRecordWriter(buf Appender, b *logrec.Batch, cfg BatchConfig, byTrace, wait bool, sent func(int)) *recordWriter {
+	return &recordWriter{buf: buf, batch: b, maxRecords: cfg.MaxRecords, maxBytes: int(cfg.MaxBytes), wait: wait, sent: sent,
+		out: batchRecords{byTrace: byTrace}}
 }
 
 // add encodes r into the batch and reports whether the batch is full
@@ -49,18 +56,87 @@ func (w *recordWriter) flush(ctx context.Context, onDurable func()) error {
 		}
 		return nil
 	}
-	// the buffer record: forward.AppendMessage's header, then the request
-	w.msg = append(w.msg[:0], byte(forward.KindLogs))
-	w.msg = binary.AppendUvarint(w.msg, uint64(n))
-	w.msg = append(w.msg, 0) // no key: logs are spread round robin
-	w.msg = w.batch.AppendRequest(w.msg)
-	if err := w.buf.Append(ctx, [][]byte{w.msg}, w.wait, onDurable); err != nil {
+	recs, err := w.out.records(w.batch)
+	if err != nil {
+		return err
+	}
+	if err := w.buf.Append(ctx, recs, w.wait, onDurable); err != nil {
 		return err
 	}
 	if w.sent != nil {
 		w.sent(n)
 	}
 	return nil
+}
+
+// batchRecords turns a batch of log records into disk-buffer records (what
+// forward sends as Kafka messages): one without a key, spread round robin;
+// or, with byTrace and records that carry a trace ID, one per trace ID keyed
+// by it and one without a key for the records without one (kafkawire's
+// splitter, as for OTLP logs), so a trace's logs land on its spans'
+// partition. The records are valid until the next call.
+type batchRecords struct {
+	byTrace bool
+	enc     kafkawire.Encoder
+	req     []byte
+	msgs    []kafka.Message
+	data    []byte
+	recs    [][]byte
+}
+
+// records empties b into buffer records. The batch's record count rides on
+// the first, so the forwarder's record counter adds up exactly.
+func (o *batchRecords) records(b *logrec.Batch) ([][]byte, error) {
+	n := b.Len()
+	clear(o.recs) // the previous call's, copied by the buffer
+	if !o.byTrace || b.Traced() == 0 {
+		// forward.AppendMessage's header, then the request
+		o.data = append(o.data[:0], byte(forward.KindLogs))
+		o.data = binary.AppendUvarint(o.data, uint64(n))
+		o.data = append(o.data, 0) // no key
+		o.data = b.AppendRequest(o.data)
+		o.recs = append(o.recs[:0], o.data)
+		return o.recs, nil
+	}
+	o.req = b.AppendRequest(o.req[:0])
+	o.enc.PartitionByTraceID = true
+	msgs, err := o.enc.AppendLogMessagesProto(o.msgs[:0], o.req)
+	if err != nil {
+		return nil, fmt.Errorf("split logs by trace ID: %w", err)
+	}
+	size := 0
+	for i := range msgs {
+		size += forward.MessageSize(n, msgs[i].Key, msgs[i].Value)
+	}
+	if cap(o.data) < size {
+		o.data = make([]byte, 0, size)
+	}
+	data, recs := o.data[:0], o.recs[:0]
+	for i := range msgs {
+		c := 0
+		if i == 0 {
+			c = n
+		}
+		start := len(data)
+		data = forward.AppendMessage(data, forward.KindLogs, c, msgs[i].Key, msgs[i].Value)
+		recs = append(recs, data[start:len(data):len(data)])
+	}
+	clear(msgs) // they point into o.req
+	o.msgs, o.data, o.recs = msgs[:0], data, recs
+	return recs, nil
+}
+
+// shrink lets go of buffers larger than max bytes and of the splitter's
+// scratch (a host may follow thousands of idle sources).
+func (o *batchRecords) shrink(max int) {
+	if cap(o.data) > max {
+		o.data = nil
+	}
+	if cap(o.req) > max {
+		o.req = nil
+	}
+	clear(o.recs)
+	o.enc = kafkawire.Encoder{}
 }
 
 // sourceResource is the resource of a source's records: the agent's

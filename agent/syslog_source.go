@@ -18,6 +18,7 @@ type syslogOutputs struct {
 	batch    BatchConfig
 	buf      Appender
 	version  string
+	byTrace  bool // partition_logs_by_trace_id
 	records  atomic.Int64
 }
 
@@ -26,12 +27,13 @@ func newSyslogOutputs(cfg *syslogin.Config, global *Config, buf Appender, versio
 	if svc == "" {
 		svc = global.ServiceName
 	}
-	return &syslogOutputs{resource: sourceResource(global, cfg.Attributes), service: svc, batch: global.Batch, buf: buf, version: version}
+	return &syslogOutputs{resource: sourceResource(global, cfg.Attributes), service: svc, batch: global.Batch, buf: buf, version: version,
+		byTrace: global.PartitionLogsByTraceID}
 }
 
 func (o *syslogOutputs) newOutput() syslogin.Output {
 	b := logrec.NewBatch(o.resource, o.service, nil, o.version)
-	return &syslogOutput{w: newRecordWriter(o.buf, b, o.batch, true, func(n int) { o.records.Add(int64(n)) })}
+	return &syslogOutput{w: newRecordWriter(o.buf, b, o.batch, o.byTrace, true, func(n int) { o.records.Add(int64(n)) })}
 }
 
 type syslogOutput struct{ w *recordWriter }

@@ -38,6 +38,7 @@ const defaultPoints = 120
 //
 //	/api/v1/graph?from&to&service&depth&connection_type   the flow graph
 //	/api/v1/series?from&to&client&server&service&connection_type&metric&points
+//	/api/v1/destinations?from&to                          messaging destinations: sent, and received and delivery ratio per consumer
 //	/api/v1/services?from&to                              node names
 //	/api/v1/services/{name}/interface?from&to             operations and topics
 //	/api/v1/traces?from&to&service&operation&min_duration&max_duration&status&attr=k=v&order&limit
@@ -66,6 +67,9 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 		return c.reader.EdgeSeries(r.Context(), query.SeriesRequest{From: p.from, To: p.to, Step: query.Step(p.from, p.to, 0, int64(points)),
 			Client: p.str("client"), Server: p.str("server"), Service: p.str("service"),
 			ConnectionType: p.str("connection_type"), Metric: p.str("metric")})
+	})
+	route("/api/v1/destinations", rangeParams, func(r *http.Request, p *params) (any, error) {
+		return c.reader.Destinations(r.Context(), p.from, p.to)
 	})
 	route("/api/v1/services", rangeParams, func(r *http.Request, p *params) (any, error) {
 		return c.reader.Services(r.Context(), p.from, p.to)

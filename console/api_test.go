@@ -82,6 +82,39 @@ func TestGraphIsTheShop(t *testing.T) {
 	}
 }
 
+// Each queue of the shop, read back over the stored range: what was sent
+// to it and what each consumer received, as the generator recorded them.
+func TestDestinationsAreTheShopsQueues(t *testing.T) {
+	s := theShop(t)
+	var got []query.Destination
+	if code, _ := s.get(t, "/api/v1/destinations?"+s.rangeQuery(), &got); code != http.StatusOK {
+		t.Fatalf("status %d", code)
+	}
+	byName := map[string]query.Destination{}
+	for _, d := range got {
+		byName[d.Name] = d
+	}
+	if len(s.Truth.Queues) == 0 {
+		t.Fatal("the shop has no queue to check")
+	}
+	if len(got) != len(s.Truth.Queues) {
+		t.Errorf("%d destinations, the shop has %d queues: %+v", len(got), len(s.Truth.Queues), got)
+	}
+	for _, q := range s.Truth.Queues {
+		d, ok := byName[q.Destination]
+		if !ok || d.Sent != q.Sent || len(d.Consumers) != len(q.Received) {
+			t.Errorf("queue %s: %+v, truth sent %d received %v", q.Destination, d, q.Sent, q.Received)
+			continue
+		}
+		for _, c := range d.Consumers {
+			want := q.Received[c.Service]
+			if c.Received != want || c.DeliveryRatio == nil || math.Abs(*c.DeliveryRatio-float64(want)/float64(q.Sent)) > 1e-9 {
+				t.Errorf("queue %s, consumer %s: received %d (ratio %v), truth %d of %d", q.Destination, c.Service, c.Received, c.DeliveryRatio, want, q.Sent)
+			}
+		}
+	}
+}
+
 // The rules watching an edge: those whose labels name it with their alerts
 // about it first, then those that name no single flow.
 func TestRulesWatchingAnEdge(t *testing.T) {

@@ -1,7 +1,7 @@
 // Package query answers what every reader of flowlens asks of the stored
 // data and the running parts: the flow graph of a time range (a service's
 // neighbourhood, live breaker states, the edges of firing alerts), per-edge
-// series, one trace, trace and log search, and the rules evaluator's
+// series, messaging destinations' delivery, one trace, trace and log search, and the rules evaluator's
 // alerts. The Grafana plugin turns the answers into data frames, the
 // console into JSON and the CLI into text: one package answers, so the
 // three never disagree.

@@ -23,8 +23,8 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 		"DROP TABLE " + s.l.Local(EdgesHourlyTable),
 		"DROP VIEW " + s.l.Name(EdgesTiersView),
 		"DROP TABLE " + s.l.Local(EdgesTiersTable),
-		"ALTER TABLE " + s.l.Local(EdgesTable) + " DROP COLUMN FirstSeen, DROP COLUMN LastSeen",
-		"DELETE FROM " + s.l.Local(MigrationsTable) + " WHERE Version IN (5, 7, 8)",
+		"ALTER TABLE " + s.l.Local(EdgesTable) + " DROP COLUMN FirstSeen, DROP COLUMN LastSeen, DROP COLUMN Destination",
+		"DELETE FROM " + s.l.Local(MigrationsTable) + " WHERE Version IN (5, 7, 8, 9)",
 	} {
 		if err := s.conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -34,8 +34,8 @@ func TestEdgeRollupsKeepTheirFirstAndLastCall(t *testing.T) {
 		namedParams("b", b0)...); err != nil {
 		t.Fatal(err)
 	}
-	if done, err := s.Migrate(ctx); err != nil || !reflect.DeepEqual(done, []int{5, 7, 8}) {
-		t.Fatalf("upgrade: applied %v, %v; want [5 7 8]", done, err)
+	if done, err := s.Migrate(ctx); err != nil || !reflect.DeepEqual(done, []int{5, 7, 8, 9}) {
+		t.Fatalf("upgrade: applied %v, %v; want [5 7 8 9]", done, err)
 	}
 
 	at := func(d time.Duration) time.Time { return b0.Add(d) }

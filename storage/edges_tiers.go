@@ -189,7 +189,7 @@ func (s *Store) edgeAggregates(ctx context.Context, f EdgeFilter, from, to time.
 		if step > 0 {
 			unit = "toStartOfInterval(" + t.timeCol + ", toIntervalSecond({step:UInt32}), 'UTC')"
 		}
-		cols := []string{unit + " AS T", "Client", "Server", "ConnectionType"}
+		cols := []string{unit + " AS T", "Client", "Server", "ConnectionType", "Destination"}
 		if t.table == EdgesTable {
 			// rows as stored, summed by the outer query
 			cols = append(cols, edgeCounters...)
@@ -209,12 +209,12 @@ func (s *Store) edgeAggregates(ctx context.Context, f EdgeFilter, from, to time.
 		}
 		cols = append(cols, "min(FirstSeen) AS F", "max(LastSeen) AS L")
 		parts = append(parts, "SELECT "+strings.Join(cols, ", ")+"\n    FROM "+s.l.Name(t.table)+"\n    WHERE "+t.where+filter+
-			"\n    GROUP BY T, Client, Server, ConnectionType")
+			"\n    GROUP BY T, Client, Server, ConnectionType, Destination")
 	}
 	// Histogram counts come back as text ("[1,2,3]"): clickhouse-go scans
 	// an array element by element through reflection, several times
 	// slower, and a column per count costs the engine's planner more.
-	cols := []string{"T", "Client", "Server", "ConnectionType"}
+	cols := []string{"T", "Client", "Server", "ConnectionType", "Destination"}
 	for _, c := range edgeCounters {
 		cols = append(cols, "sum("+c+")")
 	}
@@ -224,17 +224,20 @@ func (s *Store) edgeAggregates(ctx context.Context, f EdgeFilter, from, to time.
 	cols = append(cols, "if(min(F) >= "+noCall+", toDateTime64(0, 3, 'UTC'), min(F))", "max(L)")
 	q := "SELECT " + strings.Join(cols, ", ") + "\nFROM (\n    " + strings.Join(parts, "\n    UNION ALL\n    ") + `
 )
-GROUP BY T, Client, Server, ConnectionType
-ORDER BY T, Client, Server, ConnectionType`
+GROUP BY T, Client, Server, ConnectionType, Destination
+ORDER BY T, Client, Server, ConnectionType, Destination`
 	rows, err := s.conn.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
 	}
 	defer rows.Close()
+	// An edge has a row per destination (one, "", for all but messaging
+	// edges), adjacent in the order asked: they are summed into one point.
 	var (
-		out    []EdgePoint
-		counts = make([]string, len(hists))
-		dest   = make([]any, 0, len(cols))
+		out         []EdgePoint
+		counts      = make([]string, len(hists))
+		dest        = make([]any, 0, len(cols))
+		destination string
 	)
 	for rows.Next() {
 		p := EdgePoint{EdgeAggregate: flowmodel.EdgeAggregate{
@@ -243,7 +246,7 @@ ORDER BY T, Client, Server, ConnectionType`
 			Delay:         flowmodel.Histogram{Bounds: flowmodel.DelayBounds},
 		}}
 		e := &p.EdgeAggregate
-		dest = append(dest[:0], &p.Time, &e.Client, &e.Server, &e.ConnectionType, &e.Requests, &e.Failed, &e.MessagesSent, &e.MessagesReceived,
+		dest = append(dest[:0], &p.Time, &e.Client, &e.Server, &e.ConnectionType, &destination, &e.Requests, &e.Failed, &e.MessagesSent, &e.MessagesReceived,
 			&e.Retries, &e.Unpaired, &e.Breaker.Closed, &e.Breaker.Open, &e.Breaker.HalfOpen, &e.Breaker.Transitions)
 		for i, eh := range hists {
 			dest = append(dest, &counts[i], &eh.ofAggregate(e).Sum)
@@ -264,9 +267,19 @@ ORDER BY T, Client, Server, ConnectionType`
 		} else {
 			p.Time = p.Time.UTC()
 		}
+		e.AddDestination(destination, e.MessagesSent, e.MessagesReceived)
+		if n := len(out); n > 0 && out[n-1].sameEdge(&p) {
+			out[n-1].Add(e)
+			continue
+		}
 		out = append(out, p)
 	}
 	return out, rows.Err()
+}
+
+// sameEdge says whether q is of p's step and edge.
+func (p *EdgePoint) sameEdge(q *EdgePoint) bool {
+	return p.Time.Equal(q.Time) && p.Client == q.Client && p.Server == q.Server && p.ConnectionType == q.ConnectionType
 }
 
 // parseCounts reads an array of counts as the engine writes it as text,

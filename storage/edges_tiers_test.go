@@ -38,6 +38,15 @@ func edgeRowsOver(start time.Time, minutes int) []flowmodel.EdgeRollup {
 			if e[2] == flowmodel.ConnectionMessaging {
 				r.MessagesSent, r.MessagesReceived = r.Requests+1, r.Requests
 				r.Delay.Observe(time.Duration(m) * time.Second)
+				r.Destination = "orders"
+				if m%4 == 0 {
+					// the same edge through a second queue in some minutes
+					q := r
+					q.Destination, q.Requests, q.MessagesSent, q.MessagesReceived = "refunds", 2, 3, 2
+					q.ServerLatency, q.ClientLatency, q.Delay = flowmodel.NewHistogram(flowmodel.LatencyBounds), flowmodel.NewHistogram(flowmodel.LatencyBounds), flowmodel.NewHistogram(flowmodel.DelayBounds)
+					q.Delay.Observe(time.Duration(m%9) * time.Second)
+					rows = append(rows, q)
+				}
 			}
 			rows = append(rows, r)
 		}
@@ -46,6 +55,14 @@ func edgeRowsOver(start time.Time, minutes int) []flowmodel.EdgeRollup {
 			rows = append(rows, flowmodel.EdgeRollup{Bucket: b, Client: "gateway", Server: "checkout",
 				Breaker: flowmodel.BreakerCounts{Transitions: 1}})
 		}
+	}
+	return rows
+}
+
+// withoutDestinations are rows as analyzers wrote them before migration 9.
+func withoutDestinations(rows []flowmodel.EdgeRollup) []flowmodel.EdgeRollup {
+	for i := range rows {
+		rows[i].Destination = ""
 	}
 	return rows
 }
@@ -208,22 +225,23 @@ func TestHourlyTierMigrationBackfills(t *testing.T) {
 	for _, q := range []string{
 		"DROP VIEW " + s.l.Name(EdgesHourlyView),
 		"DROP TABLE " + s.l.Name(EdgesHourlyTable),
-		"ALTER TABLE " + s.l.Local(MigrationsTable) + " DELETE WHERE Version = 7 SETTINGS mutations_sync = 1",
+		// migration 9 adds the destination to the table made again
+		"ALTER TABLE " + s.l.Local(MigrationsTable) + " DELETE WHERE Version IN (7, 9) SETTINGS mutations_sync = 1",
 	} {
 		if err := s.conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	pending, err := s.PendingMigrations(ctx)
-	if err != nil || len(pending) != 1 || pending[0].Version != 7 {
-		t.Fatalf("pending migrations %+v, %v; want version 7", pending, err)
+	if err != nil || len(pending) != 2 || pending[0].Version != 7 || pending[1].Version != 9 {
+		t.Fatalf("pending migrations %+v, %v; want versions 7 and 9", pending, err)
 	}
 	h0 := time.Now().UTC().Truncate(time.Hour).Add(-6 * time.Hour)
-	rows := tierRows(h0)
+	rows := withoutDestinations(tierRows(h0)) // history from before destinations
 	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
 		t.Fatal(err)
 	}
-	if applied, err := s.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 7 {
+	if applied, err := s.Migrate(ctx); err != nil || !reflect.DeepEqual(applied, []int{7, 9}) {
 		t.Fatalf("migrate applied %v, %v", applied, err)
 	}
 	more := tierRows(h0.Add(time.Hour))[:50] // after the view exists
@@ -393,22 +411,23 @@ func TestTiersMigrationBackfillsEveryDay(t *testing.T) {
 	for _, q := range []string{
 		"DROP VIEW " + s.l.Name(EdgesTiersView),
 		"DROP TABLE " + s.l.Name(EdgesTiersTable),
-		"ALTER TABLE " + s.l.Local(MigrationsTable) + " DELETE WHERE Version = 8 SETTINGS mutations_sync = 1",
+		// migration 9 adds the destination to the table made again
+		"ALTER TABLE " + s.l.Local(MigrationsTable) + " DELETE WHERE Version IN (8, 9) SETTINGS mutations_sync = 1",
 	} {
 		if err := s.conn.Exec(ctx, q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 	pending, err := s.PendingMigrations(ctx)
-	if err != nil || len(pending) != 1 || pending[0].Version != 8 {
-		t.Fatalf("pending migrations %+v, %v; want version 8", pending, err)
+	if err != nil || len(pending) != 2 || pending[0].Version != 8 || pending[1].Version != 9 {
+		t.Fatalf("pending migrations %+v, %v; want versions 8 and 9", pending, err)
 	}
 	d0 := time.Now().UTC().Truncate(24 * time.Hour).Add(-3 * 24 * time.Hour)
-	rows := edgeRowsOver(d0.Add(-time.Hour), (2*24+2)*60) // the day before d0 to the day after d0+1
+	rows := withoutDestinations(edgeRowsOver(d0.Add(-time.Hour), (2*24+2)*60)) // the day before d0 to the day after d0+1, from before destinations
 	if err := s.InsertEdgeRollups(ctx, rows, ""); err != nil {
 		t.Fatal(err)
 	}
-	if applied, err := s.Migrate(ctx); err != nil || len(applied) != 1 || applied[0] != 8 {
+	if applied, err := s.Migrate(ctx); err != nil || !reflect.DeepEqual(applied, []int{8, 9}) {
 		t.Fatalf("migrate applied %v, %v", applied, err)
 	}
 	more := edgeRowsOver(d0.Add(30*time.Hour), 50) // after the views exist

@@ -3,6 +3,7 @@ package storage
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -168,6 +169,16 @@ func (l layout) AddColumns(name string, columns []newColumn) []string {
 		return []string{alter(l.Local(name), true)}
 	}
 	return []string{alter(l.Local(name), true), alter(l.Name(name), false)}
+}
+
+// AddKeyColumns adds columns to an AggregatingMergeTree table and appends
+// them to its sorting key (newKey: the whole new key), in one ALTER as
+// ClickHouse requires: rows that differ in them are then never merged
+// together. In cluster mode the Distributed table gets the columns alone.
+func (l layout) AddKeyColumns(name string, columns []newColumn, newKey string) []string {
+	s := l.AddColumns(name, columns)
+	s[0] += ",\n    MODIFY ORDER BY (" + newKey + ")"
+	return s
 }
 
 const tracesDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces"}}{{.OnCluster}} (
@@ -342,6 +353,13 @@ var edgesSeenColumns = []newColumn{
 	{Name: "LastSeen", Type: "DateTime64(3)", Codec: "Delta(8), ZSTD(1)", After: "FirstSeen"},
 }
 
+// edgesDestinationColumns (migration 9): the messaging destination (queue,
+// topic) of an edge's messages, so that per-queue delivery ratios are kept
+// over history; empty for other edges and rows stored before.
+var edgesDestinationColumns = []newColumn{
+	{Name: "Destination", Type: "LowCardinality(String)", Codec: "ZSTD(1)", After: "ConnectionType"},
+}
+
 // flow_edges_hourly is flow_edges summed per hour: a 24 h graph reads 24
 // rows per edge instead of 1,440. The view adds each insert into flow_edges
 // as partial sums (one row per hour, edge and insert); the engine merges
@@ -397,16 +415,23 @@ var callSeenExprs = [2]string{
 	"if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + " + strconv.Itoa(int(flowmodel.BucketWidth/time.Second)) + ", 3)), toDateTime64(0, 3, 'UTC'))",
 }
 
+// The columns that name an edge in the tier tables: before migration 9,
+// and since (the messaging destination, so per-queue counts are kept).
+const (
+	edgeKeyBeforeDestination = "Client, Server, ConnectionType"
+	edgeKey                  = edgeKeyBeforeDestination + ", Destination"
+)
+
 // edgeSumsSelect turns rows of flow_edges (source) into partial sums per
-// unit of time: keys are the unit's expressions ("... AS Hour"), then the
-// query goes on with from (after the source: ARRAY JOIN ...) and groups by
-// groupBy and the edge. A tier's view runs it on every insert, its
-// migration over the rows stored before the view existed. The first and
-// last call are computed in a subquery: beside sum(Requests) AS Requests,
-// Requests would name the sum.
-func edgeSumsSelect(source, keys, from, groupBy string) string {
+// unit of time and edge (edge: the key columns, edgeKey): keys are the
+// unit's expressions ("... AS Hour"), then the query goes on with from
+// (after the source: ARRAY JOIN ...) and groups by groupBy and the edge. A
+// tier's view runs it on every insert, its migration over the rows stored
+// before the view existed. The first and last call are computed in a
+// subquery: beside sum(Requests) AS Requests, Requests would name the sum.
+func edgeSumsSelect(edge, source, keys, from, groupBy string) string {
 	return `SELECT
-    ` + keys + `, Client, Server, ConnectionType,
+    ` + keys + `, ` + edge + `,
     min(F) AS FirstSeen, max(L) AS LastSeen,
     sum(Requests) AS Requests, sum(Failed) AS Failed,
     sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
@@ -417,29 +442,32 @@ func edgeSumsSelect(source, keys, from, groupBy string) string {
     sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
     sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
 FROM (SELECT *, ` + callSeenExprs[0] + ` AS F, ` + callSeenExprs[1] + ` AS L FROM ` + source + `)` + from + `
-GROUP BY ` + groupBy + `, Client, Server, ConnectionType`
+GROUP BY ` + groupBy + `, ` + edge
 }
 
 // edgeSumsInsert is the INSERT of a backfill into a tier table whose time
 // columns are keys (comma-separated).
-func edgeSumsInsert(table, keys string) string {
-	return `INSERT INTO {{.Name "` + table + `"}} (` + keys + `, Client, Server, ConnectionType, FirstSeen, LastSeen,
+func edgeSumsInsert(edge, table, keys string) string {
+	return `INSERT INTO {{.Name "` + table + `"}} (` + keys + `, ` + edge + `, FirstSeen, LastSeen,
     Requests, Failed, ServerLatencyBuckets, ServerLatencySum, ClientLatencyBuckets, ClientLatencySum,
     MessagesSent, MessagesReceived, DelayBuckets, DelaySum, Retries, Unpaired,
     BreakerClosed, BreakerOpen, BreakerHalfOpen, BreakerTransitions)
 `
 }
 
-var edgesHourlyViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_hourly_mv"}}{{.OnCluster}}
+// edgesHourlyViewDDL is the hourly tier's view for the edge key edge.
+func edgesHourlyViewDDL(edge string) string {
+	return `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_hourly_mv"}}{{.OnCluster}}
 TO {{.Local "flow_edges_hourly"}}
-AS ` + edgeSumsSelect(`{{.Local "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
+AS ` + edgeSumsSelect(edge, `{{.Local "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
+}
 
 // edgesHourlyBackfill adds the rows flow_edges held before the view
 // existed. It runs right after the view is created: a flush stored in
 // between (milliseconds; none when Migrate runs before the analyzers start,
 // as `flowlens up` does) would count twice in the hourly tier.
-var edgesHourlyBackfill = edgeSumsInsert(EdgesHourlyTable, "Hour") +
-	edgeSumsSelect(`{{.Name "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
+var edgesHourlyBackfill = edgeSumsInsert(edgeKeyBeforeDestination, EdgesHourlyTable, "Hour") +
+	edgeSumsSelect(edgeKeyBeforeDestination, `{{.Name "flow_edges"}}`, "toStartOfHour(Bucket) AS Hour", "", "Hour")
 
 // tierUnits are the units of flow_edges_tiers, in seconds: 10 minutes, 6
 // hours and a day (hours are flow_edges_hourly's).
@@ -464,22 +492,25 @@ ORDER BY (Unit, Start, Client, Server, ConnectionType)
 
 // edgesTiersSelect is edgeSumsSelect for flow_edges_tiers: every row of
 // source once per unit.
-func edgesTiersSelect(source string) string {
+func edgesTiersSelect(edge, source string) string {
 	units := make([]string, len(tierUnits))
 	for i, u := range tierUnits {
 		units[i] = strconv.Itoa(int(u / time.Second))
 	}
-	return edgeSumsSelect(source, "Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start",
+	return edgeSumsSelect(edge, source, "Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start",
 		"\nARRAY JOIN ["+strings.Join(units, ", ")+"] AS Unit", "Unit, Start")
 }
 
-var edgesTiersViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_tiers_mv"}}{{.OnCluster}}
+// edgesTiersViewDDL is the view of flow_edges_tiers for the edge key edge.
+func edgesTiersViewDDL(edge string) string {
+	return `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "flow_edges_tiers_mv"}}{{.OnCluster}}
 TO {{.Local "flow_edges_tiers"}}
-AS ` + edgesTiersSelect(`{{.Local "flow_edges"}}`)
+AS ` + edgesTiersSelect(edge, `{{.Local "flow_edges"}}`)
+}
 
 // edgesTiersBackfill adds the rows flow_edges held before the view existed,
 // one day at a time ({day:Int64}, see Migration.DailyBackfill).
-var edgesTiersBackfill = edgeSumsInsert(EdgesTiersTable, "Unit, Start") + edgesTiersSelect(`{{.Name "flow_edges"}}
+var edgesTiersBackfill = edgeSumsInsert(edgeKeyBeforeDestination, EdgesTiersTable, "Unit, Start") + edgesTiersSelect(edgeKeyBeforeDestination, `{{.Name "flow_edges"}}
     WHERE Bucket >= toDateTime({day:Int64}, 'UTC') AND Bucket < toDateTime({day:Int64} + 86400, 'UTC')`)
 
 const migrationsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_migrations"}}{{.OnCluster}} (
@@ -521,7 +552,7 @@ func Migrations(cfg Config) ([]Migration, error) {
 		{Version: 7, Name: "flow_edges hourly tier", Statements: []string{
 			r.render(edgesHourlyDDL),
 			l.Distributed(EdgesHourlyTable, "cityHash64(Client, Server)"),
-			r.render(edgesHourlyViewDDL),
+			r.render(edgesHourlyViewDDL(edgeKeyBeforeDestination)),
 			r.render(edgesHourlyBackfill),
 		}},
 		// The view exists before the backfill runs, and the newest day is
@@ -532,8 +563,23 @@ func Migrations(cfg Config) ([]Migration, error) {
 		{Version: 8, Name: "flow_edges 10-minute, 6-hour and daily tiers", Statements: []string{
 			r.render(edgesTiersDDL),
 			l.Distributed(EdgesTiersTable, "cityHash64(Client, Server)"),
-			r.render(edgesTiersViewDDL),
+			r.render(edgesTiersViewDDL(edgeKeyBeforeDestination)),
 		}, DailyBackfill: []string{r.render(edgesTiersBackfill)}},
+		// The messaging destination becomes part of every edge table's
+		// key. The views are dropped and created again, grouping by it: a
+		// flush stored between the two (milliseconds; none when Migrate
+		// runs before the analyzers start) would be missing from the
+		// tiers. Rows stored before have an empty destination.
+		{Version: 9, Name: "flow_edges messaging destination", Statements: slices.Concat(
+			l.AddColumns(EdgesTable, edgesDestinationColumns),
+			l.AddKeyColumns(EdgesHourlyTable, edgesDestinationColumns, "Hour, "+edgeKey),
+			l.AddKeyColumns(EdgesTiersTable, edgesDestinationColumns, "Unit, Start, "+edgeKey),
+			[]string{
+				"DROP VIEW IF EXISTS " + l.Name("flow_edges_hourly_mv") + l.OnCluster(),
+				r.render(edgesHourlyViewDDL(edgeKey)),
+				"DROP VIEW IF EXISTS " + l.Name("flow_edges_tiers_mv") + l.OnCluster(),
+				r.render(edgesTiersViewDDL(edgeKey)),
+			})},
 	}
 	if r.err != nil {
 		return nil, r.err

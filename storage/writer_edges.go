@@ -9,7 +9,7 @@ import (
 )
 
 var edgeColumns = []string{
-	"Bucket", "FirstSeen", "LastSeen", "Client", "Server", "ConnectionType", "Requests", "Failed",
+	"Bucket", "FirstSeen", "LastSeen", "Client", "Server", "ConnectionType", "Destination", "Requests", "Failed",
 	"ServerLatencyBuckets", "ServerLatencySum", "ClientLatencyBuckets", "ClientLatencySum",
 	"MessagesSent", "MessagesReceived", "DelayBuckets", "DelaySum", "Retries", "Unpaired",
 	"BreakerClosed", "BreakerOpen", "BreakerHalfOpen", "BreakerTransitions",
@@ -39,6 +39,7 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRoll
 		bucket               = make([]time.Time, n)
 		first, last          = make([]time.Time, n), make([]time.Time, n)
 		client, server, conn = make([]string, n), make([]string, n), make([]string, n)
+		destination          = make([]string, n)
 		requests, failed     = make([]uint64, n), make([]uint64, n)
 		srvB, cliB, delB     = make([][]uint64, n), make([][]uint64, n), make([][]uint64, n)
 		srvS, cliS, delS     = make([]float64, n), make([]float64, n), make([]float64, n)
@@ -52,7 +53,7 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRoll
 	for i, r := range rows {
 		bucket[i] = r.Bucket.UTC().Truncate(flowmodel.BucketWidth)
 		first[i], last[i] = orEpoch(r.FirstSeen), orEpoch(r.LastSeen)
-		client[i], server[i], conn[i] = r.Client, r.Server, r.ConnectionType
+		client[i], server[i], conn[i], destination[i] = r.Client, r.Server, r.ConnectionType, r.Destination
 		requests[i], failed[i] = r.Requests, r.Failed
 		if srvB[i], err = fixedCounts(r.ServerLatency.Counts, nLat); err != nil {
 			return fmt.Errorf("insert edge rollups: row %d server latency: %w", i, err)
@@ -68,7 +69,7 @@ func (s *Store) InsertEdgeRollups(ctx context.Context, rows []flowmodel.EdgeRoll
 		retries[i], unpaired[i] = r.Retries, r.Unpaired
 		bClosed[i], bOpen[i], bHalf[i], bTrans[i] = r.Breaker.Closed, r.Breaker.Open, r.Breaker.HalfOpen, r.Breaker.Transitions
 	}
-	cols := []any{bucket, first, last, client, server, conn, requests, failed, srvB, srvS, cliB, cliS,
+	cols := []any{bucket, first, last, client, server, conn, destination, requests, failed, srvB, srvS, cliB, cliS,
 		sent, received, delB, delS, retries, unpaired, bClosed, bOpen, bHalf, bTrans}
 	if err := s.insertColumns(ctx, EdgesTable, edgeColumns, cols, dedupToken, false); err != nil {
 		return fmt.Errorf("insert %d edge rollups: %w", n, err)

@@ -25,6 +25,7 @@ type Batch struct {
 	groups     []group
 	tmp        []byte
 	n          int
+	traced     int // records with a trace ID
 	size       int
 	scopeBytes int
 }
@@ -61,6 +62,9 @@ func NewBatch(resource []Attr, service string, perRecord []Attr, scopeVersion st
 // Len is the number of records in the batch.
 func (b *Batch) Len() int { return b.n }
 
+// Traced is the number of records in the batch that carry a trace ID.
+func (b *Batch) Traced() int { return b.traced }
+
 // Size is the encoded size of the records so far (the request adds a few
 // hundred bytes of framing and resource).
 func (b *Batch) Size() int { return b.size }
@@ -94,6 +98,9 @@ func (b *Batch) Add(r *Record) {
 	g.recs = appendBytesField(g.recs, 2, b.tmp)
 	b.size += len(g.recs) - before
 	b.n++
+	if r.HasTraceID {
+		b.traced++
+	}
 }
 
 // AppendRequest appends the encoded ExportLogsServiceRequest to dst and
@@ -128,7 +135,7 @@ func (b *Batch) AppendRequest(dst []byte) []byte {
 		g.recs = g.recs[:0]
 	}
 	b.groups = b.groups[:0]
-	b.n, b.size = 0, 0
+	b.n, b.traced, b.size = 0, 0, 0
 	return dst
 }
 

@@ -172,6 +172,30 @@ func breakerCell(e api.Edge) string {
 	return strings.Join(parts, "; ")
 }
 
+// printDestinations prints the edges' messages per messaging destination,
+// when any edge names one: per queue and consumer, what was delivered of
+// what the producer sent to that queue.
+func printDestinations(w io.Writer, edges []api.Edge) {
+	var tw *tabwriter.Writer
+	for _, e := range edges {
+		for _, d := range e.Destinations {
+			if tw == nil {
+				fmt.Fprintln(w, "\nDESTINATIONS")
+				tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+				fmt.Fprintln(tw, "DESTINATION\tPRODUCER\tCONSUMER\tSENT\tRECEIVED\tDELIVERED")
+			}
+			delivered := "-"
+			if d.DeliveryRatio != nil {
+				delivered = fmt.Sprintf("%.2f%% (%d/%d)", 100**d.DeliveryRatio, d.MessagesReceived, d.ProducerSent)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\n", d.Name, e.Client, e.Server, d.MessagesSent, d.MessagesReceived, delivered)
+		}
+	}
+	if tw != nil {
+		tw.Flush()
+	}
+}
+
 // printGraph prints gr as tables; apiURL is the analyzer it came from ("":
 // ClickHouse), now the time to tell the newest call's age against.
 func printGraph(w io.Writer, gr api.Graph, apiURL string, now time.Time) {
@@ -201,6 +225,7 @@ func printGraph(w io.Writer, gr api.Graph, apiURL string, now time.Time) {
 			e.RequestRate, e.ErrorPercent, e.P50ms, e.P95ms, e.P99ms, delivered, e.Retries, brk)
 	}
 	tw.Flush()
+	printDestinations(w, gr.Edges)
 	if len(gr.Breakers) > 0 {
 		fmt.Fprintln(w, "\nBREAKERS")
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)

@@ -38,7 +38,8 @@ func TestPrintGraph(t *testing.T) {
 	gr := api.Graph{From: time.Unix(0, 0), To: time.Unix(3600, 0), Source: "storage",
 		Nodes: []api.Node{{ID: "checkout"}, {ID: "fulfilment"}},
 		Edges: []api.Edge{
-			{Client: "checkout", Server: "fulfilment", ConnectionType: "messaging_system", Requests: 380, MessagesSent: 380, MessagesReceived: 380, ProducerSent: 400, DeliveryRatio: &ratio},
+			{Client: "checkout", Server: "fulfilment", ConnectionType: "messaging_system", Requests: 380, MessagesSent: 380, MessagesReceived: 380, ProducerSent: 400, DeliveryRatio: &ratio,
+				Destinations: []api.Destination{{Name: "orders", MessagesSent: 380, MessagesReceived: 380, ProducerSent: 400, DeliveryRatio: &ratio}}},
 			{Client: "checkout", Server: "payments", Requests: 407, ErrorPercent: 9.83, P99ms: 48.2,
 				BreakerRequests: &api.BreakerRequests{Closed: 257, Open: 100, HalfOpen: 50}, BreakerTransitions: 3},
 		},
@@ -47,7 +48,8 @@ func TestPrintGraph(t *testing.T) {
 	var buf bytes.Buffer
 	printGraph(&buf, gr, "", time.Now())
 	out := buf.String()
-	for _, want := range []string{"2 nodes, 2 edges", "95.00% (380/400)", "messaging_system", "100 open/50 half/257 closed, 3 changes", "BREAKERS", "9.83", "48.2"} {
+	for _, want := range []string{"2 nodes, 2 edges", "95.00% (380/400)", "messaging_system", "100 open/50 half/257 closed, 3 changes", "BREAKERS", "9.83", "48.2",
+		"DESTINATIONS", "orders       checkout  fulfilment  380   380       95.00% (380/400)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}

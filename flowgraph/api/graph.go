@@ -83,8 +83,11 @@ type Edge struct {
 	DeliveryRatio *float64 `json:"delivery_ratio,omitempty"`
 	DelayP50ms    float64  `json:"delay_p50_ms,omitempty"`
 	DelayP99ms    float64  `json:"delay_p99_ms,omitempty"`
-	Retries       uint64   `json:"retries,omitempty"`
-	Unpaired      uint64   `json:"unpaired,omitempty"`
+	// Destinations are the edge's messages per messaging destination
+	// (queue, topic), sorted by name.
+	Destinations []Destination `json:"destinations,omitempty"`
+	Retries      uint64        `json:"retries,omitempty"`
+	Unpaired     uint64        `json:"unpaired,omitempty"`
 	// Breaker is the live state of the client's breaker towards the server
 	// (from a running analyzer).
 	Breaker *Breaker `json:"breaker,omitempty"`
@@ -92,6 +95,17 @@ type Edge struct {
 	// state, BreakerTransitions its state changes (from the rollups).
 	BreakerRequests    *BreakerRequests `json:"breaker_requests,omitempty"`
 	BreakerTransitions uint64           `json:"breaker_transitions,omitempty"`
+}
+
+// Destination is an edge's messages through one messaging destination.
+type Destination struct {
+	Name             string `json:"name"`
+	MessagesSent     uint64 `json:"messages_sent,omitempty"`
+	MessagesReceived uint64 `json:"messages_received,omitempty"`
+	// DeliveryRatio of a consumer's edge: received here / everything the
+	// producer sent to this destination (ProducerSent).
+	ProducerSent  uint64   `json:"producer_sent,omitempty"`
+	DeliveryRatio *float64 `json:"delivery_ratio,omitempty"`
 }
 
 // Breaker is a circuit breaker's live state.
@@ -194,9 +208,14 @@ func BuildGraph(aggs []flowmodel.EdgeAggregate, breakers []breaker.Status, from,
 		brk[b.Key] = b
 		g.Breakers = append(g.Breakers, BreakerOf(b))
 	}
+	type producerDest struct{ producer, destination string }
 	sentBy := map[string]uint64{}
+	sentTo := map[producerDest]uint64{}
 	for _, a := range aggs {
 		sentBy[a.Client] += a.MessagesSent
+		for _, d := range a.Destinations {
+			sentTo[producerDest{a.Client, d.Destination}] += d.MessagesSent
+		}
 	}
 	nodes := map[string]*Node{}
 	node := func(id string) *Node {
@@ -252,6 +271,14 @@ func BuildGraph(aggs []flowmodel.EdgeAggregate, breakers []breaker.Status, from,
 		if total := sentBy[a.Client]; total > 0 && a.MessagesReceived > 0 && a.ConnectionType != flowmodel.ConnectionVirtual {
 			r := float64(a.MessagesReceived) / float64(total)
 			e.DeliveryRatio, e.ProducerSent = &r, total
+		}
+		for _, d := range a.Destinations {
+			ed := Destination{Name: d.Destination, MessagesSent: d.MessagesSent, MessagesReceived: d.MessagesReceived}
+			if total := sentTo[producerDest{a.Client, d.Destination}]; total > 0 && d.MessagesReceived > 0 && a.ConnectionType != flowmodel.ConnectionVirtual {
+				r := float64(d.MessagesReceived) / float64(total)
+				ed.DeliveryRatio, ed.ProducerSent = &r, total
+			}
+			e.Destinations = append(e.Destinations, ed)
 		}
 		if bc := a.Breaker; bc.Closed+bc.Open+bc.HalfOpen > 0 {
 			e.BreakerRequests = &BreakerRequests{Closed: bc.Closed, Open: bc.Open, HalfOpen: bc.HalfOpen}

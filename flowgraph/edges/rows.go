@@ -10,6 +10,7 @@ import (
 // Row is e's counters as the flow_edges row of its edge and bucket.
 func (e *BucketEdge) Row() flowmodel.EdgeRollup {
 	r := flowmodel.NewEdgeRollup(time.Unix(0, e.BucketNs).UTC(), e.Client, e.Server, e.Conn.String())
+	r.Destination = e.Destination
 	c := &e.Counters
 	if c.Requests > 0 {
 		r.FirstSeen, r.LastSeen = time.Unix(0, c.FirstNs).UTC(), time.Unix(0, c.LastNs).UTC()
@@ -26,13 +27,13 @@ func (e *BucketEdge) Row() flowmodel.EdgeRollup {
 }
 
 type rowKey struct {
-	bucket         int64
-	client, server string
-	conn           flowmodel.ConnType
+	bucket                      int64
+	client, server, destination string
+	conn                        flowmodel.ConnType
 }
 
-// Rows converts bucket deltas to flow_edges rows, merging edges that differ
-// only by messaging destination (the table has no destination column).
+// Rows converts bucket deltas to flow_edges rows, one per bucket and edge
+// (client, server, connection type and messaging destination).
 func Rows(in []BucketEdge) []flowmodel.EdgeRollup {
 	if len(in) == 0 {
 		return nil
@@ -41,7 +42,7 @@ func Rows(in []BucketEdge) []flowmodel.EdgeRollup {
 	merged := make([]BucketEdge, 0, len(in))
 	for i := range in {
 		e := &in[i]
-		k := rowKey{e.BucketNs, e.Client, e.Server, e.Conn}
+		k := rowKey{e.BucketNs, e.Client, e.Server, e.Destination, e.Conn}
 		if j, ok := idx[k]; ok {
 			merged[j].Add(&e.Counters)
 			continue

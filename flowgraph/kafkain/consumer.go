@@ -1,8 +1,10 @@
 // Package kafkain feeds the analyzer from Kafka: the analyzer's own consumer
 // group over the spans topic (and the logs topic, for breaker log records).
 //
-// Spans of a trace arrive on one partition (they are keyed by trace ID), so
-// every partition goes to one worker and one analyzer shard; workers run in
+// Spans of a trace arrive on one partition (they are keyed by trace ID, and
+// a consumer span with links by its producer's trace: kafkawire.SpanPartitionID),
+// so every partition goes to one worker and one analyzer shard, and both
+// halves of every pair to one analyzer instance of the group; workers run in
 // parallel, a partition's messages in order.
 //
 // Delivery semantics (at least once, exact across rebalances for messages
@@ -12,14 +14,15 @@
 //     most the pairing wait plus a tick after it was processed) and the rollup
 //     flush that drained them succeeded. The service calls
 //     CommitProcessedBefore(drain time - wait - 2 ticks) after each flush.
-//   - When a generation ends (a rebalance, or shutdown), before the partitions
-//     are given up the Handoff callback ends every wait (unpaired halves become
-//     virtual edges) and flushes the rollups; then every processed offset is
-//     committed with the old generation. The next owner starts exactly after
-//     what was counted. (A half whose partner is in a later message of the
-//     same trace is counted as unpaired at that moment: with messages keyed
-//     and split by trace, as the OTel exporter and flowlens agents do, a
-//     trace's spans usually travel together.)
+//   - When a generation ends (a rebalance, or shutdown), each partition is
+//     first read to its end as it is then (at most drainTimeout), so that
+//     the halves of a pair in two messages already in the partition (a
+//     producer's and its consumer's, sent by two agents) meet; then, before
+//     the partitions are given up, the Handoff callback ends every wait
+//     (unpaired halves become virtual edges) and flushes the rollups, and
+//     every processed offset is committed with the old generation. The next
+//     owner starts exactly after what was counted. (A half whose partner is
+//     not in the partition yet is counted as unpaired at that moment.)
 //   - A commit can fail after the rollups were written (the broker is down
 //     when the generation ends). The consumer remembers, per partition, the
 //     last offset it counted; when the partitions come back to it and the
@@ -93,6 +96,10 @@ type Consumer struct {
 	counted   map[tp]int64 // last offset counted per partition (see package doc)
 
 	messages, decodeErrors, spans, commits, commitErrors, generations, skipped, panics prometheus.Counter
+
+	// generationEnded, when set (tests), runs once a generation has ended,
+	// before its partitions are drained and handed off.
+	generationEnded func()
 }
 
 type tp struct {
@@ -280,6 +287,9 @@ func (c *Consumer) runGeneration(gen *kafka.Generation) {
 	gen.Start(func(ctx context.Context) {
 		defer close(done)
 		<-ctx.Done()
+		if c.generationEnded != nil {
+			c.generationEnded()
+		}
 		readers.Wait()
 		for _, ch := range chans {
 			close(ch)
@@ -326,14 +336,57 @@ func (c *Consumer) readPartition(ctx context.Context, topic string, pa kafka.Par
 		if err != nil {
 			if ctx.Err() == nil {
 				c.log.Warn("fetch", zap.String("topic", topic), zap.Int("partition", pa.ID), zap.Error(err))
+				return
 			}
+			c.drain(r, topic, pa.ID, out)
 			return
 		}
 		select {
 		case out <- m:
 		case <-ctx.Done():
+			out <- m // fetched: counted here, its offset committed at the handoff
+			c.drain(r, topic, pa.ID, out)
 			return
 		}
+	}
+}
+
+// drainTimeout bounds the reading to the end of a partition when a
+// generation ends (the group waits for it, up to its rebalance timeout).
+const drainTimeout = 5 * time.Second
+
+// drain hands out the partition's messages up to its end as it is when the
+// generation ends, before the handoff commits them. Pairs whose halves came
+// in two messages (a producer's and its consumer's, written by two agents)
+// and are both in the partition then meet here, instead of being cut by the
+// rebalance into two unpaired halves; a half whose partner is not written
+// yet is still counted as unpaired. The group waits: the next owner starts
+// after what was read here.
+func (c *Consumer) drain(r *kafka.Reader, topic string, partition int, out chan<- kafka.Message) {
+	ctx, cancel := context.WithTimeout(context.Background(), drainTimeout)
+	defer cancel()
+	lag, err := r.ReadLag(ctx)
+	if err != nil {
+		c.log.Warn("read to the partition's end at the handoff", zap.String("topic", topic), zap.Int("partition", partition), zap.Error(err))
+		return
+	}
+	// a reader that has returned nothing yet is at no offset: the lag
+	// then counts from the partition's first one
+	var done func(n int64) bool
+	if start := r.Offset(); start >= 0 {
+		end := start + lag
+		done = func(int64) bool { return r.Offset() >= end }
+	} else {
+		done = func(n int64) bool { return n >= lag }
+	}
+	for n := int64(0); !done(n); n++ {
+		m, err := r.FetchMessage(ctx)
+		if err != nil {
+			c.log.Warn("read to the partition's end at the handoff", zap.String("topic", topic), zap.Int("partition", partition),
+				zap.Int64("offset", r.Offset()), zap.Int64("lag", lag), zap.Error(err))
+			return
+		}
+		out <- m
 	}
 }
 

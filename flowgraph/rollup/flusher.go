@@ -203,6 +203,8 @@ func (f *Flusher) token(rows []flowmodel.EdgeRollup) string {
 		h.Write([]byte(r.Server))
 		h.Write([]byte{0})
 		h.Write([]byte(r.ConnectionType))
+		h.Write([]byte{0})
+		h.Write([]byte(r.Destination))
 		for _, v := range []uint64{r.Requests, r.Failed, r.MessagesSent, r.MessagesReceived, r.Retries, r.Unpaired,
 			math.Float64bits(r.ServerLatency.Sum), math.Float64bits(r.ClientLatency.Sum), math.Float64bits(r.Delay.Sum),
 			r.Breaker.Closed, r.Breaker.Open, r.Breaker.HalfOpen, r.Breaker.Transitions} {

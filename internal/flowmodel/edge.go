@@ -8,6 +8,8 @@ package flowmodel
 
 import (
 	"errors"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -43,14 +45,18 @@ var ErrInvalidQuery = errors.New("invalid query")
 
 // EdgeRollup is one partial aggregate for one edge in one time bucket, as an
 // analyzer instance flushes it. Several instances may insert rows for the
-// same (Bucket, Client, Server, ConnectionType): readers sum them.
+// same (Bucket, Client, Server, ConnectionType, Destination): readers sum them.
 type EdgeRollup struct {
 	Bucket         time.Time // start of the bucket (truncated to BucketWidth, UTC)
 	Client         string
 	Server         string
 	ConnectionType string
-	Requests       uint64
-	Failed         uint64
+	// Destination is the messaging destination (queue, topic) of the
+	// messages counted; empty for other edges. An edge that carried
+	// messages through several destinations has a row for each.
+	Destination string
+	Requests    uint64
+	Failed      uint64
 	// ServerLatency and ClientLatency have LatencyBounds; Delay (producer
 	// to consumer, messaging edges) has DelayBounds. An empty Counts slice
 	// stores an all-zero histogram.
@@ -113,6 +119,55 @@ type EdgeAggregate struct {
 	// bucket's bounds); zero when there was no call.
 	FirstSeen time.Time `json:"first_seen"`
 	LastSeen  time.Time `json:"last_seen"`
+	// Destinations are the edge's messages per messaging destination,
+	// sorted by name: the named destinations its messages went through
+	// (rows stored before destinations were recorded name none).
+	Destinations []DestinationCounts `json:"destinations,omitempty"`
+}
+
+// DestinationCounts are the messages of an edge through one messaging
+// destination (queue, topic).
+type DestinationCounts struct {
+	Destination      string `json:"destination"`
+	MessagesSent     uint64 `json:"messages_sent"`
+	MessagesReceived uint64 `json:"messages_received"`
+}
+
+// AddDestination adds messages through destination d to a's list (none
+// for "").
+func (a *EdgeAggregate) AddDestination(d string, sent, received uint64) {
+	if d == "" {
+		return
+	}
+	i, found := slices.BinarySearchFunc(a.Destinations, d, func(c DestinationCounts, d string) int { return strings.Compare(c.Destination, d) })
+	if !found {
+		a.Destinations = slices.Insert(a.Destinations, i, DestinationCounts{Destination: d})
+	}
+	a.Destinations[i].MessagesSent += sent
+	a.Destinations[i].MessagesReceived += received
+}
+
+// Add sums b, an aggregate of the same edge, into a.
+func (a *EdgeAggregate) Add(b *EdgeAggregate) {
+	if !b.FirstSeen.IsZero() && (a.FirstSeen.IsZero() || b.FirstSeen.Before(a.FirstSeen)) {
+		a.FirstSeen = b.FirstSeen
+	}
+	if b.LastSeen.After(a.LastSeen) {
+		a.LastSeen = b.LastSeen
+	}
+	a.Requests += b.Requests
+	a.Failed += b.Failed
+	a.ServerLatency.Merge(b.ServerLatency)
+	a.ClientLatency.Merge(b.ClientLatency)
+	a.MessagesSent += b.MessagesSent
+	a.MessagesReceived += b.MessagesReceived
+	a.Delay.Merge(b.Delay)
+	a.Retries += b.Retries
+	a.Unpaired += b.Unpaired
+	a.Breaker.Add(b.Breaker)
+	for _, d := range b.Destinations {
+		a.AddDestination(d.Destination, d.MessagesSent, d.MessagesReceived)
+	}
 }
 
 // AddRow adds a rollup row of the same edge into a, as storage sums stored
@@ -136,6 +191,7 @@ func (a *EdgeAggregate) AddRow(r *EdgeRollup) {
 	a.Retries += r.Retries
 	a.Unpaired += r.Unpaired
 	a.Breaker.Add(r.Breaker)
+	a.AddDestination(r.Destination, r.MessagesSent, r.MessagesReceived)
 }
 
 // RowsIn keeps the rows a sum over [from, to) reads: those of the buckets

@@ -8,7 +8,9 @@
 //     Collector kafka exporter's encodings, decoded by Decoder;
 //   - keys: the lowercase hex trace ID (Encoder with PartitionByTraceID), so
 //     with kafka-go's &kafka.Hash{} balancer (Sarama-compatible FNV-1a) all
-//     spans of a trace land on one partition from any producer;
+//     spans of a trace land on one partition from any producer; a CONSUMER
+//     span with links is keyed by its first linked trace ID, so it lands
+//     with its producer (SpanPartitionID);
 //   - dead-letter messages: the original bytes plus headers saying why;
 //   - ClientConfig: brokers, TLS and SASL (PLAIN, SCRAM) for kafka-go.
 package kafkawire

@@ -18,6 +18,11 @@ import (
 // &kafka.Hash{} (Sarama-compatible FNV-1a), so every span of a trace lands on
 // one partition whichever producer wrote it.
 //
+// One departure from the exporter: a CONSUMER span with a span link is keyed
+// by its first linked trace ID (its producer's trace, see SpanPartitionID),
+// not its own, so the flow analyzer instance that reads the producer's
+// partition also reads the consumer and pairs them.
+//
 // An Encoder keeps scratch space between calls and is not safe for
 // concurrent use; use one per goroutine.
 type Encoder struct {
@@ -134,7 +139,8 @@ func (e *Encoder) appendProto(dst []kafka.Message, b []byte, traceIDField otlpwi
 	return e.appendWireSplit(dst, b)
 }
 
-// SplitTracesByID splits td into one Traces per trace ID, in order of first
+// SplitTracesByID splits td into one Traces per partition ID (the trace ID,
+// or a consumer's linked trace ID: SpanPartitionID), in order of first
 // appearance, moving the spans (td is left with empty spans). Resource and
 // scope (with their attributes and schema URLs) are copied into every part
 // that has spans under them.
@@ -160,7 +166,7 @@ func (e *Encoder) splitTraces(td ptrace.Traces) []traceGroup {
 			spans := ss.Spans()
 			for k := 0; k < spans.Len(); k++ {
 				span := spans.At(k)
-				id := span.TraceID()
+				id := SpanPartitionID(span)
 				gi, ok := e.byID[id]
 				if !ok {
 					gi = len(groups)
@@ -190,6 +196,25 @@ func (e *Encoder) splitTraces(td ptrace.Traces) []traceGroup {
 	return groups
 }
 
+// SpanPartitionID is the trace ID a span is keyed by on Kafka: its own, or
+// for a CONSUMER span with links the first linked trace ID that is set. The
+// messaging conventions put a consumer in a trace of its own, linked to the
+// producer's span; keyed by its own trace it would land on another partition
+// than its producer, so with several analyzer instances in one group the two
+// halves would often be read by different instances and never pair. A batch
+// consumer linked to several traces can meet only the first one's producer.
+func SpanPartitionID(span ptrace.Span) pcommon.TraceID {
+	if span.Kind() == ptrace.SpanKindConsumer {
+		links := span.Links()
+		for i := 0; i < links.Len(); i++ {
+			if id := links.At(i).TraceID(); !id.IsEmpty() {
+				return id
+			}
+		}
+	}
+	return span.TraceID()
+}
+
 func singleTraceID(td ptrace.Traces) (pcommon.TraceID, bool) {
 	var first pcommon.TraceID
 	seen := false
@@ -199,7 +224,7 @@ func singleTraceID(td ptrace.Traces) (pcommon.TraceID, bool) {
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				id := spans.At(k).TraceID()
+				id := SpanPartitionID(spans.At(k))
 				if !seen {
 					first, seen = id, true
 				} else if id != first {

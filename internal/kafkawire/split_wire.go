@@ -6,6 +6,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/otlpwire"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
 )
 
@@ -23,6 +24,8 @@ type wireSplitter struct {
 	// the records' trace ID field: otlpwire.SpanTraceID or LogRecordTraceID
 	traceIDNum  protowire.Number
 	traceIDType protowire.Type
+	// spans: a consumer with links goes with its linked trace (SpanPartitionID)
+	consumerByLink bool
 
 	other     []rng // raw field bytes (tag included) to copy into each part
 	resources []wireRes
@@ -61,6 +64,7 @@ var errWire = errors.New("malformed OTLP protobuf")
 // splitBy sets the records' trace ID field.
 func (s *wireSplitter) splitBy(traceID otlpwire.Tag) {
 	s.traceIDNum, s.traceIDType = traceID.Num(), traceID.Type()
+	s.consumerByLink = traceID == otlpwire.SpanTraceID
 }
 
 func (s *wireSplitter) reset() {
@@ -158,7 +162,7 @@ func (s *wireSplitter) scanScope(buf []byte, ri, a, b int) error {
 	sc.otherB = len(s.other)
 	s.scopes = append(s.scopes, sc)
 	for i := firstRecord; i < len(s.records); i++ {
-		id, err := s.recordTraceID(buf[s.records[i].a:s.records[i].b])
+		id, err := s.recordPartitionID(buf[s.records[i].a:s.records[i].b])
 		if err != nil {
 			return err
 		}
@@ -176,8 +180,11 @@ func (s *wireSplitter) scanScope(buf []byte, ri, a, b int) error {
 	return nil
 }
 
-func (s *wireSplitter) recordTraceID(rec []byte) (pcommon.TraceID, error) {
-	var id pcommon.TraceID
+// recordPartitionID is the record's trace ID, or for a consumer span with
+// links its first linked trace ID (SpanPartitionID, in bytes).
+func (s *wireSplitter) recordPartitionID(rec []byte) (pcommon.TraceID, error) {
+	var id, linked pcommon.TraceID
+	consumer := false
 	for off := 0; off < len(rec); {
 		num, typ, n := protowire.ConsumeTag(rec[off:])
 		if n < 0 {
@@ -187,12 +194,57 @@ func (s *wireSplitter) recordTraceID(rec []byte) (pcommon.TraceID, error) {
 		if m < 0 {
 			return id, fmt.Errorf("%w: record field %d", errWire, num)
 		}
-		if num == s.traceIDNum && typ == s.traceIDType {
+		switch {
+		case num == s.traceIDNum && typ == s.traceIDType:
 			v, _ := protowire.ConsumeBytes(rec[off+n:])
 			if len(v) == len(id) {
 				copy(id[:], v)
 			} else if len(v) != 0 {
 				return id, fmt.Errorf("%w: trace ID of %d bytes", errWire, len(v))
+			}
+		case !s.consumerByLink:
+		case otlpwire.SpanKind.Is(num, typ):
+			// the last occurrence wins, as in protobuf decoding
+			k, _ := protowire.ConsumeVarint(rec[off+n:])
+			consumer = int32(k) == int32(ptrace.SpanKindConsumer)
+		case otlpwire.SpanLinks.Is(num, typ) && linked.IsEmpty():
+			v, _ := protowire.ConsumeBytes(rec[off+n:])
+			l, err := linkTraceID(v)
+			if err != nil {
+				return id, err
+			}
+			linked = l
+		}
+		off += n + m
+	}
+	if consumer && !linked.IsEmpty() {
+		return linked, nil
+	}
+	return id, nil
+}
+
+// linkTraceID is the trace ID of a Span.Link message (the last one set,
+// as in protobuf decoding).
+func linkTraceID(link []byte) (pcommon.TraceID, error) {
+	var id pcommon.TraceID
+	for off := 0; off < len(link); {
+		num, typ, n := protowire.ConsumeTag(link[off:])
+		if n < 0 {
+			return id, fmt.Errorf("%w: link tag", errWire)
+		}
+		m := protowire.ConsumeFieldValue(num, typ, link[off+n:])
+		if m < 0 {
+			return id, fmt.Errorf("%w: link field %d", errWire, num)
+		}
+		if otlpwire.LinkTraceID.Is(num, typ) {
+			v, _ := protowire.ConsumeBytes(link[off+n:])
+			switch len(v) {
+			case len(id):
+				copy(id[:], v)
+			case 0:
+				id = pcommon.TraceID{}
+			default:
+				return id, fmt.Errorf("%w: link trace ID of %d bytes", errWire, len(v))
 			}
 		}
 		off += n + m

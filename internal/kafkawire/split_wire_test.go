@@ -17,8 +17,14 @@ import (
 // The byte-level splitter must produce exactly what splitting the pdata
 // objects produces.
 func TestWireSplitMatchesPdataSplit(t *testing.T) {
-	for _, tc := range []struct{ n, perTrace int }{{1, 1}, {10, 1}, {100, 3}, {500, 7}, {64, 64}} {
+	for _, tc := range []struct {
+		n, perTrace int
+		consumers   bool // with linkedConsumers' producer and consumer spans
+	}{{1, 1, false}, {10, 1, false}, {100, 3, false}, {500, 7, false}, {64, 64, false}, {100, 3, true}} {
 		td := wiretest.Traces(0, tc.n, tc.perTrace)
+		if tc.consumers {
+			linkedConsumers().ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
+		}
 		td.ResourceSpans().At(0).SetSchemaUrl("https://opentelemetry.io/schemas/1.26.0")
 		td.ResourceSpans().At(0).ScopeSpans().At(0).SetSchemaUrl("https://example.com/scope")
 		td.ResourceSpans().At(0).ScopeSpans().At(0).Scope().Attributes().PutStr("k", "v")
@@ -81,10 +87,10 @@ func TestWireSplitLogsMatchesPdataSplit(t *testing.T) {
 
 // FuzzWireSplit feeds arbitrary requests through the encoder's byte-level
 // split, which decides the key and partition of every OTLP request: each
-// part holds exactly one trace ID, is keyed by its lowercase hex (no key for
+// part holds exactly one partition ID (trace ID, or a consumer's linked one), is keyed by its lowercase hex (no key for
 // spans without one), and equals the part the pdata splitter makes.
 func FuzzWireSplit(f *testing.F) {
-	for _, td := range []ptrace.Traces{wiretest.Traces(0, 2, 2), wiretest.Traces(0, 4, 2), wiretest.Traces(0, 5, 2), wiretest.Traces(0, 30, 4), ptrace.NewTraces()} {
+	for _, td := range []ptrace.Traces{wiretest.Traces(0, 2, 2), wiretest.Traces(0, 4, 2), wiretest.Traces(0, 5, 2), wiretest.Traces(0, 30, 4), linkedConsumers(), ptrace.NewTraces()} {
 		b, _ := (&ptrace.ProtoMarshaler{}).MarshalTraces(td)
 		f.Add(b)
 	}
@@ -224,7 +230,8 @@ func keyOf(id pcommon.TraceID) string {
 	return hex.EncodeToString(id[:])
 }
 
-// spanTraceIDs lists the distinct trace IDs of td's spans.
+// spanTraceIDs lists the distinct partition IDs (SpanPartitionID: the trace
+// ID, a consumer's linked trace ID) of td's spans.
 func spanTraceIDs(td ptrace.Traces) []pcommon.TraceID {
 	var ids []pcommon.TraceID
 	rss := td.ResourceSpans()
@@ -233,7 +240,7 @@ func spanTraceIDs(td ptrace.Traces) []pcommon.TraceID {
 		for j := 0; j < sss.Len(); j++ {
 			spans := sss.At(j).Spans()
 			for k := 0; k < spans.Len(); k++ {
-				if id := spans.At(k).TraceID(); !slices.Contains(ids, id) {
+				if id := SpanPartitionID(spans.At(k)); !slices.Contains(ids, id) {
 					ids = append(ids, id)
 				}
 			}
@@ -307,5 +314,81 @@ func BenchmarkAppendMessagesProto(b *testing.B) {
 				b.Fatalf("%d messages: not split", len(msgs))
 			}
 		})
+	}
+}
+
+// linkedConsumers is a request of producer and consumer spans: trace 1's
+// producer, a consumer in trace 2 linked to it, a consumer in trace 3 whose
+// first link has no trace ID and whose second links to trace 1, a
+// consumer without links (trace 4) and a server span with a link (trace 5,
+// keyed by its own trace: only consumers follow their links).
+func linkedConsumers() ptrace.Traces {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "shop")
+	spans := rs.ScopeSpans().AppendEmpty().Spans()
+	add := func(trace uint64, kind ptrace.SpanKind, links ...pcommon.TraceID) {
+		s := spans.AppendEmpty()
+		s.SetTraceID(wiretest.TraceID(trace))
+		s.SetSpanID(wiretest.SpanID(uint64(spans.Len())))
+		s.SetKind(kind)
+		s.SetName("op")
+		for _, l := range links {
+			nl := s.Links().AppendEmpty()
+			nl.SetTraceID(l)
+			nl.SetSpanID(wiretest.SpanID(1))
+		}
+	}
+	add(1, ptrace.SpanKindProducer)
+	add(2, ptrace.SpanKindConsumer, wiretest.TraceID(1))
+	add(3, ptrace.SpanKindConsumer, pcommon.TraceID{}, wiretest.TraceID(1))
+	add(4, ptrace.SpanKindConsumer)
+	add(5, ptrace.SpanKindServer, wiretest.TraceID(1))
+	return td
+}
+
+// A consumer span in a trace of its own, linked to its producer, travels
+// with the producer's trace: same message, same key, same partition, so
+// the analyzer instance that reads one reads the other. Both splitters
+// (pdata for otlp_json, bytes for otlp_proto) agree.
+func TestConsumerSpanKeyedByLinkedTrace(t *testing.T) {
+	for _, enc := range []Encoding{EncodingProto, EncodingJSON} {
+		e := Encoder{Encoding: enc, PartitionByTraceID: true}
+		msgs, err := e.AppendTraceMessages(nil, linkedConsumers())
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string][]string{} // key -> "trace:kind" of its spans
+		for _, m := range msgs {
+			td, err := (Decoder{Encoding: enc}).DecodeTraces(m.Value, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rss := td.ResourceSpans()
+			for i := 0; i < rss.Len(); i++ {
+				sss := rss.At(i).ScopeSpans()
+				for j := 0; j < sss.Len(); j++ {
+					spans := sss.At(j).Spans()
+					for k := 0; k < spans.Len(); k++ {
+						s := spans.At(k)
+						got[string(m.Key)] = append(got[string(m.Key)], keyOf(s.TraceID())[:4]+":"+s.Kind().String())
+					}
+				}
+			}
+		}
+		k := func(n uint64) string { return keyOf(wiretest.TraceID(n)) }
+		want := map[string][]string{
+			k(1): {k(1)[:4] + ":Producer", k(2)[:4] + ":Consumer", k(3)[:4] + ":Consumer"},
+			k(4): {k(4)[:4] + ":Consumer"},
+			k(5): {k(5)[:4] + ":Server"},
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: messages %v, want %v", enc, got, want)
+		}
+		for key, w := range want {
+			if !slices.Equal(got[key], w) {
+				t.Errorf("%s: message %s holds %v, want %v", enc, key, got[key], w)
+			}
+		}
 	}
 }

@@ -301,3 +301,52 @@ FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucke
 ARRAY JOIN [600, 21600, 86400] AS Unit
 GROUP BY Unit, Start, Client, Server, ConnectionType;
 
+-- migration 9: flow_edges messaging destination
+ALTER TABLE `flowlens`.`flow_edges`
+    ADD COLUMN IF NOT EXISTS Destination LowCardinality(String) CODEC(ZSTD(1)) AFTER ConnectionType;
+
+ALTER TABLE `flowlens`.`flow_edges_hourly`
+    ADD COLUMN IF NOT EXISTS Destination LowCardinality(String) CODEC(ZSTD(1)) AFTER ConnectionType,
+    MODIFY ORDER BY (Hour, Client, Server, ConnectionType, Destination);
+
+ALTER TABLE `flowlens`.`flow_edges_tiers`
+    ADD COLUMN IF NOT EXISTS Destination LowCardinality(String) CODEC(ZSTD(1)) AFTER ConnectionType,
+    MODIFY ORDER BY (Unit, Start, Client, Server, ConnectionType, Destination);
+
+DROP VIEW IF EXISTS `flowlens`.`flow_edges_hourly_mv`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`flow_edges_hourly_mv`
+TO `flowlens`.`flow_edges_hourly`
+AS SELECT
+    toStartOfHour(Bucket) AS Hour, Client, Server, ConnectionType, Destination,
+    min(F) AS FirstSeen, max(L) AS LastSeen,
+    sum(Requests) AS Requests, sum(Failed) AS Failed,
+    sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
+    sumForEachState(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
+    sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
+    sumForEachState(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
+    sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
+    sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
+    sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
+FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), toDateTime64(4102444800, 3, 'UTC')) AS F, if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + 60, 3)), toDateTime64(0, 3, 'UTC')) AS L FROM `flowlens`.`flow_edges`)
+GROUP BY Hour, Client, Server, ConnectionType, Destination;
+
+DROP VIEW IF EXISTS `flowlens`.`flow_edges_tiers_mv`;
+
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`flow_edges_tiers_mv`
+TO `flowlens`.`flow_edges_tiers`
+AS SELECT
+    Unit, toDateTime(intDiv(toUInt32(Bucket), Unit) * Unit, 'UTC') AS Start, Client, Server, ConnectionType, Destination,
+    min(F) AS FirstSeen, max(L) AS LastSeen,
+    sum(Requests) AS Requests, sum(Failed) AS Failed,
+    sumForEachState(ServerLatencyBuckets) AS ServerLatencyBuckets, sum(ServerLatencySum) AS ServerLatencySum,
+    sumForEachState(ClientLatencyBuckets) AS ClientLatencyBuckets, sum(ClientLatencySum) AS ClientLatencySum,
+    sum(MessagesSent) AS MessagesSent, sum(MessagesReceived) AS MessagesReceived,
+    sumForEachState(DelayBuckets) AS DelayBuckets, sum(DelaySum) AS DelaySum,
+    sum(Retries) AS Retries, sum(Unpaired) AS Unpaired,
+    sum(BreakerClosed) AS BreakerClosed, sum(BreakerOpen) AS BreakerOpen,
+    sum(BreakerHalfOpen) AS BreakerHalfOpen, sum(BreakerTransitions) AS BreakerTransitions
+FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucket, 3)), toDateTime64(4102444800, 3, 'UTC')) AS F, if(Requests > 0, if(LastSeen > 0, LastSeen, toDateTime64(Bucket + 60, 3)), toDateTime64(0, 3, 'UTC')) AS L FROM `flowlens`.`flow_edges`)
+ARRAY JOIN [600, 21600, 86400] AS Unit
+GROUP BY Unit, Start, Client, Server, ConnectionType, Destination;
+
