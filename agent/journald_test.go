@@ -162,8 +162,17 @@ metrics: {listen: 127.0.0.1:0}
 		time.Sleep(10 * time.Millisecond)
 	}
 	child.kill()
-	if pids := processesWith("--directory=" + journal); len(pids) > 0 {
-		t.Errorf("journalctl outlived the killed agent: pids %v", pids)
+	// the kernel signals journalctl when the agent dies (Pdeathsig); it
+	// takes a moment to exit
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		pids := processesWith("--directory=" + journal)
+		if len(pids) == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Errorf("journalctl outlived the killed agent by 10s: pids %v", pids)
+			break
+		}
 	}
 	// the cursor names its entry's sequence number in the journal file
 	// (i=<hex>, from 1): entries 0..seq-1 are behind it
@@ -180,7 +189,18 @@ metrics: {listen: 127.0.0.1:0}
 	child = startChildAgent(t, cfgPath)
 	defer child.kill()
 	c := newConsumed()
-	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool { return c.logRecords >= n })
+	// every entry, counted once: the entries between the killed agent's
+	// cursor and its buffer come twice, so the record count alone reaches
+	// n before the last entries are in
+	c.waitFor(t, addr, kafkawire.DefaultLogsTopic, 60*time.Second, func(c *consumed) bool {
+		distinct := map[string]bool{}
+		for _, bodies := range c.logBodies {
+			for _, b := range bodies {
+				distinct[b] = true
+			}
+		}
+		return len(distinct) >= n
+	})
 	seen := map[string]bool{}
 	for _, l := range allLogs(t, c) {
 		seen[l.Body] = true
