@@ -2,7 +2,6 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"path/filepath"
 	"sort"
 	"sync/atomic"
@@ -10,9 +9,11 @@ import (
 
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // Attribute keys of cut records.
@@ -43,6 +44,7 @@ type fileSource struct {
 	buf      Appender
 	counters *fileCounters
 	version  string
+	ledger   *ledger.Book // nil: records go unstamped
 }
 
 func newFileSource(cfg *FileSource, global *Config, buf Appender, counters *fileCounters, version string) (*fileSource, error) {
@@ -135,15 +137,21 @@ func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 
 func (h *fileHandler) flush(ctx context.Context) error {
 	n := h.batch.Len()
-	// the buffer record: forward.AppendMessage's header, then the request
-	h.msg = append(h.msg[:0], byte(forward.KindLogs))
-	h.msg = binary.AppendUvarint(h.msg, uint64(n))
+	// the buffer record: forward.AppendStampedMessage's header, then the request
+	var interval int64
+	if h.src.ledger != nil {
+		interval = h.src.ledger.Interval()
+	}
+	h.msg = forward.AppendStampedHeader(h.msg[:0], forward.KindLogs, n, interval)
 	h.msg = append(h.msg, 0) // no key: file logs are spread round robin
 	h.msg = h.batch.AppendRequest(h.msg)
 	cp := h.last
 	// block: when the buffer is full the file is not read further
 	if err := h.src.buf.Append(ctx, [][]byte{h.msg}, true, cp.Commit); err != nil {
 		return err
+	}
+	if h.src.ledger != nil {
+		h.src.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	h.src.counters.records.Add(int64(n))
 	h.src.counters.batches.Add(1)
