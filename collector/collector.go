@@ -18,8 +18,11 @@
 //     "flowlens:<topic>:0:start-end,3:start-end,..." (with one partition:
 //     "flowlens:<topic>:<partition>:<start>-<end>", as before), retried
 //     with backoff while storage is unavailable;
-//  3. records that cannot be stored go to the dead-letter topic;
-//  4. end+1 is committed on every partition of the batch.
+//  3. the loss ledger's counts of the batch (what it stored and
+//     dead-lettered per agent host and interval) are inserted with the
+//     token "<that token>:ledger" (see collector/ledger.go);
+//  4. records that cannot be stored go to the dead-letter topic;
+//  5. end+1 is committed on every partition of the batch.
 //
 // Offsets are therefore committed only after the rows are stored, and only
 // as a contiguous prefix of each partition. After a crash (or a rebalance)

@@ -151,6 +151,11 @@ type Forwarder struct {
 	drainOnce sync.Once
 
 	ledger Ledger // nil: messages go without ledger headers
+	// ledgerHeaders are the headers of the messages of ledgerInterval,
+	// shared by them (kafka-go only reads them): one allocation per
+	// interval, not per message.
+	ledgerHeaders  []kafka.Header
+	ledgerInterval int64
 }
 
 // Ledger counts what Kafka acknowledged and what was dropped, per kind and
@@ -277,7 +282,11 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				pos := ents[end].Pos
 				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value, Offset: int64(pos.Seg<<32 | uint64(pos.Index)&(1<<32-1))}
 				if f.ledger != nil && interval > 0 {
-					m.Headers = kafkawire.LedgerHeaders(nil, f.ledger.Host(), interval)
+					if interval != f.ledgerInterval {
+						f.ledgerHeaders = kafkawire.LedgerHeaders(nil, f.ledger.Host(), interval)
+						f.ledgerInterval = interval
+					}
+					m.Headers = f.ledgerHeaders[:2:2]
 				}
 				ms := len(key) + len(value) + 64
 				if len(msgs) > 0 && (size+ms > int(f.cfg.MaxRequestBytes) || len(msgs) == maxMessagesPerCall) {
