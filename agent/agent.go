@@ -378,7 +378,7 @@ func (a *Agent) shutdown(ctx context.Context) error {
 		a.log.Warn("records not sent to Kafka before stopping stay in the disk buffer; they are sent at the next start",
 			zap.Int64("records", left.Records), zap.Int64("bytes", left.Bytes))
 	}
-	a.flushLedger(shCtx)
+	a.flushLedger(ctx)
 	a.failMu.Lock()
 	errs = append(errs, a.runErr)
 	a.failMu.Unlock()
@@ -465,6 +465,9 @@ func (a *Agent) flushLedger(ctx context.Context) {
 	}
 	a.stopRep()
 	<-a.repDone
+	// a budget of its own: draining may have used the whole grace
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
 	if err := a.reports.Flush(ctx); err != nil {
 		a.log.Warn("ledger: the last counts were not published; the ledger will show this run's last interval short", zap.Error(err))
 	}
