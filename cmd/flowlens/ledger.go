@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/ledger"
+	"github.com/flowlens/flowlens/query"
 )
 
 // errRecordsMissing makes `flowlens ledger` exit non-zero when records
@@ -61,9 +62,6 @@ default the last hour).
 			if err != nil {
 				return err
 			}
-			if grace < 0 {
-				return fmt.Errorf("--grace %s: must not be negative", grace)
-			}
 			log, err := g.logger()
 			if err != nil {
 				return err
@@ -73,7 +71,7 @@ default the last hour).
 				return err
 			}
 			defer closeStore()
-			rep, err := ledger.Read(cmd.Context(), st, from, to, now, host, grace)
+			rep, err := query.Reader{Store: st}.Ledger(cmd.Context(), query.LedgerRequest{From: from, To: to, Now: now, Host: host, Grace: grace})
 			if err != nil {
 				return withSchemaHint(err)
 			}
