@@ -3,6 +3,7 @@ package storage
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"time"
 )
 
@@ -94,8 +95,12 @@ type LedgerRow struct {
 	Runs uint64
 }
 
+// MaxLedgerRows bounds the rows (host, interval, kind) Ledger returns.
+const MaxLedgerRows = 100000
+
 // Ledger reads the ledger of the intervals starting in [from, to), ordered
-// by host, interval and kind; host, when set, keeps one host.
+// by host, interval and kind; host, when set, keeps one host. More than
+// MaxLedgerRows rows is an error that says to narrow the range.
 func (s *Store) Ledger(ctx context.Context, from, to time.Time, host string) (_ []LedgerRow, err error) {
 	defer func(start time.Time) { s.m.queryDone("ledger", start, err) }(time.Now())
 	if !to.After(from) {
@@ -120,7 +125,7 @@ FROM (
 )
 GROUP BY Interval, Host, Kind
 ORDER BY Host, Interval, Kind
-LIMIT 100000`
+LIMIT ` + strconv.Itoa(MaxLedgerRows+1)
 	rows, err := s.conn.Query(ctx, q, namedParams("from", from.Unix(), "to", to.Unix(), "host", host)...)
 	if err != nil {
 		return nil, fmt.Errorf("ledger: %w", err)
@@ -134,6 +139,10 @@ LIMIT 100000`
 			return nil, fmt.Errorf("ledger: %w", err)
 		}
 		r.Interval = r.Interval.UTC()
+		if len(out) == MaxLedgerRows {
+			return nil, fmt.Errorf("ledger: %w: more than %d host intervals from %s to %s; narrow the range or name a host",
+				ErrInvalidQuery, MaxLedgerRows, from.Format(time.RFC3339), to.Format(time.RFC3339))
+		}
 		out = append(out, r)
 	}
 	if err := rows.Err(); err != nil {
