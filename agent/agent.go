@@ -471,5 +471,15 @@ func (a *Agent) flushLedger(ctx context.Context) {
 	if err := a.reports.Flush(ctx); err != nil {
 		a.log.Warn("ledger: the last counts were not published; the ledger will show this run's last interval short", zap.Error(err))
 	}
-	_ = a.reports.Close()
+	// Close waits for the produce calls in flight (up to write_timeout
+	// with Kafka away): the same budget bounds how long Shutdown waits.
+	closed := make(chan struct{})
+	go func() {
+		_ = a.reports.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
 }
