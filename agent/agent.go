@@ -138,12 +138,14 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 		if a.journal, err = newJournaldSource(a.cfg.Journald, &a.cfg, wal, set.Version, log.Named("journald")); err != nil {
 			return nil, err
 		}
+		a.journal.w.ledger = a.book
 	}
 	if cfg.Containers != nil {
 		cs, err := newContainerSource(a.cfg.Containers, &a.cfg, wal, set.Version)
 		if err != nil {
 			return nil, fmt.Errorf("agent config: %w", config.Nest("containers", err))
 		}
+		cs.ledger = a.book
 		t, err := tail.New(a.cfg.Containers.Config, filepath.Join(cfg.DataDir, "checkpoints", "containers.d", "checkpoints.json"), cs.handler, log.Named("containers"))
 		if err != nil {
 			return nil, fmt.Errorf("containers: %w", err)
@@ -153,6 +155,7 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 	}
 	if cfg.Syslog != nil {
 		a.syslogOut = newSyslogOutputs(a.cfg.Syslog, &a.cfg, wal, set.Version)
+		a.syslogOut.ledger = a.book
 		if a.syslog, err = syslogin.New(*a.cfg.Syslog, syslogin.Settings{Settings: component.Settings{Logger: log.Named("syslog")}, NewOutput: a.syslogOut.newOutput}); err != nil {
 			return nil, fmt.Errorf("agent config: %w", config.Nest("syslog", err))
 		}

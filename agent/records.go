@@ -2,11 +2,12 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"sort"
 
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // recordWriter batches the records of one reader of a non-file source
@@ -24,6 +25,8 @@ type recordWriter struct {
 	wait bool
 	// sent counts the records appended.
 	sent func(n int)
+	// ledger stamps the records and counts them accepted (nil: off).
+	ledger *ledger.Book
 }
 
 func newRecordWriter(buf Appender, b *logrec.Batch, cfg BatchConfig, wait bool, sent func(int)) *recordWriter {
@@ -49,13 +52,19 @@ func (w *recordWriter) flush(ctx context.Context, onDurable func()) error {
 		}
 		return nil
 	}
-	// the buffer record: forward.AppendMessage's header, then the request
-	w.msg = append(w.msg[:0], byte(forward.KindLogs))
-	w.msg = binary.AppendUvarint(w.msg, uint64(n))
+	// the buffer record: forward.AppendStampedMessage's header, then the request
+	var interval int64
+	if w.ledger != nil {
+		interval = w.ledger.Interval()
+	}
+	w.msg = forward.AppendStampedHeader(w.msg[:0], forward.KindLogs, n, interval)
 	w.msg = append(w.msg, 0) // no key: logs are spread round robin
 	w.msg = w.batch.AppendRequest(w.msg)
 	if err := w.buf.Append(ctx, [][]byte{w.msg}, w.wait, onDurable); err != nil {
 		return err
+	}
+	if w.ledger != nil {
+		w.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	if w.sent != nil {
 		w.sent(n)
