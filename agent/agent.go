@@ -12,10 +12,12 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/segmentio/kafka-go"
 	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/agent/syslogin"
 	"github.com/flowlens/flowlens/agent/tail"
@@ -43,6 +45,10 @@ type Agent struct {
 	counters fileCounters
 	metrics  *listener.Endpoint
 	gather   prometheus.Gatherer
+	book     *ledger.Book      // nil: the ledger is off
+	reports  *ledger.Publisher // nil: the ledger is off
+	repDone  chan struct{}     // closed when the publisher's loop ended
+	stopRep  context.CancelFunc
 
 	// the journald, container and syslog sources (nil: off)
 	journal    *journaldSource
@@ -103,7 +109,14 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 			a.closeAll()
 		}
 	}()
-	fwd, err := forward.New(cfg.Kafka, wal, log.Named("kafka"))
+	var fwdLedger forward.Ledger
+	if cfg.Ledger.On() {
+		if a.book, a.reports, err = newLedger(cfg, log.Named("ledger")); err != nil {
+			return nil, err
+		}
+		fwdLedger = a.book
+	}
+	fwd, err := forward.New(cfg.Kafka, wal, fwdLedger, log.Named("kafka"))
 	if err != nil {
 		return nil, fmt.Errorf("kafka producer: %w", err)
 	}
@@ -114,6 +127,7 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("files[%d]: %w", i, err)
 		}
+		src.ledger = a.book
 		t, err := tail.New(fs.Config, filepath.Join(cfg.DataDir, "checkpoints", fs.Name+".json"), src.handler, log.Named("files").With(zap.String("source", fs.Name)))
 		if err != nil {
 			return nil, fmt.Errorf("files[%d]: %w", i, err)
@@ -124,12 +138,14 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 		if a.journal, err = newJournaldSource(a.cfg.Journald, &a.cfg, wal, set.Version, log.Named("journald")); err != nil {
 			return nil, err
 		}
+		a.journal.w.ledger = a.book
 	}
 	if cfg.Containers != nil {
 		cs, err := newContainerSource(a.cfg.Containers, &a.cfg, wal, set.Version)
 		if err != nil {
 			return nil, fmt.Errorf("agent config: %w", config.Nest("containers", err))
 		}
+		cs.ledger = a.book
 		t, err := tail.New(a.cfg.Containers.Config, filepath.Join(cfg.DataDir, "checkpoints", "containers.d", "checkpoints.json"), cs.handler, log.Named("containers"))
 		if err != nil {
 			return nil, fmt.Errorf("containers: %w", err)
@@ -139,12 +155,14 @@ func New(cfg Config, set Settings) (_ *Agent, err error) {
 	}
 	if cfg.Syslog != nil {
 		a.syslogOut = newSyslogOutputs(a.cfg.Syslog, &a.cfg, wal, set.Version)
+		a.syslogOut.ledger = a.book
 		if a.syslog, err = syslogin.New(*a.cfg.Syslog, syslogin.Settings{Settings: component.Settings{Logger: log.Named("syslog")}, NewOutput: a.syslogOut.newOutput}); err != nil {
 			return nil, fmt.Errorf("agent config: %w", config.Nest("syslog", err))
 		}
 	}
 	if cfg.OTLP.GRPC.On() || cfg.OTLP.HTTP.On() {
 		sink := newOTLPSink(wal, int(cfg.Kafka.MaxRequestBytes)-1024, cfg.PartitionLogsByTraceID)
+		sink.ledger = a.book
 		if a.recv, err = otlpin.New(cfg.OTLP, otlpin.Settings{Settings: component.Settings{Logger: log.Named("otlp")}, Sink: sink}); err != nil {
 			return nil, fmt.Errorf("agent config: %w", config.Nest("otlp", err))
 		}
@@ -253,6 +271,14 @@ func (a *Agent) Start(ctx context.Context) error {
 	srcCtx, stopSources := context.WithCancel(context.WithoutCancel(ctx))
 	fwdCtx, stopFwd := context.WithCancel(context.WithoutCancel(ctx))
 	a.stopSrcs, a.stopFwd = stopSources, stopFwd
+	if a.reports != nil {
+		repCtx, stopRep := context.WithCancel(context.WithoutCancel(ctx))
+		a.stopRep, a.repDone = stopRep, make(chan struct{})
+		go func() {
+			defer close(a.repDone)
+			a.reports.Run(repCtx)
+		}()
+	}
 	go func() {
 		defer close(a.fwdDone)
 		if err := a.fwd.Run(fwdCtx); err != nil {
@@ -355,6 +381,7 @@ func (a *Agent) shutdown(ctx context.Context) error {
 		a.log.Warn("records not sent to Kafka before stopping stay in the disk buffer; they are sent at the next start",
 			zap.Int64("records", left.Records), zap.Int64("bytes", left.Bytes))
 	}
+	a.flushLedger(ctx)
 	a.failMu.Lock()
 	errs = append(errs, a.runErr)
 	a.failMu.Unlock()
@@ -411,4 +438,51 @@ func (a *Agent) healthz(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(body)
+}
+
+// newLedger builds the ledger's book and the producer of its reports.
+func newLedger(cfg Config, log *zap.Logger) (*ledger.Book, *ledger.Publisher, error) {
+	tr, err := cfg.Kafka.Transport()
+	if err != nil {
+		return nil, nil, fmt.Errorf("ledger producer: %w", err)
+	}
+	w := &kafka.Writer{
+		Addr:         kafka.TCP(cfg.Kafka.Brokers...),
+		Balancer:     &kafka.Hash{},
+		RequiredAcks: kafka.RequireAll,
+		BatchTimeout: cfg.Kafka.Linger,
+		MaxAttempts:  1, // the next report retries
+		WriteTimeout: cfg.Kafka.WriteTimeout,
+		ReadTimeout:  cfg.Kafka.WriteTimeout,
+		Transport:    tr,
+	}
+	book := ledger.NewBook(cfg.hostName(), cfg.Ledger.Interval)
+	return book, ledger.NewPublisher(book, w, cfg.Kafka.Topics.Ledger, cfg.Ledger.ReportEvery, log), nil
+}
+
+// flushLedger publishes the last counts, after the forwarder stopped:
+// what it sent while draining is in them.
+func (a *Agent) flushLedger(ctx context.Context) {
+	if a.reports == nil {
+		return
+	}
+	a.stopRep()
+	<-a.repDone
+	// a budget of its own: draining may have used the whole grace
+	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	if err := a.reports.Flush(ctx); err != nil {
+		a.log.Warn("ledger: the last counts were not published; the ledger will show this run's last interval short", zap.Error(err))
+	}
+	// Close waits for the produce calls in flight (up to write_timeout
+	// with Kafka away): the same budget bounds how long Shutdown waits.
+	closed := make(chan struct{})
+	go func() {
+		_ = a.reports.Close()
+		close(closed)
+	}()
+	select {
+	case <-closed:
+	case <-ctx.Done():
+	}
 }

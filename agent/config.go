@@ -15,6 +15,7 @@ import (
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
 	"github.com/flowlens/flowlens/agent/journald"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/syslogin"
@@ -53,6 +54,10 @@ type Config struct {
 	PartitionLogsByTraceID bool           `yaml:"partition_logs_by_trace_id"`
 	Buffer                 buffer.Config  `yaml:"buffer"`
 	Kafka                  forward.Config `yaml:"kafka"`
+	// Ledger stamps every message with this host and the interval its
+	// records were accepted in, and publishes the per-interval counts to
+	// the ledger topic (kafka.topics.ledger) for `flowlens ledger`.
+	Ledger ledger.Config `yaml:"ledger"`
 	// Metrics serves /metrics and /healthz: listen (default 127.0.0.1:9464;
 	// off turns it off), tls and auth (see internal/listener).
 	Metrics MetricsConfig `yaml:"metrics"`
@@ -166,6 +171,7 @@ func (c *Config) SetDefaults() {
 	c.OTLP.SetDefaults()
 	c.Buffer.SetDefaults()
 	c.Kafka.SetDefaults()
+	c.Ledger.SetDefaults()
 	// File sources decoded from YAML are defaulted in UnmarshalYAML; these
 	// are for sources built in code (flowlens up's demo logs). Both only
 	// fill fields that are still zero, so running both is harmless.
@@ -252,6 +258,7 @@ func (c *Config) Validate() error {
 	add(config.Nest("status", StatusConfig{Socket: c.StatusSocket()}.Validate()))
 	add(config.Nest("buffer", c.Buffer.Validate()))
 	add(config.Nest("kafka", c.Kafka.Validate()))
+	add(config.Nest("ledger", c.Ledger.Validate()))
 	if c.Batch.MaxBytes > c.Kafka.MaxRequestBytes-4096 {
 		add(config.Errorf("batch.max_bytes", "must be below kafka.max_request_bytes (%s) minus 4KiB", c.Kafka.MaxRequestBytes))
 	}

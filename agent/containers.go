@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/container"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
@@ -108,6 +109,7 @@ type containerSource struct {
 	buf      Appender
 	counters containerCounters
 	version  string
+	ledger   *ledger.Book // nil: records go unstamped
 }
 
 func newContainerSource(cfg *ContainersConfig, global *Config, buf Appender, version string) (*containerSource, error) {
@@ -132,7 +134,9 @@ func (s *containerSource) handler(f tail.File) tail.Handler {
 		svc = s.global.ServiceName
 	}
 	b := logrec.NewBatch(sourceResource(s.global, own), svc, []logrec.Attr{{Key: "log.file.path", Value: f.Path}}, s.version)
-	return &containerHandler{src: s, w: newRecordWriter(s.buf, b, s.global.Batch, s.global.PartitionLogsByTraceID, true, func(n int) { s.counters.records.Add(int64(n)) })}
+	w := newRecordWriter(s.buf, b, s.global.Batch, s.global.PartitionLogsByTraceID, true, func(n int) { s.counters.records.Add(int64(n)) })
+	w.ledger = s.ledger
+	return &containerHandler{src: s, w: w}
 }
 
 var (

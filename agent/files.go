@@ -8,9 +8,11 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/agent/buffer"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // Attribute keys of cut records.
@@ -44,6 +46,7 @@ type fileSource struct {
 	// logsByTrace keys records that carry a trace ID by it
 	// (partition_logs_by_trace_id), as OTLP logs are.
 	logsByTrace bool
+	ledger      *ledger.Book // nil: records go unstamped
 }
 
 func newFileSource(cfg *FileSource, global *Config, buf Appender, counters *fileCounters, version string) (*fileSource, error) {
@@ -135,7 +138,11 @@ func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 
 func (h *fileHandler) flush(ctx context.Context) error {
 	n := h.batch.Len()
-	recs, err := h.out.records(h.batch)
+	var interval int64
+	if h.src.ledger != nil {
+		interval = h.src.ledger.Interval()
+	}
+	recs, err := h.out.records(h.batch, interval)
 	if err != nil {
 		return err
 	}
@@ -143,6 +150,9 @@ func (h *fileHandler) flush(ctx context.Context) error {
 	// block: when the buffer is full the file is not read further
 	if err := h.src.buf.Append(ctx, recs, true, cp.Commit); err != nil {
 		return err
+	}
+	if h.src.ledger != nil {
+		h.src.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	h.src.counters.records.Add(int64(n))
 	h.src.counters.batches.Add(1)

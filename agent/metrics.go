@@ -42,6 +42,8 @@ var (
 	descSentBytes   = prometheus.NewDesc("flowlens_agent_kafka_bytes_sent_total", "Message value bytes (uncompressed) acknowledged by Kafka.", nil, nil)
 	descKafkaErrs   = prometheus.NewDesc("flowlens_agent_kafka_errors_total", "Failed Kafka produce attempts (retried).", nil, nil)
 	descKafkaUp     = prometheus.NewDesc("flowlens_agent_kafka_connected", "1 when the last produce succeeded.", nil, nil)
+	descLedgerSent  = prometheus.NewDesc("flowlens_agent_ledger_reports_sent_total", "Ledger reports (counts per interval and kind) published to the ledger topic.", nil, nil)
+	descLedgerErrs  = prometheus.NewDesc("flowlens_agent_ledger_report_errors_total", "Failed publications of ledger reports (retried with the next report).", nil, nil)
 )
 
 func (c agentMetrics) Describe(ch chan<- *prometheus.Desc) {
@@ -96,6 +98,11 @@ func (c agentMetrics) Collect(ch chan<- prometheus.Metric) {
 		counter(descOTLPReqs, s.Refused, "refused_full")
 		counter(descOTLPReqs, s.Malformed, "malformed")
 		counter(descOTLPReqs, s.Failed, "failed")
+	}
+	if c.a.reports != nil {
+		sent, failed := c.a.reports.Stats()
+		counter(descLedgerSent, sent)
+		counter(descLedgerErrs, failed)
 	}
 	ws := c.a.wal.Stats()
 	gauge(descBufBytes, ws.Bytes)

@@ -2,13 +2,13 @@ package agent
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
 	"sort"
 
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 )
@@ -28,6 +28,8 @@ type recordWriter struct {
 	wait bool
 	// sent counts the records appended.
 	sent func(n int)
+	// ledger stamps the records and counts them accepted (nil: off).
+	ledger *ledger.Book
 }
 
 // newRecordWriter writes b's records to buf; byTrace keys those with a
@@ -56,12 +58,19 @@ func (w *recordWriter) flush(ctx context.Context, onDurable func()) error {
 		}
 		return nil
 	}
-	recs, err := w.out.records(w.batch)
+	var interval int64
+	if w.ledger != nil {
+		interval = w.ledger.Interval()
+	}
+	recs, err := w.out.records(w.batch, interval)
 	if err != nil {
 		return err
 	}
 	if err := w.buf.Append(ctx, recs, w.wait, onDurable); err != nil {
 		return err
+	}
+	if w.ledger != nil {
+		w.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	if w.sent != nil {
 		w.sent(n)
@@ -84,15 +93,15 @@ type batchRecords struct {
 	recs    [][]byte
 }
 
-// records empties b into buffer records. The batch's record count rides on
-// the first, so the forwarder's record counter adds up exactly.
-func (o *batchRecords) records(b *logrec.Batch) ([][]byte, error) {
+// records empties b into buffer records, stamped with the ledger interval
+// they were accepted in (0: none). The batch's record count rides on the
+// first, so the forwarder's record counter and the ledger add up exactly.
+func (o *batchRecords) records(b *logrec.Batch, interval int64) ([][]byte, error) {
 	n := b.Len()
 	clear(o.recs) // the previous call's, copied by the buffer
 	if !o.byTrace || b.Traced() == 0 {
-		// forward.AppendMessage's header, then the request
-		o.data = append(o.data[:0], byte(forward.KindLogs))
-		o.data = binary.AppendUvarint(o.data, uint64(n))
+		// forward.AppendStampedMessage's header, then the request
+		o.data = forward.AppendStampedHeader(o.data[:0], forward.KindLogs, n, interval)
 		o.data = append(o.data, 0) // no key
 		o.data = b.AppendRequest(o.data)
 		o.recs = append(o.recs[:0], o.data)
@@ -106,7 +115,7 @@ func (o *batchRecords) records(b *logrec.Batch) ([][]byte, error) {
 	}
 	size := 0
 	for i := range msgs {
-		size += forward.MessageSize(n, msgs[i].Key, msgs[i].Value)
+		size += forward.StampedMessageSize(n, interval, msgs[i].Key, msgs[i].Value)
 	}
 	if cap(o.data) < size {
 		o.data = make([]byte, 0, size)
@@ -118,7 +127,7 @@ func (o *batchRecords) records(b *logrec.Batch) ([][]byte, error) {
 			c = n
 		}
 		start := len(data)
-		data = forward.AppendMessage(data, forward.KindLogs, c, msgs[i].Key, msgs[i].Value)
+		data = forward.AppendStampedMessage(data, forward.KindLogs, c, interval, msgs[i].Key, msgs[i].Value)
 		recs = append(recs, data[start:len(data):len(data)])
 	}
 	clear(msgs) // they point into o.req

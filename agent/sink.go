@@ -8,6 +8,7 @@ import (
 
 	"github.com/flowlens/flowlens/agent/buffer"
 	"github.com/flowlens/flowlens/agent/forward"
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/otlpin"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/segmentio/kafka-go"
@@ -27,6 +28,7 @@ type otlpSink struct {
 	maxMessage  int
 	logsByTrace bool
 	encoders    sync.Pool
+	ledger      *ledger.Book // nil: records go unstamped
 }
 
 type sinkScratch struct {
@@ -123,13 +125,17 @@ func (s *otlpSink) ConsumeLogsProto(ctx context.Context, b []byte, records int) 
 }
 
 func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kind, records int) error {
+	var interval int64
+	if s.ledger != nil {
+		interval = s.ledger.Interval()
+	}
 	size := 0
 	for i := range sc.msgs {
 		m := &sc.msgs[i]
 		if len(m.Key)+len(m.Value) > s.maxMessage {
 			return fmt.Errorf("%w: one trace of %d bytes exceeds kafka.max_request_bytes (%d)", otlpin.ErrInvalid, len(m.Value), s.maxMessage)
 		}
-		size += forward.MessageSize(records, m.Key, m.Value)
+		size += forward.StampedMessageSize(records, interval, m.Key, m.Value)
 	}
 	// one contiguous buffer for all records of the request
 	if cap(sc.data) < size {
@@ -146,7 +152,7 @@ func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kin
 			c = records
 		}
 		start := len(data)
-		data = forward.AppendMessage(data, kind, c, m.Key, m.Value)
+		data = forward.AppendStampedMessage(data, kind, c, interval, m.Key, m.Value)
 		sc.recs = append(sc.recs, data[start:len(data):len(data)])
 	}
 	sc.data = data
@@ -156,6 +162,10 @@ func (s *otlpSink) append(ctx context.Context, sc *sinkScratch, kind forward.Kin
 			return fmt.Errorf("%w: %w", otlpin.ErrRetryLater, err)
 		}
 		return fmt.Errorf("buffer: %w", err)
+	}
+	// in the buffer: from here it is sent unless the buffer is lost
+	if s.ledger != nil {
+		s.ledger.Accepted(forward.LedgerKind(kind), interval, records)
 	}
 	select {
 	case <-done:

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/flowlens/flowlens/agent/ledger"
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/syslogin"
 )
@@ -20,6 +21,7 @@ type syslogOutputs struct {
 	version  string
 	byTrace  bool // partition_logs_by_trace_id
 	records  atomic.Int64
+	ledger   *ledger.Book // nil: records go unstamped
 }
 
 func newSyslogOutputs(cfg *syslogin.Config, global *Config, buf Appender, version string) *syslogOutputs {
@@ -33,7 +35,9 @@ func newSyslogOutputs(cfg *syslogin.Config, global *Config, buf Appender, versio
 
 func (o *syslogOutputs) newOutput() syslogin.Output {
 	b := logrec.NewBatch(o.resource, o.service, nil, o.version)
-	return &syslogOutput{w: newRecordWriter(o.buf, b, o.batch, o.byTrace, true, func(n int) { o.records.Add(int64(n)) })}
+	w := newRecordWriter(o.buf, b, o.batch, o.byTrace, true, func(n int) { o.records.Add(int64(n)) })
+	w.ledger = o.ledger
+	return &syslogOutput{w: w}
 }
 
 type syslogOutput struct{ w *recordWriter }

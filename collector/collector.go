@@ -18,8 +18,11 @@
 //     "flowlens:<topic>:0:start-end,3:start-end,..." (with one partition:
 //     "flowlens:<topic>:<partition>:<start>-<end>", as before), retried
 //     with backoff while storage is unavailable;
-//  3. records that cannot be stored go to the dead-letter topic;
-//  4. end+1 is committed on every partition of the batch.
+//  3. the loss ledger's counts of the batch (what it stored and
+//     dead-lettered per agent host and interval) are inserted with the
+//     token "<that token>:ledger" (see collector/ledger.go);
+//  4. records that cannot be stored go to the dead-letter topic;
+//  5. end+1 is committed on every partition of the batch.
 //
 // Offsets are therefore committed only after the rows are stored, and only
 // as a contiguous prefix of each partition. After a crash (or a rebalance)
@@ -61,6 +64,7 @@ import (
 	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/ledger"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -72,10 +76,20 @@ type RowStore interface {
 	RowLimits() storage.RowLimits
 }
 
+// LedgerStore is where the loss ledger goes (storage.Store): the agents'
+// reports and the counts of every batch, each insert stored once per
+// token; and the ledger read back for the metrics.
+type LedgerStore interface {
+	InsertLedgerReports(ctx context.Context, rows []storage.LedgerReport, dedupToken string) error
+	InsertLedgerCounts(ctx context.Context, rows []storage.LedgerCount, dedupToken string) error
+	ledger.Reader
+}
+
 // Settings are the collector's dependencies.
 type Settings struct {
 	component.Settings
-	// Store is where the rows go; required.
+	// Store is where the rows go; required. With ledger on (the default)
+	// it must be a LedgerStore too.
 	Store RowStore
 }
 
@@ -83,6 +97,7 @@ type Settings struct {
 type Collector struct {
 	cfg      Config
 	store    RowStore
+	ledger   LedgerStore // nil: ledger off
 	log      *zap.Logger
 	m        *metrics
 	gather   prometheus.Gatherer
@@ -100,11 +115,13 @@ type Collector struct {
 	// has been decoded into a batch, before it counts as read.
 	readHook func(kafka.Message)
 
-	mu       sync.Mutex
-	group    *kafka.ConsumerGroup
-	httpSrv  *listener.Server
-	started  bool
-	stopping atomic.Bool
+	mu        sync.Mutex
+	group     *kafka.ConsumerGroup
+	httpSrv   *listener.Server
+	started   bool
+	stopping  atomic.Bool
+	stopCheck context.CancelFunc // ends checkLedger
+	checkDone chan struct{}
 	// flushCtx bounds the final flush on Shutdown.
 	flushCtx    context.Context
 	flushCancel context.CancelFunc
@@ -131,6 +148,13 @@ func New(cfg Config, set Settings) (*Collector, error) {
 	if set.Store == nil {
 		return nil, errors.New("collector: no storage")
 	}
+	var ls LedgerStore
+	if cfg.Ledger.On() {
+		var ok bool
+		if ls, ok = set.Store.(LedgerStore); !ok {
+			return nil, errors.New("collector: ledger.enabled needs a storage that keeps the ledger (storage.Store)")
+		}
+	}
 	set.Settings = set.Settings.WithDefaults()
 	endpoint, err := listener.Load(cfg.HTTP)
 	if err != nil {
@@ -156,6 +180,7 @@ func New(cfg Config, set Settings) (*Collector, error) {
 	c := &Collector{
 		cfg:      cfg,
 		store:    set.Store,
+		ledger:   ls,
 		log:      set.Logger,
 		m:        m,
 		gather:   set.Gatherer,
@@ -197,7 +222,7 @@ func (c *Collector) Start(ctx context.Context) error {
 		ID:                    c.cfg.GroupID,
 		Brokers:               c.cfg.Kafka.Brokers,
 		Dialer:                c.dialer,
-		Topics:                []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs},
+		Topics:                c.topics(),
 		WatchPartitionChanges: true,
 		StartOffset:           kafka.FirstOffset,
 		HeartbeatInterval:     max(c.cfg.SessionTimeout/10, 100*time.Millisecond),
@@ -221,13 +246,27 @@ func (c *Collector) Start(ctx context.Context) error {
 	c.started = true
 	c.flushCtx, c.flushCancel = context.WithCancel(context.Background())
 	go c.run(group)
+	if c.ledger != nil {
+		checkCtx, stopCheck := context.WithCancel(context.WithoutCancel(ctx))
+		c.stopCheck, c.checkDone = stopCheck, make(chan struct{})
+		go c.checkLedger(checkCtx)
+	}
 	httpAddr := listener.Off
 	if c.httpSrv != nil {
 		httpAddr = c.httpSrv.URL()
 	}
 	c.log.Info("collector started", zap.String("group", c.cfg.GroupID), zap.String("http", httpAddr),
-		zap.Strings("topics", []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}), zap.Strings("brokers", c.cfg.Kafka.Brokers))
+		zap.Strings("topics", c.topics()), zap.Strings("brokers", c.cfg.Kafka.Brokers))
 	return nil
+}
+
+// topics are the topics consumed.
+func (c *Collector) topics() []string {
+	t := []string{c.cfg.Topics.Spans, c.cfg.Topics.Logs}
+	if c.ledger != nil {
+		t = append(t, c.cfg.Topics.Ledger)
+	}
+	return t
 }
 
 // HTTPAddr is the address /metrics and /healthz are served on, as bound
@@ -253,6 +292,10 @@ func (c *Collector) Shutdown(ctx context.Context) error {
 	c.stopping.Store(true)
 	group, srv := c.group, c.httpSrv
 	c.mu.Unlock()
+	if c.stopCheck != nil {
+		c.stopCheck()
+		<-c.checkDone
+	}
 
 	stop := context.AfterFunc(ctx, c.flushCancel)
 	defer stop()
@@ -332,6 +375,9 @@ func (c *Collector) startGeneration(gen *kafka.Generation) {
 func (c *Collector) kindOf(topic string) kind {
 	if topic == c.cfg.Topics.Logs {
 		return kindLogs
+	}
+	if topic == c.cfg.Topics.Ledger && c.ledger != nil {
+		return kindLedger
 	}
 	return kindSpans
 }

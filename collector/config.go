@@ -69,6 +69,8 @@ type Config struct {
 	// off when the caller mounts Handler itself), tls and auth (see
 	// internal/listener).
 	HTTP listener.Config `yaml:",inline"`
+	// Ledger is the collector's side of the loss ledger.
+	Ledger LedgerConfig `yaml:"ledger"`
 }
 
 // MemoryLimitOrDefault is MemoryLimit, or its default from
@@ -83,6 +85,25 @@ func (c *Config) MemoryLimitOrDefault() bytesize.Size {
 // heapBase is the collector's heap beyond its batches: Kafka readers'
 // queues and fetch buffers, insert buffers, metrics.
 const heapBase = 256 << 20
+
+// LedgerConfig: the collector stores the agents' reports (topics.ledger)
+// and counts what it stored and dead-lettered per host and interval, in
+// the tables flowlens_ledger_reports and flowlens_ledger_stored; and it
+// reconciles the two every check_every into flowlens_ledger_missing_records.
+type LedgerConfig struct {
+	// Enabled (default true).
+	Enabled *bool `yaml:"enabled"`
+	// CheckEvery is how often the ledger is reconciled for the metrics
+	// (default 1m: one small query; every collector of a group runs it).
+	CheckEvery time.Duration `yaml:"check_every"`
+	// Grace is how long after its end an interval is left open (default 2m).
+	Grace time.Duration `yaml:"grace"`
+	// Window is how far back the metrics look (default 1h).
+	Window time.Duration `yaml:"window"`
+}
+
+// On reports whether the ledger is on.
+func (c *LedgerConfig) On() bool { return c.Enabled == nil || *c.Enabled }
 
 // DefaultListen is where /metrics and /healthz are served by default.
 const DefaultListen = "127.0.0.1:9465"
@@ -146,6 +167,19 @@ func (c *Config) SetDefaults() {
 		c.SessionTimeout = 20 * time.Second
 	}
 	c.HTTP.SetDefaults(DefaultListen)
+	if c.Ledger.Enabled == nil {
+		t := true
+		c.Ledger.Enabled = &t
+	}
+	if c.Ledger.CheckEvery == 0 {
+		c.Ledger.CheckEvery = time.Minute
+	}
+	if c.Ledger.Grace == 0 {
+		c.Ledger.Grace = 2 * time.Minute
+	}
+	if c.Ledger.Window == 0 {
+		c.Ledger.Window = time.Hour
+	}
 }
 
 // Validate reports every wrong field.
@@ -191,5 +225,14 @@ func (c *Config) Validate() error {
 		errs = append(errs, config.Errorf("rebalance_flush_timeout", "must be positive"))
 	}
 	errs = append(errs, c.HTTP.Validate())
+	if c.Ledger.CheckEvery < 100*time.Millisecond {
+		errs = append(errs, config.Errorf("ledger.check_every", "must be at least 100ms"))
+	}
+	if c.Ledger.Grace < 0 {
+		errs = append(errs, config.Errorf("ledger.grace", "must not be negative"))
+	}
+	if c.Ledger.Window < time.Second {
+		errs = append(errs, config.Errorf("ledger.window", "must be at least 1s"))
+	}
 	return errors.Join(errs...)
 }

@@ -458,6 +458,9 @@ func (l *lane) store(ctx context.Context, b *batch) bool {
 	if err := l.insertBatch(ctx, b, rngs); err != nil {
 		return false
 	}
+	if err := l.insertLedger(ctx, b, rngs); err != nil {
+		return false
+	}
 	l.dlq = l.dlq[:0]
 	for _, s := range b.segs {
 		l.dlq = append(l.dlq, s.dlq...)
@@ -527,7 +530,7 @@ func (l *lane) store(ctx context.Context, b *batch) bool {
 // storage is unavailable. A permanent error falls back to one insert per
 // message, dead-lettering the messages that still fail.
 func (l *lane) insertBatch(ctx context.Context, b *batch, rngs batchRanges) error {
-	if b.rows(l.kind) == 0 {
+	if b.rows(l.kind) == 0 || l.kind == kindLedger { // reports: insertLedger
 		return nil
 	}
 	spans, logs := &b.segs[0].spans, &b.segs[0].logs
@@ -553,13 +556,14 @@ func (l *lane) insertBatch(ctx context.Context, b *batch, rngs batchRanges) erro
 			f = l.newFeed(s.partition)
 		}
 		one := f.newSegment() // rare path: not worth keeping
-		for _, m := range s.msgs {
+		for i, m := range s.msgs {
 			one.spans.Reset()
 			one.logs.Reset()
 			if err := f.decodeAlone(one, m); err != nil {
 				if !errors.Is(err, errUndecodable) {
 					f.deadLetter(s, m, kafkawire.ReasonReaderPanic, err.Error(), 0)
 				}
+				s.msgRows[i] = 0
 				continue
 			}
 			token := batchRanges{{s.partition, m.Offset, m.Offset}}.token(l.topic)
@@ -568,6 +572,7 @@ func (l *lane) insertBatch(ctx context.Context, b *batch, rngs batchRanges) erro
 					return err
 				}
 				f.deadLetter(s, m, "insert_failed", err.Error(), one.rows(l.kind))
+				s.msgRows[i] = 0
 			}
 		}
 	}

@@ -25,6 +25,12 @@ type metrics struct {
 	rebalances    prometheus.Counter
 	pending       *prometheus.CounterVec // outcome: rebuilt, already_stored
 	batchParts    prometheus.Histogram
+
+	ledgerMissing *prometheus.GaugeVec   // host
+	ledgerExtra   *prometheus.GaugeVec   // host
+	ledgerChecks  *prometheus.CounterVec // outcome
+	ledgerChecked prometheus.Gauge
+	ledgerErrors  prometheus.Counter
 }
 
 // latencyBuckets resolve the collector's share of freshness (about 0.1-3 s)
@@ -69,10 +75,21 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "pending_batches_total", Help: "Batches a previous owner of a partition left pending (stored or not, not committed), by outcome: rebuilt and stored again under their token, or found committed on another of their partitions."}, []string{"outcome"}),
 		batchParts: prometheus.NewHistogram(prometheus.HistogramOpts{Namespace: ns, Subsystem: sub,
 			Name: "batch_partitions", Help: "Partitions per insert.", Buckets: prometheus.ExponentialBuckets(1, 2, 8)}),
+		ledgerMissing: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: "ledger",
+			Name: "missing_records", Help: "Records a host's agent accepted that were neither stored nor dead-lettered nor dropped by the agent, in the intervals closed within ledger.window (flowlens ledger)."}, []string{"host"}),
+		ledgerExtra: prometheus.NewGaugeVec(prometheus.GaugeOpts{Namespace: ns, Subsystem: "ledger",
+			Name: "extra_records", Help: "Records stored beyond what a host's agent reported accepting, in the intervals closed within ledger.window: sent twice after an agent crash, or its last counts lost."}, []string{"host"}),
+		ledgerChecks: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: ns, Subsystem: "ledger",
+			Name: "checks_total", Help: "Reconciliations of the ledger, by outcome (ok, error)."}, []string{"outcome"}),
+		ledgerChecked: prometheus.NewGauge(prometheus.GaugeOpts{Namespace: ns, Subsystem: "ledger",
+			Name: "last_check_timestamp_seconds", Help: "When the ledger was last reconciled."}),
+		ledgerErrors: prometheus.NewCounter(prometheus.CounterOpts{Namespace: ns, Subsystem: sub,
+			Name: "ledger_insert_errors_total", Help: "Batches whose ledger counts could not be stored (a permanent storage error); the ledger shows their records as missing."}),
 	}
 	m.storageUp.Set(1)
 	if err := component.Register(reg, "collector", m.messages, m.messagesDLQ, m.rowsConsumed, m.rowsStored, m.rowsDLQ, m.batchRows,
-		m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances, m.pending, m.batchParts); err != nil {
+		m.batchLatency, m.batchAge, m.retries, m.lag, m.partitions, m.bufferedBytes, m.storageUp, m.storageFull, m.rebalances, m.pending, m.batchParts,
+		m.ledgerMissing, m.ledgerExtra, m.ledgerChecks, m.ledgerChecked, m.ledgerErrors); err != nil {
 		return nil, err
 	}
 	return m, nil

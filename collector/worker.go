@@ -22,13 +22,17 @@ type kind int
 const (
 	kindSpans kind = iota
 	kindLogs
+	kindLedger // the agents' ledger reports
 )
 
 func (k kind) String() string {
-	if k == kindLogs {
-		return "logs"
+	switch k {
+	case kindLogs:
+		return kafkawire.LedgerLogs
+	case kindLedger:
+		return "ledger"
 	}
-	return "spans"
+	return kafkawire.LedgerSpans
 }
 
 // feed fetches one partition for its lane and decodes every message into
@@ -61,7 +65,11 @@ type segment struct {
 	spans storage.SpanRows
 	logs  storage.LogRows
 	msgs  []kafka.Message // decoded messages, kept for the per-message fallback
-	dlq   []kafka.Message
+	// msgRows are the rows each of msgs gave (0 once the fallback
+	// dead-lettered it), for the ledger
+	msgRows []int
+	reports []storage.LedgerReport // of a ledger topic segment
+	dlq     []kafka.Message
 	// dlqRecords holds, for each dead letter, its reason and records (for
 	// metrics), beside dlq so that both are undone together.
 	dlqRecords []deadLetterCount
@@ -73,8 +81,11 @@ type deadLetterCount struct {
 }
 
 func (s *segment) rows(k kind) int {
-	if k == kindLogs {
+	switch k {
+	case kindLogs:
 		return s.logs.Len()
+	case kindLedger:
+		return len(s.reports)
 	}
 	return s.spans.Len()
 }
@@ -86,6 +97,8 @@ func (s *segment) reset() {
 	s.logs.Reset()
 	clear(s.msgs)
 	s.msgs = s.msgs[:0]
+	s.msgRows = s.msgRows[:0]
+	s.reports = s.reports[:0]
 	clear(s.dlq)
 	s.dlq = s.dlq[:0]
 	s.dlqRecords = s.dlqRecords[:0]
@@ -233,10 +246,13 @@ func (f *feed) read(s *segment, m kafka.Message) {
 		if p == nil {
 			return
 		}
-		if k == kindSpans {
+		switch k {
+		case kindSpans:
 			s.spans.Truncate(rowsBefore)
-		} else {
+		case kindLogs:
 			s.logs.Truncate(rowsBefore)
+		case kindLedger:
+			s.reports = s.reports[:rowsBefore]
 		}
 		clear(s.dlq[dlqBefore:])
 		s.dlq, s.dlqRecords = s.dlq[:dlqBefore], s.dlqRecords[:dlqBefore]
@@ -253,12 +269,16 @@ func (f *feed) read(s *segment, m kafka.Message) {
 	}
 	f.l.c.m.rowsConsumed.WithLabelValues(k.String()).Add(float64(s.rows(k) - rowsBefore + rejected))
 	s.msgs = append(s.msgs, m)
+	s.msgRows = append(s.msgRows, s.rows(k)-rowsBefore)
 }
 
 // decode appends m's records to s's rows and dead-letters the ones storage
 // rejects; false means m could not be decoded and was dead-lettered whole.
 func (f *feed) decode(s *segment, m kafka.Message) (rejected int, ok bool) {
 	c := f.l.c
+	if f.l.kind == kindLedger {
+		return 0, f.decodeReport(s, m)
+	}
 	onReject := func(error) { rejected++ }
 	// The usual message (otlp_proto, all records storable) is read straight
 	// from its bytes into the rows; pdata decodes only what that path

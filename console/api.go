@@ -19,6 +19,7 @@ import (
 	"github.com/flowlens/flowlens/conformance"
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/ledger"
 	"github.com/flowlens/flowlens/query"
 	"github.com/flowlens/flowlens/storage"
 )
@@ -49,6 +50,7 @@ const defaultPoints = 120
 //	/api/v1/conformance?from&to&service&target            the logging policy's figures per service
 //	/api/v1/suggestions?from&to&window&min_rate           rules drafted from the rollups (from: default 7 days before to)
 //	/api/v1/catalog?from&to&service&compare_to            the service catalog; compare_to (1d, previous) adds the changes
+//	/api/v1/ledger?from&to&host&grace                     loss accounting per host: accepted, acked, stored, dead-lettered, missing
 //	/api/v1/about                                         what is configured
 func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route := func(pattern string, params []string, h func(r *http.Request, p *params) (any, error)) {
@@ -146,6 +148,16 @@ func (c *Console) apiRoutes(mux *http.ServeMux) {
 	route("/api/v1/conformance", append(rangeParams, "service", "target"), func(r *http.Request, p *params) (any, error) {
 		return c.reader.Conformance(r.Context(), conformance.Request{From: p.from, To: p.to, Service: p.str("service"),
 			Target: p.float("target", conformance.DefaultTarget)})
+	})
+	route("/api/v1/ledger", append(rangeParams, "host", "grace"), func(r *http.Request, p *params) (any, error) {
+		grace, err := query.Duration("grace", p.str("grace"))
+		if err != nil {
+			return nil, err
+		}
+		if p.str("grace") == "" {
+			grace = ledger.DefaultGrace
+		}
+		return c.reader.Ledger(r.Context(), query.LedgerRequest{From: p.from, To: p.to, Host: p.str("host"), Grace: grace})
 	})
 	route("/api/v1/suggestions", append(rangeParams, "window", "min_rate"), func(r *http.Request, p *params) (any, error) {
 		req := query.SuggestRequest{From: p.from, To: p.to}

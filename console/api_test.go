@@ -162,6 +162,8 @@ func TestRequestsThatAreRefused(t *testing.T) {
 		{"GET", "/api/v1/conformance?target=1.5", http.StatusBadRequest, "target 1.5"},
 		{"GET", "/api/v1/conformance?target=most", http.StatusBadRequest, "want a number"},
 		{"GET", "/api/v1/conformance?fields=all", http.StatusBadRequest, "unknown parameter"},
+		{"GET", "/api/v1/ledger?grace=soon", http.StatusBadRequest, "grace"},
+		{"GET", "/api/v1/ledger?host=" + strings.Repeat("x", 2000), http.StatusBadRequest, "limit 1024"},
 		{"GET", "/api/v1/catalog?compare_to=yesterday", http.StatusBadRequest, "compare_to"},
 		{"GET", "/api/v1/catalog?service=" + strings.Repeat("x", 2000), http.StatusBadRequest, "limit 1024"},
 		{"GET", "/api/v1/suggestions?window=90s", http.StatusBadRequest, "whole minutes"},

@@ -513,6 +513,35 @@ AS ` + edgesTiersSelect(edge, `{{.Local "flow_edges"}}`)
 var edgesTiersBackfill = edgeSumsInsert(edgeKeyBeforeDestination, EdgesTiersTable, "Unit, Start") + edgesTiersSelect(edgeKeyBeforeDestination, `{{.Name "flow_edges"}}
     WHERE Bucket >= toDateTime({day:Int64}, 'UTC') AND Bucket < toDateTime({day:Int64} + 86400, 'UTC')`)
 
+// The loss ledger (storage/ledger.go). Reports are replaced by a later
+// Seq of the same run; readers take argMax anyway, as merges come late.
+// Both keep as long as the rollups (ttl.edges).
+const ledgerReportsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_ledger_reports"}}{{.OnCluster}} (
+    Interval DateTime CODEC(Delta(4), ZSTD(1)),
+    Seconds UInt32,
+    Host LowCardinality(String),
+    Kind LowCardinality(String),
+    Run String,
+    Accepted UInt64,
+    Acked UInt64,
+    Dropped UInt64,
+    Seq UInt64
+) ENGINE = {{.Engine "ReplacingMergeTree"}}(Seq)
+PARTITION BY toDate(Interval)
+ORDER BY (Interval, Host, Kind, Run)
+{{.TTLClause "Interval" .TTL.Edges}}{{.Settings true}}`
+
+const ledgerStoredDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_ledger_stored"}}{{.OnCluster}} (
+    Interval DateTime CODEC(Delta(4), ZSTD(1)),
+    Host LowCardinality(String),
+    Kind LowCardinality(String),
+    Stored UInt64,
+    DeadLettered UInt64
+) ENGINE = {{.Engine "MergeTree"}}
+PARTITION BY toDate(Interval)
+ORDER BY (Interval, Host, Kind)
+{{.TTLClause "Interval" .TTL.Edges}}{{.Settings true}}`
+
 const migrationsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "flowlens_migrations"}}{{.OnCluster}} (
     Version UInt32,
     Name String,
@@ -580,6 +609,12 @@ func Migrations(cfg Config) ([]Migration, error) {
 				"DROP VIEW IF EXISTS " + l.Name("flow_edges_tiers_mv") + l.OnCluster(),
 				r.render(edgesTiersViewDDL(edgeKey)),
 			})},
+		{Version: 10, Name: "loss ledger", Statements: []string{
+			r.render(ledgerReportsDDL),
+			l.Distributed(LedgerReportsTable, "cityHash64(Host)"),
+			r.render(ledgerStoredDDL),
+			l.Distributed(LedgerStoredTable, "cityHash64(Host)"),
+		}},
 	}
 	if r.err != nil {
 		return nil, r.err

@@ -34,3 +34,26 @@ func TestMessageGolden(t *testing.T) {
 		})
 	}
 }
+
+// A record stamped with its ledger interval has its own reference bytes;
+// the records of agents before the ledger read back with no interval.
+func TestStampedMessageGolden(t *testing.T) {
+	path := filepath.Join("testdata", "messages", "spans_stamped.bin")
+	const interval = 1764979200 // an interval start, Unix seconds
+	key, value := []byte("4bf92f3577b34da6a3ce929d0e0e4736"), []byte{0x0a, 0x00, 0xff}
+	b := AppendStampedMessage(nil, KindSpans, 7, interval, key, value)
+	if len(b) != StampedMessageSize(7, interval, key, value) {
+		t.Errorf("size %d, StampedMessageSize %d", len(b), StampedMessageSize(7, interval, key, value))
+	}
+	golden.Equal(t, path, b)
+	kind, n, iv, k, v, err := DecodeStampedMessage(golden.Read(t, path))
+	if err != nil || kind != KindSpans || n != 7 || iv != interval || !bytes.Equal(k, key) || !bytes.Equal(v, value) {
+		t.Errorf("reference decodes as %v, kind %d, %d records, interval %d, key %q, value %q", err, kind, n, iv, k, v)
+	}
+	for _, tc := range messageCases {
+		kind, n, iv, _, _, err := DecodeStampedMessage(golden.Read(t, filepath.Join("testdata", "messages", tc.file)))
+		if err != nil || kind != tc.kind || n != tc.records || iv != 0 {
+			t.Errorf("%s: %v, kind %d, %d records, interval %d; want no interval", tc.file, err, kind, n, iv)
+		}
+	}
+}

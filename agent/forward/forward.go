@@ -149,10 +149,44 @@ type Forwarder struct {
 
 	drain     chan struct{} // closed by Drain
 	drainOnce sync.Once
+
+	ledger Ledger // nil: messages go without ledger headers
+	// ledgerHeaders are the headers of the messages of ledgerInterval,
+	// shared by them (kafka-go only reads them): one allocation per
+	// interval, not per message.
+	ledgerHeaders  []kafka.Header
+	ledgerInterval int64
 }
 
-// New builds the producer; cfg must be defaulted and validated.
-func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
+// Ledger counts what Kafka acknowledged and what was dropped, per kind and
+// the interval the records were accepted in (agent/ledger.Book).
+type Ledger interface {
+	Host() string
+	Acked(kind string, interval int64, n int)
+	Dropped(kind string, interval int64, n int)
+}
+
+// LedgerKind is the ledger's name of a kind.
+func LedgerKind(k Kind) string {
+	if k == KindSpans {
+		return kafkawire.LedgerSpans
+	}
+	return kafkawire.LedgerLogs
+}
+
+// msgMeta is what the forwarder remembers of a message it sends: the
+// records it carries (the whole request's count rides on its first
+// message) and where the ledger counts them.
+type msgMeta struct {
+	records  int
+	kind     Kind
+	interval int64
+}
+
+// New builds the producer; cfg must be defaulted and validated. With a
+// ledger, every message stamped in the buffer goes with the ledger headers
+// (host, interval) and its acknowledgement is counted.
+func New(cfg Config, wal *buffer.WAL, ledger Ledger, log *zap.Logger) (*Forwarder, error) {
 	tr, err := cfg.Transport()
 	if err != nil {
 		return nil, err
@@ -178,7 +212,7 @@ func New(cfg Config, wal *buffer.WAL, log *zap.Logger) (*Forwarder, error) {
 		ReadTimeout:  cfg.WriteTimeout,
 		Transport:    tr,
 	}
-	return &Forwarder{cfg: cfg, wal: wal, log: log, writer: w, client: client, drain: make(chan struct{})}, nil
+	return &Forwarder{cfg: cfg, wal: wal, log: log, writer: w, client: client, drain: make(chan struct{}), ledger: ledger}, nil
 }
 
 // Stats returns the counters.
@@ -218,7 +252,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 	}()
 	var ents []buffer.Entry
 	var msgs []kafka.Message
-	var counts []int
+	var counts []msgMeta
 	for ctx.Err() == nil {
 		var err error
 		ents, err = f.wal.Read(readCtx, int(f.cfg.MaxRequestBytes), ents)
@@ -235,7 +269,7 @@ func (f *Forwarder) Run(ctx context.Context) error {
 			size := 0
 			end := start
 			for end < len(ents) {
-				kind, n, key, value, err := DecodeMessage(ents[end].Data)
+				kind, n, interval, key, value, err := DecodeStampedMessage(ents[end].Data)
 				if err != nil {
 					f.droppedBad.Add(1)
 					f.log.Error("dropping a malformed buffer record", zap.Error(err))
@@ -247,11 +281,18 @@ func (f *Forwarder) Run(ctx context.Context) error {
 				// partition when it is replayed after a restart
 				pos := ents[end].Pos
 				m := kafka.Message{Topic: f.topic(kind), Key: key, Value: value, Offset: int64(pos.Seg<<32 | uint64(pos.Index)&(1<<32-1))}
+				if f.ledger != nil && interval > 0 {
+					if interval != f.ledgerInterval {
+						f.ledgerHeaders = kafkawire.LedgerHeaders(nil, f.ledger.Host(), interval)
+						f.ledgerInterval = interval
+					}
+					m.Headers = f.ledgerHeaders[:2:2]
+				}
 				ms := len(key) + len(value) + 64
 				if len(msgs) > 0 && (size+ms > int(f.cfg.MaxRequestBytes) || len(msgs) == maxMessagesPerCall) {
 					break
 				}
-				msgs, counts = append(msgs, m), append(counts, n)
+				msgs, counts = append(msgs, m), append(counts, msgMeta{n, kind, interval})
 				size += ms
 				end++
 			}
@@ -276,7 +317,7 @@ func (f *Forwarder) topic(k Kind) string {
 
 // send writes msgs, retrying the failed ones until they are acknowledged or
 // ctx is done. Messages refused as too large are dropped and counted.
-func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int) error {
+func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []msgMeta) error {
 	backoff := f.cfg.Retry.Next(0)
 	for len(msgs) > 0 {
 		err := f.writer.WriteMessages(ctx, msgs...)
@@ -291,13 +332,13 @@ func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int
 		f.connected.Store(false)
 		f.lastErr.Store(err.Error())
 		var failed []kafka.Message
-		var failedCounts []int
+		var failedCounts []msgMeta
 		var werrs kafka.WriteErrors
 		var tooLarge kafka.MessageTooLargeError
 		switch {
 		case errors.As(err, &werrs) && len(werrs) == len(msgs):
 			var ok []kafka.Message
-			var okCounts []int
+			var okCounts []msgMeta
 			for i, e := range werrs {
 				switch {
 				case e == nil:
@@ -348,12 +389,15 @@ func (f *Forwarder) send(ctx context.Context, msgs []kafka.Message, counts []int
 	return nil
 }
 
-func (f *Forwarder) dropLarge(m kafka.Message, n int, err error) {
-	f.droppedLarge.Add(int64(n))
-	f.log.Error("kafka refused a message as too large; dropped", zap.String("topic", m.Topic), zap.Int("bytes", len(m.Value)), zap.Int("records", n), zap.Error(err))
+func (f *Forwarder) dropLarge(m kafka.Message, meta msgMeta, err error) {
+	f.droppedLarge.Add(int64(meta.records))
+	if f.ledger != nil {
+		f.ledger.Dropped(LedgerKind(meta.kind), meta.interval, meta.records)
+	}
+	f.log.Error("kafka refused a message as too large; dropped", zap.String("topic", m.Topic), zap.Int("bytes", len(m.Value)), zap.Int("records", meta.records), zap.Error(err))
 }
 
-func (f *Forwarder) delivered(msgs []kafka.Message, counts []int) {
+func (f *Forwarder) delivered(msgs []kafka.Message, counts []msgMeta) {
 	if len(msgs) == 0 {
 		return
 	}
@@ -361,7 +405,10 @@ func (f *Forwarder) delivered(msgs []kafka.Message, counts []int) {
 	var n int
 	for i := range msgs {
 		b += int64(len(msgs[i].Value))
-		n += counts[i]
+		n += counts[i].records
+		if f.ledger != nil && counts[i].records > 0 {
+			f.ledger.Acked(LedgerKind(counts[i].kind), counts[i].interval, counts[i].records)
+		}
 	}
 	f.messages.Add(int64(len(msgs)))
 	f.records.Add(int64(n))
@@ -378,7 +425,12 @@ func (f *Forwarder) ensureTopics(ctx context.Context) {
 	}
 	tctx, cancel := context.WithTimeout(ctx, f.cfg.WriteTimeout)
 	defer cancel()
-	if err := kafkawire.EnsureTopics(tctx, f.client, f.cfg.Topics.Specs()[:2]); err != nil {
+	specs := f.cfg.Topics.Specs()
+	topics := specs[:2:2] // spans and logs
+	if f.ledger != nil {
+		topics = append(topics, specs[3])
+	}
+	if err := kafkawire.EnsureTopics(tctx, f.client, topics); err != nil {
 		f.errs.Add(1)
 		f.lastErr.Store(err.Error())
 		f.log.Warn("kafka: could not make sure the topics exist; producing anyway", zap.Error(err))

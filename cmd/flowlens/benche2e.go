@@ -82,6 +82,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f.StringVar(&cfg.CollectorConfig, "collector-config", "", "the collector's YAML config, to measure other batch settings")
 	f.StringArrayVar(&cfg.MigrateArgs, "migrate-arg", nil, "extra flag for flowlens migrate, to measure a schema variant (repeatable), e.g. --migrate-arg=--trace-id-projection=false")
 	f.StringArrayVar(&cfg.ClickHouseArgs, "clickhouse-arg", nil, "extra flag for flowlens clickhouse (repeatable), e.g. --clickhouse-arg=--merge-nice=0")
+	f.BoolVar(&cfg.NoLedger, "no-ledger", false, "run the agent and the collector without the loss ledger, to measure its cost")
 	f.BoolVar(&cfg.Profile, "profile", false, "write a Go CPU profile of each component into --dir (<component>.prof)")
 	f.IntVar(&cfg.Partitions, "partitions", 0, "partitions of the Kafka topics (default: the broker's, 1)")
 	f.StringVar(&cfg.Agent, "agent", "", "flowlens-agent binary (default: beside this one)")

@@ -80,6 +80,7 @@ func newRootCmd() *cobra.Command {
 		newGraphCmd(g),
 		newRulesCmd(g),
 		newConformanceCmd(g),
+		newLedgerCmd(g),
 		newServicesCmd(g),
 		newAlertsCmd(g),
 		// Grafana

@@ -46,7 +46,7 @@ func (c *storageCLI) run(args ...string) (string, string, error) {
 	root := &cobra.Command{Use: "flowlens", SilenceUsage: true, SilenceErrors: true}
 	g.register(root)
 	root.AddCommand(newMigrateCmd(g), newTraceCmd(g), newSpansCmd(g), newLogsCmd(g), newLoadCmd(g), newGraphCmd(g),
-		newConformanceCmd(g), newRulesCmd(g), newServicesCmd(g))
+		newConformanceCmd(g), newRulesCmd(g), newServicesCmd(g), newLedgerCmd(g))
 	var out, errOut bytes.Buffer
 	root.SetOut(&out)
 	root.SetErr(&errOut)

@@ -11,6 +11,9 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
@@ -78,4 +81,41 @@ func Writer(t testing.TB, brokers []string, topic string) *kafka.Writer {
 		RequiredAcks: kafka.RequireAll, BatchTimeout: 2 * time.Millisecond}
 	t.Cleanup(func() { _ = w.Close() })
 	return w
+}
+
+// DeleteRecords deletes the records of topic's partition before offset
+// through the broker's admin API (DeleteRecords, as kafka-delete-records
+// does): a fault that loses acknowledged messages. kafka-go has no
+// DeleteRecords; franz-go's client sends it to the partition's leader.
+func DeleteRecords(t testing.TB, brokers []string, topic string, partition int32, before int64) {
+	t.Helper()
+	cl, err := kgo.NewClient(kgo.SeedBrokers(brokers...))
+	if err != nil {
+		t.Fatalf("kafka admin client: %v", err)
+	}
+	defer cl.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req := kmsg.NewPtrDeleteRecordsRequest()
+	req.TimeoutMillis = 5000
+	rt := kmsg.NewDeleteRecordsRequestTopic()
+	rt.Topic = topic
+	rp := kmsg.NewDeleteRecordsRequestTopicPartition()
+	rp.Partition, rp.Offset = partition, before
+	rt.Partitions = append(rt.Partitions, rp)
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		t.Fatalf("delete records of %s/%d before %d: %v", topic, partition, before, err)
+	}
+	for _, rt := range resp.Topics {
+		for _, rp := range rt.Partitions {
+			if err := kerr.ErrorForCode(rp.ErrorCode); err != nil {
+				t.Fatalf("delete records of %s/%d before %d: %v", topic, partition, before, err)
+			}
+			if rp.LowWatermark != before {
+				t.Fatalf("delete records of %s/%d before %d: the partition now starts at %d", topic, partition, before, rp.LowWatermark)
+			}
+		}
+	}
 }

@@ -18,6 +18,7 @@ const (
 	DefaultSpansTopic      = "otlp_spans"
 	DefaultLogsTopic       = "otlp_logs"
 	DefaultDeadLetterTopic = "flowlens_dead_letter"
+	DefaultLedgerTopic     = "flowlens_ledger"
 )
 
 // TopicsConfig names the topics and how they are created when missing.
@@ -25,6 +26,9 @@ type TopicsConfig struct {
 	Spans      string `yaml:"spans"`       // default otlp_spans
 	Logs       string `yaml:"logs"`        // default otlp_logs
 	DeadLetter string `yaml:"dead_letter"` // default flowlens_dead_letter
+	// Ledger carries the agents' per-interval record counts (default
+	// flowlens_ledger; see LedgerReport).
+	Ledger string `yaml:"ledger"`
 	// Create makes missing topics at start-up (default true).
 	Create *bool `yaml:"create"`
 	// Partitions of a created topic (default 6).
@@ -50,6 +54,9 @@ func (c *TopicsConfig) SetDefaults() {
 	if c.DeadLetter == "" {
 		c.DeadLetter = DefaultDeadLetterTopic
 	}
+	if c.Ledger == "" {
+		c.Ledger = DefaultLedgerTopic
+	}
 	if c.Create == nil {
 		t := true
 		c.Create = &t
@@ -71,7 +78,7 @@ func (c *TopicsConfig) SetDefaults() {
 // Validate checks names and numbers, and reports every mistake.
 func (c *TopicsConfig) Validate() error {
 	var errs []error
-	for _, f := range []struct{ field, v string }{{"spans", c.Spans}, {"logs", c.Logs}, {"dead_letter", c.DeadLetter}} {
+	for _, f := range []struct{ field, v string }{{"spans", c.Spans}, {"logs", c.Logs}, {"dead_letter", c.DeadLetter}, {"ledger", c.Ledger}} {
 		if err := validTopicName(f.v); err != nil {
 			errs = append(errs, config.Errorf(f.field, "%v", err))
 		}
@@ -81,6 +88,9 @@ func (c *TopicsConfig) Validate() error {
 	}
 	if c.DeadLetter == c.Spans || c.DeadLetter == c.Logs {
 		errs = append(errs, config.Errorf("dead_letter", "must differ from the spans and logs topics"))
+	}
+	if c.Ledger == c.Spans || c.Ledger == c.Logs || c.Ledger == c.DeadLetter {
+		errs = append(errs, config.Errorf("ledger", "must differ from the spans, logs and dead-letter topics"))
 	}
 	if c.Partitions < 1 {
 		errs = append(errs, config.Errorf("partitions", "must be at least 1"))
@@ -103,13 +113,14 @@ func (c *TopicsConfig) Validate() error {
 // CreateEnabled reports whether missing topics are created.
 func (c *TopicsConfig) CreateEnabled() bool { return c.Create == nil || *c.Create }
 
-// Specs returns the creation specs of the three topics.
+// Specs returns the creation specs of the topics: spans, logs, dead
+// letters and the ledger, in that order.
 func (c *TopicsConfig) Specs() []TopicSpec {
 	mk := func(name string) TopicSpec {
 		return TopicSpec{Name: name, Partitions: c.Partitions, ReplicationFactor: c.ReplicationFactor,
 			Retention: c.Retention, RetentionBytes: int64(c.RetentionBytes), MaxMessageBytes: int(c.MaxMessageBytes)}
 	}
-	return []TopicSpec{mk(c.Spans), mk(c.Logs), mk(c.DeadLetter)}
+	return []TopicSpec{mk(c.Spans), mk(c.Logs), mk(c.DeadLetter), mk(c.Ledger)}
 }
 
 func validTopicName(s string) error {

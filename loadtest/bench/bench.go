@@ -63,6 +63,10 @@ type Config struct {
 	// CollectorConfig, when set, is the collector's YAML config (e.g. to
 	// measure another batch.max_age).
 	CollectorConfig string
+	// NoLedger runs the agent and the collector without the loss ledger
+	// (ledger.enabled: false), to measure its cost. With CollectorConfig,
+	// that file says what the collector does.
+	NoLedger bool
 	// Profile writes a Go CPU profile per component into Dir (<name>.prof).
 	Profile bool
 	// Out receives progress lines.
@@ -248,8 +252,19 @@ func (r *runner) startPipeline(ctx context.Context) (endpoints, error) {
 		return ep, err
 	}
 	collArgs := append(g, "collector", "--brokers", kafkaAddr, "--listen", "127.0.0.1:0")
-	if cfg.CollectorConfig != "" {
-		collArgs = append(collArgs, "--config", cfg.CollectorConfig)
+	collConfig := cfg.CollectorConfig
+	ledger := ""
+	if cfg.NoLedger {
+		ledger = "ledger: {enabled: false}\n"
+		if collConfig == "" {
+			collConfig = filepath.Join(cfg.Dir, "collector.yaml")
+			if err := os.WriteFile(collConfig, []byte(ledger), 0o644); err != nil {
+				return ep, err
+			}
+		}
+	}
+	if collConfig != "" {
+		collArgs = append(collArgs, "--config", collConfig)
 	}
 	coll, err := r.start("collector", cfg.Flowlens, collArgs...)
 	if err != nil {
@@ -273,7 +288,7 @@ otlp:
 kafka:
   brokers: [%s]
 metrics: {endpoint: 127.0.0.1:0}
-`, filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr)), 0o644); err != nil {
+%s`, filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr, ledger)), 0o644); err != nil {
 		return ep, err
 	}
 	agent, err := r.start("agent", cfg.Agent, "run", "--config", agentCfg)

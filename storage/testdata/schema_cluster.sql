@@ -384,3 +384,38 @@ FROM (SELECT *, if(Requests > 0, if(FirstSeen > 0, FirstSeen, toDateTime64(Bucke
 ARRAY JOIN [600, 21600, 86400] AS Unit
 GROUP BY Unit, Start, Client, Server, ConnectionType, Destination;
 
+-- migration 10: loss ledger
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_ledger_reports_local` ON CLUSTER `prod` (
+    Interval DateTime CODEC(Delta(4), ZSTD(1)),
+    Seconds UInt32,
+    Host LowCardinality(String),
+    Kind LowCardinality(String),
+    Run String,
+    Accepted UInt64,
+    Acked UInt64,
+    Dropped UInt64,
+    Seq UInt64
+) ENGINE = ReplicatedReplacingMergeTree(Seq)
+PARTITION BY toDate(Interval)
+ORDER BY (Interval, Host, Kind, Run)
+TTL Interval + toIntervalDay(365)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_ledger_reports` ON CLUSTER `prod` AS `flowlens`.`flowlens_ledger_reports_local`
+ENGINE = Distributed('prod', 'flowlens', 'flowlens_ledger_reports_local', cityHash64(Host));
+
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_ledger_stored_local` ON CLUSTER `prod` (
+    Interval DateTime CODEC(Delta(4), ZSTD(1)),
+    Host LowCardinality(String),
+    Kind LowCardinality(String),
+    Stored UInt64,
+    DeadLettered UInt64
+) ENGINE = ReplicatedMergeTree
+PARTITION BY toDate(Interval)
+ORDER BY (Interval, Host, Kind)
+TTL Interval + toIntervalDay(365)
+SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+
+CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_ledger_stored` ON CLUSTER `prod` AS `flowlens`.`flowlens_ledger_stored_local`
+ENGINE = Distributed('prod', 'flowlens', 'flowlens_ledger_stored_local', cityHash64(Host));
+
