@@ -594,7 +594,10 @@ func TestPacedRunFlushesLogs(t *testing.T) {
 	if err := g.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if sink.flushes < 20 || sink.unflushed != 0 {
+	// 30 requests at 100/s last at least 290ms: ahead of the pace every
+	// request is flushed, behind it (a busy machine) every
+	// LogFlushInterval, so at least twice before the last flush
+	if sink.flushes < 3 || sink.unflushed != 0 {
 		t.Fatalf("%d flushes for 30 paced requests, %d lines left unflushed", sink.flushes, sink.unflushed)
 	}
 }
