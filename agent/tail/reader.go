@@ -238,14 +238,22 @@ func (rd *reader) readTurn(ctx context.Context, lastData *time.Time) (more bool,
 			continue
 		}
 		if n > 0 {
+			// fingerprinted before its lines are handed over, so that a copy
+			// found meanwhile (copytruncate) is seen as this content
+			if rd.e.FPLen < int(rd.t.cfg.FingerprintSize) {
+				if copied := rd.refingerprint(); copied > rd.off {
+					// a copy of this content is being read already: its
+					// lines are the copy's; read only what follows them
+					rd.off = copied
+					rd.offPub.Store(rd.off)
+					continue
+				}
+			}
 			*lastData = time.Now()
 			if err := rd.consume(ctx, buf[:n]); err != nil {
 				return false, err
 			}
 			read += n
-			if rd.e.FPLen < int(rd.t.cfg.FingerprintSize) {
-				rd.refingerprint()
-			}
 		}
 		if rerr != nil && !errors.Is(rerr, io.EOF) {
 			rd.t.readErrors.Add(1)
@@ -358,12 +366,23 @@ func (rd *reader) sameHead() bool {
 	return m == n && xxhash.Sum64(head) == rd.e.FPHash
 }
 
-func (rd *reader) refingerprint() {
+// refingerprint extends the identity's fingerprint to the file's head.
+// When the reader has handed over nothing of this content yet and another
+// reader is reading a file with the same head (copytruncate's copy, found
+// first), it returns the copy's size: the lines up to there are the copy's.
+func (rd *reader) refingerprint() (copied int64) {
 	head := make([]byte, rd.t.cfg.FingerprintSize)
 	n, _ := rd.f.ReadAt(head, 0)
-	if n > rd.e.FPLen {
-		rd.t.rekey(rd, head[:n])
+	if n <= rd.e.FPLen {
+		return 0
 	}
+	if rd.off == 0 {
+		if size := rd.t.copyBeingRead(rd, head[:n]); size > 0 {
+			return size
+		}
+	}
+	rd.t.rekey(rd, head[:n])
+	return 0
 }
 
 // consume splits data into lines and hands them over.

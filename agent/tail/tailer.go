@@ -429,6 +429,26 @@ func (t *Tailer) detach(rd *reader, consumed int64) {
 	t.reg.mu.Unlock()
 }
 
+// copyBeingRead returns the size of another file with the same head that
+// another reader follows (0: none).
+func (t *Tailer) copyBeingRead(rd *reader, head []byte) int64 {
+	t.reg.mu.Lock()
+	e := t.reg.lookupLocked(head)
+	var path string
+	if e != nil && e != rd.e && e.reading && e.Path != rd.path {
+		path = e.Path
+	}
+	t.reg.mu.Unlock()
+	if path == "" {
+		return 0
+	}
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 func (t *Tailer) rekey(rd *reader, head []byte) {
 	t.reg.mu.Lock()
 	t.reg.rekeyLocked(rd.e, head)
