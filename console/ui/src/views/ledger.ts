@@ -80,7 +80,7 @@ export async function ledgerView(root: HTMLElement, ctx: Ctx) {
   const summary = h('p', { class: 'summary' },
     `Per host, the records its agents accepted in the intervals starting ${fmt.time(rep.from).slice(0, 16)} to ${fmt.time(rep.to).slice(0, 16)}, `,
     `against what Kafka acknowledged and the collectors stored and dead-lettered. An interval is judged ${grace} after its end; `,
-    'the figures sum the judged ones. Missing before Kafka: accepted, never acknowledged (the agent\'s buffer); after Kafka: acknowledged, never stored.');
+    'the figures sum the judged ones. Lost before Kafka: accepted, never acknowledged (the agent\'s buffer); lost after Kafka: acknowledged, neither stored nor dead-lettered.');
   if (rep.hosts.length === 0) {
     replace(root, head, form, summary,
       h('p', { class: 'empty' }, 'No ledger in this range: agents with ledger.enabled send it, and flowlens migrate creates its tables.'));
@@ -115,7 +115,7 @@ export async function ledgerView(root: HTMLElement, ctx: Ctx) {
     explain(iv),
   ]);
   replace(root, head, form, summary, banner,
-    table(['host', 'accepted', 'acked by Kafka', 'dropped', 'stored', 'dead-lettered', 'missing', 'before Kafka', 'after Kafka', 'extra', 'open intervals'],
+    table(['host', 'accepted', 'acked by Kafka', 'dropped', 'stored', 'dead-lettered', 'missing', 'lost before Kafka', 'lost after Kafka', 'extra', 'open intervals'],
       hostRows, { cls: 'ledger', rowCls: (i) => `standing-${standing(rep.hosts[i].closed)}` }),
     h('h2', {}, v.all ? `Intervals (${intervals.length})` : `Intervals with records missing or extra (${intervals.length})`),
     table(['host', 'interval', 'kind', 'accepted', 'acked', 'stored', 'dead-lettered', 'missing', 'what it says'], ivRows,
