@@ -3,6 +3,7 @@ package console_test
 import (
 	"context"
 	"fmt"
+	"net/url"
 	"slices"
 	"strings"
 	"testing"
@@ -150,6 +151,95 @@ func TestInsightViewsInBrowser(t *testing.T) {
 		b.run(t, "the default range is a week", chromedp.Navigate(base+"/suggest"), ready("suggest"))
 		if q := eval[string](t, b, `location.search`); !strings.Contains(q, "from=now-7d") {
 			t.Errorf("the view's URL is %q, want a week's range", q)
+		}
+	})
+
+	t.Run("the loss ledger of a stored known state", func(t *testing.T) {
+		// three hosts' reports and stored counts, as the agents and the
+		// collectors write them (storage's functions the collector uses), in
+		// the shop's database: web-1 lost 12 records after Kafka in one
+		// interval and 10 in its agent's buffer in the next; web-2 is whole
+		// but for 7 records stored without a report; web-3 is whole, with
+		// its current interval still open
+		ctx := context.Background()
+		now := time.Now().UTC()
+		t0 := now.Truncate(time.Minute).Add(-10 * time.Minute)
+		t1, open := t0.Add(time.Minute), now.Truncate(time.Minute)
+		reports := []storage.LedgerReport{
+			{Interval: t0, Seconds: 60, Host: "web-1", Kind: "spans", Run: "r1", Accepted: 100, Acked: 90, Seq: 1},
+			{Interval: t0, Seconds: 60, Host: "web-1", Kind: "spans", Run: "r1", Accepted: 100, Acked: 100, Seq: 2}, // the run's latest
+			{Interval: t1, Seconds: 60, Host: "web-1", Kind: "logs", Run: "r1", Accepted: 40, Acked: 30, Seq: 3},
+			{Interval: t0, Seconds: 60, Host: "web-2", Kind: "logs", Run: "r2", Accepted: 50, Acked: 50, Seq: 1},
+			{Interval: t0, Seconds: 60, Host: "web-3", Kind: "spans", Run: "r3", Accepted: 20, Acked: 20, Seq: 1},
+			// a long interval, open for the whole test whatever the machine's pace
+			{Interval: open, Seconds: 600, Host: "web-3", Kind: "spans", Run: "r3", Accepted: 10, Acked: 10, Seq: 2},
+		}
+		if err := s.st.InsertLedgerReports(ctx, reports, "console-ledger-reports"); err != nil {
+			t.Fatal(err)
+		}
+		counts := []storage.LedgerCount{
+			{Interval: t0, Host: "web-1", Kind: "spans", Stored: 85, DeadLettered: 3},
+			{Interval: t1, Host: "web-1", Kind: "logs", Stored: 30},
+			{Interval: t0, Host: "web-2", Kind: "logs", Stored: 50},
+			{Interval: t1, Host: "web-2", Kind: "logs", Stored: 7},
+			{Interval: t0, Host: "web-3", Kind: "spans", Stored: 20},
+			{Interval: open, Host: "web-3", Kind: "spans", Stored: 4},
+		}
+		if err := s.st.InsertLedgerCounts(ctx, counts, "console-ledger-counts"); err != nil {
+			t.Fatal(err)
+		}
+		from, to := t0.Add(-10*time.Minute).Format(time.RFC3339), open.Add(time.Minute).Format(time.RFC3339)
+		b.run(t, "open the ledger", chromedp.Navigate(s.base+"/ledger?from="+from+"&to="+to), ready("ledger"))
+
+		hosts := eval[[][]string](t, b, `[...document.querySelectorAll('table.ledger tbody tr')].map(r => [r.className, ...[...r.cells].map(c => c.textContent)])`)
+		want := [][]string{
+			// standing, host, accepted, acked, dropped, stored, dead-lettered, missing, lost before Kafka, lost after Kafka, extra, open intervals
+			{"standing-missing", "web-1", "140", "130", "0", "115", "3", "22 ✗", "10 ✗", "12 ✗", "0", "0"},
+			{"standing-extra", "web-2", "50", "50", "0", "57", "0", "0", "0", "0", "7", "0"},
+			{"standing-whole", "web-3", "20", "20", "0", "20", "0", "0", "0", "0", "0", "1"},
+		}
+		if !slices.EqualFunc(hosts, want, slices.Equal) {
+			t.Errorf("hosts:\n got %q\nwant %q", hosts, want)
+		}
+		// the host with records missing stands out: a red row, red counts
+		bg := eval[[]string](t, b, `[...document.querySelectorAll('table.ledger tbody tr')].map(r => getComputedStyle(r).backgroundColor)`)
+		if len(bg) != 3 || bg[0] == bg[2] || bg[1] != bg[2] {
+			t.Errorf("row backgrounds %q: want web-1's alone to differ", bg)
+		}
+		if banner := text(t, b, `.ledger-banner`); !strings.Contains(banner, "22 records missing on host web-1") {
+			t.Errorf("banner %q", banner)
+		}
+		ivs := eval[[][]string](t, b, `[...document.querySelectorAll('table.ledger-intervals tbody tr')].map(r => [r.cells[0].textContent, r.cells[1].firstChild.getAttribute('datetime'), r.cells[2].textContent, r.cells[7].textContent, r.cells[8].textContent])`)
+		stamp := func(t time.Time) string { return t.Format(time.RFC3339) }
+		wantIvs := [][]string{
+			{"web-1", stamp(t0), "spans", "12 ✗", "12 lost after Kafka (acknowledged, never stored)"},
+			{"web-1", stamp(t1), "logs", "10 ✗", "10 lost before Kafka (the agent's buffer)"},
+			{"web-2", stamp(t1), "logs", "0", "7 stored without an agent report (its agent crashed before reporting, or runs without the ledger)"},
+		}
+		if !slices.EqualFunc(ivs, wantIvs, slices.Equal) {
+			t.Errorf("intervals with records missing or extra:\n got %q\nwant %q", ivs, wantIvs)
+		}
+		if cur := eval[string](t, b, `document.querySelector('nav.sections a[aria-current="page"]')?.textContent ?? ''`); cur != "Loss ledger" {
+			t.Errorf("the nav marks %q", cur)
+		}
+		b.shot(t, "ledger")
+
+		b.run(t, "open web-3's intervals", click(`table.ledger a[href*="host=web-3"]`), ready("ledger"))
+		q := eval[string](t, b, `location.pathname + location.search`)
+		for _, part := range []string{"/ledger?", "host=web-3", "intervals=all", "from=" + url.QueryEscape(from)} {
+			if !strings.Contains(q, part) {
+				t.Errorf("the deep link %q lacks %q", q, part)
+			}
+		}
+		ivs = eval[[][]string](t, b, `[...document.querySelectorAll('table.ledger-intervals tbody tr')].map(r => [r.className, r.cells[0].textContent, r.cells[8].textContent])`)
+		if want := [][]string{{"standing-whole", "web-3", "whole"}, {"open", "web-3", "open: not judged yet"}}; !slices.EqualFunc(ivs, want, slices.Equal) {
+			t.Errorf("web-3's intervals %q, want %q", ivs, want)
+		}
+		b.shot(t, "ledger-host")
+		// the deep link, pasted, shows the same
+		b.run(t, "paste the deep link", chromedp.Navigate(s.base+q), ready("ledger"))
+		if n := eval[int](t, b, `document.querySelectorAll('table.ledger tbody tr').length`); n != 1 {
+			t.Errorf("the pasted link shows %d hosts, want web-3 alone", n)
 		}
 	})
 

@@ -24,7 +24,7 @@ const contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 
 
 // views are the paths of the page's views; each serves the page, which
 // reads the rest of its path and query (deep links).
-var views = []string{"/map", "/services/", "/edges/", "/traces", "/logs", "/alerts", "/catalog", "/conformance", "/suggest"}
+var views = []string{"/map", "/services/", "/edges/", "/traces", "/logs", "/alerts", "/catalog", "/conformance", "/suggest", "/ledger"}
 
 func (c *Console) routes() http.Handler {
 	mux := http.NewServeMux()

@@ -368,6 +368,47 @@ export interface Catalog {
   changes?: CatalogChange[];
 }
 
+/** LedgerCounts are the loss ledger's counts and what they say (ledger.Counts). */
+export interface LedgerCounts {
+  accepted: number;
+  acked: number;
+  dropped: number;
+  stored: number;
+  dead_lettered: number;
+  missing: number;
+  extra: number;
+  lost_before_kafka: number;
+  lost_after_kafka: number;
+}
+
+/** LedgerInterval is one host's records of one kind accepted in one interval. */
+export interface LedgerInterval extends LedgerCounts {
+  start: string;
+  seconds: number;
+  kind: string;
+  closed: boolean;
+  reported: boolean;
+  runs?: number;
+}
+
+export interface LedgerHost {
+  name: string;
+  /** closed sums the closed intervals; open_intervals counts the others. */
+  closed: LedgerCounts;
+  open_intervals: number;
+  intervals: LedgerInterval[];
+}
+
+/** Ledger is the loss ledger of a range, per host (ledger.Report). */
+export interface Ledger {
+  from: string;
+  to: string;
+  grace_ns: number;
+  hosts: LedgerHost[];
+  missing: number;
+  extra: number;
+}
+
 export interface About {
   analyzer: boolean;
   alerts: boolean;

@@ -11,6 +11,7 @@ import { catalogView } from './views/catalog';
 import { conformanceView } from './views/conformance';
 import type { Ctx } from './views/context';
 import { edgeView } from './views/edge';
+import { ledgerView } from './views/ledger';
 import { logsView } from './views/logs';
 import { mapView } from './views/map';
 import { serviceView } from './views/service';
@@ -38,6 +39,7 @@ const views: Record<View['kind'], (root: HTMLElement, ctx: Ctx) => Promise<void>
   conformance: conformanceView,
   catalog: catalogView,
   suggest: suggestView,
+  ledger: ledgerView,
   notfound: async (root, ctx) => {
     replace(root, h('h1', {}, 'Not found'), h('p', {}, 'No view has this address. ', link('/map', 'The flow map')));
     ctx.ready();
@@ -72,7 +74,7 @@ async function start() {
   const about = await get<About>('/api/v1/about').catch(() => ({ analyzer: false, alerts: false, connection_types: [], edge_metrics: [] }) as About);
   const nav = h('nav', { class: 'sections', 'aria-label': 'views' },
     link('/map', 'Flow map'), link('/catalog', 'Catalog'), link('/traces', 'Traces'), link('/logs', 'Logs'), link('/alerts', 'Alerts'),
-    link('/suggest', 'Suggested rules'), link('/conformance', 'Logging policy'));
+    link('/suggest', 'Suggested rules'), link('/conformance', 'Logging policy'), link('/ledger', 'Loss ledger'));
   const rangeSel = h('select', { 'aria-label': 'time range' });
   const refresh = h('button', { type: 'button', title: 'load again', 'aria-label': 'refresh' }, '↻');
   const main = h('main', { id: 'view', tabindex: -1 });

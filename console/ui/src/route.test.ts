@@ -15,6 +15,8 @@ describe('routes', () => {
     { kind: 'catalog', name: 'payment provider/eu', compare: '1d' },
     { kind: 'conformance', service: 'checkout', target: '0.95' },
     { kind: 'suggest', window: '10m' },
+    { kind: 'ledger' },
+    { kind: 'ledger', host: 'web 1/eu', all: true },
   ];
   it('every view survives its own URL', () => {
     for (const v of views) {

@@ -12,6 +12,7 @@ export type View =
   | { kind: 'catalog'; name?: string; compare?: string }
   | { kind: 'conformance'; service?: string; target?: string }
   | { kind: 'suggest'; window?: string }
+  | { kind: 'ledger'; host?: string; all?: boolean }
   | { kind: 'notfound'; path: string };
 
 /** Range is the time range of a view: from and to as the API reads them
@@ -82,6 +83,9 @@ export function parse(path: string, search: string): Route {
       case 'suggest':
         if (parts.length === 1) return { kind: 'suggest', window: q.get('window') || undefined };
         break;
+      case 'ledger':
+        if (parts.length === 1) return { kind: 'ledger', host: q.get('host') || undefined, all: q.get('intervals') === 'all' || undefined };
+        break;
     }
     return { kind: 'notfound', path };
   })();
@@ -137,6 +141,11 @@ export function href(view: View, range: Range = defaultRange): string {
     case 'suggest':
       path = '/suggest';
       if (view.window) q.set('window', view.window);
+      break;
+    case 'ledger':
+      path = '/ledger';
+      if (view.host) q.set('host', view.host);
+      if (view.all) q.set('intervals', 'all');
       break;
     case 'notfound':
       return view.path;

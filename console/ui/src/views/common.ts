@@ -22,12 +22,13 @@ export function loading(): HTMLElement {
   return h('p', { class: 'loading' }, 'loading…');
 }
 
-/** table builds a table; rows are cells. */
-export function table(head: string[], rows: (Node | string)[][], opts: { cls?: string; empty?: string } = {}): HTMLElement {
+/** table builds a table; rows are cells, rowCls a class for a row (one
+ * that needs eyes). */
+export function table(head: string[], rows: (Node | string)[][], opts: { cls?: string; empty?: string; rowCls?: (i: number) => string | undefined } = {}): HTMLElement {
   if (rows.length === 0) return h('p', { class: 'empty' }, opts.empty ?? 'nothing');
   return h('table', { class: opts.cls ?? '' },
     h('thead', {}, h('tr', {}, ...head.map((c) => h('th', { scope: 'col' }, c)))),
-    h('tbody', {}, ...rows.map((r) => h('tr', {}, ...r.map((c) => h('td', {}, c))))));
+    h('tbody', {}, ...rows.map((r, i) => h('tr', { class: opts.rowCls?.(i) }, ...r.map((c) => h('td', {}, c))))));
 }
 
 export function breakerBadge(state?: string): HTMLElement | null {
