@@ -214,6 +214,25 @@ func (r *runner) stopAll() {
 	}
 }
 
+// agentConfig is the agent's config for a run: the shop's log files and
+// OTLP on ports of its choosing, to the broker at kafkaAddr; ledger is
+// the config's ledger section ("" for the default).
+func agentConfig(dataDir, logDir, kafkaAddr, ledger string) string {
+	return fmt.Sprintf(`data_dir: %s
+host_name: bench
+files:
+  - name: shop
+    include: [%s/*.log]
+    parse: {format: json}
+otlp:
+  grpc: {listen: 127.0.0.1:0}
+  http: {listen: 127.0.0.1:0}
+kafka:
+  brokers: [%s]
+metrics: {listen: 127.0.0.1:0}
+%s`, dataDir, logDir, kafkaAddr, ledger)
+}
+
 // endpoints are where the running components are reached.
 type endpoints struct {
 	clickhouse, agentGRPC, collectorHTTP string
@@ -276,19 +295,7 @@ func (r *runner) startPipeline(ctx context.Context) (endpoints, error) {
 	}
 	logDir := filepath.Join(cfg.Dir, "shop-logs")
 	agentCfg := filepath.Join(cfg.Dir, "agent.yaml")
-	if err := os.WriteFile(agentCfg, []byte(fmt.Sprintf(`data_dir: %s
-host_name: bench
-files:
-  - name: shop
-    include: [%s/*.log]
-    parse: {format: json}
-otlp:
-  grpc: {endpoint: 127.0.0.1:0}
-  http: {endpoint: 127.0.0.1:0}
-kafka:
-  brokers: [%s]
-metrics: {endpoint: 127.0.0.1:0}
-%s`, filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr, ledger)), 0o644); err != nil {
+	if err := os.WriteFile(agentCfg, []byte(agentConfig(filepath.Join(cfg.Dir, "agent"), logDir, kafkaAddr, ledger)), 0o644); err != nil {
 		return ep, err
 	}
 	agent, err := r.start("agent", cfg.Agent, "run", "--config", agentCfg)

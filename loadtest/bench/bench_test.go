@@ -6,6 +6,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/flowlens/flowlens/agent"
+	"github.com/flowlens/flowlens/internal/config"
 )
 
 // Components bind port 0 and log what they got; the harness reads the
@@ -36,5 +39,21 @@ func TestLoggedAddr(t *testing.T) {
 	}
 	if _, err := p.loggedAddr(context.Background(), "collector started", "data_dir"); err == nil {
 		t.Error("a line without the field gave an address")
+	}
+}
+
+// The agent's config a run writes is one the agent takes, with and without
+// the ledger: a renamed key stopped every bench-e2e run at the agent.
+func TestAgentConfigLoads(t *testing.T) {
+	for _, ledger := range []string{"", "ledger: {enabled: false}\n"} {
+		dir := t.TempDir()
+		path := filepath.Join(dir, "agent.yaml")
+		if err := os.WriteFile(path, []byte(agentConfig(filepath.Join(dir, "agent"), dir, "127.0.0.1:9092", ledger)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var cfg agent.Config
+		if err := config.Load(path, &cfg); err != nil {
+			t.Errorf("ledger %q: %v", ledger, err)
+		}
 	}
 }
