@@ -50,7 +50,7 @@ var inputs = map[string]input{
 			return fmt.Sprintf("files:\n  - name: app\n    include: [%q]\n    parse: {format: json}\n", p.path)
 		},
 		otelReceiver: func(p *prepared, _ string) string {
-			return fmt.Sprintf("filelog/in:\n  include: [%q]\n  start_at: beginning\n  operators:\n%s", p.path, otelJSONOperators(""))
+			return fmt.Sprintf("file_log/in:\n  include: [%q]\n  start_at: beginning\n  operators:\n%s", p.path, otelJSONOperators(""))
 		},
 	},
 	InputCRI: {
@@ -72,7 +72,7 @@ var inputs = map[string]input{
 		otelReceiver: func(p *prepared, _ string) string {
 			// the container operator needs the path for the pod, namespace
 			// and container, as the agent takes them from it
-			return fmt.Sprintf("filelog/in:\n  include: [%q]\n  include_file_path: true\n  start_at: beginning\n  operators:\n"+
+			return fmt.Sprintf("file_log/in:\n  include: [%q]\n  include_file_path: true\n  start_at: beginning\n  operators:\n"+
 				"    - type: container\n%s", filepath.Join(p.path, "*", "*", "*.log"), otelJSONOperators("body"))
 		},
 	},
