@@ -159,7 +159,10 @@ func (r *agentRunner) measure(ctx context.Context) (AgentResult, error) {
 	}
 	defer func() {
 		broker.stop()
+		// The broker's data and the agent's buffer hold the whole input;
+		// the logs and configs stay.
 		_ = os.RemoveAll(filepath.Join(dir, "kafka"))
+		_ = os.RemoveAll(filepath.Join(dir, "agent-data"))
 	}()
 	kafkaAddr, err := broker.loggedAddr(ctx, "embedded kafka broker started", "addrs")
 	if err != nil {
