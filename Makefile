@@ -4,7 +4,7 @@ GO ?= go
 BIN := bin
 TEST_TIMEOUT ?= 40m
 
-.PHONY: deb setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium tools-journal-remote clean
+.PHONY: deb setup run test test-short test-frontend test-console-ui console build bench bench-e2e otelcol otelcol-generate bench-peers bench-agent-peers fuzz grafana-plugin tools-kcat tools-alertmanager tools-prometheus tools-systemd tools-zip tools-chromium tools-journal-remote clean
 
 ## setup: fetch the ClickHouse engine library and Go modules, install test peers
 setup:
@@ -88,6 +88,12 @@ SPANS ?= 2000000
 PEER_RUNS ?= 3
 bench-peers: build otelcol
 	CHDB_LIB_PATH=$$(./scripts/fetch-chdb.sh) ./$(BIN)/flowlens bench-peers --spans $(SPANS) --runs $(PEER_RUNS) --otelcol $(BIN)/otelcol-peers
+
+## bench-agent-peers: flowlens-agent and the OTel Collector on the same input into the embedded broker (AGENT_INPUT: files, cri, journald, syslog; LINES, PEER_RUNS)
+AGENT_INPUT ?= files
+LINES ?= 500000
+bench-agent-peers: build otelcol tools-journal-remote
+	./$(BIN)/flowlens bench-agent-peers --input $(AGENT_INPUT) --lines $(LINES) --runs $(PEER_RUNS) --otelcol $(BIN)/otelcol-peers
 
 ## fuzz: every fuzz target for FUZZTIME each, one at a time; stops at the first crash
 FUZZTIME ?= 30s

@@ -70,6 +70,7 @@ func newRootCmd() *cobra.Command {
 		newLoadgenCmd(g),
 		newBenchE2ECmd(g),
 		newBenchPeersCmd(),
+		newBenchAgentPeersCmd(),
 		// storage
 		newMigrateCmd(g),
 		newTraceCmd(g),

@@ -3,7 +3,9 @@
 // exporter, built from otelcol/): both read the same spans from the same
 // Kafka topic into a fresh embedded ClickHouse engine, one after the other,
 // each in its own processes, so the CPU and memory of each are read from
-// /proc.
+// /proc. RunAgents does the same for flowlens-agent beside the
+// Collector's file_log, journald and syslog receivers with the kafka
+// exporter (agent.go).
 package peers
 
 import (

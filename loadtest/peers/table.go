@@ -66,17 +66,7 @@ func Median(results []Result, peer string) (Result, bool) {
 	if len(of) == 0 {
 		return Result{}, false
 	}
-	med := func(f func(Result) float64) float64 {
-		v := make([]float64, len(of))
-		for i, r := range of {
-			v[i] = f(r)
-		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
-	}
+	med := func(f func(Result) float64) float64 { return medianOf(of, f) }
 	spans := med(func(r Result) float64 { return float64(r.Spans) })
 	// Per-span figures are the medians of the per-span figures, scaled back.
 	return Result{
@@ -90,5 +80,88 @@ func Median(results []Result, peer string) (Result, bool) {
 		CollectorRSSMB: med(func(r Result) float64 { return r.CollectorRSSMB }),
 		EngineRSSMB:    med(func(r Result) float64 { return r.EngineRSSMB }),
 		Calibration:    time.Duration(med(func(r Result) float64 { return float64(r.Calibration) })),
+	}, true
+}
+
+// medianOf is the median of f over runs.
+func medianOf[R any](runs []R, f func(R) float64) float64 {
+	v := make([]float64, len(runs))
+	for i, r := range runs {
+		v[i] = f(r)
+	}
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
+}
+
+// WriteAgentTable writes every run of an agent comparison, the medians of
+// each peer and flowlens-agent's ratios to the OpenTelemetry Collector's
+// medians.
+func WriteAgentTable(w io.Writer, results []AgentResult) error {
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "peer\tinput\trun\trecords\twall s\tlines/s\tCPU-s\tlines per CPU-s\tpeak RSS MB\tmachine ms\t")
+	row := func(run string, r AgentResult) {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%d\t\n", r.Peer, r.Input, run, r.Records, r.Wall.Seconds(), r.LinesPerSec(),
+			r.CPU, r.LinesPerCPUSecond(), r.RSSMB, r.Calibration.Milliseconds())
+	}
+	for _, r := range results {
+		row(fmt.Sprint(r.Run), r)
+	}
+	meds := map[string]AgentResult{}
+	for _, peer := range []string{OTel, Agent} {
+		if m, ok := AgentMedian(results, peer); ok {
+			meds[peer] = m
+			row("median", m)
+		}
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	first := true
+	for _, r := range results {
+		if r.Records != r.Lines {
+			if first {
+				fmt.Fprintln(w)
+				first = false
+			}
+			fmt.Fprintf(w, "%s run %d: %d records in Kafka for %d lines\n", r.Peer, r.Run, r.Records, r.Lines)
+		}
+	}
+	a, aok := meds[Agent]
+	o, ook := meds[OTel]
+	if !aok || !ook {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "\nflowlens-agent / otelcol (medians, %s): lines per CPU-second %.2fx, lines/s %.2fx, peak RSS %.2fx\n",
+		a.Input, a.LinesPerCPUSecond()/o.LinesPerCPUSecond(), a.LinesPerSec()/o.LinesPerSec(), a.RSSMB/o.RSSMB)
+	return err
+}
+
+// AgentMedian is an AgentResult whose every figure is the median of that
+// figure over peer's runs; CPU is the one that gives the median lines per
+// CPU-second, Wall the one that gives the median lines/s.
+func AgentMedian(results []AgentResult, peer string) (AgentResult, bool) {
+	var of []AgentResult
+	for _, r := range results {
+		if r.Peer == peer {
+			of = append(of, r)
+		}
+	}
+	if len(of) == 0 {
+		return AgentResult{}, false
+	}
+	med := func(f func(AgentResult) float64) float64 { return medianOf(of, f) }
+	lines := med(func(r AgentResult) float64 { return float64(r.Lines) })
+	return AgentResult{
+		Peer:        peer,
+		Input:       of[0].Input,
+		Lines:       uint64(lines),
+		Records:     uint64(med(func(r AgentResult) float64 { return float64(r.Records) })),
+		Wall:        time.Duration(lines / med(AgentResult.LinesPerSec) * float64(time.Second)),
+		CPU:         lines / med(AgentResult.LinesPerCPUSecond),
+		RSSMB:       med(func(r AgentResult) float64 { return r.RSSMB }),
+		Calibration: time.Duration(med(func(r AgentResult) float64 { return float64(r.Calibration) })),
 	}, true
 }
