@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"path/filepath"
-	"sort"
 	"sync/atomic"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 	"github.com/flowlens/flowlens/agent/logrec"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
-	"github.com/flowlens/flowlens/internal/kafkawire"
 )
 
 // Attribute keys of cut records.
@@ -54,20 +52,7 @@ func newFileSource(cfg *FileSource, global *Config, buf Appender, counters *file
 	if err != nil {
 		return nil, err
 	}
-	attrs := map[string]string{}
-	for k, v := range global.ResourceAttributes {
-		attrs[k] = v
-	}
-	for k, v := range cfg.Attributes {
-		attrs[k] = v
-	}
-	attrs["host.name"] = global.hostName()
-	res := make([]logrec.Attr, 0, len(attrs))
-	for k, v := range attrs {
-		res = append(res, logrec.Attr{Key: k, Value: v})
-	}
-	sort.Slice(res, func(i, j int) bool { return res[i].Key < res[j].Key })
-	return &fileSource{cfg: cfg, parser: p, resource: res, service: global.ServiceName, batch: global.Batch,
+	return &fileSource{cfg: cfg, parser: p, resource: sourceResource(global, cfg.Attributes), service: global.ServiceName, batch: global.Batch,
 		buf: buf, counters: counters, version: version, logsByTrace: global.PartitionLogsByTraceID}, nil
 }
 
@@ -138,21 +123,10 @@ func (h *fileHandler) Flush(ctx context.Context, idle bool) error {
 
 func (h *fileHandler) flush(ctx context.Context) error {
 	n := h.batch.Len()
-	var interval int64
-	if h.src.ledger != nil {
-		interval = h.src.ledger.Interval()
-	}
-	recs, err := h.out.records(h.batch, interval)
-	if err != nil {
-		return err
-	}
 	cp := h.last
 	// block: when the buffer is full the file is not read further
-	if err := h.src.buf.Append(ctx, recs, true, cp.Commit); err != nil {
+	if err := h.out.appendTo(ctx, h.src.buf, h.batch, h.src.ledger, true, cp.Commit); err != nil {
 		return err
-	}
-	if h.src.ledger != nil {
-		h.src.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	h.src.counters.records.Add(int64(n))
 	h.src.counters.batches.Add(1)

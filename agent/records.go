@@ -58,19 +58,8 @@ func (w *recordWriter) flush(ctx context.Context, onDurable func()) error {
 		}
 		return nil
 	}
-	var interval int64
-	if w.ledger != nil {
-		interval = w.ledger.Interval()
-	}
-	recs, err := w.out.records(w.batch, interval)
-	if err != nil {
+	if err := w.out.appendTo(ctx, w.buf, w.batch, w.ledger, w.wait, onDurable); err != nil {
 		return err
-	}
-	if err := w.buf.Append(ctx, recs, w.wait, onDurable); err != nil {
-		return err
-	}
-	if w.ledger != nil {
-		w.ledger.Accepted(kafkawire.LedgerLogs, interval, n)
 	}
 	if w.sent != nil {
 		w.sent(n)
@@ -91,6 +80,28 @@ type batchRecords struct {
 	msgs    []kafka.Message
 	data    []byte
 	recs    [][]byte
+}
+
+// appendTo empties b into buf as buffer records stamped with the ledger
+// interval they are accepted in (book nil: unstamped), and counts them
+// accepted once the buffer took them. wait and onDurable are Append's.
+func (o *batchRecords) appendTo(ctx context.Context, buf Appender, b *logrec.Batch, book *ledger.Book, wait bool, onDurable func()) error {
+	n := b.Len()
+	var interval int64
+	if book != nil {
+		interval = book.Interval()
+	}
+	recs, err := o.records(b, interval)
+	if err != nil {
+		return err
+	}
+	if err := buf.Append(ctx, recs, wait, onDurable); err != nil {
+		return err
+	}
+	if book != nil {
+		book.Accepted(kafkawire.LedgerLogs, interval, n)
+	}
+	return nil
 }
 
 // records empties b into buffer records, stamped with the ledger interval

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -41,26 +40,9 @@ journalctl it runs for journald), with medians and flowlens-agent's ratios.`,
 			if cfg.Otelcol == "" {
 				cfg.Otelcol = filepath.Join(filepath.Dir(self), "otelcol-peers")
 			}
-			if cfg.Dir == "" {
-				if cfg.Dir, err = os.MkdirTemp("", "flowlens-agent-peers-"); err != nil {
-					return err
-				}
-				if !keep {
-					defer os.RemoveAll(cfg.Dir)
-				}
-			}
 			cfg.Out = cmd.ErrOrStderr()
-			results, err := peers.RunAgents(cmd.Context(), cfg)
-			if len(results) > 0 {
-				fmt.Fprintln(cmd.OutOrStdout())
-				if werr := peers.WriteAgentTable(cmd.OutOrStdout(), results); werr != nil && err == nil {
-					err = werr
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("%w (logs in %s; --keep keeps them)", err, cfg.Dir)
-			}
-			return nil
+			return runSideBySide(cmd, &cfg.Dir, keep, "flowlens-agent-peers-",
+				func() ([]peers.AgentResult, error) { return peers.RunAgents(cmd.Context(), cfg) }, peers.WriteAgentTable)
 		},
 	}
 	f := cmd.Flags()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 
@@ -36,26 +37,9 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 			if cfg.Otelcol == "" {
 				cfg.Otelcol = filepath.Join(filepath.Dir(self), "otelcol-peers")
 			}
-			if cfg.Dir == "" {
-				if cfg.Dir, err = os.MkdirTemp("", "flowlens-peers-"); err != nil {
-					return err
-				}
-				if !keep {
-					defer os.RemoveAll(cfg.Dir)
-				}
-			}
 			cfg.Out = cmd.ErrOrStderr()
-			results, err := peers.Run(cmd.Context(), cfg)
-			if len(results) > 0 {
-				fmt.Fprintln(cmd.OutOrStdout())
-				if werr := peers.WriteTable(cmd.OutOrStdout(), results); werr != nil && err == nil {
-					err = werr
-				}
-			}
-			if err != nil {
-				return fmt.Errorf("%w (logs in %s; --keep keeps them)", err, cfg.Dir)
-			}
-			return nil
+			return runSideBySide(cmd, &cfg.Dir, keep, "flowlens-peers-",
+				func() ([]peers.Result, error) { return peers.Run(cmd.Context(), cfg) }, peers.WriteTable)
 		},
 	}
 	f := cmd.Flags()
@@ -67,4 +51,31 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 	f.BoolVar(&keep, "keep", false, "keep the temporary folder (its logs) after the run")
 	f.DurationVar(&cfg.Timeout, "timeout", 0, "longest run of one peer (default 30m)")
 	return cmd
+}
+
+// runSideBySide is what the side-by-side commands do around their runs: a
+// scratch folder (named by prefix) unless --dir names one, kept with
+// --keep; the table of the runs that completed, also when one failed; and
+// where the logs are when one did.
+func runSideBySide[R any](cmd *cobra.Command, dir *string, keep bool, prefix string, run func() ([]R, error), table func(io.Writer, []R) error) error {
+	if *dir == "" {
+		var err error
+		if *dir, err = os.MkdirTemp("", prefix); err != nil {
+			return err
+		}
+		if !keep {
+			defer os.RemoveAll(*dir)
+		}
+	}
+	results, err := run()
+	if len(results) > 0 {
+		fmt.Fprintln(cmd.OutOrStdout())
+		if werr := table(cmd.OutOrStdout(), results); werr != nil && err == nil {
+			err = werr
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("%w (logs in %s; --keep keeps them)", err, *dir)
+	}
+	return nil
 }
