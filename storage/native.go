@@ -3,12 +3,14 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,8 +91,11 @@ func newNativeInserter(opts *clickhouse.Options, cfg Config) *nativeInserter {
 // nativeBlock is one insert's columns and buffers.
 type nativeBlock struct {
 	cols []proto.InputColumn
-	buf  proto.Buffer
-	cw   *compress.Writer
+	// own are the columns kept from insert to insert (nil where the
+	// column is a strColumn, made anew over the rows each time)
+	own []nativeColumn
+	buf proto.Buffer
+	cw  *compress.Writer
 }
 
 func (n *nativeInserter) getBlock(table string) *nativeBlock {
@@ -121,7 +126,9 @@ func (n *nativeInserter) putBlock(table string, blk *nativeBlock) {
 func (n *nativeInserter) insert(ctx context.Context, table, target string, names []string, cols []any, settings map[string]string) error {
 	blk := n.getBlock(table)
 	defer n.putBlock(table, blk)
-	if err := blk.encode(table, names, cols); err != nil {
+	err := blk.encode(table, names, cols)
+	blk.release()
+	if err != nil {
 		return err
 	}
 	body := blk.buf.Buf
@@ -211,38 +218,200 @@ func exceptionCode(text string) int {
 
 // encode builds the Native block (uncompressed) in blk.buf. Its columns
 // are built on first use from the Go types of cols (and the table's
-// LowCardinality columns), then reset and reused.
+// LowCardinality columns), then reset and reused; String columns and the
+// values of attribute maps are written from the rows' strings straight
+// into the block.
 func (blk *nativeBlock) encode(table string, names []string, cols []any) error {
 	if len(blk.cols) != len(cols) {
-		blk.cols = blk.cols[:0]
+		blk.cols, blk.own = blk.cols[:0], blk.own[:0]
 		for i, name := range names {
 			c, err := newNativeColumn(table, name, cols[i])
 			if err != nil {
 				return err
 			}
+			if _, ok := c.(strColumn); ok {
+				c = nil
+			}
 			blk.cols = append(blk.cols, proto.InputColumn{Name: name, Data: c})
+			blk.own = append(blk.own, c)
 		}
 	}
-	rows := -1
+	rows, size := -1, 0
 	for i := range blk.cols {
-		c := blk.cols[i].Data
-		c.(proto.Resettable).Reset()
-		if err := appendNative(c, cols[i]); err != nil {
-			return fmt.Errorf("column %s: %w", names[i], err)
+		var c proto.ColInput
+		if own := blk.own[i]; own != nil {
+			own.Reset()
+			if err := appendNative(own, cols[i]); err != nil {
+				return fmt.Errorf("column %s: %w", names[i], err)
+			}
+			c = own
+		} else {
+			c = strColumn(cols[i].([]string))
 		}
+		blk.cols[i].Data = c
 		if r := c.Rows(); rows < 0 {
 			rows = r
 		} else if r != rows {
 			return fmt.Errorf("column %s has %d rows, want %d", names[i], r, rows)
 		}
+		size += encodedSize(c)
 	}
-	blk.buf.Reset()
+	// one allocation for the whole block, not a series of growing ones
+	// (each a copy of all before it) the first time a block this large is
+	// built
+	blk.buf.Buf = slices.Grow(blk.buf.Buf[:0], size)
 	b := proto.Block{Columns: len(blk.cols), Rows: rows}
 	if err := b.EncodeRawBlock(&blk.buf, 0, blk.cols); err != nil {
 		return fmt.Errorf("encode native block: %w", err)
 	}
 	return nil
 }
+
+// release drops the columns' references to the rows' strings: a block
+// kept for the next insert must not keep the last batch's memory alive
+// (one string is enough to keep its whole chunk).
+func (blk *nativeBlock) release() {
+	for i, c := range blk.own {
+		switch c := c.(type) {
+		case nil:
+			blk.cols[i].Data = nil // a strColumn over the rows
+		case *proto.ColLowCardinality[string]:
+			clear(c.Values[:cap(c.Values)])
+			c.Reset() // and its dictionary's map
+		case *proto.ColArr[string]:
+			if lc, ok := c.Data.(*proto.ColLowCardinality[string]); ok {
+				clear(lc.Values[:cap(lc.Values)])
+				lc.Reset()
+			}
+		case *attrMapColumn:
+			c.Reset()
+		}
+	}
+}
+
+// encodedSize is about the bytes c takes in a block: exact for the
+// strings, a generous 16 bytes per row for the other columns.
+func encodedSize(c proto.ColInput) int {
+	switch c := c.(type) {
+	case strColumn:
+		return stringsSize(c)
+	case *attrMapColumn:
+		n := 16 * len(c.attrs)
+		for _, a := range c.attrs {
+			if a != nil {
+				for i := 1; i < len(a.kv); i += 2 {
+					n += 2 + len(a.kv[i])
+				}
+			}
+		}
+		return n
+	}
+	return 16*c.Rows() + 64
+}
+
+// strColumn is a String column over the rows' own strings: encoding
+// copies each string once, into the block. ch-go's ColStr would first copy
+// them into a buffer of its own (growing it whenever a batch is larger
+// than any before), then into the block.
+type strColumn []string
+
+func (c strColumn) Type() proto.ColumnType       { return proto.ColumnTypeString }
+func (c strColumn) Rows() int                    { return len(c) }
+func (c strColumn) Reset()                       {}
+func (c strColumn) EncodeColumn(b *proto.Buffer) { b.Buf = appendStrings(b.Buf, c) }
+func (c strColumn) WriteColumn(w *proto.Writer)  { w.ChainBuffer(c.EncodeColumn) }
+
+// appendStrings appends ss in the String column encoding: each string's
+// length as a uvarint, then its bytes.
+func appendStrings(dst []byte, ss []string) []byte {
+	dst = slices.Grow(dst, stringsSize(ss))
+	for _, s := range ss {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+		dst = append(dst, s...)
+	}
+	return dst
+}
+
+func stringsSize(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += uvarintSize(len(s)) + len(s)
+	}
+	return n
+}
+
+func uvarintSize(n int) int {
+	size := 1
+	for n >= 0x80 {
+		n >>= 7
+		size++
+	}
+	return size
+}
+
+// attrMapColumn is a Map(LowCardinality(String), String) column over the
+// rows' Attrs: the keys go through ch-go's LowCardinality column (a few
+// distinct ones, each sent once), the values are written from the Attrs
+// straight into the block (see strColumn).
+type attrMapColumn struct {
+	attrs   []*Attrs
+	offsets proto.ColUInt64
+	keys    *proto.ColLowCardinality[string]
+}
+
+func newAttrMapColumn() *attrMapColumn {
+	return &attrMapColumn{keys: proto.NewLowCardinality[string](new(proto.ColStr))}
+}
+
+func (c *attrMapColumn) Type() proto.ColumnType {
+	return proto.ColumnTypeMap.Sub(c.keys.Type(), proto.ColumnTypeString)
+}
+
+func (c *attrMapColumn) Rows() int { return len(c.attrs) }
+
+func (c *attrMapColumn) Reset() {
+	c.attrs = nil
+	c.offsets = c.offsets[:0]
+	clear(c.keys.Values[:cap(c.keys.Values)])
+	c.keys.Reset()
+}
+
+// Prepare fills the offsets and the keys (EncodeRawBlock calls it before
+// encoding).
+func (c *attrMapColumn) Prepare() error {
+	c.offsets = c.offsets[:0]
+	c.keys.Reset()
+	n := 0
+	for _, a := range c.attrs {
+		if a != nil {
+			for i := 0; i+1 < len(a.kv); i += 2 {
+				c.keys.Values = append(c.keys.Values, a.kv[i])
+			}
+			n += len(a.kv) / 2
+		}
+		c.offsets = append(c.offsets, uint64(n))
+	}
+	return c.keys.Prepare()
+}
+
+// EncodeState is the keys' (String values have none).
+func (c *attrMapColumn) EncodeState(b *proto.Buffer) { c.keys.EncodeState(b) }
+
+func (c *attrMapColumn) EncodeColumn(b *proto.Buffer) {
+	c.offsets.EncodeColumn(b)
+	c.keys.EncodeColumn(b)
+	for _, a := range c.attrs {
+		if a == nil {
+			continue
+		}
+		for i := 1; i < len(a.kv); i += 2 {
+			b.Buf = binary.AppendUvarint(b.Buf, uint64(len(a.kv[i])))
+			b.Buf = append(b.Buf, a.kv[i]...)
+		}
+	}
+}
+
+func (c *attrMapColumn) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
 
 // lowCardinality names the LowCardinality(String) columns of the tables
 // written natively (a Go []string is a String column otherwise).
@@ -272,13 +441,13 @@ func newNativeColumn(table, name string, v any) (nativeColumn, error) {
 		if lowCardinality[table][name] {
 			return proto.NewLowCardinality[string](new(proto.ColStr)), nil
 		}
-		return new(proto.ColStr), nil
+		return strColumn(nil), nil
 	case []uint64:
 		return new(proto.ColUInt64), nil
 	case []uint8:
 		return new(proto.ColUInt8), nil
 	case []*Attrs:
-		return newAttrMap(), nil
+		return newAttrMapColumn(), nil
 	case [][]time.Time:
 		return proto.NewArray[time.Time](new(proto.ColDateTime64).WithPrecision(proto.PrecisionNano)), nil
 	case [][]string:
@@ -302,14 +471,7 @@ func appendNative(c proto.ColInput, v any) error {
 			col.AppendRaw(proto.DateTime64(t.UnixNano()))
 		}
 	case []string:
-		switch col := c.(type) {
-		case *proto.ColStr:
-			for _, s := range v {
-				col.Append(s)
-			}
-		case *proto.ColLowCardinality[string]:
-			col.AppendArr(v)
-		}
+		c.(*proto.ColLowCardinality[string]).AppendArr(v) // the others are strColumns
 	case []uint64:
 		col := c.(*proto.ColUInt64)
 		*col = append(*col, v...)
@@ -317,12 +479,7 @@ func appendNative(c proto.ColInput, v any) error {
 		col := c.(*proto.ColUInt8)
 		*col = append(*col, v...)
 	case []*Attrs:
-		col := c.(*proto.ColMap[string, string])
-		for _, a := range v {
-			if err := appendAttrs(col, a); err != nil {
-				return err
-			}
-		}
+		c.(*attrMapColumn).attrs = v
 	case [][]time.Time:
 		col := c.(*proto.ColArr[time.Time])
 		data := col.Data.(*proto.ColDateTime64)

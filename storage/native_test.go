@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -183,3 +184,44 @@ func TestNativeInsertErrors(t *testing.T) {
 }
 
 var _ = plog.NewLogs
+
+// TestNativeBlockReleasesRows: a block kept for the next insert holds no
+// string of the rows it encoded (one would keep its whole chunk, and so
+// most of the last batch, alive).
+func TestNativeBlockReleasesRows(t *testing.T) {
+	var rows SpanRows
+	if _, err := rows.AppendTracesProto(marshalTraces(t, richTraces()), nil); err != nil {
+		t.Fatal(err)
+	}
+	var blk nativeBlock
+	if err := blk.encode(TracesTable, spanColumns, rows.columns()); err != nil {
+		t.Fatal(err)
+	}
+	blk.release()
+	held := func(name string, ss []string) {
+		for _, s := range ss[:cap(ss)] {
+			if s != "" {
+				t.Errorf("%s still holds %q", name, s)
+				return
+			}
+		}
+	}
+	for _, c := range blk.cols {
+		switch d := c.Data.(type) {
+		case nil:
+		case strColumn:
+			t.Errorf("%s still holds the rows' strings", c.Name)
+		case *proto.ColLowCardinality[string]:
+			held(c.Name, d.Values)
+		case *proto.ColArr[string]:
+			if lc, ok := d.Data.(*proto.ColLowCardinality[string]); ok {
+				held(c.Name, lc.Values)
+			}
+		case *attrMapColumn:
+			if d.attrs != nil {
+				t.Errorf("%s still holds the rows' attributes", c.Name)
+			}
+			held(c.Name, d.keys.Values)
+		}
+	}
+}
