@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
@@ -296,15 +297,7 @@ func encodedSize(c proto.ColInput) int {
 	case strColumn:
 		return stringsSize(c)
 	case *attrMapColumn:
-		n := 16 * len(c.attrs)
-		for _, a := range c.attrs {
-			if a != nil {
-				for i := 1; i < len(a.kv); i += 2 {
-					n += 2 + len(a.kv[i])
-				}
-			}
-		}
-		return n
+		return c.size + stringsSize(c.dict) + 8*len(c.attrs) + 4*len(c.keys) + 64
 	}
 	return 16*c.Rows() + 64
 }
@@ -350,56 +343,131 @@ func uvarintSize(n int) int {
 }
 
 // attrMapColumn is a Map(LowCardinality(String), String) column over the
-// rows' Attrs: the keys go through ch-go's LowCardinality column (a few
-// distinct ones, each sent once), the values are written from the Attrs
-// straight into the block (see strColumn).
+// rows' Attrs. The values are written from the Attrs straight into the
+// block (see strColumn). The keys are a LowCardinality column, encoded
+// here: its dictionary (each distinct key once) and every key's index in
+// it. Keys come in the same order span after span and are interned (one
+// string for all their occurrences), so the key at the same position in
+// the previous map is nearly always the same string, found without
+// hashing; ch-go's LowCardinality column hashes every key.
 type attrMapColumn struct {
 	attrs   []*Attrs
 	offsets proto.ColUInt64
-	keys    *proto.ColLowCardinality[string]
+	dict    []string       // the distinct keys, in order of appearance
+	index   map[string]int // position of each key in dict
+	keys    []uint32       // of every key, its position in dict
+	last    []keyAt        // the key seen last at each position of a map
+	size    int            // of the values, encoded
 }
 
-func newAttrMapColumn() *attrMapColumn {
-	return &attrMapColumn{keys: proto.NewLowCardinality[string](new(proto.ColStr))}
+type keyAt struct {
+	key string
+	at  uint32
 }
+
+// maxKeyPositions bounds attrMapColumn.last.
+const maxKeyPositions = 64
+
+func newAttrMapColumn() *attrMapColumn { return &attrMapColumn{index: map[string]int{}} }
 
 func (c *attrMapColumn) Type() proto.ColumnType {
-	return proto.ColumnTypeMap.Sub(c.keys.Type(), proto.ColumnTypeString)
+	return proto.ColumnTypeMap.Sub(proto.ColumnTypeLowCardinality.Sub(proto.ColumnTypeString), proto.ColumnTypeString)
 }
 
 func (c *attrMapColumn) Rows() int { return len(c.attrs) }
 
+// Reset forgets the rows and every string of theirs.
 func (c *attrMapColumn) Reset() {
 	c.attrs = nil
 	c.offsets = c.offsets[:0]
-	clear(c.keys.Values[:cap(c.keys.Values)])
-	c.keys.Reset()
+	clear(c.dict)
+	c.dict = c.dict[:0]
+	clear(c.index)
+	c.keys = c.keys[:0]
+	clear(c.last)
+	c.last = c.last[:0]
+	c.size = 0
 }
 
-// Prepare fills the offsets and the keys (EncodeRawBlock calls it before
-// encoding).
-func (c *attrMapColumn) Prepare() error {
-	c.offsets = c.offsets[:0]
-	c.keys.Reset()
+// set makes the column hold attrs: offsets, key indexes and the values'
+// size are computed here.
+func (c *attrMapColumn) set(attrs []*Attrs) {
+	c.Reset()
+	c.attrs = attrs
 	n := 0
-	for _, a := range c.attrs {
+	for _, a := range attrs {
 		if a != nil {
 			for i := 0; i+1 < len(a.kv); i += 2 {
-				c.keys.Values = append(c.keys.Values, a.kv[i])
+				c.keys = append(c.keys, c.keyIndex(i/2, a.kv[i]))
+				v := a.kv[i+1]
+				c.size += uvarintSize(len(v)) + len(v)
 			}
 			n += len(a.kv) / 2
 		}
 		c.offsets = append(c.offsets, uint64(n))
 	}
-	return c.keys.Prepare()
 }
 
-// EncodeState is the keys' (String values have none).
-func (c *attrMapColumn) EncodeState(b *proto.Buffer) { c.keys.EncodeState(b) }
+// keyIndex is key's position in the dictionary; pos is its position in
+// its map.
+func (c *attrMapColumn) keyIndex(pos int, key string) uint32 {
+	if pos < len(c.last) && c.last[pos].key == key {
+		return c.last[pos].at
+	}
+	at, ok := c.index[key]
+	if !ok {
+		at = len(c.dict)
+		c.dict = append(c.dict, key)
+		c.index[key] = at
+	}
+	switch {
+	case pos < len(c.last):
+		c.last[pos] = keyAt{key, uint32(at)}
+	case pos == len(c.last) && pos < maxKeyPositions:
+		c.last = append(c.last, keyAt{key, uint32(at)})
+	}
+	return uint32(at)
+}
+
+// LowCardinality serialization (as ch-go's ColLowCardinality writes it):
+// the state is the key serialization version; the column is a meta word
+// (the index width, and flags: the dictionary comes with the block and
+// holds all its keys), the dictionary as a String column, then the
+// indexes.
+const (
+	lowCardinalityVersion    = 1 // shared dictionaries with additional keys
+	lowCardinalityHasKeys    = 1 << 9
+	lowCardinalityUpdateDict = 1 << 10
+)
+
+// EncodeState is the keys' LowCardinality state (String values have none).
+func (c *attrMapColumn) EncodeState(b *proto.Buffer) { b.PutInt64(lowCardinalityVersion) }
 
 func (c *attrMapColumn) EncodeColumn(b *proto.Buffer) {
 	c.offsets.EncodeColumn(b)
-	c.keys.EncodeColumn(b)
+	if len(c.keys) > 0 {
+		var width int64 // 0: UInt8, 1: UInt16, 2: UInt32 indexes
+		switch {
+		case len(c.dict) > math.MaxUint16+1:
+			width = 2
+		case len(c.dict) > math.MaxUint8+1:
+			width = 1
+		}
+		b.PutInt64(lowCardinalityHasKeys | lowCardinalityUpdateDict | width)
+		b.PutInt64(int64(len(c.dict)))
+		b.Buf = appendStrings(b.Buf, c.dict)
+		b.PutInt64(int64(len(c.keys)))
+		for _, k := range c.keys {
+			switch width {
+			case 0:
+				b.Buf = append(b.Buf, byte(k))
+			case 1:
+				b.Buf = binary.LittleEndian.AppendUint16(b.Buf, uint16(k))
+			default:
+				b.Buf = binary.LittleEndian.AppendUint32(b.Buf, k)
+			}
+		}
+	}
 	for _, a := range c.attrs {
 		if a == nil {
 			continue
@@ -479,7 +547,7 @@ func appendNative(c proto.ColInput, v any) error {
 		col := c.(*proto.ColUInt8)
 		*col = append(*col, v...)
 	case []*Attrs:
-		c.(*attrMapColumn).attrs = v
+		c.(*attrMapColumn).set(v)
 	case [][]time.Time:
 		col := c.(*proto.ColArr[time.Time])
 		data := col.Data.(*proto.ColDateTime64)

@@ -1,8 +1,10 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -221,7 +223,55 @@ func TestNativeBlockReleasesRows(t *testing.T) {
 			if d.attrs != nil {
 				t.Errorf("%s still holds the rows' attributes", c.Name)
 			}
-			held(c.Name, d.keys.Values)
+			held(c.Name, d.dict)
+			for _, k := range d.last[:cap(d.last)] {
+				if k.key != "" {
+					t.Errorf("%s still holds key %q", c.Name, k.key)
+				}
+			}
 		}
+	}
+}
+
+// TestAttrMapColumnMatchesChGo: the attribute map column encodes as ch-go's
+// Map(LowCardinality(String), String) does, with 8- and 16-bit key
+// indexes, empty and nil maps, and no keys at all.
+func TestAttrMapColumnMatchesChGo(t *testing.T) {
+	many := make([]*Attrs, 0, 400)
+	for i := range 400 {
+		a := &Attrs{}
+		for j := range i % 5 {
+			a.Put(fmt.Sprintf("key.%d", (i*7+j)%300), fmt.Sprintf("value %d/%d ✓", i, j))
+		}
+		many = append(many, a)
+	}
+	many[3] = nil
+	for name, attrs := range map[string][]*Attrs{
+		"few keys": many[:40],
+		"300 keys": many,
+		"no keys":  {emptyAttrs, emptyAttrs, nil},
+		"one map":  {NewAttrs(map[string]string{"k": "v"})},
+		"repeated": {many[7], many[7], many[8], many[7]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want := newAttrMap()
+			for _, a := range attrs {
+				if err := appendAttrs(want, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := newAttrMapColumn()
+			got.set(attrs)
+			encode := func(c proto.ColInput) []byte {
+				var buf proto.Buffer
+				if err := (proto.Block{Columns: 1, Rows: len(attrs)}).EncodeRawBlock(&buf, 0, []proto.InputColumn{{Name: "m", Data: c}}); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Buf
+			}
+			if g, w := encode(got), encode(want); !bytes.Equal(g, w) {
+				t.Errorf("encoded %d bytes, ch-go %d, not the same", len(g), len(w))
+			}
+		})
 	}
 }
