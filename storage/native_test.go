@@ -43,13 +43,18 @@ func richTraces() ptrace.Traces {
 }
 
 // TestNativeInsertMatchesClient stores the same rows through the Native
-// encoder and through clickhouse-go's batch: every column reads back equal.
+// encoder (uncompressed, the default to the engine on loopback, and lz4)
+// and through clickhouse-go's batch: every column reads back equal.
 func TestNativeInsertMatchesClient(t *testing.T) {
 	ctx := testCtx(t)
 	native, client := newStore(t), newStore(t)
+	nativeLZ4 := newStoreCfg(t, func(c *Config) { c.Compression = "lz4" })
 	client.cfg.InsertWithClient = true
-	if native.native == nil {
+	if native.native == nil || nativeLZ4.native == nil {
 		t.Fatal("the HTTP store has no native inserter")
+	}
+	if native.native.compress || !nativeLZ4.native.compress {
+		t.Fatalf("compressed inserts: %v by default to loopback, %v with lz4", native.native.compress, nativeLZ4.native.compress)
 	}
 	var spans SpanRows
 	spans.AppendTraces(richTraces(), nil)
@@ -60,7 +65,7 @@ func TestNativeInsertMatchesClient(t *testing.T) {
 	rec.Attributes().PutDouble("ratio", 0.25)
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Attributes().PutStr("scope.attr", "x")
 	logs.AppendLogs(ld, nil)
-	for _, s := range []*Store{native, client} {
+	for _, s := range []*Store{native, nativeLZ4, client} {
 		if err := s.InsertSpans(ctx, &spans, ""); err != nil {
 			t.Fatalf("insert spans: %v", err)
 		}
@@ -89,13 +94,16 @@ func TestNativeInsertMatchesClient(t *testing.T) {
 		{TracesTable, "TraceId, SpanId"},
 		{LogsTable, "Timestamp, TraceId"},
 	} {
-		n, c := dump(native, tc.table, tc.order), dump(client, tc.table, tc.order)
-		if len(n) == 0 || !slices.Equal(n, c) {
-			t.Errorf("%s: native insert stored %d rows, client %d; first difference:", tc.table, len(n), len(c))
-			for i := range min(len(n), len(c)) {
-				if n[i] != c[i] {
-					t.Errorf("native: %s\nclient: %s", n[i], c[i])
-					break
+		c := dump(client, tc.table, tc.order)
+		for _, s := range []*Store{native, nativeLZ4} {
+			n := dump(s, tc.table, tc.order)
+			if len(n) == 0 || !slices.Equal(n, c) {
+				t.Errorf("%s: native insert (compression %s) stored %d rows, client %d; first difference:", tc.table, s.cfg.Compression, len(n), len(c))
+				for i := range min(len(n), len(c)) {
+					if n[i] != c[i] {
+						t.Errorf("native: %s\nclient: %s", n[i], c[i])
+						break
+					}
 				}
 			}
 		}
