@@ -319,10 +319,21 @@ func (c strColumn) WriteColumn(w *proto.Writer)  { w.ChainBuffer(c.EncodeColumn)
 func appendStrings(dst []byte, ss []string) []byte {
 	dst = slices.Grow(dst, stringsSize(ss))
 	for _, s := range ss {
-		dst = binary.AppendUvarint(dst, uint64(len(s)))
-		dst = append(dst, s...)
+		dst = appendString(dst, s)
 	}
 	return dst
+}
+
+// appendString appends one String value: its length as a uvarint (one
+// byte for most, written without binary.AppendUvarint's loop), then its
+// bytes.
+func appendString(dst []byte, s string) []byte {
+	if len(s) < 0x80 {
+		dst = append(dst, byte(len(s)))
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+	}
+	return append(dst, s...)
 }
 
 func stringsSize(ss []string) int {
@@ -473,8 +484,7 @@ func (c *attrMapColumn) EncodeColumn(b *proto.Buffer) {
 			continue
 		}
 		for i := 1; i < len(a.kv); i += 2 {
-			b.Buf = binary.AppendUvarint(b.Buf, uint64(len(a.kv[i])))
-			b.Buf = append(b.Buf, a.kv[i]...)
+			b.Buf = appendString(b.Buf, a.kv[i])
 		}
 	}
 }
