@@ -74,8 +74,8 @@ func BenchmarkAppendTraces(b *testing.B) {
 	b.ReportMetric(float64(td.SpanCount()*b.N)/b.Elapsed().Seconds(), "spans/s")
 }
 
-// BenchmarkInsertSpans measures the full client path: clickhouse-go
-// (columnar Append, LZ4) -> HTTP endpoint -> engine, per batch size. The
+// BenchmarkInsertSpans measures the full client path: the Native encoder
+// or clickhouse-go (columnar Append) -> HTTP endpoint -> engine, per batch size. The
 // rows are converted outside the timer; see BenchmarkIngestSpans for
 // conversion + insert.
 //
@@ -84,13 +84,22 @@ func BenchmarkAppendTraces(b *testing.B) {
 // sessions from 1000); rows=fresh inserts new spans every time, from
 // wiretest in its two shapes (6 services with repeating strings; 200
 // services with URLs, user agents, sessions and users that never repeat).
+//
+// BENCH_CH_COMPRESSION (none, lz4, zstd) sets the store's compression;
+// unset, the default for the engine's loopback address (none).
 func BenchmarkInsertSpans(b *testing.B) {
 	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
+	compression := os.Getenv("BENCH_CH_COMPRESSION")
 	for _, batch := range []int{10000, 50000} {
 		for _, path := range []string{"native", "client"} {
 			for _, shape := range insertShapes {
 				b.Run(fmt.Sprintf("batch=%d/projection=%v/insert=%s/%s", batch, projection, path, shape.name), func(b *testing.B) {
-					s := sharedStoreCfg(b, fmt.Sprint("insert-", projection), func(c *Config) { c.TraceIDProjection = &projection })
+					s := sharedStoreCfg(b, fmt.Sprint("insert-", projection, compression), func(c *Config) {
+						c.TraceIDProjection = &projection
+						if compression != "" {
+							c.Compression = compression
+						}
+					})
 					s2 := *s
 					s2.cfg.InsertWithClient = path == "client"
 					benchInsertSpans(b, &s2, batch, shape.fresh)

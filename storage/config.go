@@ -13,6 +13,8 @@ package storage
 import (
 	"crypto/tls"
 	"errors"
+	"net"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -52,7 +54,12 @@ type Config struct {
 	DialTimeout time.Duration `yaml:"dial_timeout"`
 	// ReadTimeout bounds one query; default 60s.
 	ReadTimeout time.Duration `yaml:"read_timeout"`
-	// Compression of inserts and results: none, lz4 or zstd. Default lz4.
+	// Compression of inserts and results: none, lz4 or zstd. Default lz4,
+	// or none when Addr is a loopback address (the engine on the same
+	// machine, as `flowlens up` and `flowlens clickhouse` run it): there
+	// compressing saves no network and costs both sides CPU (lz4 was about
+	// a seventh of the collector's). Set lz4 for a loopback address that
+	// tunnels to another machine.
 	Compression string `yaml:"compression"`
 	// MaxOpenConns caps concurrent connections (HTTP requests in flight); default 8.
 	MaxOpenConns int `yaml:"max_open_conns"`
@@ -100,6 +107,26 @@ type TTLConfig struct {
 	Edges      int `yaml:"edges"`       // flow_edges
 }
 
+// isLoopback reports whether addr (host:port or a DSN) names this machine
+// by a loopback address or localhost.
+func isLoopback(addr string) bool {
+	host := addr
+	if strings.Contains(addr, "://") {
+		u, err := url.Parse(addr)
+		if err != nil {
+			return false
+		}
+		host = u.Hostname()
+	} else if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
 // SetDefaults fills the defaults documented on each field.
 func (c *Config) SetDefaults() {
 	if c.Addr == "" {
@@ -116,6 +143,9 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Compression == "" {
 		c.Compression = "lz4"
+		if isLoopback(c.Addr) {
+			c.Compression = "none"
+		}
 	}
 	if c.MaxOpenConns == 0 {
 		c.MaxOpenConns = 8

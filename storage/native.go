@@ -3,12 +3,15 @@ package storage
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -89,8 +92,11 @@ func newNativeInserter(opts *clickhouse.Options, cfg Config) *nativeInserter {
 // nativeBlock is one insert's columns and buffers.
 type nativeBlock struct {
 	cols []proto.InputColumn
-	buf  proto.Buffer
-	cw   *compress.Writer
+	// own are the columns kept from insert to insert (nil where the
+	// column is a strColumn, made anew over the rows each time)
+	own []nativeColumn
+	buf proto.Buffer
+	cw  *compress.Writer
 }
 
 func (n *nativeInserter) getBlock(table string) *nativeBlock {
@@ -121,7 +127,9 @@ func (n *nativeInserter) putBlock(table string, blk *nativeBlock) {
 func (n *nativeInserter) insert(ctx context.Context, table, target string, names []string, cols []any, settings map[string]string) error {
 	blk := n.getBlock(table)
 	defer n.putBlock(table, blk)
-	if err := blk.encode(table, names, cols); err != nil {
+	err := blk.encode(table, names, cols)
+	blk.release()
+	if err != nil {
 		return err
 	}
 	body := blk.buf.Buf
@@ -211,38 +219,277 @@ func exceptionCode(text string) int {
 
 // encode builds the Native block (uncompressed) in blk.buf. Its columns
 // are built on first use from the Go types of cols (and the table's
-// LowCardinality columns), then reset and reused.
+// LowCardinality columns), then reset and reused; String columns and the
+// values of attribute maps are written from the rows' strings straight
+// into the block.
 func (blk *nativeBlock) encode(table string, names []string, cols []any) error {
 	if len(blk.cols) != len(cols) {
-		blk.cols = blk.cols[:0]
+		blk.cols, blk.own = blk.cols[:0], blk.own[:0]
 		for i, name := range names {
 			c, err := newNativeColumn(table, name, cols[i])
 			if err != nil {
 				return err
 			}
+			if _, ok := c.(strColumn); ok {
+				c = nil
+			}
 			blk.cols = append(blk.cols, proto.InputColumn{Name: name, Data: c})
+			blk.own = append(blk.own, c)
 		}
 	}
-	rows := -1
+	rows, size := -1, 0
 	for i := range blk.cols {
-		c := blk.cols[i].Data
-		c.(proto.Resettable).Reset()
-		if err := appendNative(c, cols[i]); err != nil {
-			return fmt.Errorf("column %s: %w", names[i], err)
+		var c proto.ColInput
+		if own := blk.own[i]; own != nil {
+			own.Reset()
+			if err := appendNative(own, cols[i]); err != nil {
+				return fmt.Errorf("column %s: %w", names[i], err)
+			}
+			c = own
+		} else {
+			c = strColumn(cols[i].([]string))
 		}
+		blk.cols[i].Data = c
 		if r := c.Rows(); rows < 0 {
 			rows = r
 		} else if r != rows {
 			return fmt.Errorf("column %s has %d rows, want %d", names[i], r, rows)
 		}
+		size += encodedSize(c)
 	}
-	blk.buf.Reset()
+	// one allocation for the whole block, not a series of growing ones
+	// (each a copy of all before it) the first time a block this large is
+	// built
+	blk.buf.Buf = slices.Grow(blk.buf.Buf[:0], size)
 	b := proto.Block{Columns: len(blk.cols), Rows: rows}
 	if err := b.EncodeRawBlock(&blk.buf, 0, blk.cols); err != nil {
 		return fmt.Errorf("encode native block: %w", err)
 	}
 	return nil
 }
+
+// release drops the columns' references to the rows' strings: a block
+// kept for the next insert must not keep the last batch's memory alive
+// (one string is enough to keep its whole chunk).
+func (blk *nativeBlock) release() {
+	for i, c := range blk.own {
+		switch c := c.(type) {
+		case nil:
+			blk.cols[i].Data = nil // a strColumn over the rows
+		case *proto.ColLowCardinality[string]:
+			clear(c.Values[:cap(c.Values)])
+			c.Reset() // and its dictionary's map
+		case *proto.ColArr[string]:
+			if lc, ok := c.Data.(*proto.ColLowCardinality[string]); ok {
+				clear(lc.Values[:cap(lc.Values)])
+				lc.Reset()
+			}
+		case *attrMapColumn:
+			c.Reset()
+		}
+	}
+}
+
+// encodedSize is about the bytes c takes in a block: exact for the
+// strings, a generous 16 bytes per row for the other columns.
+func encodedSize(c proto.ColInput) int {
+	switch c := c.(type) {
+	case strColumn:
+		return stringsSize(c)
+	case *attrMapColumn:
+		return c.size + stringsSize(c.dict) + 8*len(c.attrs) + 4*len(c.keys) + 64
+	}
+	return 16*c.Rows() + 64
+}
+
+// strColumn is a String column over the rows' own strings: encoding
+// copies each string once, into the block. ch-go's ColStr would first copy
+// them into a buffer of its own (growing it whenever a batch is larger
+// than any before), then into the block.
+type strColumn []string
+
+func (c strColumn) Type() proto.ColumnType       { return proto.ColumnTypeString }
+func (c strColumn) Rows() int                    { return len(c) }
+func (c strColumn) Reset()                       {}
+func (c strColumn) EncodeColumn(b *proto.Buffer) { b.Buf = appendStrings(b.Buf, c) }
+func (c strColumn) WriteColumn(w *proto.Writer)  { w.ChainBuffer(c.EncodeColumn) }
+
+// appendStrings appends ss in the String column encoding: each string's
+// length as a uvarint, then its bytes.
+func appendStrings(dst []byte, ss []string) []byte {
+	dst = slices.Grow(dst, stringsSize(ss))
+	for _, s := range ss {
+		dst = appendString(dst, s)
+	}
+	return dst
+}
+
+// appendString appends one String value: its length as a uvarint (one
+// byte for most, written without binary.AppendUvarint's loop), then its
+// bytes.
+func appendString(dst []byte, s string) []byte {
+	if len(s) < 0x80 {
+		dst = append(dst, byte(len(s)))
+	} else {
+		dst = binary.AppendUvarint(dst, uint64(len(s)))
+	}
+	return append(dst, s...)
+}
+
+func stringsSize(ss []string) int {
+	n := 0
+	for _, s := range ss {
+		n += uvarintSize(len(s)) + len(s)
+	}
+	return n
+}
+
+func uvarintSize(n int) int {
+	size := 1
+	for n >= 0x80 {
+		n >>= 7
+		size++
+	}
+	return size
+}
+
+// attrMapColumn is a Map(LowCardinality(String), String) column over the
+// rows' Attrs. The values are written from the Attrs straight into the
+// block (see strColumn). The keys are a LowCardinality column, encoded
+// here: its dictionary (each distinct key once) and every key's index in
+// it. Keys come in the same order span after span and are interned (one
+// string for all their occurrences), so the key at the same position in
+// the previous map is nearly always the same string, found without
+// hashing; ch-go's LowCardinality column hashes every key.
+type attrMapColumn struct {
+	attrs   []*Attrs
+	offsets proto.ColUInt64
+	dict    []string       // the distinct keys, in order of appearance
+	index   map[string]int // position of each key in dict
+	keys    []uint32       // of every key, its position in dict
+	last    []keyAt        // the key seen last at each position of a map
+	size    int            // of the values, encoded
+}
+
+type keyAt struct {
+	key string
+	at  uint32
+}
+
+// maxKeyPositions bounds attrMapColumn.last.
+const maxKeyPositions = 64
+
+func newAttrMapColumn() *attrMapColumn { return &attrMapColumn{index: map[string]int{}} }
+
+func (c *attrMapColumn) Type() proto.ColumnType {
+	return proto.ColumnTypeMap.Sub(proto.ColumnTypeLowCardinality.Sub(proto.ColumnTypeString), proto.ColumnTypeString)
+}
+
+func (c *attrMapColumn) Rows() int { return len(c.attrs) }
+
+// Reset forgets the rows and every string of theirs.
+func (c *attrMapColumn) Reset() {
+	c.attrs = nil
+	c.offsets = c.offsets[:0]
+	clear(c.dict)
+	c.dict = c.dict[:0]
+	clear(c.index)
+	c.keys = c.keys[:0]
+	clear(c.last)
+	c.last = c.last[:0]
+	c.size = 0
+}
+
+// set makes the column hold attrs: offsets, key indexes and the values'
+// size are computed here.
+func (c *attrMapColumn) set(attrs []*Attrs) {
+	c.Reset()
+	c.attrs = attrs
+	n := 0
+	for _, a := range attrs {
+		if a != nil {
+			for i := 0; i+1 < len(a.kv); i += 2 {
+				c.keys = append(c.keys, c.keyIndex(i/2, a.kv[i]))
+				v := a.kv[i+1]
+				c.size += uvarintSize(len(v)) + len(v)
+			}
+			n += len(a.kv) / 2
+		}
+		c.offsets = append(c.offsets, uint64(n))
+	}
+}
+
+// keyIndex is key's position in the dictionary; pos is its position in
+// its map.
+func (c *attrMapColumn) keyIndex(pos int, key string) uint32 {
+	if pos < len(c.last) && c.last[pos].key == key {
+		return c.last[pos].at
+	}
+	at, ok := c.index[key]
+	if !ok {
+		at = len(c.dict)
+		c.dict = append(c.dict, key)
+		c.index[key] = at
+	}
+	switch {
+	case pos < len(c.last):
+		c.last[pos] = keyAt{key, uint32(at)}
+	case pos == len(c.last) && pos < maxKeyPositions:
+		c.last = append(c.last, keyAt{key, uint32(at)})
+	}
+	return uint32(at)
+}
+
+// LowCardinality serialization (as ch-go's ColLowCardinality writes it):
+// the state is the key serialization version; the column is a meta word
+// (the index width, and flags: the dictionary comes with the block and
+// holds all its keys), the dictionary as a String column, then the
+// indexes.
+const (
+	lowCardinalityVersion    = 1 // shared dictionaries with additional keys
+	lowCardinalityHasKeys    = 1 << 9
+	lowCardinalityUpdateDict = 1 << 10
+)
+
+// EncodeState is the keys' LowCardinality state (String values have none).
+func (c *attrMapColumn) EncodeState(b *proto.Buffer) { b.PutInt64(lowCardinalityVersion) }
+
+func (c *attrMapColumn) EncodeColumn(b *proto.Buffer) {
+	c.offsets.EncodeColumn(b)
+	if len(c.keys) > 0 {
+		var width int64 // 0: UInt8, 1: UInt16, 2: UInt32 indexes
+		switch {
+		case len(c.dict) > math.MaxUint16+1:
+			width = 2
+		case len(c.dict) > math.MaxUint8+1:
+			width = 1
+		}
+		b.PutInt64(lowCardinalityHasKeys | lowCardinalityUpdateDict | width)
+		b.PutInt64(int64(len(c.dict)))
+		b.Buf = appendStrings(b.Buf, c.dict)
+		b.PutInt64(int64(len(c.keys)))
+		for _, k := range c.keys {
+			switch width {
+			case 0:
+				b.Buf = append(b.Buf, byte(k))
+			case 1:
+				b.Buf = binary.LittleEndian.AppendUint16(b.Buf, uint16(k))
+			default:
+				b.Buf = binary.LittleEndian.AppendUint32(b.Buf, k)
+			}
+		}
+	}
+	for _, a := range c.attrs {
+		if a == nil {
+			continue
+		}
+		for i := 1; i < len(a.kv); i += 2 {
+			b.Buf = appendString(b.Buf, a.kv[i])
+		}
+	}
+}
+
+func (c *attrMapColumn) WriteColumn(w *proto.Writer) { w.ChainBuffer(c.EncodeColumn) }
 
 // lowCardinality names the LowCardinality(String) columns of the tables
 // written natively (a Go []string is a String column otherwise).
@@ -272,13 +519,13 @@ func newNativeColumn(table, name string, v any) (nativeColumn, error) {
 		if lowCardinality[table][name] {
 			return proto.NewLowCardinality[string](new(proto.ColStr)), nil
 		}
-		return new(proto.ColStr), nil
+		return strColumn(nil), nil
 	case []uint64:
 		return new(proto.ColUInt64), nil
 	case []uint8:
 		return new(proto.ColUInt8), nil
 	case []*Attrs:
-		return newAttrMap(), nil
+		return newAttrMapColumn(), nil
 	case [][]time.Time:
 		return proto.NewArray[time.Time](new(proto.ColDateTime64).WithPrecision(proto.PrecisionNano)), nil
 	case [][]string:
@@ -302,14 +549,7 @@ func appendNative(c proto.ColInput, v any) error {
 			col.AppendRaw(proto.DateTime64(t.UnixNano()))
 		}
 	case []string:
-		switch col := c.(type) {
-		case *proto.ColStr:
-			for _, s := range v {
-				col.Append(s)
-			}
-		case *proto.ColLowCardinality[string]:
-			col.AppendArr(v)
-		}
+		c.(*proto.ColLowCardinality[string]).AppendArr(v) // the others are strColumns
 	case []uint64:
 		col := c.(*proto.ColUInt64)
 		*col = append(*col, v...)
@@ -317,12 +557,7 @@ func appendNative(c proto.ColInput, v any) error {
 		col := c.(*proto.ColUInt8)
 		*col = append(*col, v...)
 	case []*Attrs:
-		col := c.(*proto.ColMap[string, string])
-		for _, a := range v {
-			if err := appendAttrs(col, a); err != nil {
-				return err
-			}
-		}
+		c.(*attrMapColumn).set(v)
 	case [][]time.Time:
 		col := c.(*proto.ColArr[time.Time])
 		data := col.Data.(*proto.ColDateTime64)

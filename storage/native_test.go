@@ -1,14 +1,17 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go/proto"
 	"github.com/ClickHouse/clickhouse-go/v2"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -40,13 +43,18 @@ func richTraces() ptrace.Traces {
 }
 
 // TestNativeInsertMatchesClient stores the same rows through the Native
-// encoder and through clickhouse-go's batch: every column reads back equal.
+// encoder (uncompressed, the default to the engine on loopback, and lz4)
+// and through clickhouse-go's batch: every column reads back equal.
 func TestNativeInsertMatchesClient(t *testing.T) {
 	ctx := testCtx(t)
 	native, client := newStore(t), newStore(t)
+	nativeLZ4 := newStoreCfg(t, func(c *Config) { c.Compression = "lz4" })
 	client.cfg.InsertWithClient = true
-	if native.native == nil {
+	if native.native == nil || nativeLZ4.native == nil {
 		t.Fatal("the HTTP store has no native inserter")
+	}
+	if native.native.compress || !nativeLZ4.native.compress {
+		t.Fatalf("compressed inserts: %v by default to loopback, %v with lz4", native.native.compress, nativeLZ4.native.compress)
 	}
 	var spans SpanRows
 	spans.AppendTraces(richTraces(), nil)
@@ -57,7 +65,7 @@ func TestNativeInsertMatchesClient(t *testing.T) {
 	rec.Attributes().PutDouble("ratio", 0.25)
 	ld.ResourceLogs().At(0).ScopeLogs().At(0).Scope().Attributes().PutStr("scope.attr", "x")
 	logs.AppendLogs(ld, nil)
-	for _, s := range []*Store{native, client} {
+	for _, s := range []*Store{native, nativeLZ4, client} {
 		if err := s.InsertSpans(ctx, &spans, ""); err != nil {
 			t.Fatalf("insert spans: %v", err)
 		}
@@ -86,13 +94,16 @@ func TestNativeInsertMatchesClient(t *testing.T) {
 		{TracesTable, "TraceId, SpanId"},
 		{LogsTable, "Timestamp, TraceId"},
 	} {
-		n, c := dump(native, tc.table, tc.order), dump(client, tc.table, tc.order)
-		if len(n) == 0 || !slices.Equal(n, c) {
-			t.Errorf("%s: native insert stored %d rows, client %d; first difference:", tc.table, len(n), len(c))
-			for i := range min(len(n), len(c)) {
-				if n[i] != c[i] {
-					t.Errorf("native: %s\nclient: %s", n[i], c[i])
-					break
+		c := dump(client, tc.table, tc.order)
+		for _, s := range []*Store{native, nativeLZ4} {
+			n := dump(s, tc.table, tc.order)
+			if len(n) == 0 || !slices.Equal(n, c) {
+				t.Errorf("%s: native insert (compression %s) stored %d rows, client %d; first difference:", tc.table, s.cfg.Compression, len(n), len(c))
+				for i := range min(len(n), len(c)) {
+					if n[i] != c[i] {
+						t.Errorf("native: %s\nclient: %s", n[i], c[i])
+						break
+					}
 				}
 			}
 		}
@@ -183,3 +194,92 @@ func TestNativeInsertErrors(t *testing.T) {
 }
 
 var _ = plog.NewLogs
+
+// TestNativeBlockReleasesRows: a block kept for the next insert holds no
+// string of the rows it encoded (one would keep its whole chunk, and so
+// most of the last batch, alive).
+func TestNativeBlockReleasesRows(t *testing.T) {
+	var rows SpanRows
+	if _, err := rows.AppendTracesProto(marshalTraces(t, richTraces()), nil); err != nil {
+		t.Fatal(err)
+	}
+	var blk nativeBlock
+	if err := blk.encode(TracesTable, spanColumns, rows.columns()); err != nil {
+		t.Fatal(err)
+	}
+	blk.release()
+	held := func(name string, ss []string) {
+		for _, s := range ss[:cap(ss)] {
+			if s != "" {
+				t.Errorf("%s still holds %q", name, s)
+				return
+			}
+		}
+	}
+	for _, c := range blk.cols {
+		switch d := c.Data.(type) {
+		case nil:
+		case strColumn:
+			t.Errorf("%s still holds the rows' strings", c.Name)
+		case *proto.ColLowCardinality[string]:
+			held(c.Name, d.Values)
+		case *proto.ColArr[string]:
+			if lc, ok := d.Data.(*proto.ColLowCardinality[string]); ok {
+				held(c.Name, lc.Values)
+			}
+		case *attrMapColumn:
+			if d.attrs != nil {
+				t.Errorf("%s still holds the rows' attributes", c.Name)
+			}
+			held(c.Name, d.dict)
+			for _, k := range d.last[:cap(d.last)] {
+				if k.key != "" {
+					t.Errorf("%s still holds key %q", c.Name, k.key)
+				}
+			}
+		}
+	}
+}
+
+// TestAttrMapColumnMatchesChGo: the attribute map column encodes as ch-go's
+// Map(LowCardinality(String), String) does, with 8- and 16-bit key
+// indexes, empty and nil maps, and no keys at all.
+func TestAttrMapColumnMatchesChGo(t *testing.T) {
+	many := make([]*Attrs, 0, 400)
+	for i := range 400 {
+		a := &Attrs{}
+		for j := range i % 5 {
+			a.Put(fmt.Sprintf("key.%d", (i*7+j)%300), fmt.Sprintf("value %d/%d ✓", i, j))
+		}
+		many = append(many, a)
+	}
+	many[3] = nil
+	for name, attrs := range map[string][]*Attrs{
+		"few keys": many[:40],
+		"300 keys": many,
+		"no keys":  {emptyAttrs, emptyAttrs, nil},
+		"one map":  {NewAttrs(map[string]string{"k": "v"})},
+		"repeated": {many[7], many[7], many[8], many[7]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want := newAttrMap()
+			for _, a := range attrs {
+				if err := appendAttrs(want, a); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got := newAttrMapColumn()
+			got.set(attrs)
+			encode := func(c proto.ColInput) []byte {
+				var buf proto.Buffer
+				if err := (proto.Block{Columns: 1, Rows: len(attrs)}).EncodeRawBlock(&buf, 0, []proto.InputColumn{{Name: "m", Data: c}}); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Buf
+			}
+			if g, w := encode(got), encode(want); !bytes.Equal(g, w) {
+				t.Errorf("encoded %d bytes, ch-go %d, not the same", len(g), len(w))
+			}
+		})
+	}
+}

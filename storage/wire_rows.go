@@ -97,9 +97,12 @@ type wireArena struct {
 	rejects                                           []error
 
 	// resources decoded since reset, by their bytes: exporters and the
-	// agent's per-trace split repeat one resource in every ResourceSpans
-	resCache map[string]wireResource
-	resLimit int
+	// agent's per-trace split repeat one resource in every ResourceSpans.
+	// resHits and resMisses count the lookups since reset (see
+	// cacheResources).
+	resCache           map[string]wireResource
+	resLimit           int
+	resHits, resMisses int
 
 	level int // chunk size level, see maxChunkLevel
 
@@ -113,6 +116,7 @@ type wireArena struct {
 // rows stay valid.
 func (a *wireArena) reset() {
 	clear(a.resCache)
+	a.resHits, a.resMisses = 0, 0
 	a.bytes, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil
 }
 
@@ -475,6 +479,16 @@ type wireResource struct {
 // maxCachedResources bounds wireArena.resCache.
 const maxCachedResources = 256
 
+// cacheResources says whether resources are worth caching: not when, after
+// the first 256 lookups since reset, fewer than one in eight hit. Then
+// resources hardly repeat (more processes than the cache holds, or an
+// attribute that differs per request), and hashing and copying each one's
+// bytes into the cache costs more than the hits save (a tenth of the
+// decoding, measured with a new resource per span).
+func (a *wireArena) cacheResources() bool {
+	return a.resMisses < maxCachedResources || a.resHits >= a.resMisses/8
+}
+
 // resource decodes a Resource message, or returns the result of the same
 // bytes decoded earlier (Attrs may be shared by rows).
 func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource, error) {
@@ -482,14 +496,19 @@ func (a *wireArena) resource(keys *keyCache, b []byte, limit int) (wireResource,
 		clear(a.resCache)
 		a.resLimit = limit
 	}
-	if res, ok := a.resCache[string(b)]; ok {
-		return res, nil
+	cache := a.cacheResources()
+	if cache {
+		if res, ok := a.resCache[string(b)]; ok {
+			a.resHits++
+			return res, nil
+		}
+		a.resMisses++
 	}
 	res, err := a.decodeResource(keys, b, limit)
 	if err == errWireUnsupported {
 		res, err = a.pdataResource(keys, b, limit)
 	}
-	if err != nil {
+	if err != nil || !cache {
 		return res, err
 	}
 	if a.resCache == nil {

@@ -305,6 +305,9 @@ func traceCases() map[string]ptrace.Traces {
 	add("wiretest", func(td ptrace.Traces) {
 		wiretest.Traces(0, 30, 3).CopyTo(td)
 	})
+	add("resources that do not repeat, then do", func(td ptrace.Traces) {
+		uniqueThenRepeatedResources().CopyTo(td)
+	})
 	return cases
 }
 
@@ -491,5 +494,39 @@ func TestProtoRowsRoundTrip(t *testing.T) {
 	}
 	if !reflect.DeepEqual(got.Logs, wantLogs) {
 		t.Errorf("logs differ\n got %+v\nwant %+v", got.Logs, wantLogs)
+	}
+}
+
+// uniqueThenRepeatedResources is a span under a resource of its own, 400
+// times (more than the resource cache holds), then 100 spans under 2
+// resources seen before.
+func uniqueThenRepeatedResources() ptrace.Traces {
+	td := ptrace.NewTraces()
+	for i := range 500 {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", fmt.Sprintf("svc-%d", i%7))
+		rs.Resource().Attributes().PutStr("service.instance.id", fmt.Sprintf("pod-%d", min(i, 400+i%2)))
+		span(rs, "GET /", uint64(i))
+	}
+	return td
+}
+
+// TestResourceCacheStepsAsideWhenResourcesDoNotRepeat: resources that do
+// not repeat stop going through the cache (the rows are the same either
+// way: TestAppendTracesProtoMatchesAppendTraces), repeated ones keep it.
+func TestResourceCacheStepsAsideWhenResourcesDoNotRepeat(t *testing.T) {
+	var rows SpanRows
+	if _, err := rows.AppendTracesProto(marshalTraces(t, uniqueThenRepeatedResources()), nil); err != nil {
+		t.Fatal(err)
+	}
+	if rows.wire.cacheResources() {
+		t.Errorf("after %d misses and %d hits, resources are still cached", rows.wire.resMisses, rows.wire.resHits)
+	}
+	rows.Reset()
+	if _, err := rows.AppendTracesProto(marshalTraces(t, genTraces(1, 300, 5, baseTime, time.Second)), nil); err != nil {
+		t.Fatal(err)
+	}
+	if !rows.wire.cacheResources() || rows.wire.resHits == 0 {
+		t.Errorf("repeated resources: %d misses and %d hits, cached: %v", rows.wire.resMisses, rows.wire.resHits, rows.wire.cacheResources())
 	}
 }

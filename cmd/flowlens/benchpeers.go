@@ -50,6 +50,7 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 	f.StringVar(&cfg.Dir, "dir", "", "folder for the broker's and engines' data and every process's log (default: a temporary one)")
 	f.BoolVar(&keep, "keep", false, "keep the temporary folder (its logs) after the run")
 	f.DurationVar(&cfg.Timeout, "timeout", 0, "longest run of one peer (default 30m)")
+	f.StringVar(&cfg.CollectorProfiles, "collector-profiles", "", "folder for a Go CPU profile of each run of flowlens collector (collector-run-N.pprof; go tool pprof)")
 	return cmd
 }
 

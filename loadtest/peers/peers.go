@@ -49,6 +49,9 @@ type Config struct {
 	Partitions int
 	// Timeout of one peer's run; default 30 minutes.
 	Timeout time.Duration
+	// CollectorProfiles, when set, is a folder where each run of flowlens
+	// collector writes its Go CPU profile (collector-run-N.pprof).
+	CollectorProfiles string
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -101,6 +104,11 @@ func Run(ctx context.Context, cfg Config) ([]Result, error) {
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
 		return nil, fmt.Errorf("benchmark folder: %w", err)
+	}
+	if cfg.CollectorProfiles != "" {
+		if err := os.MkdirAll(cfg.CollectorProfiles, 0o755); err != nil {
+			return nil, fmt.Errorf("profiles folder: %w", err)
+		}
 	}
 	broker, err := startProcess(cfg.Dir, "broker", cfg.Flowlens, "--log-level", "info", "--data-dir", cfg.Dir,
 		"broker", "--listen", "127.0.0.1:0", "--partitions", strconv.Itoa(cfg.Partitions))
@@ -235,8 +243,12 @@ func (r *runner) measure(ctx context.Context) (Result, error) {
 		if err := os.WriteFile(path, []byte("group_id: "+group+"\n"), 0o644); err != nil {
 			return Result{}, err
 		}
-		peer, err = startProcess(dir, r.peer, r.cfg.Flowlens, "--log-level", "info", "--data-dir", dir, "--clickhouse", chAddr, "--database", database,
-			"collector", "--brokers", r.kafka, "--listen", "127.0.0.1:0", "--config", path)
+		args := []string{"--log-level", "info", "--data-dir", dir, "--clickhouse", chAddr, "--database", database}
+		if r.cfg.CollectorProfiles != "" {
+			args = append(args, "--cpu-profile", filepath.Join(r.cfg.CollectorProfiles, fmt.Sprintf("collector-run-%d.pprof", r.run)))
+		}
+		args = append(args, "collector", "--brokers", r.kafka, "--listen", "127.0.0.1:0", "--config", path)
+		peer, err = startProcess(dir, r.peer, r.cfg.Flowlens, args...)
 	}
 	if err != nil {
 		return Result{}, err

@@ -1,0 +1,27 @@
+package storage
+
+import "testing"
+
+// TestCompressionDefaultsToNoneOnLoopback: an engine on the same machine
+// gets its inserts uncompressed (compressing there costs both sides CPU
+// and saves no network); any other address lz4; a value set stays.
+func TestCompressionDefaultsToNoneOnLoopback(t *testing.T) {
+	for _, tc := range []struct{ addr, set, want string }{
+		{"", "", "none"}, // DefaultAddr, the embedded engine
+		{"127.0.0.1:8123", "", "none"},
+		{"localhost:8123", "", "none"},
+		{"http://[::1]:8123/db", "", "none"},
+		{"clickhouse://127.0.0.2:9000", "", "none"},
+		{"http://user:secret@LOCALHOST:8123", "", "none"},
+		{"clickhouse.prod:8123", "", "lz4"},
+		{"https://10.0.0.5:8443", "", "lz4"},
+		{"127.0.0.1:8123", "lz4", "lz4"},
+		{"clickhouse.prod:8123", "none", "none"},
+	} {
+		c := Config{Addr: tc.addr, Compression: tc.set}
+		c.SetDefaults()
+		if c.Compression != tc.want {
+			t.Errorf("addr %q, compression %q: got %q, want %q", tc.addr, tc.set, c.Compression, tc.want)
+		}
+	}
+}
