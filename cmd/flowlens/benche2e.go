@@ -35,6 +35,9 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 			if cfg.Agent == "" {
 				cfg.Agent = filepath.Join(filepath.Dir(self), "flowlens-agent")
 			}
+			if cfg.LogsPerSpan < 0 || cfg.LogsPerSpan > 100 {
+				return fmt.Errorf("--logs-per-span %d: want 0 to 100", cfg.LogsPerSpan)
+			}
 			if runs < 1 {
 				return fmt.Errorf("--runs %d: want at least 1", runs)
 			}
@@ -76,6 +79,7 @@ agent until a lookup by its trace ID finds it in ClickHouse.`,
 	f := cmd.Flags()
 	f.IntVar(&runs, "runs", 1, "repeat the measurement this many times, each from empty tables, and report the medians")
 	f.Float64Var(&cfg.Rate, "rate", 4000, "root requests/s of the synthetic shop (about 12.4 spans and as many log lines each)")
+	f.IntVar(&cfg.LogsPerSpan, "logs-per-span", 1, "log lines the shop writes per span (0: none, to measure spans alone; beside a run with logs it gives what a log record costs)")
 	f.DurationVar(&cfg.Duration, "duration", 5*time.Minute, "measured duration")
 	f.DurationVar(&cfg.Warmup, "warmup", 30*time.Second, "load before the measurement starts")
 	f.DurationVar(&cfg.ProbeInterval, "probe-every", 100*time.Millisecond, "send a freshness probe trace this often")

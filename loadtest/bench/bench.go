@@ -47,6 +47,10 @@ type Config struct {
 	// excluded from the figures.
 	Rate             float64
 	Duration, Warmup time.Duration
+	// LogsPerSpan is the log lines the shop writes per span (bench-e2e's
+	// default is 1). 0: none, so the run measures spans alone and, beside
+	// a run with logs, what a log record costs each component.
+	LogsPerSpan int
 	// ProbeInterval is how often a probe trace is sent for freshness
 	// (default 100ms: a p99 wants more than a hundred probes; the outstanding
 	// ones are looked up together every 100 ms until found).
@@ -149,9 +153,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	runID := randomHex(6)
 	total := cfg.Warmup + cfg.Duration
-	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and as many logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, total, runID)
-	gen, err := r.start("loadgen", cfg.Flowlens, append(ep.flags, "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", total.String(),
-		"--otlp-endpoint", ep.agentGRPC, "--log-dir", ep.logDir, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")...)
+	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and %.0f logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, cfg.Rate*12.4*float64(cfg.LogsPerSpan), total, runID)
+	gen, err := r.start("loadgen", cfg.Flowlens, loadgenArgs(cfg, ep, runID)...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +182,18 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	stopProbes()
 	wg.Wait()
 	return rep, countAfterDrain(ctx, rep, conn, cfg.Dir, runID, ep.clickhouse, login, &probes)
+}
+
+// loadgenArgs are the load generator's arguments: the shop at cfg.Rate
+// for the warm-up and the window, its spans to the agent, its log lines
+// (when it writes any) into the folder the agent tails.
+func loadgenArgs(cfg Config, ep endpoints, runID string) []string {
+	args := append(slices.Clip(ep.flags), "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", (cfg.Warmup + cfg.Duration).String(),
+		"--otlp-endpoint", ep.agentGRPC, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")
+	if cfg.LogsPerSpan > 0 {
+		args = append(args, "--log-dir", ep.logDir, "--logs-per-span", strconv.Itoa(cfg.LogsPerSpan))
+	}
+	return args
 }
 
 // runner starts the components of a run as processes, and stops them in
