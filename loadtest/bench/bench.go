@@ -93,8 +93,12 @@ type Report struct {
 	StoredSpans, StoredLogs uint64
 	FreshnessP50            time.Duration
 	FreshnessP99            time.Duration
-	Probes, ProbesMissing   int
-	Components              []Component
+	// AcceptedP50 and AcceptedP99 are how long the agent took to answer
+	// a probe's export: it answers once the probe is fsynced in its disk
+	// buffer, so this is the agent's share of freshness before Kafka.
+	AcceptedP50, AcceptedP99 time.Duration
+	Probes, ProbesMissing    int
+	Components               []Component
 	// Batches is the collector's inserts during the window, per kind.
 	Batches []BatchStats
 	// Lookup is GetTrace (what `flowlens trace` runs) on the probes' trace
@@ -402,6 +406,7 @@ func countAfterDrain(ctx context.Context, rep *Report, conn driver.Conn, dir, ru
 		time.Sleep(2 * time.Second)
 	}
 	rep.FreshnessP50, rep.FreshnessP99, rep.Probes, rep.ProbesMissing = probes.quantiles()
+	rep.AcceptedP50, rep.AcceptedP99 = probes.acceptedQuantiles()
 	// Lookups are timed once the merges the load left behind are done: on
 	// a busy engine they would measure its queue, not the parts layout.
 	for t := time.Now(); time.Since(t) < time.Minute; time.Sleep(time.Second) {
@@ -481,9 +486,10 @@ type probeSet struct {
 }
 
 type probeResult struct {
-	id    string // hex trace ID
-	sent  time.Time
-	found time.Duration // 0: not found within probeTimeout
+	id       string // hex trace ID
+	sent     time.Time
+	accepted time.Duration // until the agent answered the export
+	found    time.Duration // 0: not found within probeTimeout
 }
 
 const (
@@ -518,12 +524,13 @@ func (ps *probeSet) send(ctx context.Context, client ptraceotlp.GRPCClient) {
 	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err := client.Export(rctx, ptraceotlp.NewExportRequestFromTraces(td))
+	accepted := time.Since(sent)
 	cancel()
 	if err != nil {
 		return
 	}
 	ps.mu.Lock()
-	ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent})
+	ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent, accepted: accepted})
 	ps.mu.Unlock()
 }
 
@@ -632,13 +639,32 @@ func (ps *probeSet) foundIDs() []string {
 	return ids
 }
 
+// acceptedQuantiles is the p50 and p99 of the agent's answers to the
+// probes sent in the window.
+func (ps *probeSet) acceptedQuantiles() (p50, p99 time.Duration) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var d []time.Duration
+	for _, r := range append(ps.results[:len(ps.results):len(ps.results)], ps.waiting...) {
+		if ps.inWindow(r) {
+			d = append(d, r.accepted)
+		}
+	}
+	return sampleQuantiles(d)
+}
+
+// inWindow reports whether probe r was sent during the measurement.
+func (ps *probeSet) inWindow(r probeResult) bool {
+	return !r.sent.Before(ps.from) && (ps.to.IsZero() || !r.sent.After(ps.to))
+}
+
 func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var d []time.Duration
 	// Probes still waiting when the polling stopped count as not found.
 	for _, r := range append(ps.results[:len(ps.results):len(ps.results)], ps.waiting...) {
-		if r.sent.Before(ps.from) || (!ps.to.IsZero() && r.sent.After(ps.to)) {
+		if !ps.inWindow(r) {
 			continue
 		}
 		n++
