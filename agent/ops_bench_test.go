@@ -81,7 +81,7 @@ kafka: {brokers: [%s]}
 // BenchmarkLineToKafkaLatency: the time from a line written to a followed
 // file (after write returns) to its record read back from Kafka, one line
 // every 10ms, LATENCY_LINES of them (default 1000), default settings
-// (watch on, lz4, linger 1ms). The consumer polls each partition with a
+// (watch on, lz4, linger 5ms). The consumer polls each partition with a
 // 5ms wait, so the figures are an upper bound of the produce latency.
 // Run: go test ./agent/ -run '^$' -bench LineToKafkaLatency -benchtime 1x
 func BenchmarkLineToKafkaLatency(b *testing.B) {

@@ -56,6 +56,15 @@ type Config struct {
 	// PollInterval is how often a file at its end is checked for new data,
 	// rotation and truncation (default 1s with watch, 200ms without).
 	PollInterval time.Duration `yaml:"poll_interval"`
+	// MinReadInterval is the shortest time between two reads of a file
+	// being written (default 20ms, at least 1ms). With watch, every write
+	// wakes the file's reader, and each read is a buffer record and a
+	// Kafka message with its own headers: with the demo shop writing 50k
+	// lines/s over 12 files (and 50k spans/s, a message per trace), 20ms
+	// took the messages of a minute from 322-339k to 260-265k
+	// (scripts/agent-cpu.sh). A file that was quiet this long is read at
+	// once, so a lone line gains no delay.
+	MinReadInterval time.Duration `yaml:"min_read_interval"`
 	// FingerprintSize is how many first bytes identify a file (default 1024).
 	// Shorter files are identified by what they have and re-identified as they grow.
 	FingerprintSize bytesize.Size `yaml:"fingerprint_size"`
@@ -110,6 +119,9 @@ func (c *Config) SetDefaults() {
 			c.PollInterval = time.Second
 		}
 	}
+	if c.MinReadInterval == 0 {
+		c.MinReadInterval = 20 * time.Millisecond
+	}
 	if c.FingerprintSize == 0 {
 		c.FingerprintSize = 1024
 	}
@@ -158,6 +170,9 @@ func (c *Config) Validate() error {
 	}
 	if c.PollInterval < time.Millisecond {
 		errs = append(errs, config.Errorf("poll_interval", "must be at least 1ms"))
+	}
+	if c.MinReadInterval < time.Millisecond || c.MinReadInterval > time.Second {
+		errs = append(errs, config.Errorf("min_read_interval", "must be between 1ms and 1s"))
 	}
 	if c.FingerprintSize < 16 || c.FingerprintSize > 1<<20 {
 		errs = append(errs, config.Errorf("fingerprint_size", "must be between 16 bytes and 1MiB"))

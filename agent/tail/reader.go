@@ -175,6 +175,15 @@ func (rd *reader) run(stop, work context.Context) {
 		case <-stop.Done():
 		case <-rd.wake:
 			woken = true
+			// a file written a line at a time wakes its reader at every
+			// write: read it at most every min_read_interval, so its lines
+			// go in batches; one quiet that long is read at once
+			if d := rd.t.cfg.MinReadInterval - time.Since(lastData); d > 0 {
+				select {
+				case <-stop.Done():
+				case <-time.After(d):
+				}
+			}
 		case <-time.After(max(time.Millisecond, wait)):
 		}
 	}

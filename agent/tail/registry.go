@@ -35,6 +35,7 @@ type registry struct {
 	dirty   bool
 	kick    chan struct{}
 	written chan struct{} // closed and replaced after each write (tests)
+	writes  int           // checkpoint files written (tests)
 	err     error
 }
 
@@ -198,6 +199,7 @@ func (r *registry) persist() error {
 		return fmt.Errorf("write checkpoints: %w", err)
 	}
 	r.mu.Lock()
+	r.writes++
 	close(r.written)
 	r.written = make(chan struct{})
 	r.mu.Unlock()

@@ -172,6 +172,14 @@ func (t *Tailer) Close() error {
 	return t.reg.err
 }
 
+// checkpointEvery is the shortest time between two writes of the
+// checkpoints. Under load every fsync of the buffer commits lines, and
+// rewriting the file each time (encode, write, rename) took 8% of the
+// agent's CPU at 50k lines/s (about 130 writes/s). A crash may read again
+// up to this much of what was read, as journald's cursor; Close writes the
+// last checkpoints whatever the time.
+const checkpointEvery = 200 * time.Millisecond
+
 func (t *Tailer) persistLoop() {
 	defer close(t.persisted)
 	for {
@@ -182,6 +190,14 @@ func (t *Tailer) persistLoop() {
 			return
 		}
 		t.persistOnce()
+		pause := time.NewTimer(checkpointEvery)
+		select {
+		case <-pause.C:
+		case <-t.stop:
+			pause.Stop()
+			t.persistOnce()
+			return
+		}
 	}
 }
 

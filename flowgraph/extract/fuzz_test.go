@@ -395,3 +395,71 @@ func mutate(r *rand.Rand, base []byte) []byte {
 	}
 	return b
 }
+
+// TestProtobufMatchesPdataOnEveryAttribute: every key applySpanAttr
+// reads, with every kind of value, on a span and on its breaker event,
+// gives the same spans through the protobuf path as through pdata (the
+// mutations above only vary the seed's four keys).
+func TestProtobufMatchesPdataOnEveryAttribute(t *testing.T) {
+	keys := []string{"peer.service", "server.address", "net.peer.name", "url.full", "http.url", "rpc.service",
+		"db.system", "db.system.name", "db.name", "db.namespace", "messaging.system",
+		"messaging.destination.name", "messaging.destination", "http.request.resend_count",
+		extract.DefaultNames.Retry, extract.DefaultNames.BreakerState, extract.DefaultNames.BreakerName,
+		"http.route", "user_agent.original"} // two the analyzer does not read
+	// strings differ between a span and its event (at), so that an
+	// event's value is not mistaken for the span's
+	values := []func(m pcommon.Map, k, at string){
+		func(m pcommon.Map, k, at string) { m.PutStr(k, "open") },
+		func(m pcommon.Map, k, at string) { m.PutStr(k, "http://"+at+".example:8080/cart?id=7") },
+		func(m pcommon.Map, k, at string) { m.PutStr(k, "") },
+		func(m pcommon.Map, k, at string) { m.PutInt(k, 3) },
+		func(m pcommon.Map, k, at string) { m.PutBool(k, true) },
+		func(m pcommon.Map, k, at string) { m.PutDouble(k, 1.5) },
+		func(m pcommon.Map, k, at string) { m.PutEmptySlice(k).AppendEmpty().SetStr(at) },
+	}
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	rs.Resource().Attributes().PutStr("service.name", "a")
+	ss := rs.ScopeSpans().AppendEmpty().Spans()
+	for i, k := range keys {
+		for j, put := range values {
+			for _, kind := range []ptrace.SpanKind{ptrace.SpanKindClient, ptrace.SpanKindServer, ptrace.SpanKindConsumer} {
+				s := ss.AppendEmpty()
+				s.SetKind(kind)
+				s.SetTraceID(pcommon.TraceID{byte(i + 1), byte(j + 1)})
+				s.SetSpanID(pcommon.SpanID{byte(i + 1), byte(j + 1), byte(kind)})
+				// a breaker's name counts with its state: both are there
+				// (the state replaced when it is the key tested)
+				s.Attributes().PutStr("http.method", "GET")
+				s.Attributes().PutStr(extract.DefaultNames.BreakerState, "half_open")
+				put(s.Attributes(), k, "span")
+				ev := s.Events().AppendEmpty()
+				ev.SetName(extract.DefaultNames.BreakerEvent)
+				ev.Attributes().PutStr(extract.DefaultNames.BreakerState, "open")
+				put(ev.Attributes(), k, "event")
+			}
+		}
+	}
+	var m ptrace.ProtoMarshaler
+	b, err := m.MarshalTraces(td)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ex := extract.New(extract.DefaultNames, intern.NewTable(0))
+	var viaWire, viaPdata record
+	if _, err := ex.Protobuf(b, &viaWire); err != nil {
+		t.Fatal(err)
+	}
+	ex.Traces(td, &viaPdata)
+	if len(viaWire.spans) != len(viaPdata.spans) {
+		t.Fatalf("%d spans via protobuf, %d via pdata", len(viaWire.spans), len(viaPdata.spans))
+	}
+	for i := range viaPdata.spans {
+		got := fmt.Sprintf("%+v %v %v", viaWire.spans[i], viaWire.links[i], viaWire.brk[i])
+		want := fmt.Sprintf("%+v %v %v", viaPdata.spans[i], viaPdata.links[i], viaPdata.brk[i])
+		if got != want {
+			k := keys[i/(3*len(values))]
+			t.Errorf("attribute %q, value %d:\nprotobuf %s\npdata    %s", k, i/3%len(values), got, want)
+		}
+	}
+}

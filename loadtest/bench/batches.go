@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/flowmodel"
@@ -29,8 +30,14 @@ type BatchStats struct {
 // collectorMetrics is one scrape of the collector's /metrics.
 type collectorMetrics map[string]*dto.MetricFamily
 
-func scrapeCollector(ctx context.Context, addr string) (collectorMetrics, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+addr+"/metrics", nil)
+// scrapeCollector reads the collector's /metrics at base, the URL its
+// "collector started" line names (http://host:port, or https:// with
+// TLS); a bare host:port is taken as http.
+func scrapeCollector(ctx context.Context, base string) (collectorMetrics, error) {
+	if !strings.Contains(base, "://") {
+		base = "http://" + base
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, strings.TrimSuffix(base, "/")+"/metrics", nil)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,11 @@
 package bench
 
 import (
+	"context"
+	"fmt"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 
@@ -65,5 +69,27 @@ flowlens_collector_batch_insert_seconds_count{kind="logs"} 10
 	got := batchStats(collectorMetrics{}, m)
 	if len(got) != 1 || got[0].InsertP99 != 4 {
 		t.Fatalf("stats = %+v, want insert p99 4 (the last finite bound)", got)
+	}
+}
+
+// The collector logs its metrics listener as a URL (http://host:port):
+// the scrape takes it as logged, or the report's batch table is missing.
+func TestScrapeCollectorTakesTheLoggedURL(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/metrics" {
+			http.NotFound(w, r)
+			return
+		}
+		fmt.Fprint(w, "# TYPE flowlens_collector_batch_rows histogram\nflowlens_collector_batch_rows_bucket{kind=\"spans\",le=\"+Inf\"} 3\nflowlens_collector_batch_rows_sum{kind=\"spans\"} 30\nflowlens_collector_batch_rows_count{kind=\"spans\"} 3\n")
+	}))
+	defer srv.Close()
+	for _, addr := range []string{srv.URL, strings.TrimPrefix(srv.URL, "http://")} {
+		m, err := scrapeCollector(context.Background(), addr)
+		if err != nil {
+			t.Fatalf("scrape %s: %v", addr, err)
+		}
+		if findHist(m, "flowlens_collector_batch_rows", "spans") == nil {
+			t.Errorf("scrape %s: no batch_rows histogram", addr)
+		}
 	}
 }

@@ -47,6 +47,10 @@ type Config struct {
 	// excluded from the figures.
 	Rate             float64
 	Duration, Warmup time.Duration
+	// LogsPerSpan is the log lines the shop writes per span (bench-e2e's
+	// default is 1). 0: none, so the run measures spans alone and, beside
+	// a run with logs, what a log record costs each component.
+	LogsPerSpan int
 	// ProbeInterval is how often a probe trace is sent for freshness
 	// (default 100ms: a p99 wants more than a hundred probes; the outstanding
 	// ones are looked up together every 100 ms until found).
@@ -89,8 +93,12 @@ type Report struct {
 	StoredSpans, StoredLogs uint64
 	FreshnessP50            time.Duration
 	FreshnessP99            time.Duration
-	Probes, ProbesMissing   int
-	Components              []Component
+	// AcceptedP50 and AcceptedP99 are how long the agent took to answer
+	// a probe's export: it answers once the probe is fsynced in its disk
+	// buffer, so this is the agent's share of freshness before Kafka.
+	AcceptedP50, AcceptedP99 time.Duration
+	Probes, ProbesMissing    int
+	Components               []Component
 	// Batches is the collector's inserts during the window, per kind.
 	Batches []BatchStats
 	// Lookup is GetTrace (what `flowlens trace` runs) on the probes' trace
@@ -149,9 +157,8 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 
 	runID := randomHex(6)
 	total := cfg.Warmup + cfg.Duration
-	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and as many logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, total, runID)
-	gen, err := r.start("loadgen", cfg.Flowlens, append(ep.flags, "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", total.String(),
-		"--otlp-endpoint", ep.agentGRPC, "--log-dir", ep.logDir, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")...)
+	fmt.Fprintf(cfg.Out, "load: %.0f requests/s (about %.0f spans/s and %.0f logs/s) for %v, run %s\n", cfg.Rate, cfg.Rate*12.4, cfg.Rate*12.4*float64(cfg.LogsPerSpan), total, runID)
+	gen, err := r.start("loadgen", cfg.Flowlens, loadgenArgs(cfg, ep, runID)...)
 	if err != nil {
 		return nil, err
 	}
@@ -179,6 +186,18 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	stopProbes()
 	wg.Wait()
 	return rep, countAfterDrain(ctx, rep, conn, cfg.Dir, runID, ep.clickhouse, login, &probes)
+}
+
+// loadgenArgs are the load generator's arguments: the shop at cfg.Rate
+// for the warm-up and the window, its spans to the agent, its log lines
+// (when it writes any) into the folder the agent tails.
+func loadgenArgs(cfg Config, ep endpoints, runID string) []string {
+	args := append(slices.Clip(ep.flags), "loadgen", "--rate", fmt.Sprint(cfg.Rate), "--duration", (cfg.Warmup + cfg.Duration).String(),
+		"--otlp-endpoint", ep.agentGRPC, "--run-id", runID, "--truth", filepath.Join(cfg.Dir, "truth.json"), "--progress", "10s")
+	if cfg.LogsPerSpan > 0 {
+		args = append(args, "--log-dir", ep.logDir, "--logs-per-span", strconv.Itoa(cfg.LogsPerSpan))
+	}
+	return args
 }
 
 // runner starts the components of a run as processes, and stops them in
@@ -387,6 +406,7 @@ func countAfterDrain(ctx context.Context, rep *Report, conn driver.Conn, dir, ru
 		time.Sleep(2 * time.Second)
 	}
 	rep.FreshnessP50, rep.FreshnessP99, rep.Probes, rep.ProbesMissing = probes.quantiles()
+	rep.AcceptedP50, rep.AcceptedP99 = probes.acceptedQuantiles()
 	// Lookups are timed once the merges the load left behind are done: on
 	// a busy engine they would measure its queue, not the parts layout.
 	for t := time.Now(); time.Since(t) < time.Minute; time.Sleep(time.Second) {
@@ -466,9 +486,10 @@ type probeSet struct {
 }
 
 type probeResult struct {
-	id    string // hex trace ID
-	sent  time.Time
-	found time.Duration // 0: not found within probeTimeout
+	id       string // hex trace ID
+	sent     time.Time
+	accepted time.Duration // until the agent answered the export
+	found    time.Duration // 0: not found within probeTimeout
 }
 
 const (
@@ -503,12 +524,13 @@ func (ps *probeSet) send(ctx context.Context, client ptraceotlp.GRPCClient) {
 	sent := time.Now()
 	rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	_, err := client.Export(rctx, ptraceotlp.NewExportRequestFromTraces(td))
+	accepted := time.Since(sent)
 	cancel()
 	if err != nil {
 		return
 	}
 	ps.mu.Lock()
-	ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent})
+	ps.waiting = append(ps.waiting, probeResult{id: hex.EncodeToString(id[:]), sent: sent, accepted: accepted})
 	ps.mu.Unlock()
 }
 
@@ -617,13 +639,32 @@ func (ps *probeSet) foundIDs() []string {
 	return ids
 }
 
+// acceptedQuantiles is the p50 and p99 of the agent's answers to the
+// probes sent in the window.
+func (ps *probeSet) acceptedQuantiles() (p50, p99 time.Duration) {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var d []time.Duration
+	for _, r := range append(ps.results[:len(ps.results):len(ps.results)], ps.waiting...) {
+		if ps.inWindow(r) {
+			d = append(d, r.accepted)
+		}
+	}
+	return sampleQuantiles(d)
+}
+
+// inWindow reports whether probe r was sent during the measurement.
+func (ps *probeSet) inWindow(r probeResult) bool {
+	return !r.sent.Before(ps.from) && (ps.to.IsZero() || !r.sent.After(ps.to))
+}
+
 func (ps *probeSet) quantiles() (p50, p99 time.Duration, n, missing int) {
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
 	var d []time.Duration
 	// Probes still waiting when the polling stopped count as not found.
 	for _, r := range append(ps.results[:len(ps.results):len(ps.results)], ps.waiting...) {
-		if r.sent.Before(ps.from) || (!ps.to.IsZero() && r.sent.After(ps.to)) {
+		if !ps.inWindow(r) {
 			continue
 		}
 		n++

@@ -57,3 +57,28 @@ func TestAgentConfigLoads(t *testing.T) {
 		}
 	}
 }
+
+// --logs-per-span 0 measures spans alone: the shop writes no log files;
+// otherwise it writes that many lines per span where the agent tails.
+func TestLoadgenArgsLogsPerSpan(t *testing.T) {
+	ep := endpoints{agentGRPC: "127.0.0.1:4317", logDir: "/run/shop-logs", flags: []string{"--database", "bench"}}
+	flagValue := func(args []string, name string) (string, bool) {
+		for i, a := range args {
+			if a == name && i+1 < len(args) {
+				return args[i+1], true
+			}
+		}
+		return "", false
+	}
+	none := loadgenArgs(Config{Rate: 10, LogsPerSpan: 0}, ep, "r")
+	if dir, ok := flagValue(none, "--log-dir"); ok {
+		t.Errorf("logs per span 0: the shop writes logs into %s", dir)
+	}
+	two := loadgenArgs(Config{Rate: 10, LogsPerSpan: 2}, ep, "r")
+	if dir, _ := flagValue(two, "--log-dir"); dir != ep.logDir {
+		t.Errorf("logs per span 2: log dir %q; want %q", dir, ep.logDir)
+	}
+	if n, _ := flagValue(two, "--logs-per-span"); n != "2" {
+		t.Errorf("logs per span 2: --logs-per-span %q", n)
+	}
+}

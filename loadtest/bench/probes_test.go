@@ -12,7 +12,7 @@ func TestProbeSettleAndQuantiles(t *testing.T) {
 	var ps probeSet
 	ps.measureFrom(t0)
 	for i, id := range []string{"a", "b", "c", "d"} {
-		ps.waiting = append(ps.waiting, probeResult{id: id, sent: t0.Add(time.Duration(i) * time.Second)})
+		ps.waiting = append(ps.waiting, probeResult{id: id, sent: t0.Add(time.Duration(i) * time.Second), accepted: time.Duration(i+1) * time.Millisecond})
 	}
 	ps.settle(map[string]bool{"a": true}, t0.Add(1500*time.Millisecond))
 	ps.settle(map[string]bool{"b": true}, t0.Add(3*time.Second))
@@ -30,5 +30,9 @@ func TestProbeSettleAndQuantiles(t *testing.T) {
 	}
 	if p50 != probeTimeout || p99 != probeTimeout {
 		t.Errorf("p50 %v p99 %v, want both %v with half the probes missing", p50, p99, probeTimeout)
+	}
+	// the agent's answers count for every probe of the window, found or not
+	if a50, a99 := ps.acceptedQuantiles(); a50 != 3*time.Millisecond || a99 != 4*time.Millisecond {
+		t.Errorf("accepted p50 %v p99 %v, want 3ms and 4ms", a50, a99)
 	}
 }
