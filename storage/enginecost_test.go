@@ -105,9 +105,9 @@ func benchEngineCost(b *testing.B, total, batch int, gen func(i, batch int) ptra
 // BenchmarkEngineProcessCost is what the engine's process (`flowlens
 // clickhouse`: the engine and its HTTP endpoint) spends per 100k spans of
 // wiretest's ManyUnique shape, in 50k-row inserts as the collector sends
-// them: the Native bodies are encoded (and lz4-compressed, as
-// storage.Config's default does) before the clock starts, so the process's
-// CPU is the endpoint's and the engine's alone. BenchmarkEngineCostPerBatch
+// them: the Native bodies are encoded (uncompressed, as storage.Config's
+// default is toward a loopback engine) before the clock starts, so the
+// process's CPU is the endpoint's and the engine's alone. BenchmarkEngineCostPerBatch
 // splits by thread names instead, which miscounts an insert without views
 // (the engine then runs it on the calling Go thread).
 //
@@ -116,11 +116,11 @@ func benchEngineCost(b *testing.B, total, batch int, gen func(i, batch int) ptra
 // parts into one afterwards: what each level of background merges costs
 // per row (merges of 50k-row parts come soon: 17 of them were merged
 // within a 2M-span run). Schema variants as BenchmarkEngineCostPerBatch's;
-// FLOWLENS_BENCH_COMPRESS=0 sends the bodies uncompressed.
+// FLOWLENS_BENCH_COMPRESS=1 sends them lz4-compressed.
 func BenchmarkEngineProcessCost(b *testing.B) {
 	const batch, inserts = 50000, 8
 	ctx := context.Background()
-	lz4 := os.Getenv("FLOWLENS_BENCH_COMPRESS") != "0"
+	lz4 := os.Getenv("FLOWLENS_BENCH_COMPRESS") == "1"
 	bodies := make([][]byte, inserts)
 	for i := range bodies {
 		var r SpanRows
