@@ -218,14 +218,19 @@ func BenchmarkInsertSpansRowAppend(b *testing.B) {
 // lookupDataset stores n spans (10 per trace, 8-12 attributes each, traces
 // spread evenly over 10 days = 10 daily partitions) generated inside the
 // engine with INSERT ... SELECT FROM numbers(), and returns sample trace IDs.
-func lookupDataset(b *testing.B, n, granularity int, projection bool) (*Store, []string) {
+func lookupDataset(b *testing.B, n, granularity int, projection string) (*Store, []string) {
 	s := sharedStoreCfg(b, fmt.Sprintf("lookup-%d-%d-%v", n, granularity, projection), func(c *Config) {
-		c.TracesGranularity, c.TraceIDProjection = granularity, &projection
+		c.TracesGranularity, c.TraceIDProjection = granularity, ptr(projection == "true")
 	})
 	ctx := context.Background()
 	var have uint64
 	if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.Name(TracesTable)).Scan(&have); err != nil {
 		b.Fatal(err)
+	}
+	if have == 0 && projection == "offsets" {
+		if err := s.conn.Exec(ctx, "ALTER TABLE "+s.l.Name(TracesTable)+" ADD PROJECTION IF NOT EXISTS by_trace_id (SELECT _part_offset ORDER BY TraceId)"); err != nil {
+			b.Fatal(err)
+		}
 	}
 	if have == 0 {
 		start := time.Now()
@@ -313,7 +318,10 @@ func BenchmarkTraceLookup(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0"
+	projection := os.Getenv("FLOWLENS_BENCH_PROJECTION")
+	if projection == "" {
+		projection = "true"
+	}
 	for _, w := range ways {
 		b.Run(fmt.Sprintf("spans=%d/granularity=%d/projection=%v/%s", n, gran, projection, w.name), func(b *testing.B) {
 			s, ids := lookupDataset(b, n, gran, projection)

@@ -1,14 +1,19 @@
 package storage
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/ClickHouse/ch-go/compress"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/flowlens/flowlens/internal/chtest"
@@ -30,8 +35,11 @@ import (
 //
 //	FLOWLENS_BENCH_BATCH=N             one insert size instead of 20k, 50k, 100k
 //	FLOWLENS_BENCH_PROJECTION=0        without the trace-ID projection
+//	FLOWLENS_BENCH_PROJECTION=offsets  a projection of TraceId and _part_offset instead
 //	FLOWLENS_BENCH_LZ4=1               LZ4 instead of ZSTD(1) in every codec
-//	FLOWLENS_BENCH_NO_INDEXES=1        without otel_traces' skip indexes
+//	FLOWLENS_BENCH_NO_INDEXES=1        without otel_traces' skip indexes (or a,b: without those)
+//	FLOWLENS_BENCH_GRANULARITY=N       otel_traces' index_granularity instead of the default
+//	FLOWLENS_BENCH_NO_VIEWS=1          without the trace-ID and link views
 //	FLOWLENS_BENCH_TABLE_SETTINGS=...  ALTER TABLE ... MODIFY SETTING ...
 func BenchmarkEngineCostPerBatch(b *testing.B) {
 	const total = 400_000
@@ -94,11 +102,123 @@ func benchEngineCost(b *testing.B, total, batch int, gen func(i, batch int) ptra
 	b.ReportMetric(float64(total*b.N)/elapsed, "spans/s")
 }
 
+// BenchmarkEngineProcessCost is what the engine's process (`flowlens
+// clickhouse`: the engine and its HTTP endpoint) spends per 100k spans of
+// wiretest's ManyUnique shape, in 50k-row inserts as the collector sends
+// them: the Native bodies are encoded (uncompressed, as storage.Config's
+// default is toward a loopback engine) before the clock starts, so the
+// process's CPU is the endpoint's and the engine's alone. BenchmarkEngineCostPerBatch
+// splits by thread names instead, which miscounts an insert without views
+// (the engine then runs it on the calling Go thread).
+//
+// insert-cpu-s/100k is the process's CPU for 400k spans in 8 inserts and
+// until no merge runs; merge-cpu-s/100k is OPTIMIZE ... FINAL of those 8
+// parts into one afterwards: what each level of background merges costs
+// per row (merges of 50k-row parts come soon: 17 of them were merged
+// within a 2M-span run). Schema variants as BenchmarkEngineCostPerBatch's;
+// FLOWLENS_BENCH_COMPRESS=1 sends them lz4-compressed.
+func BenchmarkEngineProcessCost(b *testing.B) {
+	const batch, inserts = 50000, 8
+	ctx := context.Background()
+	lz4 := os.Getenv("FLOWLENS_BENCH_COMPRESS") == "1"
+	bodies := make([][]byte, inserts)
+	for i := range bodies {
+		var r SpanRows
+		r.AppendTraces(wiretest.ShapedTraces(i*batch, batch, 5, wiretest.ManyUnique), nil)
+		var blk nativeBlock
+		if err := blk.encode(TracesTable, spanColumns, r.columns()); err != nil {
+			b.Fatal(err)
+		}
+		body := blk.buf.Buf
+		if lz4 {
+			cw := compress.NewWriter(compress.LevelZero, compress.LZ4)
+			if err := cw.Compress(body); err != nil {
+				b.Fatal(err)
+			}
+			body = cw.Data
+		}
+		bodies[i] = append([]byte(nil), body...)
+	}
+	per := 100_000 / float64(batch*inserts*b.N)
+	var insertCPU, mergeCPU float64
+	b.StopTimer()
+	for n := 0; n < b.N; n++ {
+		s := variantStore(b)
+		post := func(body []byte) {
+			q := url.Values{}
+			q.Set("query", "INSERT INTO "+s.l.Name(TracesTable)+" ("+strings.Join(spanColumns, ", ")+") FORMAT Native")
+			if lz4 {
+				q.Set("decompress", "1")
+			}
+			q.Set("insert_deduplication_token", uniqueToken())
+			u := s.native.base
+			u.RawQuery = q.Encode()
+			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
+			if err != nil {
+				b.Fatal(err)
+			}
+			req.Header.Set("X-ClickHouse-User", s.native.user)
+			req.Header.Set("X-ClickHouse-Key", s.native.password)
+			resp, err := s.native.client.Do(req)
+			if err != nil {
+				b.Fatal(err)
+			}
+			msg, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if err := responseError(resp, msg); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		cpu0 := chtest.SampleCPU()
+		for _, body := range bodies {
+			post(body)
+		}
+		waitNoMerges(b, s)
+		tot, _ := cpu0.Since()
+		insertCPU += tot
+		cpu0 = chtest.SampleCPU()
+		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(TracesTable)+" FINAL"); err != nil {
+			b.Fatal(err)
+		}
+		tot, _ = cpu0.Since()
+		mergeCPU += tot
+		b.StopTimer()
+		_ = s.conn.Exec(ctx, "DROP DATABASE "+s.cfg.Database)
+	}
+	b.ReportMetric(insertCPU*per, "insert-cpu-s/100k")
+	b.ReportMetric(mergeCPU*per, "merge-cpu-s/100k")
+}
+
+// waitNoMerges polls until s's database has had no merge running for a
+// second (at most a minute).
+func waitNoMerges(b *testing.B, s *Store) {
+	ctx := context.Background()
+	quiet := 0
+	for deadline := time.Now().Add(time.Minute); quiet < 3 && time.Now().Before(deadline); {
+		var running uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.merges WHERE database = ?", s.cfg.Database).Scan(&running); err != nil {
+			b.Fatal(err)
+		}
+		if running == 0 {
+			quiet++
+		} else {
+			quiet = 0
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
 // variantStore opens a fresh, migrated database in the schema variant the
 // environment asks for (see BenchmarkEngineCostPerBatch).
-func variantStore(b *testing.B) *Store {
+func variantStore(b testing.TB) *Store {
 	ctx := context.Background()
-	s := newStoreCfg(b, func(c *Config) { c.TraceIDProjection = ptr(os.Getenv("FLOWLENS_BENCH_PROJECTION") != "0") })
+	s := newStoreCfg(b, func(c *Config) {
+		c.TraceIDProjection = ptr(os.Getenv("FLOWLENS_BENCH_PROJECTION") == "")
+		if g, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_GRANULARITY")); err == nil {
+			c.TracesGranularity = g
+		}
+	})
 	cfg := s.cfg
 	var alters []string
 	if os.Getenv("FLOWLENS_BENCH_LZ4") != "" {
@@ -116,10 +236,22 @@ func variantStore(b *testing.B) *Store {
 		}
 		rows.Close()
 	}
-	if os.Getenv("FLOWLENS_BENCH_NO_INDEXES") != "" {
-		for _, idx := range []string{"idx_trace_id", "idx_res_attr_key", "idx_res_attr_value", "idx_span_attr_key",
-			"idx_span_attr_value", "idx_duration", "idx_lower_span_name"} {
+	if os.Getenv("FLOWLENS_BENCH_PROJECTION") == "offsets" {
+		alters = append(alters, "ALTER TABLE "+s.l.Name(TracesTable)+" ADD PROJECTION by_trace_id (SELECT _part_offset ORDER BY TraceId)")
+	}
+	if drop := os.Getenv("FLOWLENS_BENCH_NO_INDEXES"); drop != "" {
+		idxs := []string{"idx_trace_id", "idx_res_attr_key", "idx_res_attr_value", "idx_span_attr_key",
+			"idx_span_attr_value", "idx_duration", "idx_lower_span_name"}
+		if drop != "1" {
+			idxs = strings.Split(drop, ",")
+		}
+		for _, idx := range idxs {
 			alters = append(alters, "ALTER TABLE "+s.l.Name(TracesTable)+" DROP INDEX "+idx)
+		}
+	}
+	if os.Getenv("FLOWLENS_BENCH_NO_VIEWS") != "" {
+		for _, v := range []string{TraceIndexView, TraceLinksView} {
+			alters = append(alters, "DROP VIEW "+s.l.Name(v))
 		}
 	}
 	if set := os.Getenv("FLOWLENS_BENCH_TABLE_SETTINGS"); set != "" {
