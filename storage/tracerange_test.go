@@ -40,3 +40,39 @@ func TestIndexedLookupNarrowParts(t *testing.T) {
 		})
 	}
 }
+
+// A trace's logs are read from the partitions of its time range only, not
+// the bloom filter of every granule of otel_logs (which grows with the
+// table: a lookup got slower the more logs were stored).
+func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	for day := 0; day < 3; day++ {
+		n := uint64(8000 + day)
+		start := baseTime.Add(time.Duration(day) * 24 * time.Hour)
+		var sr SpanRows
+		sr.AppendTraces(genTraces(n, 1, 5, start, time.Millisecond), nil)
+		if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+			t.Fatal(err)
+		}
+		var lr LogRows
+		lr.AppendLogs(genLogs(n, 1, start, time.Millisecond), nil)
+		if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := hexTraceID(traceIDOf(8001))
+	if lg, err := s.traceLogsIndexed(ctx, id); err != nil || len(lg) != 1 {
+		t.Fatalf("logs through the index: %d, %v; want 1", len(lg), err)
+	}
+	// What the engine plans to read before the bloom filter.
+	var db, table string
+	var parts, rows, marks uint64
+	if err := s.conn.QueryRow(ctx, "EXPLAIN ESTIMATE "+s.traceLogsQuery()+"\nSETTINGS use_skip_indexes = 0",
+		namedParams("id", id)...).Scan(&db, &table, &parts, &rows, &marks); err != nil {
+		t.Fatal(err)
+	}
+	if table != LogsTable || parts != 1 {
+		t.Errorf("the lookup reads %d parts of %s, want 1 of otel_logs' 3 (one per day)", parts, table)
+	}
+}
