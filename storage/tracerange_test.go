@@ -76,3 +76,31 @@ func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
 		t.Errorf("the lookup reads %d parts of %s, want 1 of otel_logs' 3 (one per day)", parts, table)
 	}
 }
+
+// A log written long after its trace's last span started (at the end of a
+// long span, or by a host whose clock is off) is part of the trace: the
+// index spans the logs' times too.
+func TestTraceLogsLongAfterTheSpans(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	const n = 9000
+	var sr SpanRows
+	sr.AppendTraces(genTraces(n, 1, 5, baseTime, time.Millisecond), nil)
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	var lr LogRows
+	for _, after := range []time.Duration{0, 2 * time.Hour, 30 * time.Hour} {
+		lr.AppendLogs(genLogs(n, 1, baseTime.Add(after), time.Millisecond), nil)
+	}
+	if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.GetTrace(ctx, hexTraceID(traceIDOf(n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Spans) != 5 || len(tr.Logs) != 3 {
+		t.Errorf("trace: %d spans and %d logs, want 5 and 3 (one log 2 h and one 30 h after the spans)", len(tr.Spans), len(tr.Logs))
+	}
+}
