@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // BenchmarkLookupUnderIngest: trace lookups by ID while spans and logs are
@@ -58,7 +56,7 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 }
 
 // lookupKinds are what lookupUnderIngest times.
-var lookupKinds = []string{"GetTrace", "GetTrace-threads1", "spans", "logs", "links", "select1"}
+var lookupKinds = []string{"GetTrace", "spans", "logs", "links", "select1"}
 
 type lookupLoadResult struct {
 	lat                 map[string][]time.Duration
@@ -144,12 +142,6 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 			if err == nil && (len(tr.Spans) != spansPer || len(tr.Logs) != spansPer) {
 				err = fmt.Errorf("trace %s: %d spans and %d logs, want %d each", id, len(tr.Spans), len(tr.Logs), spansPer)
 			}
-			return err
-		},
-		// The same with each query on one thread: no hand-offs between
-		// threads, each of which waits for a core on a busy machine.
-		"GetTrace-threads1": func(id string) error {
-			_, err := s.GetTrace(clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"max_threads": 1})), id)
 			return err
 		},
 		"spans": func(id string) error { _, err := s.traceSpansIndexed(ctx, id); return err },

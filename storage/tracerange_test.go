@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // A trace stored in a part of its own (a small insert: the part's time range
@@ -68,7 +70,8 @@ func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
 	// What the engine plans to read before the bloom filter.
 	var db, table string
 	var parts, rows, marks uint64
-	if err := s.conn.QueryRow(ctx, "EXPLAIN ESTIMATE "+s.traceLogsQuery()+"\nSETTINGS use_skip_indexes = 0",
+	noSkip := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"use_skip_indexes": 0}))
+	if err := s.conn.QueryRow(noSkip, "EXPLAIN ESTIMATE "+s.traceLogsQuery(),
 		namedParams("id", id)...).Scan(&db, &table, &parts, &rows, &marks); err != nil {
 		t.Fatal(err)
 	}
