@@ -67,7 +67,7 @@ func TestMigrateTwiceIsNoop(t *testing.T) {
 		}
 	}
 	// Every table exists, under the names Grafana's OTel mode expects.
-	for _, table := range []string{TracesTable, TraceIndexTable, TraceIndexView, TraceLinksTable, TraceLinksView, LogsTable, EdgesTable,
+	for _, table := range []string{TracesTable, TraceIndexTable, TraceIndexView, TraceIndexLogsView, TraceLinksTable, TraceLinksView, LogsTable, EdgesTable,
 		EdgesHourlyTable, EdgesHourlyView, EdgesTiersTable, EdgesTiersView, MigrationsTable} {
 		var n uint64
 		if err := s.conn.QueryRow(ctx, "SELECT count() FROM system.tables WHERE database = {db:String} AND name = {t:String}",

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/ClickHouse/clickhouse-go/v2"
 )
 
 // A trace stored in a part of its own (a small insert: the part's time range
@@ -38,5 +40,70 @@ func TestIndexedLookupNarrowParts(t *testing.T) {
 				t.Errorf("logs through the index: %d, %v; want 1", len(lg), err)
 			}
 		})
+	}
+}
+
+// A trace's logs are read from the partitions of its time range only, not
+// the bloom filter of every granule of otel_logs (which grows with the
+// table: a lookup got slower the more logs were stored).
+func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	for day := 0; day < 3; day++ {
+		n := uint64(8000 + day)
+		start := baseTime.Add(time.Duration(day) * 24 * time.Hour)
+		var sr SpanRows
+		sr.AppendTraces(genTraces(n, 1, 5, start, time.Millisecond), nil)
+		if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+			t.Fatal(err)
+		}
+		var lr LogRows
+		lr.AppendLogs(genLogs(n, 1, start, time.Millisecond), nil)
+		if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+			t.Fatal(err)
+		}
+	}
+	id := hexTraceID(traceIDOf(8001))
+	if lg, err := s.traceLogsIndexed(ctx, id); err != nil || len(lg) != 1 {
+		t.Fatalf("logs through the index: %d, %v; want 1", len(lg), err)
+	}
+	// What the engine plans to read before the bloom filter.
+	var db, table string
+	var parts, rows, marks uint64
+	noSkip := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"use_skip_indexes": 0}))
+	if err := s.conn.QueryRow(noSkip, "EXPLAIN ESTIMATE "+s.traceLogsQuery(),
+		namedParams("id", id)...).Scan(&db, &table, &parts, &rows, &marks); err != nil {
+		t.Fatal(err)
+	}
+	if table != LogsTable || parts != 1 {
+		t.Errorf("the lookup reads %d parts of %s, want 1 of otel_logs' 3 (one per day)", parts, table)
+	}
+}
+
+// A log written long after its trace's last span started (at the end of a
+// long span, or by a host whose clock is off) is part of the trace: the
+// index spans the logs' times too.
+func TestTraceLogsLongAfterTheSpans(t *testing.T) {
+	s := newStore(t)
+	ctx := testCtx(t)
+	const n = 9000
+	var sr SpanRows
+	sr.AppendTraces(genTraces(n, 1, 5, baseTime, time.Millisecond), nil)
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	var lr LogRows
+	for _, after := range []time.Duration{0, 2 * time.Hour, 30 * time.Hour} {
+		lr.AppendLogs(genLogs(n, 1, baseTime.Add(after), time.Millisecond), nil)
+	}
+	if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+		t.Fatal(err)
+	}
+	tr, err := s.GetTrace(ctx, hexTraceID(traceIDOf(n)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tr.Spans) != 5 || len(tr.Logs) != 3 {
+		t.Errorf("trace: %d spans and %d logs, want 5 and 3 (one log 2 h and one 30 h after the spans)", len(tr.Spans), len(tr.Logs))
 	}
 }

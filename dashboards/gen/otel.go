@@ -173,11 +173,16 @@ FROM ${database}.otel_traces
 WHERE TraceId = id AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
 ORDER BY Timestamp`
 
+// traceLogsSQL is the trace's logs within an hour of its range. The range
+// is on TimestampTime too, the partition and primary key of otel_logs: on
+// Timestamp alone it pruned nothing, and the bloom filter of every granule
+// of the table was checked.
 const traceLogsSQL = `WITH ${trace_id:sqlstring} AS id,
     (SELECT (min(Start) - 3600, max(End) + 3601) FROM ${database}.otel_traces_trace_id_ts WHERE TraceId = id) AS range
 SELECT Timestamp AS timestamp, Body AS body, SeverityText AS level, ServiceName AS service, SpanId AS spanID, LogAttributes AS labels
 FROM ${database}.otel_logs
-WHERE TraceId = id AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
+WHERE TraceId = id AND TimestampTime >= range.1 AND TimestampTime < range.2
+  AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
 ORDER BY Timestamp`
 
 func otelTrace() *dashboard.DashboardBuilder {

@@ -107,6 +107,10 @@ type Report struct {
 	LookupP50, LookupP99 time.Duration
 	Lookups              int
 	Parts                uint64
+	// LoadLookup is GetTrace on probes found earlier, during the window,
+	// one every LookupEvery: lookups while the load is being stored.
+	LoadLookupP50, LoadLookupP99 time.Duration
+	LoadLookups                  int
 	// Engine is the engine's own account of the window (zero when its
 	// counters could not be read).
 	Engine EngineStats
@@ -173,11 +177,24 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		stopProbes()
 		return nil, err
 	}
+	// Traces are looked up during the window too, as a user of the UI would
+	// while the load is stored: the figure the lookup target is about.
+	lookCtx, stopLookups := context.WithCancel(ctx)
+	lookups := make(chan lookupTimes, 1)
+	go func() { lookups <- lookupsUnderLoad(lookCtx, ep.clickhouse, login, &probes) }()
 	rep, err = r.measure(ctx, conn, ep.collectorHTTP, &probes, machine)
+	stopLookups()
+	underLoad := <-lookups
 	if err != nil {
 		stopProbes()
 		return nil, err
 	}
+	if underLoad.err != nil {
+		stopProbes()
+		return nil, underLoad.err
+	}
+	rep.LoadLookupP50, rep.LoadLookupP99 = sampleQuantiles(underLoad.d)
+	rep.LoadLookups = len(underLoad.d)
 	// Stop the generator (when the pipeline could not keep up it is behind
 	// its schedule), let the pipeline drain, then count the totals.
 	_ = gen.cmd.Process.Signal(syscall.SIGINT)
@@ -442,6 +459,50 @@ func timeLookups(ctx context.Context, chAddr, user, password string, ids []strin
 	return p50, p99, len(d), nil
 }
 
+// LookupEvery is the pace of the lookups during the window: a few users
+// opening traces, not a loop that would take the pipeline's CPU.
+const LookupEvery = 250 * time.Millisecond
+
+type lookupTimes struct {
+	d   []time.Duration
+	err error
+}
+
+// lookupsUnderLoad looks up, every LookupEvery until ctx ends, a probe
+// trace found at least a second before (the newest ones: what a user
+// opens), the way `flowlens trace` does, and returns the latencies.
+func lookupsUnderLoad(ctx context.Context, chAddr string, login clickhouse.Auth, probes *probeSet) (res lookupTimes) {
+	cfg := storage.Config{Addr: chAddr, Database: "bench", Username: login.Username, Password: login.Password}
+	cfg.SetDefaults()
+	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	if err != nil {
+		return lookupTimes{err: fmt.Errorf("open storage to time lookups under load: %w", err)}
+	}
+	defer st.Close()
+	tick := time.NewTicker(LookupEvery)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return res
+		case <-tick.C:
+		}
+		ids := probes.foundBefore(time.Now().Add(-time.Second))
+		if len(ids) == 0 {
+			continue
+		}
+		id := ids[len(ids)-1-n%min(len(ids), 20)]
+		t0 := time.Now()
+		if _, err := st.GetTrace(ctx, id); err != nil {
+			if ctx.Err() != nil {
+				return res
+			}
+			return lookupTimes{err: fmt.Errorf("look up probe trace %s under load: %w", id, err)}
+		}
+		res.d = append(res.d, time.Since(t0))
+	}
+}
+
 // sampleQuantiles sorts d and returns its p50 and p99 (0 when empty).
 func sampleQuantiles(d []time.Duration) (p50, p99 time.Duration) {
 	if len(d) == 0 {
@@ -624,6 +685,20 @@ func storedProbeIDs(ctx context.Context, conn driver.Conn, database string, sinc
 		found[id] = true
 	}
 	return found, rows.Err()
+}
+
+// foundBefore are the trace IDs of the probes found (stored) before t,
+// oldest first.
+func (ps *probeSet) foundBefore(t time.Time) []string {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	var ids []string
+	for _, r := range ps.results {
+		if r.found > 0 && r.sent.Add(r.found).Before(t) {
+			ids = append(ids, r.id)
+		}
+	}
+	return ids
 }
 
 // foundIDs are the trace IDs of the probes that were found.

@@ -24,6 +24,10 @@ func TestProbeSettleAndQuantiles(t *testing.T) {
 	if got := ps.foundIDs(); len(got) != 2 || got[0] != "a" || got[1] != "b" {
 		t.Errorf("found %v, want a b", got)
 	}
+	// The lookups under load take probes stored by then: a at 1.5 s, b at 3 s.
+	if got := ps.foundBefore(t0.Add(2 * time.Second)); len(got) != 1 || got[0] != "a" {
+		t.Errorf("found before 2s %v, want a", got)
+	}
 	p50, p99, n, missing := ps.quantiles()
 	if n != 4 || missing != 2 {
 		t.Errorf("n %d missing %d, want 4 and 2 (c timed out, d still waiting)", n, missing)

@@ -419,3 +419,14 @@ SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
 CREATE TABLE IF NOT EXISTS `flowlens`.`flowlens_ledger_stored` ON CLUSTER `prod` AS `flowlens`.`flowlens_ledger_stored_local`
 ENGINE = Distributed('prod', 'flowlens', 'flowlens_ledger_stored_local', cityHash64(Host));
 
+-- migration 11: trace id index spans the logs
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_logs_mv` ON CLUSTER `prod`
+TO `flowlens`.`otel_traces_trace_id_ts_local`
+AS SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End
+FROM `flowlens`.`otel_logs_local`
+WHERE TraceId != ''
+GROUP BY TraceId;
+

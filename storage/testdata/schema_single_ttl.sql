@@ -379,3 +379,14 @@ ORDER BY (Interval, Host, Kind)
 TTL Interval + toIntervalDay(90)
 SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 
+-- migration 11: trace id index spans the logs
+CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_logs_mv`
+TO `flowlens`.`otel_traces_trace_id_ts`
+AS SELECT
+    TraceId,
+    min(Timestamp) AS Start,
+    max(Timestamp) AS End
+FROM `flowlens`.`otel_logs`
+WHERE TraceId != ''
+GROUP BY TraceId;
+

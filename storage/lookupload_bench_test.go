@@ -1,0 +1,213 @@
+package storage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+)
+
+// BenchmarkLookupUnderIngest: trace lookups by ID while spans and logs are
+// stored at a fixed rate (the collector's way: one insert per table per
+// second, inserts of spans and logs at once), timing GetTrace and each of
+// its three queries alone, and an empty query through the same endpoint
+// (the per-request cost: session, USE, SET, parse). Reports p50/p99 in ms
+// of each and the active parts of otel_traces and otel_logs at the end.
+//
+// FLOWLENS_BENCH_RATE: spans/s and logs/s each (default 50000, what
+// `bench-e2e --rate 4000` stores); FLOWLENS_BENCH_DURATION: how long (default
+// 60s). Run it alone on a quiet machine, holding the bench lock:
+//
+//	flock /work/wt/bench.lock go test -run '^$' -bench LookupUnderIngest -benchtime 1x ./storage
+func BenchmarkLookupUnderIngest(b *testing.B) {
+	rate, dur := 50000, time.Minute
+	if v := os.Getenv("FLOWLENS_BENCH_RATE"); v != "" {
+		var err error
+		if rate, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if v := os.Getenv("FLOWLENS_BENCH_DURATION"); v != "" {
+		var err error
+		if dur, err = time.ParseDuration(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := 0; i < b.N; i++ {
+		s := sharedStore(b, fmt.Sprint("lookup-under-ingest-", i, "-", time.Now().UnixNano()))
+		res := lookupUnderIngest(b, s, rate, dur)
+		if i == b.N-1 {
+			for _, k := range lookupKinds {
+				p50, p99 := sampleQuantilesMs(res.lat[k])
+				b.ReportMetric(p50, k+"-p50-ms")
+				b.ReportMetric(p99, k+"-p99-ms")
+			}
+			b.ReportMetric(float64(res.stored)/dur.Seconds(), "spans/s")
+			b.ReportMetric(float64(res.spanParts), "traces-parts")
+			b.ReportMetric(float64(res.logParts), "logs-parts")
+		}
+	}
+}
+
+// lookupKinds are what lookupUnderIngest times.
+var lookupKinds = []string{"GetTrace", "spans", "logs", "links", "select1"}
+
+type lookupLoadResult struct {
+	lat                 map[string][]time.Duration
+	stored              int
+	spanParts, logParts uint64
+}
+
+// lookupUnderIngest stores rate spans/s and rate logs/s into s for dur
+// (traces of 10 spans, 10 logs per trace, timestamps now) and meanwhile
+// looks traces up that were stored at least a second before, one after the
+// other, as a user in the UI would.
+func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) lookupLoadResult {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	const spansPer = 10
+	nTraces := max(1, rate/spansPer)
+	// One batch of each converted once; each second's batch gets fresh
+	// trace IDs and times (the conversion would cost the engine its CPU).
+	var spans SpanRows
+	spans.AppendTraces(genTraces(1, nTraces, spansPer, baseTime, time.Second/time.Duration(nTraces)), nil)
+	var logs LogRows
+	for k := 0; k < spansPer; k++ {
+		logs.AppendLogs(genLogs(1, nTraces, baseTime.Add(time.Duration(k)*time.Millisecond), time.Second/time.Duration(nTraces)), nil)
+	}
+	spanOffs, logOffs := offsetsFrom(spans.Timestamp), offsetsFrom(logs.Timestamp)
+	logTrace := make([]int, logs.Len()) // trace of each log row in the batch
+	for k := range logTrace {
+		logTrace[k] = k % nTraces
+	}
+
+	var (
+		mu     sync.Mutex
+		ids    []string // stored trace IDs
+		stored int
+	)
+	ingestErr := make(chan error, 1)
+	go func() {
+		tick := time.NewTicker(time.Second)
+		defer tick.Stop()
+		for batch := uint64(0); ; batch++ {
+			now := time.Now()
+			first := 1 + batch*uint64(nTraces)
+			batchIDs := make([]string, nTraces)
+			for t := range batchIDs {
+				batchIDs[t] = hexTraceID(traceIDOf(first + uint64(t)))
+			}
+			for j := range spans.TraceID {
+				spans.TraceID[j] = batchIDs[j/spansPer]
+				spans.Timestamp[j] = now.Add(spanOffs[j])
+			}
+			for j := range logs.TraceID {
+				logs.TraceID[j] = batchIDs[logTrace[j]]
+				logs.Timestamp[j] = now.Add(logOffs[j])
+			}
+			var wg sync.WaitGroup
+			var spanErr, logErr error
+			wg.Add(1)
+			go func() { defer wg.Done(); spanErr = s.InsertSpans(ctx, &spans, uniqueToken()) }()
+			logErr = s.InsertLogs(ctx, &logs, uniqueToken())
+			wg.Wait()
+			if err := errors.Join(spanErr, logErr); err != nil {
+				if ctx.Err() == nil {
+					ingestErr <- err
+				}
+				return
+			}
+			mu.Lock()
+			ids = append(ids, batchIDs...)
+			stored += spans.Len()
+			mu.Unlock()
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+
+	res := lookupLoadResult{lat: map[string][]time.Duration{}}
+	timed := map[string]func(id string) error{
+		"GetTrace": func(id string) error {
+			tr, err := s.GetTrace(ctx, id)
+			if err == nil && (len(tr.Spans) != spansPer || len(tr.Logs) != spansPer) {
+				err = fmt.Errorf("trace %s: %d spans and %d logs, want %d each", id, len(tr.Spans), len(tr.Logs), spansPer)
+			}
+			return err
+		},
+		"spans": func(id string) error { _, err := s.traceSpansIndexed(ctx, id); return err },
+		"logs":  func(id string) error { _, err := s.traceLogsIndexed(ctx, id); return err },
+		"links": func(id string) error { _, err := s.linkingSpans(ctx, id); return err },
+		"select1": func(string) error {
+			var one uint8
+			return s.conn.QueryRow(ctx, "SELECT 1").Scan(&one)
+		},
+	}
+	rng := rand.New(rand.NewPCG(1, 2))
+	b.ResetTimer()
+	for end := time.Now().Add(dur); time.Now().Before(end); {
+		select {
+		case err := <-ingestErr:
+			b.Fatal(err)
+		default:
+		}
+		mu.Lock()
+		n := len(ids)
+		var id string
+		if n > 0 {
+			id = ids[rng.IntN(n)]
+		}
+		mu.Unlock()
+		if n == 0 {
+			time.Sleep(50 * time.Millisecond) // the first batch is not stored yet
+			continue
+		}
+		for _, k := range lookupKinds {
+			t0 := time.Now()
+			if err := timed[k](id); err != nil {
+				b.Fatalf("%s of %s: %v", k, id, err)
+			}
+			res.lat[k] = append(res.lat[k], time.Since(t0))
+		}
+		time.Sleep(20 * time.Millisecond) // a user's pace, not a loop that takes the engine's CPU
+	}
+	b.StopTimer()
+	cancel()
+	mu.Lock()
+	res.stored = stored
+	mu.Unlock()
+	for table, n := range map[string]*uint64{TracesTable: &res.spanParts, LogsTable: &res.logParts} {
+		_ = s.conn.QueryRow(context.Background(), "SELECT count() FROM system.parts WHERE active AND database = {db:String} AND table = {t:String}",
+			namedParams("db", s.cfg.Database, "t", table)...).Scan(n)
+	}
+	return res
+}
+
+// offsetsFrom is each time's offset from the first.
+func offsetsFrom(ts []time.Time) []time.Duration {
+	out := make([]time.Duration, len(ts))
+	for i, t := range ts {
+		out[i] = t.Sub(ts[0])
+	}
+	return out
+}
+
+// sampleQuantilesMs is the p50 and p99 of d in milliseconds.
+func sampleQuantilesMs(d []time.Duration) (p50, p99 float64) {
+	if len(d) == 0 {
+		return 0, 0
+	}
+	d = slices.Clone(d)
+	slices.Sort(d)
+	q := func(f float64) float64 { return float64(d[min(len(d)-1, int(f*float64(len(d))))]) / 1e6 }
+	return q(0.5), q(0.99)
+}
