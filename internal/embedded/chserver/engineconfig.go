@@ -101,6 +101,7 @@ var usersXML = template.Must(template.New("users").Funcs(funcs).Parse(`<clickhou
                 <max_execution_time><min>1</min><max>{{.MaxExecutionTime}}</max></max_execution_time>
                 <max_memory_usage><min>1</min><max>{{.MaxMemoryUsage}}</max></max_memory_usage>
                 <max_result_bytes><min>1</min><max>{{.MaxResultBytes}}</max></max_result_bytes>
+                <os_thread_priority><min>0</min></os_thread_priority>
                 <result_overflow_mode><const/></result_overflow_mode>
                 <implicit_select><const/></implicit_select>
                 <allow_introspection_functions><const/></allow_introspection_functions>

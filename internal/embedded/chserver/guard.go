@@ -148,6 +148,16 @@ func (g *guard) checkSetting(user string, role Role, name, value string) error {
 		}
 		return settingViolation(fmt.Sprintf("Setting %s should not be changed", name))
 	}
+	if lname == "os_thread_priority" {
+		// A client may lower its queries' priority, never raise it above
+		// the pipeline's inserts and merges (with CAP_SYS_NICE the engine
+		// would renice its threads below 0 for anyone asking).
+		v, err := strconv.ParseFloat(strings.Trim(value, "'"), 64)
+		if err != nil || v < 0 {
+			return settingViolation(fmt.Sprintf("Setting %s shouldn't be less than 0", name))
+		}
+		return nil
+	}
 	if bound, ok := g.limitSetting(role, lname); ok {
 		v, err := strconv.ParseFloat(strings.Trim(value, "'"), 64)
 		switch {

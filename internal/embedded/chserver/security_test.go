@@ -335,6 +335,9 @@ func TestSettingsCannotLiftTheRole(t *testing.T) {
 		{chserver.RoleReader, "", "SET profile = 'default'", "452"},
 		{chserver.RoleReader, "", "SELECT 1 SETTINGS compatibility = '22.1'", "452"},
 		{chserver.RoleWriter, "", "SET allow_ddl = 1", "452"},
+		{chserver.RoleReader, "os_thread_priority=-5", "", "452"},
+		{chserver.RoleWriter, "", "SET os_thread_priority = -20", "452"},
+		{chserver.RoleAdmin, "", "SELECT 1 SETTINGS os_thread_priority = -1", "452"},
 	}
 	for _, tt := range refused {
 		u := base + "?" + tt.args
@@ -355,6 +358,7 @@ func TestSettingsCannotLiftTheRole(t *testing.T) {
 		{chserver.RoleReader, "", "2\t60\t2147483648\ttrue\n"},
 		{chserver.RoleReader, "max_execution_time=5&", "2\t5\t2147483648\ttrue\n"},                          // less is allowed
 		{chserver.RoleReader, "max_execution_time=100000&max_memory_usage=0&", "2\t60\t2147483648\ttrue\n"}, // more, or none, is the role's
+		{chserver.RoleReader, "os_thread_priority=5&", "2\t60\t2147483648\ttrue\n"},                         // a lower priority is allowed
 		{chserver.RoleWriter, "", "0\t600\t8589934592\tfalse\n"},
 		{chserver.RoleAdmin, "", "0\t600\t8589934592\ttrue\n"},
 	} {
@@ -408,6 +412,7 @@ func TestEngineEnforcesWithoutTheEndpoint(t *testing.T) {
 		"SET output_format_schema = '/tmp/x.proto'":                           452,
 		"SET format_template_resultset = '/etc/passwd'":                       452,
 		"SET allow_introspection_functions = 1":                               452,
+		"SET os_thread_priority = -5":                                         452,
 	} {
 		if got := any(q); got != want {
 			t.Errorf("%q: code %d, want %d", q, got, want)
