@@ -29,11 +29,15 @@ import (
 // diesAfterStoring lets the first `healthy` inserts through; after that it
 // answers every insert with a connection reset, having stored every other
 // one, as if the collector had died after (or before) the engine stored the
-// batch, and before it could commit.
+// batch, and before it could commit. With dieOn, the inserts after those
+// stay healthy until one whose token dieOn picks: a test that needs the
+// failing batch to have a certain shape gets it whatever the feeds' timing.
 type diesAfterStoring struct {
 	*storage.Store
 	healthy int32
+	dieOn   func(token string) bool
 	n       atomic.Int32
+	dead    atomic.Bool
 	once    sync.Once
 	died    chan struct{}
 }
@@ -43,17 +47,18 @@ var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 // call says whether this insert still works, and if not whether the engine
 // stores the rows anyway (every other failing insert: half the pending
 // batches the successor finds are stored, half are not).
-func (s *diesAfterStoring) call() (healthy, stores bool) {
+func (s *diesAfterStoring) call(token string) (healthy, stores bool) {
 	n := s.n.Add(1)
-	if n <= s.healthy {
+	if !s.dead.Load() && (n <= s.healthy || (s.dieOn != nil && !s.dieOn(token))) {
 		return true, true
 	}
+	s.dead.Store(true)
 	s.once.Do(func() { close(s.died) })
 	return false, n%2 == 0
 }
 
 func (s *diesAfterStoring) InsertSpans(ctx context.Context, rows *storage.SpanRows, token string) error {
-	healthy, stores := s.call()
+	healthy, stores := s.call(token)
 	if stores {
 		if err := s.Store.InsertSpans(ctx, rows, token); err != nil || healthy {
 			return err
@@ -63,7 +68,7 @@ func (s *diesAfterStoring) InsertSpans(ctx context.Context, rows *storage.SpanRo
 }
 
 func (s *diesAfterStoring) InsertLogs(ctx context.Context, rows *storage.LogRows, token string) error {
-	healthy, stores := s.call()
+	healthy, stores := s.call(token)
 	if stores {
 		if err := s.Store.InsertLogs(ctx, rows, token); err != nil || healthy {
 			return err
