@@ -315,9 +315,9 @@ func (c strColumn) EncodeColumn(b *proto.Buffer) { b.Buf = appendStrings(b.Buf, 
 func (c strColumn) WriteColumn(w *proto.Writer)  { w.ChainBuffer(c.EncodeColumn) }
 
 // appendStrings appends ss in the String column encoding: each string's
-// length as a uvarint, then its bytes.
+// length as a uvarint, then its bytes. (encode has sized the block for
+// them already.)
 func appendStrings(dst []byte, ss []string) []byte {
-	dst = slices.Grow(dst, stringsSize(ss))
 	for _, s := range ss {
 		dst = appendString(dst, s)
 	}
