@@ -107,17 +107,17 @@ type TTLConfig struct {
 	Edges      int `yaml:"edges"`       // flow_edges
 }
 
-// isLoopback reports whether addr (host:port or a DSN) names this machine
-// by a loopback address or localhost.
-func isLoopback(addr string) bool {
-	host := addr
-	if strings.Contains(addr, "://") {
-		u, err := url.Parse(addr)
+// OnThisMachine reports whether Addr (host:port or a DSN) names this
+// machine by a loopback address or localhost.
+func (c *Config) OnThisMachine() bool {
+	host := c.Addr
+	if strings.Contains(c.Addr, "://") {
+		u, err := url.Parse(c.Addr)
 		if err != nil {
 			return false
 		}
 		host = u.Hostname()
-	} else if h, _, err := net.SplitHostPort(addr); err == nil {
+	} else if h, _, err := net.SplitHostPort(c.Addr); err == nil {
 		host = h
 	}
 	if strings.EqualFold(host, "localhost") {
@@ -143,7 +143,7 @@ func (c *Config) SetDefaults() {
 	}
 	if c.Compression == "" {
 		c.Compression = "lz4"
-		if isLoopback(c.Addr) {
+		if c.OnThisMachine() {
 			c.Compression = "none"
 		}
 	}

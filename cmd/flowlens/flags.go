@@ -172,17 +172,13 @@ func (g *globalFlags) login(cfg storage.Config, srv *chserver.Server, role chser
 	if cfg.Username != "" { // a config file's storage section names its user
 		return cfg
 	}
-	host := cfg.Addr
-	if u, err := url.Parse(cfg.Addr); err == nil && strings.Contains(cfg.Addr, "://") {
-		if u.User != nil {
-			return cfg
-		}
-		host = u.Host
+	if u, err := url.Parse(cfg.Addr); err == nil && strings.Contains(cfg.Addr, "://") && u.User != nil {
+		return cfg
 	}
 	var creds chserver.Credentials
 	if srv != nil {
 		creds = srv.Credentials()
-	} else if loopback(host) {
+	} else if cfg.OnThisMachine() {
 		if c, err := chserver.ReadCredentials(chserver.CredentialsPath(g.engineDir())); err == nil {
 			creds = c
 		}
@@ -201,19 +197,6 @@ func (g *globalFlags) loginHint(err error) error {
 			err, chserver.CredentialsPath(g.engineDir()))
 	}
 	return err
-}
-
-// loopback reports whether hostport names this machine.
-func loopback(hostport string) bool {
-	host := hostport
-	if h, _, err := net.SplitHostPort(hostport); err == nil {
-		host = h
-	}
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 func listening(addr string) bool {
