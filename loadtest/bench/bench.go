@@ -433,16 +433,22 @@ func countAfterDrain(ctx context.Context, rep *Report, conn driver.Conn, dir, ru
 		}
 	}
 	_ = conn.QueryRow(ctx, "SELECT count() FROM system.parts WHERE active AND database = 'bench' AND table = 'otel_traces'").Scan(&rep.Parts)
-	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, login.Username, login.Password, probes.foundIDs())
+	rep.LookupP50, rep.LookupP99, rep.Lookups, err = timeLookups(ctx, chAddr, login, probes.foundIDs())
 	return err
+}
+
+// openLookupStore opens the run's tables to look traces up the way
+// `flowlens trace` does.
+func openLookupStore(ctx context.Context, chAddr string, login clickhouse.Auth) (*storage.Store, error) {
+	cfg := storage.Config{Addr: chAddr, Database: "bench", Username: login.Username, Password: login.Password}
+	cfg.SetDefaults()
+	return storage.Open(ctx, cfg, zap.NewNop())
 }
 
 // timeLookups fetches each trace the way `flowlens trace` does and reports
 // the latency quantiles.
-func timeLookups(ctx context.Context, chAddr, user, password string, ids []string) (p50, p99 time.Duration, n int, err error) {
-	cfg := storage.Config{Addr: chAddr, Database: "bench", Username: user, Password: password}
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
+func timeLookups(ctx context.Context, chAddr string, login clickhouse.Auth, ids []string) (p50, p99 time.Duration, n int, err error) {
+	st, err := openLookupStore(ctx, chAddr, login)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("open storage to time lookups: %w", err)
 	}
@@ -472,9 +478,7 @@ type lookupTimes struct {
 // trace found at least a second before (the newest ones: what a user
 // opens), the way `flowlens trace` does, and returns the latencies.
 func lookupsUnderLoad(ctx context.Context, chAddr string, login clickhouse.Auth, probes *probeSet) (res lookupTimes) {
-	cfg := storage.Config{Addr: chAddr, Database: "bench", Username: login.Username, Password: login.Password}
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	st, err := openLookupStore(ctx, chAddr, login)
 	if err != nil {
 		return lookupTimes{err: fmt.Errorf("open storage to time lookups under load: %w", err)}
 	}
