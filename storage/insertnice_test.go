@@ -1,0 +1,74 @@
+package storage
+
+import (
+	"os"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// While a batch is stored, the engine's threads that store it run at
+// Config.InsertNice, and none keeps it afterwards (the engine here runs
+// in this process, with CAP_SYS_NICE as root: it applies
+// os_thread_priority to each thread of the query and resets it).
+func TestInsertsRunAtTheirNice(t *testing.T) {
+	const nice = 13 // apart from the merge threads' 10
+	s := newStoreCfg(t, func(c *Config) { c.InsertNice = ptr(nice) })
+	var rows SpanRows
+	rows.AppendTraces(genTraces(1, 2000, 10, time.Now(), time.Millisecond), nil)
+	ctx := testCtx(t)
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		for i := 0; i < 5 && err == nil; i++ {
+			err = s.InsertSpans(ctx, &rows, uniqueToken())
+		}
+		done <- err
+	}()
+	seen := 0
+	for running := true; running; {
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+			running = false
+		default:
+		}
+		seen += len(threadsAtNice(t, nice))
+	}
+	if seen == 0 {
+		t.Errorf("no thread of the engine ran at nice %d while 100k spans were stored", nice)
+	}
+	if left := threadsAtNice(t, nice); len(left) > 0 {
+		t.Errorf("after the inserts, threads %v still run at nice %d", left, nice)
+	}
+}
+
+// threadsAtNice names the threads of this process at nice value nice
+// ("tid:name").
+func threadsAtNice(t *testing.T, nice int) []string {
+	t.Helper()
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, task := range tasks {
+		stat, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
+		if err != nil {
+			continue // the thread ended
+		}
+		s := string(stat)
+		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || end < 0 {
+			continue
+		}
+		f := strings.Fields(s[end+2:])
+		if n, err := strconv.Atoi(f[16]); err == nil && n == nice { // field 19 of stat, counted after the name
+			out = append(out, task.Name()+":"+s[open+1:end])
+		}
+	}
+	return out
+}
