@@ -343,6 +343,9 @@ func TestSettingsCannotLiftTheRole(t *testing.T) {
 		{chserver.RoleReader, "os_thread_priority=-5", "", "452"},
 		{chserver.RoleWriter, "", "SET os_thread_priority = -20", "452"},
 		{chserver.RoleAdmin, "", "SELECT 1 SETTINGS os_thread_priority = -1", "452"},
+		{chserver.RoleReader, "workload=lookups", "", "452"},
+		{chserver.RoleWriter, "", "SET workload = 'ingest'", "452"},
+		{chserver.RoleAdmin, "", "SELECT 1 SETTINGS workload = 'all'", "452"},
 	}
 	for _, tt := range refused {
 		u := base + "?" + tt.args
@@ -418,6 +421,7 @@ func TestEngineEnforcesWithoutTheEndpoint(t *testing.T) {
 		"SET format_template_resultset = '/etc/passwd'":                       452,
 		"SET allow_introspection_functions = 1":                               452,
 		"SET os_thread_priority = -5":                                         452,
+		"SET workload = 'lookups'":                                            452,
 		"CREATE RESOURCE cpu (MASTER THREAD, WORKER THREAD)":                  497, // no CREATE RESOURCE grant
 		"CREATE WORKLOAD all":                                                 497,
 	} {
