@@ -104,8 +104,12 @@ type Config struct {
 	// A client may lower its own queries' priority, never raise it. The
 	// engine applies it only with CAP_SYS_NICE (the embedded one runs as
 	// the user who started it: then only when that user has it, e.g.
-	// root); elsewhere it is ignored. 0 to 19; default
-	// DefaultInsertNice, 0 sends nothing. nil until SetDefaults.
+	// root); elsewhere it is ignored. 0 to 19, 0 sends nothing. Default
+	// DefaultInsertNice when Addr is this machine (the embedded engine, as
+	// `flowlens up` and `flowlens clickhouse` run it), else 0: a managed
+	// server may constrain the setting and refuse the inserts; set it for
+	// a server whose CPU lookups share with the inserts. nil until
+	// SetDefaults.
 	InsertNice *int `yaml:"insert_nice"`
 	// TLS, when set, is the client's TLS config: HTTPS to a host:port
 	// address. Set in code by flowlens up, whose own clients trust its
@@ -174,7 +178,10 @@ func (c *Config) SetDefaults() {
 		c.TraceIDProjection = ptr(true)
 	}
 	if c.InsertNice == nil {
-		c.InsertNice = ptr(DefaultInsertNice)
+		c.InsertNice = ptr(0)
+		if c.OnThisMachine() {
+			*c.InsertNice = DefaultInsertNice
+		}
 	}
 }
 

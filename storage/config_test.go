@@ -29,7 +29,8 @@ func TestCompressionDefaultsToNoneOnLoopback(t *testing.T) {
 	}
 }
 
-// insert_nice may only lower the inserts' priority.
+// insert_nice may only lower the inserts' priority; by default it does
+// so only on this machine's engine.
 func TestInsertNiceRange(t *testing.T) {
 	for _, tc := range []struct {
 		nice    int
@@ -42,9 +43,14 @@ func TestInsertNiceRange(t *testing.T) {
 			t.Errorf("insert_nice %d: error %v, want error: %v (naming insert_nice)", tc.nice, err, tc.wantErr)
 		}
 	}
-	var c Config
-	c.SetDefaults()
-	if c.InsertNice == nil || *c.InsertNice != DefaultInsertNice {
-		t.Errorf("default insert_nice %v, want %d", c.InsertNice, DefaultInsertNice)
+	for addr, want := range map[string]int{
+		"127.0.0.1:8123": DefaultInsertNice, "localhost:8123": DefaultInsertNice, "clickhouse.example:8123": 0,
+		"https://clickhouse.example:8443": 0,
+	} {
+		c := Config{Addr: addr}
+		c.SetDefaults()
+		if c.InsertNice == nil || *c.InsertNice != want {
+			t.Errorf("%s: default insert_nice %v, want %d", addr, c.InsertNice, want)
+		}
 	}
 }
