@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flowlens/flowlens/internal/chtest"
 )
 
 // While a batch is stored, the engine's threads that store it run at
@@ -54,24 +56,10 @@ func TestInsertsRunAtTheirNice(t *testing.T) {
 // ("tid:name").
 func threadsAtNice(t *testing.T, nice int) []string {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []string
-	for _, task := range tasks {
-		stat, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue // the thread ended
-		}
-		s := string(stat)
-		open, end := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-		if open < 0 || end < 0 {
-			continue
-		}
-		f := strings.Fields(s[end+2:])
-		if n, err := strconv.Atoi(f[16]); err == nil && n == nice { // field 19 of stat, counted after the name
-			out = append(out, task.Name()+":"+s[open+1:end])
+	for _, th := range chtest.Threads(t) {
+		if th.Nice == nice {
+			out = append(out, th.TID+":"+th.Name)
 		}
 	}
 	return out
