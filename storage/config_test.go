@@ -1,6 +1,9 @@
 package storage
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 // TestCompressionDefaultsToNoneOnLoopback: an engine on the same machine
 // gets its inserts uncompressed (compressing there costs both sides CPU
@@ -22,6 +25,32 @@ func TestCompressionDefaultsToNoneOnLoopback(t *testing.T) {
 		c.SetDefaults()
 		if c.Compression != tc.want {
 			t.Errorf("addr %q, compression %q: got %q, want %q", tc.addr, tc.set, c.Compression, tc.want)
+		}
+	}
+}
+
+// insert_nice may only lower the inserts' priority; by default it does
+// so only on this machine's engine.
+func TestInsertNiceRange(t *testing.T) {
+	for _, tc := range []struct {
+		nice    int
+		wantErr bool
+	}{{0, false}, {10, false}, {19, false}, {-1, true}, {-20, true}, {20, true}} {
+		c := Config{InsertNice: ptr(tc.nice)}
+		c.SetDefaults()
+		err := c.Validate()
+		if (err != nil) != tc.wantErr || (err != nil && !strings.HasPrefix(err.Error(), "insert_nice:")) {
+			t.Errorf("insert_nice %d: error %v, want error: %v (naming insert_nice)", tc.nice, err, tc.wantErr)
+		}
+	}
+	for addr, want := range map[string]int{
+		"127.0.0.1:8123": DefaultInsertNice, "localhost:8123": DefaultInsertNice, "clickhouse.example:8123": 0,
+		"https://clickhouse.example:8443": 0,
+	} {
+		c := Config{Addr: addr}
+		c.SetDefaults()
+		if c.InsertNice == nil || *c.InsertNice != want {
+			t.Errorf("%s: default insert_nice %v, want %d", addr, c.InsertNice, want)
 		}
 	}
 }

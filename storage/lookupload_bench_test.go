@@ -15,14 +15,19 @@ import (
 
 // BenchmarkLookupUnderIngest: trace lookups by ID while spans and logs are
 // stored at a fixed rate (the collector's way: one insert per table per
-// second, inserts of spans and logs at once), timing GetTrace and each of
-// its three queries alone, and an empty query through the same endpoint
-// (the per-request cost: session, USE, SET, parse). Reports p50/p99 in ms
-// of each and the active parts of otel_traces and otel_logs at the end.
+// second, inserts of spans and logs at once), timing GetTrace, each of
+// its queries alone (the index's range; spans and logs, each with the
+// range read before it; links), and an empty query through the same
+// endpoint (the per-request cost: session, USE, SET, parse). Reports
+// p50/p99 in ms of each and of the inserts (spans and logs side by side),
+// and the active parts of otel_traces and otel_logs at the end.
 //
 // FLOWLENS_BENCH_RATE: spans/s and logs/s each (default 50000, what
 // `bench-e2e --rate 4000` stores); FLOWLENS_BENCH_DURATION: how long (default
-// 60s). Run it alone on a quiet machine, holding the bench lock:
+// 60s); FLOWLENS_BENCH_INSERT_NICE: Config.InsertNice of the store (default
+// DefaultInsertNice; 0 stores at the lookups' priority); FLOWLENS_BENCH_PLANS=1
+// also times the way GetTrace ran its queries before (lookupplans_bench_test.go)
+// under the same load. Run it alone on a quiet machine, holding the bench lock:
 //
 //	flock /work/wt/bench.lock go test -run '^$' -bench LookupUnderIngest -benchtime 1x ./storage
 func BenchmarkLookupUnderIngest(b *testing.B) {
@@ -39,16 +44,31 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	insertNice := DefaultInsertNice
+	if v := os.Getenv("FLOWLENS_BENCH_INSERT_NICE"); v != "" {
+		var err error
+		if insertNice, err = strconv.Atoi(v); err != nil {
+			b.Fatal(err)
+		}
+	}
+	kinds := lookupKinds
+	if os.Getenv("FLOWLENS_BENCH_PLANS") == "1" {
+		kinds = append(slices.Clone(lookupKinds), lookupPlans...)
+	}
 	for i := 0; i < b.N; i++ {
-		s := sharedStore(b, fmt.Sprint("lookup-under-ingest-", i, "-", time.Now().UnixNano()))
-		res := lookupUnderIngest(b, s, rate, dur)
+		s := sharedStoreCfg(b, fmt.Sprint("lookup-under-ingest-", i, "-", time.Now().UnixNano()),
+			func(c *Config) { c.InsertNice = ptr(insertNice) })
+		res := lookupUnderIngest(b, s, rate, dur, kinds)
 		if i == b.N-1 {
-			for _, k := range lookupKinds {
+			for _, k := range kinds {
 				p50, p99 := sampleQuantilesMs(res.lat[k])
 				b.ReportMetric(p50, k+"-p50-ms")
 				b.ReportMetric(p99, k+"-p99-ms")
 			}
 			b.ReportMetric(float64(res.stored)/dur.Seconds(), "spans/s")
+			p50, p99 := sampleQuantilesMs(res.inserts)
+			b.ReportMetric(p50, "insert-p50-ms")
+			b.ReportMetric(p99, "insert-p99-ms")
 			b.ReportMetric(float64(res.spanParts), "traces-parts")
 			b.ReportMetric(float64(res.logParts), "logs-parts")
 		}
@@ -56,11 +76,15 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 }
 
 // lookupKinds are what lookupUnderIngest times.
-var lookupKinds = []string{"GetTrace", "spans", "logs", "links", "select1"}
+var lookupKinds = []string{"GetTrace", "range", "spans", "logs", "links", "select1"}
+
+// lookupPlans are other orders of GetTrace's queries it can time.
+var lookupPlans = []string{"GetTraceSubqueries"}
 
 type lookupLoadResult struct {
 	lat                 map[string][]time.Duration
 	stored              int
+	inserts             []time.Duration // each second's spans and logs, stored side by side
 	spanParts, logParts uint64
 }
 
@@ -68,7 +92,7 @@ type lookupLoadResult struct {
 // (traces of 10 spans, 10 logs per trace, timestamps now) and meanwhile
 // looks traces up that were stored at least a second before, one after the
 // other, as a user in the UI would.
-func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) lookupLoadResult {
+func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration, kinds []string) lookupLoadResult {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	const spansPer = 10
@@ -90,6 +114,7 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 	var (
 		mu     sync.Mutex
 		ids    []string // stored trace IDs
+		took   []time.Duration
 		stored int
 	)
 	ingestErr := make(chan error, 1)
@@ -111,6 +136,7 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 				logs.TraceID[j] = batchIDs[logTrace[j]]
 				logs.Timestamp[j] = now.Add(logOffs[j])
 			}
+			t0 := time.Now()
 			var wg sync.WaitGroup
 			var spanErr, logErr error
 			wg.Add(1)
@@ -126,6 +152,7 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 			mu.Lock()
 			ids = append(ids, batchIDs...)
 			stored += spans.Len()
+			took = append(took, time.Since(t0))
 			mu.Unlock()
 			select {
 			case <-ctx.Done():
@@ -136,17 +163,22 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 	}()
 
 	res := lookupLoadResult{lat: map[string][]time.Duration{}}
-	timed := map[string]func(id string) error{
-		"GetTrace": func(id string) error {
-			tr, err := s.GetTrace(ctx, id)
+	whole := func(get func(context.Context, string) (Trace, error)) func(id string) error {
+		return func(id string) error {
+			tr, err := get(ctx, id)
 			if err == nil && (len(tr.Spans) != spansPer || len(tr.Logs) != spansPer) {
 				err = fmt.Errorf("trace %s: %d spans and %d logs, want %d each", id, len(tr.Spans), len(tr.Logs), spansPer)
 			}
 			return err
-		},
-		"spans": func(id string) error { _, err := s.traceSpansIndexed(ctx, id); return err },
-		"logs":  func(id string) error { _, err := s.traceLogsIndexed(ctx, id); return err },
-		"links": func(id string) error { _, err := s.linkingSpans(ctx, id); return err },
+		}
+	}
+	timed := map[string]func(id string) error{
+		"GetTrace":           whole(s.GetTrace),
+		"GetTraceSubqueries": whole(s.getTraceSubqueries),
+		"range":              func(id string) error { _, err := s.traceRange(ctx, id); return err },
+		"spans":              func(id string) error { _, err := s.traceSpansIndexed(ctx, id); return err },
+		"logs":               func(id string) error { _, err := s.traceLogsIndexed(ctx, id); return err },
+		"links":              func(id string) error { _, err := s.linkingSpans(ctx, id); return err },
 		"select1": func(string) error {
 			var one uint8
 			return s.conn.QueryRow(ctx, "SELECT 1").Scan(&one)
@@ -154,7 +186,7 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
 	b.ResetTimer()
-	for end := time.Now().Add(dur); time.Now().Before(end); {
+	for end, iter := time.Now().Add(dur), 0; time.Now().Before(end); iter++ {
 		select {
 		case err := <-ingestErr:
 			b.Fatal(err)
@@ -171,7 +203,10 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 			time.Sleep(50 * time.Millisecond) // the first batch is not stored yet
 			continue
 		}
-		for _, k := range lookupKinds {
+		// Each lookup in turn goes first: the ones after it find the
+		// trace's granules in the caches.
+		for j := range kinds {
+			k := kinds[(j+iter)%len(kinds)]
 			t0 := time.Now()
 			if err := timed[k](id); err != nil {
 				b.Fatalf("%s of %s: %v", k, id, err)
@@ -183,7 +218,7 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration) look
 	b.StopTimer()
 	cancel()
 	mu.Lock()
-	res.stored = stored
+	res.stored, res.inserts = stored, took
 	mu.Unlock()
 	for table, n := range map[string]*uint64{TracesTable: &res.spanParts, LogsTable: &res.logParts} {
 		_ = s.conn.QueryRow(context.Background(), "SELECT count() FROM system.parts WHERE active AND database = {db:String} AND table = {t:String}",

@@ -112,11 +112,12 @@ const logSelect = `SELECT Timestamp, TraceId, SpanId, TraceFlags, SeverityText, 
 // logs/s: 6 granules); the hour each side it was cost 44k granules.
 const logMargin = 5 * time.Second
 
-// GetTrace returns the trace with the given ID (see ParseTraceID). It first
-// reads the trace's time range from the trace-ID index, then only those
-// partitions of otel_traces; if the index does not know the trace (not yet
-// merged in, or expired) it falls back to the bloom filter over all of
-// otel_traces. ErrTraceNotFound when there is neither a span nor a log.
+// GetTrace returns the trace with the given ID (see ParseTraceID). It
+// first reads the trace's time range from the trace-ID index, then only
+// that range of otel_traces and otel_logs, in parallel; if the index does
+// not know the trace (not yet merged in, or expired) it falls back to the
+// bloom filters over all of both tables. The spans linking here are read
+// beside all that. ErrTraceNotFound when there is neither a span nor a log.
 func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err error) {
 	defer func(start time.Time) { s.m.queryDone("trace", start, err) }(time.Now())
 	id, err := ParseTraceID(traceID)
@@ -125,28 +126,31 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err err
 	}
 	hexID := id.String()
 	tr = Trace{TraceID: hexID}
-	// Spans and logs in parallel, both bounded by the index's time range,
-	// and the spans linking here.
 	var (
 		wg               sync.WaitGroup
 		spanErr, linkErr error
 	)
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		tr.Spans, spanErr = s.traceSpansIndexed(ctx, hexID)
-	}()
+	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		tr.LinkedFrom, linkErr = s.linkingSpans(ctx, hexID)
 	}()
-	tr.Logs, err = s.traceLogsIndexed(ctx, hexID)
+	r, err := s.traceRange(ctx, hexID)
+	if err == nil && r.known {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			tr.Spans, spanErr = s.traceSpansIn(ctx, hexID, r)
+		}()
+		tr.Logs, err = s.traceLogsIn(ctx, hexID, r)
+	}
 	wg.Wait()
 	if err = errors.Join(spanErr, linkErr, err); err != nil {
 		return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 	}
 	if len(tr.Spans) == 0 {
-		// Not in the index (not merged in yet, or expired): bloom filters only.
+		// Not in the index (not merged in yet, or expired), or only its
+		// logs are: bloom filters only.
 		if tr.Spans, err = s.traceSpansBloomOnly(ctx, hexID); err != nil {
 			return Trace{}, fmt.Errorf("get trace %s: %w", hexID, err)
 		}
@@ -169,46 +173,93 @@ func (s *Store) GetTrace(ctx context.Context, traceID string) (tr Trace, err err
 // BenchmarkLookupUnderIngest.
 const lookupSettings = "SETTINGS max_threads = 1"
 
-// traceSpansIndexed reads the trace's time range from the trace-ID index
-// and then only that range of otel_traces, in one round trip: a scalar
-// subquery is evaluated before index analysis, so its bounds prune
-// partitions and primary-key ranges like literals do. (Start and End are
-// whole seconds, hence the +1.) The bounds are converted to the column's
-// DateTime64(9): compared as DateTime, the engine (26.5) pruned parts whose
-// time range lay within one second, wrongly, and the trace was not found.
+// traceTimeRange is a trace's time range in the trace-ID index, whole
+// seconds [from, to), over its spans and logs; known is false when the
+// index has no row of the trace.
+type traceTimeRange struct {
+	from, to int64
+	known    bool
+}
+
+// traceRange reads the trace's time range from the trace-ID index, once
+// for the spans' and the logs' queries: each of them evaluated it as a
+// scalar subquery of its own before (BenchmarkLookupUnderIngest with
+// FLOWLENS_BENCH_PLANS=1 times both orders under the same load).
+func (s *Store) traceRange(ctx context.Context, hexID string) (traceTimeRange, error) {
+	var (
+		r          traceTimeRange
+		start, end time.Time
+		rows       uint64
+	)
+	err := s.conn.QueryRow(ctx, `SELECT min(Start), max(End), count() FROM `+s.l.Name(TraceIndexTable)+`
+WHERE TraceId = {id:String}
+`+lookupSettings, namedParams("id", hexID)...).Scan(&start, &end, &rows)
+	if err != nil {
+		return r, fmt.Errorf("trace time range: %w", err)
+	}
+	// Start and End are whole seconds, hence the +1.
+	return traceTimeRange{from: start.Unix(), to: end.Unix() + 1, known: rows > 0}, nil
+}
+
+// traceSpansIndexed reads the trace's spans through the trace-ID index
+// (traceRange, then traceSpansIn).
 func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
-	q := `WITH (SELECT (min(Start), max(End) + 1) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
-` + spanSelect + `
+	r, err := s.traceRange(ctx, hexID)
+	if err != nil || !r.known {
+		return nil, err
+	}
+	return s.traceSpansIn(ctx, hexID, r)
+}
+
+// traceSpansIn reads the trace's spans within r: only the partitions and
+// primary-key ranges of otel_traces that hold them. The bounds are
+// converted to the column's DateTime64(9): compared as DateTime, the
+// engine (26.5) pruned parts whose time range lay within one second,
+// wrongly, and the trace was not found.
+func (s *Store) traceSpansIn(ctx context.Context, hexID string, r traceTimeRange) ([]Span, error) {
+	q := spanSelect + `
 FROM ` + s.l.Name(TracesTable) + `
-WHERE TraceId = {id:String} AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
+WHERE TraceId = {id:String} AND Timestamp >= toDateTime64({from:Int64}, 9) AND Timestamp < toDateTime64({to:Int64}, 9)
 ORDER BY Timestamp
 ` + lookupSettings
-	return s.querySpans(ctx, q, namedParams("id", hexID))
+	return s.querySpans(ctx, q, namedParams("id", hexID, "from", r.from, "to", r.to))
 }
 
-// traceLogsIndexed reads the logs carrying the trace ID within the trace's
-// time range from the index (which spans its spans and logs), widened by
-// logMargin. If the index does not know the trace the range is empty
-// (DateTime arithmetic wraps below 1970).
+// traceLogsIndexed reads the trace's logs through the trace-ID index
+// (traceRange, then traceLogsIn).
 func (s *Store) traceLogsIndexed(ctx context.Context, hexID string) ([]LogRecord, error) {
-	return s.queryLogs(ctx, s.traceLogsQuery(), namedParams("id", hexID))
+	r, err := s.traceRange(ctx, hexID)
+	if err != nil || !r.known {
+		return nil, err
+	}
+	return s.traceLogsIn(ctx, hexID, r)
 }
 
-// traceLogsQuery is traceLogsIndexed's query. otel_logs is partitioned and
+// traceLogsIn reads the logs carrying the trace ID within r (which spans
+// the trace's spans and logs), widened by logMargin.
+func (s *Store) traceLogsIn(ctx context.Context, hexID string, r traceTimeRange) ([]LogRecord, error) {
+	return s.queryLogs(ctx, s.traceLogsQuery(), s.traceLogsParams(hexID, r))
+}
+
+// traceLogsQuery is traceLogsIn's query. otel_logs is partitioned and
 // sorted by TimestampTime, not Timestamp: the range on Timestamp alone
 // pruned nothing, and every lookup ran the bloom filter over every granule
 // of the table (a day at 50k logs/s is 500k granules). TimestampTime is
 // Timestamp's second, so the same range on it (whole seconds already)
 // keeps the same rows and prunes partitions and primary-key ranges.
 func (s *Store) traceLogsQuery() string {
-	margin := strconv.Itoa(int(logMargin / time.Second))
-	return `WITH (SELECT (min(Start) - ` + margin + `, max(End) + 1 + ` + margin + `) FROM ` + s.l.Name(TraceIndexTable) + ` WHERE TraceId = {id:String}) AS range
-` + logSelect + `
+	return logSelect + `
 FROM ` + s.l.Name(LogsTable) + `
-WHERE TraceId = {id:String} AND TimestampTime >= range.1 AND TimestampTime < range.2
-  AND Timestamp >= toDateTime64(range.1, 9) AND Timestamp < toDateTime64(range.2, 9)
+WHERE TraceId = {id:String} AND TimestampTime >= toDateTime({from:Int64}) AND TimestampTime < toDateTime({to:Int64})
+  AND Timestamp >= toDateTime64({from:Int64}, 9) AND Timestamp < toDateTime64({to:Int64}, 9)
 ORDER BY Timestamp
 ` + lookupSettings
+}
+
+// traceLogsParams are traceLogsQuery's parameters: r widened by logMargin.
+func (s *Store) traceLogsParams(hexID string, r traceTimeRange) []any {
+	margin := int64(logMargin / time.Second)
+	return namedParams("id", hexID, "from", r.from-margin, "to", r.to+margin)
 }
 
 // linkingSpans reads the spans of other traces that link to the trace, from

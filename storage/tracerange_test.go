@@ -71,8 +71,12 @@ func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
 	var db, table string
 	var parts, rows, marks uint64
 	noSkip := clickhouse.Context(ctx, clickhouse.WithSettings(clickhouse.Settings{"use_skip_indexes": 0}))
+	r, err := s.traceRange(ctx, id)
+	if err != nil || !r.known {
+		t.Fatalf("the index does not know the trace: %+v, %v", r, err)
+	}
 	if err := s.conn.QueryRow(noSkip, "EXPLAIN ESTIMATE "+s.traceLogsQuery(),
-		namedParams("id", id)...).Scan(&db, &table, &parts, &rows, &marks); err != nil {
+		s.traceLogsParams(id, r)...).Scan(&db, &table, &parts, &rows, &marks); err != nil {
 		t.Fatal(err)
 	}
 	if table != LogsTable || parts != 1 {

@@ -102,6 +102,7 @@ var usersXML = template.Must(template.New("users").Funcs(funcs).Parse(`<clickhou
                 <max_memory_usage><min>1</min><max>{{.MaxMemoryUsage}}</max></max_memory_usage>
                 <max_result_bytes><min>1</min><max>{{.MaxResultBytes}}</max></max_result_bytes>
                 <os_thread_priority><min>0</min></os_thread_priority>
+                <workload><const/></workload>
                 <result_overflow_mode><const/></result_overflow_mode>
                 <implicit_select><const/></implicit_select>
                 <allow_introspection_functions><const/></allow_introspection_functions>

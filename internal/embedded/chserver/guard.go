@@ -76,6 +76,10 @@ var deniedSettings = map[string]bool{
 	"format_avro_schema_registry_url": true, "rename_files_after_processing": true, "url_base": true,
 	"additional_result_filter": true, "parallel_replicas_custom_key": true,
 	"allow_experimental_kusto_dialect": true, "allow_experimental_prql_dialect": true,
+	// The CPU and IO workload a query is scheduled in: none is defined
+	// (CREATE WORKLOAD is refused), and naming one must not become a way
+	// above the pipeline's inserts if one ever is.
+	"workload": true,
 }
 
 // sqlSettings hold SQL expressions in string literals (Grafana's ad hoc

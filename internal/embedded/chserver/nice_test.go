@@ -2,8 +2,6 @@ package chserver_test
 
 import (
 	"context"
-	"os"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -48,26 +46,11 @@ func TestMergesRunNiced(t *testing.T) {
 // threadNices is the nice value of each thread of this process named name.
 func threadNices(t *testing.T, name string) []int {
 	t.Helper()
-	tasks, err := os.ReadDir("/proc/self/task")
-	if err != nil {
-		t.Fatal(err)
-	}
 	var out []int
-	for _, task := range tasks {
-		comm, err := os.ReadFile("/proc/self/task/" + task.Name() + "/comm")
-		if err != nil || strings.TrimSpace(string(comm)) != name {
-			continue
+	for _, th := range chtest.Threads(t) {
+		if th.Name == name {
+			out = append(out, th.Nice)
 		}
-		stat, err := os.ReadFile("/proc/self/task/" + task.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		f := strings.Fields(string(stat[strings.LastIndexByte(string(stat), ')')+2:]))
-		n, err := strconv.Atoi(f[16])
-		if err != nil {
-			t.Fatal(err)
-		}
-		out = append(out, n)
 	}
 	return out
 }

@@ -233,6 +233,11 @@ func TestNoRoleControlsTheEngine(t *testing.T) {
 		"GRANT ALL ON *.* TO default",
 		"CREATE FUNCTION evil AS x -> x",
 		"CREATE SETTINGS PROFILE evil SETTINGS readonly = 0",
+		// CPU scheduling: a workload of higher priority (or one capping
+		// the others' threads) would put its picker above the inserts.
+		"CREATE RESOURCE cpu (MASTER THREAD, WORKER THREAD)",
+		"CREATE WORKLOAD all SETTINGS max_concurrent_threads = 1",
+		"CREATE OR REPLACE WORKLOAD lookups IN all SETTINGS priority = -1",
 		"SELECT addressToSymbol(1)",
 		"ALTER TABLE system.one FREEZE",
 		"UNDROP TABLE t",
@@ -338,6 +343,9 @@ func TestSettingsCannotLiftTheRole(t *testing.T) {
 		{chserver.RoleReader, "os_thread_priority=-5", "", "452"},
 		{chserver.RoleWriter, "", "SET os_thread_priority = -20", "452"},
 		{chserver.RoleAdmin, "", "SELECT 1 SETTINGS os_thread_priority = -1", "452"},
+		{chserver.RoleReader, "workload=lookups", "", "452"},
+		{chserver.RoleWriter, "", "SET workload = 'ingest'", "452"},
+		{chserver.RoleAdmin, "", "SELECT 1 SETTINGS workload = 'all'", "452"},
 	}
 	for _, tt := range refused {
 		u := base + "?" + tt.args
@@ -413,6 +421,9 @@ func TestEngineEnforcesWithoutTheEndpoint(t *testing.T) {
 		"SET format_template_resultset = '/etc/passwd'":                       452,
 		"SET allow_introspection_functions = 1":                               452,
 		"SET os_thread_priority = -5":                                         452,
+		"SET workload = 'lookups'":                                            452,
+		"CREATE RESOURCE cpu (MASTER THREAD, WORKER THREAD)":                  497, // no CREATE RESOURCE grant
+		"CREATE WORKLOAD all":                                                 497,
 	} {
 		if got := any(q); got != want {
 			t.Errorf("%q: code %d, want %d", q, got, want)
