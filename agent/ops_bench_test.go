@@ -81,8 +81,10 @@ kafka: {brokers: [%s]}
 // BenchmarkLineToKafkaLatency: the time from a line written to a followed
 // file (after write returns) to its record read back from Kafka, one line
 // every 10ms, LATENCY_LINES of them (default 1000), default settings
-// (watch on, lz4, linger 5ms). The consumer polls each partition with a
-// 5ms wait, so the figures are an upper bound of the produce latency.
+// (watch on, lz4, linger 20ms: a line after a quiet spell goes at once,
+// one within 20ms of the previous produce call waits for the rest of
+// them). The consumer polls each partition with a 5ms wait, so the
+// figures are an upper bound of the produce latency.
 // Run: go test ./agent/ -run '^$' -bench LineToKafkaLatency -benchtime 1x
 func BenchmarkLineToKafkaLatency(b *testing.B) {
 	lines := envInt("LATENCY_LINES", 1000)

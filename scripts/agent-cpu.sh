@@ -12,6 +12,8 @@
 # 40 s after a 15 s warm-up. Agents alternate, so a machine that changes
 # speed affects them alike; compare the rounds' figures, not one run.
 # Hold the bench lock around it on a shared machine.
+# PROFILE_DIR=DIR: each agent also writes a Go CPU profile of its run to
+# DIR/AGENT-ROUND.prof (go tool pprof AGENT DIR/AGENT-ROUND.prof).
 set -euo pipefail
 rate=4000
 rounds=2
@@ -23,7 +25,7 @@ while getopts r:n: o; do
 	esac
 done
 shift $((OPTIND - 1))
-[ $# -ge 2 ] || { sed -n '2,15p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,17p' "$0"; exit 2; }
 flowlens=$1
 shift
 
@@ -62,7 +64,9 @@ kafka:
   brokers: [$kafka]
 metrics: {listen: 127.0.0.1:0}
 EOF
-		"$agent" run --config "$d/agent.yaml" >"$d/agent.log" 2>&1 &
+		profile=()
+		[ -n "${PROFILE_DIR:-}" ] && profile=(--cpu-profile "$PROFILE_DIR/$(basename "$agent")-$round.prof")
+		"$agent" run --config "$d/agent.yaml" "${profile[@]}" >"$d/agent.log" 2>&1 &
 		ag=$!
 		grpc=$(logged "$d/agent.log" otlp_grpc)
 		metrics=$(logged "$d/agent.log" metrics)

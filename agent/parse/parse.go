@@ -193,26 +193,37 @@ func severityFromNumber(n int64) int32 {
 	return 0
 }
 
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
+// hexValue maps a byte to its hex digit value, or to badHex: one load per
+// digit instead of three range tests (trace and span IDs are on most lines).
+var hexValue = func() (t [256]byte) {
+	for i := range t {
+		t[i] = badHex
 	}
-	return 0, false
+	for c := '0'; c <= '9'; c++ {
+		t[c] = byte(c - '0')
+	}
+	for c := 'a'; c <= 'f'; c++ {
+		t[c] = byte(c-'a') + 10
+		t[c-'a'+'A'] = byte(c-'a') + 10
+	}
+	return t
+}()
+
+const badHex = 0xff
+
+func unhex(c byte) (byte, bool) {
+	v := hexValue[c]
+	return v, v != badHex
 }
 
 func decodeHex(dst, src []byte) bool {
 	if len(src) != 2*len(dst) {
 		return false
 	}
+	src = src[:2*len(dst)]
 	for i := range dst {
-		hi, ok1 := unhex(src[2*i])
-		lo, ok2 := unhex(src[2*i+1])
-		if !ok1 || !ok2 {
+		hi, lo := hexValue[src[2*i]], hexValue[src[2*i+1]]
+		if (hi|lo)&0xf0 != 0 { // badHex in either
 			return false
 		}
 		dst[i] = hi<<4 | lo

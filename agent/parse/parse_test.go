@@ -244,3 +244,30 @@ func BenchmarkEncodingJSON(b *testing.B) {
 		i++
 	}
 }
+
+// TestDecodeHexAgreesWithEncodingHex: every byte value, in either digit of
+// a pair, is accepted and decoded exactly as encoding/hex does (the
+// characters next to the digit ranges, '/', ':', '@', 'G', '`', 'g', and
+// bytes over 0x7f are the ones a lookup table gets wrong).
+func TestDecodeHexAgreesWithEncodingHex(t *testing.T) {
+	for c := range 256 {
+		for _, src := range [][]byte{{byte(c), 'a'}, {'7', byte(c)}} {
+			var got [1]byte
+			ok := decodeHex(got[:], src)
+			want, err := hex.DecodeString(string(src))
+			if ok != (err == nil) || ok && got[0] != want[0] {
+				t.Fatalf("decodeHex(%q) = %x, %v; encoding/hex: %x, %v", src, got, ok, want, err)
+			}
+		}
+	}
+}
+
+func BenchmarkDecodeHex(b *testing.B) {
+	src := []byte("4bf92f3577b34da6a3ce929d0e0e4736")
+	var dst [16]byte
+	for b.Loop() {
+		if !decodeHex(dst[:], src) {
+			b.Fatal("not hex")
+		}
+	}
+}
