@@ -13,8 +13,9 @@ import (
 
 func newBenchPeersCmd() *cobra.Command {
 	var (
-		cfg  peers.Config
-		keep bool
+		cfg             peers.Config
+		keep            bool
+		collectorConfig string
 	)
 	cmd := &cobra.Command{
 		Use:   "bench-peers",
@@ -37,6 +38,11 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 			if cfg.Otelcol == "" {
 				cfg.Otelcol = filepath.Join(filepath.Dir(self), "otelcol-peers")
 			}
+			if collectorConfig != "" {
+				if cfg.CollectorConfig, err = os.ReadFile(collectorConfig); err != nil {
+					return fmt.Errorf("read --collector-config: %w", err)
+				}
+			}
 			cfg.Out = cmd.ErrOrStderr()
 			return runSideBySide(cmd, &cfg.Dir, keep, "flowlens-peers-",
 				func() ([]peers.Result, error) { return peers.Run(cmd.Context(), cfg) }, peers.WriteTable)
@@ -51,6 +57,7 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 	f.BoolVar(&keep, "keep", false, "keep the temporary folder (its logs) after the run")
 	f.DurationVar(&cfg.Timeout, "timeout", 0, "longest run of one peer (default 30m)")
 	f.StringVar(&cfg.CollectorProfiles, "collector-profiles", "", "folder for a Go CPU profile of each run of flowlens collector (collector-run-N.pprof; go tool pprof)")
+	f.StringVar(&collectorConfig, "collector-config", "", "YAML file added to flowlens collector's config (which sets only group_id), to measure a variant, e.g. one with \"storage: {trace_id_projection: false}\"")
 	return cmd
 }
 

@@ -52,6 +52,10 @@ type Config struct {
 	// CollectorProfiles, when set, is a folder where each run of flowlens
 	// collector writes its Go CPU profile (collector-run-N.pprof).
 	CollectorProfiles string
+	// CollectorConfig is YAML added to flowlens collector's config file
+	// (which sets only group_id), to measure a variant: e.g.
+	// "storage:\n  trace_id_projection: false\n".
+	CollectorConfig []byte
 	// Out receives progress lines.
 	Out io.Writer
 }
@@ -240,7 +244,7 @@ func (r *runner) measure(ctx context.Context) (Result, error) {
 	case Flowlens:
 		database = "flowlens"
 		path := filepath.Join(dir, "collector.yaml")
-		if err := os.WriteFile(path, []byte("group_id: "+group+"\n"), 0o644); err != nil {
+		if err := os.WriteFile(path, collectorConfig(group, r.cfg.CollectorConfig), 0o644); err != nil {
 			return Result{}, err
 		}
 		args := []string{"--log-level", "info", "--data-dir", dir, "--clickhouse", chAddr, "--database", database}
@@ -291,6 +295,12 @@ func (r *runner) measure(ctx context.Context) (Result, error) {
 // sending queue), creating its schema in database: so it logs in as the
 // endpoint's admin, the role that may run DDL. Its log at info says when
 // it retried an insert.
+// collectorConfig is flowlens collector's config file: the run's group
+// and the variant's YAML.
+func collectorConfig(group string, extra []byte) []byte {
+	return append([]byte("group_id: "+group+"\n"), extra...)
+}
+
 func otelConfig(kafkaAddr, group, endpoint, user, password, database string) []byte {
 	return fmt.Appendf(nil, `receivers:
   kafka:

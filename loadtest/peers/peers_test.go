@@ -8,6 +8,10 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
+
+	"github.com/flowlens/flowlens/collector"
+	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // The spans are production-like: 10 per trace, 10-20 attributes each, and
@@ -74,5 +78,24 @@ func TestTableMediansAndRatios(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("table without %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// A variant's YAML reaches flowlens collector's config beside the run's
+// group, in the shape the collector reads (its keys and a storage section).
+func TestCollectorConfigCarriesTheVariant(t *testing.T) {
+	var file struct {
+		collector.Config `yaml:",inline"`
+		Storage          storage.Config `yaml:"storage"`
+	}
+	data := collectorConfig("bench-7", []byte("storage:\n  trace_id_projection: false\n"))
+	if err := config.Decode(data, &file); err != nil {
+		t.Fatalf("decode %q: %v", data, err)
+	}
+	if file.GroupID != "bench-7" {
+		t.Errorf("group_id %q, want the run's group bench-7", file.GroupID)
+	}
+	if file.Storage.Projection() {
+		t.Error("the variant's trace_id_projection: false was lost")
 	}
 }
