@@ -77,9 +77,14 @@ type Config struct {
 	// (a second, trace-ordered copy of every span, kept by the engine): a
 	// lookup by ID then reads the trace's spans from one or two granules
 	// instead of one granule per span. At 10M spans: p99 55 -> 15 ms, for
-	// about 20% slower inserts and more disk. Applies when the table is
-	// created. Default true; nil until SetDefaults, so that defaults filled
-	// after a file was read keep the file's false.
+	// a fifth more engine CPU per span inserted, nearly twice as much per
+	// merge, and otel_traces twice as large on disk. A projection of TraceId
+	// and _part_offset alone (ClickHouse >= 25.5) would cost nothing but
+	// reads what no projection reads: it finds the granules the TraceId bloom
+	// filter already finds, and those are read whole (storage/README.md);
+	// hence a full copy or none. Applies when the table is created. Default
+	// true; nil until SetDefaults, so that defaults filled after a file was
+	// read keep the file's false.
 	TraceIDProjection *bool `yaml:"trace_id_projection"`
 	// MaxAttributeBytes is the largest attribute value or log body kept; a
 	// record with a bigger one is rejected. Default 64 KiB (body: 16x that).

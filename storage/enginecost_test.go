@@ -36,6 +36,7 @@ import (
 //	FLOWLENS_BENCH_BATCH=N             one insert size instead of 20k, 50k, 100k
 //	FLOWLENS_BENCH_PROJECTION=0        without the trace-ID projection
 //	FLOWLENS_BENCH_PROJECTION=offsets  a projection of TraceId and _part_offset instead
+//	FLOWLENS_BENCH_LOGS_PROJECTION=full|offsets  otel_logs gets a projection by TraceId: a full copy or the offsets
 //	FLOWLENS_BENCH_LZ4=1               LZ4 instead of ZSTD(1) in every codec
 //	FLOWLENS_BENCH_NO_INDEXES=1        without otel_traces' skip indexes (or a,b: without those)
 //	FLOWLENS_BENCH_GRANULARITY=N       otel_traces' index_granularity instead of the default
@@ -210,10 +211,13 @@ func waitNoMerges(b *testing.B, s *Store) {
 }
 
 // variantStore opens a fresh, migrated database in the schema variant the
-// environment asks for (see BenchmarkEngineCostPerBatch).
-func variantStore(b testing.TB) *Store {
+// environment asks for (see BenchmarkEngineCostPerBatch), after mods.
+func variantStore(b testing.TB, mods ...func(c *Config)) *Store {
 	ctx := context.Background()
 	s := newStoreCfg(b, func(c *Config) {
+		for _, mod := range mods {
+			mod(c)
+		}
 		c.TraceIDProjection = ptr(os.Getenv("FLOWLENS_BENCH_PROJECTION") == "")
 		if g, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_GRANULARITY")); err == nil {
 			c.TracesGranularity = g
@@ -238,6 +242,12 @@ func variantStore(b testing.TB) *Store {
 	}
 	if os.Getenv("FLOWLENS_BENCH_PROJECTION") == "offsets" {
 		alters = append(alters, "ALTER TABLE "+s.l.Name(TracesTable)+" ADD PROJECTION by_trace_id (SELECT _part_offset ORDER BY TraceId)")
+	}
+	switch os.Getenv("FLOWLENS_BENCH_LOGS_PROJECTION") {
+	case "full":
+		alters = append(alters, "ALTER TABLE "+s.l.Name(LogsTable)+" ADD PROJECTION by_trace_id (SELECT * ORDER BY TraceId, Timestamp)")
+	case "offsets":
+		alters = append(alters, "ALTER TABLE "+s.l.Name(LogsTable)+" ADD PROJECTION by_trace_id (SELECT _part_offset ORDER BY TraceId)")
 	}
 	if drop := os.Getenv("FLOWLENS_BENCH_NO_INDEXES"); drop != "" {
 		idxs := []string{"idx_trace_id", "idx_res_attr_key", "idx_res_attr_value", "idx_span_attr_key",

@@ -27,7 +27,9 @@ import (
 // 60s); FLOWLENS_BENCH_INSERT_NICE: Config.InsertNice of the store (default
 // DefaultInsertNice; 0 stores at the lookups' priority); FLOWLENS_BENCH_PLANS=1
 // also times the way GetTrace ran its queries before (lookupplans_bench_test.go)
-// under the same load. Run it alone on a quiet machine, holding the bench lock:
+// under the same load. The schema's variant as BenchmarkEngineCostPerBatch's
+// (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets).
+// Run it alone on a quiet machine, holding the bench lock:
 //
 //	flock /work/wt/bench.lock go test -run '^$' -bench LookupUnderIngest -benchtime 1x ./storage
 func BenchmarkLookupUnderIngest(b *testing.B) {
@@ -56,8 +58,7 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 		kinds = append(slices.Clone(lookupKinds), lookupPlans...)
 	}
 	for i := 0; i < b.N; i++ {
-		s := sharedStoreCfg(b, fmt.Sprint("lookup-under-ingest-", i, "-", time.Now().UnixNano()),
-			func(c *Config) { c.InsertNice = ptr(insertNice) })
+		s := variantStore(b, func(c *Config) { c.InsertNice = ptr(insertNice) })
 		res := lookupUnderIngest(b, s, rate, dur, kinds)
 		if i == b.N-1 {
 			for _, k := range kinds {

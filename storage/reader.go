@@ -217,12 +217,16 @@ func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, er
 // engine (26.5) pruned parts whose time range lay within one second,
 // wrongly, and the trace was not found.
 func (s *Store) traceSpansIn(ctx context.Context, hexID string, r traceTimeRange) ([]Span, error) {
-	q := spanSelect + `
+	return s.querySpans(ctx, s.traceSpansQuery(), namedParams("id", hexID, "from", r.from, "to", r.to))
+}
+
+// traceSpansQuery is traceSpansIn's query.
+func (s *Store) traceSpansQuery() string {
+	return spanSelect + `
 FROM ` + s.l.Name(TracesTable) + `
 WHERE TraceId = {id:String} AND Timestamp >= toDateTime64({from:Int64}, 9) AND Timestamp < toDateTime64({to:Int64}, 9)
 ORDER BY Timestamp
 ` + lookupSettings
-	return s.querySpans(ctx, q, namedParams("id", hexID, "from", r.from, "to", r.to))
 }
 
 // traceLogsIndexed reads the trace's logs through the trace-ID index
