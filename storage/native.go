@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ClickHouse/ch-go/compress"
 	"github.com/ClickHouse/ch-go/proto"
@@ -367,7 +368,21 @@ type lowCardStrings struct {
 	index map[string]int // position of each value in dict
 	keys  []uint32       // of every value, its position in dict
 	last  []keyAt        // the value seen last at each position
+	// byAddr finds a value by its address before index hashes its bytes:
+	// interned attribute keys and constant values (kinds, status codes)
+	// come back as the same string, whatever their position. Valid for
+	// one column's values only, all alive meanwhile (an address is not
+	// reused while a row refers to it); reset clears it.
+	byAddr *[byAddrSlots]addrAt
 }
+
+type addrAt struct {
+	p  *byte
+	n  int
+	at uint32
+}
+
+const byAddrSlots = 256
 
 type keyAt struct {
 	key string
@@ -385,6 +400,9 @@ func (c *lowCardStrings) reset() {
 	c.keys = c.keys[:0]
 	clear(c.last)
 	c.last = c.last[:0]
+	if c.byAddr != nil {
+		clear(c.byAddr[:])
+	}
 }
 
 // add appends v; pos is its position in its row (its map's keys), 0 for
@@ -399,14 +417,26 @@ func (c *lowCardStrings) keyIndex(pos int, key string) uint32 {
 	if pos < len(c.last) && c.last[pos].key == key {
 		return c.last[pos].at
 	}
-	at, ok := c.index[key]
-	if !ok {
-		at = len(c.dict)
-		c.dict = append(c.dict, key)
-		if c.index == nil {
-			c.index = map[string]int{}
+	if c.byAddr == nil {
+		c.byAddr = new([byAddrSlots]addrAt)
+	}
+	p := unsafe.StringData(key)
+	slot := &c.byAddr[(uintptr(unsafe.Pointer(p))>>4)%byAddrSlots]
+	var at int
+	if slot.p == p && slot.n == len(key) && p != nil {
+		at = int(slot.at)
+	} else {
+		var ok bool
+		at, ok = c.index[key]
+		if !ok {
+			at = len(c.dict)
+			c.dict = append(c.dict, key)
+			if c.index == nil {
+				c.index = map[string]int{}
+			}
+			c.index[key] = at
 		}
-		c.index[key] = at
+		*slot = addrAt{p, len(key), uint32(at)}
 	}
 	switch {
 	case pos < len(c.last):

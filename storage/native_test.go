@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -226,6 +227,9 @@ func TestNativeBlockReleasesRows(t *testing.T) {
 		if len(d.index) != 0 {
 			t.Errorf("%s still holds %d values in its index", name, len(d.index))
 		}
+		if d.byAddr != nil && *d.byAddr != [byAddrSlots]addrAt{} {
+			t.Errorf("%s still holds values by their address", name)
+		}
 	}
 	for _, c := range blk.cols {
 		switch d := c.Data.(type) {
@@ -301,6 +305,7 @@ func TestLowCardColumnMatchesChGo(t *testing.T) {
 		}
 		return vs
 	}
+	prefixes := strings.Repeat("ab", 8)
 	for name, values := range map[string][]string{
 		"no rows":        {},
 		"one value":      {"SPAN_KIND_SERVER", "SPAN_KIND_SERVER", "SPAN_KIND_SERVER"},
@@ -309,6 +314,8 @@ func TestLowCardColumnMatchesChGo(t *testing.T) {
 		"257 values":     distinct(257, 1000),
 		"65537 values":   distinct(65537, 70000),
 		"each different": distinct(1000, 1000),
+		// one address, several lengths
+		"prefixes": {prefixes[:1], prefixes[:2], prefixes[:1], prefixes, prefixes[:2], prefixes[:3]},
 	} {
 		t.Run(name, func(t *testing.T) {
 			want := proto.NewLowCardinality[string](new(proto.ColStr))
