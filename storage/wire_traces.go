@@ -355,7 +355,7 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	r.SpanID = append(r.SpanID, w.hexID(sid))
 	r.ParentSpanID = append(r.ParentSpanID, w.hexID(pid))
 	r.TraceState = append(r.TraceState, w.wireStr(state))
-	r.SpanName = append(r.SpanName, w.wireStr(name))
+	r.SpanName = append(r.SpanName, w.internName(w.wireStr(name)))
 	r.SpanKind = append(r.SpanKind, ptrace.SpanKind(kind).String())
 	r.ServiceName = append(r.ServiceName, res.service)
 	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
