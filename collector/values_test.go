@@ -11,11 +11,10 @@ import (
 	"github.com/flowlens/flowlens/storage"
 )
 
-// The rows of a batch keep their strings in the Kafka messages they were
-// read from (storage's AppendTracesProtoNoCopy) until the batch is stored.
 // Every stored span must carry its own values, across many batches,
-// partitions and reused segments: a message's bytes reused or freed too
-// early would give spans strings of other messages (run with -race too).
+// partitions and reused segments and buffers: a buffer reused or freed
+// too early would give spans strings of other messages (run with -race
+// too).
 func TestStoredSpansKeepTheirOwnStringsAcrossManyBatches(t *testing.T) {
 	const partitions, n, spansPerTrace = 6, 30000, 5
 	b := startBroker(t, partitions)

@@ -284,13 +284,13 @@ func (f *feed) decode(s *segment, m kafka.Message) (rejected int, ok bool) {
 	// from its bytes into the rows; pdata decodes only what that path
 	// refuses (malformed or empty requests get their dead-letter reason
 	// from it) and the messages with rejected records, to split them.
-	// The rows keep their strings in m.Value (NoCopy): kafka-go gives every
-	// message a value of its own, the segment holds m until its batch is
-	// stored, and nothing here writes to a message's bytes.
+	// The rows copy their strings out of m.Value: left in the message
+	// (AppendTracesProtoNoCopy) they cost the encoder more than the copy
+	// costs here (see README, CPU per span).
 	proto := c.dec.IsProto(m.Value, m.Headers)
 	if f.l.kind == kindSpans {
 		if proto {
-			if n, err := s.spans.AppendTracesProtoNoCopy(m.Value, onReject); err == nil && n > 0 {
+			if n, err := s.spans.AppendTracesProto(m.Value, onReject); err == nil && n > 0 {
 				if rejected > 0 {
 					if td, err := c.dec.DecodeTraces(m.Value, m.Headers); err == nil {
 						f.deadLetterRejectedSpans(s, m, td)
@@ -312,7 +312,7 @@ func (f *feed) decode(s *segment, m kafka.Message) (rejected int, ok bool) {
 		return rejected, true
 	}
 	if proto {
-		if n, err := s.logs.AppendLogsProtoNoCopy(m.Value, onReject); err == nil && n > 0 {
+		if n, err := s.logs.AppendLogsProto(m.Value, onReject); err == nil && n > 0 {
 			if rejected > 0 {
 				if ld, err := c.dec.DecodeLogs(m.Value, m.Headers); err == nil {
 					f.deadLetterRejectedLogs(s, m, ld)
