@@ -16,6 +16,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unsafe"
 
 	"github.com/ClickHouse/ch-go/compress"
 	"github.com/ClickHouse/ch-go/proto"
@@ -276,9 +277,8 @@ func (blk *nativeBlock) release() {
 		switch c := c.(type) {
 		case nil:
 			blk.cols[i].Data = nil // a strColumn over the rows
-		case *proto.ColLowCardinality[string]:
-			clear(c.Values[:cap(c.Values)])
-			c.Reset() // and its dictionary's map
+		case *lowCardColumn:
+			c.Reset()
 		case *proto.ColArr[string]:
 			if lc, ok := c.Data.(*proto.ColLowCardinality[string]); ok {
 				clear(lc.Values[:cap(lc.Values)])
@@ -297,7 +297,9 @@ func encodedSize(c proto.ColInput) int {
 	case strColumn:
 		return stringsSize(c)
 	case *attrMapColumn:
-		return c.size + stringsSize(c.dict) + 8*len(c.attrs) + 4*len(c.keys) + 64
+		return c.size + c.keys.size() + 8*len(c.attrs)
+	case *lowCardColumn:
+		return c.size()
 	}
 	return 16*c.Rows() + 64
 }
@@ -353,83 +355,88 @@ func uvarintSize(n int) int {
 	return size
 }
 
-// attrMapColumn is a Map(LowCardinality(String), String) column over the
-// rows' Attrs. The values are written from the Attrs straight into the
-// block (see strColumn). The keys are a LowCardinality column, encoded
-// here: its dictionary (each distinct key once) and every key's index in
-// it. Keys come in the same order span after span and are interned (one
-// string for all their occurrences), so the key at the same position in
-// the previous map is nearly always the same string, found without
-// hashing; ch-go's LowCardinality column hashes every key.
-type attrMapColumn struct {
-	attrs   []*Attrs
-	offsets proto.ColUInt64
-	dict    []string       // the distinct keys, in order of appearance
-	index   map[string]int // position of each key in dict
-	keys    []uint32       // of every key, its position in dict
-	last    []keyAt        // the key seen last at each position of a map
-	size    int            // of the values, encoded
+// lowCardStrings encodes a LowCardinality(String) column: its dictionary
+// (each distinct string once, in order of appearance) and every row's
+// index in it, in the bytes ch-go's ColLowCardinality writes. Values come
+// in the same order row after row (attribute keys, interned) or repeat
+// from one row to the next (service and span names, kinds, status codes),
+// so the value last seen at the same position is nearly always the same,
+// found without hashing; ch-go hashes every value and first copies each
+// distinct one into a column of its own.
+type lowCardStrings struct {
+	dict  []string       // the distinct values, in order of appearance
+	index map[string]int // position of each value in dict
+	keys  []uint32       // of every value, its position in dict
+	last  []keyAt        // the value seen last at each position
+	// byAddr finds a value by its address before index hashes its bytes:
+	// interned attribute keys and constant values (kinds, status codes)
+	// come back as the same string, whatever their position. Valid for
+	// one column's values only, all alive meanwhile (an address is not
+	// reused while a row refers to it); reset clears it.
+	byAddr *[byAddrSlots]addrAt
 }
+
+type addrAt struct {
+	p  *byte
+	n  int
+	at uint32
+}
+
+const byAddrSlots = 256
 
 type keyAt struct {
 	key string
 	at  uint32
 }
 
-// maxKeyPositions bounds attrMapColumn.last.
+// maxKeyPositions bounds lowCardStrings.last.
 const maxKeyPositions = 64
 
-func newAttrMapColumn() *attrMapColumn { return &attrMapColumn{index: map[string]int{}} }
-
-func (c *attrMapColumn) Type() proto.ColumnType {
-	return proto.ColumnTypeMap.Sub(proto.ColumnTypeLowCardinality.Sub(proto.ColumnTypeString), proto.ColumnTypeString)
-}
-
-func (c *attrMapColumn) Rows() int { return len(c.attrs) }
-
-// Reset forgets the rows and every string of theirs.
-func (c *attrMapColumn) Reset() {
-	c.attrs = nil
-	c.offsets = c.offsets[:0]
+// reset forgets the values and every string of theirs.
+func (c *lowCardStrings) reset() {
 	clear(c.dict)
 	c.dict = c.dict[:0]
 	clear(c.index)
 	c.keys = c.keys[:0]
 	clear(c.last)
 	c.last = c.last[:0]
-	c.size = 0
+	if c.byAddr != nil {
+		clear(c.byAddr[:])
+	}
 }
 
-// set makes the column hold attrs: offsets, key indexes and the values'
-// size are computed here.
-func (c *attrMapColumn) set(attrs []*Attrs) {
-	c.Reset()
-	c.attrs = attrs
-	n := 0
-	for _, a := range attrs {
-		if a != nil {
-			for i := 0; i+1 < len(a.kv); i += 2 {
-				c.keys = append(c.keys, c.keyIndex(i/2, a.kv[i]))
-				v := a.kv[i+1]
-				c.size += uvarintSize(len(v)) + len(v)
-			}
-			n += len(a.kv) / 2
-		}
-		c.offsets = append(c.offsets, uint64(n))
-	}
+// add appends v; pos is its position in its row (its map's keys), 0 for
+// a plain column.
+func (c *lowCardStrings) add(pos int, v string) {
+	c.keys = append(c.keys, c.keyIndex(pos, v))
 }
 
 // keyIndex is key's position in the dictionary; pos is its position in
-// its map.
-func (c *attrMapColumn) keyIndex(pos int, key string) uint32 {
+// its row.
+func (c *lowCardStrings) keyIndex(pos int, key string) uint32 {
 	if pos < len(c.last) && c.last[pos].key == key {
 		return c.last[pos].at
 	}
-	at, ok := c.index[key]
-	if !ok {
-		at = len(c.dict)
-		c.dict = append(c.dict, key)
-		c.index[key] = at
+	if c.byAddr == nil {
+		c.byAddr = new([byAddrSlots]addrAt)
+	}
+	p := unsafe.StringData(key)
+	slot := &c.byAddr[(uintptr(unsafe.Pointer(p))>>4)%byAddrSlots]
+	var at int
+	if slot.p == p && slot.n == len(key) && p != nil {
+		at = int(slot.at)
+	} else {
+		var ok bool
+		at, ok = c.index[key]
+		if !ok {
+			at = len(c.dict)
+			c.dict = append(c.dict, key)
+			if c.index == nil {
+				c.index = map[string]int{}
+			}
+			c.index[key] = at
+		}
+		*slot = addrAt{p, len(key), uint32(at)}
 	}
 	switch {
 	case pos < len(c.last):
@@ -439,6 +446,9 @@ func (c *attrMapColumn) keyIndex(pos int, key string) uint32 {
 	}
 	return uint32(at)
 }
+
+// size is about the bytes encode writes.
+func (c *lowCardStrings) size() int { return stringsSize(c.dict) + 4*len(c.keys) + 64 }
 
 // LowCardinality serialization (as ch-go's ColLowCardinality writes it):
 // the state is the key serialization version; the column is a meta word
@@ -451,34 +461,105 @@ const (
 	lowCardinalityUpdateDict = 1 << 10
 )
 
+// encode writes the column (nothing when it has no rows, as ch-go).
+func (c *lowCardStrings) encode(b *proto.Buffer) {
+	if len(c.keys) == 0 {
+		return
+	}
+	var width int64 // 0: UInt8, 1: UInt16, 2: UInt32 indexes
+	switch {
+	case len(c.dict) > math.MaxUint16+1:
+		width = 2
+	case len(c.dict) > math.MaxUint8+1:
+		width = 1
+	}
+	b.PutInt64(lowCardinalityHasKeys | lowCardinalityUpdateDict | width)
+	b.PutInt64(int64(len(c.dict)))
+	b.Buf = appendStrings(b.Buf, c.dict)
+	b.PutInt64(int64(len(c.keys)))
+	for _, k := range c.keys {
+		switch width {
+		case 0:
+			b.Buf = append(b.Buf, byte(k))
+		case 1:
+			b.Buf = binary.LittleEndian.AppendUint16(b.Buf, uint16(k))
+		default:
+			b.Buf = binary.LittleEndian.AppendUint32(b.Buf, k)
+		}
+	}
+}
+
+// lowCardColumn is a LowCardinality(String) column over the rows' strings.
+type lowCardColumn struct{ lowCardStrings }
+
+func (c *lowCardColumn) Type() proto.ColumnType {
+	return proto.ColumnTypeLowCardinality.Sub(proto.ColumnTypeString)
+}
+func (c *lowCardColumn) Rows() int                    { return len(c.keys) }
+func (c *lowCardColumn) Reset()                       { c.reset() }
+func (c *lowCardColumn) EncodeState(b *proto.Buffer)  { b.PutInt64(lowCardinalityVersion) }
+func (c *lowCardColumn) EncodeColumn(b *proto.Buffer) { c.encode(b) }
+func (c *lowCardColumn) WriteColumn(w *proto.Writer)  { w.ChainBuffer(c.EncodeColumn) }
+
+func (c *lowCardColumn) set(values []string) {
+	c.reset()
+	for _, v := range values {
+		c.add(0, v)
+	}
+}
+
+// attrMapColumn is a Map(LowCardinality(String), String) column over the
+// rows' Attrs. The values are written from the Attrs straight into the
+// block (see strColumn); the keys are a LowCardinality column
+// (lowCardStrings).
+type attrMapColumn struct {
+	attrs   []*Attrs
+	offsets proto.ColUInt64
+	keys    lowCardStrings
+	size    int // of the values, encoded
+}
+
+func newAttrMapColumn() *attrMapColumn { return &attrMapColumn{} }
+
+func (c *attrMapColumn) Type() proto.ColumnType {
+	return proto.ColumnTypeMap.Sub(proto.ColumnTypeLowCardinality.Sub(proto.ColumnTypeString), proto.ColumnTypeString)
+}
+
+func (c *attrMapColumn) Rows() int { return len(c.attrs) }
+
+// Reset forgets the rows and every string of theirs.
+func (c *attrMapColumn) Reset() {
+	c.attrs = nil
+	c.offsets = c.offsets[:0]
+	c.keys.reset()
+	c.size = 0
+}
+
+// set makes the column hold attrs: offsets, key indexes and the values'
+// size are computed here.
+func (c *attrMapColumn) set(attrs []*Attrs) {
+	c.Reset()
+	c.attrs = attrs
+	n := 0
+	for _, a := range attrs {
+		if a != nil {
+			for i := 0; i+1 < len(a.kv); i += 2 {
+				c.keys.add(i/2, a.kv[i])
+				v := a.kv[i+1]
+				c.size += uvarintSize(len(v)) + len(v)
+			}
+			n += len(a.kv) / 2
+		}
+		c.offsets = append(c.offsets, uint64(n))
+	}
+}
+
 // EncodeState is the keys' LowCardinality state (String values have none).
 func (c *attrMapColumn) EncodeState(b *proto.Buffer) { b.PutInt64(lowCardinalityVersion) }
 
 func (c *attrMapColumn) EncodeColumn(b *proto.Buffer) {
 	c.offsets.EncodeColumn(b)
-	if len(c.keys) > 0 {
-		var width int64 // 0: UInt8, 1: UInt16, 2: UInt32 indexes
-		switch {
-		case len(c.dict) > math.MaxUint16+1:
-			width = 2
-		case len(c.dict) > math.MaxUint8+1:
-			width = 1
-		}
-		b.PutInt64(lowCardinalityHasKeys | lowCardinalityUpdateDict | width)
-		b.PutInt64(int64(len(c.dict)))
-		b.Buf = appendStrings(b.Buf, c.dict)
-		b.PutInt64(int64(len(c.keys)))
-		for _, k := range c.keys {
-			switch width {
-			case 0:
-				b.Buf = append(b.Buf, byte(k))
-			case 1:
-				b.Buf = binary.LittleEndian.AppendUint16(b.Buf, uint16(k))
-			default:
-				b.Buf = binary.LittleEndian.AppendUint32(b.Buf, k)
-			}
-		}
-	}
+	c.keys.encode(b)
 	for _, a := range c.attrs {
 		if a == nil {
 			continue
@@ -517,7 +598,7 @@ func newNativeColumn(table, name string, v any) (nativeColumn, error) {
 		return new(proto.ColDateTime64).WithPrecision(proto.PrecisionNano), nil
 	case []string:
 		if lowCardinality[table][name] {
-			return proto.NewLowCardinality[string](new(proto.ColStr)), nil
+			return &lowCardColumn{}, nil
 		}
 		return strColumn(nil), nil
 	case []uint64:
@@ -549,7 +630,7 @@ func appendNative(c proto.ColInput, v any) error {
 			col.AppendRaw(proto.DateTime64(t.UnixNano()))
 		}
 	case []string:
-		c.(*proto.ColLowCardinality[string]).AppendArr(v) // the others are strColumns
+		c.(*lowCardColumn).set(v) // the others are strColumns
 	case []uint64:
 		col := c.(*proto.ColUInt64)
 		*col = append(*col, v...)

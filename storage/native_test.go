@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,13 +217,27 @@ func TestNativeBlockReleasesRows(t *testing.T) {
 			}
 		}
 	}
+	heldLowCard := func(name string, d *lowCardStrings) {
+		held(name, d.dict)
+		for _, k := range d.last[:cap(d.last)] {
+			if k.key != "" {
+				t.Errorf("%s still holds value %q", name, k.key)
+			}
+		}
+		if len(d.index) != 0 {
+			t.Errorf("%s still holds %d values in its index", name, len(d.index))
+		}
+		if d.byAddr != nil && *d.byAddr != [byAddrSlots]addrAt{} {
+			t.Errorf("%s still holds values by their address", name)
+		}
+	}
 	for _, c := range blk.cols {
 		switch d := c.Data.(type) {
 		case nil:
 		case strColumn:
 			t.Errorf("%s still holds the rows' strings", c.Name)
-		case *proto.ColLowCardinality[string]:
-			held(c.Name, d.Values)
+		case *lowCardColumn:
+			heldLowCard(c.Name, &d.lowCardStrings)
 		case *proto.ColArr[string]:
 			if lc, ok := d.Data.(*proto.ColLowCardinality[string]); ok {
 				held(c.Name, lc.Values)
@@ -231,12 +246,7 @@ func TestNativeBlockReleasesRows(t *testing.T) {
 			if d.attrs != nil {
 				t.Errorf("%s still holds the rows' attributes", c.Name)
 			}
-			held(c.Name, d.dict)
-			for _, k := range d.last[:cap(d.last)] {
-				if k.key != "" {
-					t.Errorf("%s still holds key %q", c.Name, k.key)
-				}
-			}
+			heldLowCard(c.Name, &d.keys)
 		}
 	}
 }
@@ -273,6 +283,48 @@ func TestAttrMapColumnMatchesChGo(t *testing.T) {
 			encode := func(c proto.ColInput) []byte {
 				var buf proto.Buffer
 				if err := (proto.Block{Columns: 1, Rows: len(attrs)}).EncodeRawBlock(&buf, 0, []proto.InputColumn{{Name: "m", Data: c}}); err != nil {
+					t.Fatal(err)
+				}
+				return buf.Buf
+			}
+			if g, w := encode(got), encode(want); !bytes.Equal(g, w) {
+				t.Errorf("encoded %d bytes, ch-go %d, not the same", len(g), len(w))
+			}
+		})
+	}
+}
+
+// TestLowCardColumnMatchesChGo: LowCardinality(String) columns encode as
+// ch-go's ColLowCardinality does, with 8-, 16- and 32-bit indexes, values
+// repeated next to each other and apart, and no rows.
+func TestLowCardColumnMatchesChGo(t *testing.T) {
+	distinct := func(n, rows int) []string {
+		vs := make([]string, rows)
+		for i := range vs {
+			vs[i] = fmt.Sprintf("v%d ✓", (i*7)%n)
+		}
+		return vs
+	}
+	prefixes := strings.Repeat("ab", 8)
+	for name, values := range map[string][]string{
+		"no rows":        {},
+		"one value":      {"SPAN_KIND_SERVER", "SPAN_KIND_SERVER", "SPAN_KIND_SERVER"},
+		"alternating":    {"a", "b", "a", "", "b", "b", "a", ""},
+		"256 values":     distinct(256, 1000),
+		"257 values":     distinct(257, 1000),
+		"65537 values":   distinct(65537, 70000),
+		"each different": distinct(1000, 1000),
+		// one address, several lengths
+		"prefixes": {prefixes[:1], prefixes[:2], prefixes[:1], prefixes, prefixes[:2], prefixes[:3]},
+	} {
+		t.Run(name, func(t *testing.T) {
+			want := proto.NewLowCardinality[string](new(proto.ColStr))
+			want.AppendArr(values)
+			got := &lowCardColumn{}
+			got.set(values)
+			encode := func(c proto.ColInput) []byte {
+				var buf proto.Buffer
+				if err := (proto.Block{Columns: 1, Rows: len(values)}).EncodeRawBlock(&buf, 0, []proto.InputColumn{{Name: "c", Data: c}}); err != nil {
 					t.Fatal(err)
 				}
 				return buf.Buf

@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"reflect"
@@ -8,9 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 func marshalLogs(t testing.TB, ld plog.Logs) []byte {
@@ -24,15 +26,34 @@ func marshalLogs(t testing.TB, ld plog.Logs) []byte {
 
 // diffLogs is diffTraces for logs.
 func diffLogs(b, prefill []byte, lim RowLimits) error {
+	for _, noCopy := range []bool{false, true} {
+		if err := diffLogsOnce(b, prefill, lim, noCopy); err != nil {
+			if noCopy {
+				return fmt.Errorf("NoCopy: %w", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// diffLogsOnce is diffLogs for AppendXProto (noCopy false) or
+// AppendXProtoNoCopy. AppendXProto's rows must not change when the
+// request is overwritten after the call.
+func diffLogsOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	var want, got LogRows
 	want.Limits, got.Limits = lim, lim
+	appendProto := got.AppendLogsProto
+	if noCopy {
+		appendProto = got.AppendLogsProtoNoCopy
+	}
 	if prefill != nil {
 		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(prefill)
 		if err != nil {
 			return err
 		}
 		want.AppendLogs(ld, nil)
-		if _, err := got.AppendLogsProto(prefill, nil); err != nil {
+		if _, err := appendProto(bytes.Clone(prefill), nil); err != nil {
 			return fmt.Errorf("prefill: %w", err)
 		}
 	}
@@ -42,7 +63,8 @@ func diffLogs(b, prefill []byte, lim RowLimits) error {
 	if perr == nil {
 		wantN = want.AppendLogs(ld, wantRej.add)
 	}
-	gotN, err := got.AppendLogsProto(b, gotRej.add)
+	req := bytes.Clone(b)
+	gotN, err := appendProto(req, gotRej.add)
 	switch {
 	case perr != nil && err == nil:
 		return fmt.Errorf("pdata refuses (%v), AppendLogsProto accepts", perr)
@@ -53,7 +75,19 @@ func diffLogs(b, prefill []byte, lim RowLimits) error {
 	case !reflect.DeepEqual(wantRej, gotRej):
 		return fmt.Errorf("rejects differ:\nwant %q\n got %q", wantRej, gotRej)
 	}
-	return sameColumns(logColumns, want.columns(), got.columns())
+	if err := sameColumns(logColumns, want.columns(), got.columns()); err != nil {
+		return err
+	}
+	if noCopy {
+		return nil
+	}
+	for i := range req {
+		req[i] = 'X'
+	}
+	if err := sameColumns(logColumns, want.columns(), got.columns()); err != nil {
+		return fmt.Errorf("after the request was overwritten: %w", err)
+	}
+	return nil
 }
 
 func logRecord(rl plog.ResourceLogs, body string, tn uint64) plog.LogRecord {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -106,6 +107,12 @@ type wireArena struct {
 
 	level int // chunk size level, see maxChunkLevel
 
+	nameCopies nameCache // span and service names, see internName
+
+	// shared is the request being read when the rows may keep it
+	// (AppendTracesProtoNoCopy): str then returns its strings in place.
+	shared []byte
+
 	wrap         []byte // scratch for pdataLogs
 	pdataDecodes int    // messages decoded by pdata alone (tests)
 
@@ -113,10 +120,18 @@ type wireArena struct {
 }
 
 // reset drops the chunks rows refer to; the strings and slices already in
-// rows stay valid.
+// rows stay valid. The hints' values are dropped too: they may point into
+// a request of the last batch, which its owner may reuse once the batch is
+// gone.
 func (a *wireArena) reset() {
 	clear(a.resCache)
+	for _, hints := range [][]keyHint{a.hintRes, a.hintScope, a.hintSpan, a.hintEvent, a.hintLink} {
+		for i := range hints {
+			hints[i].val, hints[i].hasVal = "", false
+		}
+	}
 	a.resHits, a.resMisses = 0, 0
+	a.nameCopies.hits, a.nameCopies.misses = 0, 0
 	a.bytes, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil
 }
 
@@ -154,6 +169,17 @@ func (a *wireArena) alloc(n int) []byte {
 	return a.bytes[off : off+n : off+n]
 }
 
+// wireStr is str for bytes of the request being read: returned in place
+// when the rows may keep the request (see wireArena.shared), else copied.
+// (A separate function, so that str's callers' scratch buffers stay on
+// the stack.)
+func (a *wireArena) wireStr(b []byte) string {
+	if len(b) > 0 && a.inShared(b) {
+		return unsafe.String(&b[0], len(b))
+	}
+	return a.str(b)
+}
+
 // str copies b into the arena.
 func (a *wireArena) str(b []byte) string {
 	if len(b) == 0 {
@@ -162,6 +188,17 @@ func (a *wireArena) str(b []byte) string {
 	d := a.alloc(len(b))
 	copy(d, b)
 	return unsafe.String(&d[0], len(d))
+}
+
+// inShared says whether b (not empty) lies in the shared request: a
+// safeguard, as wireStr's callers pass only request bytes.
+func (a *wireArena) inShared(b []byte) bool {
+	if len(a.shared) == 0 {
+		return false
+	}
+	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
+	start := uintptr(unsafe.Pointer(unsafe.SliceData(a.shared)))
+	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(a.shared))
 }
 
 // hexID is the exporter's form of an ID: lowercase hex, "" when empty or
@@ -259,6 +296,9 @@ func (v *anyValue) appendString(b []byte) []byte {
 
 // asString is AsString in the arena.
 func (a *wireArena) asString(v *anyValue) string {
+	if v.kind == otlpwire.AnyValueString {
+		return a.wireStr(v.s)
+	}
 	var buf [64]byte
 	return a.str(v.appendString(buf[:0]))
 }
@@ -392,7 +432,11 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 	}
 	var buf [64]byte
 	raw := v.appendString(buf[:0])
+	isWire := v.kind == otlpwire.AnyValueString // raw is v.s, in the request
 	if l.tooBig != nil {
+		if isWire {
+			return key, a.wireStr(v.s), nil
+		}
 		return key, a.str(raw), nil
 	}
 	i := (len(a.kvs) - l.start) / 2
@@ -412,7 +456,11 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 		}
 	}
 	if !haveVal {
-		val = a.str(raw)
+		if isWire {
+			val = a.wireStr(v.s)
+		} else {
+			val = a.str(raw)
+		}
 	}
 	if len(key) > limit || len(val) > limit {
 		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
@@ -474,6 +522,47 @@ type wireResource struct {
 	service string // AsString of the first service.name attribute
 	attrs   *Attrs // nil when err is set
 	err     error  // attrsOf's error
+}
+
+// nameCache keeps one copy of each span and service name (ServiceName,
+// SpanName: LowCardinality columns) while they repeat. The encoder then
+// finds the same string by its address (lowCardStrings) instead of hashing
+// its bytes again, long after they left the caches; hashing them here, as
+// they are read, is cheaper. Its copies are its own, so it keeps no
+// request or chunk alive.
+type nameCache struct {
+	m            map[string]string
+	hits, misses int // since reset
+}
+
+const (
+	maxCachedNames   = 4096
+	maxCachedNameLen = 256
+)
+
+// internName returns the cached copy of s, caching it first if there is
+// room. It gives s back as it is when s is long, or when names do not
+// repeat: after the first 256 lookups since reset, fewer than one in eight
+// hit (names made of IDs).
+func (a *wireArena) internName(s string) string {
+	c := &a.nameCopies
+	if len(s) == 0 || len(s) > maxCachedNameLen || (c.misses >= 256 && c.hits < c.misses/8) {
+		return s
+	}
+	if v, ok := c.m[s]; ok {
+		c.hits++
+		return v
+	}
+	c.misses++
+	if len(c.m) >= maxCachedNames {
+		return s
+	}
+	if c.m == nil {
+		c.m = make(map[string]string, 64)
+	}
+	v := strings.Clone(s)
+	c.m[v] = v
+	return v
 }
 
 // maxCachedResources bounds wireArena.resCache.
@@ -539,7 +628,7 @@ func (a *wireArena) decodeResource(keys *keyCache, b []byte, limit int) (wireRes
 				return res, err
 			}
 			if !found && string(k) == "service.name" {
-				res.service, found = v, true
+				res.service, found = a.internName(v), true
 			}
 		case otlpwire.ResourceEntityRefs:
 			if err := checkMsg(f.V, &otlpwire.EntityRef); err != nil {
@@ -627,7 +716,7 @@ func (a *wireArena) decodeScope(keys *keyCache, b []byte, limit int) (wireScope,
 			}
 		}
 	}
-	sc.name, sc.version = a.str(name), a.str(vers)
+	sc.name, sc.version = a.wireStr(name), a.wireStr(vers)
 	sc.attrs, sc.err = l.close(), l.tooBig
 	return sc, nil
 }

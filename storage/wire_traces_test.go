@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"math"
@@ -9,10 +10,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 func marshalTraces(t testing.TB, td ptrace.Traces) []byte {
@@ -83,15 +85,34 @@ func (l *rejectLog) add(err error) {
 // diffTraces runs b through pdata + AppendTraces and AppendTracesProto (both
 // onto rows already holding prefill) and reports any difference.
 func diffTraces(b, prefill []byte, lim RowLimits) error {
+	for _, noCopy := range []bool{false, true} {
+		if err := diffTracesOnce(b, prefill, lim, noCopy); err != nil {
+			if noCopy {
+				return fmt.Errorf("NoCopy: %w", err)
+			}
+			return err
+		}
+	}
+	return nil
+}
+
+// diffTracesOnce is diffTraces for AppendXProto (noCopy false) or
+// AppendXProtoNoCopy. AppendXProto's rows must not change when the
+// request is overwritten after the call.
+func diffTracesOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	var want, got SpanRows
 	want.Limits, got.Limits = lim, lim
+	appendProto := got.AppendTracesProto
+	if noCopy {
+		appendProto = got.AppendTracesProtoNoCopy
+	}
 	if prefill != nil {
 		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(prefill)
 		if err != nil {
 			return err
 		}
 		want.AppendTraces(td, nil)
-		if _, err := got.AppendTracesProto(prefill, nil); err != nil {
+		if _, err := appendProto(bytes.Clone(prefill), nil); err != nil {
 			return fmt.Errorf("prefill: %w", err)
 		}
 	}
@@ -101,7 +122,8 @@ func diffTraces(b, prefill []byte, lim RowLimits) error {
 	if perr == nil {
 		wantN = want.AppendTraces(td, wantRej.add)
 	}
-	gotN, err := got.AppendTracesProto(b, gotRej.add)
+	req := bytes.Clone(b)
+	gotN, err := appendProto(req, gotRej.add)
 	switch {
 	case perr != nil && err == nil:
 		return fmt.Errorf("pdata refuses (%v), AppendTracesProto accepts", perr)
@@ -112,7 +134,19 @@ func diffTraces(b, prefill []byte, lim RowLimits) error {
 	case !reflect.DeepEqual(wantRej, gotRej):
 		return fmt.Errorf("rejects differ:\nwant %q\n got %q", wantRej, gotRej)
 	}
-	return sameColumns(spanColumns, want.columns(), got.columns())
+	if err := sameColumns(spanColumns, want.columns(), got.columns()); err != nil {
+		return err
+	}
+	if noCopy {
+		return nil
+	}
+	for i := range req {
+		req[i] = 'X'
+	}
+	if err := sameColumns(spanColumns, want.columns(), got.columns()); err != nil {
+		return fmt.Errorf("after the request was overwritten: %w", err)
+	}
+	return nil
 }
 
 func span(rs ptrace.ResourceSpans, name string, tn uint64) ptrace.Span {
@@ -528,5 +562,36 @@ func TestResourceCacheStepsAsideWhenResourcesDoNotRepeat(t *testing.T) {
 	}
 	if !rows.wire.cacheResources() || rows.wire.resHits == 0 {
 		t.Errorf("repeated resources: %d misses and %d hits, cached: %v", rows.wire.resMisses, rows.wire.resHits, rows.wire.cacheResources())
+	}
+}
+
+// A request read with AppendTracesProtoNoCopy belongs to its owner again
+// once the rows are Reset: rows filled afterwards from other requests must
+// not point into it, even where they hold the same values.
+func TestNoCopyRowsDoNotKeepARequestOfAnEarlierBatch(t *testing.T) {
+	request := func(value string) []byte {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.name", "svc")
+		sp := span(rs, "op", 1)
+		sp.Attributes().PutStr("user.id", value)
+		return marshalTraces(t, td)
+	}
+	first, second := request("user-aaaa"), request("user-bbbb")
+	var rows SpanRows
+	buf := bytes.Clone(first)
+	if _, err := rows.AppendTracesProtoNoCopy(buf, nil); err != nil {
+		t.Fatal(err)
+	}
+	rows.Reset()
+	// the owner reuses its buffer for the next message, and the next batch
+	// reads a message of another buffer holding the same value
+	copy(buf, second)
+	if _, err := rows.AppendTracesProtoNoCopy(bytes.Clone(second), nil); err != nil {
+		t.Fatal(err)
+	}
+	copy(buf, first) // and then for another message
+	if got, _ := rows.SpanAttributes[0].Get("user.id"); got != "user-bbbb" {
+		t.Fatalf("user.id = %q, want user-bbbb", got)
 	}
 }
