@@ -26,9 +26,6 @@ import (
 // DefaultTracesGranularity is the default Config.TracesGranularity.
 const DefaultTracesGranularity = 1024
 
-// DefaultInsertNice is the default Config.InsertNice.
-const DefaultInsertNice = 10
-
 // DefaultAddr is the embedded ClickHouse HTTP endpoint that `flowlens up` starts.
 const DefaultAddr = "127.0.0.1:8123"
 
@@ -103,19 +100,18 @@ type Config struct {
 	MergeTreeSettings map[string]string `yaml:"merge_tree_settings"`
 	// InsertNice is the nice value (ClickHouse's os_thread_priority) the
 	// engine's threads take while they store one of this store's inserts,
-	// so that trace lookups and other reads sharing the machine get a core
-	// first: a lookup is 10-20 ms of work, and on a machine busy storing
-	// 50k spans/s it spent most of its time waiting behind the inserts.
-	// A client may lower its own queries' priority, never raise it. The
-	// engine applies it only with CAP_SYS_NICE (the embedded one runs as
-	// the user who started it: then only when that user has it, e.g.
-	// root); elsewhere it is ignored. 0 to 19, 0 sends nothing. Default
-	// DefaultInsertNice when Addr is this machine (the embedded engine, as
-	// `flowlens up` and `flowlens clickhouse` run it), else 0: a managed
-	// server may constrain the setting and refuse the inserts; set it for
-	// a server whose CPU lookups share with the inserts. nil until
-	// SetDefaults.
-	InsertNice *int `yaml:"insert_nice"`
+	// so that trace lookups and other reads get a core first: a lookup is
+	// 10-20 ms of work, and on an engine busy storing 50k spans/s it spent
+	// most of its time waiting behind the inserts. On an engine alone
+	// (BenchmarkLookupUnderIngest) 10 halved the lookups' p99; with the
+	// whole pipeline on one full machine (bench-e2e) it made the inserts
+	// lose to the agent and the collector, the spans fell behind (39k of
+	// 49k/s stored) and freshness went from seconds to tens of seconds. So
+	// set it where the engine has its own machine. A client may lower its
+	// own queries' priority, never raise it; the engine applies it only
+	// with CAP_SYS_NICE, else ignores it. 0 to 19; default 0 (nothing
+	// sent).
+	InsertNice int `yaml:"insert_nice"`
 	// TLS, when set, is the client's TLS config: HTTPS to a host:port
 	// address. Set in code by flowlens up, whose own clients trust its
 	// endpoint's certificate; an https:// DSN uses the system's CAs.
@@ -182,12 +178,6 @@ func (c *Config) SetDefaults() {
 	if c.TraceIDProjection == nil {
 		c.TraceIDProjection = ptr(true)
 	}
-	if c.InsertNice == nil {
-		c.InsertNice = ptr(0)
-		if c.OnThisMachine() {
-			*c.InsertNice = DefaultInsertNice
-		}
-	}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -242,8 +232,8 @@ func (c *Config) Validate() error {
 	if c.TracesGranularity < 128 || c.TracesGranularity > 65536 {
 		errs = append(errs, config.Errorf("traces_granularity", "%d: want 128 to 65536", c.TracesGranularity))
 	}
-	if c.InsertNice != nil && (*c.InsertNice < 0 || *c.InsertNice > 19) {
-		errs = append(errs, config.Errorf("insert_nice", "%d: want 0 to 19 (a client may lower its inserts' priority, not raise it)", *c.InsertNice))
+	if c.InsertNice < 0 || c.InsertNice > 19 {
+		errs = append(errs, config.Errorf("insert_nice", "%d: want 0 to 19 (a client may lower its inserts' priority, not raise it)", c.InsertNice))
 	}
 	if c.MaxAttributeBytes < 1 {
 		errs = append(errs, config.Errorf("max_attribute_bytes", "must be at least 1"))

@@ -36,21 +36,21 @@ func TestInsertNiceRange(t *testing.T) {
 		nice    int
 		wantErr bool
 	}{{0, false}, {10, false}, {19, false}, {-1, true}, {-20, true}, {20, true}} {
-		c := Config{InsertNice: ptr(tc.nice)}
+		c := Config{InsertNice: tc.nice}
 		c.SetDefaults()
 		err := c.Validate()
 		if (err != nil) != tc.wantErr || (err != nil && !strings.HasPrefix(err.Error(), "insert_nice:")) {
 			t.Errorf("insert_nice %d: error %v, want error: %v (naming insert_nice)", tc.nice, err, tc.wantErr)
 		}
 	}
-	for addr, want := range map[string]int{
-		"127.0.0.1:8123": DefaultInsertNice, "localhost:8123": DefaultInsertNice, "clickhouse.example:8123": 0,
-		"https://clickhouse.example:8443": 0,
-	} {
+	// Not by default, also on this machine: there the engine shares the
+	// cores with the agent and the collector, and inserts at nice 10 fell
+	// behind them (bench-e2e).
+	for _, addr := range []string{"127.0.0.1:8123", "localhost:8123", "clickhouse.example:8123"} {
 		c := Config{Addr: addr}
 		c.SetDefaults()
-		if c.InsertNice == nil || *c.InsertNice != want {
-			t.Errorf("%s: default insert_nice %v, want %d", addr, c.InsertNice, want)
+		if c.InsertNice != 0 {
+			t.Errorf("%s: default insert_nice %d, want 0", addr, c.InsertNice)
 		}
 	}
 }

@@ -17,7 +17,7 @@ import (
 // the inserts still succeed.
 func TestInsertsRunAtTheirNice(t *testing.T) {
 	const nice = 13 // apart from the merge threads' 10
-	s := newStoreCfg(t, func(c *Config) { c.InsertNice = ptr(nice) })
+	s := newStoreCfg(t, func(c *Config) { c.InsertNice = nice })
 	var rows SpanRows
 	rows.AppendTraces(genTraces(1, 2000, 10, time.Now(), time.Millisecond), nil)
 	ctx := testCtx(t)

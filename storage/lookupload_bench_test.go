@@ -25,7 +25,7 @@ import (
 // FLOWLENS_BENCH_RATE: spans/s and logs/s each (default 50000, what
 // `bench-e2e --rate 4000` stores); FLOWLENS_BENCH_DURATION: how long (default
 // 60s); FLOWLENS_BENCH_INSERT_NICE: Config.InsertNice of the store (default
-// DefaultInsertNice; 0 stores at the lookups' priority); FLOWLENS_BENCH_PLANS=1
+// 0, the lookups' priority; 10 stores below them); FLOWLENS_BENCH_PLANS=1
 // also times the way GetTrace ran its queries before (lookupplans_bench_test.go)
 // under the same load. The schema's variant as BenchmarkEngineCostPerBatch's
 // (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets).
@@ -46,7 +46,7 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	insertNice := DefaultInsertNice
+	insertNice := 0
 	if v := os.Getenv("FLOWLENS_BENCH_INSERT_NICE"); v != "" {
 		var err error
 		if insertNice, err = strconv.Atoi(v); err != nil {
@@ -58,7 +58,7 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 		kinds = append(slices.Clone(lookupKinds), lookupPlans...)
 	}
 	for i := 0; i < b.N; i++ {
-		s := variantStore(b, func(c *Config) { c.InsertNice = ptr(insertNice) })
+		s := variantStore(b, func(c *Config) { c.InsertNice = insertNice })
 		res := lookupUnderIngest(b, s, rate, dur, kinds)
 		if i == b.N-1 {
 			for _, k := range kinds {

@@ -240,8 +240,8 @@ func (s *Store) insertColumns(ctx context.Context, table string, names []string,
 	if dedupToken != "" {
 		settings["insert_deduplication_token"] = dedupToken
 	}
-	if s.cfg.InsertNice != nil && *s.cfg.InsertNice > 0 {
-		settings["os_thread_priority"] = *s.cfg.InsertNice
+	if s.cfg.InsertNice > 0 {
+		settings["os_thread_priority"] = s.cfg.InsertNice
 	}
 	if s.cfg.Cluster != "" {
 		// Through a Distributed table, only a synchronous insert reaches the
