@@ -20,9 +20,7 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
 	"github.com/flowlens/flowlens/agent"
@@ -261,15 +259,9 @@ batch: {max_records: 500}
 			lines.Add(100)
 		}
 	}()
+	tc := ra.traceClient(t)
 	go func() { // an OTLP client: 20 spans (5 traces) every 100 ms
 		defer wg.Done()
-		conn, err := grpc.NewClient(ra.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			t.Error(err)
-			return
-		}
-		defer conn.Close()
-		tc := ptraceotlp.NewGRPCClient(conn)
 		seq := 0
 		for {
 			select {
@@ -386,12 +378,7 @@ func TestBufferFullBlocksAndRefusesOTLP(t *testing.T) {
 buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 `)
 	ra := startAgent(t, cfg)
-	conn, err := grpc.NewClient(ra.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	tc := ptraceotlp.NewGRPCClient(conn)
+	tc := ra.traceClient(t)
 	full := false
 	for i := 0; i < 500 && !full; i++ {
 		_, err := tc.Export(context.Background(), ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(i*100, 100, 10)))
@@ -409,6 +396,7 @@ buffer: {max_size: 4MiB, segment_size: 1MiB, when_full: block}
 	body, _ := ptraceotlp.NewExportRequestFromTraces(wiretest.Traces(0, 100, 10)).MarshalProto()
 	var resp *http.Response
 	for i := 0; i < 100; i++ {
+		var err error
 		resp, err = http.Post("http://"+ra.a.Receiver().HTTPAddr()+"/v1/traces", "application/x-protobuf", bytes.NewReader(body))
 		if err != nil {
 			t.Fatal(err)

@@ -13,6 +13,9 @@ import (
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
@@ -64,6 +67,18 @@ func startAgent(t testing.TB, cfg agent.Config) *runningAgent {
 	r := &runningAgent{a: a}
 	t.Cleanup(func() { r.stop(t) })
 	return r
+}
+
+// traceClient is an OTLP/gRPC trace client of the agent's receiver, closed
+// when the test ends.
+func (r *runningAgent) traceClient(t testing.TB) ptraceotlp.GRPCClient {
+	t.Helper()
+	conn, err := grpc.NewClient(r.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	return ptraceotlp.NewGRPCClient(conn)
 }
 
 func (r *runningAgent) stop(t testing.TB) {

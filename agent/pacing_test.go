@@ -9,8 +9,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
@@ -54,12 +52,7 @@ func TestLingerPacesProduceCallsWithoutDelayingALoneRecord(t *testing.T) {
 	cfg := loadConfig(t, t.TempDir(), b.Addrs(), "")
 	cfg.Kafka.Linger = linger
 	ra := startAgent(t, cfg)
-	conn, err := grpc.NewClient(ra.a.Receiver().GRPCAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	tc := ptraceotlp.NewGRPCClient(conn)
+	tc := ra.traceClient(t)
 	send := func(seq int) {
 		t.Helper()
 		// one span of trace 0: every request is one message of one partition
