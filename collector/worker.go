@@ -285,8 +285,8 @@ func (f *feed) decode(s *segment, m kafka.Message) (rejected int, ok bool) {
 	// refuses (malformed or empty requests get their dead-letter reason
 	// from it) and the messages with rejected records, to split them.
 	// The rows copy their strings out of m.Value: left in the message
-	// (AppendTracesProtoNoCopy) they cost the encoder more than the copy
-	// costs here (see README, CPU per span).
+	// they cost the encoder more than the copy costs here (see README, CPU
+	// per span).
 	proto := c.dec.IsProto(m.Value, m.Headers)
 	if f.l.kind == kindSpans {
 		if proto {

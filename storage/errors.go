@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/ClickHouse/clickhouse-go/v2"
+
 	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 

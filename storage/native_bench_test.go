@@ -64,8 +64,7 @@ func BenchmarkNativeEncodeSpans(b *testing.B) {
 // Kafka and the engine: 50k spans (wiretest.ManyUnique, a resource per
 // span, as bench-peers writes them) arriving as messages of one trace
 // (10 spans) each, every message a buffer of its own as kafka-go hands
-// them out, decoded into rows (copying their strings, or keeping them in
-// the messages: nocopy) and encoded into a reused Native block.
+// them out, decoded into rows and encoded into a reused Native block.
 func BenchmarkDecodeEncodeSpans(b *testing.B) {
 	const batch, perMessage = 50_000, 10
 	var msgs [][]byte
@@ -80,43 +79,31 @@ func BenchmarkDecodeEncodeSpans(b *testing.B) {
 			msgs = append(msgs, bytes.Clone(m.Value))
 		}
 	}
-	for _, noCopy := range []bool{false, true} {
-		name := "copy"
-		if noCopy {
-			name = "nocopy"
+	var (
+		rows SpanRows
+		blk  nativeBlock
+	)
+	run := func() {
+		rows.Reset()
+		for _, m := range msgs {
+			if _, err := rows.AppendTracesProto(m, nil); err != nil {
+				b.Fatal(err)
+			}
 		}
-		b.Run(name, func(b *testing.B) {
-			var (
-				rows SpanRows
-				blk  nativeBlock
-			)
-			appendProto := rows.AppendTracesProto
-			if noCopy {
-				appendProto = rows.AppendTracesProtoNoCopy
-			}
-			run := func() {
-				rows.Reset()
-				for _, m := range msgs {
-					if _, err := appendProto(m, nil); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if err := blk.encode(TracesTable, spanColumns, rows.columns()); err != nil {
-					b.Fatal(err)
-				}
-				blk.release()
-			}
-			run() // the block and the rows' columns at their size
-			b.ReportAllocs()
-			cpu := chtest.SampleCPU()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				run()
-			}
-			b.StopTimer()
-			total, _ := cpu.Since()
-			b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
-			b.ReportMetric(total*100_000/float64(b.N*batch), "cpu-s/100k")
-		})
+		if err := blk.encode(TracesTable, spanColumns, rows.columns()); err != nil {
+			b.Fatal(err)
+		}
+		blk.release()
 	}
+	run() // the block and the rows' columns at their size
+	b.ReportAllocs()
+	cpu := chtest.SampleCPU()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		run()
+	}
+	b.StopTimer()
+	total, _ := cpu.Since()
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "spans/s")
+	b.ReportMetric(total*100_000/float64(b.N*batch), "cpu-s/100k")
 }

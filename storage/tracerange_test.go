@@ -1,6 +1,7 @@
 package storage
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -22,16 +23,7 @@ func TestIndexedLookupNarrowParts(t *testing.T) {
 		t.Run(fmt.Sprintf("at+%v", frac), func(t *testing.T) {
 			n := uint64(7000 + i)
 			start := second.Add(time.Duration(i)*time.Minute + frac)
-			var sr SpanRows
-			sr.AppendTraces(genTraces(n, 1, 5, start, time.Millisecond), nil)
-			if err := s.InsertSpans(ctx, &sr, ""); err != nil {
-				t.Fatal(err)
-			}
-			var lr LogRows
-			lr.AppendLogs(genLogs(n, 1, start, time.Millisecond), nil)
-			if err := s.InsertLogs(ctx, &lr, ""); err != nil {
-				t.Fatal(err)
-			}
+			storeTraceWithLog(ctx, t, s, n, start)
 			id := hexTraceID(traceIDOf(n))
 			if sp, err := s.traceSpansIndexed(ctx, id); err != nil || len(sp) != 5 {
 				t.Errorf("spans through the index: %d, %v; want 5", len(sp), err)
@@ -52,16 +44,7 @@ func TestTraceLogsReadOnlyTheTracesPartitions(t *testing.T) {
 	for day := 0; day < 3; day++ {
 		n := uint64(8000 + day)
 		start := baseTime.Add(time.Duration(day) * 24 * time.Hour)
-		var sr SpanRows
-		sr.AppendTraces(genTraces(n, 1, 5, start, time.Millisecond), nil)
-		if err := s.InsertSpans(ctx, &sr, ""); err != nil {
-			t.Fatal(err)
-		}
-		var lr LogRows
-		lr.AppendLogs(genLogs(n, 1, start, time.Millisecond), nil)
-		if err := s.InsertLogs(ctx, &lr, ""); err != nil {
-			t.Fatal(err)
-		}
+		storeTraceWithLog(ctx, t, s, n, start)
 	}
 	id := hexTraceID(traceIDOf(8001))
 	if lg, err := s.traceLogsIndexed(ctx, id); err != nil || len(lg) != 1 {
@@ -109,5 +92,21 @@ func TestTraceLogsLongAfterTheSpans(t *testing.T) {
 	}
 	if len(tr.Spans) != 5 || len(tr.Logs) != 3 {
 		t.Errorf("trace: %d spans and %d logs, want 5 and 3 (one log 2 h and one 30 h after the spans)", len(tr.Spans), len(tr.Logs))
+	}
+}
+
+// storeTraceWithLog stores trace n of genTraces (5 spans from start) and
+// one log of it at start, each in an insert of its own.
+func storeTraceWithLog(ctx context.Context, t *testing.T, s *Store, n uint64, start time.Time) {
+	t.Helper()
+	var sr SpanRows
+	sr.AppendTraces(genTraces(n, 1, 5, start, time.Millisecond), nil)
+	if err := s.InsertSpans(ctx, &sr, ""); err != nil {
+		t.Fatal(err)
+	}
+	var lr LogRows
+	lr.AppendLogs(genLogs(n, 1, start, time.Millisecond), nil)
+	if err := s.InsertLogs(ctx, &lr, ""); err != nil {
+		t.Fatal(err)
 	}
 }

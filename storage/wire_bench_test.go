@@ -77,47 +77,33 @@ func BenchmarkUnmarshalAndAppendTraces(b *testing.B) {
 	}
 }
 
-// BenchmarkAppendTracesProto decodes the same requests in place, copying
-// their strings (AppendTracesProto) or keeping them in the request
-// (AppendTracesProtoNoCopy, as the collector does).
+// BenchmarkAppendTracesProto decodes the same requests in place.
 func BenchmarkAppendTracesProto(b *testing.B) {
 	for _, shape := range benchTraceShapes {
-		for _, noCopy := range []bool{false, true} {
-			name := shape.name
-			if noCopy {
-				name += "/nocopy"
+		b.Run(shape.name, func(b *testing.B) {
+			req := marshalTraces(b, shape.gen())
+			var rows SpanRows
+			b.ReportAllocs()
+			b.SetBytes(int64(len(req)))
+			cpu := chtest.SampleCPU()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rows.Reset()
+				n, err := rows.AppendTracesProto(req, nil)
+				if err != nil || n != benchSpans {
+					b.Fatalf("%d rows, %v", n, err)
+				}
 			}
-			b.Run(name, func(b *testing.B) { benchAppendTracesProto(b, shape.gen(), noCopy) })
-		}
-	}
-}
-
-func benchAppendTracesProto(b *testing.B, td ptrace.Traces, noCopy bool) {
-	req := marshalTraces(b, td)
-	var rows SpanRows
-	appendProto := rows.AppendTracesProto
-	if noCopy {
-		appendProto = rows.AppendTracesProtoNoCopy
-	}
-	b.ReportAllocs()
-	b.SetBytes(int64(len(req)))
-	cpu := chtest.SampleCPU()
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		rows.Reset()
-		n, err := appendProto(req, nil)
-		if err != nil || n != benchSpans {
-			b.Fatalf("%d rows, %v", n, err)
-		}
-	}
-	b.StopTimer()
-	total, _ := cpu.Since()
-	b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
-	// the process's CPU time, GC included: steadier than wall time on a
-	// busy machine
-	b.ReportMetric(total*100_000/float64(b.N*benchSpans), "cpu-s/100k")
-	if rows.wire.fallbacks != 0 {
-		b.Fatal("fell back to pdata")
+			b.StopTimer()
+			total, _ := cpu.Since()
+			b.ReportMetric(float64(b.N)*benchSpans/b.Elapsed().Seconds(), "spans/s")
+			// the process's CPU time, GC included: steadier than wall time
+			// on a busy machine
+			b.ReportMetric(total*100_000/float64(b.N*benchSpans), "cpu-s/100k")
+			if rows.wire.fallbacks != 0 {
+				b.Fatal("fell back to pdata")
+			}
+		})
 	}
 }
 

@@ -3,10 +3,11 @@ package storage
 import (
 	"fmt"
 
-	"github.com/flowlens/flowlens/internal/otlpwire"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 // AppendLogsProto appends the rows of an OTLP ExportLogsServiceRequest in
@@ -23,23 +24,8 @@ import (
 // the deprecated instrumentation_library_logs send the whole request that
 // way. Either gives the same result, more slowly.
 func (r *LogRows) AppendLogsProto(b []byte, onReject RejectFunc) (int, error) {
-	return r.appendLogsProto(b, onReject, false)
-}
-
-// AppendLogsProtoNoCopy is AppendLogsProto whose rows keep their strings
-// in b (see SpanRows.AppendTracesProtoNoCopy): b must not be modified for
-// as long as the rows, or any string taken from them, are in use.
-func (r *LogRows) AppendLogsProtoNoCopy(b []byte, onReject RejectFunc) (int, error) {
-	return r.appendLogsProto(b, onReject, true)
-}
-
-func (r *LogRows) appendLogsProto(b []byte, onReject RejectFunc, noCopy bool) (int, error) {
 	start := r.Len()
 	w := &r.wire
-	if noCopy {
-		w.shared = b
-		defer func() { w.shared = nil }()
-	}
 	n, err := r.appendLogsWire(b)
 	if err == nil {
 		w.handRejects(onReject)
@@ -151,7 +137,7 @@ func (r *LogRows) resourceLogsWire(b []byte, lim RowLimits) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	resSchema := r.wire.wireStr(schema)
+	resSchema := r.wire.str(schema)
 	resErr := res.err // AppendLogs: a scope's error sticks to the later scopes of its resource
 	n := 0
 	for p := b; len(p) > 0; {
@@ -203,7 +189,7 @@ func (r *LogRows) scopeLogsWire(b []byte, res *wireResource, resSchema string, r
 	if sc.err != nil && *resErr == nil {
 		*resErr = fmt.Errorf("scope: %w", sc.err)
 	}
-	ls := logScope{schemaURL: r.wire.wireStr(schema), scope: sc}
+	ls := logScope{schemaURL: r.wire.str(schema), scope: sc}
 	n := 0
 	for p := b; len(p) > 0; {
 		f, rest, _ := otlpwire.Next(p)
@@ -316,11 +302,11 @@ func (r *LogRows) logWire(b []byte, res *wireResource, resSchema string, resErr 
 	r.TraceID = append(r.TraceID, w.hexID(tid))
 	r.SpanID = append(r.SpanID, w.hexID(sid))
 	r.TraceFlags = append(r.TraceFlags, uint8(flags))
-	r.SeverityText = append(r.SeverityText, w.wireStr(sevText))
+	r.SeverityText = append(r.SeverityText, w.str(sevText))
 	r.SeverityNumber = append(r.SeverityNumber, uint8(sev))
 	r.Body = append(r.Body, bodyStr)
 	r.LogAttributes = append(r.LogAttributes, logAttrs)
-	r.EventName = append(r.EventName, w.wireStr(eventName))
+	r.EventName = append(r.EventName, w.str(eventName))
 	r.appendResourceScope(res, resSchema, ls)
 	return true, nil
 }

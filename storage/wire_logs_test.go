@@ -26,34 +26,15 @@ func marshalLogs(t testing.TB, ld plog.Logs) []byte {
 
 // diffLogs is diffTraces for logs.
 func diffLogs(b, prefill []byte, lim RowLimits) error {
-	for _, noCopy := range []bool{false, true} {
-		if err := diffLogsOnce(b, prefill, lim, noCopy); err != nil {
-			if noCopy {
-				return fmt.Errorf("NoCopy: %w", err)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// diffLogsOnce is diffLogs for AppendXProto (noCopy false) or
-// AppendXProtoNoCopy. AppendXProto's rows must not change when the
-// request is overwritten after the call.
-func diffLogsOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	var want, got LogRows
 	want.Limits, got.Limits = lim, lim
-	appendProto := got.AppendLogsProto
-	if noCopy {
-		appendProto = got.AppendLogsProtoNoCopy
-	}
 	if prefill != nil {
 		ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(prefill)
 		if err != nil {
 			return err
 		}
 		want.AppendLogs(ld, nil)
-		if _, err := appendProto(bytes.Clone(prefill), nil); err != nil {
+		if _, err := got.AppendLogsProto(bytes.Clone(prefill), nil); err != nil {
 			return fmt.Errorf("prefill: %w", err)
 		}
 	}
@@ -64,7 +45,7 @@ func diffLogsOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 		wantN = want.AppendLogs(ld, wantRej.add)
 	}
 	req := bytes.Clone(b)
-	gotN, err := appendProto(req, gotRej.add)
+	gotN, err := got.AppendLogsProto(req, gotRej.add)
 	switch {
 	case perr != nil && err == nil:
 		return fmt.Errorf("pdata refuses (%v), AppendLogsProto accepts", perr)
@@ -77,9 +58,6 @@ func diffLogsOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	}
 	if err := sameColumns(logColumns, want.columns(), got.columns()); err != nil {
 		return err
-	}
-	if noCopy {
-		return nil
 	}
 	for i := range req {
 		req[i] = 'X'

@@ -9,9 +9,10 @@ import (
 	"time"
 	"unsafe"
 
-	"github.com/flowlens/flowlens/internal/otlpwire"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 // This file holds what the pdata-free readers (AppendTracesProto,
@@ -109,10 +110,6 @@ type wireArena struct {
 
 	nameCopies nameCache // span and service names, see internName
 
-	// shared is the request being read when the rows may keep it
-	// (AppendTracesProtoNoCopy): str then returns its strings in place.
-	shared []byte
-
 	wrap         []byte // scratch for pdataLogs
 	pdataDecodes int    // messages decoded by pdata alone (tests)
 
@@ -120,16 +117,9 @@ type wireArena struct {
 }
 
 // reset drops the chunks rows refer to; the strings and slices already in
-// rows stay valid. The hints' values are dropped too: they may point into
-// a request of the last batch, which its owner may reuse once the batch is
-// gone.
+// rows stay valid.
 func (a *wireArena) reset() {
 	clear(a.resCache)
-	for _, hints := range [][]keyHint{a.hintRes, a.hintScope, a.hintSpan, a.hintEvent, a.hintLink} {
-		for i := range hints {
-			hints[i].val, hints[i].hasVal = "", false
-		}
-	}
 	a.resHits, a.resMisses = 0, 0
 	a.nameCopies.hits, a.nameCopies.misses = 0, 0
 	a.bytes, a.kvs, a.attrs, a.attrPtrs, a.times, a.names = nil, nil, nil, nil, nil, nil
@@ -169,17 +159,6 @@ func (a *wireArena) alloc(n int) []byte {
 	return a.bytes[off : off+n : off+n]
 }
 
-// wireStr is str for bytes of the request being read: returned in place
-// when the rows may keep the request (see wireArena.shared), else copied.
-// (A separate function, so that str's callers' scratch buffers stay on
-// the stack.)
-func (a *wireArena) wireStr(b []byte) string {
-	if len(b) > 0 && a.inShared(b) {
-		return unsafe.String(&b[0], len(b))
-	}
-	return a.str(b)
-}
-
 // str copies b into the arena.
 func (a *wireArena) str(b []byte) string {
 	if len(b) == 0 {
@@ -188,17 +167,6 @@ func (a *wireArena) str(b []byte) string {
 	d := a.alloc(len(b))
 	copy(d, b)
 	return unsafe.String(&d[0], len(d))
-}
-
-// inShared says whether b (not empty) lies in the shared request: a
-// safeguard, as wireStr's callers pass only request bytes.
-func (a *wireArena) inShared(b []byte) bool {
-	if len(a.shared) == 0 {
-		return false
-	}
-	p := uintptr(unsafe.Pointer(unsafe.SliceData(b)))
-	start := uintptr(unsafe.Pointer(unsafe.SliceData(a.shared)))
-	return p >= start && p+uintptr(len(b)) <= start+uintptr(len(a.shared))
 }
 
 // hexID is the exporter's form of an ID: lowercase hex, "" when empty or
@@ -296,9 +264,6 @@ func (v *anyValue) appendString(b []byte) []byte {
 
 // asString is AsString in the arena.
 func (a *wireArena) asString(v *anyValue) string {
-	if v.kind == otlpwire.AnyValueString {
-		return a.wireStr(v.s)
-	}
 	var buf [64]byte
 	return a.str(v.appendString(buf[:0]))
 }
@@ -432,11 +397,7 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 	}
 	var buf [64]byte
 	raw := v.appendString(buf[:0])
-	isWire := v.kind == otlpwire.AnyValueString // raw is v.s, in the request
 	if l.tooBig != nil {
-		if isWire {
-			return key, a.wireStr(v.s), nil
-		}
 		return key, a.str(raw), nil
 	}
 	i := (len(a.kvs) - l.start) / 2
@@ -456,11 +417,7 @@ func (l *attrList) add(keys *keyCache, b []byte, limit int) (key []byte, val str
 		}
 	}
 	if !haveVal {
-		if isWire {
-			val = a.wireStr(v.s)
-		} else {
-			val = a.str(raw)
-		}
+		val = a.str(raw)
 	}
 	if len(key) > limit || len(val) > limit {
 		l.tooBig = tooLarge(string(key), max(len(key), len(val)), limit)
@@ -716,7 +673,7 @@ func (a *wireArena) decodeScope(keys *keyCache, b []byte, limit int) (wireScope,
 			}
 		}
 	}
-	sc.name, sc.version = a.wireStr(name), a.wireStr(vers)
+	sc.name, sc.version = a.str(name), a.str(vers)
 	sc.attrs, sc.err = l.close(), l.tooBig
 	return sc, nil
 }

@@ -4,10 +4,11 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/otlpwire"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"google.golang.org/protobuf/encoding/protowire"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 // AppendTracesProto appends the rows of an OTLP ExportTraceServiceRequest in
@@ -28,27 +29,8 @@ import (
 // A typical loop: rows.AppendTracesProto(msg.Value, deadLetterRecord); an
 // error means the message cannot be decoded (dead-letter it whole).
 func (r *SpanRows) AppendTracesProto(b []byte, onReject RejectFunc) (int, error) {
-	return r.appendTracesProto(b, onReject, false)
-}
-
-// AppendTracesProtoNoCopy is AppendTracesProto whose rows keep their
-// strings in b where b holds them as they are (names, string attribute
-// values), instead of copying them: b must not be modified for as long as
-// the rows, or any string taken from them, are in use. The garbage
-// collector keeps b alive for them. The collector reads each Kafka message
-// this way: kafka-go gives every message a value of its own, which nothing
-// writes to afterwards.
-func (r *SpanRows) AppendTracesProtoNoCopy(b []byte, onReject RejectFunc) (int, error) {
-	return r.appendTracesProto(b, onReject, true)
-}
-
-func (r *SpanRows) appendTracesProto(b []byte, onReject RejectFunc, noCopy bool) (int, error) {
 	start := r.Len()
 	w := &r.wire
-	if noCopy {
-		w.shared = b
-		defer func() { w.shared = nil }()
-	}
 	n, err := r.appendTracesWire(b)
 	if err == nil {
 		w.handRejects(onReject)
@@ -354,8 +336,8 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	r.TraceID = append(r.TraceID, w.hexID(tid))
 	r.SpanID = append(r.SpanID, w.hexID(sid))
 	r.ParentSpanID = append(r.ParentSpanID, w.hexID(pid))
-	r.TraceState = append(r.TraceState, w.wireStr(state))
-	r.SpanName = append(r.SpanName, w.internName(w.wireStr(name)))
+	r.TraceState = append(r.TraceState, w.str(state))
+	r.SpanName = append(r.SpanName, w.internName(w.str(name)))
 	r.SpanKind = append(r.SpanKind, ptrace.SpanKind(kind).String())
 	r.ServiceName = append(r.ServiceName, res.service)
 	r.ResourceAttributes = append(r.ResourceAttributes, res.attrs)
@@ -364,7 +346,7 @@ func (r *SpanRows) spanWire(b []byte, res *wireResource, sc *wireScope, lim RowL
 	r.SpanAttributes = append(r.SpanAttributes, spanAttrs)
 	r.Duration = append(r.Duration, dur)
 	r.StatusCode = append(r.StatusCode, ptrace.StatusCode(code).String())
-	r.StatusMessage = append(r.StatusMessage, w.wireStr(msg))
+	r.StatusMessage = append(r.StatusMessage, w.str(msg))
 	if len(evs) > 0 {
 		r.EventsTimestamp = append(r.EventsTimestamp, take(w, &w.times, w.evTimes))
 		r.EventsName = append(r.EventsName, take(w, &w.names, w.evNames))
@@ -428,7 +410,7 @@ func (r *SpanRows) eventsWire(evs [][]byte, limit int) (reject error, err error)
 			continue
 		}
 		w.evTimes = append(w.evTimes, pcommon.Timestamp(ts).AsTime())
-		w.evNames = append(w.evNames, w.wireStr(name))
+		w.evNames = append(w.evNames, w.str(name))
 		w.evAttrs = append(w.evAttrs, a)
 	}
 	return reject, nil
@@ -481,7 +463,7 @@ func (r *SpanRows) linksWire(lnks [][]byte, limit int) (reject error, err error)
 		}
 		w.lTrace = append(w.lTrace, w.hexID(tid))
 		w.lSpan = append(w.lSpan, w.hexID(sid))
-		w.lState = append(w.lState, w.wireStr(state))
+		w.lState = append(w.lState, w.str(state))
 		w.lAttrs = append(w.lAttrs, a)
 	}
 	return reject, nil

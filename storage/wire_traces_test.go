@@ -83,36 +83,19 @@ func (l *rejectLog) add(err error) {
 }
 
 // diffTraces runs b through pdata + AppendTraces and AppendTracesProto (both
-// onto rows already holding prefill) and reports any difference.
+// onto rows already holding prefill) and reports any difference, also once
+// the request is overwritten after the call (the rows must own their
+// strings).
 func diffTraces(b, prefill []byte, lim RowLimits) error {
-	for _, noCopy := range []bool{false, true} {
-		if err := diffTracesOnce(b, prefill, lim, noCopy); err != nil {
-			if noCopy {
-				return fmt.Errorf("NoCopy: %w", err)
-			}
-			return err
-		}
-	}
-	return nil
-}
-
-// diffTracesOnce is diffTraces for AppendXProto (noCopy false) or
-// AppendXProtoNoCopy. AppendXProto's rows must not change when the
-// request is overwritten after the call.
-func diffTracesOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	var want, got SpanRows
 	want.Limits, got.Limits = lim, lim
-	appendProto := got.AppendTracesProto
-	if noCopy {
-		appendProto = got.AppendTracesProtoNoCopy
-	}
 	if prefill != nil {
 		td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(prefill)
 		if err != nil {
 			return err
 		}
 		want.AppendTraces(td, nil)
-		if _, err := appendProto(bytes.Clone(prefill), nil); err != nil {
+		if _, err := got.AppendTracesProto(bytes.Clone(prefill), nil); err != nil {
 			return fmt.Errorf("prefill: %w", err)
 		}
 	}
@@ -123,7 +106,7 @@ func diffTracesOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 		wantN = want.AppendTraces(td, wantRej.add)
 	}
 	req := bytes.Clone(b)
-	gotN, err := appendProto(req, gotRej.add)
+	gotN, err := got.AppendTracesProto(req, gotRej.add)
 	switch {
 	case perr != nil && err == nil:
 		return fmt.Errorf("pdata refuses (%v), AppendTracesProto accepts", perr)
@@ -136,9 +119,6 @@ func diffTracesOnce(b, prefill []byte, lim RowLimits, noCopy bool) error {
 	}
 	if err := sameColumns(spanColumns, want.columns(), got.columns()); err != nil {
 		return err
-	}
-	if noCopy {
-		return nil
 	}
 	for i := range req {
 		req[i] = 'X'
@@ -562,36 +542,5 @@ func TestResourceCacheStepsAsideWhenResourcesDoNotRepeat(t *testing.T) {
 	}
 	if !rows.wire.cacheResources() || rows.wire.resHits == 0 {
 		t.Errorf("repeated resources: %d misses and %d hits, cached: %v", rows.wire.resMisses, rows.wire.resHits, rows.wire.cacheResources())
-	}
-}
-
-// A request read with AppendTracesProtoNoCopy belongs to its owner again
-// once the rows are Reset: rows filled afterwards from other requests must
-// not point into it, even where they hold the same values.
-func TestNoCopyRowsDoNotKeepARequestOfAnEarlierBatch(t *testing.T) {
-	request := func(value string) []byte {
-		td := ptrace.NewTraces()
-		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", "svc")
-		sp := span(rs, "op", 1)
-		sp.Attributes().PutStr("user.id", value)
-		return marshalTraces(t, td)
-	}
-	first, second := request("user-aaaa"), request("user-bbbb")
-	var rows SpanRows
-	buf := bytes.Clone(first)
-	if _, err := rows.AppendTracesProtoNoCopy(buf, nil); err != nil {
-		t.Fatal(err)
-	}
-	rows.Reset()
-	// the owner reuses its buffer for the next message, and the next batch
-	// reads a message of another buffer holding the same value
-	copy(buf, second)
-	if _, err := rows.AppendTracesProtoNoCopy(bytes.Clone(second), nil); err != nil {
-		t.Fatal(err)
-	}
-	copy(buf, first) // and then for another message
-	if got, _ := rows.SpanAttributes[0].Get("user.id"); got != "user-bbbb" {
-		t.Fatalf("user.id = %q, want user-bbbb", got)
 	}
 }

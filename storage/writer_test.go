@@ -7,9 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/flowlens/flowlens/internal/flowmodel"
 )
 
 func countRows(t *testing.T, s *Store, table string) uint64 {
