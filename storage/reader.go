@@ -201,16 +201,6 @@ WHERE TraceId = {id:String}
 	return traceTimeRange{from: start.Unix(), to: end.Unix() + 1, known: rows > 0}, nil
 }
 
-// traceSpansIndexed reads the trace's spans through the trace-ID index
-// (traceRange, then traceSpansIn).
-func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
-	r, err := s.traceRange(ctx, hexID)
-	if err != nil || !r.known {
-		return nil, err
-	}
-	return s.traceSpansIn(ctx, hexID, r)
-}
-
 // traceSpansIn reads the trace's spans within r: only the partitions and
 // primary-key ranges of otel_traces that hold them. The bounds are
 // converted to the column's DateTime64(9): compared as DateTime, the
@@ -227,16 +217,6 @@ FROM ` + s.l.Name(TracesTable) + `
 WHERE TraceId = {id:String} AND Timestamp >= toDateTime64({from:Int64}, 9) AND Timestamp < toDateTime64({to:Int64}, 9)
 ORDER BY Timestamp
 ` + lookupSettings
-}
-
-// traceLogsIndexed reads the trace's logs through the trace-ID index
-// (traceRange, then traceLogsIn).
-func (s *Store) traceLogsIndexed(ctx context.Context, hexID string) ([]LogRecord, error) {
-	r, err := s.traceRange(ctx, hexID)
-	if err != nil || !r.known {
-		return nil, err
-	}
-	return s.traceLogsIn(ctx, hexID, r)
 }
 
 // traceLogsIn reads the logs carrying the trace ID within r (which spans

@@ -110,3 +110,23 @@ func storeTraceWithLog(ctx context.Context, t *testing.T, s *Store, n uint64, st
 		t.Fatal(err)
 	}
 }
+
+// traceSpansIndexed is GetTrace's spans query alone, through the trace-ID
+// index (traceRange, then traceSpansIn).
+func (s *Store) traceSpansIndexed(ctx context.Context, hexID string) ([]Span, error) {
+	r, err := s.traceRange(ctx, hexID)
+	if err != nil || !r.known {
+		return nil, err
+	}
+	return s.traceSpansIn(ctx, hexID, r)
+}
+
+// traceLogsIndexed is GetTrace's logs query alone, through the trace-ID
+// index (traceRange, then traceLogsIn).
+func (s *Store) traceLogsIndexed(ctx context.Context, hexID string) ([]LogRecord, error) {
+	r, err := s.traceRange(ctx, hexID)
+	if err != nil || !r.known {
+		return nil, err
+	}
+	return s.traceLogsIn(ctx, hexID, r)
+}
