@@ -4,11 +4,12 @@ import (
 	"encoding/hex"
 	"fmt"
 
-	"github.com/flowlens/flowlens/internal/otlpwire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 // Encoder builds Kafka messages from pdata the way the OTel Collector kafka
@@ -39,23 +40,21 @@ type Encoder struct {
 	wire   wireSplitter
 }
 
-type traceGroup struct {
+// group is the part of a request under one partition ID, built in pdata:
+// D is the request type, R its resource and S its record slice.
+type group[D, R, S any] struct {
 	id        pcommon.TraceID
-	td        ptrace.Traces
+	req       D
 	lastRes   int
 	lastScope int
-	ss        ptrace.SpanSlice
-	rs        ptrace.ResourceSpans
+	recs      S
+	res       R
 }
 
-type logGroup struct {
-	id        pcommon.TraceID
-	ld        plog.Logs
-	lastRes   int
-	lastScope int
-	lrs       plog.LogRecordSlice
-	rl        plog.ResourceLogs
-}
+type (
+	traceGroup = group[ptrace.Traces, ptrace.ResourceSpans, ptrace.SpanSlice]
+	logGroup   = group[plog.Logs, plog.ResourceLogs, plog.LogRecordSlice]
+)
 
 func (e *Encoder) reset() {
 	if e.byID == nil {
@@ -72,47 +71,8 @@ func (e *Encoder) AppendTraceMessages(dst []kafka.Message, td ptrace.Traces) ([]
 	if td.SpanCount() == 0 {
 		return dst, nil
 	}
-	if !e.PartitionByTraceID {
-		v, err := MarshalTraces(e.Encoding, td)
-		if err != nil {
-			return dst, fmt.Errorf("marshal traces: %w", err)
-		}
-		return append(dst, kafka.Message{Value: v}), nil
-	}
-	if e.Encoding == EncodingProto || e.Encoding == "" {
-		v, err := MarshalTraces(EncodingProto, td)
-		if err != nil {
-			return dst, fmt.Errorf("marshal traces: %w", err)
-		}
-		return e.AppendTraceMessagesProto(dst, v)
-	}
-	// Fast path: the whole request is one trace, no copy at all.
-	if id, single := singleTraceID(td); single {
-		v, err := MarshalTraces(e.Encoding, td)
-		if err != nil {
-			return dst, fmt.Errorf("marshal traces: %w", err)
-		}
-		return append(dst, kafka.Message{Key: hexKey(id, nil), Value: v}), nil
-	}
-	groups := e.splitTraces(td)
-	keys := make([]byte, 0, 32*len(groups))
-	for i := range groups {
-		g := &groups[i]
-		v, err := MarshalTraces(e.Encoding, g.td)
-		if err != nil {
-			return dst, fmt.Errorf("marshal traces: %w", err)
-		}
-		var key []byte
-		if !g.id.IsEmpty() {
-			start := len(keys)
-			keys = hexKey(g.id, keys)
-			key = keys[start:len(keys):len(keys)]
-		}
-		dst = append(dst, kafka.Message{Key: key, Value: v})
-		*g = traceGroup{} // drop references so td's memory can go
-	}
-	e.traces = groups[:0]
-	return dst, nil
+	return appendPdata(e, dst, td, "traces", MarshalTraces, (*Encoder).AppendTraceMessagesProto,
+		singleTraceID, (*Encoder).splitTraces)
 }
 
 // AppendTraceMessagesProto appends the messages of b, an
@@ -149,7 +109,7 @@ func SplitTracesByID(td ptrace.Traces) []ptrace.Traces {
 	groups := e.splitTraces(td)
 	out := make([]ptrace.Traces, len(groups))
 	for i := range groups {
-		out[i] = groups[i].td
+		out[i] = groups[i].req
 	}
 	return out
 }
@@ -171,24 +131,24 @@ func (e *Encoder) splitTraces(td ptrace.Traces) []traceGroup {
 				if !ok {
 					gi = len(groups)
 					e.byID[id] = gi
-					groups = append(groups, traceGroup{id: id, td: ptrace.NewTraces(), lastRes: -1, lastScope: -1})
+					groups = append(groups, traceGroup{id: id, req: ptrace.NewTraces(), lastRes: -1, lastScope: -1})
 				}
 				g := &groups[gi]
 				if g.lastRes != i {
-					g.rs = g.td.ResourceSpans().AppendEmpty()
-					rs.Resource().CopyTo(g.rs.Resource())
-					g.rs.SetSchemaUrl(rs.SchemaUrl())
+					g.res = g.req.ResourceSpans().AppendEmpty()
+					rs.Resource().CopyTo(g.res.Resource())
+					g.res.SetSchemaUrl(rs.SchemaUrl())
 					g.lastRes = i
 					g.lastScope = -1
 				}
 				if g.lastScope != j {
-					nss := g.rs.ScopeSpans().AppendEmpty()
+					nss := g.res.ScopeSpans().AppendEmpty()
 					ss.Scope().CopyTo(nss.Scope())
 					nss.SetSchemaUrl(ss.SchemaUrl())
-					g.ss = nss.Spans()
+					g.recs = nss.Spans()
 					g.lastScope = j
 				}
-				span.MoveTo(g.ss.AppendEmpty())
+				span.MoveTo(g.recs.AppendEmpty())
 			}
 		}
 	}
@@ -282,34 +242,52 @@ func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.
 	if ld.LogRecordCount() == 0 {
 		return dst, nil
 	}
+	return appendPdata(e, dst, ld, "logs", MarshalLogs, (*Encoder).AppendLogMessagesProto,
+		singleLogTraceID, (*Encoder).splitLogs)
+}
+
+// appendPdata is AppendTraceMessages and AppendLogMessages, which differ
+// only in their request type D and the functions passed (what names the
+// signal in errors). It appends the messages of req, which is not empty:
+// whole without PartitionByTraceID, split on the wire in otlp_proto, whole
+// when it is one trace, else split in pdata and each part marshalled.
+func appendPdata[D, R, S any](e *Encoder, dst []kafka.Message, req D, what string,
+	marshal func(Encoding, D) ([]byte, error),
+	appendProto func(*Encoder, []kafka.Message, []byte) ([]kafka.Message, error),
+	singleID func(D) (pcommon.TraceID, bool),
+	split func(*Encoder, D) []group[D, R, S],
+) ([]kafka.Message, error) {
 	if !e.PartitionByTraceID {
-		v, err := MarshalLogs(e.Encoding, ld)
+		v, err := marshal(e.Encoding, req)
 		if err != nil {
-			return dst, fmt.Errorf("marshal logs: %w", err)
+			return dst, fmt.Errorf("marshal %s: %w", what, err)
 		}
 		return append(dst, kafka.Message{Value: v}), nil
 	}
 	if e.Encoding == EncodingProto || e.Encoding == "" {
-		v, err := MarshalLogs(EncodingProto, ld)
+		v, err := marshal(EncodingProto, req)
 		if err != nil {
-			return dst, fmt.Errorf("marshal logs: %w", err)
+			return dst, fmt.Errorf("marshal %s: %w", what, err)
 		}
-		return e.AppendLogMessagesProto(dst, v)
+		return appendProto(e, dst, v)
 	}
-	if id, single := singleLogTraceID(ld); single {
-		v, err := MarshalLogs(e.Encoding, ld)
+	// Fast path: the whole request is one trace, no copy at all.
+	if id, single := singleID(req); single {
+		v, err := marshal(e.Encoding, req)
 		if err != nil {
-			return dst, fmt.Errorf("marshal logs: %w", err)
+			return dst, fmt.Errorf("marshal %s: %w", what, err)
 		}
 		return append(dst, kafka.Message{Key: hexKey(id, nil), Value: v}), nil
 	}
-	groups := e.splitLogs(ld)
+	groups := split(e, req)
+	// Zeroed on the way out, so that req's memory can go.
+	defer clear(groups)
 	keys := make([]byte, 0, 32*len(groups))
 	for i := range groups {
 		g := &groups[i]
-		v, err := MarshalLogs(e.Encoding, g.ld)
+		v, err := marshal(e.Encoding, g.req)
 		if err != nil {
-			return dst, fmt.Errorf("marshal logs: %w", err)
+			return dst, fmt.Errorf("marshal %s: %w", what, err)
 		}
 		var key []byte
 		if !g.id.IsEmpty() {
@@ -318,9 +296,7 @@ func (e *Encoder) AppendLogMessages(dst []kafka.Message, ld plog.Logs) ([]kafka.
 			key = keys[start:len(keys):len(keys)]
 		}
 		dst = append(dst, kafka.Message{Key: key, Value: v})
-		*g = logGroup{}
 	}
-	e.logs = groups[:0]
 	return dst, nil
 }
 
@@ -341,24 +317,24 @@ func (e *Encoder) splitLogs(ld plog.Logs) []logGroup {
 				if !ok {
 					gi = len(groups)
 					e.byID[id] = gi
-					groups = append(groups, logGroup{id: id, ld: plog.NewLogs(), lastRes: -1, lastScope: -1})
+					groups = append(groups, logGroup{id: id, req: plog.NewLogs(), lastRes: -1, lastScope: -1})
 				}
 				g := &groups[gi]
 				if g.lastRes != i {
-					g.rl = g.ld.ResourceLogs().AppendEmpty()
-					rl.Resource().CopyTo(g.rl.Resource())
-					g.rl.SetSchemaUrl(rl.SchemaUrl())
+					g.res = g.req.ResourceLogs().AppendEmpty()
+					rl.Resource().CopyTo(g.res.Resource())
+					g.res.SetSchemaUrl(rl.SchemaUrl())
 					g.lastRes = i
 					g.lastScope = -1
 				}
 				if g.lastScope != j {
-					nsl := g.rl.ScopeLogs().AppendEmpty()
+					nsl := g.res.ScopeLogs().AppendEmpty()
 					sl.Scope().CopyTo(nsl.Scope())
 					nsl.SetSchemaUrl(sl.SchemaUrl())
-					g.lrs = nsl.LogRecords()
+					g.recs = nsl.LogRecords()
 					g.lastScope = j
 				}
-				lr.MoveTo(g.lrs.AppendEmpty())
+				lr.MoveTo(g.recs.AppendEmpty())
 			}
 		}
 	}

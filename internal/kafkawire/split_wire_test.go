@@ -210,7 +210,7 @@ func FuzzWireSplitLogs(f *testing.F) {
 			dropEmptyLogs(got)
 			records -= got.LogRecordCount()
 			a, _ := jm.MarshalLogs(got)
-			b, _ := jm.MarshalLogs(want[i].ld)
+			b, _ := jm.MarshalLogs(want[i].req)
 			if !bytes.Equal(a, b) {
 				t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
 			}
