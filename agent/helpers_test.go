@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/segmentio/kafka-go"
-	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
@@ -20,6 +19,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 // writeConfig writes an agent config with the given body (YAML) plus the
@@ -169,44 +169,23 @@ func (c *consumed) add(t testing.TB, topic string, part int, m kafka.Message) {
 		if err != nil {
 			t.Fatalf("decode logs message: %v", err)
 		}
-		eachLog(ld, func(body string) {
-			c.logBodies[part] = append(c.logBodies[part], body)
+		for _, lr := range wiretest.LogRecords(ld) {
+			c.logBodies[part] = append(c.logBodies[part], lr.Body().AsString())
 			c.logRecords++
-		})
+		}
 		return
 	}
 	td, err := dec.DecodeTraces(m.Value, m.Headers)
 	if err != nil {
 		t.Fatalf("decode traces message: %v", err)
 	}
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			ss := sss.At(j).Spans()
-			for k := 0; k < ss.Len(); k++ {
-				sp := ss.At(k)
-				if want := sp.TraceID().String(); string(m.Key) != want {
-					c.keyErrors++
-				}
-				c.spans[part] = append(c.spans[part], sp)
-				c.spanKeys[part] = append(c.spanKeys[part], string(m.Key))
-				c.spanCount++
-			}
+	for _, sp := range wiretest.Spans(td) {
+		if want := sp.TraceID().String(); string(m.Key) != want {
+			c.keyErrors++
 		}
-	}
-}
-
-func eachLog(ld plog.Logs, fn func(body string)) {
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				fn(lrs.At(k).Body().AsString())
-			}
-		}
+		c.spans[part] = append(c.spans[part], sp)
+		c.spanKeys[part] = append(c.spanKeys[part], string(m.Key))
+		c.spanCount++
 	}
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 // gotLog is one log record as it arrived in Kafka, with its resource.
@@ -51,25 +52,16 @@ func allLogs(t testing.TB, c *consumed) []gotLog {
 			if err != nil {
 				t.Fatalf("decode logs: %v", err)
 			}
-			rls := ld.ResourceLogs()
-			for i := 0; i < rls.Len(); i++ {
-				res := rls.At(i).Resource().Attributes().AsRaw()
-				sls := rls.At(i).ScopeLogs()
-				for j := 0; j < sls.Len(); j++ {
-					lrs := sls.At(j).LogRecords()
-					for k := 0; k < lrs.Len(); k++ {
-						lr := lrs.At(k)
-						g := gotLog{Body: lr.Body().AsString(), Severity: lr.SeverityNumber(), SevText: lr.SeverityText(),
-							Time: lr.Timestamp().AsTime(), Attrs: lr.Attributes().AsRaw(), Res: res}
-						if !lr.TraceID().IsEmpty() {
-							g.TraceID = lr.TraceID().String()
-						}
-						if !lr.SpanID().IsEmpty() {
-							g.SpanID = lr.SpanID().String()
-						}
-						out = append(out, g)
-					}
+			for res, lr := range wiretest.LogRecords(ld) {
+				g := gotLog{Body: lr.Body().AsString(), Severity: lr.SeverityNumber(), SevText: lr.SeverityText(),
+					Time: lr.Timestamp().AsTime(), Attrs: lr.Attributes().AsRaw(), Res: res.Attributes().AsRaw()}
+				if !lr.TraceID().IsEmpty() {
+					g.TraceID = lr.TraceID().String()
 				}
+				if !lr.SpanID().IsEmpty() {
+					g.SpanID = lr.SpanID().String()
+				}
+				out = append(out, g)
 			}
 		}
 	}

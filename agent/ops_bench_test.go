@@ -15,6 +15,7 @@ import (
 	"github.com/segmentio/kafka-go"
 
 	"github.com/flowlens/flowlens/internal/kafkawire"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 // envInt reads a benchmark knob from the environment.
@@ -127,10 +128,10 @@ kafka: {brokers: [%s]}
 					if err != nil {
 						continue
 					}
-					eachLog(ld, func(body string) {
-						n, ok := strings.CutPrefix(body, "latency ")
+					for _, lr := range wiretest.LogRecords(ld) {
+						n, ok := strings.CutPrefix(lr.Body().AsString(), "latency ")
 						if !ok {
-							return
+							continue
 						}
 						seq, _ := strconv.Atoi(n)
 						mu.Lock()
@@ -138,7 +139,7 @@ kafka: {brokers: [%s]}
 							latencies = append(latencies, now.Sub(at))
 						}
 						mu.Unlock()
-					})
+					}
 				}
 			}()
 		}

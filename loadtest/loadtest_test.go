@@ -12,11 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 
 	"github.com/flowlens/flowlens/internal/config"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"github.com/flowlens/flowlens/internal/porttest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 )
@@ -34,24 +34,14 @@ func (r *receiver) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptra
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.batches++
-	rss := req.Traces().ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		rs := rss.At(i)
-		svc, _ := rs.Resource().Attributes().Get("service.name")
-		sss := rs.ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				sp := spans.At(k)
-				seq, ok := sp.Attributes().Get(gen.AttrSeq)
-				if !ok {
-					continue
-				}
-				r.seqs[seq.Int()]++
-				r.svcs[svc.Str()]++
-				_ = sp.Kind() == ptrace.SpanKindServer
-			}
+	for res, sp := range wiretest.Spans(req.Traces()) {
+		seq, ok := sp.Attributes().Get(gen.AttrSeq)
+		if !ok {
+			continue
 		}
+		svc, _ := res.Attributes().Get("service.name")
+		r.seqs[seq.Int()]++
+		r.svcs[svc.Str()]++
 	}
 	return ptraceotlp.NewExportResponse(), nil
 }

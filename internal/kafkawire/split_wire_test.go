@@ -6,12 +6,13 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
-	"github.com/flowlens/flowlens/internal/otlpwire"
 	"github.com/segmentio/kafka-go"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
+	"github.com/flowlens/flowlens/internal/otlpwire"
 )
 
 // The byte-level splitter must produce exactly what splitting the pdata
@@ -234,16 +235,9 @@ func keyOf(id pcommon.TraceID) string {
 // ID, a consumer's linked trace ID) of td's spans.
 func spanTraceIDs(td ptrace.Traces) []pcommon.TraceID {
 	var ids []pcommon.TraceID
-	rss := td.ResourceSpans()
-	for i := 0; i < rss.Len(); i++ {
-		sss := rss.At(i).ScopeSpans()
-		for j := 0; j < sss.Len(); j++ {
-			spans := sss.At(j).Spans()
-			for k := 0; k < spans.Len(); k++ {
-				if id := SpanPartitionID(spans.At(k)); !slices.Contains(ids, id) {
-					ids = append(ids, id)
-				}
-			}
+	for _, span := range wiretest.Spans(td) {
+		if id := SpanPartitionID(span); !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
 	return ids
@@ -251,16 +245,9 @@ func spanTraceIDs(td ptrace.Traces) []pcommon.TraceID {
 
 func logTraceIDs(ld plog.Logs) []pcommon.TraceID {
 	var ids []pcommon.TraceID
-	rls := ld.ResourceLogs()
-	for i := 0; i < rls.Len(); i++ {
-		sls := rls.At(i).ScopeLogs()
-		for j := 0; j < sls.Len(); j++ {
-			lrs := sls.At(j).LogRecords()
-			for k := 0; k < lrs.Len(); k++ {
-				if id := lrs.At(k).TraceID(); !slices.Contains(ids, id) {
-					ids = append(ids, id)
-				}
-			}
+	for _, lr := range wiretest.LogRecords(ld) {
+		if id := lr.TraceID(); !slices.Contains(ids, id) {
+			ids = append(ids, id)
 		}
 	}
 	return ids
@@ -364,16 +351,8 @@ func TestConsumerSpanKeyedByLinkedTrace(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			rss := td.ResourceSpans()
-			for i := 0; i < rss.Len(); i++ {
-				sss := rss.At(i).ScopeSpans()
-				for j := 0; j < sss.Len(); j++ {
-					spans := sss.At(j).Spans()
-					for k := 0; k < spans.Len(); k++ {
-						s := spans.At(k)
-						got[string(m.Key)] = append(got[string(m.Key)], keyOf(s.TraceID())[:4]+":"+s.Kind().String())
-					}
-				}
+			for _, s := range wiretest.Spans(td) {
+				got[string(m.Key)] = append(got[string(m.Key)], keyOf(s.TraceID())[:4]+":"+s.Kind().String())
 			}
 		}
 		k := func(n uint64) string { return keyOf(wiretest.TraceID(n)) }

@@ -6,6 +6,7 @@ package wiretest
 import (
 	"encoding/binary"
 	"fmt"
+	"iter"
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -210,4 +211,35 @@ func Logs(seq0, n int) plog.Logs {
 		a.PutStr("http.route", routes[seq%len(routes)])
 	}
 	return ld
+}
+
+// Spans yields every span of td, in order, with the resource it is under.
+func Spans(td ptrace.Traces) iter.Seq2[pcommon.Resource, ptrace.Span] {
+	return records(td.ResourceSpans().All(),
+		func(rs ptrace.ResourceSpans) iter.Seq2[int, ptrace.ScopeSpans] { return rs.ScopeSpans().All() },
+		func(ss ptrace.ScopeSpans) iter.Seq2[int, ptrace.Span] { return ss.Spans().All() })
+}
+
+// LogRecords is Spans for the log records of ld.
+func LogRecords(ld plog.Logs) iter.Seq2[pcommon.Resource, plog.LogRecord] {
+	return records(ld.ResourceLogs().All(),
+		func(rl plog.ResourceLogs) iter.Seq2[int, plog.ScopeLogs] { return rl.ScopeLogs().All() },
+		func(sl plog.ScopeLogs) iter.Seq2[int, plog.LogRecord] { return sl.LogRecords().All() })
+}
+
+// records walks the three levels of an OTLP request (resources, their
+// scopes, the scopes' records), which pdata spells per signal.
+func records[R interface{ Resource() pcommon.Resource }, S, E any](resources iter.Seq2[int, R],
+	scopes func(R) iter.Seq2[int, S], recs func(S) iter.Seq2[int, E]) iter.Seq2[pcommon.Resource, E] {
+	return func(yield func(pcommon.Resource, E) bool) {
+		for _, r := range resources {
+			for _, s := range scopes(r) {
+				for _, e := range recs(s) {
+					if !yield(r.Resource(), e) {
+						return
+					}
+				}
+			}
+		}
+	}
 }
