@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/catalog"
-	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // BenchmarkCatalog builds the catalog of an hour of spans generated in the
@@ -27,13 +26,7 @@ func BenchmarkCatalog(b *testing.B) {
 		n = v
 	}
 	ctx := context.Background()
-	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	cfg.Username, cfg.Password = chtest.Admin(b)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Minute)
 	if _, err := storeload.SyntheticSpans(ctx, st, n, end, time.Hour); err != nil {
 		b.Fatal(err)

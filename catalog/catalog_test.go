@@ -14,6 +14,7 @@ import (
 	"github.com/flowlens/flowlens/catalog"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/loadtest/topology"
@@ -21,18 +22,6 @@ import (
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
-
-func store(t *testing.T) *storage.Store {
-	t.Helper()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	st, err := storeload.OpenMigrated(context.Background(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
-	return st
-}
 
 // play stores a minute of a topology (the shop for "") at 20 requests a
 // second from start, and returns its truth.
@@ -61,7 +50,7 @@ func read(t *testing.T, st *storage.Store, from, to time.Time) catalog.Catalog {
 // its topics, protocols and instances; every database and external peer
 // with who calls it. And the calls are the truth's, to the one.
 func TestShopCatalogIsItsTopology(t *testing.T) {
-	st := store(t)
+	st := storetest.Migrated(t)
 	start := time.Now().UTC().Add(-20 * time.Minute)
 	tr := play(t, st, "", start, 1)
 	got := read(t, st, start.Add(-time.Minute), start.Add(5*time.Minute))
@@ -93,7 +82,7 @@ func TestShopCatalogIsItsTopology(t *testing.T) {
 // the shop against one of the changed shop differs as the two topology
 // files do.
 func TestChangedTopologyShowsItsChanges(t *testing.T) {
-	st := store(t)
+	st := storetest.Migrated(t)
 	now := time.Now().UTC()
 	before, after := now.Add(-50*time.Minute), now.Add(-20*time.Minute)
 	play(t, st, "", before, 1)
@@ -340,7 +329,7 @@ func fromTopology(t *testing.T, top *topology.Topology) catalog.Catalog {
 
 // One service's entry is what the whole catalog says of it.
 func TestOneServiceIsItsEntryInTheWhole(t *testing.T) {
-	st := store(t)
+	st := storetest.Migrated(t)
 	start := time.Now().UTC().Add(-20 * time.Minute)
 	play(t, st, "", start, 3)
 	from, to := start.Add(-time.Minute), start.Add(5*time.Minute)

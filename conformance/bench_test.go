@@ -9,9 +9,8 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/conformance"
-	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // BenchmarkConformance reports the logging policy over an hour of log
@@ -26,13 +25,7 @@ func BenchmarkConformance(b *testing.B) {
 		n = v
 	}
 	ctx := context.Background()
-	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	cfg.Username, cfg.Password = chtest.Admin(b)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Minute)
 	if err := storeload.SyntheticLogs(ctx, st, n, end, time.Hour); err != nil {
 		b.Fatal(err)

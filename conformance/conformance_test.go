@@ -15,6 +15,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/metrics"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -28,13 +29,7 @@ func stored(t *testing.T) (*storage.Store, *storeload.Result) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { st.Close() })
+	st := storetest.Migrated(t)
 	res, err := storeload.Load(ctx, st, storeload.Options{Topology: "testdata/policy.yaml", Rate: 20, Duration: time.Minute,
 		Seed: 3, Start: time.Now().Add(-6 * time.Minute)})
 	if err != nil {

@@ -12,9 +12,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/flowlens/flowlens/console"
-	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/gen"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/storage"
@@ -264,13 +264,8 @@ func historyConsole(t *testing.T) (base string, from, to time.Time) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	cfg := storetest.Config(t)
+	st := storetest.Open(t, cfg)
 	to = time.Now().UTC().Truncate(5 * time.Minute)
 	from = to.Add(-2 * time.Hour)
 	const system = "../rules/suggest/testdata/ratios.yaml"

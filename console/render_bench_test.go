@@ -7,13 +7,11 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
-	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/console"
-	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // BenchmarkFirstRender opens the map of 50 services and 300 edges and the
@@ -28,16 +26,8 @@ import (
 func BenchmarkFirstRender(b *testing.B) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	cfg.Username, cfg.Password = chtest.Admin(b)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.Migrate(ctx); err != nil {
-		b.Fatal(err)
-	}
+	cfg := storetest.Config(b)
+	st := storetest.Open(b, cfg)
 	end := time.Now().UTC().Truncate(time.Minute)
 	if err := storeload.SyntheticEdgesAmong(ctx, st, 50, 300, end, time.Hour); err != nil {
 		b.Fatal(err)

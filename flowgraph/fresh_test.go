@@ -11,13 +11,14 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/storetest"
 )
 
 // The API of an analyzer that writes rollups shows the stored counts and
 // those it has not written yet, each call once, whenever the flushes run:
 // the graph is as fresh as the analyzer, not its last flush.
 func TestGraphAddsWhatIsNotStoredYet(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Migrated(t)
 	cfg := testConfig()
 	cfg.HTTP.Listen = "127.0.0.1:0"
 	s, err := New(cfg, Settings{Settings: component.Settings{Logger: zaptest.NewLogger(t)}, Store: st})

@@ -19,6 +19,7 @@ import (
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/polltest"
+	"github.com/flowlens/flowlens/internal/storetest"
 )
 
 // startBroker runs the embedded broker with 6 partitions per topic and
@@ -75,7 +76,7 @@ func newKafkaService(t *testing.T, name string, brokers []string, st Store) *Ser
 // storage is exact: every message counted once.
 func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	brokers := startBroker(t)
-	st := openStore(t)
+	st := storetest.Migrated(t)
 	ctx := context.Background()
 	tp := topology{Traces: 600, DropEvery: 20, Retries: 7}
 	base := time.Now().UTC().Truncate(time.Minute)

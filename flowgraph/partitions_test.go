@@ -12,6 +12,7 @@ import (
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/polltest"
+	"github.com/flowlens/flowlens/internal/storetest"
 )
 
 // agentMessages are the topology's requests as the agents of its hosts put
@@ -58,7 +59,7 @@ func agentMessages(t testing.TB, tp topology, base time.Time) ([][]kafka.Message
 // ratio of the "orders" queue read back from it.
 func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 	brokers := startBroker(t)
-	st := openStore(t)
+	st := storetest.Migrated(t)
 	ctx := context.Background()
 	tp := topology{Traces: 600, DropEvery: 20, Retries: 7}
 	base := time.Now().UTC().Truncate(time.Minute)

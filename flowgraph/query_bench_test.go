@@ -11,6 +11,7 @@ import (
 
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/internal/storetest"
 )
 
 func indexSums(col string, n int) string {
@@ -26,7 +27,7 @@ func indexSums(col string, n int) string {
 // storage.QueryEdges on the embedded engine and api.BuildGraph. One op = one
 // graph.
 func BenchmarkGraphQuery24h(b *testing.B) {
-	st := openStore(b)
+	st := storetest.Migrated(b)
 	ctx := context.Background()
 	const services, edgesN, minutes = 200, 2000, 24 * 60
 	end := time.Date(2026, 11, 25, 0, 0, 0, 0, time.UTC)

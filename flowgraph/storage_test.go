@@ -16,28 +16,11 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/rollup"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
 func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
-
-func openStore(t testing.TB) *storage.Store {
-	t.Helper()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	s, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatalf("open storage: %v", err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatalf("migrate: %v", err)
-	}
-	return s
-}
 
 // brokenAfterInsert stores the first batch and then reports an error, as
 // when the connection drops before the server's answer arrives.
@@ -60,7 +43,7 @@ func (w *brokenAfterInsert) InsertEdgeRollups(ctx context.Context, rows []flowmo
 }
 
 func TestRollupsThroughStorageMatchMemory(t *testing.T) {
-	st := openStore(t)
+	st := storetest.Migrated(t)
 	ctx := context.Background()
 	a := run(t, topology{Traces: 400, DropEvery: 20, Retries: 7}, 11, 0)
 
@@ -129,7 +112,7 @@ func TestRollupsThroughStorageMatchMemory(t *testing.T) {
 // service name longer than its filters take) is the caller's mistake, a
 // 400 that says why, though the API knows storage only as an interface.
 func TestGraphRefusedByStorageIsABadRequest(t *testing.T) {
-	h := api.New(api.Options{Store: openStore(t)})
+	h := api.New(api.Options{Store: storetest.Migrated(t)})
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/api/v1/graph?since=1h&service="+strings.Repeat("s", storage.MaxFilterBytes+1), nil))
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Body.String(), "limit") {

@@ -19,6 +19,7 @@ import (
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/flowmodel"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -57,19 +58,9 @@ func TestPrintGraph(t *testing.T) {
 }
 
 func TestGraphCommandReadsRollups(t *testing.T) {
-	addr, db := chtest.Addr(t), chtest.Database(t)
+	st := storetest.Migrated(t)
+	addr, db := chtest.Addr(t), st.Database()
 	ctx := context.Background()
-	cfg := storage.Config{Addr: addr, Database: db}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
 	// an hour ago, whole: rows meet no TTL or window, whatever the date
 	bucket := time.Now().UTC().Truncate(time.Hour).Add(-time.Hour)
 	lat := flowmodel.NewHistogram(flowmodel.LatencyBounds)

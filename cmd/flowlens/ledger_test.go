@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/flowlens/flowlens/internal/chtest"
-	"github.com/flowlens/flowlens/loadtest/storeload"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -20,11 +20,7 @@ func TestLedgerCommand(t *testing.T) {
 	ctx := context.Background()
 	cfg := storage.Config{Addr: c.addr, Database: c.db}
 	cfg.Username, cfg.Password = chtest.Admin(t)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Open(t, cfg)
 	iv := time.Now().UTC().Add(-10 * time.Minute).Truncate(time.Minute)
 	reports := []storage.LedgerReport{
 		{Interval: iv, Seconds: 60, Host: "web-1", Kind: "spans", Run: "r1", Accepted: 100, Acked: 90, Seq: 1},

@@ -13,7 +13,6 @@ import (
 
 	"github.com/grafana/grafana-plugin-sdk-go/backend"
 	"github.com/grafana/grafana-plugin-sdk-go/experimental/datasourcetest"
-	"go.uber.org/zap"
 
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/internal/chtest"
@@ -49,12 +48,8 @@ func benchDatabase(b *testing.B, name string, fill func(ctx context.Context, s *
 	defer cancel()
 	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
 	cfg.Username, cfg.Password = chtest.Admin(b)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
+	st, err := storeload.OpenMigrated(ctx, cfg)
 	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := st.Migrate(ctx); err != nil {
 		b.Fatal(err)
 	}
 	reader, readerPassword := chtest.Login(b, chserver.RoleReader)

@@ -13,6 +13,7 @@ import (
 	"github.com/flowlens/flowlens/dashboards/plugin"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/porttest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -137,18 +138,7 @@ func TestChangedSettingsTakeEffect(t *testing.T) {
 		t.Fatal("no services in the shop's database")
 	}
 	// the same data source, now pointing at an empty, migrated database
-	empty := chtest.Database(t)
-	cfg := storage.Config{Addr: s.addr, Database: empty}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(context.Background(), cfg, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	empty := storetest.Migrated(t).Database()
 	changed := pc
 	ds := *pc.DataSourceInstanceSettings
 	ds.JSONData, _ = json.Marshal(map[string]any{"address": s.addr, "database": empty})

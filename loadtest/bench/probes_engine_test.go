@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
-	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -21,17 +21,7 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 func TestStoredProbeIDs(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	s, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if _, err := s.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	s := storetest.Migrated(t)
 
 	now := time.Now()
 	fresh, old, other := pcommon.TraceID{1}, pcommon.TraceID{2}, pcommon.TraceID{3}
@@ -41,8 +31,8 @@ func TestStoredProbeIDs(t *testing.T) {
 	notProbe.ResourceSpans().At(0).Resource().Attributes().PutStr("service.name", "checkout")
 	notProbe.ResourceSpans().MoveAndAppendTo(td.ResourceSpans())
 
-	conn := chtest.Open(t, cfg.Database)
-	if found, err := storedProbeIDs(ctx, conn, cfg.Database, now.Add(-time.Minute)); err != nil || len(found) != 0 {
+	conn := chtest.Open(t, s.Database())
+	if found, err := storedProbeIDs(ctx, conn, s.Database(), now.Add(-time.Minute)); err != nil || len(found) != 0 {
 		t.Fatalf("before the insert: found %v, err %v; want none", found, err)
 	}
 	var rows storage.SpanRows
@@ -52,7 +42,7 @@ func TestStoredProbeIDs(t *testing.T) {
 	if err := s.InsertSpans(ctx, &rows, "probes"); err != nil {
 		t.Fatal(err)
 	}
-	found, err := storedProbeIDs(ctx, conn, cfg.Database, now.Add(-time.Minute))
+	found, err := storedProbeIDs(ctx, conn, s.Database(), now.Add(-time.Minute))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,9 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap/zaptest"
-
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/storage"
 )
 
@@ -19,17 +18,7 @@ func TestMain(m *testing.M) { os.Exit(chtest.Main(m)) }
 func TestStoredShopIsTheTruth(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Migrated(t)
 	res, err := Load(ctx, st, Options{Rate: 20, Duration: 30 * time.Second, Seed: 7,
 		Faults: "../testdata/faults.yaml", Start: time.Now().Add(-10 * time.Minute), BatchSpans: 3000})
 	if err != nil {
@@ -105,13 +94,7 @@ func TestStoredShopIsTheTruth(t *testing.T) {
 func TestHistoryIsTheTruthHourByHour(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	st, err := OpenMigrated(ctx, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Migrated(t)
 	start := time.Now().UTC().Truncate(time.Hour).Add(-5 * time.Hour)
 	res, err := Load(ctx, st, Options{Rate: 1, Duration: 3 * time.Hour, Seed: 9, Start: start, History: true})
 	if err != nil {

@@ -5,26 +5,13 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
-
-	"github.com/flowlens/flowlens/internal/chtest"
-	"github.com/flowlens/flowlens/storage"
+	"github.com/flowlens/flowlens/internal/storetest"
 )
 
 func TestSyntheticDatasets(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	cfg := storage.Config{Addr: chtest.Addr(t), Database: chtest.Database(t)}
-	cfg.Username, cfg.Password = chtest.Admin(t)
-	cfg.SetDefaults()
-	st, err := storage.Open(ctx, cfg, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if _, err := st.Migrate(ctx); err != nil {
-		t.Fatal(err)
-	}
+	st := storetest.Migrated(t)
 	end := time.Now().UTC().Truncate(time.Minute)
 	if err := SyntheticEdges(ctx, st, 450, end, 3*time.Hour); err != nil {
 		t.Fatal(err)

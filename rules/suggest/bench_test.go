@@ -8,10 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/query"
-	"github.com/flowlens/flowlens/storage"
 )
 
 // BenchmarkSuggestRules drafts rules from a week of rollups of a system
@@ -24,13 +23,7 @@ import (
 func BenchmarkSuggestRules(b *testing.B) {
 	services, edges := envInt("FLOWLENS_BENCH_SERVICES", 50), envInt("FLOWLENS_BENCH_EDGES", 300)
 	ctx := context.Background()
-	cfg := storage.Config{Addr: chtest.Addr(b), Database: chtest.Database(b)}
-	cfg.Username, cfg.Password = chtest.Admin(b)
-	st, err := storeload.OpenMigrated(ctx, cfg)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer st.Close()
+	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Hour)
 	if err := storeload.SyntheticEdgesAmong(ctx, st, services, edges, end, 7*24*time.Hour); err != nil {
 		b.Fatal(err)
