@@ -152,27 +152,7 @@ func BenchmarkAnalyzerTraces(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			tds, _, n := shape.input(b)
 			a := NewAnalyzer(benchConfig())
-			now := time.Unix(1e9, 0)
-			round := func() {
-				now = now.Add(2 * time.Second) // previous round's entries expire: steady state
-				for _, td := range tds {
-					a.ConsumeTraces(0, td, now)
-				}
-				a.Tick(now)
-			}
-			round()
-			round()
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			spans := 0
-			for spans < b.N {
-				round()
-				spans += n
-			}
-			b.StopTimer()
-			reportRates(b, spans, cpu0)
-			reportEdges(b, a)
+			benchRounds(b, a, n, len(tds), func(i int, now time.Time) { a.ConsumeTraces(0, tds[i], now) })
 		})
 	}
 }
@@ -183,31 +163,14 @@ func BenchmarkAnalyzerDecodeTraces(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			_, raw, n := shape.input(b)
 			a := NewAnalyzer(benchConfig())
-			now := time.Unix(1e9, 0)
 			var u ptrace.ProtoUnmarshaler
-			round := func() {
-				now = now.Add(2 * time.Second)
-				for _, buf := range raw {
-					td, err := u.UnmarshalTraces(buf)
-					if err != nil {
-						b.Fatal(err)
-					}
-					a.ConsumeTraces(0, td, now)
+			benchRounds(b, a, n, len(raw), func(i int, now time.Time) {
+				td, err := u.UnmarshalTraces(raw[i])
+				if err != nil {
+					b.Fatal(err)
 				}
-				a.Tick(now)
-			}
-			round()
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			spans := 0
-			for spans < b.N {
-				round()
-				spans += n
-			}
-			b.StopTimer()
-			reportRates(b, spans, cpu0)
-			reportEdges(b, a)
+				a.ConsumeTraces(0, td, now)
+			})
 		})
 	}
 }
@@ -219,32 +182,42 @@ func BenchmarkAnalyzerProtobuf(b *testing.B) {
 		b.Run(shape.name, func(b *testing.B) {
 			_, raw, n := shape.input(b)
 			a := NewAnalyzer(benchConfig())
-			now := time.Unix(1e9, 0)
-			round := func() {
-				now = now.Add(2 * time.Second)
-				for _, buf := range raw {
-					if _, err := a.ConsumeProtobuf(0, buf, now); err != nil {
-						b.Fatal(err)
-					}
-				}
-				a.Tick(now)
-			}
-			round()
-			round()
 			b.SetBytes(int64(len(raw[0]) * len(raw) / n))
-			b.ReportAllocs()
-			b.ResetTimer()
-			cpu0 := cpuTime()
-			spans := 0
-			for spans < b.N {
-				round()
-				spans += n
-			}
-			b.StopTimer()
-			reportRates(b, spans, cpu0)
-			reportEdges(b, a)
+			benchRounds(b, a, n, len(raw), func(i int, now time.Time) {
+				if _, err := a.ConsumeProtobuf(0, raw[i], now); err != nil {
+					b.Fatal(err)
+				}
+			})
 		})
 	}
+}
+
+// benchRounds measures analyzer a in rounds over a shape's input of n
+// spans in batches: a round consumes every batch (consume, given the
+// batch's index) and Ticks, 2 s after the round before, whose entries
+// expire then: the steady state, which two untimed rounds reach.
+func benchRounds(b *testing.B, a *Analyzer, n, batches int, consume func(i int, now time.Time)) {
+	now := time.Unix(1e9, 0)
+	round := func() {
+		now = now.Add(2 * time.Second)
+		for i := 0; i < batches; i++ {
+			consume(i, now)
+		}
+		a.Tick(now)
+	}
+	round()
+	round()
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := cpuTime()
+	spans := 0
+	for spans < b.N {
+		round()
+		spans += n
+	}
+	b.StopTimer()
+	reportRates(b, spans, cpu0)
+	reportEdges(b, a)
 }
 
 // BenchmarkAnalyzerProtobufParallel: every core feeds its own shard

@@ -20,6 +20,7 @@ import (
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/polltest"
 	"github.com/flowlens/flowlens/internal/storetest"
+	"github.com/flowlens/flowlens/storage"
 )
 
 // startBroker runs the embedded broker with 6 partitions per topic and
@@ -155,6 +156,14 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 		t.Fatalf("shutdown b: %v", err)
 	}
 
+	checkStoredGraph(ctx, t, st, base, tp)
+}
+
+// checkStoredGraph reads the graph of the two hours around base from st and
+// checks that its edges are tp's, counted to the one; the graph is returned
+// for further checks.
+func checkStoredGraph(ctx context.Context, t *testing.T, st *storage.Store, base time.Time, tp topology) api.Graph {
+	t.Helper()
 	g, err := api.New(api.Options{Store: st}).Graph(ctx, base.Add(-time.Hour).Format(time.RFC3339), base.Add(time.Hour).Format(time.RFC3339), "")
 	if err != nil {
 		t.Fatal(err)
@@ -172,4 +181,5 @@ func TestTwoInstancesRebalanceGraphIsExact(t *testing.T) {
 	if len(got) != len(want) {
 		t.Errorf("stored edges %v", got)
 	}
+	return g
 }

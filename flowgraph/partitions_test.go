@@ -8,7 +8,6 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
-	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/kafkatest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/polltest"
@@ -125,23 +124,7 @@ func TestThreeAnalyzersPairLinkedConsumersAcrossRebalances(t *testing.T) {
 		t.Errorf("spans processed %d, produced %d: messages were read twice across the rebalances", got, total)
 	}
 
-	g, err := api.New(api.Options{Store: st}).Graph(ctx, base.Add(-time.Hour).Format(time.RFC3339), base.Add(time.Hour).Format(time.RFC3339), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]edgeWant{}
-	for _, e := range g.Edges {
-		got[fmt.Sprintf("%s>%s|%s", e.Client, e.Server, e.ConnectionType)] = edgeWant{e.Requests, e.Failed, e.MessagesSent, e.MessagesReceived, e.Retries, e.Unpaired}
-	}
-	want := tp.expected()
-	for k, v := range want {
-		if got[k] != v {
-			t.Errorf("edge %s: stored %+v, want %+v", k, got[k], v)
-		}
-	}
-	if len(got) != len(want) {
-		t.Errorf("stored edges %v", got)
-	}
+	g := checkStoredGraph(ctx, t, st, base, tp)
 	// the queue's delivery ratio over the stored history: what fulfilment
 	// received from "orders" / everything checkout sent to it
 	n, dropped := uint64(tp.Traces), uint64(tp.Traces/tp.DropEvery)
