@@ -80,6 +80,23 @@ func (s *sink) waitCount(t *testing.T, n int) []string {
 	return nil
 }
 
+// checkEachLineOnce fails t unless the sink holds lines 0 to n-1 (as
+// appendLines writes them) each exactly once. Only the number counts: the
+// rest of a line may differ per file.
+func (s *sink) checkEachLineOnce(t *testing.T, n int) {
+	t.Helper()
+	got := s.snapshot()
+	seen := map[string]int{}
+	for _, l := range got {
+		seen[l[:11]]++
+	}
+	for i := 0; i < n; i++ {
+		if c := seen[fmt.Sprintf("line %06d", i)]; c != 1 {
+			t.Fatalf("line %d seen %d times (total %d, want %d)", i, c, len(got), n)
+		}
+	}
+}
+
 type running struct {
 	t      *Tailer
 	cancel context.CancelFunc
@@ -259,17 +276,7 @@ func TestRenameAndCreateRotation(t *testing.T) {
 	n += 100
 	s.waitCount(t, n)
 	r.settle(t)
-	got := s.snapshot()
-	// names differ per file; count by number only
-	seen := map[string]int{}
-	for _, l := range got {
-		seen[l[:11]]++
-	}
-	for i := 0; i < n; i++ {
-		if c := seen[fmt.Sprintf("line %06d", i)]; c != 1 {
-			t.Fatalf("line %d seen %d times (total %d, want %d)", i, c, len(got), n)
-		}
-	}
+	s.checkEachLineOnce(t, n)
 }
 
 func TestCopyTruncateRotation(t *testing.T) {
@@ -304,16 +311,7 @@ func TestCopyTruncateRotation(t *testing.T) {
 	os.WriteFile(log+".9.gz", []byte("\x1f\x8b binary\n"), 0o644)
 	s.waitCount(t, n)
 	r.settle(t)
-	got := s.snapshot()
-	seen := map[string]int{}
-	for _, l := range got {
-		seen[l[:11]]++
-	}
-	for i := 0; i < n; i++ {
-		if c := seen[fmt.Sprintf("line %06d", i)]; c != 1 {
-			t.Fatalf("line %d seen %d times (total %d, want %d)", i, c, len(got), n)
-		}
-	}
+	s.checkEachLineOnce(t, n)
 }
 
 func TestTruncateInPlace(t *testing.T) {
