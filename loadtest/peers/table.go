@@ -12,45 +12,71 @@ import (
 // ratios to the OpenTelemetry Collector's medians. "machine ms" is
 // bench.Calibrate before each run: runs on a busier machine show higher.
 func WriteTable(w io.Writer, results []Result) error {
+	f, o, ok, err := writeRuns(w, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\tmachine ms\t",
+		results, Flowlens, Median)
+	if err != nil || !ok {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "\nflowlens / otelcol (medians): spans/s %.2fx, collector CPU-s per 100k %.2fx, engine %.2fx, together %.2fx, collector RSS %.2fx\n",
+		f.SpansPerSec()/o.SpansPerSec(), f.Per100k(f.CollectorCPU)/o.Per100k(o.CollectorCPU), f.Per100k(f.EngineCPU)/o.Per100k(o.EngineCPU),
+		f.Per100k(f.CollectorCPU+f.EngineCPU)/o.Per100k(o.CollectorCPU+o.EngineCPU), f.CollectorRSSMB/o.CollectorRSSMB)
+	return err
+}
+
+func (r Result) tableRow(run string) string {
+	return fmt.Sprintf("%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
+		r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB, r.Calibration.Milliseconds())
+}
+
+func (r Result) runNumber() int { return r.Run }
+
+func (r Result) countsWrong() string {
+	if r.Stored == r.Spans && r.Unique == r.Spans {
+		return ""
+	}
+	return fmt.Sprintf("%s run %d: %d rows for %d spans (%d of them stored): %d stored twice or more",
+		r.Peer, r.Run, r.Stored, r.Spans, r.Unique, int64(r.Stored)-int64(r.Unique))
+}
+
+// tableResult is a run as WriteTable and WriteAgentTable list it.
+type tableResult interface {
+	tableRow(run string) string // its cells, each ended by a tab
+	runNumber() int
+	countsWrong() string // what is wrong with the run's counts, or ""
+}
+
+// writeRuns writes the table of results, under header: a row per run,
+// then the median (by median) of the OpenTelemetry Collector's runs and of
+// peer's; then a line for each run whose counts are wrong. It returns the
+// two medians, ok if both peers have runs.
+func writeRuns[R tableResult](w io.Writer, header string, results []R, peer string, median func([]R, string) (R, bool)) (ours, otel R, ok bool, err error) {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\trun\trows stored\twall s\tspans/s\tcollector CPU-s/100k\tengine CPU-s/100k\ttogether\tcollector RSS MB\tengine RSS MB\tmachine ms\t")
-	row := func(run string, r Result) {
-		fmt.Fprintf(tw, "%s\t%s\t%d\t%.1f\t%.0f\t%.2f\t%.2f\t%.2f\t%.0f\t%.0f\t%d\t\n", r.Peer, run, r.Stored, r.Wall.Seconds(), r.SpansPerSec(),
-			r.Per100k(r.CollectorCPU), r.Per100k(r.EngineCPU), r.Per100k(r.CollectorCPU+r.EngineCPU), r.CollectorRSSMB, r.EngineRSSMB, r.Calibration.Milliseconds())
-	}
+	fmt.Fprintln(tw, header)
 	for _, r := range results {
-		row(fmt.Sprint(r.Run), r)
+		fmt.Fprintln(tw, r.tableRow(fmt.Sprint(r.runNumber())))
 	}
-	meds := map[string]Result{}
-	for _, peer := range []string{OTel, Flowlens} {
-		if m, ok := Median(results, peer); ok {
-			meds[peer] = m
-			row("median", m)
-		}
+	otel, otelOK := median(results, OTel)
+	if otelOK {
+		fmt.Fprintln(tw, otel.tableRow("median"))
+	}
+	ours, oursOK := median(results, peer)
+	if oursOK {
+		fmt.Fprintln(tw, ours.tableRow("median"))
 	}
 	if err := tw.Flush(); err != nil {
-		return err
+		return ours, otel, false, err
 	}
 	first := true
 	for _, r := range results {
-		if r.Stored != r.Spans || r.Unique != r.Spans {
+		if wrong := r.countsWrong(); wrong != "" {
 			if first {
 				fmt.Fprintln(w)
 				first = false
 			}
-			fmt.Fprintf(w, "%s run %d: %d rows for %d spans (%d of them stored): %d stored twice or more\n",
-				r.Peer, r.Run, r.Stored, r.Spans, r.Unique, int64(r.Stored)-int64(r.Unique))
+			fmt.Fprintln(w, wrong)
 		}
 	}
-	f, fok := meds[Flowlens]
-	o, ook := meds[OTel]
-	if !fok || !ook {
-		return nil
-	}
-	_, err := fmt.Fprintf(w, "\nflowlens / otelcol (medians): spans/s %.2fx, collector CPU-s per 100k %.2fx, engine %.2fx, together %.2fx, collector RSS %.2fx\n",
-		f.SpansPerSec()/o.SpansPerSec(), f.Per100k(f.CollectorCPU)/o.Per100k(o.CollectorCPU), f.Per100k(f.EngineCPU)/o.Per100k(o.EngineCPU),
-		f.Per100k(f.CollectorCPU+f.EngineCPU)/o.Per100k(o.CollectorCPU+o.EngineCPU), f.CollectorRSSMB/o.CollectorRSSMB)
-	return err
+	return ours, otel, oursOK && otelOK, nil
 }
 
 // Median is a Result whose every figure is the median of that figure over
@@ -100,43 +126,28 @@ func medianOf[R any](runs []R, f func(R) float64) float64 {
 // each peer and flowlens-agent's ratios to the OpenTelemetry Collector's
 // medians.
 func WriteAgentTable(w io.Writer, results []AgentResult) error {
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "peer\tinput\trun\trecords\twall s\tlines/s\tCPU-s\tlines per CPU-s\tpeak RSS MB\tmachine ms\t")
-	row := func(run string, r AgentResult) {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%d\t\n", r.Peer, r.Input, run, r.Records, r.Wall.Seconds(), r.LinesPerSec(),
-			r.CPU, r.LinesPerCPUSecond(), r.RSSMB, r.Calibration.Milliseconds())
-	}
-	for _, r := range results {
-		row(fmt.Sprint(r.Run), r)
-	}
-	meds := map[string]AgentResult{}
-	for _, peer := range []string{OTel, Agent} {
-		if m, ok := AgentMedian(results, peer); ok {
-			meds[peer] = m
-			row("median", m)
-		}
-	}
-	if err := tw.Flush(); err != nil {
+	a, o, ok, err := writeRuns(w, "peer\tinput\trun\trecords\twall s\tlines/s\tCPU-s\tlines per CPU-s\tpeak RSS MB\tmachine ms\t",
+		results, Agent, AgentMedian)
+	if err != nil || !ok {
 		return err
 	}
-	first := true
-	for _, r := range results {
-		if r.Records != r.Lines {
-			if first {
-				fmt.Fprintln(w)
-				first = false
-			}
-			fmt.Fprintf(w, "%s run %d: %d records in Kafka for %d lines\n", r.Peer, r.Run, r.Records, r.Lines)
-		}
-	}
-	a, aok := meds[Agent]
-	o, ook := meds[OTel]
-	if !aok || !ook {
-		return nil
-	}
-	_, err := fmt.Fprintf(w, "\nflowlens-agent / otelcol (medians, %s): lines per CPU-second %.2fx, lines/s %.2fx, peak RSS %.2fx\n",
+	_, err = fmt.Fprintf(w, "\nflowlens-agent / otelcol (medians, %s): lines per CPU-second %.2fx, lines/s %.2fx, peak RSS %.2fx\n",
 		a.Input, a.LinesPerCPUSecond()/o.LinesPerCPUSecond(), a.LinesPerSec()/o.LinesPerSec(), a.RSSMB/o.RSSMB)
 	return err
+}
+
+func (r AgentResult) tableRow(run string) string {
+	return fmt.Sprintf("%s\t%s\t%s\t%d\t%.1f\t%.0f\t%.1f\t%.0f\t%.0f\t%d\t", r.Peer, r.Input, run, r.Records, r.Wall.Seconds(), r.LinesPerSec(),
+		r.CPU, r.LinesPerCPUSecond(), r.RSSMB, r.Calibration.Milliseconds())
+}
+
+func (r AgentResult) runNumber() int { return r.Run }
+
+func (r AgentResult) countsWrong() string {
+	if r.Records == r.Lines {
+		return ""
+	}
+	return fmt.Sprintf("%s run %d: %d records in Kafka for %d lines", r.Peer, r.Run, r.Records, r.Lines)
 }
 
 // AgentMedian is an AgentResult whose every figure is the median of that
