@@ -122,33 +122,8 @@ func FuzzWireSplit(f *testing.F) {
 		if len(msgs) != len(want) {
 			t.Fatalf("%d wire parts, %d pdata parts", len(msgs), len(want))
 		}
-		var jm ptrace.JSONMarshaler
-		seen := map[pcommon.TraceID]bool{}
-		for i, m := range msgs {
-			got, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(m.Value)
-			if err != nil {
-				t.Fatalf("part %d does not decode: %v", i, err)
-			}
-			ids := spanTraceIDs(got)
-			if len(ids) != 1 {
-				t.Fatalf("part %d holds %d trace IDs: %v", i, len(ids), ids)
-			}
-			id := ids[0]
-			if seen[id] {
-				t.Fatalf("trace %v split over more than one part", id)
-			}
-			seen[id] = true
-			if wantKey := keyOf(id); string(m.Key) != wantKey {
-				t.Fatalf("part %d of trace %v has key %q, want %q", i, id, m.Key, wantKey)
-			}
-			dropEmptyTraces(got) // a request with one trace goes whole, with its spanless resources and scopes
-			spans -= got.SpanCount()
-			a, _ := jm.MarshalTraces(got)
-			b, _ := jm.MarshalTraces(want[i])
-			if !bytes.Equal(a, b) {
-				t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
-			}
-		}
+		spans -= checkWireParts(t, msgs, want, (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces, spanTraceIDs,
+			dropEmptyTraces, ptrace.Traces.SpanCount, (&ptrace.JSONMarshaler{}).MarshalTraces)
 		if spans != 0 {
 			t.Fatalf("%d spans more before the split than after", spans)
 		}
@@ -189,37 +164,54 @@ func FuzzWireSplitLogs(f *testing.F) {
 		if len(msgs) != len(want) {
 			t.Fatalf("%d wire parts, %d pdata parts", len(msgs), len(want))
 		}
-		var jm plog.JSONMarshaler
-		seen := map[pcommon.TraceID]bool{}
-		for i, m := range msgs {
-			got, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(m.Value)
-			if err != nil {
-				t.Fatalf("part %d does not decode: %v", i, err)
-			}
-			ids := logTraceIDs(got)
-			if len(ids) != 1 {
-				t.Fatalf("part %d holds %d trace IDs: %v", i, len(ids), ids)
-			}
-			id := ids[0]
-			if seen[id] {
-				t.Fatalf("trace %v split over more than one part", id)
-			}
-			seen[id] = true
-			if wantKey := keyOf(id); string(m.Key) != wantKey {
-				t.Fatalf("part %d of trace %v has key %q, want %q", i, id, m.Key, wantKey)
-			}
-			dropEmptyLogs(got)
-			records -= got.LogRecordCount()
-			a, _ := jm.MarshalLogs(got)
-			b, _ := jm.MarshalLogs(want[i].req)
-			if !bytes.Equal(a, b) {
-				t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
-			}
+		parts := make([]plog.Logs, len(want))
+		for i := range want {
+			parts[i] = want[i].req
 		}
+		records -= checkWireParts(t, msgs, parts, (&plog.ProtoUnmarshaler{}).UnmarshalLogs, logTraceIDs,
+			dropEmptyLogs, plog.Logs.LogRecordCount, (&plog.JSONMarshaler{}).MarshalLogs)
 		if records != 0 {
 			t.Fatalf("%d records more before the split than after", records)
 		}
 	})
+}
+
+// checkWireParts checks the messages of the byte-level split against
+// want, the parts of the pdata split (D is ptrace.Traces or plog.Logs):
+// each decodes, holds one partition ID (ids), is keyed by its hex and, its
+// resources and scopes without records dropped (dropEmpty), equals its
+// pdata part. It returns the records (count) of the parts.
+func checkWireParts[D any](t *testing.T, msgs []kafka.Message, want []D, unmarshal func([]byte) (D, error),
+	ids func(D) []pcommon.TraceID, dropEmpty func(D), count func(D) int, json func(D) ([]byte, error)) int {
+	t.Helper()
+	records := 0
+	seen := map[pcommon.TraceID]bool{}
+	for i, m := range msgs {
+		got, err := unmarshal(m.Value)
+		if err != nil {
+			t.Fatalf("part %d does not decode: %v", i, err)
+		}
+		ids := ids(got)
+		if len(ids) != 1 {
+			t.Fatalf("part %d holds %d trace IDs: %v", i, len(ids), ids)
+		}
+		id := ids[0]
+		if seen[id] {
+			t.Fatalf("trace %v split over more than one part", id)
+		}
+		seen[id] = true
+		if wantKey := keyOf(id); string(m.Key) != wantKey {
+			t.Fatalf("part %d of trace %v has key %q, want %q", i, id, m.Key, wantKey)
+		}
+		dropEmpty(got) // a request with one trace goes whole, with its resources and scopes without records
+		records += count(got)
+		a, _ := json(got)
+		b, _ := json(want[i])
+		if !bytes.Equal(a, b) {
+			t.Fatalf("part %d differs:\nwire  %s\npdata %s", i, a, b)
+		}
+	}
+	return records
 }
 
 // keyOf is the Kafka key a trace's messages must have: the OTel Collector's
