@@ -183,13 +183,22 @@ func (c *ClientConfig) SASLMechanism() (sasl.Mechanism, error) {
 	return nil, fmt.Errorf("kafka sasl: unknown mechanism %q", c.SASL.Mechanism)
 }
 
-// Dialer builds a kafka-go Dialer (used by Readers and Conns).
-func (c *ClientConfig) Dialer() (*kafka.Dialer, error) {
+// security is the TLS config and the SASL mechanism of a connection.
+func (c *ClientConfig) security() (*tls.Config, sasl.Mechanism, error) {
 	tc, err := c.TLSClientConfig()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	m, err := c.SASLMechanism()
+	if err != nil {
+		return nil, nil, err
+	}
+	return tc, m, nil
+}
+
+// Dialer builds a kafka-go Dialer (used by Readers and Conns).
+func (c *ClientConfig) Dialer() (*kafka.Dialer, error) {
+	tc, m, err := c.security()
 	if err != nil {
 		return nil, err
 	}
@@ -207,11 +216,7 @@ func (c *ClientConfig) Dialer() (*kafka.Dialer, error) {
 // Each client gets its own: the shared kafka.DefaultTransport caches topic
 // metadata for seconds and fails writes to topics created meanwhile.
 func (c *ClientConfig) Transport() (*kafka.Transport, error) {
-	tc, err := c.TLSClientConfig()
-	if err != nil {
-		return nil, err
-	}
-	m, err := c.SASLMechanism()
+	tc, m, err := c.security()
 	if err != nil {
 		return nil, err
 	}
