@@ -30,40 +30,11 @@ flowlens_breaker_state{service="checkout",target="payments",state="open",instanc
 flowlens_breaker_state{service="checkout",target="payments",state="closed",instance="a"} 0
 `)
 	}))
-	defer metrics.Close()
+	t.Cleanup(metrics.Close) // after the evaluator scraping it stops
 	dir := t.TempDir()
 	rulesPath := filepath.Join(dir, "r.yml")
 	os.WriteFile(rulesPath, []byte("groups:\n  - name: b\n    rules:\n      - breaker: {name: BreakerOpen, for: 1s}\n"), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	stderr, stderrW := io.Pipe()
-	go func() {
-		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
-		cmd.SetArgs([]string{"eval", rulesPath, "--scrape", metrics.URL, "--listen", "127.0.0.1:0", "--interval", "300ms"})
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(stderrW)
-		err := cmd.ExecuteContext(ctx)
-		stderrW.Close()
-		done <- err
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	// the address it bound, from its "alerts: URL" line
-	var addr string
-	sc := bufio.NewScanner(stderr)
-	for addr == "" && sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "alerts: "); ok {
-			addr = strings.TrimSuffix(strings.TrimPrefix(u, "http://"), alertapi.Path)
-		}
-	}
-	if addr == "" {
-		t.Fatal("no alerts URL on stderr") // the deferred wait reports why
-	}
-	go io.Copy(io.Discard, stderr)
+	addr := strings.TrimPrefix(startRulesEval(t, dir, rulesPath, "--scrape", metrics.URL, "--listen", "127.0.0.1:0", "--interval", "300ms"), "http://")
 
 	list := func(output string) (string, error) {
 		cmd := newAlertsCmd(&globalFlags{Output: output})
@@ -122,7 +93,7 @@ func TestAlertsOverTLSWithAToken(t *testing.T) {
 	metrics := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, "# TYPE flowlens_breaker_state gauge\nflowlens_breaker_state{service=\"a\",target=\"b\",state=\"closed\",instance=\"a\"} 1\n")
 	}))
-	defer metrics.Close()
+	t.Cleanup(metrics.Close) // after the evaluator scraping it stops
 	pki := listenertest.NewPKI(t)
 	token := listenertest.TokenFile(t, "s3cret")
 	dir := t.TempDir()
@@ -130,32 +101,7 @@ func TestAlertsOverTLSWithAToken(t *testing.T) {
 	os.WriteFile(rulesPath, []byte("groups:\n  - name: b\n    rules:\n      - breaker: {name: BreakerOpen, for: 1s}\n"), 0o644)
 	os.WriteFile(cfgPath, []byte(fmt.Sprintf("data_dir: %s\nlisten: 127.0.0.1:0\ntls: {cert_file: %s, key_file: %s}\nauth: {token_file: %s}\n", filepath.Join(dir, "rules"),
 		pki.CertFile, pki.KeyFile, token)), 0o644)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	stderr, stderrW := io.Pipe()
-	go func() {
-		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
-		cmd.SetArgs([]string{"eval", rulesPath, "--config", cfgPath, "--scrape", metrics.URL})
-		cmd.SetOut(&bytes.Buffer{})
-		cmd.SetErr(stderrW)
-		err := cmd.ExecuteContext(ctx)
-		stderrW.Close()
-		done <- err
-	}()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
-	var base string
-	sc := bufio.NewScanner(stderr)
-	for base == "" && sc.Scan() {
-		if u, ok := strings.CutPrefix(sc.Text(), "alerts: "); ok {
-			base = strings.TrimSuffix(u, alertapi.Path)
-		}
-	}
-	go io.Copy(io.Discard, stderr)
+	base := startRulesEval(t, dir, rulesPath, "--config", cfgPath, "--scrape", metrics.URL)
 	if !strings.HasPrefix(base, "https://") {
 		t.Fatalf("alerts API at %q, want https", base)
 	}
@@ -173,4 +119,41 @@ func TestAlertsOverTLSWithAToken(t *testing.T) {
 	if err := list(&globalFlags{API: listener.ClientConfig{CAFile: pki.CAFile}}); err == nil || !strings.Contains(err.Error(), "401") {
 		t.Errorf("without the token: %v, want 401", err)
 	}
+}
+
+// startRulesEval runs `flowlens rules eval rulesPath args...` with data
+// folder dir until the test ends, and returns the base URL of its alerts
+// API, from its "alerts: URL" line on stderr.
+func startRulesEval(t *testing.T, dir, rulesPath string, args ...string) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	stderr, stderrW := io.Pipe()
+	go func() {
+		cmd := newRulesCmd(&globalFlags{DataDir: dir, LogLevel: "error"})
+		cmd.SetArgs(append([]string{"eval", rulesPath}, args...))
+		cmd.SetOut(&bytes.Buffer{})
+		cmd.SetErr(stderrW)
+		err := cmd.ExecuteContext(ctx)
+		stderrW.Close()
+		done <- err
+	}()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Error(err)
+		}
+	})
+	var base string
+	sc := bufio.NewScanner(stderr)
+	for base == "" && sc.Scan() {
+		if u, ok := strings.CutPrefix(sc.Text(), "alerts: "); ok {
+			base = strings.TrimSuffix(u, alertapi.Path)
+		}
+	}
+	if base == "" {
+		t.Fatal("no alerts URL on stderr") // the cleanup's wait reports why
+	}
+	go io.Copy(io.Discard, stderr)
+	return base
 }
