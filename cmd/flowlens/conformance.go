@@ -45,17 +45,9 @@ conformance rule shorthand alerts on those (rules/README.md).
 			if req.From, req.To, err = tf.rangeOf(time.Now()); err != nil {
 				return err
 			}
-			rep, err := readStore(cmd.Context(), g, func(st *storage.Store) (conformance.Report, error) {
+			return readAndWrite(cmd, g, func(st *storage.Store) (conformance.Report, error) {
 				return query.Reader{Store: st}.Conformance(cmd.Context(), req)
-			})
-			if err != nil {
-				return err
-			}
-			if g.Output == "json" {
-				return writeJSON(cmd.OutOrStdout(), rep)
-			}
-			printConformance(cmd.OutOrStdout(), rep)
-			return nil
+			}, printConformance)
 		},
 	}
 	f := cmd.Flags()

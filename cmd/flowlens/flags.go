@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/url"
@@ -110,6 +111,20 @@ func readStore[T any](ctx context.Context, g *globalFlags, read func(*storage.St
 		return zero, withSchemaHint(err)
 	}
 	return v, nil
+}
+
+// readAndWrite answers read as readStore does and writes the answer to
+// the command's output as --output asks: JSON, or text by print.
+func readAndWrite[T any](cmd *cobra.Command, g *globalFlags, read func(*storage.Store) (T, error), print func(io.Writer, T)) error {
+	v, err := readStore(cmd.Context(), g, read)
+	if err != nil {
+		return err
+	}
+	if g.Output == "json" {
+		return writeJSON(cmd.OutOrStdout(), v)
+	}
+	print(cmd.OutOrStdout(), v)
+	return nil
 }
 
 func (g *globalFlags) openStore(ctx context.Context, log *zap.Logger, role chserver.Role, migrate bool) (st *storage.Store, closeFn func(), err error) {

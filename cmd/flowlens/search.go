@@ -75,17 +75,10 @@ func newSpansCmd(g *globalFlags) *cobra.Command {
 					q.Attributes[k] = v
 				}
 			}
-			spans, err := readStore(cmd.Context(), g, func(st *storage.Store) ([]storage.Span, error) {
-				return st.SearchSpans(cmd.Context(), q)
-			})
-			if err != nil {
-				return err
-			}
-			if g.Output == "json" {
-				return writeJSON(cmd.OutOrStdout(), nonNil(spans))
-			}
-			printSpans(cmd.OutOrStdout(), spans)
-			return nil
+			return readAndWrite(cmd, g, func(st *storage.Store) ([]storage.Span, error) {
+				spans, err := st.SearchSpans(cmd.Context(), q)
+				return nonNil(spans), err
+			}, printSpans)
 		},
 	}
 	f := cmd.Flags()
@@ -130,17 +123,10 @@ func newLogsCmd(g *globalFlags) *cobra.Command {
 			if q.From, q.To, err = tf.rangeOf(time.Now()); err != nil {
 				return err
 			}
-			logs, err := readStore(cmd.Context(), g, func(st *storage.Store) ([]storage.LogRecord, error) {
-				return query.Reader{Store: st}.SearchLogs(cmd.Context(), q) // as the console and the Grafana plugin search
-			})
-			if err != nil {
-				return err
-			}
-			if g.Output == "json" {
-				return writeJSON(cmd.OutOrStdout(), nonNil(logs))
-			}
-			printLogs(cmd.OutOrStdout(), logs)
-			return nil
+			return readAndWrite(cmd, g, func(st *storage.Store) ([]storage.LogRecord, error) {
+				logs, err := query.Reader{Store: st}.SearchLogs(cmd.Context(), q) // as the console and the Grafana plugin search
+				return nonNil(logs), err
+			}, printLogs)
 		},
 	}
 	f := cmd.Flags()
