@@ -14,17 +14,10 @@ import (
 
 	"github.com/segmentio/kafka-go"
 
+	"github.com/flowlens/flowlens/internal/benchtest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
-
-// envInt reads a benchmark knob from the environment.
-func envInt(name string, def int) int {
-	if v, err := strconv.Atoi(os.Getenv(name)); err == nil && v > 0 {
-		return v
-	}
-	return def
-}
 
 // processCPU is the CPU time a process used so far (/proc/PID/stat utime
 // and stime, in clock ticks of 10ms).
@@ -46,7 +39,7 @@ func processCPU(b *testing.B, pid int) time.Duration {
 // change notification (watch, the default) and with polling only.
 // Run: go test ./agent/ -run '^$' -bench IdleCPU -benchtime 1x
 func BenchmarkIdleCPU(b *testing.B) {
-	seconds := envInt("IDLE_SECONDS", 60)
+	seconds := benchtest.Int("IDLE_SECONDS", 60)
 	for _, watch := range []bool{true, false} {
 		b.Run(fmt.Sprintf("watch=%v", watch), func(b *testing.B) {
 			dir := b.TempDir()
@@ -88,7 +81,7 @@ kafka: {brokers: [%s]}
 // figures are an upper bound of the produce latency.
 // Run: go test ./agent/ -run '^$' -bench LineToKafkaLatency -benchtime 1x
 func BenchmarkLineToKafkaLatency(b *testing.B) {
-	lines := envInt("LATENCY_LINES", 1000)
+	lines := benchtest.Int("LATENCY_LINES", 1000)
 	for i := 0; i < b.N; i++ {
 		dir := b.TempDir()
 		path := filepath.Join(dir, "app.log")

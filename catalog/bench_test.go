@@ -3,12 +3,11 @@ package catalog_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/flowlens/flowlens/catalog"
+	"github.com/flowlens/flowlens/internal/benchtest"
 	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 )
@@ -21,10 +20,7 @@ import (
 //
 //	go test ./catalog -run '^$' -bench Catalog -benchtime 3x
 func BenchmarkCatalog(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_SPANS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchtest.Int("FLOWLENS_BENCH_SPANS", 1_000_000)
 	ctx := context.Background()
 	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Minute)

@@ -3,12 +3,11 @@ package conformance_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
 	"github.com/flowlens/flowlens/conformance"
+	"github.com/flowlens/flowlens/internal/benchtest"
 	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 )
@@ -20,10 +19,7 @@ import (
 //
 //	go test ./conformance -run '^$' -bench Conformance -benchtime 3x
 func BenchmarkConformance(b *testing.B) {
-	n := 1_000_000
-	if v, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_LOGS")); err == nil && v > 0 {
-		n = v
-	}
+	n := benchtest.Int("FLOWLENS_BENCH_LOGS", 1_000_000)
 	ctx := context.Background()
 	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Minute)

@@ -3,11 +3,10 @@ package suggest_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"strconv"
 	"testing"
 	"time"
 
+	"github.com/flowlens/flowlens/internal/benchtest"
 	"github.com/flowlens/flowlens/internal/storetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/query"
@@ -21,7 +20,7 @@ import (
 //
 //	go test ./rules/suggest -run '^$' -bench SuggestRules -benchtime 3x
 func BenchmarkSuggestRules(b *testing.B) {
-	services, edges := envInt("FLOWLENS_BENCH_SERVICES", 50), envInt("FLOWLENS_BENCH_EDGES", 300)
+	services, edges := benchtest.Int("FLOWLENS_BENCH_SERVICES", 50), benchtest.Int("FLOWLENS_BENCH_EDGES", 300)
 	ctx := context.Background()
 	st := storetest.Migrated(b)
 	end := time.Now().UTC().Truncate(time.Hour)
@@ -39,11 +38,4 @@ func BenchmarkSuggestRules(b *testing.B) {
 		}
 		b.ReportMetric(float64(n), "pairs")
 	})
-}
-
-func envInt(name string, def int) int {
-	if n, err := strconv.Atoi(os.Getenv(name)); err == nil && n > 0 {
-		return n
-	}
-	return def
 }
