@@ -52,40 +52,15 @@ func BenchmarkKafkaToClickHouse(b *testing.B) {
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
 			st := openStore(b, "", "")
-			cfg := benchConfig(addrs, i, partitions)
-			if err := ensureTopics(cfg); err != nil {
-				b.Fatal(err)
-			}
-			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
-			reg := prometheus.NewRegistry()
-			c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(b), Registerer: reg}, Store: st})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cpu0, t0 := chtest.SampleCPU(), time.Now()
-			b.StartTimer()
-			if err := c.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			// Poll the collector's own counter: a count distinct over the
-			// attributes every 50 ms would be measured as engine CPU (it was
-			// a fifth of it).
-			for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			b.StopTimer()
-			elapsed += time.Since(t0)
-			total, engine := cpu0.Since()
-			cpuTotal += total
-			cpuEngine += engine
+			run := runCollector(b, benchConfig(addrs, i, partitions), perIter, shape, st)
+			elapsed += run.elapsed
+			cpuTotal += run.cpuTotal
+			cpuEngine += run.cpuEngine
 			spans += perIter
-			n, _ := histogram(reg, "flowlens_collector_batch_rows")
-			_, sec := histogram(reg, "flowlens_collector_batch_insert_seconds")
+			n, _ := histogram(run.reg, "flowlens_collector_batch_rows")
+			_, sec := histogram(run.reg, "flowlens_collector_batch_insert_seconds")
 			inserts += n
 			insertSec += sec
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_ = c.Shutdown(ctx)
-			cancel()
 			if got := spanCounts(b, st); got.rows != uint64(perIter) || got.distinct != uint64(perIter) {
 				b.Fatalf("stored %v, want %d", got, perIter)
 			}
@@ -124,6 +99,48 @@ func benchConfig(brokers []string, i, partitions int) collector.Config {
 	return cfg
 }
 
+// collectorRun is what runCollector measured.
+type collectorRun struct {
+	reg                 *prometheus.Registry // the collector's metrics
+	elapsed             time.Duration
+	cpuTotal, cpuEngine float64 // CPU seconds of the process and of the engine's threads
+}
+
+// runCollector produces perIter spans of shape into cfg's topics with the
+// timer stopped, then times a collector over them into store, from its
+// Start until it counts every span stored, and shuts it down. The timer
+// is stopped on return.
+func runCollector(b *testing.B, cfg collector.Config, perIter int, shape wiretest.Shape, store collector.RowStore) collectorRun {
+	b.StopTimer()
+	if err := ensureTopics(cfg); err != nil {
+		b.Fatal(err)
+	}
+	produceShapedSpansTo(b, cfg.Kafka.Brokers, cfg.Topics.Spans, 0, perIter, 500, shape)
+	reg := prometheus.NewRegistry()
+	c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(b), Registerer: reg}, Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	cpu0, t0 := chtest.SampleCPU(), time.Now()
+	b.StartTimer()
+	if err := c.Start(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	// Poll the collector's own counter: a count distinct over the
+	// attributes every 50 ms would be measured as engine CPU (it was a
+	// fifth of it).
+	for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
+		time.Sleep(20 * time.Millisecond)
+	}
+	b.StopTimer()
+	run := collectorRun{reg: reg, elapsed: time.Since(t0)}
+	run.cpuTotal, run.cpuEngine = cpu0.Since()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	_ = c.Shutdown(ctx)
+	cancel()
+	return run
+}
+
 // discardStore stores nothing: it isolates the collector's own cost
 // (fetch, decode, convert to rows, commit).
 type discardStore struct{}
@@ -143,31 +160,9 @@ func BenchmarkCollectorWithoutStorage(b *testing.B) {
 		var cpu float64
 		for i := 0; i < b.N; i++ {
 			b.StopTimer()
-			reg := prometheus.NewRegistry()
-			cfg := benchConfig(addrs, i, partitions)
-			if err := ensureTopics(cfg); err != nil {
-				b.Fatal(err)
-			}
-			produceShapedSpansTo(b, addrs, cfg.Topics.Spans, 0, perIter, 500, shape)
-			c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(b), Registerer: reg}, Store: discardStore{}})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cpu0, t0 := chtest.SampleCPU(), time.Now()
-			b.StartTimer()
-			if err := c.Start(context.Background()); err != nil {
-				b.Fatal(err)
-			}
-			for gauge(reg, "flowlens_collector_rows_stored_total") < float64(perIter) {
-				time.Sleep(20 * time.Millisecond)
-			}
-			b.StopTimer()
-			elapsed += time.Since(t0)
-			total, _ := cpu0.Since()
-			cpu += total
-			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-			_ = c.Shutdown(ctx)
-			cancel()
+			run := runCollector(b, benchConfig(addrs, i, partitions), perIter, shape, discardStore{})
+			elapsed += run.elapsed
+			cpu += run.cpuTotal
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(b.N*perIter)/elapsed.Seconds(), "spans/s")
