@@ -22,6 +22,7 @@ import (
 	"github.com/flowlens/flowlens/agent"
 	"github.com/flowlens/flowlens/agent/parse"
 	"github.com/flowlens/flowlens/agent/tail"
+	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/listener/listenertest"
 	"github.com/flowlens/flowlens/internal/polltest"
@@ -32,17 +33,7 @@ import (
 // one, each with its own database.
 var engineDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flowlens-allinone-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	engineDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.MainWithEngineDir(m, &engineDir)) }
 
 // testConfig is a pipeline on free ports and temporary folders, writing to
 // database db of the shared engine.

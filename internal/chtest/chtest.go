@@ -173,3 +173,18 @@ func Main(m *testing.M) int {
 	}
 	return code
 }
+
+// MainWithEngineDir is Main for packages whose tests start the engine
+// themselves, in a pipeline as flowlens up does, rather than share the
+// endpoint: the engine supports one data folder per process, so every test
+// uses *dir, a folder made before the tests and removed after.
+func MainWithEngineDir(m *testing.M, dir *string) int {
+	d, err := os.MkdirTemp("", "flowlens-engine-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	*dir = d
+	defer os.RemoveAll(d)
+	return Main(m)
+}

@@ -23,6 +23,7 @@ import (
 
 	"github.com/flowlens/flowlens/allinone"
 	"github.com/flowlens/flowlens/allinone/faultinject"
+	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/flowmodel"
 	"github.com/flowlens/flowlens/internal/listener"
@@ -34,17 +35,7 @@ import (
 // one, each with its own database.
 var engineDir string
 
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "flowlens-e2e-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	engineDir = dir
-	code := m.Run()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(chtest.MainWithEngineDir(m, &engineDir)) }
 
 type run struct {
 	p      *allinone.Pipeline
