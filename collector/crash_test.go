@@ -42,6 +42,26 @@ type diesAfterStoring struct {
 	died    chan struct{}
 }
 
+// startUntilDead starts a collector of cfg over s and waits until s dies,
+// failing t with notDead after a minute. The collector is left running, for
+// the test to cut off.
+func (s *diesAfterStoring) startUntilDead(t *testing.T, cfg collector.Config, notDead string) *collector.Collector {
+	t.Helper()
+	c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: s})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Start(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-s.died:
+	case <-time.After(time.Minute):
+		t.Fatal(notDead)
+	}
+	return c
+}
+
 var errReset = &net.OpError{Op: "read", Net: "tcp", Err: syscall.ECONNRESET}
 
 // call says whether this insert still works, and if not whether the engine
@@ -90,18 +110,7 @@ func TestKilledMidBatchThenRestartedStoresEverythingOnce(t *testing.T) {
 
 	dying := &diesAfterStoring{Store: st, healthy: 4, died: make(chan struct{})}
 	cfg := collectorConfig(b.Addrs())
-	c1, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: dying})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-dying.died:
-	case <-time.After(time.Minute):
-		t.Fatal("the first collector never stored anything")
-	}
+	c1 := dying.startUntilDead(t, cfg, "the first collector never stored anything")
 	time.Sleep(500 * time.Millisecond) // let more batches get stored-but-uncommitted
 	canceled, cancel := context.WithCancel(context.Background())
 	cancel()

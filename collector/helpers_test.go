@@ -9,12 +9,14 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/segmentio/kafka-go"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/component/componenttest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
 	"github.com/flowlens/flowlens/internal/kafkatest"
@@ -101,14 +103,7 @@ func startCollectorWithRegistry(t testing.TB, cfg collector.Config, st collector
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Shutdown(ctx)
-	})
+	componenttest.Start(t, c)
 	return c
 }
 
@@ -134,6 +129,20 @@ func produceSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRe
 // produceShapedSpansTo is produceSpansTo with spans of the given shape.
 func produceShapedSpansTo(t testing.TB, brokers []string, topic string, seq0, n, perRequest int, shape wiretest.Shape) {
 	t.Helper()
+	produce(t, brokers, topic, seq0, n, perRequest, func(seq0, n int) ptrace.Traces { return wiretest.ShapedTraces(seq0, n, 5, shape) },
+		(*kafkawire.Encoder).AppendTraceMessages, "spans")
+}
+
+func produceLogs(t testing.TB, brokers []string, seq0, n, perRequest int) {
+	t.Helper()
+	produce(t, brokers, kafkawire.DefaultLogsTopic, seq0, n, perRequest, wiretest.Logs, (*kafkawire.Encoder).AppendLogMessages, "logs")
+}
+
+// produce writes records seq0..seq0+n-1 of what to topic, in requests of
+// perRequest (made by gen) split by trace ID as the agent does (appendMsgs).
+func produce[D any](t testing.TB, brokers []string, topic string, seq0, n, perRequest int, gen func(seq0, n int) D,
+	appendMsgs func(*kafkawire.Encoder, []kafka.Message, D) ([]kafka.Message, error), what string) {
+	t.Helper()
 	w := newWriter(t, brokers, topic)
 	defer w.Close()
 	enc := kafkawire.Encoder{PartitionByTraceID: true}
@@ -143,33 +152,12 @@ func produceShapedSpansTo(t testing.TB, brokers []string, topic string, seq0, n,
 	for i := 0; i < n; i += perRequest {
 		k := min(perRequest, n-i)
 		var err error
-		msgs, err = enc.AppendTraceMessages(msgs[:0], wiretest.ShapedTraces(seq0+i, k, 5, shape))
+		msgs, err = appendMsgs(&enc, msgs[:0], gen(seq0+i, k))
 		if err != nil {
 			t.Fatal(err)
 		}
 		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatalf("produce spans: %v", err)
-		}
-	}
-}
-
-func produceLogs(t testing.TB, brokers []string, seq0, n, perRequest int) {
-	t.Helper()
-	w := newWriter(t, brokers, kafkawire.DefaultLogsTopic)
-	defer w.Close()
-	enc := kafkawire.Encoder{PartitionByTraceID: true}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	var msgs []kafka.Message
-	for i := 0; i < n; i += perRequest {
-		k := min(perRequest, n-i)
-		var err error
-		msgs, err = enc.AppendLogMessages(msgs[:0], wiretest.Logs(seq0+i, k))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := w.WriteMessages(ctx, msgs...); err != nil {
-			t.Fatalf("produce logs: %v", err)
+			t.Fatalf("produce %s: %v", what, err)
 		}
 	}
 }

@@ -1,7 +1,6 @@
 package collector_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net"
@@ -14,7 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/flowlens/flowlens/collector"
-	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/polltest"
 )
 
@@ -114,18 +112,7 @@ func TestStorageUnavailableFor30sLosesNothingAndResumesAlone(t *testing.T) {
 
 	reg := prometheus.NewRegistry()
 	cfg := collectorConfig(b.Addrs())
-	c, err := collector.New(cfg, collector.Settings{Settings: component.Settings{Logger: testLogger(t), Registerer: reg}, Store: st})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Shutdown(ctx)
-	}()
+	c := startCollectorWithRegistry(t, cfg, st, reg)
 
 	const n = 40000
 	produced := make(chan struct{})

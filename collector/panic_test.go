@@ -10,6 +10,7 @@ import (
 
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/component/componenttest"
 	"github.com/flowlens/flowlens/internal/kafkawire"
 	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
@@ -42,14 +43,7 @@ func TestMessageThatPanicsTheReaderIsDeadLettered(t *testing.T) {
 			panic("decoder bug")
 		}
 	})
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Shutdown(ctx)
-	})
+	componenttest.Start(t, c)
 
 	waitExactly(t, st, spanCounts, n, time.Minute)
 	dl := readDeadLetters(t, b.Addrs(), 1)[0]

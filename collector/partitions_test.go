@@ -13,8 +13,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
-	"github.com/flowlens/flowlens/collector"
-	"github.com/flowlens/flowlens/internal/component"
 	"github.com/flowlens/flowlens/internal/polltest"
 )
 
@@ -65,18 +63,7 @@ func exactlyOnceUnderChurn(t *testing.T, partitions, collectors int) {
 
 	// The first collector owns every partition: its batches span them all.
 	dying := &diesAfterStoring{Store: st, healthy: 3, died: make(chan struct{})}
-	c1, err := collector.New(collectorConfig(b.Addrs()), collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: dying})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-dying.died:
-	case <-time.After(time.Minute):
-		t.Fatal("the first collector never stored anything")
-	}
+	c1 := dying.startUntilDead(t, collectorConfig(b.Addrs()), "the first collector never stored anything")
 
 	// The others join while its inserts fail: a rebalance mid-batch.
 	reg := prometheus.NewRegistry()
@@ -136,18 +123,7 @@ func TestPendingBatchDoesNotRewindPartitionsThatMovedOn(t *testing.T) {
 		}
 		return low && high
 	}}
-	c1, err := collector.New(collectorConfig(b.Addrs()), collector.Settings{Settings: component.Settings{Logger: testLogger(t)}, Store: dying})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := c1.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case <-dying.died:
-	case <-time.After(time.Minute):
-		t.Fatal("no batch held partitions of both halves of the topic")
-	}
+	c1 := dying.startUntilDead(t, collectorConfig(b.Addrs()), "no batch held partitions of both halves of the topic")
 	// The successor gets half the partitions, among them some of the
 	// pending batch's, rebuilds it and moves them on; the failing one keeps
 	// the others, pending.

@@ -30,6 +30,7 @@ import (
 	"github.com/flowlens/flowlens/collector"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/component/componenttest"
 	"github.com/flowlens/flowlens/internal/config"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
@@ -274,14 +275,7 @@ func newCollector(t *testing.T, brokers []string, st collector.RowStore, reg *pr
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.Start(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		_ = c.Shutdown(ctx)
-	})
+	componenttest.Start(t, c)
 	return c
 }
 
