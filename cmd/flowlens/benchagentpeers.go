@@ -1,8 +1,6 @@
 package main
 
 import (
-	"os"
-	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -29,16 +27,8 @@ CPU seconds, lines per CPU-second and peak RSS of each peer (with the
 journalctl it runs for journald), with medians and flowlens-agent's ratios.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
-			if err != nil {
+			if err := locateBinaries(&cfg.Flowlens, binaryBeside{&cfg.Agent, "flowlens-agent"}, binaryBeside{&cfg.Otelcol, "otelcol-peers"}); err != nil {
 				return err
-			}
-			cfg.Flowlens = self
-			if cfg.Agent == "" {
-				cfg.Agent = filepath.Join(filepath.Dir(self), "flowlens-agent")
-			}
-			if cfg.Otelcol == "" {
-				cfg.Otelcol = filepath.Join(filepath.Dir(self), "otelcol-peers")
 			}
 			cfg.Out = cmd.ErrOrStderr()
 			return runSideBySide(cmd, &cfg.Dir, keep, "flowlens-agent-peers-",

@@ -27,13 +27,9 @@ process used, and freshness: the time from a probe span's export to the
 agent until a lookup by its trace ID finds it in ClickHouse.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			err := locateBinaries(&cfg.Flowlens, binaryBeside{&cfg.Agent, "flowlens-agent"})
 			if err != nil {
 				return err
-			}
-			cfg.Flowlens = self
-			if cfg.Agent == "" {
-				cfg.Agent = filepath.Join(filepath.Dir(self), "flowlens-agent")
 			}
 			if cfg.LogsPerSpan < 0 || cfg.LogsPerSpan > 100 {
 				return fmt.Errorf("--logs-per-span %d: want 0 to 100", cfg.LogsPerSpan)

@@ -30,13 +30,9 @@ Prints wall time, spans/s, CPU seconds per 100k spans of the collector and of
 the engine, and peak RSS, with medians and flowlens's ratios.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			self, err := os.Executable()
+			err := locateBinaries(&cfg.Flowlens, binaryBeside{&cfg.Otelcol, "otelcol-peers"})
 			if err != nil {
 				return err
-			}
-			cfg.Flowlens = self
-			if cfg.Otelcol == "" {
-				cfg.Otelcol = filepath.Join(filepath.Dir(self), "otelcol-peers")
 			}
 			if collectorConfig != "" {
 				if cfg.CollectorConfig, err = os.ReadFile(collectorConfig); err != nil {
@@ -59,6 +55,29 @@ the engine, and peak RSS, with medians and flowlens's ratios.`,
 	f.StringVar(&cfg.CollectorProfiles, "collector-profiles", "", "folder for a Go CPU profile of each run of flowlens collector (collector-run-N.pprof; go tool pprof)")
 	f.StringVar(&collectorConfig, "collector-config", "", "YAML file added to flowlens collector's config (which sets only group_id), to measure a variant, e.g. one with \"storage: {trace_id_projection: false}\"")
 	return cmd
+}
+
+// binaryBeside is a binary the bench commands run: its path (a flag) and,
+// when that is unset, its name in this binary's folder.
+type binaryBeside struct {
+	path *string
+	name string
+}
+
+// locateBinaries sets *flowlens to this binary and the unset paths of
+// beside to their names in its folder, where make build puts them all.
+func locateBinaries(flowlens *string, beside ...binaryBeside) error {
+	self, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	*flowlens = self
+	for _, b := range beside {
+		if *b.path == "" {
+			*b.path = filepath.Join(filepath.Dir(self), b.name)
+		}
+	}
+	return nil
 }
 
 // runSideBySide is what the side-by-side commands do around their runs: a
