@@ -5,7 +5,6 @@ import (
 	"net"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
 	"github.com/flowlens/flowlens/internal/listener"
+	"github.com/flowlens/flowlens/internal/oncetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"
@@ -92,19 +92,11 @@ func (a alertSource) Alerts() []alertapi.Alert {
 func (alertSource) InvalidRules() []string { return nil }
 func (alertSource) Rules() []alertapi.Rule { return rules }
 
-var shared struct {
-	once sync.Once
-	s    *shop
-	err  error
-}
+var shared oncetest.Value[*shop]
 
 func theShop(t *testing.T) *shop {
 	t.Helper()
-	shared.once.Do(func() { shared.s, shared.err = loadShop(t) })
-	if shared.err != nil {
-		t.Fatalf("shop fixture: %v", shared.err)
-	}
-	return shared.s
+	return shared.Get(t, "shop fixture", func() (*shop, error) { return loadShop(t) })
 }
 
 func loadShop(t *testing.T) (*shop, error) {

@@ -12,7 +12,6 @@ import (
 	"os"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,6 +24,7 @@ import (
 	"github.com/flowlens/flowlens/flowgraph/api"
 	"github.com/flowlens/flowlens/internal/chtest"
 	"github.com/flowlens/flowlens/internal/embedded/chserver"
+	"github.com/flowlens/flowlens/internal/oncetest"
 	"github.com/flowlens/flowlens/loadtest/storeload"
 	"github.com/flowlens/flowlens/rules/alertapi"
 	"github.com/flowlens/flowlens/storage"
@@ -50,11 +50,7 @@ type shop struct {
 	plugin   datasourcetest.TestPlugin
 }
 
-var shared struct {
-	once sync.Once
-	s    *shop
-	err  error
-}
+var shared oncetest.Value[*shop]
 
 // firing are the alerts the alerts API serves: one names an edge by the
 // service-graph labels, one by a breaker's labels, one is pending.
@@ -71,11 +67,7 @@ func (alertSource) InvalidRules() []string     { return nil }
 
 func theShop(t *testing.T) *shop {
 	t.Helper()
-	shared.once.Do(func() { shared.s, shared.err = loadShop(t) })
-	if shared.err != nil {
-		t.Fatalf("shop fixture: %v", shared.err)
-	}
-	return shared.s
+	return shared.Get(t, "shop fixture", func() (*shop, error) { return loadShop(t) })
 }
 
 func loadShop(t *testing.T) (*shop, error) {
@@ -100,21 +92,13 @@ func loadShop(t *testing.T) (*shop, error) {
 // served is the plugin's gRPC server of this test process: the SDK's test
 // server registers process-wide metrics, so there is one, and every data
 // source (one per UID) is an instance of it.
-var served struct {
-	once   sync.Once
-	plugin datasourcetest.TestPlugin
-	err    error
-}
+var served oncetest.Value[datasourcetest.TestPlugin]
 
 func pluginServer(t testing.TB) datasourcetest.TestPlugin {
 	t.Helper()
-	served.once.Do(func() {
-		served.plugin, served.err = datasourcetest.Manage(plugin.NewDatasource, datasourcetest.ManageOpts{Address: freeAddr(t)})
+	return served.Get(t, "serve the plugin", func() (datasourcetest.TestPlugin, error) {
+		return datasourcetest.Manage(plugin.NewDatasource, datasourcetest.ManageOpts{Address: freeAddr(t)})
 	})
-	if served.err != nil {
-		t.Fatalf("serve the plugin: %v", served.err)
-	}
-	return served.plugin
 }
 
 // freeAddr is a port found free, for the SDK's test server, which binds the

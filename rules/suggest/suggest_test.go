@@ -7,11 +7,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/flowlens/flowlens/internal/chtest"
+	"github.com/flowlens/flowlens/internal/oncetest"
 	"github.com/flowlens/flowlens/loadtest"
 	"github.com/flowlens/flowlens/loadtest/flowsim"
 	"github.com/flowlens/flowlens/loadtest/gen"
@@ -40,19 +40,11 @@ type suggested struct {
 	top  *gen.Truth
 }
 
-var history struct {
-	once sync.Once
-	s    *suggested
-	err  error
-}
+var history oncetest.Value[*suggested]
 
 func theHistory(t *testing.T) *suggested {
 	t.Helper()
-	history.once.Do(func() { history.s, history.err = suggestFromHistory(t) })
-	if history.err != nil {
-		t.Fatal(history.err)
-	}
-	return history.s
+	return history.Get(t, "history fixture", func() (*suggested, error) { return suggestFromHistory(t) })
 }
 
 func suggestFromHistory(t *testing.T) (*suggested, error) {
