@@ -31,22 +31,13 @@ func TestRulesFireForTheServicesBelowTarget(t *testing.T) {
 	defer sim.Close()
 	ctx := context.Background()
 	firing := map[string]bool{}
-	for at := 15 * time.Second; at <= 20*time.Minute; at += 15 * time.Second {
-		if err := sys.RunUntil(ctx, ruletest.Epoch.Add(at)); err != nil {
-			t.Fatal(err)
-		}
-		if err := sim.Scrape(ctx, sys.Registry(), at); err != nil {
-			t.Fatal(err)
-		}
-		if at%(30*time.Second) != 0 {
-			continue
-		}
-		if err := sim.Step(ctx, at); err != nil {
-			t.Fatal(err)
-		}
+	run := func(at time.Duration) error { return sys.RunUntil(ctx, ruletest.Epoch.Add(at)) }
+	if err := sim.Play(ctx, 20*time.Minute, 15*time.Second, sys.Registry(), run, func(time.Duration) {
 		for _, a := range sim.Alerts() {
 			firing[a.Name+" "+a.Labels.Get("service")+" "+a.State] = true
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	var got []string
 	for k := range firing {

@@ -100,19 +100,8 @@ func evaluate(t *testing.T, s *shop, d time.Duration) evaluation {
 		}
 		return vec
 	}
-	for at := scrapeEvery; at <= d; at += scrapeEvery {
-		if err := s.runUntil(ctx, at); err != nil {
-			t.Fatal(err)
-		}
-		if err := sim.Scrape(ctx, s.sim.Registry(), at); err != nil {
-			t.Fatal(err)
-		}
-		if at%evalEvery != 0 {
-			continue
-		}
-		if err := sim.Step(ctx, at); err != nil {
-			t.Fatal(err)
-		}
+	run := func(at time.Duration) error { return s.runUntil(ctx, at) }
+	if err := sim.Play(ctx, d, scrapeEvery, s.sim.Registry(), run, func(at time.Duration) {
 		for _, a := range sim.Alerts() {
 			ev.active[a.Name] = append(ev.active[a.Name], fmt.Sprintf("%s at %s (%.4g, %s)", a.State, at, a.Value, a.Labels))
 			if a.State == "firing" {
@@ -127,6 +116,8 @@ func evaluate(t *testing.T, s *shop, d time.Duration) evaluation {
 				ev.values[q] = append(ev.values[q], smp.F)
 			}
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	buckets := query(`sum by (le) (traces_service_graph_request_server_seconds_bucket{client="gateway", server="checkout"})`, d)
 	var total float64

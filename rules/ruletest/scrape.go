@@ -31,3 +31,27 @@ func (s *Simulation) Scrape(ctx context.Context, g prometheus.Gatherer, at time.
 	}
 	return nil
 }
+
+// Play drives the rules with a live system for d, as the evaluator does:
+// every scrape interval it runs the system up to that offset (run) and
+// Scrapes g, and at every EvalInterval it Steps and calls evaluated. scrape
+// must divide EvalInterval.
+func (s *Simulation) Play(ctx context.Context, d, scrape time.Duration, g prometheus.Gatherer,
+	run func(at time.Duration) error, evaluated func(at time.Duration)) error {
+	for at := scrape; at <= d; at += scrape {
+		if err := run(at); err != nil {
+			return err
+		}
+		if err := s.Scrape(ctx, g, at); err != nil {
+			return err
+		}
+		if at%s.cfg.EvalInterval != 0 {
+			continue
+		}
+		if err := s.Step(ctx, at); err != nil {
+			return err
+		}
+		evaluated(at)
+	}
+	return nil
+}

@@ -243,22 +243,13 @@ func play(t *testing.T, rules, faults string, d time.Duration, seed uint64) map[
 	defer sim.Close()
 	ctx := context.Background()
 	active := map[string][]activity{}
-	for at := 15 * time.Second; at <= d; at += 15 * time.Second {
-		if err := sys.RunUntil(ctx, ruletest.Epoch.Add(at)); err != nil {
-			t.Fatal(err)
-		}
-		if err := sim.Scrape(ctx, sys.Registry(), at); err != nil {
-			t.Fatal(err)
-		}
-		if at%(30*time.Second) != 0 {
-			continue
-		}
-		if err := sim.Step(ctx, at); err != nil {
-			t.Fatal(err)
-		}
+	run := func(at time.Duration) error { return sys.RunUntil(ctx, ruletest.Epoch.Add(at)) }
+	if err := sim.Play(ctx, d, 15*time.Second, sys.Registry(), run, func(at time.Duration) {
 		for _, a := range sim.Alerts() {
 			active[a.Name] = append(active[a.Name], activity{at, a.State})
 		}
+	}); err != nil {
+		t.Fatal(err)
 	}
 	return active
 }
