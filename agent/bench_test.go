@@ -16,12 +16,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/flowlens/flowlens/internal/component"
-	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
-	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/flowlens/flowlens/internal/component"
+	"github.com/flowlens/flowlens/internal/embedded/kafkabroker"
+	"github.com/flowlens/flowlens/internal/kafkawire/wiretest"
 )
 
 const brokerEnv = "FLOWLENS_AGENT_TEST_BROKER" // datadir: run as a broker process on a port of its choice
@@ -159,14 +160,7 @@ func BenchmarkFileToKafka(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		addr, stopBroker := startBrokerProcess(b)
 		start := time.Now()
-		c := startAgentProcess(b, fmt.Sprintf(`
-files:
-  - name: app
-    include: [%s/*.log]
-    parse: {format: json}
-otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
-kafka: {brokers: [%s], compression: %s}
-`, dir, addr, compression))
+		c := startAgentProcess(b, jsonFilesConfig(dir, addr, "compression: "+compression))
 		end := c.waitSent(b, lines, 5*time.Minute)
 		cpu, rss := c.stop(b)
 		stopBroker()
@@ -240,14 +234,7 @@ func BenchmarkManyFilesToKafka(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		addr, stopBroker := startBrokerProcess(b)
 		start := time.Now()
-		c := startAgentProcess(b, fmt.Sprintf(`
-files:
-  - name: app
-    include: [%s/*.log]
-    parse: {format: json}
-otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
-kafka: {brokers: [%s]}
-`, dir, addr))
+		c := startAgentProcess(b, jsonFilesConfig(dir, addr, ""))
 		end := c.waitSent(b, files*(per+1), 5*time.Minute)
 		cpu, rss := c.stop(b)
 		stopBroker()
@@ -256,4 +243,21 @@ kafka: {brokers: [%s]}
 		b.ReportMetric(n/cpu, "lines/cpu-s")
 		b.ReportMetric(rss, "peak-RSS-MB")
 	}
+}
+
+// jsonFilesConfig is the agent config of the benchmarks that ship files:
+// the JSON lines of dir/*.log to the broker at addr, no OTLP receivers;
+// kafka adds settings to the kafka section ("compression: lz4"), if any.
+func jsonFilesConfig(dir, addr, kafka string) string {
+	if kafka != "" {
+		kafka = ", " + kafka
+	}
+	return fmt.Sprintf(`
+files:
+  - name: app
+    include: [%s/*.log]
+    parse: {format: json}
+otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
+kafka: {brokers: [%s]%s}
+`, dir, addr, kafka)
 }

@@ -87,14 +87,7 @@ func BenchmarkLineToKafkaLatency(b *testing.B) {
 		path := filepath.Join(dir, "app.log")
 		os.WriteFile(path, []byte("{\"msg\":\"start\"}\n"), 0o644)
 		addr, stopBroker := startBrokerProcess(b)
-		c := startAgentProcess(b, fmt.Sprintf(`
-files:
-  - name: app
-    include: [%s/*.log]
-    parse: {format: json}
-otlp: {grpc: {listen: "off"}, http: {listen: "off"}}
-kafka: {brokers: [%s]}
-`, dir, addr))
+		c := startAgentProcess(b, jsonFilesConfig(dir, addr, ""))
 		b.Cleanup(func() { c.kill(); stopBroker() }) // also after a failure
 		c.waitSent(b, 1, time.Minute)                // the topic exists, the file is open
 
