@@ -8,6 +8,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -28,7 +29,12 @@ import (
 // 0, the lookups' priority; 10 stores below them); FLOWLENS_BENCH_PLANS=1
 // also times the way GetTrace ran its queries before (lookupplans_bench_test.go)
 // under the same load. The schema's variant as BenchmarkEngineCostPerBatch's
-// (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets).
+// (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets);
+// FLOWLENS_BENCH_LOOKUP_TABLE_SETTINGS (e.g. "prewarm_mark_cache = 1") is
+// set on every table a lookup reads. Besides the latencies it reports what
+// the engine loaded while the lookups ran (system.events over the run, the
+// inserts' and merges' share included): marks and primary-index files
+// loaded and the time queries waited for them, per lookup.
 // Run it alone on a quiet machine, holding the bench lock:
 //
 //	flock /work/wt/bench.lock go test -run '^$' -bench LookupUnderIngest -benchtime 1x ./storage
@@ -59,6 +65,13 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 	}
 	for i := 0; i < b.N; i++ {
 		s := variantStore(b, func(c *Config) { c.InsertNice = insertNice })
+		if set := os.Getenv("FLOWLENS_BENCH_LOOKUP_TABLE_SETTINGS"); set != "" {
+			for _, t := range []string{TracesTable, TraceIndexTable, LogsTable, TraceLinksTable} {
+				if err := s.conn.Exec(context.Background(), "ALTER TABLE "+s.l.Name(t)+" MODIFY SETTING "+set); err != nil {
+					b.Fatal(err)
+				}
+			}
+		}
 		res := lookupUnderIngest(b, s, rate, dur, kinds)
 		if i == b.N-1 {
 			for _, k := range kinds {
@@ -72,6 +85,9 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 			b.ReportMetric(p99, "insert-p99-ms")
 			b.ReportMetric(float64(res.spanParts), "traces-parts")
 			b.ReportMetric(float64(res.logParts), "logs-parts")
+			for _, ev := range lookupEvents {
+				b.ReportMetric(res.events[ev]/float64(res.lookups), ev+"/lookup")
+			}
 		}
 	}
 }
@@ -82,8 +98,17 @@ var lookupKinds = []string{"GetTrace", "range", "spans", "logs", "links", "selec
 // lookupPlans are other orders of GetTrace's queries it can time.
 var lookupPlans = []string{"GetTraceSubqueries"}
 
+// lookupEvents are the engine's counters (system.events) that
+// lookupUnderIngest reports per lookup: what a query loads the first time
+// it reads a part (marks, the primary index), the time it waited for that,
+// and the bytes it decompressed.
+var lookupEvents = []string{"MarkCacheMisses", "LoadedMarksCount", "WaitMarksLoadMicroseconds",
+	"LoadedPrimaryIndexFiles", "FileOpen", "CompressedReadBufferBytes"}
+
 type lookupLoadResult struct {
 	lat                 map[string][]time.Duration
+	events              map[string]float64 // lookupEvents' increase over the lookups
+	lookups             int                // rounds of kinds timed
 	stored              int
 	inserts             []time.Duration // each second's spans and logs, stored side by side
 	spanParts, logParts uint64
@@ -186,6 +211,10 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration, kind
 		},
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
+	before, err := engineEvents(ctx, s)
+	if err != nil {
+		b.Fatal(err)
+	}
 	b.ResetTimer()
 	for end, iter := time.Now().Add(dur), 0; time.Now().Before(end); iter++ {
 		select {
@@ -214,9 +243,18 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration, kind
 			}
 			res.lat[k] = append(res.lat[k], time.Since(t0))
 		}
+		res.lookups++
 		time.Sleep(20 * time.Millisecond) // a user's pace, not a loop that takes the engine's CPU
 	}
 	b.StopTimer()
+	after, err := engineEvents(ctx, s)
+	if err != nil {
+		b.Fatal(err)
+	}
+	res.events = map[string]float64{}
+	for k, v := range after {
+		res.events[k] = v - before[k]
+	}
 	cancel()
 	mu.Lock()
 	res.stored, res.inserts = stored, took
@@ -226,6 +264,25 @@ func lookupUnderIngest(b *testing.B, s *Store, rate int, dur time.Duration, kind
 			namedParams("db", s.cfg.Database, "t", table)...).Scan(n)
 	}
 	return res
+}
+
+// engineEvents reads lookupEvents from system.events.
+func engineEvents(ctx context.Context, s *Store) (map[string]float64, error) {
+	rows, err := s.conn.Query(ctx, "SELECT event, value FROM system.events WHERE event IN ('"+strings.Join(lookupEvents, "', '")+"')")
+	if err != nil {
+		return nil, fmt.Errorf("engine events: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]float64{}
+	for rows.Next() {
+		var ev string
+		var v uint64
+		if err := rows.Scan(&ev, &v); err != nil {
+			return nil, fmt.Errorf("engine events: %w", err)
+		}
+		out[ev] = float64(v)
+	}
+	return out, rows.Err()
 }
 
 // offsetsFrom is each time's offset from the first.
