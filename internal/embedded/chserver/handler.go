@@ -99,7 +99,9 @@ func (s *Server) handleQuery(w http.ResponseWriter, hr *http.Request) {
 	var out *chdb.Result
 	var format string
 	if err == nil {
-		out, format, err = s.run(hr.Context(), x)
+		var done func()
+		out, format, done, err = s.run(hr.Context(), x)
+		defer done() // after out.Free below: the session may serve the next request
 	}
 	s.metrics.observe(kind, start, err)
 	if err != nil {
@@ -263,29 +265,38 @@ func (s *Server) acquire(ctx context.Context) (release func(), err error) {
 	}
 }
 
-// run executes the request on a fresh engine session: the client's
-// settings, then the role's (which the session keeps: readonly and
-// allow_ddl cannot be set back), then the statement. It returns the
-// output and the format it is in.
-func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, error) {
+// run executes the request on an engine session set up for it: the
+// client's settings, then the role's (which the session keeps: readonly
+// and allow_ddl cannot be set back), then the statement; the session is a
+// fresh one or one a read with the same setup left (sessionPool). It
+// returns the output, the format it is in, and done, which hands the
+// session back and is to be called once the output is freed.
+func (s *Server) run(ctx context.Context, x *execution) (_ *chdb.Result, format string, done func(), err error) {
+	done = func() {}
 	release, err := s.acquire(ctx)
 	if err != nil {
-		return nil, "", err
+		return nil, "", done, err
 	}
 	defer release()
-	conn, err := s.engine.Session()
-	if err != nil {
-		return nil, "", err
-	}
-	defer conn.Close()
 	req := x.req
-	if req.database != "" {
-		if err := exec(conn, "USE "+req.database); err != nil {
-			return nil, "", err
+	setup := s.sessionSettings(x)
+	key := req.database + "\x00" + setup
+	var conn *chdb.Conn
+	if x.ins == nil {
+		conn = s.sessions.get(key)
+	}
+	if conn == nil {
+		if conn, err = s.openSession(req.database, setup); err != nil {
+			return nil, "", done, err
 		}
 	}
-	if err := exec(conn, s.sessionSettings(x)); err != nil {
-		return nil, "", err
+	keep := false
+	done = func() {
+		if keep {
+			s.sessions.put(key, conn)
+		} else {
+			conn.Close()
+		}
 	}
 	params := make([]chdb.Param, 0, len(req.params))
 	for k, v := range req.params {
@@ -297,16 +308,16 @@ func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, e
 		if !x.ins.simple {
 			canonical, err := s.judgeWithEngine(conn, x, head+" "+tail+" FORMAT "+x.ins.format)
 			if err != nil {
-				return nil, "", err
+				return nil, "", done, err
 			}
 			c := splitInsert(canonical)
 			if c == nil || c.format != x.ins.format || c.data != "" {
-				return nil, "", syntaxError("the insert's statement could not be told from its data")
+				return nil, "", done, syntaxError("the insert's statement could not be told from its data")
 			}
 			head, tail = c.head, c.tail
 		}
 		if x.spooled.size == 0 {
-			return &chdb.Result{}, "", nil
+			return &chdb.Result{}, "", done, nil
 		}
 		q := head + " FROM INFILE " + quoteString(x.spooled.path)
 		if tail != "" {
@@ -314,18 +325,39 @@ func (s *Server) run(ctx context.Context, x *execution) (*chdb.Result, string, e
 		}
 		q += " FORMAT " + x.ins.format
 		res, err := conn.Query(q, "TSV", params)
-		return res, "", err
+		return res, "", done, err
 	}
 	canonical, err := s.judgeWithEngine(conn, x, x.query)
 	if err != nil {
-		return nil, "", err
+		return nil, "", done, err
 	}
-	format := req.defaultFormat
+	format = req.defaultFormat
 	if m := selectFormatRe.FindStringSubmatch(canonical); m != nil {
 		format = m[1]
 	}
 	res, err := conn.Query(canonical, req.defaultFormat, params)
-	return res, format, err
+	keep = err == nil && readStatement(canonical)
+	return res, format, done, err
+}
+
+// openSession opens an engine session in database with setup (a SET).
+func (s *Server) openSession(database, setup string) (*chdb.Conn, error) {
+	conn, err := s.engine.Session()
+	if err != nil {
+		return nil, err
+	}
+	s.metrics.sessions.Inc()
+	if database != "" {
+		if err := exec(conn, "USE "+database); err != nil {
+			conn.Close()
+			return nil, err
+		}
+	}
+	if err := exec(conn, setup); err != nil {
+		conn.Close()
+		return nil, err
+	}
+	return conn, nil
 }
 
 // judgeWithEngine has the engine's parser format the statement (one

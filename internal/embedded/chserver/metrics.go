@@ -17,6 +17,7 @@ type metrics struct {
 	bodyIn   prometheus.Counter       // request body bytes (after decoding)
 	bytesOut prometheus.Counter       // response bytes
 	inFlight prometheus.Gauge
+	sessions prometheus.Counter // engine sessions opened
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -40,8 +41,12 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		inFlight: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "flowlens_clickhouse_http_requests_in_flight", Help: "Requests being answered now.",
 		}),
+		sessions: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "flowlens_clickhouse_engine_sessions_opened_total",
+			Help: "Engine sessions opened for requests; a read's session serves the next request with the same database and settings.",
+		}),
 	}
-	if err := component.Register(reg, "ClickHouse endpoint", m.requests, m.errors, m.duration, m.bodyIn, m.bytesOut, m.inFlight); err != nil {
+	if err := component.Register(reg, "ClickHouse endpoint", m.requests, m.errors, m.duration, m.bodyIn, m.bytesOut, m.inFlight, m.sessions); err != nil {
 		return nil, err
 	}
 	return m, nil

@@ -3,8 +3,9 @@
 // with Protocol HTTP), Grafana's ClickHouse data source and curl work against
 // it unchanged.
 //
-// Each request runs on a fresh engine session (about 0.1 ms), so SET and USE
-// never leak between requests; requests run concurrently.
+// Each request runs on an engine session of its own, fresh or kept from a
+// read that set it up the same way (the same database and settings), so
+// SET and USE never leak between requests; requests run concurrently.
 //
 // Requests log in as one of the users in credentials.yaml (generated on
 // first start), each with a role: reader, writer or admin. What each may
@@ -217,6 +218,7 @@ type Server struct {
 	// formatted is the engine's rendering of recent query texts (see
 	// judgeWithEngine)
 	formatted *lru.Cache[string, string]
+	sessions  *sessionPool  // sessions of finished reads, for the next with the same setup
 	queueWait time.Duration // how long a request waits for a slot
 	hostname  string        // this machine's name, an allowed Host
 
@@ -281,6 +283,7 @@ func New(cfg Config, set component.Settings) (s *Server, err error) {
 		creds: creds, guard: newGuard(strings.Fields(string(funcs)), cfg.Limits), spool: sp,
 		slots: make(chan struct{}, cfg.MaxConcurrentQueries), queueWait: queueWait, hostname: strings.ToLower(hostname)}
 	s.formatted, _ = lru.New[string, string](formattedQueries) // only fails for a size under 1
+	s.sessions = newSessionPool(cfg.MaxConcurrentQueries)
 	if err := s.loadTimezone(); err != nil {
 		sp.remove()
 		return nil, err
@@ -339,6 +342,7 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		if err := s.http.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("stop ClickHouse HTTP endpoint: %w", err))
 		}
+		s.sessions.close()
 		errs = append(errs, s.engine.Close())
 		s.spool.remove()
 		s.closeErr = errors.Join(errs...)
