@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -83,6 +84,9 @@ func parseURL(v url.Values) (*request, error) {
 			r.settings = append(r.settings, setting{name: k, value: val})
 		}
 	}
+	// In the URL's order the SET would differ from request to request
+	// (map order), and a session set up by one could not serve the next.
+	slices.SortFunc(r.settings, func(a, b setting) int { return strings.Compare(a.name, b.name) })
 	return r, nil
 }
 

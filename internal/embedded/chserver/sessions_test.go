@@ -39,12 +39,14 @@ func TestReadsReuseSessionsWithoutLeakingState(t *testing.T) {
 		return v
 	}
 
-	opened := sessionsOpened(t, base)
-	for i := 0; i < 20; i++ {
-		read(inDB(), "SELECT currentDatabase()", db)
-	}
-	if n := sessionsOpened(t, base) - opened; n > 1 {
-		t.Fatalf("20 reads with one setup opened %v engine sessions, want 1", n)
+	for _, args := range []url.Values{inDB(), inDB("max_threads", "1", "log_comment", "x", "max_block_size", "1000")} {
+		opened := sessionsOpened(t, base)
+		for i := 0; i < 20; i++ {
+			read(args, "SELECT currentDatabase()", db)
+		}
+		if n := sessionsOpened(t, base) - opened; n > 1 {
+			t.Fatalf("20 reads with %v opened %v engine sessions, want 1", args, n)
+		}
 	}
 
 	read(inDB("log_comment", "a"), "SELECT getSetting('log_comment')", "a")
