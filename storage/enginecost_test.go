@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -42,6 +44,7 @@ import (
 //	FLOWLENS_BENCH_GRANULARITY=N       otel_traces' index_granularity instead of the default
 //	FLOWLENS_BENCH_NO_VIEWS=1          without the trace-ID and link views
 //	FLOWLENS_BENCH_TABLE_SETTINGS=...  ALTER TABLE ... MODIFY SETTING ...
+//	FLOWLENS_BENCH_INSERT_SETTINGS=k=v;k=v  query settings of each insert (BenchmarkEngineProcessCost)
 func BenchmarkEngineCostPerBatch(b *testing.B) {
 	const total = 400_000
 	sizes := []int{20000, 50000, 100000}
@@ -140,6 +143,13 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		}
 		bodies[i] = append([]byte(nil), body...)
 	}
+	insertSettings := map[string]string{}
+	if set := os.Getenv("FLOWLENS_BENCH_INSERT_SETTINGS"); set != "" {
+		for _, kv := range strings.Split(set, ";") {
+			k, v, _ := strings.Cut(kv, "=")
+			insertSettings[k] = v
+		}
+	}
 	per := 100_000 / float64(batch*inserts*b.N)
 	var insertCPU, mergeCPU float64
 	b.StopTimer()
@@ -152,6 +162,9 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 				q.Set("decompress", "1")
 			}
 			q.Set("insert_deduplication_token", uniqueToken())
+			for k, v := range insertSettings {
+				q.Set(k, v)
+			}
 			u := s.native.base
 			u.RawQuery = q.Encode()
 			req, err := http.NewRequestWithContext(ctx, http.MethodPost, u.String(), bytes.NewReader(body))
@@ -171,6 +184,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 			}
 		}
 		b.StartTimer()
+		ev0 := allEngineEvents(b, s)
 		cpu0 := chtest.SampleCPU()
 		for _, body := range bodies {
 			post(body)
@@ -178,6 +192,10 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		waitNoMerges(b, s)
 		tot, _ := cpu0.Since()
 		insertCPU += tot
+		b.StopTimer()
+		fmt.Fprintf(os.Stderr, "after the inserts: %s\n", partsSummary(b, s))
+		ev1 := allEngineEvents(b, s)
+		b.StartTimer()
 		cpu0 = chtest.SampleCPU()
 		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(TracesTable)+" FINAL"); err != nil {
 			b.Fatal(err)
@@ -185,10 +203,63 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		tot, _ = cpu0.Since()
 		mergeCPU += tot
 		b.StopTimer()
+		fmt.Fprintf(os.Stderr, "after the merge: %s\n", partsSummary(b, s))
+		if os.Getenv("FLOWLENS_BENCH_EVENTS") != "" {
+			ev2 := allEngineEvents(b, s)
+			for _, name := range slices.Sorted(maps.Keys(ev2)) {
+				if d1, d2 := ev1[name]-ev0[name], ev2[name]-ev1[name]; d1 != 0 || d2 != 0 {
+					fmt.Fprintf(os.Stderr, "event\t%s\t%d\t%d\n", name, d1, d2)
+				}
+			}
+		}
 		_ = s.conn.Exec(ctx, "DROP DATABASE "+s.cfg.Database)
 	}
 	b.ReportMetric(insertCPU*per, "insert-cpu-s/100k")
 	b.ReportMetric(mergeCPU*per, "merge-cpu-s/100k")
+}
+
+// partsSummary says how many active parts otel_traces has, of which
+// type and level, and how many files they are (the projection's included).
+func partsSummary(b *testing.B, s *Store) string {
+	ctx := context.Background()
+	rows, err := s.conn.Query(ctx, `SELECT part_type, level, count(), sum(rows), sum(files)
+		FROM system.parts WHERE database = ? AND table = ? AND active GROUP BY part_type, level ORDER BY level, part_type`,
+		s.cfg.Database, TracesTable)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var typ string
+		var level uint32
+		var parts, rs, files uint64
+		if err := rows.Scan(&typ, &level, &parts, &rs, &files); err != nil {
+			b.Fatal(err)
+		}
+		out = append(out, fmt.Sprintf("%d %s parts of level %d (%d rows, %d files)", parts, typ, level, rs, files))
+	}
+	return strings.Join(out, ", ")
+}
+
+// allEngineEvents reads every counter of the engine's system.events (the
+// whole engine's: the benchmark runs alone in it).
+func allEngineEvents(b *testing.B, s *Store) map[string]int64 {
+	rows, err := s.conn.Query(context.Background(), "SELECT event, toInt64(value) FROM system.events")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer rows.Close()
+	ev := map[string]int64{}
+	for rows.Next() {
+		var name string
+		var v int64
+		if err := rows.Scan(&name, &v); err != nil {
+			b.Fatal(err)
+		}
+		ev[name] = v
+	}
+	return ev
 }
 
 // waitNoMerges polls until s's database has had no merge running for a
