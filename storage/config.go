@@ -94,9 +94,12 @@ type Config struct {
 	InsertWithClient bool `yaml:"insert_with_client"`
 	// MergeTreeSettings are added to the SETTINGS of the tables flowlens
 	// creates. They apply when a table is created; the engine checks names
-	// and values then. Keys are identifiers, values numbers or words.
-	// Unless named here, merge_selector_base is DefaultMergeSelectorBase on
-	// servers that know it (fewer merges, more parts); 5 is ClickHouse's.
+	// and values then. Keys are identifiers, values numbers, words or
+	// quoted words ('with_size_stream'). Unless named here, the tables get
+	// serverDefaultSettings on servers that know them: merge_selector_base
+	// DefaultMergeSelectorBase (fewer merges, more parts; 5 is
+	// ClickHouse's) and string_serialization_version 'single_stream'
+	// (String columns in one file each, as before ClickHouse 26).
 	MergeTreeSettings map[string]string `yaml:"merge_tree_settings"`
 	// InsertNice is the nice value (ClickHouse's os_thread_priority) the
 	// engine's threads take while they store one of this store's inserts,
@@ -243,7 +246,7 @@ func (c *Config) Validate() error {
 			errs = append(errs, config.Errorf("merge_tree_settings", "%q: want a setting name (letters, digits and _)", k))
 		}
 		if !settingValueRe.MatchString(v) {
-			errs = append(errs, config.Errorf("merge_tree_settings."+k, "%q: want a number or a word", v))
+			errs = append(errs, config.Errorf("merge_tree_settings."+k, "%q: want a number, a word or a quoted word", v))
 		}
 	}
 	return errors.Join(errs...)
@@ -251,7 +254,7 @@ func (c *Config) Validate() error {
 
 // settingValueRe is what a merge_tree_settings value may be: rendered as
 // is, it must not let SQL through.
-var settingValueRe = regexp.MustCompile(`^[A-Za-z0-9_.+-]{1,64}$`)
+var settingValueRe = regexp.MustCompile(`^(?:[A-Za-z0-9_.+-]{1,64}|'[A-Za-z0-9_.+-]{0,64}')$`)
 
 // String describes the target by scheme, host and database: a DSN may
 // hold a password, or settings, in its user info and query.

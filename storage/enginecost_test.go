@@ -43,7 +43,7 @@ import (
 //	FLOWLENS_BENCH_NO_INDEXES=1        without otel_traces' skip indexes (or a,b: without those)
 //	FLOWLENS_BENCH_GRANULARITY=N       otel_traces' index_granularity instead of the default
 //	FLOWLENS_BENCH_NO_VIEWS=1          without the trace-ID and link views
-//	FLOWLENS_BENCH_TABLE_SETTINGS=...  ALTER TABLE ... MODIFY SETTING ...
+//	FLOWLENS_BENCH_TABLE_SETTINGS=...  ALTER TABLE ... MODIFY SETTING ... of otel_traces, its index and otel_logs
 //	FLOWLENS_BENCH_INSERT_SETTINGS=k=v;k=v  query settings of each insert (BenchmarkEngineProcessCost)
 func BenchmarkEngineCostPerBatch(b *testing.B) {
 	const total = 400_000
@@ -336,7 +336,7 @@ func variantStore(b testing.TB, mods ...func(c *Config)) *Store {
 		}
 	}
 	if set := os.Getenv("FLOWLENS_BENCH_TABLE_SETTINGS"); set != "" {
-		for _, t := range []string{TracesTable, "otel_traces_trace_id_ts"} {
+		for _, t := range []string{TracesTable, TraceIndexTable, LogsTable} {
 			alters = append(alters, "ALTER TABLE "+s.l.Name(t)+" MODIFY SETTING "+set)
 		}
 	}

@@ -126,6 +126,34 @@ func (l layout) SettingsG(granularity int, ttlOnlyDropParts bool) string {
 	return "SETTINGS " + strings.Join(s, ", ")
 }
 
+// storingTables are the tables that hold rows and take Config.MergeTreeSettings.
+var storingTables = []string{TracesTable, TraceIndexTable, TraceLinksTable, LogsTable, EdgesTable,
+	EdgesHourlyTable, EdgesTiersTable, LedgerReportsTable, LedgerStoredTable}
+
+// settingsNamed is "k = v" for the names that settings has, in the order given.
+func settingsNamed(settings map[string]string, names ...string) []string {
+	var out []string
+	for _, k := range names {
+		if v, ok := settings[k]; ok {
+			out = append(out, k+" = "+v)
+		}
+	}
+	return out
+}
+
+// ModifySettings sets settings ("k = v") on the storing tables named; it
+// renders nothing without settings.
+func (l layout) ModifySettings(tables, settings []string) []string {
+	if len(settings) == 0 {
+		return nil
+	}
+	out := make([]string, len(tables))
+	for i, t := range tables {
+		out[i] = "ALTER TABLE " + l.Local(t) + l.OnCluster() + " MODIFY SETTING " + strings.Join(settings, ", ")
+	}
+	return out
+}
+
 // TTLClause is "TTL expr + toIntervalDay(days)" or "" for days == 0.
 func (l layout) TTLClause(expr string, days int) string {
 	if days <= 0 {
@@ -639,6 +667,13 @@ func Migrations(cfg Config) ([]Migration, error) {
 		{Version: 11, Name: "trace id index spans the logs", Statements: []string{
 			r.render(traceIndexLogsViewDDL),
 		}},
+		// The tables created before get the settings of
+		// serverDefaultSettings that came after them. Parts written from
+		// then on take them; older parts when they are merged. On a server
+		// that does not know a setting (cfg does not hold it then) there
+		// is nothing to change.
+		{Version: 12, Name: "String columns in one stream", Statements: l.ModifySettings(storingTables,
+			settingsNamed(cfg.MergeTreeSettings, "string_serialization_version"))},
 	}
 	if r.err != nil {
 		return nil, r.err

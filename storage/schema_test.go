@@ -20,6 +20,10 @@ func TestSchemaGolden(t *testing.T) {
 		{"schema_single_ttl.sql", Config{Database: "flowlens", TTL: TTLConfig{Traces: 7, Logs: 3, Edges: 90}}},
 		{"schema_cluster.sql", Config{Database: "flowlens", Cluster: "prod", TTL: TTLConfig{Traces: 14, Logs: 7, TraceIndex: 30, Edges: 365},
 			TraceIDProjection: ptr(true)}},
+		// What Migrate creates on a server that knows every setting of
+		// serverDefaultSettings (the printed schema keeps to ClickHouse 23.8).
+		{"schema_single_server_defaults.sql", withDefaultSettings(Config{Database: "flowlens"},
+			map[string]bool{"merge_selector_base": true, "string_serialization_version": true})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.file, func(t *testing.T) {
@@ -92,6 +96,9 @@ func TestConfigValidateNamesField(t *testing.T) {
 		{"merge_tree_settings", func(c *Config) { c.MergeTreeSettings = map[string]string{"a b": "1"} }},
 		{"merge_tree_settings.merge_selector_base", func(c *Config) {
 			c.MergeTreeSettings = map[string]string{"merge_selector_base": "1, ttl_only_drop_parts = 0"}
+		}},
+		{"merge_tree_settings.string_serialization_version", func(c *Config) {
+			c.MergeTreeSettings = map[string]string{"string_serialization_version": "'single_stream', ttl_only_drop_parts = '0'"}
 		}},
 	}
 	for _, tt := range tests {

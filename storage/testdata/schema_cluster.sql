@@ -430,3 +430,4 @@ FROM `flowlens`.`otel_logs_local`
 WHERE TraceId != ''
 GROUP BY TraceId;
 
+-- migration 12: String columns in one stream

@@ -381,3 +381,4 @@ FROM `flowlens`.`otel_logs`
 WHERE TraceId != ''
 GROUP BY TraceId;
 
+-- migration 12: String columns in one stream
