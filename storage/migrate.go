@@ -127,8 +127,8 @@ var serverDefaultSettings = []struct{ name, value string }{
 	// its projection. Creating files is most of the engine's kernel time
 	// at insert, and a merge reads and writes every stream: with one
 	// stream the engine spent about a tenth less CPU per span (insert
-	// 0.95 against 1.01 CPU-s per 100k spans, a merge level 0.84 against
-	// 0.98; storage/README.md). One stream is every earlier version's
+	// 0.96 against 1.05 CPU-s per 100k spans, a merge level 0.87 against
+	// 1.00; storage/README.md). One stream is every earlier version's
 	// layout.
 	{"string_serialization_version", "'single_stream'"},
 }
