@@ -93,16 +93,26 @@ func TestMigrationStringColumnsInOneStream(t *testing.T) {
 			t.Errorf("%s after migration 12:\n%s", table, ddl)
 		}
 	}
+	insertSpansAndLogs(t, s, 100)
 	for _, table := range []string{TracesTable, LogsTable} {
+		var before uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.Name(table)).Scan(&before); err != nil {
+			t.Fatal(err)
+		}
+		// The parts of both layouts merged into one.
 		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(table)+" FINAL"); err != nil {
 			t.Fatal(err)
 		}
-	}
-	insertSpansAndLogs(t, s, 100)
-	for _, table := range []string{TracesTable, LogsTable} {
 		if got := sizeStreams(t, s, table); len(got) > 0 {
-			t.Errorf("%s after migration 12: String columns with a stream of lengths: %v", table, got)
+			t.Errorf("%s after migration 12 and a merge: String columns with a stream of lengths: %v", table, got)
 		}
+		var after uint64
+		if err := s.conn.QueryRow(ctx, "SELECT count() FROM "+s.l.Name(table)).Scan(&after); err != nil || after != before {
+			t.Errorf("%s: %d rows after the merge, %d before (%v)", table, after, before, err)
+		}
+	}
+	if _, err := s.GetTrace(ctx, hexTraceID(traceIDOf(1))); err != nil {
+		t.Errorf("a trace stored before migration 12: %v", err)
 	}
 }
 
