@@ -121,11 +121,22 @@ func benchEngineCost(b *testing.B, total, batch int, gen func(i, batch int) ptra
 // per row (merges of 50k-row parts come soon: 17 of them were merged
 // within a 2M-span run). Schema variants as BenchmarkEngineCostPerBatch's;
 // FLOWLENS_BENCH_COMPRESS=1 sends them lz4-compressed.
+//
+// FLOWLENS_BENCH_INSERTS=N sends N inserts instead of 8 (the 8 bodies
+// again and again, each under a token of its own), so that the background
+// merges run as they do in a long stream: insert-cpu-s/100k then counts
+// them, and merged-rows-per-row is how many times the merges rewrote each
+// row of otel_traces (before the OPTIMIZE), e.g. to compare merge
+// policies (FLOWLENS_BENCH_TABLE_SETTINGS=merge_selector_base=N).
 func BenchmarkEngineProcessCost(b *testing.B) {
-	const batch, inserts = 50000, 8
+	const batch, distinct = 50000, 8
 	ctx := context.Background()
 	lz4 := os.Getenv("FLOWLENS_BENCH_COMPRESS") == "1"
-	bodies := make([][]byte, inserts)
+	inserts := distinct
+	if v, err := strconv.Atoi(os.Getenv("FLOWLENS_BENCH_INSERTS")); err == nil && v > 0 {
+		inserts = v
+	}
+	bodies := make([][]byte, distinct)
 	for i := range bodies {
 		var r SpanRows
 		r.AppendTraces(wiretest.ShapedTraces(i*batch, batch, 5, wiretest.ManyUnique), nil)
@@ -151,7 +162,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		}
 	}
 	per := 100_000 / float64(batch*inserts*b.N)
-	var insertCPU, mergeCPU float64
+	var insertCPU, mergeCPU, mergedRows float64
 	b.StopTimer()
 	for n := 0; n < b.N; n++ {
 		s := variantStore(b)
@@ -186,19 +197,33 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		b.StartTimer()
 		ev0 := allEngineEvents(b, s)
 		cpu0 := chtest.SampleCPU()
-		for _, body := range bodies {
-			post(body)
+		for i := range inserts {
+			post(bodies[i%distinct])
 		}
 		waitNoMerges(b, s)
 		tot, _ := cpu0.Since()
 		insertCPU += tot
 		b.StopTimer()
 		fmt.Fprintf(os.Stderr, "after the inserts: %s\n", partsSummary(b, s))
+		// Parts merged away stay in system.parts (inactive) for
+		// old_parts_lifetime, minutes: every part above level 0 is rows
+		// a merge wrote.
+		var merged uint64
+		if err := s.conn.QueryRow(ctx, "SELECT sum(rows) FROM system.parts WHERE database = ? AND table = ? AND level > 0",
+			s.cfg.Database, TracesTable).Scan(&merged); err != nil {
+			b.Fatal(err)
+		}
+		mergedRows += float64(merged)
 		ev1 := allEngineEvents(b, s)
 		b.StartTimer()
 		cpu0 = chtest.SampleCPU()
 		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(TracesTable)+" FINAL"); err != nil {
-			b.Fatal(err)
+			// A background merge may have begun after the quiet
+			// second: once it is done, the parts can be merged.
+			waitNoMerges(b, s)
+			if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(TracesTable)+" FINAL"); err != nil {
+				b.Fatal(err)
+			}
 		}
 		tot, _ = cpu0.Since()
 		mergeCPU += tot
@@ -216,6 +241,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 	}
 	b.ReportMetric(insertCPU*per, "insert-cpu-s/100k")
 	b.ReportMetric(mergeCPU*per, "merge-cpu-s/100k")
+	b.ReportMetric(mergedRows/float64(batch*inserts*b.N), "merged-rows-per-row")
 }
 
 // partsSummary says how many active parts otel_traces has, of which
