@@ -65,6 +65,9 @@ type layout struct {
 	TracesGranularity int
 	// TraceIDProjection adds the by-trace projection to otel_traces.
 	TraceIDProjection bool
+	// LogsGranularity and TraceIndexGranularity are index_granularity of
+	// otel_logs and otel_traces_trace_id_ts.
+	LogsGranularity, TraceIndexGranularity int
 	// Extra is "k = v" settings for every storing table, sorted.
 	Extra []string
 }
@@ -79,8 +82,16 @@ func newLayout(cfg Config) layout {
 		extra = append(extra, k+" = "+v)
 	}
 	sort.Strings(extra)
-	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
-		TraceIDProjection: cfg.Projection(), Extra: extra}
+	l := layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
+		TraceIDProjection: cfg.Projection(), Extra: extra,
+		LogsGranularity: cfg.LogsGranularity, TraceIndexGranularity: cfg.TraceIndexGranularity}
+	if l.LogsGranularity == 0 {
+		l.LogsGranularity = DefaultLogsGranularity
+	}
+	if l.TraceIndexGranularity == 0 {
+		l.TraceIndexGranularity = DefaultTraceIndexGranularity
+	}
+	return l
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.
@@ -152,6 +163,21 @@ func (l layout) ModifySettings(tables, settings []string) []string {
 		out[i] = "ALTER TABLE " + l.Local(t) + l.OnCluster() + " MODIFY SETTING " + strings.Join(settings, ", ")
 	}
 	return out
+}
+
+// LogsSettings is otel_logs' SETTINGS clause: LogsGranularity, and
+// compressed blocks of 8 to 128 times it bytes (the engine's defaults at
+// 8192), so that a small granule of a narrow column is not decoded inside a
+// block of 64 KiB (see Config.LogsGranularity). merge_tree_settings naming
+// either block size replaces both.
+func (l layout) LogsSettings() string {
+	s := l.SettingsG(l.LogsGranularity, true)
+	for _, e := range l.Extra {
+		if strings.HasPrefix(e, "min_compress_block_size ") || strings.HasPrefix(e, "max_compress_block_size ") {
+			return s
+		}
+	}
+	return s + fmt.Sprintf(", min_compress_block_size = %d, max_compress_block_size = %d", 8*l.LogsGranularity, 128*l.LogsGranularity)
 }
 
 // TTLClause is "TTL expr + toIntervalDay(days)" or "" for days == 0.
@@ -262,7 +288,7 @@ const traceIndexDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_traces_trace_id
 ) ENGINE = {{.Engine "AggregatingMergeTree"}}
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-{{.TTLClause "Start" .TTL.TraceIndexDays}}{{.Settings true}}`
+{{.TTLClause "Start" .TTL.TraceIndexDays}}{{.SettingsG .TraceIndexGranularity true}}`
 
 const traceIndexViewDDL = `CREATE MATERIALIZED VIEW IF NOT EXISTS {{.Name "otel_traces_trace_id_ts_mv"}}{{.OnCluster}}
 TO {{.Local "otel_traces_trace_id_ts"}}
@@ -353,7 +379,7 @@ const logsDDL = `CREATE TABLE IF NOT EXISTS {{.Local "otel_logs"}}{{.OnCluster}}
 PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
-{{.TTLClause "TimestampTime" .TTL.Logs}}{{.Settings true}}`
+{{.TTLClause "TimestampTime" .TTL.Logs}}{{.LogsSettings}}`
 
 // flow_edges holds partial aggregates: each flush of each analyzer instance
 // inserts one row per (bucket, client, server, connection type) it saw.

@@ -121,7 +121,8 @@ func (s *Store) Close() error {
 
 // WithSchema returns a Store sharing s's connection whose Migrate (and
 // queries) use a schema layout changed by mod (Cluster, TTL,
-// TracesGranularity, TraceIDProjection; connection fields are ignored): for
+// TracesGranularity, LogsGranularity, TraceIndexGranularity,
+// TraceIDProjection; connection fields are ignored): for
 // `flowlens migrate --cluster ... --ttl-...`. Closing either closes both.
 func (s *Store) WithSchema(mod func(c *Config)) (*Store, error) {
 	cfg := s.cfg

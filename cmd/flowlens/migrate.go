@@ -15,11 +15,14 @@ func newMigrateCmd(g *globalFlags) *cobra.Command {
 		cluster     string
 		ttl         storage.TTLConfig
 		granularity int
+		logsGran    int
+		indexGran   int
 		projection  bool
 		mergeTree   map[string]string
 	)
 	schema := func(c *storage.Config) {
 		c.Cluster, c.TTL, c.TracesGranularity, c.TraceIDProjection = cluster, ttl, granularity, &projection
+		c.LogsGranularity, c.TraceIndexGranularity = logsGran, indexGran
 		if len(mergeTree) > 0 {
 			c.MergeTreeSettings = mergeTree
 		}
@@ -91,6 +94,8 @@ local tables and Distributed tables) to review or apply by hand.`,
 	f.IntVar(&ttl.TraceIndex, "ttl-trace-index", 0, "retention of the trace-ID index in days (0 = as traces)")
 	f.IntVar(&ttl.Edges, "ttl-edges", 0, "retention of flow_edges in days (0 = forever)")
 	f.IntVar(&granularity, "traces-granularity", storage.DefaultTracesGranularity, "index_granularity of otel_traces (the exporter uses 8192)")
+	f.IntVar(&logsGran, "logs-granularity", storage.DefaultLogsGranularity, "index_granularity of otel_logs, with compressed blocks of 8-128x it bytes (the exporter uses 8192)")
+	f.IntVar(&indexGran, "trace-index-granularity", storage.DefaultTraceIndexGranularity, "index_granularity of the trace-ID index otel_traces_trace_id_ts (8192 before)")
 	f.StringToStringVar(&mergeTree, "merge-tree-setting", nil, "extra MergeTree setting of the tables it creates, name=value (repeatable), e.g. merge_selector_base=20")
 	f.BoolVar(&projection, "trace-id-projection", true, "keep a projection of otel_traces ordered by TraceId (lookups by ID ~3x faster, inserts ~20% slower)")
 	return cmd

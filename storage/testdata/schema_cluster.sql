@@ -63,7 +63,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_local` ON CLUSTER
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
 TTL Start + toIntervalDay(30)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1;
 
 CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts` ON CLUSTER `prod` AS `flowlens`.`otel_traces_trace_id_ts_local`
 ENGINE = Distributed('prod', 'flowlens', 'otel_traces_trace_id_ts_local', cityHash64(TraceId));
@@ -110,7 +110,7 @@ PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
 TTL TimestampTime + toIntervalDay(7)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, min_compress_block_size = 8192, max_compress_block_size = 131072;
 
 CREATE TABLE IF NOT EXISTS `flowlens`.`otel_logs` ON CLUSTER `prod` AS `flowlens`.`otel_logs_local`
 ENGINE = Distributed('prod', 'flowlens', 'otel_logs_local', rand());

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts` (
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_mv`
 TO `flowlens`.`otel_traces_trace_id_ts`
@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_logs` (
 PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, min_compress_block_size = 8192, max_compress_block_size = 131072;
 
 -- migration 4: flow_edges
 CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges` (

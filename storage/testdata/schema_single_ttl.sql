@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts` (
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
 TTL Start + toIntervalDay(7)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_mv`
 TO `flowlens`.`otel_traces_trace_id_ts`
@@ -104,7 +104,7 @@ PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
 TTL TimestampTime + toIntervalDay(3)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000;
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, min_compress_block_size = 8192, max_compress_block_size = 131072;
 
 -- migration 4: flow_edges
 CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges` (
