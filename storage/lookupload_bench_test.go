@@ -31,6 +31,9 @@ import (
 // also times the way GetTrace ran its queries before (lookupplans_bench_test.go)
 // under the same load. The schema's variant as BenchmarkEngineCostPerBatch's
 // (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets);
+// FLOWLENS_BENCH_LOGS_GRANULARITY and FLOWLENS_BENCH_TRACE_INDEX_GRANULARITY
+// (e.g. 8192, the schema before 1024) create otel_logs and the trace-ID
+// index at another granularity (logscost_test.go);
 // FLOWLENS_BENCH_LOOKUP_TABLE_SETTINGS (e.g. "prewarm_mark_cache = 1") is
 // set on every table a lookup reads. Besides the latencies it reports what
 // the engine loaded while the lookups ran (system.events over the run, the
@@ -65,7 +68,10 @@ func BenchmarkLookupUnderIngest(b *testing.B) {
 		kinds = append(slices.Clone(lookupKinds), lookupPlans...)
 	}
 	for i := 0; i < b.N; i++ {
-		s := variantStore(b, func(c *Config) { c.InsertNice = insertNice })
+		s := variantStore(b, func(c *Config) {
+			c.InsertNice = insertNice
+			benchGranularities(b, c)
+		})
 		if set := os.Getenv("FLOWLENS_BENCH_LOOKUP_TABLE_SETTINGS"); set != "" {
 			for _, t := range []string{TracesTable, TraceIndexTable, LogsTable, TraceLinksTable} {
 				if err := s.conn.Exec(context.Background(), "ALTER TABLE "+s.l.Name(t)+" MODIFY SETTING "+set); err != nil {
