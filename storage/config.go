@@ -27,7 +27,7 @@ import (
 const DefaultTracesGranularity = 1024
 
 // DefaultLogsGranularity is the default Config.LogsGranularity.
-const DefaultLogsGranularity = 1024
+const DefaultLogsGranularity = 2048
 
 // DefaultTraceIndexGranularity is the default Config.TraceIndexGranularity.
 const DefaultTraceIndexGranularity = 1024
@@ -80,9 +80,10 @@ type Config struct {
 	// compressed blocks (min_compress_block_size 8x, max 128x it: at 8192
 	// the engine's defaults): a lookup's logs query decodes every column of
 	// each granule the TraceId bloom filter keeps, whole blocks at least.
-	// Default 1024: on 1.5M logs of a bench-e2e run, 1.6 against 8.6 MB
-	// decompressed and about 30% less engine CPU per lookup than the
-	// exporter's 8192, for about as much CPU per log inserted and merged
+	// Default 2048: on 1.5M logs of a bench-e2e run the logs query
+	// decompressed 2.6 MB against 8.5 and took 30% less engine CPU than at
+	// the exporter's 8192, for 7% more CPU per log inserted and 23% more
+	// per merge; 1024 saved no more CPU (1.6 MB) for 56% more per merge
 	// (storage/README.md). Applies when the table is created.
 	LogsGranularity int `yaml:"logs_granularity"`
 	// TraceIndexGranularity is index_granularity of the trace-ID index

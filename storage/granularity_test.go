@@ -7,9 +7,9 @@ import (
 	"time"
 )
 
-// A new schema stores otel_logs and the trace-ID index in granules of 1,024
-// rows (a lookup decodes the granules holding the trace, whole), otel_logs
-// with compressed blocks sized to them; both granularities are settings of
+// A new schema stores otel_logs in granules of 2,048 rows and the trace-ID
+// index in granules of 1,024 (a lookup decodes the granules holding the
+// trace, whole), otel_logs with compressed blocks sized to them; both granularities are settings of
 // the store, and a lookup still finds every log of the trace.
 func TestNewSchemaStoresLogsAndTraceIndexInSmallGranules(t *testing.T) {
 	for _, tc := range []struct {
@@ -18,12 +18,12 @@ func TestNewSchemaStoresLogsAndTraceIndexInSmallGranules(t *testing.T) {
 		logs, index, minBlock  int
 		mergeTreeSettingsBlock bool
 	}{
-		{name: "defaults", logs: 1024, index: 1024, minBlock: 8192},
-		{name: "set", mod: func(c *Config) { c.LogsGranularity, c.TraceIndexGranularity = 2048, 512 }, logs: 2048, index: 512, minBlock: 16384},
+		{name: "defaults", logs: 2048, index: 1024, minBlock: 16384},
+		{name: "set", mod: func(c *Config) { c.LogsGranularity, c.TraceIndexGranularity = 1024, 512 }, logs: 1024, index: 512, minBlock: 8192},
 		// merge_tree_settings naming a block size replaces the derived ones
 		// (the engine refuses a setting given twice).
 		{name: "merge_tree_settings", mod: func(c *Config) { c.MergeTreeSettings = map[string]string{"min_compress_block_size": "4096"} },
-			logs: 1024, index: 1024, minBlock: 4096},
+			logs: 2048, index: 1024, minBlock: 4096},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := newStoreCfg(t, tc.mod)
@@ -95,7 +95,7 @@ func TestGranularitiesValidated(t *testing.T) {
 	}
 	var c Config
 	c.SetDefaults()
-	if c.LogsGranularity != 1024 || c.TraceIndexGranularity != 1024 {
-		t.Errorf("defaults: logs %d, trace index %d, want 1024 and 1024", c.LogsGranularity, c.TraceIndexGranularity)
+	if c.LogsGranularity != 2048 || c.TraceIndexGranularity != 1024 {
+		t.Errorf("defaults: logs %d, trace index %d, want 2048 and 1024", c.LogsGranularity, c.TraceIndexGranularity)
 	}
 }

@@ -32,7 +32,7 @@ import (
 // under the same load. The schema's variant as BenchmarkEngineCostPerBatch's
 // (e.g. FLOWLENS_BENCH_PROJECTION=offsets, FLOWLENS_BENCH_LOGS_PROJECTION=offsets);
 // FLOWLENS_BENCH_LOGS_GRANULARITY and FLOWLENS_BENCH_TRACE_INDEX_GRANULARITY
-// (e.g. 8192, the schema before 1024) create otel_logs and the trace-ID
+// (e.g. 8192, the schema before) create otel_logs and the trace-ID
 // index at another granularity (logscost_test.go);
 // FLOWLENS_BENCH_LOOKUP_TABLE_SETTINGS (e.g. "prewarm_mark_cache = 1") is
 // set on every table a lookup reads. Besides the latencies it reports what

@@ -110,7 +110,7 @@ PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
 TTL TimestampTime + toIntervalDay(7)
-SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, min_compress_block_size = 8192, max_compress_block_size = 131072;
+SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1, min_compress_block_size = 16384, max_compress_block_size = 262144;
 
 CREATE TABLE IF NOT EXISTS `flowlens`.`otel_logs` ON CLUSTER `prod` AS `flowlens`.`otel_logs_local`
 ENGINE = Distributed('prod', 'flowlens', 'otel_logs_local', rand());

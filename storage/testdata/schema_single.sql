@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_logs` (
 PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
-SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, min_compress_block_size = 8192, max_compress_block_size = 131072;
+SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, min_compress_block_size = 16384, max_compress_block_size = 262144;
 
 -- migration 4: flow_edges
 CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges` (
