@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts` (
 ) ENGINE = AggregatingMergeTree
 PARTITION BY toStartOfWeek(Start)
 ORDER BY (TraceId)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, merge_selector_base = 20, string_serialization_version = 'single_stream';
+SETTINGS index_granularity = 1024, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, merge_selector_base = 20, string_serialization_version = 'single_stream';
 
 CREATE MATERIALIZED VIEW IF NOT EXISTS `flowlens`.`otel_traces_trace_id_ts_mv`
 TO `flowlens`.`otel_traces_trace_id_ts`
@@ -101,7 +101,7 @@ CREATE TABLE IF NOT EXISTS `flowlens`.`otel_logs` (
 PARTITION BY toDate(TimestampTime)
 PRIMARY KEY (ServiceName, TimestampTime)
 ORDER BY (ServiceName, TimestampTime, Timestamp)
-SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, merge_selector_base = 20, string_serialization_version = 'single_stream';
+SETTINGS index_granularity = 2048, ttl_only_drop_parts = 1, non_replicated_deduplication_window = 1000, merge_selector_base = 20, string_serialization_version = 'single_stream', min_compress_block_size = 16384, max_compress_block_size = 262144;
 
 -- migration 4: flow_edges
 CREATE TABLE IF NOT EXISTS `flowlens`.`flow_edges` (
