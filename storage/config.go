@@ -84,8 +84,10 @@ type Config struct {
 	// decompressed 2.6 MB against 8.5 and took 30% less engine CPU than at
 	// the exporter's 8192, for 7% more CPU per log inserted and 23% more
 	// per merge; 1024 saved no more CPU (1.6 MB) for 56% more per merge.
-	// With the index at 1024, GetTrace under ingest was about 15% faster
-	// (storage/README.md). Applies when the table is created.
+	// Under ingest (50k spans/s + 50k logs/s on 2 cores) the lookups were
+	// no faster beyond the runs' spread: there they wait for a core more
+	// than they decode (storage/README.md). Applies when the table is
+	// created.
 	LogsGranularity int `yaml:"logs_granularity"`
 	// TraceIndexGranularity is index_granularity of the trace-ID index
 	// (otel_traces_trace_id_ts), of which a lookup reads one granule per
