@@ -195,7 +195,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 			}
 		}
 		b.StartTimer()
-		ev0 := allEngineEvents(b, s)
+		ev0 := engineEvents(b, s)
 		cpu0 := chtest.SampleCPU()
 		for i := range inserts {
 			post(bodies[i%distinct])
@@ -214,7 +214,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 			b.Fatal(err)
 		}
 		mergedRows += float64(merged)
-		ev1 := allEngineEvents(b, s)
+		ev1 := engineEvents(b, s)
 		b.StartTimer()
 		cpu0 = chtest.SampleCPU()
 		if err := s.conn.Exec(ctx, "OPTIMIZE TABLE "+s.l.Name(TracesTable)+" FINAL"); err != nil {
@@ -230,7 +230,7 @@ func BenchmarkEngineProcessCost(b *testing.B) {
 		b.StopTimer()
 		fmt.Fprintf(os.Stderr, "after the merge: %s\n", partsSummary(b, s))
 		if os.Getenv("FLOWLENS_BENCH_EVENTS") != "" {
-			ev2 := allEngineEvents(b, s)
+			ev2 := engineEvents(b, s)
 			for _, name := range slices.Sorted(maps.Keys(ev2)) {
 				if d1, d2 := ev1[name]-ev0[name], ev2[name]-ev1[name]; d1 != 0 || d2 != 0 {
 					fmt.Fprintf(os.Stderr, "event\t%s\t%d\t%d\n", name, d1, d2)
@@ -266,26 +266,6 @@ func partsSummary(b *testing.B, s *Store) string {
 		out = append(out, fmt.Sprintf("%d %s parts of level %d (%d rows, %d files)", parts, typ, level, rs, files))
 	}
 	return strings.Join(out, ", ")
-}
-
-// allEngineEvents reads every counter of the engine's system.events (the
-// whole engine's: the benchmark runs alone in it).
-func allEngineEvents(b *testing.B, s *Store) map[string]int64 {
-	rows, err := s.conn.Query(context.Background(), "SELECT event, toInt64(value) FROM system.events")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer rows.Close()
-	ev := map[string]int64{}
-	for rows.Next() {
-		var name string
-		var v int64
-		if err := rows.Scan(&name, &v); err != nil {
-			b.Fatal(err)
-		}
-		ev[name] = v
-	}
-	return ev
 }
 
 // waitNoMerges polls until s's database has had no merge running for a

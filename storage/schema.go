@@ -2,6 +2,7 @@ package storage
 
 import (
 	"bytes"
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
@@ -73,25 +74,17 @@ type layout struct {
 }
 
 func newLayout(cfg Config) layout {
-	g := cfg.TracesGranularity
-	if g == 0 {
-		g = DefaultTracesGranularity
-	}
 	var extra []string
 	for k, v := range cfg.MergeTreeSettings {
 		extra = append(extra, k+" = "+v)
 	}
 	sort.Strings(extra)
-	l := layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL, TracesGranularity: g,
-		TraceIDProjection: cfg.Projection(), Extra: extra,
-		LogsGranularity: cfg.LogsGranularity, TraceIndexGranularity: cfg.TraceIndexGranularity}
-	if l.LogsGranularity == 0 {
-		l.LogsGranularity = DefaultLogsGranularity
-	}
-	if l.TraceIndexGranularity == 0 {
-		l.TraceIndexGranularity = DefaultTraceIndexGranularity
-	}
-	return l
+	// Migrations is exported and may be given a config SetDefaults has not filled.
+	return layout{DB: quoteIdent(cfg.Database), Cluster: cfg.Cluster, TTL: cfg.TTL,
+		TracesGranularity:     cmp.Or(cfg.TracesGranularity, DefaultTracesGranularity),
+		LogsGranularity:       cmp.Or(cfg.LogsGranularity, DefaultLogsGranularity),
+		TraceIndexGranularity: cmp.Or(cfg.TraceIndexGranularity, DefaultTraceIndexGranularity),
+		TraceIDProjection:     cfg.Projection(), Extra: extra}
 }
 
 // OnCluster is " ON CLUSTER `c`" in cluster mode.
